@@ -1,0 +1,1 @@
+## host: build rules (see HACKING.md)

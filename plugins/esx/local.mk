@@ -1,0 +1,1 @@
+## plugins/esx: build rules (see HACKING.md)

@@ -1,0 +1,1 @@
+## plugins/hyperv: build rules (see HACKING.md)

@@ -1,0 +1,1 @@
+## plugins/kvm: build rules (see HACKING.md)

@@ -1,0 +1,1 @@
+## SDK QMP client (json-c). Owned by the KVM work; see HACKING.md.

@@ -1,0 +1,2 @@
+## SDK transport helpers: HTTP (libcurl) and hardened XML (libxml2).
+## Owned by the transport work; see HACKING.md.

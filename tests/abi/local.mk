@@ -1,0 +1,1 @@
+## tests/abi: build rules (see HACKING.md)

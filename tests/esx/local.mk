@@ -1,0 +1,1 @@
+## tests/esx: build rules (see HACKING.md)

@@ -1,0 +1,1 @@
+## tests/fuzz: build rules (see HACKING.md)

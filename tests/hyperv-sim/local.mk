@@ -1,0 +1,1 @@
+## tests/hyperv-sim: build rules (see HACKING.md)

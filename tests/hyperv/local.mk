@@ -1,0 +1,1 @@
+## tests/hyperv: build rules (see HACKING.md)

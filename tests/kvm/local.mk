@@ -1,0 +1,1 @@
+## tests/kvm: build rules (see HACKING.md)

@@ -1,0 +1,1 @@
+## tests/skeleton: build rules (see HACKING.md)

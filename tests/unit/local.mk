@@ -1,0 +1,1 @@
+## tests/unit: build rules (see HACKING.md)

@@ -1,0 +1,1 @@
+## tests/vcsim: build rules (see HACKING.md)
