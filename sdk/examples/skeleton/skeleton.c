@@ -1,0 +1,554 @@
+/*
+ * skeleton.c — a complete, minimal vmshift backend plugin.
+ *
+ * Copy this directory to start a plugin for a new hypervisor. It builds out
+ * of tree against the installed SDK with nothing but `pkg-config vmshift-sdk`
+ * (see Makefile), and it implements the operations a backend usually has, over
+ * a tiny "hypervisor" of its own: a state file listing hosts and VMs. Replace
+ * the state-file calls with your hypervisor's API and keep the rest:
+ *
+ *   - one exported symbol, emitted by VMSHIFT_PLUGIN_DEFINE();
+ *   - everything else static, no global mutable state (all of it lives in
+ *     the SkeletonBackend handle that open() returns);
+ *   - every operation starts with vmshift_check_flags();
+ *   - errors in the VMSHIFT_ERROR domain, one line each, naming what and where;
+ *   - migrate() reports phases, progress and location through the job,
+ *     saves what it needs to repair an interrupted run, honours cancellation,
+ *     and leaves the VM in exactly one place whatever happens.
+ *
+ * recreate_acl is deliberately left NULL: the host then tells the person
+ * "backend 'B' (plugin skeleton …) does not support 'recreate_acl'", which is
+ * the right answer for a backend without per-VM access rules.
+ *
+ * Configuration keys (in the backend's [backend NAME] group):
+ *   hosts=alpha;beta            host names
+ *   vms=web1@alpha;db1@alpha    VMs and where they start (first run only)
+ *   state-file=PATH             default: STATE_DIR/skeleton.state
+ *   transfer-seconds=N          how long a migration's transfer takes (2)
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <vmshift/vmshift.h>
+
+#define SKELETON_VERSION "1.0.0"
+#define GiB (G_GUINT64_CONSTANT(1) << 30)
+
+/* The plugin's handle: everything a backend instance needs. */
+struct _VmshiftBackend {
+    char *name;        /* the backend's name, for messages */
+    char *state_file;  /* our stand-in for a hypervisor's API */
+    char **hosts;
+    gint64 transfer_seconds;
+};
+typedef struct _VmshiftBackend SkeletonBackend;
+
+/* ---- the stand-in hypervisor: a key file guarded by flock() ------------ */
+
+static GKeyFile *
+state_load(SkeletonBackend *b, int *lock_fd, GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autofree char *lock_path = g_strconcat(b->state_file, ".lock", NULL);
+    GError *local = NULL;
+
+    *lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX) != 0) {
+        int e = errno;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "skeleton[%s]: cannot lock %s: %s", b->name, lock_path, g_strerror(e));
+        if (*lock_fd >= 0)
+            close(*lock_fd);
+        return NULL;
+    }
+    if (!g_key_file_load_from_file(kf, b->state_file, G_KEY_FILE_NONE, &local)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "skeleton[%s]: cannot read %s: %s", b->name, b->state_file, local->message);
+        g_error_free(local);
+        close(*lock_fd);
+        return NULL;
+    }
+    return g_steal_pointer(&kf);
+}
+
+static gboolean
+state_save(SkeletonBackend *b, GKeyFile *kf, GError **error)
+{
+    GError *local = NULL;
+
+    /* g_key_file_save_to_file() writes a temporary file and renames it, so a
+     * crash never leaves a half-written state. */
+    if (!g_key_file_save_to_file(kf, b->state_file, &local)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "skeleton[%s]: cannot write %s: %s", b->name, b->state_file, local->message);
+        g_error_free(local);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+state_unlock(int lock_fd)
+{
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the flock */
+}
+
+static char *
+vm_group(const char *vm)
+{
+    return g_strconcat("vm ", vm, NULL);
+}
+
+static gboolean
+host_known(SkeletonBackend *b, const char *host)
+{
+    return host && g_strv_contains((const char *const *)b->hosts, host);
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static void skeleton_close(VmshiftBackend *b);
+
+static VmshiftBackend *
+skeleton_open(const VmshiftConfig *config, guint32 flags, GError **error)
+{
+    g_autofree char *vms = NULL;
+    SkeletonBackend *b;
+    int fd;
+
+    if (!vmshift_check_flags(flags, 0, "open", error))
+        return NULL;
+    b = g_new0(SkeletonBackend, 1);
+    b->name = g_strdup(vmshift_config_get_backend(config));
+    b->hosts = vmshift_config_get_string_list(config, "hosts");
+    if (!b->hosts)
+        b->hosts = g_strsplit("alpha;beta", ";", -1);
+    if (!vmshift_config_get_int(config, "transfer-seconds", 2, 0, 3600,
+                                &b->transfer_seconds, error))
+        goto fail;
+    b->state_file = vmshift_config_get_string(config, "state-file", NULL);
+    if (!b->state_file) {
+        const char *dir = vmshift_config_get_state_dir(config);
+        if (!dir) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "%s: backend '%s': no state directory; set state-file=",
+                        vmshift_config_get_source(config), b->name);
+            goto fail;
+        }
+        b->state_file = g_build_filename(dir, "skeleton.state", NULL);
+    }
+
+    /* First run: create the "hypervisor" with the configured VMs. */
+    if (!g_file_test(b->state_file, G_FILE_TEST_EXISTS)) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_auto(GStrv) list = vmshift_config_get_string_list(config, "vms");
+        if (!list)
+            list = g_strsplit("web1@alpha;db1@alpha", ";", -1);
+        for (guint i = 0; list[i]; i++) {
+            g_auto(GStrv) parts = g_strsplit(list[i], "@", 2);
+            g_autofree char *group = vm_group(parts[0]);
+            const char *host = parts[1] ? parts[1] : b->hosts[0];
+            if (!host_known(b, host)) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s: backend '%s': VM '%s' is on unknown host '%s'",
+                            vmshift_config_get_source(config), b->name, parts[0], host);
+                goto fail;
+            }
+            g_key_file_set_string(kf, group, "host", host);
+            g_key_file_set_string(kf, group, "power", "running");
+            g_key_file_set_uint64(kf, group, "memory", 2 * GiB);
+            g_key_file_set_string(kf, group, "path", "/srv/vms");
+        }
+        if (!state_save(b, kf, error))
+            goto fail;
+    }
+    /* Prove the state is readable now rather than at the first command. */
+    {
+        g_autoptr(GKeyFile) kf = state_load(b, &fd, error);
+        if (!kf)
+            goto fail;
+        state_unlock(fd);
+    }
+    return b;
+
+fail:
+    skeleton_close(b);
+    return NULL;
+}
+
+static void
+skeleton_close(VmshiftBackend *b)
+{
+    if (!b)
+        return;
+    g_free(b->name);
+    g_free(b->state_file);
+    g_strfreev(b->hosts);
+    g_free(b);
+}
+
+/* ---- inventory ----------------------------------------------------------- */
+
+static GPtrArray *
+skeleton_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
+{
+    GPtrArray *hosts;
+
+    if (!vmshift_check_flags(flags, 0, "list_hosts", error))
+        return NULL;
+    hosts = vmshift_list_new((GDestroyNotify)vmshift_host_free);
+    for (guint i = 0; b->hosts[i]; i++) {
+        VmshiftHost *h = vmshift_host_new();
+        h->id = g_strdup(b->hosts[i]);
+        h->name = g_strdup(b->hosts[i]);
+        h->status = VMSHIFT_HOST_OK;
+        h->hypervisor = g_strdup("skeleton " SKELETON_VERSION);
+        h->cpu_count = 8;
+        h->cpu_usage_percent = 10;
+        h->memory_total = 64 * GiB;
+        h->memory_free = 48 * GiB;
+        h->default_vm_path = g_strdup("/srv/vms");
+        g_ptr_array_add(hosts, h);
+    }
+    return hosts;
+}
+
+static VmshiftVm *
+vm_from_state(GKeyFile *kf, const char *name)
+{
+    g_autofree char *group = vm_group(name);
+    g_autofree char *power = g_key_file_get_string(kf, group, "power", NULL);
+    g_autofree char *path = g_key_file_get_string(kf, group, "path", NULL);
+    VmshiftVm *vm = vmshift_vm_new();
+    VmshiftDisk *disk = vmshift_disk_new();
+    VmshiftNic *nic = vmshift_nic_new();
+
+    vm->id = g_strdup(name);
+    vm->name = g_strdup(name);
+    vm->host = g_key_file_get_string(kf, group, "host", NULL);
+    vm->power_state = g_strcmp0(power, "stopped") == 0 ? VMSHIFT_POWER_STOPPED
+                                                        : VMSHIFT_POWER_RUNNING;
+    vm->vcpus = 2;
+    vm->memory = g_key_file_get_uint64(kf, group, "memory", NULL);
+    vm->config_path = g_build_filename(path ? path : "/srv/vms", name, NULL);
+    disk->id = g_strdup("disk0");
+    disk->path = g_strdup_printf("%s/disk0.img", vm->config_path);
+    disk->format = g_strdup("raw");
+    disk->capacity = 10 * GiB;
+    g_ptr_array_add(vm->disks, disk);
+    nic->id = g_strdup("net0");
+    nic->network = g_strdup("lan");
+    g_ptr_array_add(vm->nics, nic);
+    return vm;
+}
+
+static GPtrArray *
+skeleton_list_vms(VmshiftBackend *b, const char *host, guint32 flags, GError **error)
+{
+    g_autoptr(GKeyFile) kf = NULL;
+    g_auto(GStrv) groups = NULL;
+    GPtrArray *vms;
+    int fd;
+
+    if (!vmshift_check_flags(flags, 0, "list_vms", error))
+        return NULL;
+    if (!(kf = state_load(b, &fd, error)))
+        return NULL;
+    state_unlock(fd);
+    vms = vmshift_list_new((GDestroyNotify)vmshift_vm_free);
+    groups = g_key_file_get_groups(kf, NULL);
+    for (guint i = 0; groups[i]; i++) {
+        VmshiftVm *vm;
+        if (!g_str_has_prefix(groups[i], "vm "))
+            continue;
+        vm = vm_from_state(kf, groups[i] + 3);
+        if (host && g_strcmp0(vm->host, host) != 0)
+            vmshift_vm_free(vm);
+        else
+            g_ptr_array_add(vms, vm);
+    }
+    return vms;
+}
+
+static VmshiftVm *
+skeleton_get_vm(VmshiftBackend *b, const char *name, guint32 flags, GError **error)
+{
+    g_autoptr(GKeyFile) kf = NULL;
+    g_autofree char *group = NULL;
+    int fd;
+
+    if (!vmshift_check_flags(flags, 0, "get_vm", error))
+        return NULL;
+    if (!(kf = state_load(b, &fd, error)))
+        return NULL;
+    state_unlock(fd);
+    group = vm_group(name);
+    if (!g_key_file_has_group(kf, group)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "skeleton[%s]: no VM named '%s'", b->name, name);
+        return NULL;
+    }
+    return vm_from_state(kf, name);
+}
+
+static GPtrArray *
+skeleton_list_networks(VmshiftBackend *b, const char *host, guint32 flags, GError **error)
+{
+    GPtrArray *nets;
+    VmshiftNetwork *n;
+
+    if (!vmshift_check_flags(flags, 0, "list_networks", error))
+        return NULL;
+    nets = vmshift_list_new((GDestroyNotify)vmshift_network_free);
+    n = vmshift_network_new();
+    n->id = g_strdup("lan");
+    n->name = g_strdup("lan");
+    n->kind = g_strdup("bridge");
+    g_ptr_array_add(nets, n);
+    return nets;
+}
+
+static GPtrArray *
+skeleton_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError **error)
+{
+    GPtrArray *vols;
+
+    if (!vmshift_check_flags(flags, 0, "list_volumes", error))
+        return NULL;
+    vols = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
+    for (guint i = 0; b->hosts[i]; i++) {
+        VmshiftVolume *v;
+        if (host && strcmp(host, b->hosts[i]) != 0)
+            continue;
+        v = vmshift_volume_new();
+        v->id = g_strdup_printf("%s:/srv/vms", b->hosts[i]);
+        v->name = g_strdup("vms");
+        v->path = g_strdup("/srv/vms");
+        v->host = g_strdup(b->hosts[i]);
+        v->kind = g_strdup("directory");
+        v->capacity = 1024 * GiB;
+        v->free = 512 * GiB;
+        v->is_default = 1;
+        g_ptr_array_add(vols, v);
+    }
+    return vols;
+}
+
+/* A merge is "in progress" when the state file says so (tests set it). */
+static VmshiftCheckpointState *
+skeleton_checkpoint_state(VmshiftBackend *b, const char *name, guint32 flags,
+                          GError **error)
+{
+    g_autoptr(GKeyFile) kf = NULL;
+    g_autofree char *group = vm_group(name);
+    g_autofree char *merging = NULL;
+    VmshiftCheckpointState *st;
+    int fd;
+
+    if (!vmshift_check_flags(flags, 0, "checkpoint_state", error))
+        return NULL;
+    if (!(kf = state_load(b, &fd, error)))
+        return NULL;
+    state_unlock(fd);
+    if (!g_key_file_has_group(kf, group)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "skeleton[%s]: no VM named '%s'", b->name, name);
+        return NULL;
+    }
+    st = vmshift_checkpoint_state_new();
+    merging = g_key_file_get_string(kf, group, "merging", NULL);
+    if (merging && *merging) {
+        st->merging = 1;
+        st->detail = g_strdup_printf("snapshot '%s' is being merged", merging);
+    }
+    return st;
+}
+
+/* ---- validation ----------------------------------------------------------- */
+
+static GPtrArray *
+skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec,
+                         guint32 flags, GError **error)
+{
+    g_autoptr(VmshiftVm) vm = NULL;
+    GPtrArray *findings;
+
+    if (!vmshift_check_flags(flags, 0, "check_migration", error))
+        return NULL;
+    if (!(vm = skeleton_get_vm(b, spec->vm, 0, error)))
+        return NULL;
+    findings = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
+    if (spec->type != VMSHIFT_MIGRATION_STORAGE && !host_known(b, spec->dest_host))
+        g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-host",
+                                                      spec->dest_host, "no host named '%s'",
+                                                      spec->dest_host ? spec->dest_host : ""));
+    if (spec->type != VMSHIFT_MIGRATION_STORAGE && g_strcmp0(spec->dest_host, vm->host) == 0)
+        g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "same-host",
+                                                      spec->dest_host,
+                                                      "VM '%s' already runs on '%s'", vm->name,
+                                                      vm->host));
+    if (spec->type == VMSHIFT_MIGRATION_COLD && vm->power_state == VMSHIFT_POWER_RUNNING)
+        g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "vm-running",
+                                                      vm->name,
+                                                      "VM '%s' is running; a cold migration "
+                                                      "needs it stopped",
+                                                      vm->name));
+    for (guint i = 0; spec->networks && i < spec->networks->len; i++) {
+        const VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
+        if (!vmshift_vm_find_nic(vm, m->key))
+            g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-nic",
+                                                          m->key, "VM '%s' has no NIC '%s'",
+                                                          vm->name, m->key));
+        else if (strcmp(m->value, "lan") != 0)
+            g_ptr_array_add(findings,
+                            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-network",
+                                                m->value, "network '%s' does not exist",
+                                                m->value));
+    }
+    return findings;
+}
+
+/* ---- migration ------------------------------------------------------------ */
+
+/* Moves the VM in the "hypervisor": the switchover of this backend. */
+static gboolean
+move_vm(SkeletonBackend *b, const VmshiftMigrationSpec *spec, GError **error)
+{
+    g_autoptr(GKeyFile) kf = NULL;
+    g_autofree char *group = vm_group(spec->vm);
+    gboolean ok;
+    int fd;
+
+    if (!(kf = state_load(b, &fd, error)))
+        return FALSE;
+    if (spec->dest_host)
+        g_key_file_set_string(kf, group, "host", spec->dest_host);
+    if (spec->dest_path)
+        g_key_file_set_string(kf, group, "path", spec->dest_path);
+    if (spec->type == VMSHIFT_MIGRATION_COLD && spec->start)
+        g_key_file_set_string(kf, group, "power", "running");
+    ok = state_save(b, kf, error);
+    state_unlock(fd);
+    return ok;
+}
+
+static gboolean
+skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                 guint32 flags, GError **error)
+{
+    g_autoptr(VmshiftVm) vm = NULL;
+    GCancellable *cancel = vmshift_job_get_cancellable(job);
+    const guint64 total = 2 * GiB;
+    const guint steps = 20;
+
+    if (!vmshift_check_flags(flags, 0, "migrate", error))
+        return FALSE;
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_VALIDATE, error))
+        return FALSE;
+    if (!(vm = skeleton_get_vm(b, spec->vm, 0, error)))
+        return FALSE;
+    vmshift_job_set_location(job, vm->host, "running");
+
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error))
+        return FALSE;
+    /* Record what repair() needs before anything changes. */
+    if (!vmshift_job_save(job, "source-host", vm->host, error))
+        return FALSE;
+
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error))
+        return FALSE;
+    for (guint i = 1; i <= steps; i++) {
+        /* Each step: a slice of the transfer, then a cancellation point. */
+        g_usleep((gulong)(b->transfer_seconds * G_USEC_PER_SEC / steps));
+        if (g_cancellable_set_error_if_cancelled(cancel, error)) {
+            /* Nothing changed at the destination: the VM is still at home. */
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "cancelled during transfer; "
+                            "VM '%s' keeps running on '%s'", vm->name, vm->host);
+            vmshift_job_set_location(job, vm->host, "running");
+            return FALSE;
+        }
+        vmshift_job_set_bytes(job, total * i / steps, total);
+    }
+
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error))
+        return FALSE;
+    if (!move_vm(b, spec, error)) {
+        vmshift_job_set_location(job, vm->host, "running");
+        return FALSE;
+    }
+    vmshift_job_set_location(job, spec->dest_host ? spec->dest_host : vm->host,
+                             spec->type == VMSHIFT_MIGRATION_COLD && !spec->start ? "stopped"
+                                                                                 : "running");
+
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, error))
+        return FALSE;
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "moved '%s' from '%s' to '%s'", vm->name, vm->host,
+                    spec->dest_host ? spec->dest_host : vm->host);
+    vmshift_job_set_result(job, "transferred-bytes", "2147483648");
+    return TRUE;
+}
+
+/* Repair an interrupted migration: the switchover is one atomic rename, so
+ * the VM is either still at the source (nothing to undo) or already at the
+ * destination (the migration completed; only the bookkeeping is left). */
+static gboolean
+skeleton_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error)
+{
+    const VmshiftMigrationSpec *spec = vmshift_job_get_spec(job);
+    g_autoptr(VmshiftVm) vm = NULL;
+    g_autofree char *source = NULL;
+
+    if (!vmshift_check_flags(flags, 0, "repair", error))
+        return FALSE;
+    if (!spec) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "skeleton[%s]: job %s is not a migration", b->name, vmshift_job_get_id(job));
+        return FALSE;
+    }
+    if (!(vm = skeleton_get_vm(b, spec->vm, 0, error)))
+        return FALSE;
+    source = vmshift_job_get_saved(job, "source-host");
+    vmshift_job_set_location(job, vm->host, "running");
+    if (spec->dest_host && g_strcmp0(vm->host, spec->dest_host) == 0)
+        vmshift_job_set_result(job, "repair", "resumed");
+    else if (vmshift_job_get_phase(job) <= VMSHIFT_PHASE_VALIDATE || !source)
+        vmshift_job_set_result(job, "repair", "nothing-to-do");
+    else
+        vmshift_job_set_result(job, "repair", "rolled-back");
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM '%s' runs on '%s'", vm->name, vm->host);
+    return TRUE;
+}
+
+/* ---- the descriptor ------------------------------------------------------- */
+
+static const VmshiftBackendOps skeleton_ops = {
+    VMSHIFT_OPS_INIT,
+    .open = skeleton_open,
+    .close = skeleton_close,
+    .list_hosts = skeleton_list_hosts,
+    .list_vms = skeleton_list_vms,
+    .get_vm = skeleton_get_vm,
+    .list_networks = skeleton_list_networks,
+    .list_volumes = skeleton_list_volumes,
+    .checkpoint_state = skeleton_checkpoint_state,
+    .check_migration = skeleton_check_migration,
+    .migrate = skeleton_migrate,
+    .recreate_acl = NULL, /* not supported: the host says so */
+    .repair = skeleton_repair,
+};
+
+static const char *const skeleton_config_keys[] = {
+    "hosts", "vms", "state-file", "transfer-seconds", NULL,
+};
+
+VMSHIFT_PLUGIN_DEFINE("skeleton", SKELETON_VERSION, "MIT",
+                      "example backend over a state file (for plugin vendors and demos)",
+                      VMSHIFT_PLUGIN_LIVE | VMSHIFT_PLUGIN_COLD | VMSHIFT_PLUGIN_STORAGE
+                          | VMSHIFT_PLUGIN_HOST_AND_STORAGE,
+                      skeleton_ops, skeleton_config_keys)
