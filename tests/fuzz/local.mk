@@ -1,1 +1,20 @@
 ## tests/fuzz: build rules (see HACKING.md)
+
+## QMP client (KVM work): the libFuzzer target, and a replay of its corpus
+## that every build runs.
+EXTRA_DIST += $(wildcard $(srcdir)/tests/fuzz/corpus-qmp/*)
+check_PROGRAMS += tests/fuzz/fuzz-qmp-replay
+TESTS += tests/fuzz/fuzz-qmp-replay
+tests_fuzz_fuzz_qmp_replay_SOURCES = tests/fuzz/fuzz-qmp.c
+tests_fuzz_fuzz_qmp_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_REPLAY
+tests_fuzz_fuzz_qmp_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
+tests_fuzz_fuzz_qmp_replay_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-qmp
+## sdk/qmp.c is compiled in so that libFuzzer sees its coverage.
+tests_fuzz_fuzz_qmp_SOURCES = tests/fuzz/fuzz-qmp.c sdk/qmp.c
+tests_fuzz_fuzz_qmp_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_COMPILATION
+tests_fuzz_fuzz_qmp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_qmp_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_qmp_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
+endif
