@@ -183,8 +183,8 @@ typedef struct {
  *    vmshift_http_new());
  *  - `ca-file=` a PEM CA bundle (relative paths are relative to the file
  *    the group came from);
- *  - `insecure=` boolean; when true a warning naming the backend is logged
- *    (every time, not once);
+ *  - `insecure=` boolean; when true, a warning is logged every time a
+ *    handle is made from the options (vmshift_http_new());
  *  - `allow-unencrypted=` boolean;
  *  - `timeout=`, `connect-timeout=` seconds (1 to 86400);
  *  - `auth=` none, basic, ntlm or negotiate;
@@ -325,6 +325,7 @@ struct _VmshiftHttpResponse {
     char *method;
     /*< private >*/
     GPtrArray *headers_;
+    char *reason_;
 };
 
 /** vmshift_http_response_free: frees @response (NULL is ignored). */

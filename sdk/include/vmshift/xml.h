@@ -336,9 +336,10 @@ char *vmshift_soap_envelope(VmshiftSoapVersion version, const char *ns_decls,
  *   or MSFT_WmiError error_Code, e.g. "2150858778"; NULL otherwise
  * @detail_message: (nullable): the innermost WSManFault Message text,
  *   whitespace collapsed; NULL otherwise
- * @detail: (nullable): the detail's first element, borrowed from the
- *   document (valid while it lives), for plugin-specific fields such as
- *   vSphere's ManagedObjectNotFound/obj
+ * @detail: (nullable): the detail's first element, for plugin-specific
+ *   fields such as vSphere's ManagedObjectNotFound/obj: borrowed from the
+ *   document given to vmshift_soap_fault_get(); a fault from
+ *   vmshift_soap_call() keeps its reply document alive until it is freed
  *
  * A SOAP Fault. Free with vmshift_soap_fault_free().
  */
@@ -353,6 +354,8 @@ typedef struct {
     char *detail_code;
     char *detail_message;
     xmlNode *detail;
+    /*< private >*/
+    xmlDoc *doc_;
 } VmshiftSoapFault;
 
 /** vmshift_soap_fault_free: frees @fault (NULL is ignored). */
