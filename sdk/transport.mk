@@ -20,7 +20,9 @@ tests_unit_test_xml_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) \
 tests_unit_test_xml_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
 
 EXTRA_DIST += tests/unit/http-peer.py \
+	tests/unit/data/vsphere-login.xml \
 	tests/unit/data/vsphere-login-fault.xml \
 	tests/unit/data/vsphere-notauthenticated-fault.xml \
 	tests/unit/data/vsphere-retrieve-properties.xml \
-	tests/unit/data/wsman-fault.xml
+	tests/unit/data/wsman-fault.xml \
+	tests/unit/data/wsman-access-denied.xml
