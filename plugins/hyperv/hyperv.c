@@ -346,6 +346,40 @@ host_usable(const HvHost *h)
     return h->open_error == NULL && h->name != NULL;
 }
 
+static HvHost *find_host(VmshiftBackend *b, const char *name);
+
+/* Fails when @host names no connected host; the error of a host that did
+ * not open is reported, since it may be the one meant. */
+static gboolean
+check_host_arg(VmshiftBackend *b, const char *host, GError **error)
+{
+    if (host == NULL || find_host(b, host) != NULL)
+        return TRUE;
+    for (guint i = 0; i < b->hosts->len; i++) {
+        HvHost *h = b->hosts->pdata[i];
+        if (h->open_error != NULL) {
+            g_set_error(error, h->open_error->domain, h->open_error->code,
+                        "backend %s: no connected Hyper-V host %s; %s", b->backend, host,
+                        h->open_error->message);
+            return FALSE;
+        }
+    }
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                "backend %s has no Hyper-V host %s", b->backend, host);
+    return FALSE;
+}
+
+/* Inventory of all hosts skips the ones that did not open, loudly. */
+static gboolean
+usable_or_warn(VmshiftBackend *b, HvHost *h, const char *what)
+{
+    if (host_usable(h))
+        return TRUE;
+    g_warning("backend %s: %s of Hyper-V host %s are not listed: %s", b->backend, what,
+              h->url, h->open_error->message);
+    return FALSE;
+}
+
 static HvHost *
 find_host(VmshiftBackend *b, const char *name)
 {
@@ -551,9 +585,14 @@ static char *
 path_key(const char *path, const char *key)
 {
     g_autofree char *pat = g_strconcat(key, "=\"", NULL);
-    const char *p = path != NULL ? strstr(path, pat) : NULL;
+    const char *p = path;
     GString *s;
 
+    /* the key must start the key list or follow a comma (CreationClassName
+     * must not match Name) */
+    while (p != NULL && (p = strstr(p, pat)) != NULL && p != path && p[-1] != '.'
+           && p[-1] != ',')
+        p++;
     if (p == NULL)
         return NULL;
     s = g_string_new(NULL);
@@ -749,16 +788,13 @@ hyperv_list_vms(VmshiftBackend *b, const char *host, guint32 flags, GError **err
 
     if (!vmshift_check_flags(flags, 0, "list_vms", error))
         return NULL;
-    if (host != NULL && find_host(b, host) == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "backend %s has no Hyper-V host %s", b->backend, host);
+    if (!check_host_arg(b, host, error))
         return NULL;
-    }
     out = vmshift_list_new((GDestroyNotify)vmshift_vm_free);
     for (guint i = 0; i < b->hosts->len; i++) {
         HvHost *h = b->hosts->pdata[i];
         g_autoptr(GPtrArray) css = NULL;
-        if (!host_usable(h) || (host != NULL && h != find_host(b, host)))
+        if ((host != NULL && h != find_host(b, host)) || !usable_or_warn(b, h, "VMs"))
             continue;
         css = host_vm_cs(h, NULL, error);
         if (css == NULL)
@@ -838,7 +874,7 @@ hyperv_list_networks(VmshiftBackend *b, const char *host, guint32 flags, GError 
 {
     g_autoptr(GPtrArray) out = NULL;
 
-    if (!vmshift_check_flags(flags, 0, "list_networks", error))
+    if (!vmshift_check_flags(flags, 0, "list_networks", error) || !check_host_arg(b, host, error))
         return NULL;
     out = vmshift_list_new((GDestroyNotify)vmshift_network_free);
     for (guint i = 0; i < b->hosts->len; i++) {
@@ -875,7 +911,7 @@ hyperv_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError *
 {
     g_autoptr(GPtrArray) out = NULL;
 
-    if (!vmshift_check_flags(flags, 0, "list_volumes", error))
+    if (!vmshift_check_flags(flags, 0, "list_volumes", error) || !check_host_arg(b, host, error))
         return NULL;
     out = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
     for (guint i = 0; i < b->hosts->len; i++) {

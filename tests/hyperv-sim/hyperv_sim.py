@@ -497,14 +497,16 @@ class Sim:
         self.faults = []
         self.log = []             # (host, action, resource uri)
         self.counter = 0
+        pending = []
         for hname, h in state["hosts"].items():
             h = copy.deepcopy(h)
             h["name"] = hname
             h.setdefault("acl_after_move", "hyperv")
-            vms = h.pop("vms", [])
+            pending.append((h, h.pop("vms", [])))
             h["vms"] = {}
             h["files"] = {}
             self.hosts[hname] = h
+        for h, vms in pending:       # after every host exists (shared files)
             for v in vms:
                 self.add_vm(h, v)
 
@@ -1010,7 +1012,7 @@ class Sim:
 
     # -- faults -------------------------------------------------------------
 
-    def take_fault(self, host, action, kinds):
+    def take_fault(self, host, action, kinds, raw=b""):
         with self.lock:
             for f in self.faults:
                 if f["kind"] not in kinds:
@@ -1018,6 +1020,8 @@ class Sim:
                 if f.get("host") and f["host"].lower() != host.lower():
                     continue
                 if f.get("action") and f["action"] not in (action or ""):
+                    continue
+                if f.get("match") and f["match"].encode() not in raw:
                     continue
                 if f.get("skip", 0) > 0:
                     f["skip"] -= 1
@@ -2280,7 +2284,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
         if m:
             action = m.group(1).decode("utf-8", "replace")
         f = sim.take_fault(host, action, ("drop", "malformed", "http-status",
-                                          "delay"))
+                                          "delay", "soap-fault"), raw)
         if f and f["kind"] == "delay":
             time.sleep(float(f.get("seconds", 5)))
             f = None
@@ -2297,6 +2301,16 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
                 if st == 401 else []
             self.send(st, f.get("body", "").encode(), ctype="text/html",
                       extra=extra)
+            return
+        if f and f["kind"] == "soap-fault":
+            # w:AccessDenied as WinRM returns it for a user without rights
+            # on the WMI namespace (hyperv.md §1.9, R4 fault_access_denied).
+            m = re.search(rb"<(?:\w+:)?MessageID[^>]*>([^<]*)<", raw)
+            flt = Fault(f.get("subcode", "w:AccessDenied"),
+                        f.get("reason", "Access is denied. "),
+                        code=int(f.get("code", 5)))
+            self.send(500, fault_envelope(flt, m.group(1).decode() if m else None,
+                                          sim.hosts[host]["fqdn"]).encode())
             return
         status, body = Service(sim, host).handle(raw)
         if f and f["kind"] == "malformed":
@@ -2388,7 +2402,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 j["cancellable"] = False
                 return {"job": j["id"]}
             if kind not in ("job-fail", "drop", "malformed", "http-status",
-                            "delay"):
+                            "delay", "soap-fault"):
                 raise ValueError("unknown fault kind " + kind)
             sim.faults.append(dict(req))
             return None

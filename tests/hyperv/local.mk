@@ -1,1 +1,16 @@
-## tests/hyperv: build rules (see HACKING.md)
+## tests/hyperv: integration tests of the Hyper-V plugin against the
+## Hyper-V simulator (tests/hyperv-sim).  hv-drive runs one plugin
+## operation through the SDK ABI; test-hyperv.py starts the simulator,
+## drives the plugin and checks the simulator's state.
+dist_noinst_SCRIPTS += tests/hyperv/test-hyperv.py
+
+if PLUGIN_HYPERV
+check_PROGRAMS += tests/hyperv/hv-drive
+tests_hyperv_hv_drive_SOURCES = tests/hyperv/hv-drive.c
+tests_hyperv_hv_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_hyperv_hv_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+
+if ENABLE_INTEGRATION
+TESTS += tests/hyperv/test-hyperv.py
+endif
+endif
