@@ -10,9 +10,9 @@ check_PROGRAMS += tests/unit/test-http tests/unit/test-xml
 TESTS += tests/unit/test-http tests/unit/test-xml
 
 tests_unit_test_http_SOURCES = tests/unit/test-http.c
-tests_unit_test_http_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(CURL_CFLAGS) \
+tests_unit_test_http_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) \
 	-DHTTP_PEER='"$(abs_top_srcdir)/tests/unit/http-peer.py"' -DPYTHON3='"$(PYTHON3)"'
-tests_unit_test_http_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+tests_unit_test_http_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
 
 tests_unit_test_xml_SOURCES = tests/unit/test-xml.c
 tests_unit_test_xml_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) \
