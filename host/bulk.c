@@ -1,0 +1,501 @@
+/*
+ * vmshift host: bulk migrations from a plan file.
+ *
+ * A plan is a GKeyFile:
+ *
+ *   [bulk]
+ *   max-per-backend = 2        # jobs at once per backend (default 2)
+ *   max-per-host = 1           # jobs at once touching a host (default 1)
+ *   window = 22:00-06:00       # jobs start only inside this local-time window
+ *
+ *   [wave 1]
+ *   vms = kvm1:web1; web2      # VM or BACKEND:VM, ';' or ',' separated
+ *   to = hostB                 # or: to-group = G
+ *   type = live                # live or cold (default: live when running)
+ *   path = /srv/vms            # optional storage move
+ *   transfer = auto            # auto, san, network
+ *   to.web2 = hostC            # per-VM destination
+ *
+ * Waves run in order of their number, one after the other; inside a wave,
+ * jobs run concurrently within the limits. --reverse moves every VM of the
+ * plan back to the host (and directory) its last successful migration
+ * recorded in the journal, waves in reverse order.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/host.h"
+
+typedef struct {
+    char *vm;   /* as written in the plan */
+    HostMigrateOpts opts;
+    HostBackend *b;
+    VmshiftVm *vmrec;
+    VmshiftMigrationSpec *spec;
+    char *error; /* planning failed */
+    HostJobRun *run;
+    gboolean started;
+    gboolean finished;
+} BulkItem;
+
+typedef struct {
+    int number;
+    char *group;
+    GPtrArray *items; /* BulkItem */
+} BulkWave;
+
+typedef struct {
+    HostSession *s;
+    HostJobContext *ctx;
+    gint64 max_backend, max_host;
+    int win_start, win_end; /* minutes since midnight; -1: no window */
+    char *window;
+    BulkWave *wave;
+    gboolean waiting_shown;
+    GPtrArray *all_runs;
+} Bulk;
+
+static void
+item_free(BulkItem *it)
+{
+    g_free(it->vm);
+    g_free(it->opts.to);
+    g_free(it->opts.to_group);
+    g_free(it->opts.path);
+    g_free(it->opts.transfer);
+    vmshift_vm_free(it->vmrec);
+    vmshift_migration_spec_free(it->spec);
+    g_free(it->error);
+    g_free(it);
+}
+
+static void
+wave_free(BulkWave *w)
+{
+    g_free(w->group);
+    g_ptr_array_unref(w->items);
+    g_free(w);
+}
+
+static gint
+compare_waves(gconstpointer a, gconstpointer b)
+{
+    const BulkWave *x = *(BulkWave *const *)a, *y = *(BulkWave *const *)b;
+    return x->number - y->number;
+}
+
+static gboolean
+parse_hhmm(const char *s, int *minutes)
+{
+    unsigned h, m;
+    char extra;
+    if (sscanf(s, "%u:%u%c", &h, &m, &extra) != 2 || h > 23 || m > 59)
+        return FALSE;
+    *minutes = (int)(h * 60 + m);
+    return TRUE;
+}
+
+static gboolean
+in_window(Bulk *bk)
+{
+    g_autoptr(GDateTime) now = NULL;
+    int m;
+
+    if (bk->win_start < 0)
+        return TRUE;
+    now = g_date_time_new_now_local();
+    m = g_date_time_get_hour(now) * 60 + g_date_time_get_minute(now);
+    if (bk->win_start <= bk->win_end)
+        return m >= bk->win_start && m < bk->win_end;
+    return m >= bk->win_start || m < bk->win_end; /* over midnight */
+}
+
+static char *
+kf_str(GKeyFile *kf, const char *group, const char *key)
+{
+    char *v = g_key_file_get_value(kf, group, key, NULL);
+    if (v) {
+        g_strstrip(v);
+        if (!*v)
+            g_clear_pointer(&v, g_free);
+    }
+    return v;
+}
+
+static GPtrArray *
+load_plan(const char *file, Bulk *bk, GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GPtrArray) waves = g_ptr_array_new_with_free_func((GDestroyNotify)wave_free);
+    g_auto(GStrv) groups = NULL;
+
+    if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, error)) {
+        g_prefix_error(error, "%s: ", file);
+        return NULL;
+    }
+    bk->max_backend = 2;
+    bk->max_host = 1;
+    bk->win_start = bk->win_end = -1;
+    groups = g_key_file_get_groups(kf, NULL);
+    for (guint i = 0; groups[i]; i++) {
+        const char *g = groups[i];
+        if (!strcmp(g, "bulk")) {
+            g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
+            for (guint k = 0; keys[k]; k++) {
+                g_autofree char *v = kf_str(kf, g, keys[k]);
+                gint64 n;
+                if (!strcmp(keys[k], "max-per-backend") || !strcmp(keys[k], "max-per-host")) {
+                    if (!v || !g_ascii_string_to_signed(v, 10, 1, 1000, &n, NULL)) {
+                        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                                    "%s: [bulk]: %s must be a number from 1 to 1000", file,
+                                    keys[k]);
+                        return NULL;
+                    }
+                    if (keys[k][8] == 'b')
+                        bk->max_backend = n;
+                    else
+                        bk->max_host = n;
+                } else if (!strcmp(keys[k], "window")) {
+                    g_auto(GStrv) p = v ? g_strsplit(v, "-", 2) : NULL;
+                    if (!p || g_strv_length(p) != 2 || !parse_hhmm(g_strstrip(p[0]), &bk->win_start)
+                        || !parse_hhmm(g_strstrip(p[1]), &bk->win_end)) {
+                        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                                    "%s: [bulk]: window must look like 22:00-06:00", file);
+                        return NULL;
+                    }
+                    bk->window = g_strdup(v);
+                } else {
+                    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                                "%s: [bulk]: unknown key '%s'", file, keys[k]);
+                    return NULL;
+                }
+            }
+        } else if (g_str_has_prefix(g, "wave ")) {
+            gint64 n;
+            BulkWave *w;
+            g_autofree char *vms = kf_str(kf, g, "vms");
+            g_autofree char *to = kf_str(kf, g, "to");
+            g_autofree char *to_group = kf_str(kf, g, "to-group");
+            g_autofree char *type = kf_str(kf, g, "type");
+            g_autofree char *path = kf_str(kf, g, "path");
+            g_autofree char *transfer = kf_str(kf, g, "transfer");
+            g_auto(GStrv) list = NULL;
+            g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
+
+            if (!g_ascii_string_to_signed(g + 5, 10, 0, 100000, &n, NULL)) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s: [%s]: a wave is named by a number, e.g. [wave 1]", file, g);
+                return NULL;
+            }
+            for (guint k = 0; keys[k]; k++) {
+                static const char *const known[] = { "vms", "to", "to-group", "type", "path",
+                                                     "transfer" };
+                gboolean ok = g_str_has_prefix(keys[k], "to.");
+                for (guint q = 0; q < G_N_ELEMENTS(known); q++)
+                    ok |= !strcmp(keys[k], known[q]);
+                if (!ok) {
+                    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                                "%s: [%s]: unknown key '%s'", file, g, keys[k]);
+                    return NULL;
+                }
+            }
+            if (!vms) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s: [%s]: missing key 'vms'", file, g);
+                return NULL;
+            }
+            if (type && strcmp(type, "live") && strcmp(type, "cold")) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s: [%s]: type must be live or cold", file, g);
+                return NULL;
+            }
+            w = g_new0(BulkWave, 1);
+            w->number = (int)n;
+            w->group = g_strdup(g);
+            w->items = g_ptr_array_new_with_free_func((GDestroyNotify)item_free);
+            g_ptr_array_add(waves, w);
+            list = g_strsplit_set(vms, ";,", -1);
+            for (guint k = 0; list[k]; k++) {
+                BulkItem *it;
+                g_autofree char *okey = NULL;
+                g_autofree char *own = NULL;
+                const char *colon;
+                g_strstrip(list[k]);
+                if (!*list[k])
+                    continue;
+                it = g_new0(BulkItem, 1);
+                it->vm = g_strdup(list[k]);
+                colon = strchr(list[k], ':');
+                okey = g_strdup_printf("to.%s", colon ? colon + 1 : list[k]);
+                own = kf_str(kf, g, okey);
+                if (!own) {
+                    g_free(okey);
+                    okey = g_strdup_printf("to.%s", list[k]);
+                    own = kf_str(kf, g, okey);
+                }
+                it->opts.to = g_strdup(own ? own : to);
+                it->opts.to_group = own ? NULL : g_strdup(to_group);
+                it->opts.live = type && !strcmp(type, "live");
+                it->opts.cold = type && !strcmp(type, "cold");
+                it->opts.path = g_strdup(path);
+                it->opts.transfer = g_strdup(transfer);
+                if (!it->opts.to && !it->opts.to_group)
+                    it->error = g_strdup_printf("%s: [%s]: no 'to' or 'to-group' for VM '%s'",
+                                                file, g, it->vm);
+                g_ptr_array_add(w->items, it);
+            }
+        } else {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "%s: unknown group [%s] (expected [bulk] or [wave N])", file, g);
+            return NULL;
+        }
+    }
+    if (!waves->len) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: the plan has no [wave N]",
+                    file);
+        return NULL;
+    }
+    g_ptr_array_sort(waves, compare_waves);
+    return g_steal_pointer(&waves);
+}
+
+/* --reverse: back to where the journal says each VM came from. */
+static void
+reverse_plan(Bulk *bk, GPtrArray *waves, HostJournal *j)
+{
+    for (guint w = 0; w < waves->len; w++) {
+        BulkWave *wave = g_ptr_array_index(waves, w);
+        wave->number = -wave->number;
+        for (guint i = 0; i < wave->items->len; i++) {
+            BulkItem *it = g_ptr_array_index(wave->items, i);
+            g_autofree char *bn = NULL, *vn = NULL;
+            g_autoptr(HostJobRecord) rec = NULL;
+            g_autoptr(VmshiftMigrationSpec) old = NULL;
+            host_split_name(bk->s->reg, it->vm, &bn, &vn);
+            rec = host_journal_last_migration(j, bn, vn, NULL);
+            g_clear_pointer(&it->opts.to, g_free);
+            g_clear_pointer(&it->opts.to_group, g_free);
+            g_clear_pointer(&it->opts.path, g_free);
+            it->opts.live = it->opts.cold = FALSE;
+            g_clear_pointer(&it->error, g_free);
+            if (!rec || !rec->source_host) {
+                it->error = g_strdup_printf("VM '%s': the journal records no finished "
+                                            "migration to reverse", it->vm);
+                continue;
+            }
+            old = host_spec_from_json(rec->spec, NULL);
+            it->opts.to = g_strdup_printf("%s:%s", rec->backend, rec->source_host);
+            if (old && vmshift_migration_spec_moves_storage(old) && rec->source_path)
+                it->opts.path = g_strdup(rec->source_path);
+            if (!bn) {
+                g_free(it->vm);
+                it->vm = g_strdup_printf("%s:%s", rec->backend, vn);
+            }
+        }
+    }
+    g_ptr_array_sort(waves, compare_waves);
+}
+
+static void
+plan_wave(Bulk *bk, BulkWave *wave)
+{
+    for (guint i = 0; i < wave->items->len; i++) {
+        BulkItem *it = g_ptr_array_index(wave->items, i);
+        g_autoptr(GError) err = NULL;
+        if (it->error)
+            continue;
+        it->spec = host_build_spec(bk->s, it->vm, &it->opts, FALSE, &it->b, &it->vmrec, &err);
+        if (!it->spec)
+            it->error = g_strdup(err->message);
+    }
+}
+
+static gboolean
+host_busy(Bulk *bk, const char *backend, const char *host)
+{
+    gint64 n = 0;
+    for (guint i = 0; host && i < bk->wave->items->len; i++) {
+        BulkItem *it = g_ptr_array_index(bk->wave->items, i);
+        if (!it->started || it->finished || strcmp(host_backend_name(it->b), backend))
+            continue;
+        if (!g_strcmp0(it->spec->dest_host, host) || !g_strcmp0(it->vmrec->host, host))
+            n++;
+    }
+    return n >= bk->max_host;
+}
+
+static gboolean
+schedule(gpointer data, GPtrArray *runs)
+{
+    Bulk *bk = data;
+    gboolean pending = FALSE;
+
+    for (guint i = 0; i < bk->wave->items->len; i++) {
+        BulkItem *it = g_ptr_array_index(bk->wave->items, i);
+        if (it->started && !it->finished && host_job_run_is_done(it->run))
+            it->finished = TRUE;
+    }
+    if (bk->ctx->stopping)
+        return FALSE;
+    for (guint i = 0; i < bk->wave->items->len; i++) {
+        BulkItem *it = g_ptr_array_index(bk->wave->items, i);
+        gint64 per_backend = 0;
+        g_autoptr(GError) err = NULL;
+        if (it->started || it->error)
+            continue;
+        pending = TRUE;
+        if (!in_window(bk)) {
+            if (!bk->waiting_shown)
+                host_progress_line(bk->ctx->progress, "waiting for the switchover window %s",
+                                   bk->window);
+            bk->waiting_shown = TRUE;
+            return TRUE;
+        }
+        bk->waiting_shown = FALSE;
+        for (guint k = 0; k < bk->wave->items->len; k++) {
+            BulkItem *o = g_ptr_array_index(bk->wave->items, k);
+            if (o->started && !o->finished && o->b == it->b)
+                per_backend++;
+        }
+        if (per_backend >= bk->max_backend
+            || host_busy(bk, host_backend_name(it->b), it->spec->dest_host)
+            || host_busy(bk, host_backend_name(it->b), it->vmrec->host))
+            continue;
+        it->run = host_job_run_new(bk->ctx, HOST_JOB_MIGRATE, it->b, it->vmrec, it->spec, 0,
+                                   &err);
+        it->started = TRUE;
+        if (!it->run) {
+            it->finished = TRUE;
+            it->error = g_strdup(err->message);
+            host_err("%s: %s", it->vm, err->message);
+            continue;
+        }
+        host_progress_line(bk->ctx->progress, "job %" G_GINT64_FORMAT ": migrate %s to %s",
+                           host_job_run_id(it->run), it->vm, it->spec->dest_host);
+        host_job_run_start(it->run);
+        g_ptr_array_add(runs, it->run);
+        g_ptr_array_add(bk->all_runs, it->run);
+    }
+    return pending;
+}
+
+int
+host_cmd_bulk(HostSession *s, int argc, char **argv)
+{
+    g_autoptr(GError) err = NULL;
+    const char *file = argv[1];
+    gboolean reverse = FALSE, dry_run = FALSE, force = FALSE;
+    Bulk bk = { .s = s };
+    g_autoptr(GPtrArray) waves = NULL;
+    g_autoptr(HostJournal) j = NULL;
+    HostJobContext ctx = { 0 };
+    json_object *out = json_object_new_array();
+    guint failed = 0, total = 0;
+
+    for (int i = 2; i < argc; i++) {
+        reverse |= !strcmp(argv[i], "--reverse");
+        dry_run |= !strcmp(argv[i], "--dry-run");
+        force |= !strcmp(argv[i], "--force");
+    }
+    waves = load_plan(file, &bk, &err);
+    if (!waves || !(j = host_session_journal(s, &err))) {
+        json_object_put(out);
+        host_err("%s", err->message);
+        g_free(bk.window);
+        return HOST_EXIT_FAILED;
+    }
+    if (reverse)
+        reverse_plan(&bk, waves, j);
+    ctx.reg = s->reg;
+    ctx.journal = j;
+    ctx.json = s->g->json;
+    ctx.verbose = s->g->verbose;
+    ctx.progress = host_progress_new(isatty(STDERR_FILENO), s->g->json);
+    bk.ctx = &ctx;
+    bk.all_runs = g_ptr_array_new();
+
+    for (guint w = 0; w < waves->len && !ctx.stopping; w++) {
+        BulkWave *wave = g_ptr_array_index(waves, w);
+        g_autoptr(GPtrArray) runs = g_ptr_array_new();
+        bk.wave = wave;
+        for (guint i = 0; i < wave->items->len; i++)
+            ((BulkItem *)g_ptr_array_index(wave->items, i))->opts.force = force;
+        plan_wave(&bk, wave);
+        if (dry_run) {
+            json_object *wj = json_object_new_object();
+            json_object *cmds = json_object_new_array();
+            if (!s->g->json)
+                printf("%s%s:\n", reverse ? "reverse of " : "", wave->group);
+            for (guint i = 0; i < wave->items->len; i++) {
+                BulkItem *it = g_ptr_array_index(wave->items, i);
+                if (it->error) {
+                    if (!s->g->json)
+                        printf("  # %s: cannot plan: %s\n", it->vm, it->error);
+                    json_object *e = json_object_new_object();
+                    json_object_object_add(e, "vm", host_json_string(it->vm));
+                    json_object_object_add(e, "error", host_json_string(it->error));
+                    json_object_array_add(cmds, e);
+                    failed++;
+                    continue;
+                }
+                g_autofree char *cmd = host_spec_command_line(host_backend_name(it->b), it->spec);
+                if (!s->g->json)
+                    printf("  %s\n", cmd);
+                json_object_array_add(cmds, json_object_new_string(cmd));
+            }
+            json_object_object_add(wj, "wave", host_json_string(wave->group));
+            json_object_object_add(wj, "commands", cmds);
+            json_object_array_add(out, wj);
+            continue;
+        }
+        for (guint i = 0; i < wave->items->len; i++) {
+            BulkItem *it = g_ptr_array_index(wave->items, i);
+            if (it->error) {
+                host_err("%s: %s", it->vm, it->error);
+                failed++;
+            }
+        }
+        host_progress_line(ctx.progress, "%s%s: %u VM(s), at most %" G_GINT64_FORMAT
+                           " per backend and %" G_GINT64_FORMAT " per host%s%s",
+                           reverse ? "reverse of " : "", wave->group, wave->items->len,
+                           bk.max_backend, bk.max_host, bk.window ? ", window " : "",
+                           bk.window ? bk.window : "");
+        host_jobs_wait_full(&ctx, runs, schedule, &bk);
+        for (guint i = 0; i < wave->items->len; i++) {
+            BulkItem *it = g_ptr_array_index(wave->items, i);
+            g_autoptr(HostJobRecord) rec = NULL;
+            if (!it->run)
+                continue;
+            total++;
+            if (host_job_run_error(it->run)) {
+                failed++;
+                host_err("job %" G_GINT64_FORMAT " (%s) %s: %s", host_job_run_id(it->run),
+                         it->vm, host_job_run_state(it->run),
+                         host_job_run_error(it->run)->message);
+            }
+            rec = host_journal_get(j, host_job_run_id(it->run), NULL);
+            if (rec)
+                json_object_array_add(out, host_json_job(rec));
+        }
+    }
+    if (s->g->json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, dry_run ? "waves" : "jobs", out);
+        json_object_object_add(root, "failed", json_object_new_int((int)failed));
+        host_json_print(root);
+    } else {
+        json_object_put(out);
+        if (!dry_run)
+            printf("bulk: %u job(s) run, %u problem(s)\n", total, failed);
+    }
+    for (guint i = 0; i < bk.all_runs->len; i++)
+        host_job_run_free(g_ptr_array_index(bk.all_runs, i));
+    g_ptr_array_unref(bk.all_runs);
+    host_progress_free(ctx.progress);
+    g_free(bk.window);
+    return failed ? HOST_EXIT_FAILED : HOST_EXIT_OK;
+}

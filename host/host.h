@@ -1,0 +1,411 @@
+/*
+ * vmshift host: internal declarations shared by the host's files.
+ *
+ * Nothing here is installed or visible to plugins. Names carry the host_
+ * prefix; each block names the file that implements it.
+ */
+#ifndef VMSHIFT_HOST_H
+#define VMSHIFT_HOST_H
+
+#include <stdio.h>
+
+#include <gio/gio.h>
+#include <gmodule.h>
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <vmshift/vmshift.h>
+
+G_BEGIN_DECLS
+
+/* Exit codes of the vmshift command. */
+enum {
+    HOST_EXIT_OK = 0,
+    HOST_EXIT_FAILED = 1, /* the operation failed */
+    HOST_EXIT_USAGE = 2,  /* bad command line */
+};
+
+/* ---- config.c: vmshift.conf + backends.d/ ------------------------------ */
+
+typedef struct {
+    char *name;       /* NAME of [backend NAME] */
+    char *plugin;     /* plugin=, or NULL when missing */
+    gboolean enabled; /* enabled= (default true) */
+    char *source;     /* file the group came from */
+    char *group;      /* "backend NAME" */
+    GKeyFile *keyfile;
+    char *error;      /* set: the group is unusable, one line why */
+    gboolean parse_failed; /* placeholder for a file that did not parse */
+} HostBackendConf;
+
+typedef struct {
+    char *path;      /* the main file (may not exist) */
+    char *dir;       /* its directory */
+    char *state_dir; /* [vmshift] state-dir=, or the override, or the default */
+    GPtrArray *backends; /* HostBackendConf, in file order */
+    GHashTable *groups;  /* name -> GStrv of host specs */
+    GHashTable *group_sources; /* name -> file */
+    GPtrArray *warnings; /* one line each (char *) */
+} HostConfig;
+
+/* Default paths, compiled in (overridable for tests through options only). */
+const char *host_default_config_path(void);
+const char *host_default_state_dir(void);
+const char *host_default_plugin_dir(void);
+
+HostConfig *host_config_load(const char *path, gboolean explicit_path,
+                             const char *state_dir_override, GError **error);
+void host_config_free(HostConfig *config);
+HostBackendConf *host_config_find_backend(HostConfig *config, const char *name);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostConfig, host_config_free)
+
+/* ---- loader.c: finding, checking and loading plugin .so files ----------- */
+
+typedef enum {
+    HOST_LOAD_OK = 0,
+    HOST_LOAD_MISSING = 1, /* no NAME.so in any directory */
+    HOST_LOAD_REFUSED = 2, /* found but refused: unsafe, ABI, malformed */
+} HostLoadStatus;
+
+typedef struct {
+    char *name;  /* plugin name */
+    char *path;  /* the file, when found */
+    HostLoadStatus status;
+    GError *error; /* why not OK: one line naming the file */
+    const VmshiftPluginDescriptor *desc; /* OK only */
+    GModule *module;
+} HostPlugin;
+
+typedef struct {
+    GPtrArray *dirs;     /* search order: --plugin-dir..., then plugindir */
+    GHashTable *plugins; /* name -> HostPlugin (a cache: one load per name) */
+} HostLoader;
+
+HostLoader *host_loader_new(const char *const *extra_dirs, gboolean use_default_dir);
+void host_loader_free(HostLoader *loader);
+/* Returns the (cached) result for plugin @name; never NULL. */
+HostPlugin *host_loader_load(HostLoader *loader, const char *name);
+/* Names of every *.so found in the search directories (sorted). */
+GPtrArray *host_loader_scan(HostLoader *loader);
+/* The descriptor's config_keys if struct_size covers them, else NULL. */
+const char *const *host_plugin_config_keys(const VmshiftPluginDescriptor *desc);
+
+/* ---- registry.c: configured backends and dispatch ------------------------- */
+
+typedef enum {
+    HOST_BACKEND_LOADED = 0,   /* plugin loaded, not opened yet */
+    HOST_BACKEND_READY,        /* opened */
+    HOST_BACKEND_DISABLED,     /* enabled=false */
+    HOST_BACKEND_MISSING,      /* plugin file not found */
+    HOST_BACKEND_REFUSED,      /* plugin refused by the loader */
+    HOST_BACKEND_BAD_CONFIG,   /* the configuration group is unusable */
+    HOST_BACKEND_NOT_APPLICABLE, /* open() declined */
+    HOST_BACKEND_FAILED,       /* open() failed */
+} HostBackendStatus;
+
+typedef struct {
+    HostBackendConf *conf; /* owned by the HostConfig */
+    HostPlugin *plugin;    /* owned by the loader; NULL when not loaded */
+    HostBackendStatus status;
+    GError *error;          /* why the backend is unusable */
+    VmshiftConfig *vconf;   /* the view handed to open() */
+    VmshiftBackend *handle; /* open() result */
+    GMutex lock;            /* held around calls with VMSHIFT_PLUGIN_SERIALIZE */
+    char *state_dir;
+    struct HostRegistry_ *reg; /* back pointer */
+} HostBackend;
+
+typedef struct HostRegistry_ {
+    HostConfig *config;
+    HostLoader *loader;
+    GPtrArray *backends; /* HostBackend, config order */
+    gboolean verbose;
+} HostRegistry;
+
+HostRegistry *host_registry_new(HostConfig *config, HostLoader *loader, gboolean verbose);
+void host_registry_free(HostRegistry *reg);
+HostBackend *host_registry_find(HostRegistry *reg, const char *name);
+const char *host_backend_status_name(HostBackendStatus status);
+const char *host_backend_name(const HostBackend *b);
+/* Opens the backend if needed. FALSE with the reason (naming file, backend,
+ * plugin) when it is unusable. */
+gboolean host_backend_ensure_open(HostBackend *b, GError **error);
+/* Like ensure_open, for the backend named @name. */
+HostBackend *host_registry_get_open(HostRegistry *reg, const char *name, GError **error);
+/* "backend 'B' (plugin P VERSION) does not support 'OP'" */
+gboolean host_backend_unsupported(HostBackend *b, const char *op, GError **error);
+gboolean host_backend_has_op(HostBackend *b, const char *op);
+
+/* Dispatch: each checks VMSHIFT_OPS_HAS, serialises when asked, and turns a
+ * failure without a GError into one. */
+GPtrArray *host_backend_list_hosts(HostBackend *b, GError **error);
+GPtrArray *host_backend_list_vms(HostBackend *b, const char *host, GError **error);
+VmshiftVm *host_backend_get_vm(HostBackend *b, const char *vm, GError **error);
+GPtrArray *host_backend_list_networks(HostBackend *b, const char *host, GError **error);
+GPtrArray *host_backend_list_volumes(HostBackend *b, const char *host, GError **error);
+VmshiftCheckpointState *host_backend_checkpoint_state(HostBackend *b, const char *vm,
+                                                      GError **error);
+GPtrArray *host_backend_check_migration(HostBackend *b, const VmshiftMigrationSpec *spec,
+                                        GError **error);
+gboolean host_backend_migrate(HostBackend *b, const VmshiftMigrationSpec *spec,
+                              VmshiftJob *job, GError **error);
+gboolean host_backend_recreate_acl(HostBackend *b, const char *vm, VmshiftJob *job,
+                                   GError **error);
+gboolean host_backend_repair(HostBackend *b, VmshiftJob *job, GError **error);
+
+/* Splits "backend:name". *backend is NULL when @spec names no configured
+ * backend before a colon. */
+void host_split_name(HostRegistry *reg, const char *spec, char **backend, char **name);
+
+/* Finds a VM by "[backend:]name" across usable backends. */
+VmshiftVm *host_find_vm(HostRegistry *reg, const char *spec, HostBackend **backend_out,
+                        GError **error);
+/* Finds a host by "[backend:]name"; @prefer: a backend to look in first. */
+VmshiftHost *host_find_host(HostRegistry *reg, const char *spec, HostBackend *prefer,
+                            HostBackend **backend_out, GError **error);
+
+/* ---- output.c: tables, JSON, sizes ---------------------------------------- */
+
+typedef struct {
+    guint ncols;
+    GPtrArray *rows; /* GStrv each; row 0 is the header */
+} HostTable;
+
+HostTable *host_table_new(const char *first, ...) G_GNUC_NULL_TERMINATED;
+void host_table_add(HostTable *t, const char *first, ...);
+void host_table_addv(HostTable *t, char **cells); /* takes the strings */
+void host_table_print(HostTable *t, FILE *out);
+void host_table_free(HostTable *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostTable, host_table_free)
+
+char *host_format_bytes(guint64 bytes);
+char *host_format_duration(gint64 seconds);
+char *host_format_time(gint64 unix_seconds);
+json_object *host_json_string(const char *s); /* NULL -> json null */
+void host_json_print(json_object *obj);       /* pretty, to stdout, and puts it */
+json_object *host_json_error(const GError *error);
+json_object *host_json_vm(const VmshiftVm *vm, const char *backend);
+json_object *host_json_host(const VmshiftHost *h, const char *backend);
+json_object *host_json_finding(const VmshiftFinding *f);
+
+void host_err(const char *format, ...) G_GNUC_PRINTF(1, 2);  /* "vmshift: …\n" */
+void host_warn(const char *format, ...) G_GNUC_PRINTF(1, 2); /* "vmshift: warning: …\n" */
+
+/* ---- journal.c: the SQLite journal in the state directory ------------------ */
+
+typedef struct HostJournal HostJournal;
+
+typedef struct {
+    gint64 id;
+    char *kind;    /* migrate, migrate-storage, acl, repair */
+    char *backend;
+    char *vm;
+    char *spec;    /* JSON */
+    char *state;   /* queued running succeeded failed cancelled interrupted repaired */
+    char *phase;
+    gint64 pid;
+    char *pid_start;
+    gint64 created, started, ended;
+    char *error_code, *error_message;
+    char *location_host, *location_detail;
+    char *results; /* JSON object */
+    char *source_host, *source_path;
+    double percent;
+    gint64 bytes_done, bytes_total;
+    gboolean cancel_requested;
+} HostJobRecord;
+
+typedef struct {
+    gint64 seq;
+    gint64 time;
+    char *kind;  /* phase, log, save, state, cancel */
+    char *level;
+    char *key;
+    char *value;
+} HostEventRecord;
+
+HostJournal *host_journal_open(const char *state_dir, GError **error);
+void host_journal_close(HostJournal *j);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJournal, host_journal_close)
+/* Marks jobs whose process is gone as interrupted; returns how many. */
+int host_journal_reconcile(HostJournal *j, GError **error);
+/* Inserts a running job for this process after checking that no live job
+ * holds the VM. Returns the id, or 0 with CONFLICT. */
+gint64 host_journal_begin_job(HostJournal *j, const char *kind, const char *backend,
+                              const char *vm, const char *spec_json,
+                              const char *source_host, const char *source_path,
+                              GError **error);
+/* Retakes a finished job for a repair (state running, our pid). */
+gboolean host_journal_take_job(HostJournal *j, gint64 id, GError **error);
+gboolean host_journal_set_phase(HostJournal *j, gint64 id, const char *phase, GError **error);
+gboolean host_journal_add_event(HostJournal *j, gint64 id, const char *kind,
+                                const char *level, const char *key, const char *value,
+                                GError **error);
+gboolean host_journal_update_progress(HostJournal *j, gint64 id, double percent,
+                                      guint64 done, guint64 total, const char *loc_host,
+                                      const char *loc_detail, GError **error);
+gboolean host_journal_finish(HostJournal *j, gint64 id, const char *state,
+                             const GError *failure, const char *loc_host,
+                             const char *loc_detail, const char *results_json,
+                             GError **error);
+gboolean host_journal_request_cancel(HostJournal *j, gint64 id, GError **error);
+gboolean host_journal_cancel_requested(HostJournal *j, gint64 id);
+HostJobRecord *host_journal_get(HostJournal *j, gint64 id, GError **error);
+GPtrArray *host_journal_list(HostJournal *j, GError **error); /* HostJobRecord, newest first */
+GPtrArray *host_journal_events(HostJournal *j, gint64 id, GError **error);
+GHashTable *host_journal_saved(HostJournal *j, gint64 id, GError **error);
+/* The last succeeded migration of @vm (backend may be NULL), or NULL. */
+HostJobRecord *host_journal_last_migration(HostJournal *j, const char *backend,
+                                           const char *vm, GError **error);
+void host_job_record_free(HostJobRecord *r);
+void host_event_record_free(HostEventRecord *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJobRecord, host_job_record_free)
+json_object *host_json_job(const HostJobRecord *r);
+
+/* Process identity: "BOOTID:STARTTIME" of @pid, or NULL when it is gone. */
+char *host_process_identity(gint64 pid);
+gboolean host_process_alive(gint64 pid, const char *identity);
+
+/* ---- validate.c: host checks + the plugin's check_migration ------------- */
+
+/* Findings (VmshiftFinding) for @spec on backend @b. NULL with @error when
+ * validation could not run at all. */
+GPtrArray *host_validate(HostBackend *b, const VmshiftMigrationSpec *spec,
+                         const VmshiftVm *vm, GError **error);
+/* Counts findings by severity. */
+void host_findings_count(GPtrArray *findings, guint *errors, guint *warnings);
+void host_findings_print(GPtrArray *findings, FILE *out);
+
+/* ---- rate.c: placement --------------------------------------------------- */
+
+typedef struct {
+    HostBackend *backend;
+    VmshiftHost *host;
+    double score;      /* 0–5 */
+    gboolean eligible;
+    GPtrArray *factors; /* HostFactor */
+    char *best_volume;  /* path of the volume with the most free space */
+    guint64 best_volume_free;
+} HostRating;
+
+typedef struct {
+    char *name;   /* memory, cpu, space, network, san, status, merge, backend */
+    char *result; /* ok, warn, fail */
+    double effect;
+    char *detail;
+} HostFactor;
+
+/* Rates every host of @group (NULL: every host of the VM's backend) for @vm.
+ * Returns HostRating sorted best first. */
+GPtrArray *host_rate(HostRegistry *reg, HostBackend *vm_backend, const VmshiftVm *vm,
+                     const char *group, GError **error);
+void host_rating_free(HostRating *r);
+char *host_stars(double score);
+
+/* ---- progress.c: the terminal's view of running jobs ------------------------ */
+
+typedef struct HostProgress HostProgress;
+HostProgress *host_progress_new(gboolean tty, gboolean json);
+void host_progress_update(HostProgress *p, const char *label, VmshiftJob *job);
+void host_progress_line(HostProgress *p, const char *format, ...) G_GNUC_PRINTF(2, 3);
+void host_progress_finish(HostProgress *p);
+void host_progress_free(HostProgress *p);
+
+/* ---- jobs.c: running jobs on worker threads ---------------------------------- */
+
+typedef enum {
+    HOST_JOB_MIGRATE = 0,
+    HOST_JOB_STORAGE,
+    HOST_JOB_ACL,
+    HOST_JOB_REPAIR,
+} HostJobKind;
+
+typedef struct HostJobRun HostJobRun;
+
+typedef struct {
+    HostRegistry *reg;
+    HostJournal *journal;
+    HostProgress *progress;
+    gboolean json;
+    gboolean verbose;
+    gboolean stopping; /* a signal asked to stop: start nothing new */
+} HostJobContext;
+
+/* Called on every tick of host_jobs_wait_full(); may start runs and append
+ * them to @runs. Returns FALSE once it has nothing more to start. */
+typedef gboolean (*HostJobsMore)(gpointer data, GPtrArray *runs);
+
+/* Creates the journal record and the VmshiftJob. @vm: the VM's record.
+ * For HOST_JOB_REPAIR, @repair_id names the job repaired. */
+HostJobRun *host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b,
+                             const VmshiftVm *vm, const VmshiftMigrationSpec *spec,
+                             gint64 repair_id, GError **error);
+void host_job_run_start(HostJobRun *run);
+gboolean host_job_run_is_done(HostJobRun *run);
+/* Polls the journal's cancel request and refreshes progress; from the main
+ * loop. */
+void host_job_run_tick(HostJobRun *run);
+void host_job_run_cancel(HostJobRun *run);
+gint64 host_job_run_id(HostJobRun *run);
+const char *host_job_run_state(HostJobRun *run);
+const GError *host_job_run_error(HostJobRun *run);
+const char *host_job_run_backend(HostJobRun *run);
+const char *host_job_run_dest_host(HostJobRun *run);
+void host_job_run_free(HostJobRun *run);
+/* Runs @runs concurrently to completion with a main loop (progress, cancel
+ * polling, SIGINT/SIGTERM). */
+void host_jobs_wait(HostJobContext *ctx, GPtrArray *runs);
+void host_jobs_wait_full(HostJobContext *ctx, GPtrArray *runs, HostJobsMore more,
+                         gpointer more_data);
+char *host_spec_to_json(const VmshiftMigrationSpec *spec, HostJobKind kind);
+VmshiftMigrationSpec *host_spec_from_json(const char *json, GError **error);
+const char *host_job_kind_name(HostJobKind kind);
+
+/* ---- cli.c / bulk.c: commands ---------------------------------------------- */
+
+typedef struct {
+    char *config_path;
+    gboolean config_explicit;
+    char **plugin_dirs;
+    char *state_dir;
+    gboolean json;
+    gboolean verbose;
+    gboolean help;
+    gboolean no_default_plugin_dir; /* tests: --plugin-dir only */
+} HostGlobals;
+
+typedef struct {
+    HostGlobals *g;
+    HostConfig *config;
+    HostLoader *loader;
+    HostRegistry *reg;
+} HostSession;
+
+/* Loads config, loader and registry; prints config warnings. */
+gboolean host_session_open(HostSession *s, HostGlobals *g, GError **error);
+void host_session_close(HostSession *s);
+HostJournal *host_session_journal(HostSession *s, GError **error);
+
+/* Builds the spec of `migrate`/`check` options (shared with bulk). */
+typedef struct {
+    char *to;
+    char *to_group;
+    gboolean live, cold;
+    char *path;
+    char **disk_paths;
+    char **networks;
+    char *transfer;
+    gboolean start, force, dry_run;
+} HostMigrateOpts;
+
+VmshiftMigrationSpec *host_build_spec(HostSession *s, const char *vm_spec,
+                                      HostMigrateOpts *o, gboolean storage_only,
+                                      HostBackend **backend_out, VmshiftVm **vm_out,
+                                      GError **error);
+char *host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec);
+int host_cmd_bulk(HostSession *s, int argc, char **argv);
+
+int host_main(int argc, char **argv);
+
+G_END_DECLS
+
+#endif /* VMSHIFT_HOST_H */
