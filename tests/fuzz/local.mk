@@ -18,3 +18,21 @@ tests_fuzz_fuzz_qmp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) -fsanit
 tests_fuzz_fuzz_qmp_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_qmp_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
 endif
+
+## Hyper-V WS-Management reply parser: libFuzzer target and corpus replay.
+if PLUGIN_HYPERV
+EXTRA_DIST += $(wildcard $(srcdir)/tests/fuzz/corpus-wsman/*)
+check_PROGRAMS += tests/fuzz/fuzz-wsman-replay
+TESTS += tests/fuzz/fuzz-wsman-replay
+tests_fuzz_fuzz_wsman_replay_SOURCES = tests/fuzz/fuzz-wsman.c plugins/hyperv/wsman.c
+tests_fuzz_fuzz_wsman_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_REPLAY
+tests_fuzz_fuzz_wsman_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS)
+tests_fuzz_fuzz_wsman_replay_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-wsman
+tests_fuzz_fuzz_wsman_SOURCES = tests/fuzz/fuzz-wsman.c plugins/hyperv/wsman.c
+tests_fuzz_fuzz_wsman_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_wsman_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_wsman_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
+endif
+endif
