@@ -425,7 +425,7 @@ cmd_rate(HostSession *s, CmdOpts *o, char **args)
                 g_autofree char *eff = f->effect > -1e9 && f->effect != 0
                                            ? g_strdup_printf(" (%+.2g)", f->effect)
                                            : g_strdup(f->effect > -1e9 ? "" : " (rules it out)");
-                printf("  %-8s %-4s %s%s\n", f->name, f->result, f->detail, eff);
+                printf("  %-8s %-5s %s%s\n", f->name, f->result, f->detail, eff);
             }
         }
     }

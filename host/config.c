@@ -234,6 +234,20 @@ read_vmshift_group(HostConfig *c, GKeyFile *kf, const char *source,
 static char *
 parse_error_line(const char *file, const GError *e)
 {
+    const char *open = strstr(e->message, "\u201c");
+    const char *close = open ? strstr(open, "\u201d") : NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *data = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    /* GKeyFile quotes the offending line but does not number it */
+    if (open && close && g_file_get_contents(file, &data, NULL, NULL)) {
+        text = g_strndup(open + strlen("\u201c"), close - open - strlen("\u201c"));
+        lines = g_strsplit(data, "\n", -1);
+        for (guint i = 0; lines[i]; i++)
+            if (!strcmp(g_strstrip(lines[i]), g_strstrip(text)))
+                return g_strdup_printf("%s: line %u: %s", file, i + 1, e->message);
+    }
     return g_strdup_printf("%s: %s", file, e->message);
 }
 

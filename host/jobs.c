@@ -179,8 +179,7 @@ hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **err
     HostJobRun *r = user_data;
     if (!host_journal_set_phase(r->ctx->journal, r->id, vmshift_phase_name(phase), error))
         return FALSE;
-    if (r->ctx->verbose || !r->ctx->progress)
-        queue_line(r, g_strdup_printf("%s: phase %s", r->label, vmshift_phase_name(phase)));
+    queue_line(r, g_strdup_printf("%s: phase %s", r->label, vmshift_phase_name(phase)));
     return TRUE;
 }
 
@@ -324,7 +323,11 @@ worker(gpointer data)
                                 ? "cancelled" : "failed");
         r->error = err;
     }
+    if (ok)
+        vmshift_job_set_progress(r->job, 100);
     vmshift_job_get_progress(r->job, &pr);
+    host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
+                                 pr.bytes_total, NULL, NULL, NULL);
     results = results_json(r->job);
     if (!host_journal_finish(r->ctx->journal, r->id, r->state, r->error, pr.location_host,
                              pr.location_detail, results, &jerr))

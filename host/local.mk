@@ -32,3 +32,53 @@ host_vmshift_SOURCES = host/main.c
 host_vmshift_CPPFLAGS = $(host_libvmshift_host_la_CPPFLAGS)
 host_vmshift_CFLAGS = $(host_libvmshift_host_la_CFLAGS)
 host_vmshift_LDADD = host/libvmshift-host.la
+
+## Loader test plugins (tests/plugins/testplugin.c built once per variant).
+## check_LTLIBRARIES become shared objects only with an rpath.
+TEST_PLUGINS = tests/plugins/good.la tests/plugins/abimajor.la tests/plugins/abiminor.la tests/plugins/nosym.la tests/plugins/short.la tests/plugins/shortops.la tests/plugins/badname.la tests/plugins/noopen.la
+check_LTLIBRARIES += $(TEST_PLUGINS)
+TEST_PLUGIN_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) -fvisibility=hidden
+TEST_PLUGIN_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+## -export-symbols-regex would hide nosym's symbol; the entry point is the
+## only default-visibility symbol in the others anyway.
+TEST_PLUGIN_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -no-undefined -rpath /nowhere
+tests_plugins_good_la_SOURCES = tests/plugins/testplugin.c
+tests_plugins_good_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"good"' -DTP_VARIANT_GOOD
+tests_plugins_good_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
+tests_plugins_good_la_LIBADD = $(TEST_PLUGIN_LIBADD)
+tests_plugins_good_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_abimajor_la_SOURCES = tests/plugins/testplugin.c
+tests_plugins_abimajor_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"abimajor"' -DTP_VARIANT_ABIMAJOR
+tests_plugins_abimajor_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
+tests_plugins_abimajor_la_LIBADD = $(TEST_PLUGIN_LIBADD)
+tests_plugins_abimajor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_abiminor_la_SOURCES = tests/plugins/testplugin.c
+tests_plugins_abiminor_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"abiminor"' -DTP_VARIANT_ABIMINOR
+tests_plugins_abiminor_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
+tests_plugins_abiminor_la_LIBADD = $(TEST_PLUGIN_LIBADD)
+tests_plugins_abiminor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_nosym_la_SOURCES = tests/plugins/testplugin.c
+tests_plugins_nosym_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"nosym"' -DTP_VARIANT_NOSYM
+tests_plugins_nosym_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
+tests_plugins_nosym_la_LIBADD = $(TEST_PLUGIN_LIBADD)
+tests_plugins_nosym_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_short_la_SOURCES = tests/plugins/testplugin.c
+tests_plugins_short_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"short"' -DTP_VARIANT_SHORT
+tests_plugins_short_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
+tests_plugins_short_la_LIBADD = $(TEST_PLUGIN_LIBADD)
+tests_plugins_short_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_shortops_la_SOURCES = tests/plugins/testplugin.c
+tests_plugins_shortops_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"shortops"' -DTP_VARIANT_SHORTOPS
+tests_plugins_shortops_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
+tests_plugins_shortops_la_LIBADD = $(TEST_PLUGIN_LIBADD)
+tests_plugins_shortops_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_badname_la_SOURCES = tests/plugins/testplugin.c
+tests_plugins_badname_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"badname"' -DTP_VARIANT_BADNAME
+tests_plugins_badname_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
+tests_plugins_badname_la_LIBADD = $(TEST_PLUGIN_LIBADD)
+tests_plugins_badname_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_noopen_la_SOURCES = tests/plugins/testplugin.c
+tests_plugins_noopen_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"noopen"' -DTP_VARIANT_NOOPEN
+tests_plugins_noopen_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
+tests_plugins_noopen_la_LIBADD = $(TEST_PLUGIN_LIBADD)
+tests_plugins_noopen_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)

@@ -173,15 +173,16 @@ host_progress_update(HostProgress *p, const char *label, VmshiftJob *job)
         draw_bar(p);
     } else {
         step = pr.percent >= 0 ? (int)(pr.percent / 10) : -1;
-        if (pr.phase != t->last_phase || step > t->last_step) {
+        /* phase changes are printed by the job's phase hook */
+        if (pr.phase != t->last_phase)
+            t->last_step = -1;
+        t->last_phase = pr.phase;
+        if (step > t->last_step && step >= 0) {
             if (pr.bytes_total)
                 host_progress_line(p, "%s: %s %.0f%% (%s of %s, %s/s)", label, phase,
                                    pr.percent < 0 ? 0 : pr.percent, done, total, rate);
-            else if (pr.percent >= 0)
-                host_progress_line(p, "%s: %s %.0f%%", label, phase, pr.percent);
             else
-                host_progress_line(p, "%s: %s", label, phase);
-            t->last_phase = pr.phase;
+                host_progress_line(p, "%s: %s %.0f%%", label, phase, pr.percent);
             t->last_step = step;
         }
     }

@@ -13,3 +13,20 @@ TESTS += tests/unit/test-qmp
 tests_unit_test_qmp_SOURCES = tests/unit/test-qmp.c
 tests_unit_test_qmp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_qmp_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
+
+## Host (host/libvmshift-host.la); the loader test needs the test plugins
+## built from tests/plugins/ (rules in host/local.mk).
+HOST_TEST_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(SQLITE_CFLAGS) $(JSONC_CFLAGS)
+HOST_TEST_LDADD = host/libvmshift-host.la sdk/libvmshift-sdk.la $(GLIB_LIBS) $(SQLITE_LIBS) $(JSONC_LIBS)
+check_PROGRAMS += tests/unit/test-host-config tests/unit/test-host-loader tests/unit/test-host-journal
+TESTS += tests/unit/test-host-config tests/unit/test-host-loader tests/unit/test-host-journal
+tests_unit_test_host_config_SOURCES = tests/unit/test-host-config.c
+tests_unit_test_host_config_CFLAGS = $(HOST_TEST_CFLAGS)
+tests_unit_test_host_config_LDADD = $(HOST_TEST_LDADD)
+tests_unit_test_host_loader_SOURCES = tests/unit/test-host-loader.c
+tests_unit_test_host_loader_CFLAGS = $(HOST_TEST_CFLAGS)
+tests_unit_test_host_loader_LDADD = $(HOST_TEST_LDADD)
+EXTRA_tests_unit_test_host_loader_DEPENDENCIES = $(TEST_PLUGINS)
+tests_unit_test_host_journal_SOURCES = tests/unit/test-host-journal.c
+tests_unit_test_host_journal_CFLAGS = $(HOST_TEST_CFLAGS)
+tests_unit_test_host_journal_LDADD = $(HOST_TEST_LDADD)
