@@ -16,6 +16,8 @@
 void vmshift_http_status_error(const VmshiftHttpResponse *resp, const char *prefix,
                                GError **error);
 
+static void setup_handle(VmshiftHttp *h);
+
 /* ---- libcurl global state --------------------------------------------- */
 
 static gpointer
@@ -355,6 +357,7 @@ vmshift_http_new(const VmshiftHttpOptions *opts, GError **error)
     h->headers = g_strdupv((char **)o.headers);
     h->max_response = OPT_HAS(opts, max_response_size) && o.max_response_size
                           ? o.max_response_size : VMSHIFT_HTTP_DEFAULT_MAX_RESPONSE;
+    setup_handle(h);
     if (h->insecure)
         g_warning("TLS certificate verification is off (insecure=true) for %s; "
                   "use ca-file= instead outside of tests", h->url);
@@ -386,6 +389,7 @@ vmshift_http_new_sharing(VmshiftHttp *http)
     h->headers = g_strdupv(http->headers);
     h->max_response = http->max_response;
     g_mutex_unlock(&http->lock);
+    setup_handle(h);
     return h;
 }
 
@@ -433,7 +437,6 @@ vmshift_http_get_cookie(VmshiftHttp *h, const char *name)
     char *value = NULL;
 
     g_mutex_lock(&h->lock);
-    curl_easy_setopt(h->curl, CURLOPT_SHARE, h->jar->share);
     if (curl_easy_getinfo(h->curl, CURLINFO_COOKIELIST, &list) == CURLE_OK) {
         /* Netscape format: domain, tailmatch, path, secure, expires, name, value */
         for (struct curl_slist *l = list; l; l = l->next) {
@@ -453,8 +456,6 @@ VMSHIFT_API void
 vmshift_http_clear_cookies(VmshiftHttp *h)
 {
     g_mutex_lock(&h->lock);
-    curl_easy_setopt(h->curl, CURLOPT_SHARE, h->jar->share);
-    curl_easy_setopt(h->curl, CURLOPT_COOKIEFILE, "");
     curl_easy_setopt(h->curl, CURLOPT_COOKIELIST, "ALL");
     g_mutex_unlock(&h->lock);
 }
@@ -835,17 +836,18 @@ debug_body(const char *label, const void *data, gsize len)
             red);
 }
 
+/* Options that stay for the handle's life (set once: curl_easy_reset()
+ * would also switch off the cookie engine, and re-enabling it with
+ * CURLOPT_COOKIEFILE on every request queues file names libcurl may leak). */
 static void
-apply_common_options(VmshiftHttp *h, Transfer *t, struct curl_slist *headers)
+setup_handle(VmshiftHttp *h)
 {
     CURL *c = h->curl;
 
-    curl_easy_reset(c);
-    h->errbuf[0] = '\0';
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_SHARE, h->jar->share);
-    curl_easy_setopt(c, CURLOPT_COOKIEFILE, "");
+    curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* cookie engine on, load nothing */
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->allow_unencrypted ? "http,https" : "https");
 #else
@@ -861,10 +863,7 @@ apply_common_options(VmshiftHttp *h, Transfer *t, struct curl_slist *headers)
     if (h->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)h->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                     h->cur_timeout_ms == G_MAXUINT ? 0L : (long)h->cur_timeout_ms);
     curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 
     if (h->auth != VMSHIFT_HTTP_AUTH_NONE && h->creds) {
         long mask = h->auth == VMSHIFT_HTTP_AUTH_BASIC ? CURLAUTH_BASIC
@@ -881,12 +880,43 @@ apply_common_options(VmshiftHttp *h, Transfer *t, struct curl_slist *headers)
     }
 
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+}
+
+/* Everything one request changes; called with h->lock held. */
+static void
+prepare_request(VmshiftHttp *h, Transfer *t, struct curl_slist *headers, const char *url,
+                const char *method, const void *body, gsize len)
+{
+    CURL *c = h->curl;
+
+    h->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                     h->cur_timeout_ms == G_MAXUINT ? 0L : (long)h->cur_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
+
+    /* HTTPGET resets whatever the previous request's method left. */
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+    if (!strcmp(method, "HEAD")) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (!strcmp(method, "GET") && !body) {
+        /* done */
+    } else {
+        if (body || !strcmp(method, "POST") || !strcmp(method, "PUT")) {
+            curl_easy_setopt(c, CURLOPT_POST, 1L);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+        }
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
 }
 
 VMSHIFT_API VmshiftHttpResponse *
@@ -925,21 +955,7 @@ vmshift_http_request(VmshiftHttp *h, const char *method, const char *path_or_url
     debug = debug_enabled();
 
     g_mutex_lock(&h->lock);
-    apply_common_options(h, &t, hlist);
-    curl_easy_setopt(h->curl, CURLOPT_URL, url);
-    if (!strcmp(method, "GET") && !body) {
-        curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
-    } else if (!strcmp(method, "HEAD")) {
-        curl_easy_setopt(h->curl, CURLOPT_NOBODY, 1L);
-    } else {
-        if (body || !strcmp(method, "POST") || !strcmp(method, "PUT")) {
-            curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
-            curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
-            curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
-        }
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, method);
-    }
+    prepare_request(h, &t, hlist, url, method, body, len);
     if (debug) {
         g_autofree char *shown = vmshift_redact(url);
         g_debug("%s %s", method, shown);
@@ -971,6 +987,9 @@ vmshift_http_request(VmshiftHttp *h, const char *method, const char *path_or_url
     /* Drop the pointers into this call's stack and the caller's body. */
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, NULL);
     g_mutex_unlock(&h->lock);
     curl_slist_free_all(hlist);
 

@@ -36,3 +36,14 @@ tests_fuzz_fuzz_wsman_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_wsman_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
 endif
 endif
+
+## SDK transport: hardened XML parser and SOAP fault extraction.
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-xml
+## sdk/xml.c and sdk/http.c are compiled in so that libFuzzer sees their coverage.
+tests_fuzz_fuzz_xml_SOURCES = tests/fuzz/fuzz-xml.c sdk/xml.c sdk/http.c
+tests_fuzz_fuzz_xml_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_COMPILATION
+tests_fuzz_fuzz_xml_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_xml_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_xml_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(CURL_LIBS)
+endif

@@ -91,9 +91,12 @@ peer_start(void)
         peer.skip = g_strdup("python3 not found by configure");
         return;
     }
-    if (!g_find_program_in_path("openssl")) {
-        peer.skip = g_strdup("openssl not installed");
-        return;
+    {
+        g_autofree char *openssl = g_find_program_in_path("openssl");
+        if (!openssl) {
+            peer.skip = g_strdup("openssl not installed");
+            return;
+        }
     }
     peer.dir = g_dir_make_tmp("vmshift-http-XXXXXX", &error);
     g_assert_no_error(error);
