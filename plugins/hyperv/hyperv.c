@@ -80,9 +80,6 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
 {
     g_autofree char *msgid = hv_message_id();
     g_autofree char *env = hv_envelope(h->url, action, uri, selectors, msgid, body);
-    static const char *const headers[] = {
-        "Content-Type: application/soap+xml;charset=UTF-8", NULL
-    };
     g_autoptr(VmshiftHttpResponse) resp = NULL;
     g_autoptr(HvResponse) r = NULL;
     g_autoptr(GError) local = NULL;
@@ -90,7 +87,7 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
     const char *buf;
     gsize len;
 
-    resp = vmshift_http_request(h->http, "POST", NULL, headers, env, strlen(env),
+    resp = vmshift_http_request(h->http, "POST", NULL, NULL, env, strlen(env),
                                 cancellable, &local);
     if (resp == NULL) {
         if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
@@ -310,9 +307,13 @@ hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error)
     }
     for (guint i = 0; i < b->hosts->len; i++) {
         HvHost *h = b->hosts->pdata[i];
+        static const char *const headers[] = {
+            "Content-Type: application/soap+xml;charset=UTF-8", NULL
+        };
         VmshiftHttpOptions o = *opts;
         o.struct_size = sizeof o;
         o.url = h->url;
+        o.headers = headers;
         h->http = vmshift_http_new(&o, &h->open_error);
         if (h->http != NULL)
             hv_connect(h, &h->open_error);
