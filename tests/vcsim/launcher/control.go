@@ -1,0 +1,235 @@
+package main
+
+// The test control channel: plain HTTP on loopback, one query-string call per
+// injection. Every handler answers "ok\n" (200) or a one-line error (400/404).
+// See ../README.md for the list.
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+func intParam(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("bad %s=%q", name, v)
+	}
+	return n, nil
+}
+
+// findEntity looks an object up by moref value or by name.
+func findEntity(kind, key string) mo.Entity {
+	for _, e := range simulator.Map.All(kind) {
+		if e.Reference().Value == key || e.Entity().Name == key {
+			return e
+		}
+	}
+	return nil
+}
+
+func ok(w http.ResponseWriter) {
+	_, _ = fmt.Fprintln(w, "ok")
+}
+
+func bad(w http.ResponseWriter, code int, format string, args ...interface{}) {
+	http.Error(w, fmt.Sprintf(format, args...), code)
+}
+
+func controlMux() *http.ServeMux {
+	mux := http.NewServeMux()
+
+	// /ctl/http?method=M&mode=close|malformed|truncate|500|401|503|notauth|delay[&ms=N][&count=N]
+	mux.HandleFunc("/ctl/http", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		method, mode := q.Get("method"), q.Get("mode")
+		switch mode {
+		case "close", "malformed", "truncate", "500", "401", "503", "notauth", "delay":
+		default:
+			bad(w, 400, "unknown mode %q", mode)
+			return
+		}
+		if method == "" {
+			method = "*"
+		}
+		count, err := intParam(r, "count", 1)
+		if err != nil {
+			bad(w, 400, "%v", err)
+			return
+		}
+		ms, err := intParam(r, "ms", 0)
+		if err != nil {
+			bad(w, 400, "%v", err)
+			return
+		}
+		addHTTPFault(method, &httpFault{mode: mode, count: count, ms: ms})
+		ok(w)
+	})
+
+	// /ctl/delay?method=M&ms=N[&count=N]  (count defaults to forever)
+	mux.HandleFunc("/ctl/delay", func(w http.ResponseWriter, r *http.Request) {
+		method := r.URL.Query().Get("method")
+		if method == "" {
+			method = "*"
+		}
+		ms, err := intParam(r, "ms", 0)
+		if err != nil {
+			bad(w, 400, "%v", err)
+			return
+		}
+		count, err := intParam(r, "count", -1)
+		if err != nil {
+			bad(w, 400, "%v", err)
+			return
+		}
+		addHTTPFault(method, &httpFault{mode: "delay", ms: ms, count: count})
+		ok(w)
+	})
+
+	// /ctl/task?method=RelocateVM_Task[&fail-at=P&fault=T&message=S][&hang-at=P]
+	//          [&at=P&action=snapshot|add-disk|remove-disk][&step-ms=N][&count=N]
+	mux.HandleFunc("/ctl/task", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		p := &taskPlan{fault: q.Get("fault"), message: q.Get("message"), action: q.Get("action")}
+		var err error
+		for _, x := range []struct {
+			name string
+			dst  *int
+			def  int
+		}{{"fail-at", &p.failAt, -1}, {"hang-at", &p.hangAt, -1}, {"at", &p.at, -1},
+			{"step-ms", &p.stepMs, -1}, {"count", &p.count, 1}} {
+			if *x.dst, err = intParam(r, x.name, x.def); err != nil {
+				bad(w, 400, "%v", err)
+				return
+			}
+		}
+		if p.fault == "" {
+			p.fault = "MigrationFault"
+		}
+		for _, v := range []int{p.failAt, p.hangAt, p.at} {
+			if v >= 100 || (v >= 0 && v%10 != 0) {
+				bad(w, 400, "percent must be one of 0,10,...,90")
+				return
+			}
+		}
+		switch p.action {
+		case "", "snapshot", "add-disk", "remove-disk":
+		default:
+			bad(w, 400, "unknown action %q", p.action)
+			return
+		}
+		method := q.Get("method")
+		if method == "" {
+			method = "*"
+		}
+		addTaskPlan(method, p)
+		ok(w)
+	})
+
+	// /ctl/host?name=H[&connection=connected|disconnected|notResponding][&maintenance=true|false]
+	mux.HandleFunc("/ctl/host", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		e := findEntity("HostSystem", q.Get("name"))
+		if e == nil {
+			bad(w, 404, "no host %q", q.Get("name"))
+			return
+		}
+		var changes []types.PropertyChange
+		if c := q.Get("connection"); c != "" {
+			switch c {
+			case "connected", "disconnected", "notResponding":
+			default:
+				bad(w, 400, "bad connection %q", c)
+				return
+			}
+			changes = append(changes,
+				types.PropertyChange{Name: "runtime.connectionState", Val: types.HostSystemConnectionState(c)},
+				types.PropertyChange{Name: "summary.runtime.connectionState", Val: types.HostSystemConnectionState(c)})
+		}
+		if m := q.Get("maintenance"); m != "" {
+			b := m == "true"
+			changes = append(changes,
+				types.PropertyChange{Name: "runtime.inMaintenanceMode", Val: b},
+				types.PropertyChange{Name: "summary.runtime.inMaintenanceMode", Val: b})
+		}
+		update(e, changes...)
+		ok(w)
+	})
+
+	// /ctl/datastore?name=D[&accessible=false][&maintenance=inMaintenance|normal]
+	mux.HandleFunc("/ctl/datastore", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		e := findEntity("Datastore", q.Get("name"))
+		if e == nil {
+			bad(w, 404, "no datastore %q", q.Get("name"))
+			return
+		}
+		var changes []types.PropertyChange
+		if a := q.Get("accessible"); a != "" {
+			changes = append(changes, types.PropertyChange{Name: "summary.accessible", Val: a == "true"})
+		}
+		if m := q.Get("maintenance"); m != "" {
+			changes = append(changes, types.PropertyChange{Name: "summary.maintenanceMode", Val: m})
+		}
+		update(e, changes...)
+		ok(w)
+	})
+
+	// /ctl/vm?name=V[&consolidation-needed=true|false][&power=on|off]
+	mux.HandleFunc("/ctl/vm", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		e := findEntity("VirtualMachine", q.Get("name"))
+		if e == nil {
+			bad(w, 404, "no VM %q", q.Get("name"))
+			return
+		}
+		vm := e.(*simulator.VirtualMachine)
+		if c := q.Get("consolidation-needed"); c != "" {
+			b := c == "true"
+			update(vm,
+				types.PropertyChange{Name: "runtime.consolidationNeeded", Val: b},
+				types.PropertyChange{Name: "summary.runtime.consolidationNeeded", Val: b})
+		}
+		if p := q.Get("power"); p != "" {
+			state := types.VirtualMachinePowerStatePoweredOff
+			if p == "on" {
+				state = types.VirtualMachinePowerStatePoweredOn
+			}
+			update(vm,
+				types.PropertyChange{Name: "runtime.powerState", Val: state},
+				types.PropertyChange{Name: "summary.runtime.powerState", Val: state})
+		}
+		ok(w)
+	})
+
+	// /ctl/reset: drop every pending injection.
+	mux.HandleFunc("/ctl/reset", func(w http.ResponseWriter, r *http.Request) {
+		injMu.Lock()
+		httpFaults = map[string][]*httpFault{}
+		taskPlans = map[string][]*taskPlan{}
+		injMu.Unlock()
+		ok(w)
+	})
+
+	// /ctl/tasks: state of the overridden tasks (for debugging tests).
+	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
+		tasksMu.Lock()
+		defer tasksMu.Unlock()
+		var b strings.Builder
+		for id, t := range tasks {
+			info := t.task.Info
+			fmt.Fprintf(&b, "%s %s %s %s %d\n", id, info.Name, info.EntityName, info.State, info.Progress)
+		}
+		_, _ = w.Write([]byte(b.String()))
+	})
+	return mux
+}
