@@ -1,1 +1,10 @@
-## tests/kvm: build rules (see HACKING.md)
+## tests/kvm: integration tests of the KVM plugin against real QEMU (TCG)
+## booting the tiny guest of tests/guest/. kvm-drive loads the plugin
+## through the SDK like the host does; bench/kvm-live uses it too.
+if PLUGIN_KVM
+noinst_PROGRAMS += tests/kvm/kvm-drive
+tests_kvm_kvm_drive_SOURCES = tests/kvm/kvm-drive.c \
+	plugins/kvm/kvm-host.c plugins/kvm/kvm-vm.c plugins/kvm/kvm.h
+tests_kvm_kvm_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
+tests_kvm_kvm_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
+endif

@@ -1,0 +1,360 @@
+/* vmshift KVM plugin: merge detection (checkpoint_state) and access rules on
+ * image files (recreate_acl: owner, mode, POSIX ACL via libacl, SELinux). */
+#include "config.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sys/acl.h>
+#include <acl/libacl.h>
+#ifdef HAVE_SELINUX
+#include <selinux/selinux.h>
+#endif
+
+#include "kvm.h"
+
+/* ---- checkpoint_state --------------------------------------------------- */
+
+VmshiftCheckpointState *
+kvm_checkpoint_state(KvmBackend *b, const char *vmname, GError **error)
+{
+    KvmVmDef *def = NULL;
+    KvmHost *h = kvm_backend_locate_vm(b, vmname, &def, error);
+    if (!h)
+        return NULL;
+    VmshiftCheckpointState *cs = vmshift_checkpoint_state_new();
+    cs->percent = -1;
+    if (kvm_vm_is_running(h, def->name)) {
+        VmshiftQmp *q = kvm_vm_qmp(h, def->name, b->qmp_timeout_ms, NULL, error);
+        if (!q) {
+            vmshift_checkpoint_state_free(cs);
+            kvm_vm_def_free(def);
+            return NULL;
+        }
+        json_object *jobs = vmshift_qmp_execute(q, "query-block-jobs", NULL, 10000, error);
+        vmshift_qmp_free(q);
+        if (!jobs) {
+            vmshift_checkpoint_state_free(cs);
+            kvm_vm_def_free(def);
+            return NULL;
+        }
+        GString *detail = g_string_new(NULL);
+        gsize n = json_object_array_length(jobs);
+        guint64 off = 0, len = 0;
+        for (gsize i = 0; i < n; i++) {
+            json_object *j = json_object_array_get_idx(jobs, i);
+            const char *type = vmshift_json_get_string(j, "type");
+            if (g_strcmp0(type, "commit") && g_strcmp0(type, "stream"))
+                continue;
+            const char *dev = vmshift_json_get_string(j, "device");
+            guint64 o = (guint64) vmshift_json_get_int(j, "offset", 0);
+            guint64 l = (guint64) vmshift_json_get_int(j, "len", 0);
+            off += o;
+            len += l;
+            /* name the disk when the job id carries it */
+            const char *disk = NULL;
+            for (guint k = 0; k < def->disks->len && !disk; k++) {
+                KvmDiskDef *dk = def->disks->pdata[k];
+                if (dev && strstr(dev, dk->id))
+                    disk = dk->id;
+            }
+            if (!disk && def->disks->len == 1)
+                disk = ((KvmDiskDef *) def->disks->pdata[0])->id;
+            if (detail->len)
+                g_string_append(detail, "; ");
+            g_string_append_printf(detail, "block-%s job '%s' on %s%s at %d%% (%s, %"
+                                   G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " bytes)",
+                                   type, dev ? dev : "?", disk ? "disk " : "VM ",
+                                   disk ? disk : def->name,
+                                   l ? (int) (100 * o / l) : 0,
+                                   vmshift_json_get_string(j, "status") ?: "?", o, l);
+        }
+        json_object_put(jobs);
+        if (detail->len) {
+            cs->merging = 1;
+            cs->percent = len ? (gint32) (100 * off / len) : -1;
+            cs->detail = g_string_free(detail, FALSE);
+        } else {
+            g_string_free(detail, TRUE);
+        }
+    } else {
+        /* a stopped VM: an image locked by someone else is being merged
+         * (qemu-img commit / rebase hold the write lock) */
+        for (guint k = 0; k < def->disks->len; k++) {
+            KvmDiskDef *dk = def->disks->pdata[k];
+            const char *argv[] = { "qemu-img", "info", "--output=json", dk->path, NULL };
+            GError *local = NULL;
+            if (!kvm_host_run(h, argv, NULL, NULL, 30, &local)) {
+                if (strstr(local->message, "lock")) {
+                    cs->merging = 1;
+                    g_free(cs->detail);
+                    cs->detail = g_strdup_printf("disk %s (%s) of stopped VM %s is locked by "
+                                                 "another process (qemu-img commit or rebase "
+                                                 "running)", dk->id, dk->path, def->name);
+                }
+                g_clear_error(&local);
+            }
+        }
+    }
+    kvm_vm_def_free(def);
+    return cs;
+}
+
+/* ---- ACLs ----------------------------------------------------------------- */
+
+static char *
+acl_text_of(acl_t acl)
+{
+    char *t = acl_to_any_text(acl, NULL, ',', TEXT_ABBREVIATE | TEXT_NUMERIC_IDS);
+    char *r = g_strdup(t ? t : "");
+    acl_free(t);
+    return r;
+}
+
+/* Sets @uid's entry in @acl to @perms (adding it) and recomputes the mask. */
+static gboolean
+acl_grant(acl_t *acl, uid_t uid, gboolean write)
+{
+    acl_entry_t e;
+    int r = acl_get_entry(*acl, ACL_FIRST_ENTRY, &e);
+    acl_entry_t found = NULL;
+    while (r == 1) {
+        acl_tag_t tag;
+        acl_get_tag_type(e, &tag);
+        if (tag == ACL_USER) {
+            uid_t *q = acl_get_qualifier(e);
+            if (q && *q == uid)
+                found = e;
+            acl_free(q);
+        }
+        r = acl_get_entry(*acl, ACL_NEXT_ENTRY, &e);
+    }
+    if (!found) {
+        if (acl_create_entry(acl, &found) != 0)
+            return FALSE;
+        acl_set_tag_type(found, ACL_USER);
+        acl_set_qualifier(found, &uid);
+    }
+    acl_permset_t ps;
+    acl_get_permset(found, &ps);
+    acl_clear_perms(ps);
+    acl_add_perm(ps, ACL_READ);
+    if (write)
+        acl_add_perm(ps, ACL_WRITE);
+    acl_set_permset(found, ps);
+    /* a later chmod may have narrowed the mask: recompute it */
+    return acl_calc_mask(acl) == 0;
+}
+
+/*
+ * Makes @path match @dk's model (owner, mode, ACL, label) plus rw (r for
+ * backing files) for @user. Changes are appended to @changes.
+ */
+static gboolean
+apply_model(const char *path, KvmDiskDef *dk, const char *user, gboolean write,
+            GPtrArray *changes, GError **error)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "%s: %s", path,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    if (dk->acl_uid >= 0 && (st.st_uid != (uid_t) dk->acl_uid || st.st_gid != (gid_t) dk->acl_gid)) {
+        if (chown(path, (uid_t) dk->acl_uid, (gid_t) dk->acl_gid) != 0) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION, "chown %s: %s", path,
+                        g_strerror(errno));
+            return FALSE;
+        }
+        g_ptr_array_add(changes, g_strdup_printf("%s: owner %u:%u -> %" G_GINT64_FORMAT ":%"
+                                                 G_GINT64_FORMAT, path, st.st_uid, st.st_gid,
+                                                 dk->acl_uid, dk->acl_gid));
+    }
+    acl_t cur = acl_get_file(path, ACL_TYPE_ACCESS);
+    char *before = cur ? acl_text_of(cur) : g_strdup("");
+    acl_t want = dk->acl_text ? acl_from_text(dk->acl_text) : acl_dup(cur);
+    if (cur)
+        acl_free(cur);
+    if (!want) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: bad ACL model '%s'", path,
+                    dk->acl_text ? dk->acl_text : "");
+        g_free(before);
+        return FALSE;
+    }
+    if (user) {
+        struct passwd *pw = getpwnam(user);
+        if (!pw) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "QEMU user '%s' does not exist", user);
+            acl_free(want);
+            g_free(before);
+            return FALSE;
+        }
+        if (pw->pw_uid != (uid_t) (dk->acl_uid >= 0 ? dk->acl_uid : (gint64) st.st_uid) &&
+            !acl_grant(&want, pw->pw_uid, write)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: cannot build the ACL",
+                        path);
+            acl_free(want);
+            g_free(before);
+            return FALSE;
+        }
+    }
+    if (acl_valid(want) != 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: ACL model is not valid",
+                    path);
+        acl_free(want);
+        g_free(before);
+        return FALSE;
+    }
+    char *after = acl_text_of(want);
+    if (strcmp(before, after) != 0) {
+        /* the ACL carries the mode bits (owner, group/mask, other) */
+        if (acl_set_file(path, ACL_TYPE_ACCESS, want) != 0) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION, "setting the ACL of %s: %s",
+                        path, g_strerror(errno));
+            acl_free(want);
+            g_free(before);
+            g_free(after);
+            return FALSE;
+        }
+        g_ptr_array_add(changes, g_strdup_printf("%s: ACL %s -> %s", path, before, after));
+    }
+    acl_free(want);
+    g_free(before);
+    g_free(after);
+    /* special bits are not part of the ACL */
+    if (stat(path, &st) == 0 && dk->acl_text && (st.st_mode & 07000) != (dk->acl_mode & 07000)) {
+        mode_t nm = (st.st_mode & 0777) | (dk->acl_mode & 07000);
+        if (chmod(path, nm) == 0)
+            g_ptr_array_add(changes, g_strdup_printf("%s: mode %04o -> %04o", path,
+                                                     st.st_mode & 07777, nm));
+    }
+#ifdef HAVE_SELINUX
+    if (is_selinux_enabled() > 0 && dk->acl_label) {
+        char *con = NULL;
+        if (getfilecon(path, &con) >= 0 && g_strcmp0(con, dk->acl_label) != 0) {
+            if (setfilecon(path, dk->acl_label) != 0) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                            "setting the SELinux label of %s: %s", path, g_strerror(errno));
+                freecon(con);
+                return FALSE;
+            }
+            g_ptr_array_add(changes, g_strdup_printf("%s: label %s -> %s", path, con,
+                                                     dk->acl_label));
+        }
+        freecon(con);
+    }
+#endif
+    return TRUE;
+}
+
+/* Records @path's current owner, mode, ACL and label as @dk's model. */
+static gboolean
+capture_model(const char *path, KvmDiskDef *dk, GError **error)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "%s: %s", path,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    acl_t a = acl_get_file(path, ACL_TYPE_ACCESS);
+    if (!a) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "reading the ACL of %s: %s",
+                    path, g_strerror(errno));
+        return FALSE;
+    }
+    g_free(dk->acl_text);
+    dk->acl_text = acl_text_of(a);
+    acl_free(a);
+    dk->acl_uid = st.st_uid;
+    dk->acl_gid = st.st_gid;
+    dk->acl_mode = st.st_mode & 07777;
+#ifdef HAVE_SELINUX
+    if (is_selinux_enabled() > 0) {
+        char *con = NULL;
+        if (getfilecon(path, &con) >= 0) {
+            g_free(dk->acl_label);
+            dk->acl_label = g_strdup(con);
+            freecon(con);
+        }
+    }
+#endif
+    return TRUE;
+}
+
+gboolean
+kvm_acl_apply(const char *path, const char *model, const char *user, GPtrArray *changes,
+              GError **error)
+{
+    KvmDiskDef dk = { .acl_uid = -1, .acl_gid = -1 };
+    if (model && !capture_model(model, &dk, error))
+        return FALSE;
+    gboolean ok = apply_model(path, &dk, user, TRUE, changes, error);
+    g_free(dk.acl_text);
+    g_free(dk.acl_label);
+    return ok;
+}
+
+gboolean
+kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **error)
+{
+    KvmVmDef *def = NULL;
+    KvmHost *h = kvm_backend_locate_vm(b, vmname, &def, error);
+    if (!h)
+        return FALSE;
+    if (!kvm_host_is_local(h)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "recreate_acl on ssh host %s is not implemented (local hosts only)",
+                    h->name);
+        kvm_vm_def_free(def);
+        return FALSE;
+    }
+    if (job)
+        vmshift_job_set_phase(job, VMSHIFT_PHASE_ACL, NULL);
+    GPtrArray *changes = g_ptr_array_new_with_free_func(g_free);
+    gboolean ok = TRUE, captured = FALSE;
+    guint files = 0;
+    for (guint i = 0; i < def->disks->len && ok; i++) {
+        KvmDiskDef *dk = def->disks->pdata[i];
+        if (!dk->acl_text) {
+            /* first time: the file as it is now is the model */
+            ok = capture_model(dk->path, dk, error);
+            captured = TRUE;
+            if (!ok)
+                break;
+        }
+        ok = apply_model(dk->path, dk, h->qemu_user, TRUE, changes, error);
+        files++;
+        /* backing files: the QEMU user needs to read them */
+        VmshiftVm *info = NULL;
+        if (ok && h->qemu_user) {
+            info = kvm_vm_describe(h, def);
+            VmshiftDisk *d = vmshift_vm_find_disk(info, dk->id);
+            for (guint k = 0; d && d->backing_chain && k < d->backing_chain->len && ok; k++) {
+                KvmDiskDef bk = { .acl_uid = -1, .acl_gid = -1 };
+                ok = apply_model(d->backing_chain->pdata[k], &bk, h->qemu_user, FALSE, changes,
+                                 error);
+                files++;
+            }
+            vmshift_vm_free(info);
+        }
+    }
+    if (ok && captured)
+        ok = kvm_vm_def_save(h, def, error);
+    if (job) {
+        for (guint i = 0; i < changes->len; i++)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "acl: %s", (char *) changes->pdata[i]);
+        char *sum = g_strdup_printf("%u file(s) checked, %u change(s)%s", files, changes->len,
+                                    h->qemu_user ? "" : " (no qemu-user on this host)");
+        vmshift_job_set_result(job, "acl", sum);
+        g_free(sum);
+    }
+    g_ptr_array_unref(changes);
+    kvm_vm_def_free(def);
+    return ok;
+}

@@ -1,0 +1,641 @@
+/* vmshift KVM plugin: VM definition files and QEMU processes (qmp transport).
+ *
+ * A VM is RUN_DIR/vms/NAME/vm.conf (how to start it) plus, while it runs, a
+ * QEMU process whose pid is in qemu.pid and whose QMP socket is qmp.sock;
+ * the serial console goes to console.log. The definition is a key file:
+ *
+ *   [vm]
+ *   name=demo
+ *   uuid=…
+ *   memory-mib=1024
+ *   vcpus=1
+ *   machine=pc          cpu=qemu64       accel=tcg (optional: the host's)
+ *   kernel=…  initrd=…  append=…          (optional: direct kernel boot)
+ *   [disk vda]
+ *   path=/srv/images/demo.qcow2
+ *   format=qcow2
+ *   [nic net0]
+ *   mac=52:54:00:12:34:56
+ *   network=lan          (a network of the host's networks.conf)
+ *   model=virtio-net-pci
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvm.h"
+
+static void
+disk_def_free(KvmDiskDef *d)
+{
+    g_free(d->id);
+    g_free(d->path);
+    g_free(d->format);
+    g_free(d->acl_text);
+    g_free(d->acl_label);
+    g_free(d);
+}
+
+static void
+nic_def_free(KvmNicDef *n)
+{
+    g_free(n->id);
+    g_free(n->mac);
+    g_free(n->network);
+    g_free(n->model);
+    g_free(n);
+}
+
+void
+kvm_vm_def_free(KvmVmDef *def)
+{
+    if (!def)
+        return;
+    g_free(def->name);
+    g_free(def->uuid);
+    g_free(def->machine);
+    g_free(def->cpu);
+    g_free(def->accel);
+    g_free(def->kernel);
+    g_free(def->initrd);
+    g_free(def->append);
+    g_ptr_array_unref(def->disks);
+    g_ptr_array_unref(def->nics);
+    g_free(def);
+}
+
+static KvmVmDef *
+def_new(void)
+{
+    KvmVmDef *d = g_new0(KvmVmDef, 1);
+    d->disks = g_ptr_array_new_with_free_func((GDestroyNotify) disk_def_free);
+    d->nics = g_ptr_array_new_with_free_func((GDestroyNotify) nic_def_free);
+    return d;
+}
+
+static gboolean
+valid_id(const char *s)
+{
+    if (!s || !*s || strlen(s) > 32)
+        return FALSE;
+    for (const char *p = s; *p; p++)
+        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_')
+            return FALSE;
+    return TRUE;
+}
+
+KvmVmDef *
+kvm_vm_def_parse(const char *text, const char *where, GError **error)
+{
+    GKeyFile *kf = g_key_file_new();
+    GError *local = NULL;
+    if (!g_key_file_load_from_data(kf, text, (gsize) -1, G_KEY_FILE_NONE, &local)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", where,
+                    local->message);
+        g_error_free(local);
+        g_key_file_unref(kf);
+        return NULL;
+    }
+    KvmVmDef *d = def_new();
+    d->name = g_key_file_get_string(kf, "vm", "name", NULL);
+    d->uuid = g_key_file_get_string(kf, "vm", "uuid", NULL);
+    d->memory_mib = (guint64) g_key_file_get_uint64(kf, "vm", "memory-mib", NULL);
+    d->vcpus = (guint32) g_key_file_get_integer(kf, "vm", "vcpus", NULL);
+    d->machine = g_key_file_get_string(kf, "vm", "machine", NULL);
+    d->cpu = g_key_file_get_string(kf, "vm", "cpu", NULL);
+    d->accel = g_key_file_get_string(kf, "vm", "accel", NULL);
+    d->kernel = g_key_file_get_string(kf, "vm", "kernel", NULL);
+    d->initrd = g_key_file_get_string(kf, "vm", "initrd", NULL);
+    d->append = g_key_file_get_string(kf, "vm", "append", NULL);
+    if (!valid_id(d->name)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "%s: [vm] name is missing or not made of letters, digits, '-', '_'",
+                    where);
+        goto fail;
+    }
+    if (d->memory_mib == 0)
+        d->memory_mib = 512;
+    if (d->vcpus == 0)
+        d->vcpus = 1;
+    if (!d->uuid)
+        d->uuid = g_uuid_string_random();
+    if (!d->machine)
+        d->machine = g_strdup("pc");
+    if (!d->cpu)
+        d->cpu = g_strdup("qemu64");
+
+    gsize ngroups = 0;
+    char **groups = g_key_file_get_groups(kf, &ngroups);
+    for (gsize i = 0; i < ngroups; i++) {
+        if (g_str_has_prefix(groups[i], "disk ")) {
+            KvmDiskDef *dk = g_new0(KvmDiskDef, 1);
+            dk->id = g_strdup(groups[i] + 5);
+            dk->path = g_key_file_get_string(kf, groups[i], "path", NULL);
+            dk->format = g_key_file_get_string(kf, groups[i], "format", NULL);
+            if (!dk->format)
+                dk->format = g_strdup("qcow2");
+            dk->acl_text = g_key_file_get_string(kf, groups[i], "acl", NULL);
+            dk->acl_label = g_key_file_get_string(kf, groups[i], "acl-label", NULL);
+            dk->acl_uid = dk->acl_gid = -1;
+            char *owner = g_key_file_get_string(kf, groups[i], "acl-owner", NULL);
+            if (owner) {
+                long long u = -1, g = -1;
+                if (sscanf(owner, "%lld:%lld", &u, &g) == 2) {
+                    dk->acl_uid = u;
+                    dk->acl_gid = g;
+                }
+                g_free(owner);
+            }
+            char *mode = g_key_file_get_string(kf, groups[i], "acl-mode", NULL);
+            if (mode)
+                dk->acl_mode = (guint) g_ascii_strtoull(mode, NULL, 8);
+            g_free(mode);
+            g_ptr_array_add(d->disks, dk);
+            if (!valid_id(dk->id) || !dk->path || !g_path_is_absolute(dk->path) ||
+                (strcmp(dk->format, "qcow2") && strcmp(dk->format, "raw"))) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s: [%s] needs an id of letters/digits, an absolute path= and "
+                            "format=qcow2|raw", where, groups[i]);
+                g_strfreev(groups);
+                goto fail;
+            }
+        } else if (g_str_has_prefix(groups[i], "nic ")) {
+            KvmNicDef *n = g_new0(KvmNicDef, 1);
+            n->id = g_strdup(groups[i] + 4);
+            n->mac = g_key_file_get_string(kf, groups[i], "mac", NULL);
+            n->network = g_key_file_get_string(kf, groups[i], "network", NULL);
+            n->model = g_key_file_get_string(kf, groups[i], "model", NULL);
+            if (!n->model)
+                n->model = g_strdup("virtio-net-pci");
+            if (!n->network)
+                n->network = g_strdup("default");
+            if (!n->mac)
+                n->mac = g_strdup_printf("52:54:00:%02x:%02x:%02x", g_random_int_range(0, 256),
+                                         g_random_int_range(0, 256), g_random_int_range(0, 256));
+            g_ptr_array_add(d->nics, n);
+            if (!valid_id(n->id)) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s: [%s]: bad NIC id", where, groups[i]);
+                g_strfreev(groups);
+                goto fail;
+            }
+        }
+    }
+    g_strfreev(groups);
+    g_key_file_unref(kf);
+    return d;
+fail:
+    g_key_file_unref(kf);
+    kvm_vm_def_free(d);
+    return NULL;
+}
+
+char *
+kvm_vm_def_to_string(const KvmVmDef *d)
+{
+    GKeyFile *kf = g_key_file_new();
+    g_key_file_set_string(kf, "vm", "name", d->name);
+    g_key_file_set_string(kf, "vm", "uuid", d->uuid);
+    g_key_file_set_uint64(kf, "vm", "memory-mib", d->memory_mib);
+    g_key_file_set_integer(kf, "vm", "vcpus", (int) d->vcpus);
+    g_key_file_set_string(kf, "vm", "machine", d->machine);
+    g_key_file_set_string(kf, "vm", "cpu", d->cpu);
+    if (d->accel)
+        g_key_file_set_string(kf, "vm", "accel", d->accel);
+    if (d->kernel)
+        g_key_file_set_string(kf, "vm", "kernel", d->kernel);
+    if (d->initrd)
+        g_key_file_set_string(kf, "vm", "initrd", d->initrd);
+    if (d->append)
+        g_key_file_set_string(kf, "vm", "append", d->append);
+    for (guint i = 0; i < d->disks->len; i++) {
+        KvmDiskDef *dk = d->disks->pdata[i];
+        char *g = g_strdup_printf("disk %s", dk->id);
+        g_key_file_set_string(kf, g, "path", dk->path);
+        g_key_file_set_string(kf, g, "format", dk->format);
+        if (dk->acl_text) {
+            char *v = g_strdup_printf("%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT, dk->acl_uid,
+                                      dk->acl_gid);
+            g_key_file_set_string(kf, g, "acl-owner", v);
+            g_free(v);
+            v = g_strdup_printf("%04o", dk->acl_mode);
+            g_key_file_set_string(kf, g, "acl-mode", v);
+            g_free(v);
+            g_key_file_set_string(kf, g, "acl", dk->acl_text);
+            if (dk->acl_label)
+                g_key_file_set_string(kf, g, "acl-label", dk->acl_label);
+        }
+        g_free(g);
+    }
+    for (guint i = 0; i < d->nics->len; i++) {
+        KvmNicDef *n = d->nics->pdata[i];
+        char *g = g_strdup_printf("nic %s", n->id);
+        g_key_file_set_string(kf, g, "mac", n->mac);
+        g_key_file_set_string(kf, g, "network", n->network);
+        g_key_file_set_string(kf, g, "model", n->model);
+        g_free(g);
+    }
+    char *s = g_key_file_to_data(kf, NULL, NULL);
+    g_key_file_unref(kf);
+    return s;
+}
+
+KvmVmDef *
+kvm_vm_def_copy(const KvmVmDef *def)
+{
+    char *s = kvm_vm_def_to_string(def);
+    KvmVmDef *c = kvm_vm_def_parse(s, "(copy)", NULL);
+    g_free(s);
+    return c;
+}
+
+KvmVmDef *
+kvm_vm_def_load(KvmHost *host, const char *vm, GError **error)
+{
+    char *dir = kvm_host_vm_dir(host, vm);
+    char *path = g_build_filename(dir, "vm.conf", NULL);
+    char *text = NULL;
+    KvmVmDef *d = NULL;
+    if (kvm_host_read_file(host, path, &text, error)) {
+        char *where = g_strdup_printf("host %s: %s", host->name, path);
+        d = kvm_vm_def_parse(text, where, error);
+        g_free(where);
+    }
+    g_free(text);
+    g_free(path);
+    g_free(dir);
+    return d;
+}
+
+gboolean
+kvm_vm_def_save(KvmHost *host, const KvmVmDef *def, GError **error)
+{
+    char *dir = kvm_host_vm_dir(host, def->name);
+    char *path = g_build_filename(dir, "vm.conf", NULL);
+    char *text = kvm_vm_def_to_string(def);
+    gboolean ok = kvm_host_mkdir(host, dir, error) && kvm_host_write_file(host, path, text, error);
+    g_free(text);
+    g_free(path);
+    g_free(dir);
+    return ok;
+}
+
+static char *
+json_arg(json_object *o)
+{
+    char *s = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return s;
+}
+
+/* QEMU's option syntax doubles commas inside values. */
+static char *
+opt_escape(const char *s)
+{
+    GString *g = g_string_new(NULL);
+    for (const char *p = s; *p; p++) {
+        if (*p == ',')
+            g_string_append_c(g, ',');
+        g_string_append_c(g, *p);
+    }
+    return g_string_free(g, FALSE);
+}
+
+char **
+kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GError **error)
+{
+    char *dir = kvm_host_vm_dir(host, def->name);
+    GPtrArray *a = g_ptr_array_new();
+#define ADD(s) g_ptr_array_add(a, g_strdup(s))
+#define ADDF(...) g_ptr_array_add(a, g_strdup_printf(__VA_ARGS__))
+    ADD(host->qemu);
+    ADD("-name");
+    char *en = opt_escape(def->name);
+    ADDF("guest=%s", en);
+    g_free(en);
+    ADD("-uuid");
+    ADD(def->uuid);
+    ADD("-machine");
+    ADD(def->machine);
+    ADD("-accel");
+    ADD(def->accel ? def->accel : host->accel);
+    ADD("-cpu");
+    ADD(def->cpu);
+    ADD("-m");
+    ADDF("%" G_GUINT64_FORMAT, def->memory_mib);
+    ADD("-smp");
+    ADDF("%u", def->vcpus);
+    ADD("-nodefaults");
+    ADD("-no-user-config");
+    ADD("-display");
+    ADD("none");
+    char *edir = opt_escape(dir);
+    ADD("-chardev");
+    ADDF("file,id=console,path=%s/console.log,append=on", edir);
+    ADD("-serial");
+    ADD("chardev:console");
+    ADD("-chardev");
+    ADDF("socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", edir);
+    ADD("-mon");
+    ADD("chardev=qmp,mode=control");
+    g_free(edir);
+    ADD("-pidfile");
+    ADDF("%s/qemu.pid", dir);
+    if (def->kernel) {
+        ADD("-kernel");
+        ADD(def->kernel);
+    }
+    if (def->initrd) {
+        ADD("-initrd");
+        ADD(def->initrd);
+    }
+    if (def->append) {
+        ADD("-append");
+        ADD(def->append);
+    }
+    for (guint i = 0; i < def->disks->len; i++) {
+        KvmDiskDef *dk = def->disks->pdata[i];
+        json_object *f = json_object_new_object();
+        json_object_object_add(f, "driver", json_object_new_string("file"));
+        json_object_object_add(f, "filename", json_object_new_string(dk->path));
+        char *fn = g_strdup_printf("%s-file", dk->id);
+        json_object_object_add(f, "node-name", json_object_new_string(fn));
+        ADD("-blockdev");
+        g_ptr_array_add(a, json_arg(f));
+        json_object *fmt = json_object_new_object();
+        json_object_object_add(fmt, "driver", json_object_new_string(dk->format));
+        json_object_object_add(fmt, "file", json_object_new_string(fn));
+        json_object_object_add(fmt, "node-name", json_object_new_string(dk->id));
+        ADD("-blockdev");
+        g_ptr_array_add(a, json_arg(fmt));
+        g_free(fn);
+        ADD("-device");
+        ADDF("virtio-blk-pci,drive=%s,id=%s-dev", dk->id, dk->id);
+    }
+    for (guint i = 0; i < def->nics->len; i++) {
+        KvmNicDef *n = def->nics->pdata[i];
+        char *nd = kvm_host_netdev(host, n->network);
+        if (!nd) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                        "host %s has no network '%s' (NIC %s of %s; see %s/networks.conf)",
+                        host->name, n->network, n->id, def->name, host->run_dir);
+            g_ptr_array_add(a, NULL);
+            g_strfreev((char **) g_ptr_array_free(a, FALSE));
+            g_free(dir);
+            return NULL;
+        }
+        ADD("-netdev");
+        ADDF("%s,id=%s", nd, n->id);
+        g_free(nd);
+        ADD("-device");
+        ADDF("%s,netdev=%s,mac=%s,id=%s-dev", n->model, n->id, n->mac, n->id);
+    }
+    if (flags & KVM_START_INCOMING) {
+        ADD("-incoming");
+        ADD("defer");
+    }
+    if (flags & KVM_START_PAUSED)
+        ADD("-S");
+#undef ADD
+#undef ADDF
+    g_ptr_array_add(a, NULL);
+    g_free(dir);
+    return (char **) g_ptr_array_free(a, FALSE);
+}
+
+gint64
+kvm_vm_pid(KvmHost *host, const char *vm)
+{
+    char *dir = kvm_host_vm_dir(host, vm);
+    char *path = g_build_filename(dir, "qemu.pid", NULL);
+    char *text = NULL;
+    gint64 pid = 0;
+    if (kvm_host_exists(host, path) && kvm_host_read_file(host, path, &text, NULL))
+        pid = g_ascii_strtoll(g_strstrip(text), NULL, 10);
+    g_free(text);
+    g_free(path);
+    g_free(dir);
+    if (pid > 0 && !kvm_host_pid_alive(host, pid))
+        pid = 0;
+    return pid;
+}
+
+gboolean
+kvm_vm_is_running(KvmHost *host, const char *vm)
+{
+    return kvm_vm_pid(host, vm) > 0;
+}
+
+gboolean
+kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pid,
+             GError **error)
+{
+    if (kvm_vm_is_running(host, def->name)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s already runs on host %s", def->name, host->name);
+        return FALSE;
+    }
+    char **argv = kvm_vm_build_argv(host, def, flags, error);
+    if (!argv)
+        return FALSE;
+    char *dir = kvm_host_vm_dir(host, def->name);
+    char *sock = g_build_filename(dir, "qmp.sock", NULL);
+    char *pidf = g_build_filename(dir, "qemu.pid", NULL);
+    if (kvm_host_is_local(host)) {
+        unlink(sock);
+        unlink(pidf);
+    } else {
+        const char *rm[] = { "rm", "-f", "--", sock, pidf, NULL };
+        kvm_host_run(host, rm, NULL, NULL, 30, NULL);
+    }
+    char *log = g_build_filename(dir, "qemu.log", NULL);
+    /* the definition on disk is what runs (uuid and MACs included: multifd
+     * checks the uuid on both ends) */
+    gboolean ok = kvm_host_mkdir(host, dir, error) && kvm_vm_def_save(host, def, error);
+    if (ok) {
+        /* detached, stdout/stderr to qemu.log so that a failure can be told */
+        GPtrArray *a = g_ptr_array_new();
+        g_ptr_array_add(a, (char *) "sh");
+        g_ptr_array_add(a, (char *) "-c");
+        g_ptr_array_add(a, (char *) "log=$1; shift; cd / && setsid \"$@\" </dev/null >>\"$log\" 2>&1 & echo $!");
+        g_ptr_array_add(a, (char *) "sh");
+        g_ptr_array_add(a, log);
+        for (char **p = argv; *p; p++)
+            g_ptr_array_add(a, *p);
+        g_ptr_array_add(a, NULL);
+        char *out = NULL;
+        ok = kvm_host_run(host, (const char *const *) a->pdata, NULL, &out, 60, error);
+        g_ptr_array_free(a, TRUE);
+        gint64 child = out ? g_ascii_strtoll(out, NULL, 10) : 0;
+        g_free(out);
+        /* up when the QMP socket is there; failed when the process is gone */
+        gint64 until = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+        while (ok) {
+            if (kvm_host_exists(host, sock) && kvm_vm_pid(host, def->name) > 0)
+                break;
+            if (!kvm_host_pid_alive(host, child) || g_get_monotonic_time() > until) {
+                char *text = NULL, *last = NULL;
+                if (kvm_host_read_file(host, log, &text, NULL)) {
+                    g_strchomp(text);
+                    char *nl = strrchr(text, '\n');
+                    last = g_strdup(nl ? nl + 1 : text);
+                }
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                            "QEMU on host %s %s: %s", host->name,
+                            kvm_host_pid_alive(host, child) ? "did not come up in 30 s"
+                                                            : "exited at once",
+                            last && *last ? last : "no message (see qemu.log)");
+                g_free(text);
+                g_free(last);
+                ok = FALSE;
+                break;
+            }
+            g_usleep(20000);
+        }
+    }
+    g_strfreev(argv);
+    g_free(sock);
+    g_free(pidf);
+    g_free(log);
+    g_free(dir);
+    if (!ok) {
+        g_prefix_error(error, "cannot start VM %s: ", def->name);
+        return FALSE;
+    }
+    if (pid)
+        *pid = kvm_vm_pid(host, def->name);
+    return TRUE;
+}
+
+VmshiftQmp *
+kvm_vm_qmp(KvmHost *host, const char *vm, guint timeout_ms, GCancellable *cancellable,
+           GError **error)
+{
+    char *dir = kvm_host_vm_dir(host, vm);
+    char *sock = g_build_filename(dir, "qmp.sock", NULL);
+    VmshiftQmp *q = kvm_host_qmp_connect(host, sock, timeout_ms, cancellable, error);
+    g_free(sock);
+    g_free(dir);
+    return q;
+}
+
+/* quit through QMP, then SIGTERM, then SIGKILL. */
+gboolean
+kvm_vm_stop(KvmHost *host, const char *vm, int timeout_s, GError **error)
+{
+    gint64 pid = kvm_vm_pid(host, vm);
+    if (pid <= 0)
+        return TRUE;
+    VmshiftQmp *q = kvm_vm_qmp(host, vm, 3000, NULL, NULL);
+    if (q) {
+        /* the connection closes as QEMU exits: an error here is expected */
+        vmshift_qmp_execute_simple(q, "quit", NULL, 3000, NULL);
+        vmshift_qmp_free(q);
+    }
+    gint64 until = g_get_monotonic_time() + (gint64) timeout_s * G_USEC_PER_SEC;
+    gboolean termed = FALSE;
+    while (kvm_host_pid_alive(host, pid)) {
+        if (g_get_monotonic_time() > until) {
+            if (termed) {
+                kvm_host_kill(host, pid, SIGKILL);
+                g_usleep(200000);
+                if (kvm_host_pid_alive(host, pid)) {
+                    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                                "VM %s: QEMU (pid %" G_GINT64_FORMAT ") on host %s does not "
+                                "exit", vm, pid, host->name);
+                    return FALSE;
+                }
+                break;
+            }
+            kvm_host_kill(host, pid, SIGTERM);
+            termed = TRUE;
+            until = g_get_monotonic_time() + 3 * G_USEC_PER_SEC;
+        }
+        g_usleep(50000);
+    }
+    return TRUE;
+}
+
+/* Disk facts from `qemu-img info -U --backing-chain`. */
+static void
+fill_disk(KvmHost *host, VmshiftDisk *d)
+{
+    const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
+                           d->path, NULL };
+    char *out = NULL;
+    if (!kvm_host_run(host, argv, NULL, &out, 30, NULL))
+        return;
+    json_object *o = json_tokener_parse(out);
+    g_free(out);
+    if (!o)
+        return;
+    if (json_object_is_type(o, json_type_array)) {
+        gsize n = json_object_array_length(o);
+        for (gsize i = 0; i < n; i++) {
+            json_object *e = json_object_array_get_idx(o, i);
+            if (i == 0) {
+                d->capacity = (guint64) vmshift_json_get_int(e, "virtual-size", 0);
+                d->allocation = (guint64) vmshift_json_get_int(e, "actual-size", 0);
+            } else {
+                const char *fn = vmshift_json_get_string(e, "filename");
+                if (fn)
+                    g_ptr_array_add(d->backing_chain, g_strdup(fn));
+            }
+        }
+    }
+    json_object_put(o);
+}
+
+VmshiftVm *
+kvm_vm_describe(KvmHost *host, const KvmVmDef *def)
+{
+    VmshiftVm *vm = vmshift_vm_new();
+    vm->id = g_strdup(def->uuid);
+    vm->name = g_strdup(def->name);
+    vm->host = g_strdup(host->name);
+    vm->vcpus = def->vcpus;
+    vm->memory = def->memory_mib * 1024 * 1024;
+    vm->config_path = kvm_host_vm_dir(host, def->name);
+    vm->power_state = VMSHIFT_POWER_STOPPED;
+    if (kvm_vm_is_running(host, def->name)) {
+        vm->power_state = VMSHIFT_POWER_UNKNOWN;
+        VmshiftQmp *q = kvm_vm_qmp(host, def->name, 3000, NULL, NULL);
+        if (q) {
+            json_object *st = vmshift_qmp_execute(q, "query-status", NULL, 3000, NULL);
+            const char *s = vmshift_json_get_string(st, "status");
+            if (g_strcmp0(s, "running") == 0)
+                vm->power_state = VMSHIFT_POWER_RUNNING;
+            else if (s) {
+                vm->power_state = VMSHIFT_POWER_PAUSED;
+                vm->status_detail = g_strdup_printf("QEMU status: %s", s);
+            }
+            if (st)
+                json_object_put(st);
+            vmshift_qmp_free(q);
+        }
+    }
+    for (guint i = 0; i < def->disks->len; i++) {
+        KvmDiskDef *dk = def->disks->pdata[i];
+        VmshiftDisk *d = vmshift_disk_new();
+        d->id = g_strdup(dk->id);
+        d->path = g_strdup(dk->path);
+        d->format = g_strdup(dk->format);
+        if (!d->backing_chain)
+            d->backing_chain = vmshift_string_list_new();
+        d->volume = g_path_get_dirname(dk->path);
+        fill_disk(host, d);
+        g_ptr_array_add(vm->disks, d);
+    }
+    for (guint i = 0; i < def->nics->len; i++) {
+        KvmNicDef *n = def->nics->pdata[i];
+        VmshiftNic *nic = vmshift_nic_new();
+        nic->id = g_strdup(n->id);
+        nic->mac = g_strdup(n->mac);
+        nic->network = g_strdup(n->network);
+        nic->model = g_strdup(n->model);
+        g_ptr_array_add(vm->nics, nic);
+    }
+    return vm;
+}

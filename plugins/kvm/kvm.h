@@ -1,0 +1,157 @@
+/* vmshift KVM plugin: internal declarations (not installed). */
+#ifndef VMSHIFT_KVM_H
+#define VMSHIFT_KVM_H
+
+#include <vmshift/vmshift.h>
+#include <vmshift/qmp.h>
+
+G_BEGIN_DECLS
+
+/* ---- hosts (kvm-host.c) ------------------------------------------------ */
+
+/*
+ * A host of the qmp transport: where commands run (locally or through
+ * ssh://user@host[:port]) and its run directory. The run directory holds
+ *   host.conf        [host] migration-address, images, qemu, accel,
+ *                    migration-ports, qemu-user, memory-mib (all optional)
+ *   networks.conf    [network NAME] netdev=QEMU -netdev options (optional;
+ *                    "default" = user networking when absent)
+ *   vms/NAME/vm.conf the VM's definition; qmp.sock, qemu.pid, console.log
+ */
+typedef struct {
+    char *name;
+    char *run_dir;
+    char *ssh;                 /* NULL: local; else "user@host" */
+    char *ssh_port;            /* or NULL */
+    char *migration_address;   /* from host.conf, default 127.0.0.1 / ssh host */
+    char *images_dir;          /* default RUN_DIR/images */
+    char *qemu;                /* default qemu-system-x86_64 */
+    char *accel;               /* tcg, kvm, or auto (boot probe result) */
+    char *qemu_user;           /* the user QEMU runs as (ACLs); NULL: root */
+    int port_min, port_max;    /* migration / NBD ports */
+    GKeyFile *networks;        /* networks.conf, never NULL */
+} KvmHost;
+
+void kvm_host_free(KvmHost *host);
+KvmHost *kvm_host_parse(const char *name, const char *spec, GError **error);
+gboolean kvm_host_load(KvmHost *host, GError **error);
+char *kvm_host_vm_dir(KvmHost *host, const char *vm);
+gboolean kvm_host_is_local(KvmHost *host);
+
+/* Runs argv on the host; stdout returned (nullable out), stderr folded into
+ * the error. Timeout in seconds. */
+gboolean kvm_host_run(KvmHost *host, const char *const *argv, const char *input,
+                      char **out, int timeout_s, GError **error);
+gboolean kvm_host_read_file(KvmHost *host, const char *path, char **contents,
+                            GError **error);
+gboolean kvm_host_write_file(KvmHost *host, const char *path, const char *contents,
+                             GError **error);
+gboolean kvm_host_mkdir(KvmHost *host, const char *path, GError **error);
+gboolean kvm_host_remove_tree(KvmHost *host, const char *path, GError **error);
+gboolean kvm_host_exists(KvmHost *host, const char *path);
+gboolean kvm_host_df(KvmHost *host, const char *path, guint64 *total, guint64 *avail,
+                     GError **error);
+gboolean kvm_host_meminfo(KvmHost *host, guint64 *total, guint64 *avail, GError **error);
+char **kvm_host_list_vms(KvmHost *host, GError **error);
+VmshiftQmp *kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms,
+                                 GCancellable *cancellable, GError **error);
+gboolean kvm_host_pid_alive(KvmHost *host, gint64 pid);
+gboolean kvm_host_kill(KvmHost *host, gint64 pid, int sig);
+int kvm_host_pick_port(KvmHost *host);
+char *kvm_host_netdev(KvmHost *host, const char *network);
+
+/* ---- VM definitions and processes (kvm-vm.c) ------------------------- */
+
+typedef struct {
+    char *id;          /* vda, vdb … */
+    char *path;
+    char *format;      /* qcow2, raw */
+    /* access model recorded by recreate_acl (acl-* keys); acl_text NULL:
+     * none recorded yet */
+    gint64 acl_uid, acl_gid;
+    guint acl_mode;
+    char *acl_text;
+    char *acl_label;   /* SELinux label, or NULL */
+} KvmDiskDef;
+
+typedef struct {
+    char *id;          /* net0 … */
+    char *mac;
+    char *network;
+    char *model;
+} KvmNicDef;
+
+typedef struct {
+    char *name;
+    char *uuid;
+    guint64 memory_mib;
+    guint32 vcpus;
+    char *machine;
+    char *cpu;
+    char *accel;       /* NULL: the host's */
+    char *kernel, *initrd, *append;
+    GPtrArray *disks;  /* KvmDiskDef */
+    GPtrArray *nics;   /* KvmNicDef */
+} KvmVmDef;
+
+void kvm_vm_def_free(KvmVmDef *def);
+KvmVmDef *kvm_vm_def_parse(const char *text, const char *where, GError **error);
+char *kvm_vm_def_to_string(const KvmVmDef *def);
+KvmVmDef *kvm_vm_def_copy(const KvmVmDef *def);
+KvmVmDef *kvm_vm_def_load(KvmHost *host, const char *vm, GError **error);
+gboolean kvm_vm_def_save(KvmHost *host, const KvmVmDef *def, GError **error);
+
+typedef enum {
+    KVM_START_NORMAL = 0,
+    KVM_START_INCOMING = 1 << 0,   /* -incoming defer */
+    KVM_START_PAUSED = 1 << 1,     /* -S */
+} KvmStartFlags;
+
+char **kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags,
+                         GError **error);
+gboolean kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags,
+                      gint64 *pid, GError **error);
+gint64 kvm_vm_pid(KvmHost *host, const char *vm);
+gboolean kvm_vm_is_running(KvmHost *host, const char *vm);
+VmshiftQmp *kvm_vm_qmp(KvmHost *host, const char *vm, guint timeout_ms,
+                       GCancellable *cancellable, GError **error);
+gboolean kvm_vm_stop(KvmHost *host, const char *vm, int timeout_s, GError **error);
+VmshiftVm *kvm_vm_describe(KvmHost *host, const KvmVmDef *def);
+
+/* ---- the backend -------------------------------------------------------- */
+
+typedef struct _KvmBackend KvmBackend;
+struct _KvmBackend {
+    char *name;             /* the backend's name, for messages */
+    char *transport;        /* "qmp" or "libvirt" */
+    GPtrArray *hosts;       /* KvmHost */
+    guint qmp_timeout_ms;
+    guint64 link_mib_s;     /* assumed migration link speed (tuning) */
+#ifdef HAVE_LIBVIRT
+    struct KvmLibvirt *lv;
+#endif
+};
+
+KvmHost *kvm_backend_find_host(KvmBackend *b, const char *name, GError **error);
+/* Finds the host whose run directory holds @vm (name or uuid). */
+KvmHost *kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def,
+                               GError **error);
+
+/* kvm-migrate.c */
+gboolean kvm_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                     GError **error);
+gboolean kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error);
+GPtrArray *kvm_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec,
+                               GError **error);
+
+/* kvm-storage.c */
+VmshiftCheckpointState *kvm_checkpoint_state(KvmBackend *b, const char *vm, GError **error);
+gboolean kvm_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
+/* Applies the access a QEMU running as @user needs on @path, modelled on
+ * @model (nullable): owner, group, mode, ACL entries. Reports changes. */
+gboolean kvm_acl_apply(const char *path, const char *model, const char *user,
+                       GPtrArray *changes, GError **error);
+
+G_END_DECLS
+
+#endif
