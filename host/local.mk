@@ -82,3 +82,12 @@ tests_plugins_noopen_la_CPPFLAGS = $(AM_CPPFLAGS) -DTP_NAME='"noopen"' -DTP_VARI
 tests_plugins_noopen_la_CFLAGS = $(TEST_PLUGIN_CFLAGS)
 tests_plugins_noopen_la_LIBADD = $(TEST_PLUGIN_LIBADD)
 tests_plugins_noopen_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+
+## CLI and end-to-end tests (tests/host/); they use the loader test plugins
+## and the in-tree skeleton plugin (tests/skeleton/local.mk).
+check_PROGRAMS += tests/host/json-check
+tests_host_json_check_SOURCES = tests/host/json-check.c
+tests_host_json_check_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_host_json_check_LDADD = $(JSONC_LIBS)
+TESTS += tests/host/cli.sh
+dist_noinst_SCRIPTS += tests/host/cli.sh
