@@ -1,6 +1,6 @@
 /* libFuzzer target: the SDK's hardened XML parser and SOAP fault extraction
  * (vmshift_xml_parse, vmshift_soap_fault_get and friends), plus
- * vmshift_redact on the same bytes. Seeds: tests/unit/data/*.xml.
+ * vmshift_redact on the same bytes. Seeds: the XML files in tests/unit/data.
  *
  *   ./configure CC=clang --enable-fuzzing && make tests/fuzz/fuzz-xml
  *   tests/fuzz/fuzz-xml -max_len=65536 tests/unit/data
@@ -20,8 +20,10 @@ walk(xmlNode *node, int depth)
 {
     for (xmlNode *c = vmshift_xml_first_element(node); c && depth < 32;
          c = vmshift_xml_next_element(c)) {
-        g_autofree char *t = vmshift_xml_xsi_type(c);
-        g_autofree char *a = vmshift_xml_get_attr(c, NULL, "type");
+        char *t = vmshift_xml_xsi_type(c);
+        char *a = vmshift_xml_get_attr(c, NULL, "type");
+        g_free(t);
+        g_free(a);
         walk(c, depth + 1);
     }
 }
