@@ -11,6 +11,7 @@
  *     migrate-storage VM --path DIR [--disk-path D=DIR]...
  *     merge-status VM | acl VM | repair
  *     start RUN-DIR VM       (start a defined VM; not a plugin operation)
+ *     qmp RUN-DIR VM CMD [JSON]  (one QMP command through the SDK client)
  *
  * Results go to stdout as KEY=VALUE lines; progress and log lines to stderr.
  * Exit status 0 on success, 1 on failure (an "error: CODE: MESSAGE" line),
@@ -211,6 +212,31 @@ main(int argc, char **argv)
             return fail(error);
         printf("started=%s\n", def->name);
         kvm_vm_def_free(def);
+        kvm_host_free(h);
+        return 0;
+    }
+
+    if (!strcmp(cmd, "qmp")) {
+        /* qmp RUN-DIR VM COMMAND [JSON-ARGS]: one QMP command, reply on stdout */
+        if (argc < 5)
+            return 2;
+        KvmHost *h = kvm_host_parse("local", argv[2], &error);
+        if (!h || !kvm_host_load(h, &error))
+            return fail(error);
+        VmshiftQmp *q = kvm_vm_qmp(h, argv[3], 5000, NULL, &error);
+        if (!q)
+            return fail(error);
+        json_object *args = NULL;
+        if (argc > 5 && !(args = json_tokener_parse(argv[5]))) {
+            g_printerr("kvm-drive: bad JSON arguments\n");
+            return 2;
+        }
+        json_object *r = vmshift_qmp_execute(q, argv[4], args, 30000, &error);
+        if (!r)
+            return fail(error);
+        printf("%s\n", json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
+        json_object_put(r);
+        vmshift_qmp_free(q);
         kvm_host_free(h);
         return 0;
     }

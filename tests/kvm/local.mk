@@ -7,4 +7,9 @@ tests_kvm_kvm_drive_SOURCES = tests/kvm/kvm-drive.c \
 	plugins/kvm/kvm-host.c plugins/kvm/kvm-vm.c plugins/kvm/kvm.h
 tests_kvm_kvm_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
 tests_kvm_kvm_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
+
+if ENABLE_INTEGRATION
+TESTS += tests/kvm/test-kvm-live.sh
 endif
+endif
+EXTRA_DIST += tests/kvm/kvm-lib.sh tests/kvm/test-kvm-live.sh

@@ -1,0 +1,53 @@
+#!/bin/bash
+# Live migration between two local hosts through the plugin (SDK), with the
+# guest's heartbeat checked on the destination; network mapping; inventory;
+# check_migration findings.
+. "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
+kvm_setup
+echo "1..16"
+
+printf '[network lan]\nnetdev=user\n' > "$KT/a/networks.conf"
+printf '[network lan]\nnetdev=user\n[network backup]\nnetdev=user,net=10.0.3.0/24\n' > "$KT/b/networks.conf"
+define_vm "$KT/a" demo "dirty=64" "[nic net0]
+network=lan
+mac=52:54:00:00:00:01"
+"$DRIVE" start "$KT/a" demo >/dev/null
+check "guest boots on hostA" wait_console "$KT/a" demo HEARTBEAT 60
+
+out=$(drive vms 2>&1)
+check "inventory lists demo running on hostA" grep -q "vm demo host=hostA state=running" <<<"$out"
+check "inventory shows NIC net0 on network lan" grep -q "nic net0 mac=52:54:00:00:00:01 network=lan" <<<"$out"
+
+out=$(drive check demo --to hostB 2>&1)
+check "check: no findings for a plain move" grep -q "^findings=0" <<<"$out"
+printf '[network other]\nnetdev=user\n' > "$KT/b/networks.conf.new"
+out=$(cd "$KT" && mv b/networks.conf b/networks.conf.keep && mv b/networks.conf.new b/networks.conf &&
+      drive check demo --to hostB 2>&1; mv b/networks.conf.keep b/networks.conf)
+check "check: NIC on a network missing at the destination is an error" \
+    grep -q "finding error nic-unmapped" <<<"$out"
+
+wait_console "$KT/a" demo "DIRTY pass=1" 60
+out=$(drive --journal "$KT/j1" migrate demo --to hostB 2>"$KT/err1")
+check "live migration A->B succeeds" grep -q "^ok=1" <<<"$out"
+diag "$(grep -E '^(tuning|total-time-ms|downtime-ms|transferred-bytes)=' <<<"$out" | tr '\n' ' ')"
+check "guest alive on hostB after switchover (new heartbeat, no BUG)" alive_on "$KT/b" demo
+check "source QEMU is gone and its definition removed" \
+    bash -c "! test -e '$KT/a/vms/demo/vm.conf'"
+check "job reports the VM on hostB" grep -q "^location=hostB" <<<"$out"
+check "the plugin reported its tuning and why" grep -q "^tuning-reason=dirty rate" <<<"$out"
+check "the journal recorded the stages" grep -q "stage=done" "$KT/j1"
+
+# back to A, with the NIC rewired to another network on the way out of B
+printf '[network lan]\nnetdev=user\n[network backup]\nnetdev=user,net=10.0.4.0/24\n' > "$KT/a/networks.conf"
+out=$(drive migrate demo --to hostA --network net0=backup 2>"$KT/err2")
+check "live migration B->A with --network net0=backup succeeds" grep -q "^ok=1" <<<"$out"
+check "guest alive on hostA again" alive_on "$KT/a" demo
+check "definition on hostA has net0 on backup" grep -q "network=backup" "$KT/a/vms/demo/vm.conf"
+pid=$(qemu_pid "$KT/a" demo)
+check "QEMU on hostA runs the backup network's netdev" \
+    grep -q "user,net=10.0.4.0/24,id=net0" <(tr '\0' '\n' < /proc/$pid/cmdline)
+out=$(drive migrate demo --to hostB --network net9=lan 2>&1)
+check "mapping an unknown NIC is refused and the VM stays" \
+    bash -c "grep -q 'error=not-found' <<<'$out' && test -e '$KT/a/vms/demo/vm.conf' && ! test -e '$KT/b/vms/demo'"
+[ "$TAP_FAILED" = 0 ] || { diag "stderr:"; sed 's/^/# /' "$KT"/err* | tail -30; }
+exit 0
