@@ -57,7 +57,9 @@ test_write_reopen(void)
     g_assert_cmpuint(ev->len, >=, 5);
     {
         json_object *o = host_json_job(r);
-        g_assert_nonnull(json_tokener_parse(json_object_to_json_string(o)));
+        json_object *back = json_tokener_parse(json_object_to_json_string(o));
+        g_assert_nonnull(back);
+        json_object_put(back);
         json_object_put(o);
     }
 }
