@@ -240,14 +240,18 @@ for p in $PLUGINS; do
 done
 
 backends() { timeout 60 chroot "$root" vmshift backends 2>&1; }
-# plugin P loaded: its backend is listed and nothing says it is missing or refused
+# `vmshift backends` prints a table: BACKEND PLUGIN VERSION ENABLED STATUS ...
+# Plugin P loaded: its backend's row has the plugin's version and a status
+# other than missing/refused ("unreachable" is fine: it loaded and tried to
+# open, and there is no peer here).
+row() { echo "$1" | awk -v b="pkgtest-$2" '$1 == b { print $3, $5; exit }'; }
 loaded() {
-    local out=$1 p=$2
-    echo "$out" | grep -q "pkgtest-$p" || return 1
-    ! echo "$out" | grep -i "pkgtest-$p\|'$p'\|/$p\.so" | grep -Eqi "not found|missing|refus|cannot|abi"
+    local r; r=$(row "$1" "$2")
+    [ -n "$r" ] && [ "${r%% *}" != - ] && ! echo "${r#* }" | grep -Eqi '^(missing|refused|error|abi)'
 }
 missing() {
     local out=$1 p=$2
+    [ "$(row "$out" "$p")" = "- missing" ] &&
     echo "$out" | grep -Eq "plugin '$p' not found in [^ ]*$plugindir.*\(install vmshift-plugin-$p\)"
 }
 
