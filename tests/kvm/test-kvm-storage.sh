@@ -4,18 +4,23 @@
 # disk copied and the VM started; the guest writes to its disk throughout.
 . "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
 kvm_setup
-echo "1..17"
+echo "1..18"
 
 img="$KT/a/images/data.qcow2"
 timeout 60 qemu-img create -q -f qcow2 "$img" 64M
 # a marker the guest never overwrites (it writes MiB 1..32)
 timeout 60 qemu-io -f qcow2 -c "write -P 0x5a 0 64k" "$img" >/dev/null
-marker_in() { timeout 60 qemu-io -r -U -f qcow2 -c "read -P 0x5a 0 64k" "$1" 2>&1 | grep -q "read 65536/65536"; }
+marker_in() { # qemu-io exits 1 on "Pattern verification failed"
+    local o
+    o=$(timeout 60 qemu-io -r -U -f qcow2 -c "read -P 0x5a 0 64k" "$1" 2>&1) &&
+        ! grep -q "verification failed" <<<"$o"
+}
 define_vm "$KT/a" st "disk=1 diskwrite=1" "[disk vda]
 path=$img
 format=qcow2"
 "$DRIVE" start "$KT/a" st >/dev/null
 check "guest with a disk boots and writes" wait_console "$KT/a" st "DISKWRITE n=" 90
+check "the marker check tells a wrong pattern" bash -c "! timeout 60 qemu-io -r -U -f qcow2 -c 'read -P 0x11 0 64k' '$img' >/dev/null 2>&1"
 
 out=$(drive migrate-storage st --path "$KT/a/fast" 2>"$KT/err1")
 check "live storage migration to a new directory succeeds" grep -q "^ok=1" <<<"$out"
