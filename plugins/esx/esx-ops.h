@@ -1,0 +1,27 @@
+/* ESX plugin: the operations table's functions (esx.c). */
+#ifndef VMSHIFT_ESX_OPS_H
+#define VMSHIFT_ESX_OPS_H
+
+#include <vmshift/vmshift.h>
+
+VmshiftBackend *esx_open(const VmshiftConfig *config, guint32 flags, GError **error);
+void esx_close(VmshiftBackend *be);
+GPtrArray *esx_list_hosts(VmshiftBackend *be, guint32 flags, GError **error);
+GPtrArray *esx_list_vms(VmshiftBackend *be, const char *host, guint32 flags, GError **error);
+VmshiftVm *esx_get_vm(VmshiftBackend *be, const char *name, guint32 flags, GError **error);
+GPtrArray *esx_list_networks(VmshiftBackend *be, const char *host, guint32 flags, GError **error);
+GPtrArray *esx_list_volumes(VmshiftBackend *be, const char *host, guint32 flags, GError **error);
+VmshiftCheckpointState *esx_checkpoint_state(VmshiftBackend *be, const char *name, guint32 flags,
+                                             GError **error);
+GPtrArray *esx_check_migration(VmshiftBackend *be, const VmshiftMigrationSpec *spec, guint32 flags,
+                               GError **error);
+gboolean esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                     guint32 flags, GError **error);
+gboolean esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 flags,
+                          GError **error);
+GPtrArray *esx_list_snapshots(VmshiftBackend *be, const char *name, guint32 flags, GError **error);
+gboolean esx_watch_changes(VmshiftBackend *be, const char *name, VmshiftChangeFunc func,
+                           gpointer user_data, GCancellable *cancellable, guint32 flags,
+                           GError **error);
+
+#endif
