@@ -398,12 +398,28 @@ esx_get_vm(VmshiftBackend *be, const char *name, guint32 flags, GError **error)
 }
 
 static gboolean
-ds_on_host(const EsxObject *ds, const char *host_moref)
+ds_mounted(const EsxObject *ds, const char *host_moref)
 {
     for (xmlNode *m = vmshift_xml_first_element(esx_prop(ds, "host")); m != NULL;
          m = vmshift_xml_next_element(m)) {
         g_autofree char *k = vmshift_xml_child_text(m, VMSHIFT_NS_VIM25, "key");
         if (g_strcmp0(k, host_moref) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* Mounted on the host: Datastore.host lists the mounts, HostSystem.datastore
+ * the host's datastores; either says so. */
+static gboolean
+ds_on_host_obj(const EsxObject *ds, const EsxObject *host)
+{
+    if (ds_mounted(ds, host->value))
+        return TRUE;
+    xmlNode *l = esx_prop(host, "datastore");
+    for (xmlNode *c = vmshift_xml_first_element(l); c != NULL; c = vmshift_xml_next_element(c)) {
+        g_autofree char *v = vmshift_xml_text(c);
+        if (g_strcmp0(v, ds->value) == 0)
             return TRUE;
     }
     return FALSE;
@@ -426,7 +442,7 @@ esx_list_volumes(VmshiftBackend *be, const char *host, guint32 flags, GError **e
     GPtrArray *out = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
     for (guint i = 0; i < inv.datastores->objects->len; i++) {
         EsxObject *d = inv.datastores->objects->pdata[i];
-        if (h != NULL && !ds_on_host(d, h->value))
+        if (h != NULL && !ds_on_host_obj(d, h))
             continue;
         VmshiftVolume *v = vmshift_volume_new();
         v->id = g_strdup(d->value);
@@ -437,6 +453,8 @@ esx_list_volumes(VmshiftBackend *be, const char *host, guint32 flags, GError **e
         v->free = (guint64)esx_prop_int(d, "summary.freeSpace");
         if (h != NULL)
             v->host = esx_prop_text(h, "name");
+        if (v->hosts == NULL)
+            v->hosts = vmshift_string_list_new();
         guint nh = 0;
         for (xmlNode *m = vmshift_xml_first_element(esx_prop(d, "host")); m != NULL;
              m = vmshift_xml_next_element(m), nh++) {
@@ -481,7 +499,9 @@ esx_list_networks(VmshiftBackend *be, const char *host, guint32 flags, GError **
         net->kind = g_strdup(g_strcmp0(n->type, "DistributedVirtualPortgroup") == 0
                                  ? "distributed-portgroup"
                                  : g_strcmp0(n->type, "OpaqueNetwork") == 0 ? "opaque" : "standard");
-        for (guint j = 0; net->hosts != NULL && j < hosts->len; j++)
+        if (net->hosts == NULL)
+            net->hosts = vmshift_string_list_new();
+        for (guint j = 0; j < hosts->len; j++)
             g_ptr_array_add(net->hosts, name_of(inv.hosts, hosts->pdata[j]));
         g_ptr_array_add(out, net);
     }
@@ -1001,7 +1021,7 @@ plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Inventory *inv,
             if (mm != NULL && g_strcmp0(mm, "normal") != 0)
                 finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-maintenance", dn,
                         "datastore '%s' is in maintenance mode (%s)", dn, mm);
-            if (target_host != NULL && !ds_on_host(ds, target_host->value)) {
+            if (target_host != NULL && ds != NULL && !ds_on_host_obj(ds, target_host)) {
                 g_autofree char *hn = esx_prop_text(target_host, "name");
                 finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-not-on-host", dn,
                         "datastore '%s' is not mounted on host '%s'", dn, hn);
@@ -1021,7 +1041,7 @@ plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Inventory *inv,
         g_autoptr(GPtrArray) cur = esx_prop_morefs(p->vm, "datastore");
         for (guint i = 0; i < cur->len; i++) {
             EsxObject *ds = esx_result_find(inv->datastores, cur->pdata[i]);
-            if (ds != NULL && !ds_on_host(ds, p->dest_host->value)) {
+            if (ds != NULL && !ds_on_host_obj(ds, p->dest_host)) {
                 g_autofree char *dn = esx_prop_text(ds, "name");
                 finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-not-on-host", dn,
                         "VM '%s' is on datastore '%s', which host '%s' does not mount; "

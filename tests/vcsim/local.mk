@@ -3,11 +3,11 @@
 ## vcsim-check, an independent govmomi client the ESX tests use to read the
 ## simulator's state.  Built offline from Debian's golang-go and
 ## golang-github-vmware-govmomi-dev; nothing binary is committed.
-VCSIM_LAUNCHER_SOURCES = \
+vcsim_launcher_srcs = \
 	tests/vcsim/launcher/main.go tests/vcsim/launcher/front.go \
 	tests/vcsim/launcher/overrides.go tests/vcsim/launcher/control.go
-VCSIM_CHECK_SOURCES = tests/vcsim/check/main.go
-EXTRA_DIST += tests/vcsim/README.md $(VCSIM_LAUNCHER_SOURCES) $(VCSIM_CHECK_SOURCES)
+vcsim_check_srcs = tests/vcsim/check/main.go
+EXTRA_DIST += tests/vcsim/README.md $(vcsim_launcher_srcs) $(vcsim_check_srcs)
 
 ## GOPATH mode against Debian's source tree; the build cache lives outside
 ## the build directory so that distclean leaves nothing behind.
@@ -19,11 +19,11 @@ if HAVE_GO
 check_SCRIPTS += tests/vcsim/vcsim-launcher tests/vcsim/vcsim-check
 CLEANFILES += tests/vcsim/vcsim-launcher tests/vcsim/vcsim-check
 
-tests/vcsim/vcsim-launcher: $(VCSIM_LAUNCHER_SOURCES)
+tests/vcsim/vcsim-launcher: $(vcsim_launcher_srcs)
 	$(AM_V_GEN)$(MKDIR_P) tests/vcsim && out=$(abs_top_builddir)/tests/vcsim/vcsim-launcher && \
 	cd $(srcdir)/tests/vcsim/launcher && $(VCSIM_GOENV) $(GO) build -o $$out .
 
-tests/vcsim/vcsim-check: $(VCSIM_CHECK_SOURCES)
+tests/vcsim/vcsim-check: $(vcsim_check_srcs)
 	$(AM_V_GEN)$(MKDIR_P) tests/vcsim && out=$(abs_top_builddir)/tests/vcsim/vcsim-check && \
 	cd $(srcdir)/tests/vcsim/check && $(VCSIM_GOENV) $(GO) build -o $$out .
 endif

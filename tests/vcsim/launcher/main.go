@@ -40,6 +40,7 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	_ "github.com/vmware/govmomi/vapi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 var (
@@ -167,6 +168,7 @@ func main() {
 		log.Fatalf("creating the model: %v", err)
 	}
 	defer model.Remove()
+	fixDatastoreMounts()
 
 	password := randomPassword()
 	user = *flagUser
@@ -219,4 +221,27 @@ func main() {
 	<-sig
 	_ = ln.Close()
 	_ = cln.Close()
+}
+
+// fixDatastoreMounts: the simulator records only the last host in each
+// Datastore.host; a real vCenter lists every host that mounts it.
+func fixDatastoreMounts() {
+	for _, e := range simulator.Map.All("Datastore") {
+		ds := e.(*simulator.Datastore)
+		var mounts []types.DatastoreHostMount
+		for _, h := range simulator.Map.All("HostSystem") {
+			host := h.(*simulator.HostSystem)
+			if hasRef(host.Datastore, ds.Self) {
+				mounts = append(mounts, types.DatastoreHostMount{
+					Key: host.Self,
+					MountInfo: types.HostMountInfo{
+						AccessMode: string(types.HostMountModeReadWrite),
+						Mounted:    types.NewBool(true),
+						Accessible: types.NewBool(true),
+					},
+				})
+			}
+		}
+		ds.Host = mounts
+	}
 }
