@@ -307,6 +307,7 @@ typedef struct HostProgress HostProgress;
 HostProgress *host_progress_new(gboolean tty, gboolean json);
 void host_progress_update(HostProgress *p, const char *label, VmshiftJob *job);
 void host_progress_line(HostProgress *p, const char *format, ...) G_GNUC_PRINTF(2, 3);
+void host_progress_remove(HostProgress *p, const char *label); /* job ended */
 void host_progress_finish(HostProgress *p);
 void host_progress_free(HostProgress *p);
 

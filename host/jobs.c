@@ -480,9 +480,13 @@ host_job_run_tick(HostJobRun *r)
 {
     gint64 now = g_get_monotonic_time();
 
-    drain(r);
-    if (host_job_run_is_done(r))
+    if (host_job_run_is_done(r)) {
+        if (r->ctx->progress)
+            host_progress_remove(r->ctx->progress, r->label);
+        drain(r);
         return;
+    }
+    drain(r);
     if (now - r->last_cancel_poll >= 200 * 1000) {
         r->last_cancel_poll = now;
         if (!r->cancel_seen && host_journal_cancel_requested(r->ctx->journal, r->id)) {
@@ -594,6 +598,8 @@ host_jobs_wait_full(HostJobContext *ctx, GPtrArray *runs, HostJobsMore more,
     g_source_remove(tick);
     g_source_remove(sint);
     g_source_remove(sterm);
+    if (ctx->progress)
+        host_progress_finish(ctx->progress);
     for (guint i = 0; i < runs->len; i++) {
         HostJobRun *r = g_ptr_array_index(runs, i);
         if (r->thread) {
@@ -602,8 +608,6 @@ host_jobs_wait_full(HostJobContext *ctx, GPtrArray *runs, HostJobsMore more,
         }
         drain(r);
     }
-    if (ctx->progress)
-        host_progress_finish(ctx->progress);
     g_main_loop_unref(w.loop);
 }
 

@@ -190,8 +190,29 @@ host_progress_update(HostProgress *p, const char *label, VmshiftJob *job)
 }
 
 void
+host_progress_remove(HostProgress *p, const char *label)
+{
+    Track *t = g_hash_table_lookup(p->tracks, label);
+    if (t && t->line) {
+        g_clear_pointer(&t->line, g_free);
+        clear_bar(p);
+        for (guint i = 0; i < p->order->len; i++) {
+            Track *o = g_hash_table_lookup(p->tracks, g_ptr_array_index(p->order, i));
+            if (o->line) {
+                draw_bar(p);
+                break;
+            }
+        }
+    }
+}
+
+void
 host_progress_finish(HostProgress *p)
 {
+    for (guint i = 0; i < p->order->len; i++) {
+        Track *t = g_hash_table_lookup(p->tracks, g_ptr_array_index(p->order, i));
+        g_clear_pointer(&t->line, g_free);
+    }
     clear_bar(p);
     fflush(stderr);
 }

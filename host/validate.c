@@ -228,8 +228,8 @@ host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm 
     {
         g_autoptr(GPtrArray) pf = host_backend_check_migration(b, spec, &err);
         if (pf) {
-            for (guint i = 0; i < pf->len; i++)
-                g_ptr_array_add(f, g_ptr_array_steal_index(pf, i--));
+            while (pf->len)
+                g_ptr_array_add(f, g_ptr_array_steal_index(pf, 0));
         } else if (g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED)) {
             ADD(INFO, "backend-checks-skipped", NULL, "%s; only the host's checks ran",
                 err->message);
