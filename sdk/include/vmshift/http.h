@@ -364,10 +364,14 @@ const char *vmshift_http_response_get_body(const VmshiftHttpResponse *response, 
  * vmshift_http_request:
  * @http: a handle
  * @method: "GET", "POST", "PUT", "DELETE", …
- * @path_or_url: a path resolved against the base URL ("/sdk", "wsman",
- *   "?x=1"), an absolute URL on any host, or NULL for the base URL itself
+ * @path_or_url: a reference resolved against the base URL as a link in
+ *   a page at that URL would be (RFC 3986: "/sdk" replaces the path,
+ *   "wsman" replaces its last segment, "?x=1" the query), an absolute URL
+ *   on any host (same scheme rules as the base URL), or NULL for the base
+ *   URL itself
  * @headers: (nullable): NULL-terminated "Name: value" headers for this
- *   request (added to the handle's; "Name:" removes a default header)
+ *   request, sent after the handle's own (@headers of the options);
+ *   "Name:" removes a header libcurl would add (Accept, Expect, …)
  * @body: (nullable): the request body
  * @len: its length
  * @cancellable: (nullable): aborts the request, also while it waits for
