@@ -177,6 +177,10 @@ static gboolean
 hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **error)
 {
     HostJobRun *r = user_data;
+    /* The host enters validate before calling the plugin, and plugins
+     * announce it again: a phase already entered is not a transition. */
+    if (phase == vmshift_job_get_phase(job))
+        return TRUE;
     if (!host_journal_set_phase(r->ctx->journal, r->id, vmshift_phase_name(phase), error))
         return FALSE;
     queue_line(r, g_strdup_printf("%s: phase %s", r->label, vmshift_phase_name(phase)));

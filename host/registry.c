@@ -288,10 +288,36 @@ host_backend_list_vms(HostBackend *b, const char *host, GError **error)
     DISPATCH(GPtrArray *, NULL, list_vms, (b->handle, host, 0, &local));
 }
 
+static VmshiftVm *
+backend_get_vm_op(HostBackend *b, const char *vm, GError **error)
+{
+    DISPATCH(VmshiftVm *, NULL, get_vm, (b->handle, vm, 0, &local));
+}
+
+/* get_vm is optional when list_vms exists: a plugin that only lists (an ABI
+ * 1.0 plugin with a small table, say) still gets its VMs found by name or
+ * id. */
 VmshiftVm *
 host_backend_get_vm(HostBackend *b, const char *vm, GError **error)
 {
-    DISPATCH(VmshiftVm *, NULL, get_vm, (b->handle, vm, 0, &local));
+    g_autoptr(GPtrArray) vms = NULL;
+    const VmshiftBackendOps *ops;
+
+    if (!host_backend_ensure_open(b, error))
+        return NULL;
+    ops = b->plugin->desc->ops;
+    if (VMSHIFT_OPS_HAS(ops, get_vm) || !VMSHIFT_OPS_HAS(ops, list_vms))
+        return backend_get_vm_op(b, vm, error);
+    if (!(vms = host_backend_list_vms(b, NULL, error)))
+        return NULL;
+    for (guint i = 0; i < vms->len; i++) {
+        VmshiftVm *v = g_ptr_array_index(vms, i);
+        if (g_strcmp0(v->name, vm) == 0 || g_strcmp0(v->id, vm) == 0)
+            return g_ptr_array_steal_index(vms, i);
+    }
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                "backend '%s': no VM named '%s'", b->conf->name, vm);
+    return NULL;
 }
 
 GPtrArray *

@@ -20,10 +20,14 @@ fi
 
 pc=$(find "$root" -name vmshift-sdk.pc | head -n 1)
 if [ -n "$pc" ]; then tap_ok "vmshift-sdk.pc installed"; else tap_not_ok "vmshift-sdk.pc installed"; fi
-pcdir=$(dirname "$pc")
-prefix=$(PKG_CONFIG_PATH="$pcdir" pkg-config --variable=prefix vmshift-sdk)
-PKGC="pkg-config --define-variable=prefix=$root$prefix"
-export PKG_CONFIG_PATH="$pcdir"
+# The SDK was installed under a DESTDIR: relocate its .pc file the way a
+# vendor with an SDK in a non-standard place would (only our own .pc: glib's
+# must keep pointing at the system).
+mkdir -p "$tmp/pc"
+prefix=$(sed -n 's/^prefix=//p' "$pc")
+sed "s|^prefix=.*|prefix=$root$prefix|" "$pc" >"$tmp/pc/vmshift-sdk.pc"
+export PKG_CONFIG_PATH="$tmp/pc${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+PKGC=pkg-config
 plugindir=$($PKGC --variable=plugindir vmshift-sdk)
 libdir=$($PKGC --variable=libdir vmshift-sdk)
 case "$plugindir" in
