@@ -626,6 +626,9 @@ typedef struct {
     GPtrArray *epasds;  /* Msvm_EthernetPortAllocationSettingData */
     GPtrArray *switches;
     GPtrArray *sizes;   /* guint64 * per SASD */
+    GPtrArray *snaps;   /* Msvm_VirtualSystemSettingData of checkpoints */
+    guint64 memory;     /* bytes (Msvm_MemorySettingData) */
+    guint32 vcpus;      /* Msvm_ProcessorSettingData.VirtualQuantity */
 } HvVm;
 
 static void
@@ -640,6 +643,7 @@ hv_vm_free(HvVm *v)
     if (v->epasds) g_ptr_array_unref(v->epasds);
     if (v->switches) g_ptr_array_unref(v->switches);
     if (v->sizes) g_ptr_array_unref(v->sizes);
+    if (v->snaps) g_ptr_array_unref(v->snaps);
     g_free(v);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvVm, hv_vm_free)
@@ -648,6 +652,27 @@ static GPtrArray *
 new_inst_list(void)
 {
     return g_ptr_array_new_with_free_func((GDestroyNotify)hv_instance_free);
+}
+
+/* Msvm_MemorySettingData.VirtualQuantity in its AllocationUnits
+ * ("byte * 2^20" on every Hyper-V; MSDOC msvm-memorysettingdata). */
+static guint64
+memory_bytes(const HvInstance *m)
+{
+    const char *u = hv_inst_get(m, "AllocationUnits");
+    gint64 q = hv_inst_get_int(m, "VirtualQuantity", 0);
+    guint shift = 20;
+
+    if (q <= 0)
+        return 0;
+    if (u != NULL) {
+        const char *p = strstr(u, "2^");
+        shift = p != NULL ? (guint)g_ascii_strtoull(p + 2, NULL, 10)
+                          : g_ascii_strcasecmp(u, "byte") == 0 ? 0 : 20;
+        if (shift > 40)
+            shift = 20;
+    }
+    return (guint64)q << shift;
 }
 
 static HvVm *
@@ -682,8 +707,33 @@ load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
             g_ptr_array_add(v->ports, p);
         else if (g_strcmp0(p->cls, "Msvm_EthernetPortAllocationSettingData") == 0)
             g_ptr_array_add(v->epasds, p);
-        else
+        else {
+            if (g_strcmp0(p->cls, "Msvm_MemorySettingData") == 0)
+                v->memory = memory_bytes(p);
+            else if (g_strcmp0(p->cls, "Msvm_ProcessorSettingData") == 0)
+                v->vcpus = (guint32)CLAMP(hv_inst_get_int(p, "VirtualQuantity", 0), 0,
+                                          G_MAXUINT32);
             hv_instance_free(p);
+        }
+    }
+    {
+        /* Checkpoints: Msvm_SnapshotOfVirtualSystem (hyperv.md §2.2); every
+         * VirtualSystemType "Microsoft:Hyper-V:Snapshot:…" counts. */
+        g_autofree char *q3 = g_strdup_printf(
+            "ASSOCIATORS OF {Msvm_ComputerSystem.CreationClassName='Msvm_ComputerSystem',"
+            "Name='%s'} WHERE AssocClass = Msvm_SnapshotOfVirtualSystem ResultClass = "
+            "Msvm_VirtualSystemSettingData", hv_inst_get(cs, "Name"));
+        g_autoptr(GPtrArray) ss = hv_wql(h, "root/virtualization/v2", q3, NULL, error);
+        if (ss == NULL)
+            return NULL;
+        v->snaps = new_inst_list();
+        while (ss->len > 0) {
+            HvInstance *p = g_ptr_array_steal_index(ss, 0);
+            if (strstr(hv_inst_get(p, "VirtualSystemType") ? hv_inst_get(p, "VirtualSystemType") : "", ":Snapshot:") != NULL)
+                g_ptr_array_add(v->snaps, p);
+            else
+                hv_instance_free(p);
+        }
     }
     v->switches = hv_wql(h, "root/virtualization/v2",
                          "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
@@ -741,6 +791,9 @@ to_vm(const HvVm *v)
     vm->host = g_strdup(v->host->name);
     vm->power_state = power_state(hv_inst_get_int(v->cs, "EnabledState", 0));
     vm->config_path = g_strdup(hv_inst_get(v->vssd, "ConfigurationDataRoot"));
+    vm->memory = v->memory;
+    vm->vcpus = v->vcpus;
+    vm->snapshot_count = v->snaps != NULL ? v->snaps->len : 0;
     if (opstatus_text(os2) != NULL)
         vm->status_detail = g_strdup(opstatus_text(os2));
     for (guint i = 0; i < v->sasds->len; i++) {
@@ -868,6 +921,49 @@ hyperv_get_vm(VmshiftBackend *b, const char *vm, guint32 flags, GError **error)
         return NULL;
     v = find_vm(b, vm, TRUE, error);
     return v != NULL ? to_vm(v) : NULL;
+}
+
+static char *
+strip_microsoft(const char *iid)
+{
+    if (iid == NULL)
+        return NULL;
+    return g_strdup(g_str_has_prefix(iid, "Microsoft:") ? iid + 10 : iid);
+}
+
+/* Checkpoints of a VM: the Snapshot VSSDs (hyperv.md §2.2). */
+GPtrArray *
+hyperv_list_snapshots(VmshiftBackend *b, const char *vm, guint32 flags, GError **error)
+{
+    g_autoptr(HvVm) v = NULL;
+    g_autoptr(GPtrArray) out = NULL;
+    g_autofree char *cur = NULL;
+
+    if (!vmshift_check_flags(flags, 0, "list_snapshots", error))
+        return NULL;
+    v = find_vm(b, vm, FALSE, error);
+    if (v == NULL)
+        return NULL;
+    /* The VM's own settings name the checkpoint it runs from as Parent. */
+    cur = path_key(hv_inst_get(v->vssd, "Parent"), "InstanceID");
+    out = vmshift_list_new((GDestroyNotify)vmshift_snapshot_free);
+    for (guint i = 0; i < v->snaps->len; i++) {
+        HvInstance *s = v->snaps->pdata[i];
+        VmshiftSnapshot *sn = vmshift_snapshot_new();
+        const char *ct = hv_inst_get(s, "CreationTime");
+        g_autofree char *parent = path_key(hv_inst_get(s, "Parent"), "InstanceID");
+        sn->id = strip_microsoft(hv_inst_get(s, "InstanceID"));
+        sn->name = g_strdup(hv_inst_get(s, "ElementName"));
+        sn->parent = strip_microsoft(parent);
+        sn->current = cur != NULL && g_strcmp0(cur, hv_inst_get(s, "InstanceID")) == 0;
+        if (ct != NULL) {
+            g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(ct, NULL);
+            if (dt != NULL)
+                sn->created = g_date_time_to_unix(dt);
+        }
+        g_ptr_array_add(out, sn);
+    }
+    return g_steal_pointer(&out);
 }
 
 GPtrArray *
@@ -1656,6 +1752,13 @@ hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *
         cs_epr = g_strdup_printf("<p:ComputerSystem>%s</p:ComputerSystem>%s%s", epr, dh, m);
         g_string_prepend(params, cs_epr);
     }
+    /* What repair() needs after the host process died (see hyperv_repair):
+     * where the VM was and which VM; the Hyper-V job once it exists. */
+    if (!vmshift_job_save(job, "source-host", v->host->name, error)
+        || !vmshift_job_save(job, "vm-guid", hv_inst_get(v->cs, "Name"), error)) {
+        report_location(b, v, job, NULL);
+        return FALSE;
+    }
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error))
         return FALSE;
     if (g_cancellable_set_error_if_cancelled(vmshift_job_get_cancellable(job), error)) {
@@ -1689,7 +1792,14 @@ hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *
             return FALSE;
         }
         jobid = g_strdup(hv_epr_selector(epr, "InstanceID"));
-        vmshift_job_save(job, "hyperv-job", jobid, NULL);
+        {
+            g_autoptr(GError) e = NULL;
+            if (!vmshift_job_save(job, "hyperv-job-uri", epr->uri, &e)
+                || !vmshift_job_save(job, "hyperv-job", jobid, &e))
+                vmshift_job_log(job, VMSHIFT_LOG_WARNING,
+                                "could not journal Hyper-V job %s (%s); a repair after a "
+                                "crash will look the job up by VM", jobid, e->message);
+        }
         vmshift_job_set_result(job, "hyperv-job", jobid);
         pr = poll_job(v->host, epr, job, bytes, &errmsg, &errcode, error);
         if (pr == POLL_CANCELLED) {
@@ -1726,6 +1836,237 @@ hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *
     vmshift_job_set_progress(job, 100);
     report_location(b, v, job, jobid);
     (void)svc;
+    return TRUE;
+}
+
+/* ---- repair ------------------------------------------------------------- */
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvEpr, hv_epr_free)
+
+static gboolean
+job_state_running(gint64 st)
+{
+    return st >= 2 && st <= 6; /* New, Starting, Running, Suspended, Shutting Down */
+}
+
+static gboolean
+job_state_completed(gint64 st)
+{
+    return st == 7 || st == 32768;
+}
+
+/* The interrupted job's Hyper-V job on @h: by its saved InstanceID, else the
+ * running migration job of the VM.  NULL without @error: there is none. */
+static HvInstance *
+repair_find_job(HvHost *h, const char *uri, const char *jid, const char *guid, GError **error)
+{
+    if (jid != NULL) {
+        const char *sel[] = { "InstanceID", jid, NULL };
+        g_autoptr(GError) e = NULL;
+        HvInstance *j = hv_get(h, uri, sel, "Get job", NULL, &e);
+        if (j != NULL)
+            return j;
+        if (!g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&e));
+            return NULL;
+        }
+        return NULL; /* ended more than TimeBeforeRemoval ago */
+    }
+    if (guid != NULL && wql_safe(guid)) {
+        g_autofree char *q = g_strdup_printf("SELECT * FROM Msvm_MigrationJob WHERE "
+                                             "VirtualSystemName = '%s'", guid);
+        g_autoptr(GPtrArray) js = hv_wql(h, "root/virtualization/v2", q, NULL, error);
+        if (js == NULL)
+            return NULL;
+        for (guint i = 0; i < js->len; i++)
+            if (job_state_running(hv_inst_get_int(js->pdata[i], "JobState", 0)))
+                return g_ptr_array_steal_index(js, i);
+    }
+    return NULL;
+}
+
+/* Whether @v sits where @spec wanted it. */
+static gboolean
+repair_vm_at_target(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec)
+{
+    if (spec->type != VMSHIFT_MIGRATION_STORAGE) {
+        HvHost *d = spec->dest_host ? find_host(b, spec->dest_host) : NULL;
+        if (d == NULL || d != v->host)
+            return FALSE;
+    }
+    if (spec->dest_path != NULL) {
+        const char *root = hv_inst_get(v->vssd, "ConfigurationDataRoot");
+        g_autofree char *want = join_win(spec->dest_path, "x");
+        g_autofree char *have = root ? join_win(root, "x") : NULL;
+        return have != NULL && g_ascii_strcasecmp(want, have) == 0;
+    }
+    if (spec->disk_paths != NULL && spec->disk_paths->len > 0) {
+        g_autoptr(GPtrArray) t = disk_targets(v, spec);
+        for (guint i = 0; i < t->len; i++)
+            if (t->pdata[i] != NULL
+                && g_ascii_strcasecmp(t->pdata[i],
+                                      hv_inst_get(v->sasds->pdata[i], "HostResource")) != 0)
+                return FALSE;
+    }
+    return TRUE;
+}
+
+/*
+ * repair: the vmshift process running a migration died; Hyper-V's own job
+ * may still be running on the source host (the migration runs inside VMMS,
+ * not in vmshift).  Decision (docs/hyperv.md "Repair"):
+ *  - Hyper-V job still running and the interrupted job had not reached
+ *    switchover: cancel it (RequestStateChange 5) and wait until it ends, so
+ *    the VM keeps running only at the source ("rolled-back").  If it
+ *    completes before the cancel lands, it is "resumed".
+ *  - still running at or after switchover: wait for it to end.
+ *  - completed: "resumed" (the VM is at the destination; the ACLs of moved
+ *    files are re-created, as after a normal migration).
+ *  - failed, killed or none: "rolled-back", with the VM where it is; when
+ *    the job record is gone (Hyper-V drops it 5 minutes after it ended),
+ *    the outcome is read from where the VM actually is.
+ * The location is always taken from the hosts, never assumed.
+ */
+gboolean
+hyperv_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error)
+{
+    const VmshiftMigrationSpec *spec = vmshift_job_get_spec(job);
+    VmshiftPhase phase = vmshift_job_get_phase(job);
+    g_autofree char *jid = vmshift_job_get_saved(job, "hyperv-job");
+    g_autofree char *juri = vmshift_job_get_saved(job, "hyperv-job-uri");
+    g_autofree char *src = vmshift_job_get_saved(job, "source-host");
+    g_autofree char *guid = vmshift_job_get_saved(job, "vm-guid");
+    g_autoptr(HvInstance) hj = NULL;
+    g_autoptr(HvVm) v = NULL;
+    g_autoptr(GError) e = NULL;
+    g_autofree char *outcome_detail = NULL;
+    HvHost *sh = NULL;
+    const char *outcome = NULL;
+    const char *vmkey;
+    gint64 st = -1;
+
+    if (!vmshift_check_flags(flags, 0, "repair", error))
+        return FALSE;
+    if (spec == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "repair of job %s: not a migration", vmshift_job_get_id(job));
+        return FALSE;
+    }
+    vmkey = guid != NULL ? guid : spec->vm;
+    if (juri == NULL || !g_str_has_prefix(juri, HV_V2)) {
+        g_free(juri);
+        juri = g_strdup(HV_V2 "Msvm_MigrationJob");
+    }
+    if (src == NULL) {
+        /* Killed before anything was sent to Hyper-V: look where the VM is. */
+        g_autoptr(HvVm) w = find_vm(b, vmkey, FALSE, error);
+        if (w == NULL)
+            return FALSE;
+        sh = w->host;
+    } else {
+        sh = find_host(b, src);
+    }
+    if (sh == NULL || !host_usable(sh)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "repair of %s: source Hyper-V host %s is not reachable; the Hyper-V job "
+                    "%s may still be running there, try again", spec->vm,
+                    src ? src : "(unknown)", jid ? jid : "(none recorded)");
+        return FALSE;
+    }
+    hj = repair_find_job(sh, juri, jid, guid, &e);
+    if (hj == NULL && e != NULL) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&e), "repair of %s: ", spec->vm);
+        return FALSE;
+    }
+    if (hj != NULL) {
+        const char *iid = hv_inst_get(hj, "InstanceID");
+        if (jid == NULL && iid != NULL)
+            jid = g_strdup(iid);
+        st = hv_inst_get_int(hj, "JobState", 0);
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "Hyper-V job %s on %s: JobState %" G_GINT64_FORMAT
+                        ", %" G_GINT64_FORMAT "%%", jid, sh->name, st,
+                        hv_inst_get_int(hj, "PercentComplete", 0));
+    } else {
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "no Hyper-V job of %s on %s%s%s", spec->vm,
+                        sh->name, jid ? " (job " : "", jid ? jid : "");
+        if (jid != NULL)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "Hyper-V job %s ended long ago; deciding "
+                            "by where the VM is", jid);
+    }
+    if (hj != NULL && job_state_running(st)) {
+        const char *sel[] = { "InstanceID", jid, NULL };
+        g_autoptr(HvEpr) epr = g_new0(HvEpr, 1);
+        g_autofree char *errmsg = NULL;
+        gint64 errcode = 0;
+        PollResult pr;
+
+        epr->uri = g_strdup(juri);
+        epr->names = g_ptr_array_new_with_free_func(g_free);
+        epr->values = g_ptr_array_new_with_free_func(g_free);
+        g_ptr_array_add(epr->names, g_strdup("InstanceID"));
+        g_ptr_array_add(epr->values, g_strdup(jid));
+        if (phase < VMSHIFT_PHASE_SWITCHOVER) {
+            g_autoptr(HvInstance) out = hv_invoke(sh, juri, "RequestStateChange", sel,
+                                                  "<p:RequestedState>5</p:RequestedState>",
+                                                  NULL, &e);
+            if (out == NULL) {
+                vmshift_job_log(job, VMSHIFT_LOG_WARNING, "cancelling Hyper-V job %s: %s; "
+                                "waiting for it instead", jid, e->message);
+                g_clear_error(&e);
+            } else {
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "interrupted before switchover: asked "
+                                "Hyper-V to stop job %s (ReturnValue %s)", jid,
+                                hv_inst_get(out, "ReturnValue"));
+            }
+        } else {
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "interrupted in %s: waiting for Hyper-V "
+                            "job %s to finish", vmshift_phase_name(phase), jid);
+        }
+        pr = poll_job(sh, epr, job, 0, &errmsg, &errcode, &e);
+        if (pr == POLL_DONE) {
+            st = 7;
+        } else if (errmsg != NULL || pr == POLL_CANCELLED) {
+            st = 9;
+            if (errmsg != NULL)
+                outcome_detail = g_strdup_printf("Hyper-V job %s ended: %s", jid, errmsg);
+        } else {
+            g_autoptr(HvVm) w = find_vm(b, vmkey, FALSE, NULL);
+            if (w != NULL)
+                report_location(b, w, job, jid);
+            g_propagate_prefixed_error(error, g_steal_pointer(&e),
+                                       "repair of %s: lost track of Hyper-V job %s: ",
+                                       spec->vm, jid);
+            return FALSE;
+        }
+    }
+    v = find_vm(b, vmkey, FALSE, error);
+    if (v == NULL) {
+        g_prefix_error(error, "repair of %s: ", spec->vm);
+        return FALSE;
+    }
+    report_location(b, v, job, jid);
+    if (hj != NULL && job_state_completed(st))
+        outcome = "resumed";
+    else if (hj != NULL)
+        outcome = "rolled-back";
+    else
+        outcome = repair_vm_at_target(b, v, spec) ? "resumed" : "rolled-back";
+    if (strcmp(outcome, "resumed") == 0 && !repair_vm_at_target(b, v, spec))
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "Hyper-V job %s completed but %s is on %s, "
+                        "not where the job asked", jid ? jid : "", spec->vm, v->host->name);
+    if (strcmp(outcome, "resumed") == 0
+        && (spec->dest_path != NULL || (spec->disk_paths && spec->disk_paths->len > 0))) {
+        g_autoptr(GError) ae = NULL;
+        if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_ACL, &ae)
+            || !hyperv_recreate_acl(b, hv_inst_get(v->cs, "Name"), job, 0, &ae))
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "storage moved but ACLs not re-created "
+                            "(%s); run vmshift acl recreate %s", ae->message, spec->vm);
+    }
+    vmshift_job_set_result(job, "repair", outcome);
+    if (outcome_detail != NULL)
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s", outcome_detail);
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "repair: %s; %s is on %s", outcome, spec->vm,
+                    v->host->name);
     return TRUE;
 }
 

@@ -25,5 +25,8 @@ gboolean hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, Vms
                         guint32 flags, GError **error);
 gboolean hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job,
                              guint32 flags, GError **error);
+GPtrArray *hyperv_list_snapshots(VmshiftBackend *b, const char *vm, guint32 flags,
+                                 GError **error);
+gboolean hyperv_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error);
 
 #endif /* HYPERV_HYPERV_H */

@@ -21,6 +21,8 @@ static const VmshiftBackendOps hyperv_ops = {
     .check_migration = hyperv_check_migration,
     .migrate = hyperv_migrate,
     .recreate_acl = hyperv_recreate_acl,
+    .list_snapshots = hyperv_list_snapshots,
+    .repair = hyperv_repair,
 };
 
 static const char *const hyperv_keys[] = { VMSHIFT_HTTP_CONFIG_KEYS, "hosts", NULL };
