@@ -245,6 +245,7 @@ SCHEMA = {
     "Msvm_VirtualSystemSettingData": dict(
         Caption="string", ConfigurationDataRoot="string",
         ConfigurationFile="string", ConfigurationID="string",
+        CreationTime="datetime",
         Description="string", ElementName="string", InstanceID="string",
         IsSaved="boolean", LogDataRoot="string", Notes="string[]",
         Parent="string", SnapshotDataRoot="string", SuspendDataRoot="string",
@@ -259,6 +260,22 @@ SCHEMA = {
         Limit="uint64", MappingBehavior="uint16", Parent="string",
         PoolID="string", Reservation="uint64", ResourceSubType="string",
         ResourceType="uint16", VirtualQuantity="uint64", Weight="uint32"),
+    # MSDOC msvm-memorysettingdata: VirtualQuantity in AllocationUnits
+    # "byte * 2^20" (MB); one instance per VM, ResourceType 4.
+    "Msvm_MemorySettingData": dict(
+        AllocationUnits="string", Caption="string", Description="string",
+        DynamicMemoryEnabled="boolean", ElementName="string",
+        InstanceID="string", Limit="uint64", Reservation="uint64",
+        ResourceSubType="string", ResourceType="uint16",
+        VirtualQuantity="uint64", Weight="uint32"),
+    # MSDOC msvm-processorsettingdata: VirtualQuantity = number of virtual
+    # processors, ResourceType 3; Limit/Reservation in 1/1000 percent.
+    "Msvm_ProcessorSettingData": dict(
+        AllocationUnits="string", Caption="string", Description="string",
+        ElementName="string", InstanceID="string", Limit="uint64",
+        LimitProcessorFeatures="boolean", Reservation="uint64",
+        ResourceSubType="string", ResourceType="uint16",
+        VirtualQuantity="uint64", Weight="uint32"),
     "Msvm_SyntheticEthernetPortSettingData": dict(
         Address="string", Caption="string", Description="string",
         ElementName="string", InstanceID="string", PoolID="string",
@@ -362,6 +379,8 @@ PARENT = {
     "Msvm_SyntheticEthernetPortSettingData":
         "CIM_ResourceAllocationSettingData",
     "Msvm_ConcreteJob": "CIM_ConcreteJob",
+    "Msvm_MemorySettingData": "CIM_ResourceAllocationSettingData",
+    "Msvm_ProcessorSettingData": "CIM_ResourceAllocationSettingData",
 }
 KNOWN_QUERY_CLASSES = set(SCHEMA) | {"Msvm_ResourceAllocationSettingData",
                                      "CIM_ResourceAllocationSettingData",
@@ -403,7 +422,7 @@ class Inst:
 
 def default_state():
     """Two hosts, a few VMs, shared and local volumes, a missing switch."""
-    def vm(name, guid, state, root, disks, nics, mem=2048, cpus=2):
+    def vm(name, guid, state, root, disks, nics, mem=2048, cpus=2, snaps=()):
         return dict(name=name, guid=guid, enabled_state=state,
                     operational_status=[2], config_root=root,
                     memory_mb=mem, cpus=cpus, version="9.0",
@@ -415,7 +434,7 @@ def default_state():
                                                  guid + n)).upper(),
                                name="Network Adapter", mac=mac, switch=n)
                           for n, mac in nics],
-                    snapshots=[])
+                    snapshots=list(snaps))
     gib = 1 << 30
     hosts = {
         "HV01": dict(
@@ -479,7 +498,10 @@ def default_state():
                 vm("app02", "1D3C5B1E-7A2B-4C1D-9E0F-000000000201", 2,
                    "E:\\VMs\\app02",
                    [("E:\\VMs\\app02\\app02.vhdx", 6 * gib, 30 * gib)],
-                   [("LAN", "00155D000201")]),
+                   [("LAN", "00155D000201")],
+                   snaps=[dict(id="6F1E0C2A-3B4D-4E5F-8A9B-0C1D2E3F0201",
+                               name="app02 - before patch",
+                               created="2025-12-20T08:30:00.000000Z")]),
             ]),
     }
     return dict(hosts=hosts)
@@ -643,16 +665,18 @@ class Sim:
         root = v["config_root"]
         vtype = "Microsoft:Hyper-V:System:Realized"
         iid = "Microsoft:" + v["guid"]
+        created = "2025-12-17T09:55:22.702341Z"
         name = v["name"]
         if snap:
             vtype = "Microsoft:Hyper-V:Snapshot:Realized"
             iid = "Microsoft:" + snap["id"]
             name = snap["name"]
+            created = snap.get("created", created)
         return Inst("Msvm_VirtualSystemSettingData", dict(
             Caption="Virtual Machine Settings",
             ConfigurationDataRoot=root,
             ConfigurationFile=self.config_file(v),
-            ConfigurationID=v["guid"],
+            ConfigurationID=v["guid"], CreationTime=("dt", created),
             Description="Active settings for the virtual machine.",
             ElementName=name, InstanceID=iid,
             IsSaved=v["enabled_state"] == 32769, LogDataRoot=root,
@@ -683,6 +707,27 @@ class Sim:
                 ResourceSubType="Microsoft:Hyper-V:Virtual Hard Disk",
                 ResourceType=31, VirtualQuantity=1, Weight=0), h))
         return out
+
+    def vm_memory(self, h, v):
+        mb = v.get("memory_mb", 2048)
+        return Inst("Msvm_MemorySettingData", dict(
+            AllocationUnits="byte * 2^20", Caption="Memory",
+            Description="Settings for Microsoft Virtual Machine Memory.",
+            DynamicMemoryEnabled=False, ElementName="Memory",
+            InstanceID="Microsoft:%s\\4764334D-E001-4176-82EE-5594EC9B530E"
+            % v["guid"], Limit=mb, Reservation=mb,
+            ResourceSubType="Microsoft:Hyper-V:Memory", ResourceType=4,
+            VirtualQuantity=mb, Weight=5000), h)
+
+    def vm_processor(self, h, v):
+        return Inst("Msvm_ProcessorSettingData", dict(
+            AllocationUnits="percent / 1000", Caption="Processor",
+            Description="Settings for Microsoft Virtual Processor.",
+            ElementName="Processor",
+            InstanceID="Microsoft:%s\\B637F346-6A0E-4DEC-AF52-BD70CB80A21D"
+            "\\0" % v["guid"], Limit=100000, LimitProcessorFeatures=False,
+            Reservation=0, ResourceSubType="Microsoft:Hyper-V:Processor",
+            ResourceType=3, VirtualQuantity=v.get("cpus", 1), Weight=100), h)
 
     def vm_ports(self, h, v):
         out = []
@@ -855,6 +900,10 @@ class Sim:
         if want("Msvm_StorageAllocationSettingData"):
             for v in h["vms"].values():
                 out += self.vm_sasds(h, v)
+        if want("Msvm_MemorySettingData"):
+            out += [self.vm_memory(h, v) for v in h["vms"].values()]
+        if want("Msvm_ProcessorSettingData"):
+            out += [self.vm_processor(h, v) for v in h["vms"].values()]
         if want("Msvm_SyntheticEthernetPortSettingData"):
             for v in h["vms"].values():
                 out += self.vm_ports(h, v)
@@ -945,7 +994,8 @@ class Sim:
                     and src.props["VirtualSystemType"].endswith(
                         "System:Realized"):
                 out += self.vm_sasds(h, v) + self.vm_ports(h, v) + \
-                    self.vm_epasds(h, v)
+                    self.vm_epasds(h, v) + [self.vm_memory(h, v),
+                                            self.vm_processor(h, v)]
         if result:
             out = [i for i in out if is_a(i.cls, result)]
         return out
@@ -1863,8 +1913,8 @@ class Service:
                           nrsd=[x[2] for x in m["nrsd"]],
                           nssd=m["nssd"][1] if m["nssd"] else None)
         f = sim.take_fault(self.hname, "MigrateVirtualSystemToHost",
-                           ("job-fail",))
-        if f:
+                           ("job-fail", "slow-job"))
+        if f and f["kind"] == "job-fail":
             job["fail_at"] = int(f.get("at", 40))
             job["fail_code"] = int(f.get("error_code", 32768))
             job["fail_desc"] = f.get("description") or (
@@ -2401,8 +2451,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                                 percent=int(req.get("percent", 30)))
                 j["cancellable"] = False
                 return {"job": j["id"]}
-            if kind not in ("job-fail", "drop", "malformed", "http-status",
-                            "delay", "soap-fault"):
+            if kind not in ("job-fail", "slow-job", "drop", "malformed",
+                            "http-status", "delay", "soap-fault"):
                 raise ValueError("unknown fault kind " + kind)
             sim.faults.append(dict(req))
             return None
