@@ -940,6 +940,36 @@ migrate_live(Mig *m, GError **error)
         goto out;
     }
     json_object_put(st);
+    /* QEMU 7.2 leaves the migration's yank instance registered after some
+     * failed or cancelled multifd migrations; every later 'migrate' then
+     * fails with "duplicate yank instance". Tell it before changing anything. */
+    json_object *mq = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL);
+    const char *mst = vmshift_json_get_string(mq, "status");
+    gboolean migrating = mst && (!strcmp(mst, "active") || !strcmp(mst, "setup") ||
+                                 !strcmp(mst, "postcopy-active") || !strcmp(mst, "device"));
+    json_object *yank = vmshift_qmp_execute(m->sq, "query-yank", NULL, QMP_CMD_TIMEOUT, NULL);
+    gboolean stale = FALSE;
+    for (gsize i = 0; yank && i < json_object_array_length(yank); i++)
+        if (!g_strcmp0(vmshift_json_get_string(json_object_array_get_idx(yank, i), "type"),
+                       "migration"))
+            stale = TRUE;
+    if (yank)
+        json_object_put(yank);
+    if (mq)
+        json_object_put(mq);
+    if (migrating) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s on host %s is already migrating (%s)", m->sdef->name, m->src->name,
+                    mst);
+        goto out;
+    }
+    if (stale) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s on host %s cannot be migrated again: its QEMU kept the state of an "
+                    "earlier failed migration (QEMU 7.2 'duplicate yank instance'); restart "
+                    "the VM first", m->sdef->name, m->src->name);
+        goto out;
+    }
     m->ddef = kvm_vm_def_copy(m->sdef);
     if (!map_networks(m, error))
         goto out;
@@ -1109,8 +1139,12 @@ migrate_live(Mig *m, GError **error)
     json_object_object_add(a, "uri", json_object_new_string(uri));
     g_free(uri);
     gint64 t_mig = g_get_monotonic_time();
-    if (!vmshift_qmp_execute_simple(m->sq, "migrate", a, QMP_CMD_TIMEOUT, error))
+    if (!vmshift_qmp_execute_simple(m->sq, "migrate", a, QMP_CMD_TIMEOUT, error)) {
+        if (strstr((*error)->message, "duplicate yank instance"))
+            g_prefix_error(error, "QEMU 7.2 cannot migrate this VM again after an earlier "
+                           "migration failed with multifd (restart the VM first): ");
         goto out;
+    }
     if (!follow_migration(m, t_mig, error))
         goto out;
 

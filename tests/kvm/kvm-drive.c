@@ -7,11 +7,12 @@
  *     check VM --to HOST [migrate options]
  *     migrate VM --to HOST [--live|--cold] [--path DIR] [--disk-path D=DIR]...
  *             [--network NIC=NET]... [--start] [--option KEY=VALUE]...
- *             [--cancel-in PHASE [--cancel-delay-ms N]]
+ *             [--cancel-in PHASE [--cancel-delay-ms N]] [--die-in PHASE]
  *     migrate-storage VM --path DIR [--disk-path D=DIR]...
  *     merge-status VM | acl VM | repair
  *     start RUN-DIR VM       (start a defined VM; not a plugin operation)
  *     qmp RUN-DIR VM CMD [JSON]  (one QMP command through the SDK client)
+ *     fake-qmp SOCKET MODE   (a misbehaving QMP peer; see below)
  *
  * Results go to stdout as KEY=VALUE lines; progress and log lines to stderr.
  * Exit status 0 on success, 1 on failure (an "error: CODE: MESSAGE" line),
@@ -20,8 +21,11 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <gmodule.h>
@@ -33,6 +37,7 @@ typedef struct {
     char *journal;
     GKeyFile *jk;
     VmshiftPhase cancel_in;
+    VmshiftPhase die_in;
     guint cancel_delay_ms;
     VmshiftJob *job;
 } Drive;
@@ -76,6 +81,11 @@ hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **err
     g_printerr("PHASE %s\n", vmshift_phase_name(phase));
     g_key_file_set_string(d->jk, "job", "phase", vmshift_phase_name(phase));
     journal_write(d);
+    if (d->die_in && phase == d->die_in) {
+        /* simulate `kill -9` of the host process right at this point */
+        g_printerr("kvm-drive: dying in phase %s\n", vmshift_phase_name(phase));
+        raise(SIGKILL);
+    }
     if (d->cancel_in && phase == d->cancel_in) {
         if (d->cancel_delay_ms == 0)
             vmshift_job_cancel(d->job);
@@ -170,7 +180,7 @@ int
 main(int argc, char **argv)
 {
     char *config = NULL, *plugin = NULL, *journal = NULL, *to = NULL, *path = NULL;
-    char *cancel_in = NULL;
+    char *cancel_in = NULL, *die_in = NULL;
     char **disk_paths = NULL, **networks = NULL, **options = NULL;
     gboolean live = FALSE, cold = FALSE, start = FALSE;
     int cancel_delay = 0;
@@ -188,6 +198,7 @@ main(int argc, char **argv)
         { "start", 0, 0, G_OPTION_ARG_NONE, &start, "start after cold migration", NULL },
         { "cancel-in", 0, 0, G_OPTION_ARG_STRING, &cancel_in, "cancel in this phase", "PHASE" },
         { "cancel-delay-ms", 0, 0, G_OPTION_ARG_INT, &cancel_delay, "after this delay", "MS" },
+        { "die-in", 0, 0, G_OPTION_ARG_STRING, &die_in, "SIGKILL itself entering PHASE", "PHASE" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     GError *error = NULL;
@@ -214,6 +225,54 @@ main(int argc, char **argv)
         kvm_vm_def_free(def);
         kvm_host_free(h);
         return 0;
+    }
+
+    if (!strcmp(cmd, "fake-qmp")) {
+        /* fake-qmp SOCKET MODE: a bad QMP peer for the tests, serving each
+         * connection the same way until killed. MODE: garbage (malformed
+         * JSON after the greeting), drop (closes in the middle of a reply),
+         * refuse (error reply to qmp_capabilities), silent (no greeting). */
+        if (argc < 4)
+            return 2;
+        const char *mode = argv[3];
+        int l = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        g_strlcpy(sun.sun_path, argv[2], sizeof sun.sun_path);
+        unlink(argv[2]);
+        if (l < 0 || bind(l, (struct sockaddr *) &sun, sizeof sun) || listen(l, 4)) {
+            perror("fake-qmp");
+            return 1;
+        }
+        static const char greet[] = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, "
+                                    "\"minor\": 2, \"major\": 7}}, \"capabilities\": []}}\r\n";
+        for (;;) {
+            int c = accept(l, NULL, NULL);
+            if (c < 0)
+                continue;
+            char buf[4096];
+            if (strcmp(mode, "silent")) {
+                if (write(c, greet, sizeof greet - 1) < 0)
+                    goto next;
+                if (read(c, buf, sizeof buf) <= 0)   /* qmp_capabilities */
+                    goto next;
+                const char *ans = "{\"return\": {}, \"id\": \"vmshift-1\"}\r\n";
+                if (!strcmp(mode, "refuse"))
+                    ans = "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+                          "\"capabilities refused\"}, \"id\": \"vmshift-1\"}\r\n";
+                if (write(c, ans, strlen(ans)) < 0 || read(c, buf, sizeof buf) <= 0)
+                    goto next;
+                if (!strcmp(mode, "garbage"))
+                    ans = "{\"return\": {\"status\": runn}}\r\n";
+                else
+                    ans = "{\"return\": {\"status\": \"running\", \"ru";
+                if (write(c, ans, strlen(ans)) < 0)
+                    goto next;
+            } else {
+                g_usleep(3 * G_USEC_PER_SEC);
+            }
+        next:
+            close(c);
+        }
     }
 
     if (!strcmp(cmd, "qmp")) {
@@ -395,6 +454,8 @@ main(int argc, char **argv)
     } else if (!strcmp(cmd, "migrate") || !strcmp(cmd, "migrate-storage") ||
                !strcmp(cmd, "acl") || !strcmp(cmd, "repair")) {
         d.job = vmshift_job_new(journal ? journal : "job", spec, &hooks, &d);
+        if (die_in)
+            d.die_in = vmshift_phase_from_name(die_in);
         if (cancel_in) {
             d.cancel_in = vmshift_phase_from_name(cancel_in);
             d.cancel_delay_ms = (guint) cancel_delay;

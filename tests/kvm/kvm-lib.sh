@@ -90,5 +90,11 @@ alive_on() {
 }
 
 qemu_pid() { cat "$1/vms/$2/qemu.pid" 2>/dev/null; }
-running_on() { local p; p=$(qemu_pid "$1" "$2"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+# a process that exists and is not a zombie (PID 1 here may not reap them)
+pid_alive() {
+    [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+    [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" != Z ]
+}
+running_on() { pid_alive "$(qemu_pid "$1" "$2")"; }
+export -f qemu_pid pid_alive running_on alive_on wait_console
 result() { grep "^$1=" | head -1 | cut -d= -f2-; }
