@@ -1,8 +1,9 @@
 ## tests/hyperv: integration tests of the Hyper-V plugin against the
 ## Hyper-V simulator (tests/hyperv-sim).  hv-drive runs one plugin
 ## operation through the SDK ABI; test-hyperv.py starts the simulator,
-## drives the plugin and checks the simulator's state.
-dist_noinst_SCRIPTS += tests/hyperv/test-hyperv.py
+## drives the plugin and checks the simulator's state; test-cli.py does the
+## same through the vmshift command (journal, cancel, kill -9 + repair).
+dist_noinst_SCRIPTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py
 
 if PLUGIN_HYPERV
 check_PROGRAMS += tests/hyperv/hv-drive
@@ -11,6 +12,6 @@ tests_hyperv_hv_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 tests_hyperv_hv_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
 
 if ENABLE_INTEGRATION
-TESTS += tests/hyperv/test-hyperv.py
+TESTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py
 endif
 endif
