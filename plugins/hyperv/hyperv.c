@@ -625,7 +625,8 @@ typedef struct {
     GPtrArray *ports;   /* Msvm_SyntheticEthernetPortSettingData */
     GPtrArray *epasds;  /* Msvm_EthernetPortAllocationSettingData */
     GPtrArray *switches;
-    GPtrArray *sizes;   /* guint64 * per SASD */
+    GPtrArray *sizes;   /* guint64 * per SASD: file size */
+    GPtrArray *vsizes;  /* guint64 * per SASD: virtual size (MaxInternalSize) */
     GPtrArray *snaps;   /* Msvm_VirtualSystemSettingData of checkpoints */
     guint64 memory;     /* bytes (Msvm_MemorySettingData) */
     guint32 vcpus;      /* Msvm_ProcessorSettingData.VirtualQuantity */
@@ -643,6 +644,7 @@ hv_vm_free(HvVm *v)
     if (v->epasds) g_ptr_array_unref(v->epasds);
     if (v->switches) g_ptr_array_unref(v->switches);
     if (v->sizes) g_ptr_array_unref(v->sizes);
+    if (v->vsizes) g_ptr_array_unref(v->vsizes);
     if (v->snaps) g_ptr_array_unref(v->snaps);
     g_free(v);
 }
@@ -675,6 +677,46 @@ memory_bytes(const HvInstance *m)
     return (guint64)q << shift;
 }
 
+/* Virtual size of a VHD: Msvm_ImageManagementService.
+ * GetVirtualHardDiskSettingData(Path) -> embedded Msvm_VirtualHardDiskSettingData
+ * (CIM-XML, hyperv.md §1.8, §2.2); its MaxInternalSize.  0 when unknown. */
+static guint64
+vhd_virtual_size(HvHost *h, const char *path)
+{
+    const char *sel[] = { "CreationClassName", "Msvm_ImageManagementService", NULL };
+    g_autofree char *e = hv_xml_escape(path);
+    g_autofree char *p = g_strdup_printf("<p:Path>%s</p:Path>", e);
+    g_autoptr(HvInstance) out = hv_invoke(h, HV_V2 "Msvm_ImageManagementService",
+                                          "GetVirtualHardDiskSettingData", sel, p, NULL, NULL);
+    const char *sd;
+    xmlDoc *doc;
+    xmlNode *inst;
+    guint64 size = 0;
+
+    if (out == NULL || hv_inst_get_int(out, "ReturnValue", -1) != 0
+        || (sd = hv_inst_get(out, "SettingData")) == NULL)
+        return 0;
+    doc = vmshift_xml_parse(sd, strlen(sd), "Msvm_VirtualHardDiskSettingData", NULL);
+    if (doc == NULL)
+        return 0;
+    inst = vmshift_xml_root(doc);
+    if (inst != NULL && vmshift_xml_node_is(inst, NULL, "INSTANCE")) {
+        for (xmlNode *c = vmshift_xml_first_element(inst); c != NULL;
+             c = vmshift_xml_next_element(c)) {
+            g_autofree char *name = vmshift_xml_get_attr(c, NULL, "NAME");
+            g_autofree char *val = NULL;
+            if (!vmshift_xml_node_is(c, NULL, "PROPERTY")
+                || g_strcmp0(name, "MaxInternalSize") != 0)
+                continue;
+            val = vmshift_xml_child_text(c, NULL, "VALUE");
+            if (val != NULL)
+                size = g_ascii_strtoull(val, NULL, 10);
+        }
+    }
+    xmlFreeDoc(doc);
+    return size;
+}
+
 static HvVm *
 load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
 {
@@ -698,6 +740,7 @@ load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
     v->ports = new_inst_list();
     v->epasds = new_inst_list();
     v->sizes = g_ptr_array_new_with_free_func(g_free);
+    v->vsizes = g_ptr_array_new_with_free_func(g_free);
     while (parts->len > 0) {
         HvInstance *p = g_ptr_array_steal_index(parts, 0);
         if (g_strcmp0(p->cls, "Msvm_StorageAllocationSettingData") == 0
@@ -751,6 +794,10 @@ load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
                 *sz = (guint64)hv_inst_get_int(f, "FileSize", 0);
         }
         g_ptr_array_add(v->sizes, sz);
+        sz = g_new0(guint64, 1);
+        if (sizes && path != NULL)
+            *sz = vhd_virtual_size(h, path);
+        g_ptr_array_add(v->vsizes, sz);
     }
     return g_steal_pointer(&v);
 }
@@ -811,6 +858,7 @@ to_vm(const HvVm *v)
             }
         }
         d->allocation = *(guint64 *)v->sizes->pdata[i];
+        d->capacity = *(guint64 *)v->vsizes->pdata[i];
         g_ptr_array_add(vm->disks, d);
     }
     for (guint i = 0; i < v->ports->len; i++) {

@@ -317,6 +317,18 @@ SCHEMA = {
         Caption="string", CreationClassName="string", Description="string",
         ElementName="string", EnabledState="uint16", Name="string",
         SystemCreationClassName="string", SystemName="string"),
+    # MSDOC msvm-imagemanagementservice; GetVirtualHardDiskSettingData
+    # answers an embedded Msvm_VirtualHardDiskSettingData (hyperv.md §2.2).
+    "Msvm_ImageManagementService": dict(
+        Caption="string", CreationClassName="string", Description="string",
+        ElementName="string", EnabledState="uint16", Name="string",
+        SystemCreationClassName="string", SystemName="string"),
+    "Msvm_VirtualHardDiskSettingData": dict(
+        BlockSize="uint32", Caption="string", Description="string",
+        ElementName="string", Format="uint16", InstanceID="string",
+        LogicalSectorSize="uint32", MaxInternalSize="uint64",
+        ParentPath="string", Path="string", PhysicalSectorSize="uint32",
+        Type="uint16"),
     "Msvm_VirtualSystemManagementServiceSettingData": dict(
         Caption="string", DefaultExternalDataRoot="string",
         DefaultVirtualHardDiskPath="string", Description="string",
@@ -362,6 +374,8 @@ KEYS = {
     "Msvm_VirtualSystemMigrationService": [
         "CreationClassName", "Name", "SystemCreationClassName", "SystemName"],
     "Msvm_VirtualSystemManagementService": [
+        "CreationClassName", "Name", "SystemCreationClassName", "SystemName"],
+    "Msvm_ImageManagementService": [
         "CreationClassName", "Name", "SystemCreationClassName", "SystemName"],
     "Win32_Volume": ["DeviceID"],
     "Win32_LogicalFileSecuritySetting": ["Path"],
@@ -920,6 +934,15 @@ class Sim:
             out += self.mig_templates(h)
         if want("Msvm_VirtualSystemManagementService"):
             out.append(self.vsms(h))
+        if want("Msvm_ImageManagementService"):
+            out.append(Inst("Msvm_ImageManagementService", dict(
+                Caption="Hyper-V Image Management Service",
+                CreationClassName="Msvm_ImageManagementService",
+                Description="Hyper-V Image Management Service",
+                ElementName="Hyper-V Image Management Service",
+                EnabledState=2, Name="vhdsvc",
+                SystemCreationClassName="Msvm_ComputerSystem",
+                SystemName=h["name"]), h))
         if want("Msvm_VirtualSystemManagementServiceSettingData"):
             out.append(self.vsms_sd(h))
         for j in self.jobs.values():
@@ -1793,6 +1816,8 @@ class Service:
             ("Win32_LogicalFileSecuritySetting", "SetSecurityDescriptor"):
                 self.m_set_sd,
             ("CIM_DataFile", "ChangeSecurityPermissions"): self.m_change_sp,
+            ("Msvm_ImageManagementService", "GetVirtualHardDiskSettingData"):
+                self.m_get_vhdsd,
             ("Win32_Directory", "ChangeSecurityPermissions"): self.m_change_sp,
         }.get((cls, method))
         if handler is None:
@@ -1818,6 +1843,30 @@ class Service:
         if len(v) > 1:
             raise fault_schema("parameter %s given more than once" % name)
         return v[0]
+
+    def m_get_vhdsd(self, r, target, params):
+        """GetVirtualHardDiskSettingData(Path) -> SettingData (embedded
+        Msvm_VirtualHardDiskSettingData, escaped CIM-XML), ReturnValue."""
+        path = "".join(params.get("Path", [None])[0].itertext()) \
+            if params.get("Path") else ""
+        disk = None
+        with self.sim.lock:
+            for v in self.h["vms"].values():
+                for d in v["disks"]:
+                    if d["path"].lower() == path.lower():
+                        disk = d
+        if disk is None:
+            return "<p:ReturnValue>32768</p:ReturnValue>"
+        fmt = 3 if path.lower().endswith("vhdx") else 2
+        inst = cimxml_instance("Msvm_VirtualHardDiskSettingData", dict(
+            BlockSize=33554432, Caption="Virtual Hard Disk Setting Data",
+            Description="Setting Data for a Virtual Hard Disk.",
+            ElementName=basename(path), Format=fmt, InstanceID=path,
+            LogicalSectorSize=512,
+            MaxInternalSize=disk.get("capacity", disk["size"]),
+            ParentPath=None, Path=path, PhysicalSectorSize=4096, Type=3))
+        return ("<p:SettingData>%s</p:SettingData>"
+                "<p:ReturnValue>0</p:ReturnValue>" % esc(inst))
 
     def m_check(self, r, target, params):
         code, _ = self.validate_migration(params, check_only=True)
