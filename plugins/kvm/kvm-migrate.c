@@ -1511,6 +1511,9 @@ kvm_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job, GE
     if (!m.src)
         goto out;
     vmshift_job_set_location(job, m.src->name, NULL);
+    /* the files' access rules as they are now are the model for
+     * recreate_acl at the new place */
+    kvm_acl_capture_def(m.src, m.sdef);
     if (!save(&m, "vm", m.sdef->name, error) || !save(&m, "src-host", m.src->name, error))
         goto out;
     if (spec->type == VMSHIFT_MIGRATION_STORAGE) {

@@ -287,6 +287,20 @@ capture_model(const char *path, KvmDiskDef *dk, GError **error)
     return TRUE;
 }
 
+/* Records the access model of every disk that has none yet (local hosts):
+ * called before a migration so that the model travels with the definition. */
+void
+kvm_acl_capture_def(KvmHost *h, KvmVmDef *def)
+{
+    if (!kvm_host_is_local(h))
+        return;
+    for (guint i = 0; i < def->disks->len; i++) {
+        KvmDiskDef *dk = def->disks->pdata[i];
+        if (!dk->acl_text)
+            capture_model(dk->path, dk, NULL);
+    }
+}
+
 gboolean
 kvm_acl_apply(const char *path, const char *model, const char *user, GPtrArray *changes,
               GError **error)

@@ -149,6 +149,7 @@ VmshiftCheckpointState *kvm_checkpoint_state(KvmBackend *b, const char *vm, GErr
 gboolean kvm_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
 /* Applies the access a QEMU running as @user needs on @path, modelled on
  * @model (nullable): owner, group, mode, ACL entries. Reports changes. */
+void kvm_acl_capture_def(KvmHost *h, KvmVmDef *def);
 gboolean kvm_acl_apply(const char *path, const char *model, const char *user,
                        GPtrArray *changes, GError **error);
 

@@ -4,7 +4,6 @@
 # check_migration findings.
 . "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
 kvm_setup
-echo "1..16"
 
 printf '[network lan]\nnetdev=user\n' > "$KT/a/networks.conf"
 printf '[network lan]\nnetdev=user\n[network backup]\nnetdev=user,net=10.0.3.0/24\n' > "$KT/b/networks.conf"
@@ -50,4 +49,5 @@ out=$(drive migrate demo --to hostB --network net9=lan 2>&1)
 check "mapping an unknown NIC is refused and the VM stays" \
     bash -c "grep -q 'error=not-found' <<<'$out' && test -e '$KT/a/vms/demo/vm.conf' && ! test -e '$KT/b/vms/demo'"
 [ "$TAP_FAILED" = 0 ] || { diag "stderr:"; sed 's/^/# /' "$KT"/err* | tail -30; }
+echo "1..$TAP_N"
 exit 0

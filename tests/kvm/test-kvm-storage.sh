@@ -4,7 +4,6 @@
 # disk copied and the VM started; the guest writes to its disk throughout.
 . "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
 kvm_setup
-echo "1..18"
 
 img="$KT/a/images/data.qcow2"
 timeout 60 qemu-img create -q -f qcow2 "$img" 64M
@@ -51,4 +50,5 @@ check "copied image holds the data" marker_in "$KT/a/images/data.qcow2"
 check "hostB no longer has the VM or its image" \
     bash -c "! test -e '$KT/b/vms/st' && ! test -e '$KT/b/images/data.qcow2'"
 [ "$TAP_FAILED" = 0 ] || { diag "stderr:"; cat "$KT"/err* | sed 's/^/# /' | tail -30; }
+echo "1..$TAP_N"
 exit 0
