@@ -477,9 +477,36 @@ find_datacenter(VmshiftBackend *be, GCancellable *cancellable, GError **error)
     return g_strdup(dc->value);
 }
 
+static EsxResult *retrieve_all_once(VmshiftBackend *be, const char *type, const char *const *paths,
+                                    GCancellable *cancellable, GError **error);
+
+/* Views belong to a session: when the session was replaced while we used
+ * one (re-login after expiry), start again with a new view. */
 EsxResult *
 esx_retrieve_all(VmshiftBackend *be, const char *type, const char *const *paths,
                  GCancellable *cancellable, GError **error)
+{
+    for (int attempt = 0;; attempt++) {
+        g_mutex_lock(&be->lock);
+        guint seen = be->login_count;
+        g_mutex_unlock(&be->lock);
+        g_autoptr(GError) err = NULL;
+        EsxResult *r = retrieve_all_once(be, type, paths, cancellable, &err);
+        if (r != NULL)
+            return r;
+        g_mutex_lock(&be->lock);
+        gboolean relogged = be->login_count != seen;
+        g_mutex_unlock(&be->lock);
+        if (attempt == 0 && relogged && g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
+            continue;
+        g_propagate_error(error, g_steal_pointer(&err));
+        return NULL;
+    }
+}
+
+static EsxResult *
+retrieve_all_once(VmshiftBackend *be, const char *type, const char *const *paths,
+                  GCancellable *cancellable, GError **error)
 {
     if (!esx_connect(be, error))
         return NULL;

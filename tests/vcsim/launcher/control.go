@@ -122,7 +122,7 @@ func controlMux() *http.ServeMux {
 			}
 		}
 		switch p.action {
-		case "", "snapshot", "add-disk", "remove-disk":
+		case "", "snapshot", "add-disk", "remove-disk", "clear-perms":
 		default:
 			bad(w, 400, "unknown action %q", p.action)
 			return
@@ -179,6 +179,14 @@ func controlMux() *http.ServeMux {
 		}
 		if m := q.Get("maintenance"); m != "" {
 			changes = append(changes, types.PropertyChange{Name: "summary.maintenanceMode", Val: m})
+		}
+		if f := q.Get("free"); f != "" {
+			n, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				bad(w, 400, "bad free=%q", f)
+				return
+			}
+			changes = append(changes, types.PropertyChange{Name: "summary.freeSpace", Val: n})
 		}
 		update(e, changes...)
 		ok(w)

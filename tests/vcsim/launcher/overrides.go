@@ -927,6 +927,10 @@ func runAction(entity types.ManagedObjectReference, action string) error {
 		case "snapshot":
 			res = vm.CreateSnapshotTask(&types.CreateSnapshot_Task{This: vm.Self, Name: "taken-mid-migration",
 				Description: "vcsim-launcher injected"})
+		case "clear-perms":
+			// What a move to another vCenter or folder does to the VM's
+			// own permissions.
+			res = clearPerms(ctx, vm)
 		case "add-disk":
 			res = vm.ReconfigVMTask(ctx, &types.ReconfigVM_Task{This: vm.Self, Spec: addDiskSpec(vm)})
 		case "remove-disk":
@@ -992,4 +996,17 @@ func addDiskSpec(vm *simulator.VirtualMachine) types.VirtualMachineConfigSpec {
 			FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate,
 			Device:        disk,
 		}}}
+}
+
+func clearPerms(ctx *simulator.Context, vm *simulator.VirtualMachine) soap.HasFault {
+	ref := types.ManagedObjectReference{Type: "AuthorizationManager", Value: "AuthorizationManager"}
+	am, ok := simulator.Map.Get(ref).(*simulator.AuthorizationManager)
+	if !ok {
+		return fault("no authorization manager", &types.NotFound{})
+	}
+	var res soap.HasFault
+	simulator.Map.WithLock(am, func() {
+		res = am.SetEntityPermissions(&types.SetEntityPermissions{This: ref, Entity: vm.Self})
+	})
+	return res
 }

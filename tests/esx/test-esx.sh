@@ -1,0 +1,334 @@
+#!/bin/sh
+# Integration tests of the ESX plugin against the vSphere simulator
+# (tests/vcsim/vcsim-launcher), through the SDK (tests/esx/esx-drive) and
+# through the vmshift command. The simulator's own state is checked
+# afterwards with an independent govmomi client (tests/vcsim/vcsim-check).
+# TAP output; the plan comes last.
+
+B=${VMSHIFT_BUILDDIR:-$(pwd)}
+LAUNCHER=$B/tests/vcsim/vcsim-launcher
+CHECKER=$B/tests/vcsim/vcsim-check
+PLUGIN=$B/plugins/esx/.libs/esx.so
+DRIVE=$B/tests/esx/esx-drive
+VMSHIFT=
+for c in "$B/host/vmshift" "$B/vmshift"; do
+    [ -x "$c" ] && VMSHIFT=$c && break
+done
+
+if [ ! -x "$LAUNCHER" ] || [ ! -x "$CHECKER" ]; then
+    echo "1..0 # SKIP vSphere simulator launcher not built (needs golang-go and golang-github-vmware-govmomi-dev)"
+    exit 0
+fi
+if [ ! -f "$PLUGIN" ] || [ ! -x "$DRIVE" ]; then
+    echo "1..0 # SKIP ESX plugin not built"
+    exit 0
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vmshift-esx-test.XXXXXX")
+SIM_PID=
+cleanup() {
+    if [ -n "$SIM_PID" ]; then
+        kill "$SIM_PID" 2>/dev/null
+        wait "$SIM_PID" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+# check DESCRIPTION COMMAND...: ok when the command succeeds
+check() {
+    d=$1; shift
+    if "$@"; then ok "$d"; else nok "$d"; head -n 15 "$T/out" | sed 's/^/# /'; fi
+}
+diag() { sed 's/^/# /' "$@"; }
+
+: >"$T/sim.out"
+"$LAUNCHER" -ca-file "$T/ca.pem" -credentials "$T/creds" -task-step-ms 60 \
+    >"$T/sim.out" 2>"$T/sim.err" &
+SIM_PID=$!
+i=0
+while [ "$(wc -l <"$T/sim.out")" -lt 2 ] && [ $i -lt 600 ]; do
+    kill -0 "$SIM_PID" 2>/dev/null || break
+    sleep 0.1; i=$((i + 1))
+done
+URL=$(sed -n 1p "$T/sim.out")
+CTL=$(sed -n 2p "$T/sim.out")
+if [ -z "$CTL" ]; then
+    echo "Bail out! the simulator did not start"
+    diag "$T/sim.err"
+    exit 1
+fi
+
+conf() { # conf FILE [extra lines...]
+    f=$1; shift
+    {
+        echo "[backend esx]"
+        echo "plugin=esx"
+        echo "url=$URL"
+        echo "credentials=$T/creds"
+        echo "ca-file=$T/ca.pem"
+        for l in "$@"; do echo "$l"; done
+    } >"$f"
+}
+conf "$T/esx.conf"
+
+drive() { timeout 120 "$DRIVE" "$PLUGIN" "$T/esx.conf" "$@" >"$T/out" 2>"$T/err"; }
+drive_conf() { c=$1; shift; timeout 120 "$DRIVE" "$PLUGIN" "$c" "$@" >"$T/out" 2>"$T/err"; }
+sim() { timeout 60 "$CHECKER" -url "$URL" -ca-file "$T/ca.pem" -credentials "$T/creds" "$@"; }
+ctl() { timeout 10 curl -sf "$CTL/ctl/$1" >/dev/null || echo "# control call $1 failed"; }
+has() { grep -q -- "$1" "$T/out"; }
+prop() { sim vm "$1" | sed -n "s/^$2=//p"; }
+
+# ---- inventory ----------------------------------------------------------
+drive hosts
+check "hosts: four connected hosts" \
+    test "$(grep -c '^host .*status="ok"' "$T/out")" -eq 4
+drive vms
+check "vms: DC0_H0_VM0 on DC0_H0 with its disk and NIC network" \
+    eval "grep -q 'vm id=.* name=\"DC0_H0_VM0\" host=\"DC0_H0\" power=\"running\"' '$T/out' &&
+           grep -q 'disk vm=\"DC0_H0_VM0\" .*volume=\"LocalDS_0\"' '$T/out' &&
+           grep -q 'nic vm=\"DC0_H0_VM0\" id=\"4000\" .*network=\"DC0_DVPG0\"' '$T/out'"
+drive vms DC0_C0_H0
+check "vms HOST: only that host's VMs" eval "! grep -q 'host=\"DC0_H0\"' '$T/out'"
+drive volumes DC0_C0_H1
+check "volumes: three shared datastores with free space" \
+    test "$(grep -c '^volume .*shared=1' "$T/out")" -eq 3
+drive networks
+check "networks: standard network and distributed port groups" \
+    eval "grep -q 'name=\"VM Network\" kind=\"standard\"' '$T/out' &&
+           grep -q 'name=\"DC0_DVPG1\" kind=\"distributed-portgroup\"' '$T/out'"
+
+# ---- check_migration ----------------------------------------------------
+ctl "host?name=DC0_C0_H2&maintenance=true"
+drive check live DC0_H0_VM1 DC0_C0_H2
+check "check: host in maintenance mode is an error" has 'severity=error code=host-maintenance'
+ctl "host?name=DC0_C0_H2&maintenance=false&connection=disconnected"
+drive check live DC0_H0_VM1 DC0_C0_H2
+check "check: disconnected host is an error" has 'severity=error code=host-not-connected'
+drive migrate live DC0_H0_VM1 DC0_C0_H2 --path LocalDS_0
+check "migrate to a disconnected host is refused, VM stays" \
+    eval "grep -q 'code=invalid-argument' '$T/out' && test \"\$(prop DC0_H0_VM1 host)\" = DC0_H0"
+ctl "host?name=DC0_C0_H2&connection=connected"
+drive check cold DC0_H0_VM1 DC0_C0_H0
+check "check: --cold on a powered-on VM is an error" has 'severity=error code=vm-running'
+ctl "datastore?name=LocalDS_2&free=1024"
+drive check storage DC0_H0_VM1 --path LocalDS_2
+check "check: datastore too small is an error" has 'severity=error code=datastore-too-small'
+ctl "datastore?name=LocalDS_2&free=214748364800"
+sim snapshot DC0_H0_VM1 pre-patch >/dev/null
+drive check storage DC0_H0_VM1 --path LocalDS_1
+check "check: snapshot present during a storage migration is a warning" \
+    eval "grep -q 'severity=warning code=snapshots-present' '$T/out' && ! grep -q 'severity=error' '$T/out'"
+drive check live DC0_H0_VM1 DC0_C0_H0 --path LocalDS_1 --network 4000=NoSuchNet --network 4001="VM Network"
+check "check: unknown network and unknown NIC are errors" \
+    eval "grep -q 'code=network-not-found' '$T/out' && grep -q 'code=nic-not-found' '$T/out'"
+drive check live DC0_H0_VM1 NoSuchHost
+check "check: unknown host is an error" has 'code=host-not-found'
+
+# ---- checkpoint state -------------------------------------------------------
+ctl "task?method=RemoveSnapshot_Task&step-ms=400"
+TASK=$(sim remove-snapshot DC0_H0_VM1 pre-patch)
+sleep 0.5
+drive checkpoint DC0_H0_VM1
+check "checkpoint: running snapshot removal is a merge in progress, named" \
+    eval "grep -q 'merging=1' '$T/out' && grep -q \"snapshot 'pre-patch' of VM 'DC0_H0_VM1' is being removed ($TASK\" '$T/out'"
+drive check live DC0_H0_VM1 DC0_C0_H0 --path LocalDS_1
+check "check: a merge in progress is an error" has 'severity=error code=merge-in-progress'
+i=0; while sim tasks DC0_H0_VM1 | grep -q 'VirtualMachineSnapshot.remove running' && [ $i -lt 100 ]; do sleep 0.2; i=$((i+1)); done
+drive checkpoint DC0_H0_VM1
+check "checkpoint: nothing once the removal finished" has 'merging=0 consolidation=0'
+ctl "vm?name=DC0_H0_VM1&consolidation-needed=true"
+drive checkpoint DC0_H0_VM1
+check "checkpoint: consolidationNeeded is reported" \
+    eval "grep -q 'merging=0 consolidation=1' '$T/out' && grep -q 'needs disk consolidation' '$T/out'"
+drive check live DC0_H0_VM1 DC0_C0_H0 --path LocalDS_1
+check "check: consolidation needed is an error" has 'severity=error code=consolidation-needed'
+ctl "vm?name=DC0_H0_VM1&consolidation-needed=false"
+
+# ---- migrations ----------------------------------------------------------
+drive migrate live DC0_C0_RP0_VM0 DC0_C0_H0
+check "vMotion within the cluster: job ok, located at the destination" \
+    eval "grep -q 'job ok=1 percent=100 location=\"DC0_C0_H0\"' '$T/out' && grep -q 'phase name=transfer' '$T/out'"
+check "vMotion: simulator shows runtime.host DC0_C0_H0, storage unchanged" \
+    eval "test \"\$(prop DC0_C0_RP0_VM0 host)\" = DC0_C0_H0 && test \"\$(prop DC0_C0_RP0_VM0 datastores)\" = LocalDS_0"
+
+drive migrate live DC0_H0_VM0 DC0_C0_H1 --path LocalDS_1 --network 4000="VM Network"
+check "host + storage + NIC mapping: job ok" has 'job ok=1 percent=100 location="DC0_C0_H1"'
+check "host + storage + NIC: simulator shows host, pool, datastore, files, NIC backing" \
+    eval "s=$T/vm.txt; sim vm DC0_H0_VM0 >\$s;
+           grep -qx 'host=DC0_C0_H1' \$s && grep -qx 'datastores=LocalDS_1' \$s &&
+           grep -q '^path=\[LocalDS_1\] ' \$s && grep -qx 'nic.4000=VM Network' \$s &&
+           ! grep -q '^disk.*=LocalDS_0' \$s && ! grep -qx 'pool=' \$s"
+
+DISK=$(sim vm DC0_C0_RP0_VM1 | sed -n 's/^disk\.\([0-9]*\)=.*/\1/p' | head -1)
+drive migrate storage DC0_C0_RP0_VM1 --path LocalDS_1 --disk-path "$DISK=LocalDS_2"
+check "storage vMotion with a per-disk datastore: home and disk where asked" \
+    eval "grep -q 'job ok=1' '$T/out' && test \"\$(prop DC0_C0_RP0_VM1 path | cut -d' ' -f1)\" = '[LocalDS_1]' &&
+           test \"\$(prop DC0_C0_RP0_VM1 disk.$DISK)\" = LocalDS_2 &&
+           test \"\$(prop DC0_C0_RP0_VM1 datastores)\" = LocalDS_1,LocalDS_2"
+
+drive migrate live DC0_H0_VM1 DC0_C0_H0 --path LocalDS_1 --network 4000=DC0_DVPG1
+check "live + DVPG mapping: NIC on DC0_DVPG1" \
+    eval "grep -q 'job ok=1' '$T/out' && test \"\$(prop DC0_H0_VM1 nic.4000)\" = DC0_DVPG1"
+
+sim power DC0_C0_RP0_VM0 off
+drive migrate live DC0_C0_RP0_VM0 DC0_C0_H1
+check "live migration of a powered-off VM is refused, VM stays" \
+    eval "grep -q 'vm-not-running\|needs it powered on' '$T/out' && test \"\$(prop DC0_C0_RP0_VM0 host)\" = DC0_C0_H0"
+drive migrate cold DC0_C0_RP0_VM0 DC0_C0_H2 --start
+check "cold migration with --start: on DC0_C0_H2 and powered on" \
+    eval "grep -q 'job ok=1' '$T/out' && test \"\$(prop DC0_C0_RP0_VM0 host)\" = DC0_C0_H2 &&
+           test \"\$(prop DC0_C0_RP0_VM0 power)\" = poweredOn"
+
+# ---- faults during a migration ----------------------------------------------
+ctl "task?method=RelocateVM_Task&fail-at=50&fault=MigrationFault&message=vMotion+network+error+(injected)"
+drive migrate live DC0_C0_RP0_VM0 DC0_C0_H1
+check "task failing at 50%: job fails with the server's message" \
+    eval "grep -q 'job ok=0' '$T/out' && grep -q 'MigrationFault: vMotion network error (injected)' '$T/out'"
+check "task failing at 50%: VM still on its source host, job says so" \
+    eval "test \"\$(prop DC0_C0_RP0_VM0 host)\" = DC0_C0_H2 && grep -q 'location=\"DC0_C0_H2\"' '$T/out'"
+
+ctl "task?method=RelocateVM_Task&hang-at=40"
+drive migrate live DC0_C0_RP0_VM0 DC0_C0_H1 --cancel-at 30
+check "hanging task + cancel: job cancelled, CancelTask sent" \
+    eval "grep -q 'code=cancelled' '$T/out' && grep -q 'cancelling vSphere task' '$T/out' &&
+           sim tasks DC0_C0_RP0_VM0 | grep -q 'VirtualMachine.relocate error'"
+check "hanging task + cancel: VM still on DC0_C0_H2" \
+    eval "test \"\$(prop DC0_C0_RP0_VM0 host)\" = DC0_C0_H2 && grep -q 'location=\"DC0_C0_H2\"' '$T/out'"
+
+ctl "task?method=RelocateVM_Task&at=30&action=snapshot&step-ms=150"
+drive migrate live DC0_C0_RP0_VM0 DC0_C0_H1 --path LocalDS_2
+check "snapshot taken during the migration fails the job with that reason" \
+    eval "grep -q 'job ok=0' '$T/out' && grep -q 'snapshot of VM DC0_C0_RP0_VM0 was taken during the migration' '$T/out'"
+check "after the snapshot abort the VM is where it was" \
+    eval "test \"\$(prop DC0_C0_RP0_VM0 host)\" = DC0_C0_H2 && test \"\$(prop DC0_C0_RP0_VM0 datastores)\" = LocalDS_0"
+
+ctl "task?method=RelocateVM_Task&at=30&action=add-disk&step-ms=150"
+drive migrate live DC0_C0_RP0_VM0 DC0_C0_H1 --path LocalDS_2
+check "disk added before switchover is honoured: moved to the destination too" \
+    eval "grep -q 'job ok=1' '$T/out' && grep -q 'was added during the transfer' '$T/out' &&
+           test \"\$(sim vm DC0_C0_RP0_VM0 | grep -c '^disk\..*=LocalDS_2')\" -eq 2 &&
+           test \"\$(prop DC0_C0_RP0_VM0 datastores)\" = LocalDS_2"
+
+# ---- permissions ---------------------------------------------------------
+sim set-perms DC0_H0_VM0 alice ReadOnly true
+sim set-perms DC0_H0_VM0 bob Admin false
+ctl "task?method=RelocateVM_Task&at=50&action=clear-perms"
+drive migrate live DC0_H0_VM0 DC0_C0_H2 --acl
+check "a move that loses the VM's permissions: recreate_acl puts them back" \
+    eval "grep -q 'job ok=1' '$T/out' && sim perms DC0_H0_VM0 | grep -qx 'alice ReadOnly true false' &&
+           sim perms DC0_H0_VM0 | grep -qx 'bob Admin false false'"
+check "recreate_acl reports what it re-applied" \
+    has 'result key="acl" value="2 permission(s) re-applied: alice=ReadOnly (propagate), bob=Admin"'
+
+# ---- watch_changes ----------------------------------------------------------
+timeout 60 "$DRIVE" "$PLUGIN" "$T/esx.conf" watch DC0_C0_RP0_VM1 6 >"$T/watch" 2>"$T/watch.err" &
+WPID=$!
+i=0; while ! grep -q watching "$T/watch" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+sleep 1.5
+sim snapshot DC0_C0_RP0_VM1 during-watch
+sim power DC0_C0_RP0_VM1 off
+wait $WPID
+check "watch_changes: snapshot and power change seen" \
+    eval "grep -q 'change kind=snapshot-taken vm=\"DC0_C0_RP0_VM1\"' '$T/watch' && grep -q 'change kind=power' '$T/watch'"
+
+# ---- sessions, bad replies, TLS, credentials ----------------------------------
+ctl "http?method=RetrievePropertiesEx&mode=notauth"
+drive repeat 2 hosts
+check "expired session: logged in again, the call succeeds" has 'name="DC0_C0_H2"'
+
+badreply() { # MODE EXPECTED-CODE
+    # close: count=2, libcurl itself retries once on a reused connection
+    # closed before any reply, as it should.
+    c=1; [ "$1" = close ] && c=2
+    ctl "http?method=RetrievePropertiesEx&mode=$1&count=$c"
+    drive hosts
+    if grep -q "^error .*code=$2 " "$T/out" && [ "$(grep -c '^error' "$T/out")" -eq 1 ]; then
+        ok "bad reply ($1): one clear error ($2)"
+    else
+        nok "bad reply ($1): one clear error ($2)"; diag "$T/out"
+    fi
+}
+badreply malformed protocol
+badreply truncate protocol
+badreply 500 protocol
+badreply 401 auth-failed
+badreply close connection
+ctl reset
+
+ctl "http?method=RelocateVM_Task&mode=close"
+drive migrate live DC0_C0_RP0_VM1 DC0_C0_H1
+check "connection dropped on RelocateVM_Task: error, VM still known in one place" \
+    eval "grep -q 'job ok=0\|^error' '$T/out' && test \"\$(prop DC0_C0_RP0_VM1 host)\" != ''"
+
+conf "$T/slow.conf" "timeout=1"
+ctl "delay?method=RetrievePropertiesEx&ms=2500&count=1"
+drive_conf "$T/slow.conf" hosts
+check "slow server: timeout= gives a timeout error" has '^error .*code=timeout'
+ctl reset
+
+{ echo "[backend esx]"; echo "plugin=esx"; echo "url=$URL"; echo "credentials=$T/creds"; } >"$T/noca.conf"
+drive_conf "$T/noca.conf" hosts
+check "TLS: an untrusted certificate is refused (verification on by default)" \
+    eval "grep -q '^error .*code=tls' '$T/out'"
+{ echo "[backend esx]"; echo "plugin=esx"; echo "url=$URL"; echo "credentials=$T/creds"; echo "insecure=true"; } >"$T/insecure.conf"
+drive_conf "$T/insecure.conf" hosts
+check "insecure=true connects and warns" \
+    eval "grep -q 'name=\"DC0_H0\"' '$T/out' && grep -qi 'insecure\|verif' '$T/err'"
+
+printf 'user=%s\npassword=wrong\n' "$(sed -n 's/^user=//p' "$T/creds")" >"$T/bad.creds"
+chmod 600 "$T/bad.creds"
+conf "$T/badpw.conf"
+sed -i "s|^credentials=.*|credentials=$T/bad.creds|" "$T/badpw.conf"
+drive_conf "$T/badpw.conf" hosts
+check "wrong password: auth-failed, password not in the message" \
+    eval "grep -q '^error .*code=auth-failed' '$T/out' && ! grep -q wrong '$T/out' '$T/err'"
+chmod 644 "$T/bad.creds"
+drive_conf "$T/badpw.conf" hosts
+check "group/world-readable credentials file is refused" \
+    eval "grep -q '^error' '$T/out' && grep -q '0644\|readable' '$T/out'"
+if grep -q "$(sed -n 's/^password=//p' "$T/creds")" "$T"/out "$T"/err "$T"/watch* 2>/dev/null; then
+    nok "the password appears in no output"
+else
+    ok "the password appears in no output"
+fi
+drive vm NoSuchVM
+check "unknown VM: not-found" has '^error .*code=not-found'
+
+# ---- through the vmshift command -----------------------------------------------
+if [ -n "$VMSHIFT" ]; then
+    mkdir -p "$T/state" "$T/plugins"
+    cp "$PLUGIN" "$T/plugins/esx.so"
+    chmod 755 "$T/plugins"
+    {
+        echo "[backend vc]"
+        echo "plugin=esx"
+        echo "url=$URL"
+        echo "credentials=$T/creds"
+        echo "ca-file=$T/ca.pem"
+    } >"$T/vmshift.conf"
+    V() { timeout 120 "$VMSHIFT" --config "$T/vmshift.conf" --plugin-dir "$T/plugins" --state-dir "$T/state" "$@" >"$T/out" 2>"$T/err"; }
+    sim power DC0_C0_RP0_VM1 on
+    V hosts
+    check "vmshift hosts lists the simulator's hosts" has 'DC0_C0_H1'
+    V migrate DC0_C0_RP0_VM1 --to DC0_C0_H2 --live --json
+    rc=$?
+    if [ $rc -eq 0 ] && [ "$(prop DC0_C0_RP0_VM1 host)" = DC0_C0_H2 ]; then
+        ok "vmshift migrate --live: VM on DC0_C0_H2 in the simulator"
+    else
+        nok "vmshift migrate --live: VM on DC0_C0_H2 in the simulator"; diag "$T/out" "$T/err"
+    fi
+    V check DC0_H0_VM1 --to DC0_C0_H1 --cold
+    check "vmshift check --cold on a running VM reports the error" \
+        eval "grep -qi 'powered off\|vm-running' '$T/out' '$T/err'"
+else
+    n=$((n + 1)); echo "ok $n # SKIP vmshift command not built"
+fi
+
+echo "1..$n"
+[ $failed -eq 0 ]
