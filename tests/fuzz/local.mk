@@ -47,3 +47,21 @@ tests_fuzz_fuzz_xml_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CF
 tests_fuzz_fuzz_xml_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_xml_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(CURL_LIBS)
 endif
+
+## ESX plugin: SOAP reply parsing (RetrievePropertiesEx objects, faults);
+## libFuzzer target and a replay of its built-in seeds.
+if PLUGIN_ESX
+check_PROGRAMS += tests/fuzz/fuzz-soap-replay
+TESTS += tests/fuzz/fuzz-soap-replay
+tests_fuzz_fuzz_soap_replay_SOURCES = tests/fuzz/fuzz-soap.c
+tests_fuzz_fuzz_soap_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_REPLAY
+tests_fuzz_fuzz_soap_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS)
+tests_fuzz_fuzz_soap_replay_LDADD = plugins/esx/libesx-impl.la sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-soap
+tests_fuzz_fuzz_soap_SOURCES = tests/fuzz/fuzz-soap.c plugins/esx/esx-soap.c
+tests_fuzz_fuzz_soap_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_soap_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_soap_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
+endif
+endif
