@@ -100,6 +100,17 @@ class Cli:
     def job(self, jid):
         return self.json("job", "show", str(jid))[1] or {}
 
+    def saved_job(self, vm, phase=None):
+        """The newest job of vm once it runs (in phase) and has journaled the
+        Hyper-V job's id (results are journaled only when a job ends)."""
+        j = self.last_job(vm)
+        if not j or j["state"] != "running" or \
+                (phase is not None and j["phase"] != phase):
+            return None
+        ev = self.job(j["id"]).get("events", [])
+        return j if any(e["kind"] == "save" and e["key"] == "hyperv-job"
+                        for e in ev) else None
+
     def last_job(self, vm):
         _, js, _ = self.json("jobs")
         mine = [j for j in (js or {}).get("jobs", []) if j["vm"] == vm]
@@ -154,6 +165,8 @@ def main():
                     p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
     ok(not any(PASSWORD in o for o in outputs), "no password in any output")
+    ok(not any("Sanitizer" in o or "runtime error:" in o for o in outputs),
+       "no sanitizer reports (leaks, UB) from any vmshift run")
     print("1..%d" % n)
     return 1 if failed else 0
 
@@ -306,9 +319,7 @@ def run(tmp):
     control(info, "/fault", {"kind": "slow-job", "seconds": 60,
                              "host": "HV01"})
     p = V.bg("migrate-storage", "dmz01", "--path", "C:\\VMs\\dmz01")
-    j = wait_for(lambda: (lambda x: x if x and x["state"] == "running" and
-                          x.get("results", {}).get("hyperv-job") else None)(
-        V.last_job("dmz01")))
+    j = wait_for(lambda: V.saved_job("dmz01"))
     if ok(j is not None, "slow job running with its Hyper-V job recorded"):
         rc, out, err = V.run("job", "cancel", str(j["id"]))
         try:
@@ -317,8 +328,7 @@ def run(tmp):
             prc = None
         jj = V.job(j["id"])
         h, v, s, cnt = vm_state(info, "dmz01")
-        hj = [x for x in s["jobs"] if x["id"] ==
-              j["results"]["hyperv-job"]]
+        hj = [x for x in s["jobs"] if x.get("vm") == v["guid"]][-1:]
         ok(rc == 0 and prc not in (0, None) and jj.get("state") == "cancelled"
            and hj and hj[0]["state"] == 9 and cnt == 1 and
            v["disks"][0]["path"] == "D:\\VMs\\dmz01\\dmz01.vhdx",
@@ -331,9 +341,7 @@ def run(tmp):
     def kill_mid_transfer(vm, args, seconds):
         control(info, "/fault", {"kind": "slow-job", "seconds": seconds})
         p = V.bg(*args)
-        j = wait_for(lambda: (lambda x: x if x and x["phase"] == "transfer"
-                              and x.get("results", {}).get("hyperv-job")
-                              else None)(V.last_job(vm)))
+        j = wait_for(lambda: V.saved_job(vm, "transfer"))
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(10)
         return j
@@ -347,7 +355,7 @@ def run(tmp):
         rc, rep, out = V.json("job", "repair", str(j["id"]))
         jj = V.job(j["id"])
         h, v, s, cnt = vm_state(info, "dmz01")
-        hj = [x for x in s["jobs"] if x["id"] == j["results"]["hyperv-job"]]
+        hj = [x for x in s["jobs"] if x.get("vm") == v["guid"]][-1:]
         ok(rc == 0 and jj.get("results", {}).get("repair") == "rolled-back"
            and (jj.get("location") or {}).get("host") == "HV01",
            "job repair: rolled-back, job says the VM is on HV01", out)
@@ -366,9 +374,8 @@ def run(tmp):
     j = kill_mid_transfer("app02", ["migrate", "app02", "--to", "HV01",
                                     "--path", "D:\\VMs\\app02"], 4)
     if ok(j is not None, "kill -9 of vmshift migrate (VM+storage)"):
-        hid = j["results"]["hyperv-job"]
-        wait_for(lambda: [x for x in control(info, "/state")["jobs"]
-                          if x["id"] == hid and not x["running"]], 30)
+        wait_for(lambda: not [x for x in control(info, "/state")["jobs"]
+                              if x.get("running")], 30)
         rc, rep, out = V.json("job", "repair", str(j["id"]))
         jj = V.job(j["id"])
         h, v, s, cnt = vm_state(info, "app02")
