@@ -11,6 +11,7 @@
  *     migrate-storage VM --path DIR [--disk-path D=DIR]...
  *     merge-status VM | acl VM | repair
  *     start RUN-DIR VM       (start a defined VM; not a plugin operation)
+ *     start-incoming RUN-DIR VM  (the same with -incoming defer, for baselines)
  *     qmp RUN-DIR VM CMD [JSON]  (one QMP command through the SDK client)
  *     fake-qmp SOCKET MODE   (a misbehaving QMP peer; see below)
  *
@@ -213,13 +214,14 @@ main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *cmd = argv[1];
 
-    if (!strcmp(cmd, "start")) {
+    if (!strcmp(cmd, "start") || !strcmp(cmd, "start-incoming")) {
         if (argc < 4)
             return 2;
         KvmHost *h = kvm_host_parse("local", argv[2], &error);
         KvmVmDef *def = NULL;
         if (!h || !kvm_host_load(h, &error) || !(def = kvm_vm_def_load(h, argv[3], &error)) ||
-            !kvm_vm_start(h, def, KVM_START_NORMAL, NULL, &error))
+            !kvm_vm_start(h, def, strcmp(cmd, "start") ? KVM_START_INCOMING : KVM_START_NORMAL,
+                          NULL, &error))
             return fail(error);
         printf("started=%s\n", def->name);
         kvm_vm_def_free(def);
