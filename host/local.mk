@@ -91,3 +91,6 @@ tests_host_json_check_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 tests_host_json_check_LDADD = $(JSONC_LIBS)
 TESTS += tests/host/cli.sh
 dist_noinst_SCRIPTS += tests/host/cli.sh
+
+## The administrator's main configuration file, all commented.
+dist_pkgsysconf_DATA = host/vmshift.conf
