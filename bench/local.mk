@@ -8,3 +8,12 @@ bench_kvm_live_raw_SOURCES = bench/kvm-live-raw.c
 bench_kvm_live_raw_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 bench_kvm_live_raw_LDADD = $(JSONC_LIBS)
 endif
+
+## ESX bulk bench (see bench/esx-bulk): 200 relocations on the vSphere
+## simulator, vmshift bulk vs a govmomi baseline. Run: make bench-esx-bulk
+dist_noinst_SCRIPTS += bench/esx-bulk
+EXTRA_DIST += bench/esx-bulk-baseline/main.go
+.PHONY: bench-esx-bulk
+bench-esx-bulk: all tests/vcsim/vcsim-launcher tests/vcsim/vcsim-check
+	VMSHIFT_BUILDDIR='$(abs_top_builddir)' VMSHIFT_SRCDIR='$(abs_top_srcdir)' \
+	$(SHELL) $(srcdir)/bench/esx-bulk $(ESX_BULK_FLAGS)

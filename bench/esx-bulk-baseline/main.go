@@ -1,7 +1,8 @@
 // esx-bulk-baseline: the baseline of bench/esx-bulk. It does with govmomi
 // (the same library the simulator is built from) what vmshift does in the
-// bench: relocate every VM named on stdin to one host (its compute
-// resource's root pool) and one datastore, at most -concurrency at a time,
+// bench: relocate every VM named on stdin ("VM HOST" lines) to that host
+// (its compute resource's root pool) and one datastore, at most
+// -concurrency at a time,
 // waiting for each vSphere task (govmomi's Task.Wait: property collector
 // WaitForUpdates). Prints "relocated N failed M".
 package main
@@ -35,7 +36,6 @@ func main() {
 	rawURL := flag.String("url", "", "SDK URL")
 	caFile := flag.String("ca-file", "", "CA PEM")
 	creds := flag.String("credentials", "", "user=/password= file")
-	host := flag.String("host", "", "destination host")
 	ds := flag.String("datastore", "", "destination datastore")
 	conc := flag.Int("concurrency", 4, "relocations at once")
 	flag.Parse()
@@ -78,28 +78,36 @@ func main() {
 		die("%v", err)
 	}
 	finder.SetDatacenter(dc)
-	h, err := finder.HostSystem(ctx, *host)
-	if err != nil {
-		die("%v", err)
-	}
-	pool, err := h.ResourcePool(ctx)
-	if err != nil {
-		die("%v", err)
-	}
 	d, err := finder.Datastore(ctx, *ds)
 	if err != nil {
 		die("%v", err)
 	}
-	hr, pr, dr := h.Reference(), pool.Reference(), d.Reference()
+	dr := d.Reference()
+	type dest struct{ host, pool types.ManagedObjectReference }
+	dests := map[string]dest{}
 
-	var names []string
+	type item struct{ vm, host string }
+	var items []item
 	s := bufio.NewScanner(os.Stdin)
 	for s.Scan() {
-		if n := strings.TrimSpace(s.Text()); n != "" {
-			names = append(names, n)
+		f := strings.Fields(s.Text())
+		if len(f) != 2 {
+			continue
+		}
+		items = append(items, item{f[0], f[1]})
+		if _, ok := dests[f[1]]; !ok {
+			h, err := finder.HostSystem(ctx, f[1])
+			if err != nil {
+				die("%v", err)
+			}
+			pool, err := h.ResourcePool(ctx)
+			if err != nil {
+				die("%v", err)
+			}
+			dests[f[1]] = dest{h.Reference(), pool.Reference()}
 		}
 	}
-	work := make(chan string)
+	work := make(chan item)
 	var mu sync.Mutex
 	okN, failN := 0, 0
 	var wg sync.WaitGroup
@@ -107,7 +115,9 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for name := range work {
+			for it := range work {
+				name := it.vm
+				hr, pr := dests[it.host].host, dests[it.host].pool
 				err := func() error {
 					vm, err := finder.VirtualMachine(ctx, name)
 					if err != nil {
@@ -132,8 +142,8 @@ func main() {
 			}
 		}()
 	}
-	for _, n := range names {
-		work <- n
+	for _, it := range items {
+		work <- it
 	}
 	close(work)
 	wg.Wait()

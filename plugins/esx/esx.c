@@ -14,7 +14,17 @@
 #include "esx.h"
 #include "esx-ops.h"
 
-#define POLL_MS 200
+/* Task polling: quick first looks (short tasks), then back off to 1 s. */
+#define POLL_FIRST_MS 40
+#define POLL_MAX_MS 1000
+
+static guint
+next_poll(guint *ms)
+{
+    guint cur = *ms == 0 ? POLL_FIRST_MS : *ms;
+    *ms = MIN(cur * 2, POLL_MAX_MS);
+    return cur;
+}
 
 static const char *const host_paths[] = {
     "name", "runtime.connectionState", "runtime.inMaintenanceMode",
@@ -118,6 +128,8 @@ esx_close(VmshiftBackend *be)
     g_free(be->auth_manager);
     g_free(be->task_manager);
     g_free(be->api_version);
+    if (be->vm_ids != NULL)
+        g_hash_table_unref(be->vm_ids);
     g_free(be);
 }
 
@@ -375,14 +387,71 @@ esx_list_vms(VmshiftBackend *be, const char *host, guint32 flags, GError **error
     return out;
 }
 
+static char *
+cached_vm_id(VmshiftBackend *be, const char *name)
+{
+    g_mutex_lock(&be->lock);
+    char *id = be->vm_ids != NULL ? g_strdup(g_hash_table_lookup(be->vm_ids, name)) : NULL;
+    g_mutex_unlock(&be->lock);
+    return id;
+}
+
+/* The VM @name (name or moref) with all its properties. With inv->vms
+ * already loaded, look there; otherwise fetch only that VM: by the cached
+ * moref when its name still matches, else after listing the names of all
+ * VMs (one property each), which refreshes the cache. */
 static EsxObject *
 find_vm(VmshiftBackend *be, Inventory *inv, const char *name, GError **error)
 {
-    EsxObject *o = lookup(inv->vms, "VirtualMachine", name);
-    if (o == NULL)
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "backend %s: VM '%s' not found at %s", be->name, name, be->url);
-    return o;
+    if (inv->vms != NULL) {
+        EsxObject *o = lookup(inv->vms, "VirtualMachine", name);
+        if (o == NULL)
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                        "backend %s: VM '%s' not found at %s", be->name, name, be->url);
+        return o;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        g_autofree char *id = cached_vm_id(be, name);
+        if (id != NULL) {
+            g_autoptr(GPtrArray) refs = g_ptr_array_new();
+            g_ptr_array_add(refs, id);
+            g_autoptr(GError) err = NULL;
+            EsxResult *r = esx_retrieve_objects(be, "VirtualMachine", refs, vm_paths, NULL, &err);
+            EsxObject *o = esx_result_find(r, id);
+            g_autofree char *n = esx_prop_text(o, "name");
+            if (o != NULL && (g_strcmp0(n, name) == 0 || g_strcmp0(id, name) == 0)) {
+                inv->vms = r;
+                return o;
+            }
+            esx_result_free(r);
+            if (err != NULL && !g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND)) {
+                g_propagate_error(error, g_steal_pointer(&err));
+                return NULL;
+            }
+        }
+        if (attempt == 1)
+            break;
+        static const char *const name_only[] = { "name", NULL };
+        g_autoptr(EsxResult) all = esx_retrieve_all(be, "VirtualMachine", name_only, NULL, error);
+        if (all == NULL)
+            return NULL;
+        GHashTable *ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        for (guint i = 0; i < all->objects->len; i++) {
+            EsxObject *o = all->objects->pdata[i];
+            g_hash_table_replace(ids, g_strdup(o->value), g_strdup(o->value));
+            char *n = esx_prop_text(o, "name");
+            if (n != NULL)
+                g_hash_table_replace(ids, n, g_strdup(o->value));
+        }
+        g_mutex_lock(&be->lock);
+        if (be->vm_ids != NULL)
+            g_hash_table_unref(be->vm_ids);
+        be->vm_ids = ids;
+        g_mutex_unlock(&be->lock);
+    }
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                "backend %s: VM '%s' not found at %s", be->name, name, be->url);
+    return NULL;
 }
 
 VmshiftVm *
@@ -391,7 +460,7 @@ esx_get_vm(VmshiftBackend *be, const char *name, guint32 flags, GError **error)
     if (!vmshift_check_flags(flags, 0, "get_vm", error))
         return NULL;
     g_auto(Inventory) inv = { 0 };
-    if (!load(be, &inv, TRUE, TRUE, FALSE, TRUE, NULL, error))
+    if (!load(be, &inv, TRUE, FALSE, FALSE, TRUE, NULL, error))
         return NULL;
     EsxObject *o = find_vm(be, &inv, name, error);
     return o != NULL ? make_vm(o, &inv) : NULL;
@@ -547,8 +616,6 @@ esx_list_snapshots(VmshiftBackend *be, const char *name, guint32 flags, GError *
     if (!vmshift_check_flags(flags, 0, "list_snapshots", error))
         return NULL;
     g_auto(Inventory) inv = { 0 };
-    if (!load(be, &inv, FALSE, TRUE, FALSE, FALSE, NULL, error))
-        return NULL;
     EsxObject *o = find_vm(be, &inv, name, error);
     return o != NULL ? snapshots_of(o) : NULL;
 }
@@ -682,8 +749,6 @@ esx_checkpoint_state(VmshiftBackend *be, const char *name, guint32 flags, GError
     if (!vmshift_check_flags(flags, 0, "checkpoint_state", error))
         return NULL;
     g_auto(Inventory) inv = { 0 };
-    if (!load(be, &inv, FALSE, TRUE, FALSE, FALSE, NULL, error))
-        return NULL;
     EsxObject *vm = find_vm(be, &inv, name, error);
     return vm != NULL ? checkpoint_state_of(be, vm, error) : NULL;
 }
@@ -871,7 +936,7 @@ plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Inventory *inv,
                     "backend %s: the ESX plugin takes no migration options", be->name);
         return FALSE;
     }
-    if (!load(be, inv, TRUE, TRUE, TRUE, TRUE, c, error))
+    if (!load(be, inv, TRUE, FALSE, TRUE, TRUE, c, error))
         return FALSE;
     p->vm = find_vm(be, inv, spec->vm, error);
     if (p->vm == NULL)
@@ -1237,6 +1302,7 @@ static gboolean
 wait_task(VmshiftBackend *be, const char *task, const char *what, GError **error)
 {
     g_auto(TaskInfo) ti = { 0 };
+    guint poll = 0;
     for (;;) {
         if (!task_poll(be, task, &ti, error))
             return FALSE;
@@ -1248,7 +1314,7 @@ wait_task(VmshiftBackend *be, const char *task, const char *what, GError **error
                         ti.message != NULL ? ti.message : "(no message)");
             return FALSE;
         }
-        g_usleep(POLL_MS * 1000);
+        g_usleep(next_poll(&poll) * 1000);
     }
 }
 
@@ -1386,6 +1452,7 @@ follow_relocate(VmshiftBackend *be, Plan *p, const char *task, VmshiftJob *job,
     g_autofree char *abort_reason = NULL;
     int abort_code = 0;
     gint32 last = -2;
+    guint poll = 0;
     for (;;) {
         if (!task_poll(be, task, &ti, error))
             return FALSE;
@@ -1465,9 +1532,11 @@ follow_relocate(VmshiftBackend *be, Plan *p, const char *task, VmshiftJob *job,
                 if (!cancel_task(be, task, &cerr))
                     vmshift_job_log(job, VMSHIFT_LOG_WARNING, "CancelTask %s: %s", task, cerr->message);
                 cancel_sent = TRUE;
+                poll = 0;
             }
         }
-        g_usleep(POLL_MS * 1000);
+        /* Progress moves: keep looking at least every 500 ms. */
+        g_usleep(MIN(next_poll(&poll), 500) * 1000);
     }
 }
 
@@ -1686,8 +1755,6 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
     if (!vmshift_check_flags(flags, 0, "recreate_acl", error))
         return FALSE;
     g_auto(Inventory) inv = { 0 };
-    if (!load(be, &inv, FALSE, TRUE, FALSE, FALSE, NULL, error))
-        return FALSE;
     EsxObject *vm = find_vm(be, &inv, name, error);
     if (vm == NULL)
         return FALSE;
@@ -1765,7 +1832,7 @@ esx_watch_changes(VmshiftBackend *be, const char *name, VmshiftChangeFunc func, 
     if (!vmshift_check_flags(flags, 0, "watch_changes", error))
         return FALSE;
     g_auto(Inventory) inv = { 0 };
-    if (!load(be, &inv, TRUE, TRUE, FALSE, FALSE, cancellable, error))
+    if (!load(be, &inv, TRUE, FALSE, FALSE, FALSE, cancellable, error))
         return FALSE;
     EsxObject *vm = find_vm(be, &inv, name, error);
     if (vm == NULL)

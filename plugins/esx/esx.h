@@ -26,6 +26,7 @@ struct _VmshiftBackend {
     char *auth_manager;
     char *task_manager;
     char *api_version;
+    GHashTable *vm_ids;  /* VM name → moref, a cache (guarded by lock) */
 };
 
 /* One object of a RetrievePropertiesEx reply. Property values are nodes
