@@ -1305,7 +1305,17 @@ host_main(int argc, char **argv)
         const char *w = argv[word[0]];
         if (!strcmp(w, "acl") || !strcmp(w, "job")) {
             if (nwords < 2 && help_only) {
-                print_usage(stdout);
+                if (!strcmp(w, "acl"))
+                    printf("Usage:\n  vmshift acl recreate VM\n\n"
+                           "Re-apply the access rules VM's files and objects need at their\n"
+                           "current place. See 'vmshift acl recreate --help'.\n");
+                else
+                    printf("Usage:\n"
+                           "  vmshift job show ID      show a job, its log and where the VM is\n"
+                           "  vmshift job cancel ID    cancel a running job (from any process)\n"
+                           "  vmshift job repair ID    bring a failed or interrupted job's VM to a\n"
+                           "                           consistent state\n\n"
+                           "See 'vmshift job SUBCOMMAND --help'; 'vmshift jobs' lists jobs.\n");
                 return HOST_EXIT_OK;
             }
             if (nwords < 2)

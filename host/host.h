@@ -242,7 +242,8 @@ gboolean host_journal_add_event(HostJournal *j, gint64 id, const char *kind,
                                 GError **error);
 gboolean host_journal_update_progress(HostJournal *j, gint64 id, double percent,
                                       guint64 done, guint64 total, const char *loc_host,
-                                      const char *loc_detail, GError **error);
+                                      const char *loc_detail, const char *results_json,
+                                      GError **error);
 gboolean host_journal_finish(HostJournal *j, gint64 id, const char *state,
                              const GError *failure, const char *loc_host,
                              const char *loc_detail, const char *results_json,

@@ -331,7 +331,7 @@ worker(gpointer data)
         vmshift_job_set_progress(r->job, 100);
     vmshift_job_get_progress(r->job, &pr);
     host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
-                                 pr.bytes_total, NULL, NULL, NULL);
+                                 pr.bytes_total, NULL, NULL, NULL, NULL);
     results = results_json(r->job);
     if (!host_journal_finish(r->ctx->journal, r->id, r->state, r->error, pr.location_host,
                              pr.location_detail, results, &jerr))
@@ -505,11 +505,13 @@ host_job_run_tick(HostJobRun *r)
         host_progress_update(r->ctx->progress, r->label, r->job);
     if (now - r->last_journal >= G_USEC_PER_SEC) {
         VmshiftJobProgress pr = { .struct_size = sizeof pr };
+        /* results a plugin sets while running survive a killed process */
+        g_autofree char *results = results_json(r->job);
         r->last_journal = now;
         vmshift_job_get_progress(r->job, &pr);
         host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
                                      pr.bytes_total, pr.location_host, pr.location_detail,
-                                     NULL);
+                                     results, NULL);
         vmshift_job_progress_clear(&pr);
     }
 }

@@ -446,7 +446,7 @@ host_journal_add_event(HostJournal *j, gint64 id, const char *kind, const char *
 gboolean
 host_journal_update_progress(HostJournal *j, gint64 id, double percent, guint64 done,
                              guint64 total, const char *loc_host, const char *loc_detail,
-                             GError **error)
+                             const char *results_json, GError **error)
 {
     sqlite3_stmt *st;
     gboolean ok = FALSE;
@@ -454,14 +454,16 @@ host_journal_update_progress(HostJournal *j, gint64 id, double percent, guint64 
     g_mutex_lock(&j->lock);
     st = prepare(j, "UPDATE jobs SET percent=?, bytes_done=?, bytes_total=?, "
                     "location_host=COALESCE(?, location_host), "
-                    "location_detail=COALESCE(?, location_detail) WHERE id=?", error);
+                    "location_detail=COALESCE(?, location_detail), "
+                    "results=COALESCE(?, results) WHERE id=?", error);
     if (st) {
         sqlite3_bind_double(st, 1, percent);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)done);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)total);
         bind_text(st, 4, loc_host);
         bind_text(st, 5, loc_detail);
-        sqlite3_bind_int64(st, 6, id);
+        bind_text(st, 6, results_json);
+        sqlite3_bind_int64(st, 7, id);
         ok = step_done(j, st, error);
     }
     g_mutex_unlock(&j->lock);
