@@ -319,6 +319,8 @@ login_locked(VmshiftBackend *be, GError **error)
     }
     be->logged_in = TRUE;
     be->login_count++;
+    if (be->views != NULL)
+        g_hash_table_remove_all(be->views);
     g_debug("backend %s: logged in to %s (API %s)", be->name, be->url,
             be->api_version != NULL ? be->api_version : "?");
     return TRUE;
@@ -497,29 +499,41 @@ esx_retrieve_all(VmshiftBackend *be, const char *type, const char *const *paths,
         g_mutex_lock(&be->lock);
         gboolean relogged = be->login_count != seen;
         g_mutex_unlock(&be->lock);
-        if (attempt == 0 && relogged && g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
-            continue;
+        (void)relogged;
+        if (attempt == 0 && g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
+            continue;   /* the view (or the session it belonged to) was gone */
         g_propagate_error(error, g_steal_pointer(&err));
         return NULL;
     }
 }
 
-static EsxResult *
-retrieve_all_once(VmshiftBackend *be, const char *type, const char *const *paths,
-                  GCancellable *cancellable, GError **error)
+static char *
+get_view(VmshiftBackend *be, const char *type, GCancellable *cancellable, GError **error)
 {
-    if (!esx_connect(be, error))
-        return NULL;
-    g_autofree char *container = NULL;
+    g_mutex_lock(&be->lock);
+    char *view = be->views != NULL ? g_strdup(g_hash_table_lookup(be->views, type)) : NULL;
+    char *dc = g_strdup(be->dc_moref);
+    g_mutex_unlock(&be->lock);
+    if (view != NULL) {
+        g_free(dc);
+        return view;
+    }
     const char *ctype = "Folder";
     if (be->datacenter != NULL) {
-        container = find_datacenter(be, cancellable, error);
-        if (container == NULL)
-            return NULL;
+        if (dc == NULL) {
+            dc = find_datacenter(be, cancellable, error);
+            if (dc == NULL)
+                return NULL;
+            g_mutex_lock(&be->lock);
+            g_free(be->dc_moref);
+            be->dc_moref = g_strdup(dc);
+            g_mutex_unlock(&be->lock);
+        }
         ctype = "Datacenter";
     } else {
-        container = g_strdup(be->root_folder);
+        dc = g_strdup(be->root_folder);
     }
+    g_autofree char *container = dc;
     g_autofree char *vm = vmshift_xml_escape(be->view_manager);
     g_autofree char *cont = esx_moref_xml("container", ctype, container);
     g_autofree char *t = vmshift_xml_escape(type);
@@ -529,27 +543,55 @@ retrieve_all_once(VmshiftBackend *be, const char *type, const char *const *paths
     g_autoptr(xmlDoc) vdoc = esx_call(be, "CreateContainerView", cbody, cancellable, NULL, error);
     if (vdoc == NULL)
         return NULL;
-    g_autofree char *view = vmshift_xml_text(vmshift_xml_child(vmshift_soap_body(vdoc),
-                                                               VMSHIFT_NS_VIM25, "returnval"));
+    view = vmshift_xml_text(vmshift_xml_child(vmshift_soap_body(vdoc), VMSHIFT_NS_VIM25, "returnval"));
     if (view == NULL || view[0] == '\0') {
+        g_free(view);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
                     "%s CreateContainerView: no view in the reply", be->url);
         return NULL;
     }
+    /* Views live as long as the session; keep one per type. */
+    g_mutex_lock(&be->lock);
+    if (be->views == NULL)
+        be->views = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_replace(be->views, g_strdup(type), g_strdup(view));
+    g_mutex_unlock(&be->lock);
+    return view;
+}
+
+static void
+forget_views(VmshiftBackend *be)
+{
+    g_mutex_lock(&be->lock);
+    if (be->views != NULL)
+        g_hash_table_remove_all(be->views);
+    g_clear_pointer(&be->dc_moref, g_free);
+    g_mutex_unlock(&be->lock);
+}
+
+static EsxResult *
+retrieve_all_once(VmshiftBackend *be, const char *type, const char *const *paths,
+                  GCancellable *cancellable, GError **error)
+{
+    if (!esx_connect(be, error))
+        return NULL;
+    g_autofree char *view = get_view(be, type, cancellable, error);
+    if (view == NULL)
+        return NULL;
     g_autofree char *ps = propset_xml(type, paths);
     g_autofree char *obj = esx_moref_xml("obj", "ContainerView", view);
     g_autofree char *spec = g_strdup_printf(
         "<specSet>%s<objectSet>%s<skip>true</skip>"
         "<selectSet xsi:type=\"TraversalSpec\"><type>ContainerView</type><path>view</path>"
         "<skip>false</skip></selectSet></objectSet></specSet>", ps, obj);
-    EsxResult *r = retrieve(be, spec, cancellable, error);
-
-    g_autofree char *vthis = esx_moref_xml("_this", "ContainerView", view);
-    g_autofree char *dbody = g_strdup_printf("<DestroyView xmlns=\"urn:vim25\">%s</DestroyView>", vthis);
-    g_autoptr(GError) derr = NULL;
-    g_autoptr(xmlDoc) ddoc = esx_call(be, "DestroyView", dbody, NULL, NULL, &derr);
-    if (ddoc == NULL)
-        g_debug("DestroyView %s: %s", view, derr->message);
+    g_autoptr(GError) err = NULL;
+    EsxResult *r = retrieve(be, spec, cancellable, &err);
+    if (r == NULL) {
+        /* A view of a session that is gone, or destroyed: start again. */
+        if (g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
+            forget_views(be);
+        g_propagate_error(error, g_steal_pointer(&err));
+    }
     return r;
 }
 

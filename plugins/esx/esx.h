@@ -27,6 +27,8 @@ struct _VmshiftBackend {
     char *task_manager;
     char *api_version;
     GHashTable *vm_ids;  /* VM name → moref, a cache (guarded by lock) */
+    GHashTable *views;   /* type → ContainerView moref of this session (lock) */
+    char *dc_moref;      /* the datacenter= datacenter (lock) */
 };
 
 /* One object of a RetrievePropertiesEx reply. Property values are nodes

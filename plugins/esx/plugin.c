@@ -23,6 +23,7 @@ static const VmshiftBackendOps esx_ops = {
     .recreate_acl = esx_recreate_acl,
     .list_snapshots = esx_list_snapshots,
     .watch_changes = esx_watch_changes,
+    .repair = esx_repair,
 };
 
 static const char *const esx_keys[] = { VMSHIFT_HTTP_CONFIG_KEYS, "datacenter", NULL };

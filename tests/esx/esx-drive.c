@@ -8,6 +8,7 @@
  *     snapshots VM | checkpoint VM | acl VM
  *     check   live|cold|storage VM [DEST] [OPTIONS]
  *     migrate live|cold|storage VM [DEST] [OPTIONS] [--cancel-at PCT] [--acl]
+ *     repair TASK live|cold|storage VM [DEST] [OPTIONS]   (a job interrupted in transfer)
  *     watch VM SECONDS
  *     repeat N OP ARGS      (run OP N times on one backend handle)
  *   OPTIONS: --path DS  --disk-path DISK=DS  --network NIC=NET  --start  --force
@@ -106,7 +107,10 @@ on_save(VmshiftJob *job, const char *key, const char *value, gpointer user_data,
 {
     g_print("save");
     kv("key", key);
+    if (g_strcmp0(key, "task") == 0)
+        kv("value", value);
     g_print("\n");
+    fflush(stdout);
     return TRUE;
 }
 
@@ -337,6 +341,29 @@ run(VmshiftBackend *b, const char *op, int argc, char **argv, GError **error)
             kv("value", v);
             g_print("\n");
         }
+        return ok;
+    }
+    if (strcmp(op, "repair") == 0 && argc >= 3) {
+        gboolean acl = FALSE;
+        g_autoptr(VmshiftMigrationSpec) s = parse_spec(argc - 1, argv + 1, &acl, error);
+        if (s == NULL)
+            return FALSE;
+        g_autoptr(VmshiftJob) job = vmshift_job_new("repair-job", s, &hooks, NULL);
+        g_autoptr(GHashTable) saved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        g_hash_table_insert(saved, g_strdup("task"), g_strdup(argv[0]));
+        vmshift_job_restore(job, VMSHIFT_PHASE_TRANSFER, saved);
+        gboolean ok = ops->repair(b, job, 0, error);
+        VmshiftJobProgress p = { .struct_size = sizeof p };
+        vmshift_job_get_progress(job, &p);
+        g_print("job ok=%d", ok);
+        kv("location", p.location_host);
+        g_print("\n");
+        vmshift_job_progress_clear(&p);
+        g_autoptr(GHashTable) res = vmshift_job_get_results(job);
+        g_print("result");
+        kv("key", "repair");
+        kv("value", g_hash_table_lookup(res, "repair"));
+        g_print("\n");
         return ok;
     }
     if (strcmp(op, "watch") == 0 && argc >= 2) {

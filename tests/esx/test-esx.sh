@@ -215,6 +215,20 @@ check "disk added before switchover is honoured: moved to the destination too" \
            test \"\$(sim vm DC0_C0_RP0_VM0 | grep -c '^disk\..*=LocalDS_2')\" -eq 2 &&
            test \"\$(prop DC0_C0_RP0_VM0 datastores)\" = LocalDS_2"
 
+# ---- repair of an interrupted job -----------------------------------------------
+ctl "task?method=RelocateVM_Task&hang-at=20"
+timeout 60 "$DRIVE" "$PLUGIN" "$T/esx.conf" migrate live DC0_C0_RP0_VM0 DC0_C0_H0 >"$T/killed" 2>&1 &
+KPID=$!
+i=0; while ! grep -q 'save key="task"' "$T/killed" && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+kill -9 $KPID 2>/dev/null; wait $KPID 2>/dev/null
+KTASK=$(sed -n 's/^save key="task" value="\(.*\)"$/\1/p' "$T/killed")
+drive repair "$KTASK" live DC0_C0_RP0_VM0 DC0_C0_H0
+check "repair after a killed job: running task cancelled, rolled back, VM at its source" \
+    eval "grep -q 'value=\"rolled-back\"' '$T/out' && grep -q 'location=\"DC0_C0_H1\"' '$T/out' &&
+           test \"\$(prop DC0_C0_RP0_VM0 host)\" = DC0_C0_H1"
+drive repair "$KTASK" live DC0_C0_RP0_VM0 DC0_C0_H0
+check "repair again: the task's outcome is read, nothing else done" has 'value="rolled-back"'
+
 # ---- permissions ---------------------------------------------------------
 sim set-perms DC0_H0_VM0 alice ReadOnly true
 sim set-perms DC0_H0_VM0 bob Admin false
