@@ -130,6 +130,7 @@ kvm_host_load(KvmHost *host, GError **error)
         host->accel = g_strdup("tcg");
     host->qemu_user = GET("qemu-user");
     char *ports = GET("migration-ports");
+    host->max_bw_mib = g_key_file_get_uint64(kf, "host", "max-bandwidth-mib-s", NULL);
 #undef GET
     if (ports) {
         int a = 0, b = 0;

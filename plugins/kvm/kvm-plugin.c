@@ -182,6 +182,7 @@ describe_host(KvmHost *h)
     vh->migration_address = g_strdup(h->migration_address);
     vh->default_vm_path = g_strdup(h->images_dir);
     vh->cpu_usage_percent = -1;
+    vh->status = VMSHIFT_HOST_OK;
     GError *e = NULL;
     if (!kvm_host_exists(h, h->run_dir)) {
         vh->status = VMSHIFT_HOST_DISCONNECTED;
