@@ -24,6 +24,8 @@ gboolean esx_watch_changes(VmshiftBackend *be, const char *name, VmshiftChangeFu
                            gpointer user_data, GCancellable *cancellable, guint32 flags,
                            GError **error);
 
+gboolean esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, VmshiftJob *job,
+                             guint32 flags, GError **error);
 gboolean esx_repair(VmshiftBackend *be, VmshiftJob *job, guint32 flags, GError **error);
 
 #endif

@@ -23,6 +23,7 @@ static const VmshiftBackendOps esx_ops = {
     .recreate_acl = esx_recreate_acl,
     .list_snapshots = esx_list_snapshots,
     .watch_changes = esx_watch_changes,
+    .customize_guest = esx_customize_guest,
     .repair = esx_repair,
 };
 

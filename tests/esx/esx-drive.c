@@ -9,6 +9,7 @@
  *     check   live|cold|storage VM [DEST] [OPTIONS]
  *     migrate live|cold|storage VM [DEST] [OPTIONS] [--cancel-at PCT] [--acl]
  *     repair TASK live|cold|storage VM [DEST] [OPTIONS]   (a job interrupted in transfer)
+ *     customize VM NIC=ADDR/PREFIX[,GATEWAY[,DNS]]...
  *     watch VM SECONDS
  *     repeat N OP ARGS      (run OP N times on one backend handle)
  *   OPTIONS: --path DS  --disk-path DISK=DS  --network NIC=NET  --start  --force
@@ -363,6 +364,34 @@ run(VmshiftBackend *b, const char *op, int argc, char **argv, GError **error)
         g_print("result");
         kv("key", "repair");
         kv("value", g_hash_table_lookup(res, "repair"));
+        g_print("\n");
+        return ok;
+    }
+    if (strcmp(op, "customize") == 0 && argc >= 2) {
+        g_autoptr(GPtrArray) nics = vmshift_list_new((GDestroyNotify)vmshift_guest_nic_free);
+        for (int i = 1; i < argc; i++) {
+            const char *eq = strchr(argv[i], '=');
+            if (eq == NULL)
+                continue;
+            VmshiftGuestNic *g = vmshift_guest_nic_new();
+            g->nic = g_strndup(argv[i], eq - argv[i]);
+            g_auto(GStrv) f = g_strsplit(eq + 1, ",", 3);
+            const char *slash = strchr(f[0], '/');
+            g->address = slash != NULL ? g_strndup(f[0], slash - f[0]) : g_strdup(f[0]);
+            g->prefix_len = slash != NULL ? (guint32)atoi(slash + 1) : 24;
+            if (f[1] != NULL)
+                g->gateway = g_strdup(f[1]);
+            if (f[1] != NULL && f[2] != NULL) {
+                g->dns = vmshift_string_list_new();
+                g_ptr_array_add(g->dns, g_strdup(f[2]));
+            }
+            g_ptr_array_add(nics, g);
+        }
+        g_autoptr(VmshiftJob) job = vmshift_job_new("customize-job", NULL, &hooks, NULL);
+        gboolean ok = ops->customize_guest(b, arg, nics, job, 0, error);
+        g_autoptr(GHashTable) res = vmshift_job_get_results(job);
+        g_print("job ok=%d", ok);
+        kv("customize", g_hash_table_lookup(res, "customize"));
         g_print("\n");
         return ok;
     }

@@ -240,6 +240,16 @@ check "a move that loses the VM's permissions: recreate_acl puts them back" \
 check "recreate_acl reports what it re-applied" \
     has 'result key="acl" value="2 permission(s) re-applied: alice=ReadOnly (propagate), bob=Admin"'
 
+# ---- customize_guest --------------------------------------------------------
+drive customize DC0_H0_VM1 4000=192.0.2.50/24,192.0.2.1,192.0.2.53
+check "customize_guest on a running VM is refused" has '^error .*code=conflict'
+sim power DC0_H0_VM1 off
+drive customize DC0_H0_VM1 4000=192.0.2.50/24,192.0.2.1,192.0.2.53
+sim power DC0_H0_VM1 on
+check "customize_guest: new IP applied at the next power-on" \
+    eval "grep -q 'job ok=1' '$T/out' && sim guest DC0_H0_VM1 | grep -qx 'ip=192.0.2.50' &&
+          sim guest DC0_H0_VM1 | grep -qx 'hostname=DC0_H0_VM1'"
+
 # ---- watch_changes ----------------------------------------------------------
 timeout 60 "$DRIVE" "$PLUGIN" "$T/esx.conf" watch DC0_C0_RP0_VM1 6 >"$T/watch" 2>"$T/watch.err" &
 WPID=$!

@@ -267,6 +267,16 @@ func main() {
 		} else {
 			wait(vm.PowerOff(ctx))
 		}
+	case "guest":
+		need(args, 2)
+		vm := vmByName(args[1])
+		var m mo.VirtualMachine
+		if err := pc.RetrieveOne(ctx, vm.Reference(), []string{"guest"}, &m); err != nil {
+			die("%v", err)
+		}
+		if m.Guest != nil {
+			fmt.Printf("ip=%s\nhostname=%s\n", m.Guest.IpAddress, m.Guest.HostName)
+		}
 	case "host":
 		need(args, 2)
 		h, err := finder.HostSystem(ctx, args[1])
