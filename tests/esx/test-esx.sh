@@ -77,8 +77,15 @@ conf() { # conf FILE [extra lines...]
 }
 conf "$T/esx.conf"
 
-drive() { timeout 120 "$DRIVE" "$PLUGIN" "$T/esx.conf" "$@" >"$T/out" 2>"$T/err"; }
-drive_conf() { c=$1; shift; timeout 120 "$DRIVE" "$PLUGIN" "$c" "$@" >"$T/out" 2>"$T/err"; }
+drive() {
+    timeout 120 "$DRIVE" "$PLUGIN" "$T/esx.conf" "$@" >"$T/out" 2>"$T/err"
+    r=$?; cat "$T/err" >>"$T/all.err"; return $r
+}
+drive_conf() {
+    c=$1; shift
+    timeout 120 "$DRIVE" "$PLUGIN" "$c" "$@" >"$T/out" 2>"$T/err"
+    r=$?; cat "$T/err" >>"$T/all.err"; return $r
+}
 sim() { timeout 60 "$CHECKER" -url "$URL" -ca-file "$T/ca.pem" -credentials "$T/creds" "$@"; }
 ctl() { timeout 10 curl -sf "$CTL/ctl/$1" >/dev/null || echo "# control call $1 failed"; }
 has() { grep -q -- "$1" "$T/out"; }
@@ -352,6 +359,13 @@ if [ -n "$VMSHIFT" ]; then
         eval "grep -qi 'powered off\|vm-running' '$T/out' '$T/err'"
 else
     n=$((n + 1)); echo "ok $n # SKIP vmshift command not built"
+fi
+
+cat "$T/watch.err" >>"$T/all.err" 2>/dev/null
+if grep -q 'Sanitizer\|runtime error:' "$T/all.err" 2>/dev/null; then
+    nok "no sanitizer reports from the plugin"; grep -m5 'Sanitizer\|runtime error:' "$T/all.err" | sed 's/^/# /'
+else
+    ok "no sanitizer reports from the plugin"
 fi
 
 echo "1..$n"

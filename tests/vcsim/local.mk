@@ -16,7 +16,9 @@ VCSIM_GOENV = GOPATH=$(VCSIM_GOPATH) GO111MODULE=off GOFLAGS= CGO_ENABLED=0 \
 	GOCACHE=$${TMPDIR:-/tmp}/vmshift-gocache-$$(id -u)
 
 if HAVE_GO
+if ENABLE_INTEGRATION
 check_SCRIPTS += tests/vcsim/vcsim-launcher tests/vcsim/vcsim-check
+endif
 CLEANFILES += tests/vcsim/vcsim-launcher tests/vcsim/vcsim-check
 
 tests/vcsim/vcsim-launcher: $(vcsim_launcher_srcs)
