@@ -173,10 +173,10 @@ measure_dirty_rate(Mig *m, GError **error)
                                              error);
         if (!r)
             return -1;
-        const char *st = vmshift_json_get_string(r, "status");
+        gboolean measured = g_strcmp0(vmshift_json_get_string(r, "status"), "measured") == 0;
         gint64 rate = vmshift_json_get_int(r, "dirty-rate", -1);
         json_object_put(r);
-        if (g_strcmp0(st, "measured") == 0)
+        if (measured)
             return rate;
         if (g_cancellable_set_error_if_cancelled(m->cancel, error))
             return -1;
@@ -953,7 +953,7 @@ migrate_live(Mig *m, GError **error)
      * failed or cancelled multifd migrations; every later 'migrate' then
      * fails with "duplicate yank instance". Tell it before changing anything. */
     json_object *mq = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL);
-    const char *mst = vmshift_json_get_string(mq, "status");
+    char *mst = g_strdup(vmshift_json_get_string(mq, "status"));
     gboolean migrating = mst && (!strcmp(mst, "active") || !strcmp(mst, "setup") ||
                                  !strcmp(mst, "postcopy-active") || !strcmp(mst, "device"));
     json_object *yank = vmshift_qmp_execute(m->sq, "query-yank", NULL, QMP_CMD_TIMEOUT, NULL);
@@ -970,8 +970,10 @@ migrate_live(Mig *m, GError **error)
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "VM %s on host %s is already migrating (%s)", m->sdef->name, m->src->name,
                     mst);
+        g_free(mst);
         goto out;
     }
+    g_free(mst);
     if (stale) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "VM %s on host %s cannot be migrated again: its QEMU kept the state of an "
