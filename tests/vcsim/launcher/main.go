@@ -219,8 +219,10 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	<-sig
-	_ = ln.Close()
-	_ = cln.Close()
+	// Exit from here: closing the listeners would make the Serve
+	// goroutines exit first, skipping the clean-up.
+	model.Remove()
+	os.Exit(0)
 }
 
 // fixDatastoreMounts: the simulator records only the last host in each
