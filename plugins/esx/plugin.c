@@ -29,7 +29,7 @@ static const VmshiftBackendOps esx_ops = {
 
 static const char *const esx_keys[] = { VMSHIFT_HTTP_CONFIG_KEYS, "datacenter", NULL };
 
-VMSHIFT_PLUGIN_DEFINE("esx", PACKAGE_VERSION, "GPL-2.0-or-later",
+VMSHIFT_PLUGIN_DEFINE("esx", PACKAGE_VERSION, "MIT",
                       "VMware ESXi / vCenter over the vSphere Web Services API (SOAP /sdk)",
                       VMSHIFT_PLUGIN_LIVE | VMSHIFT_PLUGIN_COLD | VMSHIFT_PLUGIN_STORAGE
                           | VMSHIFT_PLUGIN_HOST_AND_STORAGE,

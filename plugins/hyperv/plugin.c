@@ -27,7 +27,7 @@ static const VmshiftBackendOps hyperv_ops = {
 
 static const char *const hyperv_keys[] = { VMSHIFT_HTTP_CONFIG_KEYS, "hosts", NULL };
 
-VMSHIFT_PLUGIN_DEFINE("hyperv", PACKAGE_VERSION, "GPL-2.0-or-later",
+VMSHIFT_PLUGIN_DEFINE("hyperv", PACKAGE_VERSION, "MIT",
                       "Microsoft Hyper-V over WS-Management (WMI root/virtualization/v2)",
                       VMSHIFT_PLUGIN_LIVE | VMSHIFT_PLUGIN_COLD | VMSHIFT_PLUGIN_STORAGE
                           | VMSHIFT_PLUGIN_HOST_AND_STORAGE,
