@@ -1580,6 +1580,7 @@ kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error)
     gboolean ok = FALSE;
     KvmHost *src = NULL, *dst = NULL;
     VmshiftQmp *sq = NULL;
+    char *src_status = NULL;
 
     if (!vm || !srcn) {
         vmshift_job_set_result(job, "repair", "nothing-to-do");
@@ -1595,7 +1596,6 @@ kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error)
                     dstn ? dstn : srcn, stage ? stage : "(none)");
 
     gboolean src_up = kvm_vm_is_running(src, vm);
-    char *src_status = NULL;
     if (src_up && (sq = kvm_vm_qmp(src, vm, 5000, NULL, NULL))) {
         json_object *r = vmshift_qmp_execute(sq, "query-status", NULL, QMP_CMD_TIMEOUT, NULL);
         src_status = g_strdup(vmshift_json_get_string(r, "status"));
@@ -1749,6 +1749,7 @@ kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error)
 out:
     if (sq)
         vmshift_qmp_free(sq);
+    g_free(src_status);
     g_free(vm);
     g_free(srcn);
     g_free(dstn);

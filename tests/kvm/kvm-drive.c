@@ -180,9 +180,9 @@ print_vm(VmshiftVm *vm)
 int
 main(int argc, char **argv)
 {
-    char *config = NULL, *plugin = NULL, *journal = NULL, *to = NULL, *path = NULL;
-    char *cancel_in = NULL, *die_in = NULL;
-    char **disk_paths = NULL, **networks = NULL, **options = NULL;
+    g_autofree char *config = NULL, *plugin = NULL, *journal = NULL, *to = NULL, *path = NULL;
+    g_autofree char *cancel_in = NULL, *die_in = NULL;
+    g_auto(GStrv) disk_paths = NULL, networks = NULL, options = NULL;
     gboolean live = FALSE, cold = FALSE, start = FALSE;
     int cancel_delay = 0;
     GOptionEntry entries[] = {
@@ -392,7 +392,7 @@ main(int argc, char **argv)
     if (!strcmp(cmd, "hosts")) {
         GPtrArray *l = ops->list_hosts(be, 0, &error);
         if (!l)
-            return fail(error);
+            { rc = fail(error); goto done; }
         for (guint i = 0; i < l->len; i++) {
             VmshiftHost *h = l->pdata[i];
             printf("host %s status=%s hypervisor=%s memory=%" G_GUINT64_FORMAT " cpus=%u%s%s\n",
@@ -404,20 +404,20 @@ main(int argc, char **argv)
     } else if (!strcmp(cmd, "vms")) {
         GPtrArray *l = ops->list_vms(be, argc > 2 ? argv[2] : NULL, 0, &error);
         if (!l)
-            return fail(error);
+            { rc = fail(error); goto done; }
         for (guint i = 0; i < l->len; i++)
             print_vm(l->pdata[i]);
         g_ptr_array_unref(l);
     } else if (!strcmp(cmd, "vm")) {
         VmshiftVm *vm = ops->get_vm(be, spec->vm, 0, &error);
         if (!vm)
-            return fail(error);
+            { rc = fail(error); goto done; }
         print_vm(vm);
         vmshift_vm_free(vm);
     } else if (!strcmp(cmd, "networks")) {
         GPtrArray *l = ops->list_networks(be, NULL, 0, &error);
         if (!l)
-            return fail(error);
+            { rc = fail(error); goto done; }
         for (guint i = 0; i < l->len; i++) {
             VmshiftNetwork *n = l->pdata[i];
             printf("network %s kind=%s hosts=", n->name, n->kind);
@@ -429,7 +429,7 @@ main(int argc, char **argv)
     } else if (!strcmp(cmd, "volumes")) {
         GPtrArray *l = ops->list_volumes(be, NULL, 0, &error);
         if (!l)
-            return fail(error);
+            { rc = fail(error); goto done; }
         for (guint i = 0; i < l->len; i++) {
             VmshiftVolume *v = l->pdata[i];
             printf("volume %s path=%s free=%" G_GUINT64_FORMAT " default=%u\n", v->name, v->path,
@@ -439,14 +439,14 @@ main(int argc, char **argv)
     } else if (!strcmp(cmd, "merge-status")) {
         VmshiftCheckpointState *cs = ops->checkpoint_state(be, spec->vm, 0, &error);
         if (!cs)
-            return fail(error);
+            { rc = fail(error); goto done; }
         printf("merging=%u\npercent=%d\ndetail=%s\n", cs->merging, cs->percent,
                cs->detail ? cs->detail : "");
         vmshift_checkpoint_state_free(cs);
     } else if (!strcmp(cmd, "check")) {
         GPtrArray *l = ops->check_migration(be, spec, 0, &error);
         if (!l)
-            return fail(error);
+            { rc = fail(error); goto done; }
         for (guint i = 0; i < l->len; i++) {
             VmshiftFinding *f = l->pdata[i];
             printf("finding %s %s: %s\n", vmshift_severity_name(f->severity), f->code, f->message);
@@ -490,6 +490,7 @@ main(int argc, char **argv)
         g_printerr("kvm-drive: unknown command '%s'\n", cmd);
         rc = 2;
     }
+done:
     vmshift_migration_spec_free(spec);
     ops->close(be);
     vmshift_config_free(cfg);
