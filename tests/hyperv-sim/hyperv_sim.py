@@ -348,6 +348,25 @@ SCHEMA = {
         DeviceID="string", DriveLetter="string", DriveType="uint32",
         FileSystem="string", FreeSpace="uint64", Label="string",
         Name="string", SystemName="string"),
+    # MSDOC win32-computersystem: TotalPhysicalMemory in bytes,
+    # NumberOfLogicalProcessors over all sockets.
+    "Win32_ComputerSystem": dict(
+        Caption="string", DNSHostName="string", Domain="string",
+        Manufacturer="string", Model="string", Name="string",
+        NumberOfLogicalProcessors="uint32", NumberOfProcessors="uint32",
+        TotalPhysicalMemory="uint64"),
+    # MSDOC win32-operatingsystem: FreePhysicalMemory and
+    # TotalVisibleMemorySize in KiB; Caption is the product name.
+    "Win32_OperatingSystem": dict(
+        BuildNumber="string", Caption="string", CSName="string",
+        FreePhysicalMemory="uint64", Name="string",
+        TotalVisibleMemorySize="uint64", Version="string"),
+    # MSDOC win32-processor: one instance per socket ("CPU0", "CPU1"),
+    # LoadPercentage averaged over the last second.
+    "Win32_Processor": dict(
+        DeviceID="string", LoadPercentage="uint16", Manufacturer="string",
+        MaxClockSpeed="uint32", Name="string", NumberOfCores="uint32",
+        NumberOfLogicalProcessors="uint32", SocketDesignation="string"),
     "Win32_LogicalFileSecuritySetting": dict(
         Caption="string", ControlFlags="uint32", Description="string",
         OwnerPermissions="boolean", Path="string", SettingID="string"),
@@ -378,6 +397,9 @@ KEYS = {
     "Msvm_ImageManagementService": [
         "CreationClassName", "Name", "SystemCreationClassName", "SystemName"],
     "Win32_Volume": ["DeviceID"],
+    "Win32_ComputerSystem": ["Name"],
+    "Win32_OperatingSystem": ["Name"],
+    "Win32_Processor": ["DeviceID"],
     "Win32_LogicalFileSecuritySetting": ["Path"],
     "CIM_DataFile": ["Name"],
     "Win32_Directory": ["Name"],
@@ -455,6 +477,8 @@ def default_state():
             fqdn="hv01.example.test", ips=["192.0.2.11"],
             os="Microsoft Windows Server 2022 Datacenter 10.0.20348",
             memory_total=256 * gib, memory_free=200 * gib, cpus=32,
+            sockets=2, cpu_load=23,
+            cpu_model="Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz",
             volumes=[
                 dict(device="\\\\?\\Volume{1a0e0e11-0000-4000-8000-000000000001}\\",
                      name="C:\\", label="System", capacity=200 * gib,
@@ -494,6 +518,8 @@ def default_state():
             fqdn="hv02.example.test", ips=["192.0.2.12"],
             os="Microsoft Windows Server 2022 Datacenter 10.0.20348",
             memory_total=256 * gib, memory_free=220 * gib, cpus=32,
+            sockets=2, cpu_load=41,
+            cpu_model="AMD EPYC 7313 16-Core Processor",
             volumes=[
                 dict(device="\\\\?\\Volume{2a0e0e11-0000-4000-8000-000000000001}\\",
                      name="C:\\", label="System", capacity=200 * gib,
@@ -573,6 +599,9 @@ class Sim:
         v = copy.deepcopy(v)
         v.setdefault("operational_status", [2])
         v.setdefault("snapshots", [])
+        # The checkpoint the VM runs from (its VSSD's Parent): the newest.
+        v.setdefault("current_snapshot",
+                     v["snapshots"][-1]["id"] if v["snapshots"] else None)
         v.setdefault("version", "9.0")
         h["vms"][v["guid"]] = v
         for p, is_dir in self.vm_files(v):
@@ -681,11 +710,18 @@ class Sim:
         iid = "Microsoft:" + v["guid"]
         created = "2025-12-17T09:55:22.702341Z"
         name = v["name"]
+        # Parent: object path of the parent checkpoint's VSSD (for the VM's
+        # own settings: the checkpoint it runs from), NULL at the root.
+        parent = v.get("current_snapshot")
         if snap:
             vtype = "Microsoft:Hyper-V:Snapshot:Realized"
             iid = "Microsoft:" + snap["id"]
             name = snap["name"]
             created = snap.get("created", created)
+            parent = snap.get("parent")
+        if parent:
+            parent = wmi_path(h["name"], "Msvm_VirtualSystemSettingData",
+                              [("InstanceID", "Microsoft:" + parent)])
         return Inst("Msvm_VirtualSystemSettingData", dict(
             Caption="Virtual Machine Settings",
             ConfigurationDataRoot=root,
@@ -694,7 +730,7 @@ class Sim:
             Description="Active settings for the virtual machine.",
             ElementName=name, InstanceID=iid,
             IsSaved=v["enabled_state"] == 32769, LogDataRoot=root,
-            Notes=[""], Parent=None, SnapshotDataRoot=root,
+            Notes=[""], Parent=parent or None, SnapshotDataRoot=root,
             SuspendDataRoot=root, SwapFileDataRoot=root,
             Version=v["version"], VirtualSystemIdentifier=v["guid"],
             VirtualSystemSubType="Microsoft:Hyper-V:SubType:2",
@@ -871,6 +907,35 @@ class Sim:
                 SystemName=h["name"]), h))
         return out
 
+    def win32_cs(self, h):
+        return Inst("Win32_ComputerSystem", dict(
+            Caption=h["name"], DNSHostName=h["name"].lower(),
+            Domain=h["fqdn"].partition(".")[2], Manufacturer="Contoso",
+            Model="Contoso Server 2U", Name=h["name"],
+            NumberOfLogicalProcessors=h["cpus"],
+            NumberOfProcessors=h.get("sockets", 1),
+            TotalPhysicalMemory=h["memory_total"]), h)
+
+    def win32_os(self, h):
+        product, _, version = h["os"].rpartition(" ")
+        return Inst("Win32_OperatingSystem", dict(
+            BuildNumber=version.rpartition(".")[2], Caption=product,
+            CSName=h["name"], FreePhysicalMemory=h["memory_free"] // 1024,
+            Name=product + "|C:\\Windows|\\Device\\Harddisk0\\Partition2",
+            TotalVisibleMemorySize=h["memory_total"] // 1024,
+            Version=version), h)
+
+    def win32_processors(self, h):
+        n = max(1, h.get("sockets", 1))
+        model = h.get("cpu_model", "")
+        return [Inst("Win32_Processor", dict(
+            DeviceID="CPU%d" % i, LoadPercentage=h.get("cpu_load", 0),
+            Manufacturer="AuthenticAMD" if "AMD" in model else "GenuineIntel",
+            MaxClockSpeed=2000, Name=model,
+            NumberOfCores=h["cpus"] // n // 2 or 1,
+            NumberOfLogicalProcessors=h["cpus"] // n,
+            SocketDesignation="CPU%d" % i), h) for i in range(n)]
+
     def job_inst(self, j):
         h = self.hosts[j["host"]]
         el = max(0.0, (j["end"] or time.time()) - j["start"])
@@ -950,6 +1015,12 @@ class Sim:
                 out.append(self.job_inst(j))
         if want("Win32_Volume"):
             out += self.volumes(h)
+        if want("Win32_ComputerSystem"):
+            out.append(self.win32_cs(h))
+        if want("Win32_OperatingSystem"):
+            out.append(self.win32_os(h))
+        if want("Win32_Processor"):
+            out += self.win32_processors(h)
         return out
 
     def get_instance(self, h, cls, sel):
