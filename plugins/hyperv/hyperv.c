@@ -444,10 +444,91 @@ volume_of(GPtrArray *vols, const char *path)
     return best;
 }
 
+/* A volume's Name ("C:\\", "C:\\ClusterStorage\\Volume1\\") as the
+ * directory every path on it starts with: without the trailing backslash
+ * ("C:", "C:\\ClusterStorage\\Volume1"), so that "C:\\VMs" is under it
+ * by a plain "prefix, then a separator" test. */
+static char *
+volume_root(const char *name)
+{
+    gsize n;
+
+    if (name == NULL)
+        return NULL;
+    n = strlen(name);
+    while (n > 0 && (name[n - 1] == '\\' || name[n - 1] == '/'))
+        n--;
+    return g_strndup(name, n);
+}
+
 static gboolean
 volume_is_shared(const HvInstance *v)
 {
     return g_strcmp0(hv_inst_get(v, "FileSystem"), "CSVFS") == 0;
+}
+
+/* CPU, memory and product of a host, from root/cimv2 (what Get-VMHost reads
+ * too): Win32_ComputerSystem (NumberOfLogicalProcessors, TotalPhysicalMemory
+ * in bytes), Win32_OperatingSystem (FreePhysicalMemory in KiB, Caption,
+ * Version) and Win32_Processor (one per socket: Name, LoadPercentage). A
+ * class that does not answer leaves its facts unknown. */
+static void
+host_facts(HvHost *h, VmshiftHost *vh)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(HvInstance) cs = NULL;
+    g_autoptr(HvInstance) os = NULL;
+    g_autoptr(GPtrArray) cpus = NULL;
+
+    cs = first_of(h, "root/cimv2", "SELECT * FROM Win32_ComputerSystem", NULL, &e);
+    if (cs != NULL) {
+        vh->cpu_count = (guint32)CLAMP(hv_inst_get_int(cs, "NumberOfLogicalProcessors", 0), 0,
+                                       G_MAXUINT32);
+        vh->memory_total = (guint64)MAX(hv_inst_get_int(cs, "TotalPhysicalMemory", 0), 0);
+    } else {
+        g_debug("Hyper-V host %s: %s", host_label(h), e->message);
+        g_clear_error(&e);
+    }
+    os = first_of(h, "root/cimv2", "SELECT * FROM Win32_OperatingSystem", NULL, &e);
+    if (os != NULL) {
+        const char *cap = hv_inst_get(os, "Caption");
+        const char *ver = hv_inst_get(os, "Version");
+        gint64 free_kib = hv_inst_get_int(os, "FreePhysicalMemory", 0);
+        if (free_kib > 0 && free_kib <= (gint64)(G_MAXUINT64 >> 10))
+            vh->memory_free = (guint64)free_kib << 10;
+        if (vh->memory_total == 0) {
+            gint64 tot_kib = hv_inst_get_int(os, "TotalVisibleMemorySize", 0);
+            if (tot_kib > 0 && tot_kib <= (gint64)(G_MAXUINT64 >> 10))
+                vh->memory_total = (guint64)tot_kib << 10;
+        }
+        if (cap != NULL || ver != NULL) {
+            g_free(vh->hypervisor);
+            vh->hypervisor = g_strdup_printf("Microsoft Hyper-V (%s%s%s)", cap ? cap : "",
+                                             cap && ver ? " " : "", ver ? ver : "");
+        }
+    } else {
+        g_debug("Hyper-V host %s: %s", host_label(h), e->message);
+        g_clear_error(&e);
+    }
+    cpus = hv_wql(h, "root/cimv2", "SELECT * FROM Win32_Processor", NULL, &e);
+    if (cpus != NULL) {
+        gint64 load = 0;
+        guint with_load = 0;
+        for (guint i = 0; i < cpus->len; i++) {
+            const char *n = hv_inst_get(cpus->pdata[i], "Name");
+            gint64 l = hv_inst_get_int(cpus->pdata[i], "LoadPercentage", -1);
+            if (vh->cpu_model == NULL && n != NULL && n[0] != '\0')
+                vh->cpu_model = g_strstrip(g_strdup(n));
+            if (l >= 0 && l <= 100) {
+                load += l;
+                with_load++;
+            }
+        }
+        if (with_load > 0)
+            vh->cpu_usage_percent = (gint32)(load / with_load);
+    } else {
+        g_debug("Hyper-V host %s: %s", host_label(h), e->message);
+    }
 }
 
 GPtrArray *
@@ -495,6 +576,7 @@ hyperv_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
             continue;
         }
         vh->status = VMSHIFT_HOST_OK;
+        host_facts(h, vh);
         if (g_strcmp0(hv_inst_get(msd, "EnableVirtualSystemMigration"), "false") == 0) {
             vh->status = VMSHIFT_HOST_LIMITED;
             vh->status_detail = g_strdup("live migration is not enabled "
@@ -630,6 +712,7 @@ typedef struct {
     GPtrArray *snaps;   /* Msvm_VirtualSystemSettingData of checkpoints */
     guint64 memory;     /* bytes (Msvm_MemorySettingData) */
     guint32 vcpus;      /* Msvm_ProcessorSettingData.VirtualQuantity */
+    GPtrArray *volumes; /* Win32_Volume of the host, or NULL when unknown */
 } HvVm;
 
 static void
@@ -646,6 +729,7 @@ hv_vm_free(HvVm *v)
     if (v->sizes) g_ptr_array_unref(v->sizes);
     if (v->vsizes) g_ptr_array_unref(v->vsizes);
     if (v->snaps) g_ptr_array_unref(v->snaps);
+    if (v->volumes) g_ptr_array_unref(v->volumes);
     g_free(v);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvVm, hv_vm_free)
@@ -782,6 +866,13 @@ load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
                          "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
     if (v->switches == NULL)
         return NULL;
+    {
+        /* Only for each disk's volume: the VM is usable without it. */
+        g_autoptr(GError) e = NULL;
+        v->volumes = host_volumes(h, &e);
+        if (v->volumes == NULL)
+            g_debug("Hyper-V host %s: volumes unknown: %s", host_label(h), e->message);
+    }
     for (guint i = 0; i < v->sasds->len; i++) {
         guint64 *sz = g_new0(guint64, 1);
         const char *path = hv_inst_get(v->sasds->pdata[i], "HostResource");
@@ -827,6 +918,26 @@ disk_id(const HvInstance *sasd)
     return p != NULL ? basename_win(p) : hv_inst_get(sasd, "InstanceID");
 }
 
+/* The volume that holds a VHD: the id of the Win32_Volume (as in
+ * list_volumes), or the \\server\share of a VHD on an SMB share. */
+static char *
+disk_volume(const HvVm *v, const char *path)
+{
+    HvInstance *vol;
+
+    if (path == NULL)
+        return NULL;
+    if (g_str_has_prefix(path, "\\\\")) {
+        const char *srv_end = strchr(path + 2, '\\');
+        const char *share_end = srv_end != NULL ? strchr(srv_end + 1, '\\') : NULL;
+        if (srv_end == NULL || srv_end[1] == '\0' || srv_end[1] == '\\')
+            return NULL;
+        return share_end != NULL ? g_strndup(path, (gsize)(share_end - path)) : g_strdup(path);
+    }
+    vol = volume_of(v->volumes, path);
+    return vol != NULL ? g_strdup(hv_inst_get(vol, "DeviceID")) : NULL;
+}
+
 static VmshiftVm *
 to_vm(const HvVm *v)
 {
@@ -859,6 +970,7 @@ to_vm(const HvVm *v)
         }
         d->allocation = *(guint64 *)v->sizes->pdata[i];
         d->capacity = *(guint64 *)v->vsizes->pdata[i];
+        d->volume = disk_volume(v, path);
         g_ptr_array_add(vm->disks, d);
     }
     for (guint i = 0; i < v->ports->len; i++) {
@@ -1091,8 +1203,7 @@ hyperv_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError *
             vol->id = g_strdup(dev);
             vol->name = g_strdup(hv_inst_get(v, "Label") != NULL && hv_inst_get(v, "Label")[0]
                                      ? hv_inst_get(v, "Label") : hv_inst_get(v, "Name"));
-            vol->path = g_strdup(v == def ? hv_inst_get(vsms, "DefaultExternalDataRoot")
-                                          : hv_inst_get(v, "Name"));
+            vol->path = volume_root(hv_inst_get(v, "Name"));
             vol->shared = shared;
             vol->host = shared ? NULL : g_strdup(h->name);
             vol->kind = g_strdup(shared ? "csv" : "volume");
