@@ -64,6 +64,7 @@ print_vm(const VmshiftVm *vm)
         kv("path", d->path);
         kv("format", d->format);
         kvu("allocation", d->allocation);
+        kv("volume", d->volume);
         g_print("\n");
     }
     for (guint i = 0; i < vm->nics->len; i++) {
@@ -169,6 +170,12 @@ run(VmshiftBackend *b, const char *op, int argc, char **argv, GError **error)
             kv("detail", h->status_detail);
             kv("migration", h->migration_address);
             kv("default", h->default_vm_path);
+            kv("hypervisor", h->hypervisor);
+            kv("cpu_model", h->cpu_model);
+            kvu("cpus", h->cpu_count);
+            g_print(" cpu_usage=%d", (int)h->cpu_usage_percent);
+            kvu("memory_total", h->memory_total);
+            kvu("memory_free", h->memory_free);
             print_list("san", h->san_ids);
             g_print("\n");
         }
@@ -185,6 +192,26 @@ run(VmshiftBackend *b, const char *op, int argc, char **argv, GError **error)
         if (vm != NULL)
             print_vm(vm);
         return vm != NULL;
+    }
+    if (strcmp(op, "snapshots") == 0 && argc > 0) {
+        g_autoptr(GPtrArray) a = NULL;
+        if (ops->list_snapshots == NULL) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                        "list_snapshots not implemented");
+            return FALSE;
+        }
+        a = ops->list_snapshots(b, argv[0], 0, error);
+        for (guint i = 0; a != NULL && i < a->len; i++) {
+            VmshiftSnapshot *sn = a->pdata[i];
+            g_print("snapshot");
+            kv("id", sn->id);
+            kv("name", sn->name);
+            kv("parent", sn->parent);
+            kvu("current", sn->current);
+            g_print(" created=%" G_GINT64_FORMAT, sn->created);
+            g_print("\n");
+        }
+        return a != NULL;
     }
     if (strcmp(op, "networks") == 0) {
         g_autoptr(GPtrArray) a = ops->list_networks(b, NULL, 0, error);

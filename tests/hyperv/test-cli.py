@@ -7,6 +7,7 @@ second process, and `kill -9` of `vmshift migrate` followed by `job repair`
 (both outcomes).  The simulator's state is checked after each change.
 Prints TAP."""
 
+import copy
 import http.client
 import json
 import os
@@ -191,6 +192,19 @@ def run(tmp):
     hosts = {h["name"]: h for h in (js or {}).get("hosts", [])}
     ok(rc == 0 and set(hosts) == {"HV01", "HV02"},
        "hosts --json: HV01 and HV02", out)
+    st = control(info, "/state")["hosts"]
+    h1, s1 = hosts.get("HV01", {}), st["HV01"]
+    ok(h1.get("cpu_count") == s1["cpus"] and
+       h1.get("memory_total") == s1["memory_total"] and
+       h1.get("memory_free") == s1["memory_free"] and
+       h1.get("cpu_usage_percent") == s1["cpu_load"] and
+       h1.get("cpu_model") == s1["cpu_model"] and
+       "10.0.20348" in (h1.get("hypervisor") or "") and
+       h1.get("status") in ("ok", "OK"),
+       "hosts --json: CPUs, CPU use, memory, model, version of HV01", out)
+    rc, out, err = V.run("hosts")
+    ok(rc == 0 and "HV01" in out and "256" in out and " 0 B" not in out,
+       "hosts: the table shows real CPUs and memory", out + err)
     rc, js, out = V.json("vms")
     vms = {v["name"]: v for v in (js or {}).get("vms", [])}
     ok(rc == 0 and set(vms) == {"web01", "db01", "csv01", "dmz01", "app02"}
@@ -215,6 +229,24 @@ def run(tmp):
        "check web01 --to HV02: local disks refused (exit %d)" % rc, out + err)
     rc, out, err = V.run("check", "csv01", "--to", "HV02")
     ok(rc == 0, "check csv01 --to HV02: OK (shared storage)", out + err)
+    # Space on the destination: C:\ is a volume of HV01 (Win32_Volume Name
+    # "C:\\"), so a move to C:\VMs\dmz01 is checked against its free space.
+    rc, js, out = V.json("migrate-storage", "--dry-run", "dmz01",
+                         "--path", "C:\\VMs\\dmz01")
+    codes = [f.get("code") for f in (js or {}).get("findings", [])]
+    ok(js is not None and js.get("would_run") and
+       "space-unknown" not in codes and "no-space" not in codes,
+       "migrate-storage --dry-run dmz01 --path C:\\VMs\\dmz01: the volume C:\\ is known", out)
+    vols = copy.deepcopy(st["HV01"]["volumes"])
+    vols[0]["free"] = 1 << 30          # C:\ with 1 GiB free; dmz01 needs 5
+    control(info, "/host", {"host": "HV01", "volumes": vols})
+    rc, js, out = V.json("migrate-storage", "--dry-run", "dmz01",
+                         "--path", "C:\\VMs\\dmz01\\")
+    codes = [f.get("code") for f in (js or {}).get("findings", [])]
+    ok(js is not None and not js.get("would_run") and "no-space" in codes
+       and "space-unknown" not in codes,
+       "dry run with C:\\ nearly full: no-space (trailing backslash)", out)
+    control(info, "/host", {"host": "HV01", "volumes": st["HV01"]["volumes"]})
     control(info, "/fault", {"kind": "merge", "vm": "dmz01"})
     rc, out, err = V.run("check", "dmz01", "--to", "HV02", "--path",
                          "E:\\VMs\\dmz01", "--network", "x=LAN")
@@ -261,6 +293,8 @@ def run(tmp):
        and v["config_root"] == "C:\\VMs\\db01",
        "migrate-storage db01 --path C:\\VMs\\db01: VHD and config moved",
        out + err)
+    ok("space-unknown" not in out + err,
+       "migrate-storage db01: free space of C:\\ was checked", out + err)
     ok(acl_ok(s, "HV01", newp, guid) and
        not any(f["path"] == "D:\\VMs\\db01\\db01.vhdx"
                for f in s["hosts"]["HV01"]["files"]),

@@ -154,6 +154,40 @@ def run(tmp):
        hosts["HV02"]["default"] == "E:\\Hyper-V" and
        "Volume{5a0e0e11" in hosts["HV01"]["san"], "list_hosts", out)
 
+    # CPU, memory and product from root/cimv2, against the simulator's host
+    st = control(info, "/state")["hosts"]
+    good = True
+    for hn in ("HV01", "HV02"):
+        h, sh = hosts.get(hn, {}), st[hn]
+        good = good and (
+            int(h.get("cpus", 0)) == sh["cpus"] and
+            int(h.get("memory_total", 0)) == sh["memory_total"] and
+            int(h.get("memory_free", 0)) == sh["memory_free"] and
+            int(h.get("cpu_usage", -1)) == sh["cpu_load"] and
+            h.get("cpu_model") == sh["cpu_model"] and
+            "Hyper-V" in h.get("hypervisor", "") and
+            sh["os"].rpartition(" ")[2] in h.get("hypervisor", ""))
+    ok(rc == 0 and good and hosts["HV01"]["cpus"] == "32",
+       "list_hosts: CPUs, CPU use, model, memory and Windows version "
+       "(Win32_ComputerSystem/OperatingSystem/Processor)", out)
+    control(info, "/host", {"host": "HV02", "memory_free": 3 << 30,
+                            "cpu_load": 77})
+    rc, rows, out = drive(conf, "hosts")
+    h2 = {r["name"]: r for r in rows_of(rows, "host")}.get("HV02", {})
+    ok(rc == 0 and int(h2.get("memory_free", 0)) == 3 << 30 and
+       h2.get("cpu_usage") == "77",
+       "list_hosts: free memory and CPU use follow the host", out)
+    control(info, "/host", {"host": "HV02", "migration": {"enabled": False}})
+    rc, rows, out = drive(conf, "hosts")
+    h2 = {r["name"]: r for r in rows_of(rows, "host")}.get("HV02", {})
+    ok(rc == 0 and h2.get("status") == "1" and
+       "not enabled" in h2.get("detail", "") and
+       int(h2.get("memory_total", 0)) == 256 << 30,
+       "list_hosts: migration disabled -> limited, with the reason", out)
+    control(info, "/host", {"host": "HV02", "migration": {"enabled": True},
+                            "memory_free": st["HV02"]["memory_free"],
+                            "cpu_load": st["HV02"]["cpu_load"]})
+
     rc, rows, out = drive(conf, "vms")
     vms = {r["name"]: r for r in rows_of(rows, "vm")}
     disks = [r for r in rows_of(rows, "disk") if r["vm"] == "web01"]
@@ -167,6 +201,14 @@ def run(tmp):
        and nics and nics[0]["network"] == "DMZ"
        and nics[0]["mac"] == "00:15:5D:00:01:04", "list_vms with disks and NICs",
        out)
+    dev = {(hn, v["name"]): v["device"] for hn, hs in st.items()
+           for v in hs["volumes"]}
+    alld = {(r["vm"], r["id"]): r for r in rows_of(rows, "disk")}
+    ok(rc == 0 and all(d["volume"] == dev[("HV01", "D:\\")] for d in disks)
+       and alld[("csv01", "csv01.vhdx")]["volume"] ==
+       dev[("HV01", "C:\\ClusterStorage\\Volume1\\")]
+       and alld[("app02", "app02.vhdx")]["volume"] == dev[("HV02", "E:\\")],
+       "list_vms: each disk names the Win32_Volume that holds it", out)
 
     rc, rows, out = drive(conf, "networks")
     nets = {r["name"]: r["hosts"] for r in rows_of(rows, "network")}
@@ -177,9 +219,46 @@ def run(tmp):
     vols = rows_of(rows, "volume")
     csv = [v for v in vols if v["kind"] == "csv"]
     dflt = [v for v in vols if v["default"] == "1" and v["host"] == "HV01"]
+    c1 = [v for v in vols if v["host"] == "HV01" and v["path"] == "C:"]
     ok(rc == 0 and len(csv) == 1 and csv[0]["hosts"] == "HV01,HV02" and
-       dflt and dflt[0]["path"] == "D:\\Hyper-V" and int(dflt[0]["free"]) > 0,
-       "list_volumes: CSV shared by both hosts, default VM path", out)
+       csv[0]["path"] == "C:\\ClusterStorage\\Volume1" and
+       dflt and dflt[0]["path"] == "D:" and int(dflt[0]["free"]) > 0 and
+       len(dflt) == 1 and c1 and
+       int(c1[0]["free"]) == st["HV01"]["volumes"][0]["free"],
+       "list_volumes: CSV shared by both hosts, the default VM path's volume, "
+       "volume roots as paths", out)
+
+    # ---- checkpoints (list_snapshots) --------------------------------------
+    rc, rows, out = drive(conf, "snapshots", "app02")
+    sn = rows_of(rows, "snapshot")
+    ok(rc == 0 and len(sn) == 1 and sn[0]["name"] == "app02 - before patch"
+       and sn[0]["parent"] == "(null)" and sn[0]["current"] == "1"
+       and int(sn[0]["created"]) > 0,
+       "list_snapshots: one checkpoint, current, no parent", out)
+    A, B, C = ("6F1E0C2A-3B4D-4E5F-8A9B-0C1D2E3F0A%02d" % i for i in (1, 2, 3))
+    control(info, "/vm", {"vm": "app02", "current_snapshot": B, "snapshots": [
+        dict(id=A, name="base", created="2025-12-01T08:00:00.000000Z"),
+        dict(id=B, name="patched", parent=A,
+             created="2025-12-02T08:00:00.000000Z"),
+        dict(id=C, name="experiment", parent=A,
+             created="2025-12-03T08:00:00.000000Z")]})
+    rc, rows, out = drive(conf, "snapshots", "app02")
+    sn = {r["name"]: r for r in rows_of(rows, "snapshot")}
+    ok(rc == 0 and set(sn) == {"base", "patched", "experiment"} and
+       sn["base"]["id"] == A and sn["base"]["parent"] == "(null)" and
+       sn["patched"]["parent"] == A and sn["experiment"]["parent"] == A and
+       [n for n in sn if sn[n]["current"] == "1"] == ["patched"] and
+       int(sn["experiment"]["created"]) > int(sn["base"]["created"]),
+       "list_snapshots: checkpoint tree (parents) and the current one", out)
+    rc, rows, out = drive(conf, "snapshots", "web01")
+    ok(rc == 0 and not rows_of(rows, "snapshot"),
+       "list_snapshots: none for a VM without checkpoints", out)
+    rc, rows, out = drive(conf, "snapshots", "nosuchvm")
+    ok(rc != 0 and "nosuchvm" in out, "list_snapshots: unknown VM is an error",
+       out)
+    sv = [v for hs in st.values() for v in hs["vms"] if v["name"] == "app02"]
+    control(info, "/vm", {"vm": "app02", "snapshots": sv[0]["snapshots"],
+                          "current_snapshot": sv[0]["snapshots"][0]["id"]})
 
     # ---- checks ----------------------------------------------------------
     rc, rows, out = drive(conf, "check", "live", "web01", "HV02")
