@@ -187,6 +187,15 @@ measure_dirty_rate(Mig *m, GError **error)
     return -1;
 }
 
+gboolean
+kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s, guint64 downtime_ms)
+{
+    if (dirty_mib_s <= 0 || link_mib_s == 0)
+        return FALSE;
+    double expected_ms = (double) dirty_mib_s * 1000.0 / (double) link_mib_s;
+    return expected_ms > (double) downtime_ms / 4;
+}
+
 /*
  * The plugin's own tuning. Pre-copy converges when what the guest dirties
  * during one round fits into the downtime budget: with D MiB/s of unique
@@ -235,7 +244,8 @@ choose_tuning(Mig *m, GVariantDict *opts, GError **error)
                                             : 0.0;
     /* a quarter of the budget: the link estimate is optimistic when vCPUs,
      * migration threads and the destination share the cores (TCG) */
-    if (force_pc == 1 || (force_pc < 0 && expected_ms > (double) t->downtime_limit_ms / 4)) {
+    if (force_pc == 1 ||
+        (force_pc < 0 && kvm_tuning_prefers_postcopy(t->dirty_mib_s, link, t->downtime_limit_ms))) {
         t->postcopy = TRUE;
         t->multifd = FALSE;
         t->why = force_pc == 1

@@ -15,12 +15,18 @@
 #include <string.h>
 
 #include "kvm.h"
+#ifdef HAVE_LIBVIRT
+#include "kvm-libvirt.h"
+#endif
 
 static void
 backend_free(KvmBackend *b)
 {
     if (!b)
         return;
+#ifdef HAVE_LIBVIRT
+    kvm_libvirt_free(b->lv);
+#endif
     g_free(b->name);
     g_free(b->transport);
     if (b->hosts)
@@ -94,11 +100,18 @@ kvm_open(const VmshiftConfig *config, guint32 flags, GError **error)
     b->link_mib_s = (guint64) v;
 
     if (!strcmp(b->transport, "libvirt")) {
+#ifdef HAVE_LIBVIRT
+        b->lv = kvm_libvirt_open(b, config, error);
+        if (!b->lv)
+            goto fail;
+        return (VmshiftBackend *) b;
+#else
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
-                    "%s: backend '%s': the libvirt transport of the kvm plugin is not "
-                    "implemented yet (use transport=qmp with hosts=)",
-                    vmshift_config_get_source(config), b->name);
+                    "%s: backend '%s': this kvm plugin was built without libvirt "
+                    "(use transport=qmp with hosts=)", vmshift_config_get_source(config),
+                    b->name);
         goto fail;
+#endif
     }
     if (strcmp(b->transport, "qmp")) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
@@ -222,6 +235,10 @@ kvm_list_hosts(VmshiftBackend *backend, guint32 flags, GError **error)
     KvmBackend *b = (KvmBackend *) backend;
     if (!vmshift_check_flags(flags, 0, "list_hosts", error))
         return NULL;
+#ifdef HAVE_LIBVIRT
+    if (b->lv)
+        return kvm_libvirt_list_hosts(b, error);
+#endif
     GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_host_free);
     for (guint i = 0; i < b->hosts->len; i++)
         g_ptr_array_add(l, describe_host(b->hosts->pdata[i]));
@@ -234,6 +251,10 @@ kvm_list_vms(VmshiftBackend *backend, const char *host, guint32 flags, GError **
     KvmBackend *b = (KvmBackend *) backend;
     if (!vmshift_check_flags(flags, 0, "list_vms", error))
         return NULL;
+#ifdef HAVE_LIBVIRT
+    if (b->lv)
+        return kvm_libvirt_list_vms(b, host, error);
+#endif
     if (host && !kvm_backend_find_host(b, host, error))
         return NULL;
     GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_vm_free);
@@ -260,6 +281,10 @@ kvm_get_vm(VmshiftBackend *backend, const char *vm, guint32 flags, GError **erro
     KvmBackend *b = (KvmBackend *) backend;
     if (!vmshift_check_flags(flags, 0, "get_vm", error))
         return NULL;
+#ifdef HAVE_LIBVIRT
+    if (b->lv)
+        return kvm_libvirt_get_vm(b, vm, error);
+#endif
     KvmVmDef *d = NULL;
     KvmHost *h = kvm_backend_locate_vm(b, vm, &d, error);
     if (!h)
@@ -344,6 +369,10 @@ kvm_op_checkpoint_state(VmshiftBackend *backend, const char *vm, guint32 flags, 
 {
     if (!vmshift_check_flags(flags, 0, "checkpoint_state", error))
         return NULL;
+#ifdef HAVE_LIBVIRT
+    if (((KvmBackend *) backend)->lv)
+        return kvm_libvirt_checkpoint_state((KvmBackend *) backend, vm, error);
+#endif
     return kvm_checkpoint_state((KvmBackend *) backend, vm, error);
 }
 
@@ -515,6 +544,10 @@ kvm_op_check_migration(VmshiftBackend *backend, const VmshiftMigrationSpec *spec
 {
     if (!vmshift_check_flags(flags, 0, "check_migration", error))
         return NULL;
+#ifdef HAVE_LIBVIRT
+    if (((KvmBackend *) backend)->lv)
+        return kvm_libvirt_check_migration((KvmBackend *) backend, spec, error);
+#endif
     return kvm_check_migration((KvmBackend *) backend, spec, error);
 }
 
@@ -524,6 +557,10 @@ kvm_op_migrate(VmshiftBackend *backend, const VmshiftMigrationSpec *spec, Vmshif
 {
     if (!vmshift_check_flags(flags, 0, "migrate", error))
         return FALSE;
+#ifdef HAVE_LIBVIRT
+    if (((KvmBackend *) backend)->lv)
+        return kvm_libvirt_migrate((KvmBackend *) backend, spec, job, error);
+#endif
     return kvm_migrate((KvmBackend *) backend, spec, job, error);
 }
 
@@ -533,6 +570,14 @@ kvm_op_recreate_acl(VmshiftBackend *backend, const char *vm, VmshiftJob *job, gu
 {
     if (!vmshift_check_flags(flags, 0, "recreate_acl", error))
         return FALSE;
+#ifdef HAVE_LIBVIRT
+    if (((KvmBackend *) backend)->lv) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "recreate_acl is not implemented for the libvirt transport yet (libvirt's "
+                    "DAC driver labels images itself while the VM runs)");
+        return FALSE;
+    }
+#endif
     return kvm_recreate_acl((KvmBackend *) backend, vm, job, error);
 }
 
@@ -541,6 +586,10 @@ kvm_op_repair(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **
 {
     if (!vmshift_check_flags(flags, 0, "repair", error))
         return FALSE;
+#ifdef HAVE_LIBVIRT
+    if (((KvmBackend *) backend)->lv)
+        return kvm_libvirt_repair((KvmBackend *) backend, job, error);
+#endif
     return kvm_repair((KvmBackend *) backend, job, error);
 }
 
@@ -561,11 +610,11 @@ static const VmshiftBackendOps kvm_ops = {
 };
 
 static const char *const kvm_config_keys[] = {
-    "transport", "hosts", "uri", "qmp-timeout-ms", "link-mib-s", NULL
+    "transport", "hosts", "uri", "migration-uris", "qmp-timeout-ms", "link-mib-s", NULL
 };
 
 VMSHIFT_PLUGIN_DEFINE("kvm", PACKAGE_VERSION, "LGPL-2.1-or-later",
-                      "QEMU/KVM over QMP (bare QEMU hosts, local or ssh)",
+                      "QEMU/KVM over QMP (bare QEMU hosts, local or ssh) or libvirt",
                       VMSHIFT_PLUGIN_LIVE | VMSHIFT_PLUGIN_COLD | VMSHIFT_PLUGIN_STORAGE |
                           VMSHIFT_PLUGIN_HOST_AND_STORAGE,
                       kvm_ops, kvm_config_keys)

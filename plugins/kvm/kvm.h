@@ -140,6 +140,11 @@ KvmHost *kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def,
                                GError **error);
 
 /* kvm-migrate.c */
+/* The tuning rule both transports use: TRUE when a guest dirtying
+ * @dirty_mib_s (-1: unknown) over a @link_mib_s link should use post-copy
+ * rather than pre-copy under a @downtime_ms limit. */
+gboolean kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s,
+                                     guint64 downtime_ms);
 gboolean kvm_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                      GError **error);
 gboolean kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error);

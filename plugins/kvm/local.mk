@@ -1,4 +1,5 @@
-## plugins/kvm: the QEMU/KVM backend (QMP transport; see kvm-plugin.c).
+## plugins/kvm: the QEMU/KVM backend (QMP transport, and the libvirt
+## transport when libvirt is found; see kvm-plugin.c).
 if PLUGIN_KVM
 plugin_LTLIBRARIES += plugins/kvm/kvm.la
 plugins_kvm_kvm_la_SOURCES = \
@@ -8,9 +9,15 @@ plugins_kvm_kvm_la_SOURCES = \
 	plugins/kvm/kvm-vm.c \
 	plugins/kvm/kvm-migrate.c \
 	plugins/kvm/kvm-storage.c
+plugins_kvm_kvm_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-kvm\"
 plugins_kvm_kvm_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(SELINUX_CFLAGS) \
 	-fvisibility=hidden
 plugins_kvm_kvm_la_LDFLAGS = -module $(PLUGIN_LINK_FLAGS)
 plugins_kvm_kvm_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS) $(ACL_LIBS) \
 	$(SELINUX_LIBS)
+if HAVE_LIBVIRT
+plugins_kvm_kvm_la_SOURCES += plugins/kvm/kvm-libvirt.c plugins/kvm/kvm-libvirt.h
+plugins_kvm_kvm_la_CFLAGS += $(LIBVIRT_CFLAGS) $(XML_CFLAGS)
+plugins_kvm_kvm_la_LIBADD += $(LIBVIRT_LIBS) $(XML_LIBS)
+endif
 endif

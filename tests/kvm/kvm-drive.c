@@ -6,7 +6,7 @@
  *     hosts | vms [HOST] | networks | volumes | vm VM
  *     check VM --to HOST [migrate options]
  *     migrate VM --to HOST [--live|--cold] [--path DIR] [--disk-path D=DIR]...
- *             [--network NIC=NET]... [--start] [--option KEY=VALUE]...
+ *             [--network NIC=NET]... [--start] [--force] [--option KEY=VALUE]...
  *             [--cancel-in PHASE [--cancel-delay-ms N]] [--die-in PHASE]
  *     migrate-storage VM --path DIR [--disk-path D=DIR]...
  *     merge-status VM | acl VM | repair
@@ -183,7 +183,7 @@ main(int argc, char **argv)
     g_autofree char *config = NULL, *plugin = NULL, *journal = NULL, *to = NULL, *path = NULL;
     g_autofree char *cancel_in = NULL, *die_in = NULL;
     g_auto(GStrv) disk_paths = NULL, networks = NULL, options = NULL;
-    gboolean live = FALSE, cold = FALSE, start = FALSE;
+    gboolean live = FALSE, cold = FALSE, start = FALSE, force = FALSE;
     int cancel_delay = 0;
     GOptionEntry entries[] = {
         { "config", 0, 0, G_OPTION_ARG_FILENAME, &config, "backend config file", "FILE" },
@@ -197,6 +197,7 @@ main(int argc, char **argv)
         { "live", 0, 0, G_OPTION_ARG_NONE, &live, "live migration", NULL },
         { "cold", 0, 0, G_OPTION_ARG_NONE, &cold, "cold migration", NULL },
         { "start", 0, 0, G_OPTION_ARG_NONE, &start, "start after cold migration", NULL },
+        { "force", 0, 0, G_OPTION_ARG_NONE, &force, "accept warnings", NULL },
         { "cancel-in", 0, 0, G_OPTION_ARG_STRING, &cancel_in, "cancel in this phase", "PHASE" },
         { "cancel-delay-ms", 0, 0, G_OPTION_ARG_INT, &cancel_delay, "after this delay", "MS" },
         { "die-in", 0, 0, G_OPTION_ARG_STRING, &die_in, "SIGKILL itself entering PHASE", "PHASE" },
@@ -355,6 +356,7 @@ main(int argc, char **argv)
     if (!strcmp(cmd, "migrate-storage"))
         spec->type = VMSHIFT_MIGRATION_STORAGE;
     spec->start = start;
+    spec->force = force;
     for (char **p = disk_paths; p && *p; p++) {
         char *eq = strchr(*p, '=');
         if (eq) {

@@ -1,5 +1,5 @@
 #!/bin/bash
-# lvhosts.sh up DIR | down DIR: two real libvirt "hosts" on this machine for
+# lvhosts.sh up DIR | down DIR | ns DIR A|B: two real libvirt "hosts" on this machine for
 # the libvirt transport's tests. Each libvirtd runs in its own network
 # namespace (a veth pair between them, 198.51.100.1 and .2, no route out),
 # its own mount namespace (its own /etc/libvirt, /run/libvirt,
@@ -11,8 +11,12 @@
 # (Facts: shared/design/TESTBED.md, kvm.md section 3.)
 set -u
 cmd=$1 D=$2
-ns() { echo "vms$(basename "$D" | tr -cd 'a-zA-Z0-9' | tail -c 8)$1"; }
+# namespace names unique per DIR (runs in parallel must not collide)
+ns() { echo "vms$(printf %s "$D" | md5sum | cut -c1-8)$1"; }
 case "$cmd" in
+ns)
+    ns "$3"
+    ;;
 up)
     command -v libvirtd >/dev/null || { echo "libvirtd is not installed" >&2; exit 77; }
     command -v ip >/dev/null || { echo "iproute2 is not installed" >&2; exit 77; }
@@ -45,10 +49,9 @@ migration_address = "$addr"
 migration_host = "$addr"
 EOC
     done
-    ip link add "v$(ns A)" type veth peer name "v$(ns B)" 2>/dev/null ||
-        ip link add vA$$ type veth peer name vB$$
-    la=$(ip -o link | grep -o "v$(ns A)\|vA$$" | head -1)
-    lb=$(ip -o link | grep -o "v$(ns B)\|vB$$" | head -1)
+    # veth names: at most 15 characters
+    la="v$(ns A | cut -c4-)"; lb="v$(ns B | cut -c4-)"
+    ip link add "$la" type veth peer name "$lb" || exit 1
     ip link set "$la" netns "$(ns A)"
     ip link set "$lb" netns "$(ns B)"
     ip -n "$(ns A)" addr add 198.51.100.1/24 dev "$la"
