@@ -26,17 +26,25 @@ esx_object_free(EsxObject *obj)
 void
 esx_result_free(EsxResult *result)
 {
-    if (result == NULL)
+    if (result == NULL || !g_atomic_int_dec_and_test(&result->refs))
         return;
     g_ptr_array_unref(result->objects);
     g_ptr_array_unref(result->docs);
     g_free(result);
 }
 
+EsxResult *
+esx_result_ref(EsxResult *result)
+{
+    g_atomic_int_inc(&result->refs);
+    return result;
+}
+
 static EsxResult *
 result_new(void)
 {
     EsxResult *r = g_new0(EsxResult, 1);
+    r->refs = 1;
     r->docs = g_ptr_array_new_with_free_func((GDestroyNotify)xmlFreeDoc);
     r->objects = g_ptr_array_new_with_free_func((GDestroyNotify)esx_object_free);
     return r;
@@ -249,6 +257,7 @@ raw_call(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *bo
          GCancellable *cancellable, VmshiftSoapFault **fault, GError **error)
 {
     g_autofree char *env = vmshift_soap_envelope(VMSHIFT_SOAP_1_1, NULL, NULL, body);
+    g_atomic_int_inc(&be->soap_calls);
     return vmshift_soap_call(http, NULL, VMSHIFT_SOAP_1_1, VIM_ACTION, env, what,
                              cancellable, fault, error);
 }
@@ -407,8 +416,8 @@ esx_call(VmshiftBackend *be, const char *what, const char *body, GCancellable *c
 
 /* ---- retrieval ------------------------------------------------------- */
 
-static char *
-propset_xml(const char *type, const char *const *paths)
+char *
+esx_propset_xml(const char *type, const char *const *paths)
 {
     GString *s = g_string_new("<propSet>");
     g_autofree char *t = vmshift_xml_escape(type);
@@ -453,12 +462,21 @@ retrieve(VmshiftBackend *be, const char *specset, GCancellable *cancellable, GEr
     return NULL;
 }
 
+EsxResult *
+esx_retrieve_spec(VmshiftBackend *be, const char *specset, GCancellable *cancellable,
+                  GError **error)
+{
+    if (!esx_connect(be, error))
+        return NULL;
+    return retrieve(be, specset, cancellable, error);
+}
+
 static char *
 find_datacenter(VmshiftBackend *be, GCancellable *cancellable, GError **error)
 {
     g_autofree char *root = esx_moref_xml("obj", "Folder", be->root_folder);
     static const char *const paths[] = { "name", NULL };
-    g_autofree char *ps = propset_xml("Datacenter", paths);
+    g_autofree char *ps = esx_propset_xml("Datacenter", paths);
     /* rootFolder.childEntity → datacenters (and folders of them). */
     g_autofree char *spec = g_strdup_printf(
         "<specSet>%s<objectSet>%s<skip>true</skip>"
@@ -578,7 +596,7 @@ retrieve_all_once(VmshiftBackend *be, const char *type, const char *const *paths
     g_autofree char *view = get_view(be, type, cancellable, error);
     if (view == NULL)
         return NULL;
-    g_autofree char *ps = propset_xml(type, paths);
+    g_autofree char *ps = esx_propset_xml(type, paths);
     g_autofree char *obj = esx_moref_xml("obj", "ContainerView", view);
     g_autofree char *spec = g_strdup_printf(
         "<specSet>%s<objectSet>%s<skip>true</skip>"
@@ -603,7 +621,7 @@ esx_retrieve_objects(VmshiftBackend *be, const char *type, GPtrArray *morefs,
         return NULL;
     if (morefs->len == 0)
         return result_new();
-    g_autofree char *ps = propset_xml(type, paths);
+    g_autofree char *ps = esx_propset_xml(type, paths);
     GString *spec = g_string_new("<specSet>");
     g_string_append(spec, ps);
     for (guint i = 0; i < morefs->len; i++) {
@@ -634,4 +652,43 @@ esx_retrieve_one(VmshiftBackend *be, const char *type, const char *moref,
     }
     *keep = r;
     return o;
+}
+
+/* ---- inventory cache ------------------------------------------------- */
+
+static const char *const cache_types[] = { "HostSystem", "Datastore", "Network" };
+
+EsxResult *
+esx_cached_all(VmshiftBackend *be, EsxCacheKind kind, GCancellable *cancellable, GError **error)
+{
+    gint64 now = g_get_monotonic_time();
+    g_mutex_lock(&be->lock);
+    EsxResult *r = be->cache[kind];
+    if (r != NULL && now - be->cache_at[kind] < ESX_CACHE_TTL_US)
+        r = esx_result_ref(r);
+    else
+        r = NULL;
+    g_mutex_unlock(&be->lock);
+    if (r != NULL)
+        return r;
+    r = esx_retrieve_all(be, cache_types[kind], esx_cache_paths[kind], cancellable, error);
+    if (r == NULL)
+        return NULL;
+    g_mutex_lock(&be->lock);
+    if (be->cache[kind] != NULL)
+        esx_result_free(be->cache[kind]);
+    be->cache[kind] = esx_result_ref(r);
+    be->cache_at[kind] = now;
+    g_mutex_unlock(&be->lock);
+    return r;
+}
+
+void
+esx_cache_invalidate(VmshiftBackend *be, guint mask)
+{
+    g_mutex_lock(&be->lock);
+    for (guint k = 0; k < G_N_ELEMENTS(be->cache); k++)
+        if ((mask & (1u << k)) != 0)
+            g_clear_pointer(&be->cache[k], esx_result_free);
+    g_mutex_unlock(&be->lock);
 }

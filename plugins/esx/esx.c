@@ -49,6 +49,13 @@ static const char *const ds_paths[] = {
 
 static const char *const net_paths[] = { "name", "host", NULL };
 
+const char *const *const esx_cache_paths[3] = { host_paths, ds_paths, net_paths };
+
+/* TaskInfo properties used to recognise merges (checkpoint_state). */
+static const char *const merge_task_paths[] = { "info.entity", "info.descriptionId", "info.state",
+                                                "info.progress", "info.startTime", "info.queueTime",
+                                                NULL };
+
 /* ---- open / close ----------------------------------------------------- */
 
 VmshiftBackend *
@@ -116,7 +123,15 @@ esx_close(VmshiftBackend *be)
         if (doc == NULL)
             g_debug("backend %s: Logout: %s", be->name, err->message);
     }
+    g_debug("backend %s: %u SOAP calls", be->name, g_atomic_int_get(&be->soap_calls));
     vmshift_http_free(be->http);
+    for (guint k = 0; k < G_N_ELEMENTS(be->cache); k++)
+        esx_result_free(be->cache[k]);
+    esx_result_free(be->roles);
+    if (be->pools != NULL)
+        g_hash_table_unref(be->pools);
+    if (be->pg_backings != NULL)
+        g_hash_table_unref(be->pg_backings);
     g_mutex_clear(&be->lock);
     g_free(be->name);
     g_free(be->url);
@@ -143,6 +158,8 @@ typedef struct {
     EsxResult *vms;
     EsxResult *datastores;
     EsxResult *networks;
+    gboolean want_tasks;    /* find_vm: fetch the running merge tasks along */
+    gboolean have_tasks;    /* vms holds the TaskManager's recent tasks */
 } Inventory;
 
 static void
@@ -161,16 +178,16 @@ load(VmshiftBackend *be, Inventory *inv, gboolean hosts, gboolean vms, gboolean 
      gboolean nets, GCancellable *c, GError **error)
 {
     if (hosts && inv->hosts == NULL
-        && (inv->hosts = esx_retrieve_all(be, "HostSystem", host_paths, c, error)) == NULL)
+        && (inv->hosts = esx_cached_all(be, ESX_CACHE_HOSTS, c, error)) == NULL)
         return FALSE;
     if (vms && inv->vms == NULL
         && (inv->vms = esx_retrieve_all(be, "VirtualMachine", vm_paths, c, error)) == NULL)
         return FALSE;
     if (ds && inv->datastores == NULL
-        && (inv->datastores = esx_retrieve_all(be, "Datastore", ds_paths, c, error)) == NULL)
+        && (inv->datastores = esx_cached_all(be, ESX_CACHE_DATASTORES, c, error)) == NULL)
         return FALSE;
     if (nets && inv->networks == NULL
-        && (inv->networks = esx_retrieve_all(be, "Network", net_paths, c, error)) == NULL)
+        && (inv->networks = esx_cached_all(be, ESX_CACHE_NETWORKS, c, error)) == NULL)
         return FALSE;
     return TRUE;
 }
@@ -390,6 +407,33 @@ esx_list_vms(VmshiftBackend *be, const char *host, guint32 flags, GError **error
     return out;
 }
 
+/* The VM @id's properties in one RetrievePropertiesEx; with @tasks, the
+ * TaskManager's recent tasks (merge_task_paths) in the same call. */
+static EsxResult *
+retrieve_vm(VmshiftBackend *be, const char *id, gboolean tasks, GError **error)
+{
+    tasks = tasks && be->task_manager != NULL;
+    g_autofree char *vps = esx_propset_xml("VirtualMachine", vm_paths);
+    g_autofree char *vo = esx_moref_xml("obj", "VirtualMachine", id);
+    GString *spec = g_string_new("<specSet>");
+    g_string_append(spec, vps);
+    if (tasks) {
+        g_autofree char *tps = esx_propset_xml("Task", merge_task_paths);
+        g_string_append(spec, tps);
+    }
+    g_string_append_printf(spec, "<objectSet>%s</objectSet>", vo);
+    if (tasks) {
+        g_autofree char *tm = esx_moref_xml("obj", "TaskManager", be->task_manager);
+        g_string_append_printf(spec, "<objectSet>%s<skip>true</skip>"
+                               "<selectSet xsi:type=\"TraversalSpec\"><type>TaskManager</type>"
+                               "<path>recentTask</path><skip>false</skip></selectSet></objectSet>",
+                               tm);
+    }
+    g_string_append(spec, "</specSet>");
+    g_autofree char *sp = g_string_free(spec, FALSE);
+    return esx_retrieve_spec(be, sp, NULL, error);
+}
+
 static char *
 cached_vm_id(VmshiftBackend *be, const char *name)
 {
@@ -416,14 +460,15 @@ find_vm(VmshiftBackend *be, Inventory *inv, const char *name, GError **error)
     for (int attempt = 0; attempt < 2; attempt++) {
         g_autofree char *id = cached_vm_id(be, name);
         if (id != NULL) {
-            g_autoptr(GPtrArray) refs = g_ptr_array_new();
-            g_ptr_array_add(refs, id);
             g_autoptr(GError) err = NULL;
-            EsxResult *r = esx_retrieve_objects(be, "VirtualMachine", refs, vm_paths, NULL, &err);
+            EsxResult *r = retrieve_vm(be, id, inv->want_tasks, &err);
             EsxObject *o = esx_result_find(r, id);
+            if (o != NULL && g_strcmp0(o->type, "VirtualMachine") != 0)
+                o = NULL;
             g_autofree char *n = esx_prop_text(o, "name");
             if (o != NULL && (g_strcmp0(n, name) == 0 || g_strcmp0(id, name) == 0)) {
                 inv->vms = r;
+                inv->have_tasks = inv->want_tasks && be->task_manager != NULL;
                 return o;
             }
             esx_result_free(r);
@@ -645,24 +690,31 @@ is_merge_description(const char *id)
 /* Running snapshot-removal / consolidation tasks on the VM (or one of its
  * snapshots), from TaskManager.recentTask. */
 static gboolean
-merge_tasks(VmshiftBackend *be, const EsxObject *vm, GArray *out, GError **error)
+merge_tasks(VmshiftBackend *be, const EsxObject *vm, const Inventory *inv, GArray *out,
+            GError **error)
 {
     if (be->task_manager == NULL)
         return TRUE;
-    static const char *const tm_paths[] = { "recentTask", NULL };
-    g_autoptr(EsxResult) keep = NULL;
-    EsxObject *tm = esx_retrieve_one(be, "TaskManager", be->task_manager, tm_paths, &keep, NULL, error);
-    if (tm == NULL)
-        return FALSE;
-    g_autoptr(GPtrArray) refs = esx_prop_morefs(tm, "recentTask");
-    static const char *const t_paths[] = { "info.entity", "info.descriptionId", "info.state",
-                                           "info.progress", "info.startTime", "info.queueTime", NULL };
-    g_autoptr(EsxResult) tasks = esx_retrieve_objects(be, "Task", refs, t_paths, NULL, error);
-    if (tasks == NULL)
-        return FALSE;
+    g_autoptr(EsxResult) fetched = NULL;
+    EsxResult *tasks = inv != NULL && inv->have_tasks ? inv->vms : NULL;
+    if (tasks == NULL) {
+        /* TaskManager.recentTask → the tasks, in one call. */
+        g_autofree char *tps = esx_propset_xml("Task", merge_task_paths);
+        g_autofree char *tm = esx_moref_xml("obj", "TaskManager", be->task_manager);
+        g_autofree char *spec = g_strdup_printf(
+            "<specSet>%s<objectSet>%s<skip>true</skip><selectSet xsi:type=\"TraversalSpec\">"
+            "<type>TaskManager</type><path>recentTask</path><skip>false</skip></selectSet>"
+            "</objectSet></specSet>", tps, tm);
+        fetched = esx_retrieve_spec(be, spec, NULL, error);
+        if (fetched == NULL)
+            return FALSE;
+        tasks = fetched;
+    }
     g_autoptr(GPtrArray) snaps = snapshots_of(vm);
     for (guint i = 0; i < tasks->objects->len; i++) {
         EsxObject *t = tasks->objects->pdata[i];
+        if (g_strcmp0(t->type, "Task") != 0)
+            continue;
         g_autofree char *entity = esx_prop_text(t, "info.entity");
         g_autofree char *state = esx_prop_text(t, "info.state");
         g_autofree char *desc = esx_prop_text(t, "info.descriptionId");
@@ -723,11 +775,11 @@ merge_detail(const EsxObject *vm, const MergeTask *m)
 }
 
 static VmshiftCheckpointState *
-checkpoint_state_of(VmshiftBackend *be, const EsxObject *vm, GError **error)
+checkpoint_state_of(VmshiftBackend *be, const EsxObject *vm, const Inventory *inv, GError **error)
 {
     g_autoptr(GArray) tasks = g_array_new(FALSE, TRUE, sizeof(MergeTask));
     g_array_set_clear_func(tasks, merge_task_clear);
-    if (!merge_tasks(be, vm, tasks, error))
+    if (!merge_tasks(be, vm, inv, tasks, error))
         return NULL;
     VmshiftCheckpointState *st = vmshift_checkpoint_state_new();
     st->needs_consolidation = esx_prop_bool(vm, "runtime.consolidationNeeded");
@@ -751,9 +803,9 @@ esx_checkpoint_state(VmshiftBackend *be, const char *name, guint32 flags, GError
 {
     if (!vmshift_check_flags(flags, 0, "checkpoint_state", error))
         return NULL;
-    g_auto(Inventory) inv = { 0 };
+    g_auto(Inventory) inv = { .want_tasks = TRUE };
     EsxObject *vm = find_vm(be, &inv, name, error);
-    return vm != NULL ? checkpoint_state_of(be, vm, error) : NULL;
+    return vm != NULL ? checkpoint_state_of(be, vm, &inv, error) : NULL;
 }
 
 /* ---- planning a move -------------------------------------------------- */
@@ -871,6 +923,14 @@ nic_backing(VmshiftBackend *be, EsxObject *net, GError **error)
     g_autofree char *name = esx_prop_text(net, "name");
     g_autofree char *en = vmshift_xml_escape(name);
     if (g_strcmp0(net->type, "DistributedVirtualPortgroup") == 0) {
+        /* A port group's key and its switch's uuid never change: cached. */
+        g_mutex_lock(&be->lock);
+        const char *cached = be->pg_backings != NULL ? g_hash_table_lookup(be->pg_backings, net->value)
+                                                     : NULL;
+        char *hit = g_strdup(cached);
+        g_mutex_unlock(&be->lock);
+        if (hit != NULL)
+            return hit;
         static const char *const pg_paths[] = { "key", "config.distributedVirtualSwitch", NULL };
         g_autoptr(EsxResult) k1 = NULL;
         EsxObject *pg = esx_retrieve_one(be, "DistributedVirtualPortgroup", net->value, pg_paths,
@@ -894,9 +954,16 @@ nic_backing(VmshiftBackend *be, EsxObject *net, GError **error)
         g_autofree char *uuid = esx_prop_text(sw, "uuid");
         g_autofree char *eu = vmshift_xml_escape(uuid);
         g_autofree char *ek = vmshift_xml_escape(key != NULL ? key : net->value);
-        return g_strdup_printf("<backing xsi:type=\"VirtualEthernetCardDistributedVirtualPortBackingInfo\">"
-                               "<port><switchUuid>%s</switchUuid><portgroupKey>%s</portgroupKey></port>"
-                               "</backing>", eu, ek);
+        char *backing = g_strdup_printf(
+            "<backing xsi:type=\"VirtualEthernetCardDistributedVirtualPortBackingInfo\">"
+            "<port><switchUuid>%s</switchUuid><portgroupKey>%s</portgroupKey></port>"
+            "</backing>", eu, ek);
+        g_mutex_lock(&be->lock);
+        if (be->pg_backings == NULL)
+            be->pg_backings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        g_hash_table_replace(be->pg_backings, g_strdup(net->value), g_strdup(backing));
+        g_mutex_unlock(&be->lock);
+        return backing;
     }
     if (g_strcmp0(net->type, "Network") != 0) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
@@ -941,6 +1008,7 @@ plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Inventory *inv,
     }
     if (!load(be, inv, TRUE, FALSE, TRUE, TRUE, c, error))
         return FALSE;
+    inv->want_tasks = TRUE;
     p->vm = find_vm(be, inv, spec->vm, error);
     if (p->vm == NULL)
         return FALSE;
@@ -1008,13 +1076,26 @@ plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Inventory *inv,
         g_autofree char *dp = esx_prop_text(p->dest_host, "parent");
         g_autofree char *dpt = esx_node_moref_type(esx_prop(p->dest_host, "parent"));
         if (dp != NULL && g_strcmp0(sp, dp) != 0) {
-            static const char *const cr_paths[] = { "resourcePool", NULL };
-            g_autoptr(EsxResult) keep = NULL;
-            EsxObject *cr = esx_retrieve_one(be, dpt != NULL ? dpt : "ComputeResource", dp, cr_paths,
-                                             &keep, c, error);
-            if (cr == NULL)
-                return FALSE;
-            p->pool = esx_prop_text(cr, "resourcePool");
+            /* A compute resource's root pool never changes: cached. */
+            g_mutex_lock(&be->lock);
+            p->pool = be->pools != NULL ? g_strdup(g_hash_table_lookup(be->pools, dp)) : NULL;
+            g_mutex_unlock(&be->lock);
+            if (p->pool == NULL) {
+                static const char *const cr_paths[] = { "resourcePool", NULL };
+                g_autoptr(EsxResult) keep = NULL;
+                EsxObject *cr = esx_retrieve_one(be, dpt != NULL ? dpt : "ComputeResource", dp,
+                                                 cr_paths, &keep, c, error);
+                if (cr == NULL)
+                    return FALSE;
+                p->pool = esx_prop_text(cr, "resourcePool");
+                if (p->pool != NULL) {
+                    g_mutex_lock(&be->lock);
+                    if (be->pools == NULL)
+                        be->pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+                    g_hash_table_replace(be->pools, g_strdup(dp), g_strdup(p->pool));
+                    g_mutex_unlock(&be->lock);
+                }
+            }
         }
     }
 
@@ -1126,7 +1207,7 @@ plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Inventory *inv,
     }
 
     /* Merges. */
-    g_autoptr(VmshiftCheckpointState) cs = checkpoint_state_of(be, p->vm, error);
+    g_autoptr(VmshiftCheckpointState) cs = checkpoint_state_of(be, p->vm, inv, error);
     if (cs == NULL)
         return FALSE;
     if (cs->merging)
@@ -1229,14 +1310,25 @@ task_info_clear(TaskInfo *t)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(TaskInfo, task_info_clear)
 
+static const char *const task_paths[] = { "info.state", "info.progress", "info.error",
+                                          "info.result", NULL };
+
+static gboolean task_parse(VmshiftBackend *be, const char *task, const EsxObject *t, TaskInfo *ti,
+                           GError **error);
+
 static gboolean
 task_poll(VmshiftBackend *be, const char *task, TaskInfo *ti, GError **error)
 {
-    static const char *const paths[] = { "info.state", "info.progress", "info.error", "info.result", NULL };
     g_autoptr(EsxResult) keep = NULL;
-    EsxObject *t = esx_retrieve_one(be, "Task", task, paths, &keep, NULL, error);
+    EsxObject *t = esx_retrieve_one(be, "Task", task, task_paths, &keep, NULL, error);
     if (t == NULL)
         return FALSE;
+    return task_parse(be, task, t, ti, error);
+}
+
+static gboolean
+task_parse(VmshiftBackend *be, const char *task, const EsxObject *t, TaskInfo *ti, GError **error)
+{
     task_info_clear(ti);
     memset(ti, 0, sizeof *ti);
     ti->state = esx_prop_text(t, "info.state");
@@ -1255,6 +1347,10 @@ task_poll(VmshiftBackend *be, const char *task, TaskInfo *ti, GError **error)
                     be->url, task);
         return FALSE;
     }
+    /* A finished task changed placement, free space or usage: the cached
+     * hosts and datastores are stale now. */
+    if (g_strcmp0(ti->state, "success") == 0 || g_strcmp0(ti->state, "error") == 0)
+        esx_cache_invalidate(be, (1u << ESX_CACHE_HOSTS) | (1u << ESX_CACHE_DATASTORES));
     return TRUE;
 }
 
@@ -1338,15 +1434,52 @@ vm_state_clear(VmState *s)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmState, vm_state_clear)
 
+static const char *const vm_state_paths[] = { "config.hardware.device", "snapshot", "runtime.host",
+                                              "runtime.powerState", NULL };
+
+static void vm_state_parse(const EsxObject *o, VmState *out, char **power);
+
 static gboolean
 vm_state(VmshiftBackend *be, const char *vm, VmState *out, char **power, GError **error)
 {
-    static const char *const paths[] = { "config.hardware.device", "snapshot", "runtime.host",
-                                         "runtime.powerState", NULL };
     g_autoptr(EsxResult) keep = NULL;
-    EsxObject *o = esx_retrieve_one(be, "VirtualMachine", vm, paths, &keep, NULL, error);
+    EsxObject *o = esx_retrieve_one(be, "VirtualMachine", vm, vm_state_paths, &keep, NULL, error);
     if (o == NULL)
         return FALSE;
+    vm_state_parse(o, out, power);
+    return TRUE;
+}
+
+/* The task's info and the VM's state in one RetrievePropertiesEx. */
+static gboolean
+task_poll_vm(VmshiftBackend *be, const char *task, const char *vm, TaskInfo *ti, VmState *now,
+             GError **error)
+{
+    g_autofree char *tps = esx_propset_xml("Task", task_paths);
+    g_autofree char *vps = esx_propset_xml("VirtualMachine", vm_state_paths);
+    g_autofree char *to = esx_moref_xml("obj", "Task", task);
+    g_autofree char *vo = esx_moref_xml("obj", "VirtualMachine", vm);
+    g_autofree char *spec = g_strdup_printf("<specSet>%s%s<objectSet>%s</objectSet>"
+                                            "<objectSet>%s</objectSet></specSet>", tps, vps, to, vo);
+    g_autoptr(EsxResult) r = esx_retrieve_spec(be, spec, NULL, error);
+    if (r == NULL)
+        return FALSE;
+    EsxObject *t = esx_result_find(r, task);
+    EsxObject *o = esx_result_find(r, vm);
+    if (t == NULL || o == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "%s: %s %s not found", be->url,
+                    t == NULL ? "Task" : "VirtualMachine", t == NULL ? task : vm);
+        return FALSE;
+    }
+    if (!task_parse(be, task, t, ti, error))
+        return FALSE;
+    vm_state_parse(o, now, NULL);
+    return TRUE;
+}
+
+static void
+vm_state_parse(const EsxObject *o, VmState *out, char **power)
+{
     vm_state_clear(out);
     out->disks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     for (xmlNode *d = vmshift_xml_first_element(esx_prop(o, "config.hardware.device")); d != NULL;
@@ -1363,7 +1496,6 @@ vm_state(VmshiftBackend *be, const char *vm, VmState *out, char **power, GError 
     out->host = esx_prop_text(o, "runtime.host");
     if (power != NULL)
         *power = esx_prop_text(o, "runtime.powerState");
-    return TRUE;
 }
 
 /* Disks in @now not in @before (added) or the reverse (removed). */
@@ -1457,7 +1589,14 @@ follow_relocate(VmshiftBackend *be, Plan *p, const char *task, VmshiftJob *job,
     gint32 last = -2;
     guint poll = 0;
     for (;;) {
-        if (!task_poll(be, task, &ti, error))
+        /* While nothing is being aborted, the VM is watched in the same
+         * call that polls the task. */
+        g_auto(VmState) now = { 0 };
+        g_autoptr(GError) werr = NULL;
+        gboolean have_now = FALSE;
+        if (abort_reason == NULL && !vmshift_job_is_cancelled(job))
+            have_now = task_poll_vm(be, task, p->vm->value, &ti, &now, &werr);
+        if (!have_now && !task_poll(be, task, &ti, error))
             return FALSE;
         if (ti.progress != last && ti.progress >= 0) {
             vmshift_job_set_progress(job, ti.progress);
@@ -1496,11 +1635,9 @@ follow_relocate(VmshiftBackend *be, Plan *p, const char *task, VmshiftJob *job,
                 abort_reason = g_strdup("cancellation requested");
                 abort_code = G_IO_ERROR_CANCELLED;
             } else {
-                g_auto(VmState) now = { 0 };
-                g_autoptr(GError) err = NULL;
-                if (!vm_state(be, p->vm->value, &now, NULL, &err)) {
+                if (!have_now) {
                     vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not watch VM %s: %s", p->vm_name,
-                                    err->message);
+                                    werr != NULL ? werr->message : "no state");
                 } else {
                     gboolean added = FALSE;
                     g_autofree char *diff = disk_diff(before, &now, &added);
@@ -1587,9 +1724,10 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
                             p.vm_name, aerr->message);
         }
     }
+    /* The plan's VM properties are the state before the move (read
+     * moments ago, in the same call as the merge check). */
     g_auto(VmState) before = { 0 };
-    if (!vm_state(be, p.vm->value, &before, NULL, error))
-        return FALSE;
+    vm_state_parse(p.vm, &before, NULL);
 
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error))
         return FALSE;
@@ -1611,9 +1749,10 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
                     dsn != NULL ? " to datastore " : "", dsn != NULL ? dsn : "");
     g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func(g_free);
     gboolean ok = follow_relocate(be, &p, task, job, &before, added, error);
-    report_location(be, &inv, job, p.vm->value, p.src_host_name);
-    if (!ok)
+    if (!ok) {
+        report_location(be, &inv, job, p.vm->value, p.src_host_name);
         return FALSE;
+    }
 
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error))
         return FALSE;
@@ -1621,8 +1760,10 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
     for (guint i = 0; i < added->len && p.dest_ds != NULL; i++) {
         g_autofree char *b2 = relocate_body(&p, added->pdata[i], p.dest_ds->value);
         g_autofree char *t2 = start_task(be, "RelocateVM_Task", b2, error);
-        if (t2 == NULL || !wait_task(be, t2, "RelocateVM_Task (added disk)", error))
+        if (t2 == NULL || !wait_task(be, t2, "RelocateVM_Task (added disk)", error)) {
+            report_location(be, &inv, job, p.vm->value, p.dest_host_name);
             return FALSE;
+        }
         vmshift_job_log(job, VMSHIFT_LOG_INFO, "disk %s added during the move was moved as well",
                         (char *)added->pdata[i]);
     }
@@ -1638,7 +1779,16 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
     }
     /* A disk change after the switchover cannot be honoured. */
     g_auto(VmState) after = { 0 };
-    if (vm_state(be, p.vm->value, &after, NULL, NULL)) {
+    g_autofree char *apower = NULL;
+    g_autoptr(GError) aerr = NULL;
+    if (!vm_state(be, p.vm->value, &after, &apower, &aerr)) {
+        vmshift_job_set_location(job, p.dest_host_name, "unknown: could not ask the server");
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read where VM %s is: %s", p.vm_name,
+                        aerr->message);
+    } else {
+        /* Where it is now, from the same read. */
+        g_autofree char *h = name_of(inv.hosts, after.host);
+        vmshift_job_set_location(job, h, apower);
         gboolean add = FALSE;
         GHashTableIter it;
         gpointer k, v;
@@ -1653,13 +1803,11 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
         }
         (void)add;
         if (diff != NULL) {
-            report_location(be, &inv, job, p.vm->value, p.dest_host_name);
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                         "%s to VM %s after the switchover; check its placement", diff, p.vm_name);
             return FALSE;
         }
     }
-    report_location(be, &inv, job, p.vm->value, p.dest_host_name);
     vmshift_job_set_progress(job, 100);
     vmshift_job_set_result(job, "vsphere-task", task);
     return TRUE;
@@ -1677,8 +1825,20 @@ role_list(VmshiftBackend *be, GError **error)
                     be->url);
         return NULL;
     }
+    gint64 now = g_get_monotonic_time();
+    g_mutex_lock(&be->lock);
+    if (be->roles != NULL && now - be->roles_at < ESX_ROLES_TTL_US)
+        keep = esx_result_ref(be->roles);
+    g_mutex_unlock(&be->lock);
+    if (keep != NULL)
+        return keep;
     if (esx_retrieve_one(be, "AuthorizationManager", be->auth_manager, paths, &keep, NULL, error) == NULL)
         return NULL;
+    g_mutex_lock(&be->lock);
+    esx_result_free(be->roles);
+    be->roles = esx_result_ref(keep);
+    be->roles_at = now;
+    g_mutex_unlock(&be->lock);
     return keep;
 }
 

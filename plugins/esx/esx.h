@@ -29,7 +29,32 @@ struct _VmshiftBackend {
     GHashTable *vm_ids;  /* VM name → moref, a cache (guarded by lock) */
     GHashTable *views;   /* type → ContainerView moref of this session (lock) */
     char *dc_moref;      /* the datacenter= datacenter (lock) */
+    /* Inventory cache (lock): the last HostSystem, Datastore and Network
+     * retrievals, shared read-only by every operation on this handle for
+     * ESX_CACHE_TTL_US; hosts and datastores are dropped whenever a task
+     * this handle follows finishes (placement, free space and usage
+     * change then). See esx_cached_all(). */
+    struct _EsxResult *cache[3];
+    gint64 cache_at[3];
+    struct _EsxResult *roles;   /* AuthorizationManager.roleList (lock) */
+    gint64 roles_at;
+    GHashTable *pools;   /* compute resource moref → root resource pool (lock) */
+    GHashTable *pg_backings; /* DVPG moref → its NIC <backing> fragment (lock) */
+    guint soap_calls;    /* SOAP requests sent (atomic; logged at close) */
 };
+
+/* Cached inventory kinds (VmshiftBackend.cache). */
+typedef enum {
+    ESX_CACHE_HOSTS,
+    ESX_CACHE_DATASTORES,
+    ESX_CACHE_NETWORKS,
+} EsxCacheKind;
+
+/* The property paths retrieved for each cached kind (esx.c). */
+extern const char *const *const esx_cache_paths[3];
+
+#define ESX_CACHE_TTL_US (3 * G_USEC_PER_SEC)
+#define ESX_ROLES_TTL_US (10 * G_USEC_PER_SEC)
 
 /* One object of a RetrievePropertiesEx reply. Property values are nodes
  * borrowed from the reply documents kept by the EsxResult. */
@@ -40,12 +65,15 @@ typedef struct {
     GHashTable *missing;  /* path → fault type */
 } EsxObject;
 
-typedef struct {
+typedef struct _EsxResult {
     GPtrArray *docs;      /* xmlDoc * */
     GPtrArray *objects;   /* EsxObject * */
+    gint refs;            /* results in the inventory cache are shared */
 } EsxResult;
 
+/* Drops a reference; the last one frees. */
 void esx_result_free(EsxResult *result);
+EsxResult *esx_result_ref(EsxResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EsxResult, esx_result_free)
 
 /* Parse one RetrievePropertiesEx / ContinueRetrievePropertiesEx reply into
@@ -84,6 +112,15 @@ EsxResult *esx_retrieve_all(VmshiftBackend *be, const char *type, const char *co
 EsxResult *esx_retrieve_objects(VmshiftBackend *be, const char *type, GPtrArray *morefs,
                                 const char *const *paths, GCancellable *cancellable,
                                 GError **error);
+/* One RetrievePropertiesEx (with continuation) of a ready specSet. */
+EsxResult *esx_retrieve_spec(VmshiftBackend *be, const char *specset,
+                             GCancellable *cancellable, GError **error);
+char *esx_propset_xml(const char *type, const char *const *paths);
+/* esx_retrieve_all() of @kind through the handle's inventory cache. */
+EsxResult *esx_cached_all(VmshiftBackend *be, EsxCacheKind kind, GCancellable *cancellable,
+                          GError **error);
+/* Drop cached kinds (bit mask of 1 << EsxCacheKind). */
+void esx_cache_invalidate(VmshiftBackend *be, guint mask);
 EsxObject *esx_retrieve_one(VmshiftBackend *be, const char *type, const char *moref,
                             const char *const *paths, EsxResult **keep,
                             GCancellable *cancellable, GError **error);
