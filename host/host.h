@@ -268,6 +268,9 @@ gboolean host_process_alive(gint64 pid, const char *identity);
 
 /* ---- validate.c: host checks + the plugin's check_migration ------------- */
 
+/* The volume of @vols holding @path (by name, id, or longest path prefix;
+ * Windows paths case-insensitively), or NULL. */
+VmshiftVolume *host_volume_for_path(GPtrArray *vols, const char *path);
 /* Findings (VmshiftFinding) for @spec on backend @b. NULL with @error when
  * validation could not run at all. */
 GPtrArray *host_validate(HostBackend *b, const VmshiftMigrationSpec *spec,

@@ -43,9 +43,39 @@ network_on_host(GPtrArray *nets, const char *name, const char *host)
     return FALSE;
 }
 
-/* The volume holding @path: the longest path prefix among @vols. */
-static VmshiftVolume *
-volume_for_path(GPtrArray *vols, const char *path)
+/* Windows paths (a drive letter or a UNC share) name files case-insensitively
+ * and separate with '\\'; POSIX paths are compared as they are. */
+static gboolean
+is_windows_path(const char *p)
+{
+    return (g_ascii_isalpha(p[0]) && p[1] == ':') || (p[0] == '\\' && p[1] == '\\');
+}
+
+/* How much of @path the volume root @root covers: strlen(@root) when @path
+ * is @root or lies below it (a separator follows, or @root ends in one),
+ * else 0. */
+static gsize
+path_prefix_len(const char *root, const char *path)
+{
+    gsize l = strlen(root);
+    gboolean win = is_windows_path(root) && is_windows_path(path);
+    char last;
+
+    if (l == 0 || strlen(path) < l)
+        return 0;
+    if (win ? g_ascii_strncasecmp(root, path, l) != 0 : strncmp(root, path, l) != 0)
+        return 0;
+    last = root[l - 1];
+    if (path[l] == '\0' || path[l] == '/' || last == '/'
+        || (win && (path[l] == '\\' || last == '\\')))
+        return l;
+    return 0;
+}
+
+/* The volume holding @path: one named or identified by @path, else the
+ * longest path prefix among @vols. */
+VmshiftVolume *
+host_volume_for_path(GPtrArray *vols, const char *path)
 {
     VmshiftVolume *best = NULL;
     gsize best_len = 0;
@@ -55,14 +85,12 @@ volume_for_path(GPtrArray *vols, const char *path)
         gsize l;
         if (!v->path)
             continue;
-        l = strlen(v->path);
-        if (!strcmp(v->path, path) || !g_strcmp0(v->name, path) || !g_strcmp0(v->id, path)
-            || (g_str_has_prefix(path, v->path)
-                && (path[l] == '/' || path[l] == '\\' || (l && (v->path[l - 1] == '/'))))) {
-            if (l >= best_len) {
-                best = v;
-                best_len = l;
-            }
+        if (!g_strcmp0(v->name, path) || !g_strcmp0(v->id, path))
+            return v;
+        l = path_prefix_len(v->path, path);
+        if (l && l >= best_len) {
+            best = v;
+            best_len = l;
         }
     }
     return best;
@@ -196,7 +224,7 @@ host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm 
                 VmshiftVolume *vol;
                 if (!dir)
                     continue;
-                vol = volume_for_path(vols, dir);
+                vol = host_volume_for_path(vols, dir);
                 if (!vol) {
                     ADD(INFO, "space-unknown", d->id, "no known volume holds %s; free space "
                         "not checked for disk '%s'", dir, d->id);
