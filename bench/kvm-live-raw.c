@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 typedef struct {
-    FILE *f;
+    FILE *f;       /* reading */
+    FILE *w;       /* writing: a separate stream (mixing both directions on one
+                    * FILE without fseek is undefined, and sockets cannot seek) */
     const char *name;
 } Q;
 
@@ -52,8 +54,8 @@ readmsg(Q *q)
 static json_object *
 cmd(Q *q, const char *json)
 {
-    fprintf(q->f, "%s\n", json);
-    fflush(q->f);
+    fprintf(q->w, "%s\n", json);
+    fflush(q->w);
     json_object *o = readmsg(q);
     json_object *e;
     if (json_object_object_get_ex(o, "error", &e)) {
@@ -73,7 +75,7 @@ conn(const char *path)
         perror(path);
         exit(1);
     }
-    Q q = { fdopen(fd, "r+"), path };
+    Q q = { fdopen(fd, "r"), fdopen(dup(fd), "w"), path };
     json_object_put(readmsg(&q));       /* greeting */
     json_object_put(cmd(&q, "{\"execute\": \"qmp_capabilities\"}"));
     return q;
