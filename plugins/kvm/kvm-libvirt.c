@@ -622,7 +622,7 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
     char *tuning = g_strdup_printf("libvirt peer-to-peer, bandwidth %s, %s (dirty rate %"
                                    G_GINT64_FORMAT " MiB/s)",
                                    bw_bytes ? "capped" : "unlimited (libvirt's default)",
-                                   postcopy ? "post-copy after the first pass"
+                                   postcopy ? "post-copy"
                                             : "4 parallel connections", dirty);
     vmshift_job_set_result(job, "tuning", tuning);
     vmshift_job_log(job, VMSHIFT_LOG_INFO, "tuning: %s", tuning);
@@ -668,7 +668,9 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
                 vmshift_job_set_progress(job, 100.0 * (double) (total - MIN(rem, total)) /
                                                   (double) total);
             }
-            if (postcopy && !switched && !aborted && iter >= 2) {
+            /* as the qmp transport: switch as soon as the stream runs */
+            if (postcopy && !switched && !aborted && total > 0 &&
+                g_get_monotonic_time() - t0 >= 200000) {
                 if (virDomainMigrateStartPostCopy(d, 0) == 0) {
                     switched = TRUE;
                     vmshift_job_save(job, "stage", "postcopy", NULL);
