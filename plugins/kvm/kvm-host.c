@@ -131,6 +131,13 @@ kvm_host_load(KvmHost *host, GError **error)
     host->qemu_user = GET("qemu-user");
     char *ports = GET("migration-ports");
     host->max_bw_mib = g_key_file_get_uint64(kf, "host", "max-bandwidth-mib-s", NULL);
+    /* post-copy loses the VM if the link fails mid-way: some sites forbid it */
+    GError *pe = NULL;
+    host->allow_postcopy = g_key_file_get_boolean(kf, "host", "allow-postcopy", &pe);
+    if (pe) {
+        host->allow_postcopy = TRUE;
+        g_error_free(pe);
+    }
 #undef GET
     if (ports) {
         int a = 0, b = 0;

@@ -244,8 +244,16 @@ choose_tuning(Mig *m, GVariantDict *opts, GError **error)
                                             : 0.0;
     /* a quarter of the budget: the link estimate is optimistic when vCPUs,
      * migration threads and the destination share the cores (TCG) */
+    if (force_pc == 1 && (!m->src->allow_postcopy || !m->dst->allow_postcopy)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "post-copy was requested but host %s forbids it (allow-postcopy=false)",
+                    m->src->allow_postcopy ? m->dst->name : m->src->name);
+        return FALSE;
+    }
+    gboolean may_postcopy = m->src->allow_postcopy && m->dst->allow_postcopy;
     if (force_pc == 1 ||
-        (force_pc < 0 && kvm_tuning_prefers_postcopy(t->dirty_mib_s, link, t->downtime_limit_ms))) {
+        (force_pc < 0 && may_postcopy &&
+         kvm_tuning_prefers_postcopy(t->dirty_mib_s, link, t->downtime_limit_ms))) {
         t->postcopy = TRUE;
         t->multifd = FALSE;
         t->why = force_pc == 1
@@ -259,11 +267,18 @@ choose_tuning(Mig *m, GVariantDict *opts, GError **error)
         t->multifd = t->channels > 1;
         char *rate = t->dirty_mib_s >= 0 ? g_strdup_printf("%" G_GINT64_FORMAT, t->dirty_mib_s)
                                          : g_strdup("unmeasured");
-        t->why = g_strdup_printf("dirty rate %s MiB/s, link %" G_GUINT64_FORMAT " MiB/s: last "
-                                 "round ~%.0f ms, within a quarter of the %" G_GUINT64_FORMAT
-                                 " ms downtime limit: pre-copy%s",
-                                 rate, link, expected_ms, t->downtime_limit_ms,
-                                 t->multifd ? " with multifd" : "");
+        if (!may_postcopy && kvm_tuning_prefers_postcopy(t->dirty_mib_s, link,
+                                                         t->downtime_limit_ms))
+            t->why = g_strdup_printf("dirty rate %s MiB/s over a %" G_GUINT64_FORMAT " MiB/s "
+                                     "link calls for post-copy, but a host forbids it "
+                                     "(allow-postcopy=false): pre-copy%s, which may not "
+                                     "converge", rate, link, t->multifd ? " with multifd" : "");
+        else
+            t->why = g_strdup_printf("dirty rate %s MiB/s, link %" G_GUINT64_FORMAT " MiB/s: "
+                                     "last round ~%.0f ms, within a quarter of the %"
+                                     G_GUINT64_FORMAT " ms downtime limit: pre-copy%s",
+                                     rate, link, expected_ms, t->downtime_limit_ms,
+                                     t->multifd ? " with multifd" : "");
         g_free(rate);
     }
     t->autoconverge = ac == 1;

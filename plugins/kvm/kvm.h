@@ -13,8 +13,8 @@ G_BEGIN_DECLS
  * A host of the qmp transport: where commands run (locally or through
  * ssh://user@host[:port]) and its run directory. The run directory holds
  *   host.conf        [host] migration-address, images, qemu, accel,
- *                    migration-ports, qemu-user, max-bandwidth-mib-s
- *                    (all optional)
+ *                    migration-ports, qemu-user, max-bandwidth-mib-s,
+ *                    allow-postcopy (all optional)
  *   networks.conf    [network NAME] netdev=QEMU -netdev options (optional;
  *                    "default" = user networking when absent)
  *   vms/NAME/vm.conf the VM's definition; qmp.sock, qemu.pid, console.log
@@ -31,6 +31,7 @@ typedef struct {
     char *qemu_user;           /* the user QEMU runs as (ACLs); NULL: root */
     int port_min, port_max;    /* migration / NBD ports */
     guint64 max_bw_mib;        /* outgoing migration limit, MiB/s; 0: none */
+    gboolean allow_postcopy;   /* FALSE: the admin forbids post-copy from here */
     GKeyFile *networks;        /* networks.conf, never NULL */
 } KvmHost;
 

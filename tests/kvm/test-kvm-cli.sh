@@ -19,7 +19,7 @@ timeout 60 qemu-img create -q -f qcow2 "$KT/a/images/demo.qcow2" 64M
 define_vm "$KT/a" demo "dirty=64 disk=1" "[disk vda]
 path=$KT/a/images/demo.qcow2
 format=qcow2"
-"$DRIVE" start "$KT/a" demo >/dev/null
+timeout 120 "$DRIVE" start "$KT/a" demo >/dev/null
 check "guest boots on hostA" wait_console "$KT/a" demo "DIRTY pass=1" 90
 
 out=$(V backends 2>&1)
@@ -44,8 +44,9 @@ check "vmshift merge-status: no merge" grep -q "no merge in progress" <<<"$out"
 V acl recreate demo >"$KT/out-acl" 2>&1
 check "vmshift acl recreate succeeds" test $? = 0
 
-# hostB caps outgoing migrations at 8 MiB/s: slow enough to interrupt
-printf '[host]\nmax-bandwidth-mib-s=8\n' > "$KT/b/host.conf"
+# hostB caps outgoing migrations at 8 MiB/s and forbids post-copy: a
+# pre-copy slow enough to interrupt
+printf '[host]\nmax-bandwidth-mib-s=8\nallow-postcopy=false\n' > "$KT/b/host.conf"
 
 # job cancel from another process
 prev=$(last_job)
@@ -63,8 +64,10 @@ wait "$bg"; rc=$?
 check "vmshift job cancel from another process stops the migration" test "$rc" != 0
 check "after the cancel the guest runs on hostB only" \
     bash -c "alive_on '$KT/b' demo && ! test -e '$KT/a/vms/demo'"
-check "the cancelled job says where the VM is" \
-    bash -c 'grep -q "\"host\":\"hostB\"" <<<"$0"' "$(job_json "$id")"
+j=$(job_json "$id")
+check "the cancelled job says where the VM is" bash -c 'grep -q "\"host\":\"hostB\"" <<<"$0"' "$j"
+check "the plugin kept to pre-copy because hostB forbids post-copy, and said so" \
+    bash -c 'grep -q "allow-postcopy=false" <<<"$0" && grep -q "postcopy=off" <<<"$0"' "$j"
 
 # kill -9 of vmshift mid-transfer, then job repair
 prev=$(last_job)

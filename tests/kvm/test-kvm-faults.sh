@@ -22,7 +22,7 @@ export -f saved dest_gone
 export KT
 
 define_vm "$KT/a" demo "dirty=64"
-"$DRIVE" start "$KT/a" demo >/dev/null
+timeout 120 "$DRIVE" start "$KT/a" demo >/dev/null
 wait_console "$KT/a" demo "DIRTY pass=1" 60
 
 # 1. cancel while transferring
@@ -77,10 +77,10 @@ out=$(drive migrate demo --to hostB 2>&1)
 if grep -q "duplicate yank instance" <<<"$out"; then
     check "a VM QEMU cannot migrate again is refused before anything changes" \
         bash -c "grep -q '^error=conflict' <<<\"\$0\" && test ! -e '$KT/b/vms/demo'" "$out"
-    "$DRIVE" qmp "$KT/a" demo quit >/dev/null 2>&1
+    timeout 60 "$DRIVE" qmp "$KT/a" demo quit >/dev/null 2>&1
     for i in $(seq 50); do running_on "$KT/a" demo || break; sleep 0.1; done
     rm -f "$KT/a/vms/demo/console.log"
-    "$DRIVE" start "$KT/a" demo >/dev/null
+    timeout 120 "$DRIVE" start "$KT/a" demo >/dev/null
     wait_console "$KT/a" demo "DIRTY pass=1" 60
 else
     # it migrated (nothing stale): bring it back for the next case

@@ -10,7 +10,7 @@ printf '[network lan]\nnetdev=user\n[network backup]\nnetdev=user,net=10.0.3.0/2
 define_vm "$KT/a" demo "dirty=64" "[nic net0]
 network=lan
 mac=52:54:00:00:00:01"
-"$DRIVE" start "$KT/a" demo >/dev/null
+timeout 120 "$DRIVE" start "$KT/a" demo >/dev/null
 check "guest boots on hostA" wait_console "$KT/a" demo HEARTBEAT 60
 
 out=$(drive vms 2>&1)

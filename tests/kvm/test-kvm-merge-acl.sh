@@ -14,12 +14,12 @@ timeout 60 qemu-io -f qcow2 -c "write -P 0x33 0 24M" "$im/top.qcow2" >/dev/null
 define_vm "$KT/a" mg "disk=1" "[disk vda]
 path=$im/top.qcow2
 format=qcow2"
-"$DRIVE" start "$KT/a" mg >/dev/null
+timeout 120 "$DRIVE" start "$KT/a" mg >/dev/null
 check "guest with a two-image chain boots" wait_console "$KT/a" mg "disk=ok" 90
 
 out=$(drive merge-status mg 2>&1)
 check "no merge reported while none runs" grep -q "^merging=0" <<<"$out"
-"$DRIVE" qmp "$KT/a" mg block-commit \
+timeout 60 "$DRIVE" qmp "$KT/a" mg block-commit \
     '{"job-id": "commit-vda", "device": "vda", "speed": 65536}' >/dev/null
 out=$(drive merge-status mg 2>&1)
 check "a running block-commit is a merge in progress" grep -q "^merging=1" <<<"$out"
@@ -29,7 +29,7 @@ diag "$(grep '^detail=' <<<"$out")"
 out=$(drive check mg --to hostB 2>&1)
 check "check_migration reports merge-in-progress as an error" \
     grep -q "finding error merge-in-progress" <<<"$out"
-"$DRIVE" qmp "$KT/a" mg block-job-cancel '{"device": "commit-vda"}' >/dev/null
+timeout 60 "$DRIVE" qmp "$KT/a" mg block-job-cancel '{"device": "commit-vda"}' >/dev/null
 for i in $(seq 50); do
     drive merge-status mg 2>/dev/null | grep -q "^merging=0" && break; sleep 0.2
 done
@@ -37,7 +37,7 @@ out=$(drive merge-status mg 2>&1)
 check "after block-job-cancel no merge is reported" grep -q "^merging=0" <<<"$out"
 
 # stopped VM: an external, throttled qemu-img commit holds the chain
-"$DRIVE" qmp "$KT/a" mg quit >/dev/null 2>&1
+timeout 60 "$DRIVE" qmp "$KT/a" mg quit >/dev/null 2>&1
 for i in $(seq 50); do running_on "$KT/a" mg || break; sleep 0.1; done
 timeout 120 qemu-img commit -q -r 1M "$im/top.qcow2" &
 commit=$!

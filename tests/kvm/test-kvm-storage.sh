@@ -17,7 +17,7 @@ marker_in() { # qemu-io exits 1 on "Pattern verification failed"
 define_vm "$KT/a" st "disk=1 diskwrite=1" "[disk vda]
 path=$img
 format=qcow2"
-"$DRIVE" start "$KT/a" st >/dev/null
+timeout 120 "$DRIVE" start "$KT/a" st >/dev/null
 check "guest with a disk boots and writes" wait_console "$KT/a" st "DISKWRITE n=" 90
 check "the marker check tells a wrong pattern" bash -c "! timeout 60 qemu-io -r -U -f qcow2 -c 'read -P 0x11 0 64k' '$img' >/dev/null 2>&1"
 
@@ -41,7 +41,7 @@ check "guest on hostB reads its disk" \
 
 out=$(drive migrate st --to hostA --cold 2>&1)
 check "cold migration of a running VM is refused" grep -q "error=conflict" <<<"$out"
-"$DRIVE" qmp "$KT/b" st quit >/dev/null 2>&1
+timeout 60 "$DRIVE" qmp "$KT/b" st quit >/dev/null 2>&1
 for i in $(seq 50); do running_on "$KT/b" st || break; sleep 0.1; done
 out=$(drive migrate st --to hostA --cold --path "$KT/a/images" --start 2>"$KT/err3")
 check "cold migration B->A with disk copy and --start succeeds" grep -q "^ok=1" <<<"$out"
