@@ -300,7 +300,8 @@ tuning_summary(const Tuning *t)
 }
 
 static gboolean
-set_caps(VmshiftQmp *q, const Tuning *t, gboolean dest, GError **error)
+set_caps_ex(VmshiftQmp *q, const Tuning *t, gboolean dest, gboolean late_activate,
+            GError **error)
 {
     json_object *caps = json_object_new_array();
 #define CAP(n, v)                                                                  \
@@ -314,6 +315,10 @@ set_caps(VmshiftQmp *q, const Tuning *t, gboolean dest, GError **error)
     CAP("multifd", t->multifd);
     CAP("postcopy-ram", t->postcopy);
     CAP("auto-converge", t->autoconverge && !dest);
+    /* disks arriving over NBD: the destination must not take its images
+     * over before `cont` (the mirrors are still finishing), as libvirt does */
+    if (dest)
+        CAP("late-block-activate", late_activate);
 #undef CAP
     json_object *args = json_object_new_object();
     json_object_object_add(args, "capabilities", caps);
@@ -328,6 +333,12 @@ set_caps(VmshiftQmp *q, const Tuning *t, gboolean dest, GError **error)
                                json_object_new_int64((gint64) t->downtime_limit_ms));
     }
     return vmshift_qmp_execute_simple(q, "migrate-set-parameters", p, QMP_CMD_TIMEOUT, error);
+}
+
+static gboolean
+set_caps(VmshiftQmp *q, const Tuning *t, gboolean dest, GError **error)
+{
+    return set_caps_ex(q, t, dest, FALSE, error);
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -555,9 +566,14 @@ wait_mirrors_ready(Mig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
     }
 }
 
-/* Cancels mirrors (no pivot) and deletes their target nodes. */
+/*
+ * Cancels mirrors (no pivot) and deletes their target nodes. @graceful: the
+ * source is stopped and the targets must get every last write (a READY
+ * mirror then finishes its final synchronisation and completes); otherwise
+ * the copies are being thrown away and are abandoned at once.
+ */
 static void
-abort_mirrors(Mig *m, VmshiftQmp *q, GPtrArray *mirrors)
+abort_mirrors_ex(Mig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean graceful)
 {
     GCancellable *saved = m->cancel;
     vmshift_qmp_set_cancellable(q, NULL);
@@ -567,18 +583,25 @@ abort_mirrors(Mig *m, VmshiftQmp *q, GPtrArray *mirrors)
             continue;
         json_object *a = json_object_new_object();
         json_object_object_add(a, "device", json_object_new_string(x->job));
-        json_object_object_add(a, "force", json_object_new_boolean(1));
+        json_object_object_add(a, "force", json_object_new_boolean(graceful ? 0 : 1));
         if (vmshift_qmp_execute_simple(q, "block-job-cancel", a, QMP_CMD_TIMEOUT, NULL)) {
-            /* BLOCK_JOB_CANCELLED, or COMPLETED when it was ready */
-            for (int k = 0; k < 2; k++) {
-                VmshiftQmpEvent *ev = vmshift_qmp_wait_event(q, k ? "BLOCK_JOB_COMPLETED"
-                                                                  : "BLOCK_JOB_CANCELLED",
-                                                             match_job, x->job, 2000, NULL);
-                if (ev) {
-                    vmshift_qmp_event_free(ev);
+            /* BLOCK_JOB_CANCELLED, or COMPLETED when it was ready (a
+             * graceful cancel of a READY mirror completes without pivot
+             * after the final synchronisation) */
+            VmshiftQmpEvent *ev = NULL;
+            for (int k = 0; k < 600 && !ev; k++) {
+                ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_COMPLETED", match_job, x->job, 50,
+                                            NULL);
+                if (!ev)
+                    ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_CANCELLED", match_job, x->job,
+                                                50, NULL);
+                if (!graceful && k > 40)
                     break;
-                }
             }
+            if (ev && graceful && strcmp(ev->name, "BLOCK_JOB_COMPLETED"))
+                vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "mirror of disk %s ended with %s",
+                                x->disk, ev->name);
+            vmshift_qmp_event_free(ev);
         }
         x->done = TRUE;
     }
@@ -597,6 +620,12 @@ abort_mirrors(Mig *m, VmshiftQmp *q, GPtrArray *mirrors)
     }
     vmshift_qmp_set_cancellable(q, saved);
     vmshift_qmp_clear_events(q);
+}
+
+static void
+abort_mirrors(Mig *m, VmshiftQmp *q, GPtrArray *mirrors)
+{
+    abort_mirrors_ex(m, q, mirrors, FALSE);
 }
 
 /*
@@ -786,7 +815,9 @@ follow_migration(Mig *m, gint64 t_start, GError **error)
             }
         }
         GError *local = NULL;
-        VmshiftQmpEvent *ev = vmshift_qmp_next_event(m->sq, 100, &local);
+        VmshiftQmpEvent *ev = vmshift_qmp_next_event(m->sq,
+                                                     m->t.postcopy && !postcopy_started ? 20 : 100,
+                                                     &local);
         if (local) {
             g_propagate_prefixed_error(error, local, "source QEMU on host %s: ", m->src->name);
             goto out;
@@ -794,7 +825,9 @@ follow_migration(Mig *m, gint64 t_start, GError **error)
         gboolean query = ev && !strcmp(ev->name, "MIGRATION");
         vmshift_qmp_event_free(ev);
         gint64 now = g_get_monotonic_time();
-        if (!query && now - last_query < 250000)
+        /* poll fast while a post-copy switch is due, gently otherwise */
+        gint64 period = m->t.postcopy && !postcopy_started ? 40000 : 250000;
+        if (!query && now - last_query < period)
             continue;
         last_query = now;
         json_object *r = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT,
@@ -1074,7 +1107,8 @@ migrate_live(Mig *m, GError **error)
     if (!prepare_destination(m, KVM_START_INCOMING | (moves_storage ? KVM_START_PAUSED : 0),
                              error))
         goto out;
-    if (!set_caps(m->sq, &m->t, FALSE, error) || !set_caps(m->dq, &m->t, TRUE, error))
+    if (!set_caps(m->sq, &m->t, FALSE, error) ||
+        !set_caps_ex(m->dq, &m->t, TRUE, moves_storage, error))
         goto out;
     if (moves_storage) {
         int nport = kvm_host_pick_port(m->dst);
@@ -1198,9 +1232,10 @@ migrate_live(Mig *m, GError **error)
         g_clear_error(error);
     }
     if (mirrors->len) {
-        /* the source is stopped: the mirrors are in sync; finish them
-         * without pivot (the destination owns the new images) */
-        abort_mirrors(m, m->sq, mirrors);
+        /* the source is stopped: let each mirror write its last dirty
+         * blocks and complete without pivot (the destination owns the new
+         * images from now on) */
+        abort_mirrors_ex(m, m->sq, mirrors, TRUE);
         vmshift_qmp_execute_simple(m->dq, "nbd-server-stop", NULL, QMP_CMD_TIMEOUT, NULL);
         if (!vmshift_qmp_execute_simple(m->dq, "cont", NULL, QMP_CMD_TIMEOUT, error))
             goto out;

@@ -4,11 +4,14 @@
 #   dirty=MIB        run /bin/dirty over MIB MiB (one non-zero write per page)
 #   dirtysleep=US    throttle the dirtier (sleep US microseconds per 256 pages)
 #   disk=1           load virtio_pci + virtio_blk; the disk is /dev/vda
-#   diskwrite=1      with disk=1: keep writing random data to /dev/vda
+#   diskwrite=1      with disk=1: keep writing random data to /dev/vda (MiB
+#                    1..32) and a stamped block at MiB 40 that is read back
+#                    (DISKCHECK bad on a mismatch)
 #   hb=SECONDS       heartbeat period (default 0.5)
 #   shell=1          a shell on the console
 #   poweroff=1       power off right after INIT-START
-# Console lines: INIT-START, HEARTBEAT n=N uptime=S, DIRTY ..., DISK ...
+# Console lines: INIT-START, HEARTBEAT n=N uptime=S, DIRTY ..., DISK ...,
+# DISKWRITE n=N, DISKCHECK bad ...
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -51,6 +54,13 @@ if [ "$DISK" = 1 ] && [ "$(arg diskwrite 0)" = 1 ] && [ -b /dev/vda ]; then
             seek=$((1 + n % 32))
             dd if=/dev/urandom of=/dev/vda bs=1048576 count=1 seek=$seek \
                 conv=fsync 2>/dev/null || echo "DISKWRITE error n=$n"
+            # integrity: a stamped 4 KiB block at MiB 40, written through
+            # and read back from the disk; a write lost by a storage move
+            # shows up as DISKCHECK bad
+            echo "SEQ $n" | dd of=/dev/vda bs=4096 seek=10240 count=1 conv=sync,fsync \
+                oflag=direct 2>/dev/null
+            got=$(dd if=/dev/vda bs=4096 skip=10240 count=1 iflag=direct 2>/dev/null | head -1 | tr -d '\000')
+            [ "$got" = "SEQ $n" ] || echo "DISKCHECK bad n=$n got=$got"
             n=$((n+1))
             [ $((n % 16)) = 0 ] && echo "DISKWRITE n=$n"
             usleep 100000

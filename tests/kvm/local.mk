@@ -12,4 +12,4 @@ if ENABLE_INTEGRATION
 TESTS += tests/kvm/test-kvm-live.sh tests/kvm/test-kvm-storage.sh tests/kvm/test-kvm-faults.sh tests/kvm/test-kvm-merge-acl.sh tests/kvm/test-kvm-cli.sh tests/kvm/test-kvm-libvirt.sh
 endif
 endif
-EXTRA_DIST += tests/kvm/kvm-lib.sh tests/kvm/lvhosts.sh $(wildcard $(srcdir)/tests/kvm/test-kvm-*.sh)
+EXTRA_DIST += tests/kvm/kvm-lib.sh tests/kvm/lvhosts.sh tests/kvm/demo-kvm.sh $(wildcard $(srcdir)/tests/kvm/test-kvm-*.sh)

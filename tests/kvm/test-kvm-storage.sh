@@ -14,6 +14,16 @@ marker_in() { # qemu-io exits 1 on "Pattern verification failed"
     o=$(timeout 60 qemu-io -r -U -f qcow2 -c "read -P 0x5a 0 64k" "$1" 2>&1) &&
         ! grep -q "verification failed" <<<"$o"
 }
+# the guest reads back a stamped block after every write: a write lost by
+# a move shows as DISKCHECK bad; new DISKWRITE lines show writes go on
+writes_intact() { # HOSTDIR
+    local log="$1/vms/st/console.log" n0 i
+    n0=$(grep -c "DISKWRITE n=" "$log")
+    for i in $(seq 100); do
+        [ "$(grep -c "DISKWRITE n=" "$log")" -gt "$n0" ] && break; sleep 0.2
+    done
+    [ "$(grep -c "DISKWRITE n=" "$log")" -gt "$n0" ] && ! grep -q "DISKCHECK bad" "$log"
+}
 define_vm "$KT/a" st "disk=1 diskwrite=1" "[disk vda]
 path=$img
 format=qcow2"
@@ -27,6 +37,7 @@ check "definition points at the new image" grep -q "path=$KT/a/fast/data.qcow2" 
 check "old image removed after the pivot" test ! -e "$img"
 check "new image holds the data written before" marker_in "$KT/a/fast/data.qcow2"
 check "guest still alive with its disk readable" alive_on "$KT/a" st
+check "no guest write lost across the pivot, writes go on" writes_intact "$KT/a"
 pid=$(qemu_pid "$KT/a" st)
 check "QEMU has the new image open, not the old one" \
     bash -c "ls -l /proc/$pid/fd | grep -q '$KT/a/fast/data.qcow2' && ! ls -l /proc/$pid/fd | grep -q '$img'"
@@ -34,6 +45,7 @@ check "QEMU has the new image open, not the old one" \
 out=$(drive migrate st --to hostB --path "$KT/b/images" 2>"$KT/err2")
 check "live VM + storage migration A->B succeeds" grep -q "^ok=1" <<<"$out"
 check "guest alive on hostB" alive_on "$KT/b" st
+check "no guest write lost across VM + storage migration, writes go on" writes_intact "$KT/b"
 check "hostB's image holds the data" marker_in "$KT/b/images/data.qcow2"
 check "the source image is gone" test ! -e "$KT/a/fast/data.qcow2"
 check "guest on hostB reads its disk" \
