@@ -13,6 +13,7 @@ vmshiftinclude_HEADERS = \
 nodist_vmshiftinclude_HEADERS = sdk/include/vmshift/version.h
 
 sdk_libvmshift_sdk_la_SOURCES = \
+	sdk/sdk-private.h \
 	sdk/error.c \
 	sdk/types.c \
 	sdk/job.c \

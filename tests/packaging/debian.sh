@@ -237,6 +237,17 @@ for p in $PLUGINS; do
         # keep the connection keys of the example, under our backend name
         sed -n '/^\[backend /,$p' "$ex" | sed '1d; /^\[/,$d; /^ *plugin *=/d; /^ *enabled *=/d' >>"$conf"
     fi
+    # no traffic leaves this machine: peers become a closed loopback port
+    sed -i -e 's|^\( *url *= *https\{0,1\}://\)[^/:]*\(:[0-9]*\)\{0,1\}|\1127.0.0.1:9|' \
+        -e 's|^\( *hosts *= *\).*|\1127.0.0.1|' -e '/^ *uri *=/d' "$conf"
+    # ... and the credentials file the example names, root-only as required
+    cred=$(sed -n 's/^ *credentials *= *//p' "$conf" | tail -n 1)
+    if [ -n "$cred" ]; then
+        case "$cred" in /*) ;; *) cred=/etc/vmshift/backends.d/$cred ;; esac
+        mkdir -p "$root$(dirname "$cred")"
+        printf 'user=pkgtest\npassword=pkgtest\n' >"$root$cred"
+        chmod 600 "$root$cred"
+    fi
 done
 
 backends() { timeout 60 chroot "$root" vmshift backends 2>&1; }
