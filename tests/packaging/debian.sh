@@ -238,8 +238,8 @@ for p in $PLUGINS; do
         sed -n '/^\[backend /,$p' "$ex" | sed '1d; /^\[/,$d; /^ *plugin *=/d; /^ *enabled *=/d' >>"$conf"
     fi
     # no traffic leaves this machine: peers become a closed loopback port
-    sed -i -e 's|^\( *url *= *https\{0,1\}://\)[^/:]*\(:[0-9]*\)\{0,1\}|\1127.0.0.1:9|' \
-        -e 's|^\( *hosts *= *\).*|\1127.0.0.1|' -e '/^ *uri *=/d' "$conf"
+    sed -i -e 's|^\( *url *= *https\{0,1\}://\)[^/:]*\(:[0-9]*\)\{0,1\}|\1127.0.0.1:9|' "$conf"
+    [ "$p" = hyperv ] && sed -i 's|^\( *hosts *= *\).*|\1127.0.0.1|' "$conf"
     # ... and the credentials file the example names, root-only as required
     cred=$(sed -n 's/^ *credentials *= *//p' "$conf" | tail -n 1)
     if [ -n "$cred" ]; then
