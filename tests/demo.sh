@@ -1,9 +1,14 @@
 #!/bin/bash
 # The README's demo: run from `./quickstart demo` with the build directory.
-# It sets up a throw-away configuration and migrates a VM with vmshift.
+# With the KVM plugin built (the default on Debian): a real live migration of
+# a tiny Debian guest between two local QEMU "hosts" (tests/kvm/demo-kvm.sh).
+# Without it: the skeleton plugin's demo, on a throw-away configuration.
 set -euo pipefail
 build=${1:?usage: demo.sh BUILDDIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${VMSHIFT_DEMO:-}" != skeleton ] && grep -q '^PLUGIN_KVM_TRUE = *$' "$build/Makefile"; then
+    exec "$top/tests/kvm/demo-kvm.sh" "$build"
+fi
 demo=$(mktemp -d /tmp/vmshift-demo.XXXXXX)
 trap 'rm -rf "$demo"' EXIT INT TERM
 mkdir -p "$demo/backends.d" "$demo/state"
