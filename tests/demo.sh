@@ -6,7 +6,7 @@
 set -euo pipefail
 build=${1:?usage: demo.sh BUILDDIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
-if [ "${VMSHIFT_DEMO:-}" != skeleton ] && grep -q '^PLUGIN_KVM_TRUE = *$' "$build/Makefile"; then
+if [ "${VMSHIFT_DEMO:-}" != skeleton ] && grep -q '^S\["PLUGIN_KVM_TRUE"\]=""' "$build/config.status"; then
     exec "$top/tests/kvm/demo-kvm.sh" "$build"
 fi
 demo=$(mktemp -d /tmp/vmshift-demo.XXXXXX)
