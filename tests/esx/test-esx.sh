@@ -19,6 +19,18 @@ if [ ! -x "$LAUNCHER" ] || [ ! -x "$CHECKER" ]; then
     echo "1..0 # SKIP vSphere simulator launcher not built (needs golang-go and golang-github-vmware-govmomi-dev)"
     exit 0
 fi
+# A launcher or checker built from other sources than these (one left from
+# an old checkout, where it was once committed with a fresh mtime) would test
+# other behaviour than the README documents, silently: refuse it.
+S=${VMSHIFT_SRCDIR:-$B}
+for p in "launcher:$LAUNCHER" "check:$CHECKER"; do
+    want=$(sh "$S/tests/vcsim/source-hash" "$S/tests/vcsim/${p%%:*}")
+    have=$("${p#*:}" -source-hash 2>/dev/null)
+    if [ -z "$want" ] || [ "$want" != "$have" ]; then
+        echo "Bail out! ${p#*:} was built from other sources than $S/tests/vcsim/${p%%:*} (hash '$have', sources '$want'): run make check (configure --enable-integration)"
+        exit 1
+    fi
+done
 if [ ! -f "$PLUGIN" ] || [ ! -x "$DRIVE" ]; then
     echo "1..0 # SKIP ESX plugin not built"
     exit 0

@@ -7,7 +7,7 @@ vcsim_launcher_srcs = \
 	tests/vcsim/launcher/main.go tests/vcsim/launcher/front.go \
 	tests/vcsim/launcher/overrides.go tests/vcsim/launcher/control.go
 vcsim_check_srcs = tests/vcsim/check/main.go
-EXTRA_DIST += tests/vcsim/README.md $(vcsim_launcher_srcs) $(vcsim_check_srcs)
+EXTRA_DIST += tests/vcsim/README.md tests/vcsim/source-hash $(vcsim_launcher_srcs) $(vcsim_check_srcs)
 
 ## GOPATH mode against Debian's source tree; the build cache lives outside
 ## the build directory so that distclean leaves nothing behind.
@@ -21,11 +21,25 @@ check_SCRIPTS += tests/vcsim/vcsim-launcher tests/vcsim/vcsim-check
 endif
 CLEANFILES += tests/vcsim/vcsim-launcher tests/vcsim/vcsim-check
 
-tests/vcsim/vcsim-launcher: $(vcsim_launcher_srcs)
+## The binaries are rebuilt whenever the hash of their sources differs from
+## the one embedded in them (tests/vcsim/source-hash), not by timestamps: a
+## binary newer than its sources can still come from other sources (it was
+## once committed, and a checkout gives it a fresh mtime).  go build is
+## only run when the hash differs.
+tests/vcsim/vcsim-launcher: $(vcsim_launcher_srcs) vcsim-source-check
 	$(AM_V_GEN)$(MKDIR_P) tests/vcsim && out=$(abs_top_builddir)/tests/vcsim/vcsim-launcher && \
-	cd $(srcdir)/tests/vcsim/launcher && $(VCSIM_GOENV) $(GO) build -o $$out .
+	h=$$($(SHELL) $(srcdir)/tests/vcsim/source-hash $(srcdir)/tests/vcsim/launcher) && \
+	if test -x $$out && test "$$($$out -source-hash 2>/dev/null)" = "$$h"; then :; else \
+	cd $(srcdir)/tests/vcsim/launcher && \
+	$(VCSIM_GOENV) $(GO) build -ldflags "-X main.sourceHash=$$h" -o $$out.tmp . && mv -f $$out.tmp $$out; fi
 
-tests/vcsim/vcsim-check: $(vcsim_check_srcs)
+tests/vcsim/vcsim-check: $(vcsim_check_srcs) vcsim-source-check
 	$(AM_V_GEN)$(MKDIR_P) tests/vcsim && out=$(abs_top_builddir)/tests/vcsim/vcsim-check && \
-	cd $(srcdir)/tests/vcsim/check && $(VCSIM_GOENV) $(GO) build -o $$out .
+	h=$$($(SHELL) $(srcdir)/tests/vcsim/source-hash $(srcdir)/tests/vcsim/check) && \
+	if test -x $$out && test "$$($$out -source-hash 2>/dev/null)" = "$$h"; then :; else \
+	cd $(srcdir)/tests/vcsim/check && \
+	$(VCSIM_GOENV) $(GO) build -ldflags "-X main.sourceHash=$$h" -o $$out.tmp . && mv -f $$out.tmp $$out; fi
+
+.PHONY: vcsim-source-check
+vcsim-source-check:
 endif

@@ -14,6 +14,8 @@
 //	remove-snapshot NAME SNAP   start removing a snapshot, print the task id (no wait)
 //	power NAME on|off       power on/off (waits)
 //	host NAME               key=value: connection, maintenance
+//	datastore NAME          key=value: hosts (mounting hosts, sorted), free,
+//	                        capacity, accessible
 //	tasks NAME              one line per recent task on the VM: descriptionId state
 package main
 
@@ -65,11 +67,20 @@ func readCreds(path string) (string, string) {
 	return u, p
 }
 
+// sourceHash is set at build time (-ldflags -X main.sourceHash=...), see
+// tests/vcsim/source-hash.
+var sourceHash = "unknown"
+
 func main() {
+	printHash := flag.Bool("source-hash", false, "print the hash of the sources this binary was built from and exit")
 	rawURL := flag.String("url", "", "SDK URL")
 	caFile := flag.String("ca-file", "", "CA PEM")
 	creds := flag.String("credentials", "", "credentials file")
 	flag.Parse()
+	if *printHash {
+		fmt.Println(sourceHash)
+		return
+	}
 	args := flag.Args()
 	if *rawURL == "" || len(args) < 1 {
 		die("usage: vcsim-check -url URL -ca-file CA -credentials FILE CMD ARGS...")
@@ -288,6 +299,23 @@ func main() {
 			die("%v", err)
 		}
 		fmt.Printf("connection=%s\nmaintenance=%v\n", m.Runtime.ConnectionState, m.Runtime.InMaintenanceMode)
+	case "datastore":
+		need(args, 2)
+		d, err := finder.Datastore(ctx, args[1])
+		if err != nil {
+			die("%v", err)
+		}
+		var m mo.Datastore
+		if err := pc.RetrieveOne(ctx, d.Reference(), []string{"host", "summary"}, &m); err != nil {
+			die("%v", err)
+		}
+		var hosts []string
+		for _, h := range m.Host {
+			hosts = append(hosts, name(h.Key))
+		}
+		sort.Strings(hosts)
+		fmt.Printf("hosts=%s\nfree=%d\ncapacity=%d\naccessible=%v\n",
+			strings.Join(hosts, ","), m.Summary.FreeSpace, m.Summary.Capacity, m.Summary.Accessible)
 	case "tasks":
 		need(args, 2)
 		vm := vmByName(args[1])

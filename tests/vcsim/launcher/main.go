@@ -56,7 +56,13 @@ var (
 	flagPortgroups  = flag.Int("portgroups", 2, "distributed port groups DC0_DVPGn")
 	flagStepMs      = flag.Int("task-step-ms", 100, "duration of each 10% progress step of an overridden task")
 	flagTrace       = flag.Bool("trace", false, "dump SOAP traffic to stderr (contains the password of Login)")
+	flagSourceHash  = flag.Bool("source-hash", false, "print the hash of the sources this binary was built from and exit")
 )
+
+// sourceHash is set at build time (-ldflags -X main.sourceHash=...) to the
+// output of tests/vcsim/source-hash for this directory; the build and the
+// tests compare it with the current sources.
+var sourceHash = "unknown"
 
 func writeFile(path string, data []byte, mode os.FileMode) {
 	tmp := path + ".tmp"
@@ -149,6 +155,10 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("vcsim-launcher: ")
 	flag.Parse()
+	if *flagSourceHash {
+		fmt.Println(sourceHash)
+		return
+	}
 	if *flagCAFile == "" || *flagCredentials == "" {
 		log.Fatal("-ca-file and -credentials are required")
 	}
