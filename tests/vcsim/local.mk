@@ -40,6 +40,6 @@ tests/vcsim/vcsim-check: $(vcsim_check_srcs) vcsim-source-check
 	cd $(srcdir)/tests/vcsim/check && \
 	$(VCSIM_GOENV) $(GO) build -ldflags "-X main.sourceHash=$$h" -o $$out.tmp . && mv -f $$out.tmp $$out; fi
 
-.PHONY: vcsim-source-check
+## (a target with no recipe and no file: always out of date, like FORCE)
 vcsim-source-check:
 endif
