@@ -59,7 +59,7 @@ tests_fuzz_fuzz_soap_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS)
 tests_fuzz_fuzz_soap_replay_LDADD = plugins/esx/libesx-impl.la sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-soap
-tests_fuzz_fuzz_soap_SOURCES = tests/fuzz/fuzz-soap.c plugins/esx/esx-soap.c
+tests_fuzz_fuzz_soap_SOURCES = tests/fuzz/fuzz-soap.c plugins/esx/esx-soap.c plugins/esx/esx.c
 tests_fuzz_fuzz_soap_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_soap_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_soap_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
