@@ -11,13 +11,20 @@
  * plugin's tuning (parallel connections for quiet guests, post-copy for busy
  * ones, decided from libvirt's dirty-rate measurement); progress from
  * virDomainGetJobStats; cancellation with virDomainAbortJob; block jobs
- * through virDomainGetBlockJobInfo. Cold and storage migration and
- * recreate_acl are not implemented for this transport yet (NOT_SUPPORTED).
+ * through virDomainGetBlockJobInfo; --network NIC=NET through the
+ * destination XML (VIR_MIGRATE_PARAM_DEST_XML/PERSIST_XML); storage
+ * migration on the same host through virDomainBlockCopy + pivot;
+ * recreate_acl with the qmp transport's libacl model, kept in the domain's
+ * metadata. Cold and VM + storage migration are not implemented for this
+ * transport yet (NOT_SUPPORTED).
  */
 #include "config.h"
 
+#include <errno.h>
+#include <pwd.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <vmshift/xml.h>
@@ -345,6 +352,46 @@ kvm_libvirt_list_hosts(KvmBackend *b, GError **error)
     return l;
 }
 
+/* libvirt's virtual networks of each host (virConnectListAllNetworks) */
+GPtrArray *
+kvm_libvirt_list_networks(KvmBackend *b, const char *host, GError **error)
+{
+    if (host && !lv_find_host(b, host, error))
+        return NULL;
+    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_network_free);
+    for (guint i = 0; i < b->lv->hosts->len; i++) {
+        LvHost *h = b->lv->hosts->pdata[i];
+        if (host && strcmp(h->name, host))
+            continue;
+        virNetworkPtr *nets = NULL;
+        int n = virConnectListAllNetworks(h->conn, &nets, 0);
+        if (n < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: listing networks", h->name);
+            g_ptr_array_unref(l);
+            return NULL;
+        }
+        for (int k = 0; k < n; k++) {
+            const char *nm = virNetworkGetName(nets[k]);
+            VmshiftNetwork *net = NULL;
+            for (guint j = 0; j < l->len && !net; j++)
+                if (!g_strcmp0(((VmshiftNetwork *) l->pdata[j])->name, nm))
+                    net = l->pdata[j];
+            if (!net) {
+                net = vmshift_network_new();
+                net->id = g_strdup(nm);
+                net->name = g_strdup(nm);
+                net->kind = g_strdup("network");
+                net->hosts = vmshift_string_list_new();
+                g_ptr_array_add(l, net);
+            }
+            g_ptr_array_add(net->hosts, g_strdup(h->name));
+            virNetworkFree(nets[k]);
+        }
+        free(nets);
+    }
+    return l;
+}
+
 GPtrArray *
 kvm_libvirt_list_vms(KvmBackend *b, const char *host, GError **error)
 {
@@ -478,6 +525,581 @@ kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GEr
     return l;
 }
 
+/* ---- domain XML helpers ------------------------------------------------ */
+
+static xmlDoc *
+lv_xml(virDomainPtr d, unsigned int flags, GError **error)
+{
+    char *xml = virDomainGetXMLDesc(d, flags);
+    if (!xml) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: reading its XML", virDomainGetName(d));
+        return NULL;
+    }
+    xmlDoc *doc = vmshift_xml_parse(xml, strlen(xml), "libvirt domain XML", error);
+    free(xml);
+    return doc;
+}
+
+static char *
+lv_xml_dump(xmlDoc *doc)
+{
+    xmlChar *buf = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &buf, &len);
+    char *r = g_strndup((const char *) buf, (gsize) MAX(len, 0));
+    xmlFree(buf);
+    return r;
+}
+
+/*
+ * Rewires the <interface> elements of @doc for --network NIC=NET (NIC: the
+ * alias, "netN" by position, or the MAC): an interface of type network gets
+ * source/@network=NET, of type bridge source/@bridge=NET.
+ */
+static gboolean
+lv_map_networks(xmlDoc *doc, const VmshiftMigrationSpec *spec, GError **error)
+{
+    xmlXPathContext *ctx = vmshift_xpath_new(doc, NULL);
+    GPtrArray *nics = vmshift_xpath_nodes(ctx, NULL, "/domain/devices/interface");
+    gboolean ok = TRUE;
+    for (guint k = 0; k < spec->networks->len && ok; k++) {
+        VmshiftMapping *mp = spec->networks->pdata[k];
+        gboolean found = FALSE;
+        for (guint i = 0; i < nics->len; i++) {
+            xmlNode *n = nics->pdata[i];
+            char *alias = vmshift_xpath_string(ctx, n, "alias/@name");
+            char *mac = vmshift_xpath_string(ctx, n, "mac/@address");
+            char *pos = g_strdup_printf("net%u", i);
+            gboolean hit = !g_strcmp0(alias, mp->key) || !g_strcmp0(pos, mp->key) ||
+                           (mac && !g_ascii_strcasecmp(mac, mp->key));
+            g_free(alias);
+            g_free(mac);
+            g_free(pos);
+            if (!hit)
+                continue;
+            found = TRUE;
+            char *type = vmshift_xml_get_attr(n, NULL, "type");
+            xmlNode *src = vmshift_xml_child(n, NULL, "source");
+            if (!src)
+                src = xmlNewChild(n, NULL, BAD_CAST "source", NULL);
+            if (!g_strcmp0(type, "bridge")) {
+                xmlSetProp(src, BAD_CAST "bridge", BAD_CAST mp->value);
+            } else if (!g_strcmp0(type, "network")) {
+                xmlSetProp(src, BAD_CAST "network", BAD_CAST mp->value);
+                /* the source host's bridge and port are not the destination's */
+                xmlUnsetProp(src, BAD_CAST "bridge");
+                xmlUnsetProp(src, BAD_CAST "portid");
+            } else {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                            "NIC %s is of type '%s': --network maps network and bridge "
+                            "interfaces only", mp->key, type ? type : "?");
+                ok = FALSE;
+            }
+            g_free(type);
+        }
+        if (ok && !found) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                        "VM %s has no NIC '%s' (--network %s=%s)", spec->vm, mp->key, mp->key,
+                        mp->value);
+            ok = FALSE;
+        }
+    }
+    g_ptr_array_unref(nics);
+    xmlXPathFreeContext(ctx);
+    return ok;
+}
+
+/* ---- storage migration on the same host (block copy with pivot) ------- */
+
+typedef struct {
+    char *dev, *old_path, *new_path, *format;
+    gboolean started, pivoted;
+} LvCopy;
+
+static void
+lv_copy_free(LvCopy *c)
+{
+    g_free(c->dev);
+    g_free(c->old_path);
+    g_free(c->new_path);
+    g_free(c->format);
+    g_free(c);
+}
+
+static const char *
+lv_disk_dir(const VmshiftMigrationSpec *spec, const char *dev)
+{
+    for (guint i = 0; i < spec->disk_paths->len; i++) {
+        VmshiftMapping *mp = spec->disk_paths->pdata[i];
+        if (!strcmp(mp->key, dev))
+            return mp->value;
+    }
+    return spec->dest_path;
+}
+
+/* the disk @dev's source file in @d's live (or, with @inactive, persistent) XML */
+static char *
+lv_disk_source(virDomainPtr d, const char *dev, gboolean inactive)
+{
+    xmlDoc *doc = lv_xml(d, inactive ? VIR_DOMAIN_XML_INACTIVE : 0, NULL);
+    if (!doc)
+        return NULL;
+    xmlXPathContext *ctx = vmshift_xpath_new(doc, NULL);
+    char *expr = g_strdup_printf("/domain/devices/disk[target/@dev='%s']/source/@file", dev);
+    char *r = vmshift_xpath_string(ctx, NULL, expr);
+    g_free(expr);
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+    return r;
+}
+
+/* After a pivot, a persistent domain's definition names the new file
+ * (libvirt updates only the live definition of a transient block job). */
+static gboolean
+lv_rewrite_config(virDomainPtr d, GPtrArray *copies, GError **error)
+{
+    if (virDomainIsPersistent(d) != 1)
+        return TRUE;
+    xmlDoc *doc = lv_xml(d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, error);
+    if (!doc)
+        return FALSE;
+    xmlXPathContext *ctx = vmshift_xpath_new(doc, NULL);
+    gboolean changed = FALSE;
+    for (guint i = 0; i < copies->len; i++) {
+        LvCopy *c = copies->pdata[i];
+        char *expr = g_strdup_printf("/domain/devices/disk[target/@dev='%s']", c->dev);
+        xmlNode *disk = vmshift_xpath_node(ctx, NULL, expr);
+        g_free(expr);
+        xmlNode *src = disk ? vmshift_xml_child(disk, NULL, "source") : NULL;
+        char *cur = src ? vmshift_xml_get_attr(src, NULL, "file") : NULL;
+        if (src && g_strcmp0(cur, c->new_path) != 0) {
+            xmlSetProp(src, BAD_CAST "file", BAD_CAST c->new_path);
+            /* the copy is a whole image: no backing chain */
+            xmlNode *bs;
+            while ((bs = vmshift_xml_child(disk, NULL, "backingStore"))) {
+                xmlUnlinkNode(bs);
+                xmlFreeNode(bs);
+            }
+            changed = TRUE;
+        }
+        g_free(cur);
+    }
+    gboolean ok = TRUE;
+    if (changed) {
+        char *xml = lv_xml_dump(doc);
+        virDomainPtr nd = virDomainDefineXML(virDomainGetConnect(d), xml);
+        if (!nd) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: saving its definition with the new "
+                     "disk paths", virDomainGetName(d));
+            ok = FALSE;
+        } else {
+            virDomainFree(nd);
+        }
+        g_free(xml);
+    }
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+    return ok;
+}
+
+/*
+ * Storage migration on the VM's host, live: for each moving disk
+ * virDomainBlockCopy (a full copy into DIR/basename, a transient job as
+ * libvirt requires for persistent domains), wait until every copy is ready
+ * (cur == end: libvirt reports them equal only once QEMU's mirror is
+ * ready), pivot with virDomainBlockJobAbort(PIVOT), confirm in the live XML
+ * that the disk runs on the new file, and only then remove the old file.
+ * Cancel before the pivot aborts the copies and removes the new files.
+ */
+static gboolean
+lv_storage_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                   virDomainPtr d, LvHost *h, GError **error)
+{
+    (void) b;
+    GCancellable *cancel = vmshift_job_get_cancellable(job);
+    GPtrArray *copies = g_ptr_array_new_with_free_func((GDestroyNotify) lv_copy_free);
+    gboolean ok = FALSE;
+    int state = 0;
+    virDomainGetState(d, &state, NULL, 0);
+    if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_PAUSED) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "VM %s is not running: the libvirt transport moves storage of running "
+                    "VMs only (block copy)", spec->vm);
+        goto out;
+    }
+    xmlDoc *doc = lv_xml(d, 0, error);
+    if (!doc)
+        goto out;
+    xmlXPathContext *ctx = vmshift_xpath_new(doc, NULL);
+    GPtrArray *disks = vmshift_xpath_nodes(ctx, NULL,
+                                           "/domain/devices/disk[@device='disk' and @type='file']");
+    for (guint i = 0; i < disks->len; i++) {
+        xmlNode *n = disks->pdata[i];
+        char *dev = vmshift_xpath_string(ctx, n, "target/@dev");
+        char *path = vmshift_xpath_string(ctx, n, "source/@file");
+        const char *dir = dev ? lv_disk_dir(spec, dev) : NULL;
+        if (!dev || !path || !dir) {
+            g_free(dev);
+            g_free(path);
+            continue;
+        }
+        char *base = g_path_get_basename(path);
+        char *np = g_build_filename(dir, base, NULL);
+        g_free(base);
+        if (!strcmp(np, path)) {
+            g_free(np);
+            g_free(dev);
+            g_free(path);
+            continue;
+        }
+        LvCopy *c = g_new0(LvCopy, 1);
+        c->dev = dev;
+        c->old_path = path;
+        c->new_path = np;
+        c->format = vmshift_xpath_string(ctx, n, "driver/@type");
+        g_ptr_array_add(copies, c);
+    }
+    g_ptr_array_unref(disks);
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+    for (guint i = 0; i < spec->disk_paths->len; i++) {
+        VmshiftMapping *mp = spec->disk_paths->pdata[i];
+        gboolean known = FALSE;
+        for (guint k = 0; k < copies->len; k++)
+            known |= !strcmp(((LvCopy *) copies->pdata[k])->dev, mp->key);
+        if (!known && !lv_disk_source(d, mp->key, FALSE)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                        "VM %s has no file disk '%s' (--disk-path %s=%s)", spec->vm, mp->key,
+                        mp->key, mp->value);
+            goto out;
+        }
+    }
+    if (copies->len == 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "VM %s: no disk moves (its files already are in the destination)", spec->vm);
+        goto out;
+    }
+    GString *nf = g_string_new(NULL);
+    for (guint i = 0; i < copies->len; i++) {
+        LvCopy *c = copies->pdata[i];
+        if (g_file_test(c->new_path, G_FILE_TEST_EXISTS)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                        "%s already exists on host %s: not overwritten", c->new_path, h->name);
+            g_string_free(nf, TRUE);
+            goto out;
+        }
+        g_string_append_printf(nf, "%s%s=%s", nf->len ? ";" : "", c->dev, c->new_path);
+    }
+    gboolean saved = vmshift_job_save(job, "vm", virDomainGetName(d), error) &&
+                     vmshift_job_save(job, "src-host", h->name, error) &&
+                     vmshift_job_save(job, "kind", "storage", error) &&
+                     vmshift_job_save(job, "transport", "libvirt", error) &&
+                     vmshift_job_save(job, "new-files", nf->str, error);
+    g_string_free(nf, TRUE);
+    if (!saved || !vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error) ||
+        !vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error) ||
+        !vmshift_job_save(job, "stage", "copy", error))
+        goto out;
+    vmshift_job_set_location(job, h->name, "running, copying storage");
+    for (guint i = 0; i < copies->len; i++) {
+        LvCopy *c = copies->pdata[i];
+        char *ep = vmshift_xml_escape(c->new_path);
+        char *ef = vmshift_xml_escape(c->format ? c->format : "raw");
+        char *dx = g_strdup_printf("<disk type='file'><source file='%s'/><driver type='%s'/>"
+                                   "</disk>", ep, ef);
+        g_free(ep);
+        g_free(ef);
+        int rc = virDomainBlockCopy(d, c->dev, dx, NULL, 0,
+                                    VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB);
+        g_free(dx);
+        if (rc < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: block copy of disk %s to %s",
+                     spec->vm, c->dev, c->new_path);
+            goto abort;
+        }
+        c->started = TRUE;
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "block copy of disk %s: %s -> %s", c->dev,
+                        c->old_path, c->new_path);
+    }
+    /* wait until every copy is ready */
+    for (;;) {
+        if (g_cancellable_set_error_if_cancelled(cancel, error))
+            goto abort;
+        guint ready = 0;
+        unsigned long long cur = 0, end = 0;
+        for (guint i = 0; i < copies->len; i++) {
+            LvCopy *c = copies->pdata[i];
+            virDomainBlockJobInfo ji;
+            int r = virDomainGetBlockJobInfo(d, c->dev, &ji, 0);
+            if (r < 0) {
+                lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: block copy of disk %s",
+                         spec->vm, c->dev);
+                goto abort;
+            }
+            if (r == 0) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                            "VM %s: the block copy of disk %s to %s ended before the pivot",
+                            spec->vm, c->dev, c->new_path);
+                goto abort;
+            }
+            cur += ji.cur;
+            end += ji.end;
+            if (ji.end > 0 && ji.cur == ji.end)
+                ready++;
+        }
+        if (end)
+            vmshift_job_set_bytes(job, cur, end);
+        if (end)
+            vmshift_job_set_progress(job, 100.0 * (double) cur / (double) end);
+        if (ready == copies->len)
+            break;
+        g_usleep(100000);
+    }
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error))
+        goto abort;
+    for (guint i = 0; i < copies->len; i++) {
+        LvCopy *c = copies->pdata[i];
+        if (virDomainBlockJobAbort(d, c->dev, VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: pivot of disk %s to %s", spec->vm,
+                     c->dev, c->new_path);
+            goto abort;
+        }
+        /* confirm in the live definition before the old file may go */
+        char *now = lv_disk_source(d, c->dev, FALSE);
+        if (g_strcmp0(now, c->new_path) != 0) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                        "VM %s: disk %s runs on %s after the pivot to %s", spec->vm, c->dev,
+                        now ? now : "?", c->new_path);
+            g_free(now);
+            goto abort;
+        }
+        g_free(now);
+        c->pivoted = TRUE;
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "disk %s pivoted to %s", c->dev, c->new_path);
+    }
+    vmshift_job_save(job, "stage", "pivoted", NULL);
+    if (!lv_rewrite_config(d, copies, error))
+        goto out;
+    vmshift_job_set_location(job, h->name, "running");
+    vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, NULL);
+    GString *moved = g_string_new(NULL);
+    for (guint i = 0; i < copies->len; i++) {
+        LvCopy *c = copies->pdata[i];
+        /* the old top file only: backing files may be shared with others */
+        if (g_unlink(c->old_path) != 0)
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "removing %s: %s", c->old_path,
+                            g_strerror(errno));
+        else
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed %s", c->old_path);
+        g_string_append_printf(moved, "%s%s=%s", moved->len ? "," : "", c->dev, c->new_path);
+    }
+    vmshift_job_set_result(job, "disks", moved->str);
+    g_string_free(moved, TRUE);
+    vmshift_job_save(job, "stage", "done", NULL);
+    ok = TRUE;
+    goto out;
+abort:
+    /* before the pivot: abort the copies (no pivot), remove the new files;
+     * the VM keeps running on its old files */
+    for (guint i = 0; i < copies->len; i++) {
+        LvCopy *c = copies->pdata[i];
+        if (!c->started || c->pivoted)
+            continue;
+        virDomainBlockJobAbort(d, c->dev, 0);
+        for (int k = 0; k < 50; k++) {
+            virDomainBlockJobInfo ji;
+            if (virDomainGetBlockJobInfo(d, c->dev, &ji, 0) != 1)
+                break;
+            g_usleep(100000);
+        }
+        g_unlink(c->new_path);
+    }
+    vmshift_job_set_location(job, h->name, "running (storage unchanged)");
+    vmshift_job_save(job, "stage", "rolled-back", NULL);
+out:
+    g_ptr_array_unref(copies);
+    return ok;
+}
+
+/* ---- recreate_acl ------------------------------------------------------ */
+
+#define LV_META_URI "https://vmshift.example/kvm/acl/1"
+
+/* the model recorded for @path in the domain's metadata (or FALSE) */
+static gboolean
+lv_acl_model(xmlXPathContext *mctx, const char *path, KvmDiskDef *dk)
+{
+    if (!mctx)
+        return FALSE;
+    GPtrArray *files = vmshift_xpath_nodes(mctx, NULL, "//*[local-name()='file']");
+    gboolean found = FALSE;
+    for (guint i = 0; i < files->len && !found; i++) {
+        xmlNode *n = files->pdata[i];
+        char *p = vmshift_xml_get_attr(n, NULL, "path");
+        if (!g_strcmp0(p, path)) {
+            char *uid = vmshift_xml_get_attr(n, NULL, "uid");
+            char *gid = vmshift_xml_get_attr(n, NULL, "gid");
+            char *mode = vmshift_xml_get_attr(n, NULL, "mode");
+            dk->acl_uid = uid ? g_ascii_strtoll(uid, NULL, 10) : -1;
+            dk->acl_gid = gid ? g_ascii_strtoll(gid, NULL, 10) : -1;
+            dk->acl_mode = mode ? (guint) g_ascii_strtoull(mode, NULL, 8) : 0;
+            dk->acl_text = vmshift_xml_get_attr(n, NULL, "acl");
+            dk->acl_label = vmshift_xml_get_attr(n, NULL, "label");
+            found = dk->acl_text != NULL;
+            g_free(uid);
+            g_free(gid);
+            g_free(mode);
+        }
+        g_free(p);
+    }
+    g_ptr_array_unref(files);
+    return found;
+}
+
+/*
+ * recreate_acl for the libvirt transport: the same libacl model as the qmp
+ * transport, on the files of the domain's disks (top images rw, backing
+ * files r for the QEMU user). The model of each top image (owner, group,
+ * mode, ACL, SELinux label) is recorded the first time in the domain's own
+ * metadata (virDomainSetMetadata, namespace LV_META_URI), so it travels with
+ * the domain when it migrates; later calls replace changes made outside
+ * vmshift. The QEMU user is the domain's DAC label (<seclabel model='dac'>);
+ * root needs no grant.
+ */
+gboolean
+kvm_libvirt_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error)
+{
+    LvHost *h = NULL;
+    virDomainPtr d = lv_locate(b, vm, &h, error);
+    if (!d)
+        return FALSE;
+    gboolean ok = FALSE;
+    xmlDoc *doc = NULL, *mdoc = NULL;
+    xmlXPathContext *ctx = NULL, *mctx = NULL;
+    GPtrArray *changes = g_ptr_array_new_with_free_func(g_free);
+    GString *meta = g_string_new("<acl>");
+    guint files = 0;
+    gboolean captured = FALSE;
+    char *user = NULL;
+    if (job)
+        vmshift_job_set_phase(job, VMSHIFT_PHASE_ACL, NULL);
+    if (!(doc = lv_xml(d, 0, error)))
+        goto out;
+    ctx = vmshift_xpath_new(doc, NULL);
+    /* the user QEMU runs as: "+uid:+gid" or "user:group" */
+    char *label = vmshift_xpath_string(ctx, NULL, "/domain/seclabel[@model='dac']/label");
+    if (label) {
+        char *colon = strchr(label, ':');
+        if (colon)
+            *colon = '\0';
+        if (label[0] == '+') {
+            struct passwd *pw = getpwuid((uid_t) g_ascii_strtoull(label + 1, NULL, 10));
+            if (pw && pw->pw_uid != 0)
+                user = g_strdup(pw->pw_name);
+        } else if (strcmp(label, "root") != 0) {
+            user = g_strdup(label);
+        }
+        g_free(label);
+    }
+    char *mx = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, LV_META_URI, 0);
+    if (mx) {
+        mdoc = vmshift_xml_parse(mx, strlen(mx), "vmshift ACL metadata", NULL);
+        free(mx);
+        if (mdoc)
+            mctx = vmshift_xpath_new(mdoc, NULL);
+    }
+    GPtrArray *disks = vmshift_xpath_nodes(ctx, NULL,
+                                           "/domain/devices/disk[@device='disk' and @type='file']");
+    for (guint i = 0; i < disks->len && !ok; i++) {
+        xmlNode *n = disks->pdata[i];
+        char *path = vmshift_xpath_string(ctx, n, "source/@file");
+        if (!path)
+            continue;
+        KvmDiskDef dk = { .acl_uid = -1, .acl_gid = -1 };
+        gboolean good = TRUE;
+        if (!lv_acl_model(mctx, path, &dk)) {
+            /* first time: the file as it is now is the model */
+            good = kvm_acl_capture(path, &dk, error);
+            captured = TRUE;
+        }
+        if (good) {
+            char *ep = vmshift_xml_escape(path);
+            char *ea = vmshift_xml_escape(dk.acl_text);
+            char *el = dk.acl_label ? vmshift_xml_escape(dk.acl_label) : NULL;
+            g_string_append_printf(meta, "<file path='%s' uid='%" G_GINT64_FORMAT "' gid='%"
+                                   G_GINT64_FORMAT "' mode='%04o' acl='%s'%s%s%s/>", ep,
+                                   dk.acl_uid, dk.acl_gid, dk.acl_mode, ea,
+                                   el ? " label='" : "", el ? el : "", el ? "'" : "");
+            g_free(ep);
+            g_free(ea);
+            g_free(el);
+            good = kvm_acl_apply_def(path, &dk, user, TRUE, changes, error);
+            files++;
+        }
+        g_free(dk.acl_text);
+        g_free(dk.acl_label);
+        /* backing files: the QEMU user reads them */
+        GPtrArray *chain = good ? vmshift_xpath_nodes(ctx, n, ".//backingStore/source/@file")
+                                : NULL;
+        for (guint k = 0; chain && k < chain->len && good; k++) {
+            char *bp = vmshift_xml_text(chain->pdata[k]);
+            KvmDiskDef bk = { .acl_uid = -1, .acl_gid = -1 };
+            if (bp)
+                good = kvm_acl_apply_def(bp, &bk, user, FALSE, changes, error);
+            files++;
+            g_free(bp);
+        }
+        if (chain)
+            g_ptr_array_unref(chain);
+        g_free(path);
+        if (!good) {
+            g_ptr_array_unref(disks);
+            goto out;
+        }
+    }
+    g_ptr_array_unref(disks);
+    g_string_append(meta, "</acl>");
+    if (captured) {
+        unsigned int aff = VIR_DOMAIN_AFFECT_LIVE;
+        if (virDomainIsPersistent(d) == 1)
+            aff |= VIR_DOMAIN_AFFECT_CONFIG;
+        int st = 0;
+        virDomainGetState(d, &st, NULL, 0);
+        if (st == VIR_DOMAIN_SHUTOFF)
+            aff = VIR_DOMAIN_AFFECT_CONFIG;
+        if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, meta->str, "vmshift",
+                                 LV_META_URI, aff) < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: recording the access model in its "
+                     "metadata", vm);
+            goto out;
+        }
+    }
+    if (job) {
+        for (guint i = 0; i < changes->len; i++)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "acl: %s", (char *) changes->pdata[i]);
+        char *sum = g_strdup_printf("%u file(s) checked, %u change(s)%s", files, changes->len,
+                                    captured ? " (access model recorded in the domain's "
+                                               "metadata)" : "");
+        vmshift_job_set_result(job, "acl", sum);
+        g_free(sum);
+    }
+    ok = TRUE;
+out:
+    g_free(user);
+    g_string_free(meta, TRUE);
+    g_ptr_array_unref(changes);
+    if (mctx)
+        xmlXPathFreeContext(mctx);
+    if (mdoc)
+        xmlFreeDoc(mdoc);
+    if (ctx)
+        xmlXPathFreeContext(ctx);
+    if (doc)
+        xmlFreeDoc(doc);
+    virDomainFree(d);
+    return ok;
+}
+
 /* ---- live migration ---------------------------------------------------- */
 
 typedef struct {
@@ -547,16 +1169,25 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
     GCancellable *cancel = vmshift_job_get_cancellable(job);
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_VALIDATE, error))
         return FALSE;
-    if (spec->type != VMSHIFT_MIGRATION_LIVE || vmshift_migration_spec_moves_storage(spec) ||
-        spec->networks->len) {
+    if (spec->type == VMSHIFT_MIGRATION_STORAGE) {
+        virDomainPtr sd = lv_locate(b, spec->vm, &src, error);
+        if (!sd)
+            return FALSE;
+        gboolean r = lv_storage_migrate(b, spec, job, sd, src, error);
+        virDomainFree(sd);
+        return r;
+    }
+    if (spec->type != VMSHIFT_MIGRATION_LIVE || vmshift_migration_spec_moves_storage(spec)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
-                    "the libvirt transport of the kvm plugin does live host migration only "
-                    "(no cold, storage or --network yet); use transport=qmp for those");
+                    "the libvirt transport of the kvm plugin does live host migration and "
+                    "storage migration on the same host (no cold, no VM + storage yet); use "
+                    "transport=qmp for those");
         return FALSE;
     }
     virDomainPtr d = lv_locate(b, spec->vm, &src, error);
     if (!d)
         return FALSE;
+    char *dest_xml = NULL, *persist_xml = NULL;
     gboolean ok = FALSE;
     MigThread t = { 0 };
     virTypedParameterPtr params = NULL;
@@ -619,6 +1250,38 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
     if (bw_bytes)
         virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
                                 MAX(bw_bytes >> 20, 1));
+    /* --network NIC=NET: the destination's live and persistent definitions
+     * with the NICs rewired */
+    if (spec->networks->len) {
+        for (int pass = 0; pass < 2; pass++) {
+            unsigned int xf = VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE;
+            if (pass == 1 && virDomainIsPersistent(d) != 1)
+                break;
+            if (pass == 1)
+                xf |= VIR_DOMAIN_XML_INACTIVE;
+            xmlDoc *doc = lv_xml(d, xf, error);
+            if (!doc)
+                goto out;
+            if (!lv_map_networks(doc, spec, error)) {
+                xmlFreeDoc(doc);
+                goto out;
+            }
+            char *x = lv_xml_dump(doc);
+            xmlFreeDoc(doc);
+            virTypedParamsAddString(&params, &nparams, &maxparams,
+                                    pass ? VIR_MIGRATE_PARAM_PERSIST_XML
+                                         : VIR_MIGRATE_PARAM_DEST_XML, x);
+            if (pass)
+                persist_xml = x;
+            else
+                dest_xml = x;
+        }
+        for (guint i = 0; i < spec->networks->len; i++) {
+            VmshiftMapping *mp = spec->networks->pdata[i];
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "NIC %s -> network %s on %s", mp->key,
+                            mp->value, dst->name);
+        }
+    }
     char *tuning = g_strdup_printf("libvirt peer-to-peer, bandwidth %s, %s (dirty rate %"
                                    G_GINT64_FORMAT " MiB/s)",
                                    bw_bytes ? "capped" : "unlimited (libvirt's default)",
@@ -749,6 +1412,8 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
     vmshift_job_save(job, "stage", "done", NULL);
     ok = TRUE;
 out:
+    g_free(dest_xml);
+    g_free(persist_xml);
     g_free(t.errmsg);
     g_mutex_clear(&t.lock);
     virTypedParamsFree(params, nparams);

@@ -300,6 +300,10 @@ kvm_list_networks(VmshiftBackend *backend, const char *host, guint32 flags, GErr
     KvmBackend *b = (KvmBackend *) backend;
     if (!vmshift_check_flags(flags, 0, "list_networks", error))
         return NULL;
+#ifdef HAVE_LIBVIRT
+    if (b->lv)
+        return kvm_libvirt_list_networks(b, host, error);
+#endif
     GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_network_free);
     GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < b->hosts->len; i++) {
@@ -571,12 +575,8 @@ kvm_op_recreate_acl(VmshiftBackend *backend, const char *vm, VmshiftJob *job, gu
     if (!vmshift_check_flags(flags, 0, "recreate_acl", error))
         return FALSE;
 #ifdef HAVE_LIBVIRT
-    if (((KvmBackend *) backend)->lv) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
-                    "recreate_acl is not implemented for the libvirt transport yet (libvirt's "
-                    "DAC driver labels images itself while the VM runs)");
-        return FALSE;
-    }
+    if (((KvmBackend *) backend)->lv)
+        return kvm_libvirt_recreate_acl((KvmBackend *) backend, vm, job, error);
 #endif
     return kvm_recreate_acl((KvmBackend *) backend, vm, job, error);
 }

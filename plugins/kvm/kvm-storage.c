@@ -302,6 +302,19 @@ kvm_acl_capture_def(KvmHost *h, KvmVmDef *def)
 }
 
 gboolean
+kvm_acl_capture(const char *path, KvmDiskDef *dk, GError **error)
+{
+    return capture_model(path, dk, error);
+}
+
+gboolean
+kvm_acl_apply_def(const char *path, KvmDiskDef *dk, const char *user, gboolean write,
+                  GPtrArray *changes, GError **error)
+{
+    return apply_model(path, dk, user, write, changes, error);
+}
+
+gboolean
 kvm_acl_apply(const char *path, const char *model, const char *user, GPtrArray *changes,
               GError **error)
 {

@@ -158,6 +158,12 @@ gboolean kvm_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError
 /* Applies the access a QEMU running as @user needs on @path, modelled on
  * @model (nullable): owner, group, mode, ACL entries. Reports changes. */
 void kvm_acl_capture_def(KvmHost *h, KvmVmDef *def);
+/* The access model of one file (kvm_acl_capture records @path's owner,
+ * mode, ACL, label into @dk; kvm_acl_apply_def makes @path match @dk plus
+ * rw (r without @write) for @user), shared by both transports. */
+gboolean kvm_acl_capture(const char *path, KvmDiskDef *dk, GError **error);
+gboolean kvm_acl_apply_def(const char *path, KvmDiskDef *dk, const char *user, gboolean write,
+                           GPtrArray *changes, GError **error);
 gboolean kvm_acl_apply(const char *path, const char *model, const char *user,
                        GPtrArray *changes, GError **error);
 
