@@ -21,3 +21,5 @@ plugins_kvm_kvm_la_CFLAGS += $(LIBVIRT_CFLAGS) $(XML_CFLAGS)
 plugins_kvm_kvm_la_LIBADD += $(LIBVIRT_LIBS) $(XML_LIBS)
 endif
 endif
+## a commented example backend (packaging installs it from here)
+EXTRA_DIST += plugins/kvm/kvm.conf.example
