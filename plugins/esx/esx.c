@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "esx.h"
 #include "esx-ops.h"
 
@@ -97,6 +99,7 @@ esx_open(const VmshiftConfig *config, guint32 flags, GError **error)
         return NULL;
     VmshiftBackend *be = g_new0(VmshiftBackend, 1);
     g_mutex_init(&be->lock);
+    g_mutex_init(&be->rest_lock);
     be->name = g_strdup(backend);
     be->url = g_strdup(vmshift_http_get_url(http));
     be->http = http;
@@ -124,6 +127,21 @@ esx_close(VmshiftBackend *be)
             g_debug("backend %s: Logout: %s", be->name, err->message);
     }
     g_debug("backend %s: %u SOAP calls", be->name, g_atomic_int_get(&be->soap_calls));
+    if (be->rest_session != NULL) {
+        g_autofree char *h = g_strdup_printf("vmware-api-session-id: %s", be->rest_session);
+        const char *hdrs[] = { h, NULL };
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmshiftHttpResponse) r = vmshift_http_request(be->rest, "DELETE",
+                                                                "/rest/com/vmware/cis/session", hdrs,
+                                                                NULL, 0, NULL, &err);
+        if (r == NULL)
+            g_debug("backend %s: REST logout: %s", be->name, err->message);
+        explicit_bzero(h, strlen(h));
+        explicit_bzero(be->rest_session, strlen(be->rest_session));
+        g_free(be->rest_session);
+    }
+    vmshift_http_free(be->rest);
+    g_mutex_clear(&be->rest_lock);
     vmshift_http_free(be->http);
     for (guint k = 0; k < G_N_ELEMENTS(be->cache); k++)
         esx_result_free(be->cache[k]);
@@ -1680,6 +1698,214 @@ follow_relocate(VmshiftBackend *be, Plan *p, const char *task, VmshiftJob *job,
     }
 }
 
+
+/* ---- vSphere Automation REST (tags) ----------------------------------- */
+
+/* The REST API lives at /rest on the SDK's host (vCenter only: an ESXi
+ * host, or a vCenter without it, answers 404 to the session endpoint; the
+ * backend is then SOAP-only for the rest of its life, said once at debug
+ * level). One session per backend, made on first use; a 401 later means
+ * the session expired: log in again once. */
+#define REST_SESSION_PATH "/rest/com/vmware/cis/session"
+
+static gboolean
+rest_login_locked(VmshiftBackend *be, GError **error)
+{
+    if (be->rest == NULL)
+        be->rest = vmshift_http_new_sharing(be->http);
+    const VmshiftCredentials *c = vmshift_http_get_credentials(be->http);
+    g_autofree char *up = g_strdup_printf("%s%s%s:%s", c->domain != NULL ? c->domain : "",
+                                          c->domain != NULL ? "\\" : "", c->user, c->password);
+    g_autofree char *b64 = g_base64_encode((const guchar *)up, strlen(up));
+    g_autofree char *auth = g_strdup_printf("Authorization: Basic %s", b64);
+    const char *hdrs[] = { auth, "Accept: application/json", NULL };
+    g_autoptr(VmshiftHttpResponse) r = vmshift_http_request(be->rest, "POST", REST_SESSION_PATH, hdrs,
+                                                            NULL, 0, NULL, error);
+    explicit_bzero(up, strlen(up));
+    explicit_bzero(b64, strlen(b64));
+    explicit_bzero(auth, strlen(auth));
+    if (r == NULL)
+        return FALSE;
+    if (r->status == 404) {
+        g_debug("backend %s: no vSphere Automation REST API at %s (404 from %s); "
+                "tags are not carried over", be->name, be->url, REST_SESSION_PATH);
+        be->rest_unavailable = TRUE;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "no vSphere Automation REST API at %s", be->url);
+        return FALSE;
+    }
+    if (!vmshift_http_response_check(r, error))
+        return FALSE;
+    const char *body = vmshift_http_response_get_body(r, NULL);
+    json_object *doc = json_tokener_parse(body);
+    json_object *v = NULL;
+    if (doc == NULL || !json_object_object_get_ex(doc, "value", &v) ||
+        !json_object_is_type(v, json_type_string)) {
+        if (doc != NULL)
+            json_object_put(doc);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
+                    "POST %s: no session id in the reply", r->url);
+        return FALSE;
+    }
+    g_free(be->rest_session);
+    be->rest_session = g_strdup(json_object_get_string(v));
+    json_object_put(doc);
+    return TRUE;
+}
+
+/* One REST call with a JSON body; *value gets the reply's "value" (or NULL
+ * when it has none). FALSE with VMSHIFT_ERROR_NOT_SUPPORTED when the server
+ * has no REST API (see rest_unavailable()). */
+static gboolean
+rest_call(VmshiftBackend *be, const char *method, const char *path, json_object *body,
+          json_object **value, GError **error)
+{
+    if (value != NULL)
+        *value = NULL;
+    g_mutex_lock(&be->rest_lock);
+    gboolean ok = FALSE;
+    if (be->rest_unavailable) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "no vSphere Automation REST API at %s", be->url);
+        goto out;
+    }
+    if (be->rest_session == NULL && !rest_login_locked(be, error))
+        goto out;
+    const char *data = body != NULL ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
+    for (int attempt = 0;; attempt++) {
+        g_autofree char *sid = g_strdup_printf("vmware-api-session-id: %s", be->rest_session);
+        const char *hdrs[] = { sid, "Accept: application/json",
+                               data != NULL ? "Content-Type: application/json" : NULL, NULL };
+        g_autoptr(VmshiftHttpResponse) r =
+            vmshift_http_request(be->rest, method, path, hdrs, data, data != NULL ? strlen(data) : 0,
+                                 NULL, error);
+        explicit_bzero(sid, strlen(sid));
+        if (r == NULL)
+            goto out;
+        if (r->status == 401 && attempt == 0) {
+            g_debug("backend %s: REST session expired; logging in again", be->name);
+            g_clear_pointer(&be->rest_session, g_free);
+            if (!rest_login_locked(be, error))
+                goto out;
+            continue;
+        }
+        if (!vmshift_http_response_check(r, error))
+            goto out;
+        gsize len = 0;
+        const char *text = vmshift_http_response_get_body(r, &len);
+        if (len > 0 && value != NULL) {
+            json_object *doc = json_tokener_parse(text);
+            if (doc == NULL) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "%s %s: reply is not JSON",
+                            r->method, r->url);
+                goto out;
+            }
+            json_object *v = NULL;
+            if (json_object_object_get_ex(doc, "value", &v))
+                *value = json_object_get(v);
+            json_object_put(doc);
+        }
+        ok = TRUE;
+        break;
+    }
+out:
+    g_mutex_unlock(&be->rest_lock);
+    return ok;
+}
+
+static gboolean
+rest_unavailable(const GError *error)
+{
+    return g_error_matches(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED);
+}
+
+static json_object *
+vm_object_id(const char *vm)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(vm));
+    json_object_object_add(o, "type", json_object_new_string("VirtualMachine"));
+    json_object *spec = json_object_new_object();
+    json_object_object_add(spec, "object_id", o);
+    return spec;
+}
+
+/* The ids of the tags attached to VM @vm. */
+static GPtrArray *
+read_tags(VmshiftBackend *be, const char *vm, GError **error)
+{
+    json_object *spec = vm_object_id(vm);
+    json_object *value = NULL;
+    gboolean ok = rest_call(be, "POST",
+                            "/rest/com/vmware/cis/tagging/tag-association?~action=list-attached-tags",
+                            spec, &value, error);
+    json_object_put(spec);
+    if (!ok)
+        return NULL;
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    if (value != NULL && json_object_is_type(value, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(value); i++) {
+            json_object *e = json_object_array_get_idx(value, i);
+            if (json_object_is_type(e, json_type_string))
+                g_ptr_array_add(ids, g_strdup(json_object_get_string(e)));
+        }
+    }
+    if (value != NULL)
+        json_object_put(value);
+    return ids;
+}
+
+static gboolean
+attach_tag(VmshiftBackend *be, const char *tag, const char *vm, GError **error)
+{
+    g_autofree char *esc = g_uri_escape_string(tag, ":", FALSE);
+    g_autofree char *path =
+        g_strdup_printf("/rest/com/vmware/cis/tagging/tag-association/id:%s?~action=attach", esc);
+    json_object *spec = vm_object_id(vm);
+    gboolean ok = rest_call(be, "POST", path, spec, NULL, error);
+    json_object_put(spec);
+    return ok;
+}
+
+/* Re-attach the tags saved before the move that VM @vm lost. Returns the
+ * summary for the acl result ("N tag(s) re-attached"), "" when there is
+ * nothing to say (no tags recorded, or no REST API), NULL on error. */
+static char *
+recreate_tags(VmshiftBackend *be, VmshiftJob *job, const char *vm, const char *vmname, GError **error)
+{
+    g_autofree char *saved = vmshift_job_get_saved(job, "tags");
+    if (saved == NULL || saved[0] == '\0')
+        return g_strdup("");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) now = read_tags(be, vm, &err);
+    if (now == NULL) {
+        if (rest_unavailable(err))
+            return g_strdup("");
+        g_propagate_prefixed_error(error, g_steal_pointer(&err), "cannot read the tags of VM %s: ",
+                                   vmname);
+        return NULL;
+    }
+    g_auto(GStrv) want = g_strsplit(saved, ",", -1);
+    guint n = 0;
+    for (guint i = 0; want[i] != NULL; i++) {
+        if (want[i][0] == '\0')
+            continue;
+        gboolean have = FALSE;
+        for (guint j = 0; j < now->len && !have; j++)
+            have = g_strcmp0(now->pdata[j], want[i]) == 0;
+        if (have)
+            continue;
+        if (!attach_tag(be, want[i], vm, &err)) {
+            g_propagate_prefixed_error(error, g_steal_pointer(&err),
+                                       "cannot re-attach tag %s to VM %s: ", want[i], vmname);
+            return NULL;
+        }
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s: tag %s re-attached", vmname, want[i]);
+        n++;
+    }
+    return g_strdup_printf("%u tag(s) re-attached", n);
+}
+
 static gboolean
 read_acl(VmshiftBackend *be, const char *vm, char **out, guint *count, GError **error);
 
@@ -1722,6 +1948,20 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
         } else {
             vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read the permissions of VM %s: %s",
                             p.vm_name, aerr->message);
+        }
+    }
+    /* And its tags (REST; nothing to do on a server without it). */
+    {
+        g_autoptr(GError) terr = NULL;
+        g_autoptr(GPtrArray) tags = read_tags(be, p.vm->value, &terr);
+        if (tags != NULL) {
+            g_ptr_array_add(tags, NULL);
+            g_autofree char *joined = g_strjoinv(",", (char **)tags->pdata);
+            if (!vmshift_job_save(job, "tags", joined, error))
+                return FALSE;
+        } else if (!rest_unavailable(terr)) {
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read the tags of VM %s: %s",
+                            p.vm_name, terr->message);
         }
     }
     /* The plan's VM properties are the state before the move (read
@@ -1980,8 +2220,16 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
     }
     g_string_free(perms, TRUE);
     g_autofree char *sum = g_string_free(summary, FALSE);
+    g_autofree char *tags = recreate_tags(be, job, vm->value, vmname, error);
+    if (tags == NULL)
+        return FALSE;
     g_autofree char *res = n > 0 ? g_strdup_printf("%u permission(s) re-applied: %s", n, sum)
                                  : g_strdup("no permissions set on the VM itself");
+    if (tags[0] != '\0') {
+        g_autofree char *both = g_strdup_printf("%s; %s", res, tags);
+        g_free(res);
+        res = g_steal_pointer(&both);
+    }
     vmshift_job_set_result(job, "acl", res);
     return TRUE;
 }

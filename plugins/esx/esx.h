@@ -41,6 +41,13 @@ struct _VmshiftBackend {
     GHashTable *pools;   /* compute resource moref → root resource pool (lock) */
     GHashTable *pg_backings; /* DVPG moref → its NIC <backing> fragment (lock) */
     guint soap_calls;    /* SOAP requests sent (atomic; logged at close) */
+    /* vSphere Automation REST (/rest, tags), made on first use and guarded
+     * by rest_lock: its own handle on the SDK handle's options and cookie
+     * jar, the session id, and whether the server has no REST API. */
+    GMutex rest_lock;
+    VmshiftHttp *rest;
+    char *rest_session;
+    gboolean rest_unavailable;
 };
 
 /* Cached inventory kinds (VmshiftBackend.cache). */

@@ -7,8 +7,8 @@ plugins_esx_libesx_impl_la_SOURCES = \
 	plugins/esx/esx.c plugins/esx/esx.h plugins/esx/esx-ops.h \
 	plugins/esx/esx-soap.c
 plugins_esx_libesx_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-esx\"
-plugins_esx_libesx_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) -fvisibility=hidden
-plugins_esx_libesx_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
+plugins_esx_libesx_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) $(JSONC_CFLAGS) -fvisibility=hidden
+plugins_esx_libesx_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS)
 
 plugin_LTLIBRARIES += plugins/esx/esx.la
 plugins_esx_esx_la_SOURCES = plugins/esx/plugin.c
@@ -16,5 +16,5 @@ plugins_esx_esx_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-esx\"
 plugins_esx_esx_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) -fvisibility=hidden
 plugins_esx_esx_la_LDFLAGS = -module $(PLUGIN_LINK_FLAGS)
 plugins_esx_esx_la_LIBADD = plugins/esx/libesx-impl.la sdk/libvmshift-sdk.la \
-	$(GLIB_LIBS) $(XML_LIBS)
+	$(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS)
 endif

@@ -38,11 +38,12 @@ fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vmshift-esx-test.XXXXXX")
 SIM_PID=
+SIM2_PID=
 cleanup() {
-    if [ -n "$SIM_PID" ]; then
-        kill "$SIM_PID" 2>/dev/null
-        wait "$SIM_PID" 2>/dev/null
-    fi
+    for p in $SIM_PID $SIM2_PID; do
+        kill "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -258,6 +259,84 @@ check "a move that loses the VM's permissions: recreate_acl puts them back" \
            sim perms DC0_H0_VM0 | grep -qx 'bob Admin false false'"
 check "recreate_acl reports what it re-applied" \
     has 'result key="acl" value="2 permission(s) re-applied: alice=ReadOnly (propagate), bob=Admin"'
+
+# ---- tags (vSphere Automation REST) ------------------------------------------
+# The test talks to /rest itself with curl; the password goes to curl on its
+# standard input (-K -), never in argv.
+REST="${URL%/sdk}/rest"
+rest_login() { # rest_login CREDS-FILE → session id on stdout
+    printf 'user = "%s:%s"\n' "$(sed -n 's/^user=//p' "$1")" "$(sed -n 's/^password=//p' "$1")" |
+        timeout 10 curl -sS -K - --cacert "$T/ca.pem" -X POST "$REST/com/vmware/cis/session" |
+        sed -n 's/^{"value":"\([^"]*\)"}$/\1/p'
+}
+rest() { # rest METHOD PATH [JSON]
+    timeout 10 curl -sS --cacert "$T/ca.pem" -X "$1" -H "vmware-api-session-id: $SID" \
+        -H 'Content-Type: application/json' ${3:+--data "$3"} "$REST$2"
+}
+SID=$(rest_login "$T/creds")
+CAT=$(rest POST /com/vmware/cis/tagging/category \
+    '{"create_spec":{"name":"vmshift-test","description":"test","cardinality":"MULTIPLE","associable_types":[]}}' |
+    sed -n 's/^{"value":"\([^"]*\)"}$/\1/p')
+TAG=$(rest POST /com/vmware/cis/tagging/tag \
+    "{\"create_spec\":{\"name\":\"backup-gold\",\"description\":\"test\",\"category_id\":\"$CAT\"}}" |
+    sed -n 's/^{"value":"\([^"]*\)"}$/\1/p')
+VM0=$(prop DC0_H0_VM0 moref)
+OBJ="{\"object_id\":{\"id\":\"$VM0\",\"type\":\"VirtualMachine\"}}"
+tags_of() { rest POST '/com/vmware/cis/tagging/tag-association?~action=list-attached-tags' "$OBJ"; }
+if [ -n "$SID" ] && [ -n "$TAG" ] && [ -n "$VM0" ]; then
+    rest POST "/com/vmware/cis/tagging/tag-association/id:$TAG?~action=attach" "$OBJ" >/dev/null
+    tags_of >"$T/tags.before"
+    ctl "task?method=RelocateVM_Task&at=50&action=clear-tags"
+    drive migrate live DC0_H0_VM0 DC0_C0_H1 --acl
+    tags_of >"$T/tags.after"
+    check "a move that loses the VM's tag: recreate_acl attaches it again (REST)" \
+        eval "grep -q 'job ok=1' '$T/out' && grep -qF '\"$TAG\"' '$T/tags.before' &&
+              grep -qF '\"$TAG\"' '$T/tags.after' && test \"\$(prop DC0_H0_VM0 host)\" = DC0_C0_H1"
+    check "recreate_acl reports the re-attached tag next to the permissions" \
+        has 'result key="acl" value="2 permission(s) re-applied: .*; 1 tag(s) re-attached"'
+    if grep -q 'action clear-tags' "$T/sim.err"; then
+        nok "the simulator detached the tag mid-move"; diag "$T/sim.err"
+    else
+        ok "the simulator detached the tag mid-move"
+    fi
+else
+    nok "REST tagging set-up against the simulator (session, category, tag)"
+    nok "recreate_acl reports the re-attached tag next to the permissions"
+    nok "the simulator detached the tag mid-move"
+fi
+
+# A server without the REST API (-no-rest: /rest answers 404, like an ESXi
+# host): permissions still come back, REST is mentioned at debug level only
+# (GLib prints debug lines on stdout).
+"$LAUNCHER" -no-rest -ca-file "$T/ca2.pem" -credentials "$T/creds2" -task-step-ms 20 \
+    >"$T/sim2.out" 2>"$T/sim2.err" &
+SIM2_PID=$!
+i=0
+while [ "$(wc -l <"$T/sim2.out")" -lt 2 ] && [ $i -lt 600 ]; do
+    kill -0 "$SIM2_PID" 2>/dev/null || break
+    sleep 0.1; i=$((i + 1))
+done
+URL2=$(sed -n 1p "$T/sim2.out")
+{
+    echo "[backend esx]"; echo "plugin=esx"; echo "url=$URL2"
+    echo "credentials=$T/creds2"; echo "ca-file=$T/ca2.pem"
+} >"$T/norest.conf"
+code=$(timeout 10 curl -s -o /dev/null -w '%{http_code}' --cacert "$T/ca2.pem" -X POST \
+    "${URL2%/sdk}/rest/com/vmware/cis/session")
+check "-no-rest: the REST session endpoint answers 404" test "$code" = 404
+env -u G_MESSAGES_DEBUG timeout 120 "$DRIVE" "$PLUGIN" "$T/norest.conf" \
+    migrate live DC0_H0_VM0 DC0_C0_H1 --acl >"$T/out" 2>"$T/err"
+r=$?; cat "$T/err" >>"$T/all.err"
+check "no REST API: migrate + recreate_acl succeed without a word about REST" \
+    eval "test $r -eq 0 && grep -q 'job ok=1' '$T/out' &&
+          grep -q 'result key=\"acl\" value=\"no permissions set on the VM itself\"' '$T/out' &&
+          ! grep -qi 'REST API\|tag' '$T/out' '$T/err'"
+G_MESSAGES_DEBUG=vmshift-esx timeout 120 "$DRIVE" "$PLUGIN" "$T/norest.conf" \
+    migrate live DC0_H0_VM0 DC0_C0_H2 --acl >"$T/out" 2>"$T/err"
+r=$?; cat "$T/err" >>"$T/all.err"
+check "no REST API: one debug line says so (no retries)" \
+    eval "test $r -eq 0 && test \"\$(cat '$T/out' '$T/err' | grep -c 'DEBUG.*no vSphere Automation REST API')\" -eq 1"
+kill "$SIM2_PID" 2>/dev/null; wait "$SIM2_PID" 2>/dev/null; SIM2_PID=
 
 # ---- customize_guest --------------------------------------------------------
 drive customize DC0_H0_VM1 4000=192.0.2.50/24,192.0.2.1,192.0.2.53

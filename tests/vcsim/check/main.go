@@ -4,7 +4,7 @@
 //
 //	vcsim-check -url URL -ca-file CA -credentials FILE CMD ARGS...
 //
-//	vm NAME                 key=value lines: host, pool, power, datastores,
+//	vm NAME                 key=value lines: moref, host, pool, power, datastores,
 //	                        path, nic.KEY=network, disk.KEY=datastore,
 //	                        snapshots, consolidation
 //	perms NAME              one line per permission: principal role propagate group
@@ -155,6 +155,7 @@ func main() {
 			"datastore", "config.hardware.device", "config.files", "snapshot"}, &m); err != nil {
 			die("%v", err)
 		}
+		fmt.Printf("moref=%s\n", vm.Reference().Value)
 		fmt.Printf("host=%s\n", name(*m.Runtime.Host))
 		if m.ResourcePool != nil {
 			fmt.Printf("pool=%s\n", m.ResourcePool.Value)

@@ -96,7 +96,7 @@ func controlMux() *http.ServeMux {
 	})
 
 	// /ctl/task?method=RelocateVM_Task[&fail-at=P&fault=T&message=S][&hang-at=P]
-	//          [&at=P&action=snapshot|add-disk|remove-disk][&step-ms=N][&count=N]
+	//          [&at=P&action=snapshot|add-disk|remove-disk|clear-perms|clear-tags][&step-ms=N][&count=N]
 	mux.HandleFunc("/ctl/task", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		p := &taskPlan{fault: q.Get("fault"), message: q.Get("message"), action: q.Get("action")}
@@ -122,7 +122,7 @@ func controlMux() *http.ServeMux {
 			}
 		}
 		switch p.action {
-		case "", "snapshot", "add-disk", "remove-disk", "clear-perms":
+		case "", "snapshot", "add-disk", "remove-disk", "clear-perms", "clear-tags":
 		default:
 			bad(w, 400, "unknown action %q", p.action)
 			return

@@ -55,6 +55,7 @@ var (
 	flagStandalone  = flag.Int("standalone-hosts", 1, "standalone hosts")
 	flagPortgroups  = flag.Int("portgroups", 2, "distributed port groups DC0_DVPGn")
 	flagStepMs      = flag.Int("task-step-ms", 100, "duration of each 10% progress step of an overridden task")
+	flagNoRest      = flag.Bool("no-rest", false, "do not serve the vSphere Automation REST API (/rest answers 404, as an ESXi host does)")
 	flagTrace       = flag.Bool("trace", false, "dump SOAP traffic to stderr (contains the password of Login)")
 	flagSourceHash  = flag.Bool("source-hash", false, "print the hash of the sources this binary was built from and exit")
 )
@@ -182,7 +183,8 @@ func main() {
 
 	password := randomPassword()
 	user = *flagUser
-	model.Service.RegisterEndpoints = true
+	// The REST API (/rest: sessions, tagging) unless -no-rest.
+	model.Service.RegisterEndpoints = !*flagNoRest
 	// The simulator's own listener (kept on an ephemeral loopback port) is
 	// not used by clients: our server below fronts its handlers.
 	model.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(user, password)}

@@ -5,8 +5,13 @@ package main
 // behaviour it reproduces, in ../README.md.
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path"
 	"path/filepath"
@@ -914,10 +919,76 @@ func consolidateVMDisks(m *simulator.Method) soap.HasFault {
 
 // ---- mid-task actions (control channel: at=N&action=...) ----
 
+// restCall sends one request to the simulator's own REST handlers (in
+// process, no network) and decodes the reply's "value".
+func restCall(method, path, session string, body interface{}, out interface{}) (string, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return "", err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if session == "" {
+		pw, _ := svc.Listen.User.Password()
+		req.SetBasicAuth(user, pw)
+	} else {
+		req.Header.Set("vmware-api-session-id", session)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	svc.ServeMux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return "", fmt.Errorf("%s %s: HTTP %d", method, path, rec.Code)
+	}
+	var reply struct {
+		Value json.RawMessage `json:"value"`
+	}
+	if rec.Body.Len() > 0 {
+		if err := json.Unmarshal(rec.Body.Bytes(), &reply); err != nil {
+			return "", err
+		}
+		if out != nil && len(reply.Value) > 0 {
+			return "", json.Unmarshal(reply.Value, out)
+		}
+	}
+	return "", nil
+}
+
+// clearTags detaches every tag from VM moref through the REST API.
+func clearTags(moref string) error {
+	var session string
+	if _, err := restCall("POST", "/rest/com/vmware/cis/session", "", nil, &session); err != nil {
+		return err
+	}
+	defer restCall("DELETE", "/rest/com/vmware/cis/session", session, nil, nil)
+	obj := map[string]interface{}{"object_id": map[string]string{"id": moref, "type": "VirtualMachine"}}
+	var tags []string
+	if _, err := restCall("POST", "/rest/com/vmware/cis/tagging/tag-association?~action=list-attached-tags",
+		session, obj, &tags); err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if _, err := restCall("POST", "/rest/com/vmware/cis/tagging/tag-association/id:"+t+"?~action=detach",
+			session, obj, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func runAction(entity types.ManagedObjectReference, action string) error {
 	vm := getVM(entity)
 	if vm == nil {
 		return fmt.Errorf("%s is not a VM", entity.Value)
+	}
+	if action == "clear-tags" {
+		// What a move to another vCenter does to the VM's tags.
+		return clearTags(vm.Self.Value)
 	}
 	ctx := internalContext()
 	ctx.Caller = &vm.Self
