@@ -60,8 +60,8 @@ tests_fuzz_fuzz_soap_replay_LDADD = plugins/esx/libesx-impl.la sdk/libvmshift-sd
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-soap
 tests_fuzz_fuzz_soap_SOURCES = tests/fuzz/fuzz-soap.c plugins/esx/esx-soap.c plugins/esx/esx.c
-tests_fuzz_fuzz_soap_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_soap_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(JSONC_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_soap_LDFLAGS = -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_soap_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
+tests_fuzz_fuzz_soap_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS)
 endif
 endif
