@@ -613,7 +613,7 @@ static const char *const kvm_config_keys[] = {
     "transport", "hosts", "uri", "migration-uris", "qmp-timeout-ms", "link-mib-s", NULL
 };
 
-VMSHIFT_PLUGIN_DEFINE("kvm", PACKAGE_VERSION, "LGPL-2.1-or-later",
+VMSHIFT_PLUGIN_DEFINE("kvm", PACKAGE_VERSION, "MIT",
                       "QEMU/KVM over QMP (bare QEMU hosts, local or ssh) or libvirt",
                       VMSHIFT_PLUGIN_LIVE | VMSHIFT_PLUGIN_COLD | VMSHIFT_PLUGIN_STORAGE |
                           VMSHIFT_PLUGIN_HOST_AND_STORAGE,
