@@ -308,6 +308,7 @@ fi
 # A server without the REST API (-no-rest: /rest answers 404, like an ESXi
 # host): permissions still come back, REST is mentioned at debug level only
 # (GLib prints debug lines on stdout).
+: >"$T/sim2.out"   # exists before the loop below reads it (as for the first)
 "$LAUNCHER" -no-rest -ca-file "$T/ca2.pem" -credentials "$T/creds2" -task-step-ms 20 \
     >"$T/sim2.out" 2>"$T/sim2.err" &
 SIM2_PID=$!
@@ -317,6 +318,7 @@ while [ "$(wc -l <"$T/sim2.out")" -lt 2 ] && [ $i -lt 600 ]; do
     sleep 0.1; i=$((i + 1))
 done
 URL2=$(sed -n 1p "$T/sim2.out")
+[ -n "$URL2" ] || { echo "# the -no-rest simulator did not start:"; diag "$T/sim2.err"; }
 {
     echo "[backend esx]"; echo "plugin=esx"; echo "url=$URL2"
     echo "credentials=$T/creds2"; echo "ca-file=$T/ca2.pem"
