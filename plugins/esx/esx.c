@@ -398,6 +398,23 @@ make_vm(const EsxObject *o, Inventory *inv)
     return vm;
 }
 
+/* Resolves the optional @host argument of the list operations: *@out is
+ * NULL when no filter was asked for, else the host's object; an unknown
+ * host is NOT_FOUND. */
+static gboolean
+host_filter(VmshiftBackend *be, EsxResult *hosts, const char *host, EsxObject **out,
+            GError **error)
+{
+    *out = NULL;
+    if (host == NULL)
+        return TRUE;
+    if ((*out = lookup(hosts, "HostSystem", host)) != NULL)
+        return TRUE;
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                "backend %s: host '%s' not found at %s", be->name, host, be->url);
+    return FALSE;
+}
+
 GPtrArray *
 esx_list_vms(VmshiftBackend *be, const char *host, guint32 flags, GError **error)
 {
@@ -407,11 +424,8 @@ esx_list_vms(VmshiftBackend *be, const char *host, guint32 flags, GError **error
     if (!load(be, &inv, TRUE, TRUE, FALSE, TRUE, NULL, error))
         return NULL;
     EsxObject *h = NULL;
-    if (host != NULL && (h = lookup(inv.hosts, "HostSystem", host)) == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "backend %s: host '%s' not found at %s", be->name, host, be->url);
+    if (!host_filter(be, inv.hosts, host, &h, error))
         return NULL;
-    }
     GPtrArray *out = vmshift_list_new((GDestroyNotify)vmshift_vm_free);
     for (guint i = 0; i < inv.vms->objects->len; i++) {
         EsxObject *o = inv.vms->objects->pdata[i];
@@ -569,11 +583,8 @@ esx_list_volumes(VmshiftBackend *be, const char *host, guint32 flags, GError **e
     if (!load(be, &inv, TRUE, FALSE, TRUE, FALSE, NULL, error))
         return NULL;
     EsxObject *h = NULL;
-    if (host != NULL && (h = lookup(inv.hosts, "HostSystem", host)) == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "backend %s: host '%s' not found at %s", be->name, host, be->url);
+    if (!host_filter(be, inv.hosts, host, &h, error))
         return NULL;
-    }
     GPtrArray *out = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
     for (guint i = 0; i < inv.datastores->objects->len; i++) {
         EsxObject *d = inv.datastores->objects->pdata[i];
@@ -612,11 +623,8 @@ esx_list_networks(VmshiftBackend *be, const char *host, guint32 flags, GError **
     if (!load(be, &inv, TRUE, FALSE, FALSE, TRUE, NULL, error))
         return NULL;
     EsxObject *h = NULL;
-    if (host != NULL && (h = lookup(inv.hosts, "HostSystem", host)) == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "backend %s: host '%s' not found at %s", be->name, host, be->url);
+    if (!host_filter(be, inv.hosts, host, &h, error))
         return NULL;
-    }
     GPtrArray *out = vmshift_list_new((GDestroyNotify)vmshift_network_free);
     for (guint i = 0; i < inv.networks->objects->len; i++) {
         EsxObject *n = inv.networks->objects->pdata[i];
