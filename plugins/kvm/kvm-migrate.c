@@ -771,6 +771,27 @@ wait_dest_running(Mig *m, GError **error)
     }
 }
 
+/*
+ * The source's final query-migrate. QEMU 7.2 sets "completed" before its
+ * migration thread has computed the totals (migration_calculate_complete
+ * runs once the thread re-takes the big lock), so the first answers may
+ * carry zero times: ask until total-time is set, for up to 2 s, instead of
+ * sleeping a fixed time.
+ */
+static json_object *
+final_stats(VmshiftQmp *q)
+{
+    gint64 until = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+    for (;;) {
+        json_object *r = vmshift_qmp_execute(q, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL);
+        if (!r || vmshift_json_get_int(r, "total-time", 0) > 0 ||
+            g_get_monotonic_time() > until)
+            return r;
+        json_object_put(r);
+        g_usleep(20000);
+    }
+}
+
 static void
 report_stats(Mig *m, json_object *r, gint64 wall_ms)
 {
@@ -1243,9 +1264,7 @@ migrate_live(Mig *m, GError **error)
     if (!wait_dest_running(m, error))
         goto out;
     vmshift_job_set_location(m->job, m->dst->name, "running");
-    /* QEMU 7.2 may report zero times right after 'completed': ask again */
-    g_usleep(500000);
-    json_object *r = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL);
+    json_object *r = final_stats(m->sq);
     if (r) {
         report_stats(m, r, (g_get_monotonic_time() - t0) / 1000);
         vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
