@@ -2,12 +2,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -25,6 +27,9 @@ kvm_host_free(KvmHost *host)
     g_free(host->run_dir);
     g_free(host->ssh);
     g_free(host->ssh_port);
+    g_free(host->ssh_config);
+    g_free(host->ssh_control_dir);
+    g_free(host->unreachable);
     g_free(host->migration_address);
     g_free(host->images_dir);
     g_free(host->qemu);
@@ -64,8 +69,27 @@ kvm_host_parse(const char *name, const char *spec, GError **error)
             *colon = '\0';
             h->ssh_port = g_strdup(colon + 1);
         }
+        /* [v6-address] as in URLs; ssh wants it bare */
+        char *at = strrchr(hostpart, '@');
+        char *addr = at ? at + 1 : hostpart;
+        gsize al = strlen(addr);
+        if (al > 2 && addr[0] == '[' && addr[al - 1] == ']') {
+            memmove(addr, addr + 1, al - 2);
+            addr[al - 2] = '\0';
+        }
         h->ssh = hostpart;
         h->run_dir = g_strdup(slash);
+        guint64 port = 0;
+        gboolean bad = !*addr || hostpart[0] == '-' || *addr == '-' || (at && at == hostpart);
+        for (const char *c = hostpart; *c && !bad; c++)
+            bad = g_ascii_isspace(*c) || g_ascii_iscntrl(*c) || *c == '/';
+        if (bad || (h->ssh_port && !g_ascii_string_to_unsigned(h->ssh_port, 10, 1, 65535,
+                                                               &port, NULL))) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "host '%s': '%s' is not ssh://[user@]host[:port]/run/dir", name, spec);
+            kvm_host_free(h);
+            return NULL;
+        }
     } else if (g_path_is_absolute(spec)) {
         h->run_dir = g_strdup(spec);
     } else {
@@ -92,15 +116,43 @@ ssh_address_host(const char *ssh)
     return g_strdup(at ? at + 1 : ssh);
 }
 
-/* Reads host.conf and networks.conf (both optional). */
+/*
+ * Reads host.conf and networks.conf (both optional). An ssh host that does
+ * not answer is not an error here (one host down must not take the others
+ * with it): it gets the defaults and host->unreachable says why;
+ * kvm_backend_find_host loads it again before it is used.
+ */
 gboolean
 kvm_host_load(KvmHost *host, GError **error)
 {
+    g_clear_pointer(&host->unreachable, g_free);
+    g_clear_pointer(&host->migration_address, g_free);
+    g_clear_pointer(&host->images_dir, g_free);
+    g_clear_pointer(&host->qemu, g_free);
+    g_clear_pointer(&host->accel, g_free);
+    g_clear_pointer(&host->qemu_user, g_free);
+    if (host->networks)
+        g_key_file_unref(host->networks);
+    host->networks = g_key_file_new();
+    host->port_min = 49152;
+    host->port_max = 49407;
+    host->max_bw_mib = 0;
+
+    gboolean reachable = TRUE;
+    if (!kvm_host_is_local(host)) {
+        GError *ce = NULL;
+        if (!kvm_host_check(host, &ce) &&
+            g_error_matches(ce, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)) {
+            host->unreachable = g_strdup(ce->message);
+            reachable = FALSE;
+        }
+        g_clear_error(&ce);
+    }
     char *path = g_build_filename(host->run_dir, "host.conf", NULL);
     char *text = NULL;
     GKeyFile *kf = g_key_file_new();
     GError *local = NULL;
-    if (kvm_host_exists(host, path)) {
+    if (reachable && kvm_host_exists(host, path)) {
         if (!kvm_host_read_file(host, path, &text, error) ||
             !g_key_file_load_from_data(kf, text, (gsize) -1, G_KEY_FILE_NONE, &local)) {
             if (local)
@@ -159,7 +211,7 @@ kvm_host_load(KvmHost *host, GError **error)
     g_free(path);
 
     path = g_build_filename(host->run_dir, "networks.conf", NULL);
-    if (kvm_host_exists(host, path)) {
+    if (reachable && kvm_host_exists(host, path)) {
         if (!kvm_host_read_file(host, path, &text, error) ||
             !g_key_file_load_from_data(host->networks, text, (gsize) -1, G_KEY_FILE_NONE,
                                        &local)) {
@@ -183,46 +235,128 @@ kvm_host_vm_dir(KvmHost *host, const char *vm)
     return g_build_filename(host->run_dir, "vms", vm, NULL);
 }
 
+/* "user@host port N" for messages (no credentials: ssh URLs carry none). */
+static char *
+ssh_where(KvmHost *host)
+{
+    return host->ssh_port ? g_strdup_printf("%s port %s", host->ssh, host->ssh_port)
+                          : g_strdup(host->ssh);
+}
+
+/*
+ * ssh and its options, up to the destination. Host keys are always
+ * checked (BatchMode: no prompt; StrictHostKeyChecking=yes cannot be
+ * weakened by the ssh-config); -F makes ssh read the backend's client
+ * configuration (known_hosts, identity) instead of ~/.ssh of the passwd
+ * home. Commands share one connection per host through a master in the
+ * backend's private directory, which outlives its last command by 15 s at
+ * most (kvm_host_ssh_close ends it at once).
+ */
+static void
+add_ssh_argv(KvmHost *host, GPtrArray *a)
+{
+#define ADD(s) g_ptr_array_add(a, g_strdup(s))
+    ADD("ssh");
+    if (host->ssh_config) {
+        ADD("-F");
+        ADD(host->ssh_config);
+    }
+    ADD("-o");
+    ADD("BatchMode=yes");
+    ADD("-o");
+    ADD("StrictHostKeyChecking=yes");
+    ADD("-o");
+    ADD("ConnectTimeout=10");
+    ADD("-o");
+    ADD("ServerAliveInterval=15");
+    ADD("-o");
+    ADD("ServerAliveCountMax=3");
+    if (host->ssh_control_dir) {
+        ADD("-o");
+        ADD("ControlMaster=auto");
+        ADD("-o");
+        g_ptr_array_add(a, g_strdup_printf("ControlPath=%s/%%C", host->ssh_control_dir));
+        ADD("-o");
+        ADD("ControlPersist=15");
+    }
+    if (host->ssh_port) {
+        ADD("-p");
+        ADD(host->ssh_port);
+    }
+    ADD(host->ssh);
+#undef ADD
+}
+
+/* The remote command line: argv quoted for the remote shell, under a timeout. */
+static char *
+remote_command(const char *const *argv, int timeout_s)
+{
+    GString *cmd = g_string_new(NULL);
+    if (timeout_s > 0)
+        g_string_append_printf(cmd, "timeout -k 5 %d", timeout_s);
+    for (const char *const *p = argv; *p; p++) {
+        char *q = g_shell_quote(*p);
+        if (cmd->len)
+            g_string_append_c(cmd, ' ');
+        g_string_append(cmd, q);
+        g_free(q);
+    }
+    return g_string_free(cmd, FALSE);
+}
+
 /* argv to run @argv on the host, with a timeout. */
 static GPtrArray *
 wrap_argv(KvmHost *host, const char *const *argv, int timeout_s)
 {
     GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(a, g_strdup("timeout"));
+    g_ptr_array_add(a, g_strdup("-k"));
+    g_ptr_array_add(a, g_strdup("5"));
     if (host->ssh) {
-        g_ptr_array_add(a, g_strdup("timeout"));
-        g_ptr_array_add(a, g_strdup("-k"));
-        g_ptr_array_add(a, g_strdup("5"));
         g_ptr_array_add(a, g_strdup_printf("%d", timeout_s + 10));
-        g_ptr_array_add(a, g_strdup("ssh"));
-        g_ptr_array_add(a, g_strdup("-o"));
-        g_ptr_array_add(a, g_strdup("BatchMode=yes"));
-        g_ptr_array_add(a, g_strdup("-o"));
-        g_ptr_array_add(a, g_strdup("ConnectTimeout=10"));
-        if (host->ssh_port) {
-            g_ptr_array_add(a, g_strdup("-p"));
-            g_ptr_array_add(a, g_strdup(host->ssh_port));
-        }
-        g_ptr_array_add(a, g_strdup(host->ssh));
+        add_ssh_argv(host, a);
         g_ptr_array_add(a, g_strdup("--"));
-        GString *cmd = g_string_new(NULL);
-        g_string_append_printf(cmd, "timeout -k 5 %d", timeout_s);
-        for (const char *const *p = argv; *p; p++) {
-            char *q = g_shell_quote(*p);
-            g_string_append_c(cmd, ' ');
-            g_string_append(cmd, q);
-            g_free(q);
-        }
-        g_ptr_array_add(a, g_string_free(cmd, FALSE));
+        g_ptr_array_add(a, remote_command(argv, timeout_s));
     } else {
-        g_ptr_array_add(a, g_strdup("timeout"));
-        g_ptr_array_add(a, g_strdup("-k"));
-        g_ptr_array_add(a, g_strdup("5"));
         g_ptr_array_add(a, g_strdup_printf("%d", timeout_s));
         for (const char *const *p = argv; *p; p++)
             g_ptr_array_add(a, g_strdup(*p));
     }
     g_ptr_array_add(a, NULL);
     return a;
+}
+
+/*
+ * ssh's complaint in one line: its last line, with the line that says
+ * which host key failed (ssh's banner of @ lines and advice are dropped).
+ */
+static char *
+ssh_complaint(const char *serr)
+{
+    char **lines = g_strsplit_set(serr ? serr : "", "\r\n", -1);
+    const char *last = NULL, *key = NULL;
+    for (char **l = lines; *l; l++) {
+        char *t = g_strstrip(*l);
+        gsize n = strlen(t);
+        while (n && t[n - 1] == '.')
+            t[--n] = '\0';
+        if (g_str_has_prefix(t, "ssh: "))
+            t += 5;
+        if (!*t || *t == '@' || g_str_has_prefix(t, "Warning: Permanently added"))
+            continue;
+        if (strstr(t, "requested strict checking"))
+            key = t;
+        last = t;
+    }
+    char *r;
+    if (!last)
+        r = g_strdup("no message from ssh");
+    else if (key && key != last)
+        r = g_strdup_printf("%s (%s)", last, key);
+    else
+        r = g_strdup(last);
+    g_strfreev(lines);
+    return r;
 }
 
 gboolean
@@ -253,10 +387,13 @@ kvm_host_run(KvmHost *host, const char *const *argv, const char *input, char **o
         if (g_subprocess_get_if_exited(p) && status == 124)
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
                         "host %s: %s timed out after %d s", host->name, argv[0], timeout_s);
-        else if (host->ssh && status == 255)
+        else if (host->ssh && status == 255) {
+            char *w = ssh_where(host), *c = ssh_complaint(serr);
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
-                        "host %s: ssh to %s failed: %s", host->name, host->ssh, e);
-        else
+                        "host %s: ssh to %s failed: %s", host->name, w, c);
+            g_free(w);
+            g_free(c);
+        } else
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                         "host %s: %s failed (exit %d): %s", host->name, argv[0], status, e);
         g_free(e);
@@ -351,6 +488,148 @@ kvm_host_exists(KvmHost *host, const char *path)
         return g_file_test(path, G_FILE_TEST_EXISTS);
     const char *argv[] = { "test", "-e", path, NULL };
     return kvm_host_run(host, argv, NULL, NULL, 30, NULL);
+}
+
+gboolean
+kvm_host_check(KvmHost *host, GError **error)
+{
+    if (kvm_host_is_local(host)) {
+        if (g_file_test(host->run_dir, G_FILE_TEST_IS_DIR))
+            return TRUE;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "host %s: run directory %s is missing", host->name, host->run_dir);
+        return FALSE;
+    }
+    const char *argv[] = { "test", "-d", host->run_dir, NULL };
+    GError *local = NULL;
+    if (kvm_host_run(host, argv, NULL, NULL, 30, &local))
+        return TRUE;
+    if (g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION) ||
+        g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT)) {
+        g_propagate_error(error, local);
+        return FALSE;
+    }
+    g_error_free(local);
+    char *w = ssh_where(host);
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                "host %s: run directory %s is missing on %s", host->name, host->run_dir, w);
+    g_free(w);
+    return FALSE;
+}
+
+void
+kvm_host_ssh_close(KvmHost *host)
+{
+    if (!host->ssh || !host->ssh_control_dir)
+        return;
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(a, g_strdup("timeout"));
+    g_ptr_array_add(a, g_strdup("-k"));
+    g_ptr_array_add(a, g_strdup("2"));
+    g_ptr_array_add(a, g_strdup("10"));
+    add_ssh_argv(host, a);
+    /* -O goes before the destination */
+    g_ptr_array_insert(a, (gint) a->len - 1, g_strdup("-O"));
+    g_ptr_array_insert(a, (gint) a->len - 1, g_strdup("exit"));
+    g_ptr_array_add(a, NULL);
+    /* no master (never connected, or it timed out): ssh says so; ignored */
+    GSubprocess *p = g_subprocess_newv((const char *const *) a->pdata,
+                                       G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                           G_SUBPROCESS_FLAGS_STDERR_SILENCE, NULL);
+    if (p) {
+        g_subprocess_wait(p, NULL, NULL);
+        g_object_unref(p);
+    }
+    g_ptr_array_unref(a);
+}
+
+/* The value of a "Keyword value" / "Keyword=value" line of an ssh config
+ * when the keyword is @kw (any case), unquoted; else NULL. */
+static char *
+ssh_config_value(const char *line, const char *kw)
+{
+    while (g_ascii_isspace(*line))
+        line++;
+    gsize n = strlen(kw);
+    if (g_ascii_strncasecmp(line, kw, n) || !(g_ascii_isspace(line[n]) || line[n] == '='))
+        return NULL;
+    const char *v = line + n;
+    while (g_ascii_isspace(*v))
+        v++;
+    if (*v == '=')
+        v++;
+    while (g_ascii_isspace(*v))
+        v++;
+    char *r = g_strstrip(g_strdup(v));
+    gsize l = strlen(r);
+    if (l >= 2 && r[0] == '"' && r[l - 1] == '"') {
+        memmove(r, r + 1, l - 2);
+        r[l - 2] = '\0';
+    }
+    return r;
+}
+
+gboolean
+kvm_ssh_config_check(const char *path, GError **error)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "ssh-config %s: %s", path,
+                    g_strerror(e));
+        return FALSE;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "ssh-config %s is not a regular file", path);
+        return FALSE;
+    }
+    /* ssh refuses it too, with a less clear message */
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                    "ssh-config %s is writable by group/others (mode %04o); run: chmod 600 %s",
+                    path, (unsigned) (st.st_mode & 07777), path);
+        return FALSE;
+    }
+    char *text = NULL;
+    GError *local = NULL;
+    if (!g_file_get_contents(path, &text, NULL, &local)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "ssh-config %s: %s", path,
+                    local->message);
+        g_error_free(local);
+        return FALSE;
+    }
+    /* every private key it names (Include is not followed; paths with ssh's
+     * %-tokens cannot be told here) */
+    gboolean ok = TRUE;
+    char **lines = g_strsplit(text, "\n", -1);
+    g_free(text);
+    for (char **l = lines; ok && *l; l++) {
+        char *v = ssh_config_value(*l, "IdentityFile");
+        if (!v || !*v || !g_ascii_strcasecmp(v, "none") || strchr(v, '%')) {
+            g_free(v);
+            continue;
+        }
+        char *file = NULL;
+        if (g_str_has_prefix(v, "~/")) {
+            /* ssh's ~ is the passwd home, not $HOME */
+            struct passwd *pw = getpwuid(geteuid());
+            if (pw)
+                file = g_build_filename(pw->pw_dir, v + 2, NULL);
+        } else if (g_path_is_absolute(v)) {
+            file = g_strdup(v);
+        }
+        if (file && !vmshift_credentials_check_file(file, &local)) {
+            g_set_error(error, local->domain, local->code, "ssh-config %s: IdentityFile: %s",
+                        path, local->message);
+            g_clear_error(&local);
+            ok = FALSE;
+        }
+        g_free(file);
+        g_free(v);
+    }
+    g_strfreev(lines);
+    return ok;
 }
 
 gboolean
@@ -477,28 +756,76 @@ kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms,
         return NULL;
     }
     char *target = g_strdup_printf("UNIX-CONNECT:%s", sock);
-    const char *argv[] = { "socat", "-", target, NULL };
-    GPtrArray *a = wrap_argv(host, argv, 24 * 3600);
-    /* drop the outer timeout: the connection lives as long as it is used */
-    GSubprocessLauncher *l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+    const char *rargv[] = { "socat", "-", target, NULL };
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    /* no timeout: the connection lives as long as it is used */
+    add_ssh_argv(host, a);
+    g_ptr_array_add(a, g_strdup("--"));
+    g_ptr_array_add(a, remote_command(rargv, 0));
+    g_ptr_array_add(a, NULL);
+    g_free(target);
+    /* ssh's stderr goes to an unlinked file, read back if the connection
+     * fails (a pipe nobody drains could block or kill ssh later) */
+    char *errpath = NULL;
+    int errfd = g_file_open_tmp("vmshift-ssh-XXXXXX", &errpath, NULL);
+    if (errfd >= 0)
+        unlink(errpath);
+    g_free(errpath);
+    GSubprocessLauncher *l = g_subprocess_launcher_new(
+        errfd >= 0 ? G_SUBPROCESS_FLAGS_NONE : G_SUBPROCESS_FLAGS_STDERR_SILENCE);
     g_subprocess_launcher_take_stdin_fd(l, dup(sv[1]));
     g_subprocess_launcher_take_stdout_fd(l, sv[1]);
+    if (errfd >= 0)
+        g_subprocess_launcher_take_stderr_fd(l, dup(errfd));
     GError *local = NULL;
-    GSubprocess *p = g_subprocess_launcher_spawnv(l, (const char *const *) a->pdata + 4, &local);
+    GSubprocess *p = g_subprocess_launcher_spawnv(l, (const char *const *) a->pdata, &local);
     g_object_unref(l);
     g_ptr_array_unref(a);
-    g_free(target);
     if (!p) {
         close(sv[0]);
+        if (errfd >= 0)
+            close(errfd);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                     "host %s: cannot start ssh: %s", host->name, local->message);
         g_error_free(local);
         return NULL;
     }
-    g_object_unref(p);  /* it exits when the socket closes */
     char *peer = g_strdup_printf("%s:%s", host->ssh, sock);
-    VmshiftQmp *q = vmshift_qmp_new_for_fd(sv[0], peer, timeout_ms, cancellable, error);
+    VmshiftQmp *q = vmshift_qmp_new_for_fd(sv[0], peer, timeout_ms, cancellable, &local);
     g_free(peer);
+    if (!q) {
+        /* the socket is closed now: ssh ends; tell what it said */
+        for (int i = 0; i < 100 && g_subprocess_get_identifier(p); i++)
+            g_usleep(20000);
+        if (g_subprocess_get_identifier(p))
+            g_subprocess_force_exit(p);
+        g_subprocess_wait(p, NULL, NULL);
+        char said[2048] = "";
+        ssize_t n = errfd >= 0 ? pread(errfd, said, sizeof said - 1, 0) : -1;
+        if (n > 0)
+            said[n] = '\0';
+        int status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED) || n <= 0 ||
+            status < 0) {
+            g_propagate_prefixed_error(error, local, "host %s: ", host->name);
+        } else {
+            char *c = ssh_complaint(said);
+            if (status == 255) {
+                char *w = ssh_where(host);
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                            "host %s: ssh to %s failed: %s", host->name, w, c);
+                g_free(w);
+            } else {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                            "host %s: QMP socket %s: %s", host->name, sock, c);
+            }
+            g_free(c);
+            g_error_free(local);
+        }
+    }
+    if (errfd >= 0)
+        close(errfd);
+    g_object_unref(p);  /* it exits when the socket closes */
     return q;
 }
 

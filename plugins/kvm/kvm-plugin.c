@@ -6,6 +6,16 @@
  *   uri       = qemu:///system                                        (libvirt)
  *   qmp-timeout-ms = 10000
  *   link-mib-s     = 1000   assumed migration link speed, for tuning
+ *   ssh-config     = /etc/vmshift/kvm-ssh.conf                       (qmp)
+ *                    the ssh client configuration for ssh:// hosts (ssh -F):
+ *                    UserKnownHostsFile, IdentityFile, User… Without it ssh
+ *                    reads ~/.ssh of the user's passwd home (not $HOME).
+ *                    Relative to the configuration file's directory. It must
+ *                    be a regular file not writable by group/others, and
+ *                    every IdentityFile it names must be private (mode 600).
+ *                    Host keys are always checked: StrictHostKeyChecking=yes
+ *                    and BatchMode=yes are given on the command line, which
+ *                    the file cannot override.
  * See kvm-host.c for a host's run directory (host.conf, networks.conf, vms/).
  */
 #include "config.h"
@@ -13,6 +23,8 @@
 #define _GNU_SOURCE 1
 
 #include <string.h>
+
+#include <glib/gstdio.h>
 
 #include "kvm.h"
 #ifdef HAVE_LIBVIRT
@@ -27,10 +39,28 @@ backend_free(KvmBackend *b)
 #ifdef HAVE_LIBVIRT
     kvm_libvirt_free(b->lv);
 #endif
+    if (b->hosts) {
+        for (guint i = 0; i < b->hosts->len; i++)
+            kvm_host_ssh_close(b->hosts->pdata[i]);
+        g_ptr_array_unref(b->hosts);
+    }
+    if (b->ssh_control_dir) {
+        /* the masters removed their sockets on exit; anything left is stale */
+        GDir *d = g_dir_open(b->ssh_control_dir, 0, NULL);
+        const char *n;
+        while (d && (n = g_dir_read_name(d))) {
+            char *f = g_build_filename(b->ssh_control_dir, n, NULL);
+            g_unlink(f);
+            g_free(f);
+        }
+        if (d)
+            g_dir_close(d);
+        g_rmdir(b->ssh_control_dir);
+    }
+    g_free(b->ssh_control_dir);
+    g_free(b->ssh_config);
     g_free(b->name);
     g_free(b->transport);
-    if (b->hosts)
-        g_ptr_array_unref(b->hosts);
     g_free(b);
 }
 
@@ -39,8 +69,16 @@ kvm_backend_find_host(KvmBackend *b, const char *name, GError **error)
 {
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
-        if (!strcmp(h->name, name))
-            return h;
+        if (strcmp(h->name, name))
+            continue;
+        /* ssh failed at open: try again, the host is about to be used */
+        if (h->unreachable && (!kvm_host_load(h, error) || h->unreachable)) {
+            if (h->unreachable)
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION, "%s",
+                            h->unreachable);
+            return NULL;
+        }
+        return h;
     }
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "kvm[%s]: no host '%s'", b->name,
                 name);
@@ -52,6 +90,7 @@ kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **er
 {
     /* "host:name" picks the host */
     const char *colon = strchr(vm, ':');
+    GError *down = NULL;   /* the first host that did not answer */
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
         const char *name = vm;
@@ -60,11 +99,27 @@ kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **er
                 continue;
             name = colon + 1;
         }
-        char **names = kvm_host_list_vms(h, NULL);
+        GError *le = NULL;
+        if (h->unreachable && !kvm_backend_find_host(b, h->name, &le)) {
+            if (!down)
+                down = le;
+            else
+                g_error_free(le);
+            continue;
+        }
+        char **names = kvm_host_list_vms(h, &le);
+        if (!names) {
+            if (!down)
+                down = le;
+            else
+                g_error_free(le);
+            continue;
+        }
         for (char **n = names; n && *n; n++) {
             KvmVmDef *d = kvm_vm_def_load(h, *n, NULL);
             if (d && (!strcmp(d->name, name) || !g_ascii_strcasecmp(d->uuid, name))) {
                 g_strfreev(names);
+                g_clear_error(&down);
                 if (def)
                     *def = d;
                 else
@@ -74,6 +129,14 @@ kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **er
             kvm_vm_def_free(d);
         }
         g_strfreev(names);
+    }
+    if (down) {
+        /* it may be there */
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "kvm[%s]: no VM '%s' on the hosts that answer; %s", b->name, vm,
+                    down->message);
+        g_error_free(down);
+        return NULL;
     }
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "kvm[%s]: no VM '%s' on any host",
                 b->name, vm);
@@ -119,6 +182,28 @@ kvm_open(const VmshiftConfig *config, guint32 flags, GError **error)
                     vmshift_config_get_source(config), b->name, b->transport);
         goto fail;
     }
+    b->ssh_config = vmshift_config_get_string(config, "ssh-config", NULL);
+    if (b->ssh_config) {
+        if (!*b->ssh_config) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "%s: backend '%s': ssh-config is empty", vmshift_config_get_source(config),
+                        b->name);
+            goto fail;
+        }
+        if (!g_path_is_absolute(b->ssh_config)) {
+            char *dir = g_path_get_dirname(vmshift_config_get_source(config));
+            char *full = g_build_filename(dir, b->ssh_config, NULL);
+            g_free(dir);
+            g_free(b->ssh_config);
+            b->ssh_config = full;
+        }
+        GError *local = NULL;
+        if (!kvm_ssh_config_check(b->ssh_config, &local)) {
+            g_propagate_prefixed_error(error, local, "%s: backend '%s': ",
+                                       vmshift_config_get_source(config), b->name);
+            goto fail;
+        }
+    }
     char **hosts = vmshift_config_get_string_list(config, "hosts");
     if (!hosts || !hosts[0]) {
         g_strfreev(hosts);
@@ -141,6 +226,14 @@ kvm_open(const VmshiftConfig *config, guint32 flags, GError **error)
         char *spec = g_strstrip(g_strdup(eq + 1));
         GError *local = NULL;
         KvmHost *h = kvm_host_parse(name, spec, &local);
+        if (h && !kvm_host_is_local(h)) {
+            /* one private directory for the shared connections (a
+             * connection set up with other options is never reused) */
+            if (!b->ssh_control_dir)
+                b->ssh_control_dir = g_dir_make_tmp("vmshift-ssh-XXXXXX", NULL);
+            h->ssh_config = g_strdup(b->ssh_config);
+            h->ssh_control_dir = g_strdup(b->ssh_control_dir);
+        }
         if (h && !kvm_host_load(h, &local)) {
             kvm_host_free(h);
             h = NULL;
@@ -192,20 +285,34 @@ describe_host(KvmHost *h)
     VmshiftHost *vh = vmshift_host_new();
     vh->id = g_strdup(h->name);
     vh->name = g_strdup(h->name);
-    vh->migration_address = g_strdup(h->migration_address);
-    vh->default_vm_path = g_strdup(h->images_dir);
     vh->cpu_usage_percent = -1;
     vh->status = VMSHIFT_HOST_OK;
     GError *e = NULL;
-    if (!kvm_host_exists(h, h->run_dir)) {
+    gboolean up = kvm_host_check(h, &e);
+    /* ssh failed at open and works now: read its host.conf */
+    if (up && h->unreachable && !kvm_host_load(h, &e)) {
+        vh->status = VMSHIFT_HOST_LIMITED;
+        vh->status_detail = g_strdup(e->message);
+        g_clear_error(&e);
+    }
+    vh->migration_address = g_strdup(h->migration_address);
+    vh->default_vm_path = g_strdup(h->images_dir);
+    if (!up) {
+        /* the message without its "host NAME: " */
+        char *prefix = g_strdup_printf("host %s: ", h->name);
+        const char *m = e->message;
+        if (g_str_has_prefix(m, prefix))
+            m += strlen(prefix);
         vh->status = VMSHIFT_HOST_DISCONNECTED;
-        vh->status_detail = g_strdup_printf("run directory %s%s%s is missing",
-                                            h->ssh ? h->ssh : "", h->ssh ? ":" : "", h->run_dir);
+        vh->status_detail = g_strdup(m);
+        g_free(prefix);
+        g_clear_error(&e);
         return vh;
     }
     char *v = qemu_version(h);
     if (!v) {
         vh->status = VMSHIFT_HOST_LIMITED;
+        g_free(vh->status_detail);
         vh->status_detail = g_strdup_printf("%s does not run", h->qemu);
     } else {
         vh->hypervisor = g_strdup_printf("QEMU %s (%s)", v, h->accel);
@@ -262,7 +369,15 @@ kvm_list_vms(VmshiftBackend *backend, const char *host, guint32 flags, GError **
         KvmHost *h = b->hosts->pdata[i];
         if (host && strcmp(h->name, host))
             continue;
-        char **names = kvm_host_list_vms(h, NULL);
+        /* a host that does not answer has no VMs to list (`hosts` says why);
+         * asked for by name, it is an error */
+        GError *le = NULL;
+        char **names = kvm_host_list_vms(h, host ? &le : NULL);
+        if (!names && le) {
+            g_propagate_error(error, le);
+            g_ptr_array_unref(l);
+            return NULL;
+        }
         for (char **n = names; n && *n; n++) {
             KvmVmDef *d = kvm_vm_def_load(h, *n, NULL);
             if (d) {
@@ -402,8 +517,10 @@ kvm_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **er
         GError *e = NULL;
         dst = spec->dest_host ? kvm_backend_find_host(b, spec->dest_host, &e) : NULL;
         if (!dst) {
-            finding(l, VMSHIFT_SEVERITY_ERROR, "host-unknown", spec->dest_host,
-                    e ? e->message : "no destination host");
+            finding(l, VMSHIFT_SEVERITY_ERROR,
+                    g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)
+                        ? "host-unreachable" : "host-unknown",
+                    spec->dest_host, e ? e->message : "no destination host");
             g_clear_error(&e);
             kvm_vm_def_free(def);
             return l;
@@ -610,7 +727,8 @@ static const VmshiftBackendOps kvm_ops = {
 };
 
 static const char *const kvm_config_keys[] = {
-    "transport", "hosts", "uri", "migration-uris", "qmp-timeout-ms", "link-mib-s", NULL
+    "transport", "hosts", "uri", "migration-uris", "qmp-timeout-ms", "link-mib-s", "ssh-config",
+    NULL
 };
 
 VMSHIFT_PLUGIN_DEFINE("kvm", PACKAGE_VERSION, "MIT",

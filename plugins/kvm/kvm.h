@@ -24,6 +24,12 @@ typedef struct {
     char *run_dir;
     char *ssh;                 /* NULL: local; else "user@host" */
     char *ssh_port;            /* or NULL */
+    char *ssh_config;          /* ssh -F FILE (the backend's ssh-config), or NULL */
+    char *ssh_control_dir;     /* private directory for ssh connection sharing
+                                * (the backend's), or NULL: one connection per
+                                * command */
+    char *unreachable;         /* why host.conf could not be read (ssh failed
+                                * at open), or NULL: loaded */
     char *migration_address;   /* from host.conf, default 127.0.0.1 / ssh host */
     char *images_dir;          /* default RUN_DIR/images */
     char *qemu;                /* default qemu-system-x86_64 */
@@ -40,6 +46,14 @@ KvmHost *kvm_host_parse(const char *name, const char *spec, GError **error);
 gboolean kvm_host_load(KvmHost *host, GError **error);
 char *kvm_host_vm_dir(KvmHost *host, const char *vm);
 gboolean kvm_host_is_local(KvmHost *host);
+/* TRUE when the host answers and its run directory is there; else
+ * VMSHIFT_ERROR_CONNECTION (ssh failed) or VMSHIFT_ERROR_NOT_FOUND. */
+gboolean kvm_host_check(KvmHost *host, GError **error);
+/* Ends the shared ssh connection to the host, if there is one. */
+void kvm_host_ssh_close(KvmHost *host);
+/* Checks an ssh client configuration file for kvm's ssh-config=: a regular
+ * file, not writable by others, every IdentityFile it names private. */
+gboolean kvm_ssh_config_check(const char *path, GError **error);
 
 /* Runs argv on the host; stdout returned (nullable out), stderr folded into
  * the error. Timeout in seconds. */
@@ -130,6 +144,8 @@ struct _KvmBackend {
     GPtrArray *hosts;       /* KvmHost */
     guint qmp_timeout_ms;
     guint64 link_mib_s;     /* assumed migration link speed (tuning) */
+    char *ssh_config;       /* ssh-config= (qmp transport), or NULL */
+    char *ssh_control_dir;  /* private directory of the shared ssh connections */
 #ifdef HAVE_LIBVIRT
     struct KvmLibvirt *lv;
 #endif
