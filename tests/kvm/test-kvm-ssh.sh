@@ -5,7 +5,9 @@
 # keys, key-only root login, on a random loopback port). The plugin reaches
 # hostB with ssh-config= (ssh -F) and strict host-key checking: inventory,
 # check, live migration A->B and B->A with the guest's heartbeat on the
-# destination console each time, cold migration to B with --start, a wrong
+# destination console each time, cold migration to B with --start, cold
+# migration of a VM whose disk is copied between the hosts over NBD, acl
+# recreate on hostB over ssh (libacl model, getfacl/setfacl there), a wrong
 # known_hosts and an unreachable port (one clear error, nothing left
 # running), and the ssh-config checks (private identity, file exists).
 . "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
@@ -219,6 +221,46 @@ check "guest boots on hostB, started over ssh (heartbeat)" \
     bash -c "running_on '$KT/b' demo && alive_on '$KT/b' demo"
 out=$(V vms 2>&1)
 check "vmshift vms: demo runs on hostB" grep -qE "^kvm +demo +hostB +running " <<<"$out"
+
+# ---- cold A -> B with its disk: copied over NBD between the hosts ----
+# the image has data and access rules of its own (mode 0640, daemon may
+# read); hostB's QEMU runs as nobody
+timeout 60 qemu-img create -q -f qcow2 "$KT/a/images/data.qcow2" 64M
+timeout 60 qemu-io -f qcow2 -c "write -P 0x5a 0 1M" -c "write -P 0xa5 32M 512k" \
+    "$KT/a/images/data.qcow2" >/dev/null
+chmod 640 "$KT/a/images/data.qcow2"
+setfacl -m u:daemon:r "$KT/a/images/data.qcow2"
+sum_a=$(timeout 60 qemu-img convert -O raw "$KT/a/images/data.qcow2" /dev/stdout | sha256sum)
+define_vm "$KT/a" data "" "[disk vda]
+path=$KT/a/images/data.qcow2
+format=qcow2"
+printf '[host]\nqemu-user=nobody\n' > "$KT/b/host.conf"
+V migrate data --to hostB --cold --path "$KT/b/images" >"$KT/out-colddisk" 2>&1
+check "vmshift migrate data --to hostB --cold --path (disk over NBD) exits 0" test $? = 0
+nb="$KT/b/images/data.qcow2"
+check "the image arrived on hostB as qcow2 with the same content" \
+    bash -c 'timeout 60 qemu-img info "$1" | grep -q "file format: qcow2" &&
+             test "$(timeout 60 qemu-img convert -O raw "$1" /dev/stdout | sha256sum)" = "$2"' _ "$nb" "$sum_a"
+check "hostA no longer has the VM or its image; hostB's definition points at the new path" \
+    bash -c "! test -e '$KT/a/vms/data' && ! test -e '$KT/a/images/data.qcow2' &&
+             grep -q 'path=$nb' '$KT/b/vms/data/vm.conf'"
+check "no qemu-nbd left serving the image" bash -c "! pgrep -f '[q]emu-nbd.*data[.]qcow2' >/dev/null"
+
+# ---- acl recreate on hostB, over ssh ----
+V acl recreate data >"$KT/out-acl1" 2>&1
+check "vmshift acl recreate data (on hostB, over ssh) exits 0" test $? = 0
+acl_of() { getfacl -cEn "$1" 2>/dev/null | tr '\n' ' '; }
+daemon_uid=$(id -u daemon) nobody_uid=$(id -u nobody)
+check "the image on hostB has the source's rules plus rw for hostB's QEMU user" \
+    bash -c 'a=$(getfacl -cEn "$1"); grep -q "^user:$2:r--" <<<"$a" && grep -q "^user:$3:rw-" <<<"$a" &&
+             grep -q "^group::r--" <<<"$a" && grep -q "^other::---" <<<"$a"' _ "$nb" "$daemon_uid" "$nobody_uid"
+before=$(acl_of "$nb")
+setfacl -x "u:$daemon_uid" "$nb"
+chmod o+r "$nb"
+V acl recreate data >"$KT/out-acl2" 2>&1
+check "a change made outside vmshift is replaced on the next acl recreate, and reported" \
+    bash -c 'test "$(getfacl -cEn "$1" | tr "\n" " ")" = "$2" && grep -q "ACL " "$3"' \
+    _ "$nb" "$before" "$KT/out-acl2"
 check "no ssh process or connection directory left at the end" no_leftovers
 
 [ "$TAP_FAILED" = 0 ] || {
