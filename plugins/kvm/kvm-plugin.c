@@ -333,6 +333,15 @@ describe_host(KvmHost *h)
         }
         g_free(cpuinfo);
     }
+    /* CPU use: the 1-minute load average over the logical CPUs, capped at
+     * 100% (one read, no sampling delay per host) */
+    char *load = NULL;
+    if (vh->cpu_count && kvm_host_read_file(h, "/proc/loadavg", &load, NULL)) {
+        double l1 = g_ascii_strtod(load, NULL);
+        if (l1 >= 0)
+            vh->cpu_usage_percent = (gint32) MIN(100.0, l1 * 100.0 / vh->cpu_count + 0.5);
+        g_free(load);
+    }
     return vh;
 }
 
