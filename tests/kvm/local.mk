@@ -10,7 +10,7 @@ tests_kvm_kvm_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
 
 if ENABLE_INTEGRATION
 TESTS += tests/kvm/test-kvm-live.sh tests/kvm/test-kvm-storage.sh tests/kvm/test-kvm-faults.sh tests/kvm/test-kvm-merge-acl.sh tests/kvm/test-kvm-cli.sh tests/kvm/test-kvm-libvirt.sh \
-	tests/kvm/test-kvm-ssh.sh
+	tests/kvm/test-kvm-ssh.sh tests/kvm/test-kvm-bulk.sh
 endif
 endif
 EXTRA_DIST += tests/kvm/kvm-lib.sh tests/kvm/lvhosts.sh tests/kvm/demo-kvm.sh $(wildcard $(srcdir)/tests/kvm/test-kvm-*.sh)

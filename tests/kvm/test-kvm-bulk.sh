@@ -1,0 +1,99 @@
+#!/bin/bash
+# Placement and bulk waves through the `vmshift` command with the kvm plugin
+# and real guests: `rate` over a group (hostC lacks the VMs' network and
+# rates lower, saying why), `migrate --to-group` picks the best host, a bulk
+# plan moves two running VMs in one wave in parallel, and `bulk --reverse`
+# brings each back to where the journal says it came from; every move is
+# checked by the guest's heartbeat on the destination console.
+. "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
+VMSHIFT="$VMSHIFT_BUILDDIR/host/vmshift"
+[ -x "$VMSHIFT" ] || skip_all "host/vmshift is not built"
+kvm_setup
+mkdir -p "$KT/c/images" "$KT/state"
+printf '[network lan]\nnetdev=user\n' > "$KT/a/networks.conf"
+cp "$KT/a/networks.conf" "$KT/b/networks.conf"
+cat > "$KT/vmshift.conf" <<EOC
+[vmshift]
+state-dir=$KT/state
+
+[backend kvm]
+plugin=kvm
+hosts=hostA=$KT/a, hostB=$KT/b, hostC=$KT/c
+
+[group prod]
+hosts=hostB, hostC
+EOC
+V() { timeout "${V_TIMEOUT:-300}" "$VMSHIFT" --config "$KT/vmshift.conf" \
+          --plugin-dir "$VMSHIFT_BUILDDIR/plugins/kvm/.libs" "$@"; }
+
+for v in web1 web2; do
+    VM_MEM=256 define_vm "$KT/a" "$v" "" "[nic net0]
+network=lan"
+    timeout 120 "$DRIVE" start "$KT/a" "$v" >/dev/null
+done
+check "two guests boot on hostA" \
+    bash -c "wait_console '$KT/a' web1 HEARTBEAT 90 && wait_console '$KT/a' web2 HEARTBEAT 90"
+
+# ---- rate and --to-group ----
+V rate web1 --group prod >"$KT/out-rate" 2>&1
+check "vmshift rate web1 --group prod exits 0" test $? = 0
+check "rate: hostB is listed above hostC" \
+    bash -c 'grep -nE "^[^ ]+ +[0-9.]+ +host[BC] " "$1" | head -1 | grep -q hostB' _ "$KT/out-rate"
+check "rate explains hostC's lower rating: NIC net0's network lan is missing there" \
+    bash -c 'sed -n "/^hostC /,/^$/p" "$1" | grep -qE "network +(warn|error) +missing for NIC net0"' _ "$KT/out-rate"
+check "rate reports the hosts' CPU use (not unknown)" bash -c '! grep -q "CPU use unknown" "$1"' _ "$KT/out-rate"
+V --json rate web1 --group prod >"$KT/out-rate-json" 2>&1
+check "rate --json is JSON" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$KT/out-rate-json"
+
+V migrate web1 --to-group prod >"$KT/out-group" 2>&1
+check "vmshift migrate web1 --to-group prod exits 0" test $? = 0
+check "--to-group chose hostB and the guest is alive there" \
+    bash -c "alive_on '$KT/b' web1 && ! test -e '$KT/a/vms/web1'"
+V migrate web1 --to hostA >"$KT/out-back" 2>&1
+check "web1 back to hostA" bash -c "test $? = 0 && alive_on '$KT/a' web1"
+
+# ---- bulk: one wave of two live moves in parallel, then --reverse ----
+cat > "$KT/plan.conf" <<EOC
+[bulk]
+max-per-backend=2
+max-per-host=2
+
+[wave 1]
+vms=web1;web2
+to=hostB
+type=live
+EOC
+out=$(V bulk "$KT/plan.conf" --dry-run 2>&1)
+check "bulk --dry-run prints one vmshift migrate command per VM" \
+    bash -c 'grep -q "vmshift migrate kvm:web1 --to kvm:hostB --live" <<<"$1" &&
+             grep -q "vmshift migrate kvm:web2 --to kvm:hostB --live" <<<"$1"' _ "$out"
+check "bulk --dry-run moved nothing" bash -c "running_on '$KT/a' web1 && running_on '$KT/a' web2"
+V bulk "$KT/plan.conf" >"$KT/out-bulk" 2>&1
+check "vmshift bulk runs the wave: exit 0, 2 jobs, 0 problems" \
+    bash -c 'test "$1" = 0 && grep -q "2 job(s) run, 0 problem(s)" "$2"' _ $? "$KT/out-bulk"
+check "the two jobs of the wave overlapped (the second started before the first ended)" \
+    bash -c 'awk "/\(web1\): phase done/ {d=NR} /\(web2\): phase transfer/ {t=NR} END {exit !(t && d && t < d)}" "$1" ||
+             awk "/\(web2\): phase done/ {d=NR} /\(web1\): phase transfer/ {t=NR} END {exit !(t && d && t < d)}" "$1"' \
+    _ "$KT/out-bulk"
+check "both guests alive on hostB after the wave" \
+    bash -c "alive_on '$KT/b' web1 && alive_on '$KT/b' web2 && ! test -e '$KT/a/vms/web1' && ! test -e '$KT/a/vms/web2'"
+out=$(V vms 2>&1)
+check "vmshift vms lists both on hostB" \
+    bash -c 'grep -qE "^kvm +web1 +hostB +running" <<<"$1" && grep -qE "^kvm +web2 +hostB +running" <<<"$1"' _ "$out"
+V bulk "$KT/plan.conf" --reverse >"$KT/out-reverse" 2>&1
+check "vmshift bulk --reverse: exit 0, 2 jobs, 0 problems" \
+    bash -c 'test "$1" = 0 && grep -q "2 job(s) run, 0 problem(s)" "$2"' _ $? "$KT/out-reverse"
+check "both guests alive on hostA again, nothing left on hostB" \
+    bash -c "alive_on '$KT/a' web1 && alive_on '$KT/a' web2 && ! test -e '$KT/b/vms/web1' && ! test -e '$KT/b/vms/web2'"
+out=$(V --json jobs 2>&1)
+check "the journal holds the wave's jobs and the reverse jobs, all succeeded" \
+    python3 -c 'import json,sys
+j=json.loads(sys.argv[1]); j=j.get("jobs", j) if isinstance(j, dict) else j
+assert len(j) >= 6 and all(x["state"] == "succeeded" for x in j), j' "$out"
+
+[ "$TAP_FAILED" = 0 ] || {
+    diag "outputs:"
+    for f in "$KT"/out-*; do diag "== ${f##*/}"; tail -n 12 "$f" | sed 's/^/# /'; done
+}
+echo "1..$TAP_N"
+exit 0
