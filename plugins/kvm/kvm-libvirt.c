@@ -1403,7 +1403,8 @@ lv_delete_saved(VmshiftJob *job, GPtrArray *pools, LvHost *h, const char *key)
     }
     g_strfreev(v);
     g_free(list);
-    /* the pools the interrupted job made for itself go with @pools */
+    /* the pools the interrupted job made for itself go with @pools (and
+     * with lv_pools_unbuild() the directories it made) */
     for (guint i = 0; i < pools->len; i++) {
         LvPool *pl = pools->pdata[i];
         if (pl->host == h && pl->pool &&
@@ -2441,6 +2442,7 @@ lv_repair_cold(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, GError
     } else if (sd) {
         /* the destination never got the definition: its volumes go */
         lv_delete_saved(job, pools, dst, "new-vols");
+        lv_pools_unbuild(pools, dst);
         lv_drop_job_pools(job, src, "old-vols");
         vmshift_job_save(job, "stage", "rolled-back", NULL);
         vmshift_job_set_location(job, src->name, "shut off");
@@ -2508,6 +2510,7 @@ kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
                 g_usleep(100000);
             }
             lv_delete_saved(job, pools, dst, "new-vols");
+            lv_pools_unbuild(pools, dst);
             lv_drop_job_pools(job, src, "old-vols");
         }
         vmshift_job_set_location(job, src->name, "running");
