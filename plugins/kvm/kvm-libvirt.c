@@ -1476,8 +1476,10 @@ lv_vol_stream(virStorageVolPtr from, LvHost *fh, virStorageVolPtr to, LvHost *th
     out_open = TRUE;
     gint64 shown = 0;
     for (;;) {
-        if (g_cancellable_set_error_if_cancelled(cancel, error))
+        if (g_cancellable_is_cancelled(cancel)) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: cancelled", what);
             goto out;
+        }
         int n = virStreamRecvFlags(in, buf, LV_CHUNK, VIR_STREAM_RECV_STOP_AT_HOLE);
         if (n == -3) {
             long long hole = 0;
@@ -1595,6 +1597,16 @@ lv_vol_backing(virStorageVolPtr v)
 }
 
 /* ---- cold migration to another host ------------------------------------ */
+
+static gboolean
+lv_cold_cancelled(VmshiftJob *job, const char *vm, GError **error)
+{
+    if (!g_cancellable_is_cancelled(vmshift_job_get_cancellable(job)))
+        return FALSE;
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cold migration of VM %s cancelled",
+                vm);
+    return TRUE;
+}
 
 #define LV_UNDEFINE_FLAGS (VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | \
                            VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | \
@@ -1754,7 +1766,7 @@ lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job
     guint64 done = 0;
     for (guint i = 0; i < moves->len; i++) {
         LvMove *m = moves->pdata[i];
-        if (g_cancellable_set_error_if_cancelled(vmshift_job_get_cancellable(job), error))
+        if (lv_cold_cancelled(job, name, error))
             goto out;
         char *dir = g_path_get_dirname(m->dst_path);
         virStoragePoolPtr dp = lv_pool(pools, dst, dir, TRUE, error);
@@ -1776,8 +1788,8 @@ lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job
         char *base = g_path_get_basename(m->dst_path);
         char *eb = vmshift_xml_escape(base);
         char *perm = lv_vol_permissions(sv);
-        char *vx = g_strdup_printf("<volume><name>%s</name><capacity unit='bytes'>%" G_GUINT64_FORMAT
-                                   "</capacity><allocation>0</allocation><target>"
+        char *vx = g_strdup_printf("<volume><name>%s</name><capacity unit='bytes'>%"
+                                   G_GUINT64_FORMAT "</capacity><allocation>0</allocation><target>"
                                    "<format type='raw'/>%s</target></volume>", eb,
                                    m->physical, perm);
         virStorageVolPtr dv = virStorageVolCreateXML(dp, vx, 0);
@@ -1806,7 +1818,7 @@ lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job
     vmshift_job_set_bytes(job, done, done);
     vmshift_job_set_progress(job, 100.0);
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error) ||
-        g_cancellable_set_error_if_cancelled(vmshift_job_get_cancellable(job), error) ||
+        lv_cold_cancelled(job, name, error) ||
         !vmshift_job_save(job, "stage", "define", error))
         goto out;
     dd = virDomainDefineXML(dst->conn, xml);
@@ -2325,7 +2337,8 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
             vmshift_job_set_result(job, "transferred-bytes", s);
             g_free(s);
         }
-        if (moves->len && virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DISK_PROCESSED, &v) == 1)
+        if (moves->len &&
+            virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DISK_PROCESSED, &v) == 1)
             disk_seen = MAX(disk_seen, v);
         virTypedParamsFree(jp, np);
     }
