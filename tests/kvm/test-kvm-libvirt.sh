@@ -338,6 +338,14 @@ check "repair rolls the cold move back: lvcold on lvB only, the copy on lvA remo
              ! timeout 30 virsh -q -c "$2" dominfo lvcold >/dev/null 2>&1 && ! test -e "$3/lvcold.qcow2"' \
     "$out" "$B" "$A" "$LV/A/lib/moved"
 
+# cancelled after the copy, right before the definition moves
+lvd migrate lvcold --to lvA --cold --path /var/lib/libvirt/moved --network net0=front \
+    --cancel-in switchover >"$KT/out8c" 2>"$KT/err8c"; rc=$?
+check "cancel of a cold migration after the copy: cancelled, lvcold on lvB only, no copy on lvA" \
+    bash -c 'test "$0" = 3 && [ "$(timeout 30 virsh -q -c "$1" domstate lvcold)" = "shut off" ] &&
+             ! timeout 30 virsh -q -c "$2" dominfo lvcold >/dev/null 2>&1 && ! test -e "$3/lvcold.qcow2"' \
+    "$rc" "$B" "$A" "$LV/A/lib/moved"
+
 out=$(lvd migrate lvcold --to lvA --cold --path /var/lib/libvirt/moved --network net0=front --start 2>"$KT/err9")
 check "cold migration lvB -> lvA with --path and --start succeeds" \
     bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^location=lvA" <<<"$0" && grep -q "^location-detail=running" <<<"$0"' "$out"
