@@ -15,8 +15,23 @@
  * destination XML (VIR_MIGRATE_PARAM_DEST_XML/PERSIST_XML); storage
  * migration on the same host through virDomainBlockCopy + pivot;
  * recreate_acl with the qmp transport's libacl model, kept in the domain's
- * metadata. Cold and VM + storage migration are not implemented for this
- * transport yet (NOT_SUPPORTED).
+ * metadata.
+ *
+ * Between hosts the files move through libvirt's storage API only (the
+ * hosts are separate libvirtds, maybe on other machines), in directory
+ * pools (an existing one is refreshed, a missing one is made transient for
+ * the job): cold migration of a shut-off domain streams each image from
+ * virStorageVolDownload on the source into virStorageVolUpload on the
+ * destination (sparse, holes as holes; same path by default, --path and
+ * --disk-path choose directories), defines the domain there, undefines it
+ * on the source, removes the source's images, and with --start starts it.
+ * VM + storage (live with --path/--disk-path) is the live path above with
+ * VIR_MIGRATE_NON_SHARED_DISK and VIR_MIGRATE_PARAM_MIGRATE_DISKS: libvirt
+ * mirrors the disks over NBD into images made beforehand in the
+ * destination's pools, named in the destination XML; the source's images go
+ * only after success. Each step is journaled (vmshift_job_save: kind, stage,
+ * new-vols, old-vols) for kvm_libvirt_repair, which finishes a move the
+ * destination already owns and otherwise rolls it back.
  */
 #include "config.h"
 
@@ -80,6 +95,11 @@ lv_error(GError **error, int code, const char *fmt, ...)
             code = VMSHIFT_ERROR_NOT_SUPPORTED;
         else if (e->code == VIR_ERR_OPERATION_ABORTED)
             code = VMSHIFT_ERROR_FAILED;
+        else if (e->code == VIR_ERR_SYSTEM_ERROR && (e->int1 == ENOSPC || e->int1 == EDQUOT))
+            code = VMSHIFT_ERROR_NO_SPACE;
+        else if (e->code == VIR_ERR_SYSTEM_ERROR &&
+                 (e->int1 == EACCES || e->int1 == EPERM || e->int1 == EROFS))
+            code = VMSHIFT_ERROR_PERMISSION;
         else if (e->code == VIR_ERR_SYSTEM_ERROR || e->code == VIR_ERR_RPC)
             code = VMSHIFT_ERROR_CONNECTION;
     }
@@ -486,14 +506,16 @@ kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GEr
     GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_finding_free);
     int state = 0;
     virDomainGetState(d, &state, NULL, 0);
-    if (spec->type != VMSHIFT_MIGRATION_LIVE)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "not-supported", spec->vm,
-                                               "the libvirt transport does %s migration not "
-                                               "yet", vmshift_migration_type_name(spec->type)));
-    else if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_PAUSED)
+    if (spec->type == VMSHIFT_MIGRATION_COLD && state != VIR_DOMAIN_SHUTOFF)
         g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "power-state", spec->vm,
-                                               "the VM is not running: live migration needs "
-                                               "it running"));
+                                               "the VM is not shut off: cold migration needs "
+                                               "it stopped"));
+    else if (spec->type != VMSHIFT_MIGRATION_COLD && state != VIR_DOMAIN_RUNNING &&
+             state != VIR_DOMAIN_PAUSED)
+        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "power-state", spec->vm,
+                                               "the VM is not running: %s migration needs "
+                                               "it running",
+                                               vmshift_migration_type_name(spec->type)));
     GError *e = NULL;
     LvHost *dst = spec->dest_host ? lv_find_host(b, spec->dest_host, &e) : NULL;
     if (spec->type != VMSHIFT_MIGRATION_STORAGE && !dst) {
@@ -506,7 +528,8 @@ kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GEr
             g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "same-host", dst->name,
                                                    "the VM already is on this host"));
         virDomainInfo info;
-        if (virDomainGetInfo(d, &info) == 0 &&
+        if ((spec->type == VMSHIFT_MIGRATION_LIVE || spec->start) &&
+            virDomainGetInfo(d, &info) == 0 &&
             virNodeGetFreeMemory(dst->conn) < (unsigned long long) info.maxMem * 1024)
             g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "no-memory", dst->name,
                                                    "host %s has less free memory than the VM's "
@@ -1100,6 +1123,879 @@ out:
     return ok;
 }
 
+/* ---- volumes on other hosts (cold and VM + storage migration) -------- */
+
+/*
+ * The hosts are separate libvirtds, possibly on other machines: the client
+ * reaches their files only through libvirt's storage API, and that API
+ * (virStorageVolCreateXML, virStorageVolDownload/Upload, virStorageVolDelete)
+ * works on volumes of a storage pool only. So every directory a disk moves
+ * from or to needs a pool on its host: an existing pool whose target is the
+ * directory is refreshed (libvirt learns of files made outside it only on a
+ * refresh); a directory nobody made a pool for gets a transient directory
+ * pool, destroyed again when the migration ends (a destroyed transient pool
+ * is forgotten; its directory and files stay). A directory that does not
+ * exist yet is made by a pool defined for the job (virStoragePoolBuild;
+ * building an existing directory would change its mode), so that a
+ * rollback can remove it again (virStoragePoolDelete) before the pool is
+ * undefined.
+ */
+typedef struct {
+    LvHost *host;
+    char *dir;
+    virStoragePoolPtr pool;
+    gboolean created;   /* made for the job: destroyed at the end */
+    gboolean built;     /* defined and built for the job: also undefined */
+} LvPool;
+
+static void
+lv_pool_release(LvPool *p, gboolean rmdir)
+{
+    if (!p->pool)
+        return;
+    if (p->created)
+        virStoragePoolDestroy(p->pool);
+    if (p->built) {
+        /* only an empty directory goes */
+        if (rmdir)
+            virStoragePoolDelete(p->pool, 0);
+        virStoragePoolUndefine(p->pool);
+    }
+    virStoragePoolFree(p->pool);
+    p->pool = NULL;
+}
+
+static void
+lv_pool_free(LvPool *p)
+{
+    lv_pool_release(p, FALSE);
+    g_free(p->dir);
+    g_free(p);
+}
+
+/* on a rollback: the directories made on @h for the job go again */
+static void
+lv_pools_unbuild(GPtrArray *pools, LvHost *h)
+{
+    for (guint i = 0; i < pools->len; i++) {
+        LvPool *p = pools->pdata[i];
+        if (p->host == h && p->built)
+            lv_pool_release(p, TRUE);
+    }
+}
+
+/* the pool of directory @dir on @h (borrowed from @pools, which frees it) */
+static virStoragePoolPtr
+lv_pool(GPtrArray *pools, LvHost *h, const char *dir, gboolean build, GError **error)
+{
+    for (guint i = 0; i < pools->len; i++) {
+        LvPool *p = pools->pdata[i];
+        if (p->host == h && !strcmp(p->dir, dir) && p->pool)
+            return p->pool;
+    }
+    virStoragePoolPtr pool = virStoragePoolLookupByTargetPath(h->conn, dir);
+    gboolean created = FALSE, built = FALSE;
+    if (pool) {
+        if ((virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0) ||
+            virStoragePoolRefresh(pool, 0) < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: refreshing the storage pool %s "
+                     "of %s", h->name, virStoragePoolGetName(pool), dir);
+            virStoragePoolFree(pool);
+            return NULL;
+        }
+    } else {
+        char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, dir, -1);
+        char *ed = vmshift_xml_escape(dir);
+        char *xml = g_strdup_printf("<pool type='dir'><name>vmshift-%.12s</name>"
+                                    "<target><path>%s</path></target></pool>", sum, ed);
+        pool = virStoragePoolCreateXML(h->conn, xml, 0);
+        if (!pool && build) {
+            pool = virStoragePoolDefineXML(h->conn, xml, 0);
+            if (pool && (virStoragePoolBuild(pool, 0) < 0 || virStoragePoolCreate(pool, 0) < 0)) {
+                lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: making the directory %s",
+                         h->name, dir);
+                virStoragePoolUndefine(pool);
+                virStoragePoolFree(pool);
+                g_free(xml);
+                g_free(ed);
+                g_free(sum);
+                return NULL;
+            }
+            built = pool != NULL;
+        }
+        g_free(xml);
+        g_free(ed);
+        g_free(sum);
+        if (!pool) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: making a storage pool for %s",
+                     h->name, dir);
+            return NULL;
+        }
+        created = TRUE;
+    }
+    LvPool *p = g_new0(LvPool, 1);
+    p->host = h;
+    p->dir = g_strdup(dir);
+    p->pool = pool;
+    p->created = created;
+    p->built = built;
+    g_ptr_array_add(pools, p);
+    return pool;
+}
+
+/* the volume of file @path on @h, or NULL (with @error set only when the
+ * pool could not be had) */
+static virStorageVolPtr
+lv_vol(GPtrArray *pools, LvHost *h, const char *path, gboolean build, GError **error)
+{
+    char *dir = g_path_get_dirname(path);
+    virStoragePoolPtr pool = lv_pool(pools, h, dir, build, error);
+    g_free(dir);
+    if (!pool)
+        return NULL;
+    char *base = g_path_get_basename(path);
+    virStorageVolPtr v = virStorageVolLookupByName(pool, base);
+    g_free(base);
+    return v;
+}
+
+/* removes file @path on @h through its pool; an absent file is fine */
+static gboolean
+lv_vol_delete(GPtrArray *pools, LvHost *h, const char *path, GError **error)
+{
+    GError *e = NULL;
+    virStorageVolPtr v = lv_vol(pools, h, path, FALSE, &e);
+    if (!v) {
+        /* no pool: the directory is gone, and the file with it */
+        gboolean gone = e == NULL || !g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION);
+        if (!gone)
+            g_propagate_error(error, e);
+        else
+            g_clear_error(&e);
+        return gone;
+    }
+    gboolean ok = virStorageVolDelete(v, 0) == 0;
+    if (!ok)
+        lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: removing %s", h->name, path);
+    virStorageVolFree(v);
+    return ok;
+}
+
+/* a disk that moves to another file (and maybe another host) */
+typedef struct {
+    char *dev, *src_path, *dst_path, *format;
+    guint64 capacity, physical;
+    gboolean created;   /* the destination file is ours: a rollback removes it */
+} LvMove;
+
+static void
+lv_move_free(LvMove *m)
+{
+    g_free(m->dev);
+    g_free(m->src_path);
+    g_free(m->dst_path);
+    g_free(m->format);
+    g_free(m);
+}
+
+/*
+ * The file disks of @doc that move: to DIR/basename for --disk-path/--path,
+ * or (@same_path: a cold move to another host) to the same path there.
+ */
+static gboolean
+lv_plan_moves(xmlDoc *doc, const VmshiftMigrationSpec *spec, gboolean same_path,
+              GPtrArray *moves, GError **error)
+{
+    xmlXPathContext *ctx = vmshift_xpath_new(doc, NULL);
+    GPtrArray *disks = vmshift_xpath_nodes(ctx, NULL,
+                                           "/domain/devices/disk[@device='disk' and @type='file']");
+    for (guint i = 0; i < disks->len; i++) {
+        xmlNode *n = disks->pdata[i];
+        char *dev = vmshift_xpath_string(ctx, n, "target/@dev");
+        char *path = vmshift_xpath_string(ctx, n, "source/@file");
+        const char *dir = dev ? lv_disk_dir(spec, dev) : NULL;
+        if (!dev || !path || (!dir && !same_path)) {
+            g_free(dev);
+            g_free(path);
+            continue;
+        }
+        LvMove *m = g_new0(LvMove, 1);
+        m->dev = dev;
+        m->src_path = path;
+        if (dir) {
+            char *base = g_path_get_basename(path);
+            m->dst_path = g_build_filename(dir, base, NULL);
+            g_free(base);
+        } else {
+            m->dst_path = g_strdup(path);
+        }
+        m->format = vmshift_xpath_string(ctx, n, "driver/@type");
+        g_ptr_array_add(moves, m);
+    }
+    g_ptr_array_unref(disks);
+    xmlXPathFreeContext(ctx);
+    for (guint i = 0; i < spec->disk_paths->len; i++) {
+        VmshiftMapping *mp = spec->disk_paths->pdata[i];
+        gboolean known = FALSE;
+        for (guint k = 0; k < moves->len; k++)
+            known |= !strcmp(((LvMove *) moves->pdata[k])->dev, mp->key);
+        if (!known) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                        "VM %s has no file disk '%s' (--disk-path %s=%s)", spec->vm, mp->key,
+                        mp->key, mp->value);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* the disks of @doc name their new files; a moved image is a whole one */
+static void
+lv_rewrite_disks(xmlDoc *doc, GPtrArray *moves)
+{
+    xmlXPathContext *ctx = vmshift_xpath_new(doc, NULL);
+    for (guint i = 0; i < moves->len; i++) {
+        LvMove *m = moves->pdata[i];
+        char *expr = g_strdup_printf("/domain/devices/disk[target/@dev='%s']", m->dev);
+        xmlNode *disk = vmshift_xpath_node(ctx, NULL, expr);
+        g_free(expr);
+        xmlNode *src = disk ? vmshift_xml_child(disk, NULL, "source") : NULL;
+        if (!src)
+            continue;
+        xmlSetProp(src, BAD_CAST "file", BAD_CAST m->dst_path);
+        xmlNode *bs;
+        while ((bs = vmshift_xml_child(disk, NULL, "backingStore"))) {
+            xmlUnlinkNode(bs);
+            xmlFreeNode(bs);
+        }
+    }
+    xmlXPathFreeContext(ctx);
+}
+
+static char *
+lv_paths(GPtrArray *moves, gboolean dst)
+{
+    GString *s = g_string_new(NULL);
+    for (guint i = 0; i < moves->len; i++) {
+        LvMove *m = moves->pdata[i];
+        g_string_append_printf(s, "%s%s", s->len ? ";" : "", dst ? m->dst_path : m->src_path);
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* removes the files of the saved list @key (paths joined by ';') on @h */
+static void
+lv_delete_saved(VmshiftJob *job, GPtrArray *pools, LvHost *h, const char *key)
+{
+    char *list = vmshift_job_get_saved(job, key);
+    char **v = g_strsplit(list ? list : "", ";", -1);
+    for (char **p = v; *p; p++) {
+        GError *e = NULL;
+        if (!**p)
+            continue;
+        if (lv_vol_delete(pools, h, *p, &e)) {
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed %s:%s (if it was there)", h->name,
+                            *p);
+        } else {
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "%s", e->message);
+            g_clear_error(&e);
+        }
+    }
+    g_strfreev(v);
+    g_free(list);
+    /* the pools the interrupted job made for itself go with @pools (and
+     * with lv_pools_unbuild() the directories it made) */
+    for (guint i = 0; i < pools->len; i++) {
+        LvPool *pl = pools->pdata[i];
+        if (pl->host == h && pl->pool &&
+            g_str_has_prefix(virStoragePoolGetName(pl->pool), "vmshift-")) {
+            pl->created = TRUE;
+            pl->built = virStoragePoolIsPersistent(pl->pool) == 1;
+        }
+    }
+}
+
+/* the pools an interrupted job made on @h for the directories of the saved
+ * list @key (its files stay) */
+static void
+lv_drop_job_pools(VmshiftJob *job, LvHost *h, const char *key)
+{
+    char *list = vmshift_job_get_saved(job, key);
+    char **v = g_strsplit(list ? list : "", ";", -1);
+    for (char **p = v; *p; p++) {
+        if (!**p)
+            continue;
+        char *dir = g_path_get_dirname(*p);
+        virStoragePoolPtr pool = virStoragePoolLookupByTargetPath(h->conn, dir);
+        g_free(dir);
+        if (!pool)
+            continue;
+        if (g_str_has_prefix(virStoragePoolGetName(pool), "vmshift-")) {
+            if (virStoragePoolIsActive(pool) == 1)
+                virStoragePoolDestroy(pool);
+            if (virStoragePoolIsPersistent(pool) == 1)
+                virStoragePoolUndefine(pool);
+        }
+        virStoragePoolFree(pool);
+    }
+    g_strfreev(v);
+    g_free(list);
+}
+
+/*
+ * Streams volume @from (one host) into volume @to (another): libvirt's
+ * sparse download on the one connection feeds its sparse upload on the
+ * other, chunk by chunk, holes as holes (as virsh vol-download and
+ * vol-upload --sparse do, but from stream to stream). @done counts bytes
+ * (holes included) for the progress of @total.
+ */
+#define LV_CHUNK (256 * 1024)
+
+static gboolean
+lv_vol_stream(virStorageVolPtr from, LvHost *fh, virStorageVolPtr to, LvHost *th,
+              const char *what, VmshiftJob *job, guint64 *done, guint64 total, GError **error)
+{
+    GCancellable *cancel = vmshift_job_get_cancellable(job);
+    virStreamPtr in = virStreamNew(fh->conn, 0);
+    virStreamPtr out = virStreamNew(th->conn, 0);
+    gboolean in_open = FALSE, out_open = FALSE, ok = FALSE;
+    char *buf = g_malloc(LV_CHUNK);
+    if (!in || !out) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "%s: making the streams", what);
+        goto out;
+    }
+    if (virStorageVolDownload(from, in, 0, 0, VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM) < 0) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "%s: download from host %s", what, fh->name);
+        goto out;
+    }
+    in_open = TRUE;
+    if (virStorageVolUpload(to, out, 0, 0, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) < 0) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "%s: upload to host %s", what, th->name);
+        goto out;
+    }
+    out_open = TRUE;
+    gint64 shown = 0;
+    for (;;) {
+        if (g_cancellable_is_cancelled(cancel)) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: cancelled", what);
+            goto out;
+        }
+        int n = virStreamRecvFlags(in, buf, LV_CHUNK, VIR_STREAM_RECV_STOP_AT_HOLE);
+        if (n == -3) {
+            long long hole = 0;
+            if (virStreamRecvHole(in, &hole, 0) < 0) {
+                lv_error(error, VMSHIFT_ERROR_FAILED, "%s: download from host %s", what,
+                         fh->name);
+                goto out;
+            }
+            if (virStreamSendHole(out, hole, 0) < 0) {
+                lv_error(error, VMSHIFT_ERROR_FAILED, "%s: upload to host %s", what, th->name);
+                goto out;
+            }
+            *done += (guint64) hole;
+            continue;
+        }
+        if (n < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "%s: download from host %s", what, fh->name);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        for (int off = 0; off < n;) {
+            int w = virStreamSend(out, buf + off, (size_t) (n - off));
+            if (w < 0) {
+                lv_error(error, VMSHIFT_ERROR_FAILED, "%s: upload to host %s", what,
+                         th->name);
+                goto out;
+            }
+            off += w;
+        }
+        *done += (guint64) n;
+        if (g_get_monotonic_time() - shown > 200000) {
+            shown = g_get_monotonic_time();
+            vmshift_job_set_bytes(job, MIN(*done, total), total);
+            if (total)
+                vmshift_job_set_progress(job, 100.0 * (double) MIN(*done, total) /
+                                                  (double) total);
+        }
+    }
+    in_open = FALSE;
+    if (virStreamFinish(in) < 0) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "%s: download from host %s", what, fh->name);
+        goto out;
+    }
+    /* the destination reports a failed write (full, read-only) at the latest here */
+    out_open = FALSE;
+    if (virStreamFinish(out) < 0) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "%s: upload to host %s", what, th->name);
+        goto out;
+    }
+    ok = TRUE;
+out:
+    if (in_open)
+        virStreamAbort(in);
+    if (out_open)
+        virStreamAbort(out);
+    if (in)
+        virStreamFree(in);
+    if (out)
+        virStreamFree(out);
+    g_free(buf);
+    return ok;
+}
+
+/* the <permissions> of a volume's XML, to give its copy the same */
+static char *
+lv_vol_permissions(virStorageVolPtr v)
+{
+    char *x = virStorageVolGetXMLDesc(v, 0);
+    if (!x)
+        return g_strdup("");
+    GString *s = g_string_new(NULL);
+    xmlDoc *doc = vmshift_xml_parse(x, strlen(x), "libvirt volume XML", NULL);
+    free(x);
+    if (doc) {
+        xmlXPathContext *ctx = vmshift_xpath_new(doc, NULL);
+        static const char *const keys[] = { "mode", "owner", "group" };
+        for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+            char *expr = g_strdup_printf("/volume/target/permissions/%s", keys[i]);
+            char *val = vmshift_xpath_string(ctx, NULL, expr);
+            g_free(expr);
+            if (val && *val && strspn(val, "0123456789") == strlen(val))
+                g_string_append_printf(s, "<%s>%s</%s>", keys[i], val, keys[i]);
+            g_free(val);
+        }
+        xmlXPathFreeContext(ctx);
+        xmlFreeDoc(doc);
+    }
+    if (s->len) {
+        g_string_prepend(s, "<permissions>");
+        g_string_append(s, "</permissions>");
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* the backing file a volume's image names, or NULL */
+static char *
+lv_vol_backing(virStorageVolPtr v)
+{
+    char *x = virStorageVolGetXMLDesc(v, 0);
+    if (!x)
+        return NULL;
+    char *r = NULL;
+    xmlDoc *doc = vmshift_xml_parse(x, strlen(x), "libvirt volume XML", NULL);
+    free(x);
+    if (doc) {
+        xmlXPathContext *ctx = vmshift_xpath_new(doc, NULL);
+        r = vmshift_xpath_string(ctx, NULL, "/volume/backingStore/path");
+        xmlXPathFreeContext(ctx);
+        xmlFreeDoc(doc);
+    }
+    if (r && !*r)
+        g_clear_pointer(&r, g_free);
+    return r;
+}
+
+/* ---- cold migration to another host ------------------------------------ */
+
+static gboolean
+lv_cold_cancelled(VmshiftJob *job, const char *vm, GError **error)
+{
+    if (!g_cancellable_is_cancelled(vmshift_job_get_cancellable(job)))
+        return FALSE;
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cold migration of VM %s cancelled",
+                vm);
+    return TRUE;
+}
+
+#define LV_UNDEFINE_FLAGS (VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | \
+                           VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | \
+                           VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
+
+/*
+ * Cold migration of a shut-off domain between two libvirt hosts:
+ *   prepare   check the destination (no domain of that name, no file at a
+ *             new path), pools on both sides; journal the files to make
+ *   transfer  per disk: a raw volume of the image's file size on the
+ *             destination, then the image's bytes streamed into it
+ *             (lv_vol_stream): the copy is the same file, format and all
+ *   switchover define the domain on the destination (networks mapped, new
+ *             disk paths), then undefine it on the source: the point of no
+ *             return, journaled as stage=moved
+ *   cleanup   remove the source images; --start starts it on the destination
+ * Up to the switchover a failure or cancel removes the destination's
+ * volumes (and definition) again and leaves the domain on the source.
+ * --transfer san without --path moves the definition only (both hosts reach
+ * the files). Images with a backing file are refused: the stream copies one
+ * file, and its backing reference could not follow it.
+ */
+static gboolean
+lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                virDomainPtr d, LvHost *src, GError **error)
+{
+    GPtrArray *moves = g_ptr_array_new_with_free_func((GDestroyNotify) lv_move_free);
+    GPtrArray *pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
+    const char *name = virDomainGetName(d);
+    LvHost *dst = NULL;
+    xmlDoc *doc = NULL;
+    char *xml = NULL;
+    virDomainPtr dd = NULL;
+    gboolean ok = FALSE, moved = FALSE;
+    int state = 0;
+    vmshift_job_set_location(job, src->name, "shut off");
+    if (!spec->dest_host) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "cold migration of VM %s: no destination host", spec->vm);
+        goto out;
+    }
+    if (!(dst = lv_find_host(b, spec->dest_host, error)))
+        goto out;
+    if (dst == src) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "VM %s already is on host %s", spec->vm, src->name);
+        goto out;
+    }
+    if (virDomainGetState(d, &state, NULL, 0) < 0) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: reading its state on host %s", name,
+                 src->name);
+        goto out;
+    }
+    if (state != VIR_DOMAIN_SHUTOFF) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s is not shut off on host %s: cold migration needs it stopped "
+                    "(or use --live)", name, src->name);
+        goto out;
+    }
+    if (virDomainHasManagedSaveImage(d, 0) == 1) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s has a saved state on host %s (managed save): start it or remove "
+                    "the state before a cold migration", name, src->name);
+        goto out;
+    }
+    virDomainPtr other = virDomainLookupByName(dst->conn, name);
+    if (!other) {
+        unsigned char uuid[VIR_UUID_BUFLEN];
+        if (virDomainGetUUID(d, uuid) == 0)
+            other = virDomainLookupByUUID(dst->conn, uuid);
+    }
+    if (other) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "host %s already has a VM called %s (or with its UUID)", dst->name,
+                    virDomainGetName(other));
+        virDomainFree(other);
+        goto out;
+    }
+    if (!(doc = lv_xml(d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE |
+                              VIR_DOMAIN_XML_MIGRATABLE, error)))
+        goto out;
+    gboolean shared = spec->transfer == VMSHIFT_TRANSFER_SAN &&
+                      !vmshift_migration_spec_moves_storage(spec);
+    if (!lv_plan_moves(doc, spec, !shared, moves, error) || !lv_map_networks(doc, spec, error))
+        goto out;
+    lv_rewrite_disks(doc, moves);
+    xml = lv_xml_dump(doc);
+    if (!vmshift_job_save(job, "vm", name, error) ||
+        !vmshift_job_save(job, "src-host", src->name, error) ||
+        !vmshift_job_save(job, "dst-host", dst->name, error) ||
+        !vmshift_job_save(job, "transport", "libvirt", error) ||
+        !vmshift_job_save(job, "kind", "cold", error) ||
+        !vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error) ||
+        !vmshift_job_save(job, "stage", "prepare", error))
+        goto out;
+    for (guint i = 0; i < spec->networks->len; i++) {
+        VmshiftMapping *mp = spec->networks->pdata[i];
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "NIC %s -> network %s on %s", mp->key,
+                        mp->value, dst->name);
+    }
+    guint64 total = 0;
+    for (guint i = 0; i < moves->len; i++) {
+        LvMove *m = moves->pdata[i];
+        GError *e = NULL;
+        virStorageVolPtr sv = lv_vol(pools, src, m->src_path, FALSE, &e);
+        if (!sv) {
+            if (!e)
+                g_set_error(&e, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                            "VM %s: disk %s (%s) is not on host %s", name, m->dev,
+                            m->src_path, src->name);
+            g_propagate_error(error, e);
+            goto out;
+        }
+        char *backing = lv_vol_backing(sv);
+        virStorageVolInfo info;
+        int irc = virStorageVolGetInfoFlags(sv, &info, VIR_STORAGE_VOL_GET_PHYSICAL);
+        virStorageVolFree(sv);
+        if (backing) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                        "VM %s: disk %s (%s) has the backing file %s: the libvirt transport "
+                        "moves whole images only (merge the chain first, e.g. virsh "
+                        "blockpull while it runs)", name, m->dev, m->src_path, backing);
+            g_free(backing);
+            goto out;
+        }
+        if (irc < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: reading the size of %s", src->name,
+                     m->src_path);
+            goto out;
+        }
+        m->physical = info.allocation;
+        m->capacity = info.capacity;
+        total += m->physical;
+        virStorageVolPtr dv = lv_vol(pools, dst, m->dst_path, TRUE, &e);
+        if (dv) {
+            virStorageVolFree(dv);
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                        "%s already exists on host %s: not overwritten (if both hosts share "
+                        "that storage, --transfer san moves the definition only)",
+                        m->dst_path, dst->name);
+            goto out;
+        }
+        if (e) {
+            g_propagate_error(error, e);
+            goto out;
+        }
+    }
+    char *np = lv_paths(moves, TRUE), *op = lv_paths(moves, FALSE);
+    gboolean saved = vmshift_job_save(job, "new-vols", np, error) &&
+                     vmshift_job_save(job, "old-vols", op, error);
+    g_free(np);
+    g_free(op);
+    if (!saved || !vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error) ||
+        !vmshift_job_save(job, "stage", "copy", error))
+        goto out;
+    vmshift_job_set_location(job, src->name, "shut off, its disks being copied");
+    guint64 done = 0;
+    for (guint i = 0; i < moves->len; i++) {
+        LvMove *m = moves->pdata[i];
+        if (lv_cold_cancelled(job, name, error))
+            goto out;
+        char *dir = g_path_get_dirname(m->dst_path);
+        virStoragePoolPtr dp = lv_pool(pools, dst, dir, TRUE, error);
+        g_free(dir);
+        if (!dp)
+            goto out;
+        GError *e = NULL;
+        virStorageVolPtr sv = lv_vol(pools, src, m->src_path, FALSE, &e);
+        if (!sv) {
+            if (!e)
+                g_set_error(&e, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                            "VM %s: disk %s (%s) is gone from host %s", name, m->dev,
+                            m->src_path, src->name);
+            g_propagate_error(error, e);
+            goto out;
+        }
+        /* raw: the volume is a plain file of the image's size that the
+         * upload fills with the image's bytes, format header included */
+        char *base = g_path_get_basename(m->dst_path);
+        char *eb = vmshift_xml_escape(base);
+        char *perm = lv_vol_permissions(sv);
+        char *vx = g_strdup_printf("<volume><name>%s</name><capacity unit='bytes'>%"
+                                   G_GUINT64_FORMAT "</capacity><allocation>0</allocation><target>"
+                                   "<format type='raw'/>%s</target></volume>", eb,
+                                   m->physical, perm);
+        virStorageVolPtr dv = virStorageVolCreateXML(dp, vx, 0);
+        g_free(vx);
+        g_free(perm);
+        g_free(eb);
+        g_free(base);
+        if (!dv) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: creating %s", dst->name,
+                     m->dst_path);
+            virStorageVolFree(sv);
+            goto out;
+        }
+        m->created = TRUE;
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "copying disk %s: %s:%s -> %s:%s", m->dev,
+                        src->name, m->src_path, dst->name, m->dst_path);
+        char *what = g_strdup_printf("VM %s: copying disk %s to %s:%s", name, m->dev,
+                                     dst->name, m->dst_path);
+        gboolean copied = lv_vol_stream(sv, src, dv, dst, what, job, &done, total, error);
+        g_free(what);
+        virStorageVolFree(sv);
+        virStorageVolFree(dv);
+        if (!copied)
+            goto out;
+    }
+    vmshift_job_set_bytes(job, done, done);
+    vmshift_job_set_progress(job, 100.0);
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error) ||
+        lv_cold_cancelled(job, name, error) ||
+        !vmshift_job_save(job, "stage", "define", error))
+        goto out;
+    dd = virDomainDefineXML(dst->conn, xml);
+    if (!dd) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: defining it on host %s", name, dst->name);
+        goto out;
+    }
+    if (virDomainUndefineFlags(d, LV_UNDEFINE_FLAGS) < 0) {
+        lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: undefining it on host %s after it was "
+                 "defined on %s", name, src->name, dst->name);
+        goto out;
+    }
+    /* the point of no return: the destination has the only definition */
+    moved = TRUE;
+    vmshift_job_save(job, "stage", "moved", NULL);
+    vmshift_job_set_location(job, dst->name, "shut off");
+    vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, NULL);
+    GString *res = g_string_new(NULL);
+    for (guint i = 0; i < moves->len; i++) {
+        LvMove *m = moves->pdata[i];
+        GError *e = NULL;
+        if (lv_vol_delete(pools, src, m->src_path, &e)) {
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed %s:%s", src->name, m->src_path);
+        } else {
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "%s", e->message);
+            g_clear_error(&e);
+        }
+        g_string_append_printf(res, "%s%s=%s:%s", res->len ? "," : "", m->dev, dst->name,
+                               m->dst_path);
+    }
+    if (res->len)
+        vmshift_job_set_result(job, "disks", res->str);
+    g_string_free(res, TRUE);
+    if (spec->start) {
+        vmshift_job_save(job, "stage", "start", NULL);
+        if (virDomainCreate(dd) < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s moved to host %s but did not start",
+                     name, dst->name);
+            goto out;
+        }
+        vmshift_job_set_location(job, dst->name, "running");
+    }
+    vmshift_job_save(job, "stage", "done", NULL);
+    ok = TRUE;
+out:
+    if (!ok && !moved) {
+        /* before the switch: the source keeps the VM, the destination keeps nothing */
+        if (dd && virDomainUndefineFlags(dd, LV_UNDEFINE_FLAGS) < 0)
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "VM %s: undefining it on host %s: %s",
+                            name, dst->name, virGetLastErrorMessage());
+        for (guint i = 0; i < moves->len; i++) {
+            LvMove *m = moves->pdata[i];
+            GError *e = NULL;
+            if (!m->created)
+                continue;
+            if (lv_vol_delete(pools, dst, m->dst_path, &e)) {
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed %s:%s", dst->name,
+                                m->dst_path);
+            } else {
+                vmshift_job_log(job, VMSHIFT_LOG_WARNING, "%s", e->message);
+                g_clear_error(&e);
+            }
+        }
+        if (dst) {
+            lv_pools_unbuild(pools, dst);
+            vmshift_job_save(job, "stage", "rolled-back", NULL);
+        }
+        vmshift_job_set_location(job, src->name, "shut off");
+    }
+    if (dd)
+        virDomainFree(dd);
+    g_free(xml);
+    if (doc)
+        xmlFreeDoc(doc);
+    g_ptr_array_unref(pools);
+    g_ptr_array_unref(moves);
+    return ok;
+}
+
+/* ---- VM + storage: the disks of a live migration ----------------------- */
+
+/* the disks that move with the VM (--path/--disk-path), their sizes, and
+ * a check that the destination has no file at their new paths */
+static gboolean
+lv_plan_live_moves(virDomainPtr d, const VmshiftMigrationSpec *spec, LvHost *src, LvHost *dst,
+                   GPtrArray *moves, GPtrArray *pools, GError **error)
+{
+    xmlDoc *doc = lv_xml(d, 0, error);
+    if (!doc)
+        return FALSE;
+    gboolean ok = lv_plan_moves(doc, spec, FALSE, moves, error);
+    xmlFreeDoc(doc);
+    if (!ok)
+        return FALSE;
+    if (moves->len == 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "VM %s on host %s has no file disk to move", spec->vm, src->name);
+        return FALSE;
+    }
+    for (guint i = 0; i < moves->len; i++) {
+        LvMove *m = moves->pdata[i];
+        virDomainBlockInfo bi;
+        if (virDomainGetBlockInfo(d, m->dev, &bi, 0) < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: reading the size of disk %s",
+                     spec->vm, m->dev);
+            return FALSE;
+        }
+        m->capacity = bi.capacity;
+        GError *e = NULL;
+        virStorageVolPtr dv = lv_vol(pools, dst, m->dst_path, TRUE, &e);
+        if (dv) {
+            virStorageVolFree(dv);
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                        "%s already exists on host %s: not overwritten", m->dst_path,
+                        dst->name);
+            return FALSE;
+        }
+        if (e) {
+            g_propagate_error(error, e);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/*
+ * The destination's images for an NBD storage migration, made in their
+ * directory's pool before the migration starts. libvirt would precreate a
+ * missing image itself, but only in a pool of the destination whose target
+ * is the image's directory, and it leaves the image behind when the
+ * migration fails; made here, each is journaled first (new-vols) and
+ * removed on failure, cancel or repair.
+ */
+static gboolean
+lv_precreate(VmshiftJob *job, GPtrArray *moves, GPtrArray *pools, LvHost *dst, GError **error)
+{
+    char *np = lv_paths(moves, TRUE), *op = lv_paths(moves, FALSE);
+    gboolean saved = vmshift_job_save(job, "kind", "live-storage", error) &&
+                     vmshift_job_save(job, "new-vols", np, error) &&
+                     vmshift_job_save(job, "old-vols", op, error) &&
+                     vmshift_job_save(job, "stage", "precreate", error);
+    g_free(np);
+    g_free(op);
+    if (!saved)
+        return FALSE;
+    for (guint i = 0; i < moves->len; i++) {
+        LvMove *m = moves->pdata[i];
+        char *dir = g_path_get_dirname(m->dst_path);
+        virStoragePoolPtr dp = lv_pool(pools, dst, dir, TRUE, error);
+        g_free(dir);
+        if (!dp)
+            return FALSE;
+        const char *fmt = m->format && !strcmp(m->format, "qcow2") ? "qcow2" : "raw";
+        char *base = g_path_get_basename(m->dst_path);
+        char *eb = vmshift_xml_escape(base);
+        char *vx = g_strdup_printf("<volume><name>%s</name><capacity unit='bytes'>%"
+                                   G_GUINT64_FORMAT "</capacity><allocation>0</allocation>"
+                                   "<target><format type='%s'/></target></volume>", eb,
+                                   m->capacity, fmt);
+        virStorageVolPtr dv = virStorageVolCreateXML(dp, vx, 0);
+        g_free(vx);
+        g_free(eb);
+        g_free(base);
+        if (!dv) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: creating %s for disk %s",
+                     dst->name, m->dst_path, m->dev);
+            return FALSE;
+        }
+        virStorageVolFree(dv);
+        m->created = TRUE;
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "disk %s: %s -> %s:%s (%s, %" G_GUINT64_FORMAT
+                        " bytes)", m->dev, m->src_path, dst->name, m->dst_path, fmt,
+                        m->capacity);
+    }
+    return TRUE;
+}
+
 /* ---- live migration ---------------------------------------------------- */
 
 typedef struct {
@@ -1177,24 +2073,40 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         virDomainFree(sd);
         return r;
     }
-    if (spec->type != VMSHIFT_MIGRATION_LIVE || vmshift_migration_spec_moves_storage(spec)) {
+    if (spec->type == VMSHIFT_MIGRATION_COLD) {
+        virDomainPtr cd = lv_locate(b, spec->vm, &src, error);
+        if (!cd)
+            return FALSE;
+        gboolean r = lv_cold_migrate(b, spec, job, cd, src, error);
+        virDomainFree(cd);
+        return r;
+    }
+    if (spec->type != VMSHIFT_MIGRATION_LIVE) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
-                    "the libvirt transport of the kvm plugin does live host migration and "
-                    "storage migration on the same host (no cold, no VM + storage yet); use "
-                    "transport=qmp for those");
+                    "the libvirt transport of the kvm plugin does not know migration type %u",
+                    spec->type);
         return FALSE;
     }
     virDomainPtr d = lv_locate(b, spec->vm, &src, error);
     if (!d)
         return FALSE;
     char *dest_xml = NULL, *persist_xml = NULL;
-    gboolean ok = FALSE;
+    gboolean ok = FALSE, migrated = FALSE, switched = FALSE;
+    /* VM + storage: the disks that move, and the pools of their directories */
+    gboolean storage = vmshift_migration_spec_moves_storage(spec);
+    GPtrArray *moves = g_ptr_array_new_with_free_func((GDestroyNotify) lv_move_free);
+    GPtrArray *pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
     MigThread t = { 0 };
     virTypedParameterPtr params = NULL;
     int nparams = 0, maxparams = 0;
     g_mutex_init(&t.lock);
     vmshift_job_set_location(job, src->name, "running");
-    if (!spec->dest_host || !(dst = lv_find_host(b, spec->dest_host, error)))
+    if (!spec->dest_host) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "live migration of VM %s: no destination host", spec->vm);
+        goto out;
+    }
+    if (!(dst = lv_find_host(b, spec->dest_host, error)))
         goto out;
     if (dst == src) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
@@ -1229,6 +2141,8 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
             g_variant_unref(val);
         }
     }
+    if (storage && !lv_plan_live_moves(d, spec, src, dst, moves, pools, error))
+        goto out;
     gint64 dirty = force_pc < 0 ? lv_dirty_rate(d) : -1;
     guint64 link = bw_bytes ? MIN(b->link_mib_s, bw_bytes >> 20) : b->link_mib_s;
     gboolean postcopy = force_pc == 1 ||
@@ -1250,9 +2164,21 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
     if (bw_bytes)
         virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
                                 MAX(bw_bytes >> 20, 1));
-    /* --network NIC=NET: the destination's live and persistent definitions
-     * with the NICs rewired */
-    if (spec->networks->len) {
+    /* VM + storage: libvirt mirrors the moving disks over NBD into the
+     * volumes made on the destination beforehand (full copies: the chain
+     * is flattened), before and alongside the memory */
+    if (moves->len) {
+        const char **devs = g_new0(const char *, moves->len + 1);
+        for (guint i = 0; i < moves->len; i++)
+            devs[i] = ((LvMove *) moves->pdata[i])->dev;
+        flags |= VIR_MIGRATE_NON_SHARED_DISK;
+        virTypedParamsAddStringList(&params, &nparams, &maxparams,
+                                    VIR_MIGRATE_PARAM_MIGRATE_DISKS, devs);
+        g_free(devs);
+    }
+    /* --network NIC=NET and new disk paths: the destination's live and
+     * persistent definitions with the NICs rewired and the disks moved */
+    if (spec->networks->len || moves->len) {
         for (int pass = 0; pass < 2; pass++) {
             unsigned int xf = VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE;
             if (pass == 1 && virDomainIsPersistent(d) != 1)
@@ -1266,6 +2192,7 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
                 xmlFreeDoc(doc);
                 goto out;
             }
+            lv_rewrite_disks(doc, moves);
             char *x = lv_xml_dump(doc);
             xmlFreeDoc(doc);
             virTypedParamsAddString(&params, &nparams, &maxparams,
@@ -1283,17 +2210,22 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         }
     }
     char *tuning = g_strdup_printf("libvirt peer-to-peer, bandwidth %s, %s (dirty rate %"
-                                   G_GINT64_FORMAT " MiB/s)",
+                                   G_GINT64_FORMAT " MiB/s)%s",
                                    bw_bytes ? "capped" : "unlimited (libvirt's default)",
                                    postcopy ? "post-copy"
-                                            : "4 parallel connections", dirty);
+                                            : "4 parallel connections", dirty,
+                                   moves->len ? ", disks mirrored over NBD" : "");
     vmshift_job_set_result(job, "tuning", tuning);
     vmshift_job_log(job, VMSHIFT_LOG_INFO, "tuning: %s", tuning);
     g_free(tuning);
     if (g_cancellable_set_error_if_cancelled(cancel, error))
         goto out;
 
-    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error) ||
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error))
+        goto out;
+    if (moves->len && !lv_precreate(job, moves, pools, dst, error))
+        goto out;
+    if (g_cancellable_set_error_if_cancelled(cancel, error) ||
         !vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error) ||
         !vmshift_job_save(job, "stage", "transfer", error))
         goto out;
@@ -1305,7 +2237,8 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
     t.flags = flags;
     gint64 t0 = g_get_monotonic_time();
     GThread *th = g_thread_new("kvm-lv-migrate", mig_thread, &t);
-    gboolean aborted = FALSE, switched = FALSE;
+    gboolean aborted = FALSE;
+    unsigned long long disk_seen = 0;
     for (;;) {
         g_mutex_lock(&t.lock);
         gboolean done = t.done;
@@ -1326,6 +2259,7 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
             virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_TOTAL, &total);
             virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_REMAINING, &rem);
             virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_MEMORY_ITERATION, &iter);
+            virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DISK_PROCESSED, &disk_seen);
             if (total) {
                 vmshift_job_set_bytes(job, proc, proc + rem);
                 vmshift_job_set_progress(job, 100.0 * (double) (total - MIN(rem, total)) /
@@ -1370,6 +2304,7 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         vmshift_job_save(job, "stage", "rolled-back", NULL);
         goto out;
     }
+    migrated = TRUE;
     vmshift_job_save(job, "stage", "completed", NULL);
     vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, NULL);
     virDomainPtr dd = virDomainLookupByName(dst->conn, spec->vm);
@@ -1402,16 +2337,64 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
             vmshift_job_set_result(job, "transferred-bytes", s);
             g_free(s);
         }
+        if (moves->len &&
+            virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DISK_PROCESSED, &v) == 1)
+            disk_seen = MAX(disk_seen, v);
         virTypedParamsFree(jp, np);
+    }
+    if (disk_seen) {
+        char *s = g_strdup_printf("%llu", disk_seen);
+        vmshift_job_set_result(job, "disk-bytes", s);
+        g_free(s);
     }
     char *wall = g_strdup_printf("%" G_GINT64_FORMAT, (g_get_monotonic_time() - t0) / 1000);
     vmshift_job_set_result(job, "wall-time-ms", wall);
     g_free(wall);
     virDomainFree(dd);
     vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, NULL);
+    /* the source's images only now: the VM runs on the copies */
+    if (moves->len) {
+        GString *res = g_string_new(NULL);
+        for (guint i = 0; i < moves->len; i++) {
+            LvMove *m = moves->pdata[i];
+            GError *e = NULL;
+            if (lv_vol_delete(pools, src, m->src_path, &e)) {
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed %s:%s", src->name,
+                                m->src_path);
+            } else {
+                vmshift_job_log(job, VMSHIFT_LOG_WARNING, "%s", e->message);
+                g_clear_error(&e);
+            }
+            g_string_append_printf(res, "%s%s=%s:%s", res->len ? "," : "", m->dev, dst->name,
+                                   m->dst_path);
+        }
+        vmshift_job_set_result(job, "disks", res->str);
+        g_string_free(res, TRUE);
+    }
     vmshift_job_save(job, "stage", "done", NULL);
     ok = TRUE;
 out:
+    if (!ok && !migrated && !switched) {
+        /* libvirt rolled the migration back (and killed the destination's
+         * QEMU): the volumes made for it go */
+        for (guint i = 0; i < moves->len; i++) {
+            LvMove *m = moves->pdata[i];
+            GError *e = NULL;
+            if (!m->created)
+                continue;
+            if (lv_vol_delete(pools, dst, m->dst_path, &e)) {
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed %s:%s", dst->name,
+                                m->dst_path);
+            } else {
+                vmshift_job_log(job, VMSHIFT_LOG_WARNING, "%s", e->message);
+                g_clear_error(&e);
+            }
+        }
+        if (dst)
+            lv_pools_unbuild(pools, dst);
+    }
+    g_ptr_array_unref(pools);
+    g_ptr_array_unref(moves);
     g_free(dest_xml);
     g_free(persist_xml);
     g_free(t.errmsg);
@@ -1421,12 +2404,85 @@ out:
     return ok;
 }
 
+/*
+ * repair of an interrupted cold move (kind=cold): forward when the
+ * destination has the definition and the journal says the move got to
+ * defining it (stage define or later): the source's definition and images
+ * go; back otherwise: the destination's files of this job go, the source
+ * keeps the VM. Files are only removed while the other side still has the
+ * definition.
+ */
+static gboolean
+lv_repair_cold(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, GError **error)
+{
+    char *stage = vmshift_job_get_saved(job, "stage");
+    GPtrArray *pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
+    virDomainPtr sd = virDomainLookupByName(src->conn, vm);
+    virDomainPtr dd = virDomainLookupByName(dst->conn, vm);
+    gboolean late = stage && (!strcmp(stage, "define") || !strcmp(stage, "moved") ||
+                              !strcmp(stage, "start") || !strcmp(stage, "done"));
+    gboolean ok = TRUE;
+    if (late && dd && virDomainIsPersistent(dd) == 1) {
+        int ss = -1, ds = -1;
+        if (sd)
+            virDomainGetState(sd, &ss, NULL, 0);
+        if (sd && ss != VIR_DOMAIN_SHUTOFF) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                        "VM %s is defined on %s and %s and runs on %s: not touched", vm,
+                        src->name, dst->name, src->name);
+            ok = FALSE;
+            goto out;
+        }
+        if (sd && virDomainUndefineFlags(sd, LV_UNDEFINE_FLAGS) < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: undefining it on host %s", vm,
+                     src->name);
+            ok = FALSE;
+            goto out;
+        }
+        vmshift_job_save(job, "stage", "moved", NULL);
+        lv_delete_saved(job, pools, src, "old-vols");
+        lv_drop_job_pools(job, dst, "new-vols");
+        virDomainGetState(dd, &ds, NULL, 0);
+        vmshift_job_set_location(job, dst->name, ds == VIR_DOMAIN_RUNNING ? "running"
+                                                                          : "shut off");
+        vmshift_job_set_result(job, "repair", "resumed");
+        vmshift_job_save(job, "stage", "done", NULL);
+    } else if (late) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s was being defined on %s but is not there: nothing removed, look "
+                    "at both hosts by hand", vm, dst->name);
+        ok = FALSE;
+    } else if (sd) {
+        /* the destination never got the definition: its volumes go */
+        lv_delete_saved(job, pools, dst, "new-vols");
+        lv_pools_unbuild(pools, dst);
+        lv_drop_job_pools(job, src, "old-vols");
+        vmshift_job_save(job, "stage", "rolled-back", NULL);
+        vmshift_job_set_location(job, src->name, "shut off");
+        vmshift_job_set_result(job, "repair", "rolled-back");
+    } else {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s is defined neither on %s nor on %s: nothing removed", vm, src->name,
+                    dst->name);
+        ok = FALSE;
+    }
+out:
+    if (sd)
+        virDomainFree(sd);
+    if (dd)
+        virDomainFree(dd);
+    g_ptr_array_unref(pools);
+    g_free(stage);
+    return ok;
+}
+
 gboolean
 kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
 {
     char *vm = vmshift_job_get_saved(job, "vm");
     char *srcn = vmshift_job_get_saved(job, "src-host");
     char *dstn = vmshift_job_get_saved(job, "dst-host");
+    char *kind = vmshift_job_get_saved(job, "kind");
     gboolean ok = FALSE;
     if (!vm || !srcn || !dstn) {
         vmshift_job_set_result(job, "repair", "nothing-to-do");
@@ -1436,6 +2492,13 @@ kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
     LvHost *src = lv_find_host(b, srcn, error), *dst = src ? lv_find_host(b, dstn, error) : NULL;
     if (!src || !dst)
         goto out;
+    if (!g_strcmp0(kind, "cold")) {
+        ok = lv_repair_cold(job, vm, src, dst, error);
+        goto out;
+    }
+    /* VM + storage: the images made on the destination, the source's */
+    gboolean storage = !g_strcmp0(kind, "live-storage");
+    GPtrArray *pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
     gboolean failed = FALSE;
     virDomainPtr sd = virDomainLookupByName(src->conn, vm);
     virDomainPtr dd = virDomainLookupByName(dst->conn, vm);
@@ -1450,11 +2513,29 @@ kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
         virDomainAbortJob(sd);
         if (dd && !virDomainIsPersistent(dd))
             virDomainDestroy(dd);
+        if (storage) {
+            /* the aborted job ends (and libvirt lets go of the images)
+             * before the destination's images go */
+            for (int i = 0; i < 100; i++) {
+                virDomainJobInfo ji;
+                if (virDomainGetJobInfo(sd, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
+                    break;
+                g_usleep(100000);
+            }
+            lv_delete_saved(job, pools, dst, "new-vols");
+            lv_pools_unbuild(pools, dst);
+            lv_drop_job_pools(job, src, "old-vols");
+        }
         vmshift_job_set_location(job, src->name, "running");
-        vmshift_job_set_result(job, "repair", dd ? "rolled-back" : "nothing-to-do");
+        vmshift_job_set_result(job, "repair", dd || storage ? "rolled-back" : "nothing-to-do");
     } else if (dd && ds == VIR_DOMAIN_RUNNING) {
         if (sd && virDomainIsPersistent(sd) == 1 && ss != VIR_DOMAIN_RUNNING)
             virDomainUndefine(sd);
+        /* the VM runs on the copies: the source's images go */
+        if (storage && !(sd && ss == VIR_DOMAIN_RUNNING)) {
+            lv_delete_saved(job, pools, src, "old-vols");
+            lv_drop_job_pools(job, dst, "new-vols");
+        }
         vmshift_job_set_location(job, dst->name, "running");
         vmshift_job_set_result(job, "repair", "resumed");
     } else {
@@ -1467,8 +2548,10 @@ kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
         virDomainFree(sd);
     if (dd)
         virDomainFree(dd);
+    g_ptr_array_unref(pools);
     ok = !failed;
 out:
+    g_free(kind);
     g_free(vm);
     g_free(srcn);
     g_free(dstn);

@@ -8,6 +8,8 @@
 # as root, TCG. Clients in the root namespace use
 #   qemu+unix:///system?socket=DIR/A/run/libvirt/libvirt-sock
 # and the daemons reach each other at qemu+tcp://198.51.100.{1,2}/system.
+# Files under /var/lib/libvirt are each host's own (DIR/A/lib, DIR/B/lib);
+# /var/lib/libvirt/small is a 4 MiB tmpfs seen by that host only.
 # (Facts: shared/design/TESTBED.md, kvm.md section 3.)
 set -u
 cmd=$1 D=$2
@@ -67,6 +69,9 @@ EOC
                 mkdir -p \${m#*:}
                 mount --bind '$r'/\${m%%:*} \${m#*:}
             done
+            # a small file system of this host only (a destination that fills up)
+            mkdir -p /var/lib/libvirt/small
+            mount -t tmpfs -o size=4m lvsmall /var/lib/libvirt/small
             hostname lvhost$h
             exec libvirtd --listen --pid-file '$r/libvirtd.pid' -f /etc/libvirt/libvirtd.conf
         " </dev/null >"$r/libvirtd.out" 2>&1 &

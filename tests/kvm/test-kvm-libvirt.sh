@@ -5,8 +5,12 @@
 # block-commit, check, live peer-to-peer migration with the guest alive on
 # the destination, cancel, the destination QEMU killed mid-transfer, kill -9
 # of the client followed by repair, storage migration (block copy + pivot),
-# recreate_acl on real files with real ACLs, --network NIC=NET, and the
-# same backend through the vmshift command.
+# recreate_acl on real files with real ACLs, --network NIC=NET, the
+# same backend through the vmshift command, and between the hosts' own
+# files (/var/lib/libvirt is each host's): cold migration through the
+# storage API (checksums, --network, --start, a full destination, repair
+# after a kill) and VM + storage live migration (NBD; cancel, a full
+# destination, success with the guest alive on the new disk).
 . "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
 command -v libvirtd >/dev/null && command -v virsh >/dev/null || skip_all "libvirt is not installed"
 command -v ip >/dev/null || skip_all "iproute2 is not installed"
@@ -256,7 +260,128 @@ else
     ok "vmshift through libvirt # SKIP host/vmshift is not built"
 fi
 vA destroy lvnet >/dev/null 2>&1; vB destroy lvnet >/dev/null 2>&1
-[ "$TAP_FAILED" = 0 ] || { diag "stderr:"; tail -n 4 "$KT"/err* | sed 's/^/# /'; }
 vA destroy lvdemo >/dev/null 2>&1; vB destroy lvdemo >/dev/null 2>&1
+
+# ---- cold migration between the hosts' own files (storage API) ----------
+# /var/lib/libvirt of host A is $LV/A/lib here, of host B $LV/B/lib;
+# /var/lib/libvirt/small is a 4 MiB tmpfs of each host (lvhosts.sh)
+in_ns() { local h=$1; shift; timeout 30 nsenter -t "$(cat "$LV/$h/libvirtd.pid")" -m -- "$@"; }
+gone_from() { # gone_from HOST-URI DIR: no lvcold domain there, no image in DIR
+    ! timeout 30 virsh -q -c "$1" dominfo lvcold >/dev/null 2>&1 && ! test -e "$2/lvcold.qcow2"
+}
+beats() { local n; n=$(grep -c HEARTBEAT "$log" 2>/dev/null); echo "${n:-0}"; }
+boots() { # the guest (re)starts: a first new heartbeat within 60 s, then another,
+          # and it has read its disk
+    local n0 i; n0=$(beats)
+    for i in $(seq 300); do [ "$(beats)" -gt "$n0" ] && break; sleep 0.2; done
+    beat && grep HEARTBEAT "$log" | tail -1 | grep -q disk=ok
+}
+small_empty() { local l; l=$(in_ns "$1" ls -A /var/lib/libvirt/small) && [ -z "$l" ]; }
+mkdir -p "$LV/A/lib/images"
+ci="$LV/A/lib/images/lvcold.qcow2"
+timeout 60 qemu-img create -q -f qcow2 "$ci" 64M
+timeout 60 qemu-io -f qcow2 -c "write -P 0x55 0 24M" "$ci" >/dev/null
+cat > "$KT/lvcold.xml" <<EOX
+<domain type='qemu'>
+  <name>lvcold</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$GUEST/vmlinux</kernel><initrd>$GUEST/initramfs.cpio.gz</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 disk=1</cmdline></os>
+  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>
+      <source file='/var/lib/libvirt/images/lvcold.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <interface type='network'><mac address='52:54:00:aa:bb:02'/><source network='front'/>
+      <model type='virtio'/><rom enabled='no'/></interface>
+    <serial type='file'><source path='$con/lvcold.log' append='on'/><target port='0'/></serial>
+  </devices>
+</domain>
+EOX
+vA define "$KT/lvcold.xml" >/dev/null
+log="$con/lvcold.log"
+sum0=$(sha256sum < "$ci")
+out=$(lvd migrate lvcold --to lvB --cold --network net0=back 2>"$KT/err7")
+check "cold migration lvA -> lvB (same path, --network net0=back) succeeds" \
+    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^location=lvB" <<<"$0"' "$out"
+check "the image on lvB is byte for byte the one of lvA (sha256)" \
+    test "$(sha256sum < "$LV/B/lib/images/lvcold.qcow2" 2>/dev/null)" = "$sum0"
+check "lvcold is defined (persistent) and shut off on lvB" \
+    bash -c '[ "$(timeout 30 virsh -q -c "$0" domstate lvcold)" = "shut off" ] &&
+             [ "$(timeout 30 virsh -q -c "$0" dominfo lvcold | sed -n "s/^Persistent: *//p")" = yes ]' "$B"
+check "lvcold's domain and image are gone from lvA" gone_from "$A" "$LV/A/lib/images"
+check "on lvB its NIC is on network back" \
+    bash -c 'timeout 30 virsh -q -c "$0" dumpxml --inactive lvcold | grep -q "network=.back."' "$B"
+vB start lvcold >"$KT/lvcold.start" 2>&1
+check "started on lvB, the moved guest runs (fresh heartbeat) and reads its disk" boots
+vB destroy lvcold >/dev/null 2>&1
+sum1=$(sha256sum < "$LV/B/lib/images/lvcold.qcow2")
+
+out=$(lvd migrate lvcold --to lvA --cold --path /var/lib/libvirt/small --network net0=front 2>"$KT/err8")
+check "cold migration into lvA's full file system fails with no-space" grep -q "^error=no-space" <<<"$out"
+diag "$(grep '^error:' "$KT/err8")"
+check "after it lvcold is on lvB only, its image unchanged" \
+    bash -c '[ "$(timeout 30 virsh -q -c "$0" domstate lvcold)" = "shut off" ] &&
+             ! timeout 30 virsh -q -c "$1" dominfo lvcold >/dev/null 2>&1 &&
+             [ "$(sha256sum < "$2")" = "$3" ]' "$B" "$A" "$LV/B/lib/images/lvcold.qcow2" "$sum1"
+check "nothing is left in lvA's small file system" small_empty A
+
+# the client killed -9 after the copy, before the definition moved: repair
+lvd --journal "$KT/j8" migrate lvcold --to lvA --cold --path /var/lib/libvirt/moved \
+    --network net0=front --die-in switchover >"$KT/out8" 2>"$KT/err8k"
+check "killed before the switchover, the copy was made on lvA" test -e "$LV/A/lib/moved/lvcold.qcow2"
+out=$(lvd --journal "$KT/j8" repair 2>"$KT/err8r")
+check "repair rolls the cold move back: lvcold on lvB only, the copy on lvA removed" \
+    bash -c 'grep -q "^repair=rolled-back" <<<"$0" && [ "$(timeout 30 virsh -q -c "$1" domstate lvcold)" = "shut off" ] &&
+             ! timeout 30 virsh -q -c "$2" dominfo lvcold >/dev/null 2>&1 && ! test -e "$3/lvcold.qcow2"' \
+    "$out" "$B" "$A" "$LV/A/lib/moved"
+
+# cancelled after the copy, right before the definition moves
+lvd migrate lvcold --to lvA --cold --path /var/lib/libvirt/moved --network net0=front \
+    --cancel-in switchover >"$KT/out8c" 2>"$KT/err8c"; rc=$?
+check "cancel of a cold migration after the copy: cancelled, lvcold on lvB only, no copy on lvA" \
+    bash -c 'test "$0" = 3 && [ "$(timeout 30 virsh -q -c "$1" domstate lvcold)" = "shut off" ] &&
+             ! timeout 30 virsh -q -c "$2" dominfo lvcold >/dev/null 2>&1 && ! test -e "$3/lvcold.qcow2"' \
+    "$rc" "$B" "$A" "$LV/A/lib/moved"
+
+out=$(lvd migrate lvcold --to lvA --cold --path /var/lib/libvirt/moved --network net0=front --start 2>"$KT/err9")
+check "cold migration lvB -> lvA with --path and --start succeeds" \
+    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^location=lvA" <<<"$0" && grep -q "^location-detail=running" <<<"$0"' "$out"
+check "the guest runs on lvA (fresh heartbeat) and reads its disk" boots
+check "lvA runs it from /var/lib/libvirt/moved" \
+    bash -c 'timeout 30 virsh -q -c "$0" domblklist lvcold | grep -q "vda *.var.lib.libvirt.moved.lvcold.qcow2"' "$A"
+check "lvB has neither the domain nor its image" gone_from "$B" "$LV/B/lib/images"
+
+# ---- VM + storage: live migration with NBD disk mirroring ---------------
+out=$(lvd migrate lvcold --to lvB --path /var/lib/libvirt/vs --network net0=back --option max-bandwidth=8388608 \
+      --option postcopy=false --cancel-in transfer --cancel-delay-ms 1500 2>"$KT/err10"); rc=$?
+check "cancel during a VM + storage migration: cancelled" test "$rc" = 3
+check "after the cancel lvcold runs on lvA, and lvB has no image of it" \
+    bash -c '[ "$(timeout 30 virsh -q -c "$0" domstate lvcold)" = running ] && ! test -e "$1/lvcold.qcow2"' \
+    "$A" "$LV/B/lib/vs"
+check "  nor a domain" gone_from "$B" "$LV/B/lib/vs"
+check "the guest is alive on lvA" beat
+out=$(lvd migrate lvcold --to lvB --path /var/lib/libvirt/small --network net0=back 2>"$KT/err11")
+check "VM + storage into lvB's full file system fails" grep -q "^error=" <<<"$out"
+diag "$(grep '^error:' "$KT/err11")"
+check "and lvcold runs on lvA only" \
+    bash -c '[ "$(timeout 30 virsh -q -c "$0" domstate lvcold)" = running ] &&
+             ! timeout 30 virsh -q -c "$1" dominfo lvcold >/dev/null 2>&1' "$A" "$B"
+check "nothing is left in lvB's small file system" small_empty B
+check "the guest is alive on lvA after the failed attempt" beat
+out=$(lvd migrate lvcold --to lvB --path /var/lib/libvirt/vs --network net0=back 2>"$KT/err12")
+check "VM + storage migration lvA -> lvB succeeds" grep -q "^ok=1" <<<"$out"
+diag "$(grep -E '^(tuning|disk-bytes|downtime-ms)=' <<<"$out" | tr '\n' ' ')"
+check "the guest is alive on lvB after the switchover" beat
+check "lvB runs it from /var/lib/libvirt/vs (live and persistent definitions)" \
+    bash -c 'timeout 30 virsh -q -c "$0" domblklist lvcold | grep -q "vda *.var.lib.libvirt.vs.lvcold.qcow2" &&
+             timeout 30 virsh -q -c "$0" dumpxml --inactive lvcold | grep -q "file=.*vs/lvcold.qcow2"' "$B"
+check "lvA has neither the domain nor its image any more" gone_from "$A" "$LV/A/lib/moved"
+check "the data written before is in lvB's copy" \
+    bash -c "timeout 60 qemu-io -U -r -f qcow2 -c 'read -P 0x55 0 24M' '$LV/B/lib/vs/lvcold.qcow2' | grep -q 'read 25165824'"
+vA destroy lvcold >/dev/null 2>&1; vB destroy lvcold >/dev/null 2>&1
+[ "$TAP_FAILED" = 0 ] || { diag "stderr:"; tail -n 4 "$KT"/err* | sed 's/^/# /'; }
 echo "1..$TAP_N"
 exit 0
