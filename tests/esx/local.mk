@@ -8,7 +8,7 @@ if PLUGIN_ESX
 check_PROGRAMS += tests/esx/esx-drive
 tests_esx_esx_drive_SOURCES = tests/esx/esx-drive.c
 tests_esx_esx_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
-tests_esx_esx_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+tests_esx_esx_drive_LDADD = tests/lib/libdrive.la sdk/libvmshift-sdk.la $(GLIB_LIBS)
 
 if ENABLE_INTEGRATION
 TESTS += tests/esx/test-esx.sh

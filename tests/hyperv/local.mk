@@ -9,7 +9,7 @@ if PLUGIN_HYPERV
 check_PROGRAMS += tests/hyperv/hv-drive
 tests_hyperv_hv_drive_SOURCES = tests/hyperv/hv-drive.c
 tests_hyperv_hv_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
-tests_hyperv_hv_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+tests_hyperv_hv_drive_LDADD = tests/lib/libdrive.la sdk/libvmshift-sdk.la $(GLIB_LIBS)
 
 if ENABLE_INTEGRATION
 TESTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py
