@@ -1252,11 +1252,13 @@ migrate_live(Mig *m, GError **error)
         vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "%s", (*error)->message);
         g_clear_error(error);
     }
-    if (mirrors->len) {
+    if (moves_storage) {
         /* the source is stopped: let each mirror write its last dirty
          * blocks and complete without pivot (the destination owns the new
-         * images from now on) */
-        abort_mirrors_ex(m, m->sq, mirrors, TRUE);
+         * images from now on). The destination was started paused for
+         * them: resume it, also when no disk had to move. */
+        if (mirrors->len)
+            abort_mirrors_ex(m, m->sq, mirrors, TRUE);
         vmshift_qmp_execute_simple(m->dq, "nbd-server-stop", NULL, QMP_CMD_TIMEOUT, NULL);
         if (!vmshift_qmp_execute_simple(m->dq, "cont", NULL, QMP_CMD_TIMEOUT, error))
             goto out;
