@@ -256,8 +256,19 @@ host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm 
     {
         g_autoptr(GPtrArray) pf = host_backend_check_migration(b, spec, &err);
         if (pf) {
-            while (pf->len)
-                g_ptr_array_add(f, g_ptr_array_steal_index(pf, 0));
+            /* an unavailable destination is already an error with the
+             * backend's own reason (its host status detail): a backend
+             * finding that repeats that reason for that host adds nothing */
+            const char *why = dest && dest->status != VMSHIFT_HOST_OK &&
+                              spec->type != VMSHIFT_MIGRATION_STORAGE ? dest->status_detail : NULL;
+            while (pf->len) {
+                VmshiftFinding *x = g_ptr_array_steal_index(pf, 0);
+                if (why && *why && x->severity == VMSHIFT_SEVERITY_ERROR &&
+                    !g_strcmp0(x->subject, dest->name) && x->message && strstr(x->message, why))
+                    vmshift_finding_free(x);
+                else
+                    g_ptr_array_add(f, x);
+            }
         } else if (g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED)) {
             ADD(INFO, "backend-checks-skipped", NULL, "%s; only the host's checks ran",
                 err->message);
@@ -265,7 +276,6 @@ host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm 
             ADD(ERROR, "check-failed", NULL, "backend check failed: %s", err->message);
         }
     }
-    (void)dest;
     return g_steal_pointer(&f);
 }
 

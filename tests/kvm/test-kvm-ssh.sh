@@ -186,8 +186,11 @@ pid_a=$(qemu_pid "$KT/a" demo)
 CONF="$KT/wrong-key.conf" V migrate demo --to hostB >"$KT/out-wrong" 2>"$KT/err-wrong"
 rc=$?
 check "wrong host key: vmshift migrate exits non-zero" test "$rc" != 0
-# the job log lists each finding (the host's and the plugin's); the verdict
-# is one line, and ssh's multi-line banner never shows
+# the job log lists each finding once (the backend's check repeating the
+# host's own "unavailable" reason is dropped); the verdict is one line, and
+# ssh's multi-line banner never shows
+check "wrong host key: the reason is listed once among the findings" \
+    bash -c 'test "$(grep -c "error: check .*Host key verification failed" "$1")" = 1' _ "$KT/err-wrong"
 check "wrong host key: one verdict line says host key verification failed for hostB" \
     bash -c 'test "$(grep -c "^vmshift: " "$1")" = 1 &&
              grep "^vmshift: " "$1" | grep -q "hostB.*ssh to root@127.0.0.1 port [0-9]* failed: Host key verification failed" &&
