@@ -335,6 +335,47 @@ lv_describe(LvHost *h, virDomainPtr d)
     return vm;
 }
 
+/* Busy and total CPU time of the whole node so far (ns), from
+ * virNodeGetCPUStats (Linux: kernel, user, idle, iowait). */
+static gboolean
+lv_cpu_times(virConnectPtr c, guint64 *busy, guint64 *total)
+{
+    int n = 0;
+    if (virNodeGetCPUStats(c, VIR_NODE_CPU_STATS_ALL_CPUS, NULL, &n, 0) != 0 || n <= 0) {
+        virResetLastError();
+        return FALSE;
+    }
+    virNodeCPUStatsPtr st = g_new0(virNodeCPUStats, n);
+    gboolean ok = virNodeGetCPUStats(c, VIR_NODE_CPU_STATS_ALL_CPUS, st, &n, 0) == 0;
+    *busy = *total = 0;
+    for (int i = 0; ok && i < n; i++) {
+        if (!strcmp(st[i].field, VIR_NODE_CPU_STATS_UTILIZATION))
+            continue;
+        *total += st[i].value;
+        if (!strcmp(st[i].field, VIR_NODE_CPU_STATS_KERNEL) ||
+            !strcmp(st[i].field, VIR_NODE_CPU_STATS_USER))
+            *busy += st[i].value;
+    }
+    if (!ok)
+        virResetLastError();
+    g_free(st);
+    return ok && *total > 0;
+}
+
+/* CPU use over 100 ms (libvirt gives cumulative times, no load average),
+ * or -1 when the node does not say. */
+static gint32
+lv_cpu_usage(virConnectPtr c)
+{
+    guint64 b0, t0, b1, t1;
+    if (!lv_cpu_times(c, &b0, &t0))
+        return -1;
+    g_usleep(100000);
+    if (!lv_cpu_times(c, &b1, &t1) || t1 <= t0 || b1 < b0)
+        return -1;
+    return (gint32) MIN(100, (100 * (b1 - b0) + (t1 - t0) / 2) / (t1 - t0));
+}
+
 GPtrArray *
 kvm_libvirt_list_hosts(KvmBackend *b, GError **error)
 {
@@ -366,6 +407,7 @@ kvm_libvirt_list_hosts(KvmBackend *b, GError **error)
             vh->memory_total = (guint64) ni.memory * 1024;
         }
         vh->memory_free = virNodeGetFreeMemory(h->conn);
+        vh->cpu_usage_percent = lv_cpu_usage(h->conn);
         vh->migration_address = g_strdup(h->migration_uri);
         g_ptr_array_add(l, vh);
     }
@@ -996,6 +1038,21 @@ kvm_libvirt_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError 
     virDomainPtr d = lv_locate(b, vm, &h, error);
     if (!d)
         return FALSE;
+    /* the image files are changed with libacl on this machine: only a
+     * libvirtd here (a URI without a host part) has them at their paths */
+    GUri *u = g_uri_parse(h->uri, G_URI_FLAGS_NONE, NULL);
+    gboolean here = u && (!g_uri_get_host(u) || !*g_uri_get_host(u) ||
+                          !g_strcmp0(g_uri_get_host(u), "localhost"));
+    if (u)
+        g_uri_unref(u);
+    if (!here) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "recreate_acl of VM %s: libvirt host %s (%s) is remote and its image files "
+                    "are not reachable from here; run vmshift on that host, or let libvirt's "
+                    "DAC/SELinux drivers label them (dynamic_ownership)", vm, h->name, h->uri);
+        virDomainFree(d);
+        return FALSE;
+    }
     gboolean ok = FALSE;
     xmlDoc *doc = NULL, *mdoc = NULL;
     xmlXPathContext *ctx = NULL, *mctx = NULL;

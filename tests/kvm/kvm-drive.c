@@ -397,10 +397,11 @@ main(int argc, char **argv)
             { rc = fail(error); goto done; }
         for (guint i = 0; i < l->len; i++) {
             VmshiftHost *h = l->pdata[i];
-            printf("host %s status=%s hypervisor=%s memory=%" G_GUINT64_FORMAT " cpus=%u%s%s\n",
+            printf("host %s status=%s hypervisor=%s memory=%" G_GUINT64_FORMAT " cpus=%u "
+                   "cpu-use=%d%s%s\n",
                    h->name, vmshift_host_status_name(h->status), h->hypervisor ? h->hypervisor : "-",
-                   h->memory_total >> 20, h->cpu_count, h->status_detail ? " detail=" : "",
-                   h->status_detail ? h->status_detail : "");
+                   h->memory_total >> 20, h->cpu_count, h->cpu_usage_percent,
+                   h->status_detail ? " detail=" : "", h->status_detail ? h->status_detail : "");
         }
         g_ptr_array_unref(l);
     } else if (!strcmp(cmd, "vms")) {

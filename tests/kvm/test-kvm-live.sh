@@ -13,6 +13,9 @@ mac=52:54:00:00:00:01"
 timeout 120 "$DRIVE" start "$KT/a" demo >/dev/null
 check "guest boots on hostA" wait_console "$KT/a" demo HEARTBEAT 60
 
+out=$(drive hosts 2>&1)
+check "hosts: both qmp hosts ok, each with its CPU use (0-100%)" \
+    bash -c 'test "$(grep -cE "^host host[AB] status=ok .* cpu-use=([0-9]|[1-9][0-9]|100)( |$)" <<<"$0")" = 2' "$out"
 out=$(drive vms 2>&1)
 check "inventory lists demo running on hostA" grep -q "vm demo host=hostA state=running" <<<"$out"
 check "inventory shows NIC net0 on network lan" grep -q "nic net0 mac=52:54:00:00:00:01 network=lan" <<<"$out"
