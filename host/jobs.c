@@ -267,6 +267,13 @@ run_body(HostJobRun *r, GError **error)
             if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
                 return FALSE;
             if (!host_backend_recreate_acl(r->b, r->spec->vm, r->job, &acl)) {
+                /* the backend cannot do it for this VM or host (say, a
+                 * remote libvirt host): the move itself succeeded */
+                if (g_error_matches(acl, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED)) {
+                    vmshift_job_log(r->job, VMSHIFT_LOG_WARNING,
+                                    "access rules not recreated: %s", acl->message);
+                    return TRUE;
+                }
                 g_set_error(error, acl->domain, acl->code,
                             "the VM moved, but recreating its access rules failed: %s "
                             "(retry with 'vmshift acl recreate %s:%s')",

@@ -78,6 +78,8 @@ check "guest boots on libvirt host A" grep -q "disk=ok" "$log"
 out=$(lvd hosts 2>&1)
 check "hosts: both libvirt hosts ok" \
     bash -c 'grep -q "host lvA status=ok hypervisor=QEMU" <<<"$0" && grep -q "host lvB status=ok" <<<"$0"' "$out"
+check "hosts: each libvirt host reports its CPU use (0-100%)" \
+    bash -c 'test "$(grep -cE "^host lv[AB] .* cpu-use=([0-9]|[1-9][0-9]|100)( |$)" <<<"$0")" = 2' "$out"
 out=$(lvd vms 2>&1)
 check "vms: lvdemo running on lvA with its qcow2 disk and backing file" \
     bash -c "grep -q 'vm lvdemo host=lvA state=running' <<<\"\$0\" && grep -q 'disk vda path=$img/top.qcow2 format=qcow2' <<<\"\$0\"" "$out"
@@ -191,6 +193,16 @@ check "owner, mode and ACL entries are the model's again" \
              ! getfacl -cpn '$f' | grep -q 65533 && getfacl -cpn '$f' | grep -qx 'other::---'"
 out=$(lvd acl lvdemo 2>&1)
 check "acl: a second call changes nothing" grep -q "^acl=.* 0 change" <<<"$out"
+# the same host reached over TCP (from inside its network namespace): its
+# files are not this machine's to change, and the plugin says so
+h=A addr=198.51.100.1
+vB dominfo lvdemo >/dev/null 2>&1 && h=B addr=198.51.100.2
+nsX=$(bash "$VMSHIFT_SRCDIR/tests/kvm/lvhosts.sh" ns "$LV" $h)
+printf '[backend lv]\nplugin=kvm\ntransport=libvirt\nhosts=lv%s=qemu+tcp://%s/system\n' "$h" "$addr" \
+    > "$KT/lv-remote.conf"
+out=$(timeout 60 ip netns exec "$nsX" "$DRIVE" --config "$KT/lv-remote.conf" acl lvdemo 2>&1)
+check "acl on a remote libvirt host is refused in one line (not supported, says why)" \
+    bash -c 'grep -q "^error=not-supported" <<<"$0" && grep -q "is remote and its image files are not reachable" <<<"$0"' "$out"
 
 # ---- --network NIC=NET on live migration (destination XML) --------------
 ip -n "$nsA" link add brfront type bridge && ip -n "$nsA" link set brfront up
