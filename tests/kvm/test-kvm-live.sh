@@ -37,6 +37,8 @@ check "source QEMU is gone and its definition removed" \
     bash -c "! test -e '$KT/a/vms/demo/vm.conf'"
 check "job reports the VM on hostB" grep -q "^location=hostB" <<<"$out"
 check "the plugin reported its tuning and why" grep -q "^tuning-reason=dirty rate" <<<"$out"
+check "a writing guest under TCG goes post-copy (QEMU 7.2's TCG pre-copy can corrupt it)" \
+    grep -q "^tuning=.*postcopy=on" <<<"$out"
 check "the journal recorded the stages" grep -q "stage=done" "$KT/j1"
 
 # back to A, with the NIC rewired to another network on the way out of B
