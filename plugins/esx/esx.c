@@ -1755,9 +1755,12 @@ rest_login_locked(VmshiftBackend *be, GError **error)
                     "POST %s: no session id in the reply", r->url);
         return FALSE;
     }
+    if (be->rest_session != NULL)
+        explicit_bzero(be->rest_session, strlen(be->rest_session));
     g_free(be->rest_session);
     be->rest_session = g_strdup(json_object_get_string(v));
     json_object_put(doc);
+    g_debug("backend %s: REST session opened (%s next to %s)", be->name, REST_SESSION_PATH, be->url);
     return TRUE;
 }
 
@@ -1791,7 +1794,10 @@ rest_call(VmshiftBackend *be, const char *method, const char *path, json_object 
         if (r == NULL)
             goto out;
         if (r->status == 401 && attempt == 0) {
+            /* One new session, then the call once more; a second 401 is
+             * an error (below). Neither the id nor the reply is logged. */
             g_debug("backend %s: REST session expired; logging in again", be->name);
+            explicit_bzero(be->rest_session, strlen(be->rest_session));
             g_clear_pointer(&be->rest_session, g_free);
             if (!rest_login_locked(be, error))
                 goto out;
@@ -1875,43 +1881,101 @@ attach_tag(VmshiftBackend *be, const char *tag, const char *vm, GError **error)
     return ok;
 }
 
-/* Re-attach the tags saved before the move that VM @vm lost. Returns the
- * summary for the acl result ("N tag(s) re-attached"), "" when there is
- * nothing to say (no tags recorded, or no REST API), NULL on error. */
+/* The name of tag @id ("id\tname" lines saved by migrate as "tag-names"),
+ * for messages; the id itself when it was not recorded. */
 static char *
-recreate_tags(VmshiftBackend *be, VmshiftJob *job, const char *vm, const char *vmname, GError **error)
+tag_label(const char *names, const char *id)
 {
+    g_auto(GStrv) lines = g_strsplit(names != NULL ? names : "", "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *tab = strchr(lines[i], '\t');
+        if (tab != NULL && strncmp(lines[i], id, tab - lines[i]) == 0 && id[tab - lines[i]] == '\0')
+            return g_strdup_printf("%s (%s)", tab + 1, id);
+    }
+    return g_strdup(id);
+}
+
+/* "id\tname" lines for the tags @ids (the names are only for messages: a
+ * tag whose name cannot be read is left out). */
+static char *
+read_tag_names(VmshiftBackend *be, GPtrArray *ids)
+{
+    GString *s = g_string_new(NULL);
+    for (guint i = 0; i < ids->len; i++) {
+        const char *id = ids->pdata[i];
+        g_autofree char *esc = g_uri_escape_string(id, ":", FALSE);
+        g_autofree char *path = g_strdup_printf("/rest/com/vmware/cis/tagging/tag/id:%s", esc);
+        g_autoptr(GError) err = NULL;
+        json_object *value = NULL;
+        json_object *name = NULL;
+        if (!rest_call(be, "GET", path, NULL, &value, &err))
+            g_debug("backend %s: name of tag %s: %s", be->name, id, err->message);
+        else if (value != NULL && json_object_object_get_ex(value, "name", &name) &&
+                 json_object_is_type(name, json_type_string) &&
+                 strpbrk(json_object_get_string(name), "\t\n") == NULL &&
+                 strpbrk(id, "\t\n") == NULL)
+            g_string_append_printf(s, "%s\t%s\n", id, json_object_get_string(name));
+        if (value != NULL)
+            json_object_put(value);
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* Re-attach the tags saved before the move that VM @vm lost. Tags come
+ * second to the permissions: a tag that cannot be re-attached (deleted in
+ * the meantime, REST session refused, …) is a warning in the job log and
+ * a "NAME (ID): reason" entry in *failed ("; "-separated, NULL when none),
+ * never an error. *summary gets "N tag(s) re-attached[; M tag(s) not
+ * re-attached]", or "" when there is nothing to say (no tags recorded, or
+ * no REST API). */
+static void
+recreate_tags(VmshiftBackend *be, VmshiftJob *job, const char *vm, const char *vmname,
+              char **summary, char **failed)
+{
+    *summary = NULL;
+    *failed = NULL;
     g_autofree char *saved = vmshift_job_get_saved(job, "tags");
-    if (saved == NULL || saved[0] == '\0')
-        return g_strdup("");
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GPtrArray) now = read_tags(be, vm, &err);
-    if (now == NULL) {
-        if (rest_unavailable(err))
-            return g_strdup("");
-        g_propagate_prefixed_error(error, g_steal_pointer(&err), "cannot read the tags of VM %s: ",
-                                   vmname);
-        return NULL;
+    g_autofree char *names = vmshift_job_get_saved(job, "tag-names");
+    if (saved == NULL || saved[0] == '\0') {
+        *summary = g_strdup("");
+        return;
     }
     g_auto(GStrv) want = g_strsplit(saved, ",", -1);
-    guint n = 0;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) now = read_tags(be, vm, &err);
+    if (now == NULL && rest_unavailable(err)) {
+        *summary = g_strdup("");
+        return;
+    }
+    GString *bad = g_string_new(NULL);
+    guint n = 0, n_bad = 0;
     for (guint i = 0; want[i] != NULL; i++) {
         if (want[i][0] == '\0')
             continue;
         gboolean have = FALSE;
-        for (guint j = 0; j < now->len && !have; j++)
+        for (guint j = 0; now != NULL && j < now->len && !have; j++)
             have = g_strcmp0(now->pdata[j], want[i]) == 0;
         if (have)
             continue;
-        if (!attach_tag(be, want[i], vm, &err)) {
-            g_propagate_prefixed_error(error, g_steal_pointer(&err),
-                                       "cannot re-attach tag %s to VM %s: ", want[i], vmname);
-            return NULL;
+        g_autofree char *label = tag_label(names, want[i]);
+        g_autoptr(GError) aerr = NULL;
+        if (now == NULL) {
+            /* Which ones are missing is unknown: none is attached blindly. */
+            aerr = g_error_new(VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "cannot read the VM's tags: %s",
+                               err->message);
+        } else if (attach_tag(be, want[i], vm, &aerr)) {
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s: tag %s re-attached", vmname, label);
+            n++;
+            continue;
         }
-        vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s: tag %s re-attached", vmname, want[i]);
-        n++;
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "VM %s: tag %s not re-attached: %s", vmname, label,
+                        aerr->message);
+        g_string_append_printf(bad, "%s%s: %s", n_bad ? "; " : "", label, aerr->message);
+        n_bad++;
     }
-    return g_strdup_printf("%u tag(s) re-attached", n);
+    *summary = n_bad == 0 ? g_strdup_printf("%u tag(s) re-attached", n)
+                          : g_strdup_printf("%u tag(s) re-attached; %u tag(s) not re-attached", n, n_bad);
+    *failed = g_string_free(bad, n_bad == 0);
 }
 
 static gboolean
@@ -1965,7 +2029,10 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
         if (tags != NULL) {
             g_ptr_array_add(tags, NULL);
             g_autofree char *joined = g_strjoinv(",", (char **)tags->pdata);
-            if (!vmshift_job_save(job, "tags", joined, error))
+            g_ptr_array_remove_index(tags, tags->len - 1);
+            g_autofree char *names = read_tag_names(be, tags);
+            if (!vmshift_job_save(job, "tags", joined, error) ||
+                !vmshift_job_save(job, "tag-names", names, error))
                 return FALSE;
         } else if (!rest_unavailable(terr)) {
             vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read the tags of VM %s: %s",
@@ -2228,9 +2295,10 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
     }
     g_string_free(perms, TRUE);
     g_autofree char *sum = g_string_free(summary, FALSE);
-    g_autofree char *tags = recreate_tags(be, job, vm->value, vmname, error);
-    if (tags == NULL)
-        return FALSE;
+    /* The permissions are in place: from here on nothing fails the call. */
+    g_autofree char *tags = NULL;
+    g_autofree char *tags_failed = NULL;
+    recreate_tags(be, job, vm->value, vmname, &tags, &tags_failed);
     g_autofree char *res = n > 0 ? g_strdup_printf("%u permission(s) re-applied: %s", n, sum)
                                  : g_strdup("no permissions set on the VM itself");
     if (tags[0] != '\0') {
@@ -2239,6 +2307,8 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
         res = g_steal_pointer(&both);
     }
     vmshift_job_set_result(job, "acl", res);
+    if (tags_failed != NULL)
+        vmshift_job_set_result(job, "acl-tags", tags_failed);
     return TRUE;
 }
 

@@ -299,10 +299,71 @@ if [ -n "$SID" ] && [ -n "$TAG" ] && [ -n "$VM0" ]; then
     else
         ok "the simulator detached the tag mid-move"
     fi
+
+    # A tag that cannot be re-attached (deleted while the VM moved, as when
+    # the destination vCenter does not have it) is a warning that names it
+    # and an acl-tags result; the permissions, lost in the same move, are
+    # re-applied and recreate_acl succeeds.
+    TAG2=$(rest POST /com/vmware/cis/tagging/tag \
+        "{\"create_spec\":{\"name\":\"dr-silver\",\"description\":\"test\",\"category_id\":\"$CAT\"}}" |
+        sed -n 's/^{"value":"\([^"]*\)"}$/\1/p')
+    rest POST "/com/vmware/cis/tagging/tag-association/id:$TAG2?~action=attach" "$OBJ" >/dev/null
+    tags_of >"$T/tags.before2"
+    ctl "task?method=RelocateVM_Task&at=50&action=clear-perms,clear-tags&delete-tag=dr-silver"
+    drive migrate live DC0_H0_VM0 DC0_C0_H2 --acl
+    tags_of >"$T/tags.after2"
+    check "tag deleted during the move: recreate_acl succeeds, permissions back (vcsim-check)" \
+        eval "test -n '$TAG2' && grep -qF '\"$TAG2\"' '$T/tags.before2' && grep -q 'job ok=1' '$T/out' &&
+              test \"\$(prop DC0_H0_VM0 host)\" = DC0_C0_H2 && ! grep -q 'action clear-' '$T/sim.err' &&
+              sim perms DC0_H0_VM0 | grep -qx 'alice ReadOnly true false' &&
+              sim perms DC0_H0_VM0 | grep -qx 'bob Admin false false'"
+    check "tag deleted during the move: a warning names it, the other tag is re-attached" \
+        eval "grep -q '^log level=2 line=\"VM DC0_H0_VM0: tag dr-silver ($TAG2) not re-attached: .*HTTP 404' '$T/out' &&
+              grep -qF '\"$TAG\"' '$T/tags.after2' && ! grep -qF '\"$TAG2\"' '$T/tags.after2'"
+    check "tag deleted during the move: the results say which tag and why" \
+        eval "has 'result key=\"acl\" value=\"2 permission(s) re-applied: .*; 1 tag(s) re-attached; 1 tag(s) not re-attached\"' &&
+              has 'result key=\"acl-tags\" value=\"dr-silver ($TAG2): .*HTTP 404'"
+
+    # The REST session ends while the VM moves (idle timeout, restart of
+    # vCenter's REST service: the launcher ends every client session
+    # mid-task): the plugin logs in again once, then re-attaches the tag.
+    rest_logins() { timeout 10 curl -sf "$CTL/ctl/rest-sessions" | sed -n 's/^logins=\([0-9]*\) .*/\1/p'; }
+    L0=$(rest_logins)
+    ctl "task?method=RelocateVM_Task&at=50&action=clear-tags,drop-rest-sessions"
+    G_MESSAGES_DEBUG=vmshift-esx timeout 120 "$DRIVE" "$PLUGIN" "$T/esx.conf" \
+        migrate live DC0_H0_VM0 DC0_C0_H1 --acl >"$T/out" 2>"$T/err"
+    r=$?; cat "$T/err" >>"$T/all.err"
+    L1=$(rest_logins)
+    SID=$(rest_login "$T/creds")   # the test's own session was ended too
+    tags_of >"$T/tags.after3"
+    check "REST session ended mid-move: recreate_acl re-attaches the tag after logging in again" \
+        eval "test $r -eq 0 && grep -q 'job ok=1' '$T/out' && grep -qF '\"$TAG\"' '$T/tags.after3' &&
+              has 'result key=\"acl\" value=\"2 permission(s) re-applied: .*; 1 tag(s) re-attached\"' &&
+              grep -q 'action drop-rest-sessions: [1-9][0-9]* REST session(s) ended' '$T/sim.err'"
+    # (the simulator's session ids are UUIDs; no debug line has one)
+    cat "$T/out" "$T/err" | grep 'vmshift-esx-DEBUG' >"$T/debug"
+    check "REST session ended mid-move: exactly one re-login (debug lines, simulator's login count)" \
+        eval "test \"\$(grep -c 'REST session expired; logging in again' '$T/debug')\" -eq 1 &&
+              test \"\$(grep -c 'REST session opened' '$T/debug')\" -eq 2 &&
+              test -n '$L0' && test -n '$L1' && test \$(($L1 - ${L0:-0})) -eq 2"
+    if grep -qiE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|authorization|basic |session-id' "$T/debug" ||
+        grep -qF "$(sed -n 's/^password=//p' "$T/creds")" "$T/out" "$T/err"; then
+        nok "REST re-login: no session id or credentials in the output"; diag "$T/debug"
+    else
+        ok "REST re-login: no session id or credentials in the output"
+    fi
 else
     nok "REST tagging set-up against the simulator (session, category, tag)"
     nok "recreate_acl reports the re-attached tag next to the permissions"
     nok "the simulator detached the tag mid-move"
+    for d in "tag deleted during the move: recreate_acl succeeds" \
+        "tag deleted during the move: a warning names it" \
+        "tag deleted during the move: the results say which tag and why" \
+        "REST session ended mid-move: recreate_acl re-attaches the tag" \
+        "REST session ended mid-move: exactly one re-login" \
+        "REST re-login: no session id or credentials in the output"; do
+        nok "$d (no REST set-up)"
+    done
 fi
 
 # A server without the REST API (-no-rest: /rest answers 404, like an ESXi

@@ -5,7 +5,8 @@
 ## golang-github-vmware-govmomi-dev; nothing binary is committed.
 vcsim_launcher_srcs = \
 	tests/vcsim/launcher/main.go tests/vcsim/launcher/front.go \
-	tests/vcsim/launcher/overrides.go tests/vcsim/launcher/control.go
+	tests/vcsim/launcher/overrides.go tests/vcsim/launcher/control.go \
+	tests/vcsim/launcher/rest.go
 vcsim_check_srcs = tests/vcsim/check/main.go
 EXTRA_DIST += tests/vcsim/README.md tests/vcsim/source-hash $(vcsim_launcher_srcs) $(vcsim_check_srcs)
 

@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"log"
 	"net/http"
 	"strconv"
 	"strings"
@@ -96,10 +97,12 @@ func controlMux() *http.ServeMux {
 	})
 
 	// /ctl/task?method=RelocateVM_Task[&fail-at=P&fault=T&message=S][&hang-at=P]
-	//          [&at=P&action=snapshot|add-disk|remove-disk|clear-perms|clear-tags][&step-ms=N][&count=N]
+	//          [&at=P&action=A[,A...]][&delete-tag=NAME][&step-ms=N][&count=N]
+	//          A: snapshot|add-disk|remove-disk|clear-perms|clear-tags|drop-rest-sessions
 	mux.HandleFunc("/ctl/task", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		p := &taskPlan{fault: q.Get("fault"), message: q.Get("message"), action: q.Get("action")}
+		p := &taskPlan{fault: q.Get("fault"), message: q.Get("message"), action: q.Get("action"),
+			delTag: q.Get("delete-tag")}
 		var err error
 		for _, x := range []struct {
 			name string
@@ -121,10 +124,18 @@ func controlMux() *http.ServeMux {
 				return
 			}
 		}
-		switch p.action {
-		case "", "snapshot", "add-disk", "remove-disk", "clear-perms", "clear-tags":
-		default:
-			bad(w, 400, "unknown action %q", p.action)
+		if p.action != "" {
+			for _, a := range strings.Split(p.action, ",") {
+				switch a {
+				case "snapshot", "add-disk", "remove-disk", "clear-perms", "clear-tags", "drop-rest-sessions":
+				default:
+					bad(w, 400, "unknown action %q", a)
+					return
+				}
+			}
+		}
+		if p.delTag != "" && !strings.Contains(","+p.action+",", ",clear-tags,") {
+			bad(w, 400, "delete-tag needs action clear-tags")
 			return
 		}
 		method := q.Get("method")
@@ -217,6 +228,23 @@ func controlMux() *http.ServeMux {
 				types.PropertyChange{Name: "summary.runtime.powerState", Val: state})
 		}
 		ok(w)
+	})
+
+	// /ctl/rest-sessions[?drop=all]: "logins=N live=M" (REST sessions
+	// clients created, and how many the simulator still knows); with
+	// drop=all end them all first (clients then get 401, as after an idle
+	// timeout) and answer "ok".
+	mux.HandleFunc("/ctl/rest-sessions", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("drop") {
+		case "":
+			logins, live := restSessionCounts()
+			_, _ = fmt.Fprintf(w, "logins=%d live=%d\n", logins, live)
+		case "all":
+			log.Printf("control: %d REST session(s) ended", dropRESTSessions())
+			ok(w)
+		default:
+			bad(w, 400, "drop must be all")
+		}
 	})
 
 	// /ctl/reset: drop every pending injection.

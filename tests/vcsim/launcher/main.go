@@ -208,6 +208,7 @@ func main() {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/sdk", serveSDK)
+	mux.HandleFunc("/rest/", serveREST) // passes through; records client sessions (rest.go)
 	mux.Handle("/", svc.ServeMux)
 	server := &http.Server{
 		Handler:   mux,

@@ -45,11 +45,12 @@ type taskPlan struct {
 	failAt  int // percent, -1 = never
 	fault   string
 	message string
-	hangAt  int // percent, -1 = never
-	at      int // percent for action, -1 = none
-	action  string
-	stepMs  int // -1 = default
-	count   int // remaining uses, < 0 forever
+	hangAt  int    // percent, -1 = never
+	at      int    // percent for action, -1 = none
+	action  string // one or more actions, comma-separated, run in order
+	delTag  string // clear-tags: also delete the tag of this name
+	stepMs  int    // -1 = default
+	count   int    // remaining uses, < 0 forever
 }
 
 var taskPlans = map[string][]*taskPlan{} // method name → plans (guarded by injMu)
@@ -213,8 +214,10 @@ func startTask(entity types.ManagedObjectReference, lock mo.Reference, name, des
 				return
 			}
 			if plan.at == p && plan.action != "" {
-				if err := runAction(entity, plan.action); err != nil {
-					log.Printf("action %s on %s: %v", plan.action, entity.Value, err)
+				for _, a := range strings.Split(plan.action, ",") {
+					if err := runAction(entity, a, &plan); err != nil {
+						log.Printf("action %s on %s: %v", a, entity.Value, err)
+					}
 				}
 			}
 			select {
@@ -981,14 +984,27 @@ func clearTags(moref string) error {
 	return nil
 }
 
-func runAction(entity types.ManagedObjectReference, action string) error {
+func runAction(entity types.ManagedObjectReference, action string, plan *taskPlan) error {
 	vm := getVM(entity)
 	if vm == nil {
 		return fmt.Errorf("%s is not a VM", entity.Value)
 	}
-	if action == "clear-tags" {
-		// What a move to another vCenter does to the VM's tags.
-		return clearTags(vm.Self.Value)
+	switch action {
+	case "clear-tags":
+		// What a move to another vCenter does to the VM's tags; with
+		// delete-tag=NAME that vCenter does not have tag NAME either.
+		if err := clearTags(vm.Self.Value); err != nil {
+			return err
+		}
+		if plan.delTag != "" {
+			return deleteTag(plan.delTag)
+		}
+		return nil
+	case "drop-rest-sessions":
+		// What an idle timeout or a restart of vCenter's REST service
+		// does to the sessions of REST clients.
+		log.Printf("action drop-rest-sessions: %d REST session(s) ended", dropRESTSessions())
+		return nil
 	}
 	ctx := internalContext()
 	ctx.Caller = &vm.Self
