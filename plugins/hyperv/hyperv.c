@@ -256,6 +256,16 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
                                                                 : "another scheme");
             return NULL;
         }
+        if (h->auth == VMSHIFT_HTTP_AUTH_NEGOTIATE) {
+            /* libcurl's Negotiate is GSS-API (Kerberos): it never uses the
+             * password from the credentials file. */
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
+                        "Hyper-V host %s: %s: Negotiate (Kerberos) authentication refused "
+                        "(HTTP 401); it needs a Kerberos ticket for the host (kinit) and "
+                        "does not use the credentials file's password: set auth=ntlm to "
+                        "log on with it", host_label(h), what);
+            return NULL;
+        }
         if (h->auth == VMSHIFT_HTTP_AUTH_NTLM) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
                         "Hyper-V host %s: %s: NTLM authentication refused (HTTP 401); check "

@@ -608,6 +608,19 @@ def run_ntlm(tmp):
        "auth=basic against a host with Basic off: the error says it wants "
        "Negotiate (NTLM) and names auth=ntlm", out)
 
+    # auth=negotiate (the default) is Kerberos through GSS-API: no ticket
+    # for the simulated host, so the error must point to auth=ntlm.
+    gconf = write_conf(tmp, "ntlm-gss.conf", ["url=" + u1, "auth=negotiate",
+                                              "timeout=20"] + tls)
+    rc, rows, out = drive(gconf, "hosts")
+    outs.append(out)
+    e = err(rows)
+    ok(rc != 0 and e.get("code") == "auth-failed" and
+       "Kerberos" in e.get("message", "") and
+       "auth=ntlm" in e.get("message", ""),
+       "auth=negotiate without a Kerberos ticket: the error points to "
+       "auth=ntlm", out)
+
     # Debug log: requests and replies are logged, the secrets are not.
     env = dict(os.environ, G_MESSAGES_DEBUG="all")
     r = subprocess.run([DRIVE, PLUGIN, conf, "hosts"], capture_output=True,
