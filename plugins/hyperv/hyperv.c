@@ -11,6 +11,7 @@
 #include <vmshift/xml.h>
 
 #include "hyperv.h"
+#include "ntlm.h"
 #include "wsman.h"
 
 #define HV_POLL_MS 250
@@ -27,6 +28,13 @@ typedef struct {
     VmshiftHttp *http;
     GError *open_error;
     char *product;
+    VmshiftHttpAuth auth; /* as configured */
+    /* auth=ntlm is done here, in the "Negotiate" scheme WinRM takes (libcurl's
+     * NTLM only answers "WWW-Authenticate: NTLM", which WinRM never sends).
+     * NTLM authenticates the TCP connection: ntlm_ready says the handle's
+     * connection completed a handshake; a 401 later means a new connection. */
+    gboolean ntlm_ready;
+    GMutex lock; /* a handshake and the request it carries go together */
 } HvHost;
 
 struct _VmshiftBackend {
@@ -43,6 +51,7 @@ hv_host_free(HvHost *h)
     vmshift_http_free(h->http);
     g_clear_error(&h->open_error);
     g_free(h->product);
+    g_mutex_clear(&h->lock);
     g_free(h);
 }
 
@@ -69,6 +78,109 @@ fault_code(const HvResponse *r)
     return VMSHIFT_ERROR_PROTOCOL;
 }
 
+static void
+free_secret(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        g_free(s);
+    }
+}
+
+/* The scheme of the server's (last) WWW-Authenticate offer, or "none". */
+static char *
+offered_scheme(const VmshiftHttpResponse *resp)
+{
+    const char *www = vmshift_http_response_get_header(resp, "WWW-Authenticate");
+    const char *sp;
+
+    if (www == NULL || *www == '\0')
+        return g_strdup("none");
+    sp = strchr(www, ' ');
+    return g_strndup(www, sp != NULL ? (gsize)(sp - www) : strlen(www));
+}
+
+/*
+ * NTLM in the Negotiate scheme (MS-WSMV 2.2.9.1.1.1; MS-NLMP): NEGOTIATE
+ * with an empty body, CHALLENGE in the 401, AUTHENTICATE with the envelope.
+ * Returns the reply to the envelope, or NULL with an error.
+ */
+static VmshiftHttpResponse *
+ntlm_handshake(HvHost *h, const char *env, const char *what, GCancellable *c,
+               GError **error)
+{
+    const VmshiftCredentials *cr = vmshift_http_get_credentials(h->http);
+    g_autofree char *neg = hv_ntlm_negotiate_b64();
+    g_autofree char *hdr1 = g_strconcat("Authorization: Negotiate ", neg, NULL);
+    const char *hdrs[] = { hdr1, NULL };
+    g_autoptr(VmshiftHttpResponse) r1 = NULL;
+    VmshiftHttpResponse *r2;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *chal = NULL;
+    const char *www;
+    char *tok, *hdr3;
+
+    h->ntlm_ready = FALSE;
+    r1 = vmshift_http_request(h->http, "POST", NULL, hdrs, NULL, 0, c, error);
+    if (r1 == NULL)
+        return NULL;
+    www = vmshift_http_response_get_header(r1, "WWW-Authenticate");
+    if (r1->status != 401 || www == NULL || g_ascii_strncasecmp(www, "Negotiate ", 10) != 0) {
+        g_autofree char *offer = offered_scheme(r1);
+        if (r1->status == 401)
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
+                        "Hyper-V host %s: %s: the host does not take NTLM in the Negotiate "
+                        "scheme (HTTP 401, it offers %s); set auth= to what the host's "
+                        "WinRM service allows", host_label(h), what, offer);
+        else
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
+                        "Hyper-V host %s: %s: HTTP %u to the NTLM negotiate message, "
+                        "expected 401 with a challenge", host_label(h), what, r1->status);
+        return NULL;
+    }
+    chal = g_strstrip(g_strdup(www + 10));
+    tok = hv_ntlm_authenticate_b64(chal, cr->user, cr->domain, cr->password, &local);
+    if (tok == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, local->code, "Hyper-V host %s: %s: %s",
+                    host_label(h), what, local->message);
+        return NULL;
+    }
+    hdr3 = g_strconcat("Authorization: Negotiate ", tok, NULL);
+    free_secret(tok);
+    hdrs[0] = hdr3;
+    r2 = vmshift_http_request(h->http, "POST", NULL, hdrs, env, strlen(env), c, error);
+    free_secret(hdr3);
+    if (r2 != NULL && r2->status != 401)
+        h->ntlm_ready = TRUE;
+    return r2;
+}
+
+/* POSTs one envelope with the configured authentication. */
+static VmshiftHttpResponse *
+hv_post(HvHost *h, const char *env, const char *what, GCancellable *c, GError **error)
+{
+    VmshiftHttpResponse *resp;
+
+    if (h->auth != VMSHIFT_HTTP_AUTH_NTLM)
+        return vmshift_http_request(h->http, "POST", NULL, NULL, env, strlen(env), c, error);
+    g_mutex_lock(&h->lock);
+    if (h->ntlm_ready) {
+        resp = vmshift_http_request(h->http, "POST", NULL, NULL, env, strlen(env), c, error);
+        if (resp == NULL || resp->status != 401) {
+            g_mutex_unlock(&h->lock);
+            return resp;
+        }
+        /* The authenticated connection is gone (closed by the server or
+         * lost): authenticate the new one. */
+        g_debug("Hyper-V host %s: connection not authenticated any more; NTLM again",
+                host_label(h));
+        vmshift_http_response_free(resp);
+    }
+    resp = ntlm_handshake(h, env, what, c, error);
+    g_mutex_unlock(&h->lock);
+    return resp;
+}
+
 /*
  * Sends one envelope and parses the reply.  SOAP faults, HTTP errors and
  * malformed replies all become one-line errors naming the host and what
@@ -87,9 +199,13 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
     const char *buf;
     gsize len;
 
-    resp = vmshift_http_request(h->http, "POST", NULL, NULL, env, strlen(env),
-                                cancellable, &local);
+    resp = hv_post(h, env, what, cancellable, &local);
     if (resp == NULL) {
+        if (local->code == VMSHIFT_ERROR_AUTH_FAILED && local->domain == VMSHIFT_ERROR
+            && g_str_has_prefix(local->message, "Hyper-V host ")) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
         if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
             g_propagate_error(error, g_steal_pointer(&local));
             return NULL;
@@ -128,6 +244,35 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
             return NULL;
         }
         return g_steal_pointer(&r);
+    }
+    if (resp->status == 401) {
+        g_autofree char *offer = offered_scheme(resp);
+        if (h->auth == VMSHIFT_HTTP_AUTH_BASIC && g_ascii_strcasecmp(offer, "Basic") != 0) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
+                        "Hyper-V host %s: %s: HTTP 401 to Basic authentication; the host "
+                        "wants %s (WinRM has Basic off by default): set auth=ntlm, or check "
+                        "user and password", host_label(h), what,
+                        g_ascii_strcasecmp(offer, "none") != 0 ? "Negotiate, i.e. NTLM or Kerberos"
+                                                                : "another scheme");
+            return NULL;
+        }
+        if (h->auth == VMSHIFT_HTTP_AUTH_NEGOTIATE) {
+            /* libcurl's Negotiate is GSS-API (Kerberos): it never uses the
+             * password from the credentials file. */
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
+                        "Hyper-V host %s: %s: Negotiate (Kerberos) authentication refused "
+                        "(HTTP 401); it needs a Kerberos ticket for the host (kinit) and "
+                        "does not use the credentials file's password: set auth=ntlm to "
+                        "log on with it", host_label(h), what);
+            return NULL;
+        }
+        if (h->auth == VMSHIFT_HTTP_AUTH_NTLM) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
+                        "Hyper-V host %s: %s: NTLM authentication refused (HTTP 401); check "
+                        "user, password and domain in the credentials file", host_label(h),
+                        what);
+            return NULL;
+        }
     }
     if (!vmshift_http_response_check(resp, &local) || TRUE) {
         if (local == NULL)
@@ -297,11 +442,13 @@ hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error)
     b->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)hv_host_free);
     if (opts->url != NULL) {
         HvHost *h = g_new0(HvHost, 1);
+        g_mutex_init(&h->lock);
         h->url = g_strdup(opts->url);
         g_ptr_array_add(b->hosts, h);
     }
     for (guint i = 0; entries != NULL && entries[i] != NULL; i++) {
         HvHost *h = g_new0(HvHost, 1);
+        g_mutex_init(&h->lock);
         h->url = host_entry_url(entries[i]);
         g_ptr_array_add(b->hosts, h);
     }
@@ -314,6 +461,9 @@ hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error)
         o.struct_size = sizeof o;
         o.url = h->url;
         o.headers = headers;
+        h->auth = opts->auth;
+        if (o.auth == VMSHIFT_HTTP_AUTH_NTLM)
+            o.auth = VMSHIFT_HTTP_AUTH_NONE; /* done by hv_post(); credentials kept */
         h->http = vmshift_http_new(&o, &h->open_error);
         if (h->http != NULL)
             hv_connect(h, &h->open_error);

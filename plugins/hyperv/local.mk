@@ -5,7 +5,8 @@ if PLUGIN_HYPERV
 noinst_LTLIBRARIES += plugins/hyperv/libhyperv-impl.la
 plugins_hyperv_libhyperv_impl_la_SOURCES = \
 	plugins/hyperv/hyperv.c plugins/hyperv/hyperv.h \
-	plugins/hyperv/wsman.c plugins/hyperv/wsman.h
+	plugins/hyperv/wsman.c plugins/hyperv/wsman.h \
+	plugins/hyperv/ntlm.c plugins/hyperv/ntlm.h
 plugins_hyperv_libhyperv_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-hyperv\"
 plugins_hyperv_libhyperv_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) -fvisibility=hidden
 plugins_hyperv_libhyperv_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)

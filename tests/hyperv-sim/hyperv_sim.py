@@ -21,6 +21,7 @@ It prints, when every listener is ready:
 import argparse
 import base64
 import copy
+import hmac
 import http.server
 import json
 import os
@@ -558,6 +559,7 @@ class Sim:
         self.enums = {}           # context -> (host, [Inst], mode)
         self.faults = []
         self.log = []             # (host, action, resource uri)
+        self.auth_log = []        # authentication events (never secrets)
         self.counter = 0
         pending = []
         for hname, h in state["hosts"].items():
@@ -1176,10 +1178,16 @@ class Sim:
                 return f
         return None
 
+    def note_auth(self, host, scheme, user, good, why):
+        with self.lock:
+            self.auth_log.append(dict(host=host, scheme=scheme, user=user,
+                                      ok=good, detail=why))
+            del self.auth_log[:-500]
+
     def snapshot(self):
         with self.lock:
             out = dict(hosts={}, jobs=[], faults=copy.deepcopy(self.faults),
-                       requests=list(self.log))
+                       requests=list(self.log), auth=list(self.auth_log))
             for name, h in self.hosts.items():
                 hh = {k: copy.deepcopy(v) for k, v in h.items()
                       if k not in ("files", "vms")}
@@ -1715,16 +1723,23 @@ class Service:
                 f, r.msgid if r else None, self.h["fqdn"]).encode()
 
     def identify(self):
+        # MS-WSMV 3.1.4.1.29.2: basic if Basic is on, spnego-kerberos if
+        # Negotiate or Kerberos is on.
+        auth = self.h.get("auth", ("basic",))
+        profiles = (["basic"] if "basic" in auth else []) + \
+            (["spnego-kerberos"] if "negotiate" in auth or "kerberos" in auth
+             else [])
         return ('<s:Envelope xmlns:s="%s" xmlns:wsmid="%s"><s:Header/>'
                 '<s:Body><wsmid:IdentifyResponse><wsmid:ProtocolVersion>%s'
                 '</wsmid:ProtocolVersion><wsmid:ProductVendor>Microsoft '
                 'Corporation</wsmid:ProductVendor><wsmid:ProductVersion>OS: '
                 '10.0.20348 SP: 0.0 Stack: 3.0</wsmid:ProductVersion>'
-                '<wsmid:SecurityProfiles><wsmid:SecurityProfileName>'
-                'http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/'
-                'basic</wsmid:SecurityProfileName></wsmid:SecurityProfiles>'
+                '<wsmid:SecurityProfiles>%s</wsmid:SecurityProfiles>'
                 '</wsmid:IdentifyResponse></s:Body></s:Envelope>'
-                % (NS_S, NS_ID, NS_W))
+                % (NS_S, NS_ID, NS_W, "".join(
+                    '<wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/'
+                    'wsman/1/wsman/secprofile/http/%s'
+                    '</wsmid:SecurityProfileName>' % p for p in profiles)))
 
     # -- Get --------------------------------------------------------------
 
@@ -2396,6 +2411,185 @@ class Service:
         return "<p:ReturnValue>0</p:ReturnValue>"
 
 # ---------------------------------------------------------------------------
+# NTLM (server side), carried in the HTTP "Negotiate" scheme as WinRM
+# accepts it (MS-WSMV 2.2.9.1.1.1: credentials = "Negotiate" gssapi-data;
+# Windows' Negotiate package takes a raw NTLMSSP token as well as SPNEGO).
+# Messages and NTLMv2 per [MS-NLMP] 2.2.1.1-2.2.1.3, 2.2.2.1, 2.2.2.7,
+# 3.3.2 (NTOWFv2, NTProofStr).  MD4 per RFC 1320 (hashlib may lack it under
+# OpenSSL 3).  Written for this simulator; see README.md.
+
+NTLM_SIG = b"NTLMSSP\x00"
+NTLMSSP_NEGOTIATE_UNICODE = 0x00000001
+NTLM_NEGOTIATE_OEM = 0x00000002
+NTLMSSP_REQUEST_TARGET = 0x00000004
+NTLMSSP_NEGOTIATE_SIGN = 0x00000010
+NTLMSSP_NEGOTIATE_SEAL = 0x00000020
+NTLMSSP_NEGOTIATE_NTLM = 0x00000200
+NTLMSSP_NEGOTIATE_ALWAYS_SIGN = 0x00008000
+NTLMSSP_TARGET_TYPE_SERVER = 0x00020000
+NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY = 0x00080000
+NTLMSSP_NEGOTIATE_TARGET_INFO = 0x00800000
+NTLMSSP_NEGOTIATE_VERSION = 0x02000000
+NTLMSSP_NEGOTIATE_128 = 0x20000000
+NTLMSSP_NEGOTIATE_KEY_EXCH = 0x40000000
+NTLMSSP_NEGOTIATE_56 = 0x80000000
+# AV_PAIR ids ([MS-NLMP] 2.2.2.1)
+MSV_AV_EOL, MSV_AV_NB_COMPUTER, MSV_AV_NB_DOMAIN = 0, 1, 2
+MSV_AV_DNS_COMPUTER, MSV_AV_DNS_DOMAIN, MSV_AV_TIMESTAMP = 3, 4, 7
+
+
+def md4(data):
+    """RFC 1320 MD4."""
+    def f(x, y, z):
+        return (x & y) | (~x & z)
+
+    def g(x, y, z):
+        return (x & y) | (x & z) | (y & z)
+
+    def h(x, y, z):
+        return x ^ y ^ z
+
+    def rol(v, s):
+        v &= 0xFFFFFFFF
+        return ((v << s) | (v >> (32 - s))) & 0xFFFFFFFF
+    msg = bytes(data) + b"\x80"
+    msg += b"\x00" * ((56 - len(msg) % 64) % 64)
+    msg += struct.pack("<Q", (len(data) * 8) & 0xFFFFFFFFFFFFFFFF)
+    a, b, c, d = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476
+    for off in range(0, len(msg), 64):
+        x = struct.unpack("<16I", msg[off:off + 64])
+        aa, bb, cc, dd = a, b, c, d
+        for i in range(16):          # round 1
+            k, s = i, (3, 7, 11, 19)[i % 4]
+            if i % 4 == 0:
+                a = rol(a + f(b, c, d) + x[k], s)
+            elif i % 4 == 1:
+                d = rol(d + f(a, b, c) + x[k], s)
+            elif i % 4 == 2:
+                c = rol(c + f(d, a, b) + x[k], s)
+            else:
+                b = rol(b + f(c, d, a) + x[k], s)
+        for i in range(16):          # round 2
+            k, s = (i % 4) * 4 + i // 4, (3, 5, 9, 13)[i % 4]
+            t = 0x5A827999
+            if i % 4 == 0:
+                a = rol(a + g(b, c, d) + x[k] + t, s)
+            elif i % 4 == 1:
+                d = rol(d + g(a, b, c) + x[k] + t, s)
+            elif i % 4 == 2:
+                c = rol(c + g(d, a, b) + x[k] + t, s)
+            else:
+                b = rol(b + g(c, d, a) + x[k] + t, s)
+        order = (0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15)
+        for i in range(16):          # round 3
+            k, s = order[i], (3, 9, 11, 15)[i % 4]
+            t = 0x6ED9EBA1
+            if i % 4 == 0:
+                a = rol(a + h(b, c, d) + x[k] + t, s)
+            elif i % 4 == 1:
+                d = rol(d + h(a, b, c) + x[k] + t, s)
+            elif i % 4 == 2:
+                c = rol(c + h(d, a, b) + x[k] + t, s)
+            else:
+                b = rol(b + h(c, d, a) + x[k] + t, s)
+        a, b = (a + aa) & 0xFFFFFFFF, (b + bb) & 0xFFFFFFFF
+        c, d = (c + cc) & 0xFFFFFFFF, (d + dd) & 0xFFFFFFFF
+    return struct.pack("<4I", a, b, c, d)
+
+
+def ntowfv2(password, user, domain):
+    """[MS-NLMP] 3.3.2: HMAC_MD5(MD4(UNICODE(Passwd)),
+    UNICODE(ConcatenationOf(Uppercase(User), UserDom)))."""
+    return hmac.new(md4(password.encode("utf-16-le")),
+                    (user.upper() + domain).encode("utf-16-le"),
+                    "md5").digest()
+
+
+def ntlm_field(msg, off):
+    """A (Len, MaxLen, BufferOffset) payload field ([MS-NLMP] 2.2.1)."""
+    ln, _, o = struct.unpack_from("<HHI", msg, off)
+    if o + ln > len(msg):
+        raise ValueError("NTLM field outside the message")
+    return msg[o:o + ln]
+
+
+def ntlm_msg_type(msg):
+    if len(msg) < 12 or msg[:8] != NTLM_SIG:
+        return None
+    return struct.unpack_from("<I", msg, 8)[0]
+
+
+def filetime_now():
+    return int((time.time() + 11644473600) * 10000000)
+
+
+def ntlm_challenge(neg, host):
+    """CHALLENGE_MESSAGE for a workgroup (stand-alone) server: target = the
+    computer's NetBIOS name, TargetInfo with NetBIOS/DNS names and
+    MsvAvTimestamp.  Returns (message, server challenge)."""
+    nflags = struct.unpack_from("<I", neg, 12)[0] if len(neg) >= 16 else 0
+    flags = (NTLMSSP_NEGOTIATE_NTLM | NTLMSSP_REQUEST_TARGET |
+             NTLMSSP_TARGET_TYPE_SERVER | NTLMSSP_NEGOTIATE_TARGET_INFO |
+             NTLMSSP_NEGOTIATE_VERSION | NTLMSSP_NEGOTIATE_ALWAYS_SIGN)
+    flags |= nflags & (NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY |
+                       NTLMSSP_NEGOTIATE_128 | NTLMSSP_NEGOTIATE_56 |
+                       NTLMSSP_NEGOTIATE_KEY_EXCH | NTLMSSP_NEGOTIATE_SIGN |
+                       NTLMSSP_NEGOTIATE_SEAL)
+    flags |= NTLMSSP_NEGOTIATE_UNICODE if nflags & NTLMSSP_NEGOTIATE_UNICODE \
+        or not nflags & NTLM_NEGOTIATE_OEM else NTLM_NEGOTIATE_OEM
+    nb = host["name"].upper()
+    dns = host["fqdn"]
+    target = nb.encode("utf-16-le")
+
+    def av(i, v):
+        return struct.pack("<HH", i, len(v)) + v
+    info = (av(MSV_AV_NB_DOMAIN, target) +
+            av(MSV_AV_NB_COMPUTER, target) +
+            av(MSV_AV_DNS_DOMAIN, dns.encode("utf-16-le")) +
+            av(MSV_AV_DNS_COMPUTER, dns.encode("utf-16-le")) +
+            av(MSV_AV_TIMESTAMP, struct.pack("<Q", filetime_now())) +
+            av(MSV_AV_EOL, b""))
+    chal = os.urandom(8)
+    off = 56
+    msg = (NTLM_SIG + struct.pack("<I", 2) +
+           struct.pack("<HHI", len(target), len(target), off) +
+           struct.pack("<I", flags) + chal + b"\x00" * 8 +
+           struct.pack("<HHI", len(info), len(info), off + len(target)) +
+           bytes([10, 0]) + struct.pack("<H", 20348) + b"\x00\x00\x00\x0f" +
+           target + info)
+    return msg, chal
+
+
+def ntlm_verify(auth, chal, creds, host):
+    """Checks an AUTHENTICATE_MESSAGE.  Only NTLMv2 responses are taken
+    (LmCompatibilityLevel 5 behaviour).  Returns (ok, user, why)."""
+    if len(auth) < 64 or ntlm_msg_type(auth) != 3:
+        return False, None, "not an AUTHENTICATE_MESSAGE"
+    nt = ntlm_field(auth, 20)
+    dom = ntlm_field(auth, 28)
+    usr = ntlm_field(auth, 36)
+    flags = struct.unpack_from("<I", auth, 60)[0]
+    enc = "utf-16-le" if flags & NTLMSSP_NEGOTIATE_UNICODE else "latin-1"
+    user, domain = usr.decode(enc), dom.decode(enc)
+    if len(nt) <= 24:
+        return False, user, "NTLMv1 response refused"
+    proof, blob = nt[:16], nt[16:]
+    if blob[:2] != b"\x01\x01" or len(blob) < 28:
+        return False, user, "malformed NTLMv2 blob"
+    cu, cp = creds[0], creds[1]
+    cdom = creds[2] if len(creds) > 2 else None
+    if user.lower() != cu.lower():
+        return False, user, "unknown user"
+    if domain.upper() not in ("", ".", host["name"].upper()) and \
+            (not cdom or domain.upper() != cdom.upper()):
+        return False, user, "unknown domain"
+    key = ntowfv2(cp, user, domain)
+    want = hmac.new(key, chal + blob, "md5").digest()
+    if not hmac.compare_digest(want, proof):
+        return False, user, "bad NTLMv2 response"
+    return True, user, None
+
+# ---------------------------------------------------------------------------
 # HTTP
 
 
@@ -2440,10 +2634,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         raw = self.rfile.read(n)
-        auth = self.headers.get("Authorization", "")
-        if not self.check_auth(auth):
-            self.send(401, b"", extra=[("WWW-Authenticate",
-                                        'Basic realm="WSMAN"')])
+        if not self.authorize(sim, host):
             return
         ctype = self.headers.get("Content-Type", "")
         if not ctype.lower().startswith("application/soap+xml"):
@@ -2459,6 +2650,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             time.sleep(float(f.get("seconds", 5)))
             f = None
         if f and f["kind"] == "drop":
+            self.drop_auth()
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -2467,8 +2659,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             return
         if f and f["kind"] == "http-status":
             st = int(f.get("status", 500))
-            extra = [("WWW-Authenticate", 'Basic realm="WSMAN"')] \
-                if st == 401 else []
+            extra = self.offers(sim, host) if st == 401 else []
             self.send(st, f.get("body", "").encode(), ctype="text/html",
                       extra=extra)
             return
@@ -2498,17 +2689,120 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
                 body = b"\x00\xff<<garbage"
             status = 200
         self.send(status, body)
+        # An idle-timeout close as HTTP.sys does it: the reply is complete
+        # and carries no "Connection: close"; the socket just goes away.
+        if sim.take_fault(host, action, ("close",), raw):
+            self.drop_auth()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
-    def check_auth(self, auth):
-        if not auth.startswith("Basic "):
+    # -- authentication (hyperv.md §1.10; README "Authentication") --------
+
+    def schemes(self, sim, host):
+        """The WinRM service auth config of this host (lower-case names of
+        winrm/config/service/auth: basic, negotiate, kerberos; "ntlm" is an
+        IIS-style extra, not a WinRM scheme)."""
+        with sim.lock:
+            return [a.lower() for a in sim.hosts[host].get("auth", ())]
+
+    def offers(self, sim, host):
+        have = self.schemes(sim, host)
+        out = []
+        if "basic" in have:
+            out.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
+        if "negotiate" in have:
+            out.append(("WWW-Authenticate", "Negotiate"))
+        if "kerberos" in have:
+            out.append(("WWW-Authenticate", "Kerberos"))
+        if "ntlm" in have:
+            out.append(("WWW-Authenticate", "NTLM"))
+        return out
+
+    def drop_auth(self):
+        self.ntlm_pending = None
+        self.conn_user = None
+
+    def deny(self, sim, host, extra=None):
+        self.send(401, b"", extra=extra or self.offers(sim, host))
+
+    def authorize(self, sim, host):
+        """True when the request may run.  Otherwise the 401 is sent.
+        NTLM is connection-based: a completed handshake authenticates the
+        TCP connection (this handler instance), and later requests on it
+        need no Authorization header; a new connection starts over."""
+        auth = self.headers.get("Authorization", "")
+        scheme, _, token = auth.strip().partition(" ")
+        scheme = scheme.lower()
+        token = token.strip()
+        have = self.schemes(sim, host)
+        if not auth:
+            if getattr(self, "conn_user", None):
+                return True
+            self.deny(sim, host)
             return False
-        try:
-            dec = base64.b64decode(auth[6:].strip(), validate=True).decode()
-        except (ValueError, UnicodeDecodeError):
+        if scheme == "basic" and "basic" in have:
+            self.drop_auth()
+            try:
+                dec = base64.b64decode(token, validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                dec = ""
+            user, _, pw = dec.partition(":")
+            good = user.lower() == self.server.creds[0].lower() and \
+                pw == self.server.creds[1]
+            sim.note_auth(host, "Basic", user, good, None if good
+                          else "bad user or password")
+            if good:
+                return True
+            self.deny(sim, host)
             return False
-        user, _, pw = dec.partition(":")
-        cu, cp = self.server.creds
-        return user.lower() == cu.lower() and pw == cp
+        if (scheme == "negotiate" and "negotiate" in have) or \
+                (scheme == "ntlm" and "ntlm" in have):
+            name = "Negotiate" if scheme == "negotiate" else "NTLM"
+            try:
+                msg = base64.b64decode(token, validate=True)
+            except ValueError:
+                msg = b""
+            kind = ntlm_msg_type(msg)
+            if kind == 1:
+                self.drop_auth()
+                challenge, self.ntlm_pending = ntlm_challenge(
+                    msg, sim.hosts[host])
+                sim.note_auth(host, name, None, None, "challenge sent")
+                self.deny(sim, host, [("WWW-Authenticate", "%s %s" % (
+                    name, base64.b64encode(challenge).decode()))])
+                return False
+            if kind == 3:
+                chal = getattr(self, "ntlm_pending", None)
+                self.drop_auth()
+                if chal is None:
+                    good, user, why = False, None, \
+                        "AUTHENTICATE without a CHALLENGE on this connection"
+                else:
+                    try:
+                        good, user, why = ntlm_verify(
+                            msg, chal, self.server.creds, sim.hosts[host])
+                    except (ValueError, struct.error, UnicodeDecodeError):
+                        good, user, why = False, None, "malformed message"
+                sim.note_auth(host, name, user, good, why)
+                if good:
+                    self.conn_user = user
+                    return True
+                self.deny(sim, host)
+                return False
+            # A SPNEGO/Kerberos token: no KDC here, so it cannot succeed.
+            self.drop_auth()
+            sim.note_auth(host, name, None, False,
+                          "not an NTLM message (Kerberos is not simulated)")
+            self.deny(sim, host)
+            return False
+        self.drop_auth()
+        sim.note_auth(host, auth.split(" ")[0], None, False,
+                      "scheme not enabled on this host")
+        self.deny(sim, host)
+        return False
 
 
 class ControlHandler(http.server.BaseHTTPRequestHandler):
@@ -2572,7 +2866,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 j["cancellable"] = False
                 return {"job": j["id"]}
             if kind not in ("job-fail", "slow-job", "drop", "malformed",
-                            "http-status", "delay", "soap-fault"):
+                            "http-status", "delay", "soap-fault", "close"):
                 raise ValueError("unknown fault kind " + kind)
             sim.faults.append(dict(req))
             return None
@@ -2606,6 +2900,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
             for k, val in req.items():
                 if k in ("migration",):
                     h[k].update(val)
+                elif k == "auth":
+                    h[k] = parse_auth(val)
                 elif k in h and k not in ("files", "vms"):
                     h[k] = val
                 else:
@@ -2621,8 +2917,22 @@ class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
+AUTH_SCHEMES = ("basic", "negotiate", "kerberos", "ntlm")
+
+
+def parse_auth(val):
+    """A list or a comma-separated string of scheme names."""
+    if isinstance(val, str):
+        val = [v for v in val.split(",") if v.strip()]
+    out = [str(v).strip().lower() for v in val]
+    for a in out:
+        if a not in AUTH_SCHEMES:
+            raise ValueError("unknown auth scheme %s" % a)
+    return out
+
+
 def load_creds(args):
-    user = password = None
+    user = password = domain = None
     if args.credentials:
         with open(args.credentials) as fh:
             for line in fh:
@@ -2635,10 +2945,12 @@ def load_creds(args):
                     user = v.strip()
                 elif k == "password":
                     password = v.strip()
+                elif k == "domain":
+                    domain = v.strip()
     if user is None or password is None:
         sys.exit("hyperv-sim: --credentials FILE must give user= and "
                  "password=")
-    return user, password
+    return user, password, domain
 
 
 def main():
@@ -2654,7 +2966,14 @@ def main():
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--ready-file")
+    ap.add_argument("--auth", default="basic,negotiate,kerberos",
+                    help="schemes every host offers unless its state sets "
+                    "\"auth\" (basic, negotiate, kerberos, ntlm)")
     args = ap.parse_args()
+    try:
+        default_auth = parse_auth(args.auth)
+    except ValueError as e:
+        sys.exit("hyperv-sim: --auth: %s" % e)
 
     creds = load_creds(args)
     if args.state:
@@ -2663,6 +2982,8 @@ def main():
     else:
         state = default_state()
     sim = Sim(state, args.job_seconds)
+    for h in sim.hosts.values():
+        h["auth"] = parse_auth(h.get("auth", default_auth))
     servers = []
     ctx = None
     if args.tls_cert:

@@ -223,6 +223,7 @@ def main():
                 break
         info = json.load(open(ready))
         run(info)
+        run_ntlm(info)
     finally:
         p.terminate()
         p.wait(10)
@@ -426,6 +427,124 @@ def run(info):
     except (http.client.HTTPException, ConnectionError):
         dropped = True
     ok(dropped, "injected dropped connection")
+
+
+def ntlm_type3(chal_msg, user, domain, pw):
+    """A minimal NTLMv2 AUTHENTICATE_MESSAGE ([MS-NLMP] 2.2.1.3, 3.3.2)
+    for the connection-binding checks (the independent client is curl)."""
+    import hmac
+    import struct
+    sys.path.insert(0, HERE)
+    import hyperv_sim
+    tl, _, to = struct.unpack_from("<HHI", chal_msg, 40)
+    info = chal_msg[to:to + tl]
+    temp = b"\x01\x01" + b"\0" * 6 + struct.pack(
+        "<Q", hyperv_sim.filetime_now()) + os.urandom(8) + b"\0" * 4 + \
+        info + b"\0" * 4
+    key = hyperv_sim.ntowfv2(pw, user, domain)
+    nt = hmac.new(key, chal_msg[24:32] + temp, "md5").digest() + temp
+    u, d = user.encode("utf-16-le"), domain.encode("utf-16-le")
+    off = 64
+    fields = b""
+    payload = b""
+    for data in (b"\0" * 24, nt, d, u, b"", b""):
+        fields += struct.pack("<HHI", len(data), len(data), off + len(payload))
+        payload += data
+    return (b"NTLMSSP\0" + struct.pack("<I", 3) + fields +
+            struct.pack("<I", 0x00088205) + payload)
+
+
+def run_ntlm(info):
+    import shutil
+    sys.path.insert(0, HERE)
+    import hyperv_sim
+    ok(hyperv_sim.md4(b"").hex() == "31d6cfe0d16ae931b73c59d7e0c089c0" and
+       hyperv_sim.md4(b"abc").hex() == "a448017aaf21d8525fc10ae87aa6729d" and
+       hyperv_sim.md4(b"1234567890" * 8).hex() ==
+       "e33b4ddc9c38f2199c3e7b164fcc0536", "MD4: RFC 1320 test vectors")
+    ok(hyperv_sim.ntowfv2("Password", "User", "Domain").hex() ==
+       "0c868a403bfd7a93a3001ef22ef02e3f", "NTOWFv2: MS-NLMP 4.2.4.1.1 vector")
+    ctl = info["control"]
+    u2 = urllib.parse.urlparse(info["hosts"]["HV02"])
+    body = Client(info["hosts"]["HV02"], "x", "y").env("x", "y", "")
+
+    def offers(c, hdrs=None):
+        c.request("POST", "/wsman", body=body.encode(), headers=dict(
+            {"Content-Type": "application/soap+xml;charset=UTF-8"},
+            **(hdrs or {})))
+        r = c.getresponse()
+        r.read()
+        return r.status, r.headers.get_all("WWW-Authenticate") or []
+
+    c = http.client.HTTPConnection(u2.hostname, u2.port, timeout=10)
+    st, www = offers(c)
+    ok(st == 401 and www == ['Basic realm="WSMAN"', "Negotiate", "Kerberos"],
+       "default offers: Basic, Negotiate, Kerberos")
+    control(ctl, "/host", {"host": "HV02", "auth": ["negotiate", "kerberos"]})
+    st, www = offers(c)
+    ok(st == 401 and www == ["Negotiate", "Kerberos"],
+       "Basic off (WinRM default): Negotiate and Kerberos only")
+    basic = Client(info["hosts"]["HV02"], "Administrator", "s3cret-Pw")
+    st, _ = basic.post(basic.env("x", "y", ""))
+    ok(st == 401, "Basic off: good Basic credentials refused")
+
+    # Connection binding: the handshake authenticates its TCP connection.
+    t1 = base64.b64encode(b"NTLMSSP\0\x01\0\0\0" +
+                          struct_pack_flags() + b"\0" * 16).decode()
+    st, www = offers(c, {"Authorization": "Negotiate " + t1})
+    chal = base64.b64decode(www[0].split(" ", 1)[1]) if www else b""
+    ok(st == 401 and len(www) == 1 and chal[:12] ==
+       b"NTLMSSP\0\x02\0\0\0" and b"\x07\x00\x08\x00" in chal,
+       "NEGOTIATE -> 401 with a CHALLENGE carrying target info "
+       "(MsvAvTimestamp)")
+    t3 = base64.b64encode(ntlm_type3(chal, "Administrator", "",
+                                     "s3cret-Pw")).decode()
+    other = http.client.HTTPConnection(u2.hostname, u2.port, timeout=10)
+    st, _ = offers(other, {"Authorization": "Negotiate " + t3})
+    ok(st == 401, "AUTHENTICATE on another connection: refused")
+    st, _ = offers(c, {"Authorization": "Negotiate " + t3})
+    ok(st not in (401, 403), "AUTHENTICATE on the challenged connection: "
+       "accepted (HTTP %d)" % st)
+    st, _ = offers(c)
+    ok(st not in (401, 403), "later request on that connection needs no "
+       "Authorization")
+    st, _ = offers(other)
+    ok(st == 401, "a new connection must authenticate again")
+    c.close()
+    other.close()
+
+    curl = shutil.which("curl")
+    if curl is None:
+        ok(True, "curl --ntlm # SKIP curl not installed")
+        ok(True, "curl --ntlm wrong password # SKIP curl not installed")
+    else:
+        # libcurl's NTLM (an independent NTLMv2 client) only answers the
+        # "NTLM" scheme, which WinRM does not offer: the IIS-style extra.
+        control(ctl, "/host", {"host": "HV02", "auth": ["ntlm"]})
+        n0 = len(control(ctl, "/state")["auth"])
+        cfg = "user = \"Administrator:s3cret-Pw\"\n"
+        args = [curl, "-s", "-o", "/dev/null", "-o", "/dev/null",
+                "-w", "%{http_code} ",
+                "--ntlm", "-K", "-", "-H",
+                "Content-Type: application/soap+xml;charset=UTF-8",
+                "--data-binary", body, info["hosts"]["HV02"],
+                info["hosts"]["HV02"]]
+        r = subprocess.run(args, input=cfg, capture_output=True, text=True,
+                           timeout=30)
+        ev = control(ctl, "/state")["auth"][n0:]
+        ok(r.stdout.split() == ["500", "500"] and
+           [e["ok"] for e in ev if e["ok"] is not None] == [True],
+           "curl --ntlm: NTLMv2 verified, two requests on one handshake")
+        r = subprocess.run(args[:-1], input=cfg.replace("Pw", "Px"),
+                           capture_output=True, text=True, timeout=30)
+        ok(r.stdout.split() == ["401"], "curl --ntlm, wrong password: 401")
+    control(ctl, "/host", {"host": "HV02",
+                           "auth": ["basic", "negotiate", "kerberos"]})
+
+
+def struct_pack_flags():
+    import struct
+    return struct.pack("<I", 0xA0088207)
 
 
 if __name__ == "__main__":

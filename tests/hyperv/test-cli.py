@@ -47,11 +47,12 @@ def ok(cond, what, diag=None):
     return cond
 
 
-def start_sim(tmp):
-    ready = os.path.join(tmp, "sim.json")
+def start_sim(tmp, extra=(), tag="sim"):
+    ready = os.path.join(tmp, tag + ".json")
     p = subprocess.Popen([sys.executable, SIM, "--credentials",
                           os.path.join(tmp, "sim-cred"), "--ready-file", ready,
-                          "--job-seconds", "1.2"], stdout=subprocess.DEVNULL)
+                          "--job-seconds", "1.2"] + list(extra),
+                         stdout=subprocess.DEVNULL)
     procs.append(p)
     for _ in range(200):
         if os.path.exists(ready):
@@ -155,6 +156,7 @@ def main():
                 fh.write("user=Administrator\npassword=%s\n" % PASSWORD)
             os.chmod(os.path.join(tmp, f), 0o600)
         run(tmp)
+        run_ntlm(tmp)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -425,6 +427,56 @@ def run(tmp):
         ok(False, "resumed")
         ok(False, "acl after resume")
     control(info, "/host", {"host": "HV01", "acl_after_move": "hyperv"})
+
+
+def run_ntlm(tmp):
+    """vmshift with auth=ntlm against hosts as WinRM's default configuration
+    leaves them (Basic off; Negotiate, i.e. NTLM or Kerberos, on)."""
+    info = start_sim(tmp, ["--auth", "negotiate,kerberos"], tag="ntlm")
+
+    def conf_for(name, cred, auth):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as fh:
+            fh.write("[vmshift]\nstate-dir=%s\n\n[backend hv]\n"
+                     "plugin=hyperv\ncredentials=%s\nhosts=%s;%s\nauth=%s\n"
+                     "allow-unencrypted=true\ntimeout=20\n" %
+                     (os.path.join(tmp, "nstate"), os.path.join(tmp, cred),
+                      info["hosts"]["HV01"], info["hosts"]["HV02"], auth))
+        return path
+    N = Cli(conf_for("ntlm.conf", "cred", "ntlm"))
+    rc, js, out = N.json("hosts")
+    ok(rc == 0 and {h["name"] for h in (js or {}).get("hosts", [])} ==
+       {"HV01", "HV02"}, "auth=ntlm: vmshift hosts (Basic off on the hosts)",
+       out)
+    rc, js, out = N.json("vms")
+    ok(rc == 0 and len((js or {}).get("vms", [])) == 5,
+       "auth=ntlm: vmshift vms", out)
+    control(info, "/fault", {"kind": "close", "count": 4})
+    rc, out, err = N.run("migrate", "csv01", "--to", "HV02")
+    h, v, _, cnt = vm_state(info, "csv01")
+    ev = control(info, "/state")["auth"]
+    ok(rc == 0 and h == "HV02" and cnt == 1 and
+       not [e for e in ev if e["ok"] is False],
+       "auth=ntlm: vmshift migrate csv01 --to HV02, with the server closing "
+       "connections between requests (re-authenticated)", out + err)
+    control(info, "/clear", {})
+
+    with open(os.path.join(tmp, "ncred-bad"), "w") as fh:
+        fh.write("user=Administrator\npassword=Not-%s\n" % PASSWORD)
+    os.chmod(os.path.join(tmp, "ncred-bad"), 0o600)
+    B = Cli(conf_for("ntlm-bad.conf", "ncred-bad", "ntlm"))
+    rc, out, err = B.run("vms")
+    lines = [l for l in err.splitlines() if "NTLM" in l]
+    ok(rc != 0 and len(lines) >= 1 and
+       all("NTLM authentication refused" in l for l in lines) and
+       "Not-" not in out + err,
+       "auth=ntlm, wrong password: non-zero exit, one-line NTLM error per "
+       "host, password not shown (exit %d)" % rc, out + err)
+    P = Cli(conf_for("ntlm-basic.conf", "cred", "basic"))
+    rc, out, err = P.run("vms")
+    ok(rc != 0 and "auth=ntlm" in err and "Negotiate" in err,
+       "auth=basic against hosts with Basic off: the error says they want "
+       "Negotiate (NTLM)", out + err)
 
 
 if __name__ == "__main__":
