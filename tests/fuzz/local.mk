@@ -65,3 +65,22 @@ tests_fuzz_fuzz_soap_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_soap_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS)
 endif
 endif
+
+## Hyper-V NTLM client (CHALLENGE_MESSAGE parsing): libFuzzer target and
+## corpus replay.
+if PLUGIN_HYPERV
+EXTRA_DIST += $(wildcard $(srcdir)/tests/fuzz/corpus-ntlm/*)
+check_PROGRAMS += tests/fuzz/fuzz-ntlm-replay
+TESTS += tests/fuzz/fuzz-ntlm-replay
+tests_fuzz_fuzz_ntlm_replay_SOURCES = tests/fuzz/fuzz-ntlm.c plugins/hyperv/ntlm.c
+tests_fuzz_fuzz_ntlm_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_REPLAY
+tests_fuzz_fuzz_ntlm_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_fuzz_fuzz_ntlm_replay_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-ntlm
+tests_fuzz_fuzz_ntlm_SOURCES = tests/fuzz/fuzz-ntlm.c plugins/hyperv/ntlm.c
+tests_fuzz_fuzz_ntlm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_ntlm_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_ntlm_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+endif
+endif
