@@ -2311,19 +2311,24 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         int type = 0, np = 0;
         virTypedParameterPtr jp = NULL;
         if (virDomainGetJobStats(d, &type, &jp, &np, 0) == 0) {
-            unsigned long long proc = 0, total = 0, rem = 0, iter = 0;
+            unsigned long long proc = 0, total = 0, rem = 0, iter = 0, mem_total = 0;
             virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_PROCESSED, &proc);
             virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_TOTAL, &total);
             virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_REMAINING, &rem);
             virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_MEMORY_ITERATION, &iter);
             virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DISK_PROCESSED, &disk_seen);
+            virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_MEMORY_TOTAL, &mem_total);
             if (total) {
                 vmshift_job_set_bytes(job, proc, proc + rem);
                 vmshift_job_set_progress(job, 100.0 * (double) (total - MIN(rem, total)) /
                                                   (double) total);
             }
-            /* as the qmp transport: switch as soon as the stream runs */
-            if (postcopy && !switched && !aborted && total > 0 &&
+            /* as the qmp transport: switch as soon as the memory stream
+             * runs. Not before: while libvirt still mirrors the disks
+             * (VM + storage; memory total 0) QEMU refuses the switch or
+             * libvirt holds the call until the migration has ended, and
+             * this loop with it (no progress, no cancel) */
+            if (postcopy && !switched && !aborted && mem_total > 0 &&
                 g_get_monotonic_time() - t0 >= 200000) {
                 if (virDomainMigrateStartPostCopy(d, 0) == 0) {
                     switched = TRUE;
@@ -2333,6 +2338,9 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
                     vmshift_job_set_result(job, "postcopy", when);
                     vmshift_job_log(job, VMSHIFT_LOG_INFO, "switched to post-copy %s", when);
                     g_free(when);
+                } else {
+                    vmshift_job_log(job, VMSHIFT_LOG_DEBUG, "virDomainMigrateStartPostCopy: %s",
+                                    virGetLastErrorMessage());
                 }
             }
             virTypedParamsFree(jp, np);
@@ -2533,6 +2541,120 @@ out:
     return ok;
 }
 
+/* whether @d (NULL: gone) has a job running, a migration above all */
+static gboolean
+lv_job_active(virDomainPtr d)
+{
+    virDomainJobInfo ji;
+    return d && virDomainGetJobInfo(d, &ji) == 0 && ji.type != VIR_DOMAIN_JOB_NONE;
+}
+
+/* @d's state, -1 when there is no such domain */
+static int
+lv_state(virDomainPtr d)
+{
+    int st = -1;
+    if (d && virDomainGetState(d, &st, NULL, 0) < 0)
+        st = -1;
+    return st;
+}
+
+/*
+ * repair of an interrupted live move (kind unset: VM only; live-storage:
+ * VM + storage). A peer-to-peer migration is run by the source's libvirtd,
+ * which goes on with it when the client dies: it is aborted while it can
+ * be (before the switchover; in post-copy it cannot) and awaited either
+ * way, and only the states seen after it ended decide. The VM running on
+ * the source (the destination has no running copy): the images made on
+ * the destination and the job's pools there go (rolled back). Running on
+ * the destination (the source's definition gone or shut off): the source's
+ * images go (resumed). Nothing is removed when both or neither run it.
+ */
+#define LV_REPAIR_WAIT_S 120
+
+static gboolean
+lv_repair_live(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, gboolean storage,
+               GError **error)
+{
+    GPtrArray *pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
+    gboolean ok = FALSE;
+    virDomainPtr sd = virDomainLookupByName(src->conn, vm);
+    if (lv_job_active(sd)) {
+        if (virDomainAbortJob(sd) == 0)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "aborted the job of VM %s still running on "
+                            "host %s", vm, src->name);
+        else
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "the job of VM %s on host %s cannot be "
+                            "aborted (%s): waiting for it to end", vm, src->name,
+                            virGetLastErrorMessage());
+        int i;
+        for (i = 0; i < LV_REPAIR_WAIT_S * 10 && lv_job_active(sd); i++)
+            g_usleep(100000);
+        if (i == LV_REPAIR_WAIT_S * 10) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                        "a job of VM %s still runs on host %s after %d s: nothing changed, "
+                        "repair again when it has ended", vm, src->name, LV_REPAIR_WAIT_S);
+            goto out;
+        }
+    }
+    /* what the ended migration left: look again (undefined on the source
+     * after a success, gone from the destination after a rollback) */
+    if (sd)
+        virDomainFree(sd);
+    sd = virDomainLookupByName(src->conn, vm);
+    virDomainPtr dd = virDomainLookupByName(dst->conn, vm);
+    int ss = lv_state(sd), ds = lv_state(dd);
+    if (ss == VIR_DOMAIN_RUNNING && ds == VIR_DOMAIN_RUNNING) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s runs on both %s and %s: nothing removed, stop one by hand", vm,
+                    src->name, dst->name);
+    } else if (ss == VIR_DOMAIN_RUNNING) {
+        /* a destination half made (not running) goes, then its images */
+        if (dd && virDomainIsActive(dd) == 1 && virDomainDestroy(dd) < 0)
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "VM %s: stopping it on host %s: %s", vm,
+                            dst->name, virGetLastErrorMessage());
+        if (dd && virDomainIsPersistent(dd) == 1 &&
+            virDomainUndefineFlags(dd, LV_UNDEFINE_FLAGS) < 0)
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "VM %s: undefining it on host %s: %s",
+                            vm, dst->name, virGetLastErrorMessage());
+        if (storage) {
+            lv_delete_saved(job, pools, dst, "new-vols");
+            lv_pools_unbuild(pools, dst);
+            lv_drop_job_pools(job, src, "old-vols");
+        }
+        vmshift_job_save(job, "stage", "rolled-back", NULL);
+        vmshift_job_set_location(job, src->name, "running");
+        vmshift_job_set_result(job, "repair", dd || storage ? "rolled-back" : "nothing-to-do");
+        ok = TRUE;
+    } else if (ds == VIR_DOMAIN_RUNNING && (ss == -1 || ss == VIR_DOMAIN_SHUTOFF)) {
+        if (sd && virDomainUndefineFlags(sd, LV_UNDEFINE_FLAGS) < 0) {
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: undefining it on host %s", vm,
+                     src->name);
+        } else {
+            /* the VM runs on the copies: the source's images go */
+            if (storage) {
+                lv_delete_saved(job, pools, src, "old-vols");
+                lv_drop_job_pools(job, dst, "new-vols");
+            }
+            vmshift_job_save(job, "stage", "done", NULL);
+            vmshift_job_set_location(job, dst->name, "running");
+            vmshift_job_set_result(job, "repair", "resumed");
+            ok = TRUE;
+        }
+    } else {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s runs neither on %s nor on %s: nothing removed, "
+                    "start it by hand where its disks are", vm, src->name, dst->name);
+    }
+    if (dd)
+        virDomainFree(dd);
+out:
+    if (sd)
+        virDomainFree(sd);
+    g_ptr_array_unref(pools);
+    return ok;
+}
+
 gboolean
 kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
 {
@@ -2553,60 +2675,7 @@ kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
         ok = lv_repair_cold(job, vm, src, dst, error);
         goto out;
     }
-    /* VM + storage: the images made on the destination, the source's */
-    gboolean storage = !g_strcmp0(kind, "live-storage");
-    GPtrArray *pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
-    gboolean failed = FALSE;
-    virDomainPtr sd = virDomainLookupByName(src->conn, vm);
-    virDomainPtr dd = virDomainLookupByName(dst->conn, vm);
-    int ss = -1, ds = -1;
-    if (sd)
-        virDomainGetState(sd, &ss, NULL, 0);
-    if (dd)
-        virDomainGetState(dd, &ds, NULL, 0);
-    if (sd && ss == VIR_DOMAIN_RUNNING) {
-        /* the source runs it: abort whatever still runs and drop a
-         * half-made destination */
-        virDomainAbortJob(sd);
-        if (dd && !virDomainIsPersistent(dd))
-            virDomainDestroy(dd);
-        if (storage) {
-            /* the aborted job ends (and libvirt lets go of the images)
-             * before the destination's images go */
-            for (int i = 0; i < 100; i++) {
-                virDomainJobInfo ji;
-                if (virDomainGetJobInfo(sd, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
-                    break;
-                g_usleep(100000);
-            }
-            lv_delete_saved(job, pools, dst, "new-vols");
-            lv_pools_unbuild(pools, dst);
-            lv_drop_job_pools(job, src, "old-vols");
-        }
-        vmshift_job_set_location(job, src->name, "running");
-        vmshift_job_set_result(job, "repair", dd || storage ? "rolled-back" : "nothing-to-do");
-    } else if (dd && ds == VIR_DOMAIN_RUNNING) {
-        if (sd && virDomainIsPersistent(sd) == 1 && ss != VIR_DOMAIN_RUNNING)
-            virDomainUndefine(sd);
-        /* the VM runs on the copies: the source's images go */
-        if (storage && !(sd && ss == VIR_DOMAIN_RUNNING)) {
-            lv_delete_saved(job, pools, src, "old-vols");
-            lv_drop_job_pools(job, dst, "new-vols");
-        }
-        vmshift_job_set_location(job, dst->name, "running");
-        vmshift_job_set_result(job, "repair", "resumed");
-    } else {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                    "VM %s runs neither on %s nor on %s: start it by hand where its disks are",
-                    vm, srcn, dstn);
-        failed = TRUE;
-    }
-    if (sd)
-        virDomainFree(sd);
-    if (dd)
-        virDomainFree(dd);
-    g_ptr_array_unref(pools);
-    ok = !failed;
+    ok = lv_repair_live(job, vm, src, dst, !g_strcmp0(kind, "live-storage"), error);
 out:
     g_free(kind);
     g_free(vm);
