@@ -10,7 +10,9 @@
 # files (/var/lib/libvirt is each host's): cold migration through the
 # storage API (checksums, --network, --start, a full destination, repair
 # after a kill) and VM + storage live migration (NBD; cancel, a full
-# destination, success with the guest alive on the new disk).
+# destination, success with the guest alive on the new disk; the client
+# killed mid-transfer, before the switchover and in the cleanup, each
+# followed by repair; post-copy together with the disk copy).
 . "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
 command -v libvirtd >/dev/null && command -v virsh >/dev/null || skip_all "libvirt is not installed"
 command -v ip >/dev/null || skip_all "iproute2 is not installed"
@@ -393,6 +395,76 @@ check "lvB runs it from /var/lib/libvirt/vs (live and persistent definitions)" \
 check "lvA has neither the domain nor its image any more" gone_from "$A" "$LV/A/lib/moved"
 check "the data written before is in lvB's copy" \
     bash -c "timeout 60 qemu-io -U -r -f qcow2 -c 'read -P 0x55 0 24M' '$LV/B/lib/vs/lvcold.qcow2' | grep -q 'read 25165824'"
+# ---- repair of an interrupted VM + storage migration; post-copy with it ---
+# (where lvcold runs and from which file; /var/lib/libvirt/X of host H is
+# $LV/H/lib/X here)
+lvhost() { local h; for h in lvA lvB; do [ "$(timeout 30 virsh -q -c "$(uri $h)" domstate lvcold 2>/dev/null)" = running ] && echo $h; done; }
+uri() { if [ "$1" = lvA ]; then echo "$A"; else echo "$B"; fi; }
+disk_of() { timeout 30 virsh -q -c "$(uri "$1")" domblklist lvcold | awk '$1 == "vda" { print $2 }'; }
+file_on() { echo "$LV/${1#lv}/lib${2#/var/lib/libvirt}"; }
+no_job_pools() { ! { vA pool-list --all --name; vB pool-list --all --name; } 2>/dev/null | grep -q '^vmshift-'; }
+settled() { # settled HOST FILE OTHER OTHER-FILE: lvcold runs on HOST from FILE (live and
+            # persistent definitions); OTHER has no definition of it and no OTHER-FILE; no
+            # pool of a job is left on either host
+    [ "$(lvhost)" = "$1" ] && [ "$(disk_of "$1")" = "$2" ] && test -e "$(file_on "$1" "$2")" &&
+    timeout 30 virsh -q -c "$(uri "$1")" dumpxml --inactive lvcold | grep -q "file=.$2." &&
+    ! timeout 30 virsh -q -c "$(uri "$3")" dominfo lvcold >/dev/null 2>&1 &&
+    ! test -e "$(file_on "$3" "$4")" && no_job_pools
+}
+saved() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -1; }
+net_of() { if [ "$1" = lvA ]; then echo front; else echo back; fi; }
+other() { if [ "$1" = lvA ]; then echo lvB; else echo lvA; fi; }
+slow=(--option max-bandwidth=8388608 --option postcopy=false)
+
+# the client killed -9 mid-transfer (the disk copy), repair right after
+cur=$(lvhost); oth=$(other "$cur"); old=$(disk_of "$cur"); new=/var/lib/libvirt/vs2/lvcold.qcow2
+setsid timeout 180 "$DRIVE" --config "$KT/lv.conf" --journal "$KT/j13" migrate lvcold --to "$oth" \
+    --path /var/lib/libvirt/vs2 --network net0="$(net_of "$oth")" "${slow[@]}" >"$KT/out13" 2>"$KT/err13" &
+job=$!
+KVM_EXTRA_PIDS="$job"
+for i in $(seq 100); do [ "$(saved "$KT/j13" stage)" = transfer ] && break; sleep 0.1; done
+sleep 1.5
+kill -9 -- "-$job"; wait "$job" 2>/dev/null
+check "VM + storage: the client killed -9 mid-transfer, the journal names the new images" \
+    bash -c '[ "$(sed -n "s/^stage=//p" "$0")" = transfer ] && grep -qx "new-vols=$1" "$0"' "$KT/j13" "$new"
+out=$(lvd --journal "$KT/j13" repair 2>"$KT/err13r")
+r=$(sed -n 's/^repair=//p' <<<"$out")
+check "repair after it succeeds (rolled back or finished: $r)" \
+    bash -c 'grep -q "^ok=1" <<<"$0" && grep -qE "^repair=(rolled-back|resumed)$" <<<"$0"' "$out"
+if [ "$r" = resumed ]; then
+    check "  lvcold runs on $oth from $new only; $cur has neither its domain nor $old; no job pool" \
+        settled "$oth" "$new" "$cur" "$old"
+else
+    check "  lvcold runs on $cur from $old only; $oth has neither its domain nor $new; no job pool" \
+        settled "$cur" "$old" "$oth" "$new"
+fi
+check "  and the guest is alive (a fresh heartbeat)" beat
+
+# killed before the switchover (the images made, libvirt not yet started): rolled back
+cur=$(lvhost); oth=$(other "$cur"); old=$(disk_of "$cur")
+lvd --journal "$KT/j14" migrate lvcold --to "$oth" --path /var/lib/libvirt/vs2 --network net0="$(net_of "$oth")" \
+    --die-in transfer >"$KT/out14" 2>"$KT/err14"
+check "VM + storage killed entering the transfer: $oth has the new image" test -e "$(file_on "$oth" "$new")"
+out=$(lvd --journal "$KT/j14" repair 2>"$KT/err14r")
+check "repair rolls it back" bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^repair=rolled-back" <<<"$0"' "$out"
+check "  lvcold runs on $cur from $old only; $oth has neither its domain nor the new image; no job pool" \
+    settled "$cur" "$old" "$oth" "$new"
+check "  and the guest is alive (a fresh heartbeat)" beat
+
+# killed after the switchover, before the source's images went: finished
+lvd --journal "$KT/j15" migrate lvcold --to "$oth" --path /var/lib/libvirt/vs2 --network net0="$(net_of "$oth")" \
+    --die-in cleanup >"$KT/out15" 2>"$KT/err15"
+check "VM + storage killed in the cleanup: the journal says completed, $cur still has $old" \
+    bash -c '[ "$(sed -n "s/^stage=//p" "$0")" = completed ] && test -e "$1"' "$KT/j15" "$(file_on "$cur" "$old")"
+out=$(lvd --journal "$KT/j15" repair 2>"$KT/err15r")
+check "repair finishes it" bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^repair=resumed" <<<"$0"' "$out"
+check "  lvcold runs on $oth from $new only; $cur has neither its domain nor $old; no job pool" \
+    settled "$oth" "$new" "$cur" "$old"
+check "  and the guest is alive (a fresh heartbeat)" beat
+out=$(lvd --journal "$KT/j15" repair 2>&1)
+check "  a second repair changes nothing" \
+    bash -c 'grep -q "^ok=1" <<<"$0" && [ "$(sed -n "s/^repair=//p" <<<"$0")" = resumed ]' "$out"
+
 vA destroy lvcold >/dev/null 2>&1; vB destroy lvcold >/dev/null 2>&1
 [ "$TAP_FAILED" = 0 ] || { diag "stderr:"; tail -n 4 "$KT"/err* | sed 's/^/# /'; }
 echo "1..$TAP_N"
