@@ -3,7 +3,7 @@
  * (plugins/hyperv/ntlm.c) on an arbitrary CHALLENGE_MESSAGE, as a hostile
  * or broken WinRM endpoint could send it in its 401 "Negotiate" header.
  * The input is the raw message; the target base64-encodes it as the header
- * would carry it.  Built with -DVMSHIFT_FUZZ_REPLAY it replays
+ * would carry it.  With tests/fuzz/replay.c it replays
  * tests/fuzz/corpus-ntlm/ once per file (TAP) in `make check`.
  */
 #include "config.h"
@@ -43,37 +43,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_free(raw);
     return 0;
 }
-
-#ifdef VMSHIFT_FUZZ_REPLAY
-int
-main(int argc, char **argv)
-{
-    const char *src = g_getenv("VMSHIFT_SRCDIR");
-    g_autofree char *def = g_build_filename(src ? src : ".", "tests", "fuzz", "corpus-ntlm",
-                                            NULL);
-    const char *dir = argc > 1 ? argv[1] : def;
-    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-    GDir *d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    if (d == NULL) {
-        printf("1..0 # SKIP no corpus at %s\n", dir);
-        return 0;
-    }
-    while ((name = g_dir_read_name(d)) != NULL)
-        g_ptr_array_add(files, g_build_filename(dir, name, NULL));
-    g_dir_close(d);
-    g_ptr_array_sort(files, (GCompareFunc)g_strcmp0);
-    printf("1..%u\n", files->len);
-    for (guint i = 0; i < files->len; i++) {
-        char *buf = NULL;
-        gsize len = 0;
-        gboolean ok = g_file_get_contents(files->pdata[i], &buf, &len, NULL);
-        if (ok)
-            LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-        printf("%s %u - %s\n", ok ? "ok" : "not ok", i + 1, (char *)files->pdata[i]);
-        g_free(buf);
-    }
-    return 0;
-}
-#endif
