@@ -2202,8 +2202,15 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         goto out;
     gint64 dirty = force_pc < 0 ? lv_dirty_rate(d) : -1;
     guint64 link = bw_bytes ? MIN(b->link_mib_s, bw_bytes >> 20) : b->link_mib_s;
+    /* a domain of type 'qemu' runs under TCG: a writing one goes post-copy
+     * (QEMU 7.2's TCG pre-copy can corrupt it; kvm_tuning_tcg_writer) */
+    char *dx = virDomainGetXMLDesc(d, 0);
+    gboolean tcg = dx && strstr(dx, "<domain type='qemu'") != NULL;
+    free(dx);
+    gboolean tcg_writer = kvm_tuning_tcg_writer(tcg, dirty);
     gboolean postcopy = force_pc == 1 ||
-                        (force_pc < 0 && kvm_tuning_prefers_postcopy(dirty, link, 300));
+                        (force_pc < 0 && (tcg_writer ||
+                                          kvm_tuning_prefers_postcopy(dirty, link, 300)));
     unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
                          VIR_MIGRATE_UNDEFINE_SOURCE;
     /* --force: the person accepted libvirt's "unsafe migration" warning
@@ -2267,10 +2274,13 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         }
     }
     char *tuning = g_strdup_printf("libvirt peer-to-peer, bandwidth %s, %s (dirty rate %"
-                                   G_GINT64_FORMAT " MiB/s)%s",
+                                   G_GINT64_FORMAT " MiB/s%s)%s",
                                    bw_bytes ? "capped" : "unlimited (libvirt's default)",
                                    postcopy ? "post-copy"
                                             : "4 parallel connections", dirty,
+                                   postcopy && force_pc < 0 && tcg_writer &&
+                                   !kvm_tuning_prefers_postcopy(dirty, link, 300)
+                                       ? ", a writing TCG guest" : "",
                                    moves->len ? ", disks mirrored over NBD" : "");
     vmshift_job_set_result(job, "tuning", tuning);
     vmshift_job_log(job, VMSHIFT_LOG_INFO, "tuning: %s", tuning);

@@ -466,6 +466,40 @@ check "  a second repair changes nothing" \
     bash -c 'grep -q "^ok=1" <<<"$0" && [ "$(sed -n "s/^repair=//p" <<<"$0")" = resumed ]' "$out"
 
 vA destroy lvcold >/dev/null 2>&1; vB destroy lvcold >/dev/null 2>&1
+
+# ---- a TCG guest that keeps writing memory: post-copy, whatever the link ----
+cat > "$KT/lvdirty.xml" <<EOX
+<domain type='qemu'>
+  <name>lvdirty</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$GUEST/vmlinux</kernel><initrd>$GUEST/initramfs.cpio.gz</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 dirty=64</cmdline></os>
+  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <serial type='file'><source path='$con/lvdirty.log' append='on'/><target port='0'/></serial>
+  </devices>
+</domain>
+EOX
+vA define "$KT/lvdirty.xml" >/dev/null 2>&1 && vA start lvdirty >/dev/null 2>&1
+log="$con/lvdirty.log"
+for i in $(seq 300); do grep -q "DIRTY pass=1" "$log" 2>/dev/null && break; sleep 0.2; done
+check "a guest dirtying 64 MiB/s boots on lvA (TCG)" grep -q "DIRTY pass=1" "$log"
+out=$(lvd migrate lvdirty --to lvB 2>"$KT/err-dirty")
+check "its live migration goes post-copy, and the tuning says it is for a writing TCG guest" \
+    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^tuning=.*post-copy.*a writing TCG guest" <<<"$0"' "$out"
+n0=$(grep -c HEARTBEAT "$log")
+alive=no
+for i in $(seq 225); do
+    [ "$(grep -c HEARTBEAT "$log")" -gt "$n0" ] && { alive=yes; break; }
+    sleep 0.2
+done
+check "  the guest is alive on lvB (a fresh heartbeat, no kernel BUG)" \
+    bash -c '[ "$0" = yes ] && ! grep -qE "BUG:|Oops|Kernel panic" "$1" && [ "$(timeout 30 virsh -q -c "$2" domstate lvdirty)" = running ]' \
+    "$alive" "$log" "$B"
+for v in vA vB; do $v destroy lvdirty >/dev/null 2>&1; $v undefine lvdirty >/dev/null 2>&1; done
 [ "$TAP_FAILED" = 0 ] || { diag "stderr:"; tail -n 4 "$KT"/err* | sed 's/^/# /'; }
 echo "1..$TAP_N"
 exit 0
