@@ -103,8 +103,11 @@ G_BEGIN_DECLS
  * @VMSHIFT_HTTP_AUTH_NONE: no HTTP authentication (credentials, if any,
  *   are only kept for the plugin, e.g. for a SOAP Login).
  * @VMSHIFT_HTTP_AUTH_BASIC: HTTP Basic.
- * @VMSHIFT_HTTP_AUTH_NTLM: NTLM; a credentials domain is sent as
- *   DOMAIN\user.
+ * @VMSHIFT_HTTP_AUTH_NTLM: NTLM in HTTP's own "NTLM" scheme (libcurl's),
+ *   as IIS-style servers offer it; a credentials domain is sent as
+ *   DOMAIN\user. Servers that offer NTLM only inside "Negotiate" (WinRM,
+ *   MS-WSMV 2.2.9.1.1.1) do not accept it: the Hyper-V plugin speaks NTLM
+ *   inside Negotiate itself (plugins/hyperv/ntlm.c).
  * @VMSHIFT_HTTP_AUTH_NEGOTIATE: SPNEGO (Kerberos, or NTLM when the GSS-API
  *   library offers it); needs a libcurl built with GSS-API.
  *
