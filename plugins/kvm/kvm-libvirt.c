@@ -362,18 +362,33 @@ lv_cpu_times(virConnectPtr c, guint64 *busy, guint64 *total)
     return ok && *total > 0;
 }
 
-/* CPU use over 100 ms (libvirt gives cumulative times, no load average),
- * or -1 when the node does not say. */
-static gint32
-lv_cpu_usage(virConnectPtr c)
+/*
+ * CPU use of each connected host of @l (VmshiftHost, in the order of
+ * @hosts) over one 100 ms window shared by all of them (libvirt gives
+ * cumulative times, no load average); -1 stays where a node does not say.
+ */
+static void
+lv_cpu_usage(GPtrArray *hosts, GPtrArray *l)
 {
-    guint64 b0, t0, b1, t1;
-    if (!lv_cpu_times(c, &b0, &t0))
-        return -1;
-    g_usleep(100000);
-    if (!lv_cpu_times(c, &b1, &t1) || t1 <= t0 || b1 < b0)
-        return -1;
-    return (gint32) MIN(100, (100 * (b1 - b0) + (t1 - t0) / 2) / (t1 - t0));
+    guint64 *b0 = g_new0(guint64, hosts->len), *t0 = g_new0(guint64, hosts->len);
+    gboolean *have = g_new0(gboolean, hosts->len), any = FALSE;
+    for (guint i = 0; i < hosts->len; i++) {
+        VmshiftHost *vh = l->pdata[i];
+        if (vh->status == VMSHIFT_HOST_OK)
+            any |= have[i] = lv_cpu_times(((LvHost *) hosts->pdata[i])->conn, &b0[i], &t0[i]);
+    }
+    if (any)
+        g_usleep(100000);
+    for (guint i = 0; i < hosts->len; i++) {
+        guint64 b1, t1;
+        if (have[i] && lv_cpu_times(((LvHost *) hosts->pdata[i])->conn, &b1, &t1) &&
+            t1 > t0[i] && b1 >= b0[i])
+            ((VmshiftHost *) l->pdata[i])->cpu_usage_percent =
+                (gint32) MIN(100, (100 * (b1 - b0[i]) + (t1 - t0[i]) / 2) / (t1 - t0[i]));
+    }
+    g_free(b0);
+    g_free(t0);
+    g_free(have);
 }
 
 GPtrArray *
@@ -407,10 +422,10 @@ kvm_libvirt_list_hosts(KvmBackend *b, GError **error)
             vh->memory_total = (guint64) ni.memory * 1024;
         }
         vh->memory_free = virNodeGetFreeMemory(h->conn);
-        vh->cpu_usage_percent = lv_cpu_usage(h->conn);
         vh->migration_address = g_strdup(h->migration_uri);
         g_ptr_array_add(l, vh);
     }
+    lv_cpu_usage(b->lv->hosts, l);
     return l;
 }
 
@@ -2204,9 +2219,16 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
     guint64 link = bw_bytes ? MIN(b->link_mib_s, bw_bytes >> 20) : b->link_mib_s;
     /* a domain of type 'qemu' runs under TCG: a writing one goes post-copy
      * (QEMU 7.2's TCG pre-copy can corrupt it; kvm_tuning_tcg_writer) */
-    char *dx = virDomainGetXMLDesc(d, 0);
-    gboolean tcg = dx && strstr(dx, "<domain type='qemu'") != NULL;
-    free(dx);
+    gboolean tcg = FALSE;
+    xmlDoc *tdoc = lv_xml(d, 0, NULL);
+    if (tdoc) {
+        xmlXPathContext *tctx = vmshift_xpath_new(tdoc, NULL);
+        char *type = vmshift_xpath_string(tctx, NULL, "/domain/@type");
+        tcg = !g_strcmp0(type, "qemu");
+        g_free(type);
+        xmlXPathFreeContext(tctx);
+        xmlFreeDoc(tdoc);
+    }
     gboolean tcg_writer = kvm_tuning_tcg_writer(tcg, dirty);
     gboolean postcopy = force_pc == 1 ||
                         (force_pc < 0 && (tcg_writer ||
