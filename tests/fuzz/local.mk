@@ -5,8 +5,8 @@
 EXTRA_DIST += $(wildcard $(srcdir)/tests/fuzz/corpus-qmp/*)
 check_PROGRAMS += tests/fuzz/fuzz-qmp-replay
 TESTS += tests/fuzz/fuzz-qmp-replay
-tests_fuzz_fuzz_qmp_replay_SOURCES = tests/fuzz/fuzz-qmp.c
-tests_fuzz_fuzz_qmp_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_REPLAY
+tests_fuzz_fuzz_qmp_replay_SOURCES = tests/fuzz/fuzz-qmp.c tests/fuzz/replay.c
+tests_fuzz_fuzz_qmp_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_CORPUS='"corpus-qmp"'
 tests_fuzz_fuzz_qmp_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
 tests_fuzz_fuzz_qmp_replay_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
 if ENABLE_FUZZING

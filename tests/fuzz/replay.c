@@ -3,7 +3,7 @@
  * LLVMFuzzerTestOneInput once on every file of its corpus
  * (tests/fuzz/VMSHIFT_FUZZ_CORPUS/, or the directory given) and prints TAP,
  * so that `make check` replays the corpus in every build. Linked into the
- * fuzz-NAME-replay programs whose target has no replay of its own.
+ * fuzz-NAME-replay programs of the qmp, wsman and ntlm targets.
  */
 #include "config.h"
 
