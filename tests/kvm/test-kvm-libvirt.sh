@@ -66,9 +66,9 @@ cat > "$KT/lvdemo.xml" <<EOX
 EOX
 vA define "$KT/lvdemo.xml" >/dev/null && vA start lvdemo >/dev/null
 log="$con/lvdemo.log"
-beat() { # a new heartbeat in the (shared) console file, no kernel BUG
+beat() { # [TRIES] a new heartbeat in the (shared) console file, no kernel BUG
     local n0 n i; n0=$(grep -c HEARTBEAT "$log"); 
-    for i in $(seq 75); do
+    for i in $(seq "${1:-75}"); do
         n=$(grep -c HEARTBEAT "$log"); [ "$n" -gt "$n0" ] && ! grep -qE "BUG:|Oops|Kernel panic" "$log" && return 0
         sleep 0.2
     done
@@ -493,15 +493,9 @@ grep -E "^(ok|error|tuning)=" <<<"$out" >"$KT/err-dirty-result"   # shown on fai
 # measured rate is high enough, by the link rule too
 check "its live migration goes post-copy (a writing TCG guest)" \
     bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^tuning=.*post-copy (dirty rate [0-9]* MiB/s" <<<"$0"' "$out"
-n0=$(grep -c HEARTBEAT "$log")
-alive=no
-for i in $(seq 225); do
-    [ "$(grep -c HEARTBEAT "$log")" -gt "$n0" ] && { alive=yes; break; }
-    sleep 0.2
-done
-check "  the guest is alive on lvB (a fresh heartbeat, no kernel BUG)" \
-    bash -c '[ "$0" = yes ] && ! grep -qE "BUG:|Oops|Kernel panic" "$1" && [ "$(timeout 30 virsh -q -c "$2" domstate lvdirty)" = running ]' \
-    "$alive" "$log" "$B"
+# right after a post-copy switch a TCG guest may take long per beat: 45 s
+alive_dirty() { beat 225 && [ "$(vB domstate lvdirty)" = running ]; }
+check "  the guest is alive on lvB (a fresh heartbeat, no kernel BUG)" alive_dirty
 for v in vA vB; do $v destroy lvdirty >/dev/null 2>&1; $v undefine lvdirty >/dev/null 2>&1; done
 [ "$TAP_FAILED" = 0 ] || { diag "stderr:"; tail -n 4 "$KT"/err* | sed 's/^/# /'; }
 echo "1..$TAP_N"
