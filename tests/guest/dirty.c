@@ -8,6 +8,12 @@
  * microseconds after every 256 pages, to throttle the rate.  Every ~5 s it
  * prints "DIRTY pass=N rate=XMiB/s" on stdout (the serial console).
  *
+ * Before each write it reads the word back: it must hold what the previous
+ * pass wrote there.  A page a migration lost (left stale or zero on the
+ * destination) prints "MEMCHECK bad page=N got=X want=Y" (the first 8 of
+ * them per pass, then a count), so a test sees guest memory corruption
+ * directly instead of waiting for the kernel to trip over it.
+ *
  * Linked statically; it runs as PID >1 inside a busybox initramfs.
  */
 #define _GNU_SOURCE
@@ -56,13 +62,23 @@ int main(int argc, char **argv)
     double last = now_s();
     for (;;) {
         pass++;
+        unsigned long bad = 0;
         for (size_t off = 0, n = 0; off < len; off += PAGE, n++) {
             /* non-zero, changes every pass */
             uint64_t v = (pass << 32) | (uint64_t) (off / PAGE) | 1u;
+            if (pass > 1) {
+                uint64_t want = ((pass - 1) << 32) | (uint64_t) (off / PAGE) | 1u;
+                uint64_t got = buf[off / sizeof *buf];
+                if (got != want && bad++ < 8)
+                    printf("MEMCHECK bad page=%zu got=%#llx want=%#llx\n", n,
+                           (unsigned long long) got, (unsigned long long) want);
+            }
             buf[off / sizeof *buf] = v;
             if (sleep_us && (n & 255) == 255)
                 usleep((useconds_t) sleep_us);
         }
+        if (bad)
+            printf("MEMCHECK bad pass=%llu pages=%lu\n", (unsigned long long) pass, bad);
         pages_since += len / PAGE;
         double t = now_s();
         if (pass == 1) {
