@@ -2193,7 +2193,7 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
 
     /* tuning, the same rule as the qmp transport */
     guint64 bw_bytes = 0;
-    int force_pc = -1;
+    int force_pc = -1, tcg_safe = -1;
     if (spec->options) {
         GVariantIter it;
         const char *key;
@@ -2204,6 +2204,8 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
                 bw_bytes = g_variant_get_uint64(val);
             else if (!strcmp(key, "postcopy") && g_variant_is_of_type(val, G_VARIANT_TYPE_BOOLEAN))
                 force_pc = g_variant_get_boolean(val);
+            else if (!strcmp(key, "tcg-safe") && g_variant_is_of_type(val, G_VARIANT_TYPE_BOOLEAN))
+                tcg_safe = g_variant_get_boolean(val);
             else if (strcmp(key, "measure-dirty-rate")) {
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                             "kvm (libvirt): unknown or ill-typed migration option '%s'", key);
@@ -2215,10 +2217,13 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
     }
     if (storage && !lv_plan_live_moves(d, spec, src, dst, moves, pools, error))
         goto out;
-    gint64 dirty = force_pc < 0 ? lv_dirty_rate(d) : -1;
     guint64 link = bw_bytes ? MIN(b->link_mib_s, bw_bytes >> 20) : b->link_mib_s;
-    /* a domain of type 'qemu' runs under TCG: a writing one goes post-copy
-     * (QEMU 7.2's TCG pre-copy can corrupt it; kvm_tuning_tcg_writer) */
+    /* a domain of type 'qemu' runs under TCG: on QEMU before 9.0 a live
+     * migration can lose its writes (kvm_tuning_tcg_loses_writes), so
+     * libvirt pauses it for the transfer (no VIR_MIGRATE_LIVE; libvirt
+     * resumes it on the destination). libvirt refuses post-copy without
+     * LIVE, so the downtime is the whole transfer here, unlike the qmp
+     * transport's paused post-copy. */
     gboolean tcg = FALSE;
     xmlDoc *tdoc = lv_xml(d, 0, NULL);
     if (tdoc) {
@@ -2229,12 +2234,32 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         xmlXPathFreeContext(tctx);
         xmlFreeDoc(tdoc);
     }
-    gboolean tcg_writer = kvm_tuning_tcg_writer(tcg, dirty);
-    gboolean postcopy = force_pc == 1 ||
-                        (force_pc < 0 && (tcg_writer ||
-                                          kvm_tuning_prefers_postcopy(dirty, link, 300)));
-    unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
-                         VIR_MIGRATE_UNDEFINE_SOURCE;
+    unsigned long qv = 0;
+    virConnectGetVersion(src->conn, &qv);
+    int major = (int) (qv / 1000000);
+    gboolean paused = FALSE;
+    if (kvm_tuning_tcg_loses_writes(tcg, major)) {
+        if (tcg_safe != 0 && force_pc == 1) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "post-copy was requested, but VM %s runs under TCG on QEMU %d, whose "
+                        "live migration can lose guest writes: libvirt must pause it for the "
+                        "transfer, and libvirt has no post-copy then (tcg-safe=false to force)",
+                        spec->vm, major);
+            goto out;
+        }
+        if (tcg_safe != 0)
+            paused = TRUE;
+        else
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "tcg-safe=false: migrating a TCG guest "
+                            "live on QEMU %d, which can lose guest writes (fixed in QEMU 9.0)",
+                            major);
+    }
+    gint64 dirty = force_pc < 0 && !paused ? lv_dirty_rate(d) : -1;
+    gboolean postcopy = !paused && (force_pc == 1 ||
+                                    (force_pc < 0 && kvm_tuning_prefers_postcopy(dirty, link,
+                                                                                 300)));
+    unsigned int flags = VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
+                         VIR_MIGRATE_UNDEFINE_SOURCE | (paused ? 0 : VIR_MIGRATE_LIVE);
     /* --force: the person accepted libvirt's "unsafe migration" warning
      * (disks on storage libvirt does not know to be shared, cache mode not
      * none) */
@@ -2295,15 +2320,16 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
                             mp->value, dst->name);
         }
     }
-    char *tuning = g_strdup_printf("libvirt peer-to-peer, bandwidth %s, %s (dirty rate %"
-                                   G_GINT64_FORMAT " MiB/s%s)%s",
+    char *rate = paused ? g_strdup_printf("TCG on QEMU %d loses guest writes during live "
+                                          "migration (fixed in QEMU 9.0): paused for the "
+                                          "transfer; tcg-safe=false to migrate live", major)
+                        : g_strdup_printf("dirty rate %" G_GINT64_FORMAT " MiB/s", dirty);
+    char *tuning = g_strdup_printf("libvirt peer-to-peer, bandwidth %s, %s (%s)%s",
                                    bw_bytes ? "capped" : "unlimited (libvirt's default)",
                                    postcopy ? "post-copy"
-                                            : "4 parallel connections", dirty,
-                                   postcopy && force_pc < 0 && tcg_writer &&
-                                   !kvm_tuning_prefers_postcopy(dirty, link, 300)
-                                       ? ", a writing TCG guest" : "",
+                                            : "4 parallel connections", rate,
                                    moves->len ? ", disks mirrored over NBD" : "");
+    g_free(rate);
     vmshift_job_set_result(job, "tuning", tuning);
     vmshift_job_log(job, VMSHIFT_LOG_INFO, "tuning: %s", tuning);
     g_free(tuning);
@@ -2318,7 +2344,8 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         !vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error) ||
         !vmshift_job_save(job, "stage", "transfer", error))
         goto out;
-    vmshift_job_set_location(job, src->name, "running, migrating");
+    vmshift_job_set_location(job, src->name, paused ? "paused by libvirt for the transfer"
+                                                    : "running, migrating");
     t.dom = d;
     t.desturi = dst->migration_uri;
     t.params = params;

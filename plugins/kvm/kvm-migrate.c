@@ -18,9 +18,10 @@
 
 #define QMP_CMD_TIMEOUT 10000
 #define LIFTED_BANDWIDTH (10ULL * 1024 * 1024 * 1024)   /* 10 GiB/s */
-/* a TCG guest dirtying this much or more counts as writing (the idle test
- * guest measures 0-2 MiB/s) */
-#define KVM_TCG_WRITER_MIB_S 8
+/* the first QEMU whose TCG keeps its dirty tracking coherent with the
+ * migration bitmap (QEMU commit 03bfc2188f, "physmem: Fix migration dirty
+ * bitmap coherency with TCG memory access", in 9.0) */
+#define KVM_TCG_COHERENT_QEMU_MAJOR 9
 
 typedef struct {
     gboolean multifd;
@@ -30,6 +31,7 @@ typedef struct {
     guint64 max_bandwidth;
     guint64 downtime_limit_ms;
     gint64 dirty_mib_s;        /* -1: not measured */
+    gboolean paused;           /* the source is paused for the transfer */
     char *why;
 } Tuning;
 
@@ -45,6 +47,9 @@ typedef struct {
     gboolean dst_def_written;
     GPtrArray *new_files;      /* created at the destination */
     Tuning t;
+    gboolean src_paused;       /* this job paused the source (Tuning.paused) */
+    gint64 t_paused;           /* when (monotonic µs) */
+    gint64 t_resumed;          /* when the destination ran (0: not yet) */
 } Mig;
 
 static void
@@ -100,7 +105,7 @@ read_options(Mig *m, GVariantDict **out, GError **error)
 {
     static const char *const known[] = { "max-bandwidth", "postcopy", "multifd-channels",
                                          "downtime-limit", "auto-converge",
-                                         "measure-dirty-rate", NULL };
+                                         "measure-dirty-rate", "tcg-safe", NULL };
     *out = g_variant_dict_new(m->spec->options);
     if (!m->spec->options)
         return TRUE;
@@ -113,7 +118,8 @@ read_options(Mig *m, GVariantDict **out, GError **error)
         if (!g_strv_contains(known, key)) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                         "kvm: unknown migration option '%s' (known: max-bandwidth, postcopy, "
-                        "multifd-channels, downtime-limit, auto-converge, measure-dirty-rate)",
+                        "multifd-channels, downtime-limit, auto-converge, measure-dirty-rate, "
+                        "tcg-safe)",
                         key);
             g_variant_dict_unref(*out);
             *out = NULL;
@@ -191,9 +197,31 @@ measure_dirty_rate(Mig *m, GError **error)
 }
 
 gboolean
-kvm_tuning_tcg_writer(gboolean tcg, gint64 dirty_mib_s)
+kvm_tuning_tcg_loses_writes(gboolean tcg, int qemu_major)
 {
-    return tcg && dirty_mib_s >= KVM_TCG_WRITER_MIB_S;
+    return tcg && qemu_major > 0 && qemu_major < KVM_TCG_COHERENT_QEMU_MAJOR;
+}
+
+/* TCG (query-kvm: not enabled) and the major version of the QEMU that
+ * runs the source VM; FALSE when QEMU does not say. */
+static gboolean
+source_qemu(Mig *m, gboolean *tcg, int *major)
+{
+    json_object *k = vmshift_qmp_execute(m->sq, "query-kvm", NULL, QMP_CMD_TIMEOUT, NULL);
+    json_object *v = vmshift_qmp_execute(m->sq, "query-version", NULL, QMP_CMD_TIMEOUT, NULL);
+    json_object *q = NULL, *mj = NULL, *en = NULL;
+    gboolean ok = k && v && json_object_object_get_ex(k, "enabled", &en) &&
+                  json_object_object_get_ex(v, "qemu", &q) &&
+                  json_object_object_get_ex(q, "major", &mj);
+    if (ok) {
+        *tcg = !json_object_get_boolean(en);
+        *major = json_object_get_int(mj);
+    }
+    if (k)
+        json_object_put(k);
+    if (v)
+        json_object_put(v);
+    return ok;
 }
 
 gboolean
@@ -231,6 +259,53 @@ choose_tuning(Mig *m, GVariantDict *opts, GError **error)
     int force_pc = opt_bool(opts, "postcopy");
     int ac = opt_bool(opts, "auto-converge");
     int measure = opt_bool(opts, "measure-dirty-rate");
+    int tcg_safe = opt_bool(opts, "tcg-safe");
+    gboolean tcg = FALSE;
+    int major = 0;
+    if (!source_qemu(m, &tcg, &major))
+        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "the source QEMU did not tell its version "
+                        "and accelerator (query-version, query-kvm)");
+    gboolean lossy = kvm_tuning_tcg_loses_writes(tcg, major);
+
+    if (force_pc == 1 && (!m->src->allow_postcopy || !m->dst->allow_postcopy)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "post-copy was requested but host %s forbids it (allow-postcopy=false)",
+                    m->src->allow_postcopy ? m->dst->name : m->src->name);
+        return FALSE;
+    }
+    gboolean may_postcopy = m->src->allow_postcopy && m->dst->allow_postcopy;
+    /*
+     * Under TCG, QEMU before 9.0 loses guest writes during a live
+     * migration: its 64-page fast path that clears the migration bitmap
+     * does not reset the TCG TLB, so a store through a TLB entry made
+     * before the clear does not dirty the page again, and the destination
+     * keeps an older copy (QEMU commit 03bfc2188f). Measured here with the
+     * test guest's memory check (tests/guest/dirty.c): pre-copy and
+     * post-copy alike left stale pages, with raw QMP and no vmshift code
+     * involved (kvm.md 2.4). Nothing a client can send makes QEMU reset the
+     * TLB, so the only safe way is that the guest does not run on the
+     * source while its memory is tracked: the source is paused before the
+     * migration starts and the destination takes over at once in post-copy
+     * (pages follow on demand; downtime is the setup plus the device
+     * state), or, where post-copy is forbidden, after a paused pre-copy.
+     * tcg-safe=false skips this, for a QEMU that has the fix backported.
+     */
+    if (lossy && tcg_safe != 0) {
+        t->paused = TRUE;
+        t->postcopy = may_postcopy && force_pc != 0;
+        t->multifd = !t->postcopy && t->channels > 1;
+        t->autoconverge = FALSE;
+        t->why = g_strdup_printf("TCG on QEMU %d loses guest writes during live migration "
+                                 "(fixed in QEMU 9.0): the source is paused for the transfer, "
+                                 "%s (tcg-safe=false to migrate live anyway)", major,
+                                 t->postcopy ? "and the destination runs at once in post-copy"
+                                             : "pre-copy (post-copy is off)");
+        return TRUE;
+    }
+    if (lossy)
+        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "tcg-safe=false: migrating a TCG guest "
+                        "live on QEMU %d, which can lose guest writes (fixed in QEMU 9.0)",
+                        major);
 
     if (measure != 0 && force_pc < 0) {
         GError *local = NULL;
@@ -253,34 +328,13 @@ choose_tuning(Mig *m, GVariantDict *opts, GError **error)
                                             : 0.0;
     /* a quarter of the budget: the link estimate is optimistic when vCPUs,
      * migration threads and the destination share the cores (TCG) */
-    if (force_pc == 1 && (!m->src->allow_postcopy || !m->dst->allow_postcopy)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                    "post-copy was requested but host %s forbids it (allow-postcopy=false)",
-                    m->src->allow_postcopy ? m->dst->name : m->src->name);
-        return FALSE;
-    }
-    gboolean may_postcopy = m->src->allow_postcopy && m->dst->allow_postcopy;
-    /* Under TCG, QEMU 7.2's pre-copy of a guest that keeps writing memory
-     * left a corrupted guest on the destination (kernel oops right after the
-     * switchover) in about one run in six here, whether or not multifd was
-     * on; with post-copy, where the guest stops writing on the source
-     * within a fraction of a second, none did (kvm.md 2.4, bench/kvm-live).
-     * So a writing TCG guest goes post-copy whatever the link. */
-    const char *accel = m->sdef->accel ? m->sdef->accel : m->src->accel;
-    gboolean tcg_writer = kvm_tuning_tcg_writer(!g_strcmp0(accel, "tcg"), t->dirty_mib_s);
     if (force_pc == 1 ||
         (force_pc < 0 && may_postcopy &&
-         (tcg_writer ||
-          kvm_tuning_prefers_postcopy(t->dirty_mib_s, link, t->downtime_limit_ms)))) {
+         kvm_tuning_prefers_postcopy(t->dirty_mib_s, link, t->downtime_limit_ms))) {
         t->postcopy = TRUE;
         t->multifd = FALSE;
         if (force_pc == 1)
             t->why = g_strdup("post-copy requested");
-        else if (!kvm_tuning_prefers_postcopy(t->dirty_mib_s, link, t->downtime_limit_ms))
-            t->why = g_strdup_printf("dirty rate %" G_GINT64_FORMAT " MiB/s under TCG: "
-                                     "post-copy (QEMU's TCG pre-copy of a guest writing "
-                                     "memory can corrupt the destination guest)",
-                                     t->dirty_mib_s);
         else
             t->why = g_strdup_printf("dirty rate %" G_GINT64_FORMAT " MiB/s over a %"
                                      G_GUINT64_FORMAT " MiB/s link: a pre-copy round would "
@@ -291,16 +345,7 @@ choose_tuning(Mig *m, GVariantDict *opts, GError **error)
         t->multifd = t->channels > 1;
         char *rate = t->dirty_mib_s >= 0 ? g_strdup_printf("%" G_GINT64_FORMAT, t->dirty_mib_s)
                                          : g_strdup("unmeasured");
-        if (!may_postcopy && force_pc < 0 && tcg_writer &&
-            !kvm_tuning_prefers_postcopy(t->dirty_mib_s, link, t->downtime_limit_ms)) {
-            t->why = g_strdup_printf("dirty rate %s MiB/s under TCG calls for post-copy, but "
-                                     "a host forbids it (allow-postcopy=false): pre-copy%s",
-                                     rate, t->multifd ? " with multifd" : "");
-            vmshift_job_log(m->job, VMSHIFT_LOG_WARNING,
-                            "pre-copy of a TCG guest that writes memory can leave a corrupted "
-                            "guest on the destination with QEMU 7.2; allow post-copy on both "
-                            "hosts to avoid it");
-        } else if (!may_postcopy && kvm_tuning_prefers_postcopy(t->dirty_mib_s, link,
+        if (!may_postcopy && kvm_tuning_prefers_postcopy(t->dirty_mib_s, link,
                                                                 t->downtime_limit_ms))
             t->why = g_strdup_printf("dirty rate %s MiB/s over a %" G_GUINT64_FORMAT " MiB/s "
                                      "link calls for post-copy, but a host forbids it "
@@ -325,9 +370,10 @@ tuning_summary(const Tuning *t)
     char *mf = t->multifd ? g_strdup_printf("%" G_GINT64_FORMAT " channels", t->channels)
                           : g_strdup("off");
     char *s = g_strdup_printf("max-bandwidth=%" G_GUINT64_FORMAT " MiB/s, downtime-limit=%"
-                              G_GUINT64_FORMAT " ms, multifd=%s, postcopy=%s, auto-converge=%s",
+                              G_GUINT64_FORMAT " ms, multifd=%s, postcopy=%s, auto-converge=%s%s",
                               t->max_bandwidth / (1024 * 1024), t->downtime_limit_ms, mf,
-                              t->postcopy ? "on" : "off", t->autoconverge ? "on" : "off");
+                              t->postcopy ? "on" : "off", t->autoconverge ? "on" : "off",
+                              t->paused ? ", source paused for the transfer" : "");
     g_free(mf);
     return s;
 }
@@ -776,6 +822,25 @@ pivot_mirrors(Mig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
 
 /* ---- live migration ---------------------------------------------------- */
 
+/* After a migration from a paused source QEMU leaves the destination
+ * paused too (it takes the source's run state): resume it. */
+static gboolean
+resume_destination(Mig *m, GError **error)
+{
+    json_object *r = vmshift_qmp_execute(m->dq, "query-status", NULL, QMP_CMD_TIMEOUT, error);
+    if (!r) {
+        g_prefix_error(error, "destination QEMU on host %s: ", m->dst->name);
+        return FALSE;
+    }
+    gboolean paused = !g_strcmp0(vmshift_json_get_string(r, "status"), "paused");
+    json_object_put(r);
+    if (paused && !vmshift_qmp_execute_simple(m->dq, "cont", NULL, QMP_CMD_TIMEOUT, error)) {
+        g_prefix_error(error, "destination QEMU on host %s: ", m->dst->name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 wait_dest_running(Mig *m, GError **error)
 {
@@ -800,7 +865,7 @@ wait_dest_running(Mig *m, GError **error)
             return FALSE;
         }
         g_free(st);
-        g_usleep(50000);
+        g_usleep(m->src_paused ? 5000 : 50000);
     }
 }
 
@@ -868,9 +933,23 @@ follow_migration(Mig *m, gint64 t_start, GError **error)
                 vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "migrate_cancel sent");
             }
         }
+        /* a paused source in post-copy: the guest runs again as soon as
+         * the destination does, which is the end of its downtime */
+        if (postcopy_started && m->src_paused && !m->t_resumed) {
+            json_object *d = vmshift_qmp_execute(m->dq, "query-status", NULL, QMP_CMD_TIMEOUT,
+                                                 NULL);
+            const char *ds = vmshift_json_get_string(d, "status");
+            if (!g_strcmp0(ds, "running"))
+                m->t_resumed = g_get_monotonic_time();
+            else if (!g_strcmp0(ds, "paused"))
+                vmshift_qmp_execute_simple(m->dq, "cont", NULL, QMP_CMD_TIMEOUT, NULL);
+            if (d)
+                json_object_put(d);
+        }
         GError *local = NULL;
-        VmshiftQmpEvent *ev = vmshift_qmp_next_event(m->sq,
-                                                     m->t.postcopy && !postcopy_started ? 20 : 100,
+        gboolean fast = (m->t.postcopy && !postcopy_started) ||
+                        (postcopy_started && m->src_paused && !m->t_resumed);
+        VmshiftQmpEvent *ev = vmshift_qmp_next_event(m->sq, fast ? (m->src_paused ? 5 : 20) : 100,
                                                      &local);
         if (local) {
             g_propagate_prefixed_error(error, local, "source QEMU on host %s: ", m->src->name);
@@ -880,7 +959,7 @@ follow_migration(Mig *m, gint64 t_start, GError **error)
         vmshift_qmp_event_free(ev);
         gint64 now = g_get_monotonic_time();
         /* poll fast while a post-copy switch is due, gently otherwise */
-        gint64 period = m->t.postcopy && !postcopy_started ? 40000 : 250000;
+        gint64 period = fast ? (m->src_paused ? 5000 : 40000) : 250000;
         if (!query && now - last_query < period)
             continue;
         last_query = now;
@@ -927,8 +1006,11 @@ follow_migration(Mig *m, gint64 t_start, GError **error)
             json_object_put(r);
             goto out;
         }
+        /* a paused source (Tuning.paused) switches at once: nothing runs
+         * on it that a head start could catch up with */
         if (m->t.postcopy && !postcopy_started && !cancel_requested &&
-            !g_strcmp0(status, "active") && now - t_start >= 200000) {
+            (m->t.paused ? !g_strcmp0(status, "setup") || !g_strcmp0(status, "active")
+                         : !g_strcmp0(status, "active") && now - t_start >= 200000)) {
             /* pre-copy cannot converge for this guest, so there is nothing
              * to wait for: switch as soon as the stream runs (a short head
              * start moves zero pages cheaply). Measured here, switching at
@@ -1263,7 +1345,19 @@ migrate_live(Mig *m, GError **error)
         goto out;
     if (!save(m, "stage", "transfer", error))
         goto out;
-    vmshift_job_set_location(m->job, m->src->name, "running, migrating");
+    if (m->t.paused) {
+        /* journaled before the stop: repair resumes a source left paused */
+        if (!save(m, "source-paused", "1", error))
+            goto out;
+        m->t_paused = g_get_monotonic_time();
+        if (!vmshift_qmp_execute_simple(m->sq, "stop", NULL, QMP_CMD_TIMEOUT, error))
+            goto out;
+        m->src_paused = TRUE;
+        vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "source paused for the transfer (TCG)");
+        vmshift_job_set_location(m->job, m->src->name, "paused, migrating");
+    } else {
+        vmshift_job_set_location(m->job, m->src->name, "running, migrating");
+    }
     char *uri = g_strdup_printf("tcp:%s:%d", m->dst->migration_address, port);
     json_object *a = json_object_new_object();
     json_object_object_add(a, "uri", json_object_new_string(uri));
@@ -1295,12 +1389,20 @@ migrate_live(Mig *m, GError **error)
         vmshift_qmp_execute_simple(m->dq, "nbd-server-stop", NULL, QMP_CMD_TIMEOUT, NULL);
         if (!vmshift_qmp_execute_simple(m->dq, "cont", NULL, QMP_CMD_TIMEOUT, error))
             goto out;
+    } else if (m->src_paused && !resume_destination(m, error)) {
+        goto out;
     }
     if (!wait_dest_running(m, error))
         goto out;
+    /* the guest stood still from the pause on, whatever QEMU counts */
+    gint64 paused_ms = -1;
+    if (m->src_paused)
+        paused_ms = ((m->t_resumed ? m->t_resumed : g_get_monotonic_time()) - m->t_paused) / 1000;
     vmshift_job_set_location(m->job, m->dst->name, "running");
     json_object *r = final_stats(m->sq);
     if (r) {
+        if (paused_ms >= 0 && vmshift_json_get_int(r, "downtime", 0) < paused_ms)
+            json_object_object_add(r, "downtime", json_object_new_int64(paused_ms));
         report_stats(m, r, (g_get_monotonic_time() - t0) / 1000);
         vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
                         "migrated: total %" G_GINT64_FORMAT " ms, downtime %" G_GINT64_FORMAT
@@ -1354,7 +1456,7 @@ out:
                 json_object *s = vmshift_qmp_execute(m->sq, "query-status", NULL,
                                                      QMP_CMD_TIMEOUT, NULL);
                 const char *sst = vmshift_json_get_string(s, "status");
-                if (sst && strcmp(sst, "running") && strcmp(sst, "paused"))
+                if (sst && strcmp(sst, "running") && (strcmp(sst, "paused") || m->src_paused))
                     vmshift_qmp_execute_simple(m->sq, "cont", NULL, QMP_CMD_TIMEOUT, NULL);
                 if (s)
                     json_object_put(s);
@@ -1900,10 +2002,14 @@ kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error)
         g_strfreev(fv);
         vmshift_job_save(job, "new-files", "", NULL);
     }
-    if (sq && src_status && strcmp(src_status, "running") && strcmp(src_status, "paused")) {
+    /* a source the job paused for the transfer (TCG) runs again */
+    char *paused_by_job = vmshift_job_get_saved(job, "source-paused");
+    if (sq && src_status && strcmp(src_status, "running") &&
+        (strcmp(src_status, "paused") || !g_strcmp0(paused_by_job, "1"))) {
         vmshift_qmp_execute_simple(sq, "cont", NULL, QMP_CMD_TIMEOUT, NULL);
         did = TRUE;
     }
+    g_free(paused_by_job);
     vmshift_job_set_location(job, src->name, src_up ? "running" : "stopped");
     vmshift_job_set_result(job, "repair", did ? "rolled-back" : "nothing-to-do");
     vmshift_job_save(job, "stage", "rolled-back", NULL);

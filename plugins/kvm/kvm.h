@@ -162,10 +162,10 @@ KvmHost *kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def,
  * rather than pre-copy under a @downtime_ms limit. */
 gboolean kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s,
                                      guint64 downtime_ms);
-/* TRUE when a guest under TCG (@tcg) dirtying @dirty_mib_s should go
- * post-copy anyway: QEMU 7.2's TCG pre-copy of a writing guest can corrupt
- * the destination guest (see choose_tuning in kvm-migrate.c). */
-gboolean kvm_tuning_tcg_writer(gboolean tcg, gint64 dirty_mib_s);
+/* TRUE when a live migration of a guest under TCG (@tcg) by QEMU
+ * @qemu_major can lose guest writes (QEMU before 9.0; see choose_tuning in
+ * kvm-migrate.c): the source must not run while its memory is tracked. */
+gboolean kvm_tuning_tcg_loses_writes(gboolean tcg, int qemu_major);
 gboolean kvm_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                      GError **error);
 gboolean kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error);

@@ -73,18 +73,21 @@ wait_console() {
     return 1
 }
 
-# alive_on HOSTDIR VM: a new heartbeat appears on this console within 45 s,
-# and no kernel BUG/panic (the guest really runs there, not only QEMU). The
-# guest beats every 0.5 s of its own time, but a TCG guest on two cores
-# shared with a parallel `make -j2 check` can take many seconds of wall
-# time per beat right after a switchover.
+# alive_on HOSTDIR VM: two new heartbeats appear on this console within
+# 45 s, with no kernel BUG/panic and no lost guest write (a dirtying guest
+# checks every page it rewrites: MEMCHECK, tests/guest/dirty.c), so the
+# guest really runs there with its memory intact, not only QEMU. The guest
+# beats every 0.5 s of its own time, but a TCG guest on two cores shared
+# with a parallel `make -j2 check` can take many seconds of wall time per
+# beat right after a switchover.
+export GUEST_BROKEN="BUG:|Oops|Kernel panic|MEMCHECK bad"
 alive_on() {
     local log="$1/vms/$2/console.log" n0 i
     [ -f "$log" ] || return 1
     n0=$(grep -c HEARTBEAT "$log")
     for i in $(seq 225); do
-        if [ "$(grep -c HEARTBEAT "$log")" -gt "$n0" ]; then
-            ! grep -qE "BUG:|Oops|Kernel panic" "$log"
+        if [ "$(grep -c HEARTBEAT "$log")" -gt $((n0 + 1)) ]; then
+            ! grep -qE "$GUEST_BROKEN" "$log"
             return
         fi
         sleep 0.2

@@ -66,10 +66,11 @@ cat > "$KT/lvdemo.xml" <<EOX
 EOX
 vA define "$KT/lvdemo.xml" >/dev/null && vA start lvdemo >/dev/null
 log="$con/lvdemo.log"
-beat() { # [TRIES] a new heartbeat in the (shared) console file, no kernel BUG
-    local n0 n i; n0=$(grep -c HEARTBEAT "$log"); 
+beat() { # [TRIES] two new heartbeats in the (shared) console file, no kernel BUG, no lost write
+    local n0 n i; n0=$(grep -c HEARTBEAT "$log")
     for i in $(seq "${1:-75}"); do
-        n=$(grep -c HEARTBEAT "$log"); [ "$n" -gt "$n0" ] && ! grep -qE "BUG:|Oops|Kernel panic" "$log" && return 0
+        n=$(grep -c HEARTBEAT "$log")
+        if [ "$n" -gt $((n0 + 1)) ]; then ! grep -qE "$GUEST_BROKEN" "$log"; return; fi
         sleep 0.2
     done
     return 1
@@ -467,7 +468,10 @@ check "  a second repair changes nothing" \
 
 vA destroy lvcold >/dev/null 2>&1; vB destroy lvcold >/dev/null 2>&1
 
-# ---- a TCG guest that keeps writing memory: post-copy, whatever the link ----
+# ---- a TCG guest that keeps writing memory: paused for the transfer ----
+# (QEMU 7.2 under TCG loses guest writes in a live migration, pre-copy and
+# post-copy alike: kvm_tuning_tcg_loses_writes; the guest's own memory
+# check, MEMCHECK, shows it)
 cat > "$KT/lvdirty.xml" <<EOX
 <domain type='qemu'>
   <name>lvdirty</name>
@@ -489,13 +493,12 @@ for i in $(seq 300); do grep -q "DIRTY pass=1" "$log" 2>/dev/null && break; slee
 check "a guest dirtying 64 MiB/s boots on lvA (TCG)" grep -q "DIRTY pass=1" "$log"
 out=$(lvd migrate lvdirty --to lvB 2>"$KT/err-dirty")
 grep -E "^(ok|error|tuning)=" <<<"$out" >"$KT/err-dirty-result"   # shown on failure
-# post-copy either way: by the TCG rule ("a writing TCG guest") or, when the
-# measured rate is high enough, by the link rule too
-check "its live migration goes post-copy (a writing TCG guest)" \
-    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^tuning=.*post-copy (dirty rate [0-9]* MiB/s" <<<"$0"' "$out"
-# right after a post-copy switch a TCG guest may take long per beat: 45 s
+check "its migration pauses it for the transfer (TCG on a QEMU before 9.0)" \
+    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^tuning=.*TCG on QEMU [1-8] loses guest writes.*paused for the transfer" <<<"$0"' "$out"
+# 45 s: right after the switch a TCG guest on shared cores may take long per beat
 alive_dirty() { beat 225 && [ "$(vB domstate lvdirty)" = running ]; }
-check "  the guest is alive on lvB (a fresh heartbeat, no kernel BUG)" alive_dirty
+check "  the guest runs on lvB with its memory intact (heartbeats, no BUG, no MEMCHECK bad)" alive_dirty
+[ "$TAP_FAILED" = 0 ] || { diag "lvdirty console:"; tail -n 5 "$log" | sed 's/^/# /'; }
 for v in vA vB; do $v destroy lvdirty >/dev/null 2>&1; $v undefine lvdirty >/dev/null 2>&1; done
 [ "$TAP_FAILED" = 0 ] || { diag "stderr:"; tail -n 4 "$KT"/err* | sed 's/^/# /'; }
 echo "1..$TAP_N"

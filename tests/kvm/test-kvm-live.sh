@@ -36,9 +36,10 @@ check "guest alive on hostB after switchover (new heartbeat, no BUG)" alive_on "
 check "source QEMU is gone and its definition removed" \
     bash -c "! test -e '$KT/a/vms/demo/vm.conf'"
 check "job reports the VM on hostB" grep -q "^location=hostB" <<<"$out"
-check "the plugin reported its tuning and why" grep -q "^tuning-reason=dirty rate" <<<"$out"
-check "a writing guest under TCG goes post-copy (QEMU 7.2's TCG pre-copy can corrupt it)" \
-    grep -q "^tuning=.*postcopy=on" <<<"$out"
+check "the plugin reported its tuning and why (TCG on a QEMU before 9.0)" \
+    grep -q "^tuning-reason=TCG on QEMU [1-8] loses guest writes" <<<"$out"
+check "so the source is paused and the destination runs at once in post-copy" \
+    grep -q "^tuning=.*postcopy=on.*source paused for the transfer" <<<"$out"
 check "the journal recorded the stages" grep -q "stage=done" "$KT/j1"
 
 # back to A, with the NIC rewired to another network on the way out of B
@@ -53,6 +54,18 @@ check "QEMU on hostA runs the backup network's netdev" \
 out=$(drive migrate demo --to hostB --network net9=lan 2>&1)
 check "mapping an unknown NIC is refused and the VM stays" \
     bash -c "grep -q 'error=not-found' <<<'$out' && test -e '$KT/a/vms/demo/vm.conf' && ! test -e '$KT/b/vms/demo'"
+
+# tcg-safe=false: the plugin's own live tuning (dirty-rate probe, then
+# pre-copy with multifd or post-copy). QEMU 7.2 under TCG may lose guest
+# writes here (QEMU commit 03bfc2188f), which is why it is not the default,
+# so this checks the decision and the hand-over, not the guest's memory.
+out=$(drive migrate demo --to hostB --option tcg-safe=false 2>"$KT/err3")
+check "tcg-safe=false: live migration A->B succeeds with the plugin's own tuning" \
+    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^tuning-reason=dirty rate [0-9]* MiB/s" <<<"$0" &&
+             ! grep -q "source paused" <<<"$0"' "$out"
+check "  it warned that the guest may lose writes" grep -q "tcg-safe=false: migrating a TCG guest live" "$KT/err3"
+check "  QEMU runs the VM on hostB, not on hostA" \
+    bash -c "running_on '$KT/b' demo && ! test -e '$KT/a/vms/demo/vm.conf'"
 [ "$TAP_FAILED" = 0 ] || { diag "stderr:"; sed 's/^/# /' "$KT"/err* | tail -30; }
 echo "1..$TAP_N"
 exit 0
