@@ -299,7 +299,9 @@ choose_tuning(Mig *m, GVariantDict *opts, GError **error)
                                  "(fixed in QEMU 9.0): the source is paused for the transfer, "
                                  "%s (tcg-safe=false to migrate live anyway)", major,
                                  t->postcopy ? "and the destination runs at once in post-copy"
-                                             : "pre-copy (post-copy is off)");
+                                 : !may_postcopy ? "pre-copy (a host forbids post-copy: "
+                                                   "allow-postcopy=false)"
+                                                 : "pre-copy (postcopy=false requested)");
         return TRUE;
     }
     if (lossy)
@@ -410,6 +412,11 @@ set_caps_ex(VmshiftQmp *q, const Tuning *t, gboolean dest, gboolean late_activat
         json_object_object_add(p, "max-bandwidth", json_object_new_int64((gint64) t->max_bandwidth));
         json_object_object_add(p, "downtime-limit",
                                json_object_new_int64((gint64) t->downtime_limit_ms));
+        /* a cap holds for the post-copy phase too (QEMU's own default
+         * there is unlimited) */
+        if (t->postcopy && t->max_bandwidth < LIFTED_BANDWIDTH)
+            json_object_object_add(p, "max-postcopy-bandwidth",
+                                   json_object_new_int64((gint64) t->max_bandwidth));
     }
     return vmshift_qmp_execute_simple(q, "migrate-set-parameters", p, QMP_CMD_TIMEOUT, error);
 }
