@@ -2250,9 +2250,7 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
         if (tcg_safe != 0)
             paused = TRUE;
         else
-            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "tcg-safe=false: migrating a TCG guest "
-                            "live on QEMU %d, which can lose guest writes (fixed in QEMU 9.0)",
-                            major);
+            kvm_tuning_warn_tcg_live(job, major);
     }
     gint64 dirty = force_pc < 0 && !paused ? lv_dirty_rate(d) : -1;
     gboolean postcopy = !paused && (force_pc == 1 ||

@@ -202,6 +202,13 @@ kvm_tuning_tcg_loses_writes(gboolean tcg, int qemu_major)
     return tcg && qemu_major > 0 && qemu_major < KVM_TCG_COHERENT_QEMU_MAJOR;
 }
 
+void
+kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major)
+{
+    vmshift_job_log(job, VMSHIFT_LOG_WARNING, "tcg-safe=false: migrating a TCG guest live on "
+                    "QEMU %d, which can lose guest writes (fixed in QEMU 9.0)", qemu_major);
+}
+
 /* TCG (query-kvm: not enabled) and the major version of the QEMU that
  * runs the source VM; FALSE when QEMU does not say. */
 static gboolean
@@ -305,9 +312,7 @@ choose_tuning(Mig *m, GVariantDict *opts, GError **error)
         return TRUE;
     }
     if (lossy)
-        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "tcg-safe=false: migrating a TCG guest "
-                        "live on QEMU %d, which can lose guest writes (fixed in QEMU 9.0)",
-                        major);
+        kvm_tuning_warn_tcg_live(m->job, major);
 
     if (measure != 0 && force_pc < 0) {
         GError *local = NULL;
@@ -829,17 +834,21 @@ pivot_mirrors(Mig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
 
 /* ---- live migration ---------------------------------------------------- */
 
-/* After a migration from a paused source QEMU leaves the destination
- * paused too (it takes the source's run state): resume it. */
+/* A migration from a paused source leaves the destination paused too (it
+ * takes the source's run state): resume it. @running (may be NULL) tells
+ * whether it already ran when asked. */
 static gboolean
-resume_destination(Mig *m, GError **error)
+resume_destination(Mig *m, gboolean *running, GError **error)
 {
     json_object *r = vmshift_qmp_execute(m->dq, "query-status", NULL, QMP_CMD_TIMEOUT, error);
     if (!r) {
         g_prefix_error(error, "destination QEMU on host %s: ", m->dst->name);
         return FALSE;
     }
-    gboolean paused = !g_strcmp0(vmshift_json_get_string(r, "status"), "paused");
+    const char *st = vmshift_json_get_string(r, "status");
+    gboolean paused = !g_strcmp0(st, "paused");
+    if (running)
+        *running = !g_strcmp0(st, "running");
     json_object_put(r);
     if (paused && !vmshift_qmp_execute_simple(m->dq, "cont", NULL, QMP_CMD_TIMEOUT, error)) {
         g_prefix_error(error, "destination QEMU on host %s: ", m->dst->name);
@@ -942,17 +951,10 @@ follow_migration(Mig *m, gint64 t_start, GError **error)
         }
         /* a paused source in post-copy: the guest runs again as soon as
          * the destination does, which is the end of its downtime */
-        if (postcopy_started && m->src_paused && !m->t_resumed) {
-            json_object *d = vmshift_qmp_execute(m->dq, "query-status", NULL, QMP_CMD_TIMEOUT,
-                                                 NULL);
-            const char *ds = vmshift_json_get_string(d, "status");
-            if (!g_strcmp0(ds, "running"))
-                m->t_resumed = g_get_monotonic_time();
-            else if (!g_strcmp0(ds, "paused"))
-                vmshift_qmp_execute_simple(m->dq, "cont", NULL, QMP_CMD_TIMEOUT, NULL);
-            if (d)
-                json_object_put(d);
-        }
+        gboolean running = FALSE;
+        if (postcopy_started && m->src_paused && !m->t_resumed &&
+            resume_destination(m, &running, NULL) && running)
+            m->t_resumed = g_get_monotonic_time();
         GError *local = NULL;
         gboolean fast = (m->t.postcopy && !postcopy_started) ||
                         (postcopy_started && m->src_paused && !m->t_resumed);
@@ -1396,7 +1398,7 @@ migrate_live(Mig *m, GError **error)
         vmshift_qmp_execute_simple(m->dq, "nbd-server-stop", NULL, QMP_CMD_TIMEOUT, NULL);
         if (!vmshift_qmp_execute_simple(m->dq, "cont", NULL, QMP_CMD_TIMEOUT, error))
             goto out;
-    } else if (m->src_paused && !resume_destination(m, error)) {
+    } else if (m->src_paused && !resume_destination(m, NULL, error)) {
         goto out;
     }
     if (!wait_dest_running(m, error))

@@ -166,6 +166,8 @@ gboolean kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s,
  * @qemu_major can lose guest writes (QEMU before 9.0; see choose_tuning in
  * kvm-migrate.c): the source must not run while its memory is tracked. */
 gboolean kvm_tuning_tcg_loses_writes(gboolean tcg, int qemu_major);
+/* The warning both transports log when tcg-safe=false overrides that. */
+void kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major);
 gboolean kvm_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                      GError **error);
 gboolean kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error);
