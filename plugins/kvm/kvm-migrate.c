@@ -17,11 +17,7 @@
 #include "kvm.h"
 
 #define QMP_CMD_TIMEOUT 10000
-#define LIFTED_BANDWIDTH (10ULL * 1024 * 1024 * 1024)   /* 10 GiB/s */
-/* the first QEMU whose TCG keeps its dirty tracking coherent with the
- * migration bitmap (QEMU commit 03bfc2188f, "physmem: Fix migration dirty
- * bitmap coherency with TCG memory access", in 9.0) */
-#define KVM_TCG_COHERENT_QEMU_MAJOR 9
+#define LIFTED_BANDWIDTH KVM_TUNING_LIFTED_BANDWIDTH
 
 typedef struct {
     gboolean multifd;
@@ -196,11 +192,6 @@ measure_dirty_rate(Mig *m, GError **error)
     return -1;
 }
 
-gboolean
-kvm_tuning_tcg_loses_writes(gboolean tcg, int qemu_major)
-{
-    return tcg && qemu_major > 0 && qemu_major < KVM_TCG_COHERENT_QEMU_MAJOR;
-}
 
 void
 kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major)
@@ -231,14 +222,6 @@ source_qemu(Mig *m, gboolean *tcg, int *major)
     return ok;
 }
 
-gboolean
-kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s, guint64 downtime_ms)
-{
-    if (dirty_mib_s <= 0 || link_mib_s == 0)
-        return FALSE;
-    double expected_ms = (double) dirty_mib_s * 1000.0 / (double) link_mib_s;
-    return expected_ms > (double) downtime_ms / 4;
-}
 
 /*
  * The plugin's own tuning. Pre-copy converges when what the guest dirties

@@ -5,6 +5,8 @@
 #include <vmshift/vmshift.h>
 #include <vmshift/qmp.h>
 
+#include "kvm-tuning.h"
+
 G_BEGIN_DECLS
 
 /* ---- hosts (kvm-host.c) ------------------------------------------------ */
@@ -157,15 +159,6 @@ KvmHost *kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def,
                                GError **error);
 
 /* kvm-migrate.c */
-/* The tuning rule both transports use: TRUE when a guest dirtying
- * @dirty_mib_s (-1: unknown) over a @link_mib_s link should use post-copy
- * rather than pre-copy under a @downtime_ms limit. */
-gboolean kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s,
-                                     guint64 downtime_ms);
-/* TRUE when a live migration of a guest under TCG (@tcg) by QEMU
- * @qemu_major can lose guest writes (QEMU before 9.0; see choose_tuning in
- * kvm-migrate.c): the source must not run while its memory is tracked. */
-gboolean kvm_tuning_tcg_loses_writes(gboolean tcg, int qemu_major);
 /* The warning both transports log when tcg-safe=false overrides that. */
 void kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major);
 gboolean kvm_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,

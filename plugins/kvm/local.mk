@@ -5,6 +5,8 @@ plugin_LTLIBRARIES += plugins/kvm/kvm.la
 plugins_kvm_kvm_la_SOURCES = \
 	plugins/kvm/kvm.h \
 	plugins/kvm/kvm-plugin.c \
+	plugins/kvm/kvm-tuning.c \
+	plugins/kvm/kvm-tuning.h \
 	plugins/kvm/kvm-host.c \
 	plugins/kvm/kvm-vm.c \
 	plugins/kvm/kvm-migrate.c \
