@@ -140,7 +140,43 @@ VmshiftVm *kvm_vm_describe(KvmHost *host, const KvmVmDef *def);
 /* ---- the backend -------------------------------------------------------- */
 
 typedef struct _KvmBackend KvmBackend;
+
+/*
+ * One transport of the KVM plugin (qmp: bare QEMU hosts; libvirt) behind
+ * one interface, as SQLite puts each OS behind sqlite3_vfs: kvm-plugin.c
+ * picks b->ops once in open (transport= key) and dispatches every SDK
+ * operation through it, never asking which transport it has. Each
+ * operation has the SDK operation's meaning (sdk/include/vmshift/plugin.h);
+ * the flags are checked by kvm-plugin.c before the call.
+ */
+typedef struct KvmTransport {
+    const char *name; /* "qmp" | "libvirt" */
+    /* reads the transport's own config keys and connects; @b's common
+     * fields (name, timeouts, link speed) are set */
+    gboolean (*open)(KvmBackend *b, const VmshiftConfig *config, GError **error);
+    /* frees what open made (called also after a failed open) */
+    void (*close)(KvmBackend *b);
+    GPtrArray *(*list_hosts)(KvmBackend *b, GError **error);
+    GPtrArray *(*list_vms)(KvmBackend *b, const char *host, GError **error);
+    VmshiftVm *(*get_vm)(KvmBackend *b, const char *vm, GError **error);
+    GPtrArray *(*list_networks)(KvmBackend *b, const char *host, GError **error);
+    GPtrArray *(*list_volumes)(KvmBackend *b, const char *host, GError **error);
+    VmshiftCheckpointState *(*checkpoint_state)(KvmBackend *b, const char *vm, GError **error);
+    GPtrArray *(*check_migration)(KvmBackend *b, const VmshiftMigrationSpec *spec,
+                                  GError **error);
+    gboolean (*migrate)(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                        GError **error);
+    gboolean (*recreate_acl)(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
+    gboolean (*repair)(KvmBackend *b, VmshiftJob *job, GError **error);
+} KvmTransport;
+
+extern const KvmTransport kvm_transport_qmp;
+#ifdef HAVE_LIBVIRT
+extern const KvmTransport kvm_transport_libvirt;
+#endif
+
 struct _KvmBackend {
+    const KvmTransport *ops; /* the transport (see KvmTransport) */
     char *name;             /* the backend's name, for messages */
     char *transport;        /* "qmp" or "libvirt" */
     GPtrArray *hosts;       /* KvmHost */
