@@ -4,8 +4,12 @@
 if PLUGIN_ESX
 noinst_LTLIBRARIES += plugins/esx/libesx-impl.la
 plugins_esx_libesx_impl_la_SOURCES = \
-	plugins/esx/esx.c plugins/esx/esx.h plugins/esx/esx-ops.h \
-	plugins/esx/esx-soap.c
+	plugins/esx/esx.h plugins/esx/esx-ops.h plugins/esx/esx-impl.h \
+	plugins/esx/esx-soap.c plugins/esx/esx.c \
+	plugins/esx/esx-inventory.c plugins/esx/esx-checkpoint.c \
+	plugins/esx/esx-plan.c plugins/esx/esx-task.c plugins/esx/esx-vmstate.c \
+	plugins/esx/esx-migrate.c plugins/esx/esx-repair.c plugins/esx/esx-rest.c \
+	plugins/esx/esx-acl.c plugins/esx/esx-watch.c plugins/esx/esx-guest.c
 plugins_esx_libesx_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-esx\"
 plugins_esx_libesx_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) $(JSONC_CFLAGS) -fvisibility=hidden
 plugins_esx_libesx_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS)
