@@ -22,3 +22,15 @@ plugins_esx_esx_la_LDFLAGS = -module $(PLUGIN_LINK_FLAGS)
 plugins_esx_esx_la_LIBADD = plugins/esx/libesx-impl.la sdk/libvmshift-sdk.la \
 	$(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS)
 endif
+
+## Unit test of the plugin's pure logic (plan building, RelocateSpec, task
+## results and their error codes), linked against the same convenience
+## library; no simulator.
+if PLUGIN_ESX
+check_PROGRAMS += tests/unit/test-esx-plan
+TESTS += tests/unit/test-esx-plan
+tests_unit_test_esx_plan_SOURCES = tests/unit/test-esx-plan.c
+tests_unit_test_esx_plan_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS)
+tests_unit_test_esx_plan_LDADD = plugins/esx/libesx-impl.la sdk/libvmshift-sdk.la \
+	$(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS)
+endif
