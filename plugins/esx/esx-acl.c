@@ -109,30 +109,31 @@ role_list(VmshiftBackend *be, GError **error)
     return keep;
 }
 
+/* The @want child of the role in AuthorizationManager.roleList whose @key
+ * child is @value (NULL when there is none). */
 static char *
-role_name(EsxResult *roles, const char *id)
+role_lookup(EsxResult *roles, const char *key, const char *value, const char *want)
 {
     EsxObject *am = roles->objects->len > 0 ? roles->objects->pdata[0] : NULL;
     for (xmlNode *r = vmshift_xml_first_element(esx_prop(am, "roleList")); r != NULL;
          r = vmshift_xml_next_element(r)) {
-        g_autofree char *rid = vmshift_xml_child_text(r, VMSHIFT_NS_VIM25, "roleId");
-        if (g_strcmp0(rid, id) == 0)
-            return vmshift_xml_child_text(r, VMSHIFT_NS_VIM25, "name");
+        g_autofree char *v = vmshift_xml_child_text(r, VMSHIFT_NS_VIM25, key);
+        if (g_strcmp0(v, value) == 0)
+            return vmshift_xml_child_text(r, VMSHIFT_NS_VIM25, want);
     }
     return NULL;
 }
 
 static char *
+role_name(EsxResult *roles, const char *id)
+{
+    return role_lookup(roles, "roleId", id, "name");
+}
+
+static char *
 role_id(EsxResult *roles, const char *name)
 {
-    EsxObject *am = roles->objects->len > 0 ? roles->objects->pdata[0] : NULL;
-    for (xmlNode *r = vmshift_xml_first_element(esx_prop(am, "roleList")); r != NULL;
-         r = vmshift_xml_next_element(r)) {
-        g_autofree char *n = vmshift_xml_child_text(r, VMSHIFT_NS_VIM25, "name");
-        if (g_strcmp0(n, name) == 0)
-            return vmshift_xml_child_text(r, VMSHIFT_NS_VIM25, "roleId");
-    }
-    return NULL;
+    return role_lookup(roles, "name", name, "roleId");
 }
 
 /* The VM's own permissions as "principal\tgroup\trole-name\tpropagate" lines. */

@@ -25,7 +25,8 @@ typedef struct {
 void esx_inventory_clear(EsxInventory *inv);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(EsxInventory, esx_inventory_clear)
 
-/* TaskInfo properties used to recognise merges (esx-checkpoint.c). */
+/* TaskInfo properties of the merges esx-checkpoint.c looks for, fetched
+ * along with a VM by esx_find_vm() when inv->want_tasks is set. */
 extern const char *const esx_merge_task_paths[];
 
 /* Fills the kinds asked for that @inv does not have yet (hosts, datastores
