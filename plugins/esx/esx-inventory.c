@@ -355,17 +355,16 @@ esx_find_vm(VmshiftBackend *be, EsxInventory *inv, const char *name, GError **er
         g_autofree char *id = cached_vm_id(be, name);
         if (id != NULL) {
             g_autoptr(GError) err = NULL;
-            EsxResult *r = retrieve_vm(be, id, inv->want_tasks, &err);
+            g_autoptr(EsxResult) r = retrieve_vm(be, id, inv->want_tasks, &err);
             EsxObject *o = esx_result_find(r, id);
             if (o != NULL && g_strcmp0(o->type, "VirtualMachine") != 0)
                 o = NULL;
             g_autofree char *n = esx_prop_text(o, "name");
             if (o != NULL && (g_strcmp0(n, name) == 0 || g_strcmp0(id, name) == 0)) {
-                inv->vms = r;
+                inv->vms = g_steal_pointer(&r);
                 inv->have_tasks = inv->want_tasks && be->task_manager != NULL;
                 return o;
             }
-            esx_result_free(r);
             if (err != NULL && !g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND)) {
                 g_propagate_error(error, g_steal_pointer(&err));
                 return NULL;
