@@ -418,7 +418,8 @@ test_plan_networks(Fixture *f, gconstpointer data)
     (void)data;
     f->be->pg_backings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_hash_table_insert(f->be->pg_backings, g_strdup("dvportgroup-9"),
-                        g_strdup("<backing xsi:type=\"VirtualEthernetCardDistributedVirtualPortBackingInfo\">"
+                        g_strdup("<backing xsi:type="
+                                 "\"VirtualEthernetCardDistributedVirtualPortBackingInfo\">"
                                  "<port><switchUuid>50 2a</switchUuid><portgroupKey>dvportgroup-9"
                                  "</portgroupKey></port></backing>"));
     spec_set(f, VMSHIFT_MIGRATION_COLD, "vm2", "H1", NULL);
@@ -520,7 +521,8 @@ test_task_parse(Fixture *f, gconstpointer data)
                  "<fault xsi:type=\"InvalidPowerState\"><requestedState>poweredOn</requestedState>"
                  "</fault><localizedMessage>  The attempted operation cannot be performed "
                  "in the current state (Powered off).\n</localizedMessage>"))
-        OBJ("Task", "task-2", STR("info.state", "running") PROP("info.progress", "xsi:type=\"xsd:int\"", "42"))
+        OBJ("Task", "task-2",
+            STR("info.state", "running") PROP("info.progress", "xsi:type=\"xsd:int\"", "42"))
         OBJ("Task", "task-3", PROP("info.progress", "xsi:type=\"xsd:int\"", "1")));
     g_auto(EsxTaskInfo) ti = { 0 };
     g_autoptr(GError) error = NULL;
