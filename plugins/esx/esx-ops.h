@@ -1,4 +1,5 @@
-/* ESX plugin: the operations table's functions (esx.c). */
+/* ESX plugin: the operations table's functions (esx.c: open/close; the others in one
+ * esx-*.c file per family, see esx.c). */
 #ifndef VMSHIFT_ESX_OPS_H
 #define VMSHIFT_ESX_OPS_H
 

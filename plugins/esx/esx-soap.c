@@ -365,14 +365,13 @@ reply_not_authenticated(xmlDoc *doc)
     /* vcsim answers an unauthenticated RetrievePropertiesEx with a
      * missingSet per property instead of a fault. */
     g_autoptr(xmlXPathContext) ctx = vmshift_xpath_new(doc, NULL);
-    GPtrArray *n = vmshift_xpath_nodes(ctx, NULL,
+    g_autoptr(GPtrArray) n = vmshift_xpath_nodes(ctx, NULL,
         "//vim:missingSet/vim:fault/vim:fault");
     gboolean yes = FALSE;
     for (guint i = 0; i < n->len && !yes; i++) {
         g_autofree char *t = vmshift_xml_xsi_type(n->pdata[i]);
         yes = g_strcmp0(t, "NotAuthenticated") == 0;
     }
-    g_ptr_array_unref(n);
     return yes;
 }
 
@@ -388,12 +387,10 @@ esx_call_on(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char 
         g_mutex_unlock(&be->lock);
         g_autoptr(VmshiftSoapFault) f = NULL;
         g_autoptr(GError) err = NULL;
-        xmlDoc *doc = raw_call(be, http, what, body, cancellable, &f, &err);
+        g_autoptr(xmlDoc) doc = raw_call(be, http, what, body, cancellable, &f, &err);
         gboolean expired = (doc == NULL && fault_is(f, "NotAuthenticated"))
                            || (doc != NULL && reply_not_authenticated(doc));
         if (expired && attempt == 0) {
-            if (doc != NULL)
-                xmlFreeDoc(doc);
             if (!relogin(be, seen, error))
                 return NULL;
             continue;
@@ -403,7 +400,7 @@ esx_call_on(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char 
                 *fault = g_steal_pointer(&f);
             g_propagate_error(error, g_steal_pointer(&err));
         }
-        return doc;
+        return g_steal_pointer(&doc);
     }
 }
 
@@ -640,17 +637,16 @@ esx_retrieve_one(VmshiftBackend *be, const char *type, const char *moref,
 {
     g_autoptr(GPtrArray) refs = g_ptr_array_new();
     g_ptr_array_add(refs, (gpointer)moref);
-    EsxResult *r = esx_retrieve_objects(be, type, refs, paths, cancellable, error);
+    g_autoptr(EsxResult) r = esx_retrieve_objects(be, type, refs, paths, cancellable, error);
     if (r == NULL)
         return NULL;
     EsxObject *o = esx_result_find(r, moref);
     if (o == NULL) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                     "%s: %s %s not found", be->url, type, moref);
-        esx_result_free(r);
         return NULL;
     }
-    *keep = r;
+    *keep = g_steal_pointer(&r);
     return o;
 }
 

@@ -1,0 +1,102 @@
+/*
+ * ESX plugin: guest customization (network settings of the guest) after a
+ * move.
+ */
+#include "config.h"
+
+#include "esx-impl.h"
+#include "esx-ops.h"
+
+/* A prefix length as a dotted netmask (24 → 255.255.255.0). */
+char *
+esx_prefix_to_mask(guint32 prefix)
+{
+    guint32 m = prefix == 0 ? 0 : (prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1));
+    return g_strdup_printf("%u.%u.%u.%u", m >> 24, (m >> 16) & 255, (m >> 8) & 255, m & 255);
+}
+
+/* Guest customization (CustomizeVM_Task, LinuxPrep): vSphere rewrites the
+ * settings of every NIC, so every NIC needs an entry; they apply at the
+ * next power-on. */
+gboolean
+esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, VmshiftJob *job,
+                    guint32 flags, GError **error)
+{
+    if (!vmshift_check_flags(flags, 0, "customize_guest", error))
+        return FALSE;
+    g_auto(EsxInventory) inv = { 0 };
+    EsxObject *vm = esx_find_vm(be, &inv, name, error);
+    if (vm == NULL)
+        return FALSE;
+    g_autofree char *vmname = esx_prop_text(vm, "name");
+    g_autofree char *power = esx_prop_text(vm, "runtime.powerState");
+    if (g_strcmp0(power, "poweredOff") != 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "cannot customize VM %s: it is %s; guest customization needs it powered off",
+                    vmname, power);
+        return FALSE;
+    }
+    g_autoptr(GString) map = g_string_new(NULL);
+    g_autoptr(GString) dns = g_string_new(NULL);
+    guint count = 0;
+    for (xmlNode *d = vmshift_xml_first_element(esx_prop(vm, "config.hardware.device")); d != NULL;
+         d = vmshift_xml_next_element(d)) {
+        g_autofree char *t = vmshift_xml_xsi_type(d);
+        if (!esx_is_nic_type(t))
+            continue;
+        g_autofree char *key = vmshift_xml_child_text(d, VMSHIFT_NS_VIM25, "key");
+        g_autofree char *mac = vmshift_xml_child_text(d, VMSHIFT_NS_VIM25, "macAddress");
+        VmshiftGuestNic *g = NULL;
+        for (guint i = 0; nics != NULL && i < nics->len && g == NULL; i++) {
+            VmshiftGuestNic *x = nics->pdata[i];
+            if (esx_find_device(vm, x->nic, TRUE) == d)
+                g = x;
+        }
+        if (g == NULL) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "cannot customize VM %s: no settings for network adapter %s "
+                        "(vSphere rewrites every adapter's settings)", vmname, key);
+            return FALSE;
+        }
+        g_autofree char *emac = vmshift_xml_escape(mac);
+        g_string_append(map, "<nicSettingMap>");
+        if (mac != NULL)
+            g_string_append_printf(map, "<macAddress>%s</macAddress>", emac);
+        g_string_append(map, "<adapter>");
+        if (g->address != NULL) {
+            g_autofree char *ea = vmshift_xml_escape(g->address);
+            g_autofree char *mask = esx_prefix_to_mask(g->prefix_len);
+            g_string_append_printf(map, "<ip xsi:type=\"CustomizationFixedIp\"><ipAddress>%s</ipAddress></ip>"
+                                   "<subnetMask>%s</subnetMask>", ea, mask);
+        } else {
+            g_string_append(map, "<ip xsi:type=\"CustomizationDhcpIpGenerator\"></ip>");
+        }
+        if (g->gateway != NULL) {
+            g_autofree char *eg = vmshift_xml_escape(g->gateway);
+            g_string_append_printf(map, "<gateway>%s</gateway>", eg);
+        }
+        g_string_append(map, "</adapter></nicSettingMap>");
+        for (guint i = 0; g->dns != NULL && i < g->dns->len; i++) {
+            g_autofree char *e = vmshift_xml_escape(g->dns->pdata[i]);
+            g_string_append_printf(dns, "<dnsServerList>%s</dnsServerList>", e);
+        }
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s adapter %s: %s/%u gateway %s", vmname, key,
+                        g->address != NULL ? g->address : "DHCP", g->prefix_len,
+                        g->gateway != NULL ? g->gateway : "-");
+        count++;
+    }
+    g_autofree char *ename = vmshift_xml_escape(vmname);
+    g_autofree char *this = esx_moref_xml("_this", "VirtualMachine", vm->value);
+    g_autofree char *body = g_strdup_printf(
+        "<CustomizeVM_Task xmlns=\"urn:vim25\">%s<spec>"
+        "<identity xsi:type=\"CustomizationLinuxPrep\"><hostName xsi:type=\"CustomizationFixedName\">"
+        "<name>%s</name></hostName><domain>localdomain</domain></identity>"
+        "<globalIPSettings>%s</globalIPSettings>%s</spec></CustomizeVM_Task>",
+        this, ename, dns->str, map->str);
+    g_autofree char *task = esx_start_task(be, "CustomizeVM_Task", body, error);
+    if (task == NULL || !esx_wait_task(be, task, "CustomizeVM_Task", error))
+        return FALSE;
+    g_autofree char *res = g_strdup_printf("%u adapter(s) customized; applied at the next power-on", count);
+    vmshift_job_set_result(job, "customize", res);
+    return TRUE;
+}
