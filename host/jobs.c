@@ -349,61 +349,6 @@ worker(gpointer data)
     return NULL;
 }
 
-static GPtrArray *
-strings_copy(const GPtrArray *l)
-{
-    GPtrArray *out;
-
-    if (!l)
-        return NULL;
-    out = vmshift_string_list_new();
-    for (guint i = 0; i < l->len; i++)
-        g_ptr_array_add(out, g_strdup(g_ptr_array_index(l, i)));
-    return out;
-}
-
-static VmshiftVm *
-vm_copy(const VmshiftVm *vm)
-{
-    VmshiftVm *c = vmshift_vm_new();
-
-    c->power_state = vm->power_state;
-    c->id = g_strdup(vm->id);
-    c->name = g_strdup(vm->name);
-    c->host = g_strdup(vm->host);
-    c->vcpus = vm->vcpus;
-    c->snapshot_count = vm->snapshot_count;
-    c->memory = vm->memory;
-    c->config_path = g_strdup(vm->config_path);
-    c->status_detail = g_strdup(vm->status_detail);
-    for (guint i = 0; vm->disks && i < vm->disks->len; i++) {
-        const VmshiftDisk *d = g_ptr_array_index(vm->disks, i);
-        VmshiftDisk *n = vmshift_disk_new();
-        n->id = g_strdup(d->id);
-        n->path = g_strdup(d->path);
-        n->format = g_strdup(d->format);
-        n->capacity = d->capacity;
-        n->allocation = d->allocation;
-        n->volume = g_strdup(d->volume);
-        if (d->backing_chain) {
-            if (n->backing_chain)
-                g_ptr_array_unref(n->backing_chain);
-            n->backing_chain = strings_copy(d->backing_chain);
-        }
-        g_ptr_array_add(c->disks, n);
-    }
-    for (guint i = 0; vm->nics && i < vm->nics->len; i++) {
-        const VmshiftNic *x = g_ptr_array_index(vm->nics, i);
-        VmshiftNic *n = vmshift_nic_new();
-        n->id = g_strdup(x->id);
-        n->mac = g_strdup(x->mac);
-        n->network = g_strdup(x->network);
-        n->model = g_strdup(x->model);
-        g_ptr_array_add(c->nics, n);
-    }
-    return c;
-}
-
 /* ---- main-thread API ------------------------------------------------------------------- */
 
 HostJobRun *
@@ -432,7 +377,7 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
          * (migrate, bulk planning), so asking the plugin again would only
          * repeat that; the plugin's check_migration and migrate read the
          * live state themselves */
-        r->vm = vm_copy(vm);
+        r->vm = vmshift_vm_copy(vm);
     }
     r->spec = vmshift_migration_spec_copy(spec);
 
