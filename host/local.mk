@@ -17,7 +17,14 @@ host_libvmshift_host_la_SOURCES = \
 	host/progress.c \
 	host/validate.c \
 	host/rate.c \
+	host/session.c \
+	host/spec.c \
 	host/bulk.c \
+	host/cmd.h \
+	host/cmd-inventory.c \
+	host/cmd-migrate.c \
+	host/cmd-jobs.c \
+	host/cmd-bulk.c \
 	host/cli.c
 host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
 	-DHOST_SYSCONFDIR=\"$(pkgsysconfdir)\" \
