@@ -356,6 +356,7 @@ const GError *host_job_run_error(HostJobRun *run);
 const char *host_job_run_backend(HostJobRun *run);
 const char *host_job_run_dest_host(HostJobRun *run);
 void host_job_run_free(HostJobRun *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJobRun, host_job_run_free)
 /* Runs @runs concurrently to completion with a main loop (progress, cancel
  * polling, SIGINT/SIGTERM). */
 void host_jobs_wait(HostJobContext *ctx, GPtrArray *runs);
