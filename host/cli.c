@@ -166,7 +166,7 @@ static gboolean
 check_args(const Command *c, CmdOpts *o, char **args, GError **error)
 {
     guint n = args ? g_strv_length(args) : 0;
-    GPtrArray *tmp;
+    g_autoptr(GPtrArray) tmp = NULL;
 
     if (n != c->nargs) {
         if (n < c->nargs)
@@ -204,11 +204,9 @@ check_args(const Command *c, CmdOpts *o, char **args, GError **error)
     tmp = vmshift_list_new((GDestroyNotify)vmshift_mapping_free);
     if (!host_spec_add_mappings(tmp, o->m.disk_paths, "--disk-path", error)
         || !host_spec_add_mappings(tmp, o->m.networks, "--network", error)) {
-        g_ptr_array_unref(tmp);
         g_prefix_error(error, "%s: ", c->name);
         return FALSE;
     }
-    g_ptr_array_unref(tmp);
     return TRUE;
 }
 
@@ -229,24 +227,57 @@ opts_clear(CmdOpts *o, HostGlobals *g)
     g_free(g->state_dir);
 }
 
-int
-host_main(int argc, char **argv)
-{
-    const Command *cmd = NULL;
-    int word[2] = { -1, -1 };
-    int nwords = 0;
-    g_autofree char *name = NULL;
-    CmdOpts o = { 0 };
-    HostGlobals g = { 0 };
-    GOptionContext *ctx;
-    g_autoptr(GArray) entries = NULL;
-    g_autoptr(GPtrArray) rest = NULL;
-    g_autoptr(GError) err = NULL;
-    char **args = NULL;
-    int rc;
-    gboolean help_only = FALSE;
+/* What the command line says besides the command: options and arguments. */
+typedef struct {
+    CmdOpts o;
+    HostGlobals g;
+    char **args; /* the positional arguments (argv's strings), NULL-terminated */
+} CmdLine;
 
-    /* find the command word(s): the first two non-option words */
+static void
+cmd_line_clear(CmdLine *l)
+{
+    opts_clear(&l->o, &l->g);
+    g_free(l->args);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CmdLine, cmd_line_clear)
+
+/* `vmshift acl` or `vmshift job` without (or with an unknown) subcommand. */
+static int
+group_usage(const char *w, int nwords, const char *second, gboolean help_only)
+{
+    if (nwords < 2 && help_only) {
+        if (!strcmp(w, "acl"))
+            printf("Usage:\n  vmshift acl recreate VM\n\n"
+                   "Re-apply the access rules VM's files and objects need at their\n"
+                   "current place. See 'vmshift acl recreate --help'.\n");
+        else
+            printf("Usage:\n"
+                   "  vmshift job show ID      show a job, its log and where the VM is\n"
+                   "  vmshift job cancel ID    cancel a running job (from any process)\n"
+                   "  vmshift job repair ID    bring a failed or interrupted job's VM to a\n"
+                   "                           consistent state\n\n"
+                   "See 'vmshift job SUBCOMMAND --help'; 'vmshift jobs' lists jobs.\n");
+        return HOST_EXIT_OK;
+    }
+    if (nwords < 2)
+        host_err("'%s' needs a subcommand (%s); see 'vmshift --help'", w,
+                 !strcmp(w, "acl") ? "recreate" : "show, cancel or repair");
+    else
+        host_err("unknown command '%s %s'; see 'vmshift --help'", w, second);
+    return HOST_EXIT_USAGE;
+}
+
+/* The command named by the first one or two non-option words, whose
+ * positions it puts in @word (word[1] = -1 for a one-word command). NULL
+ * when there is none, with the exit code in @rc (usage printed for --help). */
+static const Command *
+find_command(int argc, char **argv, int word[2], int *rc)
+{
+    int nwords = 0;
+    gboolean help_only = FALSE;
+    const char *w;
+
     for (int i = 1; i < argc && nwords < 2; i++) {
         if (!strcmp(argv[i], "--"))
             break;
@@ -262,115 +293,105 @@ host_main(int argc, char **argv)
     if (nwords == 0) {
         if (help_only) {
             print_usage(stdout);
-            return HOST_EXIT_OK;
+            *rc = HOST_EXIT_OK;
+            return NULL;
         }
         host_err("no command given; see 'vmshift --help'");
-        return HOST_EXIT_USAGE;
+        *rc = HOST_EXIT_USAGE;
+        return NULL;
     }
     for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
         const char *cn = commands[i].name;
         const char *sp = strchr(cn, ' ');
         if (sp) {
             if (nwords == 2 && !strncmp(cn, argv[word[0]], sp - cn)
-                && strlen(argv[word[0]]) == (size_t)(sp - cn) && !strcmp(sp + 1, argv[word[1]])) {
-                cmd = &commands[i];
-                break;
-            }
+                && strlen(argv[word[0]]) == (size_t)(sp - cn) && !strcmp(sp + 1, argv[word[1]]))
+                return &commands[i];
         } else if (!strcmp(cn, argv[word[0]])) {
-            cmd = &commands[i];
             word[1] = -1;
-            break;
+            return &commands[i];
         }
     }
-    if (!cmd) {
-        const char *w = argv[word[0]];
-        if (!strcmp(w, "acl") || !strcmp(w, "job")) {
-            if (nwords < 2 && help_only) {
-                if (!strcmp(w, "acl"))
-                    printf("Usage:\n  vmshift acl recreate VM\n\n"
-                           "Re-apply the access rules VM's files and objects need at their\n"
-                           "current place. See 'vmshift acl recreate --help'.\n");
-                else
-                    printf("Usage:\n"
-                           "  vmshift job show ID      show a job, its log and where the VM is\n"
-                           "  vmshift job cancel ID    cancel a running job (from any process)\n"
-                           "  vmshift job repair ID    bring a failed or interrupted job's VM to a\n"
-                           "                           consistent state\n\n"
-                           "See 'vmshift job SUBCOMMAND --help'; 'vmshift jobs' lists jobs.\n");
-                return HOST_EXIT_OK;
-            }
-            if (nwords < 2)
-                host_err("'%s' needs a subcommand (%s); see 'vmshift --help'", w,
-                         !strcmp(w, "acl") ? "recreate" : "show, cancel or repair");
-            else
-                host_err("unknown command '%s %s'; see 'vmshift --help'", w, argv[word[1]]);
-        } else {
-            host_err("unknown command '%s'; see 'vmshift --help'", w);
-        }
-        return HOST_EXIT_USAGE;
+    w = argv[word[0]];
+    if (!strcmp(w, "acl") || !strcmp(w, "job")) {
+        *rc = group_usage(w, nwords, nwords == 2 ? argv[word[1]] : NULL, help_only);
+    } else {
+        host_err("unknown command '%s'; see 'vmshift --help'", w);
+        *rc = HOST_EXIT_USAGE;
     }
+    return NULL;
+}
 
-    rest = g_ptr_array_new();
+/* Parses the options of @cmd (every word of @argv but the command's) into
+ * @l. Returns -1 to go on, or the exit code (after --help or an error). */
+static int
+parse_options(const Command *cmd, int argc, char **argv, const int word[2], CmdLine *l)
+{
+    g_autofree char *name = g_strdup_printf("%s%s%s", cmd->name, *cmd->args ? " " : "",
+                                            cmd->args);
+    g_autoptr(GOptionContext) ctx = g_option_context_new(name);
+    g_autoptr(GArray) entries = build_entries(cmd, &l->o, &l->g);
+    g_autoptr(GPtrArray) rest = g_ptr_array_new();
+    g_autoptr(GError) err = NULL;
+    int rargc;
+    char **rargv;
+
     for (int i = 0; i < argc; i++)
         if (i != word[0] && i != word[1])
             g_ptr_array_add(rest, argv[i]);
     g_ptr_array_add(rest, NULL);
-
-    name = g_strdup_printf("%s%s%s", cmd->name, *cmd->args ? " " : "", cmd->args);
-    ctx = g_option_context_new(name);
     g_option_context_set_help_enabled(ctx, FALSE);
     g_option_context_set_summary(ctx, cmd->summary);
-    entries = build_entries(cmd, &o, &g);
     g_option_context_add_main_entries(ctx, (GOptionEntry *)entries->data, NULL);
-    {
-        int rargc = (int)rest->len - 1;
-        char **rargv = (char **)rest->pdata;
-        if (!g_option_context_parse(ctx, &rargc, &rargv, &err)) {
-            host_err("%s: %s; see 'vmshift %s --help'", cmd->name, err->message, cmd->name);
-            g_option_context_free(ctx);
-            opts_clear(&o, &g);
-            return HOST_EXIT_USAGE;
-        }
-        if (g.help) {
-            g_autofree char *help = g_option_context_get_help(ctx, TRUE, NULL);
-            fputs(help, stdout);
-            g_option_context_free(ctx);
-            opts_clear(&o, &g);
-            return HOST_EXIT_OK;
-        }
-        for (int i = 1; i < rargc; i++) {
-            if (rargv[i][0] == '-' && rargv[i][1]) {
-                host_err("%s: unknown option '%s'; see 'vmshift %s --help'", cmd->name,
-                         rargv[i], cmd->name);
-                g_option_context_free(ctx);
-                opts_clear(&o, &g);
-                return HOST_EXIT_USAGE;
-            }
-        }
-        args = g_new0(char *, rargc > 0 ? rargc : 1);
-        for (int i = 1; i < rargc; i++)
-            args[i - 1] = rargv[i];
-    }
-    g_option_context_free(ctx);
-
-    if (!check_args(cmd, &o, args, &err)) {
-        host_err("%s; see 'vmshift %s --help'", err->message, cmd->name);
-        g_free(args);
-        opts_clear(&o, &g);
+    rargc = (int)rest->len - 1;
+    rargv = (char **)rest->pdata;
+    if (!g_option_context_parse(ctx, &rargc, &rargv, &err)) {
+        host_err("%s: %s; see 'vmshift %s --help'", cmd->name, err->message, cmd->name);
         return HOST_EXIT_USAGE;
     }
-    {
-        HostSession s;
-        if (!host_session_open(&s, &g, &err)) {
-            host_err("%s", err->message);
-            rc = HOST_EXIT_FAILED;
-        } else {
-            rc = cmd->run(&s, &o, args);
-            host_session_close(&s);
+    if (l->g.help) {
+        g_autofree char *help = g_option_context_get_help(ctx, TRUE, NULL);
+        fputs(help, stdout);
+        return HOST_EXIT_OK;
+    }
+    for (int i = 1; i < rargc; i++) {
+        if (rargv[i][0] == '-' && rargv[i][1]) {
+            host_err("%s: unknown option '%s'; see 'vmshift %s --help'", cmd->name,
+                     rargv[i], cmd->name);
+            return HOST_EXIT_USAGE;
         }
     }
-    g_free(args);
-    opts_clear(&o, &g);
-    return rc;
+    l->args = g_new0(char *, rargc > 0 ? rargc : 1);
+    for (int i = 1; i < rargc; i++)
+        l->args[i - 1] = rargv[i];
+    return -1;
 }
 
+int
+host_main(int argc, char **argv)
+{
+    int word[2] = { -1, -1 };
+    g_auto(CmdLine) l = { 0 };
+    g_autoptr(GError) err = NULL;
+    HostSession s;
+    const Command *cmd;
+    int rc;
+
+    cmd = find_command(argc, argv, word, &rc);
+    if (!cmd)
+        return rc;
+    rc = parse_options(cmd, argc, argv, word, &l);
+    if (rc >= 0)
+        return rc;
+    if (!check_args(cmd, &l.o, l.args, &err)) {
+        host_err("%s; see 'vmshift %s --help'", err->message, cmd->name);
+        return HOST_EXIT_USAGE;
+    }
+    if (!host_session_open(&s, &l.g, &err)) {
+        host_err("%s", err->message);
+        return HOST_EXIT_FAILED;
+    }
+    rc = cmd->run(&s, &l.o, l.args);
+    host_session_close(&s);
+    return rc;
+}
