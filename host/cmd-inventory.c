@@ -19,6 +19,33 @@ listable(HostBackend *b)
     return b->status != HOST_BACKEND_DISABLED;
 }
 
+/* One backend's (or group member's) listing failed: said on stderr, kept
+ * for --json; the exit code of the listing. */
+static int
+listing_failed(json_object *errs, const GError *err)
+{
+    host_err("%s", err->message);
+    json_object_array_add(errs, host_json_error(err));
+    return HOST_EXIT_FAILED;
+}
+
+/* The end of a listing: the table, or { KEY: [...], "errors": [...] }. */
+static void
+print_listing(HostSession *s, HostTable *t, const char *key, json_object *arr,
+              json_object *errs)
+{
+    if (s->g->json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, key, arr);
+        json_object_object_add(root, "errors", errs);
+        host_json_print(root);
+    } else {
+        json_object_put(arr);
+        json_object_put(errs);
+        host_table_print(t, stdout);
+    }
+}
+
 /* ---- backends ---------------------------------------------------------------------- */
 
 static char *
@@ -173,9 +200,7 @@ host_cmd_hosts(HostSession *s, CmdOpts *o, char **args)
                 continue;
             hosts = host_backend_list_hosts(b, &err);
             if (!hosts) {
-                host_err("%s", err->message);
-                json_object_array_add(errs, host_json_error(err));
-                rc = HOST_EXIT_FAILED;
+                rc = listing_failed(errs, err);
                 continue;
             }
             for (guint k = 0; k < hosts->len; k++) {
@@ -185,16 +210,7 @@ host_cmd_hosts(HostSession *s, CmdOpts *o, char **args)
             }
         }
     }
-    if (s->g->json) {
-        json_object *root = json_object_new_object();
-        json_object_object_add(root, "hosts", arr);
-        json_object_object_add(root, "errors", errs);
-        host_json_print(root);
-    } else {
-        json_object_put(arr);
-        json_object_put(errs);
-        host_table_print(t, stdout);
-    }
+    print_listing(s, t, "hosts", arr, errs);
     return rc;
 }
 
@@ -249,9 +265,7 @@ host_cmd_vms(HostSession *s, CmdOpts *o, char **args)
              * when the user did not name the backend */
             if (!hb && hname && g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
                 continue;
-            host_err("%s", err->message);
-            json_object_array_add(errs, host_json_error(err));
-            rc = HOST_EXIT_FAILED;
+            rc = listing_failed(errs, err);
             continue;
         }
         for (guint k = 0; k < vms->len; k++) {
@@ -260,16 +274,7 @@ host_cmd_vms(HostSession *s, CmdOpts *o, char **args)
             json_object_array_add(arr, host_json_vm(vm, host_backend_name(b)));
         }
     }
-    if (s->g->json) {
-        json_object *root = json_object_new_object();
-        json_object_object_add(root, "vms", arr);
-        json_object_object_add(root, "errors", errs);
-        host_json_print(root);
-    } else {
-        json_object_put(arr);
-        json_object_put(errs);
-        host_table_print(t, stdout);
-    }
+    print_listing(s, t, "vms", arr, errs);
     return rc;
 }
 

@@ -14,10 +14,15 @@
 
 /* ---- jobs ----------------------------------------------------------------------------------- */
 
+/* The ID argument of `job WHAT ID`; FALSE, with the usage error said, when
+ * it is not a job id. */
 static gboolean
-parse_job_id(const char *s, gint64 *id)
+job_id_arg(const char *what, const char *arg, gint64 *id)
 {
-    return g_ascii_string_to_signed(s, 10, 1, G_MAXINT64, id, NULL);
+    if (g_ascii_string_to_signed(arg, 10, 1, G_MAXINT64, id, NULL))
+        return TRUE;
+    host_err("job %s: '%s' is not a job id", what, arg);
+    return FALSE;
 }
 
 int
@@ -68,10 +73,8 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(GPtrArray) ev = NULL;
     gint64 id;
 
-    if (!parse_job_id(args[0], &id)) {
-        host_err("job show: '%s' is not a job id", args[0]);
+    if (!job_id_arg("show", args[0], &id))
         return HOST_EXIT_USAGE;
-    }
     j = host_session_journal(s, &err);
     if (!j || !(r = host_journal_get(j, id, &err)) || !(ev = host_journal_events(j, id, &err)))
         return host_cmd_fail(err);
@@ -143,10 +146,8 @@ host_cmd_job_cancel(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(HostJournal) j = NULL;
     gint64 id;
 
-    if (!parse_job_id(args[0], &id)) {
-        host_err("job cancel: '%s' is not a job id", args[0]);
+    if (!job_id_arg("cancel", args[0], &id))
         return HOST_EXIT_USAGE;
-    }
     j = host_session_journal(s, &err);
     if (!j || !host_journal_request_cancel(j, id, &err))
         return host_cmd_fail(err);
@@ -172,10 +173,8 @@ host_cmd_job_repair(HostSession *s, CmdOpts *o, char **args)
     HostBackend *b;
     gint64 id;
 
-    if (!parse_job_id(args[0], &id)) {
-        host_err("job repair: '%s' is not a job id", args[0]);
+    if (!job_id_arg("repair", args[0], &id))
         return HOST_EXIT_USAGE;
-    }
     j = host_session_journal(s, &err);
     if (!j || !(r = host_journal_get(j, id, &err)))
         return host_cmd_fail(err);
