@@ -410,6 +410,8 @@ typedef struct {
 gboolean host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, GError **error);
 /* "auto" (or NULL), "san", "network" -> VMSHIFT_TRANSFER_*; FALSE otherwise. */
 gboolean host_spec_parse_transfer(const char *s, guint32 *out);
+/* VMSHIFT_TRANSFER_* -> "auto", "san", "network" (static). */
+const char *host_spec_transfer_name(guint32 transfer);
 /* The spec that moves VM @vm_spec ("[backend:]name") as @o says: finds the
  * VM, the destination host (--to, or the best-rated host of --to-group,
  * whose roomiest volume then receives the storage unless the SAN is shared)

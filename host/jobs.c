@@ -64,8 +64,6 @@ mappings_json(GPtrArray *m)
     return o;
 }
 
-static const char *const transfer_names[] = { "auto", "san", "network" };
-
 char *
 host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
 {
@@ -82,7 +80,7 @@ host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
         json_object_object_add(o, "disk_paths", mappings_json(s->disk_paths));
         json_object_object_add(o, "networks", mappings_json(s->networks));
         json_object_object_add(o, "transfer", json_object_new_string(
-                                                  transfer_names[s->transfer % 3]));
+                                                  host_spec_transfer_name(s->transfer)));
         json_object_object_add(o, "start", json_object_new_boolean(s->start));
         json_object_object_add(o, "force", json_object_new_boolean(s->force));
         if (s->options) {
@@ -147,9 +145,8 @@ host_spec_from_json(const char *text, GError **error)
     mappings_from(o, "disk_paths", s->disk_paths);
     mappings_from(o, "networks", s->networks);
     t = jstr(o, "transfer");
-    s->transfer = !g_strcmp0(t, "san")       ? VMSHIFT_TRANSFER_SAN
-                  : !g_strcmp0(t, "network") ? VMSHIFT_TRANSFER_NETWORK
-                                             : VMSHIFT_TRANSFER_AUTO;
+    if (!host_spec_parse_transfer(t, &s->transfer))
+        s->transfer = VMSHIFT_TRANSFER_AUTO;
     if (json_object_object_get_ex(o, "start", &v))
         s->start = json_object_get_boolean(v);
     if (json_object_object_get_ex(o, "force", &v))

@@ -25,18 +25,25 @@ host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, GError **e
     return TRUE;
 }
 
+/* VmshiftTransfer -> its option value, in the enum's order */
+static const char *const transfer_names[] = { "auto", "san", "network" };
+
+const char *
+host_spec_transfer_name(guint32 transfer)
+{
+    return transfer_names[transfer % G_N_ELEMENTS(transfer_names)];
+}
+
 gboolean
 host_spec_parse_transfer(const char *s, guint32 *out)
 {
-    if (!s || !strcmp(s, "auto"))
-        *out = VMSHIFT_TRANSFER_AUTO;
-    else if (!strcmp(s, "san"))
-        *out = VMSHIFT_TRANSFER_SAN;
-    else if (!strcmp(s, "network"))
-        *out = VMSHIFT_TRANSFER_NETWORK;
-    else
-        return FALSE;
-    return TRUE;
+    for (guint32 i = 0; i < G_N_ELEMENTS(transfer_names); i++) {
+        if (!g_strcmp0(s ? s : "auto", transfer_names[i])) {
+            *out = i;
+            return TRUE;
+        }
+    }
+    return FALSE;
 }
 
 VmshiftMigrationSpec *
@@ -140,7 +147,6 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
 {
     GString *s = g_string_new("vmshift");
     g_autofree char *vm = g_strdup_printf("%s:%s", backend, spec->vm);
-    static const char *const transfer[] = { "auto", "san", "network" };
 
     if (spec->type == VMSHIFT_MIGRATION_STORAGE) {
         g_string_append(s, " migrate-storage");
@@ -170,7 +176,7 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
         append_arg(s, kv);
     }
     if (spec->transfer != VMSHIFT_TRANSFER_AUTO)
-        g_string_append_printf(s, " --transfer %s", transfer[spec->transfer % 3]);
+        g_string_append_printf(s, " --transfer %s", host_spec_transfer_name(spec->transfer));
     if (spec->start)
         g_string_append(s, " --start");
     if (spec->force)
