@@ -30,37 +30,8 @@
 
 #include "host/host.h"
 
-typedef struct {
-    char *vm;   /* as written in the plan */
-    HostMigrateOpts opts;
-    HostBackend *b;
-    VmshiftVm *vmrec;
-    VmshiftMigrationSpec *spec;
-    char *error; /* planning failed */
-    HostJobRun *run;
-    gboolean started;
-    gboolean finished;
-} BulkItem;
-
-typedef struct {
-    int number;
-    char *group;
-    GPtrArray *items; /* BulkItem */
-} BulkWave;
-
-typedef struct {
-    HostSession *s;
-    HostJobContext *ctx;
-    gint64 max_backend, max_host;
-    int win_start, win_end; /* minutes since midnight; -1: no window */
-    char *window;
-    BulkWave *wave;
-    gboolean waiting_shown;
-    GPtrArray *all_runs;
-} Bulk;
-
 static void
-item_free(BulkItem *it)
+item_free(HostBulkItem *it)
 {
     g_free(it->vm);
     g_free(it->opts.to);
@@ -74,7 +45,7 @@ item_free(BulkItem *it)
 }
 
 static void
-wave_free(BulkWave *w)
+wave_free(HostBulkWave *w)
 {
     g_free(w->group);
     g_ptr_array_unref(w->items);
@@ -84,7 +55,7 @@ wave_free(BulkWave *w)
 static gint
 compare_waves(gconstpointer a, gconstpointer b)
 {
-    const BulkWave *x = *(BulkWave *const *)a, *y = *(BulkWave *const *)b;
+    const HostBulkWave *x = *(HostBulkWave *const *)a, *y = *(HostBulkWave *const *)b;
     return x->number - y->number;
 }
 
@@ -100,7 +71,7 @@ parse_hhmm(const char *s, int *minutes)
 }
 
 static gboolean
-in_window(Bulk *bk)
+in_window(HostBulk *bk)
 {
     g_autoptr(GDateTime) now = NULL;
     int m;
@@ -126,8 +97,8 @@ kf_str(GKeyFile *kf, const char *group, const char *key)
     return v;
 }
 
-static GPtrArray *
-load_plan(const char *file, Bulk *bk, GError **error)
+GPtrArray *
+host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GPtrArray) waves = g_ptr_array_new_with_free_func((GDestroyNotify)wave_free);
@@ -176,7 +147,7 @@ load_plan(const char *file, Bulk *bk, GError **error)
             }
         } else if (g_str_has_prefix(g, "wave ")) {
             gint64 n;
-            BulkWave *w;
+            HostBulkWave *w;
             g_autofree char *vms = kf_str(kf, g, "vms");
             g_autofree char *to = kf_str(kf, g, "to");
             g_autofree char *to_group = kf_str(kf, g, "to-group");
@@ -213,21 +184,21 @@ load_plan(const char *file, Bulk *bk, GError **error)
                             "%s: [%s]: type must be live or cold", file, g);
                 return NULL;
             }
-            w = g_new0(BulkWave, 1);
+            w = g_new0(HostBulkWave, 1);
             w->number = (int)n;
             w->group = g_strdup(g);
             w->items = g_ptr_array_new_with_free_func((GDestroyNotify)item_free);
             g_ptr_array_add(waves, w);
             list = g_strsplit_set(vms, ";,", -1);
             for (guint k = 0; list[k]; k++) {
-                BulkItem *it;
+                HostBulkItem *it;
                 g_autofree char *okey = NULL;
                 g_autofree char *own = NULL;
                 const char *colon;
                 g_strstrip(list[k]);
                 if (!*list[k])
                     continue;
-                it = g_new0(BulkItem, 1);
+                it = g_new0(HostBulkItem, 1);
                 it->vm = g_strdup(list[k]);
                 colon = strchr(list[k], ':');
                 okey = g_strdup_printf("to.%s", colon ? colon + 1 : list[k]);
@@ -264,18 +235,18 @@ load_plan(const char *file, Bulk *bk, GError **error)
 }
 
 /* --reverse: back to where the journal says each VM came from. */
-static void
-reverse_plan(Bulk *bk, GPtrArray *waves, HostJournal *j)
+void
+host_bulk_reverse(HostBulk *bk, GPtrArray *waves, HostJournal *j)
 {
     for (guint w = 0; w < waves->len; w++) {
-        BulkWave *wave = g_ptr_array_index(waves, w);
+        HostBulkWave *wave = g_ptr_array_index(waves, w);
         wave->number = -wave->number;
         for (guint i = 0; i < wave->items->len; i++) {
-            BulkItem *it = g_ptr_array_index(wave->items, i);
+            HostBulkItem *it = g_ptr_array_index(wave->items, i);
             g_autofree char *bn = NULL, *vn = NULL;
             g_autoptr(HostJobRecord) rec = NULL;
             g_autoptr(VmshiftMigrationSpec) old = NULL;
-            host_split_name(bk->s->reg, it->vm, &bn, &vn);
+            host_split_name(bk->reg, it->vm, &bn, &vn);
             rec = host_journal_last_migration(j, bn, vn, NULL);
             g_clear_pointer(&it->opts.to, g_free);
             g_clear_pointer(&it->opts.to_group, g_free);
@@ -300,26 +271,27 @@ reverse_plan(Bulk *bk, GPtrArray *waves, HostJournal *j)
     g_ptr_array_sort(waves, compare_waves);
 }
 
-static void
-plan_wave(Bulk *bk, BulkWave *wave)
+void
+host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force)
 {
     for (guint i = 0; i < wave->items->len; i++) {
-        BulkItem *it = g_ptr_array_index(wave->items, i);
+        HostBulkItem *it = g_ptr_array_index(wave->items, i);
         g_autoptr(GError) err = NULL;
+        it->opts.force = force;
         if (it->error)
             continue;
-        it->spec = host_build_spec(bk->s, it->vm, &it->opts, FALSE, &it->b, &it->vmrec, &err);
+        it->spec = host_build_spec(bk->reg, it->vm, &it->opts, FALSE, &it->b, &it->vmrec, &err);
         if (!it->spec)
             it->error = g_strdup(err->message);
     }
 }
 
 static gboolean
-host_busy(Bulk *bk, const char *backend, const char *host)
+host_busy(HostBulk *bk, const char *backend, const char *host)
 {
     gint64 n = 0;
     for (guint i = 0; host && i < bk->wave->items->len; i++) {
-        BulkItem *it = g_ptr_array_index(bk->wave->items, i);
+        HostBulkItem *it = g_ptr_array_index(bk->wave->items, i);
         if (!it->started || it->finished || strcmp(host_backend_name(it->b), backend))
             continue;
         if (!g_strcmp0(it->spec->dest_host, host) || !g_strcmp0(it->vmrec->host, host))
@@ -328,21 +300,21 @@ host_busy(Bulk *bk, const char *backend, const char *host)
     return n >= bk->max_host;
 }
 
-static gboolean
-schedule(gpointer data, GPtrArray *runs)
+gboolean
+host_bulk_schedule(gpointer data, GPtrArray *runs)
 {
-    Bulk *bk = data;
+    HostBulk *bk = data;
     gboolean pending = FALSE;
 
     for (guint i = 0; i < bk->wave->items->len; i++) {
-        BulkItem *it = g_ptr_array_index(bk->wave->items, i);
+        HostBulkItem *it = g_ptr_array_index(bk->wave->items, i);
         if (it->started && !it->finished && host_job_run_is_done(it->run))
             it->finished = TRUE;
     }
     if (bk->ctx->stopping)
         return FALSE;
     for (guint i = 0; i < bk->wave->items->len; i++) {
-        BulkItem *it = g_ptr_array_index(bk->wave->items, i);
+        HostBulkItem *it = g_ptr_array_index(bk->wave->items, i);
         gint64 per_backend = 0;
         g_autoptr(GError) err = NULL;
         if (it->started || it->error)
@@ -357,7 +329,7 @@ schedule(gpointer data, GPtrArray *runs)
         }
         bk->waiting_shown = FALSE;
         for (guint k = 0; k < bk->wave->items->len; k++) {
-            BulkItem *o = g_ptr_array_index(bk->wave->items, k);
+            HostBulkItem *o = g_ptr_array_index(bk->wave->items, k);
             if (o->started && !o->finished && o->b == it->b)
                 per_backend++;
         }
@@ -383,119 +355,11 @@ schedule(gpointer data, GPtrArray *runs)
     return pending;
 }
 
-int
-host_cmd_bulk(HostSession *s, int argc, char **argv)
+void
+host_bulk_clear(HostBulk *bk)
 {
-    g_autoptr(GError) err = NULL;
-    const char *file = argv[1];
-    gboolean reverse = FALSE, dry_run = FALSE, force = FALSE;
-    Bulk bk = { .s = s };
-    g_autoptr(GPtrArray) waves = NULL;
-    g_autoptr(HostJournal) j = NULL;
-    HostJobContext ctx = { 0 };
-    json_object *out = json_object_new_array();
-    guint failed = 0, total = 0;
-
-    for (int i = 2; i < argc; i++) {
-        reverse |= !strcmp(argv[i], "--reverse");
-        dry_run |= !strcmp(argv[i], "--dry-run");
-        force |= !strcmp(argv[i], "--force");
-    }
-    waves = load_plan(file, &bk, &err);
-    if (!waves || !(j = host_session_journal(s, &err))) {
-        json_object_put(out);
-        host_err("%s", err->message);
-        g_free(bk.window);
-        return HOST_EXIT_FAILED;
-    }
-    if (reverse)
-        reverse_plan(&bk, waves, j);
-    ctx.reg = s->reg;
-    ctx.journal = j;
-    ctx.json = s->g->json;
-    ctx.verbose = s->g->verbose;
-    ctx.progress = host_progress_new(isatty(STDERR_FILENO), s->g->json);
-    bk.ctx = &ctx;
-    bk.all_runs = g_ptr_array_new();
-
-    for (guint w = 0; w < waves->len && !ctx.stopping; w++) {
-        BulkWave *wave = g_ptr_array_index(waves, w);
-        g_autoptr(GPtrArray) runs = g_ptr_array_new();
-        bk.wave = wave;
-        for (guint i = 0; i < wave->items->len; i++)
-            ((BulkItem *)g_ptr_array_index(wave->items, i))->opts.force = force;
-        plan_wave(&bk, wave);
-        if (dry_run) {
-            json_object *wj = json_object_new_object();
-            json_object *cmds = json_object_new_array();
-            if (!s->g->json)
-                printf("%s%s:\n", reverse ? "reverse of " : "", wave->group);
-            for (guint i = 0; i < wave->items->len; i++) {
-                BulkItem *it = g_ptr_array_index(wave->items, i);
-                if (it->error) {
-                    if (!s->g->json)
-                        printf("  # %s: cannot plan: %s\n", it->vm, it->error);
-                    json_object *e = json_object_new_object();
-                    json_object_object_add(e, "vm", host_json_string(it->vm));
-                    json_object_object_add(e, "error", host_json_string(it->error));
-                    json_object_array_add(cmds, e);
-                    failed++;
-                    continue;
-                }
-                g_autofree char *cmd = host_spec_command_line(host_backend_name(it->b), it->spec);
-                if (!s->g->json)
-                    printf("  %s\n", cmd);
-                json_object_array_add(cmds, json_object_new_string(cmd));
-            }
-            json_object_object_add(wj, "wave", host_json_string(wave->group));
-            json_object_object_add(wj, "commands", cmds);
-            json_object_array_add(out, wj);
-            continue;
-        }
-        for (guint i = 0; i < wave->items->len; i++) {
-            BulkItem *it = g_ptr_array_index(wave->items, i);
-            if (it->error) {
-                host_err("%s: %s", it->vm, it->error);
-                failed++;
-            }
-        }
-        host_progress_line(ctx.progress, "%s%s: %u VM(s), at most %" G_GINT64_FORMAT
-                           " per backend and %" G_GINT64_FORMAT " per host%s%s",
-                           reverse ? "reverse of " : "", wave->group, wave->items->len,
-                           bk.max_backend, bk.max_host, bk.window ? ", window " : "",
-                           bk.window ? bk.window : "");
-        host_jobs_wait_full(&ctx, runs, schedule, &bk);
-        for (guint i = 0; i < wave->items->len; i++) {
-            BulkItem *it = g_ptr_array_index(wave->items, i);
-            g_autoptr(HostJobRecord) rec = NULL;
-            if (!it->run)
-                continue;
-            total++;
-            if (host_job_run_error(it->run)) {
-                failed++;
-                host_err("job %" G_GINT64_FORMAT " (%s) %s: %s", host_job_run_id(it->run),
-                         it->vm, host_job_run_state(it->run),
-                         host_job_run_error(it->run)->message);
-            }
-            rec = host_journal_get(j, host_job_run_id(it->run), NULL);
-            if (rec)
-                json_object_array_add(out, host_json_job(rec));
-        }
-    }
-    if (s->g->json) {
-        json_object *root = json_object_new_object();
-        json_object_object_add(root, dry_run ? "waves" : "jobs", out);
-        json_object_object_add(root, "failed", json_object_new_int((int)failed));
-        host_json_print(root);
-    } else {
-        json_object_put(out);
-        if (!dry_run)
-            printf("bulk: %u job(s) run, %u problem(s)\n", total, failed);
-    }
-    for (guint i = 0; i < bk.all_runs->len; i++)
-        host_job_run_free(g_ptr_array_index(bk.all_runs, i));
-    g_ptr_array_unref(bk.all_runs);
-    host_progress_free(ctx.progress);
-    g_free(bk.window);
-    return failed ? HOST_EXIT_FAILED : HOST_EXIT_OK;
+    for (guint i = 0; bk->all_runs && i < bk->all_runs->len; i++)
+        host_job_run_free(g_ptr_array_index(bk->all_runs, i));
+    g_clear_pointer(&bk->all_runs, g_ptr_array_unref);
+    g_clear_pointer(&bk->window, g_free);
 }

@@ -356,6 +356,7 @@ const GError *host_job_run_error(HostJobRun *run);
 const char *host_job_run_backend(HostJobRun *run);
 const char *host_job_run_dest_host(HostJobRun *run);
 void host_job_run_free(HostJobRun *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJobRun, host_job_run_free)
 /* Runs @runs concurrently to completion with a main loop (progress, cancel
  * polling, SIGINT/SIGTERM). */
 void host_jobs_wait(HostJobContext *ctx, GPtrArray *runs);
@@ -365,7 +366,7 @@ char *host_spec_to_json(const VmshiftMigrationSpec *spec, HostJobKind kind);
 VmshiftMigrationSpec *host_spec_from_json(const char *json, GError **error);
 const char *host_job_kind_name(HostJobKind kind);
 
-/* ---- cli.c / bulk.c: commands ---------------------------------------------- */
+/* ---- session.c: what every command opens ------------------------------------ */
 
 typedef struct {
     char *config_path;
@@ -390,7 +391,9 @@ gboolean host_session_open(HostSession *s, HostGlobals *g, GError **error);
 void host_session_close(HostSession *s);
 HostJournal *host_session_journal(HostSession *s, GError **error);
 
-/* Builds the spec of `migrate`/`check` options (shared with bulk). */
+/* ---- spec.c: the migration spec, from options (check, migrate, bulk) ------------ */
+
+/* What `migrate`/`check` options and a bulk wave say about one migration. */
 typedef struct {
     char *to;
     char *to_group;
@@ -402,12 +405,69 @@ typedef struct {
     gboolean start, force, dry_run;
 } HostMigrateOpts;
 
-VmshiftMigrationSpec *host_build_spec(HostSession *s, const char *vm_spec,
-                                      HostMigrateOpts *o, gboolean storage_only,
+/* Appends a VmshiftMapping to @out for each "KEY=VALUE" of @items; FALSE
+ * (naming @opt) for one that is not KEY=VALUE. */
+gboolean host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, GError **error);
+/* "auto" (or NULL), "san", "network" -> VMSHIFT_TRANSFER_*; FALSE otherwise. */
+gboolean host_spec_parse_transfer(const char *s, guint32 *out);
+/* VMSHIFT_TRANSFER_* -> "auto", "san", "network" (static). */
+const char *host_spec_transfer_name(guint32 transfer);
+/* The spec that moves VM @vm_spec ("[backend:]name") as @o says: finds the
+ * VM, the destination host (--to, or the best-rated host of --to-group,
+ * whose roomiest volume then receives the storage unless the SAN is shared)
+ * and the type (--live/--cold, else by the VM's power state). */
+VmshiftMigrationSpec *host_build_spec(HostRegistry *reg, const char *vm_spec,
+                                      const HostMigrateOpts *o, gboolean storage_only,
                                       HostBackend **backend_out, VmshiftVm **vm_out,
                                       GError **error);
+/* The `vmshift migrate ...` command line that builds @spec again. */
 char *host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec);
-int host_cmd_bulk(HostSession *s, int argc, char **argv);
+
+/* ---- bulk.c: plan files and their scheduling ------------------------------------ */
+
+typedef struct {
+    char *vm;   /* as written in the plan */
+    HostMigrateOpts opts;
+    HostBackend *b;
+    VmshiftVm *vmrec;
+    VmshiftMigrationSpec *spec;
+    char *error; /* planning failed */
+    HostJobRun *run;
+    gboolean started;
+    gboolean finished;
+} HostBulkItem;
+
+typedef struct {
+    int number;
+    char *group;
+    GPtrArray *items; /* HostBulkItem */
+} HostBulkWave;
+
+typedef struct {
+    HostRegistry *reg;
+    HostJobContext *ctx;
+    gint64 max_backend, max_host;
+    int win_start, win_end; /* minutes since midnight; -1: no window */
+    char *window;
+    HostBulkWave *wave; /* the wave host_bulk_schedule() starts jobs of */
+    gboolean waiting_shown;
+    GPtrArray *all_runs;
+} HostBulk;
+
+/* Reads plan @file: its [bulk] limits into @bk, its waves (HostBulkWave)
+ * sorted by number. */
+GPtrArray *host_bulk_load_plan(const char *file, HostBulk *bk, GError **error);
+/* --reverse: every VM back to where the journal says it came from, waves in
+ * reverse order. */
+void host_bulk_reverse(HostBulk *bk, GPtrArray *waves, HostJournal *j);
+/* Builds the spec of each item of @wave (or records why not). */
+void host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force);
+/* A HostJobsMore: starts the jobs of bk->wave the limits allow. */
+gboolean host_bulk_schedule(gpointer data, GPtrArray *runs);
+/* Frees the runs and the window of @bk. */
+void host_bulk_clear(HostBulk *bk);
+
+/* ---- cli.c: the command line (commands: cmd.h, cmd-*.c) ------------------------- */
 
 int host_main(int argc, char **argv);
 

@@ -35,6 +35,7 @@ struct HostJobRun {
     gint64 last_journal;
     gint64 last_cancel_poll;
     gboolean cancel_seen;
+    gint journal_warned; /* a failed journal write was reported (atomic) */
 };
 
 static const char *const kind_names[] = {
@@ -63,8 +64,6 @@ mappings_json(GPtrArray *m)
     return o;
 }
 
-static const char *const transfer_names[] = { "auto", "san", "network" };
-
 char *
 host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
 {
@@ -81,7 +80,7 @@ host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
         json_object_object_add(o, "disk_paths", mappings_json(s->disk_paths));
         json_object_object_add(o, "networks", mappings_json(s->networks));
         json_object_object_add(o, "transfer", json_object_new_string(
-                                                  transfer_names[s->transfer % 3]));
+                                                  host_spec_transfer_name(s->transfer)));
         json_object_object_add(o, "start", json_object_new_boolean(s->start));
         json_object_object_add(o, "force", json_object_new_boolean(s->force));
         if (s->options) {
@@ -146,9 +145,8 @@ host_spec_from_json(const char *text, GError **error)
     mappings_from(o, "disk_paths", s->disk_paths);
     mappings_from(o, "networks", s->networks);
     t = jstr(o, "transfer");
-    s->transfer = !g_strcmp0(t, "san")       ? VMSHIFT_TRANSFER_SAN
-                  : !g_strcmp0(t, "network") ? VMSHIFT_TRANSFER_NETWORK
-                                             : VMSHIFT_TRANSFER_AUTO;
+    if (!host_spec_parse_transfer(t, &s->transfer))
+        s->transfer = VMSHIFT_TRANSFER_AUTO;
     if (json_object_object_get_ex(o, "start", &v))
         s->start = json_object_get_boolean(v);
     if (json_object_object_get_ex(o, "force", &v))
@@ -173,6 +171,18 @@ queue_line(HostJobRun *r, char *line)
     g_main_context_wakeup(NULL);
 }
 
+/* A journal write that does not decide the job's outcome (a log line,
+ * progress, a cancel note) failed: the job goes on, and the first such
+ * failure of a run is shown. Phase and save writes fail the job instead. */
+static void
+journal_write_failed(HostJobRun *r, const GError *e)
+{
+    if (!g_atomic_int_compare_and_exchange(&r->journal_warned, 0, 1))
+        return;
+    queue_line(r, g_strdup_printf("%s: warning: journal write failed: %s", r->label,
+                                  e ? e->message : "unknown error"));
+}
+
 static gboolean
 hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **error)
 {
@@ -194,9 +204,11 @@ hook_log(VmshiftJob *job, VmshiftLogLevel level, const char *line, gpointer user
 {
     HostJobRun *r = user_data;
     const char *lv = level_names[MIN((guint)level, 3u)];
+    g_autoptr(GError) err = NULL;
 
     /* a failed journal write of a log line is not worth failing the job */
-    host_journal_add_event(r->ctx->journal, r->id, "log", lv, NULL, line, NULL);
+    if (!host_journal_add_event(r->ctx->journal, r->id, "log", lv, NULL, line, &err))
+        journal_write_failed(r, err);
     if (level == VMSHIFT_LOG_DEBUG && !r->ctx->verbose)
         return;
     queue_line(r, level >= VMSHIFT_LOG_WARNING
@@ -337,8 +349,11 @@ worker(gpointer data)
     if (ok)
         vmshift_job_set_progress(r->job, 100);
     vmshift_job_get_progress(r->job, &pr);
-    host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
-                                 pr.bytes_total, NULL, NULL, NULL, NULL);
+    if (!host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
+                                      pr.bytes_total, NULL, NULL, NULL, &jerr)) {
+        journal_write_failed(r, jerr);
+        g_clear_error(&jerr);
+    }
     results = results_json(r->job);
     if (!host_journal_finish(r->ctx->journal, r->id, r->state, r->error, pr.location_host,
                              pr.location_detail, results, &jerr))
@@ -349,68 +364,13 @@ worker(gpointer data)
     return NULL;
 }
 
-static GPtrArray *
-strings_copy(const GPtrArray *l)
-{
-    GPtrArray *out;
-
-    if (!l)
-        return NULL;
-    out = vmshift_string_list_new();
-    for (guint i = 0; i < l->len; i++)
-        g_ptr_array_add(out, g_strdup(g_ptr_array_index(l, i)));
-    return out;
-}
-
-static VmshiftVm *
-vm_copy(const VmshiftVm *vm)
-{
-    VmshiftVm *c = vmshift_vm_new();
-
-    c->power_state = vm->power_state;
-    c->id = g_strdup(vm->id);
-    c->name = g_strdup(vm->name);
-    c->host = g_strdup(vm->host);
-    c->vcpus = vm->vcpus;
-    c->snapshot_count = vm->snapshot_count;
-    c->memory = vm->memory;
-    c->config_path = g_strdup(vm->config_path);
-    c->status_detail = g_strdup(vm->status_detail);
-    for (guint i = 0; vm->disks && i < vm->disks->len; i++) {
-        const VmshiftDisk *d = g_ptr_array_index(vm->disks, i);
-        VmshiftDisk *n = vmshift_disk_new();
-        n->id = g_strdup(d->id);
-        n->path = g_strdup(d->path);
-        n->format = g_strdup(d->format);
-        n->capacity = d->capacity;
-        n->allocation = d->allocation;
-        n->volume = g_strdup(d->volume);
-        if (d->backing_chain) {
-            if (n->backing_chain)
-                g_ptr_array_unref(n->backing_chain);
-            n->backing_chain = strings_copy(d->backing_chain);
-        }
-        g_ptr_array_add(c->disks, n);
-    }
-    for (guint i = 0; vm->nics && i < vm->nics->len; i++) {
-        const VmshiftNic *x = g_ptr_array_index(vm->nics, i);
-        VmshiftNic *n = vmshift_nic_new();
-        n->id = g_strdup(x->id);
-        n->mac = g_strdup(x->mac);
-        n->network = g_strdup(x->network);
-        n->model = g_strdup(x->model);
-        g_ptr_array_add(c->nics, n);
-    }
-    return c;
-}
-
 /* ---- main-thread API ------------------------------------------------------------------- */
 
 HostJobRun *
 host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
                  const VmshiftMigrationSpec *spec, gint64 repair_id, GError **error)
 {
-    HostJobRun *r = g_new0(HostJobRun, 1);
+    g_autoptr(HostJobRun) r = g_new0(HostJobRun, 1);
     g_autofree char *spec_json = NULL;
     g_autofree char *id_str = NULL;
     g_autofree char *source_path = NULL;
@@ -432,7 +392,7 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
          * (migrate, bulk planning), so asking the plugin again would only
          * repeat that; the plugin's check_migration and migrate read the
          * live state themselves */
-        r->vm = vm_copy(vm);
+        r->vm = vmshift_vm_copy(vm);
     }
     r->spec = vmshift_migration_spec_copy(spec);
 
@@ -440,10 +400,10 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         g_autoptr(HostJobRecord) rec = host_journal_get(ctx->journal, repair_id, error);
         g_autoptr(GHashTable) saved = NULL;
         if (!rec || !host_journal_take_job(ctx->journal, repair_id, error))
-            goto fail;
+            return NULL;
         saved = host_journal_saved(ctx->journal, repair_id, error);
         if (!saved)
-            goto fail;
+            return NULL;
         r->id = repair_id;
         if (!r->spec && rec->spec)
             r->spec = host_spec_from_json(rec->spec, NULL);
@@ -452,7 +412,7 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         vmshift_job_restore(r->job, vmshift_phase_from_name(rec->phase), saved);
         vmshift_job_set_location(r->job, rec->location_host, rec->location_detail);
         r->label = g_strdup_printf("job %" G_GINT64_FORMAT " (repair %s)", r->id, rec->vm);
-        return r;
+        return g_steal_pointer(&r);
     }
 
     if (r->vm && r->vm->config_path)
@@ -462,17 +422,14 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
                                    host_backend_name(b), vm_name, spec_json,
                                    r->vm ? r->vm->host : NULL, source_path, error);
     if (!r->id)
-        goto fail;
+        return NULL;
     id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
     r->job = vmshift_job_new(id_str, r->spec, &r->hooks, r);
     r->label = g_strdup_printf("job %" G_GINT64_FORMAT " (%s)", r->id, vm_name);
     if (r->vm)
         vmshift_job_set_location(r->job, r->vm->host,
                                  vmshift_power_state_name(r->vm->power_state));
-    return r;
-fail:
-    host_job_run_free(r);
-    return NULL;
+    return g_steal_pointer(&r);
 }
 
 void
@@ -570,11 +527,13 @@ host_job_run_tick(HostJobRun *r)
         VmshiftJobProgress pr = { .struct_size = sizeof pr };
         /* results a plugin sets while running survive a killed process */
         g_autofree char *results = results_json(r->job);
+        g_autoptr(GError) err = NULL;
         r->last_journal = now;
         vmshift_job_get_progress(r->job, &pr);
-        host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
-                                     pr.bytes_total, pr.location_host, pr.location_detail,
-                                     results, NULL);
+        if (!host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
+                                          pr.bytes_total, pr.location_host,
+                                          pr.location_detail, results, &err))
+            journal_write_failed(r, err);
         vmshift_job_progress_clear(&pr);
     }
 }
@@ -638,12 +597,14 @@ on_signal(gpointer data)
     w->ctx->stopping = TRUE;
     for (guint i = 0; i < w->runs->len; i++) {
         HostJobRun *r = g_ptr_array_index(w->runs, i);
+        g_autoptr(GError) err = NULL;
         if (host_job_run_is_done(r))
             continue;
         if (w->ctx->progress)
             host_progress_line(w->ctx->progress, "%s: interrupted, cancelling", r->label);
-        host_journal_add_event(w->ctx->journal, r->id, "cancel", "warning", "cancel",
-                               "cancelled by a signal", NULL);
+        if (!host_journal_add_event(w->ctx->journal, r->id, "cancel", "warning", "cancel",
+                                    "cancelled by a signal", &err))
+            journal_write_failed(r, err);
         host_job_run_cancel(r);
     }
     return G_SOURCE_CONTINUE;

@@ -119,6 +119,44 @@ exec(HostJournal *j, const char *sql, GError **error)
     return TRUE;
 }
 
+/* A write transaction under j->lock. txn_begin() takes the lock and begins
+ * it; leaving the scope without txn_commit() rolls it back, and the lock is
+ * always released: declare it g_auto(JournalTxn). */
+typedef struct {
+    HostJournal *j;
+    gboolean locked;
+    gboolean open;
+} JournalTxn;
+
+static void
+txn_clear(JournalTxn *t)
+{
+    if (t->open)
+        exec(t->j, "ROLLBACK", NULL);
+    if (t->locked)
+        g_mutex_unlock(&t->j->lock);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(JournalTxn, txn_clear)
+
+static gboolean
+txn_begin(JournalTxn *t, HostJournal *j, GError **error)
+{
+    t->j = j;
+    g_mutex_lock(&j->lock);
+    t->locked = TRUE;
+    t->open = exec(j, "BEGIN IMMEDIATE", error);
+    return t->open;
+}
+
+static gboolean
+txn_commit(JournalTxn *t, GError **error)
+{
+    if (!exec(t->j, "COMMIT", error))
+        return FALSE; /* rolled back by txn_clear() */
+    t->open = FALSE;
+    return TRUE;
+}
+
 static sqlite3_stmt *
 prepare(HostJournal *j, const char *sql, GError **error)
 {
@@ -241,19 +279,19 @@ mark_interrupted_locked(HostJournal *j, gint64 id, gint64 pid, const char *phase
 int
 host_journal_reconcile(HostJournal *j, GError **error)
 {
+    g_auto(JournalTxn) txn = { 0 };
     sqlite3_stmt *st;
     int n = 0;
     g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
     g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(gint64));
     g_autoptr(GPtrArray) phases = g_ptr_array_new_with_free_func(g_free);
 
-    g_mutex_lock(&j->lock);
-    if (!exec(j, "BEGIN IMMEDIATE", error))
-        goto fail;
+    if (!txn_begin(&txn, j, error))
+        return -1;
     st = prepare(j, "SELECT id, pid, pid_start, phase FROM jobs "
                     "WHERE state IN ('queued','running')", error);
     if (!st)
-        goto rollback;
+        return -1;
     while (sqlite3_step(st) == SQLITE_ROW) {
         gint64 id = sqlite3_column_int64(st, 0), pid = sqlite3_column_int64(st, 1);
         const char *ident = (const char *)sqlite3_column_text(st, 2);
@@ -268,18 +306,12 @@ host_journal_reconcile(HostJournal *j, GError **error)
         if (!mark_interrupted_locked(j, g_array_index(ids, gint64, i),
                                      g_array_index(pids, gint64, i),
                                      g_ptr_array_index(phases, i), error))
-            goto rollback;
+            return -1;
         n++;
     }
-    if (!exec(j, "COMMIT", error))
-        goto rollback;
-    g_mutex_unlock(&j->lock);
+    if (!txn_commit(&txn, error))
+        return -1;
     return n;
-rollback:
-    exec(j, "ROLLBACK", NULL);
-fail:
-    g_mutex_unlock(&j->lock);
-    return -1;
 }
 
 /* ---- jobs ------------------------------------------------------------------------- */
@@ -322,19 +354,17 @@ host_journal_begin_job(HostJournal *j, const char *kind, const char *backend,
 {
     g_autofree char *ident = host_process_identity(getpid());
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    gint64 id = 0;
+    g_auto(JournalTxn) txn = { 0 };
+    gint64 id;
     sqlite3_stmt *st;
 
-    g_mutex_lock(&j->lock);
-    if (!exec(j, "BEGIN IMMEDIATE", error))
-        goto out;
-    if (!check_vm_free_locked(j, backend, vm, 0, error))
-        goto rollback;
+    if (!txn_begin(&txn, j, error) || !check_vm_free_locked(j, backend, vm, 0, error))
+        return 0;
     st = prepare(j, "INSERT INTO jobs(kind, backend, vm, spec, state, phase, pid, pid_start,"
                     " created, started, source_host, source_path, results) "
                     "VALUES (?, ?, ?, ?, 'running', 'none', ?, ?, ?, ?, ?, ?, '{}')", error);
     if (!st)
-        goto rollback;
+        return 0;
     bind_text(st, 1, kind);
     bind_text(st, 2, backend);
     bind_text(st, 3, vm);
@@ -346,18 +376,11 @@ host_journal_begin_job(HostJournal *j, const char *kind, const char *backend,
     bind_text(st, 9, source_host);
     bind_text(st, 10, source_path);
     if (!step_done(j, st, error))
-        goto rollback;
+        return 0;
     id = sqlite3_last_insert_rowid(j->db);
     if (!insert_event_locked(j, id, "state", "info", "running", kind, error)
-        || !exec(j, "COMMIT", error)) {
-        id = 0;
-        goto rollback;
-    }
-    goto out;
-rollback:
-    exec(j, "ROLLBACK", NULL);
-out:
-    g_mutex_unlock(&j->lock);
+        || !txn_commit(&txn, error))
+        return 0;
     return id;
 }
 
@@ -366,70 +389,55 @@ host_journal_take_job(HostJournal *j, gint64 id, GError **error)
 {
     g_autofree char *ident = host_process_identity(getpid());
     g_autoptr(HostJobRecord) r = NULL;
+    g_auto(JournalTxn) txn = { 0 };
     sqlite3_stmt *st;
-    gboolean ok = FALSE;
 
-    g_mutex_lock(&j->lock);
-    if (!exec(j, "BEGIN IMMEDIATE", error))
-        goto out;
+    if (!txn_begin(&txn, j, error))
+        return FALSE;
+    /* host_journal_get() takes the lock itself; the transaction stays open */
     g_mutex_unlock(&j->lock);
+    txn.locked = FALSE;
     r = host_journal_get(j, id, error);
     g_mutex_lock(&j->lock);
+    txn.locked = TRUE;
     if (!r)
-        goto rollback;
+        return FALSE;
     if (!strcmp(r->state, "running") || !strcmp(r->state, "queued")) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "job %" G_GINT64_FORMAT " is still running (pid %" G_GINT64_FORMAT ")",
                     id, r->pid);
-        goto rollback;
+        return FALSE;
     }
     if (!check_vm_free_locked(j, r->backend, r->vm, id, error))
-        goto rollback;
+        return FALSE;
     st = prepare(j, "UPDATE jobs SET state='running', pid=?, pid_start=?, ended=NULL, "
                     "cancel_requested=0 WHERE id=?", error);
     if (!st)
-        goto rollback;
+        return FALSE;
     sqlite3_bind_int64(st, 1, getpid());
     bind_text(st, 2, ident);
     sqlite3_bind_int64(st, 3, id);
-    if (!step_done(j, st, error)
-        || !insert_event_locked(j, id, "state", "info", "repair", "repair started", error)
-        || !exec(j, "COMMIT", error))
-        goto rollback;
-    ok = TRUE;
-    goto out;
-rollback:
-    exec(j, "ROLLBACK", NULL);
-out:
-    g_mutex_unlock(&j->lock);
-    return ok;
+    return step_done(j, st, error)
+           && insert_event_locked(j, id, "state", "info", "repair", "repair started", error)
+           && txn_commit(&txn, error);
 }
 
 gboolean
 host_journal_set_phase(HostJournal *j, gint64 id, const char *phase, GError **error)
 {
+    g_auto(JournalTxn) txn = { 0 };
     sqlite3_stmt *st;
-    gboolean ok = FALSE;
 
-    g_mutex_lock(&j->lock);
-    if (!exec(j, "BEGIN IMMEDIATE", error))
-        goto out;
+    if (!txn_begin(&txn, j, error))
+        return FALSE;
     st = prepare(j, "UPDATE jobs SET phase=? WHERE id=?", error);
     if (!st)
-        goto rollback;
+        return FALSE;
     bind_text(st, 1, phase);
     sqlite3_bind_int64(st, 2, id);
-    if (!step_done(j, st, error)
-        || !insert_event_locked(j, id, "phase", "info", "phase", phase, error)
-        || !exec(j, "COMMIT", error))
-        goto rollback;
-    ok = TRUE;
-    goto out;
-rollback:
-    exec(j, "ROLLBACK", NULL);
-out:
-    g_mutex_unlock(&j->lock);
-    return ok;
+    return step_done(j, st, error)
+           && insert_event_locked(j, id, "phase", "info", "phase", phase, error)
+           && txn_commit(&txn, error);
 }
 
 gboolean
@@ -485,18 +493,17 @@ host_journal_finish(HostJournal *j, gint64 id, const char *state, const GError *
                     const char *loc_host, const char *loc_detail, const char *results_json,
                     GError **error)
 {
+    g_auto(JournalTxn) txn = { 0 };
     sqlite3_stmt *st;
-    gboolean ok = FALSE;
 
-    g_mutex_lock(&j->lock);
-    if (!exec(j, "BEGIN IMMEDIATE", error))
-        goto out;
+    if (!txn_begin(&txn, j, error))
+        return FALSE;
     st = prepare(j, "UPDATE jobs SET state=?, ended=?, error_code=?, error_message=?, "
                     "location_host=COALESCE(?, location_host), "
                     "location_detail=COALESCE(?, location_detail), "
                     "results=COALESCE(?, results) WHERE id=?", error);
     if (!st)
-        goto rollback;
+        return FALSE;
     bind_text(st, 1, state);
     sqlite3_bind_int64(st, 2, g_get_real_time() / G_USEC_PER_SEC);
     bind_text(st, 3, failure ? error_code_string(failure) : NULL);
@@ -505,18 +512,10 @@ host_journal_finish(HostJournal *j, gint64 id, const char *state, const GError *
     bind_text(st, 6, loc_detail);
     bind_text(st, 7, results_json);
     sqlite3_bind_int64(st, 8, id);
-    if (!step_done(j, st, error)
-        || !insert_event_locked(j, id, "state", failure ? "error" : "info", state,
-                                failure ? failure->message : NULL, error)
-        || !exec(j, "COMMIT", error))
-        goto rollback;
-    ok = TRUE;
-    goto out;
-rollback:
-    exec(j, "ROLLBACK", NULL);
-out:
-    g_mutex_unlock(&j->lock);
-    return ok;
+    return step_done(j, st, error)
+           && insert_event_locked(j, id, "state", failure ? "error" : "info", state,
+                                  failure ? failure->message : NULL, error)
+           && txn_commit(&txn, error);
 }
 
 gboolean

@@ -218,8 +218,12 @@ load_one(HostLoader *l, HostPlugin *p)
         return;
     }
     p->status = HOST_LOAD_REFUSED;
-    if (stat(dir, &dst) != 0 || !check_owner_mode("its directory", p->path, &dst, &p->error))
-        goto refused_plain;
+    if (stat(dir, &dst) != 0 || !check_owner_mode("its directory", p->path, &dst, &p->error)) {
+        if (!p->error)
+            g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                        "%s: cannot inspect plugin directory %s", p->path, dir);
+        return;
+    }
     if (S_ISLNK(st.st_mode)) {
         g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
                     "%s: refusing plugin: it is a symbolic link", p->path);
@@ -262,12 +266,6 @@ load_one(HostLoader *l, HostPlugin *p)
         return;
     p->desc = d;
     p->status = HOST_LOAD_OK;
-    return;
-
-refused_plain:
-    if (!p->error)
-        g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
-                    "%s: cannot inspect plugin directory %s", p->path, dir);
 }
 
 HostPlugin *

@@ -17,7 +17,14 @@ host_libvmshift_host_la_SOURCES = \
 	host/progress.c \
 	host/validate.c \
 	host/rate.c \
+	host/session.c \
+	host/spec.c \
 	host/bulk.c \
+	host/cmd.h \
+	host/cmd-inventory.c \
+	host/cmd-migrate.c \
+	host/cmd-jobs.c \
+	host/cmd-bulk.c \
 	host/cli.c
 host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
 	-DHOST_SYSCONFDIR=\"$(pkgsysconfdir)\" \
@@ -94,3 +101,12 @@ dist_noinst_SCRIPTS += tests/host/cli.sh
 
 ## The administrator's main configuration file, all commented.
 dist_pkgsysconf_DATA = host/vmshift.conf
+
+## Unit test of host/spec.c (spec building, with the "good" test plugin).
+check_PROGRAMS += tests/unit/test-spec
+TESTS += tests/unit/test-spec
+tests_unit_test_spec_SOURCES = tests/unit/test-spec.c
+tests_unit_test_spec_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(SQLITE_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_spec_LDADD = host/libvmshift-host.la sdk/libvmshift-sdk.la $(GLIB_LIBS) \
+	$(SQLITE_LIBS) $(JSONC_LIBS)
+EXTRA_tests_unit_test_spec_DEPENDENCIES = $(TEST_PLUGINS)

@@ -90,6 +90,7 @@ vmshift_http_options_new_from_config(const VmshiftConfig *config, VmshiftHttpAut
                                      GError **error)
 {
     OwnedOptions *o = g_new0(OwnedOptions, 1);
+    g_autoptr(VmshiftHttpOptions) options = &o->pub; /* freed unless returned */
     g_autofree char *auth = NULL;
     gint64 timeout = 0, connect_timeout = 0;
 
@@ -118,7 +119,7 @@ vmshift_http_options_new_from_config(const VmshiftConfig *config, VmshiftHttpAut
         || !vmshift_config_get_int(config, "timeout", 0, 1, 86400, &timeout, error)
         || !vmshift_config_get_int(config, "connect-timeout", 0, 1, 86400, &connect_timeout,
                                    error))
-        goto fail;
+        return NULL;
     if (vmshift_config_has_key(config, "timeout"))
         o->pub.timeout_ms = (guint)timeout * 1000u;
     if (vmshift_config_has_key(config, "connect-timeout"))
@@ -130,13 +131,13 @@ vmshift_http_options_new_from_config(const VmshiftConfig *config, VmshiftHttpAut
                     "%s: backend '%s': key 'auth' must be none, basic, ntlm or negotiate, "
                     "not '%s'",
                     vmshift_config_get_source(config), vmshift_config_get_backend(config), auth);
-        goto fail;
+        return NULL;
     }
 
     if (vmshift_config_has_key(config, "credentials")) {
         o->credentials = vmshift_config_read_credentials(config, "credentials", error);
         if (!o->credentials)
-            goto fail;
+            return NULL;
         o->pub.credentials = o->credentials;
     } else if (o->pub.auth != VMSHIFT_HTTP_AUTH_NONE) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
@@ -144,13 +145,9 @@ vmshift_http_options_new_from_config(const VmshiftConfig *config, VmshiftHttpAut
                     vmshift_config_get_source(config), vmshift_config_get_backend(config),
                     o->pub.auth == VMSHIFT_HTTP_AUTH_BASIC ? "basic"
                     : o->pub.auth == VMSHIFT_HTTP_AUTH_NTLM ? "ntlm" : "negotiate");
-        goto fail;
+        return NULL;
     }
-    return &o->pub;
-
-fail:
-    vmshift_http_options_free(&o->pub);
-    return NULL;
+    return g_steal_pointer(&options);
 }
 
 /* ---- the handle --------------------------------------------------------- */
@@ -240,12 +237,21 @@ credentials_copy(const VmshiftCredentials *c)
 }
 
 /* Parses and checks an absolute URL; returns it normalised, or NULL. */
+/* libcurl's strings and URL handles, freed by libcurl */
+typedef char CurlString;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CurlString, curl_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CURLU, curl_url_cleanup)
+
+/* Parses and checks an absolute URL; returns it normalised, or NULL. */
 static char *
 check_url(const char *url, gboolean allow_unencrypted, const char *what, GError **error)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *user = NULL, *password = NULL, *host = NULL, *full = NULL;
-    char *result = NULL;
+    g_autoptr(CURLU) u = curl_url();
+    g_autoptr(CurlString) scheme = NULL;
+    g_autoptr(CurlString) user = NULL;
+    g_autoptr(CurlString) password = NULL;
+    g_autoptr(CurlString) host = NULL;
+    g_autoptr(CurlString) full = NULL;
     g_autofree char *shown = vmshift_redact(url);
 
     if (!u)
@@ -255,41 +261,33 @@ check_url(const char *url, gboolean allow_unencrypted, const char *what, GError 
         || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                     "%s '%s' is not a valid URL", what, shown);
-        goto out;
+        return NULL;
     }
     if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK
         || curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                     "%s '%s' must not carry a user name or password; use credentials=",
                     what, shown);
-        goto out;
+        return NULL;
     }
     if (!g_ascii_strcasecmp(scheme, "http")) {
         if (!allow_unencrypted) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                         "%s '%s' is unencrypted http://; use https:// or set "
                         "allow-unencrypted=true", what, shown);
-            goto out;
+            return NULL;
         }
     } else if (g_ascii_strcasecmp(scheme, "https") != 0) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                     "%s '%s': scheme must be https", what, shown);
-        goto out;
+        return NULL;
     }
     if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                     "%s '%s' is not a valid URL", what, shown);
-        goto out;
+        return NULL;
     }
-    result = g_strdup(full);
-out:
-    curl_free(scheme);
-    curl_free(user);
-    curl_free(password);
-    curl_free(host);
-    curl_free(full);
-    curl_url_cleanup(u);
-    return result;
+    return g_strdup(full);
 }
 
 #define OPT_HAS(opts, field) \

@@ -14,6 +14,10 @@
 
 #include "sdk-private.h"
 
+/* json-c has no GLib cleanup of its own (json_object_put's result, the
+ * "freed" flag, is of no use here). */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
+
 #define QMP_READ_CHUNK 65536
 #define QMP_MAX_QUEUED_EVENTS 4096
 
@@ -240,6 +244,16 @@ scan_quotes(VmshiftQmp *qmp, const char *p, gsize n)
  * Reads the next complete JSON message. READ_OK with *out set; READ_TIMEOUT
  * when @deadline passed (no error set); READ_FAILED with @error set.
  */
+/* QMP is JSON: a single-quoted string (which json-c would accept) breaks
+ * the connection like any other malformed message. */
+static ReadResult
+fail_single_quote(VmshiftQmp *qmp, GError **error)
+{
+    fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
+                "malformed JSON from QMP peer %s: single-quoted string", qmp->peer);
+    return READ_FAILED;
+}
+
 static ReadResult
 read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error)
 {
@@ -264,7 +278,7 @@ read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error
                 gssize q = scan_quotes(qmp, p, used);
                 if (q >= 0) {
                     json_object_put(obj);
-                    goto bad_quote;
+                    return fail_single_quote(qmp, error);
                 }
                 qmp->in_string = qmp->escaped = FALSE;
                 qmp->rpos += used;
@@ -286,7 +300,7 @@ read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error
             }
             if (jerr == json_tokener_continue) {
                 if (scan_quotes(qmp, p, n) >= 0)
-                    goto bad_quote;
+                    return fail_single_quote(qmp, error);
                 if (!qmp->msg_started && !is_blank(p, n))
                     qmp->msg_started = TRUE;
                 if (qmp->msg_started)
@@ -312,13 +326,6 @@ read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error
                 g_free(ex);
                 return READ_FAILED;
             }
-        }
-
-        if (FALSE) {
-bad_quote:
-            fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
-                        "malformed JSON from QMP peer %s: single-quoted string", qmp->peer);
-            return READ_FAILED;
         }
 
         /* need more bytes */
@@ -467,30 +474,29 @@ vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments
         return NULL;
     }
 
-    char *id = g_strdup_printf("vmshift-%" G_GUINT64_FORMAT, qmp->next_id++);
+    g_autofree char *id = g_strdup_printf("vmshift-%" G_GUINT64_FORMAT, qmp->next_id++);
     json_object *req = json_object_new_object();
     json_object_object_add(req, "execute", json_object_new_string(command));
     if (arguments)
         json_object_object_add(req, "arguments", arguments);
     json_object_object_add(req, "id", json_object_new_string(id));
     const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-    char *line = g_strconcat(text, "\n", NULL);
+    g_autofree char *line = g_strconcat(text, "\n", NULL);
     json_object_put(req);
 
     gint64 deadline = deadline_for(timeout_ms);
-    json_object *result = NULL;
     if (!write_all(qmp, line, strlen(line), deadline, command, error))
-        goto out;
+        return NULL;
 
     for (;;) {
-        json_object *msg = NULL;
+        g_autoptr(json_object) msg = NULL;
         GError *local = NULL;
         ReadResult r = read_and_dispatch(qmp, deadline, &msg, &local);
         if (r == READ_TIMEOUT) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
                         "QMP command '%s' on %s timed out after %u ms",
                         command, qmp->peer, timeout_ms);
-            goto out;
+            return NULL;
         }
         if (r == READ_FAILED) {
             if (local->domain == VMSHIFT_ERROR &&
@@ -498,7 +504,7 @@ vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments
                 local->code == VMSHIFT_ERROR_CONNECTION)
                 g_prefix_error(&local, "QMP command '%s': ", command);
             g_propagate_error(error, local);
-            goto out;
+            return NULL;
         }
         if (!msg)
             continue;           /* an event, queued */
@@ -509,59 +515,44 @@ vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments
             if (g_strcmp0(rid, id) != 0) {
                 if (rid && id_is_ours_and_old(qmp, rid)) {
                     g_debug("QMP %s: discarding late reply to %s", qmp->peer, rid);
-                    json_object_put(msg);
                     continue;
                 }
-                char *ex = excerpt(rid ? rid : "", rid ? strlen(rid) : 0);
+                g_autofree char *ex = excerpt(rid ? rid : "", rid ? strlen(rid) : 0);
                 fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
                             "QMP peer %s answered '%s' with an unknown id '%s'",
                             qmp->peer, command, ex);
-                g_free(ex);
-                json_object_put(msg);
-                goto out;
+                return NULL;
             }
         }
         /* A reply without an id is QEMU's answer to a request it could not
          * parse far enough to see the id: with one command in flight it is
          * ours. */
         json_object *ret = NULL, *err = NULL;
-        if (json_object_object_get_ex(msg, "return", &ret)) {
-            result = ret ? json_object_get(ret) : json_object_new_object();
-            json_object_put(msg);
-            goto out;
-        }
+        if (json_object_object_get_ex(msg, "return", &ret))
+            return ret ? json_object_get(ret) : json_object_new_object();
         if (json_object_object_get_ex(msg, "error", &err) &&
             json_object_is_type(err, json_type_object)) {
             const char *klass = vmshift_json_get_string(err, "class");
             const char *desc = vmshift_json_get_string(err, "desc");
-            char *d = one_line(desc ? desc : "(no description)");
+            g_autofree char *d = one_line(desc ? desc : "(no description)");
             qmp->last_error_class = g_strdup(klass ? klass : "GenericError");
             g_set_error(error, VMSHIFT_ERROR, error_code_for_class(klass),
                         "QMP command '%s' failed on %s: %s", command, qmp->peer, d);
-            g_free(d);
-            json_object_put(msg);
-            goto out;
+            return NULL;
         }
         if (json_object_object_get_ex(msg, "QMP", NULL)) {
             fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
                         "QMP peer %s sent a second greeting instead of answering '%s'",
                         qmp->peer, command);
-            json_object_put(msg);
-            goto out;
+            return NULL;
         }
         const char *mt = json_object_to_json_string(msg);
-        char *ex = excerpt(mt, strlen(mt));
+        g_autofree char *ex = excerpt(mt, strlen(mt));
         fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
                     "QMP peer %s sent an unexpected message while '%s' ran: '%s'",
                     qmp->peer, command, ex);
-        g_free(ex);
-        json_object_put(msg);
-        goto out;
+        return NULL;
     }
-out:
-    g_free(line);
-    g_free(id);
-    return result;
 }
 
 VMSHIFT_API gboolean

@@ -92,6 +92,101 @@ vmshift_nic_free(VmshiftNic *n)
     g_free(n);
 }
 
+/* ---- copies ----
+ * A copy starts as a byte copy of the source, so that every scalar member,
+ * also one appended after ABI 1.0, is copied without this code knowing it;
+ * then each pointer member is replaced by a copy of its own. A pointer
+ * member appended later must be added here, read only when
+ * VMSHIFT_HAS_FIELD() says the source has it (tests/unit/test-sdk.c stops
+ * compiling until its check of every member covers the new one). */
+#define COPY(type, src) \
+    ({ type *c_ = g_new0(type, 1); \
+       memcpy(c_, (src), MIN((gsize)(src)->struct_size, sizeof(type))); \
+       c_->struct_size = sizeof(type); c_; })
+
+static GPtrArray *
+string_list_copy(const GPtrArray *src)
+{
+    GPtrArray *dst;
+
+    if (!src)
+        return NULL;
+    dst = vmshift_string_list_new();
+    for (guint i = 0; i < src->len; i++)
+        g_ptr_array_add(dst, g_strdup(g_ptr_array_index((GPtrArray *)src, i)));
+    return dst;
+}
+
+static GPtrArray *
+list_copy(const GPtrArray *src, GCopyFunc copy, GDestroyNotify free_func)
+{
+    GPtrArray *dst = vmshift_list_new(free_func);
+    for (guint i = 0; src && i < src->len; i++)
+        g_ptr_array_add(dst, copy(g_ptr_array_index((GPtrArray *)src, i), NULL));
+    return dst;
+}
+
+VMSHIFT_API VmshiftDisk *
+vmshift_disk_copy(const VmshiftDisk *src)
+{
+    VmshiftDisk *d;
+
+    if (!src)
+        return NULL;
+    d = COPY(VmshiftDisk, src);
+    d->id = g_strdup(src->id);
+    d->path = g_strdup(src->path);
+    d->format = g_strdup(src->format);
+    d->volume = g_strdup(src->volume);
+    d->backing_chain = string_list_copy(src->backing_chain);
+    return d;
+}
+
+VMSHIFT_API VmshiftNic *
+vmshift_nic_copy(const VmshiftNic *src)
+{
+    VmshiftNic *n;
+
+    if (!src)
+        return NULL;
+    n = COPY(VmshiftNic, src);
+    n->id = g_strdup(src->id);
+    n->mac = g_strdup(src->mac);
+    n->network = g_strdup(src->network);
+    n->model = g_strdup(src->model);
+    return n;
+}
+
+static gpointer
+disk_copy_func(gconstpointer src, gpointer unused)
+{
+    return vmshift_disk_copy(src);
+}
+
+static gpointer
+nic_copy_func(gconstpointer src, gpointer unused)
+{
+    return vmshift_nic_copy(src);
+}
+
+VMSHIFT_API VmshiftVm *
+vmshift_vm_copy(const VmshiftVm *src)
+{
+    VmshiftVm *vm;
+
+    if (!src)
+        return NULL;
+    vm = COPY(VmshiftVm, src);
+    vm->id = g_strdup(src->id);
+    vm->name = g_strdup(src->name);
+    vm->host = g_strdup(src->host);
+    vm->config_path = g_strdup(src->config_path);
+    vm->disks = list_copy(src->disks, disk_copy_func, (GDestroyNotify)vmshift_disk_free);
+    vm->nics = list_copy(src->nics, nic_copy_func, (GDestroyNotify)vmshift_nic_free);
+    vm->status_detail = g_strdup(src->status_detail);
+    return vm;
+}
+
 /* ---- vm ---- */
 VMSHIFT_API VmshiftVm *
 vmshift_vm_new(void)

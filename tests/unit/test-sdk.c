@@ -93,6 +93,143 @@ test_has_field_old_size(void)
     g_assert_false(VMSHIFT_HAS_FIELD(&old, status_detail));
 }
 
+/* ---- deep copies (vmshift_vm_copy and its parts) ----
+ * Each check below names every member; the assertions on the last member
+ * make this test stop compiling when a member is appended, so that the new
+ * member gets a check here (and, for a pointer, a copy in sdk/types.c). */
+G_STATIC_ASSERT(sizeof(VmshiftVm) == offsetof(VmshiftVm, status_detail) + sizeof(char *));
+G_STATIC_ASSERT(sizeof(VmshiftDisk)
+                == offsetof(VmshiftDisk, backing_chain) + sizeof(GPtrArray *));
+G_STATIC_ASSERT(sizeof(VmshiftNic) == offsetof(VmshiftNic, model) + sizeof(char *));
+
+/* @b is a deep copy of the string @a: equal, and not the same memory. */
+#define assert_str_copy(a, b) \
+    G_STMT_START { \
+        g_assert_cmpstr((a), ==, (b)); \
+        g_assert_true((a) == NULL || (const void *)(a) != (const void *)(b)); \
+    } G_STMT_END
+
+static void
+check_disk_copy(const VmshiftDisk *a, const VmshiftDisk *b)
+{
+    g_assert_true(a != b);
+    g_assert_cmpuint(b->struct_size, ==, sizeof(VmshiftDisk));
+    g_assert_cmpuint(b->reserved0, ==, a->reserved0);
+    assert_str_copy(a->id, b->id);
+    assert_str_copy(a->path, b->path);
+    assert_str_copy(a->format, b->format);
+    g_assert_cmpuint(b->capacity, ==, a->capacity);
+    g_assert_cmpuint(b->allocation, ==, a->allocation);
+    assert_str_copy(a->volume, b->volume);
+    if (!a->backing_chain) {
+        g_assert_null(b->backing_chain);
+        return;
+    }
+    g_assert_true(b->backing_chain != a->backing_chain);
+    g_assert_cmpuint(b->backing_chain->len, ==, a->backing_chain->len);
+    for (guint i = 0; i < a->backing_chain->len; i++)
+        assert_str_copy((char *)g_ptr_array_index(a->backing_chain, i),
+                        (char *)g_ptr_array_index(b->backing_chain, i));
+}
+
+static void
+check_nic_copy(const VmshiftNic *a, const VmshiftNic *b)
+{
+    g_assert_true(a != b);
+    g_assert_cmpuint(b->struct_size, ==, sizeof(VmshiftNic));
+    g_assert_cmpuint(b->reserved0, ==, a->reserved0);
+    assert_str_copy(a->id, b->id);
+    assert_str_copy(a->mac, b->mac);
+    assert_str_copy(a->network, b->network);
+    assert_str_copy(a->model, b->model);
+}
+
+static VmshiftVm *
+full_vm(void)
+{
+    VmshiftVm *vm = vmshift_vm_new();
+    VmshiftDisk *d = vmshift_disk_new();
+    VmshiftDisk *d2 = vmshift_disk_new();
+    VmshiftNic *n = vmshift_nic_new();
+
+    vm->power_state = VMSHIFT_POWER_PAUSED;
+    vm->id = g_strdup("uuid-1");
+    vm->name = g_strdup("web1");
+    vm->host = g_strdup("hostA");
+    vm->vcpus = 3;
+    vm->snapshot_count = 2;
+    vm->memory = G_GUINT64_CONSTANT(5) << 30;
+    vm->config_path = g_strdup("/srv/vms/web1");
+    vm->status_detail = g_strdup("consolidation needed");
+    d->reserved0 = 7;
+    d->id = g_strdup("vda");
+    d->path = g_strdup("/srv/vms/web1/vda.qcow2");
+    d->format = g_strdup("qcow2");
+    d->capacity = 10 << 20;
+    d->allocation = 3 << 20;
+    d->volume = g_strdup("pool1");
+    d->backing_chain = vmshift_string_list_new();
+    g_ptr_array_add(d->backing_chain, g_strdup("/srv/base.qcow2"));
+    g_ptr_array_add(d->backing_chain, g_strdup("/srv/base0.qcow2"));
+    d2->id = g_strdup("vdb"); /* everything else NULL or 0 */
+    n->reserved0 = 9;
+    n->id = g_strdup("net0");
+    n->mac = g_strdup("52:54:00:12:34:56");
+    n->network = g_strdup("br0");
+    n->model = g_strdup("virtio-net-pci");
+    g_ptr_array_add(vm->disks, d);
+    g_ptr_array_add(vm->disks, d2);
+    g_ptr_array_add(vm->nics, n);
+    return vm;
+}
+
+static void
+test_vm_copy(void)
+{
+    g_autoptr(VmshiftVm) vm = full_vm();
+    g_autoptr(VmshiftVm) c = vmshift_vm_copy(vm);
+    g_autoptr(VmshiftVm) empty = vmshift_vm_new();
+    g_autoptr(VmshiftVm) ec = NULL;
+
+    g_assert_nonnull(c);
+    g_assert_true(c != vm);
+    g_assert_cmpuint(c->struct_size, ==, sizeof(VmshiftVm));
+    g_assert_cmpuint(c->power_state, ==, vm->power_state);
+    assert_str_copy(vm->id, c->id);
+    assert_str_copy(vm->name, c->name);
+    assert_str_copy(vm->host, c->host);
+    g_assert_cmpuint(c->vcpus, ==, vm->vcpus);
+    g_assert_cmpuint(c->snapshot_count, ==, vm->snapshot_count);
+    g_assert_cmpuint(c->memory, ==, vm->memory);
+    assert_str_copy(vm->config_path, c->config_path);
+    g_assert_true(c->disks != vm->disks && c->nics != vm->nics);
+    g_assert_cmpuint(c->disks->len, ==, 2);
+    g_assert_cmpuint(c->nics->len, ==, 1);
+    for (guint i = 0; i < vm->disks->len; i++)
+        check_disk_copy(g_ptr_array_index(vm->disks, i), g_ptr_array_index(c->disks, i));
+    check_nic_copy(g_ptr_array_index(vm->nics, 0), g_ptr_array_index(c->nics, 0));
+    assert_str_copy(vm->status_detail, c->status_detail);
+    /* the copy's lists own their elements: freeing the original first
+     * leaves the copy whole (ASan and G_DEBUG=gc-friendly would see) */
+    g_clear_pointer(&vm, vmshift_vm_free);
+    g_assert_cmpstr(((VmshiftDisk *)g_ptr_array_index(c->disks, 0))->path, ==,
+                    "/srv/vms/web1/vda.qcow2");
+    g_assert_cmpstr(g_ptr_array_index(((VmshiftDisk *)g_ptr_array_index(c->disks, 0))
+                                          ->backing_chain, 1), ==, "/srv/base0.qcow2");
+
+    /* NULL lists (a plugin's own) become empty ones; NULL copies to NULL */
+    g_clear_pointer(&empty->disks, g_ptr_array_unref);
+    g_clear_pointer(&empty->nics, g_ptr_array_unref);
+    ec = vmshift_vm_copy(empty);
+    g_assert_nonnull(ec->disks);
+    g_assert_nonnull(ec->nics);
+    g_assert_cmpuint(ec->disks->len + ec->nics->len, ==, 0);
+    g_assert_null(ec->name);
+    g_assert_null(vmshift_vm_copy(NULL));
+    g_assert_null(vmshift_disk_copy(NULL));
+    g_assert_null(vmshift_nic_copy(NULL));
+}
+
 static void
 test_spec(void)
 {
@@ -448,6 +585,7 @@ main(int argc, char **argv)
     g_test_add_func("/sdk/types/objects", test_objects);
     g_test_add_func("/sdk/types/has-field-old-size", test_has_field_old_size);
     g_test_add_func("/sdk/types/spec", test_spec);
+    g_test_add_func("/sdk/types/vm-copy", test_vm_copy);
     g_test_add_func("/sdk/job/hooks", test_job_hooks);
     g_test_add_func("/sdk/job/restore", test_job_restore);
     g_test_add_func("/sdk/job/threads", test_job_threads);

@@ -529,6 +529,38 @@ VmshiftDisk *vmshift_vm_find_disk(const VmshiftVm *vm, const char *id);
 VmshiftNic *vmshift_vm_find_nic(const VmshiftVm *vm, const char *id);
 
 /**
+ * vmshift_vm_copy:
+ * @vm: a VM, or NULL
+ *
+ * Returns: a deep copy of @vm (its strings, disks and NICs), freed with
+ *   vmshift_vm_free(); NULL for NULL. Members added to #VmshiftVm later are
+ *   copied too. NULL disk or NIC lists become empty lists.
+ *
+ * Since: 1.1 (symbol version VMSHIFT_SDK_1.1)
+ */
+VmshiftVm *vmshift_vm_copy(const VmshiftVm *vm);
+
+/**
+ * vmshift_disk_copy:
+ * @disk: a disk, or NULL
+ *
+ * Returns: a deep copy of @disk, freed with vmshift_disk_free(); NULL for NULL.
+ *
+ * Since: 1.1 (symbol version VMSHIFT_SDK_1.1)
+ */
+VmshiftDisk *vmshift_disk_copy(const VmshiftDisk *disk);
+
+/**
+ * vmshift_nic_copy:
+ * @nic: a NIC, or NULL
+ *
+ * Returns: a deep copy of @nic, freed with vmshift_nic_free(); NULL for NULL.
+ *
+ * Since: 1.1 (symbol version VMSHIFT_SDK_1.1)
+ */
+VmshiftNic *vmshift_nic_copy(const VmshiftNic *nic);
+
+/**
  * vmshift_migration_spec_copy:
  * @spec: a migration spec
  *

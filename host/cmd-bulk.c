@@ -1,0 +1,136 @@
+/*
+ * vmshift host: the bulk command, `vmshift bulk PLAN [--reverse] [--dry-run]
+ * [--force]`: runs a plan file (bulk.c) wave by wave, or prints the
+ * equivalent commands of each wave with --dry-run.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/host.h"
+#include "host/cmd.h"
+
+/* --dry-run: the commands of one planned wave; counts the VMs that cannot
+ * be planned in @failed. */
+static json_object *
+print_dry_wave(HostSession *s, HostBulkWave *wave, gboolean reverse, guint *failed)
+{
+    json_object *wj = json_object_new_object();
+    json_object *cmds = json_object_new_array();
+
+    if (!s->g->json)
+        printf("%s%s:\n", reverse ? "reverse of " : "", wave->group);
+    for (guint i = 0; i < wave->items->len; i++) {
+        HostBulkItem *it = g_ptr_array_index(wave->items, i);
+        if (it->error) {
+            if (!s->g->json)
+                printf("  # %s: cannot plan: %s\n", it->vm, it->error);
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "vm", host_json_string(it->vm));
+            json_object_object_add(e, "error", host_json_string(it->error));
+            json_object_array_add(cmds, e);
+            (*failed)++;
+            continue;
+        }
+        g_autofree char *cmd = host_spec_command_line(host_backend_name(it->b), it->spec);
+        if (!s->g->json)
+            printf("  %s\n", cmd);
+        json_object_array_add(cmds, json_object_new_string(cmd));
+    }
+    json_object_object_add(wj, "wave", host_json_string(wave->group));
+    json_object_object_add(wj, "commands", cmds);
+    return wj;
+}
+
+/* Runs one planned wave to its end; adds its jobs' records to @out and
+ * counts the jobs run and the problems. */
+static void
+run_wave(HostBulk *bk, HostBulkWave *wave, gboolean reverse, json_object *out, guint *total,
+         guint *failed)
+{
+    g_autoptr(GPtrArray) runs = g_ptr_array_new();
+
+    for (guint i = 0; i < wave->items->len; i++) {
+        HostBulkItem *it = g_ptr_array_index(wave->items, i);
+        if (it->error) {
+            host_err("%s: %s", it->vm, it->error);
+            (*failed)++;
+        }
+    }
+    host_progress_line(bk->ctx->progress, "%s%s: %u VM(s), at most %" G_GINT64_FORMAT
+                       " per backend and %" G_GINT64_FORMAT " per host%s%s",
+                       reverse ? "reverse of " : "", wave->group, wave->items->len,
+                       bk->max_backend, bk->max_host, bk->window ? ", window " : "",
+                       bk->window ? bk->window : "");
+    host_jobs_wait_full(bk->ctx, runs, host_bulk_schedule, bk);
+    for (guint i = 0; i < wave->items->len; i++) {
+        HostBulkItem *it = g_ptr_array_index(wave->items, i);
+        g_autoptr(HostJobRecord) rec = NULL;
+        if (!it->run)
+            continue;
+        (*total)++;
+        if (host_job_run_error(it->run)) {
+            (*failed)++;
+            host_err("job %" G_GINT64_FORMAT " (%s) %s: %s", host_job_run_id(it->run),
+                     it->vm, host_job_run_state(it->run),
+                     host_job_run_error(it->run)->message);
+        }
+        rec = host_journal_get(bk->ctx->journal, host_job_run_id(it->run), NULL);
+        if (rec)
+            json_object_array_add(out, host_json_job(rec));
+    }
+}
+
+int
+host_cmd_bulk(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(GError) err = NULL;
+    gboolean reverse = o->reverse, dry_run = o->m.dry_run;
+    HostBulk bk = { .reg = s->reg };
+    g_autoptr(GPtrArray) waves = NULL;
+    g_autoptr(HostJournal) j = NULL;
+    HostJobContext ctx = { 0 };
+    json_object *out;
+    guint failed = 0, total = 0;
+
+    waves = host_bulk_load_plan(args[0], &bk, &err);
+    if (!waves || !(j = host_session_journal(s, &err))) {
+        host_bulk_clear(&bk);
+        return host_cmd_fail(err);
+    }
+    if (reverse)
+        host_bulk_reverse(&bk, waves, j);
+    ctx.reg = s->reg;
+    ctx.journal = j;
+    ctx.json = s->g->json;
+    ctx.verbose = s->g->verbose;
+    ctx.progress = host_progress_new(isatty(STDERR_FILENO), s->g->json);
+    bk.ctx = &ctx;
+    bk.all_runs = g_ptr_array_new();
+    out = json_object_new_array();
+
+    for (guint w = 0; w < waves->len && !ctx.stopping; w++) {
+        HostBulkWave *wave = g_ptr_array_index(waves, w);
+        bk.wave = wave;
+        host_bulk_plan_wave(&bk, wave, o->m.force);
+        if (dry_run)
+            json_object_array_add(out, print_dry_wave(s, wave, reverse, &failed));
+        else
+            run_wave(&bk, wave, reverse, out, &total, &failed);
+    }
+    if (s->g->json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, dry_run ? "waves" : "jobs", out);
+        json_object_object_add(root, "failed", json_object_new_int((int)failed));
+        host_json_print(root);
+    } else {
+        json_object_put(out);
+        if (!dry_run)
+            printf("bulk: %u job(s) run, %u problem(s)\n", total, failed);
+    }
+    host_bulk_clear(&bk);
+    host_progress_free(ctx.progress);
+    return failed ? HOST_EXIT_FAILED : HOST_EXIT_OK;
+}

@@ -1,0 +1,402 @@
+/*
+ * vmshift host: the inventory commands (backends, hosts, vms, rate,
+ * merge-status): what there is and where, read-only.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/host.h"
+#include "host/cmd.h"
+
+/* Listed unless disabled (by the user's choice, not by a failure). */
+static gboolean
+listable(HostBackend *b)
+{
+    return b->status != HOST_BACKEND_DISABLED;
+}
+
+/* One backend's (or group member's) listing failed: said on stderr, kept
+ * for --json; the exit code of the listing. */
+static int
+listing_failed(json_object *errs, const GError *err)
+{
+    host_err("%s", err->message);
+    json_object_array_add(errs, host_json_error(err));
+    return HOST_EXIT_FAILED;
+}
+
+/* The end of a listing: the table, or { KEY: [...], "errors": [...] }. */
+static void
+print_listing(HostSession *s, HostTable *t, const char *key, json_object *arr,
+              json_object *errs)
+{
+    if (s->g->json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, key, arr);
+        json_object_object_add(root, "errors", errs);
+        host_json_print(root);
+    } else {
+        json_object_put(arr);
+        json_object_put(errs);
+        host_table_print(t, stdout);
+    }
+}
+
+/* ---- backends ---------------------------------------------------------------------- */
+
+static char *
+capabilities(const VmshiftPluginDescriptor *d)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    if (d->flags & VMSHIFT_PLUGIN_LIVE)
+        g_string_append(s, "live,");
+    if (d->flags & VMSHIFT_PLUGIN_COLD)
+        g_string_append(s, "cold,");
+    if (d->flags & VMSHIFT_PLUGIN_STORAGE)
+        g_string_append(s, "storage,");
+    if (d->flags & VMSHIFT_PLUGIN_HOST_AND_STORAGE)
+        g_string_append(s, "host+storage,");
+    if (s->len)
+        g_string_truncate(s, s->len - 1);
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+int
+host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(HostTable) t = host_table_new("BACKEND", "PLUGIN", "VERSION", "ENABLED", "STATUS",
+                                            "CAPABILITIES", "DETAIL", NULL);
+    json_object *arr = json_object_new_array();
+    g_autoptr(GPtrArray) installed = host_loader_scan(s->loader);
+    g_autoptr(GHashTable) used = g_hash_table_new(g_str_hash, g_str_equal);
+    json_object *unused = json_object_new_array();
+    g_autoptr(GString) unused_s = g_string_new(NULL);
+
+    for (guint i = 0; i < s->reg->backends->len; i++) {
+        HostBackend *b = g_ptr_array_index(s->reg->backends, i);
+        const VmshiftPluginDescriptor *d = b->plugin ? b->plugin->desc : NULL;
+        g_autofree char *caps = d ? capabilities(d) : NULL;
+        json_object *j = json_object_new_object();
+
+        if (b->status == HOST_BACKEND_LOADED)
+            host_backend_ensure_open(b, NULL);
+        if (b->conf->plugin)
+            g_hash_table_add(used, b->conf->plugin);
+        host_table_add(t, b->conf->name, b->conf->plugin, d ? d->version : NULL,
+                       b->conf->enabled ? "yes" : "no", host_backend_status_name(b->status),
+                       caps && *caps ? caps : NULL,
+                       b->error ? b->error->message : d ? d->description : NULL);
+        json_object_object_add(j, "name", host_json_string(b->conf->name));
+        json_object_object_add(j, "plugin", host_json_string(b->conf->plugin));
+        json_object_object_add(j, "plugin_version", host_json_string(d ? d->version : NULL));
+        json_object_object_add(j, "plugin_path",
+                               host_json_string(b->plugin ? b->plugin->path : NULL));
+        json_object_object_add(j, "description", host_json_string(d ? d->description : NULL));
+        json_object_object_add(j, "license", host_json_string(d ? d->license : NULL));
+        json_object_object_add(j, "enabled", json_object_new_boolean(b->conf->enabled));
+        json_object_object_add(j, "status", json_object_new_string(
+                                                host_backend_status_name(b->status)));
+        json_object_object_add(j, "reachable",
+                               json_object_new_boolean(b->status == HOST_BACKEND_READY));
+        json_object_object_add(j, "capabilities", host_json_string(caps));
+        json_object_object_add(j, "source", host_json_string(b->conf->source));
+        json_object_object_add(j, "error", b->error ? host_json_error(b->error) : NULL);
+        json_object_array_add(arr, j);
+    }
+    for (guint i = 0; i < installed->len; i++) {
+        const char *n = g_ptr_array_index(installed, i);
+        if (g_hash_table_contains(used, n))
+            continue;
+        json_object_array_add(unused, json_object_new_string(n));
+        g_string_append_printf(unused_s, "%s%s", unused_s->len ? ", " : "", n);
+    }
+    if (s->g->json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "backends", arr);
+        json_object_object_add(root, "unused_plugins", unused);
+        json_object *abi = json_object_new_object();
+        json_object_object_add(abi, "major", json_object_new_int(VMSHIFT_ABI_MAJOR));
+        json_object_object_add(abi, "minor", json_object_new_int(VMSHIFT_ABI_MINOR));
+        json_object_object_add(root, "abi", abi);
+        host_json_print(root);
+    } else {
+        json_object_put(arr);
+        json_object_put(unused);
+        if (s->reg->backends->len == 0)
+            printf("no backends configured in %s\n", s->config->path);
+        else
+            host_table_print(t, stdout);
+        if (unused_s->len)
+            printf("\ninstalled but not configured: %s\n", unused_s->str);
+    }
+    return HOST_EXIT_OK;
+}
+
+/* ---- hosts ---------------------------------------------------------------------------- */
+
+static void
+add_host_row(HostTable *t, const char *backend, const VmshiftHost *h)
+{
+    g_autofree char *fr = host_format_bytes(h->memory_free);
+    g_autofree char *tot = host_format_bytes(h->memory_total);
+    g_autofree char *mem = g_strdup_printf("%s / %s", fr, tot);
+    g_autofree char *cpus = g_strdup_printf("%u", h->cpu_count);
+    g_autofree char *use = h->cpu_usage_percent >= 0
+                               ? g_strdup_printf("%d%%", h->cpu_usage_percent) : NULL;
+    host_table_add(t, backend, h->name, vmshift_host_status_name(h->status), h->hypervisor,
+                   cpus, use, mem, h->status_detail);
+}
+
+int
+host_cmd_hosts(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(HostTable) t = host_table_new("BACKEND", "HOST", "STATUS", "HYPERVISOR", "CPUS",
+                                            "CPU", "MEMORY FREE / TOTAL", "DETAIL", NULL);
+    json_object *arr = json_object_new_array();
+    json_object *errs = json_object_new_array();
+    int rc = HOST_EXIT_OK;
+
+    if (o->group) {
+        char **members = g_hash_table_lookup(s->config->groups, o->group);
+        if (!members) {
+            json_object_put(arr);
+            json_object_put(errs);
+            host_err("no group '%s' in %s or its backends.d/", o->group, s->config->path);
+            return HOST_EXIT_FAILED;
+        }
+        for (guint i = 0; members[i]; i++) {
+            HostBackend *b = NULL;
+            g_autoptr(GError) err = NULL;
+            g_autoptr(VmshiftHost) h = NULL;
+            HostBackend *only = o->backend ? host_registry_find(s->reg, o->backend) : NULL;
+            h = host_find_host(s->reg, members[i], only, &b, &err);
+            if (!h) {
+                host_err("group '%s': %s", o->group, err->message);
+                json_object_array_add(errs, host_json_error(err));
+                rc = HOST_EXIT_FAILED;
+                continue;
+            }
+            if (o->backend && b != only)
+                continue;
+            add_host_row(t, host_backend_name(b), h);
+            json_object_array_add(arr, host_json_host(h, host_backend_name(b)));
+        }
+    } else {
+        if (o->backend && !host_registry_find(s->reg, o->backend)) {
+            json_object_put(arr);
+            json_object_put(errs);
+            host_err("no backend '%s' in %s or its backends.d/", o->backend, s->config->path);
+            return HOST_EXIT_FAILED;
+        }
+        for (guint i = 0; i < s->reg->backends->len; i++) {
+            HostBackend *b = g_ptr_array_index(s->reg->backends, i);
+            g_autoptr(GError) err = NULL;
+            g_autoptr(GPtrArray) hosts = NULL;
+            if (o->backend ? strcmp(o->backend, host_backend_name(b)) != 0 : !listable(b))
+                continue;
+            hosts = host_backend_list_hosts(b, &err);
+            if (!hosts) {
+                rc = listing_failed(errs, err);
+                continue;
+            }
+            for (guint k = 0; k < hosts->len; k++) {
+                VmshiftHost *h = g_ptr_array_index(hosts, k);
+                add_host_row(t, host_backend_name(b), h);
+                json_object_array_add(arr, host_json_host(h, host_backend_name(b)));
+            }
+        }
+    }
+    print_listing(s, t, "hosts", arr, errs);
+    return rc;
+}
+
+/* ---- vms ------------------------------------------------------------------------------ */
+
+static void
+add_vm_row(HostTable *t, const char *backend, const VmshiftVm *vm)
+{
+    g_autofree char *mem = host_format_bytes(vm->memory);
+    g_autofree char *cpus = g_strdup_printf("%u", vm->vcpus);
+    g_autofree char *disks = g_strdup_printf("%u", vm->disks->len);
+    g_autofree char *nics = g_strdup_printf("%u", vm->nics->len);
+    host_table_add(t, backend, vm->name, vm->host, vmshift_power_state_name(vm->power_state),
+                   cpus, mem, disks, nics, vm->status_detail);
+}
+
+int
+host_cmd_vms(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(HostTable) t = host_table_new("BACKEND", "VM", "HOST", "STATE", "CPUS", "MEMORY",
+                                            "DISKS", "NICS", "DETAIL", NULL);
+    json_object *arr = json_object_new_array();
+    json_object *errs = json_object_new_array();
+    g_autofree char *hb = NULL, *hname = NULL;
+    int rc = HOST_EXIT_OK;
+
+    if (o->host)
+        host_split_name(s->reg, o->host, &hb, &hname);
+    if (o->backend && hb && strcmp(o->backend, hb) != 0) {
+        json_object_put(arr);
+        json_object_put(errs);
+        host_err("--backend %s and --host %s name different backends", o->backend, o->host);
+        return HOST_EXIT_USAGE;
+    }
+    if (!hb && o->backend)
+        hb = g_strdup(o->backend);
+    if (hb && !host_registry_find(s->reg, hb)) {
+        json_object_put(arr);
+        json_object_put(errs);
+        host_err("no backend '%s' in %s or its backends.d/", hb, s->config->path);
+        return HOST_EXIT_FAILED;
+    }
+    for (guint i = 0; i < s->reg->backends->len; i++) {
+        HostBackend *b = g_ptr_array_index(s->reg->backends, i);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GPtrArray) vms = NULL;
+        if (hb ? strcmp(hb, host_backend_name(b)) != 0 : !listable(b))
+            continue;
+        vms = host_backend_list_vms(b, hname, &err);
+        if (!vms) {
+            /* a host filter that this backend does not know is not an error
+             * when the user did not name the backend */
+            if (!hb && hname && g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
+                continue;
+            rc = listing_failed(errs, err);
+            continue;
+        }
+        for (guint k = 0; k < vms->len; k++) {
+            VmshiftVm *vm = g_ptr_array_index(vms, k);
+            add_vm_row(t, host_backend_name(b), vm);
+            json_object_array_add(arr, host_json_vm(vm, host_backend_name(b)));
+        }
+    }
+    print_listing(s, t, "vms", arr, errs);
+    return rc;
+}
+
+/* ---- rate ----------------------------------------------------------------------------- */
+
+int
+host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(GError) err = NULL;
+    HostBackend *b = NULL;
+    g_autoptr(VmshiftVm) vm = host_find_vm(s->reg, args[0], &b, &err);
+    g_autoptr(GPtrArray) ratings = NULL;
+
+    if (!vm)
+        return host_cmd_fail(err);
+    ratings = host_rate(s->reg, b, vm, o->group, &err);
+    if (!ratings)
+        return host_cmd_fail(err);
+    if (s->g->json) {
+        json_object *root = json_object_new_object();
+        json_object *arr = json_object_new_array();
+        json_object_object_add(root, "vm", host_json_string(vm->name));
+        json_object_object_add(root, "backend", host_json_string(host_backend_name(b)));
+        json_object_object_add(root, "group", host_json_string(o->group));
+        for (guint i = 0; i < ratings->len; i++) {
+            HostRating *r = g_ptr_array_index(ratings, i);
+            json_object *j = json_object_new_object();
+            json_object *fs = json_object_new_array();
+            json_object_object_add(j, "host", host_json_string(r->host->name));
+            json_object_object_add(j, "backend", host_json_string(host_backend_name(r->backend)));
+            json_object_object_add(j, "stars", json_object_new_int((int)(r->score + 0.5)));
+            json_object_object_add(j, "score", json_object_new_double(r->score));
+            json_object_object_add(j, "eligible", json_object_new_boolean(r->eligible));
+            json_object_object_add(j, "best_volume", host_json_string(r->best_volume));
+            for (guint k = 0; k < r->factors->len; k++) {
+                HostFactor *f = g_ptr_array_index(r->factors, k);
+                json_object *fj = json_object_new_object();
+                json_object_object_add(fj, "factor", host_json_string(f->name));
+                json_object_object_add(fj, "result", host_json_string(f->result));
+                json_object_object_add(fj, "effect",
+                                       f->effect > -1e9 ? json_object_new_double(f->effect)
+                                                        : NULL);
+                json_object_object_add(fj, "detail", host_json_string(f->detail));
+                json_object_array_add(fs, fj);
+            }
+            json_object_object_add(j, "factors", fs);
+            json_object_array_add(arr, j);
+        }
+        json_object_object_add(root, "ratings", arr);
+        host_json_print(root);
+        return HOST_EXIT_OK;
+    }
+    {
+        g_autoptr(HostTable) t = host_table_new("RATING", "SCORE", "HOST", "BACKEND",
+                                                "BEST VOLUME", NULL);
+        for (guint i = 0; i < ratings->len; i++) {
+            HostRating *r = g_ptr_array_index(ratings, i);
+            g_autofree char *stars = host_stars(r->score);
+            g_autofree char *score = r->eligible ? g_strdup_printf("%.1f", r->score)
+                                                 : g_strdup("ruled out");
+            host_table_add(t, stars, score, r->host->name, host_backend_name(r->backend),
+                           r->best_volume);
+        }
+        printf("Placement of VM '%s' (backend %s, now on %s):\n\n", vm->name,
+               host_backend_name(b), vm->host ? vm->host : "-");
+        host_table_print(t, stdout);
+        printf("\nRating explanation:\n");
+        for (guint i = 0; i < ratings->len; i++) {
+            HostRating *r = g_ptr_array_index(ratings, i);
+            g_autofree char *stars = host_stars(r->score);
+            printf("\n%s %s\n", r->host->name, stars);
+            for (guint k = 0; k < r->factors->len; k++) {
+                HostFactor *f = g_ptr_array_index(r->factors, k);
+                g_autofree char *eff = f->effect > -1e9 && f->effect != 0
+                                           ? g_strdup_printf(" (%+.2g)", f->effect)
+                                           : g_strdup(f->effect > -1e9 ? "" : " (rules it out)");
+                printf("  %-8s %-5s %s%s\n", f->name, f->result, f->detail, eff);
+            }
+        }
+    }
+    return HOST_EXIT_OK;
+}
+
+/* ---- merge-status, acl ------------------------------------------------------------------- */
+
+int
+host_cmd_merge_status(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(GError) err = NULL;
+    HostBackend *b = NULL;
+    g_autoptr(VmshiftVm) vm = host_find_vm(s->reg, args[0], &b, &err);
+    g_autoptr(VmshiftCheckpointState) cp = NULL;
+
+    if (!vm)
+        return host_cmd_fail(err);
+    cp = host_backend_checkpoint_state(b, vm->name, &err);
+    if (!cp)
+        return host_cmd_fail(err);
+    if (s->g->json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "backend", host_json_string(host_backend_name(b)));
+        json_object_object_add(root, "vm", host_json_string(vm->name));
+        json_object_object_add(root, "merging", json_object_new_boolean(cp->merging));
+        json_object_object_add(root, "needs_consolidation",
+                               json_object_new_boolean(cp->needs_consolidation));
+        json_object_object_add(root, "detail", host_json_string(cp->detail));
+        json_object_object_add(root, "percent", cp->percent >= 0
+                                                    ? json_object_new_int(cp->percent) : NULL);
+        json_object_object_add(root, "started",
+                               cp->started ? json_object_new_int64(cp->started) : NULL);
+        host_json_print(root);
+    } else if (cp->merging) {
+        g_autofree char *t = host_format_time(cp->started);
+        printf("%s:%s: merge in progress", host_backend_name(b), vm->name);
+        if (cp->percent >= 0)
+            printf(", %d%%", cp->percent);
+        if (cp->started)
+            printf(", started %s", t);
+        printf("%s%s\n", cp->detail ? ": " : "", cp->detail ? cp->detail : "");
+    } else {
+        printf("%s:%s: no merge in progress%s\n", host_backend_name(b), vm->name,
+               cp->needs_consolidation ? " (but the disks need consolidation)" : "");
+    }
+    return HOST_EXIT_OK;
+}

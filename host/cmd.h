@@ -1,0 +1,61 @@
+/*
+ * vmshift host: what the command files (cmd-*.c) share with the command
+ * line (cli.c): the parsed options and one entry point per command.
+ *
+ * cli.c parses the command line and calls a host_cmd_*(); the command files
+ * never call into cli.c. Each command prints its result (a table, or one
+ * JSON document with --json) and returns a HOST_EXIT_* code.
+ */
+#ifndef VMSHIFT_HOST_CMD_H
+#define VMSHIFT_HOST_CMD_H
+
+#include "host/host.h"
+
+G_BEGIN_DECLS
+
+/* The options of one command (which ones a command takes: cli.c's table). */
+typedef struct {
+    char *backend;
+    char *group;
+    char *host;
+    HostMigrateOpts m;
+    gboolean reverse;
+} CmdOpts;
+
+/* One line on stderr with @e's message; the exit code of a failure. */
+static inline int
+host_cmd_fail(const GError *e)
+{
+    host_err("%s", e->message);
+    return HOST_EXIT_FAILED;
+}
+
+/* cmd-inventory.c */
+int host_cmd_backends(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_hosts(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_vms(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_rate(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_merge_status(HostSession *s, CmdOpts *o, char **args);
+
+/* cmd-migrate.c */
+int host_cmd_check(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_migrate(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_migrate_storage(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_acl_recreate(HostSession *s, CmdOpts *o, char **args);
+/* Runs one job in the foreground to its end and reports it (also for
+ * `job repair`: @vm NULL, @repair_id the job repaired). */
+int host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
+                     const VmshiftMigrationSpec *spec, gint64 repair_id);
+
+/* cmd-jobs.c */
+int host_cmd_jobs(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_job_show(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_job_cancel(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_job_repair(HostSession *s, CmdOpts *o, char **args);
+
+/* cmd-bulk.c */
+int host_cmd_bulk(HostSession *s, CmdOpts *o, char **args);
+
+G_END_DECLS
+
+#endif /* VMSHIFT_HOST_CMD_H */

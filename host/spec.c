@@ -1,0 +1,185 @@
+/*
+ * vmshift host: the migration spec, built in one place from the options of
+ * `check`, `migrate`, `migrate-storage` and a bulk plan's waves, and written
+ * back as the equivalent command line (dry runs, `check`).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "host/host.h"
+
+gboolean
+host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, GError **error)
+{
+    for (guint i = 0; items && items[i]; i++) {
+        const char *eq = strchr(items[i], '=');
+        if (!eq || eq == items[i] || !eq[1]) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "%s %s: expected KEY=VALUE", opt, items[i]);
+            return FALSE;
+        }
+        g_autofree char *k = g_strndup(items[i], eq - items[i]);
+        g_ptr_array_add(out, vmshift_mapping_new(k, eq + 1));
+    }
+    return TRUE;
+}
+
+/* VmshiftTransfer -> its option value, in the enum's order */
+static const char *const transfer_names[] = { "auto", "san", "network" };
+
+const char *
+host_spec_transfer_name(guint32 transfer)
+{
+    return transfer_names[transfer % G_N_ELEMENTS(transfer_names)];
+}
+
+gboolean
+host_spec_parse_transfer(const char *s, guint32 *out)
+{
+    for (guint32 i = 0; i < G_N_ELEMENTS(transfer_names); i++) {
+        if (!g_strcmp0(s ? s : "auto", transfer_names[i])) {
+            *out = i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+VmshiftMigrationSpec *
+host_build_spec(HostRegistry *reg, const char *vm_spec, const HostMigrateOpts *o,
+                gboolean storage_only, HostBackend **backend_out, VmshiftVm **vm_out,
+                GError **error)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = vmshift_migration_spec_new();
+    g_autoptr(VmshiftVm) vm = NULL;
+    HostBackend *b = NULL;
+
+    if (!host_spec_add_mappings(spec->disk_paths, o->disk_paths, "--disk-path", error)
+        || !host_spec_add_mappings(spec->networks, o->networks, "--network", error))
+        return NULL;
+    if (!host_spec_parse_transfer(o->transfer, &spec->transfer)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "--transfer must be auto, san or network, not '%s'", o->transfer);
+        return NULL;
+    }
+    vm = host_find_vm(reg, vm_spec, &b, error);
+    if (!vm)
+        return NULL;
+    spec->vm = g_strdup(vm->name);
+    spec->dest_path = g_strdup(o->path);
+    spec->start = o->start;
+    spec->force = o->force;
+
+    if (storage_only) {
+        spec->type = VMSHIFT_MIGRATION_STORAGE;
+    } else {
+        HostBackend *hb = NULL;
+        if (o->to_group) {
+            g_autoptr(GPtrArray) ratings = host_rate(reg, b, vm, o->to_group, error);
+            HostRating *best;
+            if (!ratings)
+                return NULL;
+            best = ratings->len ? g_ptr_array_index(ratings, 0) : NULL;
+            if (!best || !best->eligible) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                            "no host of group '%s' can take VM '%s' (see 'vmshift rate %s:%s "
+                            "--group %s')", o->to_group, vm->name, host_backend_name(b),
+                            vm->name, o->to_group);
+                return NULL;
+            }
+            spec->dest_host = g_strdup(best->host->name);
+            hb = best->backend;
+            /* storage follows to the roomiest volume unless the SAN is shared */
+            if (!spec->dest_path && spec->transfer != VMSHIFT_TRANSFER_SAN && best->best_volume) {
+                gboolean shared = FALSE;
+                for (guint k = 0; k < best->factors->len; k++) {
+                    HostFactor *f = g_ptr_array_index(best->factors, k);
+                    if (!strcmp(f->name, "san") && strstr(f->detail, "shares"))
+                        shared = TRUE;
+                }
+                if (!shared)
+                    spec->dest_path = g_strdup(best->best_volume);
+            }
+        } else {
+            g_autoptr(VmshiftHost) h = host_find_host(reg, o->to, b, &hb, error);
+            if (!h)
+                return NULL;
+            spec->dest_host = g_strdup(h->name);
+        }
+        if (hb != b) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                        "host '%s' belongs to backend '%s' and VM '%s' to '%s': moving "
+                        "between backends is not supported", spec->dest_host,
+                        host_backend_name(hb), vm->name, host_backend_name(b));
+            return NULL;
+        }
+        if (o->live)
+            spec->type = VMSHIFT_MIGRATION_LIVE;
+        else if (o->cold)
+            spec->type = VMSHIFT_MIGRATION_COLD;
+        else
+            spec->type = vm->power_state == VMSHIFT_POWER_RUNNING ? VMSHIFT_MIGRATION_LIVE
+                                                                  : VMSHIFT_MIGRATION_COLD;
+    }
+    if (backend_out)
+        *backend_out = b;
+    if (vm_out)
+        *vm_out = g_steal_pointer(&vm);
+    return g_steal_pointer(&spec);
+}
+
+static void
+append_arg(GString *s, const char *a)
+{
+    g_autofree char *q = NULL;
+    gboolean plain = *a != 0;
+    for (const char *p = a; *p; p++)
+        if (!g_ascii_isalnum(*p) && !strchr("-_.,/:=@+%", *p))
+            plain = FALSE;
+    q = plain ? g_strdup(a) : g_shell_quote(a);
+    g_string_append_c(s, ' ');
+    g_string_append(s, q);
+}
+
+char *
+host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
+{
+    GString *s = g_string_new("vmshift");
+    g_autofree char *vm = g_strdup_printf("%s:%s", backend, spec->vm);
+
+    if (spec->type == VMSHIFT_MIGRATION_STORAGE) {
+        g_string_append(s, " migrate-storage");
+        append_arg(s, vm);
+    } else {
+        g_autofree char *to = g_strdup_printf("%s:%s", backend, spec->dest_host);
+        g_string_append(s, " migrate");
+        append_arg(s, vm);
+        g_string_append(s, " --to");
+        append_arg(s, to);
+        g_string_append(s, spec->type == VMSHIFT_MIGRATION_LIVE ? " --live" : " --cold");
+    }
+    if (spec->dest_path) {
+        g_string_append(s, " --path");
+        append_arg(s, spec->dest_path);
+    }
+    for (guint i = 0; i < spec->disk_paths->len; i++) {
+        VmshiftMapping *m = g_ptr_array_index(spec->disk_paths, i);
+        g_autofree char *kv = g_strdup_printf("%s=%s", m->key, m->value);
+        g_string_append(s, " --disk-path");
+        append_arg(s, kv);
+    }
+    for (guint i = 0; i < spec->networks->len; i++) {
+        VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
+        g_autofree char *kv = g_strdup_printf("%s=%s", m->key, m->value);
+        g_string_append(s, " --network");
+        append_arg(s, kv);
+    }
+    if (spec->transfer != VMSHIFT_TRANSFER_AUTO)
+        g_string_append_printf(s, " --transfer %s", host_spec_transfer_name(spec->transfer));
+    if (spec->start)
+        g_string_append(s, " --start");
+    if (spec->force)
+        g_string_append(s, " --force");
+    return g_string_free(s, FALSE);
+}
