@@ -1,5 +1,6 @@
-## Man pages, generated from sections of README.md by docs/readme2man.py
-## (Python 3 standard library only). The README is the one source of the
+## docs: the documentation (docs/README.md is the index). Man pages are
+## generated from sections of README.md by docs/readme2man.py (Python 3
+## standard library only). The README is the one source of the
 ## text; a README section that is missing or still a placeholder gives a
 ## warning and a page that points to the README, never a failed build.
 ##
@@ -27,6 +28,11 @@ man_MANS += $(doc_man_pages)
 CLEANFILES += docs/vmshift.1 docs/vmshift.conf.5 docs/vmshift-sdk.7 \
 	docs/vmshift-plugin-kvm.7 docs/vmshift-plugin-hyperv.7 docs/vmshift-plugin-esx.7
 EXTRA_DIST += docs/readme2man.py docs/local.mk
+
+## The rest of the documentation.
+EXTRA_DIST += docs/README.md docs/hyperv.md \
+	docs/design/hyperv.md docs/design/kvm.md docs/design/vsphere.md \
+	docs/design/TESTBED.md
 
 doc_see_plugins = --see-also 'vmshift-plugin-kvm(7)' \
 	--see-also 'vmshift-plugin-hyperv(7)' --see-also 'vmshift-plugin-esx(7)'
