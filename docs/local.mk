@@ -33,6 +33,8 @@ EXTRA_DIST += docs/readme2man.py docs/local.mk
 EXTRA_DIST += docs/README.md docs/hyperv.md \
 	docs/design/hyperv.md docs/design/kvm.md docs/design/vsphere.md \
 	docs/design/TESTBED.md
+## The C formatting rules and their check (HACKING.md, "Code style").
+EXTRA_DIST += .clang-format .ci/check-format
 
 doc_see_plugins = --see-also 'vmshift-plugin-kvm(7)' \
 	--see-also 'vmshift-plugin-hyperv(7)' --see-also 'vmshift-plugin-esx(7)'
