@@ -1,6 +1,6 @@
 /*
  * Hyper-V plugin: WS-Management envelopes and response parsing.
- * See wsman.h and shared/design/hyperv.md §1.
+ * See wsman.h and docs/design/hyperv.md §1.
  */
 #include "config.h"
 
@@ -366,7 +366,7 @@ parse_fault(HvResponse *r, const xmlNode *f)
         wf = inner;
     }
     if (r->fault_message == NULL) {
-        /* MSFT_WmiError variant (hyperv.md §1.9): take its Message. */
+        /* MSFT_WmiError variant (docs/design/hyperv.md §1.9): take its Message. */
         for (xmlNode *c = detail != NULL ? detail->children : NULL; c; c = c->next) {
             xmlNode *m;
             if (c->type != XML_ELEMENT_NODE)
