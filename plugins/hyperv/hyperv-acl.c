@@ -80,6 +80,8 @@ hv_ace_free(HvAce *a)
     g_free(a);
 }
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvAce, hv_ace_free)
+
 static char *
 ace_sid(const HvInstance *ace)
 {
@@ -139,29 +141,26 @@ fix_acl(HvHost *h, const char *path, gboolean is_dir, const char *sid, VmshiftJo
     dacl = hv_inst_get_objs(descs->pdata[0], "DACL");
     for (guint i = 0; i < dacl->len; i++) {
         HvInstance *a = dacl->pdata[i];
-        HvAce *ace = g_new0(HvAce, 1);
+        g_autoptr(HvAce) ace = g_new0(HvAce, 1);
         ace->sid = ace_sid(a);
         ace->mask = (guint32)hv_inst_get_int(a, "AccessMask", 0);
         ace->flags = (guint32)hv_inst_get_int(a, "AceFlags", 0);
         ace->type = (guint32)hv_inst_get_int(a, "AceType", 0);
         /* inherited: not ours to write */
-        if (ace->sid == NULL || (ace->flags & HV_ACE_FLAG_INHERITED)) {
-            hv_ace_free(ace);
+        if (ace->sid == NULL || (ace->flags & HV_ACE_FLAG_INHERITED))
             continue;
-        }
         if (g_ascii_strcasecmp(ace->sid, sid) == 0) {
             if (ace->type == HV_ACE_TYPE_ALLOW && ace->mask == HV_ACE_MASK_VM
                 && ace->flags == want_flags && !has_vm)
                 has_vm = TRUE;
             else
                 extra_vm = TRUE;
-            hv_ace_free(ace);
             continue;
         }
         if (strcmp(ace->sid, HV_WORKER_CAP_SID) == 0 && ace->type == HV_ACE_TYPE_ALLOW
             && (ace->mask & HV_ACE_MASK_VM) == HV_ACE_MASK_VM)
             has_cap = TRUE;
-        g_ptr_array_add(keep, ace);
+        g_ptr_array_add(keep, g_steal_pointer(&ace));
     }
     if (has_vm && has_cap && !extra_vm)
         return 0;

@@ -217,13 +217,14 @@ journal_job(Migration *m, const HvEpr *epr, GError **error)
     if (vmshift_job_save(m->job, "hyperv-job-uri", epr->uri, error)
         && vmshift_job_save(m->job, "hyperv-job", m->jobid, error))
         return TRUE;
-    out = hv_job_request_kill(h, epr->uri, m->jobid, &e);
-    if (out == NULL) {
+    if (m->jobid != NULL)
+        out = hv_job_request_kill(h, epr->uri, m->jobid, &e);
+    if (out == NULL && e != NULL) {
         vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "cancelling Hyper-V job %s: %s", m->jobid,
                         e->message);
         g_clear_error(&e);
     }
-    if (hv_poll_job(h, epr, m->job, 0, &errmsg, &errcode, &e) == HV_POLL_DONE)
+    if (m->jobid != NULL && hv_poll_job(h, epr, m->job, 0, &errmsg, &errcode, &e) == HV_POLL_DONE)
         vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "Hyper-V job %s completed before it "
                         "could be stopped", m->jobid);
     g_prefix_error(error, "%s of %s stopped: could not journal Hyper-V job %s: ", m->what,

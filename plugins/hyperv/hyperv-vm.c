@@ -120,7 +120,7 @@ vhd_virtual_size(HvHost *h, const char *path)
     g_autoptr(HvInstance) out = hv_invoke(h, HV_V2 "Msvm_ImageManagementService",
                                           "GetVirtualHardDiskSettingData", sel, p, NULL, NULL);
     const char *sd;
-    xmlDoc *doc;
+    g_autoptr(xmlDoc) doc = NULL;
     xmlNode *inst;
     guint64 size = 0;
 
@@ -144,7 +144,6 @@ vhd_virtual_size(HvHost *h, const char *path)
                 size = g_ascii_strtoull(val, NULL, 10);
         }
     }
-    xmlFreeDoc(doc);
     return size;
 }
 
