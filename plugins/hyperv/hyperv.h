@@ -1,12 +1,33 @@
 /*
- * Hyper-V plugin: the backend operations (hyperv.c), shared with the
- * plugin entry point (plugin.c) and the tests that link the convenience
- * library.
+ * Hyper-V plugin: what crosses the plugin's files.  The backend operations
+ * (used by plugin.c), the host and VM models, and the helpers one file
+ * offers the others.  Tests that link the convenience library use it too.
+ *
+ * Files (one job each):
+ *   hyperv-conn.c       WS-Man transport, NTLM, open/close, host lookup
+ *   hyperv-path.c       Windows paths and WMI object paths as text (pure)
+ *   hyperv-wmi.c        WMI numbers as vmshift values (pure; hyperv-wmi.h)
+ *   hyperv-vm.c         one VM: found, loaded, turned into a VmshiftVm
+ *   hyperv-inventory.c  list hosts, VMs, networks, volumes
+ *   hyperv-checkpoint.c checkpoints and the merge state
+ *   hyperv-check.c      migration planning and the pre-migration check
+ *   hyperv-job.c        following a Hyper-V job; where the VM is
+ *   hyperv-migrate.c    migrate
+ *   hyperv-repair.c     repair after the vmshift process died
+ *   hyperv-acl.c        re-creating the VM account's file ACLs
  */
 #ifndef HYPERV_HYPERV_H
 #define HYPERV_HYPERV_H
 
 #include <vmshift/vmshift.h>
+#include <vmshift/http.h>
+
+#include "hyperv-wmi.h"
+#include "wsman.h"
+
+G_BEGIN_DECLS
+
+/* ---- backend operations (plugin.c) --------------------------------------- */
 
 VmshiftBackend *hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error);
 void hyperv_close(VmshiftBackend *backend);
@@ -28,5 +49,123 @@ gboolean hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job,
 GPtrArray *hyperv_list_snapshots(VmshiftBackend *b, const char *vm, guint32 flags,
                                  GError **error);
 gboolean hyperv_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error);
+
+/* ---- hosts and the backend (hyperv-conn.c) ------------------------------- */
+
+#define HV_NS_V2 "root/virtualization/v2"
+#define HV_NS_CIMV2 "root/cimv2"
+
+typedef struct {
+    char *url;
+    char *name;        /* computer name (Msvm_ComputerSystem.Name), or NULL */
+    char *dest_name;   /* what we pass as DestinationHost */
+    VmshiftHttp *http;
+    GError *open_error;
+    char *product;
+    VmshiftHttpAuth auth; /* as configured */
+    /* auth=ntlm is done here, in the "Negotiate" scheme WinRM takes (libcurl's
+     * NTLM only answers "WWW-Authenticate: NTLM", which WinRM never sends).
+     * NTLM authenticates the TCP connection: ntlm_ready says the handle's
+     * connection completed a handshake; a 401 later means a new connection. */
+    gboolean ntlm_ready;
+    GMutex lock; /* a handshake and the request it carries go together */
+} HvHost;
+
+struct _VmshiftBackend {
+    char *backend;
+    GPtrArray *hosts; /* HvHost */
+};
+
+const char *hv_host_label(const HvHost *h);
+/* The VmshiftError code of a SOAP fault. */
+int hv_fault_code(const HvResponse *r);
+/* WQL Enumerate (all pages) in namespace @ns; HvInstance items. */
+GPtrArray *hv_wql(HvHost *h, const char *ns, const char *query, GCancellable *cancellable,
+                  GError **error);
+/* The first item of a WQL query; VMSHIFT_ERROR_NOT_FOUND when none. */
+HvInstance *hv_first_of(HvHost *h, const char *ns, const char *query, GCancellable *c,
+                        GError **error);
+HvInstance *hv_get(HvHost *h, const char *uri, const char *const *sel, const char *what,
+                   GCancellable *cancellable, GError **error);
+/* Invoke; returns the <M>_OUTPUT instance. */
+HvInstance *hv_invoke(HvHost *h, const char *uri, const char *method, const char *const *sel,
+                      const char *params, GCancellable *cancellable, GError **error);
+gboolean hv_host_usable(const HvHost *h);
+HvHost *hv_find_host(VmshiftBackend *b, const char *name);
+gboolean hv_check_host_arg(VmshiftBackend *b, const char *host, GError **error);
+gboolean hv_usable_or_warn(VmshiftBackend *b, HvHost *h, const char *what);
+
+/* ---- text (hyperv-path.c; pure) ------------------------------------------ */
+
+gboolean hv_path_under(const char *path, const char *dir);
+char *hv_volume_root(const char *name);
+char *hv_path_key(const char *path, const char *key);
+const char *hv_basename_win(const char *p);
+char *hv_join_win(const char *dir, const char *file);
+char *hv_nic_mac(const char *raw);
+gboolean hv_wql_safe(const char *s);
+char *hv_strip_microsoft(const char *iid);
+
+/* ---- one VM (hyperv-vm.c) ------------------------------------------------ */
+
+/* Everything the plugin knows about one VM on one host. */
+typedef struct {
+    HvHost *host;
+    HvInstance *cs;
+    HvInstance *vssd;
+    GPtrArray *sasds;   /* VHD SASDs */
+    GPtrArray *ports;   /* Msvm_SyntheticEthernetPortSettingData */
+    GPtrArray *epasds;  /* Msvm_EthernetPortAllocationSettingData */
+    GPtrArray *switches;
+    GPtrArray *sizes;   /* guint64 * per SASD: file size */
+    GPtrArray *vsizes;  /* guint64 * per SASD: virtual size (MaxInternalSize) */
+    GPtrArray *snaps;   /* Msvm_VirtualSystemSettingData of checkpoints */
+    guint64 memory;     /* bytes (Msvm_MemorySettingData) */
+    guint32 vcpus;      /* Msvm_ProcessorSettingData.VirtualQuantity */
+    GPtrArray *volumes; /* Win32_Volume of the host, or NULL when unknown */
+} HvVm;
+
+void hv_vm_free(HvVm *v);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvVm, hv_vm_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvEpr, hv_epr_free)
+
+GPtrArray *hv_host_volumes(HvHost *h, GError **error);
+HvInstance *hv_volume_of(GPtrArray *vols, const char *path);
+gboolean hv_volume_is_shared(const HvInstance *v);
+gint64 hv_opstatus2(const HvInstance *cs);
+HvVm *hv_load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error);
+const char *hv_disk_id(const HvInstance *sasd);
+VmshiftVm *hv_to_vm(const HvVm *v);
+GPtrArray *hv_host_vm_cs(HvHost *h, const char *where, GError **error);
+HvVm *hv_find_vm(VmshiftBackend *b, const char *vm, gboolean sizes, GError **error);
+
+/* ---- checkpoints (hyperv-checkpoint.c) ----------------------------------- */
+
+VmshiftCheckpointState *hv_checkpoint_of(HvVm *v, GError **error);
+
+/* ---- planning (hyperv-check.c) ------------------------------------------- */
+
+GPtrArray *hv_disk_targets(const HvVm *v, const VmshiftMigrationSpec *spec);
+const char *hv_spec_type_name(guint32 t);
+
+/* ---- Hyper-V jobs (hyperv-job.c) ----------------------------------------- */
+
+typedef enum { HV_POLL_DONE, HV_POLL_FAILED, HV_POLL_CANCELLED } HvPollResult;
+
+void hv_report_location(VmshiftBackend *b, HvVm *v, VmshiftJob *job, const char *job_id);
+/* Asks Hyper-V to kill the job @iid (at @uri); the reply's ReturnValue, or
+ * NULL with @error. */
+HvInstance *hv_job_request_kill(HvHost *h, const char *uri, const char *iid, GError **error);
+HvPollResult hv_poll_job(HvHost *h, const HvEpr *epr, VmshiftJob *job, guint64 bytes,
+                         char **errmsg, gint64 *errcode, GError **error);
+
+/* ---- ACLs (hyperv-acl.c) ------------------------------------------------- */
+
+/* The SID of NT VIRTUAL MACHINE\<guid>, or NULL when @guid is not a GUID. */
+char *hv_vm_sid(const char *guid);
+/* Appends the binary form of SID string @sid; FALSE when it is not one. */
+gboolean hv_sid_bytes(const char *sid, GByteArray *out);
+
+G_END_DECLS
 
 #endif /* HYPERV_HYPERV_H */

@@ -1,6 +1,6 @@
 /*
  * Hyper-V plugin: WS-Management envelopes and response parsing.
- * See wsman.h and shared/design/hyperv.md §1.
+ * See wsman.h and docs/design/hyperv.md §1.
  */
 #include "config.h"
 
@@ -14,6 +14,7 @@
 
 #define HV_MAX_ITEMS 100000
 #define HV_MAX_DEPTH 16
+#define HV_MAX_VALUES 4096 /* values of one array property (or nested objects) kept */
 
 void
 hv_epr_free(HvEpr *epr)
@@ -239,7 +240,7 @@ add_value(HvInstance *inst, const char *name, char *value)
         a = g_ptr_array_new_with_free_func(g_free);
         g_hash_table_insert(inst->props, g_strdup(name), a);
     }
-    if (value != NULL && a->len < 4096)
+    if (value != NULL && a->len < HV_MAX_VALUES)
         g_ptr_array_add(a, value);
     else
         g_free(value);
@@ -279,7 +280,7 @@ parse_property(HvInstance *inst, const xmlNode *c, int depth)
             a = g_ptr_array_new_with_free_func((GDestroyNotify)hv_instance_free);
             g_hash_table_insert(inst->objs, g_strdup(name), a);
         }
-        if (a->len < 4096)
+        if (a->len < HV_MAX_VALUES)
             g_ptr_array_add(a, parse_instance(c, depth + 1));
     }
 }
@@ -366,7 +367,7 @@ parse_fault(HvResponse *r, const xmlNode *f)
         wf = inner;
     }
     if (r->fault_message == NULL) {
-        /* MSFT_WmiError variant (hyperv.md §1.9): take its Message. */
+        /* MSFT_WmiError variant (docs/design/hyperv.md §1.9): take its Message. */
         for (xmlNode *c = detail != NULL ? detail->children : NULL; c; c = c->next) {
             xmlNode *m;
             if (c->type != XML_ELEMENT_NODE)
@@ -387,7 +388,7 @@ HvResponse *
 hv_response_parse(const char *buf, gsize len, const char *what, GError **error)
 {
     g_autoptr(HvResponse) r = NULL;
-    xmlDoc *doc;
+    g_autoptr(xmlDoc) doc = NULL;
     xmlNode *env, *header, *body, *first = NULL;
 
     doc = vmshift_xml_parse(buf, len, what != NULL ? what : "WS-Management reply", error);
@@ -395,7 +396,6 @@ hv_response_parse(const char *buf, gsize len, const char *what, GError **error)
         return NULL;
     env = xmlDocGetRootElement(doc);
     if (!is_el(env, HV_NS_S, "Envelope")) {
-        xmlFreeDoc(doc);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
                     "reply is not a SOAP 1.2 envelope");
         return NULL;
@@ -403,7 +403,6 @@ hv_response_parse(const char *buf, gsize len, const char *what, GError **error)
     header = child(env, HV_NS_S, "Header");
     body = child(env, HV_NS_S, "Body");
     if (body == NULL) {
-        xmlFreeDoc(doc);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
                     "SOAP reply has no body");
         return NULL;
@@ -439,7 +438,6 @@ hv_response_parse(const char *buf, gsize len, const char *what, GError **error)
     } else {
         r->body = parse_instance(first, 0);
     }
-    xmlFreeDoc(doc);
     return g_steal_pointer(&r);
 }
 

@@ -3,7 +3,7 @@
  *
  * Builds the SOAP 1.2 requests of DSP0226 / MS-WSMV (Get, Enumerate with
  * WQL, Pull, Release, Invoke with EPR and embedded-instance parameters) and
- * turns replies into plain instances.  See shared/design/hyperv.md §1.
+ * turns replies into plain instances.  See docs/design/hyperv.md §1.
  * Parsing goes through the SDK's hardened XML parser only.
  */
 #ifndef HYPERV_WSMAN_H
@@ -120,7 +120,7 @@ char *hv_epr_xml(const char *resource_uri, const char *const *selectors);
 
 /*
  * CIM-XML (DSP0201) embedded instance builder, for string parameters
- * declared with EmbeddedInstance (hyperv.md §1.8).
+ * declared with EmbeddedInstance (docs/design/hyperv.md §1.8).
  */
 typedef struct _HvCimXml HvCimXml;
 HvCimXml *hv_cimxml_new(const char *class_name);

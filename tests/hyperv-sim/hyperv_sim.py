@@ -38,7 +38,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
 # ---------------------------------------------------------------------------
-# Namespaces (hyperv.md §1.2; MS-WSMV 2.2.1)
+# Namespaces (docs/design/hyperv.md §1.2; MS-WSMV 2.2.1)
 
 NS_S = "http://www.w3.org/2003/05/soap-envelope"
 NS_A = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
@@ -99,7 +99,7 @@ def class_uri(ns, cls):
 
 
 def vm_sid(guid):
-    """NT VIRTUAL MACHINE\\{GUID} -> S-1-5-83-1-r1-r2-r3-r4 (hyperv.md §3.1)."""
+    """NT VIRTUAL MACHINE\\{GUID} -> S-1-5-83-1-r1-r2-r3-r4 (docs/design/hyperv.md §3.1)."""
     r = struct.unpack("<4I", uuid.UUID(guid).bytes_le)
     return "S-1-5-83-1-%d-%d-%d-%d" % r
 
@@ -131,7 +131,7 @@ WELL_KNOWN = {
 }
 VM_WORKER_CAP = ("S-1-15-3-1024-2268835264-3721307629-241982045-173645152-"
                  "1490879176-104643441-2915960892-1612460704")
-VM_MASK = 0x12019F   # FILE_GENERIC_READ|FILE_GENERIC_WRITE (hyperv.md §3.1)
+VM_MASK = 0x12019F   # FILE_GENERIC_READ|FILE_GENERIC_WRITE (docs/design/hyperv.md §3.1)
 
 
 def lower_path(p):
@@ -170,7 +170,7 @@ def parse_wmi_path(p):
 
 
 class Fault(Exception):
-    """A WS-Man fault (hyperv.md §1.9)."""
+    """A WS-Man fault (docs/design/hyperv.md §1.9)."""
 
     def __init__(self, subcode, reason, code=None, sender=True, http=500,
                  provider=None, action=A_FAULT, detail_extra=""):
@@ -193,7 +193,7 @@ def fault_bad_selectors():
 
 
 def fault_not_found():
-    # hyperv.md §1.9: Get of a vanished instance / unknown URI.
+    # docs/design/hyperv.md §1.9: Get of a vanished instance / unknown URI.
     return Fault("a:DestinationUnreachable",
                  "The WS-Management service cannot process the request. The "
                  "service cannot find the resource identified by the "
@@ -208,7 +208,7 @@ def fault_schema(what):
 
 
 def fault_class_missing():
-    # hyperv.md §1.9 (WinRb soap_fault_v1.xml)
+    # docs/design/hyperv.md §1.9 (WinRb soap_fault_v1.xml)
     return Fault("n:CannotProcessFilter",
                  "The data source could not process the filter. The filter "
                  "might be missing or it might be invalid. Change the filter "
@@ -231,7 +231,7 @@ def fault_bad_query(msg):
 # "datetime", "interval"); a trailing "[]" marks an array.  Only the
 # properties the simulator fills are listed; the rest of each class (MSDOC)
 # is not emitted.  Property values are serialized in alphabetical order as
-# WinRM does (hyperv.md §1.7).
+# WinRM does (docs/design/hyperv.md §1.7).
 
 SCHEMA = {
     "Msvm_ComputerSystem": dict(
@@ -319,7 +319,7 @@ SCHEMA = {
         ElementName="string", EnabledState="uint16", Name="string",
         SystemCreationClassName="string", SystemName="string"),
     # MSDOC msvm-imagemanagementservice; GetVirtualHardDiskSettingData
-    # answers an embedded Msvm_VirtualHardDiskSettingData (hyperv.md §2.2).
+    # answers an embedded Msvm_VirtualHardDiskSettingData (docs/design/hyperv.md §2.2).
     "Msvm_ImageManagementService": dict(
         Caption="string", CreationClassName="string", Description="string",
         ElementName="string", EnabledState="uint16", Name="string",
@@ -586,7 +586,7 @@ class Sim:
                 dict(sid=VM_WORKER_CAP, mask=VM_MASK, flags=fl, type=0)]
 
     def vm_files(self, v):
-        """Every file and folder that holds the VM's ACE (hyperv.md §3.2)."""
+        """Every file and folder that holds the VM's ACE (docs/design/hyperv.md §3.2)."""
         out = [(v["config_root"], True),
                (path_join(v["config_root"], "Virtual Machines"), True),
                (self.config_file(v), False)]
@@ -1214,7 +1214,7 @@ class Sim:
         return str(uuid.UUID(bytes_le=struct.pack("<4I", *r))).upper()
 
 # ---------------------------------------------------------------------------
-# Serialization (hyperv.md §1.7)
+# Serialization (docs/design/hyperv.md §1.7)
 
 
 def ser_value(prefix, name, typ, val):
@@ -1271,7 +1271,7 @@ def ser_item(inst, mode):
 
 
 def cimxml_instance(cls, props):
-    """DSP0201 CIM-XML of an instance (host output form, hyperv.md §1.8)."""
+    """DSP0201 CIM-XML of an instance (host output form, docs/design/hyperv.md §1.8)."""
     schema = SCHEMA[cls]
     out = ['<INSTANCE CLASSNAME="%s">' % cls]
     for k in sorted(props):
@@ -1329,7 +1329,7 @@ def parse_cimxml(text):
     return cls, props
 
 # ---------------------------------------------------------------------------
-# WQL (hyperv.md §1.6, §7)
+# WQL (docs/design/hyperv.md §1.6, §7)
 
 TOKEN = re.compile(r"""\s*(?:(?P<str>'[^']*'|"[^"]*")|(?P<num>-?\d+)|"""
                    r"""(?P<op><>|!=|=|\(|\)|\{|\}|,|\.|\*)|(?P<word>[\w:]+))""")
@@ -1586,7 +1586,7 @@ def elem_text(e):
 
 def parse_epr_param(e):
     """A REF parameter: a:Address + a:ReferenceParameters directly under the
-    parameter element (hyperv.md §1.8: a wrapping a:EndpointReference is a
+    parameter element (docs/design/hyperv.md §1.8: a wrapping a:EndpointReference is a
     SchemaValidationError on a real host)."""
     if e.find(q(NS_A, "EndpointReference")) is not None:
         raise fault_schema("EPR parameter must not be wrapped in "
@@ -1780,7 +1780,7 @@ class Service:
                             "The requested filter dialect is not supported.",
                             code=2150858786)
             if cls != "*" or r.selectors:
-                # R4 enumerate_test.go, confirmed on a real host (hyperv.md §1.5)
+                # R4 enumerate_test.go, confirmed on a real host (docs/design/hyperv.md §1.5)
                 raise Fault("w:InvalidParameter", "The WS-Management service "
                             "cannot process the request. The resource URI "
                             "cannot contain keys and the class name must "
@@ -1867,7 +1867,7 @@ class Service:
         del self.sim.enums[ctx]
         return ""
 
-    # -- Invoke (hyperv.md §1.8) -------------------------------------------
+    # -- Invoke (docs/design/hyperv.md §1.8) -------------------------------------------
 
     def invoke(self, r):
         if not r.action.startswith(r.uri + "/"):
@@ -2264,7 +2264,7 @@ class Service:
         j["cancel"] = 8 if state == 4 else 9
         return "<p:ReturnValue>0</p:ReturnValue>"
 
-    # -- file security (hyperv.md §3.2) -------------------------------------
+    # -- file security (docs/design/hyperv.md §3.2) -------------------------------------
 
     def ser_sd(self, f, prefix_ns):
         sd_ns = class_uri(CIMV2, "Win32_SecurityDescriptor")
@@ -2665,7 +2665,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             return
         if f and f["kind"] == "soap-fault":
             # w:AccessDenied as WinRM returns it for a user without rights
-            # on the WMI namespace (hyperv.md §1.9, R4 fault_access_denied).
+            # on the WMI namespace (docs/design/hyperv.md §1.9, R4 fault_access_denied).
             m = re.search(rb"<(?:\w+:)?MessageID[^>]*>([^<]*)<", raw)
             flt = Fault(f.get("subcode", "w:AccessDenied"),
                         f.get("reason", "Access is denied. "),
@@ -2699,7 +2699,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    # -- authentication (hyperv.md §1.10; README "Authentication") --------
+    # -- authentication (docs/design/hyperv.md §1.10; README "Authentication") --------
 
     def schemes(self, sim, host):
         """The WinRM service auth config of this host (lower-case names of

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """TAP self-test of the Hyper-V simulator: drives it with hand-written
-WS-Man envelopes (the shapes of hyperv.md §1) and checks its answers and
+WS-Man envelopes (the shapes of docs/design/hyperv.md §1) and checks its answers and
 its state.  Standard library only."""
 
 import base64
@@ -262,7 +262,7 @@ def run(info):
         'wsman/1/WQL">SELECT * FROM Msvm_ComputerSystem</w:Filter>'
         '</n:Enumerate>')
     ok(st == 500 and doc.find(".//{%s}WSManFault" % F) is not None,
-       "WQL with a concrete class URI is a fault (hyperv.md §1.5)")
+       "WQL with a concrete class URI is a fault (docs/design/hyperv.md §1.5)")
 
     st, doc = hv1.wql("SELECT * FROM Msvm_NoSuchClass")
     ok(st == 500 and "2150858778" in ET.tostring(doc).decode(),

@@ -1,0 +1,308 @@
+/*
+ * vmshift Hyper-V plugin: migration planning (disk targets, mappings)
+ * and the pre-migration check.
+ * Facts and sources: docs/design/hyperv.md.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include <vmshift/vmshift.h>
+
+#include "hyperv.h"
+
+static const char *
+mapping_for(GPtrArray *maps, const char *const *keys)
+{
+    for (guint i = 0; maps != NULL && i < maps->len; i++) {
+        VmshiftMapping *m = maps->pdata[i];
+        for (guint k = 0; keys[k] != NULL; k++)
+            if (keys[k][0] && g_ascii_strcasecmp(m->key, keys[k]) == 0)
+                return m->value;
+    }
+    return NULL;
+}
+
+/* Target path of each disk (NULL entries: the disk stays). */
+GPtrArray *
+hv_disk_targets(const HvVm *v, const VmshiftMigrationSpec *spec)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+
+    for (guint i = 0; i < v->sasds->len; i++) {
+        HvInstance *s = v->sasds->pdata[i];
+        const char *path = hv_inst_get(s, "HostResource");
+        const char *iid = hv_inst_get(s, "InstanceID");
+        const char *keys[] = { hv_disk_id(s), path ? path : "", iid ? iid : "", NULL };
+        const char *dir = mapping_for(spec->disk_paths, keys);
+        if (dir == NULL)
+            dir = spec->dest_path;
+        g_ptr_array_add(out, dir != NULL && path != NULL ? hv_join_win(dir, hv_basename_win(path))
+                                                           : NULL);
+    }
+    return out;
+}
+
+const char *
+hv_spec_type_name(guint32 t)
+{
+    return t == VMSHIFT_MIGRATION_LIVE ? "live migration"
+           : t == VMSHIFT_MIGRATION_COLD ? "cold migration" : "storage migration";
+}
+
+static void G_GNUC_PRINTF(5, 6)
+add_finding(GPtrArray *f, VmshiftSeverity sev, const char *code, const char *subject,
+            const char *format, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, format);
+    msg = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    g_ptr_array_add(f, vmshift_finding_new(sev, code, subject, "%s", msg));
+}
+
+/* The destination host of a live or cold migration.  NULL with @error set,
+ * or NULL with a finding in @f that says why there is none to check. */
+static HvHost *
+check_destination(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec, const char *name,
+                  GPtrArray *f, GError **error)
+{
+    HvHost *dest;
+
+    if (spec->dest_host == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "%s of %s needs a destination host", hv_spec_type_name(spec->type), name);
+        return NULL;
+    }
+    dest = hv_find_host(b, spec->dest_host);
+    if (dest == NULL || !hv_host_usable(dest)) {
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "host-unreachable", spec->dest_host,
+                    "destination %s is not a reachable Hyper-V host of backend %s%s%s",
+                    spec->dest_host, b->backend, dest ? ": " : "",
+                    dest ? dest->open_error->message : "");
+        return NULL;
+    }
+    if (dest == v->host) {
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "same-host", dest->name, "%s already runs on %s",
+                    name, dest->name);
+        return NULL;
+    }
+    return dest;
+}
+
+/* A checkpoint merge, a lingering differencing disk, another operation. */
+static gboolean
+check_busy(HvVm *v, const char *name, GPtrArray *f, GError **error)
+{
+    g_autoptr(VmshiftCheckpointState) cp = hv_checkpoint_of(v, error);
+    gint64 os2 = hv_opstatus2(v->cs);
+
+    if (cp == NULL)
+        return FALSE;
+    if (cp->merging)
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "merge-in-progress", name,
+                    "a checkpoint merge is in progress on %s (%s); wait until Hyper-V has "
+                    "finished it, then retry", name, cp->detail);
+    else if (cp->needs_consolidation)
+        add_finding(f, VMSHIFT_SEVERITY_WARNING, "consolidation-needed", name, "%s: %s", name,
+                    cp->detail);
+    if (os2 != HV_OPSTATUS_NONE && !hv_opstatus_is_merge(os2) && hv_opstatus_text(os2) != NULL)
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "vm-busy", name,
+                    "%s is busy: Hyper-V reports \"%s\" (OperationalStatus %" G_GINT64_FORMAT ")",
+                    name, hv_opstatus_text(os2), os2);
+    return TRUE;
+}
+
+static void
+check_power(HvVm *v, const VmshiftMigrationSpec *spec, const char *name, GPtrArray *f)
+{
+    gint64 enabled = hv_inst_get_int(v->cs, "EnabledState", 0);
+    guint32 power = hv_power_state(enabled);
+
+    if (spec->type == VMSHIFT_MIGRATION_LIVE && power != VMSHIFT_POWER_RUNNING)
+        add_finding(f, VMSHIFT_SEVERITY_WARNING, "vm-not-running", name,
+                    "%s is not running; it will be moved while off", name);
+    else if (spec->type == VMSHIFT_MIGRATION_COLD && power == VMSHIFT_POWER_RUNNING)
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "vm-running", name,
+                    "%s is running; stop it for a cold migration or use --live", name);
+    if (power == VMSHIFT_POWER_UNKNOWN)
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "vm-state", name,
+                    "%s is in state %" G_GINT64_FORMAT " and cannot be migrated now", name,
+                    enabled);
+}
+
+/* The migration service of one side: enabled, listening (destination),
+ * below its limit of simultaneous migrations. */
+static gboolean
+check_migration_service(HvHost *h, gboolean is_dest, GPtrArray *f, GError **error)
+{
+    g_autoptr(HvInstance) msd = hv_first_of(h, HV_NS_V2,
+        "SELECT * FROM Msvm_VirtualSystemMigrationServiceSettingData", NULL, error);
+    g_autoptr(HvInstance) svc = NULL;
+    gint64 max;
+
+    if (msd == NULL)
+        return FALSE;
+    svc = hv_first_of(h, HV_NS_V2, "SELECT * FROM Msvm_VirtualSystemMigrationService", NULL,
+                      error);
+    if (svc == NULL)
+        return FALSE;
+    max = hv_inst_get_int(msd, "MaximumActiveVirtualSystemMigration",
+                          HV_DEFAULT_MAX_ACTIVE_MIGRATIONS);
+    if (g_strcmp0(hv_inst_get(msd, "EnableVirtualSystemMigration"), "false") == 0)
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "migration-disabled", h->name,
+                    "live migration is not enabled on %s (Enable-VMMigration)", h->name);
+    else if (is_dest && hv_inst_get_all(svc, "MigrationServiceListenerIPAddressList")->len == 0)
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "no-migration-network", h->name,
+                    "%s has no live migration network (Set-VMMigrationNetwork)", h->name);
+    else if (hv_inst_get_int(svc, "ActiveVirtualSystemMigrationCount", 0) >= max)
+        add_finding(f, VMSHIFT_SEVERITY_WARNING, "migration-limit", h->name,
+                    "%s already runs its maximum of %" G_GINT64_FORMAT " live migrations; "
+                    "this one will wait", h->name, max);
+    return TRUE;
+}
+
+/* Every NIC's switch (or the one --network maps it to) exists at @dest. */
+static gboolean
+check_networks(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const char *name,
+               GPtrArray *f, GError **error)
+{
+    g_autoptr(GPtrArray) sws = hv_wql(dest, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch",
+                                      NULL, error);
+    g_autoptr(VmshiftVm) pub = NULL;
+
+    if (sws == NULL)
+        return FALSE;
+    pub = hv_to_vm(v);
+    for (guint i = 0; i < pub->nics->len; i++) {
+        VmshiftNic *n = pub->nics->pdata[i];
+        const char *keys[] = { n->id, n->mac ? n->mac : "", NULL };
+        const char *want = mapping_for(spec->networks, keys);
+        gboolean found = FALSE;
+        if (want == NULL)
+            want = n->network;
+        if (want == NULL)
+            continue;
+        for (guint j = 0; j < sws->len; j++)
+            if (g_strcmp0(hv_inst_get(sws->pdata[j], "ElementName"), want) == 0)
+                found = TRUE;
+        if (!found)
+            add_finding(f, VMSHIFT_SEVERITY_ERROR, "nic-unmapped", n->id,
+                        "NIC %s of %s is connected to switch \"%s\", which %s has not; map it "
+                        "with --network %s=SWITCH", n->id, name, want, dest->name, n->id);
+    }
+    return TRUE;
+}
+
+/* Adds @bytes to what volume @dev must hold. */
+static void
+need_add(GHashTable *need, const char *dev, guint64 bytes)
+{
+    guint64 *n = g_hash_table_lookup(need, dev);
+
+    if (n == NULL) {
+        n = g_new0(guint64, 1);
+        g_hash_table_insert(need, g_strdup(dev), n);
+    }
+    *n += bytes;
+}
+
+/* Each disk: reachable from @dest where it stays, or a volume of @dest for
+ * its target; the space each target volume needs. */
+static gboolean
+check_storage(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const char *name,
+              GPtrArray *f, GError **error)
+{
+    g_autoptr(GPtrArray) targets = hv_disk_targets(v, spec);
+    g_autoptr(GPtrArray) vols = hv_host_volumes(dest, error);
+    g_autoptr(GHashTable) need = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GPtrArray) src_vols = NULL;
+
+    if (vols == NULL)
+        return FALSE;
+    src_vols = dest == v->host ? NULL : hv_host_volumes(v->host, error);
+    if (dest != v->host && src_vols == NULL)
+        return FALSE;
+    if (spec->type == VMSHIFT_MIGRATION_STORAGE && spec->dest_path == NULL
+        && (spec->disk_paths == NULL || spec->disk_paths->len == 0)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "storage migration of %s needs --path or --disk-path", name);
+        return FALSE;
+    }
+    for (guint i = 0; i < v->sasds->len; i++) {
+        const char *path = hv_inst_get(v->sasds->pdata[i], "HostResource");
+        const char *t = targets->pdata[i];
+        const char *id = hv_disk_id(v->sasds->pdata[i]);
+        HvInstance *vol;
+        if (t == NULL) {
+            HvInstance *sv = src_vols ? hv_volume_of(src_vols, path) : NULL;
+            if (dest != v->host && !(path != NULL && g_str_has_prefix(path, "\\\\"))
+                && (sv == NULL || !hv_volume_is_shared(sv)))
+                add_finding(f, VMSHIFT_SEVERITY_ERROR, "storage-not-shared", id,
+                            "disk %s of %s is on storage local to %s (%s); give --path to "
+                            "move it too", id, name, v->host->name, path);
+            continue;
+        }
+        vol = hv_volume_of(vols, t);
+        if (vol == NULL) {
+            add_finding(f, VMSHIFT_SEVERITY_ERROR, "path-not-found", id,
+                        "no volume on %s holds %s (for disk %s)", dest->name, t, id);
+            continue;
+        }
+        need_add(need, hv_inst_get(vol, "DeviceID"), *(guint64 *)v->sizes->pdata[i]);
+    }
+    for (guint i = 0; i < vols->len; i++) {
+        const char *dev = hv_inst_get(vols->pdata[i], "DeviceID");
+        const char *vname = hv_inst_get(vols->pdata[i], "Name");
+        guint64 *n = dev ? g_hash_table_lookup(need, dev) : NULL;
+        guint64 free_b = (guint64)hv_inst_get_int(vols->pdata[i], "FreeSpace", 0);
+        if (n != NULL && *n > free_b)
+            add_finding(f, VMSHIFT_SEVERITY_ERROR, "no-space", vname,
+                        "%s on %s has %" G_GUINT64_FORMAT " MiB free; %s needs "
+                        "%" G_GUINT64_FORMAT " MiB there", vname, dest->name, free_b >> 20,
+                        name, *n >> 20);
+    }
+    return TRUE;
+}
+
+static GPtrArray *
+check_vm(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec, GError **error)
+{
+    g_autoptr(GPtrArray) f = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
+    const char *name = hv_inst_get(v->cs, "ElementName");
+    HvHost *dest = v->host;
+
+    if (spec->type != VMSHIFT_MIGRATION_STORAGE) {
+        dest = check_destination(b, v, spec, name, f, error);
+        if (dest == NULL)
+            return f->len > 0 ? g_steal_pointer(&f) : NULL;
+    }
+    if (!check_busy(v, name, f, error))
+        return NULL;
+    check_power(v, spec, name, f);
+    if (spec->type != VMSHIFT_MIGRATION_STORAGE) {
+        if (!check_migration_service(v->host, FALSE, f, error)
+            || !check_migration_service(dest, TRUE, f, error))
+            return NULL;
+        if (!check_networks(v, dest, spec, name, f, error))
+            return NULL;
+    }
+    if (!check_storage(v, dest, spec, name, f, error))
+        return NULL;
+    return g_steal_pointer(&f);
+}
+
+GPtrArray *
+hyperv_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, guint32 flags,
+                       GError **error)
+{
+    g_autoptr(HvVm) v = NULL;
+
+    if (!vmshift_check_flags(flags, 0, "check_migration", error))
+        return NULL;
+    v = hv_find_vm(b, spec->vm, TRUE, error);
+    return v != NULL ? check_vm(b, v, spec, error) : NULL;
+}
