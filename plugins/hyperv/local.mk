@@ -39,4 +39,3 @@ tests_unit_test_hyperv_wmi_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS)
 tests_unit_test_hyperv_wmi_LDADD = plugins/hyperv/libhyperv-impl.la sdk/libvmshift-sdk.la \
 	$(GLIB_LIBS) $(XML_LIBS)
 endif
-EXTRA_DIST += docs/hyperv.md

@@ -6,7 +6,7 @@
  * lists, snapshot trees, moref arrays, task info).
  *
  * Built with -DVMSHIFT_FUZZ_REPLAY it replays the seed replies below (shapes
- * captured from vCenter/vcsim: ../shared/design/vsphere-envelopes) and any
+ * captured from vCenter/vcsim: docs/design/vsphere.md §2) and any
  * files given on the command line once each, as TAP, in `make check`.
  */
 #include "config.h"

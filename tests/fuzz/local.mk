@@ -24,11 +24,13 @@ if PLUGIN_HYPERV
 EXTRA_DIST += $(wildcard $(srcdir)/tests/fuzz/corpus-wsman/*)
 check_PROGRAMS += tests/fuzz/fuzz-wsman-replay
 TESTS += tests/fuzz/fuzz-wsman-replay
-tests_fuzz_fuzz_wsman_replay_SOURCES = tests/fuzz/fuzz-wsman.c tests/fuzz/replay.c \
-	plugins/hyperv/wsman.c
+## the replay links the plugin's convenience library (its sources are built
+## once); the libFuzzer target below compiles wsman.c in for its coverage
+tests_fuzz_fuzz_wsman_replay_SOURCES = tests/fuzz/fuzz-wsman.c tests/fuzz/replay.c
 tests_fuzz_fuzz_wsman_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_CORPUS='"corpus-wsman"'
 tests_fuzz_fuzz_wsman_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS)
-tests_fuzz_fuzz_wsman_replay_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
+tests_fuzz_fuzz_wsman_replay_LDADD = plugins/hyperv/libhyperv-impl.la sdk/libvmshift-sdk.la \
+	$(GLIB_LIBS) $(XML_LIBS)
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-wsman
 tests_fuzz_fuzz_wsman_SOURCES = tests/fuzz/fuzz-wsman.c plugins/hyperv/wsman.c
@@ -73,11 +75,11 @@ if PLUGIN_HYPERV
 EXTRA_DIST += $(wildcard $(srcdir)/tests/fuzz/corpus-ntlm/*)
 check_PROGRAMS += tests/fuzz/fuzz-ntlm-replay
 TESTS += tests/fuzz/fuzz-ntlm-replay
-tests_fuzz_fuzz_ntlm_replay_SOURCES = tests/fuzz/fuzz-ntlm.c tests/fuzz/replay.c \
-	plugins/hyperv/ntlm.c
+tests_fuzz_fuzz_ntlm_replay_SOURCES = tests/fuzz/fuzz-ntlm.c tests/fuzz/replay.c
 tests_fuzz_fuzz_ntlm_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_CORPUS='"corpus-ntlm"'
 tests_fuzz_fuzz_ntlm_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
-tests_fuzz_fuzz_ntlm_replay_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+tests_fuzz_fuzz_ntlm_replay_LDADD = plugins/hyperv/libhyperv-impl.la sdk/libvmshift-sdk.la \
+	$(GLIB_LIBS) $(XML_LIBS)
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-ntlm
 tests_fuzz_fuzz_ntlm_SOURCES = tests/fuzz/fuzz-ntlm.c plugins/hyperv/ntlm.c
