@@ -1,5 +1,6 @@
-/* vmshift KVM plugin: merge detection (checkpoint_state) and access rules on
- * image files (recreate_acl: owner, mode, POSIX ACL via libacl, SELinux). */
+/* vmshift KVM plugin: access rules on image files (owner, mode, POSIX ACL
+ * via libacl, SELinux): the qmp transport's recreate_acl, and the model
+ * capture/apply both transports use (kvm_acl_*, kvm.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -16,94 +17,7 @@
 #include <selinux/selinux.h>
 #endif
 
-#include "kvm.h"
-
-/* ---- checkpoint_state --------------------------------------------------- */
-
-VmshiftCheckpointState *
-kvm_checkpoint_state(KvmBackend *b, const char *vmname, GError **error)
-{
-    KvmVmDef *def = NULL;
-    KvmHost *h = kvm_backend_locate_vm(b, vmname, &def, error);
-    if (!h)
-        return NULL;
-    VmshiftCheckpointState *cs = vmshift_checkpoint_state_new();
-    cs->percent = -1;
-    if (kvm_vm_is_running(h, def->name)) {
-        VmshiftQmp *q = kvm_vm_qmp(h, def->name, b->qmp_timeout_ms, NULL, error);
-        if (!q) {
-            vmshift_checkpoint_state_free(cs);
-            kvm_vm_def_free(def);
-            return NULL;
-        }
-        json_object *jobs = vmshift_qmp_execute(q, "query-block-jobs", NULL, 10000, error);
-        vmshift_qmp_free(q);
-        if (!jobs) {
-            vmshift_checkpoint_state_free(cs);
-            kvm_vm_def_free(def);
-            return NULL;
-        }
-        GString *detail = g_string_new(NULL);
-        gsize n = json_object_array_length(jobs);
-        guint64 off = 0, len = 0;
-        for (gsize i = 0; i < n; i++) {
-            json_object *j = json_object_array_get_idx(jobs, i);
-            const char *type = vmshift_json_get_string(j, "type");
-            if (g_strcmp0(type, "commit") && g_strcmp0(type, "stream"))
-                continue;
-            const char *dev = vmshift_json_get_string(j, "device");
-            guint64 o = (guint64) vmshift_json_get_int(j, "offset", 0);
-            guint64 l = (guint64) vmshift_json_get_int(j, "len", 0);
-            off += o;
-            len += l;
-            /* name the disk when the job id carries it */
-            const char *disk = NULL;
-            for (guint k = 0; k < def->disks->len && !disk; k++) {
-                KvmDiskDef *dk = def->disks->pdata[k];
-                if (dev && strstr(dev, dk->id))
-                    disk = dk->id;
-            }
-            if (!disk && def->disks->len == 1)
-                disk = ((KvmDiskDef *) def->disks->pdata[0])->id;
-            if (detail->len)
-                g_string_append(detail, "; ");
-            g_string_append_printf(detail, "block-%s job '%s' on %s%s at %d%% (%s, %"
-                                   G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " bytes)",
-                                   type, dev ? dev : "?", disk ? "disk " : "VM ",
-                                   disk ? disk : def->name,
-                                   l ? (int) (100 * o / l) : 0,
-                                   vmshift_json_get_string(j, "status") ?: "?", o, l);
-        }
-        json_object_put(jobs);
-        if (detail->len) {
-            cs->merging = 1;
-            cs->percent = len ? (gint32) (100 * off / len) : -1;
-            cs->detail = g_string_free(detail, FALSE);
-        } else {
-            g_string_free(detail, TRUE);
-        }
-    } else {
-        /* a stopped VM: an image locked by someone else is being merged
-         * (qemu-img commit / rebase hold the write lock) */
-        for (guint k = 0; k < def->disks->len; k++) {
-            KvmDiskDef *dk = def->disks->pdata[k];
-            const char *argv[] = { "qemu-img", "info", "--output=json", dk->path, NULL };
-            GError *local = NULL;
-            if (!kvm_host_run(h, argv, NULL, NULL, 30, &local)) {
-                if (strstr(local->message, "lock")) {
-                    cs->merging = 1;
-                    g_free(cs->detail);
-                    cs->detail = g_strdup_printf("disk %s (%s) of stopped VM %s is locked by "
-                                                 "another process (qemu-img commit or rebase "
-                                                 "running)", dk->id, dk->path, def->name);
-                }
-                g_clear_error(&local);
-            }
-        }
-    }
-    kvm_vm_def_free(def);
-    return cs;
-}
+#include "kvm-qmp.h"
 
 /* ---- ACLs ----------------------------------------------------------------- */
 
@@ -520,15 +434,15 @@ kvm_acl_apply(const char *path, const char *model, const char *user, GPtrArray *
 }
 
 gboolean
-kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **error)
+kvm_qmp_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **error)
 {
-    KvmVmDef *def = NULL;
+    g_autoptr(KvmVmDef) def = NULL;
     KvmHost *h = kvm_backend_locate_vm(b, vmname, &def, error);
     if (!h)
         return FALSE;
-    if (job)
-        vmshift_job_set_phase(job, VMSHIFT_PHASE_ACL, NULL);
-    GPtrArray *changes = g_ptr_array_new_with_free_func(g_free);
+    if (job && !vmshift_job_set_phase(job, VMSHIFT_PHASE_ACL, error))
+        return FALSE;
+    g_autoptr(GPtrArray) changes = g_ptr_array_new_with_free_func(g_free);
     gboolean ok = TRUE, captured = FALSE;
     guint files = 0;
     for (guint i = 0; i < def->disks->len && ok; i++) {
@@ -543,9 +457,8 @@ kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **er
         ok = apply_model(h, dk->path, dk, h->qemu_user, TRUE, changes, error);
         files++;
         /* backing files: the QEMU user needs to read them */
-        VmshiftVm *info = NULL;
         if (ok && h->qemu_user) {
-            info = kvm_vm_describe(h, def);
+            g_autoptr(VmshiftVm) info = kvm_vm_describe(h, def);
             VmshiftDisk *d = vmshift_vm_find_disk(info, dk->id);
             for (guint k = 0; d && d->backing_chain && k < d->backing_chain->len && ok; k++) {
                 KvmDiskDef bk = { .acl_uid = -1, .acl_gid = -1 };
@@ -553,7 +466,6 @@ kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **er
                                  changes, error);
                 files++;
             }
-            vmshift_vm_free(info);
         }
     }
     if (ok && captured)
@@ -561,12 +473,10 @@ kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **er
     if (job) {
         for (guint i = 0; i < changes->len; i++)
             vmshift_job_log(job, VMSHIFT_LOG_INFO, "acl: %s", (char *) changes->pdata[i]);
-        char *sum = g_strdup_printf("%u file(s) checked, %u change(s)%s", files, changes->len,
-                                    h->qemu_user ? "" : " (no qemu-user on this host)");
+        g_autofree char *sum = g_strdup_printf("%u file(s) checked, %u change(s)%s", files,
+                                               changes->len,
+                                               h->qemu_user ? "" : " (no qemu-user on this host)");
         vmshift_job_set_result(job, "acl", sum);
-        g_free(sum);
     }
-    g_ptr_array_unref(changes);
-    kvm_vm_def_free(def);
     return ok;
 }
