@@ -61,7 +61,7 @@ kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **er
 {
     /* "host:name" picks the host */
     const char *colon = strchr(vm, ':');
-    GError *down = NULL;   /* the first host that did not answer */
+    g_autoptr(GError) down = NULL;   /* the first host that did not answer */
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
         const char *name = vm;
@@ -70,43 +70,28 @@ kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **er
                 continue;
             name = colon + 1;
         }
-        GError *le = NULL;
-        if (h->unreachable && !kvm_backend_find_host(b, h->name, &le)) {
+        g_autoptr(GError) le = NULL;
+        g_auto(GStrv) names = NULL;
+        if ((h->unreachable && !kvm_backend_find_host(b, h->name, &le)) ||
+            !(names = kvm_host_list_vms(h, &le))) {
             if (!down)
-                down = le;
-            else
-                g_error_free(le);
+                down = g_steal_pointer(&le);
             continue;
         }
-        char **names = kvm_host_list_vms(h, &le);
-        if (!names) {
-            if (!down)
-                down = le;
-            else
-                g_error_free(le);
-            continue;
-        }
-        for (char **n = names; n && *n; n++) {
-            KvmVmDef *d = kvm_vm_def_load(h, *n, NULL);
+        for (char **n = names; *n; n++) {
+            g_autoptr(KvmVmDef) d = kvm_vm_def_load(h, *n, NULL);
             if (d && (!strcmp(d->name, name) || !g_ascii_strcasecmp(d->uuid, name))) {
-                g_strfreev(names);
-                g_clear_error(&down);
                 if (def)
-                    *def = d;
-                else
-                    kvm_vm_def_free(d);
+                    *def = g_steal_pointer(&d);
                 return h;
             }
-            kvm_vm_def_free(d);
         }
-        g_strfreev(names);
     }
     if (down) {
         /* it may be there */
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                     "kvm[%s]: no VM '%s' on the hosts that answer; %s", b->name, vm,
                     down->message);
-        g_error_free(down);
         return NULL;
     }
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "kvm[%s]: no VM '%s' on any host",
@@ -203,18 +188,14 @@ char *
 kvm_qmp_qemu_version(KvmHost *h)
 {
     const char *argv[] = { h->qemu, "--version", NULL };
-    char *out = NULL;
+    g_autofree char *out = NULL;
     if (!kvm_host_run(h, argv, NULL, &out, 30, NULL))
         return NULL;
-    char *v = NULL;
     const char *p = strstr(out, "version ");
-    if (p) {
-        p += 8;
-        gsize n = strspn(p, "0123456789.");
-        v = g_strndup(p, n);
-    }
-    g_free(out);
-    return v;
+    if (!p)
+        return NULL;
+    p += 8;
+    return g_strndup(p, strspn(p, "0123456789."));
 }
 
 static VmshiftHost *
@@ -237,29 +218,27 @@ describe_host(KvmHost *h)
     vh->default_vm_path = g_strdup(h->images_dir);
     if (!up) {
         /* the message without its "host NAME: " */
-        char *prefix = g_strdup_printf("host %s: ", h->name);
+        g_autofree char *prefix = g_strdup_printf("host %s: ", h->name);
         const char *m = e->message;
         if (g_str_has_prefix(m, prefix))
             m += strlen(prefix);
         vh->status = VMSHIFT_HOST_DISCONNECTED;
         vh->status_detail = g_strdup(m);
-        g_free(prefix);
         g_clear_error(&e);
         return vh;
     }
-    char *v = kvm_qmp_qemu_version(h);
+    g_autofree char *v = kvm_qmp_qemu_version(h);
     if (!v) {
         vh->status = VMSHIFT_HOST_LIMITED;
         g_free(vh->status_detail);
         vh->status_detail = g_strdup_printf("%s does not run", h->qemu);
     } else {
         vh->hypervisor = g_strdup_printf("QEMU %s (%s)", v, h->accel);
-        g_free(v);
     }
     if (!kvm_host_meminfo(h, &vh->memory_total, &vh->memory_free, &e))
         g_clear_error(&e);
     vh->cpu_count = 0;
-    char *cpuinfo = NULL;
+    g_autofree char *cpuinfo = NULL;
     if (kvm_host_read_file(h, "/proc/cpuinfo", &cpuinfo, NULL)) {
         for (char *p = cpuinfo; (p = strstr(p, "processor")); p++)
             vh->cpu_count++;
@@ -269,16 +248,14 @@ describe_host(KvmHost *h)
             vh->cpu_model = g_strstrip(g_strndup(mn + 1, end ? (gsize) (end - mn - 1)
                                                              : strlen(mn + 1)));
         }
-        g_free(cpuinfo);
     }
     /* CPU use: the 1-minute load average over the logical CPUs, capped at
      * 100% (one read, no sampling delay per host) */
-    char *load = NULL;
+    g_autofree char *load = NULL;
     if (vh->cpu_count && kvm_host_read_file(h, "/proc/loadavg", &load, NULL)) {
         double l1 = g_ascii_strtod(load, NULL);
         if (l1 >= 0)
             vh->cpu_usage_percent = (gint32) MIN(100.0, l1 * 100.0 / vh->cpu_count + 0.5);
-        g_free(load);
     }
     return vh;
 }
@@ -297,7 +274,7 @@ qmp_list_vms(KvmBackend *b, const char *host, GError **error)
 {
     if (host && !kvm_backend_find_host(b, host, error))
         return NULL;
-    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_vm_free);
+    g_autoptr(GPtrArray) l = vmshift_list_new((GDestroyNotify) vmshift_vm_free);
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
         if (host && strcmp(h->name, host))
@@ -305,54 +282,47 @@ qmp_list_vms(KvmBackend *b, const char *host, GError **error)
         /* a host that does not answer has no VMs to list (`hosts` says why);
          * asked for by name, it is an error */
         GError *le = NULL;
-        char **names = kvm_host_list_vms(h, host ? &le : NULL);
+        g_auto(GStrv) names = kvm_host_list_vms(h, host ? &le : NULL);
         if (!names && le) {
             g_propagate_error(error, le);
-            g_ptr_array_unref(l);
             return NULL;
         }
         for (char **n = names; n && *n; n++) {
-            KvmVmDef *d = kvm_vm_def_load(h, *n, NULL);
-            if (d) {
+            g_autoptr(KvmVmDef) d = kvm_vm_def_load(h, *n, NULL);
+            if (d)
                 g_ptr_array_add(l, kvm_vm_describe(h, d));
-                kvm_vm_def_free(d);
-            }
         }
-        g_strfreev(names);
     }
-    return l;
+    return g_steal_pointer(&l);
 }
 
 static VmshiftVm *
 qmp_get_vm(KvmBackend *b, const char *vm, GError **error)
 {
-    KvmVmDef *d = NULL;
+    g_autoptr(KvmVmDef) d = NULL;
     KvmHost *h = kvm_backend_locate_vm(b, vm, &d, error);
     if (!h)
         return NULL;
-    VmshiftVm *r = kvm_vm_describe(h, d);
-    kvm_vm_def_free(d);
-    return r;
+    return kvm_vm_describe(h, d);
 }
 
 static GPtrArray *
 qmp_list_networks(KvmBackend *b, const char *host, GError **error)
 {
     GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_network_free);
-    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
         if (host && strcmp(h->name, host))
             continue;
         gsize n = 0;
-        char **groups = g_key_file_get_groups(h->networks, &n);
-        GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+        g_auto(GStrv) groups = g_key_file_get_groups(h->networks, &n);
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
         for (gsize k = 0; k < n; k++)
             if (g_str_has_prefix(groups[k], "network "))
                 g_ptr_array_add(names, g_strdup(groups[k] + 8));
         if (!g_key_file_has_group(h->networks, "network default"))
             g_ptr_array_add(names, g_strdup("default"));
-        g_strfreev(groups);
         for (guint k = 0; k < names->len; k++) {
             const char *nm = names->pdata[k];
             VmshiftNetwork *net = g_hash_table_lookup(seen, nm);
@@ -360,18 +330,15 @@ qmp_list_networks(KvmBackend *b, const char *host, GError **error)
                 net = vmshift_network_new();
                 net->id = g_strdup(nm);
                 net->name = g_strdup(nm);
-                char *nd = kvm_host_netdev(h, nm);
+                g_autofree char *nd = kvm_host_netdev(h, nm);
                 net->kind = g_strdup(nd && g_str_has_prefix(nd, "bridge") ? "bridge" : "network");
-                g_free(nd);
                 net->hosts = vmshift_string_list_new();
                 g_ptr_array_add(l, net);
                 g_hash_table_insert(seen, net->name, net);
             }
             g_ptr_array_add(net->hosts, g_strdup(h->name));
         }
-        g_ptr_array_unref(names);
     }
-    g_hash_table_unref(seen);
     return l;
 }
 

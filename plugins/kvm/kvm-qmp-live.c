@@ -496,21 +496,14 @@ plan_destination(KvmMig *m, gboolean moves_storage, GError **error)
     return TRUE;
 }
 
-/* The new images at the destination, journaled before each is made. */
+/* The new images at the destination. */
 static gboolean
 create_images(KvmMig *m, GError **error)
 {
     for (guint i = 0; i < m->ddef->disks->len; i++) {
         KvmDiskDef *dk = m->ddef->disks->pdata[i];
         KvmDiskDef *sk = m->sdef->disks->pdata[i];
-        if (!strcmp(dk->path, sk->path))
-            continue;
-        guint64 size = 0;
-        if (!kvm_mig_disk_virtual_size(m->src, sk->path, &size, error))
-            return FALSE;
-        g_ptr_array_add(m->new_files, g_strdup(dk->path));
-        if (!kvm_mig_save_new_files(m, error) ||
-            !kvm_mig_create_image(m->dst, dk->path, dk->format, size, error))
+        if (strcmp(dk->path, sk->path) && !kvm_mig_new_image(m, m->dst, sk, dk, error))
             return FALSE;
     }
     return TRUE;
@@ -540,13 +533,8 @@ mirror_disk_nbd(KvmMig *m, int nport, const KvmDiskDef *sk, const KvmDiskDef *dk
     if (!vmshift_qmp_execute_simple(m->dq, "block-export-add", e, QMP_CMD_TIMEOUT, error))
         return FALSE;
     /* the NBD node is the raw target: mirror straight into it */
-    KvmMirror *x = g_new0(KvmMirror, 1);
-    x->disk = g_strdup(sk->id);
-    x->old_path = g_strdup(sk->path);
-    x->new_path = g_strdup(dk->path);
-    g_ptr_array_add(mirrors, x);
-    x->old_node = kvm_mig_disk_node(m->sq, sk->id, error);
-    if (!x->old_node)
+    KvmMirror *x = kvm_mirror_new(m->sq, sk, dk->path, mirrors, error);
+    if (!x)
         return FALSE;
     json_object *srv = inet_address(m->dst->migration_address, nport);
     json_object_object_add(srv, "type", json_object_new_string("inet"));
@@ -560,16 +548,8 @@ mirror_disk_nbd(KvmMig *m, int nport, const KvmDiskDef *sk, const KvmDiskDef *dk
         g_clear_pointer(&x->new_node, g_free);
         return FALSE;
     }
-    x->job = g_strdup_printf("vmshift-mirror-%s", sk->id);
-    json_object *mj = json_object_new_object();
-    json_object_object_add(mj, "job-id", json_object_new_string(x->job));
-    json_object_object_add(mj, "device", json_object_new_string(x->old_node));
-    json_object_object_add(mj, "target", json_object_new_string(x->new_node));
-    json_object_object_add(mj, "sync", json_object_new_string("full"));
-    if (!vmshift_qmp_execute_simple(m->sq, "blockdev-mirror", mj, QMP_CMD_TIMEOUT, error)) {
-        g_clear_pointer(&x->job, g_free);
+    if (!kvm_mirror_run(m->sq, x, error))
         return FALSE;
-    }
     vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "mirroring disk %s to %s:%s over NBD", sk->id,
                     m->dst->name, dk->path);
     return TRUE;

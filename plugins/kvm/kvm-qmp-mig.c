@@ -154,8 +154,8 @@ kvm_mig_target_path(const char *dir, const char *old_path, const char *vm, const
     return p;
 }
 
-gboolean
-kvm_mig_disk_virtual_size(KvmHost *h, const char *path, guint64 *size, GError **error)
+static gboolean
+disk_virtual_size(KvmHost *h, const char *path, guint64 *size, GError **error)
 {
     const char *argv[] = { "qemu-img", "info", "-U", "--output=json", path, NULL };
     g_autofree char *out = NULL;
@@ -189,13 +189,17 @@ new_file_place(KvmHost *h, const char *path, GError **error)
 }
 
 gboolean
-kvm_mig_create_image(KvmHost *h, const char *path, const char *format, guint64 size,
-                     GError **error)
+kvm_mig_new_image(KvmMig *m, KvmHost *h, const KvmDiskDef *sk, const KvmDiskDef *dk,
+                  GError **error)
 {
-    if (!new_file_place(h, path, error))
+    guint64 size = 0;
+    if (!disk_virtual_size(m->src, sk->path, &size, error))
+        return FALSE;
+    g_ptr_array_add(m->new_files, g_strdup(dk->path));
+    if (!kvm_mig_save_new_files(m, error) || !new_file_place(h, dk->path, error))
         return FALSE;
     g_autofree char *sz = g_strdup_printf("%" G_GUINT64_FORMAT, size);
-    const char *argv[] = { "qemu-img", "create", "-q", "-f", format, path, sz, NULL };
+    const char *argv[] = { "qemu-img", "create", "-q", "-f", dk->format, dk->path, sz, NULL };
     return kvm_host_run(h, argv, NULL, NULL, 60, error);
 }
 

@@ -2,12 +2,27 @@
  * copied by QEMU while it runs: storage moves, and live moves with --path). */
 #include "config.h"
 
-#define _GNU_SOURCE 1
-
-#include <signal.h>
 #include <string.h>
 
 #include "kvm-qmp.h"
+
+/* Deletes block node @node (errors ignored: best effort). */
+static void
+blockdev_del(VmshiftQmp *q, const char *node)
+{
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "node-name", json_object_new_string(node));
+    vmshift_qmp_execute_simple(q, "blockdev-del", a, QMP_CMD_TIMEOUT, NULL);
+}
+
+/* Deletes a format node @node and its protocol node @node-file. */
+static void
+blockdev_del_with_file(VmshiftQmp *q, const char *node)
+{
+    g_autofree char *fnode = g_strdup_printf("%s-file", node);
+    blockdev_del(q, node);
+    blockdev_del(q, fnode);
+}
 
 /* The node currently attached to disk @id (it changes after a pivot). */
 char *
@@ -16,7 +31,7 @@ kvm_mig_disk_node(VmshiftQmp *q, const char *id, GError **error)
     json_object *r = vmshift_qmp_execute(q, "query-block", NULL, QMP_CMD_TIMEOUT, error);
     if (!r)
         return NULL;
-    char *want = g_strdup_printf("/machine/peripheral/%s-dev/", id);
+    g_autofree char *want = g_strdup_printf("/machine/peripheral/%s-dev/", id);
     char *node = NULL;
     gsize n = json_object_is_type(r, json_type_array) ? json_object_array_length(r) : 0;
     for (gsize i = 0; i < n && !node; i++) {
@@ -32,7 +47,6 @@ kvm_mig_disk_node(VmshiftQmp *q, const char *id, GError **error)
     if (!node)
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                     "QEMU has no block device for disk %s", id);
-    g_free(want);
     json_object_put(r);
     return node;
 }
@@ -165,16 +179,8 @@ kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean grac
     }
     for (guint i = 0; i < mirrors->len; i++) {
         KvmMirror *x = mirrors->pdata[i];
-        if (!x->new_node)
-            continue;
-        char *fnode = g_strdup_printf("%s-file", x->new_node);
-        json_object *a = json_object_new_object();
-        json_object_object_add(a, "node-name", json_object_new_string(x->new_node));
-        vmshift_qmp_execute_simple(q, "blockdev-del", a, QMP_CMD_TIMEOUT, NULL);
-        a = json_object_new_object();
-        json_object_object_add(a, "node-name", json_object_new_string(fnode));
-        vmshift_qmp_execute_simple(q, "blockdev-del", a, QMP_CMD_TIMEOUT, NULL);
-        g_free(fnode);
+        if (x->new_node)
+            blockdev_del_with_file(q, x->new_node);
     }
     vmshift_qmp_set_cancellable(q, saved);
     vmshift_qmp_clear_events(q);
@@ -190,29 +196,50 @@ kvm_mirrors_abort(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors)
  * Starts a blockdev-mirror of disk @dk to @target (a node this function
  * adds over @file_json). The mirror is added to @mirrors.
  */
-gboolean
-kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk, json_object *target_file,
-             const char *target_path_, GPtrArray *mirrors, GError **error)
+KvmMirror *
+kvm_mirror_new(VmshiftQmp *q, const KvmDiskDef *dk, const char *new_path, GPtrArray *mirrors,
+               GError **error)
 {
     KvmMirror *x = g_new0(KvmMirror, 1);
     x->disk = g_strdup(dk->id);
     x->old_path = g_strdup(dk->path);
-    x->new_path = g_strdup(target_path_);
+    x->new_path = g_strdup(new_path);
     g_ptr_array_add(mirrors, x);
     x->old_node = kvm_mig_disk_node(q, dk->id, error);
-    if (!x->old_node) {
+    return x->old_node ? x : NULL;
+}
+
+gboolean
+kvm_mirror_run(VmshiftQmp *q, KvmMirror *x, GError **error)
+{
+    x->job = g_strdup_printf("vmshift-mirror-%s", x->disk);
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "job-id", json_object_new_string(x->job));
+    json_object_object_add(a, "device", json_object_new_string(x->old_node));
+    json_object_object_add(a, "target", json_object_new_string(x->new_node));
+    json_object_object_add(a, "sync", json_object_new_string("full"));
+    if (!vmshift_qmp_execute_simple(q, "blockdev-mirror", a, QMP_CMD_TIMEOUT, error)) {
+        g_clear_pointer(&x->job, g_free);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk, json_object *target_file,
+                 const char *target_path_, GPtrArray *mirrors, GError **error)
+{
+    KvmMirror *x = kvm_mirror_new(q, dk, target_path_, mirrors, error);
+    if (!x) {
         json_object_put(target_file);
         return FALSE;
     }
-    char *suffix = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() % 1000000);
-    x->new_node = g_strdup_printf("%s-m%s", dk->id, suffix);
-    char *fnode = g_strdup_printf("%s-file", x->new_node);
-    g_free(suffix);
+    x->new_node = g_strdup_printf("%s-m%" G_GINT64_FORMAT, dk->id,
+                                  g_get_real_time() % 1000000);
+    g_autofree char *fnode = g_strdup_printf("%s-file", x->new_node);
     json_object_object_add(target_file, "node-name", json_object_new_string(fnode));
     if (!vmshift_qmp_execute_simple(q, "blockdev-add", target_file, QMP_CMD_TIMEOUT, error)) {
-        g_free(x->new_node);
-        x->new_node = NULL;
-        g_free(fnode);
+        g_clear_pointer(&x->new_node, g_free);
         return FALSE;
     }
     json_object *fmt = json_object_new_object();
@@ -222,26 +249,12 @@ kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk, json_object *ta
     if (!strcmp(dk->format, "qcow2"))
         json_object_object_add(fmt, "backing", NULL);
     if (!vmshift_qmp_execute_simple(q, "blockdev-add", fmt, QMP_CMD_TIMEOUT, error)) {
-        json_object *a = json_object_new_object();
-        json_object_object_add(a, "node-name", json_object_new_string(fnode));
-        vmshift_qmp_execute_simple(q, "blockdev-del", a, QMP_CMD_TIMEOUT, NULL);
-        g_free(x->new_node);
-        x->new_node = NULL;
-        g_free(fnode);
+        blockdev_del(q, fnode);
+        g_clear_pointer(&x->new_node, g_free);
         return FALSE;
     }
-    g_free(fnode);
-    x->job = g_strdup_printf("vmshift-mirror-%s", dk->id);
-    json_object *a = json_object_new_object();
-    json_object_object_add(a, "job-id", json_object_new_string(x->job));
-    json_object_object_add(a, "device", json_object_new_string(x->old_node));
-    json_object_object_add(a, "target", json_object_new_string(x->new_node));
-    json_object_object_add(a, "sync", json_object_new_string("full"));
-    if (!vmshift_qmp_execute_simple(q, "blockdev-mirror", a, QMP_CMD_TIMEOUT, error)) {
-        g_free(x->job);
-        x->job = NULL;
+    if (!kvm_mirror_run(q, x, error))
         return FALSE;
-    }
     vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "mirroring disk %s to %s", dk->id, target_path_);
     return TRUE;
 }
@@ -260,41 +273,30 @@ kvm_mirrors_pivot(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
     }
     for (guint i = 0; i < mirrors->len; i++) {
         KvmMirror *x = mirrors->pdata[i];
-        VmshiftQmpEvent *ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_COMPLETED", match_job,
-                                                     x->job, 60000, error);
+        g_autoptr(VmshiftQmpEvent) ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_COMPLETED",
+                                                               match_job, x->job, 60000, error);
         if (!ev)
             return FALSE;
         const char *e = vmshift_qmp_event_get_string(ev, "error");
         if (e) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                         "pivot of disk %s to %s failed: %s", x->disk, x->new_path, e);
-            vmshift_qmp_event_free(ev);
             return FALSE;
         }
-        vmshift_qmp_event_free(ev);
         x->done = TRUE;
         /* confirm: the device now runs on the new node */
-        char *now = kvm_mig_disk_node(q, x->disk, error);
+        g_autofree char *now = kvm_mig_disk_node(q, x->disk, error);
         if (!now)
             return FALSE;
         if (strcmp(now, x->new_node) != 0) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                         "disk %s still runs on node %s after the pivot to %s", x->disk, now,
                         x->new_node);
-            g_free(now);
             return FALSE;
         }
-        g_free(now);
         /* the old nodes were added with -blockdev: delete them so they let go
          * of the old file (and of any backing file) */
-        char *ofile = g_strdup_printf("%s-file", x->old_node);
-        json_object *a = json_object_new_object();
-        json_object_object_add(a, "node-name", json_object_new_string(x->old_node));
-        vmshift_qmp_execute_simple(q, "blockdev-del", a, QMP_CMD_TIMEOUT, NULL);
-        a = json_object_new_object();
-        json_object_object_add(a, "node-name", json_object_new_string(ofile));
-        vmshift_qmp_execute_simple(q, "blockdev-del", a, QMP_CMD_TIMEOUT, NULL);
-        g_free(ofile);
+        blockdev_del_with_file(q, x->old_node);
     }
     return TRUE;
 }

@@ -43,14 +43,8 @@ move_mirrored(KvmMig *m, GPtrArray *moving, GPtrArray *mirrors, GError **error)
         return FALSE;
     for (guint k = 0; k < moving->len; k++) {
         guint i = GPOINTER_TO_UINT(moving->pdata[k]);
-        KvmDiskDef *sk = m->sdef->disks->pdata[i];
-        KvmDiskDef *dk = m->ddef->disks->pdata[i];
-        guint64 size = 0;
-        if (!kvm_mig_disk_virtual_size(m->src, sk->path, &size, error))
-            return FALSE;
-        g_ptr_array_add(m->new_files, g_strdup(dk->path));
-        if (!kvm_mig_save_new_files(m, error) ||
-            !kvm_mig_create_image(m->src, dk->path, dk->format, size, error))
+        if (!kvm_mig_new_image(m, m->src, m->sdef->disks->pdata[i], m->ddef->disks->pdata[i],
+                               error))
             return FALSE;
     }
     if (!kvm_mig_phase(m, VMSHIFT_PHASE_TRANSFER, error) ||

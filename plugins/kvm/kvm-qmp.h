@@ -63,9 +63,10 @@ void kvm_mig_rollback_destination(KvmMig *m);
 gboolean kvm_mig_check_no_dst_vm(KvmMig *m, GError **error);
 char *kvm_mig_target_path(const char *dir, const char *old_path, const char *vm,
                           const char *disk);
-gboolean kvm_mig_disk_virtual_size(KvmHost *h, const char *path, guint64 *size, GError **error);
-gboolean kvm_mig_create_image(KvmHost *h, const char *path, const char *format, guint64 size,
-                              GError **error);
+/* A new empty image on @h at @dk's path, of the size of source disk @sk,
+ * journaled (new-files) before it is made. */
+gboolean kvm_mig_new_image(KvmMig *m, KvmHost *h, const KvmDiskDef *sk, const KvmDiskDef *dk,
+                           GError **error);
 /* Applies --network NIC=NET; checks every NIC's network on the destination. */
 gboolean kvm_mig_map_networks(KvmMig *m, GError **error);
 gboolean kvm_mig_copy_image(KvmMig *m, KvmHost *h, const char *from, const char *to,
@@ -95,6 +96,12 @@ char *kvm_mig_disk_node(VmshiftQmp *q, const char *id, GError **error);
 gboolean kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error);
 void kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean graceful);
 void kvm_mirrors_abort(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors);
+/* A mirror of disk @dk to @new_path in @mirrors, its old node looked up
+ * (NULL when there is none; the mirror stays in @mirrors). */
+KvmMirror *kvm_mirror_new(VmshiftQmp *q, const KvmDiskDef *dk, const char *new_path,
+                          GPtrArray *mirrors, GError **error);
+/* blockdev-mirror from x->old_node to x->new_node, as job vmshift-mirror-DISK */
+gboolean kvm_mirror_run(VmshiftQmp *q, KvmMirror *x, GError **error);
 gboolean kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk,
                           json_object *target_file, const char *target_path_,
                           GPtrArray *mirrors, GError **error);
