@@ -287,6 +287,64 @@ acl_grant(acl_t *acl, uid_t uid, gboolean write)
  * ACL, label) plus rw (r for backing files) for @user. Changes are appended
  * to @changes.
  */
+static void
+acl_release(acl_t a)
+{
+    acl_free(a);
+}
+
+typedef acl_t KvmAcl;
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(KvmAcl, acl_release, NULL)
+
+/* @want, the model's ACL plus @user's access (rw, r without @write) */
+static gboolean
+grant_user(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *st,
+           const char *user, gboolean write, acl_t *want, GError **error)
+{
+    guint32 uid;
+    if (!fs_user_uid(h, user, &uid, error))
+        return FALSE;
+    if (uid != (guint32) (dk->acl_uid >= 0 ? dk->acl_uid : (gint64) st->uid) &&
+        !acl_grant(want, (uid_t) uid, write)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: cannot build the ACL",
+                    path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The ACL of @path made @dk's model plus @user's access. */
+static gboolean
+apply_acl(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *st,
+          const char *user, gboolean write, GPtrArray *changes, GError **error)
+{
+    g_auto(KvmAcl) cur = fs_get_acl(h, path, error);
+    if (!cur)
+        return FALSE;
+    g_autofree char *before = acl_text_of(cur);
+    g_auto(KvmAcl) want = dk->acl_text ? acl_from_text(dk->acl_text) : acl_dup(cur);
+    if (!want) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: bad ACL model '%s'", path,
+                    dk->acl_text ? dk->acl_text : "");
+        return FALSE;
+    }
+    if (user && !grant_user(h, path, dk, st, user, write, &want, error))
+        return FALSE;
+    if (acl_valid(want) != 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: ACL model is not valid",
+                    path);
+        return FALSE;
+    }
+    g_autofree char *after = acl_text_of(want);
+    if (strcmp(before, after) == 0)
+        return TRUE;
+    /* the ACL carries the mode bits (owner, group/mask, other) */
+    if (!fs_set_acl(h, path, want, error))
+        return FALSE;
+    g_ptr_array_add(changes, g_strdup_printf("%s: ACL %s -> %s", path, before, after));
+    return TRUE;
+}
+
 static gboolean
 apply_model(KvmHost *h, const char *path, KvmDiskDef *dk, const char *user, gboolean write,
             GPtrArray *changes, GError **error)
@@ -301,53 +359,7 @@ apply_model(KvmHost *h, const char *path, KvmDiskDef *dk, const char *user, gboo
                                                  G_GINT64_FORMAT, path, st.uid, st.gid,
                                                  dk->acl_uid, dk->acl_gid));
     }
-    acl_t cur = fs_get_acl(h, path, error);
-    if (!cur)
-        return FALSE;
-    char *before = acl_text_of(cur);
-    acl_t want = dk->acl_text ? acl_from_text(dk->acl_text) : acl_dup(cur);
-    acl_free(cur);
-    if (!want) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: bad ACL model '%s'", path,
-                    dk->acl_text ? dk->acl_text : "");
-        g_free(before);
-        return FALSE;
-    }
-    if (user) {
-        guint32 uid;
-        if (!fs_user_uid(h, user, &uid, error)) {
-            acl_free(want);
-            g_free(before);
-            return FALSE;
-        }
-        if (uid != (guint32) (dk->acl_uid >= 0 ? dk->acl_uid : (gint64) st.uid) &&
-            !acl_grant(&want, (uid_t) uid, write)) {
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: cannot build the ACL",
-                        path);
-            acl_free(want);
-            g_free(before);
-            return FALSE;
-        }
-    }
-    if (acl_valid(want) != 0) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: ACL model is not valid",
-                    path);
-        acl_free(want);
-        g_free(before);
-        return FALSE;
-    }
-    char *after = acl_text_of(want);
-    gboolean ok = TRUE;
-    if (strcmp(before, after) != 0) {
-        /* the ACL carries the mode bits (owner, group/mask, other) */
-        ok = fs_set_acl(h, path, want, error);
-        if (ok)
-            g_ptr_array_add(changes, g_strdup_printf("%s: ACL %s -> %s", path, before, after));
-    }
-    acl_free(want);
-    g_free(before);
-    g_free(after);
-    if (!ok)
+    if (!apply_acl(h, path, dk, &st, user, write, changes, error))
         return FALSE;
     /* special bits are not part of the ACL */
     if (dk->acl_text && fs_stat(h, path, &st, NULL) && (st.mode & 07000) != (dk->acl_mode & 07000)) {
@@ -356,16 +368,13 @@ apply_model(KvmHost *h, const char *path, KvmDiskDef *dk, const char *user, gboo
             g_ptr_array_add(changes, g_strdup_printf("%s: mode %04o -> %04o", path, st.mode, nm));
     }
     if (dk->acl_label) {
-        char *con = fs_get_label(h, path);
+        g_autofree char *con = fs_get_label(h, path);
         if (con && g_strcmp0(con, dk->acl_label) != 0) {
-            if (!fs_set_label(h, path, dk->acl_label, error)) {
-                g_free(con);
+            if (!fs_set_label(h, path, dk->acl_label, error))
                 return FALSE;
-            }
             g_ptr_array_add(changes, g_strdup_printf("%s: label %s -> %s", path, con,
                                                      dk->acl_label));
         }
-        g_free(con);
     }
     return TRUE;
 }

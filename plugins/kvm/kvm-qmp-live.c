@@ -148,20 +148,16 @@ wait_dest_running(KvmMig *m, GError **error)
             g_prefix_error(error, "destination QEMU on host %s: ", m->dst->name);
             return FALSE;
         }
-        char *st = g_strdup(vmshift_json_get_string(r, "status"));
+        g_autofree char *st = g_strdup(vmshift_json_get_string(r, "status"));
         json_object_put(r);
-        if (g_strcmp0(st, "running") == 0) {
-            g_free(st);
+        if (g_strcmp0(st, "running") == 0)
             return TRUE;
-        }
         if (g_get_monotonic_time() > until) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                         "VM %s on host %s is '%s', not running, after the migration",
                         m->ddef->name, m->dst->name, st);
-            g_free(st);
             return FALSE;
         }
-        g_free(st);
         g_usleep(m->src_paused ? 5000 : 50000);
     }
 }
