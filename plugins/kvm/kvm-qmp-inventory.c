@@ -5,8 +5,6 @@
  */
 #include "config.h"
 
-#define _GNU_SOURCE 1
-
 #include <string.h>
 
 #include <glib/gstdio.h>

@@ -3,9 +3,6 @@
  * kvm-tuning.c. */
 #include "config.h"
 
-#define _GNU_SOURCE 1
-
-#include <signal.h>
 #include <string.h>
 
 #include "kvm-qmp.h"

@@ -2,19 +2,18 @@
  * share (the journal, the destination's rollback, images, networks), and
  * the migrate entry point.
  *
- *
  * Journal (vmshift_job_save) keys, written before the step they describe:
  *   vm, src-host, dst-host     what moves where
  *   stage                      prepare | dst-started | transfer | completed |
- *                              cleanup | mirror | pivoted | copied
+ *                              cleanup | mirror | pivoted | copied | postcopy |
+ *                              done | rolled-back
+ *   source-paused              1: the job paused the source for the transfer
  *   dst-pid                    the destination QEMU
  *   new-files                  ';'-separated files created at the destination
  * repair() reads them to roll back (VM still runs at the source) or to
  * finish (the source QEMU already handed over).
  */
 #include "config.h"
-
-#define _GNU_SOURCE 1
 
 #include <signal.h>
 #include <string.h>
