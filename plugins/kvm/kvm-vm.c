@@ -86,19 +86,76 @@ valid_id(const char *s)
     return TRUE;
 }
 
+/* [disk ID] of a vm.conf */
+static KvmDiskDef *
+parse_disk(GKeyFile *kf, const char *group, const char *where, GError **error)
+{
+    KvmDiskDef *dk = g_new0(KvmDiskDef, 1);
+    dk->id = g_strdup(group + 5);
+    dk->path = g_key_file_get_string(kf, group, "path", NULL);
+    dk->format = g_key_file_get_string(kf, group, "format", NULL);
+    if (!dk->format)
+        dk->format = g_strdup("qcow2");
+    dk->acl_text = g_key_file_get_string(kf, group, "acl", NULL);
+    dk->acl_label = g_key_file_get_string(kf, group, "acl-label", NULL);
+    dk->acl_uid = dk->acl_gid = -1;
+    g_autofree char *owner = g_key_file_get_string(kf, group, "acl-owner", NULL);
+    long long u = -1, g = -1;
+    if (owner && sscanf(owner, "%lld:%lld", &u, &g) == 2) {
+        dk->acl_uid = u;
+        dk->acl_gid = g;
+    }
+    g_autofree char *mode = g_key_file_get_string(kf, group, "acl-mode", NULL);
+    if (mode)
+        dk->acl_mode = (guint) g_ascii_strtoull(mode, NULL, 8);
+    if (!valid_id(dk->id) || !dk->path || !g_path_is_absolute(dk->path) ||
+        (strcmp(dk->format, "qcow2") && strcmp(dk->format, "raw"))) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "%s: [%s] needs an id of letters/digits, an absolute path= and "
+                    "format=qcow2|raw", where, group);
+        disk_def_free(dk);
+        return NULL;
+    }
+    return dk;
+}
+
+/* [nic ID] of a vm.conf */
+static KvmNicDef *
+parse_nic(GKeyFile *kf, const char *group, const char *where, GError **error)
+{
+    KvmNicDef *n = g_new0(KvmNicDef, 1);
+    n->id = g_strdup(group + 4);
+    n->mac = g_key_file_get_string(kf, group, "mac", NULL);
+    n->network = g_key_file_get_string(kf, group, "network", NULL);
+    n->model = g_key_file_get_string(kf, group, "model", NULL);
+    if (!n->model)
+        n->model = g_strdup("virtio-net-pci");
+    if (!n->network)
+        n->network = g_strdup("default");
+    if (!n->mac)
+        n->mac = g_strdup_printf("52:54:00:%02x:%02x:%02x", g_random_int_range(0, 256),
+                                 g_random_int_range(0, 256), g_random_int_range(0, 256));
+    if (!valid_id(n->id)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: [%s]: bad NIC id", where,
+                    group);
+        nic_def_free(n);
+        return NULL;
+    }
+    return n;
+}
+
 KvmVmDef *
 kvm_vm_def_parse(const char *text, const char *where, GError **error)
 {
-    GKeyFile *kf = g_key_file_new();
+    g_autoptr(GKeyFile) kf = g_key_file_new();
     GError *local = NULL;
     if (!g_key_file_load_from_data(kf, text, (gsize) -1, G_KEY_FILE_NONE, &local)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", where,
                     local->message);
         g_error_free(local);
-        g_key_file_unref(kf);
         return NULL;
     }
-    KvmVmDef *d = def_new();
+    g_autoptr(KvmVmDef) d = def_new();
     d->name = g_key_file_get_string(kf, "vm", "name", NULL);
     d->uuid = g_key_file_get_string(kf, "vm", "uuid", NULL);
     d->memory_mib = (guint64) g_key_file_get_uint64(kf, "vm", "memory-mib", NULL);
@@ -113,7 +170,7 @@ kvm_vm_def_parse(const char *text, const char *where, GError **error)
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                     "%s: [vm] name is missing or not made of letters, digits, '-', '_'",
                     where);
-        goto fail;
+        return NULL;
     }
     if (d->memory_mib == 0)
         d->memory_mib = 512;
@@ -126,70 +183,21 @@ kvm_vm_def_parse(const char *text, const char *where, GError **error)
     if (!d->cpu)
         d->cpu = g_strdup("qemu64");
 
-    gsize ngroups = 0;
-    char **groups = g_key_file_get_groups(kf, &ngroups);
-    for (gsize i = 0; i < ngroups; i++) {
-        if (g_str_has_prefix(groups[i], "disk ")) {
-            KvmDiskDef *dk = g_new0(KvmDiskDef, 1);
-            dk->id = g_strdup(groups[i] + 5);
-            dk->path = g_key_file_get_string(kf, groups[i], "path", NULL);
-            dk->format = g_key_file_get_string(kf, groups[i], "format", NULL);
-            if (!dk->format)
-                dk->format = g_strdup("qcow2");
-            dk->acl_text = g_key_file_get_string(kf, groups[i], "acl", NULL);
-            dk->acl_label = g_key_file_get_string(kf, groups[i], "acl-label", NULL);
-            dk->acl_uid = dk->acl_gid = -1;
-            char *owner = g_key_file_get_string(kf, groups[i], "acl-owner", NULL);
-            if (owner) {
-                long long u = -1, g = -1;
-                if (sscanf(owner, "%lld:%lld", &u, &g) == 2) {
-                    dk->acl_uid = u;
-                    dk->acl_gid = g;
-                }
-                g_free(owner);
-            }
-            char *mode = g_key_file_get_string(kf, groups[i], "acl-mode", NULL);
-            if (mode)
-                dk->acl_mode = (guint) g_ascii_strtoull(mode, NULL, 8);
-            g_free(mode);
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    for (char **gr = groups; *gr; gr++) {
+        if (g_str_has_prefix(*gr, "disk ")) {
+            KvmDiskDef *dk = parse_disk(kf, *gr, where, error);
+            if (!dk)
+                return NULL;
             g_ptr_array_add(d->disks, dk);
-            if (!valid_id(dk->id) || !dk->path || !g_path_is_absolute(dk->path) ||
-                (strcmp(dk->format, "qcow2") && strcmp(dk->format, "raw"))) {
-                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                            "%s: [%s] needs an id of letters/digits, an absolute path= and "
-                            "format=qcow2|raw", where, groups[i]);
-                g_strfreev(groups);
-                goto fail;
-            }
-        } else if (g_str_has_prefix(groups[i], "nic ")) {
-            KvmNicDef *n = g_new0(KvmNicDef, 1);
-            n->id = g_strdup(groups[i] + 4);
-            n->mac = g_key_file_get_string(kf, groups[i], "mac", NULL);
-            n->network = g_key_file_get_string(kf, groups[i], "network", NULL);
-            n->model = g_key_file_get_string(kf, groups[i], "model", NULL);
-            if (!n->model)
-                n->model = g_strdup("virtio-net-pci");
-            if (!n->network)
-                n->network = g_strdup("default");
-            if (!n->mac)
-                n->mac = g_strdup_printf("52:54:00:%02x:%02x:%02x", g_random_int_range(0, 256),
-                                         g_random_int_range(0, 256), g_random_int_range(0, 256));
+        } else if (g_str_has_prefix(*gr, "nic ")) {
+            KvmNicDef *n = parse_nic(kf, *gr, where, error);
+            if (!n)
+                return NULL;
             g_ptr_array_add(d->nics, n);
-            if (!valid_id(n->id)) {
-                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                            "%s: [%s]: bad NIC id", where, groups[i]);
-                g_strfreev(groups);
-                goto fail;
-            }
         }
     }
-    g_strfreev(groups);
-    g_key_file_unref(kf);
-    return d;
-fail:
-    g_key_file_unref(kf);
-    kvm_vm_def_free(d);
-    return NULL;
+    return g_steal_pointer(&d);
 }
 
 char *

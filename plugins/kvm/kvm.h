@@ -185,38 +185,34 @@ struct _KvmBackend {
     char *ssh_config;       /* ssh-config= (qmp transport), or NULL */
     char *ssh_control_dir;  /* private directory of the shared ssh connections */
 #ifdef HAVE_LIBVIRT
-    struct KvmLibvirt *lv;
+    struct KvmLibvirt *lv;  /* the libvirt transport's state */
 #endif
 };
 
+/* qmp transport (kvm-qmp-inventory.c): the host called @name; the host
+ * whose run directory holds @vm (name or uuid). */
 KvmHost *kvm_backend_find_host(KvmBackend *b, const char *name, GError **error);
-/* Finds the host whose run directory holds @vm (name or uuid). */
 KvmHost *kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def,
                                GError **error);
 
-/* kvm-migrate.c */
-/* The warning both transports log when tcg-safe=false overrides that. */
+/* kvm-qmp-mig.c: the warning both transports log when tcg-safe=false
+ * overrides the TCG rule (KvmTuning.warn_tcg_live). */
 void kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major);
-gboolean kvm_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
-                     GError **error);
-gboolean kvm_repair(KvmBackend *b, VmshiftJob *job, GError **error);
-GPtrArray *kvm_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec,
-                               GError **error);
 
-/* kvm-storage.c */
-VmshiftCheckpointState *kvm_checkpoint_state(KvmBackend *b, const char *vm, GError **error);
-gboolean kvm_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
-/* Applies the access a QEMU running as @user needs on @path, modelled on
- * @model (nullable): owner, group, mode, ACL entries. Reports changes. */
-void kvm_acl_capture_def(KvmHost *h, KvmVmDef *def);
-/* The access model of one file (kvm_acl_capture records @path's owner,
- * mode, ACL, label into @dk; kvm_acl_apply_def makes @path match @dk plus
- * rw (r without @write) for @user), shared by both transports. */
+/* kvm-qmp-acl.c: the access model of one file (kvm_acl_capture records
+ * @path's owner, mode, ACL, label into @dk; kvm_acl_apply_def makes @path
+ * match @dk plus rw (r without @write) for @user), shared by both
+ * transports. kvm_acl_apply applies the access a QEMU running as @user
+ * needs on @path, modelled on @model (nullable): owner, group, mode, ACL
+ * entries. Each reports its changes into @changes. */
 gboolean kvm_acl_capture(const char *path, KvmDiskDef *dk, GError **error);
 gboolean kvm_acl_apply_def(const char *path, KvmDiskDef *dk, const char *user, gboolean write,
                            GPtrArray *changes, GError **error);
 gboolean kvm_acl_apply(const char *path, const char *model, const char *user,
                        GPtrArray *changes, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KvmHost, kvm_host_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KvmVmDef, kvm_vm_def_free)
 
 G_END_DECLS
 

@@ -1,5 +1,6 @@
-/* vmshift KVM plugin: merge detection (checkpoint_state) and access rules on
- * image files (recreate_acl: owner, mode, POSIX ACL via libacl, SELinux). */
+/* vmshift KVM plugin: access rules on image files (owner, mode, POSIX ACL
+ * via libacl, SELinux): the qmp transport's recreate_acl, and the model
+ * capture/apply both transports use (kvm_acl_*, kvm.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -16,94 +17,7 @@
 #include <selinux/selinux.h>
 #endif
 
-#include "kvm.h"
-
-/* ---- checkpoint_state --------------------------------------------------- */
-
-VmshiftCheckpointState *
-kvm_checkpoint_state(KvmBackend *b, const char *vmname, GError **error)
-{
-    KvmVmDef *def = NULL;
-    KvmHost *h = kvm_backend_locate_vm(b, vmname, &def, error);
-    if (!h)
-        return NULL;
-    VmshiftCheckpointState *cs = vmshift_checkpoint_state_new();
-    cs->percent = -1;
-    if (kvm_vm_is_running(h, def->name)) {
-        VmshiftQmp *q = kvm_vm_qmp(h, def->name, b->qmp_timeout_ms, NULL, error);
-        if (!q) {
-            vmshift_checkpoint_state_free(cs);
-            kvm_vm_def_free(def);
-            return NULL;
-        }
-        json_object *jobs = vmshift_qmp_execute(q, "query-block-jobs", NULL, 10000, error);
-        vmshift_qmp_free(q);
-        if (!jobs) {
-            vmshift_checkpoint_state_free(cs);
-            kvm_vm_def_free(def);
-            return NULL;
-        }
-        GString *detail = g_string_new(NULL);
-        gsize n = json_object_array_length(jobs);
-        guint64 off = 0, len = 0;
-        for (gsize i = 0; i < n; i++) {
-            json_object *j = json_object_array_get_idx(jobs, i);
-            const char *type = vmshift_json_get_string(j, "type");
-            if (g_strcmp0(type, "commit") && g_strcmp0(type, "stream"))
-                continue;
-            const char *dev = vmshift_json_get_string(j, "device");
-            guint64 o = (guint64) vmshift_json_get_int(j, "offset", 0);
-            guint64 l = (guint64) vmshift_json_get_int(j, "len", 0);
-            off += o;
-            len += l;
-            /* name the disk when the job id carries it */
-            const char *disk = NULL;
-            for (guint k = 0; k < def->disks->len && !disk; k++) {
-                KvmDiskDef *dk = def->disks->pdata[k];
-                if (dev && strstr(dev, dk->id))
-                    disk = dk->id;
-            }
-            if (!disk && def->disks->len == 1)
-                disk = ((KvmDiskDef *) def->disks->pdata[0])->id;
-            if (detail->len)
-                g_string_append(detail, "; ");
-            g_string_append_printf(detail, "block-%s job '%s' on %s%s at %d%% (%s, %"
-                                   G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " bytes)",
-                                   type, dev ? dev : "?", disk ? "disk " : "VM ",
-                                   disk ? disk : def->name,
-                                   l ? (int) (100 * o / l) : 0,
-                                   vmshift_json_get_string(j, "status") ?: "?", o, l);
-        }
-        json_object_put(jobs);
-        if (detail->len) {
-            cs->merging = 1;
-            cs->percent = len ? (gint32) (100 * off / len) : -1;
-            cs->detail = g_string_free(detail, FALSE);
-        } else {
-            g_string_free(detail, TRUE);
-        }
-    } else {
-        /* a stopped VM: an image locked by someone else is being merged
-         * (qemu-img commit / rebase hold the write lock) */
-        for (guint k = 0; k < def->disks->len; k++) {
-            KvmDiskDef *dk = def->disks->pdata[k];
-            const char *argv[] = { "qemu-img", "info", "--output=json", dk->path, NULL };
-            GError *local = NULL;
-            if (!kvm_host_run(h, argv, NULL, NULL, 30, &local)) {
-                if (strstr(local->message, "lock")) {
-                    cs->merging = 1;
-                    g_free(cs->detail);
-                    cs->detail = g_strdup_printf("disk %s (%s) of stopped VM %s is locked by "
-                                                 "another process (qemu-img commit or rebase "
-                                                 "running)", dk->id, dk->path, def->name);
-                }
-                g_clear_error(&local);
-            }
-        }
-    }
-    kvm_vm_def_free(def);
-    return cs;
-}
+#include "kvm-qmp.h"
 
 /* ---- ACLs ----------------------------------------------------------------- */
 
@@ -373,6 +287,64 @@ acl_grant(acl_t *acl, uid_t uid, gboolean write)
  * ACL, label) plus rw (r for backing files) for @user. Changes are appended
  * to @changes.
  */
+static void
+acl_release(acl_t a)
+{
+    acl_free(a);
+}
+
+typedef acl_t KvmAcl;
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(KvmAcl, acl_release, NULL)
+
+/* @want, the model's ACL plus @user's access (rw, r without @write) */
+static gboolean
+grant_user(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *st,
+           const char *user, gboolean write, acl_t *want, GError **error)
+{
+    guint32 uid;
+    if (!fs_user_uid(h, user, &uid, error))
+        return FALSE;
+    if (uid != (guint32) (dk->acl_uid >= 0 ? dk->acl_uid : (gint64) st->uid) &&
+        !acl_grant(want, (uid_t) uid, write)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: cannot build the ACL",
+                    path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The ACL of @path made @dk's model plus @user's access. */
+static gboolean
+apply_acl(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *st,
+          const char *user, gboolean write, GPtrArray *changes, GError **error)
+{
+    g_auto(KvmAcl) cur = fs_get_acl(h, path, error);
+    if (!cur)
+        return FALSE;
+    g_autofree char *before = acl_text_of(cur);
+    g_auto(KvmAcl) want = dk->acl_text ? acl_from_text(dk->acl_text) : acl_dup(cur);
+    if (!want) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: bad ACL model '%s'", path,
+                    dk->acl_text ? dk->acl_text : "");
+        return FALSE;
+    }
+    if (user && !grant_user(h, path, dk, st, user, write, &want, error))
+        return FALSE;
+    if (acl_valid(want) != 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: ACL model is not valid",
+                    path);
+        return FALSE;
+    }
+    g_autofree char *after = acl_text_of(want);
+    if (strcmp(before, after) == 0)
+        return TRUE;
+    /* the ACL carries the mode bits (owner, group/mask, other) */
+    if (!fs_set_acl(h, path, want, error))
+        return FALSE;
+    g_ptr_array_add(changes, g_strdup_printf("%s: ACL %s -> %s", path, before, after));
+    return TRUE;
+}
+
 static gboolean
 apply_model(KvmHost *h, const char *path, KvmDiskDef *dk, const char *user, gboolean write,
             GPtrArray *changes, GError **error)
@@ -387,53 +359,7 @@ apply_model(KvmHost *h, const char *path, KvmDiskDef *dk, const char *user, gboo
                                                  G_GINT64_FORMAT, path, st.uid, st.gid,
                                                  dk->acl_uid, dk->acl_gid));
     }
-    acl_t cur = fs_get_acl(h, path, error);
-    if (!cur)
-        return FALSE;
-    char *before = acl_text_of(cur);
-    acl_t want = dk->acl_text ? acl_from_text(dk->acl_text) : acl_dup(cur);
-    acl_free(cur);
-    if (!want) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: bad ACL model '%s'", path,
-                    dk->acl_text ? dk->acl_text : "");
-        g_free(before);
-        return FALSE;
-    }
-    if (user) {
-        guint32 uid;
-        if (!fs_user_uid(h, user, &uid, error)) {
-            acl_free(want);
-            g_free(before);
-            return FALSE;
-        }
-        if (uid != (guint32) (dk->acl_uid >= 0 ? dk->acl_uid : (gint64) st.uid) &&
-            !acl_grant(&want, (uid_t) uid, write)) {
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: cannot build the ACL",
-                        path);
-            acl_free(want);
-            g_free(before);
-            return FALSE;
-        }
-    }
-    if (acl_valid(want) != 0) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: ACL model is not valid",
-                    path);
-        acl_free(want);
-        g_free(before);
-        return FALSE;
-    }
-    char *after = acl_text_of(want);
-    gboolean ok = TRUE;
-    if (strcmp(before, after) != 0) {
-        /* the ACL carries the mode bits (owner, group/mask, other) */
-        ok = fs_set_acl(h, path, want, error);
-        if (ok)
-            g_ptr_array_add(changes, g_strdup_printf("%s: ACL %s -> %s", path, before, after));
-    }
-    acl_free(want);
-    g_free(before);
-    g_free(after);
-    if (!ok)
+    if (!apply_acl(h, path, dk, &st, user, write, changes, error))
         return FALSE;
     /* special bits are not part of the ACL */
     if (dk->acl_text && fs_stat(h, path, &st, NULL) && (st.mode & 07000) != (dk->acl_mode & 07000)) {
@@ -442,16 +368,13 @@ apply_model(KvmHost *h, const char *path, KvmDiskDef *dk, const char *user, gboo
             g_ptr_array_add(changes, g_strdup_printf("%s: mode %04o -> %04o", path, st.mode, nm));
     }
     if (dk->acl_label) {
-        char *con = fs_get_label(h, path);
+        g_autofree char *con = fs_get_label(h, path);
         if (con && g_strcmp0(con, dk->acl_label) != 0) {
-            if (!fs_set_label(h, path, dk->acl_label, error)) {
-                g_free(con);
+            if (!fs_set_label(h, path, dk->acl_label, error))
                 return FALSE;
-            }
             g_ptr_array_add(changes, g_strdup_printf("%s: label %s -> %s", path, con,
                                                      dk->acl_label));
         }
-        g_free(con);
     }
     return TRUE;
 }
@@ -520,15 +443,15 @@ kvm_acl_apply(const char *path, const char *model, const char *user, GPtrArray *
 }
 
 gboolean
-kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **error)
+kvm_qmp_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **error)
 {
-    KvmVmDef *def = NULL;
+    g_autoptr(KvmVmDef) def = NULL;
     KvmHost *h = kvm_backend_locate_vm(b, vmname, &def, error);
     if (!h)
         return FALSE;
-    if (job)
-        vmshift_job_set_phase(job, VMSHIFT_PHASE_ACL, NULL);
-    GPtrArray *changes = g_ptr_array_new_with_free_func(g_free);
+    if (job && !vmshift_job_set_phase(job, VMSHIFT_PHASE_ACL, error))
+        return FALSE;
+    g_autoptr(GPtrArray) changes = g_ptr_array_new_with_free_func(g_free);
     gboolean ok = TRUE, captured = FALSE;
     guint files = 0;
     for (guint i = 0; i < def->disks->len && ok; i++) {
@@ -543,9 +466,8 @@ kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **er
         ok = apply_model(h, dk->path, dk, h->qemu_user, TRUE, changes, error);
         files++;
         /* backing files: the QEMU user needs to read them */
-        VmshiftVm *info = NULL;
         if (ok && h->qemu_user) {
-            info = kvm_vm_describe(h, def);
+            g_autoptr(VmshiftVm) info = kvm_vm_describe(h, def);
             VmshiftDisk *d = vmshift_vm_find_disk(info, dk->id);
             for (guint k = 0; d && d->backing_chain && k < d->backing_chain->len && ok; k++) {
                 KvmDiskDef bk = { .acl_uid = -1, .acl_gid = -1 };
@@ -553,7 +475,6 @@ kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **er
                                  changes, error);
                 files++;
             }
-            vmshift_vm_free(info);
         }
     }
     if (ok && captured)
@@ -561,12 +482,10 @@ kvm_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError **er
     if (job) {
         for (guint i = 0; i < changes->len; i++)
             vmshift_job_log(job, VMSHIFT_LOG_INFO, "acl: %s", (char *) changes->pdata[i]);
-        char *sum = g_strdup_printf("%u file(s) checked, %u change(s)%s", files, changes->len,
-                                    h->qemu_user ? "" : " (no qemu-user on this host)");
+        g_autofree char *sum = g_strdup_printf("%u file(s) checked, %u change(s)%s", files,
+                                               changes->len,
+                                               h->qemu_user ? "" : " (no qemu-user on this host)");
         vmshift_job_set_result(job, "acl", sum);
-        g_free(sum);
     }
-    g_ptr_array_unref(changes);
-    kvm_vm_def_free(def);
     return ok;
 }

@@ -1,0 +1,193 @@
+/* vmshift KVM plugin, qmp transport: check_migration (the findings a
+ * migration would meet, without changing anything). */
+#include "config.h"
+
+#define _GNU_SOURCE 1
+
+#include <string.h>
+
+#include "kvm-qmp.h"
+
+static void
+finding(GPtrArray *l, VmshiftSeverity sev, const char *code, const char *subject,
+        const char *msg)
+{
+    g_ptr_array_add(l, vmshift_finding_new(sev, code, subject, "%s", msg));
+}
+
+/* The destination of a host migration; NULL (with a finding) when it is
+ * unknown or unreachable, which ends the check. */
+static KvmHost *
+check_destination(KvmBackend *b, const VmshiftMigrationSpec *spec, KvmHost *src, GPtrArray *l)
+{
+    GError *e = NULL;
+    KvmHost *dst = spec->dest_host ? kvm_backend_find_host(b, spec->dest_host, &e) : NULL;
+    if (!dst) {
+        finding(l, VMSHIFT_SEVERITY_ERROR,
+                g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)
+                    ? "host-unreachable" : "host-unknown",
+                spec->dest_host, e ? e->message : "no destination host");
+        g_clear_error(&e);
+        return NULL;
+    }
+    if (dst == src)
+        finding(l, VMSHIFT_SEVERITY_ERROR, "same-host", dst->name,
+                "the VM already is on this host");
+    if (!kvm_host_exists(dst, dst->run_dir)) {
+        g_autofree char *msg = g_strdup_printf("host %s: run directory %s is not reachable",
+                                               dst->name, dst->run_dir);
+        finding(l, VMSHIFT_SEVERITY_ERROR, "host-unreachable", dst->name, msg);
+        return NULL;
+    }
+    return dst;
+}
+
+static void
+check_memory(KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
+{
+    guint64 total = 0, avail = 0;
+    GError *e = NULL;
+    if (!kvm_host_meminfo(dst, &total, &avail, &e)) {
+        finding(l, VMSHIFT_SEVERITY_WARNING, "memory-unknown", dst->name, e->message);
+        g_clear_error(&e);
+        return;
+    }
+    if (avail < def->memory_mib * 1024 * 1024) {
+        g_autofree char *msg = g_strdup_printf("host %s has %" G_GUINT64_FORMAT " MiB available, "
+                                               "the VM needs %" G_GUINT64_FORMAT " MiB",
+                                               dst->name, avail >> 20, def->memory_mib);
+        finding(l, VMSHIFT_SEVERITY_ERROR, "no-memory", dst->name, msg);
+    }
+}
+
+/* The destination's QEMU: there, not older, and it knows the CPU model. */
+static void
+check_qemu(KvmHost *src, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
+{
+    g_autofree char *sv = kvm_qmp_qemu_version(src);
+    g_autofree char *dv = kvm_qmp_qemu_version(dst);
+    if (!dv) {
+        g_autofree char *msg = g_strdup_printf("%s does not run on host %s", dst->qemu,
+                                               dst->name);
+        finding(l, VMSHIFT_SEVERITY_ERROR, "qemu-missing", dst->name, msg);
+    } else if (sv && strverscmp(dv, sv) < 0) {
+        g_autofree char *msg = g_strdup_printf("QEMU %s on %s is older than QEMU %s on %s: "
+                                               "migration to an older QEMU may fail", dv,
+                                               dst->name, sv, src->name);
+        finding(l, VMSHIFT_SEVERITY_WARNING, "qemu-older", dst->name, msg);
+    }
+    if (dv) {
+        const char *argv[] = { dst->qemu, "-cpu", "help", NULL };
+        g_autofree char *out = NULL;
+        if (kvm_host_run(dst, argv, NULL, &out, 30, NULL)) {
+            g_autofree char *needle = g_strdup_printf(" %s ", def->cpu);
+            if (!strstr(out, needle) && strcmp(def->cpu, "host")) {
+                g_autofree char *msg = g_strdup_printf("QEMU on host %s does not know CPU "
+                                                       "model %s", dst->name, def->cpu);
+                finding(l, VMSHIFT_SEVERITY_ERROR, "cpu-incompatible", dst->name, msg);
+            }
+        }
+    }
+    if (!g_strcmp0(def->cpu, "host") && g_strcmp0(src->accel, dst->accel))
+        finding(l, VMSHIFT_SEVERITY_WARNING, "cpu-host", def->name,
+                "CPU model 'host' between different hosts: the CPUs must match");
+}
+
+static void
+check_networks(const VmshiftMigrationSpec *spec, KvmHost *dst, const KvmVmDef *def,
+               GPtrArray *l)
+{
+    for (guint i = 0; i < def->nics->len; i++) {
+        KvmNicDef *n = def->nics->pdata[i];
+        const char *net = vmshift_migration_spec_network_for(spec, n->id);
+        if (!net)
+            net = n->network;
+        g_autofree char *nd = kvm_host_netdev(dst, net);
+        if (!nd) {
+            g_autofree char *msg = g_strdup_printf("network '%s' of NIC %s does not exist on "
+                                                   "host %s (map it with --network %s=NET)",
+                                                   net, n->id, dst->name, n->id);
+            finding(l, VMSHIFT_SEVERITY_ERROR, "nic-unmapped", n->id, msg);
+        }
+    }
+}
+
+/* disks: reachable at the destination, or space where they go */
+static void
+check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const KvmVmDef *def,
+            GPtrArray *l)
+{
+    guint64 need = 0;
+    const char *space_dir = NULL;
+    for (guint i = 0; i < def->disks->len; i++) {
+        KvmDiskDef *dk = def->disks->pdata[i];
+        const char *dir = vmshift_migration_spec_disk_dir(spec, dk->id);
+        if (!dir) {
+            if (dst != src && !kvm_host_exists(dst, dk->path)) {
+                g_autofree char *msg = g_strdup_printf("host %s does not reach %s (disk %s): "
+                                                       "give --path", dst->name, dk->path,
+                                                       dk->id);
+                finding(l, VMSHIFT_SEVERITY_ERROR, "disk-unreachable", dk->id, msg);
+            }
+            continue;
+        }
+        const char *argv[] = { "qemu-img", "info", "-U", "--output=json", dk->path, NULL };
+        g_autofree char *out = NULL;
+        if (kvm_host_run(src, argv, NULL, &out, 30, NULL)) {
+            json_object *o = json_tokener_parse(out);
+            need += (guint64) vmshift_json_get_int(o, "virtual-size", 0);
+            if (o)
+                json_object_put(o);
+        }
+        space_dir = dir;
+    }
+    if (!space_dir)
+        return;
+    guint64 total = 0, avail = 0;
+    g_autofree char *probe = g_strdup(space_dir);
+    while (strlen(probe) > 1 && !kvm_host_exists(dst, probe)) {
+        char *up = g_path_get_dirname(probe);
+        g_free(probe);
+        probe = up;
+    }
+    if (kvm_host_df(dst, probe, &total, &avail, NULL) && avail < need) {
+        g_autofree char *msg = g_strdup_printf("%s on host %s has %" G_GUINT64_FORMAT " MiB "
+                                               "free; the disks may need up to %"
+                                               G_GUINT64_FORMAT " MiB", space_dir, dst->name,
+                                               avail >> 20, need >> 20);
+        finding(l, need > avail * 2 ? VMSHIFT_SEVERITY_ERROR : VMSHIFT_SEVERITY_WARNING,
+                "no-space", space_dir, msg);
+    }
+}
+
+GPtrArray *
+kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error)
+{
+    g_autoptr(KvmVmDef) def = NULL;
+    KvmHost *src = kvm_backend_locate_vm(b, spec->vm, &def, error);
+    if (!src)
+        return NULL;
+    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_finding_free);
+    gboolean running = kvm_vm_is_running(src, def->name);
+    KvmHost *dst = src;
+    if (spec->type != VMSHIFT_MIGRATION_STORAGE && !(dst = check_destination(b, spec, src, l)))
+        return l;
+    if (spec->type == VMSHIFT_MIGRATION_LIVE && !running)
+        finding(l, VMSHIFT_SEVERITY_ERROR, "power-state", def->name,
+                "the VM is stopped: live migration needs it running (use --cold)");
+    if (spec->type == VMSHIFT_MIGRATION_COLD && running)
+        finding(l, VMSHIFT_SEVERITY_ERROR, "power-state", def->name,
+                "the VM runs: cold migration needs it stopped (use --live)");
+    if (dst != src) {
+        check_memory(dst, def, l);
+        check_qemu(src, dst, def, l);
+        check_networks(spec, dst, def, l);
+    }
+    check_disks(spec, src, dst, def, l);
+    GError *e = NULL;
+    g_autoptr(VmshiftCheckpointState) cs = kvm_qmp_checkpoint_state(b, spec->vm, &e);
+    if (cs && cs->merging)
+        finding(l, VMSHIFT_SEVERITY_ERROR, "merge-in-progress", def->name, cs->detail);
+    g_clear_error(&e);
+    return l;
+}

@@ -1,0 +1,227 @@
+/* vmshift KVM plugin, qmp transport: repair of an interrupted migration.
+ * The VM must end up running in exactly one place: before the hand-over
+ * the move is rolled back (the destination stopped and removed, what QEMU
+ * still runs cancelled); after it, the move is finished. */
+#include "config.h"
+
+#include <string.h>
+
+#include "kvm-qmp.h"
+
+/* The journal of the job, and what the hosts say now. */
+typedef struct {
+    VmshiftJob *job;
+    char *vm, *srcn, *dstn, *stage, *files;
+    KvmHost *src, *dst;
+    VmshiftQmp *sq;
+    char *src_status;      /* the source QEMU's run state, "postcopy", or NULL */
+    gboolean src_up, dst_up;
+} Repair;
+
+static void
+repair_clear(Repair *r)
+{
+    g_clear_pointer(&r->sq, vmshift_qmp_free);
+    g_free(r->src_status);
+    g_free(r->vm);
+    g_free(r->srcn);
+    g_free(r->dstn);
+    g_free(r->stage);
+    g_free(r->files);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Repair, repair_clear)
+
+static char *
+qmp_status(VmshiftQmp *q, const char *cmd)
+{
+    json_object *r = vmshift_qmp_execute(q, cmd, NULL, QMP_CMD_TIMEOUT, NULL);
+    char *s = g_strdup(vmshift_json_get_string(r, "status"));
+    if (r)
+        json_object_put(r);
+    return s;
+}
+
+/* An interrupted migration may still run inside the source QEMU: cancel
+ * it and wait until it settles (completed: the source is "postmigrate"). */
+static void
+settle_migration(Repair *r)
+{
+    vmshift_qmp_execute_simple(r->sq, "migrate_cancel", NULL, QMP_CMD_TIMEOUT, NULL);
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "cancelled the migration still running "
+                    "in the source QEMU");
+    for (int i = 0; i < 100; i++) {
+        g_autofree char *s = qmp_status(r->sq, "query-migrate");
+        gboolean settled = !s || !strcmp(s, "cancelled") || !strcmp(s, "failed") ||
+                           !strcmp(s, "completed");
+        if (settled && s && !strcmp(s, "completed")) {
+            g_free(r->src_status);
+            r->src_status = g_strdup("postmigrate");
+        }
+        if (settled)
+            break;
+        g_usleep(100000);
+    }
+    if (g_strcmp0(r->src_status, "postmigrate")) {
+        g_free(r->src_status);
+        r->src_status = qmp_status(r->sq, "query-status");
+    }
+}
+
+/* block mirrors of an interrupted storage move */
+static void
+cancel_mirrors(Repair *r)
+{
+    json_object *jobs = vmshift_qmp_execute(r->sq, "query-block-jobs", NULL, QMP_CMD_TIMEOUT,
+                                            NULL);
+    gsize nj = jobs ? json_object_array_length(jobs) : 0;
+    for (gsize i = 0; i < nj; i++) {
+        const char *dev = vmshift_json_get_string(json_object_array_get_idx(jobs, i), "device");
+        if (dev && g_str_has_prefix(dev, "vmshift-mirror-")) {
+            json_object *a = json_object_new_object();
+            json_object_object_add(a, "device", json_object_new_string(dev));
+            json_object_object_add(a, "force", json_object_new_boolean(1));
+            vmshift_qmp_execute_simple(r->sq, "block-job-cancel", a, QMP_CMD_TIMEOUT, NULL);
+            vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "cancelled block job %s", dev);
+        }
+    }
+    if (jobs)
+        json_object_put(jobs);
+}
+
+/* The source QEMU, when it runs: its state, with whatever it still
+ * migrates or mirrors settled. */
+static void
+inspect_source(Repair *r)
+{
+    r->src_up = kvm_vm_is_running(r->src, r->vm);
+    if (!r->src_up || !(r->sq = kvm_vm_qmp(r->src, r->vm, 5000, NULL, NULL)))
+        return;
+    r->src_status = qmp_status(r->sq, "query-status");
+    g_autofree char *ms = qmp_status(r->sq, "query-migrate");
+    if (ms && (!strcmp(ms, "active") || !strcmp(ms, "setup") ||
+               !strcmp(ms, "pre-switchover")))
+        settle_migration(r);
+    else if (ms && !strcmp(ms, "postcopy-active")) {
+        g_free(r->src_status);
+        r->src_status = g_strdup("postcopy");
+    }
+    cancel_mirrors(r);
+}
+
+/* finish: the destination runs the VM */
+static void
+finish_move(Repair *r)
+{
+    if (r->dst_up) {
+        g_autoptr(VmshiftQmp) dq = kvm_vm_qmp(r->dst, r->vm, 5000, NULL, NULL);
+        if (dq) {
+            g_autofree char *s = qmp_status(dq, "query-status");
+            if (s && !strcmp(s, "paused"))
+                vmshift_qmp_execute_simple(dq, "cont", NULL, QMP_CMD_TIMEOUT, NULL);
+        }
+    }
+    g_clear_pointer(&r->sq, vmshift_qmp_free);
+    kvm_vm_stop(r->src, r->vm, 10, NULL);
+    g_autofree char *sdir = kvm_host_vm_dir(r->src, r->vm);
+    kvm_host_remove_tree(r->src, sdir, NULL);
+    vmshift_job_set_location(r->job, r->dst->name, r->dst_up ? "running" : "stopped");
+    vmshift_job_set_result(r->job, "repair", "resumed");
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "the VM had been handed over to %s: finished "
+                    "the move (source stopped and removed)", r->dst->name);
+}
+
+/* The destination's QEMU and definition go; TRUE when there was one. */
+static gboolean
+remove_destination(Repair *r)
+{
+    gboolean did = FALSE;
+    if (r->dst_up) {
+        kvm_vm_stop(r->dst, r->vm, 5, NULL);
+        did = TRUE;
+    }
+    g_autofree char *ddir = kvm_host_vm_dir(r->dst, r->vm);
+    g_autofree char *dconf = g_build_filename(ddir, "vm.conf", NULL);
+    if (kvm_host_exists(r->dst, dconf) && r->src_up) {
+        kvm_host_remove_tree(r->dst, ddir, NULL);
+        did = TRUE;
+    } else if (kvm_host_exists(r->dst, dconf) && !r->src_up && g_strcmp0(r->stage, "completed")) {
+        /* cold move interrupted before the switch: the source's
+         * definition is authoritative */
+        g_autofree char *sdir = kvm_host_vm_dir(r->src, r->vm);
+        g_autofree char *sconf = g_build_filename(sdir, "vm.conf", NULL);
+        if (kvm_host_exists(r->src, sconf)) {
+            kvm_host_remove_tree(r->dst, ddir, NULL);
+            did = TRUE;
+        }
+    }
+    return did;
+}
+
+/* roll back: the source keeps (or gets back) the VM */
+static gboolean
+roll_back(Repair *r, GError **error)
+{
+    gboolean did = r->dst && remove_destination(r);
+    gboolean journaled = TRUE;   /* on FALSE, @error is set: the source still resumes */
+    if (r->files && *r->files) {
+        g_auto(GStrv) fv = g_strsplit(r->files, ";", -1);
+        KvmHost *h = r->dst ? r->dst : r->src;
+        for (char **f = fv; *f; f++) {
+            if (!**f)
+                continue;
+            const char *argv[] = { "rm", "-f", "--", *f, NULL };
+            kvm_host_run(h, argv, NULL, NULL, 30, NULL);
+            vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "removed %s:%s", h->name, *f);
+            did = TRUE;
+        }
+        journaled = vmshift_job_save(r->job, "new-files", "", error);
+    }
+    /* a source the job paused for the transfer (TCG) runs again */
+    g_autofree char *paused_by_job = vmshift_job_get_saved(r->job, "source-paused");
+    if (r->sq && r->src_status && strcmp(r->src_status, "running") &&
+        (strcmp(r->src_status, "paused") || !g_strcmp0(paused_by_job, "1"))) {
+        vmshift_qmp_execute_simple(r->sq, "cont", NULL, QMP_CMD_TIMEOUT, NULL);
+        did = TRUE;
+    }
+    vmshift_job_set_location(r->job, r->src->name, r->src_up ? "running" : "stopped");
+    vmshift_job_set_result(r->job, "repair", did ? "rolled-back" : "nothing-to-do");
+    return journaled && vmshift_job_save(r->job, "stage", "rolled-back", error);
+}
+
+gboolean
+kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error)
+{
+    g_auto(Repair) r = { .job = job };
+    r.vm = vmshift_job_get_saved(job, "vm");
+    r.srcn = vmshift_job_get_saved(job, "src-host");
+    r.dstn = vmshift_job_get_saved(job, "dst-host");
+    r.stage = vmshift_job_get_saved(job, "stage");
+    r.files = vmshift_job_get_saved(job, "new-files");
+    if (!r.vm || !r.srcn) {
+        vmshift_job_set_result(job, "repair", "nothing-to-do");
+        return TRUE;
+    }
+    r.src = kvm_backend_find_host(b, r.srcn, error);
+    if (!r.src)
+        return FALSE;
+    if (r.dstn && !(r.dst = kvm_backend_find_host(b, r.dstn, error)))
+        return FALSE;
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "repair of VM %s (%s -> %s), stage %s", r.vm, r.srcn,
+                    r.dstn ? r.dstn : r.srcn, r.stage ? r.stage : "(none)");
+    inspect_source(&r);
+    r.dst_up = r.dst && kvm_vm_is_running(r.dst, r.vm);
+    if (!g_strcmp0(r.src_status, "postcopy")) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s is in post-copy between %s and %s: let it finish, then repair "
+                    "again", r.vm, r.srcn, r.dstn);
+        return FALSE;
+    }
+    gboolean handed_over = (r.dst_up && (!r.src_up || !g_strcmp0(r.src_status, "postmigrate"))) ||
+                           (r.dst && !r.src_up && g_strcmp0(r.stage, "completed") == 0);
+    if (r.dst && handed_over) {
+        finish_move(&r);
+        return TRUE;
+    }
+    return roll_back(&r, error);
+}

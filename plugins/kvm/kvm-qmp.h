@@ -1,0 +1,112 @@
+/* vmshift KVM plugin: the qmp transport's private declarations (bare QEMU
+ * hosts driven over QMP and ssh; the kvm-qmp-*.c files, one per role). Not
+ * included by kvm.h. */
+#ifndef VMSHIFT_KVM_QMP_H
+#define VMSHIFT_KVM_QMP_H
+
+#include "kvm.h"
+
+G_BEGIN_DECLS
+
+#define QMP_CMD_TIMEOUT 10000
+
+/* ---- the transport's operations (kvm_transport_qmp) --------------------- */
+
+/* kvm-qmp-inventory.c: "QEMU x.y.z" of the host's qemu, or NULL */
+char *kvm_qmp_qemu_version(KvmHost *h);
+/* kvm-qmp-check.c */
+GPtrArray *kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec,
+                                   GError **error);
+/* kvm-qmp-storage.c */
+VmshiftCheckpointState *kvm_qmp_checkpoint_state(KvmBackend *b, const char *vm, GError **error);
+/* kvm-qmp-acl.c */
+gboolean kvm_qmp_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
+/* Records the access model of every disk that has none yet (before a
+ * migration, so that the model travels with the definition). */
+void kvm_acl_capture_def(KvmHost *h, KvmVmDef *def);
+/* kvm-qmp-mig.c */
+gboolean kvm_qmp_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                         GError **error);
+/* kvm-qmp-repair.c */
+gboolean kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error);
+
+/* ---- one migration (kvm-qmp-mig.c) -------------------------------------- */
+
+typedef struct {
+    KvmBackend *b;
+    VmshiftJob *job;
+    const VmshiftMigrationSpec *spec;
+    GCancellable *cancel;
+    KvmHost *src, *dst;
+    KvmVmDef *sdef, *ddef;
+    VmshiftQmp *sq, *dq;
+    gint64 dst_pid;
+    gboolean dst_def_written;
+    GPtrArray *new_files;      /* created at the destination */
+    KvmTuning t;
+    gboolean src_paused;       /* this job paused the source (KvmTuning.paused) */
+    gint64 t_paused;           /* when (monotonic µs) */
+    gint64 t_resumed;          /* when the destination ran (0: not yet) */
+} KvmMig;
+
+/* the journal (vmshift_job_save) and the phases */
+gboolean kvm_mig_save(KvmMig *m, const char *key, const char *value, GError **error);
+gboolean kvm_mig_save_new_files(KvmMig *m, GError **error);
+gboolean kvm_mig_phase(KvmMig *m, VmshiftPhase p, GError **error);
+/* a journal write past the point of no return: logged when it fails */
+void kvm_mig_save_late(KvmMig *m, const char *key, const char *value);
+void kvm_mig_phase_late(KvmMig *m, VmshiftPhase p);
+gboolean kvm_mig_check_cancel(KvmMig *m, GError **error);
+/* Removes everything made at the destination; the VM runs at the source. */
+void kvm_mig_rollback_destination(KvmMig *m);
+/* FALSE (conflict) when the destination already has a VM of that name */
+gboolean kvm_mig_check_no_dst_vm(KvmMig *m, GError **error);
+char *kvm_mig_target_path(const char *dir, const char *old_path, const char *vm,
+                          const char *disk);
+/* A new empty image on @h at @dk's path, of the size of source disk @sk,
+ * journaled (new-files) before it is made. */
+gboolean kvm_mig_new_image(KvmMig *m, KvmHost *h, const KvmDiskDef *sk, const KvmDiskDef *dk,
+                           GError **error);
+/* Applies --network NIC=NET; checks every NIC's network on the destination. */
+gboolean kvm_mig_map_networks(KvmMig *m, GError **error);
+gboolean kvm_mig_copy_image(KvmMig *m, KvmHost *h, const char *from, const char *to,
+                            const char *format, GError **error);
+
+/* the three kinds */
+gboolean kvm_mig_live(KvmMig *m, GError **error);    /* kvm-qmp-live.c */
+gboolean kvm_mig_cold(KvmMig *m, GError **error);    /* kvm-qmp-cold.c */
+gboolean kvm_mig_storage(KvmMig *m, GError **error); /* kvm-qmp-storage.c */
+
+/* ---- block mirrors (kvm-qmp-mirror.c) ----------------------------------- */
+
+typedef struct {
+    char *disk;
+    char *old_node;
+    char *job;
+    char *new_node;
+    char *new_path;
+    char *old_path;
+    gboolean ready, done;
+} KvmMirror;
+
+void kvm_mirror_free(KvmMirror *x);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KvmMirror, kvm_mirror_free)
+/* The node currently attached to disk @id (it changes after a pivot). */
+char *kvm_mig_disk_node(VmshiftQmp *q, const char *id, GError **error);
+gboolean kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error);
+void kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean graceful);
+void kvm_mirrors_abort(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors);
+/* A mirror of disk @dk to @new_path in @mirrors, its old node looked up
+ * (NULL when there is none; the mirror stays in @mirrors). */
+KvmMirror *kvm_mirror_new(VmshiftQmp *q, const KvmDiskDef *dk, const char *new_path,
+                          GPtrArray *mirrors, GError **error);
+/* blockdev-mirror from x->old_node to x->new_node, as job vmshift-mirror-DISK */
+gboolean kvm_mirror_run(VmshiftQmp *q, KvmMirror *x, GError **error);
+gboolean kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk,
+                          json_object *target_file, const char *target_path_,
+                          GPtrArray *mirrors, GError **error);
+gboolean kvm_mirrors_pivot(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error);
+
+G_END_DECLS
+
+#endif
