@@ -27,9 +27,11 @@ plugins_kvm_libkvm_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) 
 plugins_kvm_libkvm_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS) \
 	$(ACL_LIBS) $(SELINUX_LIBS)
 if HAVE_LIBVIRT
-## kvm-lv-shim.c: temporary, until kvm-libvirt defines kvm_transport_libvirt
-plugins_kvm_libkvm_impl_la_SOURCES += plugins/kvm/kvm-libvirt.c plugins/kvm/kvm-libvirt.h \
-	plugins/kvm/kvm-lv-shim.c
+plugins_kvm_libkvm_impl_la_SOURCES += plugins/kvm/kvm-lv.h \
+	plugins/kvm/kvm-lv-conn.c plugins/kvm/kvm-lv-inventory.c plugins/kvm/kvm-lv-check.c \
+	plugins/kvm/kvm-lv-xml.c plugins/kvm/kvm-lv-pool.c plugins/kvm/kvm-lv-storage.c \
+	plugins/kvm/kvm-lv-cold.c plugins/kvm/kvm-lv-live.c plugins/kvm/kvm-lv-acl.c \
+	plugins/kvm/kvm-lv-repair.c
 plugins_kvm_libkvm_impl_la_CFLAGS += $(LIBVIRT_CFLAGS) $(XML_CFLAGS)
 plugins_kvm_libkvm_impl_la_LIBADD += $(LIBVIRT_LIBS) $(XML_LIBS)
 endif

@@ -10,7 +10,7 @@
 # and the daemons reach each other at qemu+tcp://198.51.100.{1,2}/system.
 # Files under /var/lib/libvirt are each host's own (DIR/A/lib, DIR/B/lib);
 # /var/lib/libvirt/small is a 4 MiB tmpfs seen by that host only.
-# (Facts: shared/design/TESTBED.md, kvm.md section 3.)
+# (Facts: shared/design/TESTBED.md, docs/design/kvm.md §3.)
 set -u
 cmd=$1 D=$2
 # namespace names unique per DIR (runs in parallel must not collide)

@@ -122,6 +122,35 @@ check "after the cancel the VM runs on lvB only" \
     bash -c '[ "$(timeout 30 virsh -q -c "$0" domstate lvdemo)" = running ] && ! timeout 30 virsh -q -c "$1" domstate lvdemo 2>/dev/null | grep -q running' "$B" "$A"
 check "the guest is alive on lvB" beat
 
+# the tuning keys both transports share (kvm-tuning.c): an unknown one is
+# refused by name; multifd-channels and downtime-limit are seen in the
+# source QEMU's migration parameters, through libvirt, while it migrates
+out=$(lvd migrate lvdemo --to lvA --force --option bogus-key=1 2>&1)
+check "an unknown --option key is refused by name, the VM left on lvB" \
+    bash -c 'grep -q "^error=invalid-argument" <<<"$0" && grep -q "bogus-key" <<<"$0" &&
+             [ "$(timeout 30 virsh -q -c "$1" domstate lvdemo)" = running ]' "$out" "$B"
+lvd migrate lvdemo --to lvA --force --option max-bandwidth=8388608 --option postcopy=false \
+    --option multifd-channels=3 --option downtime-limit=1234 \
+    --cancel-in transfer --cancel-delay-ms 8000 >"$KT/out-tune" 2>"$KT/err-tune" &
+tpid=$!
+tuned=
+for i in $(seq 100); do
+    par=$(timeout 10 virsh -c "$B" qemu-monitor-command lvdemo '{"execute":"query-migrate-parameters"}' 2>/dev/null)
+    cap=$(timeout 10 virsh -c "$B" qemu-monitor-command lvdemo '{"execute":"query-migrate-capabilities"}' 2>/dev/null)
+    if grep -Eq '"multifd-channels": ?3[,}]' <<<"$par" && grep -Eq '"downtime-limit": ?1234[,}]' <<<"$par" &&
+        grep -Eq '"state": ?true, ?"capability": ?"multifd"|"capability": ?"multifd", ?"state": ?true' <<<"$cap"; then
+        tuned=1
+        break
+    fi
+    sleep 0.1
+done
+wait $tpid; rc=$?
+[ -n "$tuned" ] || diag "parameters: $par capabilities: $cap"
+check "multifd-channels=3 and downtime-limit=1234 reach the source QEMU (libvirt's monitor)" test -n "$tuned"
+check "  that migration, cancelled, leaves the VM running on lvB only" \
+    bash -c '[ "$0" = 3 ] && [ "$(timeout 30 virsh -q -c "$1" domstate lvdemo)" = running ] &&
+             ! timeout 30 virsh -q -c "$2" domstate lvdemo 2>/dev/null | grep -q running' "$rc" "$B" "$A"
+
 # the destination QEMU dies mid-transfer
 lvd migrate lvdemo --to lvA --force --option max-bandwidth=8388608 --option postcopy=false >"$KT/out3" 2>"$KT/err3" &
 job=$!
@@ -492,9 +521,10 @@ log="$con/lvdirty.log"
 for i in $(seq 300); do grep -q "DIRTY pass=1" "$log" 2>/dev/null && break; sleep 0.2; done
 check "a guest dirtying 64 MiB/s boots on lvA (TCG)" grep -q "DIRTY pass=1" "$log"
 out=$(lvd migrate lvdirty --to lvB 2>"$KT/err-dirty")
-grep -E "^(ok|error|tuning)=" <<<"$out" >"$KT/err-dirty-result"   # shown on failure
+grep -E "^(ok|error|tuning|tuning-reason)=" <<<"$out" >"$KT/err-dirty-result"   # shown on failure
 check "its migration pauses it for the transfer (TCG on a QEMU before 9.0)" \
-    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^tuning=.*TCG on QEMU [1-8] loses guest writes.*paused for the transfer" <<<"$0"' "$out"
+    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^tuning=.*source paused for the transfer" <<<"$0" &&
+             grep -q "^tuning-reason=TCG on QEMU [1-8] loses guest writes.*paused for the transfer" <<<"$0"' "$out"
 # 45 s: right after the switch a TCG guest on shared cores may take long per beat
 alive_dirty() { beat 225 && [ "$(vB domstate lvdirty)" = running ]; }
 check "  the guest runs on lvB with its memory intact (heartbeats, no BUG, no MEMCHECK bad)" alive_dirty
