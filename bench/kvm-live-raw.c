@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 typedef struct {
-    FILE *f;       /* reading */
-    FILE *w;       /* writing: a separate stream (mixing both directions on one
-                    * FILE without fseek is undefined, and sockets cannot seek) */
+    FILE *f; /* reading */
+    FILE *w; /* writing: a separate stream (mixing both directions on one
+              * FILE without fseek is undefined, and sockets cannot seek) */
     const char *name;
 } Q;
 
@@ -28,7 +28,7 @@ now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static json_object *
@@ -71,12 +71,12 @@ conn(const char *path)
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
-    if (connect(fd, (struct sockaddr *) &sun, sizeof sun) != 0) {
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
         perror(path);
         exit(1);
     }
     Q q = { fdopen(fd, "r"), fdopen(dup(fd), "w"), path };
-    json_object_put(readmsg(&q));       /* greeting */
+    json_object_put(readmsg(&q)); /* greeting */
     json_object_put(cmd(&q, "{\"execute\": \"qmp_capabilities\"}"));
     return q;
 }
@@ -134,11 +134,15 @@ main(int argc, char **argv)
     if (bw)
         json_object_put(cmd(&s, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
                                 "{\"max-bandwidth\": 10737418240}}"));
-    snprintf(buf, sizeof buf, "{\"execute\": \"migrate-incoming\", \"arguments\": "
-                              "{\"uri\": \"tcp:127.0.0.1:%s\"}}", argv[3]);
+    snprintf(buf, sizeof buf,
+             "{\"execute\": \"migrate-incoming\", \"arguments\": "
+             "{\"uri\": \"tcp:127.0.0.1:%s\"}}",
+             argv[3]);
     json_object_put(cmd(&d, buf));
-    snprintf(buf, sizeof buf, "{\"execute\": \"migrate\", \"arguments\": "
-                              "{\"uri\": \"tcp:127.0.0.1:%s\"}}", argv[3]);
+    snprintf(buf, sizeof buf,
+             "{\"execute\": \"migrate\", \"arguments\": "
+             "{\"uri\": \"tcp:127.0.0.1:%s\"}}",
+             argv[3]);
     double t0 = now();
     json_object_put(cmd(&s, buf));
     int switched = 0;
@@ -148,8 +152,8 @@ main(int argc, char **argv)
         json_object *r = cmd(&s, "{\"execute\": \"query-migrate\"}");
         snprintf(status, sizeof status, "%s", gets_(r, "status"));
         json_object_put(r);
-        if (!strcmp(status, "completed") || !strcmp(status, "failed") ||
-            !strcmp(status, "cancelled"))
+        if (!strcmp(status, "completed") || !strcmp(status, "failed")
+            || !strcmp(status, "cancelled"))
             break;
         if (pc && !switched && !strcmp(status, "active") && now() - t0 > 0.25) {
             json_object_put(cmd(&s, "{\"execute\": \"migrate-start-postcopy\"}"));

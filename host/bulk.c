@@ -163,8 +163,8 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                 return NULL;
             }
             for (guint k = 0; keys[k]; k++) {
-                static const char *const known[] = { "vms", "to", "to-group", "type", "path",
-                                                     "transfer" };
+                static const char *const known[] = { "vms",  "to",   "to-group",
+                                                     "type", "path", "transfer" };
                 gboolean ok = g_str_has_prefix(keys[k], "to.");
                 for (guint q = 0; q < G_N_ELEMENTS(known); q++)
                     ok |= !strcmp(keys[k], known[q]);
@@ -215,8 +215,8 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                 it->opts.path = g_strdup(path);
                 it->opts.transfer = g_strdup(transfer);
                 if (!it->opts.to && !it->opts.to_group)
-                    it->error = g_strdup_printf("%s: [%s]: no 'to' or 'to-group' for VM '%s'",
-                                                file, g, it->vm);
+                    it->error = g_strdup_printf("%s: [%s]: no 'to' or 'to-group' for VM '%s'", file,
+                                                g, it->vm);
                 g_ptr_array_add(w->items, it);
             }
         } else {
@@ -255,7 +255,8 @@ host_bulk_reverse(HostBulk *bk, GPtrArray *waves, HostJournal *j)
             g_clear_pointer(&it->error, g_free);
             if (!rec || !rec->source_host) {
                 it->error = g_strdup_printf("VM '%s': the journal records no finished "
-                                            "migration to reverse", it->vm);
+                                            "migration to reverse",
+                                            it->vm);
                 continue;
             }
             old = host_spec_from_json(rec->spec, NULL);
@@ -337,8 +338,7 @@ host_bulk_schedule(gpointer data, GPtrArray *runs)
             || host_busy(bk, host_backend_name(it->b), it->spec->dest_host)
             || host_busy(bk, host_backend_name(it->b), it->vmrec->host))
             continue;
-        it->run = host_job_run_new(bk->ctx, HOST_JOB_MIGRATE, it->b, it->vmrec, it->spec, 0,
-                                   &err);
+        it->run = host_job_run_new(bk->ctx, HOST_JOB_MIGRATE, it->b, it->vmrec, it->spec, 0, &err);
         it->started = TRUE;
         if (!it->run) {
             it->finished = TRUE;

@@ -42,26 +42,25 @@ enum {
 /* ---- the command table ---------------------------------------------------------------- */
 
 static const Command commands[] = {
-    { "backends", "", 0, "list configured backends, their plugins and status",
-      host_cmd_backends, 0 },
+    { "backends", "", 0, "list configured backends, their plugins and status", host_cmd_backends,
+      0 },
     { "hosts", "", 0, "list hosts", host_cmd_hosts, OPT_BACKEND | OPT_GROUP },
     { "vms", "", 0, "list VMs", host_cmd_vms, OPT_HOST | OPT_BACKEND },
-    { "rate", "VM", 1, "rate the hosts of a group for VM (0-5 stars, with reasons)",
-      host_cmd_rate, OPT_GROUP },
+    { "rate", "VM", 1, "rate the hosts of a group for VM (0-5 stars, with reasons)", host_cmd_rate,
+      OPT_GROUP },
     { "check", "VM", 1, "validate a migration without running it", host_cmd_check,
       OPT_MIGRATE | OPT_PATHS | OPT_FORCE },
     { "migrate", "VM", 1, "move VM to another host (live or cold, with or without storage)",
       host_cmd_migrate, OPT_MIGRATE | OPT_PATHS | OPT_FORCE | OPT_DRY_RUN },
-    { "migrate-storage", "VM", 1, "move VM's storage on its current host",
-      host_cmd_migrate_storage, OPT_PATHS | OPT_FORCE | OPT_DRY_RUN },
+    { "migrate-storage", "VM", 1, "move VM's storage on its current host", host_cmd_migrate_storage,
+      OPT_PATHS | OPT_FORCE | OPT_DRY_RUN },
     { "merge-status", "VM", 1, "show whether a checkpoint/snapshot merge runs on VM",
       host_cmd_merge_status, 0 },
-    { "acl recreate", "VM", 1, "re-apply the access rules VM's files need",
-      host_cmd_acl_recreate, 0 },
+    { "acl recreate", "VM", 1, "re-apply the access rules VM's files need", host_cmd_acl_recreate,
+      0 },
     { "jobs", "", 0, "list jobs from the journal", host_cmd_jobs, 0 },
     { "job show", "ID", 1, "show a job, its log and where the VM is", host_cmd_job_show, 0 },
-    { "job cancel", "ID", 1, "cancel a running job (from any process)", host_cmd_job_cancel,
-      0 },
+    { "job cancel", "ID", 1, "cancel a running job (from any process)", host_cmd_job_cancel, 0 },
     { "job repair", "ID", 1, "bring a failed or interrupted job's VM to a consistent state",
       host_cmd_job_repair, 0 },
     { "bulk", "PLAN", 1, "run a plan file of migrations in waves", host_cmd_bulk,
@@ -78,15 +77,16 @@ print_usage(FILE *out)
         g_autofree char *n = g_strdup_printf("%s %s", commands[i].name, commands[i].args);
         fprintf(out, "  %-22s %s\n", n, commands[i].summary);
     }
-    fprintf(out, "\nGlobal options:\n"
-                 "  --config FILE          configuration file (default %s;\n"
-                 "                         also VMSHIFT_CONFIG)\n"
-                 "  --plugin-dir DIR       look for plugins in DIR first (repeatable)\n"
-                 "  --state-dir DIR        journal and plugin state (default %s)\n"
-                 "  --json                 machine-readable output on stdout\n"
-                 "  --verbose              more detail, debug lines of jobs\n"
-                 "  --help                 this help; 'vmshift COMMAND --help' for a command\n\n"
-                 "VM and HOST may be written BACKEND:NAME.\n",
+    fprintf(out,
+            "\nGlobal options:\n"
+            "  --config FILE          configuration file (default %s;\n"
+            "                         also VMSHIFT_CONFIG)\n"
+            "  --plugin-dir DIR       look for plugins in DIR first (repeatable)\n"
+            "  --state-dir DIR        journal and plugin state (default %s)\n"
+            "  --json                 machine-readable output on stdout\n"
+            "  --verbose              more detail, debug lines of jobs\n"
+            "  --help                 this help; 'vmshift COMMAND --help' for a command\n\n"
+            "VM and HOST may be written BACKEND:NAME.\n",
             host_default_config_path(), host_default_state_dir());
 }
 
@@ -119,8 +119,8 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
                   "connect NIC to network NET at the destination (repeatable)", "NIC=NET");
         add_entry(a, "transfer", G_OPTION_ARG_STRING, &o->m.transfer,
                   "how disks travel: auto, san or network", "HOW");
-        add_entry(a, "start", G_OPTION_ARG_NONE, &o->m.start,
-                  "start the VM after a cold migration", NULL);
+        add_entry(a, "start", G_OPTION_ARG_NONE, &o->m.start, "start the VM after a cold migration",
+                  NULL);
     }
     if (c->opts & OPT_PATHS) {
         add_entry(a, "path", G_OPTION_ARG_STRING, &o->m.path,
@@ -150,10 +150,10 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
 static gboolean
 takes_value(const char *arg)
 {
-    static const char *const with_value[] = { "--config", "--plugin-dir", "--state-dir",
-                                              "--backend", "--group", "--host", "--to",
-                                              "--to-group", "--network", "--transfer", "--path",
-                                              "--disk-path" };
+    static const char *const with_value[] = { "--config",   "--plugin-dir", "--state-dir",
+                                              "--backend",  "--group",      "--host",
+                                              "--to",       "--to-group",   "--network",
+                                              "--transfer", "--path",       "--disk-path" };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)
         if (!strcmp(arg, with_value[i]))
             return TRUE;
@@ -170,8 +170,8 @@ check_args(const Command *c, CmdOpts *o, char **args, GError **error)
 
     if (n != c->nargs) {
         if (n < c->nargs)
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                        "%s: missing %s", c->name, c->args);
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "%s: missing %s",
+                        c->name, c->args);
         else
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                         "%s: unexpected argument '%s'", c->name, args[c->nargs]);
@@ -327,8 +327,7 @@ find_command(int argc, char **argv, int word[2], int *rc)
 static int
 parse_options(const Command *cmd, int argc, char **argv, const int word[2], CmdLine *l)
 {
-    g_autofree char *name = g_strdup_printf("%s%s%s", cmd->name, *cmd->args ? " " : "",
-                                            cmd->args);
+    g_autofree char *name = g_strdup_printf("%s%s%s", cmd->name, *cmd->args ? " " : "", cmd->args);
     g_autoptr(GOptionContext) ctx = g_option_context_new(name);
     g_autoptr(GArray) entries = build_entries(cmd, &l->o, &l->g);
     g_autoptr(GPtrArray) rest = g_ptr_array_new();
@@ -356,8 +355,8 @@ parse_options(const Command *cmd, int argc, char **argv, const int word[2], CmdL
     }
     for (int i = 1; i < rargc; i++) {
         if (rargv[i][0] == '-' && rargv[i][1]) {
-            host_err("%s: unknown option '%s'; see 'vmshift %s --help'", cmd->name,
-                     rargv[i], cmd->name);
+            host_err("%s: unknown option '%s'; see 'vmshift %s --help'", cmd->name, rargv[i],
+                     cmd->name);
             return HOST_EXIT_USAGE;
         }
     }

@@ -59,11 +59,11 @@ run_wave(HostBulk *bk, HostBulkWave *wave, gboolean reverse, json_object *out, g
             (*failed)++;
         }
     }
-    host_progress_line(bk->ctx->progress, "%s%s: %u VM(s), at most %" G_GINT64_FORMAT
+    host_progress_line(bk->ctx->progress,
+                       "%s%s: %u VM(s), at most %" G_GINT64_FORMAT
                        " per backend and %" G_GINT64_FORMAT " per host%s%s",
-                       reverse ? "reverse of " : "", wave->group, wave->items->len,
-                       bk->max_backend, bk->max_host, bk->window ? ", window " : "",
-                       bk->window ? bk->window : "");
+                       reverse ? "reverse of " : "", wave->group, wave->items->len, bk->max_backend,
+                       bk->max_host, bk->window ? ", window " : "", bk->window ? bk->window : "");
     host_jobs_wait_full(bk->ctx, runs, host_bulk_schedule, bk);
     for (guint i = 0; i < wave->items->len; i++) {
         HostBulkItem *it = g_ptr_array_index(wave->items, i);
@@ -73,9 +73,8 @@ run_wave(HostBulk *bk, HostBulkWave *wave, gboolean reverse, json_object *out, g
         (*total)++;
         if (host_job_run_error(it->run)) {
             (*failed)++;
-            host_err("job %" G_GINT64_FORMAT " (%s) %s: %s", host_job_run_id(it->run),
-                     it->vm, host_job_run_state(it->run),
-                     host_job_run_error(it->run)->message);
+            host_err("job %" G_GINT64_FORMAT " (%s) %s: %s", host_job_run_id(it->run), it->vm,
+                     host_job_run_state(it->run), host_job_run_error(it->run)->message);
         }
         rec = host_journal_get(bk->ctx->journal, host_job_run_id(it->run), NULL);
         if (rec)

@@ -31,8 +31,7 @@ listing_failed(json_object *errs, const GError *err)
 
 /* The end of a listing: the table, or { KEY: [...], "errors": [...] }. */
 static void
-print_listing(HostSession *s, HostTable *t, const char *key, json_object *arr,
-              json_object *errs)
+print_listing(HostSession *s, HostTable *t, const char *key, json_object *arr, json_object *errs)
 {
     if (s->g->json) {
         json_object *root = json_object_new_object();
@@ -89,7 +88,9 @@ host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
         host_table_add(t, b->conf->name, b->conf->plugin, d ? d->version : NULL,
                        b->conf->enabled ? "yes" : "no", host_backend_status_name(b->status),
                        caps && *caps ? caps : NULL,
-                       b->error ? b->error->message : d ? d->description : NULL);
+                       b->error ? b->error->message
+                       : d      ? d->description
+                                : NULL);
         json_object_object_add(j, "name", host_json_string(b->conf->name));
         json_object_object_add(j, "plugin", host_json_string(b->conf->plugin));
         json_object_object_add(j, "plugin_version", host_json_string(d ? d->version : NULL));
@@ -98,8 +99,8 @@ host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
         json_object_object_add(j, "description", host_json_string(d ? d->description : NULL));
         json_object_object_add(j, "license", host_json_string(d ? d->license : NULL));
         json_object_object_add(j, "enabled", json_object_new_boolean(b->conf->enabled));
-        json_object_object_add(j, "status", json_object_new_string(
-                                                host_backend_status_name(b->status)));
+        json_object_object_add(j, "status",
+                               json_object_new_string(host_backend_status_name(b->status)));
         json_object_object_add(j, "reachable",
                                json_object_new_boolean(b->status == HOST_BACKEND_READY));
         json_object_object_add(j, "capabilities", host_json_string(caps));
@@ -145,10 +146,10 @@ add_host_row(HostTable *t, const char *backend, const VmshiftHost *h)
     g_autofree char *tot = host_format_bytes(h->memory_total);
     g_autofree char *mem = g_strdup_printf("%s / %s", fr, tot);
     g_autofree char *cpus = g_strdup_printf("%u", h->cpu_count);
-    g_autofree char *use = h->cpu_usage_percent >= 0
-                               ? g_strdup_printf("%d%%", h->cpu_usage_percent) : NULL;
-    host_table_add(t, backend, h->name, vmshift_host_status_name(h->status), h->hypervisor,
-                   cpus, use, mem, h->status_detail);
+    g_autofree char *use = h->cpu_usage_percent >= 0 ? g_strdup_printf("%d%%", h->cpu_usage_percent)
+                                                     : NULL;
+    host_table_add(t, backend, h->name, vmshift_host_status_name(h->status), h->hypervisor, cpus,
+                   use, mem, h->status_detail);
 }
 
 int
@@ -223,8 +224,8 @@ add_vm_row(HostTable *t, const char *backend, const VmshiftVm *vm)
     g_autofree char *cpus = g_strdup_printf("%u", vm->vcpus);
     g_autofree char *disks = g_strdup_printf("%u", vm->disks->len);
     g_autofree char *nics = g_strdup_printf("%u", vm->nics->len);
-    host_table_add(t, backend, vm->name, vm->host, vmshift_power_state_name(vm->power_state),
-                   cpus, mem, disks, nics, vm->status_detail);
+    host_table_add(t, backend, vm->name, vm->host, vmshift_power_state_name(vm->power_state), cpus,
+                   mem, disks, nics, vm->status_detail);
 }
 
 int
@@ -315,8 +316,7 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
                 json_object_object_add(fj, "factor", host_json_string(f->name));
                 json_object_object_add(fj, "result", host_json_string(f->result));
                 json_object_object_add(fj, "effect",
-                                       f->effect > -1e9 ? json_object_new_double(f->effect)
-                                                        : NULL);
+                                       f->effect > -1e9 ? json_object_new_double(f->effect) : NULL);
                 json_object_object_add(fj, "detail", host_json_string(f->detail));
                 json_object_array_add(fs, fj);
             }
@@ -328,8 +328,8 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
         return HOST_EXIT_OK;
     }
     {
-        g_autoptr(HostTable) t = host_table_new("RATING", "SCORE", "HOST", "BACKEND",
-                                                "BEST VOLUME", NULL);
+        g_autoptr(HostTable)
+            t = host_table_new("RATING", "SCORE", "HOST", "BACKEND", "BEST VOLUME", NULL);
         for (guint i = 0; i < ratings->len; i++) {
             HostRating *r = g_ptr_array_index(ratings, i);
             g_autofree char *stars = host_stars(r->score);
@@ -338,8 +338,8 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
             host_table_add(t, stars, score, r->host->name, host_backend_name(r->backend),
                            r->best_volume);
         }
-        printf("Placement of VM '%s' (backend %s, now on %s):\n\n", vm->name,
-               host_backend_name(b), vm->host ? vm->host : "-");
+        printf("Placement of VM '%s' (backend %s, now on %s):\n\n", vm->name, host_backend_name(b),
+               vm->host ? vm->host : "-");
         host_table_print(t, stdout);
         printf("\nRating explanation:\n");
         for (guint i = 0; i < ratings->len; i++) {
@@ -381,8 +381,8 @@ host_cmd_merge_status(HostSession *s, CmdOpts *o, char **args)
         json_object_object_add(root, "needs_consolidation",
                                json_object_new_boolean(cp->needs_consolidation));
         json_object_object_add(root, "detail", host_json_string(cp->detail));
-        json_object_object_add(root, "percent", cp->percent >= 0
-                                                    ? json_object_new_int(cp->percent) : NULL);
+        json_object_object_add(root, "percent",
+                               cp->percent >= 0 ? json_object_new_int(cp->percent) : NULL);
         json_object_object_add(root, "started",
                                cp->started ? json_object_new_int64(cp->started) : NULL);
         host_json_print(root);

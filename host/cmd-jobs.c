@@ -53,8 +53,7 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
         for (guint i = 0; i < list->len; i++) {
             HostJobRecord *r = g_ptr_array_index(list, i);
             g_autofree char *id = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
-            g_autofree char *pct = r->percent >= 0 ? g_strdup_printf("%.0f%%", r->percent)
-                                                   : NULL;
+            g_autofree char *pct = r->percent >= 0 ? g_strdup_printf("%.0f%%", r->percent) : NULL;
             g_autofree char *started = host_format_time(r->started);
             host_table_add(t, id, r->kind, r->backend, r->vm, r->state, r->phase, pct, started,
                            r->location_host);
@@ -90,8 +89,8 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
             json_object_object_add(ej, "key", host_json_string(e->key));
             /* saved plugin data may be sensitive to the plugin; it is kept in
              * the journal but only its keys are shown */
-            json_object_object_add(ej, "value", host_json_string(strcmp(e->kind, "save") == 0
-                                                                     ? NULL : e->value));
+            json_object_object_add(
+                ej, "value", host_json_string(strcmp(e->kind, "save") == 0 ? NULL : e->value));
             json_object_array_add(arr, ej);
         }
         json_object_object_add(root, "events", arr);
@@ -133,7 +132,8 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
             else if (!strcmp(e->kind, "state"))
                 printf("  %s  %s%s%s\n", t, e->key, e->value ? ": " : "", e->value ? e->value : "");
             else
-                printf("  %s  %s: %s\n", t, e->level ? e->level : e->kind, e->value ? e->value : "");
+                printf("  %s  %s: %s\n", t, e->level ? e->level : e->kind,
+                       e->value ? e->value : "");
         }
     }
     return HOST_EXIT_OK;
@@ -158,7 +158,8 @@ host_cmd_job_cancel(HostSession *s, CmdOpts *o, char **args)
         host_json_print(root);
     } else {
         printf("cancellation of job %" G_GINT64_FORMAT " requested; the process running it "
-               "stops it at its next safe point\n", id);
+               "stops it at its next safe point\n",
+               id);
     }
     return HOST_EXIT_OK;
 }

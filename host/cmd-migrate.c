@@ -27,8 +27,8 @@ host_cmd_check(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(GError) err = NULL;
     HostBackend *b = NULL;
     g_autoptr(VmshiftVm) vm = NULL;
-    g_autoptr(VmshiftMigrationSpec) spec = host_build_spec(s->reg, args[0], &o->m, FALSE, &b,
-                                                           &vm, &err);
+    g_autoptr(VmshiftMigrationSpec)
+        spec = host_build_spec(s->reg, args[0], &o->m, FALSE, &b, &vm, &err);
     g_autoptr(GPtrArray) f = NULL;
     guint errors, warnings;
     gboolean ok;
@@ -82,8 +82,8 @@ report_job(HostSession *s, HostJournal *j, HostJobRun *run)
     }
     if (!ok) {
         if (rec && rec->location_host)
-            host_err("job %" G_GINT64_FORMAT " %s: %s; VM '%s' is on %s (%s)", rec->id,
-                     rec->state, jerr->message, rec->vm, rec->location_host,
+            host_err("job %" G_GINT64_FORMAT " %s: %s; VM '%s' is on %s (%s)", rec->id, rec->state,
+                     jerr->message, rec->vm, rec->location_host,
                      rec->location_detail ? rec->location_detail : "-");
         else
             host_err("job %" G_GINT64_FORMAT " %s: %s", host_job_run_id(run),
@@ -94,7 +94,7 @@ report_job(HostSession *s, HostJournal *j, HostJobRun *run)
 
 int
 host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
-               const VmshiftMigrationSpec *spec, gint64 repair_id)
+                 const VmshiftMigrationSpec *spec, gint64 repair_id)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(HostJournal) j = host_session_journal(s, &err);
@@ -119,7 +119,10 @@ host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const Vmshift
     }
     if (!s->g->json)
         host_progress_line(ctx.progress, "job %" G_GINT64_FORMAT ": %s %s", host_job_run_id(run),
-                           host_job_kind_name(kind), vm ? vm->name : spec ? spec->vm : "");
+                           host_job_kind_name(kind),
+                           vm     ? vm->name
+                           : spec ? spec->vm
+                                  : "");
     host_job_run_start(run);
     g_ptr_array_add(runs, run);
     host_jobs_wait(&ctx, runs);
@@ -130,8 +133,7 @@ host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const Vmshift
 }
 
 static int
-print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm,
-              const VmshiftMigrationSpec *spec)
+print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const VmshiftMigrationSpec *spec)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) f = host_validate(b, spec, vm, &err);
@@ -164,12 +166,13 @@ print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm,
         printf("  type:      %s\n", vmshift_migration_type_name(spec->type));
         if (spec->dest_host)
             printf("  to host:   %s\n", spec->dest_host);
-        printf("  storage:   %s\n", spec->dest_path ? spec->dest_path
+        printf("  storage:   %s\n", spec->dest_path         ? spec->dest_path
                                     : spec->disk_paths->len ? "per disk (see --disk-path)"
                                                             : "stays where it is");
         printf("  phases:    validate, prepare, transfer, switchover%s, cleanup\n",
                vmshift_migration_spec_moves_storage(spec) && host_backend_has_op(b, "recreate_acl")
-                   ? ", acl" : "");
+                   ? ", acl"
+                   : "");
         printf("\nChecks:\n");
         host_findings_print(f, stdout);
         printf("\nEquivalent command:\n  %s\n", cmd);
@@ -186,8 +189,8 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
     g_autoptr(GError) err = NULL;
     HostBackend *b = NULL;
     g_autoptr(VmshiftVm) vm = NULL;
-    g_autoptr(VmshiftMigrationSpec) spec = host_build_spec(s->reg, args[0], &o->m, storage, &b,
-                                                           &vm, &err);
+    g_autoptr(VmshiftMigrationSpec)
+        spec = host_build_spec(s->reg, args[0], &o->m, storage, &b, &vm, &err);
     if (!spec)
         return host_cmd_fail(err);
     if (o->m.dry_run)

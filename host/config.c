@@ -72,7 +72,9 @@ host_config_find_backend(HostConfig *c, const char *name)
     return NULL;
 }
 
-static void G_GNUC_PRINTF(2, 3)
+static void warn(HostConfig *c, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+static void
 warn(HostConfig *c, const char *format, ...)
 {
     va_list ap;
@@ -104,8 +106,7 @@ strip_value(GKeyFile *kf, const char *group, const char *key)
 }
 
 static void
-add_backend(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
-            const char *name)
+add_backend(HostConfig *c, GKeyFile *kf, const char *source, const char *group, const char *name)
 {
     HostBackendConf *b;
     HostBackendConf *prev = host_config_find_backend(c, name);
@@ -113,8 +114,8 @@ add_backend(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
     g_autofree char *creds = NULL;
 
     if (prev) {
-        warn(c, "%s: backend '%s' is already defined in %s; ignoring this one", source,
-             name, prev->source);
+        warn(c, "%s: backend '%s' is already defined in %s; ignoring this one", source, name,
+             prev->source);
         return;
     }
     b = g_new0(HostBackendConf, 1);
@@ -127,7 +128,8 @@ add_backend(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
 
     if (!valid_name(name)) {
         b->error = g_strdup_printf("%s: [%s]: a backend name may hold only letters, "
-                                   "digits, '-', '_' and '.'", source, group);
+                                   "digits, '-', '_' and '.'",
+                                   source, group);
         return;
     }
     b->plugin = strip_value(kf, group, "plugin");
@@ -138,8 +140,8 @@ add_backend(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
     }
     if (!valid_name(b->plugin)) {
         b->error = g_strdup_printf("%s: backend '%s': plugin name '%s' is not valid "
-                                   "(letters, digits, '-', '_' only)", source, name,
-                                   b->plugin);
+                                   "(letters, digits, '-', '_' only)",
+                                   source, name, b->plugin);
         return;
     }
     enabled = strip_value(kf, group, "enabled");
@@ -152,16 +154,16 @@ add_backend(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
             b->enabled = FALSE;
         } else {
             b->error = g_strdup_printf("%s: backend '%s': key 'enabled' must be true or "
-                                       "false, not '%s'", source, name, enabled);
+                                       "false, not '%s'",
+                                       source, name, enabled);
             return;
         }
     }
     creds = strip_value(kf, group, "credentials");
     if (creds && b->enabled) {
         g_autofree char *dir = g_path_get_dirname(source);
-        g_autofree char *path = g_path_is_absolute(creds)
-                                    ? g_strdup(creds)
-                                    : g_build_filename(dir, creds, NULL);
+        g_autofree char *path = g_path_is_absolute(creds) ? g_strdup(creds)
+                                                          : g_build_filename(dir, creds, NULL);
         g_autoptr(GError) err = NULL;
         if (!vmshift_credentials_check_file(path, &err))
             b->error = g_strdup_printf("%s: backend '%s': %s", source, name, err->message);
@@ -169,8 +171,7 @@ add_backend(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
 }
 
 static void
-add_group(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
-          const char *name)
+add_group(HostConfig *c, GKeyFile *kf, const char *source, const char *group, const char *name)
 {
     g_autofree char *hosts = NULL;
     g_auto(GStrv) parts = NULL;
@@ -178,13 +179,13 @@ add_group(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
     g_auto(GStrv) keys = NULL;
 
     if (!valid_name(name)) {
-        warn(c, "%s: [%s]: a group name may hold only letters, digits, '-', '_' and '.'",
-             source, group);
+        warn(c, "%s: [%s]: a group name may hold only letters, digits, '-', '_' and '.'", source,
+             group);
         return;
     }
     if (g_hash_table_contains(c->groups, name)) {
-        warn(c, "%s: group '%s' is already defined in %s; ignoring this one", source,
-             name, (const char *)g_hash_table_lookup(c->group_sources, name));
+        warn(c, "%s: group '%s' is already defined in %s; ignoring this one", source, name,
+             (const char *)g_hash_table_lookup(c->group_sources, name));
         return;
     }
     keys = g_key_file_get_keys(kf, group, NULL, NULL);
@@ -209,8 +210,7 @@ add_group(HostConfig *c, GKeyFile *kf, const char *source, const char *group,
 }
 
 static void
-read_vmshift_group(HostConfig *c, GKeyFile *kf, const char *source,
-                   gboolean state_dir_overridden)
+read_vmshift_group(HostConfig *c, GKeyFile *kf, const char *source, gboolean state_dir_overridden)
 {
     g_auto(GStrv) keys = g_key_file_get_keys(kf, "vmshift", NULL, NULL);
 
@@ -252,8 +252,7 @@ parse_error_line(const char *file, const GError *e)
 }
 
 static void
-read_file(HostConfig *c, const char *file, gboolean main_file,
-          gboolean state_dir_overridden)
+read_file(HostConfig *c, const char *file, gboolean main_file, gboolean state_dir_overridden)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;
@@ -293,16 +292,17 @@ read_file(HostConfig *c, const char *file, gboolean main_file,
             if (main_file)
                 read_vmshift_group(c, kf, file, state_dir_overridden);
             else
-                warn(c, "%s: [vmshift] belongs in %s, not in a drop-in; ignored", file,
-                     c->path);
+                warn(c, "%s: [vmshift] belongs in %s, not in a drop-in; ignored", file, c->path);
         } else if (g_str_has_prefix(g, "backend ")) {
             const char *name = g + strlen("backend ");
             add_backend(c, kf, file, g, name);
         } else if (g_str_has_prefix(g, "group ")) {
             add_group(c, kf, file, g, g + strlen("group "));
         } else {
-            warn(c, "%s: unknown group [%s] (expected [vmshift], [backend NAME] or "
-                 "[group NAME])", file, g);
+            warn(c,
+                 "%s: unknown group [%s] (expected [vmshift], [backend NAME] or "
+                 "[group NAME])",
+                 file, g);
         }
     }
 }
@@ -324,11 +324,9 @@ host_config_load(const char *path, gboolean explicit_path, const char *state_dir
 
     c->path = g_strdup(path ? path : host_default_config_path());
     c->dir = g_path_get_dirname(c->path);
-    c->state_dir = g_strdup(state_dir_override ? state_dir_override
-                                               : host_default_state_dir());
+    c->state_dir = g_strdup(state_dir_override ? state_dir_override : host_default_state_dir());
     c->backends = g_ptr_array_new_with_free_func((GDestroyNotify)backend_conf_free);
-    c->groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                      (GDestroyNotify)g_strfreev);
+    c->groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
     c->group_sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     c->warnings = g_ptr_array_new_with_free_func(g_free);
 
@@ -341,8 +339,7 @@ host_config_load(const char *path, gboolean explicit_path, const char *state_dir
         read_file(c, c->path, TRUE, state_dir_override != NULL);
     } else if (explicit_path || errno != ENOENT) {
         int e = errno;
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", c->path,
-                    g_strerror(e));
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", c->path, g_strerror(e));
         return NULL;
     }
 

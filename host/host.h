@@ -33,18 +33,18 @@ typedef struct {
     char *source;     /* file the group came from */
     char *group;      /* "backend NAME" */
     GKeyFile *keyfile;
-    char *error;      /* set: the group is unusable, one line why */
+    char *error;           /* set: the group is unusable, one line why */
     gboolean parse_failed; /* placeholder for a file that did not parse */
 } HostBackendConf;
 
 typedef struct {
-    char *path;      /* the main file (may not exist) */
-    char *dir;       /* its directory */
-    char *state_dir; /* [vmshift] state-dir=, or the override, or the default */
-    GPtrArray *backends; /* HostBackendConf, in file order */
-    GHashTable *groups;  /* name -> GStrv of host specs */
+    char *path;                /* the main file (may not exist) */
+    char *dir;                 /* its directory */
+    char *state_dir;           /* [vmshift] state-dir=, or the override, or the default */
+    GPtrArray *backends;       /* HostBackendConf, in file order */
+    GHashTable *groups;        /* name -> GStrv of host specs */
     GHashTable *group_sources; /* name -> file */
-    GPtrArray *warnings; /* one line each (char *) */
+    GPtrArray *warnings;       /* one line each (char *) */
 } HostConfig;
 
 /* Default paths, compiled in (overridable for tests through options only). */
@@ -67,10 +67,10 @@ typedef enum {
 } HostLoadStatus;
 
 typedef struct {
-    char *name;  /* plugin name */
-    char *path;  /* the file, when found */
+    char *name; /* plugin name */
+    char *path; /* the file, when found */
     HostLoadStatus status;
-    GError *error; /* why not OK: one line naming the file */
+    GError *error;                       /* why not OK: one line naming the file */
     const VmshiftPluginDescriptor *desc; /* OK only */
     GModule *module;
 } HostPlugin;
@@ -92,14 +92,14 @@ const char *const *host_plugin_config_keys(const VmshiftPluginDescriptor *desc);
 /* ---- registry.c: configured backends and dispatch ------------------------- */
 
 typedef enum {
-    HOST_BACKEND_LOADED = 0,   /* plugin loaded, not opened yet */
-    HOST_BACKEND_READY,        /* opened */
-    HOST_BACKEND_DISABLED,     /* enabled=false */
-    HOST_BACKEND_MISSING,      /* plugin file not found */
-    HOST_BACKEND_REFUSED,      /* plugin refused by the loader */
-    HOST_BACKEND_BAD_CONFIG,   /* the configuration group is unusable */
+    HOST_BACKEND_LOADED = 0,     /* plugin loaded, not opened yet */
+    HOST_BACKEND_READY,          /* opened */
+    HOST_BACKEND_DISABLED,       /* enabled=false */
+    HOST_BACKEND_MISSING,        /* plugin file not found */
+    HOST_BACKEND_REFUSED,        /* plugin refused by the loader */
+    HOST_BACKEND_BAD_CONFIG,     /* the configuration group is unusable */
     HOST_BACKEND_NOT_APPLICABLE, /* open() declined */
-    HOST_BACKEND_FAILED,       /* open() failed */
+    HOST_BACKEND_FAILED,         /* open() failed */
 } HostBackendStatus;
 
 typedef struct {
@@ -146,10 +146,9 @@ VmshiftCheckpointState *host_backend_checkpoint_state(HostBackend *b, const char
                                                       GError **error);
 GPtrArray *host_backend_check_migration(HostBackend *b, const VmshiftMigrationSpec *spec,
                                         GError **error);
-gboolean host_backend_migrate(HostBackend *b, const VmshiftMigrationSpec *spec,
-                              VmshiftJob *job, GError **error);
-gboolean host_backend_recreate_acl(HostBackend *b, const char *vm, VmshiftJob *job,
-                                   GError **error);
+gboolean host_backend_migrate(HostBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                              GError **error);
+gboolean host_backend_recreate_acl(HostBackend *b, const char *vm, VmshiftJob *job, GError **error);
 gboolean host_backend_repair(HostBackend *b, VmshiftJob *job, GError **error);
 
 /* Splits "backend:name". *backend is NULL when @spec names no configured
@@ -196,11 +195,11 @@ typedef struct HostJournal HostJournal;
 
 typedef struct {
     gint64 id;
-    char *kind;    /* migrate, migrate-storage, acl, repair */
+    char *kind; /* migrate, migrate-storage, acl, repair */
     char *backend;
     char *vm;
-    char *spec;    /* JSON */
-    char *state;   /* queued running succeeded failed cancelled interrupted repaired */
+    char *spec;  /* JSON */
+    char *state; /* queued running succeeded failed cancelled interrupted repaired */
     char *phase;
     gint64 pid;
     char *pid_start;
@@ -217,7 +216,7 @@ typedef struct {
 typedef struct {
     gint64 seq;
     gint64 time;
-    char *kind;  /* phase, log, save, state, cancel */
+    char *kind; /* phase, log, save, state, cancel */
     char *level;
     char *key;
     char *value;
@@ -230,23 +229,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJournal, host_journal_close)
 int host_journal_reconcile(HostJournal *j, GError **error);
 /* Inserts a running job for this process after checking that no live job
  * holds the VM. Returns the id, or 0 with CONFLICT. */
-gint64 host_journal_begin_job(HostJournal *j, const char *kind, const char *backend,
-                              const char *vm, const char *spec_json,
-                              const char *source_host, const char *source_path,
-                              GError **error);
+gint64 host_journal_begin_job(HostJournal *j, const char *kind, const char *backend, const char *vm,
+                              const char *spec_json, const char *source_host,
+                              const char *source_path, GError **error);
 /* Retakes a finished job for a repair (state running, our pid). */
 gboolean host_journal_take_job(HostJournal *j, gint64 id, GError **error);
 gboolean host_journal_set_phase(HostJournal *j, gint64 id, const char *phase, GError **error);
-gboolean host_journal_add_event(HostJournal *j, gint64 id, const char *kind,
-                                const char *level, const char *key, const char *value,
-                                GError **error);
-gboolean host_journal_update_progress(HostJournal *j, gint64 id, double percent,
-                                      guint64 done, guint64 total, const char *loc_host,
-                                      const char *loc_detail, const char *results_json,
-                                      GError **error);
-gboolean host_journal_finish(HostJournal *j, gint64 id, const char *state,
-                             const GError *failure, const char *loc_host,
-                             const char *loc_detail, const char *results_json,
+gboolean host_journal_add_event(HostJournal *j, gint64 id, const char *kind, const char *level,
+                                const char *key, const char *value, GError **error);
+gboolean host_journal_update_progress(HostJournal *j, gint64 id, double percent, guint64 done,
+                                      guint64 total, const char *loc_host, const char *loc_detail,
+                                      const char *results_json, GError **error);
+gboolean host_journal_finish(HostJournal *j, gint64 id, const char *state, const GError *failure,
+                             const char *loc_host, const char *loc_detail, const char *results_json,
                              GError **error);
 gboolean host_journal_request_cancel(HostJournal *j, gint64 id, GError **error);
 gboolean host_journal_cancel_requested(HostJournal *j, gint64 id);
@@ -255,8 +250,8 @@ GPtrArray *host_journal_list(HostJournal *j, GError **error); /* HostJobRecord, 
 GPtrArray *host_journal_events(HostJournal *j, gint64 id, GError **error);
 GHashTable *host_journal_saved(HostJournal *j, gint64 id, GError **error);
 /* The last succeeded migration of @vm (backend may be NULL), or NULL. */
-HostJobRecord *host_journal_last_migration(HostJournal *j, const char *backend,
-                                           const char *vm, GError **error);
+HostJobRecord *host_journal_last_migration(HostJournal *j, const char *backend, const char *vm,
+                                           GError **error);
 void host_job_record_free(HostJobRecord *r);
 void host_event_record_free(HostEventRecord *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJobRecord, host_job_record_free)
@@ -273,8 +268,8 @@ gboolean host_process_alive(gint64 pid, const char *identity);
 VmshiftVolume *host_volume_for_path(GPtrArray *vols, const char *path);
 /* Findings (VmshiftFinding) for @spec on backend @b. NULL with @error when
  * validation could not run at all. */
-GPtrArray *host_validate(HostBackend *b, const VmshiftMigrationSpec *spec,
-                         const VmshiftVm *vm, GError **error);
+GPtrArray *host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *vm,
+                         GError **error);
 /* Counts findings by severity. */
 void host_findings_count(GPtrArray *findings, guint *errors, guint *warnings);
 void host_findings_print(GPtrArray *findings, FILE *out);
@@ -284,7 +279,7 @@ void host_findings_print(GPtrArray *findings, FILE *out);
 typedef struct {
     HostBackend *backend;
     VmshiftHost *host;
-    double score;      /* 0–5 */
+    double score; /* 0–5 */
     gboolean eligible;
     GPtrArray *factors; /* HostFactor */
     char *best_volume;  /* path of the volume with the most free space */
@@ -426,7 +421,7 @@ char *host_spec_command_line(const char *backend, const VmshiftMigrationSpec *sp
 /* ---- bulk.c: plan files and their scheduling ------------------------------------ */
 
 typedef struct {
-    char *vm;   /* as written in the plan */
+    char *vm; /* as written in the plan */
     HostMigrateOpts opts;
     HostBackend *b;
     VmshiftVm *vmrec;

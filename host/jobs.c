@@ -72,15 +72,15 @@ host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
 
     json_object_object_add(o, "kind", json_object_new_string(host_job_kind_name(kind)));
     if (s) {
-        json_object_object_add(o, "type", json_object_new_string(
-                                              vmshift_migration_type_name(s->type)));
+        json_object_object_add(o, "type",
+                               json_object_new_string(vmshift_migration_type_name(s->type)));
         json_object_object_add(o, "vm", host_json_string(s->vm));
         json_object_object_add(o, "dest_host", host_json_string(s->dest_host));
         json_object_object_add(o, "dest_path", host_json_string(s->dest_path));
         json_object_object_add(o, "disk_paths", mappings_json(s->disk_paths));
         json_object_object_add(o, "networks", mappings_json(s->networks));
-        json_object_object_add(o, "transfer", json_object_new_string(
-                                                  host_spec_transfer_name(s->transfer)));
+        json_object_object_add(o, "transfer",
+                               json_object_new_string(host_spec_transfer_name(s->transfer)));
         json_object_object_add(o, "start", json_object_new_boolean(s->start));
         json_object_object_add(o, "force", json_object_new_boolean(s->force));
         if (s->options) {
@@ -108,8 +108,7 @@ mappings_from(json_object *o, const char *key, GPtrArray *out)
     json_object *m;
     if (!json_object_object_get_ex(o, key, &m) || !json_object_is_type(m, json_type_object))
         return;
-    json_object_object_foreach(m, k, v)
-    {
+    json_object_object_foreach(m, k, v) {
         if (json_object_is_type(v, json_type_string))
             g_ptr_array_add(out, vmshift_mapping_new(k, json_object_get_string(v)));
     }
@@ -211,14 +210,12 @@ hook_log(VmshiftJob *job, VmshiftLogLevel level, const char *line, gpointer user
         journal_write_failed(r, err);
     if (level == VMSHIFT_LOG_DEBUG && !r->ctx->verbose)
         return;
-    queue_line(r, level >= VMSHIFT_LOG_WARNING
-                      ? g_strdup_printf("%s: %s: %s", r->label, lv, line)
-                      : g_strdup_printf("%s: %s", r->label, line));
+    queue_line(r, level >= VMSHIFT_LOG_WARNING ? g_strdup_printf("%s: %s: %s", r->label, lv, line)
+                                               : g_strdup_printf("%s: %s", r->label, line));
 }
 
 static gboolean
-hook_save(VmshiftJob *job, const char *key, const char *value, gpointer user_data,
-          GError **error)
+hook_save(VmshiftJob *job, const char *key, const char *value, gpointer user_data, GError **error)
 {
     HostJobRun *r = user_data;
     return host_journal_add_event(r->ctx->journal, r->id, "save", NULL, key, value, error);
@@ -250,14 +247,14 @@ run_validate(HostJobRun *r, GError **error)
     host_findings_count(f, &errors, &warnings);
     if (errors) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                    "validation failed with %u error%s (first: %s)", errors,
-                    errors == 1 ? "" : "s", first->message);
+                    "validation failed with %u error%s (first: %s)", errors, errors == 1 ? "" : "s",
+                    first->message);
         return FALSE;
     }
     if (warnings && !r->spec->force) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                    "validation found %u warning%s; rerun with --force to accept %s",
-                    warnings, warnings == 1 ? "" : "s", warnings == 1 ? "it" : "them");
+                    "validation found %u warning%s; rerun with --force to accept %s", warnings,
+                    warnings == 1 ? "" : "s", warnings == 1 ? "it" : "them");
         return FALSE;
     }
     return !g_cancellable_set_error_if_cancelled(vmshift_job_get_cancellable(r->job), error);
@@ -282,8 +279,8 @@ run_body(HostJobRun *r, GError **error)
                 /* the backend cannot do it for this VM or host (say, a
                  * remote libvirt host): the move itself succeeded */
                 if (g_error_matches(acl, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED)) {
-                    vmshift_job_log(r->job, VMSHIFT_LOG_WARNING,
-                                    "access rules not recreated: %s", acl->message);
+                    vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "access rules not recreated: %s",
+                                    acl->message);
                     return TRUE;
                 }
                 g_set_error(error, acl->domain, acl->code,
@@ -300,8 +297,7 @@ run_body(HostJobRun *r, GError **error)
         if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
             return FALSE;
         return host_backend_recreate_acl(r->b, r->vm->name, r->job, error);
-    case HOST_JOB_REPAIR:
-        return host_backend_repair(r->b, r->job, error);
+    case HOST_JOB_REPAIR: return host_backend_repair(r->b, r->job, error);
     }
     return FALSE;
 }
@@ -342,8 +338,8 @@ worker(gpointer data)
     } else {
         if (!err)
             g_set_error(&err, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "failed without a reason");
-        r->state = g_strdup(g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-                                ? "cancelled" : "failed");
+        r->state = g_strdup(g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "cancelled"
+                                                                                   : "failed");
         r->error = err;
     }
     if (ok)
@@ -418,17 +414,16 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
     if (r->vm && r->vm->config_path)
         source_path = g_strdup(r->vm->config_path);
     spec_json = host_spec_to_json(spec, kind);
-    r->id = host_journal_begin_job(ctx->journal, host_job_kind_name(kind),
-                                   host_backend_name(b), vm_name, spec_json,
-                                   r->vm ? r->vm->host : NULL, source_path, error);
+    r->id = host_journal_begin_job(ctx->journal, host_job_kind_name(kind), host_backend_name(b),
+                                   vm_name, spec_json, r->vm ? r->vm->host : NULL, source_path,
+                                   error);
     if (!r->id)
         return NULL;
     id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
     r->job = vmshift_job_new(id_str, r->spec, &r->hooks, r);
     r->label = g_strdup_printf("job %" G_GINT64_FORMAT " (%s)", r->id, vm_name);
     if (r->vm)
-        vmshift_job_set_location(r->job, r->vm->host,
-                                 vmshift_power_state_name(r->vm->power_state));
+        vmshift_job_set_location(r->job, r->vm->host, vmshift_power_state_name(r->vm->power_state));
     return g_steal_pointer(&r);
 }
 
@@ -516,8 +511,7 @@ host_job_run_tick(HostJobRun *r)
         if (!r->cancel_seen && host_journal_cancel_requested(r->ctx->journal, r->id)) {
             r->cancel_seen = TRUE;
             if (r->ctx->progress)
-                host_progress_line(r->ctx->progress, "%s: cancel requested, cancelling",
-                                   r->label);
+                host_progress_line(r->ctx->progress, "%s: cancel requested, cancelling", r->label);
             vmshift_job_cancel(r->job);
         }
     }
@@ -531,8 +525,8 @@ host_job_run_tick(HostJobRun *r)
         r->last_journal = now;
         vmshift_job_get_progress(r->job, &pr);
         if (!host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
-                                          pr.bytes_total, pr.location_host,
-                                          pr.location_detail, results, &err))
+                                          pr.bytes_total, pr.location_host, pr.location_detail,
+                                          results, &err))
             journal_write_failed(r, err);
         vmshift_job_progress_clear(&pr);
     }
@@ -611,11 +605,11 @@ on_signal(gpointer data)
 }
 
 void
-host_jobs_wait_full(HostJobContext *ctx, GPtrArray *runs, HostJobsMore more,
-                    gpointer more_data)
+host_jobs_wait_full(HostJobContext *ctx, GPtrArray *runs, HostJobsMore more, gpointer more_data)
 {
-    WaitState w = { .ctx = ctx, .runs = runs, .more = more, .more_data = more_data,
-                    .more_pending = more != NULL };
+    WaitState w = {
+        .ctx = ctx, .runs = runs, .more = more, .more_data = more_data, .more_pending = more != NULL
+    };
     guint tick, sint, sterm;
 
     w.loop = g_main_loop_new(NULL, FALSE);

@@ -101,8 +101,8 @@ host_process_alive(gint64 pid, const char *identity)
 static gboolean
 db_fail(HostJournal *j, const char *what, GError **error)
 {
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "journal %s: %s: %s", j->path,
-                what, sqlite3_errmsg(j->db));
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "journal %s: %s: %s", j->path, what,
+                sqlite3_errmsg(j->db));
     return FALSE;
 }
 
@@ -224,14 +224,16 @@ host_journal_open(const char *state_dir, GError **error)
     }
     j->path = g_build_filename(state_dir, "journal.db", NULL);
     if (sqlite3_open_v2(j->path, &j->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL)
+        != SQLITE_OK) {
         db_fail(j, "open", error);
         return NULL;
     }
     sqlite3_busy_timeout(j->db, 15000);
-    if (!exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                 "PRAGMA foreign_keys=ON;", error)
+    if (!exec(j,
+              "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+              "PRAGMA foreign_keys=ON;",
+              error)
         || !exec(j, schema, error))
         return NULL;
     if (host_journal_reconcile(j, error) < 0)
@@ -240,11 +242,13 @@ host_journal_open(const char *state_dir, GError **error)
 }
 
 static gboolean
-insert_event_locked(HostJournal *j, gint64 id, const char *kind, const char *level,
-                    const char *key, const char *value, GError **error)
+insert_event_locked(HostJournal *j, gint64 id, const char *kind, const char *level, const char *key,
+                    const char *value, GError **error)
 {
-    sqlite3_stmt *st = prepare(j, "INSERT INTO events(job, time, kind, level, key, value) "
-                                  "VALUES (?, ?, ?, ?, ?, ?)", error);
+    sqlite3_stmt *st = prepare(j,
+                               "INSERT INTO events(job, time, kind, level, key, value) "
+                               "VALUES (?, ?, ?, ?, ?, ?)",
+                               error);
     if (!st)
         return FALSE;
     sqlite3_bind_int64(st, 1, id);
@@ -257,14 +261,15 @@ insert_event_locked(HostJournal *j, gint64 id, const char *kind, const char *lev
 }
 
 static gboolean
-mark_interrupted_locked(HostJournal *j, gint64 id, gint64 pid, const char *phase,
-                        GError **error)
+mark_interrupted_locked(HostJournal *j, gint64 id, gint64 pid, const char *phase, GError **error)
 {
-    g_autofree char *msg = g_strdup_printf(
-        "the vmshift process (pid %" G_GINT64_FORMAT ") ended during phase %s; run "
-        "'vmshift job repair %" G_GINT64_FORMAT "'", pid, phase ? phase : "none", id);
-    sqlite3_stmt *st = prepare(j, "UPDATE jobs SET state='interrupted', ended=?, "
-                                  "error_code='interrupted', error_message=? WHERE id=?",
+    g_autofree char *msg = g_strdup_printf("the vmshift process (pid %" G_GINT64_FORMAT
+                                           ") ended during phase %s; run "
+                                           "'vmshift job repair %" G_GINT64_FORMAT "'",
+                                           pid, phase ? phase : "none", id);
+    sqlite3_stmt *st = prepare(j,
+                               "UPDATE jobs SET state='interrupted', ended=?, "
+                               "error_code='interrupted', error_message=? WHERE id=?",
                                error);
     if (!st)
         return FALSE;
@@ -288,8 +293,10 @@ host_journal_reconcile(HostJournal *j, GError **error)
 
     if (!txn_begin(&txn, j, error))
         return -1;
-    st = prepare(j, "SELECT id, pid, pid_start, phase FROM jobs "
-                    "WHERE state IN ('queued','running')", error);
+    st = prepare(j,
+                 "SELECT id, pid, pid_start, phase FROM jobs "
+                 "WHERE state IN ('queued','running')",
+                 error);
     if (!st)
         return -1;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -304,8 +311,8 @@ host_journal_reconcile(HostJournal *j, GError **error)
     sqlite3_finalize(st);
     for (guint i = 0; i < ids->len; i++) {
         if (!mark_interrupted_locked(j, g_array_index(ids, gint64, i),
-                                     g_array_index(pids, gint64, i),
-                                     g_ptr_array_index(phases, i), error))
+                                     g_array_index(pids, gint64, i), g_ptr_array_index(phases, i),
+                                     error))
             return -1;
         n++;
     }
@@ -322,9 +329,11 @@ static gboolean
 check_vm_free_locked(HostJournal *j, const char *backend, const char *vm, gint64 except,
                      GError **error)
 {
-    sqlite3_stmt *st = prepare(j, "SELECT id, kind, phase, pid, pid_start FROM jobs "
-                                  "WHERE backend=? AND vm=? AND id<>? "
-                                  "AND state IN ('queued','running')", error);
+    sqlite3_stmt *st = prepare(j,
+                               "SELECT id, kind, phase, pid, pid_start FROM jobs "
+                               "WHERE backend=? AND vm=? AND id<>? "
+                               "AND state IN ('queued','running')",
+                               error);
     gboolean ok = TRUE;
 
     if (!st)
@@ -338,8 +347,9 @@ check_vm_free_locked(HostJournal *j, const char *backend, const char *vm, gint64
         if (host_process_alive(pid, (const char *)sqlite3_column_text(st, 4))) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                         "VM '%s' (backend '%s') is busy with job %" G_GINT64_FORMAT
-                        " (%s, phase %s, pid %" G_GINT64_FORMAT ")", vm, backend, id,
-                        sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), pid);
+                        " (%s, phase %s, pid %" G_GINT64_FORMAT ")",
+                        vm, backend, id, sqlite3_column_text(st, 1), sqlite3_column_text(st, 2),
+                        pid);
             ok = FALSE;
         }
     }
@@ -348,9 +358,9 @@ check_vm_free_locked(HostJournal *j, const char *backend, const char *vm, gint64
 }
 
 gint64
-host_journal_begin_job(HostJournal *j, const char *kind, const char *backend,
-                       const char *vm, const char *spec_json, const char *source_host,
-                       const char *source_path, GError **error)
+host_journal_begin_job(HostJournal *j, const char *kind, const char *backend, const char *vm,
+                       const char *spec_json, const char *source_host, const char *source_path,
+                       GError **error)
 {
     g_autofree char *ident = host_process_identity(getpid());
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
@@ -360,9 +370,11 @@ host_journal_begin_job(HostJournal *j, const char *kind, const char *backend,
 
     if (!txn_begin(&txn, j, error) || !check_vm_free_locked(j, backend, vm, 0, error))
         return 0;
-    st = prepare(j, "INSERT INTO jobs(kind, backend, vm, spec, state, phase, pid, pid_start,"
-                    " created, started, source_host, source_path, results) "
-                    "VALUES (?, ?, ?, ?, 'running', 'none', ?, ?, ?, ?, ?, ?, '{}')", error);
+    st = prepare(j,
+                 "INSERT INTO jobs(kind, backend, vm, spec, state, phase, pid, pid_start,"
+                 " created, started, source_host, source_path, results) "
+                 "VALUES (?, ?, ?, ?, 'running', 'none', ?, ?, ?, ?, ?, ?, '{}')",
+                 error);
     if (!st)
         return 0;
     bind_text(st, 1, kind);
@@ -404,14 +416,16 @@ host_journal_take_job(HostJournal *j, gint64 id, GError **error)
         return FALSE;
     if (!strcmp(r->state, "running") || !strcmp(r->state, "queued")) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                    "job %" G_GINT64_FORMAT " is still running (pid %" G_GINT64_FORMAT ")",
-                    id, r->pid);
+                    "job %" G_GINT64_FORMAT " is still running (pid %" G_GINT64_FORMAT ")", id,
+                    r->pid);
         return FALSE;
     }
     if (!check_vm_free_locked(j, r->backend, r->vm, id, error))
         return FALSE;
-    st = prepare(j, "UPDATE jobs SET state='running', pid=?, pid_start=?, ended=NULL, "
-                    "cancel_requested=0 WHERE id=?", error);
+    st = prepare(j,
+                 "UPDATE jobs SET state='running', pid=?, pid_start=?, ended=NULL, "
+                 "cancel_requested=0 WHERE id=?",
+                 error);
     if (!st)
         return FALSE;
     sqlite3_bind_int64(st, 1, getpid());
@@ -452,18 +466,20 @@ host_journal_add_event(HostJournal *j, gint64 id, const char *kind, const char *
 }
 
 gboolean
-host_journal_update_progress(HostJournal *j, gint64 id, double percent, guint64 done,
-                             guint64 total, const char *loc_host, const char *loc_detail,
-                             const char *results_json, GError **error)
+host_journal_update_progress(HostJournal *j, gint64 id, double percent, guint64 done, guint64 total,
+                             const char *loc_host, const char *loc_detail, const char *results_json,
+                             GError **error)
 {
     sqlite3_stmt *st;
     gboolean ok = FALSE;
 
     g_mutex_lock(&j->lock);
-    st = prepare(j, "UPDATE jobs SET percent=?, bytes_done=?, bytes_total=?, "
-                    "location_host=COALESCE(?, location_host), "
-                    "location_detail=COALESCE(?, location_detail), "
-                    "results=COALESCE(?, results) WHERE id=?", error);
+    st = prepare(j,
+                 "UPDATE jobs SET percent=?, bytes_done=?, bytes_total=?, "
+                 "location_host=COALESCE(?, location_host), "
+                 "location_detail=COALESCE(?, location_detail), "
+                 "results=COALESCE(?, results) WHERE id=?",
+                 error);
     if (st) {
         sqlite3_bind_double(st, 1, percent);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)done);
@@ -498,10 +514,12 @@ host_journal_finish(HostJournal *j, gint64 id, const char *state, const GError *
 
     if (!txn_begin(&txn, j, error))
         return FALSE;
-    st = prepare(j, "UPDATE jobs SET state=?, ended=?, error_code=?, error_message=?, "
-                    "location_host=COALESCE(?, location_host), "
-                    "location_detail=COALESCE(?, location_detail), "
-                    "results=COALESCE(?, results) WHERE id=?", error);
+    st = prepare(j,
+                 "UPDATE jobs SET state=?, ended=?, error_code=?, error_message=?, "
+                 "location_host=COALESCE(?, location_host), "
+                 "location_detail=COALESCE(?, location_detail), "
+                 "results=COALESCE(?, results) WHERE id=?",
+                 error);
     if (!st)
         return FALSE;
     bind_text(st, 1, state);
@@ -540,8 +558,8 @@ host_journal_request_cancel(HostJournal *j, gint64 id, GError **error)
         ok = step_done(j, st, error);
     }
     if (ok)
-        ok = insert_event_locked(j, id, "cancel", "warning", "cancel",
-                                 "cancellation requested", error);
+        ok = insert_event_locked(j, id, "cancel", "warning", "cancel", "cancellation requested",
+                                 error);
     g_mutex_unlock(&j->lock);
     return ok;
 }
@@ -566,9 +584,9 @@ host_journal_cancel_requested(HostJournal *j, gint64 id)
 
 /* ---- reading -------------------------------------------------------------------------- */
 
-#define JOB_COLUMNS                                                                      \
+#define JOB_COLUMNS                                                                        \
     "id, kind, backend, vm, spec, state, phase, pid, pid_start, created, started, ended, " \
-    "error_code, error_message, location_host, location_detail, results, source_host, "   \
+    "error_code, error_message, location_host, location_detail, results, source_host, "    \
     "source_path, percent, bytes_done, bytes_total, cancel_requested"
 
 static HostJobRecord *
@@ -675,16 +693,16 @@ host_journal_list(HostJournal *j, GError **error)
 }
 
 HostJobRecord *
-host_journal_last_migration(HostJournal *j, const char *backend, const char *vm,
-                            GError **error)
+host_journal_last_migration(HostJournal *j, const char *backend, const char *vm, GError **error)
 {
     sqlite3_stmt *st;
     HostJobRecord *r = NULL;
 
     g_mutex_lock(&j->lock);
-    st = prepare(j, "SELECT " JOB_COLUMNS " FROM jobs WHERE vm=? "
-                    "AND (?2 IS NULL OR backend=?2) AND state='succeeded' "
-                    "AND kind IN ('migrate','migrate-storage') ORDER BY id DESC LIMIT 1",
+    st = prepare(j,
+                 "SELECT " JOB_COLUMNS " FROM jobs WHERE vm=? "
+                 "AND (?2 IS NULL OR backend=?2) AND state='succeeded' "
+                 "AND kind IN ('migrate','migrate-storage') ORDER BY id DESC LIMIT 1",
                  error);
     if (st) {
         bind_text(st, 1, vm);
@@ -704,8 +722,10 @@ host_journal_events(HostJournal *j, gint64 id, GError **error)
     GPtrArray *out = NULL;
 
     g_mutex_lock(&j->lock);
-    st = prepare(j, "SELECT seq, time, kind, level, key, value FROM events WHERE job=? "
-                    "ORDER BY seq", error);
+    st = prepare(j,
+                 "SELECT seq, time, kind, level, key, value FROM events WHERE job=? "
+                 "ORDER BY seq",
+                 error);
     if (st) {
         sqlite3_bind_int64(st, 1, id);
         out = g_ptr_array_new_with_free_func((GDestroyNotify)host_event_record_free);

@@ -36,8 +36,7 @@ host_loader_new(const char *const *extra_dirs, gboolean use_default_dir)
         g_ptr_array_add(l->dirs, g_canonicalize_filename(extra_dirs[i], NULL));
     if (use_default_dir)
         g_ptr_array_add(l->dirs, g_strdup(host_default_plugin_dir()));
-    l->plugins = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-                                       (GDestroyNotify)plugin_free);
+    l->plugins = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)plugin_free);
     return l;
 }
 
@@ -81,8 +80,8 @@ check_owner_mode(const char *what, const char *path, const struct stat *st, GErr
     }
     if (st->st_uid != 0 && st->st_uid != getuid()) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
-                    "%s: refusing plugin: %s is owned by uid %u, not root or uid %u", path,
-                    what, (unsigned)st->st_uid, (unsigned)getuid());
+                    "%s: refusing plugin: %s is owned by uid %u, not root or uid %u", path, what,
+                    (unsigned)st->st_uid, (unsigned)getuid());
         return FALSE;
     }
     return TRUE;
@@ -117,8 +116,8 @@ parse_sdk_version_error(const char *msg, guint *major, guint *minor)
 const char *const *
 host_plugin_config_keys(const VmshiftPluginDescriptor *d)
 {
-    if (d->struct_size >= G_STRUCT_OFFSET(VmshiftPluginDescriptor, config_keys)
-                              + sizeof(d->config_keys))
+    if (d->struct_size
+        >= G_STRUCT_OFFSET(VmshiftPluginDescriptor, config_keys) + sizeof(d->config_keys))
         return d->config_keys;
     return NULL;
 }
@@ -129,14 +128,13 @@ check_descriptor(const char *file, const char *name, const VmshiftPluginDescript
 {
     if (!d) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_ABI,
-                    "%s: refusing plugin: vmshift_plugin_entry() returned no descriptor",
-                    file);
+                    "%s: refusing plugin: vmshift_plugin_entry() returned no descriptor", file);
         return FALSE;
     }
     if (d->abi_major != VMSHIFT_ABI_MAJOR || d->abi_minor > VMSHIFT_ABI_MINOR) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_ABI,
-                    "%s: built for vmshift plugin ABI %u.%u, this vmshift provides %u.%u",
-                    file, d->abi_major, d->abi_minor, VMSHIFT_ABI_MAJOR, VMSHIFT_ABI_MINOR);
+                    "%s: built for vmshift plugin ABI %u.%u, this vmshift provides %u.%u", file,
+                    d->abi_major, d->abi_minor, VMSHIFT_ABI_MAJOR, VMSHIFT_ABI_MINOR);
         return FALSE;
     }
     if (d->struct_size < DESC_MIN_SIZE) {
@@ -146,11 +144,11 @@ check_descriptor(const char *file, const char *name, const VmshiftPluginDescript
                     file, d->struct_size, VMSHIFT_ABI_MAJOR, (unsigned)DESC_MIN_SIZE);
         return FALSE;
     }
-#define REQUIRE_FIELD(f, what)                                                        \
-    if (!d->f || !*d->f) {                                                            \
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_ABI,                          \
-                    "%s: refusing plugin: descriptor has no %s", file, what);         \
-        return FALSE;                                                                 \
+#define REQUIRE_FIELD(f, what)                                                \
+    if (!d->f || !*d->f) {                                                    \
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_ABI,                  \
+                    "%s: refusing plugin: descriptor has no %s", file, what); \
+        return FALSE;                                                         \
     }
     REQUIRE_FIELD(name, "name")
     REQUIRE_FIELD(version, "version")
@@ -158,8 +156,8 @@ check_descriptor(const char *file, const char *name, const VmshiftPluginDescript
 #undef REQUIRE_FIELD
     if (strcmp(d->name, name) != 0) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_ABI,
-                    "%s: refusing plugin: it calls itself '%s', but the file name says '%s'",
-                    file, d->name, name);
+                    "%s: refusing plugin: it calls itself '%s', but the file name says '%s'", file,
+                    d->name, name);
         return FALSE;
     }
     if (!d->ops) {
@@ -204,8 +202,8 @@ load_one(HostLoader *l, HostPlugin *p)
         if (errno != ENOENT && errno != ENOTDIR) {
             int e = errno;
             p->status = HOST_LOAD_REFUSED;
-            g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
-                        "%s: %s", cand, g_strerror(e));
+            g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION, "%s: %s", cand,
+                        g_strerror(e));
             return;
         }
     }
@@ -213,8 +211,8 @@ load_one(HostLoader *l, HostPlugin *p)
         g_autofree char *dirs = dirs_string(l);
         p->status = HOST_LOAD_MISSING;
         g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "plugin '%s' not found in %s (install vmshift-plugin-%s)", p->name,
-                    dirs, p->name);
+                    "plugin '%s' not found in %s (install vmshift-plugin-%s)", p->name, dirs,
+                    p->name);
         return;
     }
     p->status = HOST_LOAD_REFUSED;
@@ -244,11 +242,12 @@ load_one(HostLoader *l, HostPlugin *p)
         if (parse_sdk_version_error(msg, &maj, &min))
             g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_ABI,
                         "%s: built for vmshift plugin ABI %u.%u, this vmshift provides "
-                        "%u.%u", p->path, maj, min, VMSHIFT_ABI_MAJOR, VMSHIFT_ABI_MINOR);
+                        "%u.%u",
+                        p->path, maj, min, VMSHIFT_ABI_MAJOR, VMSHIFT_ABI_MINOR);
         else
             g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                        "%s: cannot load plugin: %s (check its dependencies with ldd)",
-                        p->path, msg);
+                        "%s: cannot load plugin: %s (check its dependencies with ldd)", p->path,
+                        msg);
         return;
     }
     /* Never unloaded, refused or not: a constructor may have started

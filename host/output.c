@@ -169,7 +169,7 @@ host_json_error(const GError *e)
     json_object *o = json_object_new_object();
     const char *code = e->domain == VMSHIFT_ERROR ? vmshift_error_code_name(e->code)
                        : g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "cancelled"
-                                                                             : "failed";
+                                                                              : "failed";
     json_object_object_add(o, "code", json_object_new_string(code));
     json_object_object_add(o, "message", json_object_new_string(e->message));
     return o;
@@ -192,8 +192,8 @@ host_json_host(const VmshiftHost *h, const char *backend)
     json_object_object_add(o, "backend", host_json_string(backend));
     json_object_object_add(o, "name", host_json_string(h->name));
     json_object_object_add(o, "id", host_json_string(h->id));
-    json_object_object_add(o, "status", json_object_new_string(
-                                            vmshift_host_status_name(h->status)));
+    json_object_object_add(o, "status",
+                           json_object_new_string(vmshift_host_status_name(h->status)));
     json_object_object_add(o, "status_detail", host_json_string(h->status_detail));
     json_object_object_add(o, "hypervisor", host_json_string(h->hypervisor));
     json_object_object_add(o, "cpu_model", host_json_string(h->cpu_model));
@@ -218,8 +218,8 @@ host_json_vm(const VmshiftVm *vm, const char *backend)
     json_object_object_add(o, "name", host_json_string(vm->name));
     json_object_object_add(o, "id", host_json_string(vm->id));
     json_object_object_add(o, "host", host_json_string(vm->host));
-    json_object_object_add(o, "power_state", json_object_new_string(
-                                                 vmshift_power_state_name(vm->power_state)));
+    json_object_object_add(o, "power_state",
+                           json_object_new_string(vmshift_power_state_name(vm->power_state)));
     json_object_object_add(o, "vcpus", json_object_new_int64(vm->vcpus));
     json_object_object_add(o, "memory", json_object_new_int64((gint64)vm->memory));
     json_object_object_add(o, "config_path", host_json_string(vm->config_path));
@@ -255,8 +255,8 @@ json_object *
 host_json_finding(const VmshiftFinding *f)
 {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "severity", json_object_new_string(
-                                              vmshift_severity_name(f->severity)));
+    json_object_object_add(o, "severity",
+                           json_object_new_string(vmshift_severity_name(f->severity)));
     json_object_object_add(o, "code", host_json_string(f->code));
     json_object_object_add(o, "message", host_json_string(f->message));
     json_object_object_add(o, "subject", host_json_string(f->subject));

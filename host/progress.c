@@ -47,8 +47,7 @@ host_progress_new(gboolean tty, gboolean json)
     HostProgress *p = g_new0(HostProgress, 1);
     p->tty = tty;
     p->json = json;
-    p->tracks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                      (GDestroyNotify)track_free);
+    p->tracks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)track_free);
     p->order = g_ptr_array_new_with_free_func(g_free);
     return p;
 }
@@ -165,8 +164,7 @@ host_progress_update(HostProgress *p, const char *label, VmshiftJob *job)
         else
             g_string_append(bar, "   ?%");
         if (pr.bytes_total)
-            g_string_append_printf(bar, " %s/%s %s/s ETA %s", done, total, rate,
-                                   eta ? eta : "-");
+            g_string_append_printf(bar, " %s/%s %s/s ETA %s", done, total, rate, eta ? eta : "-");
         g_string_append_printf(bar, " %s %s", phase, label);
         g_free(t->line);
         t->line = g_string_free(g_steal_pointer(&bar), FALSE);

@@ -34,7 +34,10 @@ host_rating_free(HostRating *r)
     g_free(r);
 }
 
-static void G_GNUC_PRINTF(4, 5)
+static void factor(HostRating *r, const char *name, double effect, const char *format, ...)
+    G_GNUC_PRINTF(4, 5);
+
+static void
 factor(HostRating *r, const char *name, double effect, const char *format, ...)
 {
     HostFactor *f = g_new0(HostFactor, 1);
@@ -92,8 +95,8 @@ net_exists(GPtrArray *nets, const char *name, const char *host)
 }
 
 static void
-rate_one(HostRating *r, HostBackend *vm_backend, const VmshiftVm *vm,
-         const VmshiftHost *src, const VmshiftCheckpointState *cp)
+rate_one(HostRating *r, HostBackend *vm_backend, const VmshiftVm *vm, const VmshiftHost *src,
+         const VmshiftCheckpointState *cp)
 {
     VmshiftHost *h = r->host;
     guint64 need_disk = 0;
@@ -103,9 +106,10 @@ rate_one(HostRating *r, HostBackend *vm_backend, const VmshiftVm *vm,
     r->eligible = TRUE;
 
     if (r->backend != vm_backend) {
-        factor(r, "backend", -INFINITY, "host is in backend '%s', the VM in '%s': moving "
-               "between backends is not supported", host_backend_name(r->backend),
-               host_backend_name(vm_backend));
+        factor(r, "backend", -INFINITY,
+               "host is in backend '%s', the VM in '%s': moving "
+               "between backends is not supported",
+               host_backend_name(r->backend), host_backend_name(vm_backend));
         return;
     }
     factor(r, "backend", 0, "same backend '%s'", host_backend_name(r->backend));
@@ -115,9 +119,7 @@ rate_one(HostRating *r, HostBackend *vm_backend, const VmshiftVm *vm,
     }
 
     switch (h->status) {
-    case VMSHIFT_HOST_OK:
-        factor(r, "status", 0, "ok");
-        break;
+    case VMSHIFT_HOST_OK: factor(r, "status", 0, "ok"); break;
     case VMSHIFT_HOST_LIMITED:
     case VMSHIFT_HOST_UNKNOWN:
         factor(r, "status", -1, "%s%s%s", vmshift_host_status_name(h->status),
@@ -182,14 +184,16 @@ rate_one(HostRating *r, HostBackend *vm_backend, const VmshiftVm *vm,
             r->best_volume = g_strdup(best->path);
             r->best_volume_free = best->free;
             if (need_disk > best->free)
-                factor(r, "space", -1.5, "best volume %s has %s free, disks need %s (only a "
-                       "host move without storage fits)", best->path, fr, need);
+                factor(r, "space", -1.5,
+                       "best volume %s has %s free, disks need %s (only a "
+                       "host move without storage fits)",
+                       best->path, fr, need);
             else if (need_disk * 2 > best->free)
                 factor(r, "space", -0.5, "best volume %s has %s free, disks need %s", best->path,
                        fr, need);
             else
-                factor(r, "space", 0, "best volume %s has %s free, disks need %s", best->path,
-                       fr, need);
+                factor(r, "space", 0, "best volume %s has %s free, disks need %s", best->path, fr,
+                       need);
         }
     }
 
@@ -215,8 +219,7 @@ rate_one(HostRating *r, HostBackend *vm_backend, const VmshiftVm *vm,
 
     if (src && src->san_ids && src->san_ids->len) {
         if (shares_san(src, h))
-            factor(r, "san", 0, "shares SAN storage with %s: disks need not be copied",
-                   src->name);
+            factor(r, "san", 0, "shares SAN storage with %s: disks need not be copied", src->name);
         else
             factor(r, "san", -0.5, "no SAN shared with %s: disks are copied over the network",
                    src->name);

@@ -91,10 +91,9 @@ host_registry_new(HostConfig *config, HostLoader *loader, gboolean verbose)
         b->plugin = host_loader_load(loader, c->plugin);
         if (b->plugin->status != HOST_LOAD_OK) {
             b->status = b->plugin->status == HOST_LOAD_MISSING ? HOST_BACKEND_MISSING
-                                                                : HOST_BACKEND_REFUSED;
-            g_set_error(&b->error, VMSHIFT_ERROR, b->plugin->error->code,
-                        "%s: backend '%s': %s", c->source, c->name,
-                        b->plugin->error->message);
+                                                               : HOST_BACKEND_REFUSED;
+            g_set_error(&b->error, VMSHIFT_ERROR, b->plugin->error->code, "%s: backend '%s': %s",
+                        c->source, c->name, b->plugin->error->message);
             continue;
         }
         b->status = HOST_BACKEND_LOADED;
@@ -105,8 +104,8 @@ host_registry_new(HostConfig *config, HostLoader *loader, gboolean verbose)
                 if (!key_known(keys[k], known) && strcmp(keys[k], "credentials") != 0)
                     g_ptr_array_add(config->warnings,
                                     g_strdup_printf("%s: [%s]: unknown key '%s' (plugin %s "
-                                                    "does not use it)", c->source, c->group,
-                                                    keys[k], c->plugin));
+                                                    "does not use it)",
+                                                    c->source, c->group, keys[k], c->plugin));
         }
     }
     return reg;
@@ -171,15 +170,13 @@ host_backend_ensure_open(HostBackend *b, GError **error)
     h = b->plugin->desc->ops->open(b->vconf, 0, &err);
     if (!h) {
         if (!err)
-            g_set_error(&err, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                        "open failed without a reason");
+            g_set_error(&err, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "open failed without a reason");
         if (g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_APPLICABLE))
             b->status = HOST_BACKEND_NOT_APPLICABLE;
         else
             b->status = HOST_BACKEND_FAILED;
         g_set_error(&b->error, err->domain, err->code, "backend '%s' (plugin %s %s): %s",
-                    b->conf->name, b->plugin->desc->name, b->plugin->desc->version,
-                    err->message);
+                    b->conf->name, b->plugin->desc->name, b->plugin->desc->version, err->message);
         g_propagate_error(error, g_error_copy(b->error));
         return FALSE;
     }
@@ -218,10 +215,22 @@ host_backend_has_op(HostBackend *b, const char *op)
     if (!b->plugin || !b->plugin->desc)
         return FALSE;
     o = b->plugin->desc->ops;
-#define HAS(m) if (!strcmp(op, #m)) return VMSHIFT_OPS_HAS(o, m);
-    HAS(list_hosts) HAS(list_vms) HAS(get_vm) HAS(list_networks) HAS(list_volumes)
-    HAS(checkpoint_state) HAS(check_migration) HAS(migrate) HAS(recreate_acl)
-    HAS(list_snapshots) HAS(watch_changes) HAS(customize_guest) HAS(repair)
+#define HAS(m)           \
+    if (!strcmp(op, #m)) \
+        return VMSHIFT_OPS_HAS(o, m);
+    HAS(list_hosts)
+    HAS(list_vms)
+    HAS(get_vm)
+    HAS(list_networks)
+    HAS(list_volumes)
+    HAS(checkpoint_state)
+    HAS(check_migration)
+    HAS(migrate)
+    HAS(recreate_acl)
+    HAS(list_snapshots)
+    HAS(watch_changes)
+    HAS(customize_guest)
+    HAS(repair)
 #undef HAS
     return FALSE;
 }
@@ -254,26 +263,26 @@ ensure_error(HostBackend *b, const char *op, GError **error, GError *local)
                 b->plugin->desc->name, op);
 }
 
-#define DISPATCH(type, fail, op, call)                            \
-    do {                                                          \
-        const VmshiftBackendOps *ops;                             \
-        GError *local = NULL;                                     \
-        type r;                                                   \
-        if (!host_backend_ensure_open(b, error))                  \
-            return fail;                                          \
-        ops = b->plugin->desc->ops;                               \
-        if (!VMSHIFT_OPS_HAS(ops, op)) {                          \
-            host_backend_unsupported(b, #op, error);              \
-            return fail;                                          \
-        }                                                         \
-        lock(b);                                                  \
-        r = ops->op call;                                         \
-        unlock(b);                                                \
-        if (r == fail)                                            \
-            ensure_error(b, #op, error, local);                   \
-        else if (local)                                           \
-            g_error_free(local);                                  \
-        return r;                                                 \
+#define DISPATCH(type, fail, op, call)               \
+    do {                                             \
+        const VmshiftBackendOps *ops;                \
+        GError *local = NULL;                        \
+        type r;                                      \
+        if (!host_backend_ensure_open(b, error))     \
+            return fail;                             \
+        ops = b->plugin->desc->ops;                  \
+        if (!VMSHIFT_OPS_HAS(ops, op)) {             \
+            host_backend_unsupported(b, #op, error); \
+            return fail;                             \
+        }                                            \
+        lock(b);                                     \
+        r = ops->op call;                            \
+        unlock(b);                                   \
+        if (r == fail)                               \
+            ensure_error(b, #op, error, local);      \
+        else if (local)                              \
+            g_error_free(local);                     \
+        return r;                                    \
     } while (0)
 
 GPtrArray *
@@ -315,8 +324,8 @@ host_backend_get_vm(HostBackend *b, const char *vm, GError **error)
         if (g_strcmp0(v->name, vm) == 0 || g_strcmp0(v->id, vm) == 0)
             return g_ptr_array_steal_index(vms, i);
     }
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                "backend '%s': no VM named '%s'", b->conf->name, vm);
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "backend '%s': no VM named '%s'",
+                b->conf->name, vm);
     return NULL;
 }
 
@@ -339,8 +348,7 @@ host_backend_checkpoint_state(HostBackend *b, const char *vm, GError **error)
 }
 
 GPtrArray *
-host_backend_check_migration(HostBackend *b, const VmshiftMigrationSpec *spec,
-                             GError **error)
+host_backend_check_migration(HostBackend *b, const VmshiftMigrationSpec *spec, GError **error)
 {
     DISPATCH(GPtrArray *, NULL, check_migration, (b->handle, spec, 0, &local));
 }
@@ -438,7 +446,8 @@ host_find_vm(HostRegistry *reg, const char *spec, HostBackend **backend_out, GEr
         if (searched == 0)
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "VM '%s' not found: no usable backend is configured (see 'vmshift "
-                        "backends')", name);
+                        "backends')",
+                        name);
         else
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "VM '%s' not found in any backend%s", name, problems->str);
@@ -467,8 +476,8 @@ find_host_in(HostBackend *b, const char *name, GError **error)
 }
 
 VmshiftHost *
-host_find_host(HostRegistry *reg, const char *spec, HostBackend *prefer,
-               HostBackend **backend_out, GError **error)
+host_find_host(HostRegistry *reg, const char *spec, HostBackend *prefer, HostBackend **backend_out,
+               GError **error)
 {
     g_autofree char *bname = NULL;
     g_autofree char *name = NULL;
@@ -509,7 +518,7 @@ host_find_host(HostRegistry *reg, const char *spec, HostBackend *prefer,
             return h;
         }
     }
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                "host '%s' not found in any backend", name);
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "host '%s' not found in any backend",
+                name);
     return NULL;
 }

@@ -84,8 +84,8 @@ host_build_spec(HostRegistry *reg, const char *vm_spec, const HostMigrateOpts *o
             if (!best || !best->eligible) {
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                             "no host of group '%s' can take VM '%s' (see 'vmshift rate %s:%s "
-                            "--group %s')", o->to_group, vm->name, host_backend_name(b),
-                            vm->name, o->to_group);
+                            "--group %s')",
+                            o->to_group, vm->name, host_backend_name(b), vm->name, o->to_group);
                 return NULL;
             }
             spec->dest_host = g_strdup(best->host->name);
@@ -110,8 +110,8 @@ host_build_spec(HostRegistry *reg, const char *vm_spec, const HostMigrateOpts *o
         if (hb != b) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                         "host '%s' belongs to backend '%s' and VM '%s' to '%s': moving "
-                        "between backends is not supported", spec->dest_host,
-                        host_backend_name(hb), vm->name, host_backend_name(b));
+                        "between backends is not supported",
+                        spec->dest_host, host_backend_name(hb), vm->name, host_backend_name(b));
             return NULL;
         }
         if (o->live)

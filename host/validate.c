@@ -115,8 +115,10 @@ check_destination(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec
         return find_host(hosts, vm->host);
     dest = find_host(hosts, spec->dest_host);
     if (!dest) {
-        ADD(ERROR, "host-not-found", spec->dest_host, "destination host '%s' is not known "
-            "to backend '%s'", spec->dest_host, host_backend_name(b));
+        ADD(ERROR, "host-not-found", spec->dest_host,
+            "destination host '%s' is not known "
+            "to backend '%s'",
+            spec->dest_host, host_backend_name(b));
     } else if (!g_strcmp0(dest->name, vm->host)) {
         ADD(ERROR, "same-host", dest->name, "VM '%s' already runs on host '%s'", vm->name,
             dest->name);
@@ -133,8 +135,8 @@ check_destination(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec
         && vm->power_state == VMSHIFT_POWER_RUNNING) {
         g_autofree char *need = host_format_bytes(vm->memory);
         g_autofree char *have = host_format_bytes(dest->memory_free);
-        ADD(ERROR, "no-memory", dest->name, "host '%s' has %s free, VM '%s' needs %s",
-            dest->name, have, vm->name, need);
+        ADD(ERROR, "no-memory", dest->name, "host '%s' has %s free, VM '%s' needs %s", dest->name,
+            have, vm->name, need);
     }
     return dest;
 }
@@ -144,11 +146,15 @@ static void
 check_power(GPtrArray *f, const VmshiftMigrationSpec *spec, const VmshiftVm *vm)
 {
     if (spec->type == VMSHIFT_MIGRATION_LIVE && vm->power_state != VMSHIFT_POWER_RUNNING)
-        ADD(ERROR, "not-running", vm->name, "VM '%s' is %s; a live migration needs it running "
-            "(use --cold)", vm->name, vmshift_power_state_name(vm->power_state));
+        ADD(ERROR, "not-running", vm->name,
+            "VM '%s' is %s; a live migration needs it running "
+            "(use --cold)",
+            vm->name, vmshift_power_state_name(vm->power_state));
     if (spec->type == VMSHIFT_MIGRATION_COLD && vm->power_state == VMSHIFT_POWER_RUNNING)
-        ADD(ERROR, "running", vm->name, "VM '%s' is running; a cold migration needs it "
-            "stopped (use --live, or stop it first)", vm->name);
+        ADD(ERROR, "running", vm->name,
+            "VM '%s' is running; a cold migration needs it "
+            "stopped (use --live, or stop it first)",
+            vm->name);
 }
 
 /* No checkpoint merge runs (or may run) on the VM. */
@@ -159,8 +165,10 @@ check_merge(GPtrArray *f, HostBackend *b, const VmshiftVm *vm)
     g_autoptr(VmshiftCheckpointState) cp = host_backend_checkpoint_state(b, vm->name, &err);
 
     if (cp && cp->merging)
-        ADD(ERROR, "merge-in-progress", vm->name, "VM '%s': a checkpoint merge is in progress "
-            "(%s); wait for it to finish", vm->name, cp->detail ? cp->detail : "no detail");
+        ADD(ERROR, "merge-in-progress", vm->name,
+            "VM '%s': a checkpoint merge is in progress "
+            "(%s); wait for it to finish",
+            vm->name, cp->detail ? cp->detail : "no detail");
     else if (cp && cp->needs_consolidation)
         ADD(WARNING, "needs-consolidation", vm->name, "VM '%s' needs disk consolidation%s%s",
             vm->name, cp->detail ? ": " : "", cp->detail ? cp->detail : "");
@@ -168,8 +176,8 @@ check_merge(GPtrArray *f, HostBackend *b, const VmshiftVm *vm)
         ADD(INFO, "merge-unknown", vm->name, "%s; a running merge cannot be ruled out",
             err->message);
     else if (!cp)
-        ADD(WARNING, "merge-unknown", vm->name, "checkpoint state of VM '%s' unknown: %s",
-            vm->name, err->message);
+        ADD(WARNING, "merge-unknown", vm->name, "checkpoint state of VM '%s' unknown: %s", vm->name,
+            err->message);
 }
 
 /* --disk-path and --network name real disks and NICs. */
@@ -190,8 +198,7 @@ check_mappings(GPtrArray *f, const VmshiftMigrationSpec *spec, const VmshiftVm *
 
 /* Every NIC's (mapped) network exists at the destination. */
 static void
-check_networks(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec,
-               const VmshiftVm *vm)
+check_networks(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *vm)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) nets = NULL;
@@ -200,8 +207,10 @@ check_networks(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec,
         return;
     nets = host_backend_list_networks(b, spec->dest_host, &err);
     if (!nets) {
-        ADD(WARNING, "networks-unknown", spec->dest_host, "cannot list networks of host "
-            "'%s': %s", spec->dest_host, err->message);
+        ADD(WARNING, "networks-unknown", spec->dest_host,
+            "cannot list networks of host "
+            "'%s': %s",
+            spec->dest_host, err->message);
         return;
     }
     for (guint i = 0; i < vm->nics->len; i++) {
@@ -212,16 +221,17 @@ check_networks(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec,
         if (!want)
             continue;
         if (!network_on_host(nets, want, spec->dest_host))
-            ADD(ERROR, "network-missing", n->id, "NIC '%s': network '%s' does not "
-                "exist on host '%s' (map it with --network %s=NET)", n->id, want,
-                spec->dest_host, n->id);
+            ADD(ERROR, "network-missing", n->id,
+                "NIC '%s': network '%s' does not "
+                "exist on host '%s' (map it with --network %s=NET)",
+                n->id, want, spec->dest_host, n->id);
     }
 }
 
 /* Space on the volumes that receive moved disks, on host @target. */
 static void
-check_space(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec,
-            const VmshiftVm *vm, const char *target)
+check_space(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *vm,
+            const char *target)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) vols = NULL;
@@ -246,13 +256,15 @@ check_space(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec,
             continue;
         vol = host_volume_for_path(vols, dir);
         if (!vol) {
-            ADD(INFO, "space-unknown", d->id, "no known volume holds %s; free space "
-                "not checked for disk '%s'", dir, d->id);
+            ADD(INFO, "space-unknown", d->id,
+                "no known volume holds %s; free space "
+                "not checked for disk '%s'",
+                dir, d->id);
             continue;
         }
-        g_hash_table_insert(need, vol,
-                            GSIZE_TO_POINTER(GPOINTER_TO_SIZE(g_hash_table_lookup(need, vol))
-                                             + disk_bytes(d)));
+        g_hash_table_insert(
+            need, vol,
+            GSIZE_TO_POINTER(GPOINTER_TO_SIZE(g_hash_table_lookup(need, vol)) + disk_bytes(d)));
     }
     g_hash_table_iter_init(&it, need);
     while (g_hash_table_iter_next(&it, &k, &v)) {
@@ -261,12 +273,16 @@ check_space(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *spec,
         if (bytes > vol->free) {
             g_autofree char *a = host_format_bytes(bytes);
             g_autofree char *fr = host_format_bytes(vol->free);
-            ADD(ERROR, "no-space", vol->name, "volume '%s' (%s) has %s free; the disks "
-                "need %s", vol->name ? vol->name : vol->path, vol->path, fr, a);
+            ADD(ERROR, "no-space", vol->name,
+                "volume '%s' (%s) has %s free; the disks "
+                "need %s",
+                vol->name ? vol->name : vol->path, vol->path, fr, a);
         } else if (vol->capacity && vol->free - bytes < vol->capacity / 20) {
             g_autofree char *fr = host_format_bytes(vol->free - bytes);
-            ADD(WARNING, "low-space", vol->name, "volume '%s' would have only %s free "
-                "afterwards", vol->name ? vol->name : vol->path, fr);
+            ADD(WARNING, "low-space", vol->name,
+                "volume '%s' would have only %s free "
+                "afterwards",
+                vol->name ? vol->name : vol->path, fr);
         }
     }
 }
@@ -292,11 +308,12 @@ add_backend_findings(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *s
      * reason (its host status detail): a backend finding that repeats that
      * reason for that host adds nothing */
     why = dest && dest->status != VMSHIFT_HOST_OK && spec->type != VMSHIFT_MIGRATION_STORAGE
-              ? dest->status_detail : NULL;
+              ? dest->status_detail
+              : NULL;
     while (pf->len) {
         VmshiftFinding *x = g_ptr_array_steal_index(pf, 0);
-        if (why && *why && x->severity == VMSHIFT_SEVERITY_ERROR &&
-            !g_strcmp0(x->subject, dest->name) && x->message && strstr(x->message, why))
+        if (why && *why && x->severity == VMSHIFT_SEVERITY_ERROR
+            && !g_strcmp0(x->subject, dest->name) && x->message && strstr(x->message, why))
             vmshift_finding_free(x);
         else
             g_ptr_array_add(f, x);
@@ -304,8 +321,7 @@ add_backend_findings(GPtrArray *f, HostBackend *b, const VmshiftMigrationSpec *s
 }
 
 GPtrArray *
-host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *vm,
-              GError **error)
+host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *vm, GError **error)
 {
     g_autoptr(GPtrArray) f = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
     g_autoptr(GPtrArray) hosts = host_backend_list_hosts(b, error);
@@ -344,8 +360,7 @@ host_findings_print(GPtrArray *f, FILE *out)
 
     for (guint i = 0; f && i < f->len; i++) {
         VmshiftFinding *x = g_ptr_array_index(f, i);
-        host_table_add(t, vmshift_severity_name(x->severity), x->code, x->subject,
-                       x->message);
+        host_table_add(t, vmshift_severity_name(x->severity), x->code, x->subject, x->message);
     }
     if (!f || f->len == 0)
         fprintf(out, "no findings\n");

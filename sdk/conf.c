@@ -19,8 +19,8 @@ struct _VmshiftConfig {
 };
 
 VMSHIFT_API VmshiftConfig *
-vmshift_config_new(const char *backend, GKeyFile *keyfile, const char *group,
-                   const char *source, const char *state_dir)
+vmshift_config_new(const char *backend, GKeyFile *keyfile, const char *group, const char *source,
+                   const char *state_dir)
 {
     VmshiftConfig *c = g_new0(VmshiftConfig, 1);
 
@@ -100,8 +100,8 @@ vmshift_config_require_string(const VmshiftConfig *c, const char *key, GError **
 }
 
 VMSHIFT_API gboolean
-vmshift_config_get_boolean(const VmshiftConfig *c, const char *key, gboolean def,
-                           gboolean *out, GError **error)
+vmshift_config_get_boolean(const VmshiftConfig *c, const char *key, gboolean def, gboolean *out,
+                           GError **error)
 {
     g_autofree char *v = raw_value(c, key);
 
@@ -120,14 +120,14 @@ vmshift_config_get_boolean(const VmshiftConfig *c, const char *key, gboolean def
         return TRUE;
     }
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                "%s: backend '%s': key '%s' must be true or false, not '%s'",
-                c->source, c->backend, key, v);
+                "%s: backend '%s': key '%s' must be true or false, not '%s'", c->source, c->backend,
+                key, v);
     return FALSE;
 }
 
 VMSHIFT_API gboolean
-vmshift_config_get_int(const VmshiftConfig *c, const char *key, gint64 def,
-                       gint64 min, gint64 max, gint64 *out, GError **error)
+vmshift_config_get_int(const VmshiftConfig *c, const char *key, gint64 def, gint64 min, gint64 max,
+                       gint64 *out, GError **error)
 {
     g_autofree char *v = raw_value(c, key);
     gint64 n;
@@ -201,8 +201,8 @@ vmshift_credentials_check_file(const char *path, GError **error)
 
     if (stat(path, &st) != 0) {
         int e = errno;
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                    "credentials file %s: %s", path, g_strerror(e));
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "credentials file %s: %s", path,
+                    g_strerror(e));
         return FALSE;
     }
     return check_stat(path, &st, error);
@@ -241,8 +241,8 @@ vmshift_credentials_read_file(const char *path, GError **error)
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         int e = errno;
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                    "credentials file %s: %s", path, g_strerror(e));
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "credentials file %s: %s", path,
+                    g_strerror(e));
         return NULL;
     }
     if (fstat(fd, &st) != 0 || !check_stat(path, &st, error)) {
@@ -256,8 +256,8 @@ vmshift_credentials_read_file(const char *path, GError **error)
     g_io_channel_set_close_on_unref(ch, TRUE);
     g_io_channel_set_encoding(ch, NULL, NULL);
     if (g_io_channel_read_to_end(ch, &data, &len, &local) != G_IO_STATUS_NORMAL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                    "credentials file %s: %s", path, local ? local->message : "read failed");
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "credentials file %s: %s", path,
+                    local ? local->message : "read failed");
         g_clear_error(&local);
         g_io_channel_unref(ch);
         return NULL;

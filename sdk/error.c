@@ -40,13 +40,11 @@ vmshift_error_code_name(int code)
 }
 
 VMSHIFT_API gboolean
-vmshift_check_flags(guint32 flags, guint32 supported, const char *operation,
-                    GError **error)
+vmshift_check_flags(guint32 flags, guint32 supported, const char *operation, GError **error)
 {
     if ((flags & ~supported) == 0)
         return TRUE;
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                "%s: unsupported flags 0x%x", operation ? operation : "operation",
-                flags & ~supported);
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "%s: unsupported flags 0x%x",
+                operation ? operation : "operation", flags & ~supported);
     return FALSE;
 }

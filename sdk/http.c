@@ -13,8 +13,7 @@
 #define G_LOG_DOMAIN VMSHIFT_HTTP_LOG_DOMAIN
 
 /* Shared with xml.c (vmshift_soap_call); hidden like every non-API symbol. */
-void vmshift_http_status_error(const VmshiftHttpResponse *resp, const char *prefix,
-                               GError **error);
+void vmshift_http_status_error(const VmshiftHttpResponse *resp, const char *prefix, GError **error);
 
 static void setup_handle(VmshiftHttp *h);
 
@@ -117,8 +116,7 @@ vmshift_http_options_new_from_config(const VmshiftConfig *config, VmshiftHttpAut
         || !vmshift_config_get_boolean(config, "allow-unencrypted", FALSE,
                                        &o->pub.allow_unencrypted, error)
         || !vmshift_config_get_int(config, "timeout", 0, 1, 86400, &timeout, error)
-        || !vmshift_config_get_int(config, "connect-timeout", 0, 1, 86400, &connect_timeout,
-                                   error))
+        || !vmshift_config_get_int(config, "connect-timeout", 0, 1, 86400, &connect_timeout, error))
         return NULL;
     if (vmshift_config_has_key(config, "timeout"))
         o->pub.timeout_ms = (guint)timeout * 1000u;
@@ -143,8 +141,9 @@ vmshift_http_options_new_from_config(const VmshiftConfig *config, VmshiftHttpAut
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                     "%s: backend '%s': missing key 'credentials' (needed for auth=%s)",
                     vmshift_config_get_source(config), vmshift_config_get_backend(config),
-                    o->pub.auth == VMSHIFT_HTTP_AUTH_BASIC ? "basic"
-                    : o->pub.auth == VMSHIFT_HTTP_AUTH_NTLM ? "ntlm" : "negotiate");
+                    o->pub.auth == VMSHIFT_HTTP_AUTH_BASIC  ? "basic"
+                    : o->pub.auth == VMSHIFT_HTTP_AUTH_NTLM ? "ntlm"
+                                                            : "negotiate");
         return NULL;
     }
     return g_steal_pointer(&options);
@@ -166,8 +165,8 @@ struct _VmshiftHttp {
     char *ca_file;
     gboolean insecure;
     gboolean allow_unencrypted;
-    guint timeout_ms;      /* configured (after defaults) */
-    guint cur_timeout_ms;  /* in force */
+    guint timeout_ms;     /* configured (after defaults) */
+    guint cur_timeout_ms; /* in force */
     guint connect_timeout_ms;
     VmshiftHttpAuth auth;
     VmshiftCredentials *creds;
@@ -266,15 +265,16 @@ check_url(const char *url, gboolean allow_unencrypted, const char *what, GError 
     if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK
         || curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                    "%s '%s' must not carry a user name or password; use credentials=",
-                    what, shown);
+                    "%s '%s' must not carry a user name or password; use credentials=", what,
+                    shown);
         return NULL;
     }
     if (!g_ascii_strcasecmp(scheme, "http")) {
         if (!allow_unencrypted) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                         "%s '%s' is unencrypted http://; use https:// or set "
-                        "allow-unencrypted=true", what, shown);
+                        "allow-unencrypted=true",
+                        what, shown);
             return NULL;
         }
     } else if (g_ascii_strcasecmp(scheme, "https") != 0) {
@@ -327,8 +327,8 @@ vmshift_http_new(const VmshiftHttpOptions *opts, GError **error)
         FILE *f = fopen(o.ca_file, "re");
         if (!f) {
             int e = errno;
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "ca-file %s: %s",
-                        o.ca_file, g_strerror(e));
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "ca-file %s: %s", o.ca_file,
+                        g_strerror(e));
             return NULL;
         }
         fclose(f);
@@ -354,11 +354,13 @@ vmshift_http_new(const VmshiftHttpOptions *opts, GError **error)
                                                            : "vmshift/" PACKAGE_VERSION);
     h->headers = g_strdupv((char **)o.headers);
     h->max_response = OPT_HAS(opts, max_response_size) && o.max_response_size
-                          ? o.max_response_size : VMSHIFT_HTTP_DEFAULT_MAX_RESPONSE;
+                          ? o.max_response_size
+                          : VMSHIFT_HTTP_DEFAULT_MAX_RESPONSE;
     setup_handle(h);
     if (h->insecure)
         g_warning("TLS certificate verification is off (insecure=true) for %s; "
-                  "use ca-file= instead outside of tests", h->url);
+                  "use ca-file= instead outside of tests",
+                  h->url);
     return h;
 }
 
@@ -524,22 +526,14 @@ vmshift_http_status_error(const VmshiftHttpResponse *r, const char *prefix, GErr
         code = VMSHIFT_ERROR_AUTH_FAILED;
         hint = "; check user and password in the credentials file and auth=";
         break;
-    case 404:
-        code = VMSHIFT_ERROR_NOT_FOUND;
-        break;
+    case 404: code = VMSHIFT_ERROR_NOT_FOUND; break;
     case 408:
-    case 504:
-        code = VMSHIFT_ERROR_TIMEOUT;
-        break;
-    case 503:
-        code = VMSHIFT_ERROR_BUSY;
-        break;
-    default:
-        code = VMSHIFT_ERROR_PROTOCOL;
-        break;
+    case 504: code = VMSHIFT_ERROR_TIMEOUT; break;
+    case 503: code = VMSHIFT_ERROR_BUSY; break;
+    default: code = VMSHIFT_ERROR_PROTOCOL; break;
     }
-    g_set_error(error, VMSHIFT_ERROR, code, "%s: HTTP %u%s%s%s", prefix, r->status, sep,
-                reason, hint);
+    g_set_error(error, VMSHIFT_ERROR, code, "%s: HTTP %u%s%s%s", prefix, r->status, sep, reason,
+                hint);
 }
 
 VMSHIFT_API gboolean
@@ -577,8 +571,7 @@ init_redactions(gpointer unused)
           "vmware-api-session-id|x-auth-token)([ \\t]*:[ \\t]*)[^\\r\\n]*",
           "\\1\\2***" },
         /* vSphere session cookies wherever they appear */
-        { "(?i)\\b(vmware_soap_session|vmware-api-session-id)=(\"[^\"]*\"|[^;\\s\"]*)",
-          "\\1=***" },
+        { "(?i)\\b(vmware_soap_session|vmware-api-session-id)=(\"[^\"]*\"|[^;\\s\"]*)", "\\1=***" },
         /* XML elements holding secrets: <password>, <ns:Password>, … */
         { "(?is)<((?:[\\w.-]+:)?[\\w.-]*(?:password|passwd|secret|sessioncookie)[\\w.-]*)"
           "(\\s[^>]*)?>.*?</\\1\\s*>",
@@ -611,8 +604,8 @@ vmshift_redact(const char *text)
     else
         cur = g_strdup(text);
     for (gsize i = 0; i < G_N_ELEMENTS(redactions); i++) {
-        char *next = g_regex_replace(redactions[i].re, cur, -1, 0,
-                                     redactions[i].replacement, 0, NULL);
+        char *next = g_regex_replace(redactions[i].re, cur, -1, 0, redactions[i].replacement, 0,
+                                     NULL);
         if (next) {
             g_free(cur);
             cur = next;
@@ -710,8 +703,8 @@ resolve_url(VmshiftHttp *h, const char *path_or_url, GError **error)
 }
 
 static void
-set_transfer_error(VmshiftHttp *h, CURLcode rc, Transfer *t, const char *method,
-                   const char *url, GError **error)
+set_transfer_error(VmshiftHttp *h, CURLcode rc, Transfer *t, const char *method, const char *url,
+                   GError **error)
 {
     g_autofree char *detail = NULL;
     g_autofree char *text = NULL;
@@ -776,8 +769,8 @@ set_transfer_error(VmshiftHttp *h, CURLcode rc, Transfer *t, const char *method,
     case CURLE_WRITE_ERROR:
         if (t->too_large) {
             code = VMSHIFT_ERROR_PROTOCOL;
-            text = g_strdup_printf("%s %s: reply larger than %" G_GSIZE_FORMAT " bytes",
-                                   method, url, h->max_response);
+            text = g_strdup_printf("%s %s: reply larger than %" G_GSIZE_FORMAT " bytes", method,
+                                   url, h->max_response);
             g_set_error_literal(error, VMSHIFT_ERROR, code, text);
             return;
         }
@@ -849,9 +842,9 @@ setup_handle(VmshiftHttp *h)
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, h->allow_unencrypted ? "http,https" : "https");
 #else
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS,
-                     (long)(h->allow_unencrypted ? CURLPROTO_HTTP | CURLPROTO_HTTPS
-                                                 : CURLPROTO_HTTPS));
+    curl_easy_setopt(
+        c, CURLOPT_PROTOCOLS,
+        (long)(h->allow_unencrypted ? CURLPROTO_HTTP | CURLPROTO_HTTPS : CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -864,9 +857,9 @@ setup_handle(VmshiftHttp *h)
     curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
 
     if (h->auth != VMSHIFT_HTTP_AUTH_NONE && h->creds) {
-        long mask = h->auth == VMSHIFT_HTTP_AUTH_BASIC ? CURLAUTH_BASIC
+        long mask = h->auth == VMSHIFT_HTTP_AUTH_BASIC  ? CURLAUTH_BASIC
                     : h->auth == VMSHIFT_HTTP_AUTH_NTLM ? CURLAUTH_NTLM
-                    : CURLAUTH_NEGOTIATE;
+                                                        : CURLAUTH_NEGOTIATE;
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, mask);
         if (h->auth == VMSHIFT_HTTP_AUTH_NTLM && h->creds->domain && *h->creds->domain) {
             g_autofree char *user = g_strdup_printf("%s\\%s", h->creds->domain, h->creds->user);
@@ -1007,9 +1000,9 @@ vmshift_http_request(VmshiftHttp *h, const char *method, const char *path_or_url
             g_debug("%s %s: HTTP %u after %" G_GINT64_FORMAT " ms", method, r->url, r->status,
                     (g_get_monotonic_time() - start) / 1000);
             for (guint i = 0; i + 1 < r->headers_->len; i += 2) {
-                g_autofree char *hl = g_strdup_printf("%s: %s",
-                                                      (char *)g_ptr_array_index(r->headers_, i),
-                                                      (char *)g_ptr_array_index(r->headers_, i + 1));
+                g_autofree char *hl = g_strdup_printf(
+                    "%s: %s", (char *)g_ptr_array_index(r->headers_, i),
+                    (char *)g_ptr_array_index(r->headers_, i + 1));
                 g_autofree char *red = vmshift_redact(hl);
                 g_debug("< %s", red);
             }

@@ -28,15 +28,15 @@ struct _VmshiftJob {
     GHashTable *saved;
 };
 
-#define HOOK(job, member)                                                     \
-    ((job)->hooks                                                             \
-     && (job)->hooks->struct_size >= G_STRUCT_OFFSET(VmshiftJobHooks, member) \
-                                         + sizeof((job)->hooks->member)       \
+#define HOOK(job, member)                                                              \
+    ((job)->hooks                                                                      \
+     && (job)->hooks->struct_size                                                      \
+            >= G_STRUCT_OFFSET(VmshiftJobHooks, member) + sizeof((job)->hooks->member) \
      && (job)->hooks->member)
 
 VMSHIFT_API VmshiftJob *
-vmshift_job_new(const char *id, const VmshiftMigrationSpec *spec,
-                const VmshiftJobHooks *hooks, gpointer user_data)
+vmshift_job_new(const char *id, const VmshiftMigrationSpec *spec, const VmshiftJobHooks *hooks,
+                gpointer user_data)
 {
     VmshiftJob *job = g_new0(VmshiftJob, 1);
 
@@ -141,10 +141,11 @@ vmshift_job_log(VmshiftJob *job, VmshiftLogLevel level, const char *format, ...)
     if (HOOK(job, log))
         job->hooks->log(job, level, line, job->user_data);
     else
-        g_log("vmshift-job", level >= VMSHIFT_LOG_ERROR     ? G_LOG_LEVEL_CRITICAL
-                             : level == VMSHIFT_LOG_WARNING ? G_LOG_LEVEL_WARNING
-                             : level == VMSHIFT_LOG_INFO    ? G_LOG_LEVEL_INFO
-                                                            : G_LOG_LEVEL_DEBUG,
+        g_log("vmshift-job",
+              level >= VMSHIFT_LOG_ERROR     ? G_LOG_LEVEL_CRITICAL
+              : level == VMSHIFT_LOG_WARNING ? G_LOG_LEVEL_WARNING
+              : level == VMSHIFT_LOG_INFO    ? G_LOG_LEVEL_INFO
+                                             : G_LOG_LEVEL_DEBUG,
               "%s: %s", job->id, line);
     g_free(line);
 }
@@ -307,8 +308,8 @@ vmshift_job_get_results(VmshiftJob *job)
     return copy;
 }
 
-static const char *const phase_names[] = {"none", "validate", "prepare", "transfer",
-                                          "switchover", "acl", "cleanup", "done"};
+static const char *const phase_names[] = { "none",       "validate", "prepare", "transfer",
+                                           "switchover", "acl",      "cleanup", "done" };
 
 VMSHIFT_API const char *
 vmshift_phase_name(guint32 phase)

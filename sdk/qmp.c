@@ -50,7 +50,7 @@ typedef enum { READ_OK, READ_TIMEOUT, READ_FAILED } ReadResult;
 static gint64
 deadline_for(guint timeout_ms)
 {
-    return timeout_ms ? g_get_monotonic_time() + (gint64) timeout_ms * 1000 : 0;
+    return timeout_ms ? g_get_monotonic_time() + (gint64)timeout_ms * 1000 : 0;
 }
 
 /* A short, printable excerpt of untrusted bytes for error messages. */
@@ -60,9 +60,9 @@ excerpt(const char *data, gsize len)
     GString *s = g_string_new(NULL);
     gsize n = MIN(len, 40);
     for (gsize i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) data[i];
+        unsigned char c = (unsigned char)data[i];
         if (c >= 0x20 && c < 0x7f && c != '\'')
-            g_string_append_c(s, (char) c);
+            g_string_append_c(s, (char)c);
         else
             g_string_append_printf(s, "\\x%02x", c);
     }
@@ -77,7 +77,7 @@ one_line(const char *text)
 {
     char *s = g_strdup(text ? text : "");
     for (char *p = s; *p; p++)
-        if ((unsigned char) *p < 0x20)
+        if ((unsigned char)*p < 0x20)
             *p = ' ';
     g_strstrip(s);
     return s;
@@ -95,15 +95,14 @@ check_broken(VmshiftQmp *qmp, GError **error)
 {
     if (qmp->broken) {
         g_set_error(error, VMSHIFT_ERROR, qmp->broken->code,
-                    "QMP connection to %s is unusable after an earlier error: %s",
-                    qmp->peer, qmp->broken->message);
+                    "QMP connection to %s is unusable after an earlier error: %s", qmp->peer,
+                    qmp->broken->message);
         return TRUE;
     }
     return FALSE;
 }
 
-static void
-fail_broken(VmshiftQmp *qmp, GError **error, int code, const char *format, ...)
+static void fail_broken(VmshiftQmp *qmp, GError **error, int code, const char *format, ...)
     G_GNUC_PRINTF(4, 5);
 
 static void
@@ -145,7 +144,7 @@ wait_fd(VmshiftQmp *qmp, short events, gint64 deadline, GError **error)
             if (left <= 0)
                 timeout = 0;
             else
-                timeout = (int) MIN((left + 999) / 1000, G_MAXINT);
+                timeout = (int)MIN((left + 999) / 1000, G_MAXINT);
         }
         int rc = poll(pfd, n, timeout);
         int saved = errno;
@@ -155,8 +154,7 @@ wait_fd(VmshiftQmp *qmp, short events, gint64 deadline, GError **error)
             if (saved == EINTR)
                 continue;
             fail_broken(qmp, error, VMSHIFT_ERROR_CONNECTION,
-                        "QMP connection to %s: poll failed: %s", qmp->peer,
-                        g_strerror(saved));
+                        "QMP connection to %s: poll failed: %s", qmp->peer, g_strerror(saved));
             return READ_FAILED;
         }
         if (rc == 0) {
@@ -165,7 +163,7 @@ wait_fd(VmshiftQmp *qmp, short events, gint64 deadline, GError **error)
             continue;
         }
         if (n == 2 && pfd[1].revents)
-            continue;           /* re-checked at the top */
+            continue; /* re-checked at the top */
         if (pfd[0].revents)
             return READ_OK;
     }
@@ -188,15 +186,15 @@ static VmshiftQmpEvent *
 event_from_message(json_object *msg)
 {
     json_object *name = NULL, *data = NULL, *ts = NULL;
-    if (!json_object_object_get_ex(msg, "event", &name) ||
-        !json_object_is_type(name, json_type_string))
+    if (!json_object_object_get_ex(msg, "event", &name)
+        || !json_object_is_type(name, json_type_string))
         return NULL;
     VmshiftQmpEvent *ev = g_new0(VmshiftQmpEvent, 1);
     ev->name = g_strdup(json_object_get_string(name));
     if (json_object_object_get_ex(msg, "data", &data) && data)
         ev->data = json_object_get(data);
-    if (json_object_object_get_ex(msg, "timestamp", &ts) &&
-        json_object_is_type(ts, json_type_object)) {
+    if (json_object_object_get_ex(msg, "timestamp", &ts)
+        && json_object_is_type(ts, json_type_object)) {
         gint64 s = vmshift_json_get_int(ts, "seconds", 0);
         gint64 us = vmshift_json_get_int(ts, "microseconds", 0);
         if (s > 0)
@@ -234,7 +232,7 @@ scan_quotes(VmshiftQmp *qmp, const char *p, gsize n)
         } else if (c == '"') {
             qmp->in_string = TRUE;
         } else if (c == '\'') {
-            return (gssize) i;
+            return (gssize)i;
         }
     }
     return -1;
@@ -264,14 +262,14 @@ read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error
         if (qmp->rpos < qmp->rlen) {
             const char *p = qmp->rbuf + qmp->rpos;
             gsize n = qmp->rlen - qmp->rpos;
-            int feed = (int) MIN(n, (gsize) G_MAXINT);
+            int feed = (int)MIN(n, (gsize)G_MAXINT);
             json_object *obj = json_tokener_parse_ex(qmp->tok, p, feed);
             enum json_tokener_error jerr = json_tokener_get_error(qmp->tok);
             if (obj) {
 #if defined(JSON_C_VERSION_NUM) && JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
                 gsize used = json_tokener_get_parse_end(qmp->tok);
 #else
-                gsize used = (gsize) qmp->tok->char_offset;
+                gsize used = (gsize)qmp->tok->char_offset;
 #endif
                 if (used == 0 || used > n)
                     used = n;
@@ -289,8 +287,8 @@ read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error
                     const char *text = json_object_to_json_string(obj);
                     char *ex = excerpt(text, strlen(text));
                     fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
-                                "QMP peer %s sent a JSON %s, not a QMP message: '%s'",
-                                qmp->peer, json_type_to_name(json_object_get_type(obj)), ex);
+                                "QMP peer %s sent a JSON %s, not a QMP message: '%s'", qmp->peer,
+                                json_type_to_name(json_object_get_type(obj)), ex);
                     g_free(ex);
                     json_object_put(obj);
                     return READ_FAILED;
@@ -308,21 +306,21 @@ read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error
                 qmp->rpos = qmp->rlen;
                 if (qmp->msg_bytes > VMSHIFT_QMP_MAX_MESSAGE) {
                     fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
-                                "QMP peer %s sent a message larger than %u bytes",
-                                qmp->peer, VMSHIFT_QMP_MAX_MESSAGE);
+                                "QMP peer %s sent a message larger than %u bytes", qmp->peer,
+                                VMSHIFT_QMP_MAX_MESSAGE);
                     return READ_FAILED;
                 }
             } else {
 #if defined(JSON_C_VERSION_NUM) && JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
                 gsize at = json_tokener_get_parse_end(qmp->tok);
 #else
-                gsize at = (gsize) qmp->tok->char_offset;
+                gsize at = (gsize)qmp->tok->char_offset;
 #endif
                 gsize from = at > 20 ? at - 20 : 0;
                 char *ex = excerpt(p + MIN(from, n), n - MIN(from, n));
                 fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
-                            "malformed JSON from QMP peer %s: %s near '%s'",
-                            qmp->peer, json_tokener_error_desc(jerr), ex);
+                            "malformed JSON from QMP peer %s: %s near '%s'", qmp->peer,
+                            json_tokener_error_desc(jerr), ex);
                 g_free(ex);
                 return READ_FAILED;
             }
@@ -341,8 +339,8 @@ read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error
             if (saved == EAGAIN || saved == EWOULDBLOCK)
                 continue;
             fail_broken(qmp, error, VMSHIFT_ERROR_CONNECTION,
-                        "QMP connection to %s failed while reading: %s",
-                        qmp->peer, g_strerror(saved));
+                        "QMP connection to %s failed while reading: %s", qmp->peer,
+                        g_strerror(saved));
             return READ_FAILED;
         }
         if (got == 0) {
@@ -357,7 +355,7 @@ read_message(VmshiftQmp *qmp, gint64 deadline, json_object **out, GError **error
             return READ_FAILED;
         }
         qmp->rpos = 0;
-        qmp->rlen = (gsize) got;
+        qmp->rlen = (gsize)got;
     }
 }
 
@@ -393,8 +391,8 @@ read_and_dispatch(VmshiftQmp *qmp, gint64 deadline, json_object **reply, GError 
 }
 
 static gboolean
-write_all(VmshiftQmp *qmp, const char *data, gsize len, gint64 deadline,
-          const char *what, GError **error)
+write_all(VmshiftQmp *qmp, const char *data, gsize len, gint64 deadline, const char *what,
+          GError **error)
 {
     gsize off = 0;
     while (off < len) {
@@ -408,16 +406,16 @@ write_all(VmshiftQmp *qmp, const char *data, gsize len, gint64 deadline,
                 if (wr == READ_TIMEOUT) {
                     /* a partly written command leaves the stream unusable */
                     fail_broken(qmp, error, VMSHIFT_ERROR_TIMEOUT,
-                                "QMP command '%s' to %s: timed out while sending",
-                                what, qmp->peer);
+                                "QMP command '%s' to %s: timed out while sending", what, qmp->peer);
                     return FALSE;
                 }
                 if (wr == READ_FAILED) {
-                    if (off > 0 && error && *error &&
-                        g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                    if (off > 0 && error && *error
+                        && g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                         GError *e = g_error_new(VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                                                 "QMP command '%s' to %s cancelled "
-                                                "half-sent", what, qmp->peer);
+                                                "half-sent",
+                                                what, qmp->peer);
                         mark_broken(qmp, e);
                         g_error_free(e);
                     }
@@ -426,11 +424,11 @@ write_all(VmshiftQmp *qmp, const char *data, gsize len, gint64 deadline,
                 continue;
             }
             fail_broken(qmp, error, VMSHIFT_ERROR_CONNECTION,
-                        "QMP connection to %s failed while sending '%s': %s",
-                        qmp->peer, what, g_strerror(saved));
+                        "QMP connection to %s failed while sending '%s': %s", qmp->peer, what,
+                        g_strerror(saved));
             return FALSE;
         }
-        off += (gsize) n;
+        off += (gsize)n;
     }
     return TRUE;
 }
@@ -455,8 +453,8 @@ id_is_ours_and_old(VmshiftQmp *qmp, const char *id)
 }
 
 VMSHIFT_API json_object *
-vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments,
-                    guint timeout_ms, GError **error)
+vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments, guint timeout_ms,
+                    GError **error)
 {
     g_return_val_if_fail(qmp != NULL, NULL);
     g_return_val_if_fail(command != NULL, NULL);
@@ -494,20 +492,20 @@ vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments
         ReadResult r = read_and_dispatch(qmp, deadline, &msg, &local);
         if (r == READ_TIMEOUT) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
-                        "QMP command '%s' on %s timed out after %u ms",
-                        command, qmp->peer, timeout_ms);
+                        "QMP command '%s' on %s timed out after %u ms", command, qmp->peer,
+                        timeout_ms);
             return NULL;
         }
         if (r == READ_FAILED) {
-            if (local->domain == VMSHIFT_ERROR &&
-                !g_str_has_prefix(local->message, "QMP connection to ") &&
-                local->code == VMSHIFT_ERROR_CONNECTION)
+            if (local->domain == VMSHIFT_ERROR
+                && !g_str_has_prefix(local->message, "QMP connection to ")
+                && local->code == VMSHIFT_ERROR_CONNECTION)
                 g_prefix_error(&local, "QMP command '%s': ", command);
             g_propagate_error(error, local);
             return NULL;
         }
         if (!msg)
-            continue;           /* an event, queued */
+            continue; /* an event, queued */
 
         json_object *jid = NULL;
         if (json_object_object_get_ex(msg, "id", &jid)) {
@@ -519,8 +517,8 @@ vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments
                 }
                 g_autofree char *ex = excerpt(rid ? rid : "", rid ? strlen(rid) : 0);
                 fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
-                            "QMP peer %s answered '%s' with an unknown id '%s'",
-                            qmp->peer, command, ex);
+                            "QMP peer %s answered '%s' with an unknown id '%s'", qmp->peer, command,
+                            ex);
                 return NULL;
             }
         }
@@ -530,8 +528,8 @@ vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments
         json_object *ret = NULL, *err = NULL;
         if (json_object_object_get_ex(msg, "return", &ret))
             return ret ? json_object_get(ret) : json_object_new_object();
-        if (json_object_object_get_ex(msg, "error", &err) &&
-            json_object_is_type(err, json_type_object)) {
+        if (json_object_object_get_ex(msg, "error", &err)
+            && json_object_is_type(err, json_type_object)) {
             const char *klass = vmshift_json_get_string(err, "class");
             const char *desc = vmshift_json_get_string(err, "desc");
             g_autofree char *d = one_line(desc ? desc : "(no description)");
@@ -542,15 +540,15 @@ vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments
         }
         if (json_object_object_get_ex(msg, "QMP", NULL)) {
             fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
-                        "QMP peer %s sent a second greeting instead of answering '%s'",
-                        qmp->peer, command);
+                        "QMP peer %s sent a second greeting instead of answering '%s'", qmp->peer,
+                        command);
             return NULL;
         }
         const char *mt = json_object_to_json_string(msg);
         g_autofree char *ex = excerpt(mt, strlen(mt));
         fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
-                    "QMP peer %s sent an unexpected message while '%s' ran: '%s'",
-                    qmp->peer, command, ex);
+                    "QMP peer %s sent an unexpected message while '%s' ran: '%s'", qmp->peer,
+                    command, ex);
         return NULL;
     }
 }
@@ -574,8 +572,8 @@ handshake(VmshiftQmp *qmp, guint timeout_ms, GError **error)
     GError *local = NULL;
     ReadResult r = read_and_dispatch(qmp, deadline, &msg, &local);
     if (r == READ_TIMEOUT) {
-        fail_broken(qmp, error, VMSHIFT_ERROR_TIMEOUT,
-                    "QMP peer %s sent no greeting within %u ms", qmp->peer, timeout_ms);
+        fail_broken(qmp, error, VMSHIFT_ERROR_TIMEOUT, "QMP peer %s sent no greeting within %u ms",
+                    qmp->peer, timeout_ms);
         return FALSE;
     }
     if (r == READ_FAILED) {
@@ -583,8 +581,8 @@ handshake(VmshiftQmp *qmp, guint timeout_ms, GError **error)
         return FALSE;
     }
     json_object *qmpobj = NULL;
-    if (!msg || !json_object_object_get_ex(msg, "QMP", &qmpobj) ||
-        !json_object_is_type(qmpobj, json_type_object)) {
+    if (!msg || !json_object_object_get_ex(msg, "QMP", &qmpobj)
+        || !json_object_is_type(qmpobj, json_type_object)) {
         const char *t = msg ? json_object_to_json_string(msg) : "(an event)";
         char *ex = excerpt(t, strlen(t));
         fail_broken(qmp, error, VMSHIFT_ERROR_PROTOCOL,
@@ -596,9 +594,9 @@ handshake(VmshiftQmp *qmp, guint timeout_ms, GError **error)
     }
     json_object *qv = vmshift_json_get(qmpobj, "version/qemu");
     if (qv && json_object_is_type(qv, json_type_object)) {
-        qmp->vmajor = (int) vmshift_json_get_int(qv, "major", 0);
-        qmp->vminor = (int) vmshift_json_get_int(qv, "minor", 0);
-        qmp->vmicro = (int) vmshift_json_get_int(qv, "micro", 0);
+        qmp->vmajor = (int)vmshift_json_get_int(qv, "major", 0);
+        qmp->vminor = (int)vmshift_json_get_int(qv, "minor", 0);
+        qmp->vmicro = (int)vmshift_json_get_int(qv, "micro", 0);
         qmp->version = g_strdup_printf("%d.%d.%d", qmp->vmajor, qmp->vminor, qmp->vmicro);
     }
     json_object_put(msg);
@@ -607,7 +605,7 @@ handshake(VmshiftQmp *qmp, guint timeout_ms, GError **error)
     guint left = 0;
     if (timeout_ms) {
         gint64 l = (deadline - g_get_monotonic_time()) / 1000;
-        left = (guint) CLAMP(l, 1, G_MAXUINT);
+        left = (guint)CLAMP(l, 1, G_MAXUINT);
     }
     if (!vmshift_qmp_execute_simple(qmp, "qmp_capabilities", NULL, left, &local)) {
         g_propagate_error(error, local);
@@ -617,8 +615,8 @@ handshake(VmshiftQmp *qmp, guint timeout_ms, GError **error)
 }
 
 VMSHIFT_API VmshiftQmp *
-vmshift_qmp_new_for_fd(int fd, const char *peer, guint timeout_ms,
-                       GCancellable *cancellable, GError **error)
+vmshift_qmp_new_for_fd(int fd, const char *peer, guint timeout_ms, GCancellable *cancellable,
+                       GError **error)
 {
     g_return_val_if_fail(fd >= 0, NULL);
     if (timeout_ms == 0)
@@ -637,7 +635,7 @@ vmshift_qmp_new_for_fd(int fd, const char *peer, guint timeout_ms,
     g_queue_init(&qmp->events);
     int fl = fcntl(fd, F_GETFD);
     if (fl >= 0)
-        (void) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+        (void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
     vmshift_qmp_set_cancellable(qmp, cancellable);
     if (!handshake(qmp, timeout_ms, error)) {
         vmshift_qmp_free(qmp);
@@ -651,7 +649,7 @@ connect_with_deadline(int fd, const struct sockaddr *sa, socklen_t salen, gint64
                       GCancellable *cancellable, GError **error, const char *peer)
 {
     int fl = fcntl(fd, F_GETFL);
-    (void) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     if (connect(fd, sa, salen) == 0)
         return 0;
     if (errno != EINPROGRESS && errno != EAGAIN) {
@@ -669,7 +667,7 @@ connect_with_deadline(int fd, const struct sockaddr *sa, socklen_t salen, gint64
             return -1;
         }
         struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-        int rc = poll(&pfd, 1, (int) MIN(left, 100));
+        int rc = poll(&pfd, 1, (int)MIN(left, 100));
         if (rc < 0 && errno != EINTR) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                         "cannot connect to QMP socket %s: %s", peer, g_strerror(errno));
@@ -709,14 +707,16 @@ vmshift_qmp_connect(const char *address, guint timeout_ms, GCancellable *cancell
         struct sockaddr_un sun = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof sun.sun_path) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                        "QMP socket path too long (%zu bytes, at most %zu): %s",
-                        strlen(path), sizeof sun.sun_path - 1, path);
+                        "QMP socket path too long (%zu bytes, at most %zu): %s", strlen(path),
+                        sizeof sun.sun_path - 1, path);
             return NULL;
         }
         strcpy(sun.sun_path, path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect_with_deadline(fd, (struct sockaddr *) &sun, sizeof sun, deadline,
-                                            cancellable, error, path) < 0) {
+        if (fd < 0
+            || connect_with_deadline(fd, (struct sockaddr *)&sun, sizeof sun, deadline, cancellable,
+                                     error, path)
+                   < 0) {
             if (fd < 0)
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                             "cannot create a socket for %s: %s", path, g_strerror(errno));
@@ -734,13 +734,13 @@ vmshift_qmp_connect(const char *address, guint timeout_ms, GCancellable *cancell
         if (hp[0] == '[') {
             const char *end = strchr(hp, ']');
             if (end && end[1] == ':') {
-                host = g_strndup(hp + 1, (gsize) (end - hp - 1));
+                host = g_strndup(hp + 1, (gsize)(end - hp - 1));
                 port = end + 2;
             }
         } else {
             const char *colon = strrchr(hp, ':');
             if (colon) {
-                host = g_strndup(hp, (gsize) (colon - hp));
+                host = g_strndup(hp, (gsize)(colon - hp));
                 port = colon + 1;
             }
         }
@@ -765,8 +765,9 @@ vmshift_qmp_connect(const char *address, guint timeout_ms, GCancellable *cancell
             if (fd < 0)
                 continue;
             g_clear_error(&last);
-            if (connect_with_deadline(fd, ai->ai_addr, ai->ai_addrlen, deadline, cancellable,
-                                      &last, address + 4) == 0)
+            if (connect_with_deadline(fd, ai->ai_addr, ai->ai_addrlen, deadline, cancellable, &last,
+                                      address + 4)
+                == 0)
                 break;
             close(fd);
             fd = -1;
@@ -786,8 +787,7 @@ vmshift_qmp_connect(const char *address, guint timeout_ms, GCancellable *cancell
     }
 
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                "malformed QMP address '%s' (want unix:PATH, /PATH or tcp:HOST:PORT)",
-                address);
+                "malformed QMP address '%s' (want unix:PATH, /PATH or tcp:HOST:PORT)", address);
     return NULL;
 }
 
@@ -800,7 +800,7 @@ vmshift_qmp_free(VmshiftQmp *qmp)
         close(qmp->fd);
     if (qmp->tok)
         json_tokener_free(qmp->tok);
-    g_queue_clear_full(&qmp->events, (GDestroyNotify) vmshift_qmp_event_free);
+    g_queue_clear_full(&qmp->events, (GDestroyNotify)vmshift_qmp_event_free);
     g_clear_object(&qmp->cancellable);
     g_clear_error(&qmp->broken);
     g_free(qmp->rbuf);
@@ -877,8 +877,8 @@ read_events(VmshiftQmp *qmp, gint64 deadline, GError **error)
             }
             json_object_put(msg);
         }
-        if (g_queue_get_length(&qmp->events) > before ||
-            g_queue_get_length(&qmp->events) >= QMP_MAX_QUEUED_EVENTS)
+        if (g_queue_get_length(&qmp->events) > before
+            || g_queue_get_length(&qmp->events) >= QMP_MAX_QUEUED_EVENTS)
             return READ_OK;
     }
 }
@@ -900,14 +900,13 @@ vmshift_qmp_wait_event(VmshiftQmp *qmp, const char *name, VmshiftQmpEventMatch m
                        gpointer user_data, guint timeout_ms, GError **error)
 {
     gint64 deadline = deadline_for(timeout_ms);
-    GList *scanned_to = NULL;   /* last element already tested */
+    GList *scanned_to = NULL; /* last element already tested */
     for (;;) {
         GList *l = scanned_to ? scanned_to->next : qmp->events.head;
         for (; l; l = l->next) {
             VmshiftQmpEvent *ev = l->data;
             scanned_to = l;
-            if ((!name || g_strcmp0(ev->name, name) == 0) &&
-                (!match || match(ev, user_data))) {
+            if ((!name || g_strcmp0(ev->name, name) == 0) && (!match || match(ev, user_data))) {
                 g_queue_delete_link(&qmp->events, l);
                 return ev;
             }
@@ -917,8 +916,8 @@ vmshift_qmp_wait_event(VmshiftQmp *qmp, const char *name, VmshiftQmpEventMatch m
             return NULL;
         if (r == READ_TIMEOUT) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
-                        "no %s event from QMP peer %s within %u ms",
-                        name ? name : "matching", qmp->peer, timeout_ms);
+                        "no %s event from QMP peer %s within %u ms", name ? name : "matching",
+                        qmp->peer, timeout_ms);
             return NULL;
         }
         /* the queue may have dropped its oldest entries: rescan */
@@ -936,7 +935,7 @@ vmshift_qmp_pending_events(VmshiftQmp *qmp)
 VMSHIFT_API void
 vmshift_qmp_clear_events(VmshiftQmp *qmp)
 {
-    g_queue_clear_full(&qmp->events, (GDestroyNotify) vmshift_qmp_event_free);
+    g_queue_clear_full(&qmp->events, (GDestroyNotify)vmshift_qmp_event_free);
     g_queue_init(&qmp->events);
 }
 
@@ -972,8 +971,8 @@ vmshift_json_get(json_object *obj, const char *path)
     json_object *cur = obj;
     for (char **p = parts; *p && cur; p++) {
         json_object *next = NULL;
-        if (!json_object_is_type(cur, json_type_object) ||
-            !json_object_object_get_ex(cur, *p, &next))
+        if (!json_object_is_type(cur, json_type_object)
+            || !json_object_object_get_ex(cur, *p, &next))
             cur = NULL;
         else
             cur = next;

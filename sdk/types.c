@@ -6,7 +6,12 @@
 
 #include "sdk-private.h"
 
-#define NEW(type) ({ type *o_ = g_new0(type, 1); o_->struct_size = sizeof(type); o_; })
+#define NEW(type)                       \
+    ({                                  \
+        type *o_ = g_new0(type, 1);     \
+        o_->struct_size = sizeof(type); \
+        o_;                             \
+    })
 
 static void
 ptr_array_unref0(GPtrArray *a)
@@ -99,10 +104,13 @@ vmshift_nic_free(VmshiftNic *n)
  * member appended later must be added here, read only when
  * VMSHIFT_HAS_FIELD() says the source has it (tests/unit/test-sdk.c stops
  * compiling until its check of every member covers the new one). */
-#define COPY(type, src) \
-    ({ type *c_ = g_new0(type, 1); \
-       memcpy(c_, (src), MIN((gsize)(src)->struct_size, sizeof(type))); \
-       c_->struct_size = sizeof(type); c_; })
+#define COPY(type, src)                                                  \
+    ({                                                                   \
+        type *c_ = g_new0(type, 1);                                      \
+        memcpy(c_, (src), MIN((gsize)(src)->struct_size, sizeof(type))); \
+        c_->struct_size = sizeof(type);                                  \
+        c_;                                                              \
+    })
 
 static GPtrArray *
 string_list_copy(const GPtrArray *src)
@@ -280,8 +288,8 @@ vmshift_network_free(VmshiftNetwork *n)
 
 /* ---- finding ---- */
 VMSHIFT_API VmshiftFinding *
-vmshift_finding_new(VmshiftSeverity severity, const char *code,
-                    const char *subject, const char *format, ...)
+vmshift_finding_new(VmshiftSeverity severity, const char *code, const char *subject,
+                    const char *format, ...)
 {
     VmshiftFinding *f = NEW(VmshiftFinding);
     va_list ap;
@@ -425,7 +433,7 @@ vmshift_migration_spec_moves_storage(const VmshiftMigrationSpec *s)
     if (!s)
         return FALSE;
     return s->type == VMSHIFT_MIGRATION_STORAGE || s->dest_path != NULL
-        || (s->disk_paths && s->disk_paths->len > 0);
+           || (s->disk_paths && s->disk_paths->len > 0);
 }
 
 static const char *
@@ -458,8 +466,7 @@ vmshift_migration_spec_network_for(const VmshiftMigrationSpec *s, const char *ni
 
 /* ---- change ---- */
 VMSHIFT_API VmshiftChange *
-vmshift_change_new(VmshiftChangeKind kind, const char *vm, const char *subject,
-                   const char *detail)
+vmshift_change_new(VmshiftChangeKind kind, const char *vm, const char *subject, const char *detail)
 {
     VmshiftChange *c = NEW(VmshiftChange);
     c->kind = kind;
@@ -500,18 +507,20 @@ vmshift_guest_nic_free(VmshiftGuestNic *n)
 }
 
 /* ---- names ---- */
-#define NAME_TABLE(fn, table, fallback)                               \
-    VMSHIFT_API const char *fn(guint32 v)                             \
-    {                                                                 \
+#define NAME_TABLE(fn, table, fallback)                                     \
+    VMSHIFT_API const char *fn(guint32 v)                                   \
+    {                                                                       \
         return v < G_N_ELEMENTS(table) && table[v] ? table[v] : (fallback); \
     }
 
-static const char *const power_names[] = {"unknown", "running", "stopped", "paused", "suspended"};
-static const char *const host_status_names[] = {"ok", "limited", "maintenance", "disconnected", "unknown"};
-static const char *const severity_names[] = {"info", "warning", "error"};
-static const char *const migration_type_names[] = {"live", "cold", "storage"};
-static const char *const change_kind_names[] = {"disk-added", "disk-removed", "snapshot-taken",
-                                                "snapshot-removed", "power", "host", "other"};
+static const char *const power_names[] = { "unknown", "running", "stopped", "paused", "suspended" };
+static const char *const host_status_names[] = { "ok", "limited", "maintenance", "disconnected",
+                                                 "unknown" };
+static const char *const severity_names[] = { "info", "warning", "error" };
+static const char *const migration_type_names[] = { "live", "cold", "storage" };
+static const char *const change_kind_names[] = {
+    "disk-added", "disk-removed", "snapshot-taken", "snapshot-removed", "power", "host", "other"
+};
 
 NAME_TABLE(vmshift_power_state_name, power_names, "unknown")
 NAME_TABLE(vmshift_host_status_name, host_status_names, "unknown")

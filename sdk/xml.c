@@ -117,16 +117,17 @@ vmshift_xml_parse(const char *buf, gsize len, const char *what, GError **error)
     }
     if (len > VMSHIFT_XML_MAX_INPUT || len > INT_MAX) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "%s: document too large (%" G_GSIZE_FORMAT " bytes, at most %"
-                    G_GSIZE_FORMAT ")", what, len, (gsize)VMSHIFT_XML_MAX_INPUT);
+                    "%s: document too large (%" G_GSIZE_FORMAT " bytes, at most %" G_GSIZE_FORMAT
+                    ")",
+                    what, len, (gsize)VMSHIFT_XML_MAX_INPUT);
         return NULL;
     }
 
     ensure_libxml();
     ctxt = xmlNewParserCtxt();
     if (!ctxt) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                    "%s: cannot allocate an XML parser", what);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: cannot allocate an XML parser",
+                    what);
         return NULL;
     }
     ctxt->_private = &guard;
@@ -144,8 +145,8 @@ vmshift_xml_parse(const char *buf, gsize len, const char *what, GError **error)
     if (guard.refused) {
         if (doc)
             xmlFreeDoc(doc);
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "%s: refused XML document: %s", what, guard.refused);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "%s: refused XML document: %s",
+                    what, guard.refused);
         xmlFreeParserCtxt(ctxt);
         return NULL;
     }
@@ -362,24 +363,21 @@ vmshift_xpath_string(xmlXPathContext *ctx, xmlNode *node, const char *expr)
         if (obj->nodesetval && obj->nodesetval->nodeNr > 0)
             s = from_xml(xmlNodeGetContent(obj->nodesetval->nodeTab[0]));
         break;
-    default:
-        s = from_xml(xmlXPathCastToString(obj));
-        break;
+    default: s = from_xml(xmlXPathCastToString(obj)); break;
     }
     xmlXPathFreeObject(obj);
     return s;
 }
 
 VMSHIFT_API gboolean
-vmshift_xpath_uint64(xmlXPathContext *ctx, xmlNode *node, const char *expr,
-                     guint64 *out, GError **error)
+vmshift_xpath_uint64(xmlXPathContext *ctx, xmlNode *node, const char *expr, guint64 *out,
+                     GError **error)
 {
     g_autofree char *s = vmshift_xpath_string(ctx, node, expr);
     guint64 v;
 
     if (!s) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "XML reply has no %s", expr);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "XML reply has no %s", expr);
         return FALSE;
     }
     g_strstrip(s);
@@ -429,15 +427,15 @@ vmshift_xml_escape(const char *text)
 /* ---- SOAP ------------------------------------------------------------- */
 
 VMSHIFT_API char *
-vmshift_soap_envelope(VmshiftSoapVersion version, const char *ns_decls,
-                      const char *header, const char *body)
+vmshift_soap_envelope(VmshiftSoapVersion version, const char *ns_decls, const char *header,
+                      const char *body)
 {
     const char *p = version == VMSHIFT_SOAP_1_2 ? "s" : "soapenv";
     const char *uri = version == VMSHIFT_SOAP_1_2 ? VMSHIFT_NS_SOAP12 : VMSHIFT_NS_SOAP11;
     GString *s = g_string_new("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 
-    g_string_append_printf(s, "<%s:Envelope xmlns:%s=\"%s\" xmlns:xsi=\"%s\" xmlns:xsd=\"%s\"",
-                           p, p, uri, VMSHIFT_NS_XSI, VMSHIFT_NS_XSD);
+    g_string_append_printf(s, "<%s:Envelope xmlns:%s=\"%s\" xmlns:xsi=\"%s\" xmlns:xsd=\"%s\"", p,
+                           p, uri, VMSHIFT_NS_XSI, VMSHIFT_NS_XSD);
     if (ns_decls && *ns_decls)
         g_string_append_printf(s, " %s", ns_decls);
     g_string_append(s, ">");
@@ -559,8 +557,8 @@ fill_detail(VmshiftSoapFault *f, xmlNode *detail)
         f->detail_code = vmshift_xml_get_attr(inner, NULL, "Code");
         if (!f->detail_code)
             f->detail_code = vmshift_xml_get_attr(d, NULL, "Code");
-        f->detail_message = collapse(vmshift_xml_child_text(inner, VMSHIFT_NS_WSMANFAULT,
-                                                            "Message"));
+        f->detail_message = collapse(
+            vmshift_xml_child_text(inner, VMSHIFT_NS_WSMANFAULT, "Message"));
         if (f->detail_message && !*f->detail_message)
             g_clear_pointer(&f->detail_message, g_free);
         return;
@@ -692,12 +690,12 @@ vmshift_soap_fault_default_code(const VmshiftSoapFault *f)
 }
 
 VMSHIFT_API void
-vmshift_soap_fault_set_error(const VmshiftSoapFault *f, int code, const char *what,
-                             GError **error)
+vmshift_soap_fault_set_error(const VmshiftSoapFault *f, int code, const char *what, GError **error)
 {
     const char *type = f->detail_type && *f->detail_type ? f->detail_type
-                       : f->subcode && *f->subcode ? f->subcode
-                       : f->code && *f->code ? f->code : "(no code)";
+                       : f->subcode && *f->subcode       ? f->subcode
+                       : f->code && *f->code             ? f->code
+                                                         : "(no code)";
     const char *msg = f->detail_message && *f->detail_message ? f->detail_message : f->reason;
     g_autofree char *text = NULL;
     g_autofree char *red = NULL;
@@ -711,8 +709,7 @@ vmshift_soap_fault_set_error(const VmshiftSoapFault *f, int code, const char *wh
 }
 
 /* Defined in http.c: the status-to-error mapping shared with soap_call. */
-void vmshift_http_status_error(const VmshiftHttpResponse *resp, const char *prefix,
-                               GError **error);
+void vmshift_http_status_error(const VmshiftHttpResponse *resp, const char *prefix, GError **error);
 
 VMSHIFT_API xmlDoc *
 vmshift_soap_call(VmshiftHttp *http, const char *path_or_url, VmshiftSoapVersion version,
@@ -737,8 +734,8 @@ vmshift_soap_call(VmshiftHttp *http, const char *path_or_url, VmshiftSoapVersion
         what = "SOAP call";
     if (version == VMSHIFT_SOAP_1_2) {
         if (action)
-            ctype = g_strdup_printf("Content-Type: application/soap+xml;charset=UTF-8;action=\"%s\"",
-                                    action);
+            ctype = g_strdup_printf(
+                "Content-Type: application/soap+xml;charset=UTF-8;action=\"%s\"", action);
         else
             ctype = g_strdup("Content-Type: application/soap+xml;charset=UTF-8");
         headers[0] = ctype;
@@ -769,8 +766,8 @@ vmshift_soap_call(VmshiftHttp *http, const char *path_or_url, VmshiftSoapVersion
         return NULL;
     }
     if (len == 0) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "%s: empty reply (HTTP %u)", prefix, resp->status);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "%s: empty reply (HTTP %u)",
+                    prefix, resp->status);
         return NULL;
     }
     doc_what = g_strdup_printf("%s reply", prefix);

@@ -72,13 +72,14 @@ recreate_tags(VmshiftBackend *be, VmshiftJob *job, const char *vm, const char *v
             n++;
             continue;
         }
-        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "VM %s: tag %s not re-attached: %s", vmname, label,
-                        aerr->message);
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "VM %s: tag %s not re-attached: %s", vmname,
+                        label, aerr->message);
         g_string_append_printf(bad, "%s%s: %s", n_bad ? "; " : "", label, aerr->message);
         n_bad++;
     }
-    *summary = n_bad == 0 ? g_strdup_printf("%u tag(s) re-attached", n)
-                          : g_strdup_printf("%u tag(s) re-attached; %u tag(s) not re-attached", n, n_bad);
+    *summary = n_bad == 0
+                   ? g_strdup_printf("%u tag(s) re-attached", n)
+                   : g_strdup_printf("%u tag(s) re-attached; %u tag(s) not re-attached", n, n_bad);
     *failed = g_string_free(bad, n_bad == 0);
 }
 
@@ -88,8 +89,8 @@ role_list(VmshiftBackend *be, GError **error)
     static const char *const paths[] = { "roleList", NULL };
     EsxResult *keep = NULL;
     if (be->auth_manager == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED, "%s has no authorization manager",
-                    be->url);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "%s has no authorization manager", be->url);
         return NULL;
     }
     gint64 now = g_get_monotonic_time();
@@ -99,7 +100,8 @@ role_list(VmshiftBackend *be, GError **error)
     g_mutex_unlock(&be->lock);
     if (keep != NULL)
         return keep;
-    if (esx_retrieve_one(be, "AuthorizationManager", be->auth_manager, paths, &keep, NULL, error) == NULL)
+    if (esx_retrieve_one(be, "AuthorizationManager", be->auth_manager, paths, &keep, NULL, error)
+        == NULL)
         return NULL;
     g_mutex_lock(&be->lock);
     esx_result_free(be->roles);
@@ -147,7 +149,8 @@ read_acl(VmshiftBackend *be, const char *vm, char **out, guint *count, GError **
     g_autofree char *ent = esx_moref_xml("entity", "VirtualMachine", vm);
     g_autofree char *body = g_strdup_printf(
         "<RetrieveEntityPermissions xmlns=\"urn:vim25\">%s%s<inherited>false</inherited>"
-        "</RetrieveEntityPermissions>", am, ent);
+        "</RetrieveEntityPermissions>",
+        am, ent);
     g_autoptr(xmlDoc) doc = esx_call(be, "RetrieveEntityPermissions", body, NULL, NULL, error);
     if (doc == NULL)
         return FALSE;
@@ -165,7 +168,7 @@ read_acl(VmshiftBackend *be, const char *vm, char **out, guint *count, GError **
         if (principal == NULL || rid == NULL)
             continue;
         if (entity != NULL && g_strcmp0(entity, vm) != 0)
-            continue;   /* inherited */
+            continue; /* inherited */
         g_autofree char *rn = role_name(roles, rid);
         if (rn == NULL)
             rn = g_strdup_printf("#%s", rid);
@@ -205,18 +208,19 @@ esx_acl_record(VmshiftBackend *be, VmshiftJob *job, const char *vm, const char *
         g_autofree char *joined = g_strjoinv(",", (char **)tags->pdata);
         g_ptr_array_remove_index(tags, tags->len - 1);
         g_autofree char *names = esx_read_tag_names(be, tags);
-        if (!vmshift_job_save(job, "tags", joined, error) ||
-            !vmshift_job_save(job, "tag-names", names, error))
+        if (!vmshift_job_save(job, "tags", joined, error)
+            || !vmshift_job_save(job, "tag-names", names, error))
             return FALSE;
     } else if (!esx_rest_unavailable(terr)) {
-        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read the tags of VM %s: %s",
-                        vmname, terr->message);
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read the tags of VM %s: %s", vmname,
+                        terr->message);
     }
     return TRUE;
 }
 
 gboolean
-esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 flags, GError **error)
+esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 flags,
+                 GError **error)
 {
     if (!vmshift_check_flags(flags, 0, "recreate_acl", error))
         return FALSE;
@@ -233,7 +237,8 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
     const char *want = saved != NULL ? saved : current;
     if (saved == NULL)
         vmshift_job_log(job, VMSHIFT_LOG_INFO,
-                        "no permissions recorded before a move; re-applying VM %s's current ones", vmname);
+                        "no permissions recorded before a move; re-applying VM %s's current ones",
+                        vmname);
     g_autoptr(EsxResult) roles = role_list(be, error);
     if (roles == NULL)
         return FALSE;
@@ -256,11 +261,13 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
         }
         g_autofree char *ent = esx_moref_xml("entity", "VirtualMachine", vm->value);
         g_autofree char *ep = vmshift_xml_escape(f[0]);
-        g_string_append_printf(perms, "<permission>%s<principal>%s</principal><group>%s</group>"
+        g_string_append_printf(perms,
+                               "<permission>%s<principal>%s</principal><group>%s</group>"
                                "<roleId>%s</roleId><propagate>%s</propagate></permission>",
                                ent, ep, g_strcmp0(f[1], "group") == 0 ? "true" : "false", rid,
                                g_strcmp0(f[3], "propagate") == 0 ? "true" : "false");
-        vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s: %s %s → role %s (%s)", vmname, f[1], f[0], f[2], f[3]);
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s: %s %s → role %s (%s)", vmname, f[1], f[0],
+                        f[2], f[3]);
         g_string_append_printf(summary, "%s%s=%s%s", n ? ", " : "", f[0], f[2],
                                g_strcmp0(f[3], "propagate") == 0 ? " (propagate)" : "");
         n++;
@@ -271,7 +278,8 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
         g_autofree char *am = esx_moref_xml("_this", "AuthorizationManager", be->auth_manager);
         g_autofree char *ent = esx_moref_xml("entity", "VirtualMachine", vm->value);
         g_autofree char *body = g_strdup_printf("<SetEntityPermissions xmlns=\"urn:vim25\">%s%s%s"
-                                                "</SetEntityPermissions>", am, ent, perms->str);
+                                                "</SetEntityPermissions>",
+                                                am, ent, perms->str);
         g_autoptr(xmlDoc) doc = esx_call(be, "SetEntityPermissions", body, NULL, NULL, error);
         if (doc == NULL)
             return FALSE;
@@ -280,8 +288,9 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
     g_autofree char *tags = NULL;
     g_autofree char *tags_failed = NULL;
     recreate_tags(be, job, vm->value, vmname, &tags, &tags_failed);
-    g_autofree char *res = n > 0 ? g_strdup_printf("%u permission(s) re-applied: %s", n, summary->str)
-                                 : g_strdup("no permissions set on the VM itself");
+    g_autofree char *res = n > 0
+                               ? g_strdup_printf("%u permission(s) re-applied: %s", n, summary->str)
+                               : g_strdup("no permissions set on the VM itself");
     if (tags[0] != '\0') {
         g_autofree char *both = g_strdup_printf("%s; %s", res, tags);
         g_free(res);
@@ -292,4 +301,3 @@ esx_recreate_acl(VmshiftBackend *be, const char *name, VmshiftJob *job, guint32 
         vmshift_job_set_result(job, "acl-tags", tags_failed);
     return TRUE;
 }
-

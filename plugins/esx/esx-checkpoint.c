@@ -11,7 +11,8 @@ static void
 collect_snapshots(const xmlNode *parent, const char *parent_name, const char *current,
                   GPtrArray *out)
 {
-    for (xmlNode *c = vmshift_xml_first_element(parent); c != NULL; c = vmshift_xml_next_element(c)) {
+    for (xmlNode *c = vmshift_xml_first_element(parent); c != NULL;
+         c = vmshift_xml_next_element(c)) {
         if (!vmshift_xml_node_is(c, VMSHIFT_NS_VIM25, "rootSnapshotList")
             && !vmshift_xml_node_is(c, VMSHIFT_NS_VIM25, "childSnapshotList"))
             continue;
@@ -82,7 +83,8 @@ merge_tasks(VmshiftBackend *be, const EsxObject *vm, const EsxInventory *inv, GA
         g_autofree char *spec = g_strdup_printf(
             "<specSet>%s<objectSet>%s<skip>true</skip><selectSet xsi:type=\"TraversalSpec\">"
             "<type>TaskManager</type><path>recentTask</path><skip>false</skip></selectSet>"
-            "</objectSet></specSet>", tps, tm);
+            "</objectSet></specSet>",
+            tps, tm);
         fetched = esx_retrieve_spec(be, spec, NULL, error);
         if (fetched == NULL)
             return FALSE;
@@ -109,7 +111,8 @@ merge_tasks(VmshiftBackend *be, const EsxObject *vm, const EsxInventory *inv, GA
         m.task = g_strdup(t->value);
         m.description_id = g_steal_pointer(&desc);
         m.state = g_steal_pointer(&state);
-        m.progress = esx_prop(t, "info.progress") != NULL ? (gint32)esx_prop_int(t, "info.progress") : -1;
+        m.progress = esx_prop(t, "info.progress") != NULL ? (gint32)esx_prop_int(t, "info.progress")
+                                                          : -1;
         g_autofree char *st = esx_prop_text(t, "info.startTime");
         if (st == NULL)
             st = esx_prop_text(t, "info.queueTime");
@@ -137,8 +140,8 @@ merge_detail(const EsxObject *vm, const MergeTask *m)
     g_autofree char *when = dt != NULL ? g_date_time_format(dt, "%H:%M") : g_strdup("?");
     g_autofree char *pct = m->progress >= 0 ? g_strdup_printf(", %d%%", m->progress) : g_strdup("");
     if (g_ascii_strcasecmp(m->description_id, "VirtualMachine.consolidateDisks") == 0)
-        return g_strdup_printf("disks of VM '%s' are being consolidated (%s%s), started %s",
-                               vmname, m->task, pct, when);
+        return g_strdup_printf("disks of VM '%s' are being consolidated (%s%s), started %s", vmname,
+                               m->task, pct, when);
     if (g_ascii_strcasecmp(m->description_id, "VirtualMachine.removeAllSnapshots") == 0)
         return g_strdup_printf("all snapshots of VM '%s' are being removed (%s%s), started %s",
                                vmname, m->task, pct, when);
@@ -147,9 +150,10 @@ merge_detail(const EsxObject *vm, const MergeTask *m)
     g_autoptr(GPtrArray) snaps = esx_snapshots_of(vm);
     if (snaps->len == 1)
         return g_strdup_printf("snapshot '%s' of VM '%s' is being removed (%s%s), started %s",
-                               ((VmshiftSnapshot *)snaps->pdata[0])->name, vmname, m->task, pct, when);
-    return g_strdup_printf("a snapshot of VM '%s' is being removed (%s%s), started %s",
-                           vmname, m->task, pct, when);
+                               ((VmshiftSnapshot *)snaps->pdata[0])->name, vmname, m->task, pct,
+                               when);
+    return g_strdup_printf("a snapshot of VM '%s' is being removed (%s%s), started %s", vmname,
+                           m->task, pct, when);
 }
 
 VmshiftCheckpointState *
@@ -171,8 +175,10 @@ esx_checkpoint_state_of(VmshiftBackend *be, const EsxObject *vm, const EsxInvent
         st->started = m->started;
     } else if (st->needs_consolidation) {
         g_autofree char *n = esx_prop_text(vm, "name");
-        st->detail = g_strdup_printf("VM '%s' needs disk consolidation (runtime.consolidationNeeded); "
-                                     "run Consolidate before moving it", n);
+        st->detail = g_strdup_printf(
+            "VM '%s' needs disk consolidation (runtime.consolidationNeeded); "
+            "run Consolidate before moving it",
+            n);
     }
     return st;
 }
@@ -186,4 +192,3 @@ esx_checkpoint_state(VmshiftBackend *be, const char *name, guint32 flags, GError
     EsxObject *vm = esx_find_vm(be, &inv, name, error);
     return vm != NULL ? esx_checkpoint_state_of(be, vm, &inv, error) : NULL;
 }
-

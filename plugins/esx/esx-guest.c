@@ -55,7 +55,8 @@ esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, Vmshi
         if (g == NULL) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                         "cannot customize VM %s: no settings for network adapter %s "
-                        "(vSphere rewrites every adapter's settings)", vmname, key);
+                        "(vSphere rewrites every adapter's settings)",
+                        vmname, key);
             return FALSE;
         }
         g_autofree char *emac = vmshift_xml_escape(mac);
@@ -66,8 +67,11 @@ esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, Vmshi
         if (g->address != NULL) {
             g_autofree char *ea = vmshift_xml_escape(g->address);
             g_autofree char *mask = esx_prefix_to_mask(g->prefix_len);
-            g_string_append_printf(map, "<ip xsi:type=\"CustomizationFixedIp\"><ipAddress>%s</ipAddress></ip>"
-                                   "<subnetMask>%s</subnetMask>", ea, mask);
+            g_string_append_printf(
+                map,
+                "<ip xsi:type=\"CustomizationFixedIp\"><ipAddress>%s</ipAddress></ip>"
+                "<subnetMask>%s</subnetMask>",
+                ea, mask);
         } else {
             g_string_append(map, "<ip xsi:type=\"CustomizationDhcpIpGenerator\"></ip>");
         }
@@ -96,7 +100,8 @@ esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, Vmshi
     g_autofree char *task = esx_start_task(be, "CustomizeVM_Task", body, error);
     if (task == NULL || !esx_wait_task(be, task, "CustomizeVM_Task", error))
         return FALSE;
-    g_autofree char *res = g_strdup_printf("%u adapter(s) customized; applied at the next power-on", count);
+    g_autofree char *res = g_strdup_printf("%u adapter(s) customized; applied at the next power-on",
+                                           count);
     vmshift_job_set_result(job, "customize", res);
     return TRUE;
 }

@@ -18,8 +18,8 @@ typedef struct {
     EsxResult *vms;
     EsxResult *datastores;
     EsxResult *networks;
-    gboolean want_tasks;    /* esx_find_vm: fetch the running merge tasks along */
-    gboolean have_tasks;    /* vms holds the TaskManager's recent tasks */
+    gboolean want_tasks; /* esx_find_vm: fetch the running merge tasks along */
+    gboolean have_tasks; /* vms holds the TaskManager's recent tasks */
 } EsxInventory;
 
 void esx_inventory_clear(EsxInventory *inv);
@@ -65,14 +65,14 @@ VmshiftCheckpointState *esx_checkpoint_state_of(VmshiftBackend *be, const EsxObj
 /* ---- esx-plan.c: planning a move -------------------------------------- */
 
 typedef struct {
-    char *key;          /* device key */
-    char *ds;           /* target datastore moref */
+    char *key; /* device key */
+    char *ds;  /* target datastore moref */
     char *ds_name;
 } EsxDiskTarget;
 
 typedef struct {
     char *key;
-    char *backing;      /* the new <backing> fragment */
+    char *backing; /* the new <backing> fragment */
     char *net_name;
     const xmlNode *device;
 } EsxNicTarget;
@@ -82,14 +82,14 @@ typedef struct {
     char *vm_name;
     char *src_host, *src_host_name;
     char *power;
-    EsxObject *dest_host;   /* NULL: stays */
+    EsxObject *dest_host; /* NULL: stays */
     char *dest_host_name;
-    char *pool;             /* destination resource pool when the compute resource changes */
-    EsxObject *dest_ds;     /* NULL: storage stays */
-    GArray *disks;          /* EsxDiskTarget */
-    GArray *nics;           /* EsxNicTarget */
-    GPtrArray *findings;    /* VmshiftFinding */
-    guint64 needed;         /* bytes the move needs on the target datastore(s) */
+    char *pool;          /* destination resource pool when the compute resource changes */
+    EsxObject *dest_ds;  /* NULL: storage stays */
+    GArray *disks;       /* EsxDiskTarget */
+    GArray *nics;        /* EsxNicTarget */
+    GPtrArray *findings; /* VmshiftFinding */
+    guint64 needed;      /* bytes the move needs on the target datastore(s) */
 } EsxPlan;
 
 void esx_plan_clear(EsxPlan *p);
@@ -107,7 +107,7 @@ char *esx_relocate_body(const EsxPlan *p, const char *only_disk_key, const char 
 /* ---- esx-vmstate.c: what a move or a watch compares ------------------- */
 
 typedef struct {
-    GHashTable *disks;      /* device key → file name of the VirtualDisks */
+    GHashTable *disks; /* device key → file name of the VirtualDisks */
     guint snapshots;
     char *host;
 } EsxVmState;

@@ -10,17 +10,27 @@
 #include "esx-ops.h"
 
 static const char *const vm_paths[] = {
-    "name", "runtime.host", "runtime.powerState", "config.hardware.numCPU",
-    "config.hardware.memoryMB", "config.hardware.device", "config.files.vmPathName",
-    "datastore", "snapshot", "runtime.consolidationNeeded", "resourcePool",
-    "summary.storage.committed", NULL,
+    "name",
+    "runtime.host",
+    "runtime.powerState",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
+    "config.hardware.device",
+    "config.files.vmPathName",
+    "datastore",
+    "snapshot",
+    "runtime.consolidationNeeded",
+    "resourcePool",
+    "summary.storage.committed",
+    NULL,
 };
 
 /* TaskInfo properties used to recognise merges (esx-checkpoint.c), fetched
  * along with a VM when asked for (retrieve_vm). */
-const char *const esx_merge_task_paths[] = { "info.entity", "info.descriptionId", "info.state",
-                                             "info.progress", "info.startTime", "info.queueTime",
-                                             NULL };
+const char *const esx_merge_task_paths[] = {
+    "info.entity",    "info.descriptionId", "info.state", "info.progress",
+    "info.startTime", "info.queueTime",     NULL
+};
 
 void
 esx_inventory_clear(EsxInventory *inv)
@@ -32,8 +42,8 @@ esx_inventory_clear(EsxInventory *inv)
 }
 
 gboolean
-esx_inventory_load(VmshiftBackend *be, EsxInventory *inv, gboolean hosts, gboolean vms,
-                   gboolean ds, gboolean nets, GCancellable *c, GError **error)
+esx_inventory_load(VmshiftBackend *be, EsxInventory *inv, gboolean hosts, gboolean vms, gboolean ds,
+                   gboolean nets, GCancellable *c, GError **error)
 {
     if (hosts && inv->hosts == NULL
         && (inv->hosts = esx_cached_all(be, ESX_CACHE_HOSTS, c, error)) == NULL)
@@ -98,11 +108,13 @@ make_host(const EsxObject *h)
         host->hypervisor = g_strdup("VMware ESXi");
     host->cpu_model = esx_prop_text(h, "summary.hardware.cpuModel");
     host->cpu_count = (guint32)esx_prop_int(h, "summary.hardware.numCpuThreads");
-    gint64 mhz = esx_prop_int(h, "summary.hardware.cpuMhz") * esx_prop_int(h, "summary.hardware.numCpuCores");
+    gint64 mhz = esx_prop_int(h, "summary.hardware.cpuMhz")
+                 * esx_prop_int(h, "summary.hardware.numCpuCores");
     gint64 used = esx_prop_int(h, "summary.quickStats.overallCpuUsage");
     host->cpu_usage_percent = mhz > 0 ? (gint32)CLAMP(used * 100 / mhz, 0, 100) : -1;
     host->memory_total = (guint64)esx_prop_int(h, "summary.hardware.memorySize");
-    guint64 mem_used = (guint64)esx_prop_int(h, "summary.quickStats.overallMemoryUsage") * 1024 * 1024;
+    guint64 mem_used = (guint64)esx_prop_int(h, "summary.quickStats.overallMemoryUsage") * 1024
+                       * 1024;
     host->memory_free = host->memory_total > mem_used ? host->memory_total - mem_used : 0;
     return host;
 }
@@ -125,8 +137,15 @@ gboolean
 esx_is_nic_type(const char *t)
 {
     static const char *const nics[] = {
-        "VirtualE1000", "VirtualE1000e", "VirtualPCNet32", "VirtualVmxnet",
-        "VirtualVmxnet2", "VirtualVmxnet3", "VirtualVmxnet3Vrdma", "VirtualSriovEthernetCard", NULL,
+        "VirtualE1000",
+        "VirtualE1000e",
+        "VirtualPCNet32",
+        "VirtualVmxnet",
+        "VirtualVmxnet2",
+        "VirtualVmxnet3",
+        "VirtualVmxnet3Vrdma",
+        "VirtualSriovEthernetCard",
+        NULL,
     };
     return t != NULL && g_strv_contains(nics, t);
 }
@@ -171,7 +190,8 @@ esx_ds_name_of_path(const char *path)
 void
 esx_count_snapshots(const xmlNode *list_parent, guint *n)
 {
-    for (xmlNode *c = vmshift_xml_first_element(list_parent); c != NULL; c = vmshift_xml_next_element(c)) {
+    for (xmlNode *c = vmshift_xml_first_element(list_parent); c != NULL;
+         c = vmshift_xml_next_element(c)) {
         if (!vmshift_xml_node_is(c, VMSHIFT_NS_VIM25, "rootSnapshotList")
             && !vmshift_xml_node_is(c, VMSHIFT_NS_VIM25, "childSnapshotList"))
             continue;
@@ -189,10 +209,10 @@ make_vm(const EsxObject *o, EsxInventory *inv)
     g_autofree char *host = esx_prop_text(o, "runtime.host");
     vm->host = host != NULL ? esx_name_of(inv->hosts, host) : NULL;
     g_autofree char *ps = esx_prop_text(o, "runtime.powerState");
-    vm->power_state = g_strcmp0(ps, "poweredOn") == 0 ? VMSHIFT_POWER_RUNNING
+    vm->power_state = g_strcmp0(ps, "poweredOn") == 0    ? VMSHIFT_POWER_RUNNING
                       : g_strcmp0(ps, "poweredOff") == 0 ? VMSHIFT_POWER_STOPPED
-                      : g_strcmp0(ps, "suspended") == 0 ? VMSHIFT_POWER_SUSPENDED
-                      : VMSHIFT_POWER_UNKNOWN;
+                      : g_strcmp0(ps, "suspended") == 0  ? VMSHIFT_POWER_SUSPENDED
+                                                         : VMSHIFT_POWER_UNKNOWN;
     vm->vcpus = (guint32)esx_prop_int(o, "config.hardware.numCPU");
     vm->memory = (guint64)esx_prop_int(o, "config.hardware.memoryMB") * 1024 * 1024;
     g_autofree char *vmx = esx_prop_text(o, "config.files.vmPathName");
@@ -219,8 +239,9 @@ make_vm(const EsxObject *o, EsxInventory *inv)
             disk->format = g_strdup("vmdk");
             g_autofree char *bytes = vmshift_xml_child_text(d, VMSHIFT_NS_VIM25, "capacityInBytes");
             g_autofree char *kb = vmshift_xml_child_text(d, VMSHIFT_NS_VIM25, "capacityInKB");
-            disk->capacity = bytes != NULL ? g_ascii_strtoull(bytes, NULL, 10)
-                                           : (kb != NULL ? g_ascii_strtoull(kb, NULL, 10) * 1024 : 0);
+            disk->capacity = bytes != NULL
+                                 ? g_ascii_strtoull(bytes, NULL, 10)
+                                 : (kb != NULL ? g_ascii_strtoull(kb, NULL, 10) * 1024 : 0);
             disk->volume = esx_ds_name_of_path(disk->path);
             g_ptr_array_add(vm->disks, disk);
         } else if (esx_is_nic_type(t)) {
@@ -264,8 +285,7 @@ esx_find_device(const EsxObject *vm, const char *id, gboolean nic)
  * NULL when no filter was asked for, else the host's object; an unknown
  * host is NOT_FOUND. */
 static gboolean
-host_filter(VmshiftBackend *be, EsxResult *hosts, const char *host, EsxObject **out,
-            GError **error)
+host_filter(VmshiftBackend *be, EsxResult *hosts, const char *host, EsxObject **out, GError **error)
 {
     *out = NULL;
     if (host == NULL)
@@ -318,7 +338,8 @@ retrieve_vm(VmshiftBackend *be, const char *id, gboolean tasks, GError **error)
     g_string_append_printf(spec, "<objectSet>%s</objectSet>", vo);
     if (tasks) {
         g_autofree char *tm = esx_moref_xml("obj", "TaskManager", be->task_manager);
-        g_string_append_printf(spec, "<objectSet>%s<skip>true</skip>"
+        g_string_append_printf(spec,
+                               "<objectSet>%s<skip>true</skip>"
                                "<selectSet xsi:type=\"TraversalSpec\"><type>TaskManager</type>"
                                "<path>recentTask</path><skip>false</skip></selectSet></objectSet>",
                                tm);
@@ -502,7 +523,8 @@ esx_list_networks(VmshiftBackend *be, const char *host, guint32 flags, GError **
         net->name = esx_prop_text(n, "name");
         net->kind = g_strdup(g_strcmp0(n->type, "DistributedVirtualPortgroup") == 0
                                  ? "distributed-portgroup"
-                                 : g_strcmp0(n->type, "OpaqueNetwork") == 0 ? "opaque" : "standard");
+                             : g_strcmp0(n->type, "OpaqueNetwork") == 0 ? "opaque"
+                                                                        : "standard");
         if (net->hosts == NULL)
             net->hosts = vmshift_string_list_new();
         for (guint j = 0; j < hosts->len; j++)
@@ -511,4 +533,3 @@ esx_list_networks(VmshiftBackend *be, const char *host, guint32 flags, GError **
     }
     return out;
 }
-

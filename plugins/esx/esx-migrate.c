@@ -40,7 +40,8 @@ vm_changed_during_move(const EsxPlan *p, VmshiftJob *job, const EsxVmState *befo
             known |= g_strcmp0(added_disks->pdata[i], k) == 0;
         if (!known) {
             g_ptr_array_add(added_disks, g_strdup(k));
-            vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s during the transfer; it will be moved too", diff);
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s during the transfer; it will be moved too",
+                            diff);
         }
     }
     return NULL;
@@ -55,7 +56,8 @@ set_relocate_error(VmshiftBackend *be, const EsxPlan *p, const char *task, const
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
                     "migration of VM %s cancelled (vSphere task %s cancelled)", p->vm_name, task);
     else if (abort_reason != NULL)
-        g_set_error(error, VMSHIFT_ERROR, abort_code, "%s; the relocation was cancelled", abort_reason);
+        g_set_error(error, VMSHIFT_ERROR, abort_code, "%s; the relocation was cancelled",
+                    abort_reason);
     else
         g_set_error(error, VMSHIFT_ERROR, esx_task_fault_code(ti->fault_type),
                     "%s RelocateVM_Task for VM %s failed: %s: %s", be->url, p->vm_name,
@@ -97,7 +99,8 @@ follow_relocate(VmshiftBackend *be, EsxPlan *p, const char *task, VmshiftJob *jo
                 vmshift_job_log(job, VMSHIFT_LOG_WARNING,
                                 "%s, but the relocation had already finished", abort_reason);
                 if (abort_code != G_IO_ERROR_CANCELLED) {
-                    g_set_error(error, VMSHIFT_ERROR, abort_code, "%s (after the switchover)", abort_reason);
+                    g_set_error(error, VMSHIFT_ERROR, abort_code, "%s (after the switchover)",
+                                abort_reason);
                     return FALSE;
                 }
             }
@@ -115,14 +118,16 @@ follow_relocate(VmshiftBackend *be, EsxPlan *p, const char *task, VmshiftJob *jo
                 vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not watch VM %s: %s", p->vm_name,
                                 werr != NULL ? werr->message : "no state");
             } else {
-                abort_reason =
-                    vm_changed_during_move(p, job, before, &now, added_disks, &abort_code);
+                abort_reason = vm_changed_during_move(p, job, before, &now, added_disks,
+                                                      &abort_code);
             }
             if (abort_reason != NULL && !cancel_sent) {
                 g_autoptr(GError) cerr = NULL;
-                vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s: cancelling vSphere task %s", abort_reason, task);
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s: cancelling vSphere task %s",
+                                abort_reason, task);
                 if (!esx_cancel_task(be, task, &cerr))
-                    vmshift_job_log(job, VMSHIFT_LOG_WARNING, "CancelTask %s: %s", task, cerr->message);
+                    vmshift_job_log(job, VMSHIFT_LOG_WARNING, "CancelTask %s: %s", task,
+                                    cerr->message);
                 cancel_sent = TRUE;
                 poll = 0;
             }
@@ -149,7 +154,8 @@ migrate_validate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJo
         }
     }
     if (vmshift_job_is_cancelled(job)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "migration of VM %s cancelled", p->vm_name);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "migration of VM %s cancelled",
+                    p->vm_name);
         return FALSE;
     }
     return TRUE;
@@ -174,8 +180,9 @@ migrate_transfer(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, VmshiftJob *
         return FALSE;
     }
     g_autofree char *dsn = p->dest_ds != NULL ? esx_prop_text(p->dest_ds, "name") : NULL;
-    vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s: relocating VM %s%s%s%s%s", task, p->vm_name,
-                    p->dest_host != NULL ? " to host " : "", p->dest_host != NULL ? p->dest_host_name : "",
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s: relocating VM %s%s%s%s%s", task,
+                    p->vm_name, p->dest_host != NULL ? " to host " : "",
+                    p->dest_host != NULL ? p->dest_host_name : "",
                     dsn != NULL ? " to datastore " : "", dsn != NULL ? dsn : "");
     if (!follow_relocate(be, p, task, job, before, added, error)) {
         esx_report_location(be, inv, job, p->vm->value, p->src_host_name);
@@ -203,7 +210,8 @@ migrate_switchover(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInve
     }
     if (spec->start && spec->type == VMSHIFT_MIGRATION_COLD) {
         g_autofree char *vm = esx_moref_xml("_this", "VirtualMachine", p->vm->value);
-        g_autofree char *pb = g_strdup_printf("<PowerOnVM_Task xmlns=\"urn:vim25\">%s</PowerOnVM_Task>", vm);
+        g_autofree char *pb = g_strdup_printf(
+            "<PowerOnVM_Task xmlns=\"urn:vim25\">%s</PowerOnVM_Task>", vm);
         g_autofree char *t3 = esx_start_task(be, "PowerOnVM_Task", pb, error);
         if (t3 == NULL || !esx_wait_task(be, t3, "PowerOnVM_Task", error)) {
             esx_report_location(be, inv, job, p->vm->value, p->dest_host_name);

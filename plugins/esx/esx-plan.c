@@ -1,7 +1,7 @@
 /*
  * ESX plugin: planning a move. The plugin checks the destination itself
  * (connection state, maintenance mode, datastores, space, networks, running
-    * merges) before sending anything, and turns the plan into the
+ * merges) before sending anything, and turns the plan into the
  * RelocateVM_Task's spec (vMotion, cold, storage vMotion with per-disk
  * locators, host + storage, NIC backings through deviceChange).
  */
@@ -42,12 +42,12 @@ esx_plan_clear(EsxPlan *p)
     g_clear_pointer(&p->findings, g_ptr_array_unref);
 }
 
-static void
-finding(EsxPlan *p, VmshiftSeverity sev, const char *code, const char *subject, const char *fmt, ...)
-    G_GNUC_PRINTF(5, 6);
+static void finding(EsxPlan *p, VmshiftSeverity sev, const char *code, const char *subject,
+                    const char *fmt, ...) G_GNUC_PRINTF(5, 6);
 
 static void
-finding(EsxPlan *p, VmshiftSeverity sev, const char *code, const char *subject, const char *fmt, ...)
+finding(EsxPlan *p, VmshiftSeverity sev, const char *code, const char *subject, const char *fmt,
+        ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -73,8 +73,9 @@ nic_backing(VmshiftBackend *be, EsxObject *net, GError **error)
     if (g_strcmp0(net->type, "DistributedVirtualPortgroup") == 0) {
         /* A port group's key and its switch's uuid never change: cached. */
         g_mutex_lock(&be->lock);
-        const char *cached = be->pg_backings != NULL ? g_hash_table_lookup(be->pg_backings, net->value)
-                                                     : NULL;
+        const char *cached = be->pg_backings != NULL
+                                 ? g_hash_table_lookup(be->pg_backings, net->value)
+                                 : NULL;
         char *hit = g_strdup(cached);
         g_mutex_unlock(&be->lock);
         if (hit != NULL)
@@ -87,11 +88,13 @@ nic_backing(VmshiftBackend *be, EsxObject *net, GError **error)
             return NULL;
         g_autofree char *key = esx_prop_text(pg, "key");
         g_autofree char *dvs = esx_prop_text(pg, "config.distributedVirtualSwitch");
-        g_autofree char *dvs_type = esx_node_moref_type(esx_prop(pg, "config.distributedVirtualSwitch"));
+        g_autofree char *dvs_type = esx_node_moref_type(
+            esx_prop(pg, "config.distributedVirtualSwitch"));
         static const char *const dvs_paths[] = { "uuid", NULL };
         g_autoptr(EsxResult) k2 = NULL;
-        EsxObject *sw = dvs != NULL ? esx_retrieve_one(be, dvs_type != NULL ? dvs_type : "DistributedVirtualSwitch",
-                                                       dvs, dvs_paths, &k2, NULL, error)
+        EsxObject *sw = dvs != NULL ? esx_retrieve_one(
+                            be, dvs_type != NULL ? dvs_type : "DistributedVirtualSwitch", dvs,
+                            dvs_paths, &k2, NULL, error)
                                     : NULL;
         if (sw == NULL) {
             if (error != NULL && *error == NULL)
@@ -105,7 +108,8 @@ nic_backing(VmshiftBackend *be, EsxObject *net, GError **error)
         char *backing = g_strdup_printf(
             "<backing xsi:type=\"VirtualEthernetCardDistributedVirtualPortBackingInfo\">"
             "<port><switchUuid>%s</switchUuid><portgroupKey>%s</portgroupKey></port>"
-            "</backing>", eu, ek);
+            "</backing>",
+            eu, ek);
         g_mutex_lock(&be->lock);
         if (be->pg_backings == NULL)
             be->pg_backings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -114,14 +118,16 @@ nic_backing(VmshiftBackend *be, EsxObject *net, GError **error)
         return backing;
     }
     if (g_strcmp0(net->type, "Network") != 0) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
-                    "network '%s' is a %s; only standard networks and distributed port groups can be mapped",
-                    name, net->type);
+        g_set_error(
+            error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+            "network '%s' is a %s; only standard networks and distributed port groups can be mapped",
+            name, net->type);
         return NULL;
     }
     g_autofree char *ref = esx_moref_xml("network", "Network", net->value);
     return g_strdup_printf("<backing xsi:type=\"VirtualEthernetCardNetworkBackingInfo\">"
-                           "<deviceName>%s</deviceName>%s</backing>", en, ref);
+                           "<deviceName>%s</deviceName>%s</backing>",
+                           en, ref);
 }
 
 static gboolean
@@ -180,9 +186,10 @@ plan_check_power(const VmshiftMigrationSpec *spec, EsxPlan *p, GError **error)
         return TRUE;
     case VMSHIFT_MIGRATION_COLD:
         if (on || g_strcmp0(p->power, "suspended") == 0)
-            finding(p, VMSHIFT_SEVERITY_ERROR, "vm-running", p->vm_name,
-                    "VM '%s' is %s: a cold migration needs it powered off (shut it down or use --live)",
-                    p->vm_name, p->power);
+            finding(
+                p, VMSHIFT_SEVERITY_ERROR, "vm-running", p->vm_name,
+                "VM '%s' is %s: a cold migration needs it powered off (shut it down or use --live)",
+                p->vm_name, p->power);
         return TRUE;
     case VMSHIFT_MIGRATION_STORAGE:
         if (spec->dest_path == NULL && spec->disk_paths->len == 0)
@@ -204,7 +211,8 @@ plan_dest_host(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventor
     if (spec->type == VMSHIFT_MIGRATION_STORAGE)
         return NULL;
     if (spec->dest_host == NULL) {
-        finding(p, VMSHIFT_SEVERITY_ERROR, "no-destination", p->vm_name, "no destination host given");
+        finding(p, VMSHIFT_SEVERITY_ERROR, "no-destination", p->vm_name,
+                "no destination host given");
         return NULL;
     }
     EsxObject *dest = esx_lookup(inv->hosts, "HostSystem", spec->dest_host);
@@ -267,8 +275,9 @@ plan_pool(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, GCancellable *c, GE
 static void
 add_need(GHashTable *need_per_ds, const char *ds, guint64 bytes)
 {
-    g_hash_table_insert(need_per_ds, g_strdup(ds),
-                        GSIZE_TO_POINTER(GPOINTER_TO_SIZE(g_hash_table_lookup(need_per_ds, ds)) + bytes));
+    g_hash_table_insert(
+        need_per_ds, g_strdup(ds),
+        GSIZE_TO_POINTER(GPOINTER_TO_SIZE(g_hash_table_lookup(need_per_ds, ds)) + bytes));
 }
 
 static guint64
@@ -285,8 +294,8 @@ plan_disks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *i
 {
     guint64 committed = (guint64)esx_prop_int(p->vm, "summary.storage.committed");
     guint64 disks_total = 0;
-    for (xmlNode *d = vmshift_xml_first_element(esx_prop(p->vm, "config.hardware.device")); d != NULL;
-         d = vmshift_xml_next_element(d)) {
+    for (xmlNode *d = vmshift_xml_first_element(esx_prop(p->vm, "config.hardware.device"));
+         d != NULL; d = vmshift_xml_next_element(d)) {
         g_autofree char *t = vmshift_xml_xsi_type(d);
         if (g_strcmp0(t, "VirtualDisk") == 0)
             disks_total += disk_capacity(d);
@@ -305,7 +314,8 @@ plan_disks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *i
         EsxObject *ds = find_datastore(inv, m->value);
         if (dev == NULL) {
             finding(p, VMSHIFT_SEVERITY_ERROR, "disk-not-found", m->key,
-                    "VM '%s' has no disk '%s' (use its key, label or file name)", p->vm_name, m->key);
+                    "VM '%s' has no disk '%s' (use its key, label or file name)", p->vm_name,
+                    m->key);
             continue;
         }
         if (ds == NULL) {
@@ -365,8 +375,9 @@ plan_check_datastores(EsxInventory *inv, EsxPlan *p, GHashTable *need_per_ds,
         guint64 need = GPOINTER_TO_SIZE(v);
         if (!already && need > free_b)
             finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-too-small", dn,
-                    "datastore '%s' has %" G_GUINT64_FORMAT " MiB free, the VM needs %"
-                    G_GUINT64_FORMAT " MiB", dn, free_b >> 20, need >> 20);
+                    "datastore '%s' has %" G_GUINT64_FORMAT
+                    " MiB free, the VM needs %" G_GUINT64_FORMAT " MiB",
+                    dn, free_b >> 20, need >> 20);
     }
 }
 
@@ -383,16 +394,18 @@ plan_check_placement(EsxInventory *inv, EsxPlan *p, gboolean moves_storage)
                 g_autofree char *dn = esx_prop_text(ds, "name");
                 finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-not-on-host", dn,
                         "VM '%s' is on datastore '%s', which host '%s' does not mount; "
-                        "add --path to move its storage too", p->vm_name, dn, p->dest_host_name);
+                        "add --path to move its storage too",
+                        p->vm_name, dn, p->dest_host_name);
             }
         }
     }
     if (moves_storage) {
         g_autoptr(GPtrArray) snaps = esx_snapshots_of(p->vm);
         if (snaps->len > 0)
-            finding(p, VMSHIFT_SEVERITY_WARNING, "snapshots-present", p->vm_name,
-                    "VM '%s' has %u snapshot(s) (e.g. '%s'); they move with the storage and make it slower",
-                    p->vm_name, snaps->len, ((VmshiftSnapshot *)snaps->pdata[0])->name);
+            finding(
+                p, VMSHIFT_SEVERITY_WARNING, "snapshots-present", p->vm_name,
+                "VM '%s' has %u snapshot(s) (e.g. '%s'); they move with the storage and make it slower",
+                p->vm_name, snaps->len, ((VmshiftSnapshot *)snaps->pdata[0])->name);
     }
 }
 
@@ -421,7 +434,8 @@ plan_networks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory
         EsxObject *net = esx_lookup(inv->networks, NULL, m->value);
         if (dev == NULL) {
             finding(p, VMSHIFT_SEVERITY_ERROR, "nic-not-found", m->key,
-                    "VM '%s' has no network adapter '%s' (use its key, label or MAC)", p->vm_name, m->key);
+                    "VM '%s' has no network adapter '%s' (use its key, label or MAC)", p->vm_name,
+                    m->key);
             continue;
         }
         if (net == NULL) {
@@ -452,8 +466,8 @@ plan_networks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory
 static void
 plan_check_unmapped_nics(const VmshiftMigrationSpec *spec, EsxInventory *inv, EsxPlan *p)
 {
-    for (xmlNode *d = vmshift_xml_first_element(esx_prop(p->vm, "config.hardware.device")); d != NULL;
-         d = vmshift_xml_next_element(d)) {
+    for (xmlNode *d = vmshift_xml_first_element(esx_prop(p->vm, "config.hardware.device"));
+         d != NULL; d = vmshift_xml_next_element(d)) {
         g_autofree char *t = vmshift_xml_xsi_type(d);
         if (!esx_is_nic_type(t))
             continue;
@@ -466,9 +480,10 @@ plan_check_unmapped_nics(const VmshiftMigrationSpec *spec, EsxInventory *inv, Es
         g_autofree char *moref = NULL, *nname = NULL;
         esx_nic_network(d, inv->networks, &moref, &nname);
         if (p->dest_host != NULL && moref != NULL && !host_has(p->dest_host, "network", moref))
-            finding(p, VMSHIFT_SEVERITY_WARNING, "nic-unmapped", key,
-                    "network adapter %s is on '%s', which host '%s' does not have; map it with --network %s=NET",
-                    key, nname != NULL ? nname : moref, p->dest_host_name, key);
+            finding(
+                p, VMSHIFT_SEVERITY_WARNING, "nic-unmapped", key,
+                "network adapter %s is on '%s', which host '%s' does not have; map it with --network %s=NET",
+                key, nname != NULL ? nname : moref, p->dest_host_name, key);
         else if (spec->networks->len > 0)
             finding(p, VMSHIFT_SEVERITY_WARNING, "nic-unmapped", key,
                     "network adapter %s is not mapped and stays on '%s'", key,
@@ -483,8 +498,8 @@ esx_plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventor
     if (!plan_start(be, spec, inv, p, c, error) || !plan_check_power(spec, p, error))
         return FALSE;
     EsxObject *dest = plan_dest_host(be, spec, inv, p);
-    const EsxObject *target_host =
-        p->dest_host != NULL ? p->dest_host : esx_result_find(inv->hosts, p->src_host);
+    const EsxObject *target_host = p->dest_host != NULL ? p->dest_host
+                                                        : esx_result_find(inv->hosts, p->src_host);
     if (!plan_pool(be, inv, p, c, error))
         return FALSE;
     g_autoptr(GHashTable) need_per_ds = plan_disks(be, spec, inv, p);
@@ -514,7 +529,6 @@ esx_check_migration(VmshiftBackend *be, const VmshiftMigrationSpec *spec, guint3
         return NULL;
     return g_ptr_array_ref(p.findings);
 }
-
 
 char *
 esx_relocate_body(const EsxPlan *p, const char *only_disk_key, const char *only_disk_ds)

@@ -37,27 +37,32 @@ esx_repair(VmshiftBackend *be, VmshiftJob *job, guint32 flags, GError **error)
             g_autoptr(GError) err = NULL;
             if (!esx_task_poll(be, task, &ti, &err)) {
                 /* vCenter forgets old tasks: then only the VM tells. */
-                vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s is gone (%s)", task, err->message);
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s is gone (%s)", task,
+                                err->message);
                 break;
             }
             if (g_strcmp0(ti.state, "success") == 0) {
                 outcome = "resumed";
-                vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s had completed the move", task);
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s had completed the move",
+                                task);
                 break;
             }
             if (g_strcmp0(ti.state, "error") == 0) {
                 outcome = "rolled-back";
-                vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s ended in %s: %s; vSphere rolled it back",
-                                task, ti.fault_type != NULL ? ti.fault_type : "error",
+                vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                                "vSphere task %s ended in %s: %s; vSphere rolled it back", task,
+                                ti.fault_type != NULL ? ti.fault_type : "error",
                                 ti.message != NULL ? ti.message : "");
                 break;
             }
             if (!cancel_sent) {
                 g_autoptr(GError) cerr = NULL;
-                vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s still %s: cancelling it", task, ti.state);
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "vSphere task %s still %s: cancelling it",
+                                task, ti.state);
                 if (!esx_cancel_task(be, task, &cerr))
-                    vmshift_job_log(job, VMSHIFT_LOG_WARNING, "CancelTask %s: %s; waiting for it to end",
-                                    task, cerr->message);
+                    vmshift_job_log(job, VMSHIFT_LOG_WARNING,
+                                    "CancelTask %s: %s; waiting for it to end", task,
+                                    cerr->message);
                 cancel_sent = TRUE;
             }
             g_usleep(esx_next_poll(&poll) * 1000);
@@ -67,4 +72,3 @@ esx_repair(VmshiftBackend *be, VmshiftJob *job, guint32 flags, GError **error)
     vmshift_job_set_result(job, "repair", outcome);
     return TRUE;
 }
-

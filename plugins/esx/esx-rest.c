@@ -30,8 +30,8 @@ rest_login_locked(VmshiftBackend *be, GError **error)
     g_autofree char *b64 = g_base64_encode((const guchar *)up, strlen(up));
     g_autofree char *auth = g_strdup_printf("Authorization: Basic %s", b64);
     const char *hdrs[] = { auth, "Accept: application/json", NULL };
-    g_autoptr(VmshiftHttpResponse) r = vmshift_http_request(be->rest, "POST", REST_SESSION_PATH, hdrs,
-                                                            NULL, 0, NULL, error);
+    g_autoptr(VmshiftHttpResponse)
+        r = vmshift_http_request(be->rest, "POST", REST_SESSION_PATH, hdrs, NULL, 0, NULL, error);
     explicit_bzero(up, strlen(up));
     explicit_bzero(b64, strlen(b64));
     explicit_bzero(auth, strlen(auth));
@@ -39,7 +39,8 @@ rest_login_locked(VmshiftBackend *be, GError **error)
         return FALSE;
     if (r->status == 404) {
         g_debug("backend %s: no vSphere Automation REST API at %s (404 from %s); "
-                "tags are not carried over", be->name, be->url, REST_SESSION_PATH);
+                "tags are not carried over",
+                be->name, be->url, REST_SESSION_PATH);
         be->rest_unavailable = TRUE;
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "no vSphere Automation REST API at %s", be->url);
@@ -50,8 +51,8 @@ rest_login_locked(VmshiftBackend *be, GError **error)
     const char *body = vmshift_http_response_get_body(r, NULL);
     g_autoptr(json_object) doc = json_tokener_parse(body);
     json_object *v = NULL;
-    if (doc == NULL || !json_object_object_get_ex(doc, "value", &v) ||
-        !json_object_is_type(v, json_type_string)) {
+    if (doc == NULL || !json_object_object_get_ex(doc, "value", &v)
+        || !json_object_is_type(v, json_type_string)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
                     "POST %s: no session id in the reply", r->url);
         return FALSE;
@@ -60,7 +61,8 @@ rest_login_locked(VmshiftBackend *be, GError **error)
         explicit_bzero(be->rest_session, strlen(be->rest_session));
     g_free(be->rest_session);
     be->rest_session = g_strdup(json_object_get_string(v));
-    g_debug("backend %s: REST session opened (%s next to %s)", be->name, REST_SESSION_PATH, be->url);
+    g_debug("backend %s: REST session opened (%s next to %s)", be->name, REST_SESSION_PATH,
+            be->url);
     return TRUE;
 }
 
@@ -81,14 +83,14 @@ rest_call(VmshiftBackend *be, const char *method, const char *path, json_object 
     }
     if (be->rest_session == NULL && !rest_login_locked(be, error))
         return FALSE;
-    const char *data = body != NULL ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
+    const char *data = body != NULL ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
+                                    : NULL;
     for (int attempt = 0;; attempt++) {
         g_autofree char *sid = g_strdup_printf("vmware-api-session-id: %s", be->rest_session);
         const char *hdrs[] = { sid, "Accept: application/json",
                                data != NULL ? "Content-Type: application/json" : NULL, NULL };
-        g_autoptr(VmshiftHttpResponse) r =
-            vmshift_http_request(be->rest, method, path, hdrs, data, data != NULL ? strlen(data) : 0,
-                                 NULL, error);
+        g_autoptr(VmshiftHttpResponse) r = vmshift_http_request(
+            be->rest, method, path, hdrs, data, data != NULL ? strlen(data) : 0, NULL, error);
         explicit_bzero(sid, strlen(sid));
         if (r == NULL)
             return FALSE;
@@ -109,8 +111,8 @@ rest_call(VmshiftBackend *be, const char *method, const char *path, json_object 
         if (len > 0 && value != NULL) {
             g_autoptr(json_object) doc = json_tokener_parse(text);
             if (doc == NULL) {
-                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "%s %s: reply is not JSON",
-                            r->method, r->url);
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
+                            "%s %s: reply is not JSON", r->method, r->url);
                 return FALSE;
             }
             json_object *v = NULL;
@@ -145,8 +147,8 @@ esx_read_tags(VmshiftBackend *be, const char *vm, GError **error)
     g_autoptr(json_object) spec = vm_object_id(vm);
     g_autoptr(json_object) value = NULL;
     if (!rest_call(be, "POST",
-                   "/rest/com/vmware/cis/tagging/tag-association?~action=list-attached-tags",
-                   spec, &value, error))
+                   "/rest/com/vmware/cis/tagging/tag-association?~action=list-attached-tags", spec,
+                   &value, error))
         return NULL;
     GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
     if (value != NULL && json_object_is_type(value, json_type_array)) {
@@ -163,8 +165,8 @@ gboolean
 esx_attach_tag(VmshiftBackend *be, const char *tag, const char *vm, GError **error)
 {
     g_autofree char *esc = g_uri_escape_string(tag, ":", FALSE);
-    g_autofree char *path =
-        g_strdup_printf("/rest/com/vmware/cis/tagging/tag-association/id:%s?~action=attach", esc);
+    g_autofree char *path = g_strdup_printf(
+        "/rest/com/vmware/cis/tagging/tag-association/id:%s?~action=attach", esc);
     g_autoptr(json_object) spec = vm_object_id(vm);
     return rest_call(be, "POST", path, spec, NULL, error);
 }
@@ -184,10 +186,10 @@ esx_read_tag_names(VmshiftBackend *be, GPtrArray *ids)
         json_object *name = NULL;
         if (!rest_call(be, "GET", path, NULL, &value, &err))
             g_debug("backend %s: name of tag %s: %s", be->name, id, err->message);
-        else if (value != NULL && json_object_object_get_ex(value, "name", &name) &&
-                 json_object_is_type(name, json_type_string) &&
-                 strpbrk(json_object_get_string(name), "\t\n") == NULL &&
-                 strpbrk(id, "\t\n") == NULL)
+        else if (value != NULL && json_object_object_get_ex(value, "name", &name)
+                 && json_object_is_type(name, json_type_string)
+                 && strpbrk(json_object_get_string(name), "\t\n") == NULL
+                 && strpbrk(id, "\t\n") == NULL)
             g_string_append_printf(s, "%s\t%s\n", id, json_object_get_string(name));
     }
     return g_string_free(s, FALSE);

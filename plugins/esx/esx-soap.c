@@ -53,8 +53,8 @@ result_new(void)
 static gboolean
 protocol_error(GError **error, const char *what)
 {
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                "RetrievePropertiesEx reply: %s", what);
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "RetrievePropertiesEx reply: %s",
+                what);
     return FALSE;
 }
 
@@ -115,7 +115,8 @@ esx_parse_retrieve_reply(xmlDoc *doc, GPtrArray *objects, char **token, GError *
                 } else if (vmshift_xml_node_is(p, VMSHIFT_NS_VIM25, "missingSet")) {
                     char *path = vmshift_xml_child_text(p, VMSHIFT_NS_VIM25, "path");
                     xmlNode *f = vmshift_xml_child(p, VMSHIFT_NS_VIM25, "fault");
-                    xmlNode *inner = f != NULL ? vmshift_xml_child(f, VMSHIFT_NS_VIM25, "fault") : NULL;
+                    xmlNode *inner = f != NULL ? vmshift_xml_child(f, VMSHIFT_NS_VIM25, "fault")
+                                               : NULL;
                     char *ftype = vmshift_xml_xsi_type(inner != NULL ? inner : f);
                     if (path == NULL) {
                         g_free(ftype);
@@ -209,8 +210,8 @@ esx_moref_xml(const char *element, const char *type, const char *value)
 }
 
 void
-esx_xml_reserialize(GString *out, const xmlNode *node, const char *name,
-                    const char *replace_child, const char *replacement)
+esx_xml_reserialize(GString *out, const xmlNode *node, const char *name, const char *replace_child,
+                    const char *replacement)
 {
     const char *local = name != NULL ? name : (const char *)node->name;
     g_autofree char *xsi = vmshift_xml_xsi_type(node);
@@ -258,8 +259,8 @@ raw_call(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *bo
 {
     g_autofree char *env = vmshift_soap_envelope(VMSHIFT_SOAP_1_1, NULL, NULL, body);
     g_atomic_int_inc(&be->soap_calls);
-    return vmshift_soap_call(http, NULL, VMSHIFT_SOAP_1_1, VIM_ACTION, env, what,
-                             cancellable, fault, error);
+    return vmshift_soap_call(http, NULL, VMSHIFT_SOAP_1_1, VIM_ACTION, env, what, cancellable,
+                             fault, error);
 }
 
 static char *
@@ -274,9 +275,11 @@ static gboolean
 login_locked(VmshiftBackend *be, GError **error)
 {
     if (be->root_folder == NULL) {
-        g_autoptr(xmlDoc) doc = raw_call(be, be->http, "RetrieveServiceContent",
+        g_autoptr(xmlDoc) doc = raw_call(
+            be, be->http, "RetrieveServiceContent",
             "<RetrieveServiceContent xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">"
-            "ServiceInstance</_this></RetrieveServiceContent>", NULL, NULL, error);
+            "ServiceInstance</_this></RetrieveServiceContent>",
+            NULL, NULL, error);
         if (doc == NULL)
             return FALSE;
         g_autoptr(xmlXPathContext) ctx = vmshift_xpath_new(doc, NULL);
@@ -286,9 +289,10 @@ login_locked(VmshiftBackend *be, GError **error)
         be->session_manager = content_ref(ctx, "sessionManager");
         be->auth_manager = content_ref(ctx, "authorizationManager");
         be->task_manager = content_ref(ctx, "taskManager");
-        be->api_version = vmshift_xpath_string(ctx, NULL, "//vim:returnval/vim:about/vim:apiVersion");
-        if (be->root_folder == NULL || be->property_collector == NULL
-            || be->view_manager == NULL || be->session_manager == NULL) {
+        be->api_version = vmshift_xpath_string(ctx, NULL,
+                                               "//vim:returnval/vim:about/vim:apiVersion");
+        if (be->root_folder == NULL || be->property_collector == NULL || be->view_manager == NULL
+            || be->session_manager == NULL) {
             g_clear_pointer(&be->root_folder, g_free);
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
                         "%s RetrieveServiceContent: not a vCenter/ESXi service content "
@@ -311,7 +315,8 @@ login_locked(VmshiftBackend *be, GError **error)
     g_autofree char *pass = vmshift_xml_escape(cred->password);
     g_autofree char *body = g_strdup_printf(
         "<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">%s</_this>"
-        "<userName>%s</userName><password>%s</password></Login>", sm, user, pass);
+        "<userName>%s</userName><password>%s</password></Login>",
+        sm, user, pass);
     memset(pass, 0, strlen(pass));
     g_autoptr(VmshiftSoapFault) fault = NULL;
     g_autoptr(GError) err = NULL;
@@ -319,9 +324,10 @@ login_locked(VmshiftBackend *be, GError **error)
     memset(body, 0, strlen(body));
     if (doc == NULL) {
         if (fault_is(fault, "InvalidLogin"))
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
-                        "%s Login: user or password refused (InvalidLogin); check the credentials file",
-                        be->url);
+            g_set_error(
+                error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
+                "%s Login: user or password refused (InvalidLogin); check the credentials file",
+                be->url);
         else
             g_propagate_error(error, g_steal_pointer(&err));
         return FALSE;
@@ -365,8 +371,7 @@ reply_not_authenticated(xmlDoc *doc)
     /* vcsim answers an unauthenticated RetrievePropertiesEx with a
      * missingSet per property instead of a fault. */
     g_autoptr(xmlXPathContext) ctx = vmshift_xpath_new(doc, NULL);
-    g_autoptr(GPtrArray) n = vmshift_xpath_nodes(ctx, NULL,
-        "//vim:missingSet/vim:fault/vim:fault");
+    g_autoptr(GPtrArray) n = vmshift_xpath_nodes(ctx, NULL, "//vim:missingSet/vim:fault/vim:fault");
     gboolean yes = FALSE;
     for (guint i = 0; i < n->len && !yes; i++) {
         g_autofree char *t = vmshift_xml_xsi_type(n->pdata[i]);
@@ -436,7 +441,8 @@ retrieve(VmshiftBackend *be, const char *specset, GCancellable *cancellable, GEr
     g_autofree char *pc = vmshift_xml_escape(be->property_collector);
     g_autofree char *body = g_strdup_printf(
         "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">%s</_this>"
-        "%s<options><maxObjects>500</maxObjects></options></RetrievePropertiesEx>", pc, specset);
+        "%s<options><maxObjects>500</maxObjects></options></RetrievePropertiesEx>",
+        pc, specset);
     xmlDoc *doc = esx_call(be, "RetrievePropertiesEx", body, cancellable, NULL, error);
     for (int pages = 0; doc != NULL; pages++) {
         g_ptr_array_add(res->docs, doc);
@@ -453,7 +459,8 @@ retrieve(VmshiftBackend *be, const char *specset, GCancellable *cancellable, GEr
         g_autofree char *tok = vmshift_xml_escape(token);
         g_autofree char *cbody = g_strdup_printf(
             "<ContinueRetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">"
-            "%s</_this><token>%s</token></ContinueRetrievePropertiesEx>", pc, tok);
+            "%s</_this><token>%s</token></ContinueRetrievePropertiesEx>",
+            pc, tok);
         doc = esx_call(be, "ContinueRetrievePropertiesEx", cbody, cancellable, NULL, error);
     }
     return NULL;
@@ -480,15 +487,16 @@ find_datacenter(VmshiftBackend *be, GCancellable *cancellable, GError **error)
         "<selectSet xsi:type=\"TraversalSpec\"><name>folderTraversal</name><type>Folder</type>"
         "<path>childEntity</path><skip>false</skip>"
         "<selectSet><name>folderTraversal</name></selectSet></selectSet>"
-        "</objectSet></specSet>", ps, root);
+        "</objectSet></specSet>",
+        ps, root);
     g_autoptr(EsxResult) r = retrieve(be, spec, cancellable, error);
     if (r == NULL)
         return NULL;
     EsxObject *dc = esx_result_find_name(r, "Datacenter", be->datacenter);
     if (dc == NULL) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "%s: datacenter '%s' (datacenter= of backend %s) not found",
-                    be->url, be->datacenter, be->name);
+                    "%s: datacenter '%s' (datacenter= of backend %s) not found", be->url,
+                    be->datacenter, be->name);
         return NULL;
     }
     return g_strdup(dc->value);
@@ -516,7 +524,7 @@ esx_retrieve_all(VmshiftBackend *be, const char *type, const char *const *paths,
         g_mutex_unlock(&be->lock);
         (void)relogged;
         if (attempt == 0 && g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
-            continue;   /* the view (or the session it belonged to) was gone */
+            continue; /* the view (or the session it belonged to) was gone */
         g_propagate_error(error, g_steal_pointer(&err));
         return NULL;
     }
@@ -554,11 +562,13 @@ get_view(VmshiftBackend *be, const char *type, GCancellable *cancellable, GError
     g_autofree char *t = vmshift_xml_escape(type);
     g_autofree char *cbody = g_strdup_printf(
         "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">%s</_this>"
-        "%s<type>%s</type><recursive>true</recursive></CreateContainerView>", vm, cont, t);
+        "%s<type>%s</type><recursive>true</recursive></CreateContainerView>",
+        vm, cont, t);
     g_autoptr(xmlDoc) vdoc = esx_call(be, "CreateContainerView", cbody, cancellable, NULL, error);
     if (vdoc == NULL)
         return NULL;
-    view = vmshift_xml_text(vmshift_xml_child(vmshift_soap_body(vdoc), VMSHIFT_NS_VIM25, "returnval"));
+    view = vmshift_xml_text(
+        vmshift_xml_child(vmshift_soap_body(vdoc), VMSHIFT_NS_VIM25, "returnval"));
     if (view == NULL || view[0] == '\0') {
         g_free(view);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
@@ -598,7 +608,8 @@ retrieve_all_once(VmshiftBackend *be, const char *type, const char *const *paths
     g_autofree char *spec = g_strdup_printf(
         "<specSet>%s<objectSet>%s<skip>true</skip>"
         "<selectSet xsi:type=\"TraversalSpec\"><type>ContainerView</type><path>view</path>"
-        "<skip>false</skip></selectSet></objectSet></specSet>", ps, obj);
+        "<skip>false</skip></selectSet></objectSet></specSet>",
+        ps, obj);
     g_autoptr(GError) err = NULL;
     EsxResult *r = retrieve(be, spec, cancellable, &err);
     if (r == NULL) {
@@ -631,9 +642,8 @@ esx_retrieve_objects(VmshiftBackend *be, const char *type, GPtrArray *morefs,
 }
 
 EsxObject *
-esx_retrieve_one(VmshiftBackend *be, const char *type, const char *moref,
-                 const char *const *paths, EsxResult **keep, GCancellable *cancellable,
-                 GError **error)
+esx_retrieve_one(VmshiftBackend *be, const char *type, const char *moref, const char *const *paths,
+                 EsxResult **keep, GCancellable *cancellable, GError **error)
 {
     g_autoptr(GPtrArray) refs = g_ptr_array_new();
     g_ptr_array_add(refs, (gpointer)moref);
@@ -642,8 +652,8 @@ esx_retrieve_one(VmshiftBackend *be, const char *type, const char *moref,
         return NULL;
     EsxObject *o = esx_result_find(r, moref);
     if (o == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "%s: %s %s not found", be->url, type, moref);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "%s: %s %s not found", be->url,
+                    type, moref);
         return NULL;
     }
     *keep = g_steal_pointer(&r);

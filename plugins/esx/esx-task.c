@@ -50,7 +50,8 @@ esx_task_parse(VmshiftBackend *be, const char *task, const EsxObject *t, EsxTask
     esx_task_info_clear(ti);
     memset(ti, 0, sizeof *ti);
     ti->state = esx_prop_text(t, "info.state");
-    ti->progress = esx_prop(t, "info.progress") != NULL ? (gint32)esx_prop_int(t, "info.progress") : -1;
+    ti->progress = esx_prop(t, "info.progress") != NULL ? (gint32)esx_prop_int(t, "info.progress")
+                                                        : -1;
     xmlNode *err = esx_prop(t, "info.error");
     if (err != NULL) {
         xmlNode *f = vmshift_xml_child(err, VMSHIFT_NS_VIM25, "fault");
@@ -75,12 +76,20 @@ esx_task_parse(VmshiftBackend *be, const char *task, const EsxObject *t, EsxTask
 int
 esx_task_fault_code(const char *type)
 {
-    static const struct { const char *t; int code; } map[] = {
-        { "InvalidState", VMSHIFT_ERROR_CONFLICT }, { "InvalidPowerState", VMSHIFT_ERROR_CONFLICT },
-        { "HostNotConnected", VMSHIFT_ERROR_CONNECTION }, { "NotAuthenticated", VMSHIFT_ERROR_AUTH_FAILED },
-        { "NoPermission", VMSHIFT_ERROR_PERMISSION }, { "InsufficientResourcesFault", VMSHIFT_ERROR_NO_SPACE },
-        { "OutOfDiskSpace", VMSHIFT_ERROR_NO_SPACE }, { "ManagedObjectNotFound", VMSHIFT_ERROR_NOT_FOUND },
-        { "TaskInProgress", VMSHIFT_ERROR_BUSY }, { "Timedout", VMSHIFT_ERROR_TIMEOUT },
+    static const struct {
+        const char *t;
+        int code;
+    } map[] = {
+        { "InvalidState", VMSHIFT_ERROR_CONFLICT },
+        { "InvalidPowerState", VMSHIFT_ERROR_CONFLICT },
+        { "HostNotConnected", VMSHIFT_ERROR_CONNECTION },
+        { "NotAuthenticated", VMSHIFT_ERROR_AUTH_FAILED },
+        { "NoPermission", VMSHIFT_ERROR_PERMISSION },
+        { "InsufficientResourcesFault", VMSHIFT_ERROR_NO_SPACE },
+        { "OutOfDiskSpace", VMSHIFT_ERROR_NO_SPACE },
+        { "ManagedObjectNotFound", VMSHIFT_ERROR_NOT_FOUND },
+        { "TaskInProgress", VMSHIFT_ERROR_BUSY },
+        { "Timedout", VMSHIFT_ERROR_TIMEOUT },
         { "InvalidArgument", VMSHIFT_ERROR_INVALID_ARGUMENT },
     };
     for (guint i = 0; type != NULL && i < G_N_ELEMENTS(map); i++)
@@ -126,8 +135,9 @@ esx_wait_task(VmshiftBackend *be, const char *task, const char *what, GError **e
         if (g_strcmp0(ti.state, "success") == 0)
             return TRUE;
         if (g_strcmp0(ti.state, "error") == 0) {
-            g_set_error(error, VMSHIFT_ERROR, esx_task_fault_code(ti.fault_type), "%s %s failed: %s: %s",
-                        be->url, what, ti.fault_type != NULL ? ti.fault_type : "error",
+            g_set_error(error, VMSHIFT_ERROR, esx_task_fault_code(ti.fault_type),
+                        "%s %s failed: %s: %s", be->url, what,
+                        ti.fault_type != NULL ? ti.fault_type : "error",
                         ti.message != NULL ? ti.message : "(no message)");
             return FALSE;
         }
@@ -137,15 +147,16 @@ esx_wait_task(VmshiftBackend *be, const char *task, const char *what, GError **e
 
 /* The task's info and the VM's state in one RetrievePropertiesEx. */
 gboolean
-esx_task_poll_vm(VmshiftBackend *be, const char *task, const char *vm, EsxTaskInfo *ti, EsxVmState *now,
-                 GError **error)
+esx_task_poll_vm(VmshiftBackend *be, const char *task, const char *vm, EsxTaskInfo *ti,
+                 EsxVmState *now, GError **error)
 {
     g_autofree char *tps = esx_propset_xml("Task", task_paths);
     g_autofree char *vps = esx_propset_xml("VirtualMachine", esx_vm_state_paths);
     g_autofree char *to = esx_moref_xml("obj", "Task", task);
     g_autofree char *vo = esx_moref_xml("obj", "VirtualMachine", vm);
     g_autofree char *spec = g_strdup_printf("<specSet>%s%s<objectSet>%s</objectSet>"
-                                            "<objectSet>%s</objectSet></specSet>", tps, vps, to, vo);
+                                            "<objectSet>%s</objectSet></specSet>",
+                                            tps, vps, to, vo);
     g_autoptr(EsxResult) r = esx_retrieve_spec(be, spec, NULL, error);
     if (r == NULL)
         return FALSE;

@@ -15,7 +15,7 @@ esx_vm_state_clear(EsxVmState *s)
 }
 
 const char *const esx_vm_state_paths[] = { "config.hardware.device", "snapshot", "runtime.host",
-                                              "runtime.powerState", NULL };
+                                           "runtime.powerState", NULL };
 
 gboolean
 esx_vm_state(VmshiftBackend *be, const char *vm, EsxVmState *out, char **power, GError **error)
@@ -60,13 +60,15 @@ esx_disk_diff(const EsxVmState *before, const EsxVmState *now, gboolean *added_o
     while (g_hash_table_iter_next(&it, &k, &v))
         if (!g_hash_table_contains(before->disks, k)) {
             *added_out = TRUE;
-            return g_strdup_printf("disk %s (%s) was added", (char *)k, v != NULL ? (char *)v : "?");
+            return g_strdup_printf("disk %s (%s) was added", (char *)k,
+                                   v != NULL ? (char *)v : "?");
         }
     g_hash_table_iter_init(&it, before->disks);
     while (g_hash_table_iter_next(&it, &k, &v))
         if (!g_hash_table_contains(now->disks, k)) {
             *added_out = FALSE;
-            return g_strdup_printf("disk %s (%s) was removed", (char *)k, v != NULL ? (char *)v : "?");
+            return g_strdup_printf("disk %s (%s) was removed", (char *)k,
+                                   v != NULL ? (char *)v : "?");
         }
     return NULL;
 }
@@ -84,6 +86,7 @@ esx_report_location(VmshiftBackend *be, EsxInventory *inv, VmshiftJob *job, cons
         vmshift_job_set_location(job, h, power);
     } else {
         vmshift_job_set_location(job, fallback, "unknown: could not ask the server");
-        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read where VM %s is: %s", vm, err->message);
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read where VM %s is: %s", vm,
+                        err->message);
     }
 }

@@ -21,17 +21,20 @@ report_changes(EsxInventory *inv, const char *vmname, const EsxVmState *prev,
     g_hash_table_iter_init(&it, now->disks);
     while (g_hash_table_iter_next(&it, &k, &v))
         if (!g_hash_table_contains(prev->disks, k)) {
-            g_autoptr(VmshiftChange) ch = vmshift_change_new(VMSHIFT_CHANGE_DISK_ADDED, vmname, k, v);
+            g_autoptr(VmshiftChange)
+                ch = vmshift_change_new(VMSHIFT_CHANGE_DISK_ADDED, vmname, k, v);
             func(ch, user_data);
         }
     g_hash_table_iter_init(&it, prev->disks);
     while (g_hash_table_iter_next(&it, &k, &v))
         if (!g_hash_table_contains(now->disks, k)) {
-            g_autoptr(VmshiftChange) ch = vmshift_change_new(VMSHIFT_CHANGE_DISK_REMOVED, vmname, k, v);
+            g_autoptr(VmshiftChange)
+                ch = vmshift_change_new(VMSHIFT_CHANGE_DISK_REMOVED, vmname, k, v);
             func(ch, user_data);
         }
     if (now->snapshots != prev->snapshots) {
-        g_autofree char *d = g_strdup_printf("%u snapshot(s), was %u", now->snapshots, prev->snapshots);
+        g_autofree char *d = g_strdup_printf("%u snapshot(s), was %u", now->snapshots,
+                                             prev->snapshots);
         g_autoptr(VmshiftChange) ch = vmshift_change_new(now->snapshots > prev->snapshots
                                                              ? VMSHIFT_CHANGE_SNAPSHOT_TAKEN
                                                              : VMSHIFT_CHANGE_SNAPSHOT_REMOVED,
@@ -62,7 +65,8 @@ watch_with_collector(VmshiftBackend *be, VmshiftHttp *http, const char *mypc, Es
         "<CreateFilter xmlns=\"urn:vim25\">%s<spec><propSet><type>VirtualMachine</type>"
         "<pathSet>config.hardware.device</pathSet><pathSet>snapshot</pathSet>"
         "<pathSet>runtime.powerState</pathSet><pathSet>runtime.host</pathSet></propSet>"
-        "<objectSet>%s</objectSet></spec><partialUpdates>false</partialUpdates></CreateFilter>", mypc, obj);
+        "<objectSet>%s</objectSet></spec><partialUpdates>false</partialUpdates></CreateFilter>",
+        mypc, obj);
     g_autoptr(xmlDoc) fdoc = esx_call_on(be, http, "CreateFilter", fb, cancellable, NULL, error);
     if (fdoc == NULL)
         return FALSE;
@@ -77,14 +81,16 @@ watch_with_collector(VmshiftBackend *be, VmshiftHttp *http, const char *mypc, Es
         g_autofree char *ev = vmshift_xml_escape(version);
         g_autofree char *wb = g_strdup_printf(
             "<WaitForUpdatesEx xmlns=\"urn:vim25\">%s<version>%s</version>"
-            "<options><maxWaitSeconds>1</maxWaitSeconds></options></WaitForUpdatesEx>", mypc, ev);
-        g_autoptr(xmlDoc) wdoc = esx_call_on(be, http, "WaitForUpdatesEx", wb, cancellable, NULL, error);
+            "<options><maxWaitSeconds>1</maxWaitSeconds></options></WaitForUpdatesEx>",
+            mypc, ev);
+        g_autoptr(xmlDoc)
+            wdoc = esx_call_on(be, http, "WaitForUpdatesEx", wb, cancellable, NULL, error);
         if (wdoc == NULL)
             return FALSE;
         g_autoptr(xmlXPathContext) ctx = vmshift_xpath_new(wdoc, NULL);
         g_autofree char *nv = vmshift_xpath_string(ctx, NULL, "//vim:returnval/vim:version");
         if (nv == NULL)
-            continue;   /* timed out without changes */
+            continue; /* timed out without changes */
         g_free(version);
         version = g_steal_pointer(&nv);
         /* Something changed: compare states (simple and exact). */
@@ -122,18 +128,23 @@ esx_watch_changes(VmshiftBackend *be, const char *name, VmshiftChangeFunc func, 
      * collector never see our updates. */
     g_autofree char *pcthis = esx_moref_xml("_this", "PropertyCollector", be->property_collector);
     g_autofree char *cb = g_strdup_printf("<CreatePropertyCollector xmlns=\"urn:vim25\">%s"
-                                          "</CreatePropertyCollector>", pcthis);
-    g_autoptr(xmlDoc) cdoc = esx_call_on(be, http, "CreatePropertyCollector", cb, cancellable, NULL, error);
+                                          "</CreatePropertyCollector>",
+                                          pcthis);
+    g_autoptr(xmlDoc)
+        cdoc = esx_call_on(be, http, "CreatePropertyCollector", cb, cancellable, NULL, error);
     if (cdoc == NULL)
         return FALSE;
-    g_autofree char *pc = vmshift_xml_child_text(vmshift_soap_body(cdoc), VMSHIFT_NS_VIM25, "returnval");
+    g_autofree char *pc = vmshift_xml_child_text(vmshift_soap_body(cdoc), VMSHIFT_NS_VIM25,
+                                                 "returnval");
     g_autofree char *mypc = esx_moref_xml("_this", "PropertyCollector", pc);
     gboolean ok = watch_with_collector(be, http, mypc, &inv, vmref, vmname, func, user_data,
                                        cancellable, error);
     g_autofree char *db = g_strdup_printf("<DestroyPropertyCollector xmlns=\"urn:vim25\">%s"
-                                          "</DestroyPropertyCollector>", mypc);
+                                          "</DestroyPropertyCollector>",
+                                          mypc);
     g_autoptr(GError) derr = NULL;
-    g_autoptr(xmlDoc) ddoc = esx_call_on(be, http, "DestroyPropertyCollector", db, NULL, NULL, &derr);
+    g_autoptr(xmlDoc)
+        ddoc = esx_call_on(be, http, "DestroyPropertyCollector", db, NULL, NULL, &derr);
     if (ddoc == NULL)
         g_debug("DestroyPropertyCollector: %s", derr->message);
     return ok;

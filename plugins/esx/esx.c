@@ -21,17 +21,32 @@
 
 /* The cached kinds (esx_cached_all). */
 static const char *const host_paths[] = {
-    "name", "runtime.connectionState", "runtime.inMaintenanceMode",
-    "summary.hardware.cpuModel", "summary.hardware.numCpuThreads",
-    "summary.hardware.cpuMhz", "summary.hardware.numCpuCores",
-    "summary.hardware.memorySize", "summary.quickStats.overallCpuUsage",
-    "summary.quickStats.overallMemoryUsage", "summary.config.product.fullName",
-    "parent", "datastore", "network", NULL,
+    "name",
+    "runtime.connectionState",
+    "runtime.inMaintenanceMode",
+    "summary.hardware.cpuModel",
+    "summary.hardware.numCpuThreads",
+    "summary.hardware.cpuMhz",
+    "summary.hardware.numCpuCores",
+    "summary.hardware.memorySize",
+    "summary.quickStats.overallCpuUsage",
+    "summary.quickStats.overallMemoryUsage",
+    "summary.config.product.fullName",
+    "parent",
+    "datastore",
+    "network",
+    NULL,
 };
 
 static const char *const ds_paths[] = {
-    "name", "summary.capacity", "summary.freeSpace", "summary.accessible",
-    "summary.type", "summary.maintenanceMode", "host", NULL,
+    "name",
+    "summary.capacity",
+    "summary.freeSpace",
+    "summary.accessible",
+    "summary.type",
+    "summary.maintenanceMode",
+    "host",
+    NULL,
 };
 
 static const char *const net_paths[] = { "name", "host", NULL };
@@ -43,8 +58,8 @@ esx_open(const VmshiftConfig *config, guint32 flags, GError **error)
 {
     if (!vmshift_check_flags(flags, 0, "open", error))
         return NULL;
-    g_autoptr(VmshiftHttpOptions) opts =
-        vmshift_http_options_new_from_config(config, VMSHIFT_HTTP_AUTH_NONE, error);
+    g_autoptr(VmshiftHttpOptions)
+        opts = vmshift_http_options_new_from_config(config, VMSHIFT_HTTP_AUTH_NONE, error);
     if (opts == NULL)
         return NULL;
     const char *backend = vmshift_config_get_backend(config);
@@ -55,9 +70,10 @@ esx_open(const VmshiftConfig *config, guint32 flags, GError **error)
         return NULL;
     }
     if (opts->credentials == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                    "backend %s (%s): credentials= is required (a root-only file with user= and password=)",
-                    backend, vmshift_config_get_source(config));
+        g_set_error(
+            error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+            "backend %s (%s): credentials= is required (a root-only file with user= and password=)",
+            backend, vmshift_config_get_source(config));
         return NULL;
     }
     /* https://vc → https://vc/sdk */
@@ -66,7 +82,8 @@ esx_open(const VmshiftConfig *config, guint32 flags, GError **error)
         const char *p = strstr(opts->url, "://");
         const char *slash = p != NULL ? strchr(p + 3, '/') : NULL;
         if (slash == NULL || g_strcmp0(slash, "/") == 0)
-            url = g_strdup_printf("%.*s/sdk", (int)(slash != NULL ? slash - opts->url : (int)strlen(opts->url)),
+            url = g_strdup_printf("%.*s/sdk",
+                                  (int)(slash != NULL ? slash - opts->url : (int)strlen(opts->url)),
                                   opts->url);
         else
             url = g_strdup(opts->url);
@@ -109,9 +126,8 @@ esx_close(VmshiftBackend *be)
         g_autofree char *h = g_strdup_printf("vmware-api-session-id: %s", be->rest_session);
         const char *hdrs[] = { h, NULL };
         g_autoptr(GError) err = NULL;
-        g_autoptr(VmshiftHttpResponse) r = vmshift_http_request(be->rest, "DELETE",
-                                                                "/rest/com/vmware/cis/session", hdrs,
-                                                                NULL, 0, NULL, &err);
+        g_autoptr(VmshiftHttpResponse) r = vmshift_http_request(
+            be->rest, "DELETE", "/rest/com/vmware/cis/session", hdrs, NULL, 0, NULL, &err);
         if (r == NULL)
             g_debug("backend %s: REST logout: %s", be->name, err->message);
         explicit_bzero(h, strlen(h));
@@ -146,4 +162,3 @@ esx_close(VmshiftBackend *be)
     g_free(be->dc_moref);
     g_free(be);
 }
-

@@ -14,11 +14,11 @@ G_BEGIN_DECLS
 struct _VmshiftBackend {
     char *name;
     char *url;
-    char *datacenter;   /* datacenter= (name), or NULL for all */
+    char *datacenter; /* datacenter= (name), or NULL for all */
     VmshiftHttp *http;
-    GMutex lock;        /* guards the session fields below */
+    GMutex lock; /* guards the session fields below */
     gboolean logged_in;
-    guint login_count;  /* how many Logins this handle did (tests) */
+    guint login_count; /* how many Logins this handle did (tests) */
     char *root_folder;
     char *property_collector;
     char *view_manager;
@@ -26,9 +26,9 @@ struct _VmshiftBackend {
     char *auth_manager;
     char *task_manager;
     char *api_version;
-    GHashTable *vm_ids;  /* VM name → moref, a cache (guarded by lock) */
-    GHashTable *views;   /* type → ContainerView moref of this session (lock) */
-    char *dc_moref;      /* the datacenter= datacenter (lock) */
+    GHashTable *vm_ids; /* VM name → moref, a cache (guarded by lock) */
+    GHashTable *views;  /* type → ContainerView moref of this session (lock) */
+    char *dc_moref;     /* the datacenter= datacenter (lock) */
     /* Inventory cache (lock): the last HostSystem, Datastore and Network
      * retrievals, shared read-only by every operation on this handle for
      * ESX_CACHE_TTL_US; hosts and datastores are dropped whenever a task
@@ -36,11 +36,11 @@ struct _VmshiftBackend {
      * change then). See esx_cached_all(). */
     struct _EsxResult *cache[3];
     gint64 cache_at[3];
-    struct _EsxResult *roles;   /* AuthorizationManager.roleList (lock) */
+    struct _EsxResult *roles; /* AuthorizationManager.roleList (lock) */
     gint64 roles_at;
-    GHashTable *pools;   /* compute resource moref → root resource pool (lock) */
+    GHashTable *pools;       /* compute resource moref → root resource pool (lock) */
     GHashTable *pg_backings; /* DVPG moref → its NIC <backing> fragment (lock) */
-    guint soap_calls;    /* SOAP requests sent (atomic; logged at close) */
+    guint soap_calls;        /* SOAP requests sent (atomic; logged at close) */
     /* vSphere Automation REST (/rest, tags), made on first use and guarded
      * by rest_lock: its own handle on the SDK handle's options and cookie
      * jar, the session id, and whether the server has no REST API. */
@@ -68,14 +68,14 @@ extern const char *const *const esx_cache_paths[3];
 typedef struct {
     char *type;
     char *value;
-    GHashTable *props;    /* path → xmlNode * (the <val> element) */
-    GHashTable *missing;  /* path → fault type */
+    GHashTable *props;   /* path → xmlNode * (the <val> element) */
+    GHashTable *missing; /* path → fault type */
 } EsxObject;
 
 typedef struct _EsxResult {
-    GPtrArray *docs;      /* xmlDoc * */
-    GPtrArray *objects;   /* EsxObject * */
-    gint refs;            /* results in the inventory cache are shared */
+    GPtrArray *docs;    /* xmlDoc * */
+    GPtrArray *objects; /* EsxObject * */
+    gint refs;          /* results in the inventory cache are shared */
 } EsxResult;
 
 /* Drops a reference; the last one frees. */
@@ -86,8 +86,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(EsxResult, esx_result_free)
 /* Parse one RetrievePropertiesEx / ContinueRetrievePropertiesEx reply into
  * @objects (EsxObject *), return the continuation token (or NULL). The
  * nodes stay owned by @doc. Used by the fuzz target. */
-gboolean esx_parse_retrieve_reply(xmlDoc *doc, GPtrArray *objects, char **token,
-                                  GError **error);
+gboolean esx_parse_retrieve_reply(xmlDoc *doc, GPtrArray *objects, char **token, GError **error);
 void esx_object_free(EsxObject *obj);
 
 /* Property accessors (NULL/0 when absent: vSphere omits unset values). */
@@ -105,8 +104,8 @@ EsxObject *esx_result_find_name(const EsxResult *result, const char *type, const
 gboolean esx_connect(VmshiftBackend *be, GError **error);
 /* One SOAP call; @body is the Body content (already escaped). Logs in again
  * once when the session has expired. */
-xmlDoc *esx_call(VmshiftBackend *be, const char *what, const char *body,
-                 GCancellable *cancellable, VmshiftSoapFault **fault, GError **error);
+xmlDoc *esx_call(VmshiftBackend *be, const char *what, const char *body, GCancellable *cancellable,
+                 VmshiftSoapFault **fault, GError **error);
 xmlDoc *esx_call_on(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *body,
                     GCancellable *cancellable, VmshiftSoapFault **fault, GError **error);
 
@@ -120,8 +119,8 @@ EsxResult *esx_retrieve_objects(VmshiftBackend *be, const char *type, GPtrArray 
                                 const char *const *paths, GCancellable *cancellable,
                                 GError **error);
 /* One RetrievePropertiesEx (with continuation) of a ready specSet. */
-EsxResult *esx_retrieve_spec(VmshiftBackend *be, const char *specset,
-                             GCancellable *cancellable, GError **error);
+EsxResult *esx_retrieve_spec(VmshiftBackend *be, const char *specset, GCancellable *cancellable,
+                             GError **error);
 char *esx_propset_xml(const char *type, const char *const *paths);
 /* esx_retrieve_all() of @kind through the handle's inventory cache. */
 EsxResult *esx_cached_all(VmshiftBackend *be, EsxCacheKind kind, GCancellable *cancellable,
@@ -129,8 +128,8 @@ EsxResult *esx_cached_all(VmshiftBackend *be, EsxCacheKind kind, GCancellable *c
 /* Drop cached kinds (bit mask of 1 << EsxCacheKind). */
 void esx_cache_invalidate(VmshiftBackend *be, guint mask);
 EsxObject *esx_retrieve_one(VmshiftBackend *be, const char *type, const char *moref,
-                            const char *const *paths, EsxResult **keep,
-                            GCancellable *cancellable, GError **error);
+                            const char *const *paths, EsxResult **keep, GCancellable *cancellable,
+                            GError **error);
 
 /* Serialise a received value element again (xsi:type written as xsi:type),
  * renaming it to @name, replacing its child @replace_child (if not NULL)

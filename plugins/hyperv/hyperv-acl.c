@@ -24,13 +24,19 @@ hv_vm_sid(const char *guid)
     guint32 r[4];
     unsigned int x[11];
 
-    if (sscanf(guid, "%8x-%4x-%4x-%2x%2x-%2x%2x%2x%2x%2x%2x", &x[0], &x[1], &x[2], &x[3],
-               &x[4], &x[5], &x[6], &x[7], &x[8], &x[9], &x[10]) != 11)
+    if (sscanf(guid, "%8x-%4x-%4x-%2x%2x-%2x%2x%2x%2x%2x%2x", &x[0], &x[1], &x[2], &x[3], &x[4],
+               &x[5], &x[6], &x[7], &x[8], &x[9], &x[10])
+        != 11)
         return NULL;
     /* GUID bytes in Windows (little-endian) order, read as 4 LE uint32 */
-    b[0] = x[0] & 0xff; b[1] = (x[0] >> 8) & 0xff; b[2] = (x[0] >> 16) & 0xff;
-    b[3] = (x[0] >> 24) & 0xff; b[4] = x[1] & 0xff; b[5] = (x[1] >> 8) & 0xff;
-    b[6] = x[2] & 0xff; b[7] = (x[2] >> 8) & 0xff;
+    b[0] = x[0] & 0xff;
+    b[1] = (x[0] >> 8) & 0xff;
+    b[2] = (x[0] >> 16) & 0xff;
+    b[3] = (x[0] >> 24) & 0xff;
+    b[4] = x[1] & 0xff;
+    b[5] = (x[1] >> 8) & 0xff;
+    b[6] = x[2] & 0xff;
+    b[7] = (x[2] >> 8) & 0xff;
     for (int i = 0; i < 8; i++)
         b[8 + i] = (guint8)x[3 + i];
     for (int i = 0; i < 4; i++)
@@ -100,15 +106,19 @@ append_ace_xml(GString *s, const char *sid, guint32 mask, guint32 flags, guint32
     g_autoptr(GByteArray) b = g_byte_array_new();
 
     hv_sid_bytes(sid, b);
-    g_string_append_printf(s,
+    g_string_append_printf(
+        s,
         "<sd:DACL xmlns:ace=\"" HV_CIMV2 "Win32_ACE\" xsi:type=\"ace:Win32_ACE_Type\">"
         "<ace:AccessMask>%u</ace:AccessMask><ace:AceFlags>%u</ace:AceFlags>"
         "<ace:AceType>%u</ace:AceType><ace:Trustee xmlns:t=\"" HV_CIMV2 "Win32_Trustee\" "
-        "xsi:type=\"t:Win32_Trustee_Type\">", mask, flags, type);
+        "xsi:type=\"t:Win32_Trustee_Type\">",
+        mask, flags, type);
     for (guint i = 0; i < b->len; i++)
         g_string_append_printf(s, "<t:SID>%u</t:SID>", b->data[i]);
-    g_string_append_printf(s, "<t:SIDLength>%u</t:SIDLength><t:SIDString>%s</t:SIDString>"
-                              "</ace:Trustee></sd:DACL>", b->len, sid);
+    g_string_append_printf(s,
+                           "<t:SIDLength>%u</t:SIDLength><t:SIDString>%s</t:SIDString>"
+                           "</ace:Trustee></sd:DACL>",
+                           b->len, sid);
 }
 
 /* Re-applies the VM's grant on one file or folder.  Returns 1 if changed,
@@ -166,12 +176,10 @@ fix_acl(HvHost *h, const char *path, gboolean is_dir, const char *sid, VmshiftJo
         return 0;
     g_string_append(sd, "<p:Descriptor xmlns:sd=\"" HV_CIMV2 "Win32_SecurityDescriptor\" "
                         "xmlns:xsi=\"" HV_NS_XSI "\" xsi:type=\"sd:Win32_SecurityDescriptor_Type\">"
-                        "<sd:ControlFlags>" G_STRINGIFY(HV_SD_DACL_PRESENT)
-                        "</sd:ControlFlags>");
+                        "<sd:ControlFlags>" G_STRINGIFY(HV_SD_DACL_PRESENT) "</sd:ControlFlags>");
     append_ace_xml(sd, sid, HV_ACE_MASK_VM, want_flags, HV_ACE_TYPE_ALLOW);
     if (!has_cap)
-        append_ace_xml(sd, HV_WORKER_CAP_SID, HV_ACE_MASK_VM, want_flags,
-                       HV_ACE_TYPE_ALLOW);
+        append_ace_xml(sd, HV_WORKER_CAP_SID, HV_ACE_MASK_VM, want_flags, HV_ACE_TYPE_ALLOW);
     for (guint i = 0; i < keep->len; i++) {
         HvAce *a = keep->pdata[i];
         append_ace_xml(sd, a->sid, a->mask, a->flags, a->type);
@@ -220,8 +228,12 @@ hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 
     }
     root = hv_inst_get(v->vssd, "ConfigurationDataRoot");
     cfg = hv_inst_get(v->vssd, "ConfigurationFile");
-#define ADD(p, d) do { gboolean d_ = (d); g_ptr_array_add(files, g_strdup(p)); \
-                       g_array_append_val(dirs, d_); } while (0)
+#define ADD(p, d)                            \
+    do {                                     \
+        gboolean d_ = (d);                   \
+        g_ptr_array_add(files, g_strdup(p)); \
+        g_array_append_val(dirs, d_);        \
+    } while (0)
     if (root != NULL)
         ADD(root, TRUE);
     if (cfg != NULL)
@@ -245,7 +257,8 @@ hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 
         vmshift_job_set_progress(job, 100.0 * (i + 1) / files->len);
     }
     summary = g_strdup_printf("NT VIRTUAL MACHINE\\%s (%s): %u of %u files and folders "
-                              "updated on %s", guid, sid, changed, files->len, v->host->name);
+                              "updated on %s",
+                              guid, sid, changed, files->len, v->host->name);
     vmshift_job_set_result(job, "acl", summary);
     vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s", summary);
     return TRUE;

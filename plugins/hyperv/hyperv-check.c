@@ -39,7 +39,7 @@ hv_disk_targets(const HvVm *v, const VmshiftMigrationSpec *spec)
         if (dir == NULL)
             dir = spec->dest_path;
         g_ptr_array_add(out, dir != NULL && path != NULL ? hv_join_win(dir, hv_basename_win(path))
-                                                           : NULL);
+                                                         : NULL);
     }
     return out;
 }
@@ -47,11 +47,15 @@ hv_disk_targets(const HvVm *v, const VmshiftMigrationSpec *spec)
 const char *
 hv_spec_type_name(guint32 t)
 {
-    return t == VMSHIFT_MIGRATION_LIVE ? "live migration"
-           : t == VMSHIFT_MIGRATION_COLD ? "cold migration" : "storage migration";
+    return t == VMSHIFT_MIGRATION_LIVE   ? "live migration"
+           : t == VMSHIFT_MIGRATION_COLD ? "cold migration"
+                                         : "storage migration";
 }
 
-static void G_GNUC_PRINTF(5, 6)
+static void add_finding(GPtrArray *f, VmshiftSeverity sev, const char *code, const char *subject,
+                        const char *format, ...) G_GNUC_PRINTF(5, 6);
+
+static void
 add_finding(GPtrArray *f, VmshiftSeverity sev, const char *code, const char *subject,
             const char *format, ...)
 {
@@ -105,7 +109,8 @@ check_busy(HvVm *v, const char *name, GPtrArray *f, GError **error)
     if (cp->merging)
         add_finding(f, VMSHIFT_SEVERITY_ERROR, "merge-in-progress", name,
                     "a checkpoint merge is in progress on %s (%s); wait until Hyper-V has "
-                    "finished it, then retry", name, cp->detail);
+                    "finished it, then retry",
+                    name, cp->detail);
     else if (cp->needs_consolidation)
         add_finding(f, VMSHIFT_SEVERITY_WARNING, "consolidation-needed", name, "%s: %s", name,
                     cp->detail);
@@ -139,15 +144,14 @@ check_power(HvVm *v, const VmshiftMigrationSpec *spec, const char *name, GPtrArr
 static gboolean
 check_migration_service(HvHost *h, gboolean is_dest, GPtrArray *f, GError **error)
 {
-    g_autoptr(HvInstance) msd = hv_first_of(h, HV_NS_V2,
-        "SELECT * FROM Msvm_VirtualSystemMigrationServiceSettingData", NULL, error);
+    g_autoptr(HvInstance) msd = hv_first_of(
+        h, HV_NS_V2, "SELECT * FROM Msvm_VirtualSystemMigrationServiceSettingData", NULL, error);
     g_autoptr(HvInstance) svc = NULL;
     gint64 max;
 
     if (msd == NULL)
         return FALSE;
-    svc = hv_first_of(h, HV_NS_V2, "SELECT * FROM Msvm_VirtualSystemMigrationService", NULL,
-                      error);
+    svc = hv_first_of(h, HV_NS_V2, "SELECT * FROM Msvm_VirtualSystemMigrationService", NULL, error);
     if (svc == NULL)
         return FALSE;
     max = hv_inst_get_int(msd, "MaximumActiveVirtualSystemMigration",
@@ -161,7 +165,8 @@ check_migration_service(HvHost *h, gboolean is_dest, GPtrArray *f, GError **erro
     else if (hv_inst_get_int(svc, "ActiveVirtualSystemMigrationCount", 0) >= max)
         add_finding(f, VMSHIFT_SEVERITY_WARNING, "migration-limit", h->name,
                     "%s already runs its maximum of %" G_GINT64_FORMAT " live migrations; "
-                    "this one will wait", h->name, max);
+                    "this one will wait",
+                    h->name, max);
     return TRUE;
 }
 
@@ -170,8 +175,8 @@ static gboolean
 check_networks(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const char *name,
                GPtrArray *f, GError **error)
 {
-    g_autoptr(GPtrArray) sws = hv_wql(dest, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch",
-                                      NULL, error);
+    g_autoptr(GPtrArray)
+        sws = hv_wql(dest, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
     g_autoptr(VmshiftVm) pub = NULL;
 
     if (sws == NULL)
@@ -192,7 +197,8 @@ check_networks(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const ch
         if (!found)
             add_finding(f, VMSHIFT_SEVERITY_ERROR, "nic-unmapped", n->id,
                         "NIC %s of %s is connected to switch \"%s\", which %s has not; map it "
-                        "with --network %s=SWITCH", n->id, name, want, dest->name, n->id);
+                        "with --network %s=SWITCH",
+                        n->id, name, want, dest->name, n->id);
     }
     return TRUE;
 }
@@ -243,7 +249,8 @@ check_storage(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const cha
                 && (sv == NULL || !hv_volume_is_shared(sv)))
                 add_finding(f, VMSHIFT_SEVERITY_ERROR, "storage-not-shared", id,
                             "disk %s of %s is on storage local to %s (%s); give --path to "
-                            "move it too", id, name, v->host->name, path);
+                            "move it too",
+                            id, name, v->host->name, path);
             continue;
         }
         vol = hv_volume_of(vols, t);
@@ -262,8 +269,8 @@ check_storage(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const cha
         if (n != NULL && *n > free_b)
             add_finding(f, VMSHIFT_SEVERITY_ERROR, "no-space", vname,
                         "%s on %s has %" G_GUINT64_FORMAT " MiB free; %s needs "
-                        "%" G_GUINT64_FORMAT " MiB there", vname, dest->name, free_b >> 20,
-                        name, *n >> 20);
+                        "%" G_GUINT64_FORMAT " MiB there",
+                        vname, dest->name, free_b >> 20, name, *n >> 20);
     }
     return TRUE;
 }

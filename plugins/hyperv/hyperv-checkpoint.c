@@ -70,7 +70,8 @@ hv_checkpoint_of(HvVm *v, GError **error)
     }
     q = g_strdup_printf("ASSOCIATORS OF {Msvm_ComputerSystem.CreationClassName="
                         "'Msvm_ComputerSystem',Name='%s'} WHERE AssocClass = "
-                        "Msvm_AffectedJobElement ResultClass = Msvm_ConcreteJob", guid);
+                        "Msvm_AffectedJobElement ResultClass = Msvm_ConcreteJob",
+                        guid);
     jobs = hv_wql(v->host, HV_NS_V2, q, NULL, error);
     if (jobs == NULL)
         return NULL;
@@ -82,13 +83,12 @@ hv_checkpoint_of(HvVm *v, GError **error)
             continue;
         st->merging = TRUE;
         st->percent = (gint32)hv_inst_get_int(j, "PercentComplete", -1);
-        g_string_append_printf(detail, "%sjob \"%s\" (JobType %" G_GINT64_FORMAT ") at %d%%",
-                               detail->len ? "; " : "",
-                               hv_inst_get(j, "Caption") ? hv_inst_get(j, "Caption") : "?",
-                               type, st->percent);
+        g_string_append_printf(
+            detail, "%sjob \"%s\" (JobType %" G_GINT64_FORMAT ") at %d%%", detail->len ? "; " : "",
+            hv_inst_get(j, "Caption") ? hv_inst_get(j, "Caption") : "?", type, st->percent);
         if (hv_inst_get(j, "StartTime") != NULL) {
-            g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(hv_inst_get(j, "StartTime"),
-                                                                  NULL);
+            g_autoptr(GDateTime)
+                t = g_date_time_new_from_iso8601(hv_inst_get(j, "StartTime"), NULL);
             if (t != NULL)
                 st->started = g_date_time_to_unix(t);
         }
@@ -98,7 +98,8 @@ hv_checkpoint_of(HvVm *v, GError **error)
         q = g_strdup_printf("ASSOCIATORS OF {Msvm_ComputerSystem.CreationClassName="
                             "'Msvm_ComputerSystem',Name='%s'} WHERE AssocClass = "
                             "Msvm_SnapshotOfVirtualSystem ResultClass = "
-                            "Msvm_VirtualSystemSettingData", guid);
+                            "Msvm_VirtualSystemSettingData",
+                            guid);
         snaps = hv_wql(v->host, HV_NS_V2, q, NULL, error);
         if (snaps == NULL)
             return NULL;
@@ -106,8 +107,10 @@ hv_checkpoint_of(HvVm *v, GError **error)
             const char *p = hv_inst_get(v->sasds->pdata[i], "HostResource");
             if (p != NULL && g_str_has_suffix(p, ".avhdx")) {
                 st->needs_consolidation = TRUE;
-                g_string_append_printf(detail, "%s%s is a differencing disk but the VM has "
-                                       "no checkpoint", detail->len ? "; " : "", p);
+                g_string_append_printf(detail,
+                                       "%s%s is a differencing disk but the VM has "
+                                       "no checkpoint",
+                                       detail->len ? "; " : "", p);
             }
         }
     }

@@ -13,8 +13,8 @@
 #include "hyperv.h"
 #include "ntlm.h"
 
-#define HV_MAX_PAGES 1000 /* Pull requests per enumeration before giving up */
-#define HV_MAX_ELEMENTS 100 /* items per Enumerate/Pull reply */
+#define HV_MAX_PAGES 1000                      /* Pull requests per enumeration before giving up */
+#define HV_MAX_ELEMENTS 100                    /* items per Enumerate/Pull reply */
 #define HV_DEFAULT_URL "https://%s:5986/wsman" /* WinRM over HTTPS, its default port */
 
 static void
@@ -78,8 +78,7 @@ offered_scheme(const VmshiftHttpResponse *resp)
  * Returns the reply to the envelope, or NULL with an error.
  */
 static VmshiftHttpResponse *
-ntlm_handshake(HvHost *h, const char *env, const char *what, GCancellable *c,
-               GError **error)
+ntlm_handshake(HvHost *h, const char *env, const char *what, GCancellable *c, GError **error)
 {
     const VmshiftCredentials *cr = vmshift_http_get_credentials(h->http);
     g_autofree char *neg = hv_ntlm_negotiate_b64();
@@ -103,18 +102,20 @@ ntlm_handshake(HvHost *h, const char *env, const char *what, GCancellable *c,
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
                         "Hyper-V host %s: %s: the host does not take NTLM in the Negotiate "
                         "scheme (HTTP 401, it offers %s); set auth= to what the host's "
-                        "WinRM service allows", hv_host_label(h), what, offer);
+                        "WinRM service allows",
+                        hv_host_label(h), what, offer);
         else
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
                         "Hyper-V host %s: %s: HTTP %u to the NTLM negotiate message, "
-                        "expected 401 with a challenge", hv_host_label(h), what, r1->status);
+                        "expected 401 with a challenge",
+                        hv_host_label(h), what, r1->status);
         return NULL;
     }
     chal = g_strstrip(g_strdup(www + 10));
     tok = hv_ntlm_authenticate_b64(chal, cr->user, cr->domain, cr->password, &local);
     if (tok == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, local->code, "Hyper-V host %s: %s: %s",
-                    hv_host_label(h), what, local->message);
+        g_set_error(error, VMSHIFT_ERROR, local->code, "Hyper-V host %s: %s: %s", hv_host_label(h),
+                    what, local->message);
         return NULL;
     }
     hdr3 = g_strconcat("Authorization: Negotiate ", tok, NULL);
@@ -182,19 +183,19 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
             g_propagate_error(error, g_steal_pointer(&local));
             return NULL;
         }
-        g_set_error(error, local->domain, local->code, "Hyper-V host %s: %s: %s",
-                    hv_host_label(h), what, local->message);
+        g_set_error(error, local->domain, local->code, "Hyper-V host %s: %s: %s", hv_host_label(h),
+                    what, local->message);
         return NULL;
     }
     buf = vmshift_http_response_get_body(resp, &len);
     label = g_strdup_printf("%s reply from %s", what, vmshift_http_get_url(h->http));
-    if (resp->status == 200 || ((resp->status == 400 || resp->status == 500) && len > 0
-                                && resp->content_type != NULL
-                                && strstr(resp->content_type, "xml") != NULL)) {
+    if (resp->status == 200
+        || ((resp->status == 400 || resp->status == 500) && len > 0 && resp->content_type != NULL
+            && strstr(resp->content_type, "xml") != NULL)) {
         r = hv_response_parse(buf, len, label, &local);
         if (r == NULL) {
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                        "Hyper-V host %s: %s: %s", hv_host_label(h), what, local->message);
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "Hyper-V host %s: %s: %s",
+                        hv_host_label(h), what, local->message);
             return NULL;
         }
         if (r->is_fault) {
@@ -205,14 +206,14 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
         }
         if (resp->status != 200) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                        "Hyper-V host %s: %s: HTTP %u without a SOAP fault", hv_host_label(h),
-                        what, resp->status);
+                        "Hyper-V host %s: %s: HTTP %u without a SOAP fault", hv_host_label(h), what,
+                        resp->status);
             return NULL;
         }
         if (r->relates_to != NULL && strcmp(r->relates_to, msgid) != 0) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                        "Hyper-V host %s: %s: reply relates to another request",
-                        hv_host_label(h), what);
+                        "Hyper-V host %s: %s: reply relates to another request", hv_host_label(h),
+                        what);
             return NULL;
         }
         return g_steal_pointer(&r);
@@ -223,9 +224,10 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
                         "Hyper-V host %s: %s: HTTP 401 to Basic authentication; the host "
                         "wants %s (WinRM has Basic off by default): set auth=ntlm, or check "
-                        "user and password", hv_host_label(h), what,
+                        "user and password",
+                        hv_host_label(h), what,
                         g_ascii_strcasecmp(offer, "none") != 0 ? "Negotiate, i.e. NTLM or Kerberos"
-                                                                : "another scheme");
+                                                               : "another scheme");
             return NULL;
         }
         if (h->auth == VMSHIFT_HTTP_AUTH_NEGOTIATE) {
@@ -235,36 +237,38 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
                         "Hyper-V host %s: %s: Negotiate (Kerberos) authentication refused "
                         "(HTTP 401); it needs a Kerberos ticket for the host (kinit) and "
                         "does not use the credentials file's password: set auth=ntlm to "
-                        "log on with it", hv_host_label(h), what);
+                        "log on with it",
+                        hv_host_label(h), what);
             return NULL;
         }
         if (h->auth == VMSHIFT_HTTP_AUTH_NTLM) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
                         "Hyper-V host %s: %s: NTLM authentication refused (HTTP 401); check "
-                        "user, password and domain in the credentials file", hv_host_label(h),
-                        what);
+                        "user, password and domain in the credentials file",
+                        hv_host_label(h), what);
             return NULL;
         }
     }
     if (!vmshift_http_response_check(resp, &local) || TRUE) {
         if (local == NULL)
             g_set_error(&local, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "HTTP %u", resp->status);
-        g_set_error(error, local->domain, local->code, "Hyper-V host %s: %s: %s",
-                    hv_host_label(h), what, local->message);
+        g_set_error(error, local->domain, local->code, "Hyper-V host %s: %s: %s", hv_host_label(h),
+                    what, local->message);
     }
     return NULL;
 }
 
 GPtrArray *
-hv_wql(HvHost *h, const char *ns, const char *query, GCancellable *cancellable,
-       GError **error)
+hv_wql(HvHost *h, const char *ns, const char *query, GCancellable *cancellable, GError **error)
 {
     g_autofree char *uri = g_strconcat(HV_URI_BASE, ns, "/*", NULL);
     g_autofree char *eq = hv_xml_escape(query);
     g_autofree char *body = g_strdup_printf(
         "<n:Enumerate><w:OptimizeEnumeration/>"
         "<w:MaxElements>" G_STRINGIFY(HV_MAX_ELEMENTS) "</w:MaxElements>"
-        "<w:Filter Dialect=\"" HV_WQL "\">%s</w:Filter></n:Enumerate>", eq);
+                                                       "<w:Filter Dialect=\"" HV_WQL
+                                                       "\">%s</w:Filter></n:Enumerate>",
+        eq);
     g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func((GDestroyNotify)hv_instance_free);
     g_autoptr(HvResponse) r = NULL;
     g_autofree char *what = g_strdup_printf("WQL \"%s\"", query);
@@ -285,9 +289,10 @@ hv_wql(HvHost *h, const char *ns, const char *query, GCancellable *cancellable,
             return NULL;
         }
         ctx = hv_xml_escape(r->enum_context);
-        pull = g_strdup_printf("<n:Pull><n:EnumerationContext>%s</n:EnumerationContext>"
-                               "<n:MaxElements>" G_STRINGIFY(HV_MAX_ELEMENTS)
-                               "</n:MaxElements></n:Pull>", ctx);
+        pull = g_strdup_printf(
+            "<n:Pull><n:EnumerationContext>%s</n:EnumerationContext>"
+            "<n:MaxElements>" G_STRINGIFY(HV_MAX_ELEMENTS) "</n:MaxElements></n:Pull>",
+            ctx);
         g_clear_pointer(&r, hv_response_free);
         r = hv_call(h, HV_A_PULL, uri, NULL, pull, what, cancellable, error);
         if (r == NULL)
@@ -318,8 +323,8 @@ hv_invoke(HvHost *h, const char *uri, const char *method, const char *const *sel
           const char *params, GCancellable *cancellable, GError **error)
 {
     g_autofree char *action = g_strconcat(uri, "/", method, NULL);
-    g_autofree char *body = g_strdup_printf("<p:%s_INPUT xmlns:p=\"%s\">%s</p:%s_INPUT>",
-                                            method, uri, params, method);
+    g_autofree char *body = g_strdup_printf("<p:%s_INPUT xmlns:p=\"%s\">%s</p:%s_INPUT>", method,
+                                            uri, params, method);
     g_autoptr(HvResponse) r = hv_call(h, action, uri, sel, body, method, cancellable, error);
     g_autofree char *want = g_strconcat(method, "_OUTPUT", NULL);
 
@@ -441,9 +446,8 @@ hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error)
     }
     for (guint i = 0; i < b->hosts->len; i++) {
         HvHost *h = b->hosts->pdata[i];
-        static const char *const headers[] = {
-            "Content-Type: application/soap+xml;charset=UTF-8", NULL
-        };
+        static const char *const headers[] = { "Content-Type: application/soap+xml;charset=UTF-8",
+                                               NULL };
         VmshiftHttpOptions o = *opts;
         o.struct_size = sizeof o;
         o.url = h->url;
@@ -489,8 +493,9 @@ hv_find_host(VmshiftBackend *b, const char *name)
 {
     for (guint i = 0; i < b->hosts->len; i++) {
         HvHost *h = b->hosts->pdata[i];
-        if (h->name != NULL && (g_ascii_strcasecmp(h->name, name) == 0
-                                || g_ascii_strcasecmp(h->dest_name, name) == 0))
+        if (h->name != NULL
+            && (g_ascii_strcasecmp(h->name, name) == 0
+                || g_ascii_strcasecmp(h->dest_name, name) == 0))
             return h;
     }
     return NULL;
@@ -512,8 +517,8 @@ hv_check_host_arg(VmshiftBackend *b, const char *host, GError **error)
             return FALSE;
         }
     }
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                "backend %s has no Hyper-V host %s", b->backend, host);
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "backend %s has no Hyper-V host %s",
+                b->backend, host);
     return FALSE;
 }
 
@@ -523,7 +528,7 @@ hv_usable_or_warn(VmshiftBackend *b, HvHost *h, const char *what)
 {
     if (hv_host_usable(h))
         return TRUE;
-    g_warning("backend %s: %s of Hyper-V host %s are not listed: %s", b->backend, what,
-              h->url, h->open_error->message);
+    g_warning("backend %s: %s of Hyper-V host %s are not listed: %s", b->backend, what, h->url,
+              h->open_error->message);
     return FALSE;
 }

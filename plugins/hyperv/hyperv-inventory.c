@@ -101,16 +101,16 @@ hyperv_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
             vh->status_detail = g_strdup(h->open_error->message);
             continue;
         }
-        svc = hv_first_of(h, HV_NS_V2,
-                       "SELECT * FROM Msvm_VirtualSystemMigrationService", NULL, &e);
+        svc = hv_first_of(h, HV_NS_V2, "SELECT * FROM Msvm_VirtualSystemMigrationService", NULL,
+                          &e);
         if (svc != NULL)
             msd = hv_first_of(h, HV_NS_V2,
-                           "SELECT * FROM Msvm_VirtualSystemMigrationServiceSettingData", NULL,
-                           &e);
+                              "SELECT * FROM Msvm_VirtualSystemMigrationServiceSettingData", NULL,
+                              &e);
         if (msd != NULL)
             vsms = hv_first_of(h, HV_NS_V2,
-                            "SELECT * FROM Msvm_VirtualSystemManagementServiceSettingData",
-                            NULL, &e);
+                               "SELECT * FROM Msvm_VirtualSystemManagementServiceSettingData", NULL,
+                               &e);
         if (vsms != NULL)
             vols = hv_host_volumes(h, &e);
         if (e != NULL) {
@@ -172,7 +172,8 @@ hyperv_list_networks(VmshiftBackend *b, const char *host, guint32 flags, GError 
 {
     g_autoptr(GPtrArray) out = NULL;
 
-    if (!vmshift_check_flags(flags, 0, "list_networks", error) || !hv_check_host_arg(b, host, error))
+    if (!vmshift_check_flags(flags, 0, "list_networks", error)
+        || !hv_check_host_arg(b, host, error))
         return NULL;
     out = vmshift_list_new((GDestroyNotify)vmshift_network_free);
     for (guint i = 0; i < b->hosts->len; i++) {
@@ -180,8 +181,7 @@ hyperv_list_networks(VmshiftBackend *b, const char *host, guint32 flags, GError 
         g_autoptr(GPtrArray) sws = NULL;
         if (!hv_host_usable(h) || (host != NULL && h != hv_find_host(b, host)))
             continue;
-        sws = hv_wql(h, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch",
-                     NULL, error);
+        sws = hv_wql(h, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
         if (sws == NULL)
             return NULL;
         for (guint j = 0; j < sws->len; j++) {
@@ -220,8 +220,8 @@ hyperv_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError *
         if (!hv_host_usable(h) || (host != NULL && h != hv_find_host(b, host)))
             continue;
         vsms = hv_first_of(h, HV_NS_V2,
-                        "SELECT * FROM Msvm_VirtualSystemManagementServiceSettingData", NULL,
-                        error);
+                           "SELECT * FROM Msvm_VirtualSystemManagementServiceSettingData", NULL,
+                           error);
         if (vsms == NULL)
             return NULL;
         vols = hv_host_volumes(h, error);
@@ -243,7 +243,8 @@ hyperv_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError *
             vol = vmshift_volume_new();
             vol->id = g_strdup(dev);
             vol->name = g_strdup(hv_inst_get(v, "Label") != NULL && hv_inst_get(v, "Label")[0]
-                                     ? hv_inst_get(v, "Label") : hv_inst_get(v, "Name"));
+                                     ? hv_inst_get(v, "Label")
+                                     : hv_inst_get(v, "Name"));
             vol->path = hv_volume_root(hv_inst_get(v, "Name"));
             vol->shared = shared;
             vol->host = shared ? NULL : g_strdup(h->name);

@@ -11,7 +11,7 @@
 
 #include "hyperv.h"
 
-#define HV_POLL_MS 250        /* between two Gets of a job */
+#define HV_POLL_MS 250       /* between two Gets of a job */
 #define HV_MAX_POLL_ERRORS 5 /* failed Gets in a row before the job is lost */
 
 /* Where the VM is now: sets the job's location; best effort. */
@@ -114,8 +114,8 @@ hv_poll_job(HvHost *h, const HvEpr *epr, VmshiftJob *job, guint64 bytes, char **
         report_progress(j, job, bytes);
         if (hv_job_state_completed(state))
             return HV_POLL_DONE;
-        if (cancel_sent && (state == HV_JOB_TERMINATED || state == HV_JOB_KILLED
-                            || state == HV_JOB_EXCEPTION))
+        if (cancel_sent
+            && (state == HV_JOB_TERMINATED || state == HV_JOB_KILLED || state == HV_JOB_EXCEPTION))
             return HV_POLL_CANCELLED;
         if (hv_job_state_failed(state)) {
             const char *d = hv_inst_get(j, "ErrorDescription");

@@ -13,12 +13,23 @@
 /* Properties of a SASD with their CIM types (MSDOC
  * msvm-storageallocationsettingdata), for NewResourceSettingData. */
 static const char *const sasd_types[][2] = {
-    { "Address", "string" }, { "AddressOnParent", "string" }, { "AllocationUnits", "string" },
-    { "AutomaticAllocation", "boolean" }, { "AutomaticDeallocation", "boolean" },
-    { "Caption", "string" }, { "Description", "string" }, { "ElementName", "string" },
-    { "InstanceID", "string" }, { "Limit", "uint64" }, { "MappingBehavior", "uint16" },
-    { "Parent", "string" }, { "Reservation", "uint64" }, { "ResourceSubType", "string" },
-    { "ResourceType", "uint16" }, { "VirtualQuantity", "uint64" }, { "Weight", "uint32" },
+    { "Address", "string" },
+    { "AddressOnParent", "string" },
+    { "AllocationUnits", "string" },
+    { "AutomaticAllocation", "boolean" },
+    { "AutomaticDeallocation", "boolean" },
+    { "Caption", "string" },
+    { "Description", "string" },
+    { "ElementName", "string" },
+    { "InstanceID", "string" },
+    { "Limit", "uint64" },
+    { "MappingBehavior", "uint16" },
+    { "Parent", "string" },
+    { "Reservation", "uint64" },
+    { "ResourceSubType", "string" },
+    { "ResourceType", "uint16" },
+    { "VirtualQuantity", "uint64" },
+    { "Weight", "uint32" },
 };
 
 static char *
@@ -53,12 +64,12 @@ typedef struct {
     const VmshiftMigrationSpec *spec;
     VmshiftJob *job;
     HvVm *v;
-    HvHost *dest;          /* NULL for a storage migration */
-    const char *name;      /* the VM's name */
-    const char *what;      /* "live migration", ... */
+    HvHost *dest;     /* NULL for a storage migration */
+    const char *name; /* the VM's name */
+    const char *what; /* "live migration", ... */
     gboolean moves_storage;
-    guint64 bytes;         /* of the disks that move */
-    char *jobid;           /* the Hyper-V job, once started */
+    guint64 bytes; /* of the disks that move */
+    char *jobid;   /* the Hyper-V job, once started */
 } Migration;
 
 static void
@@ -79,8 +90,7 @@ migrate_validate(Migration *m, GError **error)
         if (m->dest == NULL || !hv_host_usable(m->dest)) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "%s of %s: %s is not a reachable Hyper-V host of backend %s", m->what,
-                        m->name, m->spec->dest_host ? m->spec->dest_host : "(none)",
-                        m->b->backend);
+                        m->name, m->spec->dest_host ? m->spec->dest_host : "(none)", m->b->backend);
             hv_report_location(m->b, m->v, m->job, NULL);
             return FALSE;
         }
@@ -91,7 +101,8 @@ migrate_validate(Migration *m, GError **error)
     if (cp->merging) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_BUSY,
                     "%s of %s refused: a checkpoint merge is in progress on %s (%s); wait "
-                    "until it has finished", m->what, m->name, m->v->host->name, cp->detail);
+                    "until it has finished",
+                    m->what, m->name, m->v->host->name, cp->detail);
         hv_report_location(m->b, m->v, m->job, NULL);
         return FALSE;
     }
@@ -116,10 +127,9 @@ storage_params(Migration *m, GString *params)
         inst = sasd_with_path(v->sasds->pdata[i], targets->pdata[i]);
         p = cdata_param("NewResourceSettingData", inst);
         g_string_append(params, p);
-        vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "disk %s: %s -> %s",
-                        hv_disk_id(v->sasds->pdata[i]),
-                        hv_inst_get(v->sasds->pdata[i], "HostResource"),
-                        (const char *)targets->pdata[i]);
+        vmshift_job_log(
+            m->job, VMSHIFT_LOG_INFO, "disk %s: %s -> %s", hv_disk_id(v->sasds->pdata[i]),
+            hv_inst_get(v->sasds->pdata[i], "HostResource"), (const char *)targets->pdata[i]);
     }
     if (m->spec->dest_path != NULL) {
         HvCimXml *x = hv_cimxml_new("Msvm_VirtualSystemSettingData");
@@ -150,8 +160,8 @@ migration_setting_data(Migration *m, HvMigrationType mtype, GError **error)
     hv_cimxml_prop(x, "TransportType", "uint16", G_STRINGIFY(HV_TRANSPORT_TCP));
     if (m->dest == NULL)
         return hv_cimxml_finish(x);
-    dsvc = hv_first_of(m->dest, HV_NS_V2, "SELECT * FROM Msvm_VirtualSystemMigrationService",
-                       NULL, error);
+    dsvc = hv_first_of(m->dest, HV_NS_V2, "SELECT * FROM Msvm_VirtualSystemMigrationService", NULL,
+                       error);
     if (dsvc == NULL) {
         g_free(hv_cimxml_finish(x));
         hv_report_location(m->b, m->v, m->job, NULL);
@@ -225,10 +235,12 @@ journal_job(Migration *m, const HvEpr *epr, GError **error)
         g_clear_error(&e);
     }
     if (m->jobid != NULL && hv_poll_job(h, epr, m->job, 0, &errmsg, &errcode, &e) == HV_POLL_DONE)
-        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "Hyper-V job %s completed before it "
-                        "could be stopped", m->jobid);
-    g_prefix_error(error, "%s of %s stopped: could not journal Hyper-V job %s: ", m->what,
-                   m->name, m->jobid);
+        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING,
+                        "Hyper-V job %s completed before it "
+                        "could be stopped",
+                        m->jobid);
+    g_prefix_error(error, "%s of %s stopped: could not journal Hyper-V job %s: ", m->what, m->name,
+                   m->jobid);
     hv_report_location(m->b, m->v, m->job, m->jobid);
     return FALSE;
 }
@@ -244,8 +256,8 @@ follow_job(Migration *m, const HvInstance *out, GError **error)
 
     if (epr == NULL) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "%s of %s: Hyper-V host %s started a job but sent no reference to it",
-                    m->what, m->name, m->v->host->name);
+                    "%s of %s: Hyper-V host %s started a job but sent no reference to it", m->what,
+                    m->name, m->v->host->name);
         hv_report_location(m->b, m->v, m->job, NULL);
         return FALSE;
     }
@@ -264,7 +276,8 @@ follow_job(Migration *m, const HvInstance *out, GError **error)
         if (errmsg != NULL)
             g_set_error(error, VMSHIFT_ERROR, hv_job_error_code(errmsg),
                         "%s of %s from %s failed (Hyper-V job %s, ErrorCode %" G_GINT64_FORMAT
-                        "): %s", m->what, m->name, m->v->host->name, m->jobid, errcode, errmsg);
+                        "): %s",
+                        m->what, m->name, m->v->host->name, m->jobid, errcode, errmsg);
         else
             g_prefix_error(error, "%s of %s: lost track of Hyper-V job %s: ", m->what, m->name,
                            m->jobid);
@@ -298,8 +311,8 @@ migrate_run(Migration *m, HvMigrationType mtype, const char *params, GError **er
     if (rv != HV_RV_OK) {
         g_set_error(error, VMSHIFT_ERROR, hv_return_value_code(rv),
                     "%s of %s refused by Hyper-V host %s: MigrateVirtualSystemToHost returned "
-                    "%" G_GINT64_FORMAT " (%s)", m->what, m->name, m->v->host->name, rv,
-                    hv_return_value_text(rv));
+                    "%" G_GINT64_FORMAT " (%s)",
+                    m->what, m->name, m->v->host->name, rv, hv_return_value_text(rv));
         hv_report_location(m->b, m->v, m->job, NULL);
         return FALSE;
     }
@@ -307,13 +320,13 @@ migrate_run(Migration *m, HvMigrationType mtype, const char *params, GError **er
 }
 
 gboolean
-hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
-               guint32 flags, GError **error)
+hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job, guint32 flags,
+               GError **error)
 {
     g_autoptr(HvVm) v = NULL;
     g_autofree char *params = NULL;
-    g_auto(Migration) m = { .b = b, .spec = spec, .job = job,
-                            .what = hv_spec_type_name(spec->type) };
+    g_auto(Migration)
+        m = { .b = b, .spec = spec, .job = job, .what = hv_spec_type_name(spec->type) };
     HvMigrationType mtype;
 
     if (!vmshift_check_flags(flags, 0, "migrate", error))

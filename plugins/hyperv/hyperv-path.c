@@ -49,8 +49,7 @@ hv_path_key(const char *path, const char *key)
 
     /* the key must start the key list or follow a comma (CreationClassName
      * must not match Name) */
-    while (p != NULL && (p = strstr(p, pat)) != NULL && p != path && p[-1] != '.'
-           && p[-1] != ',')
+    while (p != NULL && (p = strstr(p, pat)) != NULL && p != path && p[-1] != '.' && p[-1] != ',')
         p++;
     if (p == NULL)
         return NULL;

@@ -29,7 +29,8 @@ repair_find_job(HvHost *h, const char *uri, const char *jid, const char *guid, G
     }
     if (guid != NULL && hv_wql_safe(guid)) {
         g_autofree char *q = g_strdup_printf("SELECT * FROM Msvm_MigrationJob WHERE "
-                                             "VirtualSystemName = '%s'", guid);
+                                             "VirtualSystemName = '%s'",
+                                             guid);
         g_autoptr(GPtrArray) js = hv_wql(h, HV_NS_V2, q, NULL, error);
         if (js == NULL)
             return NULL;
@@ -59,8 +60,8 @@ repair_vm_at_target(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec
         g_autoptr(GPtrArray) t = hv_disk_targets(v, spec);
         for (guint i = 0; i < t->len; i++)
             if (t->pdata[i] != NULL
-                && g_ascii_strcasecmp(t->pdata[i],
-                                      hv_inst_get(v->sasds->pdata[i], "HostResource")) != 0)
+                && g_ascii_strcasecmp(t->pdata[i], hv_inst_get(v->sasds->pdata[i], "HostResource"))
+                       != 0)
                 return FALSE;
     }
     return TRUE;
@@ -71,13 +72,13 @@ typedef struct {
     VmshiftBackend *b;
     VmshiftJob *job;
     const VmshiftMigrationSpec *spec;
-    char *jid;    /* the Hyper-V job's InstanceID, once known */
-    char *juri;   /* its resource URI */
-    char *src;    /* the source host */
-    char *guid;   /* the VM's id */
+    char *jid;  /* the Hyper-V job's InstanceID, once known */
+    char *juri; /* its resource URI */
+    char *src;  /* the source host */
+    char *guid; /* the VM's id */
     const char *vmkey;
-    HvHost *sh;   /* the source host, connected */
-    gint64 st;    /* the Hyper-V job's JobState, or -1 */
+    HvHost *sh; /* the source host, connected */
+    gint64 st;  /* the Hyper-V job's JobState, or -1 */
     char *outcome_detail;
 } Repair;
 
@@ -108,8 +109,9 @@ repair_source_host(Repair *r, GError **error)
     if (r->sh == NULL || !hv_host_usable(r->sh)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                     "repair of %s: source Hyper-V host %s is not reachable; the Hyper-V job "
-                    "%s may still be running there, try again", r->spec->vm,
-                    r->src ? r->src : "(unknown)", r->jid ? r->jid : "(none recorded)");
+                    "%s may still be running there, try again",
+                    r->spec->vm, r->src ? r->src : "(unknown)",
+                    r->jid ? r->jid : "(none recorded)");
         return FALSE;
     }
     return TRUE;
@@ -124,16 +126,19 @@ repair_log_job(Repair *r, const HvInstance *hj)
         if (r->jid == NULL && iid != NULL)
             r->jid = g_strdup(iid);
         r->st = hv_inst_get_int(hj, "JobState", 0);
-        vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "Hyper-V job %s on %s: JobState %"
-                        G_GINT64_FORMAT ", %" G_GINT64_FORMAT "%%", r->jid, r->sh->name, r->st,
-                        hv_inst_get_int(hj, "PercentComplete", 0));
+        vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                        "Hyper-V job %s on %s: JobState %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                        "%%",
+                        r->jid, r->sh->name, r->st, hv_inst_get_int(hj, "PercentComplete", 0));
         return;
     }
     vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "no Hyper-V job of %s on %s%s%s", r->spec->vm,
                     r->sh->name, r->jid ? " (job " : "", r->jid ? r->jid : "");
     if (r->jid != NULL)
-        vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "Hyper-V job %s ended long ago; deciding "
-                        "by where the VM is", r->jid);
+        vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                        "Hyper-V job %s ended long ago; deciding "
+                        "by where the VM is",
+                        r->jid);
 }
 
 /* The Hyper-V job still runs: before switchover cancel it, then wait until
@@ -156,17 +161,22 @@ repair_finish_job(Repair *r, GError **error)
     if (phase < VMSHIFT_PHASE_SWITCHOVER) {
         g_autoptr(HvInstance) out = hv_job_request_kill(r->sh, r->juri, r->jid, &e);
         if (out == NULL) {
-            vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "cancelling Hyper-V job %s: %s; "
-                            "waiting for it instead", r->jid, e->message);
+            vmshift_job_log(r->job, VMSHIFT_LOG_WARNING,
+                            "cancelling Hyper-V job %s: %s; "
+                            "waiting for it instead",
+                            r->jid, e->message);
             g_clear_error(&e);
         } else {
-            vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "interrupted before switchover: asked "
-                            "Hyper-V to stop job %s (ReturnValue %s)", r->jid,
-                            hv_inst_get(out, "ReturnValue"));
+            vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                            "interrupted before switchover: asked "
+                            "Hyper-V to stop job %s (ReturnValue %s)",
+                            r->jid, hv_inst_get(out, "ReturnValue"));
         }
     } else {
-        vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "interrupted in %s: waiting for Hyper-V "
-                        "job %s to finish", vmshift_phase_name(phase), r->jid);
+        vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                        "interrupted in %s: waiting for Hyper-V "
+                        "job %s to finish",
+                        vmshift_phase_name(phase), r->jid);
     }
     pr = hv_poll_job(r->sh, epr, r->job, 0, &errmsg, &errcode, &e);
     if (pr == HV_POLL_DONE) {
@@ -199,8 +209,10 @@ repair_acl(Repair *r, HvVm *v)
         return;
     if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, &ae)
         || !hyperv_recreate_acl(r->b, hv_inst_get(v->cs, "Name"), r->job, 0, &ae))
-        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "storage moved but ACLs not re-created "
-                        "(%s); run vmshift acl recreate %s", ae->message, r->spec->vm);
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING,
+                        "storage moved but ACLs not re-created "
+                        "(%s); run vmshift acl recreate %s",
+                        ae->message, r->spec->vm);
 }
 
 /*
@@ -266,9 +278,10 @@ hyperv_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error)
     else
         outcome = repair_vm_at_target(b, v, r.spec) ? "resumed" : "rolled-back";
     if (strcmp(outcome, "resumed") == 0 && !repair_vm_at_target(b, v, r.spec))
-        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "Hyper-V job %s completed but %s is on %s, "
-                        "not where the job asked", r.jid ? r.jid : "", r.spec->vm,
-                        v->host->name);
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING,
+                        "Hyper-V job %s completed but %s is on %s, "
+                        "not where the job asked",
+                        r.jid ? r.jid : "", r.spec->vm, v->host->name);
     if (strcmp(outcome, "resumed") == 0)
         repair_acl(&r, v);
     vmshift_job_set_result(job, "repair", outcome);

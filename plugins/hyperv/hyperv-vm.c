@@ -15,9 +15,10 @@
 GPtrArray *
 hv_host_volumes(HvHost *h, GError **error)
 {
-    return hv_wql(h, HV_NS_CIMV2, "SELECT * FROM Win32_Volume WHERE DriveType = "
-                  G_STRINGIFY(HV_DRIVE_TYPE_LOCAL_DISK), NULL,
-                  error);
+    return hv_wql(
+        h, HV_NS_CIMV2,
+        "SELECT * FROM Win32_Volume WHERE DriveType = " G_STRINGIFY(HV_DRIVE_TYPE_LOCAL_DISK), NULL,
+        error);
 }
 
 HvInstance *
@@ -59,7 +60,8 @@ vssd_query(const char *guid)
     return g_strdup_printf("ASSOCIATORS OF {Msvm_ComputerSystem.CreationClassName="
                            "'Msvm_ComputerSystem',Name='%s'} WHERE AssocClass = "
                            "Msvm_SettingsDefineState ResultClass = "
-                           "Msvm_VirtualSystemSettingData", guid);
+                           "Msvm_VirtualSystemSettingData",
+                           guid);
 }
 
 void
@@ -69,14 +71,22 @@ hv_vm_free(HvVm *v)
         return;
     hv_instance_free(v->cs);
     hv_instance_free(v->vssd);
-    if (v->sasds) g_ptr_array_unref(v->sasds);
-    if (v->ports) g_ptr_array_unref(v->ports);
-    if (v->epasds) g_ptr_array_unref(v->epasds);
-    if (v->switches) g_ptr_array_unref(v->switches);
-    if (v->sizes) g_ptr_array_unref(v->sizes);
-    if (v->vsizes) g_ptr_array_unref(v->vsizes);
-    if (v->snaps) g_ptr_array_unref(v->snaps);
-    if (v->volumes) g_ptr_array_unref(v->volumes);
+    if (v->sasds)
+        g_ptr_array_unref(v->sasds);
+    if (v->ports)
+        g_ptr_array_unref(v->ports);
+    if (v->epasds)
+        g_ptr_array_unref(v->epasds);
+    if (v->switches)
+        g_ptr_array_unref(v->switches);
+    if (v->sizes)
+        g_ptr_array_unref(v->sizes);
+    if (v->vsizes)
+        g_ptr_array_unref(v->vsizes);
+    if (v->snaps)
+        g_ptr_array_unref(v->snaps);
+    if (v->volumes)
+        g_ptr_array_unref(v->volumes);
     g_free(v);
 }
 
@@ -99,9 +109,9 @@ memory_bytes(const HvInstance *m)
         return 0;
     if (u != NULL) {
         const char *p = strstr(u, "2^");
-        shift = p != NULL ? (guint)g_ascii_strtoull(p + 2, NULL, 10)
-                          : g_ascii_strcasecmp(u, "byte") == 0 ? 0
-                                                                : HV_MEMORY_UNIT_SHIFT_DEFAULT;
+        shift = p != NULL                            ? (guint)g_ascii_strtoull(p + 2, NULL, 10)
+                : g_ascii_strcasecmp(u, "byte") == 0 ? 0
+                                                     : HV_MEMORY_UNIT_SHIFT_DEFAULT;
         if (shift > HV_MEMORY_UNIT_SHIFT_MAX)
             shift = HV_MEMORY_UNIT_SHIFT_DEFAULT;
     }
@@ -184,8 +194,7 @@ hv_load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
             if (g_strcmp0(p->cls, "Msvm_MemorySettingData") == 0)
                 v->memory = memory_bytes(p);
             else if (g_strcmp0(p->cls, "Msvm_ProcessorSettingData") == 0)
-                v->vcpus = (guint32)CLAMP(hv_inst_get_int(p, "VirtualQuantity", 0), 0,
-                                          G_MAXUINT32);
+                v->vcpus = (guint32)CLAMP(hv_inst_get_int(p, "VirtualQuantity", 0), 0, G_MAXUINT32);
             hv_instance_free(p);
         }
     }
@@ -195,21 +204,24 @@ hv_load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
         g_autofree char *q3 = g_strdup_printf(
             "ASSOCIATORS OF {Msvm_ComputerSystem.CreationClassName='Msvm_ComputerSystem',"
             "Name='%s'} WHERE AssocClass = Msvm_SnapshotOfVirtualSystem ResultClass = "
-            "Msvm_VirtualSystemSettingData", hv_inst_get(cs, "Name"));
+            "Msvm_VirtualSystemSettingData",
+            hv_inst_get(cs, "Name"));
         g_autoptr(GPtrArray) ss = hv_wql(h, HV_NS_V2, q3, NULL, error);
         if (ss == NULL)
             return NULL;
         v->snaps = new_inst_list();
         while (ss->len > 0) {
             HvInstance *p = g_ptr_array_steal_index(ss, 0);
-            if (strstr(hv_inst_get(p, "VirtualSystemType") ? hv_inst_get(p, "VirtualSystemType") : "", ":Snapshot:") != NULL)
+            if (strstr(hv_inst_get(p, "VirtualSystemType") ? hv_inst_get(p, "VirtualSystemType")
+                                                           : "",
+                       ":Snapshot:")
+                != NULL)
                 g_ptr_array_add(v->snaps, p);
             else
                 hv_instance_free(p);
         }
     }
-    v->switches = hv_wql(h, HV_NS_V2,
-                         "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
+    v->switches = hv_wql(h, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
     if (v->switches == NULL)
         return NULL;
     {
@@ -225,8 +237,8 @@ hv_load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
         if (sizes && path != NULL) {
             const char *sel[] = { "Name", path, NULL };
             g_autoptr(GError) e = NULL;
-            g_autoptr(HvInstance) f = hv_get(h, HV_CIMV2 "CIM_DataFile", sel,
-                                             "Get CIM_DataFile", NULL, &e);
+            g_autoptr(HvInstance)
+                f = hv_get(h, HV_CIMV2 "CIM_DataFile", sel, "Get CIM_DataFile", NULL, &e);
             if (f != NULL)
                 *sz = (guint64)hv_inst_get_int(f, "FileSize", 0);
         }
@@ -349,12 +361,11 @@ hv_find_vm(VmshiftBackend *b, const char *vm, gboolean sizes, GError **error)
     g_autoptr(HvVm) found = NULL;
 
     if (!hv_wql_safe(vm)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                    "invalid VM name \"%s\"", vm);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "invalid VM name \"%s\"",
+                    vm);
         return NULL;
     }
-    where = g_strdup_printf(g_uuid_string_is_valid(vm) ? "Name = '%s'" : "ElementName = '%s'",
-                            vm);
+    where = g_strdup_printf(g_uuid_string_is_valid(vm) ? "Name = '%s'" : "ElementName = '%s'", vm);
     for (guint i = 0; i < b->hosts->len; i++) {
         HvHost *h = b->hosts->pdata[i];
         g_autoptr(GPtrArray) css = NULL;
@@ -365,8 +376,7 @@ hv_find_vm(VmshiftBackend *b, const char *vm, gboolean sizes, GError **error)
             return NULL;
         if (css->len > 1 || (css->len == 1 && found != NULL)) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                        "backend %s: more than one VM is named %s; use its id", b->backend,
-                        vm);
+                        "backend %s: more than one VM is named %s; use its id", b->backend, vm);
             return NULL;
         }
         if (css->len == 1) {

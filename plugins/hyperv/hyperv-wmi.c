@@ -16,18 +16,21 @@ guint32
 hv_power_state(gint64 enabled)
 {
     switch (enabled) {
-    case HV_ENABLED_ENABLED: case HV_ENABLED_SHUTTING_DOWN: case HV_ENABLED_STARTING:
-    case HV_ENABLED_HV_STARTING: case HV_ENABLED_SNAPSHOTTING: case HV_ENABLED_SAVING:
-    case HV_ENABLED_STOPPING: case HV_ENABLED_PAUSING: case HV_ENABLED_RESUMING:
-        return VMSHIFT_POWER_RUNNING;
-    case HV_ENABLED_DISABLED:
-        return VMSHIFT_POWER_STOPPED;
-    case HV_ENABLED_QUIESCE: case HV_ENABLED_PAUSED:
-        return VMSHIFT_POWER_PAUSED;
-    case HV_ENABLED_OFFLINE: case HV_ENABLED_SUSPENDED:
-        return VMSHIFT_POWER_SUSPENDED;
-    default:
-        return VMSHIFT_POWER_UNKNOWN;
+    case HV_ENABLED_ENABLED:
+    case HV_ENABLED_SHUTTING_DOWN:
+    case HV_ENABLED_STARTING:
+    case HV_ENABLED_HV_STARTING:
+    case HV_ENABLED_SNAPSHOTTING:
+    case HV_ENABLED_SAVING:
+    case HV_ENABLED_STOPPING:
+    case HV_ENABLED_PAUSING:
+    case HV_ENABLED_RESUMING: return VMSHIFT_POWER_RUNNING;
+    case HV_ENABLED_DISABLED: return VMSHIFT_POWER_STOPPED;
+    case HV_ENABLED_QUIESCE:
+    case HV_ENABLED_PAUSED: return VMSHIFT_POWER_PAUSED;
+    case HV_ENABLED_OFFLINE:
+    case HV_ENABLED_SUSPENDED: return VMSHIFT_POWER_SUSPENDED;
+    default: return VMSHIFT_POWER_UNKNOWN;
     }
 }
 
@@ -97,8 +100,8 @@ hv_return_value_code(gint64 rv)
     case HV_RV_ACCESS_DENIED: return VMSHIFT_ERROR_PERMISSION;
     case HV_RV_NOT_SUPPORTED: return VMSHIFT_ERROR_NOT_SUPPORTED;
     case HV_RV_TIMEOUT: return VMSHIFT_ERROR_TIMEOUT;
-    case HV_RV_INVALID_PARAMETER: case HV_RV_INCORRECT_DATA_TYPE:
-        return VMSHIFT_ERROR_INVALID_ARGUMENT;
+    case HV_RV_INVALID_PARAMETER:
+    case HV_RV_INCORRECT_DATA_TYPE: return VMSHIFT_ERROR_INVALID_ARGUMENT;
     case HV_RV_SYSTEM_IN_USE: return VMSHIFT_ERROR_BUSY;
     case HV_RV_INVALID_STATE: return VMSHIFT_ERROR_CONFLICT;
     case HV_RV_OUT_OF_MEMORY: return VMSHIFT_ERROR_NO_SPACE;
@@ -110,7 +113,8 @@ int
 hv_file_sd_error_code(gint64 rv)
 {
     return rv == HV_FILE_SD_ACCESS_DENIED || rv == HV_FILE_SD_PRIVILEGE_MISSING
-               ? VMSHIFT_ERROR_PERMISSION : VMSHIFT_ERROR_FAILED;
+               ? VMSHIFT_ERROR_PERMISSION
+               : VMSHIFT_ERROR_FAILED;
 }
 
 gboolean
@@ -163,8 +167,8 @@ hv_flatten(const char *s)
 int
 hv_job_error_code(const char *errmsg)
 {
-    return errmsg != NULL && strstr(errmsg, HV_HRESULT_DISK_FULL) != NULL
-               ? VMSHIFT_ERROR_NO_SPACE : VMSHIFT_ERROR_FAILED;
+    return errmsg != NULL && strstr(errmsg, HV_HRESULT_DISK_FULL) != NULL ? VMSHIFT_ERROR_NO_SPACE
+                                                                          : VMSHIFT_ERROR_FAILED;
 }
 
 HvMigrationType

@@ -20,28 +20,28 @@ G_BEGIN_DECLS
 /* ReturnValue of the Msvm methods (MigrateVirtualSystemToHost,
  * GetVirtualHardDiskSettingData, RequestStateChange, ...). */
 typedef enum {
-    HV_RV_OK = 0,                      /* completed with no error */
-    HV_RV_JOB_STARTED = 4096,          /* parameters checked, job started: follow the Job EPR */
-    HV_RV_FAILED = 32768,              /* failed */
-    HV_RV_ACCESS_DENIED = 32769,       /* access denied */
-    HV_RV_NOT_SUPPORTED = 32770,       /* not supported */
-    HV_RV_STATUS_UNKNOWN = 32771,      /* status is unknown */
-    HV_RV_TIMEOUT = 32772,             /* timeout */
-    HV_RV_INVALID_PARAMETER = 32773,   /* invalid parameter */
-    HV_RV_SYSTEM_IN_USE = 32774,       /* system is in use */
-    HV_RV_INVALID_STATE = 32775,       /* invalid state for this operation */
-    HV_RV_INCORRECT_DATA_TYPE = 32776, /* incorrect data type */
+    HV_RV_OK = 0,                       /* completed with no error */
+    HV_RV_JOB_STARTED = 4096,           /* parameters checked, job started: follow the Job EPR */
+    HV_RV_FAILED = 32768,               /* failed */
+    HV_RV_ACCESS_DENIED = 32769,        /* access denied */
+    HV_RV_NOT_SUPPORTED = 32770,        /* not supported */
+    HV_RV_STATUS_UNKNOWN = 32771,       /* status is unknown */
+    HV_RV_TIMEOUT = 32772,              /* timeout */
+    HV_RV_INVALID_PARAMETER = 32773,    /* invalid parameter */
+    HV_RV_SYSTEM_IN_USE = 32774,        /* system is in use */
+    HV_RV_INVALID_STATE = 32775,        /* invalid state for this operation */
+    HV_RV_INCORRECT_DATA_TYPE = 32776,  /* incorrect data type */
     HV_RV_SYSTEM_NOT_AVAILABLE = 32777, /* system is not available */
-    HV_RV_OUT_OF_MEMORY = 32778,       /* out of memory */
+    HV_RV_OUT_OF_MEMORY = 32778,        /* out of memory */
 } HvReturnValue;
 
 /* ReturnValue of Win32_LogicalFileSecuritySetting.Get/SetSecurityDescriptor
  * (root/cimv2; docs/design/hyperv.md §3.2). */
 typedef enum {
-    HV_FILE_SD_OK = 0,                /* success */
-    HV_FILE_SD_ACCESS_DENIED = 2,     /* access denied */
-    HV_FILE_SD_UNKNOWN_FAILURE = 8,   /* unknown failure */
-    HV_FILE_SD_PRIVILEGE_MISSING = 9, /* SeSecurityPrivilege missing */
+    HV_FILE_SD_OK = 0,                 /* success */
+    HV_FILE_SD_ACCESS_DENIED = 2,      /* access denied */
+    HV_FILE_SD_UNKNOWN_FAILURE = 8,    /* unknown failure */
+    HV_FILE_SD_PRIVILEGE_MISSING = 9,  /* SeSecurityPrivilege missing */
     HV_FILE_SD_INVALID_PARAMETER = 21, /* invalid parameter (e.g. unresolvable trustee) */
 } HvFileSdReturnValue;
 
@@ -49,21 +49,21 @@ typedef enum {
 
 /* EnabledState: the CIM values, then Hyper-V's own (32768 and up). */
 typedef enum {
-    HV_ENABLED_UNKNOWN = 0,            /* unknown */
-    HV_ENABLED_ENABLED = 2,            /* enabled: running */
-    HV_ENABLED_DISABLED = 3,           /* disabled: off */
-    HV_ENABLED_SHUTTING_DOWN = 4,      /* shutting down (still running) */
-    HV_ENABLED_OFFLINE = 6,            /* enabled but offline: saved */
-    HV_ENABLED_QUIESCE = 9,            /* quiesce: paused */
-    HV_ENABLED_STARTING = 10,          /* starting */
-    HV_ENABLED_PAUSED = 32768,         /* Hyper-V: paused */
-    HV_ENABLED_SUSPENDED = 32769,      /* Hyper-V: suspended (saved state) */
-    HV_ENABLED_HV_STARTING = 32770,    /* Hyper-V: starting */
-    HV_ENABLED_SNAPSHOTTING = 32771,   /* Hyper-V: taking a checkpoint */
-    HV_ENABLED_SAVING = 32773,         /* Hyper-V: saving */
-    HV_ENABLED_STOPPING = 32774,       /* Hyper-V: stopping */
-    HV_ENABLED_PAUSING = 32776,        /* Hyper-V: pausing */
-    HV_ENABLED_RESUMING = 32777,       /* Hyper-V: resuming */
+    HV_ENABLED_UNKNOWN = 0,          /* unknown */
+    HV_ENABLED_ENABLED = 2,          /* enabled: running */
+    HV_ENABLED_DISABLED = 3,         /* disabled: off */
+    HV_ENABLED_SHUTTING_DOWN = 4,    /* shutting down (still running) */
+    HV_ENABLED_OFFLINE = 6,          /* enabled but offline: saved */
+    HV_ENABLED_QUIESCE = 9,          /* quiesce: paused */
+    HV_ENABLED_STARTING = 10,        /* starting */
+    HV_ENABLED_PAUSED = 32768,       /* Hyper-V: paused */
+    HV_ENABLED_SUSPENDED = 32769,    /* Hyper-V: suspended (saved state) */
+    HV_ENABLED_HV_STARTING = 32770,  /* Hyper-V: starting */
+    HV_ENABLED_SNAPSHOTTING = 32771, /* Hyper-V: taking a checkpoint */
+    HV_ENABLED_SAVING = 32773,       /* Hyper-V: saving */
+    HV_ENABLED_STOPPING = 32774,     /* Hyper-V: stopping */
+    HV_ENABLED_PAUSING = 32776,      /* Hyper-V: pausing */
+    HV_ENABLED_RESUMING = 32777,     /* Hyper-V: resuming */
 } HvEnabledState;
 
 /* OperationalStatus[1], the operation in progress (Hyper-V values). */
@@ -82,16 +82,16 @@ typedef enum {
 
 /* JobState. */
 typedef enum {
-    HV_JOB_NEW = 2,                        /* new */
-    HV_JOB_STARTING = 3,                   /* starting */
-    HV_JOB_RUNNING = 4,                    /* running */
-    HV_JOB_SUSPENDED = 5,                  /* suspended */
-    HV_JOB_SHUTTING_DOWN = 6,              /* shutting down */
-    HV_JOB_COMPLETED = 7,                  /* completed */
-    HV_JOB_TERMINATED = 8,                 /* terminated */
-    HV_JOB_KILLED = 9,                     /* killed */
-    HV_JOB_EXCEPTION = 10,                 /* exception: failed */
-    HV_JOB_SERVICE = 11,                   /* service */
+    HV_JOB_NEW = 2,                         /* new */
+    HV_JOB_STARTING = 3,                    /* starting */
+    HV_JOB_RUNNING = 4,                     /* running */
+    HV_JOB_SUSPENDED = 5,                   /* suspended */
+    HV_JOB_SHUTTING_DOWN = 6,               /* shutting down */
+    HV_JOB_COMPLETED = 7,                   /* completed */
+    HV_JOB_TERMINATED = 8,                  /* terminated */
+    HV_JOB_KILLED = 9,                      /* killed */
+    HV_JOB_EXCEPTION = 10,                  /* exception: failed */
+    HV_JOB_SERVICE = 11,                    /* service */
     HV_JOB_COMPLETED_WITH_WARNINGS = 32768, /* os-win's JOB_STATE_COMPLETED_WITH_WARNINGS */
 } HvJobState;
 
@@ -100,10 +100,10 @@ typedef enum {
 
 /* JobType of the jobs that take or remove a checkpoint (§2.8 rule 3). */
 typedef enum {
-    HV_JOBTYPE_MERGE_VHD = 50,        /* Merging VHD Disks */
-    HV_JOBTYPE_SNAPSHOT = 70,         /* Snapshot VM */
-    HV_JOBTYPE_APPLY_SNAPSHOT = 71,   /* Apply snapshot */
-    HV_JOBTYPE_DELETE_SNAPSHOT = 72,  /* Delete VM snapshot */
+    HV_JOBTYPE_MERGE_VHD = 50,       /* Merging VHD Disks */
+    HV_JOBTYPE_SNAPSHOT = 70,        /* Snapshot VM */
+    HV_JOBTYPE_APPLY_SNAPSHOT = 71,  /* Apply snapshot */
+    HV_JOBTYPE_DELETE_SNAPSHOT = 72, /* Delete VM snapshot */
 } HvJobType;
 
 /* ---- migration (docs/design/hyperv.md §2.4) ------------------------------ */

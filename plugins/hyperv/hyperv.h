@@ -34,20 +34,17 @@ void hyperv_close(VmshiftBackend *backend);
 GPtrArray *hyperv_list_hosts(VmshiftBackend *b, guint32 flags, GError **error);
 GPtrArray *hyperv_list_vms(VmshiftBackend *b, const char *host, guint32 flags, GError **error);
 VmshiftVm *hyperv_get_vm(VmshiftBackend *b, const char *vm, guint32 flags, GError **error);
-GPtrArray *hyperv_list_networks(VmshiftBackend *b, const char *host, guint32 flags,
-                                GError **error);
-GPtrArray *hyperv_list_volumes(VmshiftBackend *b, const char *host, guint32 flags,
-                               GError **error);
-VmshiftCheckpointState *hyperv_checkpoint_state(VmshiftBackend *b, const char *vm,
-                                                guint32 flags, GError **error);
+GPtrArray *hyperv_list_networks(VmshiftBackend *b, const char *host, guint32 flags, GError **error);
+GPtrArray *hyperv_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError **error);
+VmshiftCheckpointState *hyperv_checkpoint_state(VmshiftBackend *b, const char *vm, guint32 flags,
+                                                GError **error);
 GPtrArray *hyperv_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec,
                                   guint32 flags, GError **error);
 gboolean hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                         guint32 flags, GError **error);
-gboolean hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job,
-                             guint32 flags, GError **error);
-GPtrArray *hyperv_list_snapshots(VmshiftBackend *b, const char *vm, guint32 flags,
-                                 GError **error);
+gboolean hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 flags,
+                             GError **error);
+GPtrArray *hyperv_list_snapshots(VmshiftBackend *b, const char *vm, guint32 flags, GError **error);
 gboolean hyperv_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error);
 
 /* ---- hosts and the backend (hyperv-conn.c) ------------------------------- */
@@ -57,8 +54,8 @@ gboolean hyperv_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError
 
 typedef struct {
     char *url;
-    char *name;        /* computer name (Msvm_ComputerSystem.Name), or NULL */
-    char *dest_name;   /* what we pass as DestinationHost */
+    char *name;      /* computer name (Msvm_ComputerSystem.Name), or NULL */
+    char *dest_name; /* what we pass as DestinationHost */
     VmshiftHttp *http;
     GError *open_error;
     char *product;
@@ -113,9 +110,9 @@ typedef struct {
     HvHost *host;
     HvInstance *cs;
     HvInstance *vssd;
-    GPtrArray *sasds;   /* VHD SASDs */
-    GPtrArray *ports;   /* Msvm_SyntheticEthernetPortSettingData */
-    GPtrArray *epasds;  /* Msvm_EthernetPortAllocationSettingData */
+    GPtrArray *sasds;  /* VHD SASDs */
+    GPtrArray *ports;  /* Msvm_SyntheticEthernetPortSettingData */
+    GPtrArray *epasds; /* Msvm_EthernetPortAllocationSettingData */
     GPtrArray *switches;
     GPtrArray *sizes;   /* guint64 * per SASD: file size */
     GPtrArray *vsizes;  /* guint64 * per SASD: virtual size (MaxInternalSize) */
@@ -156,8 +153,8 @@ void hv_report_location(VmshiftBackend *b, HvVm *v, VmshiftJob *job, const char 
 /* Asks Hyper-V to kill the job @iid (at @uri); the reply's ReturnValue, or
  * NULL with @error. */
 HvInstance *hv_job_request_kill(HvHost *h, const char *uri, const char *iid, GError **error);
-HvPollResult hv_poll_job(HvHost *h, const HvEpr *epr, VmshiftJob *job, guint64 bytes,
-                         char **errmsg, gint64 *errcode, GError **error);
+HvPollResult hv_poll_job(HvHost *h, const HvEpr *epr, VmshiftJob *job, guint64 bytes, char **errmsg,
+                         gint64 *errcode, GError **error);
 
 /* ---- ACLs (hyperv-acl.c) ------------------------------------------------- */
 

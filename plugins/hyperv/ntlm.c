@@ -33,8 +33,7 @@ static const guint8 ntlm_sig[8] = { 'N', 'T', 'L', 'M', 'S', 'S', 'P', 0 };
 static void
 md4_block(guint32 st[4], const guint8 *p)
 {
-    static const int r1[4] = { 3, 7, 11, 19 }, r2[4] = { 3, 5, 9, 13 },
-                     r3[4] = { 3, 9, 11, 15 };
+    static const int r1[4] = { 3, 7, 11, 19 }, r2[4] = { 3, 5, 9, 13 }, r3[4] = { 3, 9, 11, 15 };
     static const int o3[16] = { 0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15 };
     guint32 x[16], v[4];
 
@@ -117,8 +116,8 @@ secure_free(GByteArray *a)
 }
 
 static void
-hmac_md5(const guint8 *key, gsize klen, const guint8 *d1, gsize l1, const guint8 *d2,
-         gsize l2, guint8 out[16])
+hmac_md5(const guint8 *key, gsize klen, const guint8 *d1, gsize l1, const guint8 *d2, gsize l2,
+         guint8 out[16])
 {
     GHmac *h = g_hmac_new(G_CHECKSUM_MD5, key, klen);
     gsize n = 16;
@@ -311,8 +310,9 @@ hv_ntlm_authenticate_b64(const char *challenge_b64, const char *user, const char
     }
     put32(m, NTLMSSP_NEGOTIATE_UNICODE | NTLMSSP_REQUEST_TARGET | NTLMSSP_NEGOTIATE_NTLM
                  | NTLMSSP_NEGOTIATE_ALWAYS_SIGN
-                 | (flags & (NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
-                             | NTLMSSP_NEGOTIATE_128 | NTLMSSP_NEGOTIATE_56)));
+                 | (flags
+                    & (NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY | NTLMSSP_NEGOTIATE_128
+                       | NTLMSSP_NEGOTIATE_56)));
     set_field(m, 12, lm, sizeof lm);
     {
         guint hdr = 20, off = m->len, len = 16 + temp->len;

@@ -23,9 +23,8 @@ char *hv_ntlm_negotiate_b64(void);
  * (may be NULL).  Fails with VMSHIFT_ERROR_PROTOCOL on a malformed
  * challenge; never puts a secret in the error.
  */
-char *hv_ntlm_authenticate_b64(const char *challenge_b64, const char *user,
-                               const char *domain, const char *password,
-                               GError **error);
+char *hv_ntlm_authenticate_b64(const char *challenge_b64, const char *user, const char *domain,
+                               const char *password, GError **error);
 
 G_END_DECLS
 

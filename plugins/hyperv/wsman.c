@@ -40,8 +40,7 @@ hv_instance_new(const char *cls)
     HvInstance *i = g_new0(HvInstance, 1);
     i->cls = g_strdup(cls);
     i->props = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, ptr_array_unref0);
-    i->eprs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                    (GDestroyNotify)hv_epr_free);
+    i->eprs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)hv_epr_free);
     i->objs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, ptr_array_unref0);
     return i;
 }
@@ -184,8 +183,8 @@ static gboolean
 is_nil(const xmlNode *n)
 {
     xmlChar *v = xmlGetNsProp(n, (const xmlChar *)"nil", (const xmlChar *)HV_NS_XSI);
-    gboolean nil = v != NULL && (strcmp((const char *)v, "true") == 0
-                                 || strcmp((const char *)v, "1") == 0);
+    gboolean nil = v != NULL
+                   && (strcmp((const char *)v, "true") == 0 || strcmp((const char *)v, "1") == 0);
     xmlFree(v);
     return nil;
 }
@@ -373,8 +372,7 @@ parse_fault(HvResponse *r, const xmlNode *f)
             if (c->type != XML_ELEMENT_NODE)
                 continue;
             for (m = c->children; m != NULL; m = m->next)
-                if (m->type == XML_ELEMENT_NODE
-                    && strcmp((const char *)m->name, "Message") == 0) {
+                if (m->type == XML_ELEMENT_NODE && strcmp((const char *)m->name, "Message") == 0) {
                     r->fault_message = text_of(m);
                     break;
                 }
@@ -403,8 +401,7 @@ hv_response_parse(const char *buf, gsize len, const char *what, GError **error)
     header = child(env, HV_NS_S, "Header");
     body = child(env, HV_NS_S, "Body");
     if (body == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "SOAP reply has no body");
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "SOAP reply has no body");
         return NULL;
     }
     r = g_new0(HvResponse, 1);
@@ -432,8 +429,7 @@ hv_response_parse(const char *buf, gsize len, const char *what, GError **error)
     } else if (first->ns != NULL
                && g_str_has_suffix((const char *)first->ns->href, "wsmanidentity.xsd")) {
         for (xmlNode *c = first->children; c != NULL; c = c->next)
-            if (c->type == XML_ELEMENT_NODE
-                && strcmp((const char *)c->name, "ProductVersion") == 0)
+            if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, "ProductVersion") == 0)
                 r->product_version = text_of(c);
     } else {
         r->body = parse_instance(first, 0);
@@ -465,10 +461,10 @@ one_line(const char *s)
 char *
 hv_fault_describe(const HvResponse *r)
 {
-    g_autofree char *msg = one_line(r->fault_message != NULL && r->fault_message[0]
-                                        ? r->fault_message : r->fault_reason);
+    g_autofree char *msg = one_line(
+        r->fault_message != NULL && r->fault_message[0] ? r->fault_message : r->fault_reason);
     const char *sub = r->fault_subcode != NULL && r->fault_subcode[0] ? r->fault_subcode
-                                                                       : r->fault_code;
+                                                                      : r->fault_code;
     GString *s = g_string_new("WS-Management fault ");
 
     g_string_append(s, sub != NULL && sub[0] ? sub : "(no code)");
@@ -520,8 +516,7 @@ hv_envelope(const char *to, const char *action, const char *resource_uri,
                        "\" xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\">"
                        "<s:Header>");
     g_string_append_printf(s, "<a:To>%s</a:To>", eto);
-    g_string_append_printf(s, "<w:ResourceURI s:mustUnderstand=\"true\">%s</w:ResourceURI>",
-                           euri);
+    g_string_append_printf(s, "<w:ResourceURI s:mustUnderstand=\"true\">%s</w:ResourceURI>", euri);
     g_string_append(s, "<a:ReplyTo><a:Address s:mustUnderstand=\"true\">" HV_ANON
                        "</a:Address></a:ReplyTo>");
     g_string_append_printf(s, "<a:Action s:mustUnderstand=\"true\">%s</a:Action>", eaction);
@@ -544,8 +539,10 @@ hv_epr_xml(const char *resource_uri, const char *const *selectors)
     GString *s = g_string_new(NULL);
     g_autofree char *euri = hv_xml_escape(resource_uri);
 
-    g_string_append_printf(s, "<a:Address>" HV_ANON "</a:Address><a:ReferenceParameters>"
-                              "<w:ResourceURI>%s</w:ResourceURI>", euri);
+    g_string_append_printf(s,
+                           "<a:Address>" HV_ANON "</a:Address><a:ReferenceParameters>"
+                           "<w:ResourceURI>%s</w:ResourceURI>",
+                           euri);
     append_selectors(s, selectors);
     g_string_append(s, "</a:ReferenceParameters>");
     return g_string_free(s, FALSE);
@@ -580,8 +577,8 @@ hv_cimxml_prop(HvCimXml *x, const char *name, const char *type, const char *valu
 }
 
 void
-hv_cimxml_prop_array(HvCimXml *x, const char *name, const char *type,
-                     const char *const *values, guint n)
+hv_cimxml_prop_array(HvCimXml *x, const char *name, const char *type, const char *const *values,
+                     guint n)
 {
     g_autofree char *en = hv_xml_escape(name);
 

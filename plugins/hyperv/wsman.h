@@ -46,9 +46,9 @@ typedef struct {
  */
 typedef struct {
     char *cls;
-    GHashTable *props;  /* char * -> GPtrArray of char * */
-    GHashTable *eprs;   /* char * -> HvEpr * */
-    GHashTable *objs;   /* char * -> GPtrArray of HvInstance * */
+    GHashTable *props; /* char * -> GPtrArray of char * */
+    GHashTable *eprs;  /* char * -> HvEpr * */
+    GHashTable *objs;  /* char * -> GPtrArray of HvInstance * */
 } HvInstance;
 
 typedef struct {
@@ -57,17 +57,17 @@ typedef struct {
     char *relates_to;
     /* Fault */
     gboolean is_fault;
-    char *fault_code;     /* s:Code/s:Value */
-    char *fault_subcode;  /* s:Code/s:Subcode/s:Value */
-    char *fault_reason;   /* s:Reason/s:Text */
-    char *fault_message;  /* innermost f:Message text, if any */
+    char *fault_code;       /* s:Code/s:Value */
+    char *fault_subcode;    /* s:Code/s:Subcode/s:Value */
+    char *fault_reason;     /* s:Reason/s:Text */
+    char *fault_message;    /* innermost f:Message text, if any */
     char *fault_wsman_code; /* f:WSManFault@Code (innermost) */
     /* Enumerate / Pull */
     char *enum_context;
     gboolean end_of_sequence;
-    GPtrArray *items;     /* HvInstance * (or EPR-only items: cls NULL) */
+    GPtrArray *items; /* HvInstance * (or EPR-only items: cls NULL) */
     /* Get / Invoke */
-    HvInstance *body;     /* first child of s:Body for Get/Invoke */
+    HvInstance *body; /* first child of s:Body for Get/Invoke */
     /* Identify */
     char *product_version;
 } HvResponse;
@@ -96,8 +96,7 @@ const char *hv_epr_selector(const HvEpr *epr, const char *name);
  * returned as a response with is_fault set.  Bounded: at most a few
  * thousand items and a fixed nesting depth are accepted.
  */
-HvResponse *hv_response_parse(const char *buf, gsize len, const char *what,
-                              GError **error);
+HvResponse *hv_response_parse(const char *buf, gsize len, const char *what, GError **error);
 
 /* One-line description of a fault response, for error messages. */
 char *hv_fault_describe(const HvResponse *resp);
@@ -112,8 +111,7 @@ char *hv_message_id(void);
  * name, value … list.  @body: XML of the body's content (may be "").
  */
 char *hv_envelope(const char *to, const char *action, const char *resource_uri,
-                  const char *const *selectors, const char *message_id,
-                  const char *body);
+                  const char *const *selectors, const char *message_id, const char *body);
 
 /* Bare EPR children (a:Address + a:ReferenceParameters) for a REF param. */
 char *hv_epr_xml(const char *resource_uri, const char *const *selectors);

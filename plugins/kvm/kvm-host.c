@@ -63,7 +63,7 @@ kvm_host_parse(const char *name, const char *spec, GError **error)
             kvm_host_free(h);
             return NULL;
         }
-        char *hostpart = g_strndup(rest, (gsize) (slash - rest));
+        char *hostpart = g_strndup(rest, (gsize)(slash - rest));
         char *colon = strrchr(hostpart, ':');
         if (colon && !strchr(colon, ']')) {
             *colon = '\0';
@@ -83,8 +83,9 @@ kvm_host_parse(const char *name, const char *spec, GError **error)
         gboolean bad = !*addr || hostpart[0] == '-' || *addr == '-' || (at && at == hostpart);
         for (const char *c = hostpart; *c && !bad; c++)
             bad = g_ascii_isspace(*c) || g_ascii_iscntrl(*c) || *c == '/';
-        if (bad || (h->ssh_port && !g_ascii_string_to_unsigned(h->ssh_port, 10, 1, 65535,
-                                                               &port, NULL))) {
+        if (bad
+            || (h->ssh_port
+                && !g_ascii_string_to_unsigned(h->ssh_port, 10, 1, 65535, &port, NULL))) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                         "host '%s': '%s' is not ssh://[user@]host[:port]/run/dir", name, spec);
             kvm_host_free(h);
@@ -95,7 +96,8 @@ kvm_host_parse(const char *name, const char *spec, GError **error)
     } else {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                     "host '%s': run directory '%s' is neither an absolute path nor "
-                    "ssh://[user@]host[:port]/dir", name, spec);
+                    "ssh://[user@]host[:port]/dir",
+                    name, spec);
         kvm_host_free(h);
         return NULL;
     }
@@ -141,8 +143,8 @@ kvm_host_load(KvmHost *host, GError **error)
     gboolean reachable = TRUE;
     if (!kvm_host_is_local(host)) {
         GError *ce = NULL;
-        if (!kvm_host_check(host, &ce) &&
-            g_error_matches(ce, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)) {
+        if (!kvm_host_check(host, &ce)
+            && g_error_matches(ce, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)) {
             host->unreachable = g_strdup(ce->message);
             reachable = FALSE;
         }
@@ -153,8 +155,8 @@ kvm_host_load(KvmHost *host, GError **error)
     GKeyFile *kf = g_key_file_new();
     GError *local = NULL;
     if (reachable && kvm_host_exists(host, path)) {
-        if (!kvm_host_read_file(host, path, &text, error) ||
-            !g_key_file_load_from_data(kf, text, (gsize) -1, G_KEY_FILE_NONE, &local)) {
+        if (!kvm_host_read_file(host, path, &text, error)
+            || !g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_NONE, &local)) {
             if (local)
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "host '%s': %s: %s",
                             host->name, path, local->message);
@@ -198,8 +200,8 @@ kvm_host_load(KvmHost *host, GError **error)
             host->port_max = b;
         } else {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                        "host '%s': %s: migration-ports '%s' is not LOW-HIGH", host->name,
-                        path, ports);
+                        "host '%s': %s: migration-ports '%s' is not LOW-HIGH", host->name, path,
+                        ports);
             g_free(ports);
             g_free(path);
             g_key_file_unref(kf);
@@ -212,9 +214,9 @@ kvm_host_load(KvmHost *host, GError **error)
 
     path = g_build_filename(host->run_dir, "networks.conf", NULL);
     if (reachable && kvm_host_exists(host, path)) {
-        if (!kvm_host_read_file(host, path, &text, error) ||
-            !g_key_file_load_from_data(host->networks, text, (gsize) -1, G_KEY_FILE_NONE,
-                                       &local)) {
+        if (!kvm_host_read_file(host, path, &text, error)
+            || !g_key_file_load_from_data(host->networks, text, (gsize)-1, G_KEY_FILE_NONE,
+                                          &local)) {
             if (local)
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "host '%s': %s: %s",
                             host->name, path, local->message);
@@ -360,15 +362,15 @@ ssh_complaint(const char *serr)
 }
 
 gboolean
-kvm_host_run(KvmHost *host, const char *const *argv, const char *input, char **out,
-             int timeout_s, GError **error)
+kvm_host_run(KvmHost *host, const char *const *argv, const char *input, char **out, int timeout_s,
+             GError **error)
 {
     GPtrArray *a = wrap_argv(host, argv, timeout_s);
     GSubprocessFlags fl = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
     if (input)
         fl |= G_SUBPROCESS_FLAGS_STDIN_PIPE;
     GError *local = NULL;
-    GSubprocess *p = g_subprocess_newv((const char *const *) a->pdata, fl, &local);
+    GSubprocess *p = g_subprocess_newv((const char *const *)a->pdata, fl, &local);
     g_ptr_array_unref(a);
     if (!p) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "host %s: cannot run %s: %s",
@@ -419,7 +421,8 @@ kvm_host_read_file(KvmHost *host, const char *path, char **contents, GError **er
         if (!g_file_get_contents(path, contents, NULL, &local)) {
             g_set_error(error, VMSHIFT_ERROR,
                         g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                            ? VMSHIFT_ERROR_NOT_FOUND : VMSHIFT_ERROR_FAILED,
+                            ? VMSHIFT_ERROR_NOT_FOUND
+                            : VMSHIFT_ERROR_FAILED,
                         "host %s: %s", host->name, local->message);
             g_error_free(local);
             return FALSE;
@@ -473,8 +476,7 @@ kvm_host_remove_tree(KvmHost *host, const char *path, GError **error)
     /* only ever below the run directory or the images directory */
     if (!g_str_has_prefix(path, host->run_dir) && !g_str_has_prefix(path, host->images_dir)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
-                    "host %s: refusing to remove %s outside the run directory", host->name,
-                    path);
+                    "host %s: refusing to remove %s outside the run directory", host->name, path);
         return FALSE;
     }
     const char *argv[] = { "rm", "-rf", "--", path, NULL };
@@ -504,8 +506,8 @@ kvm_host_check(KvmHost *host, GError **error)
     GError *local = NULL;
     if (kvm_host_run(host, argv, NULL, NULL, 30, &local))
         return TRUE;
-    if (g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION) ||
-        g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT)) {
+    if (g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)
+        || g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT)) {
         g_propagate_error(error, local);
         return FALSE;
     }
@@ -529,13 +531,13 @@ kvm_host_ssh_close(KvmHost *host)
     g_ptr_array_add(a, g_strdup("10"));
     add_ssh_argv(host, a);
     /* -O goes before the destination */
-    g_ptr_array_insert(a, (gint) a->len - 1, g_strdup("-O"));
-    g_ptr_array_insert(a, (gint) a->len - 1, g_strdup("exit"));
+    g_ptr_array_insert(a, (gint)a->len - 1, g_strdup("-O"));
+    g_ptr_array_insert(a, (gint)a->len - 1, g_strdup("exit"));
     g_ptr_array_add(a, NULL);
     /* no master (never connected, or it timed out): ssh says so; ignored */
-    GSubprocess *p = g_subprocess_newv((const char *const *) a->pdata,
-                                       G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                           G_SUBPROCESS_FLAGS_STDERR_SILENCE, NULL);
+    GSubprocess *p = g_subprocess_newv(
+        (const char *const *)a->pdata,
+        G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, NULL);
     if (p) {
         g_subprocess_wait(p, NULL, NULL);
         g_object_unref(p);
@@ -588,7 +590,7 @@ kvm_ssh_config_check(const char *path, GError **error)
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
                     "ssh-config %s is writable by group/others (mode %04o); run: chmod 600 %s",
-                    path, (unsigned) (st.st_mode & 07777), path);
+                    path, (unsigned)(st.st_mode & 07777), path);
         return FALSE;
     }
     char *text = NULL;
@@ -620,8 +622,8 @@ kvm_ssh_config_check(const char *path, GError **error)
             file = g_strdup(v);
         }
         if (file && !vmshift_credentials_check_file(file, &local)) {
-            g_set_error(error, local->domain, local->code, "ssh-config %s: IdentityFile: %s",
-                        path, local->message);
+            g_set_error(error, local->domain, local->code, "ssh-config %s: IdentityFile: %s", path,
+                        local->message);
             g_clear_error(&local);
             ok = FALSE;
         }
@@ -642,8 +644,8 @@ kvm_host_df(KvmHost *host, const char *path, guint64 *total, guint64 *avail, GEr
                         host->name, path, g_strerror(errno));
             return FALSE;
         }
-        *total = (guint64) st.f_blocks * st.f_frsize;
-        *avail = (guint64) st.f_bavail * st.f_frsize;
+        *total = (guint64)st.f_blocks * st.f_frsize;
+        *avail = (guint64)st.f_bavail * st.f_frsize;
         return TRUE;
     }
     const char *argv[] = { "df", "-Pk", "--", path, NULL };
@@ -727,9 +729,9 @@ kvm_host_list_vms(KvmHost *host, GError **error)
         g_free(script);
     }
     g_free(dir);
-    g_ptr_array_sort(names, (GCompareFunc) g_strcmp0);
+    g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
     g_ptr_array_add(names, NULL);
-    return (char **) g_ptr_array_free(names, FALSE);
+    return (char **)g_ptr_array_free(names, FALSE);
 }
 
 /*
@@ -737,8 +739,8 @@ kvm_host_list_vms(KvmHost *host, GError **error)
  * UNIX-CONNECT:SOCK` on one end of a socketpair (needs socat there).
  */
 VmshiftQmp *
-kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms,
-                     GCancellable *cancellable, GError **error)
+kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms, GCancellable *cancellable,
+                     GError **error)
 {
     if (kvm_host_is_local(host)) {
         GError *local = NULL;
@@ -778,15 +780,15 @@ kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms,
     if (errfd >= 0)
         g_subprocess_launcher_take_stderr_fd(l, dup(errfd));
     GError *local = NULL;
-    GSubprocess *p = g_subprocess_launcher_spawnv(l, (const char *const *) a->pdata, &local);
+    GSubprocess *p = g_subprocess_launcher_spawnv(l, (const char *const *)a->pdata, &local);
     g_object_unref(l);
     g_ptr_array_unref(a);
     if (!p) {
         close(sv[0]);
         if (errfd >= 0)
             close(errfd);
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
-                    "host %s: cannot start ssh: %s", host->name, local->message);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION, "host %s: cannot start ssh: %s",
+                    host->name, local->message);
         g_error_free(local);
         return NULL;
     }
@@ -805,8 +807,7 @@ kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms,
         if (n > 0)
             said[n] = '\0';
         int status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
-        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED) || n <= 0 ||
-            status < 0) {
+        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED) || n <= 0 || status < 0) {
             g_propagate_prefixed_error(error, local, "host %s: ", host->name);
         } else {
             char *c = ssh_complaint(said);
@@ -825,7 +826,7 @@ kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms,
     }
     if (errfd >= 0)
         close(errfd);
-    g_object_unref(p);  /* it exits when the socket closes */
+    g_object_unref(p); /* it exits when the socket closes */
     return q;
 }
 
@@ -835,7 +836,7 @@ kvm_host_pid_alive(KvmHost *host, gint64 pid)
     if (pid <= 0)
         return FALSE;
     if (kvm_host_is_local(host)) {
-        if (kill((pid_t) pid, 0) != 0)
+        if (kill((pid_t)pid, 0) != 0)
             return FALSE;
         /* a zombie is not alive */
         char *stat = NULL;
@@ -863,7 +864,7 @@ kvm_host_kill(KvmHost *host, gint64 pid, int sig)
     if (pid <= 0)
         return FALSE;
     if (kvm_host_is_local(host))
-        return kill((pid_t) pid, sig) == 0;
+        return kill((pid_t)pid, sig) == 0;
     char *p = g_strdup_printf("%" G_GINT64_FORMAT, pid);
     char *s = g_strdup_printf("-%d", sig);
     const char *argv[] = { "kill", s, p, NULL };
@@ -886,10 +887,10 @@ kvm_host_pick_port(KvmHost *host)
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
             return port;
-        struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+        struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
         if (inet_pton(AF_INET, host->migration_address, &sin.sin_addr) != 1)
             sin.sin_addr.s_addr = htonl(INADDR_ANY);
-        int ok = bind(fd, (struct sockaddr *) &sin, sizeof sin) == 0;
+        int ok = bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
         close(fd);
         if (ok)
             return port;

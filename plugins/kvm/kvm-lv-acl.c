@@ -25,7 +25,7 @@ lv_acl_model(xmlXPathContext *mctx, const char *path, KvmDiskDef *dk)
         g_autofree char *mode = vmshift_xml_get_attr(n, NULL, "mode");
         dk->acl_uid = uid ? g_ascii_strtoll(uid, NULL, 10) : -1;
         dk->acl_gid = gid ? g_ascii_strtoll(gid, NULL, 10) : -1;
-        dk->acl_mode = mode ? (guint) g_ascii_strtoull(mode, NULL, 8) : 0;
+        dk->acl_mode = mode ? (guint)g_ascii_strtoull(mode, NULL, 8) : 0;
         g_free(dk->acl_text);
         g_free(dk->acl_label);
         dk->acl_text = vmshift_xml_get_attr(n, NULL, "acl");
@@ -42,8 +42,9 @@ static gboolean
 lv_host_is_here(LvHost *h)
 {
     g_autoptr(GUri) u = g_uri_parse(h->uri, G_URI_FLAGS_NONE, NULL);
-    return u && (!g_uri_get_host(u) || !*g_uri_get_host(u) ||
-                 !g_strcmp0(g_uri_get_host(u), "localhost"));
+    return u
+           && (!g_uri_get_host(u) || !*g_uri_get_host(u)
+               || !g_strcmp0(g_uri_get_host(u), "localhost"));
 }
 
 /* the user QEMU runs as, from the DAC label ("+uid:+gid" or
@@ -59,7 +60,7 @@ lv_qemu_user(xmlXPathContext *ctx)
     if (colon)
         *colon = '\0';
     if (label[0] == '+') {
-        struct passwd *pw = getpwuid((uid_t) g_ascii_strtoull(label + 1, NULL, 10));
+        struct passwd *pw = getpwuid((uid_t)g_ascii_strtoull(label + 1, NULL, 10));
         return pw && pw->pw_uid != 0 ? g_strdup(pw->pw_name) : NULL;
     }
     return strcmp(label, "root") != 0 ? g_strdup(label) : NULL;
@@ -67,13 +68,13 @@ lv_qemu_user(xmlXPathContext *ctx)
 
 /* what one recreate_acl run knows and finds */
 typedef struct {
-    xmlXPathContext *ctx;   /* the domain's live XML */
-    xmlXPathContext *mctx;  /* the recorded metadata, or NULL */
-    char *user;             /* the QEMU user, or NULL */
-    GPtrArray *changes;     /* strings */
-    GString *meta;          /* the metadata to record */
+    xmlXPathContext *ctx;  /* the domain's live XML */
+    xmlXPathContext *mctx; /* the recorded metadata, or NULL */
+    char *user;            /* the QEMU user, or NULL */
+    GPtrArray *changes;    /* strings */
+    GString *meta;         /* the metadata to record */
     guint files;
-    gboolean captured;      /* a model was captured for the first time */
+    gboolean captured; /* a model was captured for the first time */
 } LvAcl;
 
 /* the top image @path: its model (recorded, or captured now) applied
@@ -92,10 +93,11 @@ lv_acl_top(LvAcl *a, const char *path, GError **error)
         g_autofree char *ep = vmshift_xml_escape(path);
         g_autofree char *ea = vmshift_xml_escape(dk.acl_text);
         g_autofree char *el = dk.acl_label ? vmshift_xml_escape(dk.acl_label) : NULL;
-        g_string_append_printf(a->meta, "<file path='%s' uid='%" G_GINT64_FORMAT "' gid='%"
-                               G_GINT64_FORMAT "' mode='%04o' acl='%s'%s%s%s/>", ep,
-                               dk.acl_uid, dk.acl_gid, dk.acl_mode, ea,
-                               el ? " label='" : "", el ? el : "", el ? "'" : "");
+        g_string_append_printf(a->meta,
+                               "<file path='%s' uid='%" G_GINT64_FORMAT "' gid='%" G_GINT64_FORMAT
+                               "' mode='%04o' acl='%s'%s%s%s/>",
+                               ep, dk.acl_uid, dk.acl_gid, dk.acl_mode, ea, el ? " label='" : "",
+                               el ? el : "", el ? "'" : "");
         good = kvm_acl_apply_def(path, &dk, a->user, TRUE, a->changes, error);
         a->files++;
     }
@@ -135,10 +137,12 @@ lv_acl_record(virDomainPtr d, const char *vm, const char *meta, GError **error)
     virDomainGetState(d, &st, NULL, 0);
     if (st == VIR_DOMAIN_SHUTOFF)
         aff = VIR_DOMAIN_AFFECT_CONFIG;
-    if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, meta, "vmshift", LV_META_URI,
-                             aff) < 0) {
-        lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: recording the access model in its "
-                 "metadata", vm);
+    if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, meta, "vmshift", LV_META_URI, aff)
+        < 0) {
+        lv_error(error, VMSHIFT_ERROR_FAILED,
+                 "VM %s: recording the access model in its "
+                 "metadata",
+                 vm);
         return FALSE;
     }
     return TRUE;
@@ -148,11 +152,12 @@ static void
 lv_acl_report(VmshiftJob *job, const LvAcl *a)
 {
     for (guint i = 0; i < a->changes->len; i++)
-        vmshift_job_log(job, VMSHIFT_LOG_INFO, "acl: %s", (char *) a->changes->pdata[i]);
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "acl: %s", (char *)a->changes->pdata[i]);
     g_autofree char *sum = g_strdup_printf("%u file(s) checked, %u change(s)%s", a->files,
                                            a->changes->len,
                                            a->captured ? " (access model recorded in the "
-                                                         "domain's metadata)" : "");
+                                                         "domain's metadata)"
+                                                       : "");
     vmshift_job_set_result(job, "acl", sum);
 }
 
@@ -177,7 +182,8 @@ kvm_libvirt_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError 
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "recreate_acl of VM %s: libvirt host %s (%s) is remote and its image files "
                     "are not reachable from here; run vmshift on that host, or let libvirt's "
-                    "DAC/SELinux drivers label them (dynamic_ownership)", vm, h->name, h->uri);
+                    "DAC/SELinux drivers label them (dynamic_ownership)",
+                    vm, h->name, h->uri);
         return FALSE;
     }
     if (job && !vmshift_job_set_phase(job, VMSHIFT_PHASE_ACL, error))
@@ -194,8 +200,8 @@ kvm_libvirt_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError 
     g_autoptr(GPtrArray) changes = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GString) meta = g_string_new("<acl>");
     LvAcl a = { ctx, mctx, user, changes, meta, 0, FALSE };
-    g_autoptr(GPtrArray) disks =
-        vmshift_xpath_nodes(ctx, NULL, "/domain/devices/disk[@device='disk' and @type='file']");
+    g_autoptr(GPtrArray) disks = vmshift_xpath_nodes(
+        ctx, NULL, "/domain/devices/disk[@device='disk' and @type='file']");
     for (guint i = 0; i < disks->len; i++)
         if (!lv_acl_disk(&a, disks->pdata[i], error))
             return FALSE;

@@ -12,8 +12,8 @@ lv_check_power(virDomainPtr d, const VmshiftMigrationSpec *spec, GPtrArray *l)
         g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "power-state", spec->vm,
                                                "the VM is not shut off: cold migration needs "
                                                "it stopped"));
-    else if (spec->type != VMSHIFT_MIGRATION_COLD && state != VIR_DOMAIN_RUNNING &&
-             state != VIR_DOMAIN_PAUSED)
+    else if (spec->type != VMSHIFT_MIGRATION_COLD && state != VIR_DOMAIN_RUNNING
+             && state != VIR_DOMAIN_PAUSED)
         g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "power-state", spec->vm,
                                                "the VM is not running: %s migration needs "
                                                "it running",
@@ -28,16 +28,16 @@ lv_check_dest(virDomainPtr d, const VmshiftMigrationSpec *spec, LvHost *src, LvH
         g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "same-host", dst->name,
                                                "the VM already is on this host"));
     virDomainInfo info;
-    if ((spec->type == VMSHIFT_MIGRATION_LIVE || spec->start) &&
-        virDomainGetInfo(d, &info) == 0 &&
-        virNodeGetFreeMemory(dst->conn) < (unsigned long long) info.maxMem * 1024)
+    if ((spec->type == VMSHIFT_MIGRATION_LIVE || spec->start) && virDomainGetInfo(d, &info) == 0
+        && virNodeGetFreeMemory(dst->conn) < (unsigned long long)info.maxMem * 1024)
         g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "no-memory", dst->name,
                                                "host %s has less free memory than the VM's "
-                                               "%lu MiB", dst->name, info.maxMem / 1024));
+                                               "%lu MiB",
+                                               dst->name, info.maxMem / 1024));
     if (virConnectIsAlive(dst->conn) != 1)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "host-unreachable",
-                                               dst->name, "the connection to %s is down",
-                                               dst->uri));
+        g_ptr_array_add(l,
+                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "host-unreachable", dst->name,
+                                            "the connection to %s is down", dst->uri));
 }
 
 GPtrArray *
@@ -47,14 +47,14 @@ kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GEr
     g_autoptr(virDomain) d = lv_locate(b, spec->vm, &src, error);
     if (!d)
         return NULL;
-    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_finding_free);
+    GPtrArray *l = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
     lv_check_power(d, spec, l);
     g_autoptr(GError) e = NULL;
     LvHost *dst = spec->dest_host ? lv_find_host(b, spec->dest_host, &e) : NULL;
     if (spec->type != VMSHIFT_MIGRATION_STORAGE && !dst)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "host-unknown",
-                                               spec->dest_host, "%s",
-                                               e ? e->message : "no destination host"));
+        g_ptr_array_add(l,
+                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "host-unknown", spec->dest_host,
+                                            "%s", e ? e->message : "no destination host"));
     else if (dst)
         lv_check_dest(d, spec, src, dst, l);
     g_autoptr(VmshiftCheckpointState) cs = kvm_libvirt_checkpoint_state(b, spec->vm, NULL);

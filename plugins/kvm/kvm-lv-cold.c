@@ -13,8 +13,8 @@ typedef struct {
     virDomainPtr d;
     const char *name;
     LvHost *src, *dst;
-    GPtrArray *moves;   /* LvMove */
-    GPtrArray *pools;   /* LvPool */
+    GPtrArray *moves; /* LvMove */
+    GPtrArray *pools; /* LvPool */
     guint64 total, done;
 } LvCold;
 
@@ -72,13 +72,15 @@ lv_cold_check(KvmBackend *b, LvCold *c, GError **error)
     if (state != VIR_DOMAIN_SHUTOFF) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "VM %s is not shut off on host %s: cold migration needs it stopped "
-                    "(or use --live)", name, srcn);
+                    "(or use --live)",
+                    name, srcn);
         return FALSE;
     }
     if (virDomainHasManagedSaveImage(c->d, 0) == 1) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "VM %s has a saved state on host %s (managed save): start it or remove "
-                    "the state before a cold migration", name, srcn);
+                    "the state before a cold migration",
+                    name, srcn);
         return FALSE;
     }
     return lv_cold_dest_free(c, error);
@@ -90,14 +92,14 @@ lv_cold_check(KvmBackend *b, LvCold *c, GError **error)
 static char *
 lv_cold_xml(LvCold *c, GError **error)
 {
-    g_autoptr(xmlDoc) doc = lv_xml(c->d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE |
-                                             VIR_DOMAIN_XML_MIGRATABLE, error);
+    g_autoptr(xmlDoc) doc = lv_xml(
+        c->d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE, error);
     if (!doc)
         return NULL;
-    gboolean shared = c->spec->transfer == VMSHIFT_TRANSFER_SAN &&
-                      !vmshift_migration_spec_moves_storage(c->spec);
-    if (!lv_plan_moves(doc, c->spec, !shared, c->moves, error) ||
-        !lv_map_networks(doc, c->spec, error))
+    gboolean shared = c->spec->transfer == VMSHIFT_TRANSFER_SAN
+                      && !vmshift_migration_spec_moves_storage(c->spec);
+    if (!lv_plan_moves(doc, c->spec, !shared, c->moves, error)
+        || !lv_map_networks(doc, c->spec, error))
         return NULL;
     lv_rewrite_disks(doc, c->moves);
     return lv_xml_dump(doc);
@@ -107,18 +109,18 @@ static gboolean
 lv_cold_journal(LvCold *c, GError **error)
 {
     VmshiftJob *job = c->job;
-    if (!vmshift_job_save(job, "vm", c->name, error) ||
-        !vmshift_job_save(job, "src-host", c->src->name, error) ||
-        !vmshift_job_save(job, "dst-host", c->dst->name, error) ||
-        !vmshift_job_save(job, "transport", "libvirt", error) ||
-        !vmshift_job_save(job, "kind", "cold", error) ||
-        !vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error) ||
-        !vmshift_job_save(job, "stage", "prepare", error))
+    if (!vmshift_job_save(job, "vm", c->name, error)
+        || !vmshift_job_save(job, "src-host", c->src->name, error)
+        || !vmshift_job_save(job, "dst-host", c->dst->name, error)
+        || !vmshift_job_save(job, "transport", "libvirt", error)
+        || !vmshift_job_save(job, "kind", "cold", error)
+        || !vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error)
+        || !vmshift_job_save(job, "stage", "prepare", error))
         return FALSE;
     for (guint i = 0; i < c->spec->networks->len; i++) {
         VmshiftMapping *mp = c->spec->networks->pdata[i];
-        vmshift_job_log(job, VMSHIFT_LOG_INFO, "NIC %s -> network %s on %s", mp->key,
-                        mp->value, c->dst->name);
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "NIC %s -> network %s on %s", mp->key, mp->value,
+                        c->dst->name);
     }
     return TRUE;
 }
@@ -151,7 +153,8 @@ lv_cold_size(LvCold *c, LvMove *m, GError **error)
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "VM %s: disk %s (%s) has the backing file %s: the libvirt transport "
                     "moves whole images only (merge the chain first, e.g. virsh "
-                    "blockpull while it runs)", c->name, m->dev, m->src_path, backing);
+                    "blockpull while it runs)",
+                    c->name, m->dev, m->src_path, backing);
         return FALSE;
     }
     virStorageVolInfo info;
@@ -165,7 +168,8 @@ lv_cold_size(LvCold *c, LvMove *m, GError **error)
     c->total += m->physical;
     return lv_vol_absent(c->pools, c->dst, m->dst_path,
                          " (if both hosts share that storage, --transfer san moves the "
-                         "definition only)", error);
+                         "definition only)",
+                         error);
 }
 
 /* raw: the volume is a plain file of the image's size that the upload
@@ -183,8 +187,7 @@ lv_cold_copy_one(LvCold *c, LvMove *m, GError **error)
     g_autofree char *perm = lv_vol_permissions(sv);
     g_autoptr(virStorageVol) dv = lv_vol_create(dp, m->dst_path, m->physical, "raw", perm);
     if (!dv) {
-        lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: creating %s", c->dst->name,
-                 m->dst_path);
+        lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: creating %s", c->dst->name, m->dst_path);
         return FALSE;
     }
     m->created = TRUE;
@@ -199,9 +202,9 @@ lv_cold_copy_one(LvCold *c, LvMove *m, GError **error)
 static gboolean
 lv_cold_copy(LvCold *c, GError **error)
 {
-    if (!lv_save_moves(c->job, c->moves, error) ||
-        !vmshift_job_set_phase(c->job, VMSHIFT_PHASE_TRANSFER, error) ||
-        !vmshift_job_save(c->job, "stage", "copy", error))
+    if (!lv_save_moves(c->job, c->moves, error)
+        || !vmshift_job_set_phase(c->job, VMSHIFT_PHASE_TRANSFER, error)
+        || !vmshift_job_save(c->job, "stage", "copy", error))
         return FALSE;
     vmshift_job_set_location(c->job, c->src->name, "shut off, its disks being copied");
     for (guint i = 0; i < c->moves->len; i++)
@@ -217,8 +220,8 @@ lv_cold_copy(LvCold *c, GError **error)
 static gboolean
 lv_cold_switch(LvCold *c, const char *xml, virDomainPtr *dd, GError **error)
 {
-    if (!vmshift_job_set_phase(c->job, VMSHIFT_PHASE_SWITCHOVER, error) ||
-        lv_cold_cancelled(c, error) || !vmshift_job_save(c->job, "stage", "define", error))
+    if (!vmshift_job_set_phase(c->job, VMSHIFT_PHASE_SWITCHOVER, error)
+        || lv_cold_cancelled(c, error) || !vmshift_job_save(c->job, "stage", "define", error))
         return FALSE;
     *dd = virDomainDefineXML(c->dst->conn, xml);
     if (!*dd) {
@@ -227,8 +230,10 @@ lv_cold_switch(LvCold *c, const char *xml, virDomainPtr *dd, GError **error)
         return FALSE;
     }
     if (virDomainUndefineFlags(c->d, LV_UNDEFINE_FLAGS) < 0) {
-        lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: undefining it on host %s after it was "
-                 "defined on %s", c->name, c->src->name, c->dst->name);
+        lv_error(error, VMSHIFT_ERROR_FAILED,
+                 "VM %s: undefining it on host %s after it was "
+                 "defined on %s",
+                 c->name, c->src->name, c->dst->name);
         return FALSE;
     }
     return TRUE;
@@ -239,8 +244,8 @@ static void
 lv_cold_rollback(LvCold *c, virDomainPtr dd)
 {
     if (dd && virDomainUndefineFlags(dd, LV_UNDEFINE_FLAGS) < 0)
-        vmshift_job_log(c->job, VMSHIFT_LOG_WARNING, "VM %s: undefining it on host %s: %s",
-                        c->name, c->dst->name, virGetLastErrorMessage());
+        vmshift_job_log(c->job, VMSHIFT_LOG_WARNING, "VM %s: undefining it on host %s: %s", c->name,
+                        c->dst->name, virGetLastErrorMessage());
     lv_delete_moves(c->job, c->pools, c->dst, c->moves, TRUE, TRUE);
     lv_pools_unbuild(c->pools, c->dst);
     lv_save_rolled_back(c->job);
@@ -255,8 +260,8 @@ lv_cold_finish(LvCold *c, virDomainPtr dd, GError **error)
 {
     VmshiftJob *job = c->job;
     vmshift_job_set_location(job, c->dst->name, "shut off");
-    if (!vmshift_job_save(job, "stage", "moved", error) ||
-        !vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, error))
+    if (!vmshift_job_save(job, "stage", "moved", error)
+        || !vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, error))
         return FALSE;
     lv_delete_moves(job, c->pools, c->src, c->moves, FALSE, FALSE);
     if (c->moves->len) {
@@ -295,13 +300,18 @@ lv_cold_finish(LvCold *c, virDomainPtr dd, GError **error)
  * not follow it.
  */
 gboolean
-lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
-                virDomainPtr d, LvHost *src, GError **error)
+lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d,
+                LvHost *src, GError **error)
 {
-    g_autoptr(GPtrArray) moves = g_ptr_array_new_with_free_func((GDestroyNotify) lv_move_free);
-    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
-    LvCold c = { .spec = spec, .job = job, .d = d, .name = virDomainGetName(d), .src = src,
-                 .moves = moves, .pools = pools };
+    g_autoptr(GPtrArray) moves = g_ptr_array_new_with_free_func((GDestroyNotify)lv_move_free);
+    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)lv_pool_free);
+    LvCold c = { .spec = spec,
+                 .job = job,
+                 .d = d,
+                 .name = virDomainGetName(d),
+                 .src = src,
+                 .moves = moves,
+                 .pools = pools };
     vmshift_job_set_location(job, src->name, "shut off");
     if (!lv_cold_check(b, &c, error)) {
         if (c.dst)

@@ -55,8 +55,8 @@ lv_host_free(LvHost *h)
 static void
 silent(void *data, virErrorPtr err)
 {
-    (void) data;
-    (void) err;
+    (void)data;
+    (void)err;
 }
 
 /* the vmshift error code of libvirt's last error @e, for a generic failure */
@@ -71,8 +71,8 @@ lv_error_code(virErrorPtr e)
         return VMSHIFT_ERROR_FAILED;
     if (e->code == VIR_ERR_SYSTEM_ERROR && (e->int1 == ENOSPC || e->int1 == EDQUOT))
         return VMSHIFT_ERROR_NO_SPACE;
-    if (e->code == VIR_ERR_SYSTEM_ERROR &&
-        (e->int1 == EACCES || e->int1 == EPERM || e->int1 == EROFS))
+    if (e->code == VIR_ERR_SYSTEM_ERROR
+        && (e->int1 == EACCES || e->int1 == EPERM || e->int1 == EROFS))
         return VMSHIFT_ERROR_PERMISSION;
     if (e->code == VIR_ERR_SYSTEM_ERROR || e->code == VIR_ERR_RPC)
         return VMSHIFT_ERROR_CONNECTION;
@@ -113,7 +113,7 @@ map_lookup(char **list, const char *name)
 {
     for (char **p = list; p && *p; p++) {
         const char *eq = strchr(*p, '=');
-        if (eq && (gsize) (eq - *p) == strlen(name) && !strncmp(*p, name, (gsize) (eq - *p)))
+        if (eq && (gsize)(eq - *p) == strlen(name) && !strncmp(*p, name, (gsize)(eq - *p)))
             return g_strstrip(g_strdup(eq + 1));
     }
     return NULL;
@@ -144,7 +144,7 @@ struct KvmLibvirt *
 kvm_libvirt_open(KvmBackend *b, const VmshiftConfig *config, GError **error)
 {
     g_autoptr(KvmLibvirt) lv = g_new0(struct KvmLibvirt, 1);
-    lv->hosts = g_ptr_array_new_with_free_func((GDestroyNotify) lv_host_free);
+    lv->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)lv_host_free);
     g_auto(GStrv) hosts = vmshift_config_get_string_list(config, "hosts");
     g_auto(GStrv) mig = vmshift_config_get_string_list(config, "migration-uris");
     char *single = vmshift_config_get_string(config, "uri", NULL);
@@ -158,19 +158,19 @@ kvm_libvirt_open(KvmBackend *b, const VmshiftConfig *config, GError **error)
         const char *eq = strchr(*p, '=');
         if (!eq || eq == *p) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                        "%s: backend '%s': hosts entry '%s' is not NAME=LIBVIRT-URI", src,
-                        b->name, *p);
+                        "%s: backend '%s': hosts entry '%s' is not NAME=LIBVIRT-URI", src, b->name,
+                        *p);
             return NULL;
         }
         LvHost *h = g_new0(LvHost, 1);
-        h->name = g_strstrip(g_strndup(*p, (gsize) (eq - *p)));
+        h->name = g_strstrip(g_strndup(*p, (gsize)(eq - *p)));
         h->uri = g_strstrip(g_strdup(eq + 1));
         g_ptr_array_add(lv->hosts, h);
     }
     if (lv->hosts->len == 0) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                    "%s: backend '%s': the libvirt transport needs uri= or hosts=NAME=URI,...",
-                    src, b->name);
+                    "%s: backend '%s': the libvirt transport needs uri= or hosts=NAME=URI,...", src,
+                    b->name);
         return NULL;
     }
     for (guint i = 0; i < lv->hosts->len; i++)
@@ -197,8 +197,8 @@ static gboolean
 lv_incoming(virDomainPtr d)
 {
     int state = 0, reason = 0;
-    return virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED &&
-           reason == VIR_DOMAIN_PAUSED_MIGRATION && !virDomainIsPersistent(d);
+    return virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED
+           && reason == VIR_DOMAIN_PAUSED_MIGRATION && !virDomainIsPersistent(d);
 }
 
 virDomainPtr
@@ -209,7 +209,7 @@ lv_locate(KvmBackend *b, const char *vm, LvHost **host, GError **error)
         LvHost *h = b->lv->hosts->pdata[i];
         const char *name = vm;
         if (colon) {
-            if (strncmp(h->name, vm, (gsize) (colon - vm)) || h->name[colon - vm])
+            if (strncmp(h->name, vm, (gsize)(colon - vm)) || h->name[colon - vm])
                 continue;
             name = colon + 1;
         }

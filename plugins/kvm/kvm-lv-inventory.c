@@ -11,18 +11,13 @@ lv_power_state(int state)
 {
     switch (state) {
     case VIR_DOMAIN_RUNNING:
-    case VIR_DOMAIN_BLOCKED:
-        return VMSHIFT_POWER_RUNNING;
-    case VIR_DOMAIN_PAUSED:
-        return VMSHIFT_POWER_PAUSED;
+    case VIR_DOMAIN_BLOCKED: return VMSHIFT_POWER_RUNNING;
+    case VIR_DOMAIN_PAUSED: return VMSHIFT_POWER_PAUSED;
     case VIR_DOMAIN_SHUTOFF:
     case VIR_DOMAIN_SHUTDOWN:
-    case VIR_DOMAIN_CRASHED:
-        return VMSHIFT_POWER_STOPPED;
-    case VIR_DOMAIN_PMSUSPENDED:
-        return VMSHIFT_POWER_SUSPENDED;
-    default:
-        return VMSHIFT_POWER_UNKNOWN;
+    case VIR_DOMAIN_CRASHED: return VMSHIFT_POWER_STOPPED;
+    case VIR_DOMAIN_PMSUSPENDED: return VMSHIFT_POWER_SUSPENDED;
+    default: return VMSHIFT_POWER_UNKNOWN;
     }
 }
 
@@ -30,8 +25,8 @@ lv_power_state(int state)
 static void
 lv_describe_disks(virDomainPtr d, xmlXPathContext *ctx, VmshiftVm *vm)
 {
-    g_autoptr(GPtrArray) disks = vmshift_xpath_nodes(ctx, NULL,
-                                                     "/domain/devices/disk[@device='disk']");
+    g_autoptr(GPtrArray)
+        disks = vmshift_xpath_nodes(ctx, NULL, "/domain/devices/disk[@device='disk']");
     for (guint i = 0; i < disks->len; i++) {
         xmlNode *n = disks->pdata[i];
         VmshiftDisk *dk = vmshift_disk_new();
@@ -90,12 +85,12 @@ lv_describe(LvHost *h, virDomainPtr d)
     virDomainInfo info;
     if (virDomainGetInfo(d, &info) == 0) {
         vm->vcpus = info.nrVirtCpu;
-        vm->memory = (guint64) info.maxMem * 1024;
+        vm->memory = (guint64)info.maxMem * 1024;
         vm->power_state = lv_power_state(info.state);
     }
     if (virDomainHasManagedSaveImage(d, 0) == 1 && vm->power_state == VMSHIFT_POWER_STOPPED)
         vm->power_state = VMSHIFT_POWER_SUSPENDED;
-    vm->snapshot_count = (guint32) MAX(virDomainSnapshotNum(d, 0), 0);
+    vm->snapshot_count = (guint32)MAX(virDomainSnapshotNum(d, 0), 0);
     g_autoptr(xmlDoc) doc = lv_xml(d, 0, NULL);
     if (doc) {
         g_autoptr(xmlXPathContext) ctx = vmshift_xpath_new(doc, NULL);
@@ -125,8 +120,8 @@ lv_cpu_times(virConnectPtr c, guint64 *busy, guint64 *total)
         if (!strcmp(st[i].field, VIR_NODE_CPU_STATS_UTILIZATION))
             continue;
         *total += st[i].value;
-        if (!strcmp(st[i].field, VIR_NODE_CPU_STATS_KERNEL) ||
-            !strcmp(st[i].field, VIR_NODE_CPU_STATS_USER))
+        if (!strcmp(st[i].field, VIR_NODE_CPU_STATS_KERNEL)
+            || !strcmp(st[i].field, VIR_NODE_CPU_STATS_USER))
             *busy += st[i].value;
     }
     return *total > 0;
@@ -147,16 +142,16 @@ lv_cpu_usage(GPtrArray *hosts, GPtrArray *l)
     for (guint i = 0; i < hosts->len; i++) {
         VmshiftHost *vh = l->pdata[i];
         if (vh->status == VMSHIFT_HOST_OK)
-            any |= have[i] = lv_cpu_times(((LvHost *) hosts->pdata[i])->conn, &b0[i], &t0[i]);
+            any |= have[i] = lv_cpu_times(((LvHost *)hosts->pdata[i])->conn, &b0[i], &t0[i]);
     }
     if (any)
         g_usleep(100000);
     for (guint i = 0; i < hosts->len; i++) {
         guint64 b1, t1;
-        if (have[i] && lv_cpu_times(((LvHost *) hosts->pdata[i])->conn, &b1, &t1) &&
-            t1 > t0[i] && b1 >= b0[i])
-            ((VmshiftHost *) l->pdata[i])->cpu_usage_percent =
-                (gint32) MIN(100, (100 * (b1 - b0[i]) + (t1 - t0[i]) / 2) / (t1 - t0[i]));
+        if (have[i] && lv_cpu_times(((LvHost *)hosts->pdata[i])->conn, &b1, &t1) && t1 > t0[i]
+            && b1 >= b0[i])
+            ((VmshiftHost *)l->pdata[i])->cpu_usage_percent = (gint32)MIN(
+                100, (100 * (b1 - b0[i]) + (t1 - t0[i]) / 2) / (t1 - t0[i]));
     }
 }
 
@@ -177,13 +172,13 @@ lv_describe_host(LvHost *h)
     virConnectGetVersion(h->conn, &hv);
     virConnectGetLibVersion(h->conn, &lib);
     vh->hypervisor = g_strdup_printf("QEMU %lu.%lu.%lu (libvirt %lu.%lu.%lu)", hv / 1000000,
-                                     hv / 1000 % 1000, hv % 1000, lib / 1000000,
-                                     lib / 1000 % 1000, lib % 1000);
+                                     hv / 1000 % 1000, hv % 1000, lib / 1000000, lib / 1000 % 1000,
+                                     lib % 1000);
     virNodeInfo ni;
     if (virNodeGetInfo(h->conn, &ni) == 0) {
         vh->cpu_count = ni.cpus;
         vh->cpu_model = g_strdup(ni.model);
-        vh->memory_total = (guint64) ni.memory * 1024;
+        vh->memory_total = (guint64)ni.memory * 1024;
     }
     vh->memory_free = virNodeGetFreeMemory(h->conn);
     vh->migration_address = g_strdup(h->migration_uri);
@@ -193,8 +188,8 @@ lv_describe_host(LvHost *h)
 GPtrArray *
 kvm_libvirt_list_hosts(KvmBackend *b, GError **error)
 {
-    (void) error;
-    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_host_free);
+    (void)error;
+    GPtrArray *l = vmshift_list_new((GDestroyNotify)vmshift_host_free);
     for (guint i = 0; i < b->lv->hosts->len; i++)
         g_ptr_array_add(l, lv_describe_host(b->lv->hosts->pdata[i]));
     lv_cpu_usage(b->lv->hosts, l);
@@ -207,7 +202,7 @@ lv_network_add(GPtrArray *l, const char *name, LvHost *h)
 {
     VmshiftNetwork *net = NULL;
     for (guint j = 0; j < l->len && !net; j++)
-        if (!g_strcmp0(((VmshiftNetwork *) l->pdata[j])->name, name))
+        if (!g_strcmp0(((VmshiftNetwork *)l->pdata[j])->name, name))
             net = l->pdata[j];
     if (!net) {
         net = vmshift_network_new();
@@ -259,7 +254,7 @@ lv_host_networks(LvHost *h, GPtrArray *l, GError **error)
 GPtrArray *
 kvm_libvirt_list_networks(KvmBackend *b, const char *host, GError **error)
 {
-    return lv_list(b, host, (GDestroyNotify) vmshift_network_free, lv_host_networks, error);
+    return lv_list(b, host, (GDestroyNotify)vmshift_network_free, lv_host_networks, error);
 }
 
 static gboolean
@@ -282,7 +277,7 @@ lv_host_vms(LvHost *h, GPtrArray *l, GError **error)
 GPtrArray *
 kvm_libvirt_list_vms(KvmBackend *b, const char *host, GError **error)
 {
-    return lv_list(b, host, (GDestroyNotify) vmshift_vm_free, lv_host_vms, error);
+    return lv_list(b, host, (GDestroyNotify)vmshift_vm_free, lv_host_vms, error);
 }
 
 /* the volume of one storage pool of @h; the pool of @default_dir (where
@@ -339,7 +334,7 @@ lv_host_volumes(LvHost *h, GPtrArray *l, GError **error)
 GPtrArray *
 kvm_libvirt_list_volumes(KvmBackend *b, const char *host, GError **error)
 {
-    return lv_list(b, host, (GDestroyNotify) vmshift_volume_free, lv_host_volumes, error);
+    return lv_list(b, host, (GDestroyNotify)vmshift_volume_free, lv_host_volumes, error);
 }
 
 VmshiftVm *
@@ -389,13 +384,12 @@ kvm_libvirt_checkpoint_state(KvmBackend *b, const char *vm, GError **error)
         end += ji.end;
         if (detail->len)
             g_string_append(detail, "; ");
-        g_string_append_printf(detail, "%s job on disk %s at %d%% (%llu/%llu bytes)", type,
-                               dk->id, ji.end ? (int) (100 * ji.cur / ji.end) : 0, ji.cur,
-                               ji.end);
+        g_string_append_printf(detail, "%s job on disk %s at %d%% (%llu/%llu bytes)", type, dk->id,
+                               ji.end ? (int)(100 * ji.cur / ji.end) : 0, ji.cur, ji.end);
     }
     if (detail->len) {
         cs->merging = 1;
-        cs->percent = end ? (gint32) (100 * cur / end) : -1;
+        cs->percent = end ? (gint32)(100 * cur / end) : -1;
         cs->detail = g_string_free(g_steal_pointer(&detail), FALSE);
     }
     return cs;

@@ -15,15 +15,15 @@ typedef struct {
     VmshiftJob *job;
     virDomainPtr d;
     LvHost *src, *dst;
-    GPtrArray *moves;           /* LvMove: VM + storage */
-    GPtrArray *pools;           /* LvPool */
+    GPtrArray *moves; /* LvMove: VM + storage */
+    GPtrArray *pools; /* LvPool */
     KvmTuningOptions opts;
     KvmTuning t;
     int qemu_major;
     unsigned int flags;
-    LvParams *params;           /* what goes to virDomainMigrateToURI3 */
+    LvParams *params; /* what goes to virDomainMigrateToURI3 */
     gint64 t0;
-    gboolean switched;          /* post-copy began: no way back */
+    gboolean switched; /* post-copy began: no way back */
     gboolean downtime_set;
     unsigned long long disk_seen;
 } LvLive;
@@ -47,8 +47,8 @@ lv_plan_live_moves(LvLive *l, GError **error)
         LvMove *m = l->moves->pdata[i];
         virDomainBlockInfo bi;
         if (virDomainGetBlockInfo(l->d, m->dev, &bi, 0) < 0) {
-            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: reading the size of disk %s",
-                     l->spec->vm, m->dev);
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: reading the size of disk %s", l->spec->vm,
+                     m->dev);
             return FALSE;
         }
         m->capacity = bi.capacity;
@@ -69,9 +69,9 @@ lv_plan_live_moves(LvLive *l, GError **error)
 static gboolean
 lv_precreate(LvLive *l, GError **error)
 {
-    if (!vmshift_job_save(l->job, "kind", "live-storage", error) ||
-        !lv_save_moves(l->job, l->moves, error) ||
-        !vmshift_job_save(l->job, "stage", "precreate", error))
+    if (!vmshift_job_save(l->job, "kind", "live-storage", error)
+        || !lv_save_moves(l->job, l->moves, error)
+        || !vmshift_job_save(l->job, "stage", "precreate", error))
         return FALSE;
     for (guint i = 0; i < l->moves->len; i++) {
         LvMove *m = l->moves->pdata[i];
@@ -82,14 +82,14 @@ lv_precreate(LvLive *l, GError **error)
         const char *fmt = m->format && !strcmp(m->format, "qcow2") ? "qcow2" : "raw";
         g_autoptr(virStorageVol) dv = lv_vol_create(dp, m->dst_path, m->capacity, fmt, "");
         if (!dv) {
-            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: creating %s for disk %s",
-                     l->dst->name, m->dst_path, m->dev);
+            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: creating %s for disk %s", l->dst->name,
+                     m->dst_path, m->dev);
             return FALSE;
         }
         m->created = TRUE;
-        vmshift_job_log(l->job, VMSHIFT_LOG_INFO, "disk %s: %s -> %s:%s (%s, %"
-                        G_GUINT64_FORMAT " bytes)", m->dev, m->src_path, l->dst->name,
-                        m->dst_path, fmt, m->capacity);
+        vmshift_job_log(l->job, VMSHIFT_LOG_INFO,
+                        "disk %s: %s -> %s:%s (%s, %" G_GUINT64_FORMAT " bytes)", m->dev,
+                        m->src_path, l->dst->name, m->dst_path, fmt, m->capacity);
     }
     return TRUE;
 }
@@ -153,7 +153,7 @@ lv_decide(LvLive *l, GError **error)
         return FALSE;
     unsigned long qv = 0;
     virConnectGetVersion(l->src->conn, &qv);
-    l->qemu_major = (int) (qv / 1000000);
+    l->qemu_major = (int)(qv / 1000000);
     KvmTuningFacts f = {
         .tcg = lv_is_tcg(l->d),
         .qemu_major = l->qemu_major,
@@ -181,8 +181,8 @@ lv_apply_tuning(LvLive *l)
 {
     const KvmTuning *t = &l->t;
     LvParams *p = l->params;
-    l->flags = VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE |
-               (t->paused ? 0 : VIR_MIGRATE_LIVE);
+    l->flags = VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE
+               | (t->paused ? 0 : VIR_MIGRATE_LIVE);
     /* --force: the person accepted libvirt's "unsafe migration" warning
      * (disks on storage libvirt does not know to be shared, cache mode not
      * none) */
@@ -193,7 +193,7 @@ lv_apply_tuning(LvLive *l)
     if (t->multifd) {
         l->flags |= VIR_MIGRATE_PARALLEL;
         virTypedParamsAddInt(&p->p, &p->n, &p->max, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS,
-                             (int) t->channels);
+                             (int)t->channels);
     }
     if (t->autoconverge)
         l->flags |= VIR_MIGRATE_AUTO_CONVERGE;
@@ -233,10 +233,9 @@ lv_dest_params(LvLive *l, GError **error)
     if (l->moves->len) {
         g_autofree const char **devs = g_new0(const char *, l->moves->len + 1);
         for (guint i = 0; i < l->moves->len; i++)
-            devs[i] = ((LvMove *) l->moves->pdata[i])->dev;
+            devs[i] = ((LvMove *)l->moves->pdata[i])->dev;
         l->flags |= VIR_MIGRATE_NON_SHARED_DISK;
-        virTypedParamsAddStringList(&p->p, &p->n, &p->max, VIR_MIGRATE_PARAM_MIGRATE_DISKS,
-                                    devs);
+        virTypedParamsAddStringList(&p->p, &p->n, &p->max, VIR_MIGRATE_PARAM_MIGRATE_DISKS, devs);
     }
     if (!l->spec->networks->len && !l->moves->len)
         return TRUE;
@@ -257,8 +256,8 @@ lv_dest_params(LvLive *l, GError **error)
     }
     for (guint i = 0; i < l->spec->networks->len; i++) {
         VmshiftMapping *mp = l->spec->networks->pdata[i];
-        vmshift_job_log(l->job, VMSHIFT_LOG_INFO, "NIC %s -> network %s on %s", mp->key,
-                        mp->value, l->dst->name);
+        vmshift_job_log(l->job, VMSHIFT_LOG_INFO, "NIC %s -> network %s on %s", mp->key, mp->value,
+                        l->dst->name);
     }
     return TRUE;
 }
@@ -282,8 +281,7 @@ static gpointer
 mig_thread(gpointer data)
 {
     MigThread *t = data;
-    int rc = virDomainMigrateToURI3(t->dom, t->desturi, t->params, (unsigned) t->nparams,
-                                    t->flags);
+    int rc = virDomainMigrateToURI3(t->dom, t->desturi, t->params, (unsigned)t->nparams, t->flags);
     g_mutex_lock(&t->lock);
     t->rc = rc;
     if (rc < 0) {
@@ -314,8 +312,7 @@ mig_thread_done(MigThread *t)
 static void
 lv_maybe_postcopy(LvLive *l, unsigned long long mem_total, GError **journal)
 {
-    if (!l->t.postcopy || l->switched || mem_total == 0 ||
-        g_get_monotonic_time() - l->t0 < 200000)
+    if (!l->t.postcopy || l->switched || mem_total == 0 || g_get_monotonic_time() - l->t0 < 200000)
         return;
     if (virDomainMigrateStartPostCopy(l->d, 0) != 0) {
         vmshift_job_log(l->job, VMSHIFT_LOG_DEBUG, "virDomainMigrateStartPostCopy: %s",
@@ -365,8 +362,7 @@ lv_poll(LvLive *l, gboolean aborted, GError **journal)
     virTypedParamsFree(jp, np);
     if (total) {
         vmshift_job_set_bytes(l->job, proc, proc + rem);
-        vmshift_job_set_progress(l->job, 100.0 * (double) (total - MIN(rem, total)) /
-                                             (double) total);
+        vmshift_job_set_progress(l->job, 100.0 * (double)(total - MIN(rem, total)) / (double)total);
     }
     if (aborted)
         return;
@@ -385,14 +381,15 @@ lv_mig_failed(LvLive *l, MigThread *t, gboolean aborted, GError **error)
                     spec->vm);
     else
         g_set_error(error, VMSHIFT_ERROR,
-                    t->errcode == VIR_ERR_SYSTEM_ERROR ? VMSHIFT_ERROR_CONNECTION
+                    t->errcode == VIR_ERR_SYSTEM_ERROR     ? VMSHIFT_ERROR_CONNECTION
                     : t->errcode == VIR_ERR_MIGRATE_UNSAFE ? VMSHIFT_ERROR_CONFLICT
                                                            : VMSHIFT_ERROR_FAILED,
-                    "libvirt migration of VM %s from %s to %s failed: %s%s", spec->vm,
-                    l->src->name, l->dst->name, t->errmsg,
+                    "libvirt migration of VM %s from %s to %s failed: %s%s", spec->vm, l->src->name,
+                    l->dst->name, t->errmsg,
                     t->errcode == VIR_ERR_MIGRATE_UNSAFE
                         ? " (give the disks cache mode 'none' on shared storage, or "
-                          "accept the risk with --force)" : "");
+                          "accept the risk with --force)"
+                        : "");
     int st = 0;
     if (virDomainGetState(l->d, &st, NULL, 0) == 0 && st == VIR_DOMAIN_RUNNING)
         vmshift_job_set_location(l->job, l->src->name, "running (migration rolled back)");
@@ -406,8 +403,11 @@ static gboolean
 lv_mig_run(LvLive *l, GError **error)
 {
     GCancellable *cancel = vmshift_job_get_cancellable(l->job);
-    MigThread t = { .dom = l->d, .desturi = l->dst->migration_uri, .params = l->params->p,
-                    .nparams = l->params->n, .flags = l->flags };
+    MigThread t = { .dom = l->d,
+                    .desturi = l->dst->migration_uri,
+                    .params = l->params->p,
+                    .nparams = l->params->n,
+                    .flags = l->flags };
     g_mutex_init(&t.lock);
     l->t0 = g_get_monotonic_time();
     GThread *th = g_thread_new("kvm-lv-migrate", mig_thread, &t);
@@ -455,15 +455,15 @@ lv_report_stats(LvLive *l, virDomainPtr dd)
             lv_result_ull(l->job, "downtime-ms", v);
         if (virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_PROCESSED, &v) == 1)
             lv_result_ull(l->job, "transferred-bytes", v);
-        if (l->moves->len &&
-            virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DISK_PROCESSED, &v) == 1)
+        if (l->moves->len
+            && virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DISK_PROCESSED, &v) == 1)
             l->disk_seen = MAX(l->disk_seen, v);
         virTypedParamsFree(jp, np);
     }
     if (l->disk_seen)
         lv_result_ull(l->job, "disk-bytes", l->disk_seen);
     lv_result_ull(l->job, "wall-time-ms",
-                  (unsigned long long) ((g_get_monotonic_time() - l->t0) / 1000));
+                  (unsigned long long)((g_get_monotonic_time() - l->t0) / 1000));
 }
 
 /* after libvirt's success: the VM runs on the destination; the source's
@@ -471,8 +471,8 @@ lv_report_stats(LvLive *l, virDomainPtr dd)
 static gboolean
 lv_mig_done(LvLive *l, GError **error)
 {
-    if (!vmshift_job_save(l->job, "stage", "completed", error) ||
-        !vmshift_job_set_phase(l->job, VMSHIFT_PHASE_SWITCHOVER, error))
+    if (!vmshift_job_save(l->job, "stage", "completed", error)
+        || !vmshift_job_set_phase(l->job, VMSHIFT_PHASE_SWITCHOVER, error))
         return FALSE;
     g_autoptr(virDomain) dd = virDomainLookupByName(l->dst->conn, l->spec->vm);
     int st = 0;
@@ -511,10 +511,10 @@ lv_live_prepare(LvLive *l, GError **error)
                     "VM %s already is on host %s", spec->vm, l->src->name);
         return FALSE;
     }
-    if (!vmshift_job_save(l->job, "vm", virDomainGetName(l->d), error) ||
-        !vmshift_job_save(l->job, "src-host", l->src->name, error) ||
-        !vmshift_job_save(l->job, "dst-host", l->dst->name, error) ||
-        !vmshift_job_save(l->job, "transport", "libvirt", error))
+    if (!vmshift_job_save(l->job, "vm", virDomainGetName(l->d), error)
+        || !vmshift_job_save(l->job, "src-host", l->src->name, error)
+        || !vmshift_job_save(l->job, "dst-host", l->dst->name, error)
+        || !vmshift_job_save(l->job, "transport", "libvirt", error))
         return FALSE;
     if (vmshift_migration_spec_moves_storage(spec) && !lv_plan_live_moves(l, error))
         return FALSE;
@@ -539,27 +539,33 @@ lv_live_rollback(LvLive *l)
 }
 
 gboolean
-lv_live_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
-                virDomainPtr d, LvHost *src, GError **error)
+lv_live_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d,
+                LvHost *src, GError **error)
 {
     GCancellable *cancel = vmshift_job_get_cancellable(job);
-    g_autoptr(GPtrArray) moves = g_ptr_array_new_with_free_func((GDestroyNotify) lv_move_free);
-    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
+    g_autoptr(GPtrArray) moves = g_ptr_array_new_with_free_func((GDestroyNotify)lv_move_free);
+    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)lv_pool_free);
     g_auto(LvParams) params = { 0 };
-    LvLive l = { .b = b, .spec = spec, .job = job, .d = d, .src = src, .moves = moves,
-                 .pools = pools, .params = &params };
+    LvLive l = { .b = b,
+                 .spec = spec,
+                 .job = job,
+                 .d = d,
+                 .src = src,
+                 .moves = moves,
+                 .pools = pools,
+                 .params = &params };
     vmshift_job_set_location(job, src->name, "running");
-    gboolean ok = lv_live_prepare(&l, error) &&
-                  !g_cancellable_set_error_if_cancelled(cancel, error) &&
-                  vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error) &&
-                  (!moves->len || lv_precreate(&l, error)) &&
-                  !g_cancellable_set_error_if_cancelled(cancel, error) &&
-                  vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error) &&
-                  vmshift_job_save(job, "stage", "transfer", error);
+    gboolean ok = lv_live_prepare(&l, error) && !g_cancellable_set_error_if_cancelled(cancel, error)
+                  && vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error)
+                  && (!moves->len || lv_precreate(&l, error))
+                  && !g_cancellable_set_error_if_cancelled(cancel, error)
+                  && vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error)
+                  && vmshift_job_save(job, "stage", "transfer", error);
     if (ok) {
-        vmshift_job_set_location(job, src->name, l.t.paused ? "paused by libvirt for the "
-                                                              "transfer"
-                                                            : "running, migrating");
+        vmshift_job_set_location(job, src->name,
+                                 l.t.paused ? "paused by libvirt for the "
+                                              "transfer"
+                                            : "running, migrating");
         ok = lv_mig_run(&l, error);
     }
     kvm_tuning_clear(&l.t);
@@ -577,8 +583,8 @@ kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob 
 {
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_VALIDATE, error))
         return FALSE;
-    if (spec->type != VMSHIFT_MIGRATION_STORAGE && spec->type != VMSHIFT_MIGRATION_COLD &&
-        spec->type != VMSHIFT_MIGRATION_LIVE) {
+    if (spec->type != VMSHIFT_MIGRATION_STORAGE && spec->type != VMSHIFT_MIGRATION_COLD
+        && spec->type != VMSHIFT_MIGRATION_LIVE) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "the libvirt transport of the kvm plugin does not know migration type %u",
                     spec->type);

@@ -59,8 +59,8 @@ lv_pools_unbuild(GPtrArray *pools, LvHost *h)
 static gboolean
 lv_pool_refresh(virStoragePoolPtr pool, LvHost *h, const char *dir, GError **error)
 {
-    if ((virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0) ||
-        virStoragePoolRefresh(pool, 0) < 0) {
+    if ((virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0)
+        || virStoragePoolRefresh(pool, 0) < 0) {
         lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: refreshing the storage pool %s of %s",
                  h->name, virStoragePoolGetName(pool), dir);
         return FALSE;
@@ -76,13 +76,13 @@ lv_pool_make(LvHost *h, const char *dir, gboolean build, gboolean *built, GError
     g_autofree char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, dir, -1);
     g_autofree char *ed = vmshift_xml_escape(dir);
     g_autofree char *xml = g_strdup_printf("<pool type='dir'><name>vmshift-%.12s</name>"
-                                           "<target><path>%s</path></target></pool>", sum, ed);
+                                           "<target><path>%s</path></target></pool>",
+                                           sum, ed);
     g_autoptr(virStoragePool) pool = virStoragePoolCreateXML(h->conn, xml, 0);
     if (!pool && build) {
         pool = virStoragePoolDefineXML(h->conn, xml, 0);
         if (pool && (virStoragePoolBuild(pool, 0) < 0 || virStoragePoolCreate(pool, 0) < 0)) {
-            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: making the directory %s", h->name,
-                     dir);
+            lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: making the directory %s", h->name, dir);
             virStoragePoolUndefine(pool);
             return NULL;
         }
@@ -135,8 +135,7 @@ lv_vol(GPtrArray *pools, LvHost *h, const char *path, gboolean build, GError **e
 }
 
 gboolean
-lv_vol_absent(GPtrArray *pools, LvHost *h, const char *path, const char *hint,
-              GError **error)
+lv_vol_absent(GPtrArray *pools, LvHost *h, const char *path, const char *hint, GError **error)
 {
     g_autoptr(GError) e = NULL;
     g_autoptr(virStorageVol) v = lv_vol(pools, h, path, TRUE, &e);
@@ -174,8 +173,7 @@ lv_vol_delete(GPtrArray *pools, LvHost *h, const char *path, GError **error)
 
 /* removes @path on @h, logging what happened */
 static void
-lv_delete_logged(VmshiftJob *job, GPtrArray *pools, LvHost *h, const char *path,
-                 const char *suffix)
+lv_delete_logged(VmshiftJob *job, GPtrArray *pools, LvHost *h, const char *path, const char *suffix)
 {
     g_autoptr(GError) e = NULL;
     if (lv_vol_delete(pools, h, path, &e))
@@ -219,8 +217,8 @@ lv_delete_saved(VmshiftJob *job, GPtrArray *pools, LvHost *h, const char *key)
      * with lv_pools_unbuild() the directories it made) */
     for (guint i = 0; i < pools->len; i++) {
         LvPool *pl = pools->pdata[i];
-        if (pl->host == h && pl->pool &&
-            g_str_has_prefix(virStoragePoolGetName(pl->pool), "vmshift-")) {
+        if (pl->host == h && pl->pool
+            && g_str_has_prefix(virStoragePoolGetName(pl->pool), "vmshift-")) {
             pl->created = TRUE;
             pl->built = virStoragePoolIsPersistent(pl->pool) == 1;
         }
@@ -279,7 +277,7 @@ lv_pump_hole(const LvPump *p, GError **error)
         return lv_pump_failed(p, FALSE, error);
     if (virStreamSendHole(p->out, hole, 0) < 0)
         return lv_pump_failed(p, TRUE, error);
-    *p->done += (guint64) hole;
+    *p->done += (guint64)hole;
     return TRUE;
 }
 
@@ -287,12 +285,12 @@ static gboolean
 lv_pump_send(const LvPump *p, const char *buf, int n, GError **error)
 {
     for (int off = 0; off < n;) {
-        int w = virStreamSend(p->out, buf + off, (size_t) (n - off));
+        int w = virStreamSend(p->out, buf + off, (size_t)(n - off));
         if (w < 0)
             return lv_pump_failed(p, TRUE, error);
         off += w;
     }
-    *p->done += (guint64) n;
+    *p->done += (guint64)n;
     return TRUE;
 }
 
@@ -325,14 +323,14 @@ lv_pump(const LvPump *p, GError **error)
             shown = g_get_monotonic_time();
             vmshift_job_set_bytes(p->job, d, p->total);
             if (p->total)
-                vmshift_job_set_progress(p->job, 100.0 * (double) d / (double) p->total);
+                vmshift_job_set_progress(p->job, 100.0 * (double)d / (double)p->total);
         }
     }
 }
 
 gboolean
-lv_vol_stream(virStorageVolPtr from, LvHost *fh, virStorageVolPtr to, LvHost *th,
-              const char *what, VmshiftJob *job, guint64 *done, guint64 total, GError **error)
+lv_vol_stream(virStorageVolPtr from, LvHost *fh, virStorageVolPtr to, LvHost *th, const char *what,
+              VmshiftJob *job, guint64 *done, guint64 total, GError **error)
 {
     g_autoptr(virStream) in = virStreamNew(fh->conn, 0);
     g_autoptr(virStream) out = virStreamNew(th->conn, 0);
@@ -415,9 +413,11 @@ lv_vol_create(virStoragePoolPtr pool, const char *path, guint64 capacity, const 
 {
     g_autofree char *base = g_path_get_basename(path);
     g_autofree char *eb = vmshift_xml_escape(base);
-    g_autofree char *vx = g_strdup_printf("<volume><name>%s</name><capacity unit='bytes'>%"
-                                          G_GUINT64_FORMAT "</capacity><allocation>0"
-                                          "</allocation><target><format type='%s'/>%s"
-                                          "</target></volume>", eb, capacity, fmt, extra);
+    g_autofree char *vx = g_strdup_printf(
+        "<volume><name>%s</name><capacity unit='bytes'>%" G_GUINT64_FORMAT
+        "</capacity><allocation>0"
+        "</allocation><target><format type='%s'/>%s"
+        "</target></volume>",
+        eb, capacity, fmt, extra);
     return virStorageVolCreateXML(pool, vx, 0);
 }

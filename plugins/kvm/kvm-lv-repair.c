@@ -12,7 +12,7 @@
 static void
 lv_repair_drop_new(VmshiftJob *job, LvHost *src, LvHost *dst)
 {
-    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
+    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)lv_pool_free);
     lv_delete_saved(job, pools, dst, "new-vols");
     lv_pools_unbuild(pools, dst);
     lv_drop_job_pools(job, src, "old-vols");
@@ -22,15 +22,15 @@ lv_repair_drop_new(VmshiftJob *job, LvHost *src, LvHost *dst)
 static void
 lv_repair_drop_old(VmshiftJob *job, LvHost *src, LvHost *dst)
 {
-    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify) lv_pool_free);
+    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)lv_pool_free);
     lv_delete_saved(job, pools, src, "old-vols");
     lv_drop_job_pools(job, dst, "new-vols");
 }
 
 /* the move reached the destination: the source's definition and images go */
 static gboolean
-lv_repair_cold_forward(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst,
-                       virDomainPtr sd, virDomainPtr dd, GError **error)
+lv_repair_cold_forward(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, virDomainPtr sd,
+                       virDomainPtr dd, GError **error)
 {
     int ss = -1, ds = -1;
     if (sd)
@@ -80,14 +80,16 @@ lv_repair_cold(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, GError
     g_autofree char *stage = vmshift_job_get_saved(job, "stage");
     g_autoptr(virDomain) sd = virDomainLookupByName(src->conn, vm);
     g_autoptr(virDomain) dd = virDomainLookupByName(dst->conn, vm);
-    gboolean late = stage && (!strcmp(stage, "define") || !strcmp(stage, "moved") ||
-                              !strcmp(stage, "start") || !strcmp(stage, "done"));
+    gboolean late = stage
+                    && (!strcmp(stage, "define") || !strcmp(stage, "moved")
+                        || !strcmp(stage, "start") || !strcmp(stage, "done"));
     if (late && dd && virDomainIsPersistent(dd) == 1)
         return lv_repair_cold_forward(job, vm, src, dst, sd, dd, error);
     if (late) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "VM %s was being defined on %s but is not there: nothing removed, look "
-                    "at both hosts by hand", vm, dst->name);
+                    "at both hosts by hand",
+                    vm, dst->name);
         return FALSE;
     }
     if (sd)
@@ -127,12 +129,15 @@ lv_repair_await(VmshiftJob *job, const char *vm, LvHost *src, GError **error)
     if (!lv_job_active(sd))
         return TRUE;
     if (virDomainAbortJob(sd) == 0)
-        vmshift_job_log(job, VMSHIFT_LOG_INFO, "aborted the job of VM %s still running on "
-                        "host %s", vm, src->name);
+        vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                        "aborted the job of VM %s still running on "
+                        "host %s",
+                        vm, src->name);
     else
-        vmshift_job_log(job, VMSHIFT_LOG_INFO, "the job of VM %s on host %s cannot be "
-                        "aborted (%s): waiting for it to end", vm, src->name,
-                        virGetLastErrorMessage());
+        vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                        "the job of VM %s on host %s cannot be "
+                        "aborted (%s): waiting for it to end",
+                        vm, src->name, virGetLastErrorMessage());
     for (int i = 0; i < LV_REPAIR_WAIT_S * 10; i++) {
         if (!lv_job_active(sd))
             return TRUE;
@@ -140,7 +145,8 @@ lv_repair_await(VmshiftJob *job, const char *vm, LvHost *src, GError **error)
     }
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                 "a job of VM %s still runs on host %s after %d s: nothing changed, "
-                "repair again when it has ended", vm, src->name, LV_REPAIR_WAIT_S);
+                "repair again when it has ended",
+                vm, src->name, LV_REPAIR_WAIT_S);
     return FALSE;
 }
 
@@ -168,8 +174,8 @@ lv_repair_live_back(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, v
 /* the VM runs on the destination: the source's definition and (it runs
  * on the copies) images go */
 static gboolean
-lv_repair_live_forward(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst,
-                       virDomainPtr sd, gboolean storage, GError **error)
+lv_repair_live_forward(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, virDomainPtr sd,
+                       gboolean storage, GError **error)
 {
     if (sd && virDomainUndefineFlags(sd, LV_UNDEFINE_FLAGS) < 0) {
         lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: undefining it on host %s", vm, src->name);
@@ -218,7 +224,8 @@ lv_repair_live(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, gboole
         return lv_repair_live_forward(job, vm, src, dst, sd, storage, error);
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                 "VM %s runs neither on %s nor on %s: nothing removed, "
-                "start it by hand where its disks are", vm, src->name, dst->name);
+                "start it by hand where its disks are",
+                vm, src->name, dst->name);
     return FALSE;
 }
 

@@ -30,8 +30,10 @@ lv_rewrite_config(virDomainPtr d, GPtrArray *copies, GError **error)
     g_autofree char *xml = lv_xml_dump(doc);
     g_autoptr(virDomain) nd = virDomainDefineXML(virDomainGetConnect(d), xml);
     if (!nd) {
-        lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: saving its definition with the new "
-                 "disk paths", virDomainGetName(d));
+        lv_error(error, VMSHIFT_ERROR_FAILED,
+                 "VM %s: saving its definition with the new "
+                 "disk paths",
+                 virDomainGetName(d));
         return FALSE;
     }
     return TRUE;
@@ -75,22 +77,21 @@ lv_plan_copies(virDomainPtr d, const VmshiftMigrationSpec *spec, LvHost *h, GPtr
 
 /* the journal of a storage migration, up to the transfer phase */
 static gboolean
-lv_storage_journal(VmshiftJob *job, virDomainPtr d, LvHost *h, GPtrArray *copies,
-                   GError **error)
+lv_storage_journal(VmshiftJob *job, virDomainPtr d, LvHost *h, GPtrArray *copies, GError **error)
 {
     g_autoptr(GString) nf = g_string_new(NULL);
     for (guint i = 0; i < copies->len; i++) {
         LvMove *c = copies->pdata[i];
         g_string_append_printf(nf, "%s%s=%s", nf->len ? ";" : "", c->dev, c->dst_path);
     }
-    return vmshift_job_save(job, "vm", virDomainGetName(d), error) &&
-           vmshift_job_save(job, "src-host", h->name, error) &&
-           vmshift_job_save(job, "kind", "storage", error) &&
-           vmshift_job_save(job, "transport", "libvirt", error) &&
-           vmshift_job_save(job, "new-files", nf->str, error) &&
-           vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error) &&
-           vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error) &&
-           vmshift_job_save(job, "stage", "copy", error);
+    return vmshift_job_save(job, "vm", virDomainGetName(d), error)
+           && vmshift_job_save(job, "src-host", h->name, error)
+           && vmshift_job_save(job, "kind", "storage", error)
+           && vmshift_job_save(job, "transport", "libvirt", error)
+           && vmshift_job_save(job, "new-files", nf->str, error)
+           && vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error)
+           && vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error)
+           && vmshift_job_save(job, "stage", "copy", error);
 }
 
 static gboolean
@@ -102,10 +103,11 @@ lv_copies_start(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr 
         g_autofree char *ep = vmshift_xml_escape(c->dst_path);
         g_autofree char *ef = vmshift_xml_escape(c->format ? c->format : "raw");
         g_autofree char *dx = g_strdup_printf("<disk type='file'><source file='%s'/>"
-                                              "<driver type='%s'/></disk>", ep, ef);
+                                              "<driver type='%s'/></disk>",
+                                              ep, ef);
         if (virDomainBlockCopy(d, c->dev, dx, NULL, 0, VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) < 0) {
-            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: block copy of disk %s to %s",
-                     spec->vm, c->dev, c->dst_path);
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: block copy of disk %s to %s", spec->vm,
+                     c->dev, c->dst_path);
             return FALSE;
         }
         c->started = TRUE;
@@ -118,8 +120,8 @@ lv_copies_start(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr 
 /* waits until every copy is ready (cur == end: libvirt reports them equal
  * only once QEMU's mirror is ready) */
 static gboolean
-lv_copies_wait(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d,
-               GPtrArray *copies, GError **error)
+lv_copies_wait(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d, GPtrArray *copies,
+               GError **error)
 {
     GCancellable *cancel = vmshift_job_get_cancellable(job);
     for (;;) {
@@ -132,8 +134,8 @@ lv_copies_wait(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d
             virDomainBlockJobInfo ji;
             int r = virDomainGetBlockJobInfo(d, c->dev, &ji, 0);
             if (r < 0) {
-                lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: block copy of disk %s",
-                         spec->vm, c->dev);
+                lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: block copy of disk %s", spec->vm,
+                         c->dev);
                 return FALSE;
             }
             if (r == 0) {
@@ -149,7 +151,7 @@ lv_copies_wait(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d
         }
         if (end) {
             vmshift_job_set_bytes(job, cur, end);
-            vmshift_job_set_progress(job, 100.0 * (double) cur / (double) end);
+            vmshift_job_set_progress(job, 100.0 * (double)cur / (double)end);
         }
         if (ready == copies->len)
             return TRUE;
@@ -166,8 +168,8 @@ lv_copies_pivot(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr 
     for (guint i = 0; i < copies->len; i++) {
         LvMove *c = copies->pdata[i];
         if (virDomainBlockJobAbort(d, c->dev, VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) < 0) {
-            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: pivot of disk %s to %s", spec->vm,
-                     c->dev, c->dst_path);
+            lv_error(error, VMSHIFT_ERROR_FAILED, "VM %s: pivot of disk %s to %s", spec->vm, c->dev,
+                     c->dst_path);
             return FALSE;
         }
         g_autofree char *now = lv_disk_source(d, c->dev, FALSE);
@@ -235,23 +237,23 @@ gboolean
 lv_storage_migrate(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d, LvHost *h,
                    GError **error)
 {
-    g_autoptr(GPtrArray) copies = g_ptr_array_new_with_free_func((GDestroyNotify) lv_move_free);
+    g_autoptr(GPtrArray) copies = g_ptr_array_new_with_free_func((GDestroyNotify)lv_move_free);
     int state = 0;
     virDomainGetState(d, &state, NULL, 0);
     if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_PAUSED) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "VM %s is not running: the libvirt transport moves storage of running "
-                    "VMs only (block copy)", spec->vm);
+                    "VMs only (block copy)",
+                    spec->vm);
         return FALSE;
     }
-    if (!lv_plan_copies(d, spec, h, copies, error) ||
-        !lv_storage_journal(job, d, h, copies, error))
+    if (!lv_plan_copies(d, spec, h, copies, error) || !lv_storage_journal(job, d, h, copies, error))
         return FALSE;
     vmshift_job_set_location(job, h->name, "running, copying storage");
-    if (!lv_copies_start(spec, job, d, copies, error) ||
-        !lv_copies_wait(spec, job, d, copies, error) ||
-        !vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error) ||
-        !lv_copies_pivot(spec, job, d, copies, error)) {
+    if (!lv_copies_start(spec, job, d, copies, error)
+        || !lv_copies_wait(spec, job, d, copies, error)
+        || !vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error)
+        || !lv_copies_pivot(spec, job, d, copies, error)) {
         lv_copies_abort(job, d, h, copies);
         return FALSE;
     }

@@ -23,7 +23,7 @@ lv_xml_dump(xmlDoc *doc)
     xmlChar *buf = NULL;
     int len = 0;
     xmlDocDumpMemory(doc, &buf, &len);
-    char *r = g_strndup((const char *) buf, (gsize) MAX(len, 0));
+    char *r = g_strndup((const char *)buf, (gsize)MAX(len, 0));
     xmlFree(buf);
     return r;
 }
@@ -36,8 +36,7 @@ lv_nic_is(xmlXPathContext *ctx, xmlNode *n, guint i, const char *key)
     g_autofree char *alias = vmshift_xpath_string(ctx, n, "alias/@name");
     g_autofree char *mac = vmshift_xpath_string(ctx, n, "mac/@address");
     g_autofree char *pos = g_strdup_printf("net%u", i);
-    return !g_strcmp0(alias, key) || !g_strcmp0(pos, key) ||
-           (mac && !g_ascii_strcasecmp(mac, key));
+    return !g_strcmp0(alias, key) || !g_strcmp0(pos, key) || (mac && !g_ascii_strcasecmp(mac, key));
 }
 
 /* interface @n to network (or bridge) @mp->value */
@@ -61,7 +60,8 @@ lv_nic_rewire(xmlNode *n, const VmshiftMapping *mp, GError **error)
     }
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                 "NIC %s is of type '%s': --network maps network and bridge "
-                "interfaces only", mp->key, type ? type : "?");
+                "interfaces only",
+                mp->key, type ? type : "?");
     return FALSE;
 }
 
@@ -114,7 +114,8 @@ lv_disk_source(virDomainPtr d, const char *dev, gboolean inactive)
         return NULL;
     g_autoptr(xmlXPathContext) ctx = vmshift_xpath_new(doc, NULL);
     g_autofree char *expr = g_strdup_printf("/domain/devices/disk[target/@dev='%s']"
-                                            "/source/@file", dev);
+                                            "/source/@file",
+                                            dev);
     return vmshift_xpath_string(ctx, NULL, expr);
 }
 
@@ -158,8 +159,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LvMove, lv_move_free)
 
 /* the move of file disk @n, or NULL when it stays */
 static LvMove *
-lv_disk_move(xmlXPathContext *ctx, xmlNode *n, const VmshiftMigrationSpec *spec,
-             gboolean same_path)
+lv_disk_move(xmlXPathContext *ctx, xmlNode *n, const VmshiftMigrationSpec *spec, gboolean same_path)
 {
     g_autoptr(LvMove) m = g_new0(LvMove, 1);
     m->dev = vmshift_xpath_string(ctx, n, "target/@dev");
@@ -182,8 +182,8 @@ lv_collect_moves(xmlDoc *doc, const VmshiftMigrationSpec *spec, gboolean same_pa
                  GPtrArray *moves)
 {
     g_autoptr(xmlXPathContext) ctx = vmshift_xpath_new(doc, NULL);
-    g_autoptr(GPtrArray) disks =
-        vmshift_xpath_nodes(ctx, NULL, "/domain/devices/disk[@device='disk' and @type='file']");
+    g_autoptr(GPtrArray) disks = vmshift_xpath_nodes(
+        ctx, NULL, "/domain/devices/disk[@device='disk' and @type='file']");
     for (guint i = 0; i < disks->len; i++) {
         LvMove *m = lv_disk_move(ctx, disks->pdata[i], spec, same_path);
         if (m)
@@ -195,7 +195,7 @@ gboolean
 lv_moves_have(GPtrArray *moves, const char *dev)
 {
     for (guint k = 0; k < moves->len; k++)
-        if (!strcmp(((LvMove *) moves->pdata[k])->dev, dev))
+        if (!strcmp(((LvMove *)moves->pdata[k])->dev, dev))
             return TRUE;
     return FALSE;
 }
@@ -210,8 +210,8 @@ lv_no_file_disk(const VmshiftMigrationSpec *spec, const VmshiftMapping *mp, GErr
 }
 
 gboolean
-lv_plan_moves(xmlDoc *doc, const VmshiftMigrationSpec *spec, gboolean same_path,
-              GPtrArray *moves, GError **error)
+lv_plan_moves(xmlDoc *doc, const VmshiftMigrationSpec *spec, gboolean same_path, GPtrArray *moves,
+              GError **error)
 {
     lv_collect_moves(doc, spec, same_path, moves);
     for (guint i = 0; i < spec->disk_paths->len; i++) {
@@ -248,6 +248,6 @@ lv_save_moves(VmshiftJob *job, GPtrArray *moves, GError **error)
 {
     g_autofree char *np = lv_paths(moves, TRUE);
     g_autofree char *op = lv_paths(moves, FALSE);
-    return vmshift_job_save(job, "new-vols", np, error) &&
-           vmshift_job_save(job, "old-vols", op, error);
+    return vmshift_job_save(job, "new-vols", np, error)
+           && vmshift_job_save(job, "old-vols", op, error);
 }

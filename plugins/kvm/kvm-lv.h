@@ -55,7 +55,7 @@ typedef struct {
 } LvHost;
 
 typedef struct KvmLibvirt {
-    GPtrArray *hosts;   /* LvHost */
+    GPtrArray *hosts; /* LvHost */
 } KvmLibvirt;
 
 /* the operations (kvm_transport_libvirt), under their old names */
@@ -66,14 +66,12 @@ GPtrArray *kvm_libvirt_list_networks(KvmBackend *b, const char *host, GError **e
 GPtrArray *kvm_libvirt_list_vms(KvmBackend *b, const char *host, GError **error);
 GPtrArray *kvm_libvirt_list_volumes(KvmBackend *b, const char *host, GError **error);
 VmshiftVm *kvm_libvirt_get_vm(KvmBackend *b, const char *vm, GError **error);
-VmshiftCheckpointState *kvm_libvirt_checkpoint_state(KvmBackend *b, const char *vm,
-                                                     GError **error);
+VmshiftCheckpointState *kvm_libvirt_checkpoint_state(KvmBackend *b, const char *vm, GError **error);
 GPtrArray *kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec,
                                        GError **error);
 gboolean kvm_libvirt_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                              GError **error);
-gboolean kvm_libvirt_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job,
-                                  GError **error);
+gboolean kvm_libvirt_recreate_acl(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
 gboolean kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error);
 
 /* ---- kvm-lv-conn.c ------------------------------------------------------ */
@@ -90,9 +88,9 @@ virDomainPtr lv_locate(KvmBackend *b, const char *vm, LvHost **host, GError **er
 void lv_save_rolled_back(VmshiftJob *job);
 
 /* the flags that undefine a domain and its metadata, not its NVRAM */
-#define LV_UNDEFINE_FLAGS (VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | \
-                           VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | \
-                           VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
+#define LV_UNDEFINE_FLAGS                                                              \
+    (VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA \
+     | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
 
 /* ---- kvm-lv-inventory.c ------------------------------------------------- */
 
@@ -118,7 +116,7 @@ gboolean lv_xml_set_source(xmlNode *disk, const char *path);
 typedef struct {
     char *dev, *src_path, *dst_path, *format;
     guint64 capacity, physical;
-    gboolean created;   /* the destination file is ours: a rollback removes it */
+    gboolean created;          /* the destination file is ours: a rollback removes it */
     gboolean started, pivoted; /* block copy on the same host (kvm-lv-storage.c) */
 } LvMove;
 
@@ -148,8 +146,8 @@ typedef struct {
     LvHost *host;
     char *dir;
     virStoragePoolPtr pool;
-    gboolean created;   /* made for the job: destroyed at the end */
-    gboolean built;     /* defined and built for the job: also undefined */
+    gboolean created; /* made for the job: destroyed at the end */
+    gboolean built;   /* defined and built for the job: also undefined */
 } LvPool;
 
 void lv_pool_free(LvPool *p);
@@ -170,8 +168,8 @@ gboolean lv_vol_absent(GPtrArray *pools, LvHost *h, const char *path, const char
 gboolean lv_vol_delete(GPtrArray *pools, LvHost *h, const char *path, GError **error);
 /* removes the files of @moves on @h (source or, with @dst, destination
  * paths; with @only_created only those made for the job), logging each */
-void lv_delete_moves(VmshiftJob *job, GPtrArray *pools, LvHost *h, GPtrArray *moves,
-                     gboolean dst, gboolean only_created);
+void lv_delete_moves(VmshiftJob *job, GPtrArray *pools, LvHost *h, GPtrArray *moves, gboolean dst,
+                     gboolean only_created);
 /* "dev=host:path,…" of @moves, for the disks result */
 char *lv_moved_disks(GPtrArray *moves, LvHost *dst);
 /* removes the files of the saved list @key (paths joined by ';') on @h */

@@ -52,8 +52,8 @@ pick_transport(const VmshiftConfig *config, const KvmBackend *b, GError **error)
 #else
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "%s: backend '%s': this kvm plugin was built without libvirt "
-                    "(use transport=qmp with hosts=)", vmshift_config_get_source(config),
-                    b->name);
+                    "(use transport=qmp with hosts=)",
+                    vmshift_config_get_source(config), b->name);
         return NULL;
 #endif
     }
@@ -76,10 +76,10 @@ kvm_open(const VmshiftConfig *config, guint32 flags, GError **error)
     gint64 v;
     if (!vmshift_config_get_int(config, "qmp-timeout-ms", 10000, 100, 600000, &v, error))
         return NULL;
-    b->qmp_timeout_ms = (guint) v;
+    b->qmp_timeout_ms = (guint)v;
     if (!vmshift_config_get_int(config, "link-mib-s", 1000, 1, 1000000, &v, error))
         return NULL;
-    b->link_mib_s = (guint64) v;
+    b->link_mib_s = (guint64)v;
     const KvmTransport *ops = pick_transport(config, b, error);
     if (!ops)
         return NULL;
@@ -87,16 +87,16 @@ kvm_open(const VmshiftConfig *config, guint32 flags, GError **error)
     b->ops = ops;
     if (!b->ops->open(b, config, error))
         return NULL;
-    return (VmshiftBackend *) g_steal_pointer(&b);
+    return (VmshiftBackend *)g_steal_pointer(&b);
 }
 
 static void
 kvm_close(VmshiftBackend *backend)
 {
-    backend_free((KvmBackend *) backend);
+    backend_free((KvmBackend *)backend);
 }
 
-#define KVM_B(backend) ((KvmBackend *) (backend))
+#define KVM_B(backend) ((KvmBackend *)(backend))
 
 static GPtrArray *
 kvm_list_hosts(VmshiftBackend *backend, guint32 flags, GError **error)
@@ -198,12 +198,12 @@ static const VmshiftBackendOps kvm_ops = {
 };
 
 static const char *const kvm_config_keys[] = {
-    "transport", "hosts", "uri", "migration-uris", "qmp-timeout-ms", "link-mib-s", "ssh-config",
-    NULL
+    "transport",      "hosts",      "uri",        "migration-uris",
+    "qmp-timeout-ms", "link-mib-s", "ssh-config", NULL
 };
 
 VMSHIFT_PLUGIN_DEFINE("kvm", PACKAGE_VERSION, "MIT",
                       "QEMU/KVM over QMP (bare QEMU hosts, local or ssh) or libvirt",
-                      VMSHIFT_PLUGIN_LIVE | VMSHIFT_PLUGIN_COLD | VMSHIFT_PLUGIN_STORAGE |
-                          VMSHIFT_PLUGIN_HOST_AND_STORAGE,
+                      VMSHIFT_PLUGIN_LIVE | VMSHIFT_PLUGIN_COLD | VMSHIFT_PLUGIN_STORAGE
+                          | VMSHIFT_PLUGIN_HOST_AND_STORAGE,
                       kvm_ops, kvm_config_keys)

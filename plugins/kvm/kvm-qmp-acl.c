@@ -30,7 +30,7 @@
  */
 typedef struct {
     guint32 uid, gid;
-    guint mode;             /* 07777 bits */
+    guint mode; /* 07777 bits */
 } FileOwner;
 
 static gboolean
@@ -61,8 +61,8 @@ fs_stat(KvmHost *h, const char *path, FileOwner *o, GError **error)
                     "host %s: cannot read the owner and mode of %s", h->name, path);
         return FALSE;
     }
-    o->uid = (guint32) u;
-    o->gid = (guint32) g;
+    o->uid = (guint32)u;
+    o->gid = (guint32)g;
     o->mode = m & 07777;
     return TRUE;
 }
@@ -96,8 +96,8 @@ fs_set_acl(KvmHost *h, const char *path, acl_t acl, GError **error)
 {
     if (!h || kvm_host_is_local(h)) {
         if (acl_set_file(path, ACL_TYPE_ACCESS, acl) != 0) {
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
-                        "setting the ACL of %s: %s", path, g_strerror(errno));
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION, "setting the ACL of %s: %s",
+                        path, g_strerror(errno));
             return FALSE;
         }
         return TRUE;
@@ -114,7 +114,7 @@ static gboolean
 fs_chown(KvmHost *h, const char *path, guint32 uid, guint32 gid, GError **error)
 {
     if (!h || kvm_host_is_local(h)) {
-        if (chown(path, (uid_t) uid, (gid_t) gid) != 0) {
+        if (chown(path, (uid_t)uid, (gid_t)gid) != 0) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION, "chown %s: %s", path,
                         g_strerror(errno));
             return FALSE;
@@ -132,7 +132,7 @@ static gboolean
 fs_chmod(KvmHost *h, const char *path, guint mode, GError **error)
 {
     if (!h || kvm_host_is_local(h)) {
-        if (chmod(path, (mode_t) mode) != 0) {
+        if (chmod(path, (mode_t)mode) != 0) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION, "chmod %s: %s", path,
                         g_strerror(errno));
             return FALSE;
@@ -153,8 +153,8 @@ fs_user_uid(KvmHost *h, const char *user, guint32 *uid, GError **error)
     if (!h || kvm_host_is_local(h)) {
         struct passwd *pw = getpwnam(user);
         if (!pw) {
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                        "QEMU user '%s' does not exist", user);
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "QEMU user '%s' does not exist",
+                        user);
             return FALSE;
         }
         *uid = pw->pw_uid;
@@ -182,7 +182,7 @@ fs_user_uid(KvmHost *h, const char *user, guint32 *uid, GError **error)
                     "host %s: cannot read the uid of '%s'", h->name, user);
         return FALSE;
     }
-    *uid = (guint32) v;
+    *uid = (guint32)v;
     return TRUE;
 }
 
@@ -203,7 +203,7 @@ fs_get_label(KvmHost *h, const char *path)
     }
     const char *probe[] = { "selinuxenabled", NULL };
     if (!kvm_host_run(h, probe, NULL, NULL, 30, NULL))
-        return NULL;    /* disabled, or no SELinux tools there */
+        return NULL; /* disabled, or no SELinux tools there */
     const char *argv[] = { "stat", "-c", "%C", "--", path, NULL };
     char *out = NULL;
     if (!kvm_host_run(h, argv, NULL, &out, 30, NULL))
@@ -228,9 +228,9 @@ fs_set_label(KvmHost *h, const char *path, const char *label, GError **error)
         }
         return TRUE;
 #else
-        (void) path;
-        (void) label;
-        (void) error;
+        (void)path;
+        (void)label;
+        (void)error;
         return TRUE;
 #endif
     }
@@ -304,10 +304,9 @@ grant_user(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *
     guint32 uid;
     if (!fs_user_uid(h, user, &uid, error))
         return FALSE;
-    if (uid != (guint32) (dk->acl_uid >= 0 ? dk->acl_uid : (gint64) st->uid) &&
-        !acl_grant(want, (uid_t) uid, write)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: cannot build the ACL",
-                    path);
+    if (uid != (guint32)(dk->acl_uid >= 0 ? dk->acl_uid : (gint64)st->uid)
+        && !acl_grant(want, (uid_t)uid, write)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: cannot build the ACL", path);
         return FALSE;
     }
     return TRUE;
@@ -315,8 +314,8 @@ grant_user(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *
 
 /* The ACL of @path made @dk's model plus @user's access. */
 static gboolean
-apply_acl(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *st,
-          const char *user, gboolean write, GPtrArray *changes, GError **error)
+apply_acl(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *st, const char *user,
+          gboolean write, GPtrArray *changes, GError **error)
 {
     g_auto(KvmAcl) cur = fs_get_acl(h, path, error);
     if (!cur)
@@ -331,8 +330,7 @@ apply_acl(KvmHost *h, const char *path, const KvmDiskDef *dk, const FileOwner *s
     if (user && !grant_user(h, path, dk, st, user, write, &want, error))
         return FALSE;
     if (acl_valid(want) != 0) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: ACL model is not valid",
-                    path);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: ACL model is not valid", path);
         return FALSE;
     }
     g_autofree char *after = acl_text_of(want);
@@ -352,17 +350,18 @@ apply_model(KvmHost *h, const char *path, KvmDiskDef *dk, const char *user, gboo
     FileOwner st;
     if (!fs_stat(h, path, &st, error))
         return FALSE;
-    if (dk->acl_uid >= 0 && (st.uid != (guint32) dk->acl_uid || st.gid != (guint32) dk->acl_gid)) {
-        if (!fs_chown(h, path, (guint32) dk->acl_uid, (guint32) dk->acl_gid, error))
+    if (dk->acl_uid >= 0 && (st.uid != (guint32)dk->acl_uid || st.gid != (guint32)dk->acl_gid)) {
+        if (!fs_chown(h, path, (guint32)dk->acl_uid, (guint32)dk->acl_gid, error))
             return FALSE;
-        g_ptr_array_add(changes, g_strdup_printf("%s: owner %u:%u -> %" G_GINT64_FORMAT ":%"
-                                                 G_GINT64_FORMAT, path, st.uid, st.gid,
-                                                 dk->acl_uid, dk->acl_gid));
+        g_ptr_array_add(changes,
+                        g_strdup_printf("%s: owner %u:%u -> %" G_GINT64_FORMAT ":%" G_GINT64_FORMAT,
+                                        path, st.uid, st.gid, dk->acl_uid, dk->acl_gid));
     }
     if (!apply_acl(h, path, dk, &st, user, write, changes, error))
         return FALSE;
     /* special bits are not part of the ACL */
-    if (dk->acl_text && fs_stat(h, path, &st, NULL) && (st.mode & 07000) != (dk->acl_mode & 07000)) {
+    if (dk->acl_text && fs_stat(h, path, &st, NULL)
+        && (st.mode & 07000) != (dk->acl_mode & 07000)) {
         guint nm = (st.mode & 0777) | (dk->acl_mode & 07000);
         if (fs_chmod(h, path, nm, NULL))
             g_ptr_array_add(changes, g_strdup_printf("%s: mode %04o -> %04o", path, st.mode, nm));
@@ -372,8 +371,8 @@ apply_model(KvmHost *h, const char *path, KvmDiskDef *dk, const char *user, gboo
         if (con && g_strcmp0(con, dk->acl_label) != 0) {
             if (!fs_set_label(h, path, dk->acl_label, error))
                 return FALSE;
-            g_ptr_array_add(changes, g_strdup_printf("%s: label %s -> %s", path, con,
-                                                     dk->acl_label));
+            g_ptr_array_add(changes,
+                            g_strdup_printf("%s: label %s -> %s", path, con, dk->acl_label));
         }
     }
     return TRUE;
@@ -471,8 +470,8 @@ kvm_qmp_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError 
             VmshiftDisk *d = vmshift_vm_find_disk(info, dk->id);
             for (guint k = 0; d && d->backing_chain && k < d->backing_chain->len && ok; k++) {
                 KvmDiskDef bk = { .acl_uid = -1, .acl_gid = -1 };
-                ok = apply_model(h, d->backing_chain->pdata[k], &bk, h->qemu_user, FALSE,
-                                 changes, error);
+                ok = apply_model(h, d->backing_chain->pdata[k], &bk, h->qemu_user, FALSE, changes,
+                                 error);
                 files++;
             }
         }
@@ -481,7 +480,7 @@ kvm_qmp_recreate_acl(KvmBackend *b, const char *vmname, VmshiftJob *job, GError 
         ok = kvm_vm_def_save(h, def, error);
     if (job) {
         for (guint i = 0; i < changes->len; i++)
-            vmshift_job_log(job, VMSHIFT_LOG_INFO, "acl: %s", (char *) changes->pdata[i]);
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "acl: %s", (char *)changes->pdata[i]);
         g_autofree char *sum = g_strdup_printf("%u file(s) checked, %u change(s)%s", files,
                                                changes->len,
                                                h->qemu_user ? "" : " (no qemu-user on this host)");

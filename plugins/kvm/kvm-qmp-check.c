@@ -9,8 +9,7 @@
 #include "kvm-qmp.h"
 
 static void
-finding(GPtrArray *l, VmshiftSeverity sev, const char *code, const char *subject,
-        const char *msg)
+finding(GPtrArray *l, VmshiftSeverity sev, const char *code, const char *subject, const char *msg)
 {
     g_ptr_array_add(l, vmshift_finding_new(sev, code, subject, "%s", msg));
 }
@@ -24,8 +23,8 @@ check_destination(KvmBackend *b, const VmshiftMigrationSpec *spec, KvmHost *src,
     KvmHost *dst = spec->dest_host ? kvm_backend_find_host(b, spec->dest_host, &e) : NULL;
     if (!dst) {
         finding(l, VMSHIFT_SEVERITY_ERROR,
-                g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)
-                    ? "host-unreachable" : "host-unknown",
+                g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION) ? "host-unreachable"
+                                                                            : "host-unknown",
                 spec->dest_host, e ? e->message : "no destination host");
         g_clear_error(&e);
         return NULL;
@@ -67,13 +66,12 @@ check_qemu(KvmHost *src, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
     g_autofree char *sv = kvm_qmp_qemu_version(src);
     g_autofree char *dv = kvm_qmp_qemu_version(dst);
     if (!dv) {
-        g_autofree char *msg = g_strdup_printf("%s does not run on host %s", dst->qemu,
-                                               dst->name);
+        g_autofree char *msg = g_strdup_printf("%s does not run on host %s", dst->qemu, dst->name);
         finding(l, VMSHIFT_SEVERITY_ERROR, "qemu-missing", dst->name, msg);
     } else if (sv && strverscmp(dv, sv) < 0) {
         g_autofree char *msg = g_strdup_printf("QEMU %s on %s is older than QEMU %s on %s: "
-                                               "migration to an older QEMU may fail", dv,
-                                               dst->name, sv, src->name);
+                                               "migration to an older QEMU may fail",
+                                               dv, dst->name, sv, src->name);
         finding(l, VMSHIFT_SEVERITY_WARNING, "qemu-older", dst->name, msg);
     }
     if (dv) {
@@ -83,7 +81,8 @@ check_qemu(KvmHost *src, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
             g_autofree char *needle = g_strdup_printf(" %s ", def->cpu);
             if (!strstr(out, needle) && strcmp(def->cpu, "host")) {
                 g_autofree char *msg = g_strdup_printf("QEMU on host %s does not know CPU "
-                                                       "model %s", dst->name, def->cpu);
+                                                       "model %s",
+                                                       dst->name, def->cpu);
                 finding(l, VMSHIFT_SEVERITY_ERROR, "cpu-incompatible", dst->name, msg);
             }
         }
@@ -94,8 +93,7 @@ check_qemu(KvmHost *src, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
 }
 
 static void
-check_networks(const VmshiftMigrationSpec *spec, KvmHost *dst, const KvmVmDef *def,
-               GPtrArray *l)
+check_networks(const VmshiftMigrationSpec *spec, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
 {
     for (guint i = 0; i < def->nics->len; i++) {
         KvmNicDef *n = def->nics->pdata[i];
@@ -125,8 +123,8 @@ check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const 
         if (!dir) {
             if (dst != src && !kvm_host_exists(dst, dk->path)) {
                 g_autofree char *msg = g_strdup_printf("host %s does not reach %s (disk %s): "
-                                                       "give --path", dst->name, dk->path,
-                                                       dk->id);
+                                                       "give --path",
+                                                       dst->name, dk->path, dk->id);
                 finding(l, VMSHIFT_SEVERITY_ERROR, "disk-unreachable", dk->id, msg);
             }
             continue;
@@ -135,7 +133,7 @@ check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const 
         g_autofree char *out = NULL;
         if (kvm_host_run(src, argv, NULL, &out, 30, NULL)) {
             json_object *o = json_tokener_parse(out);
-            need += (guint64) vmshift_json_get_int(o, "virtual-size", 0);
+            need += (guint64)vmshift_json_get_int(o, "virtual-size", 0);
             if (o)
                 json_object_put(o);
         }
@@ -152,11 +150,11 @@ check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const 
     }
     if (kvm_host_df(dst, probe, &total, &avail, NULL) && avail < need) {
         g_autofree char *msg = g_strdup_printf("%s on host %s has %" G_GUINT64_FORMAT " MiB "
-                                               "free; the disks may need up to %"
-                                               G_GUINT64_FORMAT " MiB", space_dir, dst->name,
-                                               avail >> 20, need >> 20);
-        finding(l, need > avail * 2 ? VMSHIFT_SEVERITY_ERROR : VMSHIFT_SEVERITY_WARNING,
-                "no-space", space_dir, msg);
+                                               "free; the disks may need up to %" G_GUINT64_FORMAT
+                                               " MiB",
+                                               space_dir, dst->name, avail >> 20, need >> 20);
+        finding(l, need > avail * 2 ? VMSHIFT_SEVERITY_ERROR : VMSHIFT_SEVERITY_WARNING, "no-space",
+                space_dir, msg);
     }
 }
 
@@ -167,7 +165,7 @@ kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError 
     KvmHost *src = kvm_backend_locate_vm(b, spec->vm, &def, error);
     if (!src)
         return NULL;
-    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_finding_free);
+    GPtrArray *l = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
     gboolean running = kvm_vm_is_running(src, def->name);
     KvmHost *dst = src;
     if (spec->type != VMSHIFT_MIGRATION_STORAGE && !(dst = check_destination(b, spec, src, l)))

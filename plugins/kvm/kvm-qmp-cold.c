@@ -27,8 +27,8 @@ cold_transfer(KvmMig *m, GError **error)
             continue;
         }
         g_autofree char *np = kvm_mig_target_path(dir, dk->path, dk->id, m->ddef->name);
-        if (kvm_mig_check_cancel(m, error) ||
-            !kvm_mig_copy_image(m, m->dst, dk->path, np, dk->format, error))
+        if (kvm_mig_check_cancel(m, error)
+            || !kvm_mig_copy_image(m, m->dst, dk->path, np, dk->format, error))
             return FALSE;
         g_free(dk->path);
         dk->path = g_steal_pointer(&np);
@@ -37,8 +37,7 @@ cold_transfer(KvmMig *m, GError **error)
     if (!kvm_mig_phase(m, VMSHIFT_PHASE_SWITCHOVER, error))
         return FALSE;
     m->dst_def_written = TRUE;
-    return kvm_vm_def_save(m->dst, m->ddef, error) &&
-           kvm_mig_save(m, "stage", "completed", error);
+    return kvm_vm_def_save(m->dst, m->ddef, error) && kvm_mig_save(m, "stage", "completed", error);
 }
 
 /* The VM is registered at the destination: the source's definition and
@@ -54,8 +53,8 @@ cold_finish(KvmMig *m, GError **error)
         if (!kvm_vm_start(m->dst, m->ddef, KVM_START_NORMAL, NULL, &local)) {
             vmshift_job_log(m->job, VMSHIFT_LOG_ERROR, "%s", local->message);
             g_propagate_prefixed_error(error, local,
-                                       "VM %s moved to host %s but did not start: ",
-                                       m->ddef->name, m->dst->name);
+                                       "VM %s moved to host %s but did not start: ", m->ddef->name,
+                                       m->dst->name);
             return FALSE;
         }
         vmshift_job_set_location(m->job, m->dst->name, "running");
@@ -85,8 +84,8 @@ kvm_mig_cold(KvmMig *m, GError **error)
     m->ddef = kvm_vm_def_copy(m->sdef);
     if (!kvm_mig_map_networks(m, error))
         return FALSE;
-    if (!kvm_mig_phase(m, VMSHIFT_PHASE_PREPARE, error) ||
-        !kvm_mig_save(m, "stage", "prepare", error) || !kvm_mig_check_no_dst_vm(m, error))
+    if (!kvm_mig_phase(m, VMSHIFT_PHASE_PREPARE, error)
+        || !kvm_mig_save(m, "stage", "prepare", error) || !kvm_mig_check_no_dst_vm(m, error))
         return FALSE;
     if (!cold_transfer(m, error)) {
         g_autofree char *stage = vmshift_job_get_saved(m->job, "stage");

@@ -43,8 +43,7 @@ kvm_backend_find_host(KvmBackend *b, const char *name, GError **error)
         /* ssh failed at open: try again, the host is about to be used */
         if (h->unreachable && (!kvm_host_load(h, error) || h->unreachable)) {
             if (h->unreachable)
-                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION, "%s",
-                            h->unreachable);
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION, "%s", h->unreachable);
             return NULL;
         }
         return h;
@@ -59,19 +58,19 @@ kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **er
 {
     /* "host:name" picks the host */
     const char *colon = strchr(vm, ':');
-    g_autoptr(GError) down = NULL;   /* the first host that did not answer */
+    g_autoptr(GError) down = NULL; /* the first host that did not answer */
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
         const char *name = vm;
         if (colon) {
-            if (strncmp(h->name, vm, (gsize) (colon - vm)) || h->name[colon - vm])
+            if (strncmp(h->name, vm, (gsize)(colon - vm)) || h->name[colon - vm])
                 continue;
             name = colon + 1;
         }
         g_autoptr(GError) le = NULL;
         g_auto(GStrv) names = NULL;
-        if ((h->unreachable && !kvm_backend_find_host(b, h->name, &le)) ||
-            !(names = kvm_host_list_vms(h, &le))) {
+        if ((h->unreachable && !kvm_backend_find_host(b, h->name, &le))
+            || !(names = kvm_host_list_vms(h, &le))) {
             if (!down)
                 down = g_steal_pointer(&le);
             continue;
@@ -88,8 +87,7 @@ kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **er
     if (down) {
         /* it may be there */
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
-                    "kvm[%s]: no VM '%s' on the hosts that answer; %s", b->name, vm,
-                    down->message);
+                    "kvm[%s]: no VM '%s' on the hosts that answer; %s", b->name, vm, down->message);
         return NULL;
     }
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "kvm[%s]: no VM '%s' on any host",
@@ -119,8 +117,8 @@ read_ssh_config(KvmBackend *b, const VmshiftConfig *config, GError **error)
     }
     GError *local = NULL;
     if (!kvm_ssh_config_check(b->ssh_config, &local)) {
-        g_propagate_prefixed_error(error, local, "%s: backend '%s': ",
-                                   vmshift_config_get_source(config), b->name);
+        g_propagate_prefixed_error(
+            error, local, "%s: backend '%s': ", vmshift_config_get_source(config), b->name);
         return FALSE;
     }
     return TRUE;
@@ -137,7 +135,7 @@ add_host(KvmBackend *b, const VmshiftConfig *config, const char *entry, GError *
                     vmshift_config_get_source(config), b->name, entry);
         return FALSE;
     }
-    g_autofree char *name = g_strstrip(g_strndup(entry, (gsize) (eq - entry)));
+    g_autofree char *name = g_strstrip(g_strndup(entry, (gsize)(eq - entry)));
     g_autofree char *spec = g_strstrip(g_strdup(eq + 1));
     GError *local = NULL;
     KvmHost *h = kvm_host_parse(name, spec, &local);
@@ -154,8 +152,8 @@ add_host(KvmBackend *b, const VmshiftConfig *config, const char *entry, GError *
         h = NULL;
     }
     if (!h) {
-        g_propagate_prefixed_error(error, local, "%s: backend '%s': ",
-                                   vmshift_config_get_source(config), b->name);
+        g_propagate_prefixed_error(
+            error, local, "%s: backend '%s': ", vmshift_config_get_source(config), b->name);
         return FALSE;
     }
     g_ptr_array_add(b->hosts, h);
@@ -165,7 +163,7 @@ add_host(KvmBackend *b, const VmshiftConfig *config, const char *entry, GError *
 static gboolean
 qmp_open(KvmBackend *b, const VmshiftConfig *config, GError **error)
 {
-    b->hosts = g_ptr_array_new_with_free_func((GDestroyNotify) kvm_host_free);
+    b->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)kvm_host_free);
     if (!read_ssh_config(b, config, error))
         return FALSE;
     g_auto(GStrv) hosts = vmshift_config_get_string_list(config, "hosts");
@@ -243,8 +241,8 @@ describe_host(KvmHost *h)
         char *mn = strstr(cpuinfo, "model name");
         if (mn && (mn = strchr(mn, ':'))) {
             char *end = strchr(mn, '\n');
-            vh->cpu_model = g_strstrip(g_strndup(mn + 1, end ? (gsize) (end - mn - 1)
-                                                             : strlen(mn + 1)));
+            vh->cpu_model = g_strstrip(
+                g_strndup(mn + 1, end ? (gsize)(end - mn - 1) : strlen(mn + 1)));
         }
     }
     /* CPU use: the 1-minute load average over the logical CPUs, capped at
@@ -253,7 +251,7 @@ describe_host(KvmHost *h)
     if (vh->cpu_count && kvm_host_read_file(h, "/proc/loadavg", &load, NULL)) {
         double l1 = g_ascii_strtod(load, NULL);
         if (l1 >= 0)
-            vh->cpu_usage_percent = (gint32) MIN(100.0, l1 * 100.0 / vh->cpu_count + 0.5);
+            vh->cpu_usage_percent = (gint32)MIN(100.0, l1 * 100.0 / vh->cpu_count + 0.5);
     }
     return vh;
 }
@@ -261,7 +259,7 @@ describe_host(KvmHost *h)
 static GPtrArray *
 qmp_list_hosts(KvmBackend *b, GError **error)
 {
-    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_host_free);
+    GPtrArray *l = vmshift_list_new((GDestroyNotify)vmshift_host_free);
     for (guint i = 0; i < b->hosts->len; i++)
         g_ptr_array_add(l, describe_host(b->hosts->pdata[i]));
     return l;
@@ -272,7 +270,7 @@ qmp_list_vms(KvmBackend *b, const char *host, GError **error)
 {
     if (host && !kvm_backend_find_host(b, host, error))
         return NULL;
-    g_autoptr(GPtrArray) l = vmshift_list_new((GDestroyNotify) vmshift_vm_free);
+    g_autoptr(GPtrArray) l = vmshift_list_new((GDestroyNotify)vmshift_vm_free);
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
         if (host && strcmp(h->name, host))
@@ -307,7 +305,7 @@ qmp_get_vm(KvmBackend *b, const char *vm, GError **error)
 static GPtrArray *
 qmp_list_networks(KvmBackend *b, const char *host, GError **error)
 {
-    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_network_free);
+    GPtrArray *l = vmshift_list_new((GDestroyNotify)vmshift_network_free);
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
@@ -343,7 +341,7 @@ qmp_list_networks(KvmBackend *b, const char *host, GError **error)
 static GPtrArray *
 qmp_list_volumes(KvmBackend *b, const char *host, GError **error)
 {
-    GPtrArray *l = vmshift_list_new((GDestroyNotify) vmshift_volume_free);
+    GPtrArray *l = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
     for (guint i = 0; i < b->hosts->len; i++) {
         KvmHost *h = b->hosts->pdata[i];
         if (host && strcmp(h->name, host))

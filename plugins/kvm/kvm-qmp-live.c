@@ -49,9 +49,9 @@ source_qemu(KvmMig *m, gboolean *tcg, int *major)
     json_object *k = vmshift_qmp_execute(m->sq, "query-kvm", NULL, QMP_CMD_TIMEOUT, NULL);
     json_object *v = vmshift_qmp_execute(m->sq, "query-version", NULL, QMP_CMD_TIMEOUT, NULL);
     json_object *q = NULL, *mj = NULL, *en = NULL;
-    gboolean ok = k && v && json_object_object_get_ex(k, "enabled", &en) &&
-                  json_object_object_get_ex(v, "qemu", &q) &&
-                  json_object_object_get_ex(q, "major", &mj);
+    gboolean ok = k && v && json_object_object_get_ex(k, "enabled", &en)
+                  && json_object_object_get_ex(v, "qemu", &q)
+                  && json_object_object_get_ex(q, "major", &mj);
     if (ok) {
         *tcg = !json_object_get_boolean(en);
         *major = json_object_get_int(mj);
@@ -68,12 +68,12 @@ set_caps_ex(VmshiftQmp *q, const KvmTuning *t, gboolean dest, gboolean late_acti
             GError **error)
 {
     json_object *caps = json_object_new_array();
-#define CAP(n, v)                                                                  \
-    do {                                                                           \
-        json_object *c = json_object_new_object();                                 \
-        json_object_object_add(c, "capability", json_object_new_string(n));        \
+#define CAP(n, v)                                                                 \
+    do {                                                                          \
+        json_object *c = json_object_new_object();                                \
+        json_object_object_add(c, "capability", json_object_new_string(n));       \
         json_object_object_add(c, "state", json_object_new_boolean((v) ? 1 : 0)); \
-        json_object_array_add(caps, c);                                            \
+        json_object_array_add(caps, c);                                           \
     } while (0)
     CAP("events", TRUE);
     CAP("multifd", t->multifd);
@@ -92,14 +92,14 @@ set_caps_ex(VmshiftQmp *q, const KvmTuning *t, gboolean dest, gboolean late_acti
     if (t->multifd)
         json_object_object_add(p, "multifd-channels", json_object_new_int64(t->channels));
     if (!dest) {
-        json_object_object_add(p, "max-bandwidth", json_object_new_int64((gint64) t->max_bandwidth));
+        json_object_object_add(p, "max-bandwidth", json_object_new_int64((gint64)t->max_bandwidth));
         json_object_object_add(p, "downtime-limit",
-                               json_object_new_int64((gint64) t->downtime_limit_ms));
+                               json_object_new_int64((gint64)t->downtime_limit_ms));
         /* a cap holds for the post-copy phase too (QEMU's own default
          * there is unlimited) */
         if (t->postcopy && t->max_bandwidth < KVM_TUNING_LIFTED_BANDWIDTH)
             json_object_object_add(p, "max-postcopy-bandwidth",
-                                   json_object_new_int64((gint64) t->max_bandwidth));
+                                   json_object_new_int64((gint64)t->max_bandwidth));
     }
     return vmshift_qmp_execute_simple(q, "migrate-set-parameters", p, QMP_CMD_TIMEOUT, error);
 }
@@ -151,8 +151,8 @@ wait_dest_running(KvmMig *m, GError **error)
             return TRUE;
         if (g_get_monotonic_time() > until) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                        "VM %s on host %s is '%s', not running, after the migration",
-                        m->ddef->name, m->dst->name, st);
+                        "VM %s on host %s is '%s', not running, after the migration", m->ddef->name,
+                        m->dst->name, st);
             return FALSE;
         }
         g_usleep(m->src_paused ? 5000 : 50000);
@@ -172,8 +172,7 @@ final_stats(VmshiftQmp *q)
     gint64 until = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
     for (;;) {
         json_object *r = vmshift_qmp_execute(q, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL);
-        if (!r || vmshift_json_get_int(r, "total-time", 0) > 0 ||
-            g_get_monotonic_time() > until)
+        if (!r || vmshift_json_get_int(r, "total-time", 0) > 0 || g_get_monotonic_time() > until)
             return r;
         json_object_put(r);
         g_usleep(20000);
@@ -184,9 +183,9 @@ static void
 report_stats(KvmMig *m, json_object *r, gint64 wall_ms)
 {
     char *v;
-#define RES(key, fmt, val)                          \
-    v = g_strdup_printf(fmt, val);                  \
-    vmshift_job_set_result(m->job, key, v);         \
+#define RES(key, fmt, val)                  \
+    v = g_strdup_printf(fmt, val);          \
+    vmshift_job_set_result(m->job, key, v); \
     g_free(v)
     RES("total-time-ms", "%" G_GINT64_FORMAT, vmshift_json_get_int(r, "total-time", -1));
     RES("downtime-ms", "%" G_GINT64_FORMAT, vmshift_json_get_int(r, "downtime", -1));
@@ -202,14 +201,14 @@ report_stats(KvmMig *m, json_object *r, gint64 wall_ms)
 static void
 follow_progress(KvmMig *m, json_object *r, const char *status, gint64 now, gint64 *last_log)
 {
-    guint64 sent = (guint64) vmshift_json_get_int(r, "ram/transferred", 0);
-    guint64 remaining = (guint64) vmshift_json_get_int(r, "ram/remaining", 0);
-    guint64 total = (guint64) vmshift_json_get_int(r, "ram/total", 0);
+    guint64 sent = (guint64)vmshift_json_get_int(r, "ram/transferred", 0);
+    guint64 remaining = (guint64)vmshift_json_get_int(r, "ram/remaining", 0);
+    guint64 total = (guint64)vmshift_json_get_int(r, "ram/total", 0);
     gint64 syncs = vmshift_json_get_int(r, "ram/dirty-sync-count", 0);
     if (total) {
         vmshift_job_set_bytes(m->job, sent, sent + remaining);
-        vmshift_job_set_progress(m->job, 100.0 * (double) (total - MIN(remaining, total)) /
-                                         (double) total);
+        vmshift_job_set_progress(m->job,
+                                 100.0 * (double)(total - MIN(remaining, total)) / (double)total);
     }
     if (now - *last_log > G_USEC_PER_SEC) {
         *last_log = now;
@@ -233,14 +232,14 @@ start_postcopy(KvmMig *m, gint64 after_us, GError **error)
      * total time and a downtime of a few ms; after a full first pass it took
      * 2-4 times longer (bench/kvm-live, docs/design/kvm.md §2.2). From here
      * the destination pulls the pages it touches. */
-    if (!vmshift_qmp_execute_simple(m->sq, "migrate-start-postcopy", NULL, QMP_CMD_TIMEOUT,
-                                    error))
+    if (!vmshift_qmp_execute_simple(m->sq, "migrate-start-postcopy", NULL, QMP_CMD_TIMEOUT, error))
         return FALSE;
     kvm_mig_save_late(m, "stage", "postcopy");
     g_autofree char *when = g_strdup_printf("after %" G_GINT64_FORMAT " ms", after_us / 1000);
     vmshift_job_set_result(m->job, "postcopy", when);
     vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "switched to post-copy %s", when);
-    vmshift_job_set_location(m->job, m->dst->name, "running (post-copy, pages "
+    vmshift_job_set_location(m->job, m->dst->name,
+                             "running (post-copy, pages "
                              "still arriving from the source)");
     return TRUE;
 }
@@ -254,8 +253,8 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
     for (;;) {
         if (!cancel_requested && g_cancellable_is_cancelled(m->cancel)) {
             cancel_requested = TRUE;
-            if (postcopy_started || g_strcmp0(status, "device") == 0 ||
-                g_strcmp0(status, "completed") == 0) {
+            if (postcopy_started || g_strcmp0(status, "device") == 0
+                || g_strcmp0(status, "completed") == 0) {
                 vmshift_job_log(m->job, VMSHIFT_LOG_WARNING,
                                 "cancellation came too late: the migration is past the "
                                 "point of no return (%s); finishing it",
@@ -270,12 +269,12 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
         /* a paused source in post-copy: the guest runs again as soon as
          * the destination does, which is the end of its downtime */
         gboolean running = FALSE;
-        if (postcopy_started && m->src_paused && !m->t_resumed &&
-            resume_destination(m, &running, NULL) && running)
+        if (postcopy_started && m->src_paused && !m->t_resumed
+            && resume_destination(m, &running, NULL) && running)
             m->t_resumed = g_get_monotonic_time();
         GError *local = NULL;
-        gboolean fast = (m->t.postcopy && !postcopy_started) ||
-                        (postcopy_started && m->src_paused && !m->t_resumed);
+        gboolean fast = (m->t.postcopy && !postcopy_started)
+                        || (postcopy_started && m->src_paused && !m->t_resumed);
         VmshiftQmpEvent *ev = vmshift_qmp_next_event(m->sq, fast ? (m->src_paused ? 5 : 20) : 100,
                                                      &local);
         if (local) {
@@ -290,8 +289,7 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
         if (!query && now - last_query < period)
             continue;
         last_query = now;
-        json_object *r = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT,
-                                             error);
+        json_object *r = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT, error);
         if (!r)
             return FALSE;
         g_free(status);
@@ -304,8 +302,8 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
         if (!g_strcmp0(status, "failed") || !g_strcmp0(status, "cancelled")) {
             const char *desc = vmshift_json_get_string(r, "error-desc");
             if (!g_strcmp0(status, "cancelled") && cancel_requested)
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                            "migration of VM %s cancelled", m->sdef->name);
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "migration of VM %s cancelled",
+                            m->sdef->name);
             else
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                             "migration of VM %s from host %s to %s %s: %s", m->sdef->name,
@@ -316,9 +314,9 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
         }
         /* a paused source (Tuning.paused) switches at once: nothing runs
          * on it that a head start could catch up with */
-        if (m->t.postcopy && !postcopy_started && !cancel_requested &&
-            (m->t.paused ? !g_strcmp0(status, "setup") || !g_strcmp0(status, "active")
-                         : !g_strcmp0(status, "active") && now - t_start >= 200000)) {
+        if (m->t.postcopy && !postcopy_started && !cancel_requested
+            && (m->t.paused ? !g_strcmp0(status, "setup") || !g_strcmp0(status, "active")
+                            : !g_strcmp0(status, "active") && now - t_start >= 200000)) {
             if (!start_postcopy(m, now - t_start, error)) {
                 json_object_put(r);
                 return FALSE;
@@ -333,7 +331,7 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
 static gboolean
 follow_migration(KvmMig *m, gint64 t_start, GError **error)
 {
-    vmshift_qmp_set_cancellable(m->sq, NULL);   /* we poll the cancellable */
+    vmshift_qmp_set_cancellable(m->sq, NULL); /* we poll the cancellable */
     gboolean ok = follow_loop(m, t_start, error);
     vmshift_qmp_set_cancellable(m->sq, m->cancel);
     return ok;
@@ -345,8 +343,8 @@ prepare_destination(KvmMig *m, KvmStartFlags flags, GError **error)
     if (!kvm_mig_save(m, "stage", "prepare", error))
         return FALSE;
     if (kvm_vm_is_running(m->dst, m->ddef->name)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                    "VM %s already runs on host %s", m->ddef->name, m->dst->name);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT, "VM %s already runs on host %s",
+                    m->ddef->name, m->dst->name);
         return FALSE;
     }
     if (!kvm_mig_check_no_dst_vm(m, error))
@@ -357,8 +355,7 @@ prepare_destination(KvmMig *m, KvmStartFlags flags, GError **error)
     if (!kvm_vm_start(m->dst, m->ddef, flags, &m->dst_pid, error))
         return FALSE;
     g_autofree char *pid = g_strdup_printf("%" G_GINT64_FORMAT, m->dst_pid);
-    if (!kvm_mig_save(m, "dst-pid", pid, error) ||
-        !kvm_mig_save(m, "stage", "dst-started", error))
+    if (!kvm_mig_save(m, "dst-pid", pid, error) || !kvm_mig_save(m, "stage", "dst-started", error))
         return FALSE;
     m->dq = kvm_vm_qmp(m->dst, m->ddef->name, m->b->qmp_timeout_ms, m->cancel, error);
     return m->dq != NULL;
@@ -376,11 +373,12 @@ choose_tuning(KvmMig *m, const KvmTuningOptions *o, GError **error)
         .dst_name = m->dst->name,
         .link_mib_s = m->b->link_mib_s,
         .src_max_bw_mib = m->src->max_bw_mib,
-        .paused_postcopy = TRUE,   /* QMP can switch a paused source to post-copy */
+        .paused_postcopy = TRUE, /* QMP can switch a paused source to post-copy */
         .dirty_mib_s = -1,
     };
     if (!source_qemu(m, &f.tcg, &f.qemu_major))
-        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "the source QEMU did not tell its version "
+        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING,
+                        "the source QEMU did not tell its version "
                         "and accelerator (query-version, query-kvm)");
     if (kvm_tuning_needs_dirty_rate(&f, o)) {
         GError *local = NULL;
@@ -391,8 +389,7 @@ choose_tuning(KvmMig *m, const KvmTuningOptions *o, GError **error)
                 return FALSE;
             }
             vmshift_job_log(m->job, VMSHIFT_LOG_WARNING,
-                            "dirty rate not measured (%s); assuming a quiet guest",
-                            local->message);
+                            "dirty rate not measured (%s); assuming a quiet guest", local->message);
             g_clear_error(&local);
         }
     }
@@ -433,8 +430,9 @@ check_source(KvmMig *m, GError **error)
      * fails with "duplicate yank instance". Tell it before changing anything. */
     json_object *mq = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL);
     g_autofree char *mst = g_strdup(vmshift_json_get_string(mq, "status"));
-    gboolean migrating = mst && (!strcmp(mst, "active") || !strcmp(mst, "setup") ||
-                                 !strcmp(mst, "postcopy-active") || !strcmp(mst, "device"));
+    gboolean migrating = mst
+                         && (!strcmp(mst, "active") || !strcmp(mst, "setup")
+                             || !strcmp(mst, "postcopy-active") || !strcmp(mst, "device"));
     json_object *yank = vmshift_qmp_execute(m->sq, "query-yank", NULL, QMP_CMD_TIMEOUT, NULL);
     gboolean stale = FALSE;
     for (gsize i = 0; yank && i < json_object_array_length(yank); i++)
@@ -447,15 +445,15 @@ check_source(KvmMig *m, GError **error)
         json_object_put(mq);
     if (migrating) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                    "VM %s on host %s is already migrating (%s)", m->sdef->name, m->src->name,
-                    mst);
+                    "VM %s on host %s is already migrating (%s)", m->sdef->name, m->src->name, mst);
         return FALSE;
     }
     if (stale) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "VM %s on host %s cannot be migrated again: its QEMU kept the state of an "
                     "earlier failed migration (QEMU 7.2 'duplicate yank instance'); restart "
-                    "the VM first", m->sdef->name, m->src->name);
+                    "the VM first",
+                    m->sdef->name, m->src->name);
         return FALSE;
     }
     return TRUE;
@@ -481,8 +479,8 @@ plan_destination(KvmMig *m, gboolean moves_storage, GError **error)
         } else if (!kvm_host_exists(m->dst, dk->path)) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "host %s does not reach disk %s (%s) of VM %s: give --path to "
-                        "move the storage too", m->dst->name, dk->id, dk->path,
-                        m->sdef->name);
+                        "move the storage too",
+                        m->dst->name, dk->id, dk->path, m->sdef->name);
             return FALSE;
         }
     }
@@ -598,19 +596,18 @@ live_prepare(KvmMig *m, gboolean moves_storage, GPtrArray *mirrors, int *port, G
     if (!kvm_tuning_read_options(m->spec->options, &opts, error))
         return FALSE;
     m->sq = kvm_vm_qmp(m->src, m->sdef->name, m->b->qmp_timeout_ms, m->cancel, error);
-    if (!m->sq || !check_source(m, error) || !plan_destination(m, moves_storage, error) ||
-        !choose_tuning(m, &opts, error) || kvm_mig_check_cancel(m, error))
+    if (!m->sq || !check_source(m, error) || !plan_destination(m, moves_storage, error)
+        || !choose_tuning(m, &opts, error) || kvm_mig_check_cancel(m, error))
         return FALSE;
     if (!kvm_mig_phase(m, VMSHIFT_PHASE_PREPARE, error))
         return FALSE;
     if (moves_storage && !create_images(m, error))
         return FALSE;
     /* with disks to mirror the destination stays paused until they are in */
-    if (!prepare_destination(m, KVM_START_INCOMING | (moves_storage ? KVM_START_PAUSED : 0),
-                             error))
+    if (!prepare_destination(m, KVM_START_INCOMING | (moves_storage ? KVM_START_PAUSED : 0), error))
         return FALSE;
-    if (!set_caps(m->sq, &m->t, FALSE, error) ||
-        !set_caps_ex(m->dq, &m->t, TRUE, moves_storage, error))
+    if (!set_caps(m->sq, &m->t, FALSE, error)
+        || !set_caps_ex(m->dq, &m->t, TRUE, moves_storage, error))
         return FALSE;
     if (moves_storage && !start_nbd_mirrors(m, mirrors, error))
         return FALSE;
@@ -648,7 +645,7 @@ live_transfer(KvmMig *m, GPtrArray *mirrors, int port, GError **error)
     if (!vmshift_qmp_execute_simple(m->sq, "migrate", a, QMP_CMD_TIMEOUT, error)) {
         if (strstr((*error)->message, "duplicate yank instance"))
             g_prefix_error(error, "QEMU 7.2 cannot migrate this VM again after an earlier "
-                           "migration failed with multifd (restart the VM first): ");
+                                  "migration failed with multifd (restart the VM first): ");
         return FALSE;
     }
     return follow_migration(m, t_mig, error);
@@ -657,8 +654,7 @@ live_transfer(KvmMig *m, GPtrArray *mirrors, int port, GError **error)
 /* Switchover: the source has stopped and handed over; the destination
  * runs. */
 static gboolean
-live_switchover(KvmMig *m, gboolean moves_storage, GPtrArray *mirrors, gint64 t0,
-                GError **error)
+live_switchover(KvmMig *m, gboolean moves_storage, GPtrArray *mirrors, gint64 t0, GError **error)
 {
     kvm_mig_save_late(m, "stage", "completed");
     /* past the point of no return: keep going */
@@ -690,7 +686,8 @@ live_switchover(KvmMig *m, gboolean moves_storage, GPtrArray *mirrors, gint64 t0
         report_stats(m, r, (g_get_monotonic_time() - t0) / 1000);
         vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
                         "migrated: total %" G_GINT64_FORMAT " ms, downtime %" G_GINT64_FORMAT
-                        " ms, %" G_GINT64_FORMAT " MiB", vmshift_json_get_int(r, "total-time", -1),
+                        " ms, %" G_GINT64_FORMAT " MiB",
+                        vmshift_json_get_int(r, "total-time", -1),
                         vmshift_json_get_int(r, "downtime", -1),
                         vmshift_json_get_int(r, "ram/transferred", 0) >> 20);
         json_object_put(r);
@@ -716,8 +713,7 @@ live_cleanup(KvmMig *m, GPtrArray *mirrors)
         KvmMirror *x = mirrors->pdata[i];
         const char *argv[] = { "rm", "-f", "--", x->old_path, NULL };
         if (kvm_host_run(m->src, argv, NULL, NULL, 30, &local))
-            vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "removed %s:%s", m->src->name,
-                            x->old_path);
+            vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "removed %s:%s", m->src->name, x->old_path);
         g_clear_error(&local);
     }
     kvm_mig_save_late(m, "stage", "done");
@@ -729,8 +725,8 @@ static void
 live_undo(KvmMig *m, GPtrArray *mirrors)
 {
     g_autofree char *stage = vmshift_job_get_saved(m->job, "stage");
-    gboolean handed_over = g_strcmp0(stage, "completed") == 0 ||
-                           g_strcmp0(stage, "cleanup") == 0 || g_strcmp0(stage, "postcopy") == 0;
+    gboolean handed_over = g_strcmp0(stage, "completed") == 0 || g_strcmp0(stage, "cleanup") == 0
+                           || g_strcmp0(stage, "postcopy") == 0;
     if (handed_over) {
         vmshift_job_set_location(m->job, m->dst->name,
                                  "handed over; check it (vmshift job repair)");
@@ -761,12 +757,12 @@ gboolean
 kvm_mig_live(KvmMig *m, GError **error)
 {
     gint64 t0 = g_get_monotonic_time();
-    g_autoptr(GPtrArray) mirrors = g_ptr_array_new_with_free_func((GDestroyNotify) kvm_mirror_free);
+    g_autoptr(GPtrArray) mirrors = g_ptr_array_new_with_free_func((GDestroyNotify)kvm_mirror_free);
     gboolean moves_storage = vmshift_migration_spec_moves_storage(m->spec);
     int port = 0;
-    if (!live_prepare(m, moves_storage, mirrors, &port, error) ||
-        !live_transfer(m, mirrors, port, error) ||
-        !live_switchover(m, moves_storage, mirrors, t0, error)) {
+    if (!live_prepare(m, moves_storage, mirrors, &port, error)
+        || !live_transfer(m, mirrors, port, error)
+        || !live_switchover(m, moves_storage, mirrors, t0, error)) {
         live_undo(m, mirrors);
         return FALSE;
     }

@@ -65,8 +65,8 @@ kvm_mig_save_late(KvmMig *m, const char *key, const char *value)
 {
     GError *local = NULL;
     if (!kvm_mig_save(m, key, value, &local)) {
-        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "journal (%s=%s): %s", key,
-                        value ? value : "", local->message);
+        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "journal (%s=%s): %s", key, value ? value : "",
+                        local->message);
         g_clear_error(&local);
     }
 }
@@ -84,8 +84,10 @@ kvm_mig_phase_late(KvmMig *m, VmshiftPhase p)
 void
 kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major)
 {
-    vmshift_job_log(job, VMSHIFT_LOG_WARNING, "tcg-safe=false: migrating a TCG guest live on "
-                    "QEMU %d, which can lose guest writes (fixed in QEMU 9.0)", qemu_major);
+    vmshift_job_log(job, VMSHIFT_LOG_WARNING,
+                    "tcg-safe=false: migrating a TCG guest live on "
+                    "QEMU %d, which can lose guest writes (fixed in QEMU 9.0)",
+                    qemu_major);
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -101,7 +103,7 @@ void
 kvm_mig_rollback_destination(KvmMig *m)
 {
     if (g_getenv("VMSHIFT_KVM_DEBUG_KEEP_DEST"))
-        return;     /* debugging: leave the destination for inspection */
+        return; /* debugging: leave the destination for inspection */
     g_clear_pointer(&m->dq, vmshift_qmp_free);
     if (m->dst && m->ddef) {
         if (m->dst_pid > 0) {
@@ -135,8 +137,8 @@ kvm_mig_check_no_dst_vm(KvmMig *m, GError **error)
     g_autofree char *dconf = g_build_filename(ddir, "vm.conf", NULL);
     if (!kvm_host_exists(m->dst, dconf))
         return TRUE;
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                "host %s already has a VM called %s", m->dst->name, m->ddef->name);
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT, "host %s already has a VM called %s",
+                m->dst->name, m->ddef->name);
     return FALSE;
 }
 
@@ -161,7 +163,7 @@ disk_virtual_size(KvmHost *h, const char *path, guint64 *size, GError **error)
     if (!kvm_host_run(h, argv, NULL, &out, 30, error))
         return FALSE;
     json_object *o = json_tokener_parse(out);
-    *size = (guint64) vmshift_json_get_int(o, "virtual-size", 0);
+    *size = (guint64)vmshift_json_get_int(o, "virtual-size", 0);
     if (o)
         json_object_put(o);
     if (*size == 0) {
@@ -180,16 +182,15 @@ new_file_place(KvmHost *h, const char *path, GError **error)
     if (!kvm_host_mkdir(h, dir, error))
         return FALSE;
     if (kvm_host_exists(h, path)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                    "host %s: %s already exists", h->name, path);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT, "host %s: %s already exists",
+                    h->name, path);
         return FALSE;
     }
     return TRUE;
 }
 
 gboolean
-kvm_mig_new_image(KvmMig *m, KvmHost *h, const KvmDiskDef *sk, const KvmDiskDef *dk,
-                  GError **error)
+kvm_mig_new_image(KvmMig *m, KvmHost *h, const KvmDiskDef *sk, const KvmDiskDef *dk, GError **error)
 {
     guint64 size = 0;
     if (!disk_virtual_size(m->src, sk->path, &size, error))
@@ -219,8 +220,8 @@ kvm_mig_map_networks(KvmMig *m, GError **error)
         }
         if (!found) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                        "VM %s has no NIC '%s' (--network %s=%s)", m->sdef->name, mp->key,
-                        mp->key, mp->value);
+                        "VM %s has no NIC '%s' (--network %s=%s)", m->sdef->name, mp->key, mp->key,
+                        mp->value);
             return FALSE;
         }
     }
@@ -231,7 +232,8 @@ kvm_mig_map_networks(KvmMig *m, GError **error)
         if (!nd) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "host %s has no network '%s' for NIC %s of VM %s (use --network "
-                        "%s=NET)", h->name, n->network, n->id, m->sdef->name, n->id);
+                        "%s=NET)",
+                        h->name, n->network, n->id, m->sdef->name, n->id);
             return FALSE;
         }
         g_free(nd);
@@ -261,9 +263,11 @@ copy_image_nbd(KvmMig *m, const char *from, const char *to, const char *format, 
     g_autofree char *ps = g_strdup_printf("%d", port);
     g_autofree char *pidf = g_strdup_printf("%s/vmshift-nbd-%d.pid", s->run_dir, port);
     g_autofree char *fmt = g_strdup_printf("--format=%s", format);
-    const char *serve[] = { "qemu-nbd", "--read-only", "--fork", "--shared=1", fmt,
-                            "--bind", s->migration_address, "--port", ps,
-                            "--export-name", "vmshift", "--pid-file", pidf, from, NULL };
+    const char *serve[] = {
+        "qemu-nbd", "--read-only",        "--fork", "--shared=1", fmt,
+        "--bind",   s->migration_address, "--port", ps,           "--export-name",
+        "vmshift",  "--pid-file",         pidf,     from,         NULL
+    };
     vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "copying %s:%s to %s:%s over NBD", s->name, from,
                     m->dst->name, to);
     if (!kvm_host_run(s, serve, NULL, NULL, 60, error))
@@ -294,8 +298,8 @@ kvm_mig_copy_image(KvmMig *m, KvmHost *h, const char *from, const char *to, cons
     g_ptr_array_add(m->new_files, g_strdup(to));
     if (!kvm_mig_save_new_files(m, error))
         return FALSE;
-    if (h == m->dst && m->src != m->dst &&
-        !(kvm_host_is_local(m->src) && kvm_host_is_local(m->dst)))
+    if (h == m->dst && m->src != m->dst
+        && !(kvm_host_is_local(m->src) && kvm_host_is_local(m->dst)))
         return copy_image_nbd(m, from, to, format, error);
     /* convert flattens any backing chain into one image */
     const char *argv[] = { "qemu-img", "convert", "-O", format, from, to, NULL };
@@ -321,12 +325,12 @@ pick_destination(KvmMig *m, GError **error)
         return FALSE;
     if (m->dst == m->src) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                    "VM %s already is on host %s (use migrate-storage to move its disks)",
-                    spec->vm, m->src->name);
+                    "VM %s already is on host %s (use migrate-storage to move its disks)", spec->vm,
+                    m->src->name);
         return FALSE;
     }
-    if (kvm_host_is_local(m->src) && kvm_host_is_local(m->dst) &&
-        !strcmp(m->src->run_dir, m->dst->run_dir)) {
+    if (kvm_host_is_local(m->src) && kvm_host_is_local(m->dst)
+        && !strcmp(m->src->run_dir, m->dst->run_dir)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                     "hosts %s and %s share the run directory %s", m->src->name, m->dst->name,
                     m->src->run_dir);
@@ -351,8 +355,8 @@ kvm_qmp_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job
     /* the files' access rules as they are now are the model for
      * recreate_acl at the new place */
     kvm_acl_capture_def(m.src, m.sdef);
-    if (!kvm_mig_save(&m, "vm", m.sdef->name, error) ||
-        !kvm_mig_save(&m, "src-host", m.src->name, error))
+    if (!kvm_mig_save(&m, "vm", m.sdef->name, error)
+        || !kvm_mig_save(&m, "src-host", m.src->name, error))
         return FALSE;
     if (spec->type == VMSHIFT_MIGRATION_STORAGE)
         return kvm_mig_storage(&m, error);

@@ -37,8 +37,7 @@ kvm_mig_disk_node(VmshiftQmp *q, const char *id, GError **error)
     for (gsize i = 0; i < n && !node; i++) {
         json_object *e = json_object_array_get_idx(r, i);
         const char *qdev = vmshift_json_get_string(e, "qdev");
-        if (qdev && (g_str_has_prefix(qdev, want) ||
-                     g_strcmp0(qdev, want) == 0)) {
+        if (qdev && (g_str_has_prefix(qdev, want) || g_strcmp0(qdev, want) == 0)) {
             const char *nn = vmshift_json_get_string(e, "inserted/node-name");
             if (nn)
                 node = g_strdup(nn);
@@ -73,8 +72,8 @@ job_progress_from_block_jobs(KvmMig *m, VmshiftQmp *q)
     gsize n = json_object_array_length(r);
     for (gsize i = 0; i < n; i++) {
         json_object *e = json_object_array_get_idx(r, i);
-        done += (guint64) vmshift_json_get_int(e, "offset", 0);
-        total += (guint64) vmshift_json_get_int(e, "len", 0);
+        done += (guint64)vmshift_json_get_int(e, "offset", 0);
+        total += (guint64)vmshift_json_get_int(e, "len", 0);
     }
     json_object_put(r);
     if (total)
@@ -98,7 +97,7 @@ kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **er
     for (;;) {
         gboolean all = TRUE;
         for (guint i = 0; i < mirrors->len; i++)
-            all &= ((KvmMirror *) mirrors->pdata[i])->ready;
+            all &= ((KvmMirror *)mirrors->pdata[i])->ready;
         if (all)
             return TRUE;
         if (kvm_mig_check_cancel(m, error))
@@ -117,9 +116,9 @@ kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **er
                     continue;
                 if (!strcmp(ev->name, "BLOCK_JOB_READY"))
                     x->ready = TRUE;
-                else if (!strcmp(ev->name, "BLOCK_JOB_ERROR") ||
-                         !strcmp(ev->name, "BLOCK_JOB_CANCELLED") ||
-                         (!strcmp(ev->name, "BLOCK_JOB_COMPLETED") && !x->ready)) {
+                else if (!strcmp(ev->name, "BLOCK_JOB_ERROR")
+                         || !strcmp(ev->name, "BLOCK_JOB_CANCELLED")
+                         || (!strcmp(ev->name, "BLOCK_JOB_COMPLETED") && !x->ready)) {
                     const char *e = vmshift_qmp_event_get_string(ev, "error");
                     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                                 "mirror of disk %s to %s failed: %s", x->disk, x->new_path,
@@ -162,11 +161,10 @@ kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean grac
              * after the final synchronisation) */
             VmshiftQmpEvent *ev = NULL;
             for (int k = 0; k < 600 && !ev; k++) {
-                ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_COMPLETED", match_job, x->job, 50,
-                                            NULL);
+                ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_COMPLETED", match_job, x->job, 50, NULL);
                 if (!ev)
-                    ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_CANCELLED", match_job, x->job,
-                                                50, NULL);
+                    ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_CANCELLED", match_job, x->job, 50,
+                                                NULL);
                 if (!graceful && k > 40)
                     break;
             }
@@ -234,8 +232,7 @@ kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk, json_object *ta
         json_object_put(target_file);
         return FALSE;
     }
-    x->new_node = g_strdup_printf("%s-m%" G_GINT64_FORMAT, dk->id,
-                                  g_get_real_time() % 1000000);
+    x->new_node = g_strdup_printf("%s-m%" G_GINT64_FORMAT, dk->id, g_get_real_time() % 1000000);
     g_autofree char *fnode = g_strdup_printf("%s-file", x->new_node);
     json_object_object_add(target_file, "node-name", json_object_new_string(fnode));
     if (!vmshift_qmp_execute_simple(q, "blockdev-add", target_file, QMP_CMD_TIMEOUT, error)) {
@@ -263,7 +260,7 @@ kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk, json_object *ta
 gboolean
 kvm_mirrors_pivot(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
 {
-    (void) m;
+    (void)m;
     for (guint i = 0; i < mirrors->len; i++) {
         KvmMirror *x = mirrors->pdata[i];
         json_object *a = json_object_new_object();
@@ -273,8 +270,8 @@ kvm_mirrors_pivot(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
     }
     for (guint i = 0; i < mirrors->len; i++) {
         KvmMirror *x = mirrors->pdata[i];
-        g_autoptr(VmshiftQmpEvent) ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_COMPLETED",
-                                                               match_job, x->job, 60000, error);
+        g_autoptr(VmshiftQmpEvent)
+            ev = vmshift_qmp_wait_event(q, "BLOCK_JOB_COMPLETED", match_job, x->job, 60000, error);
         if (!ev)
             return FALSE;
         const char *e = vmshift_qmp_event_get_string(ev, "error");

@@ -14,7 +14,7 @@ typedef struct {
     char *vm, *srcn, *dstn, *stage, *files;
     KvmHost *src, *dst;
     VmshiftQmp *sq;
-    char *src_status;      /* the source QEMU's run state, "postcopy", or NULL */
+    char *src_status; /* the source QEMU's run state, "postcopy", or NULL */
     gboolean src_up, dst_up;
 } Repair;
 
@@ -48,12 +48,13 @@ static void
 settle_migration(Repair *r)
 {
     vmshift_qmp_execute_simple(r->sq, "migrate_cancel", NULL, QMP_CMD_TIMEOUT, NULL);
-    vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "cancelled the migration still running "
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                    "cancelled the migration still running "
                     "in the source QEMU");
     for (int i = 0; i < 100; i++) {
         g_autofree char *s = qmp_status(r->sq, "query-migrate");
-        gboolean settled = !s || !strcmp(s, "cancelled") || !strcmp(s, "failed") ||
-                           !strcmp(s, "completed");
+        gboolean settled = !s || !strcmp(s, "cancelled") || !strcmp(s, "failed")
+                           || !strcmp(s, "completed");
         if (settled && s && !strcmp(s, "completed")) {
             g_free(r->src_status);
             r->src_status = g_strdup("postmigrate");
@@ -72,8 +73,7 @@ settle_migration(Repair *r)
 static void
 cancel_mirrors(Repair *r)
 {
-    json_object *jobs = vmshift_qmp_execute(r->sq, "query-block-jobs", NULL, QMP_CMD_TIMEOUT,
-                                            NULL);
+    json_object *jobs = vmshift_qmp_execute(r->sq, "query-block-jobs", NULL, QMP_CMD_TIMEOUT, NULL);
     gsize nj = jobs ? json_object_array_length(jobs) : 0;
     for (gsize i = 0; i < nj; i++) {
         const char *dev = vmshift_json_get_string(json_object_array_get_idx(jobs, i), "device");
@@ -99,8 +99,7 @@ inspect_source(Repair *r)
         return;
     r->src_status = qmp_status(r->sq, "query-status");
     g_autofree char *ms = qmp_status(r->sq, "query-migrate");
-    if (ms && (!strcmp(ms, "active") || !strcmp(ms, "setup") ||
-               !strcmp(ms, "pre-switchover")))
+    if (ms && (!strcmp(ms, "active") || !strcmp(ms, "setup") || !strcmp(ms, "pre-switchover")))
         settle_migration(r);
     else if (ms && !strcmp(ms, "postcopy-active")) {
         g_free(r->src_status);
@@ -127,8 +126,10 @@ finish_move(Repair *r)
     kvm_host_remove_tree(r->src, sdir, NULL);
     vmshift_job_set_location(r->job, r->dst->name, r->dst_up ? "running" : "stopped");
     vmshift_job_set_result(r->job, "repair", "resumed");
-    vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "the VM had been handed over to %s: finished "
-                    "the move (source stopped and removed)", r->dst->name);
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                    "the VM had been handed over to %s: finished "
+                    "the move (source stopped and removed)",
+                    r->dst->name);
 }
 
 /* The destination's QEMU and definition go; TRUE when there was one. */
@@ -163,7 +164,7 @@ static gboolean
 roll_back(Repair *r, GError **error)
 {
     gboolean did = r->dst && remove_destination(r);
-    gboolean journaled = TRUE;   /* on FALSE, @error is set: the source still resumes */
+    gboolean journaled = TRUE; /* on FALSE, @error is set: the source still resumes */
     if (r->files && *r->files) {
         g_auto(GStrv) fv = g_strsplit(r->files, ";", -1);
         KvmHost *h = r->dst ? r->dst : r->src;
@@ -179,8 +180,8 @@ roll_back(Repair *r, GError **error)
     }
     /* a source the job paused for the transfer (TCG) runs again */
     g_autofree char *paused_by_job = vmshift_job_get_saved(r->job, "source-paused");
-    if (r->sq && r->src_status && strcmp(r->src_status, "running") &&
-        (strcmp(r->src_status, "paused") || !g_strcmp0(paused_by_job, "1"))) {
+    if (r->sq && r->src_status && strcmp(r->src_status, "running")
+        && (strcmp(r->src_status, "paused") || !g_strcmp0(paused_by_job, "1"))) {
         vmshift_qmp_execute_simple(r->sq, "cont", NULL, QMP_CMD_TIMEOUT, NULL);
         did = TRUE;
     }
@@ -214,11 +215,12 @@ kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error)
     if (!g_strcmp0(r.src_status, "postcopy")) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "VM %s is in post-copy between %s and %s: let it finish, then repair "
-                    "again", r.vm, r.srcn, r.dstn);
+                    "again",
+                    r.vm, r.srcn, r.dstn);
         return FALSE;
     }
-    gboolean handed_over = (r.dst_up && (!r.src_up || !g_strcmp0(r.src_status, "postmigrate"))) ||
-                           (r.dst && !r.src_up && g_strcmp0(r.stage, "completed") == 0);
+    gboolean handed_over = (r.dst_up && (!r.src_up || !g_strcmp0(r.src_status, "postmigrate")))
+                           || (r.dst && !r.src_up && g_strcmp0(r.stage, "completed") == 0);
     if (r.dst && handed_over) {
         finish_move(&r);
         return TRUE;

@@ -47,8 +47,8 @@ move_mirrored(KvmMig *m, GPtrArray *moving, GPtrArray *mirrors, GError **error)
                                error))
             return FALSE;
     }
-    if (!kvm_mig_phase(m, VMSHIFT_PHASE_TRANSFER, error) ||
-        !kvm_mig_save(m, "stage", "mirror", error))
+    if (!kvm_mig_phase(m, VMSHIFT_PHASE_TRANSFER, error)
+        || !kvm_mig_save(m, "stage", "mirror", error))
         return FALSE;
     for (guint k = 0; k < moving->len; k++) {
         guint i = GPOINTER_TO_UINT(moving->pdata[k]);
@@ -60,9 +60,9 @@ move_mirrored(KvmMig *m, GPtrArray *moving, GPtrArray *mirrors, GError **error)
         if (!kvm_mirror_start(m, m->sq, sk, f, dk->path, mirrors, error))
             return FALSE;
     }
-    if (!kvm_mirrors_wait_ready(m, m->sq, mirrors, error) ||
-        !kvm_mig_phase(m, VMSHIFT_PHASE_SWITCHOVER, error) ||
-        !kvm_mirrors_pivot(m, m->sq, mirrors, error))
+    if (!kvm_mirrors_wait_ready(m, m->sq, mirrors, error)
+        || !kvm_mig_phase(m, VMSHIFT_PHASE_SWITCHOVER, error)
+        || !kvm_mirrors_pivot(m, m->sq, mirrors, error))
         return FALSE;
     /* past the pivot: the new files are the VM's */
     kvm_mig_save_late(m, "stage", "pivoted");
@@ -85,13 +85,13 @@ move_copied(KvmMig *m, GPtrArray *moving, GError **error)
         guint i = GPOINTER_TO_UINT(moving->pdata[k]);
         KvmDiskDef *dk = m->ddef->disks->pdata[i];
         KvmDiskDef *sk = m->sdef->disks->pdata[i];
-        if (kvm_mig_check_cancel(m, error) ||
-            !kvm_mig_copy_image(m, m->src, sk->path, dk->path, dk->format, error))
+        if (kvm_mig_check_cancel(m, error)
+            || !kvm_mig_copy_image(m, m->src, sk->path, dk->path, dk->format, error))
             return FALSE;
         vmshift_job_set_progress(m->job, 100.0 * (k + 1) / moving->len);
     }
-    if (!kvm_mig_phase(m, VMSHIFT_PHASE_SWITCHOVER, error) ||
-        !kvm_mig_save(m, "stage", "copied", error))
+    if (!kvm_mig_phase(m, VMSHIFT_PHASE_SWITCHOVER, error)
+        || !kvm_mig_save(m, "stage", "copied", error))
         return FALSE;
     g_ptr_array_set_size(m->new_files, 0);
     return kvm_mig_save_new_files(m, error);
@@ -126,7 +126,7 @@ storage_undo(KvmMig *m, GPtrArray *mirrors, gboolean running)
     KvmHost *keep = m->dst;
     m->dst = NULL;
     KvmVmDef *kd = m->ddef;
-    m->ddef = NULL;        /* the definition was not moved */
+    m->ddef = NULL; /* the definition was not moved */
     kvm_mig_rollback_destination(m);
     m->ddef = kd;
     m->dst = keep;
@@ -137,11 +137,11 @@ storage_undo(KvmMig *m, GPtrArray *mirrors, gboolean running)
 gboolean
 kvm_mig_storage(KvmMig *m, GError **error)
 {
-    g_autoptr(GPtrArray) mirrors = g_ptr_array_new_with_free_func((GDestroyNotify) kvm_mirror_free);
-    g_autoptr(GPtrArray) moving = g_ptr_array_new();      /* indexes as pointers */
+    g_autoptr(GPtrArray) mirrors = g_ptr_array_new_with_free_func((GDestroyNotify)kvm_mirror_free);
+    g_autoptr(GPtrArray) moving = g_ptr_array_new(); /* indexes as pointers */
     gboolean running = kvm_vm_is_running(m->src, m->sdef->name);
-    if (!plan_moves(m, moving, error) || !kvm_mig_phase(m, VMSHIFT_PHASE_PREPARE, error) ||
-        !(running ? move_mirrored(m, moving, mirrors, error) : move_copied(m, moving, error)) ||
+    if (!plan_moves(m, moving, error) || !kvm_mig_phase(m, VMSHIFT_PHASE_PREPARE, error)
+        || !(running ? move_mirrored(m, moving, mirrors, error) : move_copied(m, moving, error)) ||
         /* the definition follows the disks */
         !kvm_vm_def_save(m->src, m->ddef, error)) {
         storage_undo(m, mirrors, running);
@@ -174,8 +174,8 @@ block_job_merges(KvmBackend *b, KvmHost *h, const KvmVmDef *def, VmshiftCheckpoi
         if (g_strcmp0(type, "commit") && g_strcmp0(type, "stream"))
             continue;
         const char *dev = vmshift_json_get_string(j, "device");
-        guint64 o = (guint64) vmshift_json_get_int(j, "offset", 0);
-        guint64 l = (guint64) vmshift_json_get_int(j, "len", 0);
+        guint64 o = (guint64)vmshift_json_get_int(j, "offset", 0);
+        guint64 l = (guint64)vmshift_json_get_int(j, "len", 0);
         off += o;
         len += l;
         /* name the disk when the job id carries it */
@@ -186,20 +186,20 @@ block_job_merges(KvmBackend *b, KvmHost *h, const KvmVmDef *def, VmshiftCheckpoi
                 disk = dk->id;
         }
         if (!disk && def->disks->len == 1)
-            disk = ((KvmDiskDef *) def->disks->pdata[0])->id;
+            disk = ((KvmDiskDef *)def->disks->pdata[0])->id;
         if (detail->len)
             g_string_append(detail, "; ");
-        g_string_append_printf(detail, "block-%s job '%s' on %s%s at %d%% (%s, %"
-                               G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " bytes)",
+        g_string_append_printf(detail,
+                               "block-%s job '%s' on %s%s at %d%% (%s, %" G_GUINT64_FORMAT
+                               "/%" G_GUINT64_FORMAT " bytes)",
                                type, dev ? dev : "?", disk ? "disk " : "VM ",
-                               disk ? disk : def->name,
-                               l ? (int) (100 * o / l) : 0,
+                               disk ? disk : def->name, l ? (int)(100 * o / l) : 0,
                                vmshift_json_get_string(j, "status") ?: "?", o, l);
     }
     json_object_put(jobs);
     if (detail->len) {
         cs->merging = 1;
-        cs->percent = len ? (gint32) (100 * off / len) : -1;
+        cs->percent = len ? (gint32)(100 * off / len) : -1;
         cs->detail = g_string_free(g_steal_pointer(&detail), FALSE);
     }
     return TRUE;
@@ -220,7 +220,8 @@ locked_image_merges(KvmHost *h, const KvmVmDef *def, VmshiftCheckpointState *cs)
                 g_free(cs->detail);
                 cs->detail = g_strdup_printf("disk %s (%s) of stopped VM %s is locked by "
                                              "another process (qemu-img commit or rebase "
-                                             "running)", dk->id, dk->path, def->name);
+                                             "running)",
+                                             dk->id, dk->path, def->name);
             }
             g_clear_error(&local);
         }

@@ -15,8 +15,7 @@ G_BEGIN_DECLS
 /* kvm-qmp-inventory.c: "QEMU x.y.z" of the host's qemu, or NULL */
 char *kvm_qmp_qemu_version(KvmHost *h);
 /* kvm-qmp-check.c */
-GPtrArray *kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec,
-                                   GError **error);
+GPtrArray *kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error);
 /* kvm-qmp-storage.c */
 VmshiftCheckpointState *kvm_qmp_checkpoint_state(KvmBackend *b, const char *vm, GError **error);
 /* kvm-qmp-acl.c */
@@ -42,11 +41,11 @@ typedef struct {
     VmshiftQmp *sq, *dq;
     gint64 dst_pid;
     gboolean dst_def_written;
-    GPtrArray *new_files;      /* created at the destination */
+    GPtrArray *new_files; /* created at the destination */
     KvmTuning t;
-    gboolean src_paused;       /* this job paused the source (KvmTuning.paused) */
-    gint64 t_paused;           /* when (monotonic µs) */
-    gint64 t_resumed;          /* when the destination ran (0: not yet) */
+    gboolean src_paused; /* this job paused the source (KvmTuning.paused) */
+    gint64 t_paused;     /* when (monotonic µs) */
+    gint64 t_resumed;    /* when the destination ran (0: not yet) */
 } KvmMig;
 
 /* the journal (vmshift_job_save) and the phases */
@@ -61,8 +60,7 @@ gboolean kvm_mig_check_cancel(KvmMig *m, GError **error);
 void kvm_mig_rollback_destination(KvmMig *m);
 /* FALSE (conflict) when the destination already has a VM of that name */
 gboolean kvm_mig_check_no_dst_vm(KvmMig *m, GError **error);
-char *kvm_mig_target_path(const char *dir, const char *old_path, const char *vm,
-                          const char *disk);
+char *kvm_mig_target_path(const char *dir, const char *old_path, const char *vm, const char *disk);
 /* A new empty image on @h at @dk's path, of the size of source disk @sk,
  * journaled (new-files) before it is made. */
 gboolean kvm_mig_new_image(KvmMig *m, KvmHost *h, const KvmDiskDef *sk, const KvmDiskDef *dk,
@@ -102,9 +100,8 @@ KvmMirror *kvm_mirror_new(VmshiftQmp *q, const KvmDiskDef *dk, const char *new_p
                           GPtrArray *mirrors, GError **error);
 /* blockdev-mirror from x->old_node to x->new_node, as job vmshift-mirror-DISK */
 gboolean kvm_mirror_run(VmshiftQmp *q, KvmMirror *x, GError **error);
-gboolean kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk,
-                          json_object *target_file, const char *target_path_,
-                          GPtrArray *mirrors, GError **error);
+gboolean kvm_mirror_start(KvmMig *m, VmshiftQmp *q, const KvmDiskDef *dk, json_object *target_file,
+                          const char *target_path_, GPtrArray *mirrors, GError **error);
 gboolean kvm_mirrors_pivot(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error);
 
 G_END_DECLS

@@ -8,10 +8,10 @@
 
 #include "kvm-tuning.h"
 
-const char *const kvm_tuning_option_keys[] = {
-    "max-bandwidth", "postcopy",   "multifd-channels", "downtime-limit",
-    "auto-converge", "measure-dirty-rate", "tcg-safe", NULL
-};
+const char *const kvm_tuning_option_keys[] = { "max-bandwidth",    "postcopy",
+                                               "multifd-channels", "downtime-limit",
+                                               "auto-converge",    "measure-dirty-rate",
+                                               "tcg-safe",         NULL };
 
 static gboolean
 bad_value(const char *key, const char *want, GError **error)
@@ -27,11 +27,11 @@ read_u64(const char *key, GVariant *v, guint64 *out, GError **error)
     if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64))
         *out = g_variant_get_uint64(v);
     else if (g_variant_is_of_type(v, G_VARIANT_TYPE_INT64) && g_variant_get_int64(v) >= 0)
-        *out = (guint64) g_variant_get_int64(v);
+        *out = (guint64)g_variant_get_int64(v);
     else if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32))
         *out = g_variant_get_uint32(v);
     else if (g_variant_is_of_type(v, G_VARIANT_TYPE_INT32) && g_variant_get_int32(v) >= 0)
-        *out = (guint64) g_variant_get_int32(v);
+        *out = (guint64)g_variant_get_int32(v);
     else if (g_variant_is_of_type(v, G_VARIANT_TYPE_STRING)) {
         const char *s = g_variant_get_string(v, NULL);
         if (!g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT64, out, NULL))
@@ -75,7 +75,7 @@ read_one(const char *key, GVariant *v, KvmTuningOptions *o, GError **error)
             return FALSE;
         if (n < 1 || n > 255)
             return bad_value(key, "a number of channels from 1 to 255", error);
-        o->multifd_channels = (gint64) n;
+        o->multifd_channels = (gint64)n;
         return TRUE;
     }
     if (!strcmp(key, "postcopy"))
@@ -86,7 +86,7 @@ read_one(const char *key, GVariant *v, KvmTuningOptions *o, GError **error)
         return read_bool(key, v, &o->measure_dirty_rate, error);
     if (!strcmp(key, "tcg-safe"))
         return read_bool(key, v, &o->tcg_safe, error);
-    g_autofree char *known = g_strjoinv(", ", (char **) kvm_tuning_option_keys);
+    g_autofree char *known = g_strjoinv(", ", (char **)kvm_tuning_option_keys);
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                 "kvm: unknown migration option '%s' (known: %s)", key, known);
     return FALSE;
@@ -95,10 +95,9 @@ read_one(const char *key, GVariant *v, KvmTuningOptions *o, GError **error)
 gboolean
 kvm_tuning_read_options(GVariant *options, KvmTuningOptions *out, GError **error)
 {
-    *out = (KvmTuningOptions) { .postcopy = -1,
-                                .auto_converge = -1,
-                                .measure_dirty_rate = -1,
-                                .tcg_safe = -1 };
+    *out = (KvmTuningOptions){
+        .postcopy = -1, .auto_converge = -1, .measure_dirty_rate = -1, .tcg_safe = -1
+    };
     if (!options)
         return TRUE;
     GVariantIter it;
@@ -124,8 +123,8 @@ kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s, guint64 down
 {
     if (dirty_mib_s <= 0 || link_mib_s == 0)
         return FALSE;
-    double expected_ms = (double) dirty_mib_s * 1000.0 / (double) link_mib_s;
-    return expected_ms > (double) downtime_ms / 4;
+    double expected_ms = (double)dirty_mib_s * 1000.0 / (double)link_mib_s;
+    return expected_ms > (double)downtime_ms / 4;
 }
 
 gboolean
@@ -180,12 +179,12 @@ decide_paused(const KvmTuningFacts *f, const KvmTuningOptions *o, gboolean may_p
                              "(fixed in QEMU 9.0): the source is paused for the transfer, "
                              "%s (tcg-safe=false to migrate live anyway)",
                              f->qemu_major,
-                             t->postcopy ? "and the destination runs at once in post-copy"
+                             t->postcopy           ? "and the destination runs at once in post-copy"
                              : !f->paused_postcopy ? "pre-copy (libvirt has no post-copy "
                                                      "from a paused source)"
-                             : !may_postcopy ? "pre-copy (a host forbids post-copy: "
-                                               "allow-postcopy=false)"
-                                             : "pre-copy (postcopy=false requested)");
+                             : !may_postcopy       ? "pre-copy (a host forbids post-copy: "
+                                                     "allow-postcopy=false)"
+                                                   : "pre-copy (postcopy=false requested)");
     return TRUE;
 }
 
@@ -202,14 +201,12 @@ decide_paused(const KvmTuningFacts *f, const KvmTuningOptions *o, gboolean may_p
  * guests (bench/kvm-live).
  */
 static void
-decide_live(const KvmTuningFacts *f, const KvmTuningOptions *o, gboolean may_postcopy,
-            KvmTuning *t)
+decide_live(const KvmTuningFacts *f, const KvmTuningOptions *o, gboolean may_postcopy, KvmTuning *t)
 {
     guint64 link = MIN(f->link_mib_s, t->max_bandwidth / (1024 * 1024));
     if (link == 0)
         link = 1;
-    double expected_ms = t->dirty_mib_s > 0 ? (double) t->dirty_mib_s * 1000.0 / (double) link
-                                            : 0.0;
+    double expected_ms = t->dirty_mib_s > 0 ? (double)t->dirty_mib_s * 1000.0 / (double)link : 0.0;
     gboolean prefers = kvm_tuning_prefers_postcopy(t->dirty_mib_s, link, t->downtime_limit_ms);
     if (o->postcopy == 1 || (o->postcopy < 0 && may_postcopy && prefers)) {
         t->postcopy = TRUE;
@@ -217,8 +214,9 @@ decide_live(const KvmTuningFacts *f, const KvmTuningOptions *o, gboolean may_pos
         if (o->postcopy == 1)
             t->why = g_strdup("post-copy requested");
         else
-            t->why = g_strdup_printf("dirty rate %" G_GINT64_FORMAT " MiB/s over a %"
-                                     G_GUINT64_FORMAT " MiB/s link: a pre-copy round would "
+            t->why = g_strdup_printf("dirty rate %" G_GINT64_FORMAT
+                                     " MiB/s over a %" G_GUINT64_FORMAT
+                                     " MiB/s link: a pre-copy round would "
                                      "leave ~%.0f ms of dirty pages, more than a quarter of "
                                      "the %" G_GUINT64_FORMAT " ms downtime limit: post-copy",
                                      t->dirty_mib_s, link, expected_ms, t->downtime_limit_ms);
@@ -236,18 +234,17 @@ decide_live(const KvmTuningFacts *f, const KvmTuningOptions *o, gboolean may_pos
                                  rate, link, t->multifd ? " with multifd" : "");
     else
         t->why = g_strdup_printf("dirty rate %s MiB/s, link %" G_GUINT64_FORMAT " MiB/s: "
-                                 "last round ~%.0f ms, within a quarter of the %"
-                                 G_GUINT64_FORMAT " ms downtime limit: pre-copy%s",
+                                 "last round ~%.0f ms, within a quarter of the %" G_GUINT64_FORMAT
+                                 " ms downtime limit: pre-copy%s",
                                  rate, link, expected_ms, t->downtime_limit_ms,
                                  t->multifd ? " with multifd" : "");
 }
 
 gboolean
-kvm_tuning_decide(const KvmTuningFacts *f, const KvmTuningOptions *o, KvmTuning *t,
-                  GError **error)
+kvm_tuning_decide(const KvmTuningFacts *f, const KvmTuningOptions *o, KvmTuning *t, GError **error)
 {
     kvm_tuning_clear(t);
-    *t = (KvmTuning) { 0 };
+    *t = (KvmTuning){ 0 };
     if (o->max_bandwidth) {
         t->max_bandwidth = o->max_bandwidth;
         t->bandwidth_given = TRUE;
@@ -279,12 +276,11 @@ kvm_tuning_decide(const KvmTuningFacts *f, const KvmTuningOptions *o, KvmTuning 
 char *
 kvm_tuning_summary(const KvmTuning *t)
 {
-    g_autofree char *mf = t->multifd ? g_strdup_printf("%" G_GINT64_FORMAT " channels",
-                                                       t->channels)
+    g_autofree char *mf = t->multifd ? g_strdup_printf("%" G_GINT64_FORMAT " channels", t->channels)
                                      : g_strdup("off");
-    return g_strdup_printf("max-bandwidth=%" G_GUINT64_FORMAT " MiB/s, downtime-limit=%"
-                           G_GUINT64_FORMAT " ms, multifd=%s, postcopy=%s, auto-converge=%s%s",
-                           t->max_bandwidth / (1024 * 1024), t->downtime_limit_ms, mf,
-                           t->postcopy ? "on" : "off", t->autoconverge ? "on" : "off",
-                           t->paused ? ", source paused for the transfer" : "");
+    return g_strdup_printf(
+        "max-bandwidth=%" G_GUINT64_FORMAT " MiB/s, downtime-limit=%" G_GUINT64_FORMAT
+        " ms, multifd=%s, postcopy=%s, auto-converge=%s%s",
+        t->max_bandwidth / (1024 * 1024), t->downtime_limit_ms, mf, t->postcopy ? "on" : "off",
+        t->autoconverge ? "on" : "off", t->paused ? ", source paused for the transfer" : "");
 }

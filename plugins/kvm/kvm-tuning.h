@@ -44,34 +44,34 @@ gboolean kvm_tuning_read_options(GVariant *options, KvmTuningOptions *out, GErro
 
 /* What the transport knows before it decides. */
 typedef struct {
-    gboolean tcg;               /* the source runs the guest under TCG */
-    int qemu_major;             /* the source QEMU's major version; 0: unknown */
+    gboolean tcg;   /* the source runs the guest under TCG */
+    int qemu_major; /* the source QEMU's major version; 0: unknown */
     gboolean src_allows_postcopy;
     gboolean dst_allows_postcopy;
-    const char *src_name;       /* host names, for messages */
+    const char *src_name; /* host names, for messages */
     const char *dst_name;
-    guint64 link_mib_s;         /* the backend's assumed link speed */
-    guint64 src_max_bw_mib;     /* the source host's cap; 0: none */
-    gboolean paused_postcopy;   /* the transport can run post-copy from a paused
-                                 * source (qmp: yes; libvirt: no, it refuses
-                                 * post-copy without VIR_MIGRATE_LIVE) */
-    gint64 dirty_mib_s;         /* measured dirty rate; -1: not measured */
+    guint64 link_mib_s;       /* the backend's assumed link speed */
+    guint64 src_max_bw_mib;   /* the source host's cap; 0: none */
+    gboolean paused_postcopy; /* the transport can run post-copy from a paused
+                               * source (qmp: yes; libvirt: no, it refuses
+                               * post-copy without VIR_MIGRATE_LIVE) */
+    gint64 dirty_mib_s;       /* measured dirty rate; -1: not measured */
 } KvmTuningFacts;
 
 /* The decision. */
 typedef struct {
-    guint64 max_bandwidth;      /* bytes/s */
-    gboolean bandwidth_given;   /* max-bandwidth came from an option or a host cap */
+    guint64 max_bandwidth;    /* bytes/s */
+    gboolean bandwidth_given; /* max-bandwidth came from an option or a host cap */
     guint64 downtime_limit_ms;
     gint64 channels;
     gboolean multifd;
     gboolean postcopy;
     gboolean autoconverge;
-    gboolean paused;            /* the source is paused for the transfer */
-    gboolean warn_tcg_live;     /* tcg-safe=false overrode the TCG rule: log
-                                 * kvm_tuning_warn_tcg_live() */
-    gint64 dirty_mib_s;         /* as used; -1: not measured */
-    char *why;                  /* the rule that chose, for tuning-reason */
+    gboolean paused;        /* the source is paused for the transfer */
+    gboolean warn_tcg_live; /* tcg-safe=false overrode the TCG rule: log
+                             * kvm_tuning_warn_tcg_live() */
+    gint64 dirty_mib_s;     /* as used; -1: not measured */
+    char *why;              /* the rule that chose, for tuning-reason */
 } KvmTuning;
 
 void kvm_tuning_clear(KvmTuning *t);
@@ -79,8 +79,7 @@ void kvm_tuning_clear(KvmTuning *t);
 /* TRUE when a guest dirtying @dirty_mib_s (-1: unknown) over a
  * @link_mib_s link should use post-copy rather than pre-copy under a
  * @downtime_ms limit. */
-gboolean kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s,
-                                     guint64 downtime_ms);
+gboolean kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s, guint64 downtime_ms);
 /* TRUE when a live migration of a guest under TCG (@tcg) by QEMU
  * @qemu_major can lose guest writes (QEMU before 9.0): the source must not
  * run while its memory is tracked. */

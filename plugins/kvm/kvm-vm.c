@@ -70,8 +70,8 @@ static KvmVmDef *
 def_new(void)
 {
     KvmVmDef *d = g_new0(KvmVmDef, 1);
-    d->disks = g_ptr_array_new_with_free_func((GDestroyNotify) disk_def_free);
-    d->nics = g_ptr_array_new_with_free_func((GDestroyNotify) nic_def_free);
+    d->disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_def_free);
+    d->nics = g_ptr_array_new_with_free_func((GDestroyNotify)nic_def_free);
     return d;
 }
 
@@ -107,12 +107,13 @@ parse_disk(GKeyFile *kf, const char *group, const char *where, GError **error)
     }
     g_autofree char *mode = g_key_file_get_string(kf, group, "acl-mode", NULL);
     if (mode)
-        dk->acl_mode = (guint) g_ascii_strtoull(mode, NULL, 8);
-    if (!valid_id(dk->id) || !dk->path || !g_path_is_absolute(dk->path) ||
-        (strcmp(dk->format, "qcow2") && strcmp(dk->format, "raw"))) {
+        dk->acl_mode = (guint)g_ascii_strtoull(mode, NULL, 8);
+    if (!valid_id(dk->id) || !dk->path || !g_path_is_absolute(dk->path)
+        || (strcmp(dk->format, "qcow2") && strcmp(dk->format, "raw"))) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                     "%s: [%s] needs an id of letters/digits, an absolute path= and "
-                    "format=qcow2|raw", where, group);
+                    "format=qcow2|raw",
+                    where, group);
         disk_def_free(dk);
         return NULL;
     }
@@ -149,17 +150,16 @@ kvm_vm_def_parse(const char *text, const char *where, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     GError *local = NULL;
-    if (!g_key_file_load_from_data(kf, text, (gsize) -1, G_KEY_FILE_NONE, &local)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", where,
-                    local->message);
+    if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_NONE, &local)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", where, local->message);
         g_error_free(local);
         return NULL;
     }
     g_autoptr(KvmVmDef) d = def_new();
     d->name = g_key_file_get_string(kf, "vm", "name", NULL);
     d->uuid = g_key_file_get_string(kf, "vm", "uuid", NULL);
-    d->memory_mib = (guint64) g_key_file_get_uint64(kf, "vm", "memory-mib", NULL);
-    d->vcpus = (guint32) g_key_file_get_integer(kf, "vm", "vcpus", NULL);
+    d->memory_mib = (guint64)g_key_file_get_uint64(kf, "vm", "memory-mib", NULL);
+    d->vcpus = (guint32)g_key_file_get_integer(kf, "vm", "vcpus", NULL);
     d->machine = g_key_file_get_string(kf, "vm", "machine", NULL);
     d->cpu = g_key_file_get_string(kf, "vm", "cpu", NULL);
     d->accel = g_key_file_get_string(kf, "vm", "accel", NULL);
@@ -168,8 +168,7 @@ kvm_vm_def_parse(const char *text, const char *where, GError **error)
     d->append = g_key_file_get_string(kf, "vm", "append", NULL);
     if (!valid_id(d->name)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                    "%s: [vm] name is missing or not made of letters, digits, '-', '_'",
-                    where);
+                    "%s: [vm] name is missing or not made of letters, digits, '-', '_'", where);
         return NULL;
     }
     if (d->memory_mib == 0)
@@ -207,7 +206,7 @@ kvm_vm_def_to_string(const KvmVmDef *d)
     g_key_file_set_string(kf, "vm", "name", d->name);
     g_key_file_set_string(kf, "vm", "uuid", d->uuid);
     g_key_file_set_uint64(kf, "vm", "memory-mib", d->memory_mib);
-    g_key_file_set_integer(kf, "vm", "vcpus", (int) d->vcpus);
+    g_key_file_set_integer(kf, "vm", "vcpus", (int)d->vcpus);
     g_key_file_set_string(kf, "vm", "machine", d->machine);
     g_key_file_set_string(kf, "vm", "cpu", d->cpu);
     if (d->accel)
@@ -390,7 +389,7 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
                         "host %s has no network '%s' (NIC %s of %s; see %s/networks.conf)",
                         host->name, n->network, n->id, def->name, host->run_dir);
             g_ptr_array_add(a, NULL);
-            g_strfreev((char **) g_ptr_array_free(a, FALSE));
+            g_strfreev((char **)g_ptr_array_free(a, FALSE));
             g_free(dir);
             return NULL;
         }
@@ -410,7 +409,7 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
 #undef ADDF
     g_ptr_array_add(a, NULL);
     g_free(dir);
-    return (char **) g_ptr_array_free(a, FALSE);
+    return (char **)g_ptr_array_free(a, FALSE);
 }
 
 gint64
@@ -437,12 +436,11 @@ kvm_vm_is_running(KvmHost *host, const char *vm)
 }
 
 gboolean
-kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pid,
-             GError **error)
+kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pid, GError **error)
 {
     if (kvm_vm_is_running(host, def->name)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
-                    "VM %s already runs on host %s", def->name, host->name);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT, "VM %s already runs on host %s",
+                    def->name, host->name);
         return FALSE;
     }
     char **argv = kvm_vm_build_argv(host, def, flags, error);
@@ -465,16 +463,17 @@ kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pi
     if (ok) {
         /* detached, stdout/stderr to qemu.log so that a failure can be told */
         GPtrArray *a = g_ptr_array_new();
-        g_ptr_array_add(a, (char *) "sh");
-        g_ptr_array_add(a, (char *) "-c");
-        g_ptr_array_add(a, (char *) "log=$1; shift; cd / && setsid \"$@\" </dev/null >>\"$log\" 2>&1 & echo $!");
-        g_ptr_array_add(a, (char *) "sh");
+        g_ptr_array_add(a, (char *)"sh");
+        g_ptr_array_add(a, (char *)"-c");
+        g_ptr_array_add(
+            a, (char *)"log=$1; shift; cd / && setsid \"$@\" </dev/null >>\"$log\" 2>&1 & echo $!");
+        g_ptr_array_add(a, (char *)"sh");
         g_ptr_array_add(a, log);
         for (char **p = argv; *p; p++)
             g_ptr_array_add(a, *p);
         g_ptr_array_add(a, NULL);
         char *out = NULL;
-        ok = kvm_host_run(host, (const char *const *) a->pdata, NULL, &out, 60, error);
+        ok = kvm_host_run(host, (const char *const *)a->pdata, NULL, &out, 60, error);
         g_ptr_array_free(a, TRUE);
         gint64 child = out ? g_ascii_strtoll(out, NULL, 10) : 0;
         g_free(out);
@@ -490,8 +489,8 @@ kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pi
                     char *nl = strrchr(text, '\n');
                     last = g_strdup(nl ? nl + 1 : text);
                 }
-                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                            "QEMU on host %s %s: %s", host->name,
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "QEMU on host %s %s: %s",
+                            host->name,
                             kvm_host_pid_alive(host, child) ? "did not come up in 30 s"
                                                             : "exited at once",
                             last && *last ? last : "no message (see qemu.log)");
@@ -542,7 +541,7 @@ kvm_vm_stop(KvmHost *host, const char *vm, int timeout_s, GError **error)
         vmshift_qmp_execute_simple(q, "quit", NULL, 3000, NULL);
         vmshift_qmp_free(q);
     }
-    gint64 until = g_get_monotonic_time() + (gint64) timeout_s * G_USEC_PER_SEC;
+    gint64 until = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
     gboolean termed = FALSE;
     while (kvm_host_pid_alive(host, pid)) {
         if (g_get_monotonic_time() > until) {
@@ -552,7 +551,8 @@ kvm_vm_stop(KvmHost *host, const char *vm, int timeout_s, GError **error)
                 if (kvm_host_pid_alive(host, pid)) {
                     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                                 "VM %s: QEMU (pid %" G_GINT64_FORMAT ") on host %s does not "
-                                "exit", vm, pid, host->name);
+                                "exit",
+                                vm, pid, host->name);
                     return FALSE;
                 }
                 break;
@@ -570,8 +570,8 @@ kvm_vm_stop(KvmHost *host, const char *vm, int timeout_s, GError **error)
 static void
 fill_disk(KvmHost *host, VmshiftDisk *d)
 {
-    const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
-                           d->path, NULL };
+    const char *argv[] = { "qemu-img",      "info",  "-U", "--backing-chain",
+                           "--output=json", d->path, NULL };
     char *out = NULL;
     if (!kvm_host_run(host, argv, NULL, &out, 30, NULL))
         return;
@@ -584,8 +584,8 @@ fill_disk(KvmHost *host, VmshiftDisk *d)
         for (gsize i = 0; i < n; i++) {
             json_object *e = json_object_array_get_idx(o, i);
             if (i == 0) {
-                d->capacity = (guint64) vmshift_json_get_int(e, "virtual-size", 0);
-                d->allocation = (guint64) vmshift_json_get_int(e, "actual-size", 0);
+                d->capacity = (guint64)vmshift_json_get_int(e, "virtual-size", 0);
+                d->allocation = (guint64)vmshift_json_get_int(e, "actual-size", 0);
             } else {
                 const char *fn = vmshift_json_get_string(e, "filename");
                 if (fn)

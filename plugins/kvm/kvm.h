@@ -24,23 +24,23 @@ G_BEGIN_DECLS
 typedef struct {
     char *name;
     char *run_dir;
-    char *ssh;                 /* NULL: local; else "user@host" */
-    char *ssh_port;            /* or NULL */
-    char *ssh_config;          /* ssh -F FILE (the backend's ssh-config), or NULL */
-    char *ssh_control_dir;     /* private directory for ssh connection sharing
-                                * (the backend's), or NULL: one connection per
-                                * command */
-    char *unreachable;         /* why host.conf could not be read (ssh failed
-                                * at open), or NULL: loaded */
-    char *migration_address;   /* from host.conf, default 127.0.0.1 / ssh host */
-    char *images_dir;          /* default RUN_DIR/images */
-    char *qemu;                /* default qemu-system-x86_64 */
-    char *accel;               /* tcg, kvm, or auto (boot probe result) */
-    char *qemu_user;           /* the user QEMU runs as (ACLs); NULL: root */
-    int port_min, port_max;    /* migration / NBD ports */
-    guint64 max_bw_mib;        /* outgoing migration limit, MiB/s; 0: none */
-    gboolean allow_postcopy;   /* FALSE: the admin forbids post-copy from here */
-    GKeyFile *networks;        /* networks.conf, never NULL */
+    char *ssh;               /* NULL: local; else "user@host" */
+    char *ssh_port;          /* or NULL */
+    char *ssh_config;        /* ssh -F FILE (the backend's ssh-config), or NULL */
+    char *ssh_control_dir;   /* private directory for ssh connection sharing
+                              * (the backend's), or NULL: one connection per
+                              * command */
+    char *unreachable;       /* why host.conf could not be read (ssh failed
+                              * at open), or NULL: loaded */
+    char *migration_address; /* from host.conf, default 127.0.0.1 / ssh host */
+    char *images_dir;        /* default RUN_DIR/images */
+    char *qemu;              /* default qemu-system-x86_64 */
+    char *accel;             /* tcg, kvm, or auto (boot probe result) */
+    char *qemu_user;         /* the user QEMU runs as (ACLs); NULL: root */
+    int port_min, port_max;  /* migration / NBD ports */
+    guint64 max_bw_mib;      /* outgoing migration limit, MiB/s; 0: none */
+    gboolean allow_postcopy; /* FALSE: the admin forbids post-copy from here */
+    GKeyFile *networks;      /* networks.conf, never NULL */
 } KvmHost;
 
 void kvm_host_free(KvmHost *host);
@@ -59,12 +59,10 @@ gboolean kvm_ssh_config_check(const char *path, GError **error);
 
 /* Runs argv on the host; stdout returned (nullable out), stderr folded into
  * the error. Timeout in seconds. */
-gboolean kvm_host_run(KvmHost *host, const char *const *argv, const char *input,
-                      char **out, int timeout_s, GError **error);
-gboolean kvm_host_read_file(KvmHost *host, const char *path, char **contents,
-                            GError **error);
-gboolean kvm_host_write_file(KvmHost *host, const char *path, const char *contents,
-                             GError **error);
+gboolean kvm_host_run(KvmHost *host, const char *const *argv, const char *input, char **out,
+                      int timeout_s, GError **error);
+gboolean kvm_host_read_file(KvmHost *host, const char *path, char **contents, GError **error);
+gboolean kvm_host_write_file(KvmHost *host, const char *path, const char *contents, GError **error);
 gboolean kvm_host_mkdir(KvmHost *host, const char *path, GError **error);
 gboolean kvm_host_remove_tree(KvmHost *host, const char *path, GError **error);
 gboolean kvm_host_exists(KvmHost *host, const char *path);
@@ -82,19 +80,19 @@ char *kvm_host_netdev(KvmHost *host, const char *network);
 /* ---- VM definitions and processes (kvm-vm.c) ------------------------- */
 
 typedef struct {
-    char *id;          /* vda, vdb … */
+    char *id; /* vda, vdb … */
     char *path;
-    char *format;      /* qcow2, raw */
+    char *format; /* qcow2, raw */
     /* access model recorded by recreate_acl (acl-* keys); acl_text NULL:
      * none recorded yet */
     gint64 acl_uid, acl_gid;
     guint acl_mode;
     char *acl_text;
-    char *acl_label;   /* SELinux label, or NULL */
+    char *acl_label; /* SELinux label, or NULL */
 } KvmDiskDef;
 
 typedef struct {
-    char *id;          /* net0 … */
+    char *id; /* net0 … */
     char *mac;
     char *network;
     char *model;
@@ -107,10 +105,10 @@ typedef struct {
     guint32 vcpus;
     char *machine;
     char *cpu;
-    char *accel;       /* NULL: the host's */
+    char *accel; /* NULL: the host's */
     char *kernel, *initrd, *append;
-    GPtrArray *disks;  /* KvmDiskDef */
-    GPtrArray *nics;   /* KvmNicDef */
+    GPtrArray *disks; /* KvmDiskDef */
+    GPtrArray *nics;  /* KvmNicDef */
 } KvmVmDef;
 
 void kvm_vm_def_free(KvmVmDef *def);
@@ -122,18 +120,17 @@ gboolean kvm_vm_def_save(KvmHost *host, const KvmVmDef *def, GError **error);
 
 typedef enum {
     KVM_START_NORMAL = 0,
-    KVM_START_INCOMING = 1 << 0,   /* -incoming defer */
-    KVM_START_PAUSED = 1 << 1,     /* -S */
+    KVM_START_INCOMING = 1 << 0, /* -incoming defer */
+    KVM_START_PAUSED = 1 << 1,   /* -S */
 } KvmStartFlags;
 
-char **kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags,
-                         GError **error);
-gboolean kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags,
-                      gint64 *pid, GError **error);
+char **kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GError **error);
+gboolean kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pid,
+                      GError **error);
 gint64 kvm_vm_pid(KvmHost *host, const char *vm);
 gboolean kvm_vm_is_running(KvmHost *host, const char *vm);
-VmshiftQmp *kvm_vm_qmp(KvmHost *host, const char *vm, guint timeout_ms,
-                       GCancellable *cancellable, GError **error);
+VmshiftQmp *kvm_vm_qmp(KvmHost *host, const char *vm, guint timeout_ms, GCancellable *cancellable,
+                       GError **error);
 gboolean kvm_vm_stop(KvmHost *host, const char *vm, int timeout_s, GError **error);
 VmshiftVm *kvm_vm_describe(KvmHost *host, const KvmVmDef *def);
 
@@ -162,8 +159,7 @@ typedef struct KvmTransport {
     GPtrArray *(*list_networks)(KvmBackend *b, const char *host, GError **error);
     GPtrArray *(*list_volumes)(KvmBackend *b, const char *host, GError **error);
     VmshiftCheckpointState *(*checkpoint_state)(KvmBackend *b, const char *vm, GError **error);
-    GPtrArray *(*check_migration)(KvmBackend *b, const VmshiftMigrationSpec *spec,
-                                  GError **error);
+    GPtrArray *(*check_migration)(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error);
     gboolean (*migrate)(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                         GError **error);
     gboolean (*recreate_acl)(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
@@ -177,23 +173,22 @@ extern const KvmTransport kvm_transport_libvirt;
 
 struct _KvmBackend {
     const KvmTransport *ops; /* the transport (see KvmTransport) */
-    char *name;             /* the backend's name, for messages */
-    char *transport;        /* "qmp" or "libvirt" */
-    GPtrArray *hosts;       /* KvmHost */
+    char *name;              /* the backend's name, for messages */
+    char *transport;         /* "qmp" or "libvirt" */
+    GPtrArray *hosts;        /* KvmHost */
     guint qmp_timeout_ms;
-    guint64 link_mib_s;     /* assumed migration link speed (tuning) */
-    char *ssh_config;       /* ssh-config= (qmp transport), or NULL */
-    char *ssh_control_dir;  /* private directory of the shared ssh connections */
+    guint64 link_mib_s;    /* assumed migration link speed (tuning) */
+    char *ssh_config;      /* ssh-config= (qmp transport), or NULL */
+    char *ssh_control_dir; /* private directory of the shared ssh connections */
 #ifdef HAVE_LIBVIRT
-    struct KvmLibvirt *lv;  /* the libvirt transport's state */
+    struct KvmLibvirt *lv; /* the libvirt transport's state */
 #endif
 };
 
 /* qmp transport (kvm-qmp-inventory.c): the host called @name; the host
  * whose run directory holds @vm (name or uuid). */
 KvmHost *kvm_backend_find_host(KvmBackend *b, const char *name, GError **error);
-KvmHost *kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def,
-                               GError **error);
+KvmHost *kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **error);
 
 /* kvm-qmp-mig.c: the warning both transports log when tcg-safe=false
  * overrides the TCG rule (KvmTuning.warn_tcg_live). */
@@ -208,8 +203,8 @@ void kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major);
 gboolean kvm_acl_capture(const char *path, KvmDiskDef *dk, GError **error);
 gboolean kvm_acl_apply_def(const char *path, KvmDiskDef *dk, const char *user, gboolean write,
                            GPtrArray *changes, GError **error);
-gboolean kvm_acl_apply(const char *path, const char *model, const char *user,
-                       GPtrArray *changes, GError **error);
+gboolean kvm_acl_apply(const char *path, const char *model, const char *user, GPtrArray *changes,
+                       GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KvmHost, kvm_host_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KvmVmDef, kvm_vm_def_free)

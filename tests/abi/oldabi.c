@@ -63,5 +63,5 @@ static const VmshiftBackendOps oldabi_ops = {
     .list_vms = oldabi_list_vms,
 };
 
-VMSHIFT_PLUGIN_DEFINE("oldabi", "1.0.0", "MIT", "built against the frozen ABI 1.0 headers",
-                      0, oldabi_ops, NULL)
+VMSHIFT_PLUGIN_DEFINE("oldabi", "1.0.0", "MIT", "built against the frozen ABI 1.0 headers", 0,
+                      oldabi_ops, NULL)

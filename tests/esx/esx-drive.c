@@ -166,7 +166,8 @@ run(const VmshiftBackendOps *ops, VmshiftBackend *b, const char *op, int argc, c
         if (s == NULL)
             return FALSE;
         g_autoptr(VmshiftJob) job = vmshift_job_new("repair-job", s, drive_job_hooks(), NULL);
-        g_autoptr(GHashTable) saved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        g_autoptr(GHashTable)
+            saved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         g_hash_table_insert(saved, g_strdup("task"), g_strdup(argv[0]));
         vmshift_job_restore(job, VMSHIFT_PHASE_TRANSFER, saved);
         gboolean ok = ops->repair(b, job, 0, error);

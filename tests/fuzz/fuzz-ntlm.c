@@ -23,8 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     GError *error = NULL;
     char *b64 = g_base64_encode(data, size);
-    char *auth = hv_ntlm_authenticate_b64(b64, "HV01\\Administrator", NULL, "fuzz-secret",
-                                          &error);
+    char *auth = hv_ntlm_authenticate_b64(b64, "HV01\\Administrator", NULL, "fuzz-secret", &error);
     if (auth == NULL) {
         /* an error never carries the password */
         if (error == NULL || strstr(error->message, "fuzz-secret"))
@@ -35,8 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_free(b64);
     /* the header value itself may be anything, not only valid base64 */
     char *raw = g_strndup((const char *)data, size);
-    auth = hv_ntlm_authenticate_b64(raw, "admin@hv01.example.com", "HV01", "fuzz-secret",
-                                    &error);
+    auth = hv_ntlm_authenticate_b64(raw, "admin@hv01.example.com", "HV01", "fuzz-secret", &error);
     if (auth == NULL)
         g_clear_error(&error);
     g_free(auth);

@@ -31,7 +31,7 @@ write_all(int fd, const void *buf, size_t len)
         if (n <= 0)
             return;
         p += n;
-        len -= (size_t) n;
+        len -= (size_t)n;
     }
 }
 
@@ -65,7 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             VmshiftQmpEvent *ev = vmshift_qmp_next_event(qmp, 0, &error);
             if (!ev)
                 break;
-            (void) vmshift_qmp_event_get_string(ev, "status");
+            (void)vmshift_qmp_event_get_string(ev, "status");
             vmshift_qmp_event_free(ev);
         }
         g_clear_error(&error);

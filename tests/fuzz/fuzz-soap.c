@@ -80,6 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef VMSHIFT_FUZZ_REPLAY
+/* The seed replies are kept as the XML reads, one element a line. */
+/* clang-format off */
 #define ENV_OPEN "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope " \
     "xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" " \
     "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" " \
@@ -137,6 +139,7 @@ static const char *const seeds[] = {
     ENV_OPEN "<RetrievePropertiesExResponse xmlns=\"urn:vim25\"><returnval><objects><obj type=\"VirtualMachine\">vm-1</obj><propSet><name>",
     "<!DOCTYPE x [<!ENTITY a \"aaaa\">]><x>&a;</x>",
 };
+/* clang-format on */
 
 int
 main(int argc, char **argv)
@@ -153,7 +156,8 @@ main(int argc, char **argv)
         gboolean ok = g_file_get_contents(argv[i], &buf, &len, NULL);
         if (ok)
             LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-        printf("%s %u - %s\n", ok ? "ok" : "not ok", (guint)G_N_ELEMENTS(seeds) + (guint)i, argv[i]);
+        printf("%s %u - %s\n", ok ? "ok" : "not ok", (guint)G_N_ELEMENTS(seeds) + (guint)i,
+               argv[i]);
         g_free(buf);
     }
     return 0;

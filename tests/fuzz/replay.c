@@ -22,8 +22,8 @@ int
 main(int argc, char **argv)
 {
     const char *src = g_getenv("VMSHIFT_SRCDIR");
-    g_autofree char *def = g_build_filename(src ? src : ".", "tests", "fuzz",
-                                            VMSHIFT_FUZZ_CORPUS, NULL);
+    g_autofree char *def = g_build_filename(src ? src : ".", "tests", "fuzz", VMSHIFT_FUZZ_CORPUS,
+                                            NULL);
     const char *dir = argc > 1 ? argv[1] : def;
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
     GDir *d = g_dir_open(dir, 0, NULL);

@@ -26,14 +26,16 @@
 
 #define PAGE 4096UL
 
-static double now_s(void)
+static double
+now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: dirty MIB [SLEEP_US]\n");
@@ -47,14 +49,13 @@ int main(int argc, char **argv)
     }
     size_t len = mib << 20;
     unsigned char *volatile_guard = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                              -1, 0);
+                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (volatile_guard == MAP_FAILED) {
         perror("dirty: mmap");
         return 1;
     }
     /* volatile: the stores are never read back here, keep them anyway */
-    volatile uint64_t *buf = (volatile uint64_t *) (void *) volatile_guard;
+    volatile uint64_t *buf = (volatile uint64_t *)(void *)volatile_guard;
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("DIRTY start mib=%lu sleep_us=%lu\n", mib, sleep_us);
 
@@ -65,28 +66,27 @@ int main(int argc, char **argv)
         unsigned long bad = 0;
         for (size_t off = 0, n = 0; off < len; off += PAGE, n++) {
             /* non-zero, changes every pass */
-            uint64_t v = (pass << 32) | (uint64_t) (off / PAGE) | 1u;
+            uint64_t v = (pass << 32) | (uint64_t)(off / PAGE) | 1u;
             if (pass > 1) {
-                uint64_t want = ((pass - 1) << 32) | (uint64_t) (off / PAGE) | 1u;
+                uint64_t want = ((pass - 1) << 32) | (uint64_t)(off / PAGE) | 1u;
                 uint64_t got = buf[off / sizeof *buf];
                 if (got != want && bad++ < 8)
                     printf("MEMCHECK bad page=%zu got=%#llx want=%#llx\n", n,
-                           (unsigned long long) got, (unsigned long long) want);
+                           (unsigned long long)got, (unsigned long long)want);
             }
             buf[off / sizeof *buf] = v;
             if (sleep_us && (n & 255) == 255)
-                usleep((useconds_t) sleep_us);
+                usleep((useconds_t)sleep_us);
         }
         if (bad)
-            printf("MEMCHECK bad pass=%llu pages=%lu\n", (unsigned long long) pass, bad);
+            printf("MEMCHECK bad pass=%llu pages=%lu\n", (unsigned long long)pass, bad);
         pages_since += len / PAGE;
         double t = now_s();
         if (pass == 1) {
             printf("DIRTY pass=1\n");
         } else if (t - last >= 5.0) {
-            double rate = (double) pages_since * PAGE / (1 << 20) / (t - last);
-            printf("DIRTY pass=%llu rate=%.0fMiB/s\n",
-                   (unsigned long long) pass, rate);
+            double rate = (double)pages_since * PAGE / (1 << 20) / (t - last);
+            printf("DIRTY pass=%llu rate=%.0fMiB/s\n", (unsigned long long)pass, rate);
             pages_since = 0;
             last = t;
         }

@@ -53,7 +53,7 @@ journal_write(Drive *d)
     char *tmp = g_strconcat(d->journal, ".tmp", NULL);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0) {
-        if (write(fd, data, len) != (ssize_t) len)
+        if (write(fd, data, len) != (ssize_t)len)
             g_printerr("kvm-drive: short journal write\n");
         fsync(fd);
         close(fd);
@@ -67,7 +67,7 @@ static gpointer
 cancel_later(gpointer data)
 {
     Drive *d = data;
-    g_usleep((gulong) d->cancel_delay_ms * 1000);
+    g_usleep((gulong)d->cancel_delay_ms * 1000);
     g_printerr("kvm-drive: cancelling\n");
     vmshift_job_cancel(d->job);
     return NULL;
@@ -76,8 +76,8 @@ cancel_later(gpointer data)
 static gboolean
 hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **error)
 {
-    (void) job;
-    (void) error;
+    (void)job;
+    (void)error;
     Drive *d = user_data;
     g_printerr("PHASE %s\n", vmshift_phase_name(phase));
     g_key_file_set_string(d->jk, "job", "phase", vmshift_phase_name(phase));
@@ -99,18 +99,17 @@ hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **err
 static void
 hook_log(VmshiftJob *job, VmshiftLogLevel level, const char *line, gpointer user_data)
 {
-    (void) job;
-    (void) user_data;
+    (void)job;
+    (void)user_data;
     static const char *lv[] = { "debug", "info", "warning", "error" };
     g_printerr("LOG %s %s\n", lv[level <= 3 ? level : 0], line);
 }
 
 static gboolean
-hook_save(VmshiftJob *job, const char *key, const char *value, gpointer user_data,
-          GError **error)
+hook_save(VmshiftJob *job, const char *key, const char *value, gpointer user_data, GError **error)
 {
-    (void) job;
-    (void) error;
+    (void)job;
+    (void)error;
     Drive *d = user_data;
     if (value)
         g_key_file_set_string(d->jk, "saved", key, value);
@@ -138,8 +137,7 @@ fail(GError *e)
     }
     printf("error=%s\n", e->domain == VMSHIFT_ERROR ? vmshift_error_code_name(e->code) : "other");
     g_printerr("error: %s: %s\n",
-               e->domain == VMSHIFT_ERROR ? vmshift_error_code_name(e->code) : "other",
-               e->message);
+               e->domain == VMSHIFT_ERROR ? vmshift_error_code_name(e->code) : "other", e->message);
     g_error_free(e);
     return 1;
 }
@@ -152,7 +150,7 @@ print_results(VmshiftJob *job)
     gpointer k, v;
     g_hash_table_iter_init(&it, r);
     while (g_hash_table_iter_next(&it, &k, &v))
-        printf("%s=%s\n", (char *) k, (char *) v);
+        printf("%s=%s\n", (char *)k, (char *)v);
     g_hash_table_unref(r);
     VmshiftJobProgress p;
     vmshift_job_get_progress(job, &p);
@@ -220,9 +218,9 @@ main(int argc, char **argv)
             return 2;
         KvmHost *h = kvm_host_parse("local", argv[2], &error);
         KvmVmDef *def = NULL;
-        if (!h || !kvm_host_load(h, &error) || !(def = kvm_vm_def_load(h, argv[3], &error)) ||
-            !kvm_vm_start(h, def, strcmp(cmd, "start") ? KVM_START_INCOMING : KVM_START_NORMAL,
-                          NULL, &error))
+        if (!h || !kvm_host_load(h, &error) || !(def = kvm_vm_def_load(h, argv[3], &error))
+            || !kvm_vm_start(h, def, strcmp(cmd, "start") ? KVM_START_INCOMING : KVM_START_NORMAL,
+                             NULL, &error))
             return fail(error);
         printf("started=%s\n", def->name);
         kvm_vm_def_free(def);
@@ -242,7 +240,7 @@ main(int argc, char **argv)
         struct sockaddr_un sun = { .sun_family = AF_UNIX };
         g_strlcpy(sun.sun_path, argv[2], sizeof sun.sun_path);
         unlink(argv[2]);
-        if (l < 0 || bind(l, (struct sockaddr *) &sun, sizeof sun) || listen(l, 4)) {
+        if (l < 0 || bind(l, (struct sockaddr *)&sun, sizeof sun) || listen(l, 4)) {
             perror("fake-qmp");
             return 1;
         }
@@ -256,7 +254,7 @@ main(int argc, char **argv)
             if (strcmp(mode, "silent")) {
                 if (write(c, greet, sizeof greet - 1) < 0)
                     goto next;
-                if (read(c, buf, sizeof buf) <= 0)   /* qmp_capabilities */
+                if (read(c, buf, sizeof buf) <= 0) /* qmp_capabilities */
                     goto next;
                 const char *ans = "{\"return\": {}, \"id\": \"vmshift-1\"}\r\n";
                 if (!strcmp(mode, "refuse"))
@@ -273,7 +271,7 @@ main(int argc, char **argv)
             } else {
                 g_usleep(3 * G_USEC_PER_SEC);
             }
-        next:
+next:
             close(c);
         }
     }
@@ -317,7 +315,7 @@ main(int argc, char **argv)
         return 1;
     }
     VmshiftPluginEntryFunc entry = NULL;
-    if (!g_module_symbol(mod, VMSHIFT_PLUGIN_ENTRY_SYMBOL, (gpointer *) &entry) || !entry) {
+    if (!g_module_symbol(mod, VMSHIFT_PLUGIN_ENTRY_SYMBOL, (gpointer *)&entry) || !entry) {
         g_printerr("kvm-drive: %s has no entry point\n", plugin);
         return 1;
     }
@@ -393,46 +391,57 @@ main(int argc, char **argv)
 
     if (!strcmp(cmd, "hosts")) {
         GPtrArray *l = ops->list_hosts(be, 0, &error);
-        if (!l)
-            { rc = fail(error); goto done; }
+        if (!l) {
+            rc = fail(error);
+            goto done;
+        }
         for (guint i = 0; i < l->len; i++) {
             VmshiftHost *h = l->pdata[i];
             printf("host %s status=%s hypervisor=%s memory=%" G_GUINT64_FORMAT " cpus=%u "
                    "cpu-use=%d%s%s\n",
-                   h->name, vmshift_host_status_name(h->status), h->hypervisor ? h->hypervisor : "-",
-                   h->memory_total >> 20, h->cpu_count, h->cpu_usage_percent,
-                   h->status_detail ? " detail=" : "", h->status_detail ? h->status_detail : "");
+                   h->name, vmshift_host_status_name(h->status),
+                   h->hypervisor ? h->hypervisor : "-", h->memory_total >> 20, h->cpu_count,
+                   h->cpu_usage_percent, h->status_detail ? " detail=" : "",
+                   h->status_detail ? h->status_detail : "");
         }
         g_ptr_array_unref(l);
     } else if (!strcmp(cmd, "vms")) {
         GPtrArray *l = ops->list_vms(be, argc > 2 ? argv[2] : NULL, 0, &error);
-        if (!l)
-            { rc = fail(error); goto done; }
+        if (!l) {
+            rc = fail(error);
+            goto done;
+        }
         for (guint i = 0; i < l->len; i++)
             print_vm(l->pdata[i]);
         g_ptr_array_unref(l);
     } else if (!strcmp(cmd, "vm")) {
         VmshiftVm *vm = ops->get_vm(be, spec->vm, 0, &error);
-        if (!vm)
-            { rc = fail(error); goto done; }
+        if (!vm) {
+            rc = fail(error);
+            goto done;
+        }
         print_vm(vm);
         vmshift_vm_free(vm);
     } else if (!strcmp(cmd, "networks")) {
         GPtrArray *l = ops->list_networks(be, NULL, 0, &error);
-        if (!l)
-            { rc = fail(error); goto done; }
+        if (!l) {
+            rc = fail(error);
+            goto done;
+        }
         for (guint i = 0; i < l->len; i++) {
             VmshiftNetwork *n = l->pdata[i];
             printf("network %s kind=%s hosts=", n->name, n->kind);
             for (guint k = 0; n->hosts && k < n->hosts->len; k++)
-                printf("%s%s", k ? "," : "", (char *) n->hosts->pdata[k]);
+                printf("%s%s", k ? "," : "", (char *)n->hosts->pdata[k]);
             printf("\n");
         }
         g_ptr_array_unref(l);
     } else if (!strcmp(cmd, "volumes")) {
         GPtrArray *l = ops->list_volumes(be, NULL, 0, &error);
-        if (!l)
-            { rc = fail(error); goto done; }
+        if (!l) {
+            rc = fail(error);
+            goto done;
+        }
         for (guint i = 0; i < l->len; i++) {
             VmshiftVolume *v = l->pdata[i];
             printf("volume %s path=%s free=%" G_GUINT64_FORMAT " default=%u\n", v->name, v->path,
@@ -441,29 +450,33 @@ main(int argc, char **argv)
         g_ptr_array_unref(l);
     } else if (!strcmp(cmd, "merge-status")) {
         VmshiftCheckpointState *cs = ops->checkpoint_state(be, spec->vm, 0, &error);
-        if (!cs)
-            { rc = fail(error); goto done; }
+        if (!cs) {
+            rc = fail(error);
+            goto done;
+        }
         printf("merging=%u\npercent=%d\ndetail=%s\n", cs->merging, cs->percent,
                cs->detail ? cs->detail : "");
         vmshift_checkpoint_state_free(cs);
     } else if (!strcmp(cmd, "check")) {
         GPtrArray *l = ops->check_migration(be, spec, 0, &error);
-        if (!l)
-            { rc = fail(error); goto done; }
+        if (!l) {
+            rc = fail(error);
+            goto done;
+        }
         for (guint i = 0; i < l->len; i++) {
             VmshiftFinding *f = l->pdata[i];
             printf("finding %s %s: %s\n", vmshift_severity_name(f->severity), f->code, f->message);
         }
         printf("findings=%u\n", l->len);
         g_ptr_array_unref(l);
-    } else if (!strcmp(cmd, "migrate") || !strcmp(cmd, "migrate-storage") ||
-               !strcmp(cmd, "acl") || !strcmp(cmd, "repair")) {
+    } else if (!strcmp(cmd, "migrate") || !strcmp(cmd, "migrate-storage") || !strcmp(cmd, "acl")
+               || !strcmp(cmd, "repair")) {
         d.job = vmshift_job_new(journal ? journal : "job", spec, &hooks, &d);
         if (die_in)
             d.die_in = vmshift_phase_from_name(die_in);
         if (cancel_in) {
             d.cancel_in = vmshift_phase_from_name(cancel_in);
-            d.cancel_delay_ms = (guint) cancel_delay;
+            d.cancel_delay_ms = (guint)cancel_delay;
         }
         gboolean ok;
         if (!strcmp(cmd, "acl")) {

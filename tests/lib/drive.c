@@ -172,7 +172,8 @@ drive_parse_spec(int argc, char **argv, gboolean *acl, GError **error)
         } else if (v != NULL && (strcmp(a, "--disk-path") == 0 || strcmp(a, "--network") == 0)) {
             const char *eq = strchr(v, '=');
             if (eq == NULL) {
-                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "%s wants X=Y", a);
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "%s wants X=Y",
+                            a);
                 return NULL;
             }
             g_autofree char *k = g_strndup(v, (gsize)(eq - v));
@@ -180,7 +181,8 @@ drive_parse_spec(int argc, char **argv, gboolean *acl, GError **error)
                             vmshift_mapping_new(k, eq + 1));
             i++;
         } else {
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "unknown option %s", a);
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "unknown option %s",
+                        a);
             return NULL;
         }
     }
@@ -212,8 +214,8 @@ drive_print_job(VmshiftJob *job, gboolean ok)
 
 /* migrate SPEC [--acl] | acl VM */
 static gboolean
-run_migrate(const VmshiftBackendOps *ops, VmshiftBackend *b, const char *op, int argc,
-            char **argv, GError **error)
+run_migrate(const VmshiftBackendOps *ops, VmshiftBackend *b, const char *op, int argc, char **argv,
+            GError **error)
 {
     gboolean acl = strcmp(op, "acl") == 0;
     g_autoptr(VmshiftMigrationSpec) s = NULL;
@@ -296,8 +298,7 @@ drive_main(const DriveBackend *be, int argc, char **argv)
         g_printerr("%s\n", error->message);
         return 2;
     }
-    config = vmshift_config_new(be->config_name, kf, be->config_group, argv[2],
-                                g_get_tmp_dir());
+    config = vmshift_config_new(be->config_name, kf, be->config_group, argv[2], g_get_tmp_dir());
     VmshiftBackend *b = ops->open(config, 0, &error);
     gboolean ok = b != NULL && be->run(ops, b, argv[3], argc - 4, argv + 4, &error);
     if (b != NULL)

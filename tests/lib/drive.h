@@ -19,8 +19,8 @@
 
 G_BEGIN_DECLS
 
-typedef gboolean (*DriveRunFunc)(const VmshiftBackendOps *ops, VmshiftBackend *b,
-                                 const char *op, int argc, char **argv, GError **error);
+typedef gboolean (*DriveRunFunc)(const VmshiftBackendOps *ops, VmshiftBackend *b, const char *op,
+                                 int argc, char **argv, GError **error);
 
 typedef struct {
     /* the program's name, for its usage line */
@@ -64,8 +64,7 @@ const VmshiftJobHooks *drive_job_hooks(void);
  * --disk-path DISK=DS, --network NIC=NET, --start, --force,
  * --cancel-at PCT (for drive_job_hooks()) and --acl (sets *acl; NULL
  * refuses it). */
-VmshiftMigrationSpec *drive_parse_spec(int argc, char **argv, gboolean *acl,
-                                       GError **error);
+VmshiftMigrationSpec *drive_parse_spec(int argc, char **argv, gboolean *acl, GError **error);
 
 /* Prints "job ok=… percent=… location=… detail=…" and a "result" line for
  * each of @job's results. */
@@ -73,8 +72,8 @@ void drive_print_job(VmshiftJob *job, gboolean ok);
 
 /* vms [HOST] | vm NAME | checkpoint VM | migrate SPEC [--acl] | acl VM;
  * anything else is an unknown operation. */
-gboolean drive_run_common(const VmshiftBackendOps *ops, VmshiftBackend *b,
-                          const char *op, int argc, char **argv, GError **error);
+gboolean drive_run_common(const VmshiftBackendOps *ops, VmshiftBackend *b, const char *op, int argc,
+                          char **argv, GError **error);
 
 /* DRIVER PLUGIN.so CONF OP [ARGS]: loads the plugin, opens a backend from
  * CONF, runs OP, closes the backend; returns the exit status. */

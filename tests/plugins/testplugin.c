@@ -37,8 +37,7 @@ tp_open(const VmshiftConfig *config, guint32 flags, GError **error)
     if (!vmshift_config_get_int(config, "transfer-ms", 0, 0, 600000, &ms, error))
         return NULL;
     if (vmshift_config_has_key(config, "decline")) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_APPLICABLE,
-                    "declined on this machine");
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_APPLICABLE, "declined on this machine");
         return NULL;
     }
     t = g_new0(Tp, 1);
@@ -115,8 +114,7 @@ tp_get_vm(VmshiftBackend *b, const char *name, guint32 flags, GError **error)
             return vm;
         vmshift_vm_free(vm);
     }
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "%s: no VM '%s'", t->name,
-                name);
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "%s: no VM '%s'", t->name, name);
     return NULL;
 }
 
@@ -127,8 +125,8 @@ tp_list_networks(VmshiftBackend *b, const char *host, guint32 flags, GError **er
 }
 
 static G_GNUC_UNUSED gboolean
-tp_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
-           guint32 flags, GError **error)
+tp_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job, guint32 flags,
+           GError **error)
 {
     Tp *t = (Tp *)b;
     GCancellable *c = vmshift_job_get_cancellable(job);
@@ -164,12 +162,8 @@ static const VmshiftBackendOps tp_ops = {
 #if !defined(TP_VARIANT_NOOPEN)
     .open = tp_open,
 #endif
-    .close = tp_close,
-    .list_hosts = tp_list_hosts,
-    .list_vms = tp_list_vms,
-    .get_vm = tp_get_vm,
-    .list_networks = tp_list_networks,
-    .migrate = tp_migrate,
+    .close = tp_close,   .list_hosts = tp_list_hosts,       .list_vms = tp_list_vms,
+    .get_vm = tp_get_vm, .list_networks = tp_list_networks, .migrate = tp_migrate,
 };
 #endif
 

@@ -12,13 +12,14 @@
 #include "plugins/esx/esx-impl.h"
 #include "plugins/esx/esx-ops.h"
 
-#define ENVELOPE_HEAD                                                                   \
-    "<?xml version=\"1.0\"?>"                                                           \
-    "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\""     \
-    " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""                          \
-    " xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\">"                                  \
+#define ENVELOPE_HEAD                                                               \
+    "<?xml version=\"1.0\"?>"                                                       \
+    "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"" \
+    " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""                      \
+    " xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\">"                              \
     "<soapenv:Body><RetrievePropertiesExResponse xmlns=\"urn:vim25\"><returnval>"
-#define ENVELOPE_TAIL "</returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"
+#define ENVELOPE_TAIL \
+    "</returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"
 
 /* A property: <propSet><name>NAME</name><val ...>VALUE</val></propSet>. */
 #define PROP(name, attrs, value) \
@@ -29,95 +30,105 @@
 #define REF(name, type, value) \
     PROP(name, "xsi:type=\"ManagedObjectReference\" type=\"" type "\"", value)
 #define REFS(name, items) PROP(name, "xsi:type=\"ArrayOfManagedObjectReference\"", items)
-#define MOREF(type, value) "<ManagedObjectReference type=\"" type "\">" value "</ManagedObjectReference>"
+#define MOREF(type, value) \
+    "<ManagedObjectReference type=\"" type "\">" value "</ManagedObjectReference>"
 #define OBJ(type, value, props) "<objects><obj type=\"" type "\">" value "</obj>" props "</objects>"
 
 /* host-1 and host-2 share cluster domain-c1; host-3 (maintenance) is in
  * domain-c2; host-4 is disconnected. */
-static const char hosts_xml[] =
-    OBJ("HostSystem", "host-1",
-        STR("name", "H1") STR("runtime.connectionState", "connected")
-        BOOL("runtime.inMaintenanceMode", "false") REF("parent", "ClusterComputeResource", "domain-c1")
-        REFS("datastore", MOREF("Datastore", "ds-1") MOREF("Datastore", "ds-2"))
-        REFS("network", MOREF("Network", "network-7")))
+static const char hosts_xml[] = OBJ(
+    "HostSystem", "host-1",
+    STR("name", "H1") STR("runtime.connectionState", "connected")
+        BOOL("runtime.inMaintenanceMode", "false")
+            REF("parent", "ClusterComputeResource", "domain-c1")
+                REFS("datastore", MOREF("Datastore", "ds-1") MOREF("Datastore", "ds-2"))
+                    REFS("network", MOREF("Network", "network-7")))
     OBJ("HostSystem", "host-2",
         STR("name", "H2") STR("runtime.connectionState", "connected")
-        BOOL("runtime.inMaintenanceMode", "false") REF("parent", "ClusterComputeResource", "domain-c1")
-        REFS("datastore", MOREF("Datastore", "ds-1") MOREF("Datastore", "ds-2"))
-        REFS("network", MOREF("Network", "network-7") MOREF("Network", "network-8")
-                        MOREF("DistributedVirtualPortgroup", "dvportgroup-9")))
-    OBJ("HostSystem", "host-3",
-        STR("name", "H3") STR("runtime.connectionState", "connected")
-        BOOL("runtime.inMaintenanceMode", "true") REF("parent", "ClusterComputeResource", "domain-c2")
-        REFS("datastore", MOREF("Datastore", "ds-3")) REFS("network", MOREF("Network", "network-8")))
-    OBJ("HostSystem", "host-4",
-        STR("name", "H4") STR("runtime.connectionState", "disconnected")
-        BOOL("runtime.inMaintenanceMode", "false") REF("parent", "ClusterComputeResource", "domain-c1")
-        REFS("datastore", "") REFS("network", ""));
+            BOOL("runtime.inMaintenanceMode", "false")
+                REF("parent", "ClusterComputeResource", "domain-c1")
+                    REFS("datastore", MOREF("Datastore", "ds-1") MOREF("Datastore", "ds-2"))
+                        REFS("network", MOREF("Network", "network-7") MOREF("Network", "network-8")
+                                            MOREF("DistributedVirtualPortgroup", "dvportgroup-9")))
+        OBJ("HostSystem", "host-3",
+            STR("name", "H3") STR("runtime.connectionState", "connected")
+                BOOL("runtime.inMaintenanceMode", "true")
+                    REF("parent", "ClusterComputeResource", "domain-c2")
+                        REFS("datastore", MOREF("Datastore", "ds-3"))
+                            REFS("network", MOREF("Network", "network-8")))
+            OBJ("HostSystem", "host-4",
+                STR("name", "H4") STR("runtime.connectionState", "disconnected")
+                    BOOL("runtime.inMaintenanceMode", "false")
+                        REF("parent", "ClusterComputeResource", "domain-c1") REFS("datastore", "")
+                            REFS("network", ""));
 
-#define MOUNT(host) "<DatastoreHostMount><key type=\"HostSystem\">" host "</key></DatastoreHostMount>"
+#define MOUNT(host) \
+    "<DatastoreHostMount><key type=\"HostSystem\">" host "</key></DatastoreHostMount>"
 
 /* ds-1 LocalDS_0 (100 GiB free), ds-2 SmallDS (1 MiB free), ds-3 FarDS
  * (only on host-3), ds-4 MaintDS (in maintenance). */
-static const char datastores_xml[] =
-    OBJ("Datastore", "ds-1",
-        STR("name", "LocalDS_0") LONG("summary.freeSpace", "107374182400")
+static const char datastores_xml[] = OBJ(
+    "Datastore", "ds-1",
+    STR("name", "LocalDS_0") LONG("summary.freeSpace", "107374182400")
         BOOL("summary.accessible", "true") STR("summary.maintenanceMode", "normal")
-        PROP("host", "xsi:type=\"ArrayOfDatastoreHostMount\"", MOUNT("host-1") MOUNT("host-2")))
+            PROP("host", "xsi:type=\"ArrayOfDatastoreHostMount\"", MOUNT("host-1") MOUNT("host-2")))
     OBJ("Datastore", "ds-2",
         STR("name", "SmallDS") LONG("summary.freeSpace", "1048576")
-        BOOL("summary.accessible", "true") STR("summary.maintenanceMode", "normal")
-        PROP("host", "xsi:type=\"ArrayOfDatastoreHostMount\"", MOUNT("host-1") MOUNT("host-2")))
-    OBJ("Datastore", "ds-3",
-        STR("name", "FarDS") LONG("summary.freeSpace", "107374182400")
-        BOOL("summary.accessible", "true") STR("summary.maintenanceMode", "normal")
-        PROP("host", "xsi:type=\"ArrayOfDatastoreHostMount\"", MOUNT("host-3")))
-    OBJ("Datastore", "ds-4",
-        STR("name", "MaintDS") LONG("summary.freeSpace", "107374182400")
-        BOOL("summary.accessible", "true") STR("summary.maintenanceMode", "inMaintenance")
-        PROP("host", "xsi:type=\"ArrayOfDatastoreHostMount\"", MOUNT("host-1") MOUNT("host-2")));
+            BOOL("summary.accessible", "true") STR("summary.maintenanceMode", "normal") PROP(
+                "host", "xsi:type=\"ArrayOfDatastoreHostMount\"", MOUNT("host-1") MOUNT("host-2")))
+        OBJ("Datastore", "ds-3",
+            STR("name", "FarDS") LONG("summary.freeSpace", "107374182400")
+                BOOL("summary.accessible", "true") STR("summary.maintenanceMode", "normal")
+                    PROP("host", "xsi:type=\"ArrayOfDatastoreHostMount\"", MOUNT("host-3")))
+            OBJ("Datastore", "ds-4",
+                STR("name", "MaintDS") LONG("summary.freeSpace", "107374182400")
+                    BOOL("summary.accessible", "true")
+                        STR("summary.maintenanceMode", "inMaintenance")
+                            PROP("host", "xsi:type=\"ArrayOfDatastoreHostMount\"",
+                                 MOUNT("host-1") MOUNT("host-2")));
 
-static const char networks_xml[] =
-    OBJ("Network", "network-7", STR("name", "VM Network"))
+static const char networks_xml[] = OBJ("Network", "network-7", STR("name", "VM Network"))
     OBJ("Network", "network-8", STR("name", "Prod"))
-    OBJ("DistributedVirtualPortgroup", "dvportgroup-9", STR("name", "DPG"))
-    OBJ("OpaqueNetwork", "opaque-10", STR("name", "NSX"));
+        OBJ("DistributedVirtualPortgroup", "dvportgroup-9", STR("name", "DPG"))
+            OBJ("OpaqueNetwork", "opaque-10", STR("name", "NSX"));
 
-#define DISK(key, label, file, kb)                                                        \
-    "<VirtualDevice xsi:type=\"VirtualDisk\"><key>" key "</key><deviceInfo><label>" label \
-    "</label></deviceInfo><backing xsi:type=\"VirtualDiskFlatVer2BackingInfo\"><fileName>" \
-    file "</fileName></backing><capacityInKB>" kb "</capacityInKB></VirtualDevice>"
-#define NIC(key, label, mac, netname, net)                                                  \
-    "<VirtualDevice xsi:type=\"VirtualE1000\"><key>" key "</key><deviceInfo><label>" label  \
-    "</label></deviceInfo><backing xsi:type=\"VirtualEthernetCardNetworkBackingInfo\">"     \
-    "<deviceName>" netname "</deviceName><network type=\"Network\">" net "</network>"       \
+#define DISK(key, label, file, kb)                                                              \
+    "<VirtualDevice xsi:type=\"VirtualDisk\"><key>" key "</key><deviceInfo><label>" label       \
+    "</label></deviceInfo><backing xsi:type=\"VirtualDiskFlatVer2BackingInfo\"><fileName>" file \
+    "</fileName></backing><capacityInKB>" kb "</capacityInKB></VirtualDevice>"
+#define NIC(key, label, mac, netname, net)                                                 \
+    "<VirtualDevice xsi:type=\"VirtualE1000\"><key>" key "</key><deviceInfo><label>" label \
+    "</label></deviceInfo><backing xsi:type=\"VirtualEthernetCardNetworkBackingInfo\">"    \
+    "<deviceName>" netname "</deviceName><network type=\"Network\">" net "</network>"      \
     "</backing><macAddress>" mac "</macAddress></VirtualDevice>"
 
 /* vm1: on H1, running, one 1 GiB disk on LocalDS_0, one NIC on VM Network.
  * vm2: on H1, off, two disks, a NIC on VM Network and one on Prod, one
  * snapshot. */
-static const char vms_xml[] =
-    OBJ("VirtualMachine", "vm-1",
-        STR("name", "vm1") REF("runtime.host", "HostSystem", "host-1")
+static const char vms_xml[] = OBJ(
+    "VirtualMachine", "vm-1",
+    STR("name", "vm1") REF("runtime.host", "HostSystem", "host-1")
         STR("runtime.powerState", "poweredOn") LONG("summary.storage.committed", "1073741824")
-        REFS("datastore", MOREF("Datastore", "ds-1"))
-        PROP("config.hardware.device", "xsi:type=\"ArrayOfVirtualDevice\"",
-             DISK("2000", "Hard disk 1", "[LocalDS_0] vm1/vm1.vmdk", "1048576")
-             NIC("4000", "Network adapter 1", "00:50:56:aa:bb:01", "VM Network", "network-7")))
+            REFS("datastore", MOREF("Datastore", "ds-1"))
+                PROP("config.hardware.device", "xsi:type=\"ArrayOfVirtualDevice\"",
+                     DISK("2000", "Hard disk 1", "[LocalDS_0] vm1/vm1.vmdk", "1048576")
+                         NIC("4000", "Network adapter 1", "00:50:56:aa:bb:01", "VM Network",
+                             "network-7")))
     OBJ("VirtualMachine", "vm-2",
-        STR("name", "vm2") REF("runtime.host", "HostSystem", "host-1")
-        STR("runtime.powerState", "poweredOff") LONG("summary.storage.committed", "0")
-        REFS("datastore", MOREF("Datastore", "ds-1"))
-        PROP("config.hardware.device", "xsi:type=\"ArrayOfVirtualDevice\"",
-             DISK("2000", "Hard disk 1", "[LocalDS_0] vm2/vm2.vmdk", "2097152")
-             DISK("2001", "Hard disk 2", "[LocalDS_0] vm2/vm2_1.vmdk", "1048576")
-             NIC("4000", "Network adapter 1", "00:50:56:aa:bb:02", "VM Network", "network-7")
-             NIC("4001", "Network adapter 2", "00:50:56:aa:bb:03", "Prod", "network-8"))
-        PROP("snapshot", "xsi:type=\"VirtualMachineSnapshotInfo\"",
-             "<currentSnapshot type=\"VirtualMachineSnapshot\">snapshot-1</currentSnapshot>"
-             "<rootSnapshotList><snapshot type=\"VirtualMachineSnapshot\">snapshot-1</snapshot>"
-             "<name>before-upgrade</name><createTime>2026-01-02T03:04:05Z</createTime>"
-             "</rootSnapshotList>"));
+        STR("name", "vm2") REF("runtime.host", "HostSystem", "host-1") STR(
+            "runtime.powerState", "poweredOff") LONG("summary.storage.committed", "0")
+            REFS("datastore", MOREF("Datastore", "ds-1")) PROP(
+                "config.hardware.device", "xsi:type=\"ArrayOfVirtualDevice\"",
+                DISK("2000", "Hard disk 1", "[LocalDS_0] vm2/vm2.vmdk",
+                     "2097152") DISK("2001", "Hard disk 2", "[LocalDS_0] vm2/vm2_1.vmdk", "1048576")
+                    NIC("4000", "Network adapter 1", "00:50:56:aa:bb:02", "VM Network", "network-7")
+                        NIC("4001", "Network adapter 2", "00:50:56:aa:bb:03", "Prod", "network-8"))
+                PROP(
+                    "snapshot", "xsi:type=\"VirtualMachineSnapshotInfo\"",
+                    "<currentSnapshot type=\"VirtualMachineSnapshot\">snapshot-1</currentSnapshot>"
+                    "<rootSnapshotList><snapshot type=\"VirtualMachineSnapshot\">snapshot-1</snapshot>"
+                    "<name>before-upgrade</name><createTime>2026-01-02T03:04:05Z</createTime>"
+                    "</rootSnapshotList>"));
 
 static EsxResult *
 result_from(const char *objects)
@@ -238,10 +249,10 @@ test_plan_live_host_and_network(Fixture *f, gconstpointer data)
     g_assert_cmpstr(p.src_host_name, ==, "H1");
     g_assert_cmpstr(p.dest_host->value, ==, "host-2");
     g_assert_cmpstr(p.dest_host_name, ==, "H2");
-    g_assert_null(p.pool);      /* same compute resource */
+    g_assert_null(p.pool); /* same compute resource */
     g_assert_null(p.dest_ds);
     g_assert_cmpuint(p.disks->len, ==, 0);
-    g_assert_cmpuint(p.needed, ==, 1073741824);     /* summary.storage.committed */
+    g_assert_cmpuint(p.needed, ==, 1073741824); /* summary.storage.committed */
     g_assert_cmpuint(p.nics->len, ==, 1);
     EsxNicTarget *n = &g_array_index(p.nics, EsxNicTarget, 0);
     g_assert_cmpstr(n->key, ==, "4000");
@@ -259,7 +270,7 @@ test_plan_live_host_and_network(Fixture *f, gconstpointer data)
     assert_contains(body, "<priority>defaultPriority</priority>");
     g_assert_null(strstr(body, "<datastore"));
     g_assert_null(strstr(body, "<pool"));
-    g_assert_null(strstr(body, "VM Network"));   /* the old backing is replaced */
+    g_assert_null(strstr(body, "VM Network")); /* the old backing is replaced */
 }
 
 /* The power state each migration type needs. */
@@ -275,7 +286,7 @@ test_plan_power_state(Fixture *f, gconstpointer data)
 
     f->spec->type = VMSHIFT_MIGRATION_COLD;
     g_free(f->spec->vm);
-    f->spec->vm = g_strdup("vm-1");     /* by moref */
+    f->spec->vm = g_strdup("vm-1"); /* by moref */
     g_auto(EsxPlan) q = { 0 };
     g_assert_true(esx_plan_build(f->be, f->spec, &f->inv, &q, NULL, &error));
     assert_finding(&q, VMSHIFT_SEVERITY_ERROR, "vm-running", "vm1", "needs it powered off");
@@ -307,10 +318,11 @@ test_plan_cold_other_cluster(Fixture *f, gconstpointer data)
     assert_finding(&p, VMSHIFT_SEVERITY_ERROR, "datastore-not-on-host", "LocalDS_0",
                    "which host 'H3' does not mount; add --path");
     /* Adapter 1's VM Network is not on H3 (adapter 2's Prod is). */
-    assert_finding(&p, VMSHIFT_SEVERITY_WARNING, "nic-unmapped", "4000",
-                   "on 'VM Network', which host 'H3' does not have; map it with --network 4000=NET");
+    assert_finding(
+        &p, VMSHIFT_SEVERITY_WARNING, "nic-unmapped", "4000",
+        "on 'VM Network', which host 'H3' does not have; map it with --network 4000=NET");
     g_assert_cmpuint(count_severity(&p, VMSHIFT_SEVERITY_WARNING), ==, 1);
-    g_assert_null(find_code(&p, "snapshots-present"));   /* storage stays */
+    g_assert_null(find_code(&p, "snapshots-present")); /* storage stays */
 
     g_autofree char *body = esx_relocate_body(&p, NULL, NULL);
     assert_contains(body, "type=\"ResourcePool\">resgroup-2</pool>");
@@ -346,9 +358,10 @@ test_plan_storage(Fixture *f, gconstpointer data)
     g_assert_cmpuint(count_severity(&p, VMSHIFT_SEVERITY_ERROR), ==, 1);
 
     g_autofree char *body = esx_relocate_body(&p, NULL, NULL);
-    assert_contains(body, "<spec><datastore type=\"Datastore\">ds-2</datastore>"
-                          "<disk><diskId>2001</diskId><datastore type=\"Datastore\">ds-1</datastore>"
-                          "</disk></spec>");
+    assert_contains(body,
+                    "<spec><datastore type=\"Datastore\">ds-2</datastore>"
+                    "<disk><diskId>2001</diskId><datastore type=\"Datastore\">ds-1</datastore>"
+                    "</disk></spec>");
     /* A disk added during the move: a spec that moves only that one. */
     g_autofree char *one = esx_relocate_body(&p, "2002", "ds-2");
     assert_contains(one, "<spec><disk><diskId>2002</diskId><datastore type=\"Datastore\">ds-2"
@@ -363,11 +376,13 @@ test_plan_datastore_checks(Fixture *f, gconstpointer data)
     spec_set(f, VMSHIFT_MIGRATION_LIVE, "vm1", "H2", "MaintDS");
     g_ptr_array_add(f->spec->disk_paths, vmshift_mapping_new("2000", "FarDS"));
     g_ptr_array_add(f->spec->disk_paths, vmshift_mapping_new("Hard disk 9", "LocalDS_0"));
-    g_ptr_array_add(f->spec->disk_paths, vmshift_mapping_new("[LocalDS_0] vm1/vm1.vmdk", "NoSuchDS"));
+    g_ptr_array_add(f->spec->disk_paths,
+                    vmshift_mapping_new("[LocalDS_0] vm1/vm1.vmdk", "NoSuchDS"));
     g_auto(EsxPlan) p = { 0 };
     g_autoptr(GError) error = NULL;
     g_assert_true(esx_plan_build(f->be, f->spec, &f->inv, &p, NULL, &error));
-    assert_finding(&p, VMSHIFT_SEVERITY_ERROR, "datastore-maintenance", "MaintDS", "(inMaintenance)");
+    assert_finding(&p, VMSHIFT_SEVERITY_ERROR, "datastore-maintenance", "MaintDS",
+                   "(inMaintenance)");
     assert_finding(&p, VMSHIFT_SEVERITY_ERROR, "datastore-not-on-host", "FarDS",
                    "datastore 'FarDS' is not mounted on host 'H2'");
     assert_finding(&p, VMSHIFT_SEVERITY_ERROR, "disk-not-found", "Hard disk 9", "has no disk");
@@ -439,7 +454,7 @@ test_plan_networks(Fixture *f, gconstpointer data)
     /* Adapter 2 (NSX failed) is not mapped and stays. */
     assert_finding(&p, VMSHIFT_SEVERITY_WARNING, "nic-unmapped", "4001",
                    "network adapter 4001 is not mapped and stays on 'Prod'");
-    g_assert_null(find_code(&p, "nothing-to-do"));  /* a NIC changes */
+    g_assert_null(find_code(&p, "nothing-to-do")); /* a NIC changes */
 }
 
 static void
@@ -489,7 +504,10 @@ test_plan_errors(Fixture *f, gconstpointer data)
 static void
 test_task_fault_code(void)
 {
-    static const struct { const char *type; int code; } cases[] = {
+    static const struct {
+        const char *type;
+        int code;
+    } cases[] = {
         { "InvalidState", VMSHIFT_ERROR_CONFLICT },
         { "InvalidPowerState", VMSHIFT_ERROR_CONFLICT },
         { "HostNotConnected", VMSHIFT_ERROR_CONNECTION },
@@ -516,22 +534,23 @@ test_task_parse(Fixture *f, gconstpointer data)
     (void)data;
     g_autoptr(EsxResult) tasks = result_from(
         OBJ("Task", "task-1",
-            STR("info.state", "error")
-            PROP("info.error", "xsi:type=\"LocalizedMethodFault\"",
-                 "<fault xsi:type=\"InvalidPowerState\"><requestedState>poweredOn</requestedState>"
-                 "</fault><localizedMessage>  The attempted operation cannot be performed "
-                 "in the current state (Powered off).\n</localizedMessage>"))
-        OBJ("Task", "task-2",
-            STR("info.state", "running") PROP("info.progress", "xsi:type=\"xsd:int\"", "42"))
-        OBJ("Task", "task-3", PROP("info.progress", "xsi:type=\"xsd:int\"", "1")));
+            STR("info.state", "error") PROP(
+                "info.error", "xsi:type=\"LocalizedMethodFault\"",
+                "<fault xsi:type=\"InvalidPowerState\"><requestedState>poweredOn</requestedState>"
+                "</fault><localizedMessage>  The attempted operation cannot be performed "
+                "in the current state (Powered off).\n</localizedMessage>"))
+            OBJ("Task", "task-2",
+                STR("info.state", "running") PROP("info.progress", "xsi:type=\"xsd:int\"", "42"))
+                OBJ("Task", "task-3", PROP("info.progress", "xsi:type=\"xsd:int\"", "1")));
     g_auto(EsxTaskInfo) ti = { 0 };
     g_autoptr(GError) error = NULL;
     g_assert_true(esx_task_parse(f->be, "task-1", esx_result_find(tasks, "task-1"), &ti, &error));
     g_assert_cmpstr(ti.state, ==, "error");
     g_assert_cmpint(ti.progress, ==, -1);
     g_assert_cmpstr(ti.fault_type, ==, "InvalidPowerState");
-    g_assert_cmpstr(ti.message, ==,
-                    "The attempted operation cannot be performed in the current state (Powered off).");
+    g_assert_cmpstr(
+        ti.message, ==,
+        "The attempted operation cannot be performed in the current state (Powered off).");
     g_assert_cmpint(esx_task_fault_code(ti.fault_type), ==, VMSHIFT_ERROR_CONFLICT);
 
     g_assert_true(esx_task_parse(f->be, "task-2", esx_result_find(tasks, "task-2"), &ti, &error));
@@ -587,11 +606,11 @@ test_find_device(Fixture *f, gconstpointer data)
     g_assert_nonnull(d1);
     g_assert_true(esx_find_device(vm, "Hard disk 2", FALSE) == d1);
     g_assert_true(esx_find_device(vm, "[LocalDS_0] vm2/vm2_1.vmdk", FALSE) == d1);
-    g_assert_null(esx_find_device(vm, "2001", TRUE));   /* not a NIC */
+    g_assert_null(esx_find_device(vm, "2001", TRUE)); /* not a NIC */
     const xmlNode *n2 = esx_find_device(vm, "00:50:56:AA:BB:03", TRUE);
     g_assert_nonnull(n2);
     g_assert_true(esx_find_device(vm, "Network adapter 2", TRUE) == n2);
-    g_assert_null(esx_find_device(vm, "4001", FALSE));  /* not a disk */
+    g_assert_null(esx_find_device(vm, "4001", FALSE)); /* not a disk */
     g_autofree char *moref = NULL, *name = NULL;
     esx_nic_network(n2, f->inv.networks, &moref, &name);
     g_assert_cmpstr(moref, ==, "network-8");
@@ -601,9 +620,12 @@ test_find_device(Fixture *f, gconstpointer data)
 static void
 test_helpers(void)
 {
-    static const struct { guint32 prefix; const char *mask; } masks[] = {
-        { 0, "0.0.0.0" }, { 8, "255.0.0.0" }, { 20, "255.255.240.0" },
-        { 24, "255.255.255.0" }, { 31, "255.255.255.254" }, { 32, "255.255.255.255" },
+    static const struct {
+        guint32 prefix;
+        const char *mask;
+    } masks[] = {
+        { 0, "0.0.0.0" },          { 8, "255.0.0.0" },        { 20, "255.255.240.0" },
+        { 24, "255.255.255.0" },   { 31, "255.255.255.254" }, { 32, "255.255.255.255" },
         { 40, "255.255.255.255" },
     };
     for (guint i = 0; i < G_N_ELEMENTS(masks); i++) {
@@ -634,8 +656,7 @@ test_helpers(void)
     g_assert_false(esx_is_nic_type(NULL));
 }
 
-#define ADD(path, fn) \
-    g_test_add(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
 
 int
 main(int argc, char **argv)

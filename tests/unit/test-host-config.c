@@ -72,8 +72,10 @@ test_good(Fixture *f, gconstpointer data)
     HostBackendConf *b;
     char **hosts;
 
-    put(f, "vmshift.conf", "[vmshift]\nstate-dir=/var/tmp/x\n\n[backend main]\nplugin=kvm\n"
-                           "[group web]\nhosts=kvm1:alpha; beta ,gamma\n", 0644);
+    put(f, "vmshift.conf",
+        "[vmshift]\nstate-dir=/var/tmp/x\n\n[backend main]\nplugin=kvm\n"
+        "[group web]\nhosts=kvm1:alpha; beta ,gamma\n",
+        0644);
     put(f, "backends.d/20-b.conf", "[backend second]\nplugin=esx\nenabled=no\n", 0644);
     put(f, "backends.d/10-a.conf", "[backend first]\nplugin=hyperv\nenabled=true\n", 0644);
     put(f, "backends.d/ignored.txt", "[backend nope]\nplugin=x\n", 0644);

@@ -24,8 +24,8 @@ test_write_reopen(void)
     GError *fail = NULL;
 
     g_assert_no_error(err);
-    id = host_journal_begin_job(j, "migrate", "b1", "vm-a", "{\"vm\":\"vm-a\"}", "h1",
-                                "/srv/vm-a", &err);
+    id = host_journal_begin_job(j, "migrate", "b1", "vm-a", "{\"vm\":\"vm-a\"}", "h1", "/srv/vm-a",
+                                &err);
     g_assert_no_error(err);
     g_assert_cmpint(id, >, 0);
     g_assert_true(host_journal_set_phase(j, id, "transfer", &err));
@@ -33,8 +33,8 @@ test_write_reopen(void)
     g_assert_true(host_journal_add_event(j, id, "save", NULL, "tmp", "/x", &err));
     g_assert_true(host_journal_add_event(j, id, "save", NULL, "tmp", NULL, &err));
     g_set_error(&fail, VMSHIFT_ERROR, VMSHIFT_ERROR_NO_SPACE, "no space on /srv");
-    g_assert_true(host_journal_finish(j, id, "failed", fail, "h1", "running", "{\"k\":\"v\"}",
-                                      &err));
+    g_assert_true(
+        host_journal_finish(j, id, "failed", fail, "h1", "running", "{\"k\":\"v\"}", &err));
     g_error_free(fail);
     g_assert_no_error(err);
     host_journal_close(g_steal_pointer(&j));
@@ -79,11 +79,11 @@ test_one_job_per_vm(void)
     g_assert_nonnull(strstr(err->message, "is busy with job"));
     g_clear_error(&err);
     /* another VM is free; the same VM in another backend too */
-    g_assert_cmpint(host_journal_begin_job(j, "acl", "b2", "vm-busy", NULL, NULL, NULL, &err),
-                    >, 0);
+    g_assert_cmpint(host_journal_begin_job(j, "acl", "b2", "vm-busy", NULL, NULL, NULL, &err), >,
+                    0);
     g_assert_true(host_journal_finish(j, a, "succeeded", NULL, NULL, NULL, NULL, &err));
-    g_assert_cmpint(host_journal_begin_job(j, "acl", "b1", "vm-busy", NULL, NULL, NULL, &err),
-                    >, 0);
+    g_assert_cmpint(host_journal_begin_job(j, "acl", "b1", "vm-busy", NULL, NULL, NULL, &err), >,
+                    0);
     g_assert_no_error(err);
 }
 
@@ -121,8 +121,8 @@ test_killed(void)
     g_assert_cmpstr(found->error_code, ==, "interrupted");
     g_assert_nonnull(strstr(found->error_message, "ended during phase transfer"));
     /* and the VM is free again */
-    g_assert_cmpint(host_journal_begin_job(j, "acl", "b1", "vm-killed", NULL, NULL, NULL, &err),
-                    >, 0);
+    g_assert_cmpint(host_journal_begin_job(j, "acl", "b1", "vm-killed", NULL, NULL, NULL, &err), >,
+                    0);
 }
 
 static void

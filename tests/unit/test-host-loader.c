@@ -132,9 +132,9 @@ static void
 test_abi_major(Fixture *f, gconstpointer data)
 {
     g_autofree char *want = g_strdup_printf("built for vmshift plugin ABI %d.%d, this vmshift "
-                                            "provides %d.%d", VMSHIFT_ABI_MAJOR + 1,
-                                            VMSHIFT_ABI_MINOR, VMSHIFT_ABI_MAJOR,
-                                            VMSHIFT_ABI_MINOR);
+                                            "provides %d.%d",
+                                            VMSHIFT_ABI_MAJOR + 1, VMSHIFT_ABI_MINOR,
+                                            VMSHIFT_ABI_MAJOR, VMSHIFT_ABI_MINOR);
     install(f, "abimajor");
     assert_refused(f, "abimajor", want);
 }
@@ -143,9 +143,9 @@ static void
 test_abi_minor(Fixture *f, gconstpointer data)
 {
     g_autofree char *want = g_strdup_printf("built for vmshift plugin ABI %d.%d, this vmshift "
-                                            "provides %d.%d", VMSHIFT_ABI_MAJOR,
-                                            VMSHIFT_ABI_MINOR + 1, VMSHIFT_ABI_MAJOR,
-                                            VMSHIFT_ABI_MINOR);
+                                            "provides %d.%d",
+                                            VMSHIFT_ABI_MAJOR, VMSHIFT_ABI_MINOR + 1,
+                                            VMSHIFT_ABI_MAJOR, VMSHIFT_ABI_MINOR);
     install(f, "abiminor");
     assert_refused(f, "abiminor", want);
 }
@@ -173,8 +173,9 @@ static void
 test_bad_name(Fixture *f, gconstpointer data)
 {
     install(f, "badname");
-    assert_refused(f, "badname", "refusing plugin: it calls itself 'somethingelse', but the "
-                                 "file name says 'badname'");
+    assert_refused(f, "badname",
+                   "refusing plugin: it calls itself 'somethingelse', but the "
+                   "file name says 'badname'");
 }
 
 static void
@@ -272,7 +273,8 @@ test_registry(Fixture *f, gconstpointer data)
     g_assert_cmpint(b->status, ==, HOST_BACKEND_MISSING);
     g_assert_null(host_backend_list_hosts(b, &err));
     want = g_strdup_printf("%s: backend 'b': plugin 'nope' not found in %s (install "
-                           "vmshift-plugin-nope)", conf, f->dir);
+                           "vmshift-plugin-nope)",
+                           conf, f->dir);
     g_assert_cmpstr(err->message, ==, want);
     g_clear_error(&err);
 

@@ -26,7 +26,7 @@ test_volume_for_path_posix(void)
     g_assert_true(host_volume_for_path(vols, "/srv/vms/a") == srv);
     g_assert_true(host_volume_for_path(vols, "/srv") == srv);
     g_assert_true(host_volume_for_path(vols, "/srv/fast/x") == fast);
-    g_assert_true(host_volume_for_path(vols, "/srvx/y") == root); /* not below /srv */
+    g_assert_true(host_volume_for_path(vols, "/srvx/y") == root);  /* not below /srv */
     g_assert_true(host_volume_for_path(vols, "/SRV/vms") == root); /* POSIX is case-sensitive */
     g_assert_true(host_volume_for_path(vols, "fast") == fast);     /* by name */
     g_assert_true(host_volume_for_path(vols, "id-srv") == srv);    /* by id */
@@ -44,9 +44,9 @@ test_volume_for_path_windows(void)
     VmshiftVolume *unc = vol(vols, "share", "\\\\fs01\\vms");
 
     g_assert_true(host_volume_for_path(vols, "C:\\VMs\\dmz01") == c);
-    g_assert_true(host_volume_for_path(vols, "c:\\vms\\dmz01") == c);     /* any case */
-    g_assert_true(host_volume_for_path(vols, "C:\\VMs\\dmz01\\") == c);   /* trailing '\' */
-    g_assert_true(host_volume_for_path(vols, "d:\\Hyper-V") == cback);    /* root ends in '\' */
+    g_assert_true(host_volume_for_path(vols, "c:\\vms\\dmz01") == c);   /* any case */
+    g_assert_true(host_volume_for_path(vols, "C:\\VMs\\dmz01\\") == c); /* trailing '\' */
+    g_assert_true(host_volume_for_path(vols, "d:\\Hyper-V") == cback);  /* root ends in '\' */
     g_assert_true(host_volume_for_path(vols, "C:\\clusterstorage\\volume1\\web") == csv);
     g_assert_true(host_volume_for_path(vols, "C:\\ClusterStorage\\Volume10") == c);
     g_assert_true(host_volume_for_path(vols, "\\\\FS01\\VMS\\web") == unc);

@@ -21,9 +21,9 @@
 #define PASSWORD "s3cr3t-pw"
 
 static struct {
-    char *skip;          /* why the peer tests skip, or NULL */
-    char *dir;           /* temporary directory */
-    char *cert;          /* self-signed certificate (also the CA file) */
+    char *skip; /* why the peer tests skip, or NULL */
+    char *dir;  /* temporary directory */
+    char *cert; /* self-signed certificate (also the CA file) */
     GPid pid;
     int stdin_fd;
     guint plain_port;
@@ -104,22 +104,29 @@ peer_start(void)
     key = g_build_filename(peer.dir, "key.pem", NULL);
     {
         const char *argv[] = {
-            "timeout", "60", "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-            "-keyout", key, "-out", peer.cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", NULL,
+            "timeout",  "60",
+            "openssl",  "req",
+            "-x509",    "-newkey",
+            "rsa:2048", "-nodes",
+            "-keyout",  key,
+            "-out",     peer.cert,
+            "-days",    "2",
+            "-subj",    "/CN=127.0.0.1",
+            "-addext",  "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            NULL,
         };
         if (!run_quiet(argv, &peer.skip))
             return;
     }
     {
-        const char *argv[] = { "timeout", "600", python, HTTP_PEER, "--cert", peer.cert,
-                               "--key", key, NULL };
+        const char *argv[] = { "timeout", "600",   python, HTTP_PEER, "--cert",
+                               peer.cert, "--key", key,    NULL };
         GIOChannel *ch;
         gsize len = 0;
 
-        if (!g_spawn_async_with_pipes(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH
-                                      | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &peer.pid,
-                                      &peer.stdin_fd, &out_fd, NULL, &error)) {
+        if (!g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+                                      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                      &peer.pid, &peer.stdin_fd, &out_fd, NULL, &error)) {
             peer.skip = g_strdup_printf("cannot start the HTTP peer: %s", error->message);
             g_error_free(error);
             return;
@@ -156,12 +163,12 @@ peer_stop(void)
     g_free(peer.skip);
 }
 
-#define NEED_PEER()                     \
-    do {                                \
-        if (peer.skip) {                \
-            g_test_skip(peer.skip);     \
-            return;                     \
-        }                               \
+#define NEED_PEER()                 \
+    do {                            \
+        if (peer.skip) {            \
+            g_test_skip(peer.skip); \
+            return;                 \
+        }                           \
     } while (0)
 
 static char *
@@ -184,8 +191,12 @@ static VmshiftHttp *
 tls_http(VmshiftHttpAuth auth, const VmshiftCredentials *creds)
 {
     g_autofree char *url = tls_url("/");
-    VmshiftHttpOptions o = { .struct_size = sizeof o, .url = url, .ca_file = peer.cert,
-                             .timeout_ms = 20000, .auth = auth, .credentials = creds };
+    VmshiftHttpOptions o = { .struct_size = sizeof o,
+                             .url = url,
+                             .ca_file = peer.cert,
+                             .timeout_ms = 20000,
+                             .auth = auth,
+                             .credentials = creds };
     GError *error = NULL;
     VmshiftHttp *h = vmshift_http_new(&o, &error);
 
@@ -248,8 +259,8 @@ test_get_post(void)
     g_assert_cmpstr(vmshift_http_response_get_header(e, "X-Got-SOAPAction"), ==,
                     "\"urn:vim25/6.5\"");
     g_assert_cmpstr(vmshift_http_response_get_header(e, "X-Got-Extra"), ==, "yes");
-    g_assert_true(g_str_has_prefix(vmshift_http_response_get_header(e, "X-Got-User-Agent"),
-                                   "vmshift/"));
+    g_assert_true(
+        g_str_has_prefix(vmshift_http_response_get_header(e, "X-Got-User-Agent"), "vmshift/"));
 }
 
 static void
@@ -257,8 +268,9 @@ test_methods_and_defaults(void)
 {
     g_autofree char *url = NULL;
     const char *defaults[] = { "X-Default: d1", NULL };
-    VmshiftHttpOptions o = { .struct_size = sizeof o, .ca_file = NULL, .headers = defaults,
-                             .user_agent = "test-agent/1" };
+    VmshiftHttpOptions o = {
+        .struct_size = sizeof o, .ca_file = NULL, .headers = defaults, .user_agent = "test-agent/1"
+    };
     g_autoptr(VmshiftHttp) h = NULL;
     g_autoptr(VmshiftHttpResponse) put = NULL;
     g_autoptr(VmshiftHttpResponse) del = NULL;
@@ -383,8 +395,8 @@ test_cookies(void)
     /* kept for later requests on the handle and on sharing handles … */
     sharing = vmshift_http_new_sharing(h);
     for (int i = 0; i < 2; i++) {
-        r = vmshift_http_request(i ? sharing : h, "POST", "/needs-cookie", NULL, "<x/>", 4,
-                                 NULL, &error);
+        r = vmshift_http_request(i ? sharing : h, "POST", "/needs-cookie", NULL, "<x/>", 4, NULL,
+                                 &error);
         g_assert_no_error(error);
         g_assert_cmpuint(r->status, ==, 200);
         vmshift_http_response_free(r);
@@ -415,7 +427,8 @@ static void
 test_tls_verify_fails(void)
 {
     g_autofree char *url = NULL;
-    VmshiftHttpOptions o = { .struct_size = sizeof o, .auth = VMSHIFT_HTTP_AUTH_BASIC,
+    VmshiftHttpOptions o = { .struct_size = sizeof o,
+                             .auth = VMSHIFT_HTTP_AUTH_BASIC,
                              .credentials = &creds_good };
     g_autoptr(VmshiftHttp) h = NULL;
     VmshiftHttpResponse *r;
@@ -482,7 +495,8 @@ test_tls_ca_file_and_insecure(void)
 
     /* an unreadable ca-file is a configuration error at once */
     {
-        VmshiftHttpOptions o2 = { .struct_size = sizeof o2, .url = url,
+        VmshiftHttpOptions o2 = { .struct_size = sizeof o2,
+                                  .url = url,
                                   .ca_file = "/nonexistent/ca.pem" };
         VmshiftHttp *h2 = vmshift_http_new(&o2, &error);
         g_assert_null(h2);
@@ -529,7 +543,8 @@ test_unencrypted_refused(void)
 
     /* other schemes are refused whatever the options */
     {
-        VmshiftHttpOptions o2 = { .struct_size = sizeof o2, .url = "ftp://127.0.0.1/",
+        VmshiftHttpOptions o2 = { .struct_size = sizeof o2,
+                                  .url = "ftp://127.0.0.1/",
                                   .allow_unencrypted = TRUE };
         g_assert_null(vmshift_http_new(&o2, &error));
         g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT);
@@ -568,7 +583,8 @@ test_bad_options(void)
     /* an old caller's smaller struct: fields beyond it count as zero */
     {
         VmshiftHttpOptions old = { .struct_size = G_STRUCT_OFFSET(VmshiftHttpOptions, timeout_ms),
-                                   .url = "https://127.0.0.1/", .timeout_ms = 1 };
+                                   .url = "https://127.0.0.1/",
+                                   .timeout_ms = 1 };
         g_autoptr(VmshiftHttp) h = vmshift_http_new(&old, &error);
         g_assert_no_error(error);
         g_assert_nonnull(h);
@@ -610,7 +626,8 @@ test_connection_errors(void)
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         g_autofree char *url = NULL;
         g_autoptr(VmshiftHttp) dead = NULL;
-        VmshiftHttpOptions o = { .struct_size = sizeof o, .auth = VMSHIFT_HTTP_AUTH_BASIC,
+        VmshiftHttpOptions o = { .struct_size = sizeof o,
+                                 .auth = VMSHIFT_HTTP_AUTH_BASIC,
                                  .credentials = &creds_good };
 
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -726,8 +743,8 @@ hammer(gpointer data)
     ThreadArg *a = data;
     for (int i = 0; i < 10; i++) {
         GError *error = NULL;
-        VmshiftHttpResponse *r = vmshift_http_request(a->http, "GET", "/hello", NULL, NULL, 0,
-                                                      NULL, &error);
+        VmshiftHttpResponse *r = vmshift_http_request(a->http, "GET", "/hello", NULL, NULL, 0, NULL,
+                                                      &error);
         g_assert_no_error(error);
         if (r->status == 200)
             g_atomic_int_inc(&a->ok);
@@ -780,7 +797,8 @@ test_soap_call(void)
     g_assert_null(doc);
     g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED);
     g_assert_true(g_str_has_prefix(error->message, "POST https://127.0.0.1:"));
-    g_assert_nonnull(strstr(error->message, "/fault Login: SOAP fault InvalidLogin: Login failure"));
+    g_assert_nonnull(
+        strstr(error->message, "/fault Login: SOAP fault InvalidLogin: Login failure"));
     assert_no_secret(error);
     g_assert_nonnull(fault);
     g_assert_cmpstr(fault->detail_type, ==, "InvalidLogin");
@@ -807,8 +825,8 @@ test_soap_call(void)
         g_assert_cmpstr(vmshift_http_response_get_header(r, "X-Got-Content-Type"), ==,
                         "text/xml; charset=utf-8");
     }
-    doc = vmshift_soap_call(h, "/echo", VMSHIFT_SOAP_1_1, "urn:vim25/6.5", env, "Echo", NULL,
-                            NULL, &error);
+    doc = vmshift_soap_call(h, "/echo", VMSHIFT_SOAP_1_1, "urn:vim25/6.5", env, "Echo", NULL, NULL,
+                            &error);
     g_assert_no_error(error);
     xmlFreeDoc(doc);
 
@@ -821,8 +839,8 @@ test_soap_call(void)
     g_clear_error(&error);
 
     /* vcsim's panic: an empty 200 */
-    doc = vmshift_soap_call(h, "/empty200", VMSHIFT_SOAP_1_1, NULL, env, "RelocateVM_Task",
-                            NULL, NULL, &error);
+    doc = vmshift_soap_call(h, "/empty200", VMSHIFT_SOAP_1_1, NULL, env, "RelocateVM_Task", NULL,
+                            NULL, &error);
     g_assert_null(doc);
     g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL);
     g_assert_nonnull(strstr(error->message, "empty reply"));
@@ -924,8 +942,8 @@ test_options_from_config(void)
     g_autoptr(GKeyFile) kf = g_key_file_new();
     GError *error = NULL;
 
-    g_assert_true(g_file_set_contents(cred, "user=alice\npassword=" PASSWORD "\ndomain=LAB\n", -1,
-                                      NULL));
+    g_assert_true(
+        g_file_set_contents(cred, "user=alice\npassword=" PASSWORD "\ndomain=LAB\n", -1, NULL));
     g_assert_cmpint(g_chmod(cred, 0600), ==, 0);
     g_key_file_set_string(kf, "backend vc1", "url", "https://vc.example.com/sdk");
     g_key_file_set_string(kf, "backend vc1", "ca-file", "ca.pem");
@@ -937,8 +955,8 @@ test_options_from_config(void)
 
     {
         g_autoptr(VmshiftConfig) c = vmshift_config_new("vc1", kf, "backend vc1", conf, NULL);
-        g_autoptr(VmshiftHttpOptions) o = vmshift_http_options_new_from_config(
-            c, VMSHIFT_HTTP_AUTH_NONE, &error);
+        g_autoptr(VmshiftHttpOptions)
+            o = vmshift_http_options_new_from_config(c, VMSHIFT_HTTP_AUTH_NONE, &error);
         g_assert_no_error(error);
         g_assert_cmpuint(o->struct_size, ==, sizeof *o);
         g_assert_cmpstr(o->url, ==, "https://vc.example.com/sdk");

@@ -42,7 +42,11 @@ test_constants(void)
 static void
 test_power_state(void)
 {
-    static const struct { gint64 enabled; guint32 power; const char *where; } cases[] = {
+    static const struct {
+        gint64 enabled;
+        guint32 power;
+        const char *where;
+    } cases[] = {
         { HV_ENABLED_ENABLED, VMSHIFT_POWER_RUNNING, "running" },
         { HV_ENABLED_SHUTTING_DOWN, VMSHIFT_POWER_RUNNING, "running" },
         { HV_ENABLED_STARTING, VMSHIFT_POWER_RUNNING, "running" },
@@ -83,14 +87,17 @@ test_opstatus(void)
     g_assert_false(hv_opstatus_is_merge(HV_OPSTATUS_CREATING_SNAPSHOT));
     g_assert_false(hv_opstatus_is_merge(HV_OPSTATUS_NONE));
     for (gint64 t = 0; t < 300; t++)
-        g_assert_cmpint(hv_job_type_is_checkpoint(t), ==,
-                        t == 50 || t == 70 || t == 71 || t == 72);
+        g_assert_cmpint(hv_job_type_is_checkpoint(t), ==, t == 50 || t == 70 || t == 71 || t == 72);
 }
 
 static void
 test_return_values(void)
 {
-    static const struct { gint64 rv; int code; const char *text; } cases[] = {
+    static const struct {
+        gint64 rv;
+        int code;
+        const char *text;
+    } cases[] = {
         { HV_RV_FAILED, VMSHIFT_ERROR_FAILED, "failed" },
         { HV_RV_ACCESS_DENIED, VMSHIFT_ERROR_PERMISSION, "access denied" },
         { HV_RV_NOT_SUPPORTED, VMSHIFT_ERROR_NOT_SUPPORTED, "not supported" },
@@ -110,14 +117,11 @@ test_return_values(void)
         g_assert_cmpint(hv_return_value_code(cases[i].rv), ==, cases[i].code);
         g_assert_cmpstr(hv_return_value_text(cases[i].rv), ==, cases[i].text);
     }
-    g_assert_cmpint(hv_file_sd_error_code(HV_FILE_SD_ACCESS_DENIED), ==,
-                    VMSHIFT_ERROR_PERMISSION);
+    g_assert_cmpint(hv_file_sd_error_code(HV_FILE_SD_ACCESS_DENIED), ==, VMSHIFT_ERROR_PERMISSION);
     g_assert_cmpint(hv_file_sd_error_code(HV_FILE_SD_PRIVILEGE_MISSING), ==,
                     VMSHIFT_ERROR_PERMISSION);
-    g_assert_cmpint(hv_file_sd_error_code(HV_FILE_SD_UNKNOWN_FAILURE), ==,
-                    VMSHIFT_ERROR_FAILED);
-    g_assert_cmpint(hv_file_sd_error_code(HV_FILE_SD_INVALID_PARAMETER), ==,
-                    VMSHIFT_ERROR_FAILED);
+    g_assert_cmpint(hv_file_sd_error_code(HV_FILE_SD_UNKNOWN_FAILURE), ==, VMSHIFT_ERROR_FAILED);
+    g_assert_cmpint(hv_file_sd_error_code(HV_FILE_SD_INVALID_PARAMETER), ==, VMSHIFT_ERROR_FAILED);
 }
 
 static void
@@ -136,9 +140,12 @@ test_job_states(void)
 static void
 test_job_errors(void)
 {
-    static const struct { const char *in, *out; } cases[] = {
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
         { "Virtual machine migration operation failed at migration source.\r\n"
-          "Failed to create folder.  \n", "Virtual machine migration operation failed at "
+          "Failed to create folder.  \n",
+          "Virtual machine migration operation failed at "
           "migration source: Failed to create folder" },
         { "\n\nonly line.\n", "only line" },
         { "one line", "one line" },
@@ -150,8 +157,8 @@ test_job_errors(void)
         g_autofree char *f = hv_flatten(cases[i].in);
         g_assert_cmpstr(f, ==, cases[i].out);
     }
-    g_assert_cmpint(hv_job_error_code("There is not enough space on the disk. (0x80070070)"),
-                    ==, VMSHIFT_ERROR_NO_SPACE);
+    g_assert_cmpint(hv_job_error_code("There is not enough space on the disk. (0x80070070)"), ==,
+                    VMSHIFT_ERROR_NO_SPACE);
     g_assert_cmpint(hv_job_error_code("Access denied (0x80070005)"), ==, VMSHIFT_ERROR_FAILED);
     g_assert_cmpint(hv_job_error_code(NULL), ==, VMSHIFT_ERROR_FAILED);
 }
@@ -167,8 +174,7 @@ test_migration_type(void)
                     HV_MIGRATION_VIRTUAL_SYSTEM_AND_STORAGE);
     g_assert_cmpint(hv_migration_type(VMSHIFT_MIGRATION_COLD, TRUE), ==,
                     HV_MIGRATION_VIRTUAL_SYSTEM_AND_STORAGE);
-    g_assert_cmpint(hv_migration_type(VMSHIFT_MIGRATION_STORAGE, TRUE), ==,
-                    HV_MIGRATION_STORAGE);
+    g_assert_cmpint(hv_migration_type(VMSHIFT_MIGRATION_STORAGE, TRUE), ==, HV_MIGRATION_STORAGE);
 }
 
 static void
@@ -230,16 +236,19 @@ parse(const char *xml)
     return r;
 }
 
-#define FAULT(sub)                                                                          \
+#define FAULT(sub)                                                                         \
     "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body><s:Fault>"    \
     "<s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>" sub "</s:Value></s:Subcode>" \
-    "</s:Code><s:Reason><s:Text xml:lang=\"en-US\">Reason. </s:Text></s:Reason>"            \
+    "</s:Code><s:Reason><s:Text xml:lang=\"en-US\">Reason. </s:Text></s:Reason>"           \
     "</s:Fault></s:Body></s:Envelope>"
 
 static void
 test_fault_code(void)
 {
-    static const struct { const char *xml; int code; } cases[] = {
+    static const struct {
+        const char *xml;
+        int code;
+    } cases[] = {
         { FAULT("w:AccessDenied"), VMSHIFT_ERROR_AUTH_FAILED },
         { FAULT("a:DestinationUnreachable"), VMSHIFT_ERROR_NOT_FOUND },
         { FAULT("w:TimedOut"), VMSHIFT_ERROR_TIMEOUT },

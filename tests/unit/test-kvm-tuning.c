@@ -74,8 +74,8 @@ test_options_values(void)
     g_assert_cmpint(o.tcg_safe, ==, 1);
     /* every key of the table is read */
     for (const char *const *k = kvm_tuning_option_keys; *k; k++) {
-        GVariant *v = strcmp(*k, "max-bandwidth") && strcmp(*k, "multifd-channels") &&
-                              strcmp(*k, "downtime-limit")
+        GVariant *v = strcmp(*k, "max-bandwidth") && strcmp(*k, "multifd-channels")
+                              && strcmp(*k, "downtime-limit")
                           ? g_variant_new_string("true")
                           : g_variant_new_string("2");
         g_assert_true(read1(*k, v, &o, NULL));
@@ -126,16 +126,16 @@ test_options_bad_values(void)
 static KvmTuningFacts
 facts(void)
 {
-    return (KvmTuningFacts) { .tcg = FALSE,
-                              .qemu_major = 7,
-                              .src_allows_postcopy = TRUE,
-                              .dst_allows_postcopy = TRUE,
-                              .src_name = "A",
-                              .dst_name = "B",
-                              .link_mib_s = 1000,
-                              .src_max_bw_mib = 0,
-                              .paused_postcopy = TRUE,
-                              .dirty_mib_s = -1 };
+    return (KvmTuningFacts){ .tcg = FALSE,
+                             .qemu_major = 7,
+                             .src_allows_postcopy = TRUE,
+                             .dst_allows_postcopy = TRUE,
+                             .src_name = "A",
+                             .dst_name = "B",
+                             .link_mib_s = 1000,
+                             .src_max_bw_mib = 0,
+                             .paused_postcopy = TRUE,
+                             .dirty_mib_s = -1 };
 }
 
 static KvmTuningOptions
@@ -161,13 +161,15 @@ test_tcg_paused_postcopy(void)
     g_assert_false(t.multifd);
     g_assert_false(t.autoconverge);
     g_assert_false(t.warn_tcg_live);
-    g_assert_cmpstr(t.why, ==, "TCG on QEMU 7 loses guest writes during live migration "
-                               "(fixed in QEMU 9.0): the source is paused for the transfer, "
-                               "and the destination runs at once in post-copy "
-                               "(tcg-safe=false to migrate live anyway)");
+    g_assert_cmpstr(t.why, ==,
+                    "TCG on QEMU 7 loses guest writes during live migration "
+                    "(fixed in QEMU 9.0): the source is paused for the transfer, "
+                    "and the destination runs at once in post-copy "
+                    "(tcg-safe=false to migrate live anyway)");
     g_autofree char *sum = kvm_tuning_summary(&t);
-    g_assert_cmpstr(sum, ==, "max-bandwidth=10240 MiB/s, downtime-limit=300 ms, multifd=off, "
-                             "postcopy=on, auto-converge=off, source paused for the transfer");
+    g_assert_cmpstr(sum, ==,
+                    "max-bandwidth=10240 MiB/s, downtime-limit=300 ms, multifd=off, "
+                    "postcopy=on, auto-converge=off, source paused for the transfer");
     kvm_tuning_clear(&t);
 }
 
@@ -259,14 +261,16 @@ test_forbidden_postcopy(void)
     g_autoptr(GError) e = NULL;
     g_assert_false(kvm_tuning_decide(&f, &o, &t, &e));
     g_assert_error(e, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT);
-    g_assert_cmpstr(e->message, ==, "post-copy was requested but host A forbids it "
-                                    "(allow-postcopy=false)");
+    g_assert_cmpstr(e->message, ==,
+                    "post-copy was requested but host A forbids it "
+                    "(allow-postcopy=false)");
     g_clear_error(&e);
     f.src_allows_postcopy = TRUE;
     f.dst_allows_postcopy = FALSE;
     g_assert_false(kvm_tuning_decide(&f, &o, &t, &e));
-    g_assert_cmpstr(e->message, ==, "post-copy was requested but host B forbids it "
-                                    "(allow-postcopy=false)");
+    g_assert_cmpstr(e->message, ==,
+                    "post-copy was requested but host B forbids it "
+                    "(allow-postcopy=false)");
     kvm_tuning_clear(&t);
 }
 
@@ -290,33 +294,37 @@ test_dirty_rate(void)
     g_assert_true(t.postcopy);
     g_assert_false(t.multifd);
     g_assert_cmpint(t.dirty_mib_s, ==, 500);
-    g_assert_cmpstr(t.why, ==, "dirty rate 500 MiB/s over a 1000 MiB/s link: a pre-copy round "
-                               "would leave ~500 ms of dirty pages, more than a quarter of the "
-                               "300 ms downtime limit: post-copy");
+    g_assert_cmpstr(t.why, ==,
+                    "dirty rate 500 MiB/s over a 1000 MiB/s link: a pre-copy round "
+                    "would leave ~500 ms of dirty pages, more than a quarter of the "
+                    "300 ms downtime limit: post-copy");
     /* a quiet guest */
     f.dirty_mib_s = 10;
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_false(t.postcopy);
     g_assert_true(t.multifd);
-    g_assert_cmpstr(t.why, ==, "dirty rate 10 MiB/s, link 1000 MiB/s: last round ~10 ms, "
-                               "within a quarter of the 300 ms downtime limit: pre-copy with "
-                               "multifd");
+    g_assert_cmpstr(t.why, ==,
+                    "dirty rate 10 MiB/s, link 1000 MiB/s: last round ~10 ms, "
+                    "within a quarter of the 300 ms downtime limit: pre-copy with "
+                    "multifd");
     /* not measured */
     f.dirty_mib_s = -1;
     o.multifd_channels = 1;
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_false(t.multifd);
-    g_assert_cmpstr(t.why, ==, "dirty rate unmeasured MiB/s, link 1000 MiB/s: last round ~0 ms, "
-                               "within a quarter of the 300 ms downtime limit: pre-copy");
+    g_assert_cmpstr(t.why, ==,
+                    "dirty rate unmeasured MiB/s, link 1000 MiB/s: last round ~0 ms, "
+                    "within a quarter of the 300 ms downtime limit: pre-copy");
     /* busy, but a host forbids post-copy */
     o.multifd_channels = 0;
     f.dirty_mib_s = 500;
     f.src_allows_postcopy = FALSE;
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_false(t.postcopy);
-    g_assert_cmpstr(t.why, ==, "dirty rate 500 MiB/s over a 1000 MiB/s link calls for "
-                               "post-copy, but a host forbids it (allow-postcopy=false): "
-                               "pre-copy with multifd, which may not converge");
+    g_assert_cmpstr(t.why, ==,
+                    "dirty rate 500 MiB/s over a 1000 MiB/s link calls for "
+                    "post-copy, but a host forbids it (allow-postcopy=false): "
+                    "pre-copy with multifd, which may not converge");
     /* a rate given where none was needed is not used */
     f.src_allows_postcopy = TRUE;
     o.measure_dirty_rate = 0;
@@ -369,8 +377,9 @@ test_summary(void)
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_true(t.autoconverge);
     g_autofree char *sum = kvm_tuning_summary(&t);
-    g_assert_cmpstr(sum, ==, "max-bandwidth=100 MiB/s, downtime-limit=300 ms, "
-                             "multifd=2 channels, postcopy=off, auto-converge=on");
+    g_assert_cmpstr(sum, ==,
+                    "max-bandwidth=100 MiB/s, downtime-limit=300 ms, "
+                    "multifd=2 channels, postcopy=off, auto-converge=on");
     kvm_tuning_clear(&t);
     g_assert_null(t.why);
 }

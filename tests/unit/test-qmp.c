@@ -12,7 +12,7 @@
 
 #include <vmshift/qmp.h>
 
-#define GREETING \
+#define GREETING                                                                       \
     "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
     "\"package\": \"Debian 1:7.2+dfsg-7+deb12u18\"}, \"capabilities\": [\"oob\"]}}\r\n"
 
@@ -23,7 +23,7 @@ struct Peer {
     int fd;
     PeerScript script;
     GThread *thread;
-    GString *in;        /* bytes read, not yet consumed as lines */
+    GString *in; /* bytes read, not yet consumed as lines */
     gpointer data;
 };
 
@@ -36,13 +36,12 @@ peer_send(Peer *p, const char *text)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;     /* the client went away: the test decides */
-        off += (gsize) n;
+            return; /* the client went away: the test decides */
+        off += (gsize)n;
     }
 }
 
-static void
-peer_sendf(Peer *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void peer_sendf(Peer *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void
 peer_sendf(Peer *p, const char *fmt, ...)
 {
@@ -61,9 +60,9 @@ peer_expect(Peer *p, const char *command)
     for (;;) {
         char *nl = memchr(p->in->str, '\n', p->in->len);
         if (nl) {
-            gsize linelen = (gsize) (nl - p->in->str);
+            gsize linelen = (gsize)(nl - p->in->str);
             char *line = g_strndup(p->in->str, linelen);
-            g_string_erase(p->in, 0, (gssize) linelen + 1);
+            g_string_erase(p->in, 0, (gssize)linelen + 1);
             json_object *o = json_tokener_parse(line);
             g_assert_nonnull(o);
             g_assert_cmpstr(vmshift_json_get_string(o, "execute"), ==, command);
@@ -141,10 +140,11 @@ script_basic(Peer *p)
 {
     peer_handshake(p);
     char *id = peer_expect(p, "query-status");
-    peer_sendf(p, "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": \"%s\"}\r\n", id);
+    peer_sendf(p, "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": \"%s\"}\r\n",
+               id);
     g_free(id);
     id = peer_expect(p, "stop");
-    peer_sendf(p, "{\"return\": {}, \"id\": \"%s\"}", id);  /* no newline */
+    peer_sendf(p, "{\"return\": {}, \"id\": \"%s\"}", id); /* no newline */
     g_free(id);
 }
 
@@ -181,14 +181,20 @@ script_events(Peer *p)
 {
     peer_handshake(p);
     char *id = peer_expect(p, "migrate");
-    peer_send(p, "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 5}, "
-                 "\"event\": \"MIGRATION\", \"data\": {\"status\": \"setup\"}}\r\n"
-                 "{\"event\": \"JOB_STATUS_CHANGE\", \"data\": {\"status\": \"running\", \"id\": \"j\"}}\r\n");
-    peer_sendf(p, "{\"return\": {}, \"id\": \"%s\"}\r\n"
-                  "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}}\r\n", id);
+    peer_send(
+        p,
+        "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 5}, "
+        "\"event\": \"MIGRATION\", \"data\": {\"status\": \"setup\"}}\r\n"
+        "{\"event\": \"JOB_STATUS_CHANGE\", \"data\": {\"status\": \"running\", \"id\": \"j\"}}\r\n");
+    peer_sendf(p,
+               "{\"return\": {}, \"id\": \"%s\"}\r\n"
+               "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}}\r\n",
+               id);
     g_free(id);
     g_usleep(50000);
-    peer_send(p, "{\"event\": \"BLOCK_JOB_READY\", \"data\": {\"device\": \"mirror0\", \"type\": \"mirror\"}}\r\n");
+    peer_send(
+        p,
+        "{\"event\": \"BLOCK_JOB_READY\", \"data\": {\"device\": \"mirror0\", \"type\": \"mirror\"}}\r\n");
     g_usleep(50000);
     peer_send(p, "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"completed\"}}\r\n");
     /* stay open until the client is done */
@@ -200,7 +206,7 @@ script_events(Peer *p)
 static void
 count_events(VmshiftQmp *qmp, const VmshiftQmpEvent *ev, gpointer data)
 {
-    (void) qmp;
+    (void)qmp;
     GPtrArray *seen = data;
     g_ptr_array_add(seen, g_strdup(ev->name));
 }
@@ -221,9 +227,8 @@ test_events(void)
     GPtrArray *seen = g_ptr_array_new_with_free_func(g_free);
     vmshift_qmp_set_event_func(qmp, count_events, seen);
 
-    g_assert_true(vmshift_qmp_execute_simple(qmp, "migrate",
-                                             json_tokener_parse("{\"uri\": \"tcp:127.0.0.1:1\"}"),
-                                             2000, &error));
+    g_assert_true(vmshift_qmp_execute_simple(
+        qmp, "migrate", json_tokener_parse("{\"uri\": \"tcp:127.0.0.1:1\"}"), 2000, &error));
     g_assert_no_error(error);
     /* the two events before the reply are queued, in order */
     g_assert_cmpuint(vmshift_qmp_pending_events(qmp), ==, 2);
@@ -235,8 +240,8 @@ test_events(void)
     vmshift_qmp_event_free(ev);
 
     /* wait by name + match skips the others and leaves them queued */
-    ev = vmshift_qmp_wait_event(qmp, "MIGRATION", match_status, (gpointer) "completed",
-                                3000, &error);
+    ev = vmshift_qmp_wait_event(qmp, "MIGRATION", match_status, (gpointer) "completed", 3000,
+                                &error);
     g_assert_no_error(error);
     g_assert_nonnull(ev);
     vmshift_qmp_event_free(ev);
@@ -282,7 +287,7 @@ script_big(Peer *p)
     char *id = peer_expect(p, "query-named-block-nodes");
     GString *s = g_string_new("{\"return\": [{\"node-name\": \"n\", \"blob\": \"");
     for (gsize i = 0; i < BIG; i++)
-        g_string_append_c(s, (char) ('a' + i % 26));
+        g_string_append_c(s, (char)('a' + i % 26));
     g_string_append_printf(s, "\", \"n\": 42}], \"id\": \"%s\"}\r\n", id);
     /* odd-sized pieces with pauses, splitting tokens and the UTF-8 free text */
     gsize off = 0, piece = 1;
@@ -438,16 +443,22 @@ script_errors(Peer *p)
 {
     peer_handshake(p);
     char *id = peer_expect(p, "blockdev-mirror");
-    peer_sendf(p, "{\"id\": \"%s\", \"error\": {\"class\": \"GenericError\", "
-                  "\"desc\": \"Need a root block node\\nsecond line\"}}\r\n", id);
+    peer_sendf(p,
+               "{\"id\": \"%s\", \"error\": {\"class\": \"GenericError\", "
+               "\"desc\": \"Need a root block node\\nsecond line\"}}\r\n",
+               id);
     g_free(id);
     id = peer_expect(p, "no-such-command");
-    peer_sendf(p, "{\"id\": \"%s\", \"error\": {\"class\": \"CommandNotFound\", "
-                  "\"desc\": \"The command no-such-command has not been found\"}}\r\n", id);
+    peer_sendf(p,
+               "{\"id\": \"%s\", \"error\": {\"class\": \"CommandNotFound\", "
+               "\"desc\": \"The command no-such-command has not been found\"}}\r\n",
+               id);
     g_free(id);
     id = peer_expect(p, "block-job-cancel");
-    peer_sendf(p, "{\"id\": \"%s\", \"error\": {\"class\": \"DeviceNotFound\", "
-                  "\"desc\": \"Block job 'x' not found\"}}\r\n", id);
+    peer_sendf(p,
+               "{\"id\": \"%s\", \"error\": {\"class\": \"DeviceNotFound\", "
+               "\"desc\": \"Block job 'x' not found\"}}\r\n",
+               id);
     g_free(id);
     id = peer_expect(p, "query-status");
     peer_sendf(p, "{\"return\": {\"status\": \"paused\"}, \"id\": \"%s\"}\r\n", id);
@@ -471,9 +482,8 @@ test_error_replies(void)
     g_assert_false(vmshift_qmp_execute_simple(qmp, "no-such-command", NULL, 2000, &error));
     g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED);
     g_clear_error(&error);
-    g_assert_false(vmshift_qmp_execute_simple(qmp, "block-job-cancel",
-                                              json_tokener_parse("{\"device\": \"x\"}"),
-                                              2000, &error));
+    g_assert_false(vmshift_qmp_execute_simple(
+        qmp, "block-job-cancel", json_tokener_parse("{\"device\": \"x\"}"), 2000, &error));
     g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND);
     g_clear_error(&error);
     /* an error reply does not break the connection */
@@ -535,7 +545,7 @@ static void
 script_no_greeting(Peer *p)
 {
     g_usleep(600000);
-    (void) p;
+    (void)p;
 }
 
 static void
@@ -547,7 +557,7 @@ script_wrong_greeting(Peer *p)
 static void
 script_closed_at_once(Peer *p)
 {
-    (void) p;
+    (void)p;
 }
 
 static void
@@ -555,8 +565,10 @@ script_caps_refused(Peer *p)
 {
     peer_send(p, GREETING);
     char *id = peer_expect(p, "qmp_capabilities");
-    peer_sendf(p, "{\"id\": \"%s\", \"error\": {\"class\": \"CommandNotFound\", "
-                  "\"desc\": \"Capabilities negotiation is already complete\"}}\r\n", id);
+    peer_sendf(p,
+               "{\"id\": \"%s\", \"error\": {\"class\": \"CommandNotFound\", "
+               "\"desc\": \"Capabilities negotiation is already complete\"}}\r\n",
+               id);
     g_free(id);
 }
 
@@ -680,11 +692,11 @@ test_unix_and_tcp(void)
     int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     g_strlcpy(sun.sun_path, path, sizeof sun.sun_path);
-    g_assert_cmpint(bind(lfd, (struct sockaddr *) &sun, sizeof sun), ==, 0);
+    g_assert_cmpint(bind(lfd, (struct sockaddr *)&sun, sizeof sun), ==, 0);
     g_assert_cmpint(listen(lfd, 1), ==, 0);
     char *addr = g_strdup_printf("unix:%s", path);
     run_against_listener(lfd, addr);
-    run_against_listener(lfd, path);        /* a plain path works too */
+    run_against_listener(lfd, path); /* a plain path works too */
     close(lfd);
     unlink(path);
 
@@ -700,9 +712,9 @@ test_unix_and_tcp(void)
     lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = { .sin_family = AF_INET };
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    g_assert_cmpint(bind(lfd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+    g_assert_cmpint(bind(lfd, (struct sockaddr *)&sin, sizeof sin), ==, 0);
     socklen_t sl = sizeof sin;
-    getsockname(lfd, (struct sockaddr *) &sin, &sl);
+    getsockname(lfd, (struct sockaddr *)&sin, &sl);
     g_assert_cmpint(listen(lfd, 1), ==, 0);
     addr = g_strdup_printf("tcp:127.0.0.1:%u", ntohs(sin.sin_port));
     run_against_listener(lfd, addr);

@@ -48,8 +48,8 @@ test_objects(void)
     VmshiftDisk *d = vmshift_disk_new();
     VmshiftNic *n = vmshift_nic_new();
     g_autoptr(VmshiftHost) h = vmshift_host_new();
-    g_autoptr(VmshiftFinding) f =
-        vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "nic-unmapped", "net0", "NIC %s has %d", "net0", 2);
+    g_autoptr(VmshiftFinding) f = vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "nic-unmapped",
+                                                      "net0", "NIC %s has %d", "net0", 2);
     g_autoptr(VmshiftCheckpointState) cs = vmshift_checkpoint_state_new();
 
     g_assert_cmpuint(vm->struct_size, ==, sizeof(VmshiftVm));
@@ -85,7 +85,7 @@ test_objects(void)
 static void
 test_has_field_old_size(void)
 {
-    VmshiftVm old = {0};
+    VmshiftVm old = { 0 };
 
     old.struct_size = G_STRUCT_OFFSET(VmshiftVm, nics);
     g_assert_true(VMSHIFT_HAS_FIELD(&old, disks));
@@ -98,16 +98,17 @@ test_has_field_old_size(void)
  * make this test stop compiling when a member is appended, so that the new
  * member gets a check here (and, for a pointer, a copy in sdk/types.c). */
 G_STATIC_ASSERT(sizeof(VmshiftVm) == offsetof(VmshiftVm, status_detail) + sizeof(char *));
-G_STATIC_ASSERT(sizeof(VmshiftDisk)
-                == offsetof(VmshiftDisk, backing_chain) + sizeof(GPtrArray *));
+G_STATIC_ASSERT(sizeof(VmshiftDisk) == offsetof(VmshiftDisk, backing_chain) + sizeof(GPtrArray *));
 G_STATIC_ASSERT(sizeof(VmshiftNic) == offsetof(VmshiftNic, model) + sizeof(char *));
 
 /* @b is a deep copy of the string @a: equal, and not the same memory. */
-#define assert_str_copy(a, b) \
-    G_STMT_START { \
-        g_assert_cmpstr((a), ==, (b)); \
+#define assert_str_copy(a, b)                                                 \
+    G_STMT_START                                                              \
+    {                                                                         \
+        g_assert_cmpstr((a), ==, (b));                                        \
         g_assert_true((a) == NULL || (const void *)(a) != (const void *)(b)); \
-    } G_STMT_END
+    }                                                                         \
+    G_STMT_END
 
 static void
 check_disk_copy(const VmshiftDisk *a, const VmshiftDisk *b)
@@ -214,8 +215,9 @@ test_vm_copy(void)
     g_clear_pointer(&vm, vmshift_vm_free);
     g_assert_cmpstr(((VmshiftDisk *)g_ptr_array_index(c->disks, 0))->path, ==,
                     "/srv/vms/web1/vda.qcow2");
-    g_assert_cmpstr(g_ptr_array_index(((VmshiftDisk *)g_ptr_array_index(c->disks, 0))
-                                          ->backing_chain, 1), ==, "/srv/base0.qcow2");
+    g_assert_cmpstr(
+        g_ptr_array_index(((VmshiftDisk *)g_ptr_array_index(c->disks, 0))->backing_chain, 1), ==,
+        "/srv/base0.qcow2");
 
     /* NULL lists (a plugin's own) become empty ones; NULL copies to NULL */
     g_clear_pointer(&empty->disks, g_ptr_array_unref);
@@ -320,7 +322,7 @@ static const VmshiftJobHooks test_hooks = {
 static void
 test_job_hooks(void)
 {
-    HookState hs = {g_string_new(NULL), FALSE, FALSE, 0};
+    HookState hs = { g_string_new(NULL), FALSE, FALSE, 0 };
     g_autoptr(VmshiftMigrationSpec) spec = vmshift_migration_spec_new();
     VmshiftJob *job;
     VmshiftJobProgress p;
@@ -385,7 +387,7 @@ static void
 test_job_restore(void)
 {
     g_autoptr(GHashTable) saved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    HookState hs = {g_string_new(NULL), FALSE, FALSE, 0};
+    HookState hs = { g_string_new(NULL), FALSE, FALSE, 0 };
     g_autoptr(VmshiftJob) job = vmshift_job_new("j2", NULL, &test_hooks, &hs);
     g_autofree char *v = NULL;
 
@@ -514,8 +516,10 @@ static void
 test_credentials(void)
 {
     g_autofree char *dir = g_dir_make_tmp("vmshift-cred-XXXXXX", NULL);
-    g_autofree char *good = write_file(dir, "good", "# comment\nuser = admin\npassword=s3cret pw\n"
-                                                    "domain=CORP\n", 0600);
+    g_autofree char *good = write_file(dir, "good",
+                                       "# comment\nuser = admin\npassword=s3cret pw\n"
+                                       "domain=CORP\n",
+                                       0600);
     g_autofree char *open = write_file(dir, "open", "user=a\npassword=hunter2\n", 0644);
     g_autofree char *grp = write_file(dir, "grp", "user=a\npassword=hunter2\n", 0640);
     g_autofree char *nopw = write_file(dir, "nopw", "user=a\n", 0600);
@@ -535,7 +539,7 @@ test_credentials(void)
     g_assert_true(vmshift_credentials_check_file(good, &error));
 
     /* group- or world-readable: refused, naming the file, never the secret */
-    for (const char *const *p = (const char *const[]){open, grp, NULL}; *p; p++) {
+    for (const char *const *p = (const char *const[]){ open, grp, NULL }; *p; p++) {
         g_assert_null(vmshift_credentials_read_file(*p, &error));
         g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION);
         g_assert_nonnull(strstr(error->message, *p));
@@ -571,7 +575,8 @@ test_credentials(void)
     g_assert_cmpstr(cr->user, ==, "admin");
     vmshift_credentials_free(cr);
 
-    for (const char *const *p = (const char *const[]){good, open, grp, nopw, junk, link, NULL}; *p; p++)
+    for (const char *const *p = (const char *const[]){ good, open, grp, nopw, junk, link, NULL };
+         *p; p++)
         g_unlink(*p);
     g_rmdir(dir);
 }

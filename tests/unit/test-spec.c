@@ -70,8 +70,7 @@ test_mappings(void)
 {
     g_autoptr(GPtrArray) m = vmshift_list_new((GDestroyNotify)vmshift_mapping_free);
     char *good[] = { (char *)"vda=/srv/a", (char *)"net0=br=1", NULL };
-    char *bad[][2] = { { (char *)"=x", NULL }, { (char *)"vda=", NULL },
-                       { (char *)"vda", NULL } };
+    char *bad[][2] = { { (char *)"=x", NULL }, { (char *)"vda=", NULL }, { (char *)"vda", NULL } };
     VmshiftMapping *x;
 
     g_assert_true(host_spec_add_mappings(m, good, "--disk-path", NULL));
@@ -107,9 +106,13 @@ test_build_to(Fixture *f, gconstpointer data)
 {
     char *disks[] = { (char *)"vda=/srv/fast", NULL };
     char *nets[] = { (char *)"net0=br1", NULL };
-    HostMigrateOpts o = { .to = (char *)"h2", .path = (char *)"/srv/vms",
-                          .disk_paths = disks, .networks = nets,
-                          .transfer = (char *)"network", .start = TRUE, .force = TRUE };
+    HostMigrateOpts o = { .to = (char *)"h2",
+                          .path = (char *)"/srv/vms",
+                          .disk_paths = disks,
+                          .networks = nets,
+                          .transfer = (char *)"network",
+                          .start = TRUE,
+                          .force = TRUE };
     g_autoptr(GError) err = NULL;
     g_autoptr(VmshiftVm) vm = NULL;
     g_autoptr(VmshiftMigrationSpec) spec = NULL;
@@ -144,8 +147,8 @@ test_build_storage(Fixture *f, gconstpointer data)
 {
     HostMigrateOpts o = { .path = (char *)"/srv/other" };
     g_autoptr(GError) err = NULL;
-    g_autoptr(VmshiftMigrationSpec) spec = host_build_spec(f->reg, "b:w1", &o, TRUE, NULL,
-                                                           NULL, &err);
+    g_autoptr(VmshiftMigrationSpec)
+        spec = host_build_spec(f->reg, "b:w1", &o, TRUE, NULL, NULL, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(spec->type, ==, VMSHIFT_MIGRATION_STORAGE);
     g_assert_null(spec->dest_host);
@@ -159,8 +162,8 @@ test_build_group(Fixture *f, gconstpointer data)
 {
     HostMigrateOpts o = { .to_group = (char *)"g" };
     g_autoptr(GError) err = NULL;
-    g_autoptr(VmshiftMigrationSpec) spec = host_build_spec(f->reg, "v1", &o, FALSE, NULL,
-                                                           NULL, &err);
+    g_autoptr(VmshiftMigrationSpec)
+        spec = host_build_spec(f->reg, "v1", &o, FALSE, NULL, NULL, &err);
     g_assert_no_error(err);
     g_assert_cmpstr(spec->dest_host, ==, "h2"); /* v1 is on h1 already */
     g_assert_cmpuint(spec->type, ==, VMSHIFT_MIGRATION_LIVE);
@@ -186,13 +189,14 @@ test_build_errors(Fixture *f, gconstpointer data)
 
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
         char *disks[] = { cases[i].disk, NULL };
-        HostMigrateOpts o = { .to = (char *)cases[i].to, .transfer = (char *)cases[i].transfer,
+        HostMigrateOpts o = { .to = (char *)cases[i].to,
+                              .transfer = (char *)cases[i].transfer,
                               .disk_paths = disks };
         g_autoptr(GError) err = NULL;
         HostBackend *b = (HostBackend *)&o; /* untouched on failure */
         VmshiftVm *vm = (VmshiftVm *)&o;
-        g_autoptr(VmshiftMigrationSpec) spec = host_build_spec(f->reg, cases[i].vm, &o, FALSE,
-                                                               &b, &vm, &err);
+        g_autoptr(VmshiftMigrationSpec)
+            spec = host_build_spec(f->reg, cases[i].vm, &o, FALSE, &b, &vm, &err);
         g_assert_null(spec);
         g_assert_error(err, VMSHIFT_ERROR, cases[i].code);
         g_assert_nonnull(strstr(err->message, cases[i].in_message));
@@ -215,7 +219,8 @@ test_command_line(void)
     s->transfer = VMSHIFT_TRANSFER_SAN;
     s->force = TRUE;
     live = host_spec_command_line("kvm", s);
-    g_assert_cmpstr(live, ==, "vmshift migrate 'kvm:web 1' --to kvm:h2 --live --path /srv/vms "
+    g_assert_cmpstr(live, ==,
+                    "vmshift migrate 'kvm:web 1' --to kvm:h2 --live --path /srv/vms "
                     "--disk-path 'vda=/srv/my disks' --network net0=br1 --transfer san "
                     "--force");
 

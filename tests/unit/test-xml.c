@@ -226,8 +226,8 @@ test_xpath_vsphere(void)
     for (guint i = 0; i < objects->len; i++) {
         xmlNode *obj = g_ptr_array_index(objects, i);
         g_autofree char *moref = vmshift_xpath_string(ctx, obj, "vim:obj");
-        g_autofree char *type = vmshift_xml_get_attr(vmshift_xml_child(obj, VMSHIFT_NS_VIM25, "obj"),
-                                                     NULL, "type");
+        g_autofree char *type = vmshift_xml_get_attr(
+            vmshift_xml_child(obj, VMSHIFT_NS_VIM25, "obj"), NULL, "type");
         xmlNode *val = vmshift_xpath_node(ctx, obj, "vim:propSet[vim:name='name']/vim:val");
         g_autofree char *xsi = vmshift_xml_xsi_type(val);
         g_autofree char *name = vmshift_xml_text(val);
@@ -239,7 +239,8 @@ test_xpath_vsphere(void)
         g_assert_true(g_str_has_prefix(name, "DC0_"));
     }
 
-    first = vmshift_xpath_string(ctx, NULL, "//vim:objects[1]/vim:propSet[vim:name='name']/vim:val");
+    first = vmshift_xpath_string(ctx, NULL,
+                                 "//vim:objects[1]/vim:propSet[vim:name='name']/vim:val");
     g_assert_cmpstr(first, ==, "DC0_H0_VM0");
     missing = vmshift_xpath_string(ctx, NULL, "//vim:missingSet/vim:path");
     g_assert_cmpstr(missing, ==, "no.such.property");
@@ -350,9 +351,10 @@ static void
 test_envelope(void)
 {
     g_autofree char *user = vmshift_xml_escape("admin&<co>");
-    g_autofree char *body = g_strdup_printf("<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">"
-                                            "SessionManager</_this><userName>%s</userName></Login>",
-                                            user);
+    g_autofree char *body = g_strdup_printf(
+        "<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">"
+        "SessionManager</_this><userName>%s</userName></Login>",
+        user);
     g_autofree char *e11 = vmshift_soap_envelope(VMSHIFT_SOAP_1_1, NULL, NULL, body);
     g_autofree char *e12 = vmshift_soap_envelope(
         VMSHIFT_SOAP_1_2, "xmlns:a=\"" VMSHIFT_NS_WSA "\"",
@@ -398,8 +400,8 @@ test_fault_soap11_invalid_login(void)
     g_assert_nonnull(f->detail);
     g_assert_cmpint(vmshift_soap_fault_default_code(f), ==, VMSHIFT_ERROR_AUTH_FAILED);
 
-    vmshift_soap_fault_set_error(f, vmshift_soap_fault_default_code(f),
-                                 "POST https://vc/sdk Login", &error);
+    vmshift_soap_fault_set_error(f, vmshift_soap_fault_default_code(f), "POST https://vc/sdk Login",
+                                 &error);
     g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED);
     g_assert_cmpstr(error->message, ==,
                     "POST https://vc/sdk Login: SOAP fault InvalidLogin: Login failure");
@@ -487,9 +489,10 @@ test_fault_not_a_fault(void)
     GError *error = NULL;
     g_autoptr(xmlDoc) login = parse_data("vsphere-login.xml");
     g_autoptr(xmlDoc) other = parse_str("<Fault/>", &error);
-    g_autoptr(xmlDoc) mixed = parse_str(
-        "<s:Envelope xmlns:s=\"" VMSHIFT_NS_SOAP12 "\"><s:Body>"
-        "<Fault xmlns=\"" VMSHIFT_NS_SOAP11 "\"/></s:Body></s:Envelope>", &error);
+    g_autoptr(xmlDoc)
+        mixed = parse_str("<s:Envelope xmlns:s=\"" VMSHIFT_NS_SOAP12 "\"><s:Body>"
+                          "<Fault xmlns=\"" VMSHIFT_NS_SOAP11 "\"/></s:Body></s:Envelope>",
+                          &error);
 
     g_assert_no_error(error);
     g_assert_null(vmshift_soap_fault_get(login));
@@ -503,9 +506,9 @@ static void
 test_fault_minimal(void)
 {
     GError *error = NULL;
-    g_autoptr(xmlDoc) doc = parse_str(
-        "<s:Envelope xmlns:s=\"" VMSHIFT_NS_SOAP12 "\"><s:Body><s:Fault/></s:Body></s:Envelope>",
-        &error);
+    g_autoptr(xmlDoc) doc = parse_str("<s:Envelope xmlns:s=\"" VMSHIFT_NS_SOAP12
+                                      "\"><s:Body><s:Fault/></s:Body></s:Envelope>",
+                                      &error);
     g_autoptr(VmshiftSoapFault) f = vmshift_soap_fault_get(doc);
 
     g_assert_no_error(error);

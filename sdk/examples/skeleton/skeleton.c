@@ -41,8 +41,8 @@
 
 /* The plugin's handle: everything a backend instance needs. */
 struct _VmshiftBackend {
-    char *name;        /* the backend's name, for messages */
-    char *state_file;  /* our stand-in for a hypervisor's API */
+    char *name;       /* the backend's name, for messages */
+    char *state_file; /* our stand-in for a hypervisor's API */
     char **hosts;
     gint64 transfer_seconds;
 };
@@ -84,8 +84,8 @@ state_save(SkeletonBackend *b, GKeyFile *kf, GError **error)
     /* g_key_file_save_to_file() writes a temporary file and renames it, so a
      * crash never leaves a half-written state. */
     if (!g_key_file_save_to_file(kf, b->state_file, &local)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                    "skeleton[%s]: cannot write %s: %s", b->name, b->state_file, local->message);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "skeleton[%s]: cannot write %s: %s",
+                    b->name, b->state_file, local->message);
         g_error_free(local);
         return FALSE;
     }
@@ -129,8 +129,8 @@ skeleton_open(const VmshiftConfig *config, guint32 flags, GError **error)
     b->hosts = vmshift_config_get_string_list(config, "hosts");
     if (!b->hosts)
         b->hosts = g_strsplit("alpha;beta", ";", -1);
-    if (!vmshift_config_get_int(config, "transfer-seconds", 2, 0, 3600,
-                                &b->transfer_seconds, error))
+    if (!vmshift_config_get_int(config, "transfer-seconds", 2, 0, 3600, &b->transfer_seconds,
+                                error))
         goto fail;
     b->state_file = vmshift_config_get_string(config, "state-file", NULL);
     if (!b->state_file) {
@@ -233,7 +233,7 @@ vm_from_state(GKeyFile *kf, const char *name)
     vm->name = g_strdup(name);
     vm->host = g_key_file_get_string(kf, group, "host", NULL);
     vm->power_state = g_strcmp0(power, "stopped") == 0 ? VMSHIFT_POWER_STOPPED
-                                                        : VMSHIFT_POWER_RUNNING;
+                                                       : VMSHIFT_POWER_RUNNING;
     vm->vcpus = 2;
     vm->memory = g_key_file_get_uint64(kf, group, "memory", NULL);
     vm->config_path = g_build_filename(path ? path : "/srv/vms", name, NULL);
@@ -290,8 +290,8 @@ skeleton_get_vm(VmshiftBackend *b, const char *name, guint32 flags, GError **err
     state_unlock(fd);
     group = vm_group(name);
     if (!g_key_file_has_group(kf, group)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "skeleton[%s]: no VM named '%s'", b->name, name);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "skeleton[%s]: no VM named '%s'",
+                    b->name, name);
         return NULL;
     }
     return vm_from_state(kf, name);
@@ -342,8 +342,7 @@ skeleton_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError
 
 /* A merge is "in progress" when the state file says so (tests set it). */
 static VmshiftCheckpointState *
-skeleton_checkpoint_state(VmshiftBackend *b, const char *name, guint32 flags,
-                          GError **error)
+skeleton_checkpoint_state(VmshiftBackend *b, const char *name, guint32 flags, GError **error)
 {
     g_autoptr(GKeyFile) kf = NULL;
     g_autofree char *group = vm_group(name);
@@ -357,8 +356,8 @@ skeleton_checkpoint_state(VmshiftBackend *b, const char *name, guint32 flags,
         return NULL;
     state_unlock(fd);
     if (!g_key_file_has_group(kf, group)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "skeleton[%s]: no VM named '%s'", b->name, name);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "skeleton[%s]: no VM named '%s'",
+                    b->name, name);
         return NULL;
     }
     st = vmshift_checkpoint_state_new();
@@ -373,8 +372,8 @@ skeleton_checkpoint_state(VmshiftBackend *b, const char *name, guint32 flags,
 /* ---- validation ----------------------------------------------------------- */
 
 static GPtrArray *
-skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec,
-                         guint32 flags, GError **error)
+skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, guint32 flags,
+                         GError **error)
 {
     g_autoptr(VmshiftVm) vm = NULL;
     GPtrArray *findings;
@@ -389,27 +388,25 @@ skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec,
                                                       spec->dest_host, "no host named '%s'",
                                                       spec->dest_host ? spec->dest_host : ""));
     if (spec->type != VMSHIFT_MIGRATION_STORAGE && g_strcmp0(spec->dest_host, vm->host) == 0)
-        g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "same-host",
-                                                      spec->dest_host,
-                                                      "VM '%s' already runs on '%s'", vm->name,
-                                                      vm->host));
+        g_ptr_array_add(findings,
+                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "same-host", spec->dest_host,
+                                            "VM '%s' already runs on '%s'", vm->name, vm->host));
     if (spec->type == VMSHIFT_MIGRATION_COLD && vm->power_state == VMSHIFT_POWER_RUNNING)
-        g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "vm-running",
-                                                      vm->name,
-                                                      "VM '%s' is running; a cold migration "
-                                                      "needs it stopped",
-                                                      vm->name));
+        g_ptr_array_add(findings,
+                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "vm-running", vm->name,
+                                            "VM '%s' is running; a cold migration "
+                                            "needs it stopped",
+                                            vm->name));
     for (guint i = 0; spec->networks && i < spec->networks->len; i++) {
         const VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
         if (!vmshift_vm_find_nic(vm, m->key))
-            g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-nic",
-                                                          m->key, "VM '%s' has no NIC '%s'",
-                                                          vm->name, m->key));
+            g_ptr_array_add(findings,
+                            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-nic", m->key,
+                                                "VM '%s' has no NIC '%s'", vm->name, m->key));
         else if (strcmp(m->value, "lan") != 0)
             g_ptr_array_add(findings,
-                            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-network",
-                                                m->value, "network '%s' does not exist",
-                                                m->value));
+                            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-network", m->value,
+                                                "network '%s' does not exist", m->value));
     }
     return findings;
 }
@@ -468,8 +465,10 @@ skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
         g_usleep((gulong)(b->transfer_seconds * G_USEC_PER_SEC / steps));
         if (g_cancellable_set_error_if_cancelled(cancel, error)) {
             /* Nothing changed at the destination: the VM is still at home. */
-            vmshift_job_log(job, VMSHIFT_LOG_INFO, "cancelled during transfer; "
-                            "VM '%s' keeps running on '%s'", vm->name, vm->host);
+            vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                            "cancelled during transfer; "
+                            "VM '%s' keeps running on '%s'",
+                            vm->name, vm->host);
             vmshift_job_set_location(job, vm->host, "running");
             return FALSE;
         }
@@ -484,7 +483,7 @@ skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
     }
     vmshift_job_set_location(job, spec->dest_host ? spec->dest_host : vm->host,
                              spec->type == VMSHIFT_MIGRATION_COLD && !spec->start ? "stopped"
-                                                                                 : "running");
+                                                                                  : "running");
 
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, error))
         return FALSE;

@@ -79,8 +79,7 @@ char *vmshift_config_get_string(const VmshiftConfig *config, const char *key,
  * Returns: (transfer full): the value of a mandatory key, or NULL with
  *   VMSHIFT_ERROR_CONFIG "FILE: backend 'B': missing key 'KEY'".
  */
-char *vmshift_config_require_string(const VmshiftConfig *config, const char *key,
-                                    GError **error);
+char *vmshift_config_require_string(const VmshiftConfig *config, const char *key, GError **error);
 
 /**
  * vmshift_config_get_boolean:
@@ -96,8 +95,7 @@ char *vmshift_config_require_string(const VmshiftConfig *config, const char *key
  *   the value is not a boolean.
  */
 gboolean vmshift_config_get_boolean(const VmshiftConfig *config, const char *key,
-                                    gboolean default_value, gboolean *out,
-                                    GError **error);
+                                    gboolean default_value, gboolean *out, GError **error);
 
 /**
  * vmshift_config_get_int:
@@ -112,9 +110,8 @@ gboolean vmshift_config_get_boolean(const VmshiftConfig *config, const char *key
  * Returns: FALSE with VMSHIFT_ERROR_CONFIG naming file, backend and key when
  *   the value is not an integer in [@min, @max].
  */
-gboolean vmshift_config_get_int(const VmshiftConfig *config, const char *key,
-                                gint64 default_value, gint64 min, gint64 max,
-                                gint64 *out, GError **error);
+gboolean vmshift_config_get_int(const VmshiftConfig *config, const char *key, gint64 default_value,
+                                gint64 min, gint64 max, gint64 *out, GError **error);
 
 /**
  * vmshift_config_get_string_list:
@@ -162,8 +159,8 @@ typedef struct {
  *
  * Returns: (transfer full): the credentials, or NULL with @error set.
  */
-VmshiftCredentials *vmshift_config_read_credentials(const VmshiftConfig *config,
-                                                    const char *key, GError **error);
+VmshiftCredentials *vmshift_config_read_credentials(const VmshiftConfig *config, const char *key,
+                                                    GError **error);
 
 /**
  * vmshift_credentials_read_file:
@@ -203,9 +200,8 @@ void vmshift_credentials_free(VmshiftCredentials *creds);
  *
  * Returns: a new configuration view; free with vmshift_config_free().
  */
-VmshiftConfig *vmshift_config_new(const char *backend, GKeyFile *keyfile,
-                                  const char *group, const char *source,
-                                  const char *state_dir);
+VmshiftConfig *vmshift_config_new(const char *backend, GKeyFile *keyfile, const char *group,
+                                  const char *source, const char *state_dir);
 
 /** vmshift_config_free: frees a configuration view; NULL is ignored. */
 void vmshift_config_free(VmshiftConfig *config);

@@ -106,8 +106,8 @@ const char *vmshift_error_code_name(int code);
  * Returns: TRUE when @flags has no bit outside @supported; otherwise FALSE
  *   with VMSHIFT_ERROR_INVALID_ARGUMENT set.
  */
-gboolean vmshift_check_flags(guint32 flags, guint32 supported,
-                             const char *operation, GError **error);
+gboolean vmshift_check_flags(guint32 flags, guint32 supported, const char *operation,
+                             GError **error);
 
 G_END_DECLS
 

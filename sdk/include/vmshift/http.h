@@ -94,9 +94,9 @@ G_BEGIN_DECLS
  * static const char *const esx_keys[] = { VMSHIFT_HTTP_CONFIG_KEYS, "datacenter", NULL };
  * ]|
  */
-#define VMSHIFT_HTTP_CONFIG_KEYS \
-    "url", "ca-file", "insecure", "allow-unencrypted", "timeout", "connect-timeout", \
-    "auth", "credentials"
+#define VMSHIFT_HTTP_CONFIG_KEYS                                                             \
+    "url", "ca-file", "insecure", "allow-unencrypted", "timeout", "connect-timeout", "auth", \
+        "credentials"
 
 /**
  * VmshiftHttpAuth:
@@ -342,8 +342,7 @@ void vmshift_http_response_free(VmshiftHttpResponse *response);
  * Returns: (transfer none) (nullable): the value of the last header @name
  *   of the final reply (not of 401/100 interim replies), trimmed, or NULL.
  */
-const char *vmshift_http_response_get_header(const VmshiftHttpResponse *response,
-                                             const char *name);
+const char *vmshift_http_response_get_header(const VmshiftHttpResponse *response, const char *name);
 
 /**
  * vmshift_http_response_get_header_names:
@@ -390,10 +389,9 @@ const char *vmshift_http_response_get_body(const VmshiftHttpResponse *response, 
  *   @error set when no complete HTTP reply arrived.
  */
 VmshiftHttpResponse *vmshift_http_request(VmshiftHttp *http, const char *method,
-                                          const char *path_or_url,
-                                          const char *const *headers,
-                                          const void *body, gsize len,
-                                          GCancellable *cancellable, GError **error);
+                                          const char *path_or_url, const char *const *headers,
+                                          const void *body, gsize len, GCancellable *cancellable,
+                                          GError **error);
 
 /**
  * vmshift_http_response_check:

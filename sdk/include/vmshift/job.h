@@ -165,8 +165,7 @@ void vmshift_job_set_result(VmshiftJob *job, const char *key, const char *value)
  * Returns: TRUE on success; FALSE with @error set when the journal write
  *   failed (the plugin should then stop and roll back).
  */
-gboolean vmshift_job_save(VmshiftJob *job, const char *key, const char *value,
-                          GError **error);
+gboolean vmshift_job_save(VmshiftJob *job, const char *key, const char *value, GError **error);
 
 /**
  * vmshift_job_get_saved:
@@ -242,13 +241,11 @@ gboolean vmshift_job_is_cancelled(VmshiftJob *job);
 typedef struct {
     guint32 struct_size;
     guint32 reserved0;
-    gboolean (*phase)(VmshiftJob *job, VmshiftPhase phase, gpointer user_data,
-                      GError **error);
+    gboolean (*phase)(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **error);
     void (*changed)(VmshiftJob *job, gpointer user_data);
-    void (*log)(VmshiftJob *job, VmshiftLogLevel level, const char *line,
-                gpointer user_data);
-    gboolean (*save)(VmshiftJob *job, const char *key, const char *value,
-                     gpointer user_data, GError **error);
+    void (*log)(VmshiftJob *job, VmshiftLogLevel level, const char *line, gpointer user_data);
+    gboolean (*save)(VmshiftJob *job, const char *key, const char *value, gpointer user_data,
+                     GError **error);
 } VmshiftJobHooks;
 
 /**

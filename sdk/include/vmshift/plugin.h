@@ -104,27 +104,26 @@ typedef struct {
      * list_vms: @host: (nullable): restrict to this host's VMs.
      * Returns: a list of VmshiftVm, with disks and NICs filled.
      */
-    GPtrArray *(*list_vms)(VmshiftBackend *backend, const char *host,
-                           guint32 flags, GError **error);
+    GPtrArray *(*list_vms)(VmshiftBackend *backend, const char *host, guint32 flags,
+                           GError **error);
 
     /**
      * get_vm: @vm: a VM name or id.
      * Returns: the VM, or NULL with VMSHIFT_ERROR_NOT_FOUND.
      */
-    VmshiftVm *(*get_vm)(VmshiftBackend *backend, const char *vm, guint32 flags,
-                         GError **error);
+    VmshiftVm *(*get_vm)(VmshiftBackend *backend, const char *vm, guint32 flags, GError **error);
 
     /** list_networks: @host: (nullable). Returns: a list of VmshiftNetwork. */
-    GPtrArray *(*list_networks)(VmshiftBackend *backend, const char *host,
-                                guint32 flags, GError **error);
+    GPtrArray *(*list_networks)(VmshiftBackend *backend, const char *host, guint32 flags,
+                                GError **error);
 
     /**
      * list_volumes: @host: (nullable). Returns: a list of VmshiftVolume
      * (datastores, CSVs, storage pools, directories) with free space; the
      * host's default VM location has is_default set.
      */
-    GPtrArray *(*list_volumes)(VmshiftBackend *backend, const char *host,
-                               guint32 flags, GError **error);
+    GPtrArray *(*list_volumes)(VmshiftBackend *backend, const char *host, guint32 flags,
+                               GError **error);
 
     /**
      * checkpoint_state: whether a checkpoint/snapshot merge is in progress
@@ -132,9 +131,8 @@ typedef struct {
      * consolidation, QEMU block-commit/stream).
      * Returns: the state (merging = 0 when none), or NULL with @error set.
      */
-    VmshiftCheckpointState *(*checkpoint_state)(VmshiftBackend *backend,
-                                                const char *vm, guint32 flags,
-                                                GError **error);
+    VmshiftCheckpointState *(*checkpoint_state)(VmshiftBackend *backend, const char *vm,
+                                                guint32 flags, GError **error);
 
     /**
      * check_migration: backend-specific validation of @spec: power state
@@ -143,8 +141,7 @@ typedef struct {
      * Returns: a list of VmshiftFinding (empty when all is well), or NULL
      *   with @error set when validation itself could not run.
      */
-    GPtrArray *(*check_migration)(VmshiftBackend *backend,
-                                  const VmshiftMigrationSpec *spec,
+    GPtrArray *(*check_migration)(VmshiftBackend *backend, const VmshiftMigrationSpec *spec,
                                   guint32 flags, GError **error);
 
     /**
@@ -157,8 +154,8 @@ typedef struct {
      * Returns: TRUE when the VM runs (or, for cold migrations, is
      *   registered) at the destination.
      */
-    gboolean (*migrate)(VmshiftBackend *backend, const VmshiftMigrationSpec *spec,
-                        VmshiftJob *job, guint32 flags, GError **error);
+    gboolean (*migrate)(VmshiftBackend *backend, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                        guint32 flags, GError **error);
 
     /**
      * recreate_acl: re-apply the access rules @vm's files and objects need
@@ -168,12 +165,12 @@ typedef struct {
      * outside vmshift. Report each change with vmshift_job_log() and a
      * summary with vmshift_job_set_result(job, "acl", …).
      */
-    gboolean (*recreate_acl)(VmshiftBackend *backend, const char *vm,
-                             VmshiftJob *job, guint32 flags, GError **error);
+    gboolean (*recreate_acl)(VmshiftBackend *backend, const char *vm, VmshiftJob *job,
+                             guint32 flags, GError **error);
 
     /** list_snapshots: Returns: a list of VmshiftSnapshot. Optional. */
-    GPtrArray *(*list_snapshots)(VmshiftBackend *backend, const char *vm,
-                                 guint32 flags, GError **error);
+    GPtrArray *(*list_snapshots)(VmshiftBackend *backend, const char *vm, guint32 flags,
+                                 GError **error);
 
     /**
      * watch_changes: block until @cancellable is cancelled, calling @func
@@ -181,18 +178,16 @@ typedef struct {
      * @vm. Returns FALSE with G_IO_ERROR_CANCELLED when cancelled, or with
      * another error when watching failed. Optional.
      */
-    gboolean (*watch_changes)(VmshiftBackend *backend, const char *vm,
-                              VmshiftChangeFunc func, gpointer user_data,
-                              GCancellable *cancellable, guint32 flags,
+    gboolean (*watch_changes)(VmshiftBackend *backend, const char *vm, VmshiftChangeFunc func,
+                              gpointer user_data, GCancellable *cancellable, guint32 flags,
                               GError **error);
 
     /**
      * customize_guest: set new guest network settings (a list of
      * VmshiftGuestNic) after a move. Optional.
      */
-    gboolean (*customize_guest)(VmshiftBackend *backend, const char *vm,
-                                GPtrArray *nics, VmshiftJob *job, guint32 flags,
-                                GError **error);
+    gboolean (*customize_guest)(VmshiftBackend *backend, const char *vm, GPtrArray *nics,
+                                VmshiftJob *job, guint32 flags, GError **error);
 
     /**
      * repair: bring an interrupted or failed job's VM back to a consistent
@@ -204,8 +199,7 @@ typedef struct {
      * "resumed", "nothing-to-do"). Optional; without it the host can only
      * mark such jobs as needing manual attention.
      */
-    gboolean (*repair)(VmshiftBackend *backend, VmshiftJob *job, guint32 flags,
-                       GError **error);
+    gboolean (*repair)(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **error);
 
     /* Append members for ABI 1.1 and later below this line, each block
      * marked with the minor that added it. */
@@ -297,7 +291,7 @@ typedef const VmshiftPluginDescriptor *(*VmshiftPluginEntryFunc)(void);
  * Defines the plugin's descriptor and its exported vmshift_plugin_entry().
  */
 #define VMSHIFT_PLUGIN_DEFINE(name_, version_, license_, description_, flags_, ops_, config_keys_) \
-    static const VmshiftPluginDescriptor vmshift_plugin_descriptor_ = {                           \
+    static const VmshiftPluginDescriptor vmshift_plugin_descriptor_ = {                            \
         .abi_major = VMSHIFT_ABI_MAJOR,                                                            \
         .abi_minor = VMSHIFT_ABI_MINOR,                                                            \
         .struct_size = sizeof(VmshiftPluginDescriptor),                                            \

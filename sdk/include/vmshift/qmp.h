@@ -143,8 +143,8 @@ typedef gboolean (*VmshiftQmpEventMatch)(const VmshiftQmpEvent *event, gpointer 
  *   (VMSHIFT_ERROR_CONNECTION, _PROTOCOL, _TIMEOUT, _INVALID_ARGUMENT for a
  *   malformed address).
  */
-VmshiftQmp *vmshift_qmp_connect(const char *address, guint timeout_ms,
-                                GCancellable *cancellable, GError **error);
+VmshiftQmp *vmshift_qmp_connect(const char *address, guint timeout_ms, GCancellable *cancellable,
+                                GError **error);
 
 /**
  * vmshift_qmp_new_for_fd:
@@ -204,8 +204,7 @@ void vmshift_qmp_set_cancellable(VmshiftQmp *qmp, GCancellable *cancellable);
  * @func: (nullable): called for each event as it is read
  * @user_data: passed to @func
  */
-void vmshift_qmp_set_event_func(VmshiftQmp *qmp, VmshiftQmpEventFunc func,
-                                gpointer user_data);
+void vmshift_qmp_set_event_func(VmshiftQmp *qmp, VmshiftQmpEventFunc func, gpointer user_data);
 
 /**
  * vmshift_qmp_execute:
@@ -224,9 +223,8 @@ void vmshift_qmp_set_event_func(VmshiftQmp *qmp, VmshiftQmpEventFunc func,
  *   "QMP command 'CMD' failed on PEER: DESC" with the code described at the
  *   top of this file.
  */
-json_object *vmshift_qmp_execute(VmshiftQmp *qmp, const char *command,
-                                 json_object *arguments, guint timeout_ms,
-                                 GError **error);
+json_object *vmshift_qmp_execute(VmshiftQmp *qmp, const char *command, json_object *arguments,
+                                 guint timeout_ms, GError **error);
 
 /**
  * vmshift_qmp_execute_simple:
@@ -236,9 +234,8 @@ json_object *vmshift_qmp_execute(VmshiftQmp *qmp, const char *command,
  *
  * Returns: TRUE on a "return" reply.
  */
-gboolean vmshift_qmp_execute_simple(VmshiftQmp *qmp, const char *command,
-                                    json_object *arguments, guint timeout_ms,
-                                    GError **error);
+gboolean vmshift_qmp_execute_simple(VmshiftQmp *qmp, const char *command, json_object *arguments,
+                                    guint timeout_ms, GError **error);
 
 /**
  * vmshift_qmp_get_last_error_class:

@@ -468,15 +468,14 @@ VmshiftNic *vmshift_nic_new(void);
 VmshiftVm *vmshift_vm_new(void);
 VmshiftVolume *vmshift_volume_new(void);
 VmshiftNetwork *vmshift_network_new(void);
-VmshiftFinding *vmshift_finding_new(VmshiftSeverity severity, const char *code,
-                                    const char *subject, const char *format,
-                                    ...) G_GNUC_PRINTF(4, 5);
+VmshiftFinding *vmshift_finding_new(VmshiftSeverity severity, const char *code, const char *subject,
+                                    const char *format, ...) G_GNUC_PRINTF(4, 5);
 VmshiftCheckpointState *vmshift_checkpoint_state_new(void);
 VmshiftSnapshot *vmshift_snapshot_new(void);
 VmshiftMapping *vmshift_mapping_new(const char *key, const char *value);
 VmshiftMigrationSpec *vmshift_migration_spec_new(void);
-VmshiftChange *vmshift_change_new(VmshiftChangeKind kind, const char *vm,
-                                  const char *subject, const char *detail);
+VmshiftChange *vmshift_change_new(VmshiftChangeKind kind, const char *vm, const char *subject,
+                                  const char *detail);
 VmshiftGuestNic *vmshift_guest_nic_new(void);
 
 /* Destructors: free the object, its strings and its lists; NULL is ignored. */
@@ -585,8 +584,7 @@ gboolean vmshift_migration_spec_moves_storage(const VmshiftMigrationSpec *spec);
  * Returns: (transfer none): the directory @disk_id goes to: its --disk-path
  *   mapping if any, else dest_path, else NULL (the disk stays where it is).
  */
-const char *vmshift_migration_spec_disk_dir(const VmshiftMigrationSpec *spec,
-                                            const char *disk_id);
+const char *vmshift_migration_spec_disk_dir(const VmshiftMigrationSpec *spec, const char *disk_id);
 
 /**
  * vmshift_migration_spec_network_for:

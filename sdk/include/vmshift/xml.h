@@ -264,8 +264,8 @@ char *vmshift_xpath_string(xmlXPathContext *ctx, xmlNode *node, const char *expr
  * Returns: FALSE with VMSHIFT_ERROR_PROTOCOL naming @expr when nothing
  *   matches or the text is not an unsigned 64-bit integer.
  */
-gboolean vmshift_xpath_uint64(xmlXPathContext *ctx, xmlNode *node, const char *expr,
-                              guint64 *out, GError **error);
+gboolean vmshift_xpath_uint64(xmlXPathContext *ctx, xmlNode *node, const char *expr, guint64 *out,
+                              GError **error);
 
 /* ---- building documents ---------------------------------------------- */
 
@@ -313,8 +313,8 @@ typedef enum {
  *
  * Returns: (transfer full): the envelope. Free with g_free().
  */
-char *vmshift_soap_envelope(VmshiftSoapVersion version, const char *ns_decls,
-                            const char *header, const char *body);
+char *vmshift_soap_envelope(VmshiftSoapVersion version, const char *ns_decls, const char *header,
+                            const char *body);
 
 /**
  * VmshiftSoapFault:
@@ -406,8 +406,8 @@ int vmshift_soap_fault_default_code(const VmshiftSoapFault *fault);
  * detail type, else the subcode, else the code, and MESSAGE the WinRM
  * detail message, else the reason. The text passes through vmshift_redact().
  */
-void vmshift_soap_fault_set_error(const VmshiftSoapFault *fault, int code,
-                                  const char *what, GError **error);
+void vmshift_soap_fault_set_error(const VmshiftSoapFault *fault, int code, const char *what,
+                                  GError **error);
 
 /**
  * vmshift_soap_call:
@@ -438,11 +438,9 @@ void vmshift_soap_fault_set_error(const VmshiftSoapFault *fault, int code,
  * Returns: (transfer full): the reply document (free with xmlFreeDoc()),
  *   or NULL with @error set.
  */
-xmlDoc *vmshift_soap_call(VmshiftHttp *http, const char *path_or_url,
-                          VmshiftSoapVersion version, const char *action,
-                          const char *envelope, const char *what,
-                          GCancellable *cancellable, VmshiftSoapFault **fault,
-                          GError **error);
+xmlDoc *vmshift_soap_call(VmshiftHttp *http, const char *path_or_url, VmshiftSoapVersion version,
+                          const char *action, const char *envelope, const char *what,
+                          GCancellable *cancellable, VmshiftSoapFault **fault, GError **error);
 
 /**
  * vmshift_soap_body:
