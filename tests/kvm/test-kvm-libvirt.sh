@@ -123,33 +123,37 @@ check "after the cancel the VM runs on lvB only" \
 check "the guest is alive on lvB" beat
 
 # the tuning keys both transports share (kvm-tuning.c): an unknown one is
-# refused by name; multifd-channels and downtime-limit are seen in the
-# source QEMU's migration parameters, through libvirt, while it migrates
+# refused by name; a known key changes what libvirt asks of QEMU (below).
 out=$(lvd migrate lvdemo --to lvA --force --option bogus-key=1 2>&1)
 check "an unknown --option key is refused by name, the VM left on lvB" \
     bash -c 'grep -q "^error=invalid-argument" <<<"$0" && grep -q "bogus-key" <<<"$0" &&
              [ "$(timeout 30 virsh -q -c "$1" domstate lvdemo)" = running ]' "$out" "$B"
-lvd migrate lvdemo --to lvA --force --option max-bandwidth=8388608 --option postcopy=false \
-    --option multifd-channels=3 --option downtime-limit=1234 \
-    --cancel-in transfer --cancel-delay-ms 8000 >"$KT/out-tune" 2>"$KT/err-tune" &
-tpid=$!
+# --option reaches libvirt: the default tuning of this guest is a parallel
+# (multifd, 4 channels) migration, and QEMU refuses an incoming multifd
+# stream unless libvirt turned the capability on at the destination too;
+# multifd-channels=1 asks for one stream, so the destination QEMU, which
+# stays, must show multifd off after the move. (QEMU 7.2's multifd ignores
+# max-bandwidth, so a paused guest moves too fast to poll the source's
+# parameters reliably while the transfer runs.)
+lvd migrate lvdemo --to lvA --force --option postcopy=false --option multifd-channels=1 \
+    --option downtime-limit=1234 >"$KT/out-tune" 2>"$KT/err-tune"
+rc=$?
+cap=$(timeout 10 virsh -c "$A" qemu-monitor-command lvdemo '{"execute":"query-migrate-capabilities"}' 2>/dev/null)
 tuned=
-for i in $(seq 100); do
-    par=$(timeout 10 virsh -c "$B" qemu-monitor-command lvdemo '{"execute":"query-migrate-parameters"}' 2>/dev/null)
-    cap=$(timeout 10 virsh -c "$B" qemu-monitor-command lvdemo '{"execute":"query-migrate-capabilities"}' 2>/dev/null)
-    if grep -Eq '"multifd-channels": ?3[,}]' <<<"$par" && grep -Eq '"downtime-limit": ?1234[,}]' <<<"$par" &&
-        grep -Eq '"state": ?true, ?"capability": ?"multifd"|"capability": ?"multifd", ?"state": ?true' <<<"$cap"; then
-        tuned=1
-        break
-    fi
-    sleep 0.1
-done
-wait $tpid; rc=$?
-[ -n "$tuned" ] || diag "parameters: $par capabilities: $cap"
-check "multifd-channels=3 and downtime-limit=1234 reach the source QEMU (libvirt's monitor)" test -n "$tuned"
-check "  that migration, cancelled, leaves the VM running on lvB only" \
-    bash -c '[ "$0" = 3 ] && [ "$(timeout 30 virsh -q -c "$1" domstate lvdemo)" = running ] &&
-             ! timeout 30 virsh -q -c "$2" domstate lvdemo 2>/dev/null | grep -q running' "$rc" "$B" "$A"
+if [ "$rc" = 0 ] &&
+    grep -Eq '"state": ?false, ?"capability": ?"multifd"|"capability": ?"multifd", ?"state": ?false' <<<"$cap"; then
+    tuned=1
+fi
+[ -n "$tuned" ] || diag "rc=$rc capabilities: $cap"
+check "--option multifd-channels=1 turns the default multifd off (the destination QEMU's capability)" \
+    test -n "$tuned"
+check "  that migration leaves the VM running on lvA only, alive" \
+    bash -c '[ "$(timeout 30 virsh -q -c "$0" domstate lvdemo)" = running ] &&
+             ! timeout 30 virsh -q -c "$1" domstate lvdemo 2>/dev/null | grep -q running' "$A" "$B"
+lvd migrate lvdemo --to lvB --force --option postcopy=false >"$KT/out-back" 2>"$KT/err-back"
+check "  and it moves back to lvB, alive" \
+    bash -c '[ "$(timeout 30 virsh -q -c "$0" domstate lvdemo)" = running ]' "$B"
+check "  the guest is alive on lvB" beat
 
 # the destination QEMU dies mid-transfer
 lvd migrate lvdemo --to lvA --force --option max-bandwidth=8388608 --option postcopy=false >"$KT/out3" 2>"$KT/err3" &
