@@ -70,8 +70,8 @@ mismatch(const EsxPlan *p, const char *field, const char *want, const char *foun
     if (g_strcmp0(want, found) == 0)
         return FALSE;
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                "VM %s: the server reports the move done but %s is '%s', expected '%s'",
-                p->vm_name, field, found != NULL ? found : "(none)", want != NULL ? want : "(none)");
+                "VM %s: the server reports the move done but %s is '%s', expected '%s'", p->vm_name,
+                field, found != NULL ? found : "(none)", want != NULL ? want : "(none)");
     return TRUE;
 }
 
