@@ -1,10 +1,12 @@
 /*
  * ESX plugin: the result of a move, read back. After the relocation the
  * plugin reads the VM again (runtime.host, runtime.powerState,
- * config.files.vmPathName, config.hardware.device: docs/design/vsphere.md)
- * and compares each field with the plan: a server that accepted the
- * RelocateVM_Task and did not apply all of it (a per-disk locator or a NIC
- * backing dropped) fails the job, naming the field.
+ * config.files.vmPathName, config.hardware.device) and compares each field
+ * with the plan: a server that accepted the RelocateVM_Task and did not
+ * apply all of it fails the job, naming the field. That happens: govmomi's
+ * simulator completes the task while ignoring the NIC deviceChange and
+ * leaving the files where they were (docs/design/vsphere.md §0.3);
+ * tests/vcsim's /ctl/ignore reproduces it on the launcher.
  */
 #include "config.h"
 
