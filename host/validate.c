@@ -180,18 +180,33 @@ check_merge(GPtrArray *f, HostBackend *b, const VmshiftVm *vm)
             err->message);
 }
 
-/* --disk-path and --network name real disks and NICs. */
+/* Whether the backend's findings (already in @f) say it resolved the
+ * mapping key @key itself (code @code: a label or MAC the host's inventory
+ * does not carry, e.g. ESX "Network adapter 1"). */
+static gboolean
+backend_resolved(GPtrArray *f, const char *code, const char *key)
+{
+    for (guint i = 0; i < f->len; i++) {
+        VmshiftFinding *x = g_ptr_array_index(f, i);
+        if (!g_strcmp0(x->code, code) && !g_strcmp0(x->subject, key))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* --disk-path and --network name real disks and NICs (after the backend's
+ * findings, which may resolve other names than the ids). */
 static void
 check_mappings(GPtrArray *f, const VmshiftMigrationSpec *spec, const VmshiftVm *vm)
 {
     for (guint i = 0; i < spec->disk_paths->len; i++) {
         VmshiftMapping *m = g_ptr_array_index(spec->disk_paths, i);
-        if (!vmshift_vm_find_disk(vm, m->key))
+        if (!vmshift_vm_find_disk(vm, m->key) && !backend_resolved(f, "disk-mapped", m->key))
             ADD(ERROR, "disk-not-found", m->key, "VM '%s' has no disk '%s'", vm->name, m->key);
     }
     for (guint i = 0; i < spec->networks->len; i++) {
         VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
-        if (!vmshift_vm_find_nic(vm, m->key))
+        if (!vmshift_vm_find_nic(vm, m->key) && !backend_resolved(f, "nic-mapped", m->key))
             ADD(ERROR, "nic-not-found", m->key, "VM '%s' has no NIC '%s'", vm->name, m->key);
     }
 }
@@ -333,10 +348,10 @@ host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm 
     dest = check_destination(f, b, spec, vm, hosts);
     check_power(f, spec, vm);
     check_merge(f, b, vm);
-    check_mappings(f, spec, vm);
     check_networks(f, b, spec, vm);
     check_space(f, b, spec, vm, target);
     add_backend_findings(f, b, spec, dest);
+    check_mappings(f, spec, vm);
     return g_steal_pointer(&f);
 }
 

@@ -104,6 +104,15 @@ gboolean esx_plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Es
  * moves that one disk to datastore @only_disk_ds. */
 char *esx_relocate_body(const EsxPlan *p, const char *only_disk_key, const char *only_disk_ds);
 
+/* ---- esx-verify.c: the result of a move, read back ------------------ */
+
+/* Reads the VM again and compares host, power state, home datastore, each
+ * disk's datastore and each NIC's network with the plan; sets the job
+ * result "verified" (the fields compared). A difference is an error that
+ * names the field, what was expected and what the server shows. */
+gboolean esx_verify_move(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *inv,
+                         const EsxPlan *p, VmshiftJob *job, GError **error);
+
 /* ---- esx-vmstate.c: what a move or a watch compares ------------------- */
 
 typedef struct {

@@ -291,7 +291,8 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error))
         return FALSE;
     if (!migrate_switchover(be, spec, &inv, &p, job, added, error)
-        || !migrate_check_after(be, &inv, &p, job, &before, added, error))
+        || !migrate_check_after(be, &inv, &p, job, &before, added, error)
+        || !esx_verify_move(be, spec, &inv, &p, job, error))
         return FALSE;
     vmshift_job_set_progress(job, 100);
     vmshift_job_set_result(job, "vsphere-task", task);

@@ -155,8 +155,12 @@ plan_start(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *i
         return FALSE;
     }
     if (spec->options != NULL && g_variant_n_children(spec->options) > 0) {
+        /* No --option key is known (esx.conf.example): the first is named. */
+        const char *key = NULL;
+        g_variant_get_child(spec->options, 0, "{&sv}", &key, NULL);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                    "backend %s: the ESX plugin takes no migration options", be->name);
+                    "backend %s: unknown option '%s' (the ESX plugin takes no --option keys)",
+                    be->name, key);
         return FALSE;
     }
     if (!esx_inventory_load(be, inv, TRUE, FALSE, TRUE, TRUE, c, error))
@@ -327,6 +331,9 @@ plan_disks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *i
         t.key = vmshift_xml_child_text(dev, VMSHIFT_NS_VIM25, "key");
         t.ds = g_strdup(ds->value);
         t.ds_name = esx_prop_text(ds, "name");
+        if (g_strcmp0(t.key, m->key) != 0)
+            finding(p, VMSHIFT_SEVERITY_INFO, "disk-mapped", m->key,
+                    "disk '%s' is device %s; it goes to datastore '%s'", m->key, t.key, t.ds_name);
         add_need(need_per_ds, ds->value, disk_capacity(dev));
         g_array_append_val(p->disks, t);
     }
@@ -409,6 +416,43 @@ plan_check_placement(EsxInventory *inv, EsxPlan *p, gboolean moves_storage)
     }
 }
 
+/* Step 7b, --transfer: san keeps the storage where it is, on datastores
+ * both hosts mount; network copies the disks, so it needs a target
+ * datastore (--path or --disk-path); auto lets the spec decide. */
+static void
+plan_check_transfer(const VmshiftMigrationSpec *spec, EsxInventory *inv, EsxPlan *p,
+                    gboolean moves_storage)
+{
+    if (spec->transfer == VMSHIFT_TRANSFER_NETWORK && !moves_storage)
+        finding(p, VMSHIFT_SEVERITY_ERROR, "transfer-network-no-target", p->vm_name,
+                "--transfer network copies the disks of VM '%s': give the target datastore "
+                "with --path DATASTORE (or --disk-path)",
+                p->vm_name);
+    if (spec->transfer != VMSHIFT_TRANSFER_SAN)
+        return;
+    if (moves_storage || spec->type == VMSHIFT_MIGRATION_STORAGE) {
+        finding(p, VMSHIFT_SEVERITY_ERROR, "transfer-san-storage-move", p->vm_name,
+                "--transfer san keeps the storage of VM '%s' where it is; it cannot go with "
+                "--path or --disk-path or a storage migration",
+                p->vm_name);
+        return;
+    }
+    if (p->dest_host == NULL)
+        return;
+    EsxObject *src = esx_result_find(inv->hosts, p->src_host);
+    g_autoptr(GPtrArray) cur = esx_prop_morefs(p->vm, "datastore");
+    for (guint i = 0; i < cur->len; i++) {
+        EsxObject *ds = esx_result_find(inv->datastores, cur->pdata[i]);
+        if (ds == NULL
+            || (src != NULL && esx_ds_on_host(ds, src) && esx_ds_on_host(ds, p->dest_host)))
+            continue;
+        g_autofree char *dn = esx_prop_text(ds, "name");
+        finding(p, VMSHIFT_SEVERITY_ERROR, "transfer-san-not-shared", dn,
+                "--transfer san: datastore '%s' of VM '%s' is not shared by hosts '%s' and '%s'",
+                dn, p->vm_name, p->src_host_name, p->dest_host_name);
+    }
+}
+
 /* Step 8: no merge runs or is due on the VM. */
 static gboolean
 plan_check_merges(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, GError **error)
@@ -458,6 +502,12 @@ plan_networks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory
         t.key = vmshift_xml_child_text(dev, VMSHIFT_NS_VIM25, "key");
         t.net_name = esx_prop_text(net, "name");
         t.device = dev;
+        /* The host knows a NIC by its key only: the mapping of a label or
+         * MAC is reported resolved (host/validate.c reads this finding). */
+        if (g_strcmp0(t.key, m->key) != 0)
+            finding(p, VMSHIFT_SEVERITY_INFO, "nic-mapped", m->key,
+                    "network adapter '%s' is device %s; it goes to network '%s'", m->key, t.key,
+                    t.net_name);
         g_array_append_val(p->nics, t);
     }
 }
@@ -506,6 +556,7 @@ esx_plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventor
     plan_check_datastores(inv, p, need_per_ds, target_host);
     gboolean moves_storage = p->dest_ds != NULL || p->disks->len > 0;
     plan_check_placement(inv, p, moves_storage);
+    plan_check_transfer(spec, inv, p, moves_storage);
     if (!plan_check_merges(be, inv, p, error))
         return FALSE;
     plan_networks(be, spec, inv, p, target_host);

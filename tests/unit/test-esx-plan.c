@@ -243,7 +243,10 @@ test_plan_live_host_and_network(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_assert_true(esx_plan_build(f->be, f->spec, &f->inv, &p, NULL, &error));
     g_assert_no_error(error);
-    g_assert_cmpuint(p.findings->len, ==, 0);
+    /* only the label resolved, for the host (which knows NICs by key) */
+    g_assert_cmpuint(p.findings->len, ==, 1);
+    assert_finding(&p, VMSHIFT_SEVERITY_INFO, "nic-mapped", "Network adapter 1",
+                   "'Network adapter 1' is device 4000; it goes to network 'Prod'");
     g_assert_cmpstr(p.vm_name, ==, "vm1");
     g_assert_cmpstr(p.src_host, ==, "host-1");
     g_assert_cmpstr(p.src_host_name, ==, "H1");
@@ -470,6 +473,38 @@ test_plan_nothing_to_do(Fixture *f, gconstpointer data)
     g_assert_null(p.dest_host);
 }
 
+/* --transfer: san keeps the storage (shared datastores only), network
+ * needs a target datastore. */
+static void
+test_plan_transfer(Fixture *f, gconstpointer data)
+{
+    (void)data;
+    spec_set(f, VMSHIFT_MIGRATION_LIVE, "vm1", "H2", NULL);
+    f->spec->transfer = VMSHIFT_TRANSFER_SAN;
+    g_auto(EsxPlan) p = { 0 };
+    g_autoptr(GError) error = NULL;
+    g_assert_true(esx_plan_build(f->be, f->spec, &f->inv, &p, NULL, &error));
+    g_assert_null(find_code(&p, "transfer-san-not-shared"));
+    g_assert_null(find_code(&p, "transfer-san-storage-move"));
+
+    g_free(f->spec->dest_path);
+    f->spec->dest_path = g_strdup("LocalDS_0");
+    g_auto(EsxPlan) q = { 0 };
+    g_assert_true(esx_plan_build(f->be, f->spec, &f->inv, &q, NULL, &error));
+    assert_finding(&q, VMSHIFT_SEVERITY_ERROR, "transfer-san-storage-move", "vm1",
+                   "--transfer san keeps the storage");
+
+    f->spec->transfer = VMSHIFT_TRANSFER_NETWORK;
+    g_auto(EsxPlan) r = { 0 };
+    g_assert_true(esx_plan_build(f->be, f->spec, &f->inv, &r, NULL, &error));
+    g_assert_null(find_code(&r, "transfer-network-no-target"));
+    g_clear_pointer(&f->spec->dest_path, g_free);
+    g_auto(EsxPlan) t = { 0 };
+    g_assert_true(esx_plan_build(f->be, f->spec, &f->inv, &t, NULL, &error));
+    assert_finding(&t, VMSHIFT_SEVERITY_ERROR, "transfer-network-no-target", "vm1",
+                   "give the target datastore with --path");
+}
+
 /* When planning cannot run at all. */
 static void
 test_plan_errors(Fixture *f, gconstpointer data)
@@ -490,6 +525,8 @@ test_plan_errors(Fixture *f, gconstpointer data)
     g_auto(EsxPlan) q = { 0 };
     g_assert_false(esx_plan_build(f->be, f->spec, &f->inv, &q, NULL, &error));
     g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT);
+    /* the unknown key is named */
+    g_assert_nonnull(strstr(error->message, "unknown option 'postcopy'"));
     g_clear_error(&error);
     g_clear_pointer(&f->spec->options, g_variant_unref);
 
@@ -670,6 +707,7 @@ main(int argc, char **argv)
     ADD("/esx/plan/bad-destinations", test_plan_bad_destinations);
     ADD("/esx/plan/networks", test_plan_networks);
     ADD("/esx/plan/nothing-to-do", test_plan_nothing_to_do);
+    ADD("/esx/plan/transfer", test_plan_transfer);
     ADD("/esx/plan/errors", test_plan_errors);
     g_test_add_func("/esx/task/fault-code", test_task_fault_code);
     ADD("/esx/task/parse", test_task_parse);

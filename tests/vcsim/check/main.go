@@ -7,6 +7,8 @@
 //	vm NAME                 key=value lines: moref, host, pool, power, datastores,
 //	                        path, nic.KEY=network, disk.KEY=datastore,
 //	                        snapshots, consolidation
+//	nics NAME               one line per NIC: key TAB label TAB MAC TAB network
+//	disks NAME              one line per disk: key TAB backing file name
 //	perms NAME              one line per permission: principal role propagate group
 //	set-perms NAME PRINCIPAL ROLE PROPAGATE   add/replace one permission (role by name)
 //	clear-perms NAME        remove every permission set on the VM itself
@@ -137,6 +139,23 @@ func main() {
 		}
 		return vm
 	}
+	devices := func(n string) []types.BaseVirtualDevice {
+		var m mo.VirtualMachine
+		if err := pc.RetrieveOne(ctx, vmByName(n).Reference(), []string{"config.hardware.device"}, &m); err != nil {
+			die("%v", err)
+		}
+		return m.Config.Hardware.Device
+	}
+	// The network a NIC's backing names ("" for other backings).
+	nicNet := func(n *types.VirtualEthernetCard) string {
+		switch b := n.Backing.(type) {
+		case *types.VirtualEthernetCardNetworkBackingInfo:
+			return b.DeviceName
+		case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+			return name(types.ManagedObjectReference{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey})
+		}
+		return ""
+	}
 	wait := func(t *object.Task, err error) {
 		if err != nil {
 			die("%v", err)
@@ -172,12 +191,8 @@ func main() {
 			switch x := d.(type) {
 			case types.BaseVirtualEthernetCard:
 				n := x.GetVirtualEthernetCard()
-				switch b := n.Backing.(type) {
-				case *types.VirtualEthernetCardNetworkBackingInfo:
-					fmt.Printf("nic.%d=%s\n", n.Key, b.DeviceName)
-				case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
-					fmt.Printf("nic.%d=%s\n", n.Key, name(types.ManagedObjectReference{
-						Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}))
+				if net := nicNet(n); net != "" {
+					fmt.Printf("nic.%d=%s\n", n.Key, net)
 				}
 			case *types.VirtualDisk:
 				if b, ok := x.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
@@ -201,6 +216,27 @@ func main() {
 		fmt.Printf("snapshots=%d\n", n)
 		cn := m.Runtime.ConsolidationNeeded != nil && *m.Runtime.ConsolidationNeeded
 		fmt.Printf("consolidation=%v\n", cn)
+	case "nics":
+		need(args, 2)
+		for _, d := range devices(args[1]) {
+			if x, ok := d.(types.BaseVirtualEthernetCard); ok {
+				n := x.GetVirtualEthernetCard()
+				label := ""
+				if n.DeviceInfo != nil {
+					label = n.DeviceInfo.GetDescription().Label
+				}
+				fmt.Printf("%d\t%s\t%s\t%s\n", n.Key, label, n.MacAddress, nicNet(n))
+			}
+		}
+	case "disks":
+		need(args, 2)
+		for _, d := range devices(args[1]) {
+			if x, ok := d.(*types.VirtualDisk); ok {
+				if b, ok := x.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					fmt.Printf("%d\t%s\n", x.Key, b.GetVirtualDeviceFileBackingInfo().FileName)
+				}
+			}
+		}
 	case "perms":
 		need(args, 2)
 		vm := vmByName(args[1])

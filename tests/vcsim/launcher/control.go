@@ -177,6 +177,7 @@ func controlMux() *http.ServeMux {
 	})
 
 	// /ctl/datastore?name=D[&accessible=false][&maintenance=inMaintenance|normal]
+	//               [&free=BYTES][&unmount=HOST][&mount=HOST]
 	mux.HandleFunc("/ctl/datastore", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		e := findEntity("Datastore", q.Get("name"))
@@ -198,6 +199,19 @@ func controlMux() *http.ServeMux {
 				return
 			}
 			changes = append(changes, types.PropertyChange{Name: "summary.freeSpace", Val: n})
+		}
+		for _, x := range []struct {
+			param string
+			mount bool
+		}{{"unmount", false}, {"mount", true}} {
+			if hn := q.Get(x.param); hn != "" {
+				h, _ := findEntity("HostSystem", hn).(*simulator.HostSystem)
+				if h == nil {
+					bad(w, 404, "no host %q", hn)
+					return
+				}
+				setMount(e.(*simulator.Datastore), h, x.mount)
+			}
 		}
 		update(e, changes...)
 		ok(w)
@@ -247,11 +261,40 @@ func controlMux() *http.ServeMux {
 		}
 	})
 
+	// /ctl/ignore?what=disk-locators|device-change[,...][&count=N]: the next N
+	// (default 1, -1 forever) RelocateVM_Task calls drop those parts of
+	// their spec after the synchronous checks and still succeed, as a
+	// server bug that accepts a request and does not apply all of it.
+	mux.HandleFunc("/ctl/ignore", func(w http.ResponseWriter, r *http.Request) {
+		ig := &relocIgnore{}
+		for _, x := range strings.Split(r.URL.Query().Get("what"), ",") {
+			switch x {
+			case "disk-locators":
+				ig.disks = true
+			case "device-change":
+				ig.devices = true
+			default:
+				bad(w, 400, "what must list disk-locators and/or device-change, not %q", x)
+				return
+			}
+		}
+		var err error
+		if ig.count, err = intParam(r, "count", 1); err != nil {
+			bad(w, 400, "%v", err)
+			return
+		}
+		injMu.Lock()
+		relocIgnores = append(relocIgnores, ig)
+		injMu.Unlock()
+		ok(w)
+	})
+
 	// /ctl/reset: drop every pending injection.
 	mux.HandleFunc("/ctl/reset", func(w http.ResponseWriter, r *http.Request) {
 		injMu.Lock()
 		httpFaults = map[string][]*httpFault{}
 		taskPlans = map[string][]*taskPlan{}
+		relocIgnores = nil
 		injMu.Unlock()
 		ok(w)
 	})
@@ -268,4 +311,29 @@ func controlMux() *http.ServeMux {
 		_, _ = w.Write([]byte(b.String()))
 	})
 	return mux
+}
+
+// setMount mounts or unmounts datastore ds on host h: Datastore.host and
+// HostSystem.datastore, as a storage administrator's (un)mount does.
+func setMount(ds *simulator.Datastore, h *simulator.HostSystem, mount bool) {
+	var hosts []types.DatastoreHostMount
+	for _, m := range ds.Host {
+		if m.Key != h.Self {
+			hosts = append(hosts, m)
+		}
+	}
+	var dss []types.ManagedObjectReference
+	for _, r := range h.Datastore {
+		if r != ds.Self {
+			dss = append(dss, r)
+		}
+	}
+	if mount {
+		hosts = append(hosts, types.DatastoreHostMount{Key: h.Self, MountInfo: types.HostMountInfo{
+			AccessMode: string(types.HostMountModeReadWrite),
+			Mounted:    types.NewBool(true), Accessible: types.NewBool(true)}})
+		dss = append(dss, ds.Self)
+	}
+	update(ds, types.PropertyChange{Name: "host", Val: hosts})
+	update(h, types.PropertyChange{Name: "datastore", Val: dss})
 }

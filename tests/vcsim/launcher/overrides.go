@@ -806,6 +806,32 @@ func attachNet(ref, vm types.ManagedObjectReference) {
 	}
 }
 
+// relocIgnore (control channel /ctl/ignore): parts of the next RelocateVM_Task
+// specs that are accepted and then not applied.
+type relocIgnore struct {
+	disks, devices bool
+	count          int // remaining uses, < 0 forever
+}
+
+var relocIgnores []*relocIgnore // guarded by injMu
+
+func takeRelocIgnore() relocIgnore {
+	injMu.Lock()
+	defer injMu.Unlock()
+	if len(relocIgnores) == 0 {
+		return relocIgnore{}
+	}
+	ig := relocIgnores[0]
+	out := *ig
+	if ig.count > 0 {
+		ig.count--
+	}
+	if ig.count == 0 {
+		relocIgnores = relocIgnores[1:]
+	}
+	return out
+}
+
 // RelocateVM_Task: see README.md.
 func relocateVM(m *simulator.Method) soap.HasFault {
 	req := m.Body.(*types.RelocateVM_Task)
@@ -820,6 +846,17 @@ func relocateVM(m *simulator.Method) soap.HasFault {
 	})
 	if f != nil {
 		return f
+	}
+	if ig := takeRelocIgnore(); ig.disks || ig.devices {
+		log.Printf("ignore: RelocateVM_Task of %s: dropping disk locators=%v device changes=%v",
+			vm.Name, ig.disks && len(r.disks) > 0, ig.devices && len(r.devices) > 0)
+		if ig.disks {
+			r.disks = map[int32]*simulator.Datastore{}
+			r.storage = r.ds != nil
+		}
+		if ig.devices {
+			r.devices = nil
+		}
 	}
 	ref := startTask(vm.Self, vm, "RelocateVM_Task", "VirtualMachine.relocate", "RelocateVM_Task", true,
 		r.validate, r.apply)
