@@ -2683,12 +2683,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             time.sleep(float(f.get("seconds", 5)))
             f = None
         if f and f["kind"] == "drop":
-            self.drop_auth()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.hang_up()
             return
         if f and f["kind"] == "http-status":
             st = int(f.get("status", 500))
@@ -2710,12 +2705,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
         # A reply lost on the way back: the request was carried out (a
         # migration runs), the connection dies before the client reads it.
         if sim.take_fault(host, action, ("lost-reply",), raw):
-            self.drop_auth()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.hang_up()
             return
         if f and f["kind"] == "malformed":
             style = f.get("style", "truncated")
@@ -2735,12 +2725,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
         # An idle-timeout close as HTTP.sys does it: the reply is complete
         # and carries no "Connection: close"; the socket just goes away.
         if sim.take_fault(host, action, ("close",), raw):
-            self.drop_auth()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.hang_up()
 
     # -- authentication (docs/design/hyperv.md §1.10; README "Authentication") --------
 
@@ -2767,6 +2752,16 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
     def drop_auth(self):
         self.ntlm_pending = None
         self.conn_user = None
+
+    def hang_up(self):
+        """Close the connection with no (more) reply; it was authenticated
+        for nothing else."""
+        self.drop_auth()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def deny(self, sim, host, extra=None):
         self.send(401, b"", extra=extra or self.offers(sim, host))

@@ -10,9 +10,6 @@ Helpers come from test-cli.py.  Prints TAP."""
 import importlib.util
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 
@@ -210,33 +207,16 @@ def main():
         return 0
     tmp = tempfile.mkdtemp(prefix="hv-moves-")
     try:
-        for f in ("sim-cred", "cred"):
-            with open(os.path.join(tmp, f), "w") as fh:
-                fh.write("user=Administrator\npassword=%s\n" % T.PASSWORD)
-            os.chmod(os.path.join(tmp, f), 0o600)
+        T.write_creds(tmp)
         info = T.start_sim(tmp)
-        conf = os.path.join(tmp, "vmshift.conf")
-        with open(conf, "w") as fh:
-            fh.write("[vmshift]\nstate-dir=%s\n\n[backend hv]\nplugin=hyperv\n"
-                     "credentials=%s\nhosts=%s;%s\nauth=basic\n"
-                     "allow-unencrypted=true\ntimeout=20\n" %
-                     (os.path.join(tmp, "state"), os.path.join(tmp, "cred"),
-                      info["hosts"]["HV01"], info["hosts"]["HV02"]))
-        V = Cli(conf)
+        V = Cli(T.write_conf(tmp, info))
         faults(V, info)
         cold_and_start(V, info)
         networks(V, info)
         optional_classes(V, info)
         lost_reply(V, info)
     finally:
-        for p in T.procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        T.stop_all(tmp)
     ok(not any(T.PASSWORD in o for o in T.outputs),
        "no password in any output")
     print("1..%d" % T.n)
