@@ -235,6 +235,29 @@ credentials_copy(const VmshiftCredentials *c)
     return n;
 }
 
+/* A URL as messages may show it: any userinfo, whatever it holds (spaces,
+ * '/', '#', '@'), becomes "***".  GUri finds it in a well-formed URL; in one
+ * GUri cannot parse, everything between "://" and the last '@' goes. */
+static char *
+shown_url(const char *url)
+{
+    g_autofree char *scheme = NULL;
+    g_autofree char *userinfo = NULL;
+    g_autofree char *host = NULL;
+    g_autofree char *path = NULL;
+    const char *sep = url != NULL ? strstr(url, "://") : NULL;
+    const char *at = url != NULL ? strrchr(url, '@') : NULL;
+
+    if (url == NULL)
+        return g_strdup("");
+    if (g_uri_split(url, G_URI_FLAGS_NONE, &scheme, &userinfo, &host, NULL, &path, NULL, NULL, NULL)
+        && userinfo == NULL && at == NULL)
+        return vmshift_redact(url);
+    if (sep == NULL || at == NULL || at < sep)
+        return vmshift_redact(url);
+    return g_strdup_printf("%.*s://***%s", (int)(sep - url), url, at);
+}
+
 /* Parses and checks an absolute URL; returns it normalised, or NULL. */
 /* libcurl's strings and URL handles, freed by libcurl */
 typedef char CurlString;
@@ -251,7 +274,7 @@ check_url(const char *url, gboolean allow_unencrypted, const char *what, GError 
     g_autoptr(CurlString) password = NULL;
     g_autoptr(CurlString) host = NULL;
     g_autoptr(CurlString) full = NULL;
-    g_autofree char *shown = vmshift_redact(url);
+    g_autofree char *shown = shown_url(url);
 
     if (!u)
         g_error("out of memory");
@@ -727,7 +750,7 @@ resolve_url(VmshiftHttp *h, const char *path_or_url, GError **error)
     if (curl_url_set(u, CURLUPART_URL, h->url, 0) != CURLUE_OK
         || curl_url_set(u, CURLUPART_URL, path_or_url, 0) != CURLUE_OK
         || curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
-        g_autofree char *shown = vmshift_redact(path_or_url);
+        g_autofree char *shown = shown_url(path_or_url);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                     "%s: '%s' is not a valid path or URL", h->url, shown);
         curl_url_cleanup(u);
