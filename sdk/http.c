@@ -235,6 +235,29 @@ credentials_copy(const VmshiftCredentials *c)
     return n;
 }
 
+/* A URL as messages may show it: any userinfo, whatever it holds (spaces,
+ * '/', '#', '@'), becomes "***".  GUri finds it in a well-formed URL; in one
+ * GUri cannot parse, everything between "://" and the last '@' goes. */
+static char *
+shown_url(const char *url)
+{
+    g_autofree char *scheme = NULL;
+    g_autofree char *userinfo = NULL;
+    g_autofree char *host = NULL;
+    g_autofree char *path = NULL;
+    const char *sep = url != NULL ? strstr(url, "://") : NULL;
+    const char *at = url != NULL ? strrchr(url, '@') : NULL;
+
+    if (url == NULL)
+        return g_strdup("");
+    if (g_uri_split(url, G_URI_FLAGS_NONE, &scheme, &userinfo, &host, NULL, &path, NULL, NULL, NULL)
+        && userinfo == NULL && at == NULL)
+        return vmshift_redact(url);
+    if (sep == NULL || at == NULL || at < sep)
+        return vmshift_redact(url);
+    return g_strdup_printf("%.*s://***%s", (int)(sep - url), url, at);
+}
+
 /* Parses and checks an absolute URL; returns it normalised, or NULL. */
 /* libcurl's strings and URL handles, freed by libcurl */
 typedef char CurlString;
@@ -251,7 +274,7 @@ check_url(const char *url, gboolean allow_unencrypted, const char *what, GError 
     g_autoptr(CurlString) password = NULL;
     g_autoptr(CurlString) host = NULL;
     g_autoptr(CurlString) full = NULL;
-    g_autofree char *shown = vmshift_redact(url);
+    g_autofree char *shown = shown_url(url);
 
     if (!u)
         g_error("out of memory");
@@ -623,7 +646,43 @@ typedef struct {
     char *reason;
     gboolean too_large;
     GCancellable *cancellable;
+    /* vmshift_http_request_once(): the body goes through on_read so that
+     * libcurl must ask on_seek before it sends it a second time. */
+    gboolean once;
+    const guint8 *upload;
+    gsize upload_len;
+    gsize upload_pos;
+    guint replies; /* status lines seen in this request */
+    gboolean resend_refused;
 } Transfer;
+
+static size_t
+on_read(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    Transfer *t = userdata;
+    gsize n = MIN(size * nitems, t->upload_len - t->upload_pos);
+
+    memcpy(buf, t->upload + t->upload_pos, n);
+    t->upload_pos += n;
+    return n;
+}
+
+/* libcurl rewinds the body to send it again: after a complete reply that
+ * asks for it (a 401 challenge) that is safe; with no reply at all it is
+ * libcurl's "Connection died, retrying a fresh connect", a resend of a
+ * request the server may have carried out: refused. */
+static int
+on_seek(void *userdata, curl_off_t offset, int origin)
+{
+    Transfer *t = userdata;
+
+    if (origin != SEEK_SET || offset != 0 || t->replies == 0) {
+        t->resend_refused = TRUE;
+        return CURL_SEEKFUNC_FAIL;
+    }
+    t->upload_pos = 0;
+    return CURL_SEEKFUNC_OK;
+}
 
 static size_t
 on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -651,6 +710,7 @@ on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     if (g_str_has_prefix(line, "HTTP/")) {
         /* A new reply (after 100 Continue, a 401 challenge …): start over. */
         const char *sp = strchr(line, ' ');
+        t->replies++;
         g_ptr_array_set_size(t->headers, 0);
         g_free(t->reason);
         t->reason = NULL;
@@ -690,7 +750,7 @@ resolve_url(VmshiftHttp *h, const char *path_or_url, GError **error)
     if (curl_url_set(u, CURLUPART_URL, h->url, 0) != CURLUE_OK
         || curl_url_set(u, CURLUPART_URL, path_or_url, 0) != CURLUE_OK
         || curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
-        g_autofree char *shown = vmshift_redact(path_or_url);
+        g_autofree char *shown = shown_url(path_or_url);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                     "%s: '%s' is not a valid path or URL", h->url, shown);
         curl_url_cleanup(u);
@@ -711,6 +771,7 @@ set_transfer_error(VmshiftHttp *h, CURLcode rc, Transfer *t, const char *method,
     g_autofree char *red = NULL;
     const char *what;
     const char *hint = "";
+    gboolean detail_override = FALSE;
     int code;
 
     detail = g_strdup(h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
@@ -737,6 +798,17 @@ set_transfer_error(VmshiftHttp *h, CURLcode rc, Transfer *t, const char *method,
     case CURLE_RECV_ERROR:
         code = VMSHIFT_ERROR_CONNECTION;
         what = "connection lost";
+        break;
+    case CURLE_SEND_FAIL_REWIND:
+        if (!t->resend_refused) {
+            code = VMSHIFT_ERROR_FAILED;
+            what = "request failed";
+            break;
+        }
+        code = VMSHIFT_ERROR_CONNECTION;
+        what = "connection lost before any reply; not sent again, the server may have carried "
+               "it out";
+        detail_override = TRUE;
         break;
     case CURLE_OPERATION_TIMEDOUT:
         code = VMSHIFT_ERROR_TIMEOUT;
@@ -801,7 +873,10 @@ set_transfer_error(VmshiftHttp *h, CURLcode rc, Transfer *t, const char *method,
         what = "request failed";
         break;
     }
-    text = g_strdup_printf("%s %s: %s (%s)%s", method, url, what, detail, hint);
+    if (detail_override)
+        text = g_strdup_printf("%s %s: %s", method, url, what);
+    else
+        text = g_strdup_printf("%s %s: %s (%s)%s", method, url, what, detail, hint);
     red = vmshift_redact(text);
     g_set_error_literal(error, VMSHIFT_ERROR, code, red);
 }
@@ -903,17 +978,27 @@ prepare_request(VmshiftHttp *h, Transfer *t, struct curl_slist *headers, const c
         if (body || !strcmp(method, "POST") || !strcmp(method, "PUT")) {
             curl_easy_setopt(c, CURLOPT_POST, 1L);
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+            if (t->once) {
+                t->upload = body;
+                t->upload_len = body ? len : 0;
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+                curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+                curl_easy_setopt(c, CURLOPT_READDATA, t);
+                curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+                curl_easy_setopt(c, CURLOPT_SEEKDATA, t);
+            } else {
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+            }
         }
         if (strcmp(method, "POST") != 0)
             curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
 }
 
-VMSHIFT_API VmshiftHttpResponse *
-vmshift_http_request(VmshiftHttp *h, const char *method, const char *path_or_url,
-                     const char *const *headers, const void *body, gsize len,
-                     GCancellable *cancellable, GError **error)
+static VmshiftHttpResponse *
+http_request(VmshiftHttp *h, gboolean once, const char *method, const char *path_or_url,
+             const char *const *headers, const void *body, gsize len, GCancellable *cancellable,
+             GError **error)
 {
     g_autofree char *url = NULL;
     struct curl_slist *hlist = NULL;
@@ -942,6 +1027,7 @@ vmshift_http_request(VmshiftHttp *h, const char *method, const char *path_or_url
     t.body = g_byte_array_new();
     t.headers = g_ptr_array_new_with_free_func(g_free);
     t.cancellable = cancellable;
+    t.once = once;
 
     debug = debug_enabled();
 
@@ -981,6 +1067,12 @@ vmshift_http_request(VmshiftHttp *h, const char *method, const char *path_or_url
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, NULL);
     curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, NULL);
+    if (once) {
+        curl_easy_setopt(h->curl, CURLOPT_READFUNCTION, NULL);
+        curl_easy_setopt(h->curl, CURLOPT_READDATA, NULL);
+        curl_easy_setopt(h->curl, CURLOPT_SEEKFUNCTION, NULL);
+        curl_easy_setopt(h->curl, CURLOPT_SEEKDATA, NULL);
+    }
     g_mutex_unlock(&h->lock);
     curl_slist_free_all(hlist);
 
@@ -1015,4 +1107,20 @@ vmshift_http_request(VmshiftHttp *h, const char *method, const char *path_or_url
         g_ptr_array_unref(t.headers);
     g_free(t.reason);
     return r;
+}
+
+VMSHIFT_API VmshiftHttpResponse *
+vmshift_http_request(VmshiftHttp *h, const char *method, const char *path_or_url,
+                     const char *const *headers, const void *body, gsize len,
+                     GCancellable *cancellable, GError **error)
+{
+    return http_request(h, FALSE, method, path_or_url, headers, body, len, cancellable, error);
+}
+
+VMSHIFT_API VmshiftHttpResponse *
+vmshift_http_request_once(VmshiftHttp *h, const char *method, const char *path_or_url,
+                          const char *const *headers, const void *body, gsize len,
+                          GCancellable *cancellable, GError **error)
+{
+    return http_request(h, TRUE, method, path_or_url, headers, body, len, cancellable, error);
 }

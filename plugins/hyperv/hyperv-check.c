@@ -302,13 +302,33 @@ check_vm(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec, GError **
     return g_steal_pointer(&f);
 }
 
+/* This backend takes no --option keys (spec->options); each is refused by name. */
+gboolean
+hv_refuse_options(const VmshiftMigrationSpec *spec, GError **error)
+{
+    GVariantIter it;
+    const char *key;
+    GVariant *val;
+
+    if (spec->options == NULL || !g_variant_is_of_type(spec->options, G_VARIANT_TYPE("a{sv}")))
+        return TRUE;
+    g_variant_iter_init(&it, spec->options);
+    if (g_variant_iter_next(&it, "{&sv}", &key, &val)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "hyperv: unknown migration option '%s' (this backend has none)", key);
+        g_variant_unref(val);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 GPtrArray *
 hyperv_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, guint32 flags,
                        GError **error)
 {
     g_autoptr(HvVm) v = NULL;
 
-    if (!vmshift_check_flags(flags, 0, "check_migration", error))
+    if (!vmshift_check_flags(flags, 0, "check_migration", error) || !hv_refuse_options(spec, error))
         return NULL;
     v = hv_find_vm(b, spec->vm, TRUE, error);
     return v != NULL ? check_vm(b, v, spec, error) : NULL;

@@ -23,6 +23,13 @@ hyperv_list_snapshots(VmshiftBackend *b, const char *vm, guint32 flags, GError *
     v = hv_find_vm(b, vm, FALSE, error);
     if (v == NULL)
         return NULL;
+    if (v->snaps == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "checkpoints of %s unknown: Hyper-V host %s does not answer "
+                    "Msvm_SnapshotOfVirtualSystem",
+                    vm, v->host->name);
+        return NULL;
+    }
     /* The VM's own settings name the checkpoint it runs from as Parent. */
     cur = hv_path_key(hv_inst_get(v->vssd, "Parent"), "InstanceID");
     out = vmshift_list_new((GDestroyNotify)vmshift_snapshot_free);

@@ -26,6 +26,8 @@ hv_host_free(HvHost *h)
     vmshift_http_free(h->http);
     g_clear_error(&h->open_error);
     g_free(h->product);
+    if (h->warned != NULL)
+        g_hash_table_unref(h->warned);
     g_mutex_clear(&h->lock);
     g_free(h);
 }
@@ -72,13 +74,25 @@ offered_scheme(const VmshiftHttpResponse *resp)
     return g_strndup(www, sp != NULL ? (gsize)(sp - www) : strlen(www));
 }
 
+/* POSTs an envelope once: libcurl may not send it again by itself (an
+ * Invoke changes something; issue 13: never resent automatically), or as
+ * any request (reads: Get, Enumerate, Pull, which may be repeated). */
+static VmshiftHttpResponse *
+post_env(HvHost *h, gboolean once, const char *const *hdrs, const char *env, GCancellable *c,
+         GError **error)
+{
+    return once ? vmshift_http_request_once(h->http, "POST", NULL, hdrs, env, strlen(env), c, error)
+                : vmshift_http_request(h->http, "POST", NULL, hdrs, env, strlen(env), c, error);
+}
+
 /*
  * NTLM in the Negotiate scheme (MS-WSMV 2.2.9.1.1.1; MS-NLMP): NEGOTIATE
  * with an empty body, CHALLENGE in the 401, AUTHENTICATE with the envelope.
  * Returns the reply to the envelope, or NULL with an error.
  */
 static VmshiftHttpResponse *
-ntlm_handshake(HvHost *h, const char *env, const char *what, GCancellable *c, GError **error)
+ntlm_handshake(HvHost *h, const char *env, gboolean once, const char *what, GCancellable *c,
+               GError **error)
 {
     const VmshiftCredentials *cr = vmshift_http_get_credentials(h->http);
     g_autofree char *neg = hv_ntlm_negotiate_b64();
@@ -121,24 +135,25 @@ ntlm_handshake(HvHost *h, const char *env, const char *what, GCancellable *c, GE
     hdr3 = g_strconcat("Authorization: Negotiate ", tok, NULL);
     free_secret(tok);
     hdrs[0] = hdr3;
-    r2 = vmshift_http_request(h->http, "POST", NULL, hdrs, env, strlen(env), c, error);
+    r2 = post_env(h, once, hdrs, env, c, error);
     free_secret(hdr3);
     if (r2 != NULL && r2->status != 401)
         h->ntlm_ready = TRUE;
     return r2;
 }
 
-/* POSTs one envelope with the configured authentication. */
+/* POSTs one envelope with the configured authentication; @once: an Invoke. */
 static VmshiftHttpResponse *
-hv_post(HvHost *h, const char *env, const char *what, GCancellable *c, GError **error)
+hv_post(HvHost *h, const char *env, gboolean once, const char *what, GCancellable *c,
+        GError **error)
 {
     VmshiftHttpResponse *resp;
 
     if (h->auth != VMSHIFT_HTTP_AUTH_NTLM)
-        return vmshift_http_request(h->http, "POST", NULL, NULL, env, strlen(env), c, error);
+        return post_env(h, once, NULL, env, c, error);
     g_mutex_lock(&h->lock);
     if (h->ntlm_ready) {
-        resp = vmshift_http_request(h->http, "POST", NULL, NULL, env, strlen(env), c, error);
+        resp = post_env(h, once, NULL, env, c, error);
         if (resp == NULL || resp->status != 401) {
             g_mutex_unlock(&h->lock);
             return resp;
@@ -149,7 +164,7 @@ hv_post(HvHost *h, const char *env, const char *what, GCancellable *c, GError **
                 hv_host_label(h));
         vmshift_http_response_free(resp);
     }
-    resp = ntlm_handshake(h, env, what, c, error);
+    resp = ntlm_handshake(h, env, once, what, c, error);
     g_mutex_unlock(&h->lock);
     return resp;
 }
@@ -171,8 +186,12 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
     g_autofree char *label = NULL;
     const char *buf;
     gsize len;
+    gboolean once;
 
-    resp = hv_post(h, env, what, cancellable, &local);
+    /* Get, Enumerate, Pull, Release read; any other action is an Invoke. */
+    once = strcmp(action, HV_A_GET) != 0 && strcmp(action, HV_A_ENUM) != 0
+           && strcmp(action, HV_A_PULL) != 0 && strcmp(action, HV_A_RELEASE) != 0;
+    resp = hv_post(h, env, once, what, cancellable, &local);
     if (resp == NULL) {
         if (local->code == VMSHIFT_ERROR_AUTH_FAILED && local->domain == VMSHIFT_ERROR
             && g_str_has_prefix(local->message, "Hyper-V host ")) {
@@ -531,4 +550,23 @@ hv_usable_or_warn(VmshiftBackend *b, HvHost *h, const char *what)
     g_warning("backend %s: %s of Hyper-V host %s are not listed: %s", b->backend, what, h->url,
               h->open_error->message);
     return FALSE;
+}
+
+gboolean
+hv_degrade_class(HvHost *h, const char *cls, const char *fact, GError **e)
+{
+    if (g_error_matches(*e, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+        || ((*e)->domain == VMSHIFT_ERROR
+            && ((*e)->code == VMSHIFT_ERROR_CONNECTION || (*e)->code == VMSHIFT_ERROR_TIMEOUT
+                || (*e)->code == VMSHIFT_ERROR_AUTH_FAILED || (*e)->code == VMSHIFT_ERROR_TLS)))
+        return FALSE;
+    if (h->warned == NULL)
+        h->warned = g_hash_table_new(g_str_hash, g_str_equal);
+    if (!g_hash_table_contains(h->warned, cls)) {
+        g_hash_table_add(h->warned, (gpointer)cls);
+        g_warning("Hyper-V host %s does not answer %s: %s unknown (%s)", hv_host_label(h), cls,
+                  fact, (*e)->message);
+    }
+    g_clear_error(e);
+    return TRUE;
 }

@@ -107,12 +107,21 @@ hyperv_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
             msd = hv_first_of(h, HV_NS_V2,
                               "SELECT * FROM Msvm_VirtualSystemMigrationServiceSettingData", NULL,
                               &e);
-        if (msd != NULL)
+        /* Defaults and volumes are optional facts (the host is usable
+         * without them); the migration service is not. */
+        if (msd != NULL) {
             vsms = hv_first_of(h, HV_NS_V2,
                                "SELECT * FROM Msvm_VirtualSystemManagementServiceSettingData", NULL,
                                &e);
-        if (vsms != NULL)
+            if (vsms == NULL)
+                hv_degrade_class(h, "Msvm_VirtualSystemManagementServiceSettingData",
+                                 "the default VM path", &e);
+        }
+        if (msd != NULL && e == NULL) {
             vols = hv_host_volumes(h, &e);
+            if (vols == NULL && hv_degrade_class(h, "Win32_Volume", "shared volumes", &e))
+                vols = g_ptr_array_new();
+        }
         if (e != NULL) {
             vh->status = VMSHIFT_HOST_DISCONNECTED;
             vh->status_detail = g_strdup(e->message);

@@ -32,21 +32,32 @@ static const char *const sasd_types[][2] = {
     { "Weight", "uint32" },
 };
 
-static char *
-sasd_with_path(const HvInstance *s, const char *path)
-{
-    HvCimXml *x = hv_cimxml_new("Msvm_StorageAllocationSettingData");
-    const char *hr[] = { path };
+/* Properties of a port's allocation settings with their CIM types (MSDOC
+ * msvm-ethernetportallocationsettingdata), for NewResourceSettingData. */
+static const char *const epasd_types[][2] = {
+    { "Address", "string" },     { "Caption", "string" },         { "Description", "string" },
+    { "ElementName", "string" }, { "EnabledState", "uint16" },    { "InstanceID", "string" },
+    { "Parent", "string" },      { "ResourceSubType", "string" }, { "ResourceType", "uint16" },
+};
 
-    for (guint i = 0; i < G_N_ELEMENTS(sasd_types); i++) {
-        const char *val = hv_inst_get(s, sasd_types[i][0]);
+/* Resource settings @s of class @cls re-written with HostResource = @hr
+ * (a VHD path, a switch's WMI path) and PoolID "" (docs/design/hyperv.md §2.4). */
+static char *
+rasd_with_host_resource(const char *cls, const char *const (*types)[2], guint ntypes,
+                        const HvInstance *s, const char *hr)
+{
+    HvCimXml *x = hv_cimxml_new(cls);
+    const char *hrs[] = { hr };
+
+    for (guint i = 0; i < ntypes; i++) {
+        const char *val = hv_inst_get(s, types[i][0]);
         if (val == NULL)
             continue;
-        if (strcmp(sasd_types[i][1], "boolean") == 0)
+        if (strcmp(types[i][1], "boolean") == 0)
             val = g_ascii_strcasecmp(val, "true") == 0 ? "TRUE" : "FALSE";
-        hv_cimxml_prop(x, sasd_types[i][0], sasd_types[i][1], val);
+        hv_cimxml_prop(x, types[i][0], types[i][1], val);
     }
-    hv_cimxml_prop_array(x, "HostResource", "string", hr, 1);
+    hv_cimxml_prop_array(x, "HostResource", "string", hrs, 1);
     hv_cimxml_prop(x, "PoolID", "string", "");
     return hv_cimxml_finish(x);
 }
@@ -124,7 +135,9 @@ storage_params(Migration *m, GString *params)
             continue;
         m->moves_storage = TRUE;
         m->bytes += *(guint64 *)v->sizes->pdata[i];
-        inst = sasd_with_path(v->sasds->pdata[i], targets->pdata[i]);
+        inst = rasd_with_host_resource("Msvm_StorageAllocationSettingData", sasd_types,
+                                       G_N_ELEMENTS(sasd_types), v->sasds->pdata[i],
+                                       targets->pdata[i]);
         p = cdata_param("NewResourceSettingData", inst);
         g_string_append(params, p);
         vmshift_job_log(
@@ -144,6 +157,103 @@ storage_params(Migration *m, GString *params)
         p = cdata_param("NewSystemSettingData", inst);
         g_string_prepend(params, p);
     }
+}
+
+/* The destination switch named @name, as the WMI path HostResource holds
+ * (\\HOST\root\virtualization\v2:Msvm_VirtualEthernetSwitch.…, §2.2), or
+ * NULL with @error when @h has no such switch. */
+static char *
+dest_switch_path(Migration *m, GPtrArray *sws, const VmshiftMapping *map, GError **error)
+{
+    for (guint j = 0; j < sws->len; j++)
+        if (g_strcmp0(hv_inst_get(sws->pdata[j], "ElementName"), map->value) == 0)
+            return g_strdup_printf("\\\\%s\\root\\virtualization\\v2:Msvm_VirtualEthernetSwitch."
+                                   "CreationClassName=\"Msvm_VirtualEthernetSwitch\",Name=\"%s\"",
+                                   m->dest->name, hv_inst_get(sws->pdata[j], "Name"));
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                "%s of %s: --network %s=%s: Hyper-V host %s has no switch \"%s\"", m->what, m->name,
+                map->key, map->value, m->dest->name, map->value);
+    return NULL;
+}
+
+/* The index in spec->networks of the mapping of one adapter (by its id or
+ * MAC), or -1. */
+static gint
+nic_mapping(Migration *m, const HvInstance *port)
+{
+    const char *iid = hv_inst_get(port, "InstanceID");
+    g_autofree char *mac = hv_nic_mac(hv_inst_get(port, "Address"));
+    const char *id = iid != NULL && strrchr(iid, '\\') ? strrchr(iid, '\\') + 1 : iid;
+
+    for (guint i = 0; i < m->spec->networks->len; i++) {
+        const VmshiftMapping *map = m->spec->networks->pdata[i];
+        if ((id != NULL && g_ascii_strcasecmp(map->key, id) == 0)
+            || (mac != NULL && g_ascii_strcasecmp(map->key, mac) == 0))
+            return (gint)i;
+    }
+    return -1;
+}
+
+/* --network NIC=SWITCH: each mapped adapter's port allocation settings with
+ * HostResource = the destination switch, as NewResourceSettingData (§2.4).
+ * Every mapping must name an adapter of the VM and a switch of the
+ * destination. */
+static gboolean
+network_params(Migration *m, GString *params, GError **error)
+{
+    g_autoptr(GPtrArray) sws = NULL;
+    g_autofree gboolean *used = NULL;
+
+    if (m->spec->networks == NULL || m->spec->networks->len == 0)
+        return TRUE;
+    if (m->dest == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "%s of %s: --network applies to a move to another host", m->what, m->name);
+        return FALSE;
+    }
+    sws = hv_wql(m->dest, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
+    if (sws == NULL)
+        return FALSE;
+    used = g_new0(gboolean, m->spec->networks->len);
+    for (guint i = 0; i < m->v->ports->len; i++) {
+        const HvInstance *port = m->v->ports->pdata[i];
+        gint k = nic_mapping(m, port);
+        const VmshiftMapping *map = k >= 0 ? m->spec->networks->pdata[k] : NULL;
+        const HvInstance *epasd;
+        g_autofree char *path = NULL;
+        g_autofree char *inst = NULL;
+        g_autofree char *p = NULL;
+        if (map == NULL)
+            continue;
+        used[k] = TRUE;
+        epasd = hv_port_epasd(m->v, hv_inst_get(port, "InstanceID"));
+        if (epasd == NULL) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "%s of %s: --network %s=%s: the adapter is connected to no switch", m->what,
+                        m->name, map->key, map->value);
+            return FALSE;
+        }
+        path = dest_switch_path(m, sws, map, error);
+        if (path == NULL)
+            return FALSE;
+        inst = rasd_with_host_resource("Msvm_EthernetPortAllocationSettingData", epasd_types,
+                                       G_N_ELEMENTS(epasd_types), epasd, path);
+        p = cdata_param("NewResourceSettingData", inst);
+        g_string_append(params, p);
+        vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "NIC %s: to switch %s on %s", map->key,
+                        map->value, m->dest->name);
+    }
+    for (guint k = 0; k < m->spec->networks->len; k++) {
+        const VmshiftMapping *map = m->spec->networks->pdata[k];
+        if (used[k])
+            continue;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "%s of %s: --network %s=%s: the VM has no adapter %s (give a NIC id or MAC "
+                    "as `vmshift vms` shows them)",
+                    m->what, m->name, map->key, map->value, map->key);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /* MigrationSettingData: TransportType TCP; the destination's migration
@@ -199,6 +309,8 @@ migrate_params(Migration *m, HvMigrationType *mtype, GError **error)
     g_autofree char *msd = NULL;
 
     storage_params(m, params);
+    if (!network_params(m, params, error))
+        return NULL;
     if (m->spec->type == VMSHIFT_MIGRATION_STORAGE && !m->moves_storage) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                     "storage migration of %s: no destination path given", m->name);
@@ -247,20 +359,12 @@ journal_job(Migration *m, const HvEpr *epr, GError **error)
 
 /* Follows the Hyper-V job MigrateVirtualSystemToHost started until it ends. */
 static gboolean
-follow_job(Migration *m, const HvInstance *out, GError **error)
+follow_job(Migration *m, const HvEpr *epr, GError **error)
 {
-    const HvEpr *epr = hv_inst_get_epr(out, "Job");
     g_autofree char *errmsg = NULL;
     gint64 errcode = 0;
     HvPollResult pr;
 
-    if (epr == NULL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "%s of %s: Hyper-V host %s started a job but sent no reference to it", m->what,
-                    m->name, m->v->host->name);
-        hv_report_location(m->b, m->v, m->job, NULL);
-        return FALSE;
-    }
     m->jobid = g_strdup(hv_epr_selector(epr, "InstanceID"));
     if (!journal_job(m, epr, error))
         return FALSE;
@@ -287,27 +391,128 @@ follow_job(Migration *m, const HvInstance *out, GError **error)
     return TRUE;
 }
 
+/* The Msvm_MigrationJob instances of the VM on its host (§2.6), or NULL. */
+static GPtrArray *
+vm_migration_jobs(Migration *m, GError **error)
+{
+    const char *guid = hv_inst_get(m->v->cs, "Name");
+    g_autofree char *q = NULL;
+
+    if (guid == NULL || !hv_wql_safe(guid)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "the VM has no usable Name");
+        return NULL;
+    }
+    q = g_strdup_printf("SELECT * FROM Msvm_MigrationJob WHERE VirtualSystemName = '%s'", guid);
+    return hv_wql(m->v->host, HV_NS_V2, q, NULL, error);
+}
+
+/* The InstanceIDs of the VM's migration jobs before the Invoke, so that a
+ * job found after a lost reply is known to be this one; NULL: unknown. */
+static GHashTable *
+known_jobs(Migration *m)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) jobs = vm_migration_jobs(m, &e);
+    GHashTable *ids;
+
+    if (jobs == NULL) {
+        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "migration jobs of %s on %s unknown: %s",
+                        m->name, m->v->host->name, e->message);
+        return NULL;
+    }
+    ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < jobs->len; i++)
+        g_hash_table_add(ids, g_strdup(hv_inst_get(jobs->pdata[i], "InstanceID")));
+    return ids;
+}
+
+/* The Invoke got no reply (@lost): the host may have started the migration
+ * or not.  Asks it (the VM's Msvm_MigrationJob) and follows the job it
+ * started; says "not started" only when the host shows none (issue 13). */
+static gboolean
+reconcile_lost_reply(Migration *m, GHashTable *before, GError *lost, GError **error)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) jobs = NULL;
+
+    vmshift_job_log(m->job, VMSHIFT_LOG_WARNING,
+                    "no reply to MigrateVirtualSystemToHost (%s); asking %s whether it started",
+                    lost->message, m->v->host->name);
+    jobs = vm_migration_jobs(m, &e);
+    for (guint i = 0; jobs != NULL && i < jobs->len; i++) {
+        const HvInstance *j = jobs->pdata[i];
+        const char *iid = hv_inst_get(j, "InstanceID");
+        g_autoptr(HvEpr) epr = NULL;
+        if (iid == NULL || (before != NULL && g_hash_table_contains(before, iid))
+            || (before == NULL && !hv_job_state_running(hv_inst_get_int(j, "JobState", 0))))
+            continue;
+        epr = g_new0(HvEpr, 1);
+        epr->uri = g_strconcat(HV_V2, j->cls != NULL ? j->cls : "Msvm_MigrationJob", NULL);
+        epr->names = g_ptr_array_new_with_free_func(g_free);
+        epr->values = g_ptr_array_new_with_free_func(g_free);
+        g_ptr_array_add(epr->names, g_strdup("InstanceID"));
+        g_ptr_array_add(epr->values, g_strdup(iid));
+        vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
+                        "%s did start the %s: Hyper-V job %s; following it", m->v->host->name,
+                        m->what, iid);
+        return follow_job(m, epr, error);
+    }
+    if (jobs == NULL)
+        g_set_error(error, VMSHIFT_ERROR, lost->code,
+                    "%s of %s: %s; whether Hyper-V host %s started it is unknown (%s): see where "
+                    "the VM is with `vmshift job repair`",
+                    m->what, m->name, lost->message, m->v->host->name, e->message);
+    else
+        g_set_error(error, VMSHIFT_ERROR, lost->code,
+                    "%s of %s: %s; Hyper-V host %s shows no migration job of the VM: not started",
+                    m->what, m->name, lost->message, m->v->host->name);
+    hv_report_location(m->b, m->v, m->job, NULL);
+    return FALSE;
+}
+
+/* A failure of the Invoke itself that leaves its outcome unknown: no reply
+ * (connection lost, timed out), as opposed to a fault the host answered. */
+static gboolean
+reply_lost(const GError *e)
+{
+    return e->domain == VMSHIFT_ERROR
+           && (e->code == VMSHIFT_ERROR_CONNECTION || e->code == VMSHIFT_ERROR_TIMEOUT);
+}
+
 /* Invokes MigrateVirtualSystemToHost on the source and waits for its end. */
 static gboolean
 migrate_run(Migration *m, HvMigrationType mtype, const char *params, GError **error)
 {
     const char *sel[] = { "CreationClassName", "Msvm_VirtualSystemMigrationService", NULL };
     g_autoptr(HvInstance) out = NULL;
+    g_autoptr(GHashTable) before = known_jobs(m);
+    g_autoptr(GError) local = NULL;
+    const HvEpr *epr;
     gint64 rv;
 
     vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "Hyper-V %s of %s from %s%s%s (MigrationType %u)",
                     m->what, m->name, m->v->host->name, m->dest ? " to " : "",
                     m->dest ? m->dest->name : "", (guint)mtype);
     out = hv_invoke(m->v->host, HV_V2 "Msvm_VirtualSystemMigrationService",
-                    "MigrateVirtualSystemToHost", sel, params, NULL, error);
+                    "MigrateVirtualSystemToHost", sel, params, NULL, &local);
+    if (out == NULL && reply_lost(local))
+        return reconcile_lost_reply(m, before, local, error);
     if (out == NULL) {
-        g_prefix_error(error, "%s of %s: ", m->what, m->name);
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s of %s: ", m->what, m->name);
         hv_report_location(m->b, m->v, m->job, NULL);
         return FALSE;
     }
     rv = hv_inst_get_int(out, "ReturnValue", -1);
+    epr = hv_inst_get_epr(out, "Job");
+    if (rv == HV_RV_JOB_STARTED && epr == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
+                    "%s of %s: Hyper-V host %s started a job but sent no reference to it", m->what,
+                    m->name, m->v->host->name);
+        hv_report_location(m->b, m->v, m->job, NULL);
+        return FALSE;
+    }
     if (rv == HV_RV_JOB_STARTED)
-        return follow_job(m, out, error);
+        return follow_job(m, epr, error);
     if (rv != HV_RV_OK) {
         g_set_error(error, VMSHIFT_ERROR, hv_return_value_code(rv),
                     "%s of %s refused by Hyper-V host %s: MigrateVirtualSystemToHost returned "
@@ -316,6 +521,58 @@ migrate_run(Migration *m, HvMigrationType mtype, const char *params, GError **er
         hv_report_location(m->b, m->v, m->job, NULL);
         return FALSE;
     }
+    return TRUE;
+}
+
+/* --start after a cold move: RequestStateChange(RequestedState 2 Enabled)
+ * on the VM at its new host (docs/design/hyperv.md §2.1), its job waited
+ * for.  The VM has moved either way; a start that fails fails the job. */
+static gboolean
+start_after_move(Migration *m, GError **error)
+{
+    HvHost *h = m->dest != NULL ? m->dest : m->v->host;
+    const char *sel[] = { "CreationClassName", "Msvm_ComputerSystem", "Name",
+                          hv_inst_get(m->v->cs, "Name"), NULL };
+    g_autoptr(HvInstance) out = NULL;
+    g_autofree char *errmsg = NULL;
+    gint64 errcode = 0;
+    const HvEpr *epr;
+    gint64 rv;
+
+    vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
+                    "--start: starting %s on %s (RequestStateChange %d Enabled)", m->name, h->name,
+                    HV_ENABLED_ENABLED);
+    out = hv_invoke(h, HV_V2 "Msvm_ComputerSystem", "RequestStateChange", sel,
+                    "<p:RequestedState>" G_STRINGIFY(HV_REQUEST_ENABLED) "</p:RequestedState>",
+                    NULL, error);
+    if (out == NULL) {
+        g_prefix_error(error, "%s of %s done, but starting it on %s failed: ", m->what, m->name,
+                       h->name);
+        return FALSE;
+    }
+    rv = hv_inst_get_int(out, "ReturnValue", -1);
+    epr = hv_inst_get_epr(out, "Job");
+    if (rv == HV_RV_JOB_STARTED && epr != NULL
+        && hv_poll_job(h, epr, m->job, 0, &errmsg, &errcode, error) != HV_POLL_DONE) {
+        if (errmsg != NULL)
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                        "%s of %s done, but starting it on %s failed (ErrorCode %" G_GINT64_FORMAT
+                        "): %s",
+                        m->what, m->name, h->name, errcode, errmsg);
+        else
+            g_prefix_error(error, "%s of %s done, but starting it on %s: ", m->what, m->name,
+                           h->name);
+        return FALSE;
+    }
+    if (rv != HV_RV_OK && !(rv == HV_RV_JOB_STARTED && epr != NULL)) {
+        g_set_error(error, VMSHIFT_ERROR, hv_return_value_code(rv),
+                    "%s of %s done, but Hyper-V host %s refused to start it: RequestStateChange "
+                    "returned %" G_GINT64_FORMAT " (%s)",
+                    m->what, m->name, h->name, rv, hv_return_value_text(rv));
+        return FALSE;
+    }
+    vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "%s started on %s", m->name, h->name);
+    vmshift_job_set_result(m->job, "started", h->name);
     return TRUE;
 }
 
@@ -329,7 +586,7 @@ hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *
         m = { .b = b, .spec = spec, .job = job, .what = hv_spec_type_name(spec->type) };
     HvMigrationType mtype;
 
-    if (!vmshift_check_flags(flags, 0, "migrate", error))
+    if (!vmshift_check_flags(flags, 0, "migrate", error) || !hv_refuse_options(spec, error))
         return FALSE;
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_VALIDATE, error))
         return FALSE;
@@ -363,6 +620,10 @@ hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *
         return FALSE;
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error)) {
         /* Hyper-V's job has ended: say where the VM is now. */
+        hv_report_location(b, v, job, m.jobid);
+        return FALSE;
+    }
+    if (spec->type == VMSHIFT_MIGRATION_COLD && spec->start && !start_after_move(&m, error)) {
         hv_report_location(b, v, job, m.jobid);
         return FALSE;
     }

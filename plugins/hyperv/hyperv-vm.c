@@ -206,10 +206,18 @@ hv_load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
             "Name='%s'} WHERE AssocClass = Msvm_SnapshotOfVirtualSystem ResultClass = "
             "Msvm_VirtualSystemSettingData",
             hv_inst_get(cs, "Name"));
-        g_autoptr(GPtrArray) ss = hv_wql(h, HV_NS_V2, q3, NULL, error);
-        if (ss == NULL)
-            return NULL;
-        v->snaps = new_inst_list();
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GPtrArray) ss = hv_wql(h, HV_NS_V2, q3, NULL, &e);
+        if (ss == NULL) {
+            /* An optional fact: the VM is usable without it. */
+            if (!hv_degrade_class(h, "Msvm_SnapshotOfVirtualSystem", "checkpoint counts", &e)) {
+                g_propagate_error(error, g_steal_pointer(&e));
+                return NULL;
+            }
+            ss = g_ptr_array_new();
+        } else {
+            v->snaps = new_inst_list();
+        }
         while (ss->len > 0) {
             HvInstance *p = g_ptr_array_steal_index(ss, 0);
             if (strstr(hv_inst_get(p, "VirtualSystemType") ? hv_inst_get(p, "VirtualSystemType")
@@ -251,21 +259,27 @@ hv_load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error)
     return g_steal_pointer(&v);
 }
 
+const HvInstance *
+hv_port_epasd(const HvVm *v, const char *port_iid)
+{
+    for (guint i = 0; port_iid != NULL && i < v->epasds->len; i++) {
+        HvInstance *e = v->epasds->pdata[i];
+        g_autofree char *parent = hv_path_key(hv_inst_get(e, "Parent"), "InstanceID");
+        if (g_strcmp0(parent, port_iid) == 0)
+            return e;
+    }
+    return NULL;
+}
+
 static char *
 switch_name(const HvVm *v, const char *port_iid)
 {
-    for (guint i = 0; i < v->epasds->len; i++) {
-        HvInstance *e = v->epasds->pdata[i];
-        g_autofree char *parent = hv_path_key(hv_inst_get(e, "Parent"), "InstanceID");
-        g_autofree char *sw = NULL;
-        if (g_strcmp0(parent, port_iid) != 0)
-            continue;
-        sw = hv_path_key(hv_inst_get(e, "HostResource"), "Name");
-        for (guint j = 0; sw != NULL && j < v->switches->len; j++)
-            if (g_ascii_strcasecmp(hv_inst_get(v->switches->pdata[j], "Name"), sw) == 0)
-                return g_strdup(hv_inst_get(v->switches->pdata[j], "ElementName"));
-        return NULL;
-    }
+    const HvInstance *e = hv_port_epasd(v, port_iid);
+    g_autofree char *sw = e != NULL ? hv_path_key(hv_inst_get(e, "HostResource"), "Name") : NULL;
+
+    for (guint j = 0; sw != NULL && j < v->switches->len; j++)
+        if (g_ascii_strcasecmp(hv_inst_get(v->switches->pdata[j], "Name"), sw) == 0)
+            return g_strdup(hv_inst_get(v->switches->pdata[j], "ElementName"));
     return NULL;
 }
 

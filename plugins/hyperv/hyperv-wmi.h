@@ -66,6 +66,9 @@ typedef enum {
     HV_ENABLED_RESUMING = 32777,     /* Hyper-V: resuming */
 } HvEnabledState;
 
+/* RequestedState of Msvm_ComputerSystem.RequestStateChange (§2.1). */
+#define HV_REQUEST_ENABLED 2 /* start (or resume) the VM */
+
 /* OperationalStatus[1], the operation in progress (Hyper-V values). */
 typedef enum {
     HV_OPSTATUS_NONE = 0,                  /* no second element: nothing in progress */

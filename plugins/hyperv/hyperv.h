@@ -65,7 +65,8 @@ typedef struct {
      * NTLM authenticates the TCP connection: ntlm_ready says the handle's
      * connection completed a handshake; a 401 later means a new connection. */
     gboolean ntlm_ready;
-    GMutex lock; /* a handshake and the request it carries go together */
+    GMutex lock;        /* a handshake and the request it carries go together */
+    GHashTable *warned; /* optional classes already warned about */
 } HvHost;
 
 struct _VmshiftBackend {
@@ -91,6 +92,11 @@ gboolean hv_host_usable(const HvHost *h);
 HvHost *hv_find_host(VmshiftBackend *b, const char *name);
 gboolean hv_check_host_arg(VmshiftBackend *b, const char *host, GError **error);
 gboolean hv_usable_or_warn(VmshiftBackend *b, HvHost *h, const char *what);
+/* @h answered a query of the optional class @cls with an error (*@e): when
+ * the host answered (a fault, not a lost connection or refused logon),
+ * warns once per host and class that @fact is unknown, clears *@e and
+ * returns TRUE; otherwise FALSE (the error is the host's, not the class's). */
+gboolean hv_degrade_class(HvHost *h, const char *cls, const char *fact, GError **e);
 
 /* ---- text (hyperv-path.c; pure) ------------------------------------------ */
 
@@ -132,6 +138,9 @@ gboolean hv_volume_is_shared(const HvInstance *v);
 gint64 hv_opstatus2(const HvInstance *cs);
 HvVm *hv_load_vm(HvHost *h, HvInstance *cs, gboolean sizes, GError **error);
 const char *hv_disk_id(const HvInstance *sasd);
+/* The port allocation settings (Msvm_EthernetPortAllocationSettingData) whose
+ * Parent is the adapter with InstanceID @port_iid, or NULL. */
+const HvInstance *hv_port_epasd(const HvVm *v, const char *port_iid);
 VmshiftVm *hv_to_vm(const HvVm *v);
 GPtrArray *hv_host_vm_cs(HvHost *h, const char *where, GError **error);
 HvVm *hv_find_vm(VmshiftBackend *b, const char *vm, gboolean sizes, GError **error);
@@ -144,6 +153,9 @@ VmshiftCheckpointState *hv_checkpoint_of(HvVm *v, GError **error);
 
 GPtrArray *hv_disk_targets(const HvVm *v, const VmshiftMigrationSpec *spec);
 const char *hv_spec_type_name(guint32 t);
+/* FALSE with VMSHIFT_ERROR_INVALID_ARGUMENT naming the first key of
+ * spec->options: this backend has no migration options. */
+gboolean hv_refuse_options(const VmshiftMigrationSpec *spec, GError **error);
 
 /* ---- Hyper-V jobs (hyperv-job.c) ----------------------------------------- */
 

@@ -437,6 +437,8 @@ hv_response_parse(const char *buf, gsize len, const char *what, GError **error)
     return g_steal_pointer(&r);
 }
 
+/* The fault text as the server wrote it, on one line: each run of spaces,
+ * tabs and line breaks becomes one space; leading and trailing blanks go. */
 static char *
 one_line(const char *s)
 {
@@ -449,12 +451,10 @@ one_line(const char *s)
             continue;
         }
         if (space)
-            g_string_append(out, *p == '(' || out->str[out->len - 1] == '.' ? " " : "; ");
+            g_string_append_c(out, ' ');
         space = FALSE;
         g_string_append_c(out, *p);
     }
-    while (out->len > 0 && (out->str[out->len - 1] == '.' || out->str[out->len - 1] == ' '))
-        g_string_truncate(out, out->len - 1);
     return g_string_free(out, FALSE);
 }
 

@@ -1894,6 +1894,7 @@ class Service:
                 self.m_migrate,
             ("Msvm_VirtualSystemMigrationService",
              "CheckVirtualSystemIsMigratableToHost"): self.m_check,
+            ("Msvm_ComputerSystem", "RequestStateChange"): self.m_vm_rsc,
             ("Msvm_ConcreteJob", "RequestStateChange"): self.m_job_rsc,
             ("Msvm_MigrationJob", "RequestStateChange"): self.m_job_rsc,
             ("Msvm_StorageJob", "RequestStateChange"): self.m_job_rsc,
@@ -2247,6 +2248,38 @@ class Service:
         if dest.get("acl_after_move") == "inherit":
             return base
         return base + self.sim.vm_aces(vm["guid"], is_dir)
+
+    def m_vm_rsc(self, r, target, params):
+        """Msvm_ComputerSystem.RequestStateChange (docs/design/hyperv.md
+        §2.1): RequestedState 2 (Enabled) starts a VM that is off or saved,
+        through a job; the other states are not modelled (32770)."""
+        rs = self.one(params, "RequestedState", True)
+        try:
+            state = int(elem_text(rs) or "")
+        except ValueError:
+            return "<p:ReturnValue>32773</p:ReturnValue>"
+        vm = self.h["vms"].get((target.props.get("Name") or "").upper())
+        if vm is None:
+            return "<p:ReturnValue>32773</p:ReturnValue>"
+        if state != 2:
+            return "<p:ReturnValue>32770</p:ReturnValue>"
+        if vm["enabled_state"] not in (3, 32769) or \
+                vm["operational_status"][1:]:
+            return "<p:ReturnValue>32775</p:ReturnValue>"
+        sim, h = self.sim, self.h
+        job = sim.new_job(h, "Msvm_ConcreteJob", 94,
+                          "Changing the state of the virtual machine",
+                          vm=vm["guid"], requested_state=2)
+
+        def complete(j, vm=vm, h=h):
+            if vm["guid"] not in h["vms"]:
+                return (32768, "'%s' failed to start: the virtual machine "
+                        "is no longer on '%s'." % (vm["name"], h["name"]))
+            vm["enabled_state"] = 2
+            return None
+        job["complete"] = complete
+        epr = ser_epr_children(sim.job_inst(job))
+        return "<p:Job>%s</p:Job><p:ReturnValue>4096</p:ReturnValue>" % epr
 
     def m_job_rsc(self, r, target, params):
         rs = self.one(params, "RequestedState", True)
@@ -2650,12 +2683,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             time.sleep(float(f.get("seconds", 5)))
             f = None
         if f and f["kind"] == "drop":
-            self.drop_auth()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.hang_up()
             return
         if f and f["kind"] == "http-status":
             st = int(f.get("status", 500))
@@ -2674,6 +2702,11 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
                                           sim.hosts[host]["fqdn"]).encode())
             return
         status, body = Service(sim, host).handle(raw)
+        # A reply lost on the way back: the request was carried out (a
+        # migration runs), the connection dies before the client reads it.
+        if sim.take_fault(host, action, ("lost-reply",), raw):
+            self.hang_up()
+            return
         if f and f["kind"] == "malformed":
             style = f.get("style", "truncated")
             if style == "truncated":
@@ -2692,12 +2725,7 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
         # An idle-timeout close as HTTP.sys does it: the reply is complete
         # and carries no "Connection: close"; the socket just goes away.
         if sim.take_fault(host, action, ("close",), raw):
-            self.drop_auth()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.hang_up()
 
     # -- authentication (docs/design/hyperv.md §1.10; README "Authentication") --------
 
@@ -2724,6 +2752,16 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
     def drop_auth(self):
         self.ntlm_pending = None
         self.conn_user = None
+
+    def hang_up(self):
+        """Close the connection with no (more) reply; it was authenticated
+        for nothing else."""
+        self.drop_auth()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def deny(self, sim, host, extra=None):
         self.send(401, b"", extra=extra or self.offers(sim, host))
@@ -2866,7 +2904,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 j["cancellable"] = False
                 return {"job": j["id"]}
             if kind not in ("job-fail", "slow-job", "drop", "malformed",
-                            "http-status", "delay", "soap-fault", "close"):
+                            "http-status", "delay", "soap-fault", "close",
+                            "lost-reply"):
                 raise ValueError("unknown fault kind " + kind)
             sim.faults.append(dict(req))
             return None

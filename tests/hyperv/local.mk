@@ -2,8 +2,11 @@
 ## Hyper-V simulator (tests/hyperv-sim).  hv-drive runs one plugin
 ## operation through the SDK ABI; test-hyperv.py starts the simulator,
 ## drives the plugin and checks the simulator's state; test-cli.py does the
-## same through the vmshift command (journal, cancel, kill -9 + repair).
-dist_noinst_SCRIPTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py
+## same through the vmshift command (journal, cancel, kill -9 + repair);
+## test-cli-moves.py: issue 12/13 moves through vmshift (fault text, cold +
+## --start, --network, optional classes, a lost migrate reply).
+dist_noinst_SCRIPTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py \
+	tests/hyperv/test-cli-moves.py
 
 if PLUGIN_HYPERV
 check_PROGRAMS += tests/hyperv/hv-drive
@@ -12,6 +15,7 @@ tests_hyperv_hv_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 tests_hyperv_hv_drive_LDADD = tests/lib/libdrive.la sdk/libvmshift-sdk.la $(GLIB_LIBS)
 
 if ENABLE_INTEGRATION
-TESTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py
+TESTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py \
+	tests/hyperv/test-cli-moves.py
 endif
 endif

@@ -144,6 +144,40 @@ def wait_for(pred, secs=30):
     return None
 
 
+def write_creds(tmp):
+    """The simulator's and vmshift's credentials files."""
+    for f in ("sim-cred", "cred"):
+        with open(os.path.join(tmp, f), "w") as fh:
+            fh.write("user=Administrator\npassword=%s\n" % PASSWORD)
+        os.chmod(os.path.join(tmp, f), 0o600)
+
+
+def write_conf(tmp, info):
+    """A vmshift.conf with backend hv on the simulator's HV01 and HV02."""
+    conf = os.path.join(tmp, "vmshift.conf")
+    with open(conf, "w") as fh:
+        fh.write("[vmshift]\nstate-dir=%s\n\n[backend hv]\nplugin=hyperv\n"
+                 "credentials=%s\nhosts=%s;%s\nauth=basic\n"
+                 "allow-unencrypted=true\ntimeout=20\n" %
+                 (os.path.join(tmp, "state"), os.path.join(tmp, "cred"),
+                  info["hosts"]["HV01"], info["hosts"]["HV02"]))
+    os.chmod(conf, 0o644)
+    return conf
+
+
+def stop_all(tmp):
+    """Stops the simulators and any vmshift left running; removes tmp."""
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL) if p.args[0] == VMSHIFT \
+                    else p.terminate()
+                p.wait(10)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                p.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     if not os.path.exists(VMSHIFT) or not os.path.exists(
             os.path.join(PLUGDIR, "hyperv.so")):
@@ -151,22 +185,11 @@ def main():
         return 0
     tmp = tempfile.mkdtemp(prefix="hv-cli-")
     try:
-        for f in ("sim-cred", "cred"):
-            with open(os.path.join(tmp, f), "w") as fh:
-                fh.write("user=Administrator\npassword=%s\n" % PASSWORD)
-            os.chmod(os.path.join(tmp, f), 0o600)
+        write_creds(tmp)
         run(tmp)
         run_ntlm(tmp)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL) if p.args[0] == VMSHIFT \
-                        else p.terminate()
-                    p.wait(10)
-                except (subprocess.TimeoutExpired, ProcessLookupError):
-                    p.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(tmp)
     ok(not any(PASSWORD in o for o in outputs), "no password in any output")
     ok(not any("Sanitizer" in o or "runtime error:" in o for o in outputs),
        "no sanitizer reports (leaks, UB) from any vmshift run")
@@ -176,15 +199,7 @@ def main():
 
 def run(tmp):
     info = start_sim(tmp)
-    conf = os.path.join(tmp, "vmshift.conf")
-    with open(conf, "w") as fh:
-        fh.write("[vmshift]\nstate-dir=%s\n\n[backend hv]\nplugin=hyperv\n"
-                 "credentials=%s\nhosts=%s;%s\nauth=basic\n"
-                 "allow-unencrypted=true\ntimeout=20\n" %
-                 (os.path.join(tmp, "state"), os.path.join(tmp, "cred"),
-                  info["hosts"]["HV01"], info["hosts"]["HV02"]))
-    os.chmod(conf, 0o644)
-    V = Cli(conf)
+    V = Cli(write_conf(tmp, info))
 
     # ---- inventory ------------------------------------------------------
     rc, out, err = V.run("backends")

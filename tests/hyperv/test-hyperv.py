@@ -277,6 +277,22 @@ def run(tmp):
                           "E:\\VMs\\dmz01", "--network", nics[0]["id"] + "=LAN")
     ok(rc == 0 and not rows_of(rows, "finding"),
        "check: --network mapping clears the finding", out)
+    # ... and the migration does what the check promised (issue 12 item 4:
+    # the check said OK while migrate ignored the mapping).
+    rc, rows, out = drive(conf, "migrate", "live", "dmz01", "HV02", "--path",
+                          "E:\\VMs\\dmz01", "--network",
+                          nics[0]["id"] + "=LAN")
+    h, v, _ = vm_state(info, "dmz01")
+    ok(rc == 0 and h == "HV02" and v["nics"][0]["switch"] == "LAN",
+       "migrate with the same --network: simulator has dmz01 on HV02, its "
+       "NIC on LAN", out)
+    rc, rows, out = drive(conf, "migrate", "live", "dmz01", "HV01", "--path",
+                          "D:\\VMs\\dmz01", "--network",
+                          nics[0]["id"] + "=DMZ")
+    h, v, _ = vm_state(info, "dmz01")
+    ok(rc == 0 and h == "HV01" and v["nics"][0]["switch"] == "DMZ" and
+       v["disks"][0]["path"] == "D:\\VMs\\dmz01\\dmz01.vhdx",
+       "and back with --network NIC=DMZ: on HV01, NIC on DMZ", out)
 
     rc, rows, out = drive(conf, "check", "live", "web01", "HV02", "--path",
                           "C:\\VMs\\web01")

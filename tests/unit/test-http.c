@@ -564,6 +564,29 @@ test_bad_options(void)
     assert_no_secret(error);
     g_clear_error(&error);
 
+    /* Userinfo GUri cannot parse (issue 14): never shown, whatever it holds;
+     * refused with the line that names credentials=. */
+    {
+        const char *const bad[] = {
+            "https://admin:Sekr1t-PW-4242 with space@127.0.0.1:9/sdk",
+            "https://admin:Sekr1t-PW-4242/x#y@127.0.0.1/sdk",
+            "https://admin:Sekr1t-PW-4242@@127.0.0.1/sdk",
+            "https://admin:Sekr1t-PW-4242@127.0.0.1/sdk",
+        };
+        for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+            o.url = bad[i];
+            g_assert_null(vmshift_http_new(&o, &error));
+            g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT);
+            g_assert_null(strstr(error->message, "Sekr1t"));
+            g_assert_null(strstr(error->message, "4242"));
+            g_clear_error(&error);
+        }
+        o.url = "https://admin:Sekr1t-PW-4242@127.0.0.1/sdk";
+        g_assert_null(vmshift_http_new(&o, &error));
+        g_assert_nonnull(strstr(error->message, "credentials="));
+        g_clear_error(&error);
+    }
+
     o.url = NULL;
     g_assert_null(vmshift_http_new(&o, &error));
     g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT);

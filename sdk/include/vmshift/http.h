@@ -394,6 +394,38 @@ VmshiftHttpResponse *vmshift_http_request(VmshiftHttp *http, const char *method,
                                           GError **error);
 
 /**
+ * vmshift_http_request_once:
+ * @http: a handle
+ * @method: as for vmshift_http_request()
+ * @path_or_url: as for vmshift_http_request()
+ * @headers: (nullable): as for vmshift_http_request()
+ * @body: (nullable): the request body
+ * @len: its length
+ * @cancellable: (nullable): as for vmshift_http_request()
+ * @error: return location for an error
+ *
+ * vmshift_http_request() for a request that must never reach the server
+ * twice (a call that changes something, e.g. a WS-Management Invoke).
+ * libcurl sends a request again by itself when a kept-alive connection
+ * turns out to be dead after the request went out and before any reply
+ * came ("Connection died, retrying a fresh connect"), POST included; for
+ * this request that resend is refused and the request fails with
+ * VMSHIFT_ERROR_CONNECTION ("… not sent again, the server may have carried
+ * it out"): the caller must find out from the server what happened. A
+ * body sent again after a complete reply that asks for it (a 401
+ * authentication challenge) is still sent, and the connection is kept
+ * alive as for any request. A request without a body is sent as by
+ * vmshift_http_request(). Since: 1.1
+ *
+ * Returns: (transfer full): the response whatever its status, or NULL with
+ *   @error set.
+ */
+VmshiftHttpResponse *vmshift_http_request_once(VmshiftHttp *http, const char *method,
+                                               const char *path_or_url, const char *const *headers,
+                                               const void *body, gsize len,
+                                               GCancellable *cancellable, GError **error);
+
+/**
  * vmshift_http_response_check:
  * @response: a response
  * @error: return location for an error
