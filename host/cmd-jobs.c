@@ -75,6 +75,7 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(GError) err = NULL;
     g_autoptr(HostJournal) j = NULL;
     g_autoptr(GPtrArray) list = NULL;
+    g_autofree char *vb = NULL, *vname = NULL;
     HostJobFilter f = { .state = o->state, .backend = o->backend, .vm = o->vm };
 
     if (o->state && !g_strv_contains((const char *const *)job_states, o->state)) {
@@ -84,6 +85,15 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
         all = g_strjoinv(", ", (char **)v);
         host_err("jobs: --state '%s': not a job state (%s)", o->state, all);
         return HOST_EXIT_USAGE;
+    }
+    if (o->vm) { /* --vm BACKEND:VM */
+        host_split_name(s->reg, o->vm, &vb, &vname);
+        if (vb && o->backend && strcmp(vb, o->backend) != 0) {
+            host_err("jobs: --backend %s and --vm %s name different backends", o->backend, o->vm);
+            return HOST_EXIT_USAGE;
+        }
+        f.vm = vname;
+        f.backend = vb ? vb : o->backend;
     }
     if (o->since
         && !host_cmd_parse_time("--since", o->since, g_get_real_time() / G_USEC_PER_SEC, &f.since,

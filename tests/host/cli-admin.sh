@@ -124,6 +124,8 @@ V jobs --since "$(date -d @$((old - 86400)) +%Y-%m-%d)" >"$T/out" 2>&1
 check "jobs --since DATE: all three" test "$(ids)" = "app1 db1 web1 "
 V jobs --vm db1 --backend demo >"$T/out" 2>&1
 check "jobs --vm db1 --backend demo: db1" test "$(ids)" = "db1 "
+V jobs --vm demo:db1 >"$T/out" 2>&1
+check "jobs --vm demo:db1: db1" test "$(ids)" = "db1 "
 V --json jobs --backend other >"$T/out" 2>&1
 check "--json jobs --backend other: no jobs" sh -c "'$JSON' <'$T/out' && tr -d ' \\n' <'$T/out' | grep -q '\"jobs\":\[\]'"
 for bad in "--state happy" "--since yesterday" "--since 2026-13-45"; do
