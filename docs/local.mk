@@ -4,7 +4,7 @@
 ## text; a README section that is missing or still a placeholder gives a
 ## warning and a page that points to the README, never a failed build.
 ##
-##   vmshift.1               Commands; Jobs, the journal and repair; Security
+##   vmshift.1               written as a man page: docs/vmshift.1.in
 ##   vmshift.conf.5          Configuration
 ##   vmshift-plugin-NAME.7   Backends / NAME  (only for the plugins built)
 ##   vmshift-sdk.7           Writing a plugin
@@ -27,7 +27,7 @@ endif
 man_MANS += $(doc_man_pages)
 CLEANFILES += docs/vmshift.1 docs/vmshift.conf.5 docs/vmshift-sdk.7 \
 	docs/vmshift-plugin-kvm.7 docs/vmshift-plugin-hyperv.7 docs/vmshift-plugin-esx.7
-EXTRA_DIST += docs/readme2man.py docs/local.mk
+EXTRA_DIST += docs/readme2man.py docs/local.mk docs/vmshift.1.in
 
 ## The rest of the documentation.
 EXTRA_DIST += docs/README.md docs/hyperv.md \
@@ -39,14 +39,12 @@ EXTRA_DIST += .clang-format .ci/check-format
 doc_see_plugins = --see-also 'vmshift-plugin-kvm(7)' \
 	--see-also 'vmshift-plugin-hyperv(7)' --see-also 'vmshift-plugin-esx(7)'
 
-docs/vmshift.1: $(doc_man_deps)
-	$(AM_V_GEN)$(MKDIR_P) docs && $(README2MAN) $(top_srcdir)/README.md -o $@ \
-	  $(README2MAN_COMMON) --name vmshift --section 1 \
-	  --summary 'move virtual machines between hosts, storage and hypervisors' \
-	  --synopsis '**vmshift** [*GLOBAL OPTIONS*] *COMMAND* [*ARGS*]' \
-	  --take 'Commands' --take 'Jobs, the journal and repair=JOBS' \
-	  --take 'Security' \
-	  --see-also 'vmshift.conf(5)' $(doc_see_plugins) --see-also 'vmshift-sdk(7)'
+## vmshift(1) is written as a man page (docs/vmshift.1.in); only the
+## version and the installation paths are filled in.
+docs/vmshift.1: $(top_srcdir)/docs/vmshift.1.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) docs && sed -e 's|%VERSION%|$(PACKAGE_VERSION)|g' \
+	  -e 's|%PKGSYSCONFDIR%|$(pkgsysconfdir)|g' -e 's|%STATEDIR%|$(statedir)|g' \
+	  -e 's|%PLUGINDIR%|$(plugindir)|g' $(top_srcdir)/docs/vmshift.1.in >$@.tmp && mv $@.tmp $@
 
 docs/vmshift.conf.5: $(doc_man_deps)
 	$(AM_V_GEN)$(MKDIR_P) docs && $(README2MAN) $(top_srcdir)/README.md -o $@ \

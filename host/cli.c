@@ -20,12 +20,13 @@ typedef struct Command Command;
 typedef int (*CommandFunc)(HostSession *s, CmdOpts *o, char **args);
 
 struct Command {
-    const char *name; /* "acl recreate" */
-    const char *args; /* positional arguments, for usage */
-    guint nargs;      /* exactly this many */
-    const char *summary;
+    const char *name;    /* "acl recreate" */
+    const char *args;    /* positional arguments, for usage */
+    guint nargs;         /* exactly this many */
+    const char *summary; /* NULL: hidden (not in --help) */
     CommandFunc run;
-    unsigned opts; /* OPT_* */
+    unsigned opts;        /* OPT_* */
+    const char *examples; /* the EXAMPLES block of --help, one per line */
 };
 
 enum {
@@ -37,45 +38,85 @@ enum {
     OPT_FORCE = 1 << 5,
     OPT_DRY_RUN = 1 << 6,
     OPT_REVERSE = 1 << 7,
+    OPT_JOBFILTER = 1 << 8, /* --state --vm --since */
+    OPT_BEFORE = 1 << 9,
 };
 
 /* ---- the command table ---------------------------------------------------------------- */
 
 static const Command commands[] = {
-    { "backends", "", 0, "list configured backends, their plugins and status", host_cmd_backends,
-      0 },
-    { "hosts", "", 0, "list hosts", host_cmd_hosts, OPT_BACKEND | OPT_GROUP },
-    { "vms", "", 0, "list VMs", host_cmd_vms, OPT_HOST | OPT_BACKEND },
+    { "backends", "", 0, "list configured backends, their plugins and status", host_cmd_backends, 0,
+      "vmshift backends\nvmshift --json backends" },
+    { "hosts", "", 0, "list hosts", host_cmd_hosts, OPT_BACKEND | OPT_GROUP,
+      "vmshift hosts\nvmshift hosts --backend kvm\nvmshift hosts --group prod" },
+    { "vms", "", 0, "list VMs", host_cmd_vms, OPT_HOST | OPT_BACKEND,
+      "vmshift vms\nvmshift vms --host kvm:node1" },
+    { "vm show", "VM", 1, "show a VM: disks, NICs, snapshots, where it is, its jobs",
+      host_cmd_vm_show, 0, "vmshift vm show web1\nvmshift --json vm show kvm:web1" },
+    { "networks", "", 0, "list the networks NICs can be connected to", host_cmd_networks,
+      OPT_HOST | OPT_BACKEND, "vmshift networks\nvmshift networks --host kvm:node2" },
+    { "volumes", "", 0, "list the volumes VM files can live on, with free space", host_cmd_volumes,
+      OPT_HOST | OPT_BACKEND, "vmshift volumes --backend esx\nvmshift volumes --host kvm:node2" },
     { "rate", "VM", 1, "rate the hosts of a group for VM (0-5 stars, with reasons)", host_cmd_rate,
-      OPT_GROUP },
+      OPT_GROUP, "vmshift rate web1 --group prod" },
     { "check", "VM", 1, "validate a migration without running it", host_cmd_check,
-      OPT_MIGRATE | OPT_PATHS | OPT_FORCE },
+      OPT_MIGRATE | OPT_PATHS | OPT_FORCE,
+      "vmshift check web1 --to node2\nvmshift check web1 --to-group prod --network net0=lan" },
     { "migrate", "VM", 1, "move VM to another host (live or cold, with or without storage)",
-      host_cmd_migrate, OPT_MIGRATE | OPT_PATHS | OPT_FORCE | OPT_DRY_RUN },
+      host_cmd_migrate, OPT_MIGRATE | OPT_PATHS | OPT_FORCE | OPT_DRY_RUN,
+      "vmshift migrate web1 --to node2 --live\n"
+      "vmshift migrate web1 --to-group prod --path /srv/vms --dry-run" },
     { "migrate-storage", "VM", 1, "move VM's storage on its current host", host_cmd_migrate_storage,
-      OPT_PATHS | OPT_FORCE | OPT_DRY_RUN },
+      OPT_PATHS | OPT_FORCE | OPT_DRY_RUN,
+      "vmshift migrate-storage web1 --path /srv/fast\n"
+      "vmshift migrate-storage web1 --disk-path disk0=/srv/fast" },
     { "merge-status", "VM", 1, "show whether a checkpoint/snapshot merge runs on VM",
-      host_cmd_merge_status, 0 },
+      host_cmd_merge_status, 0, "vmshift merge-status web1" },
     { "acl recreate", "VM", 1, "re-apply the access rules VM's files need", host_cmd_acl_recreate,
-      0 },
-    { "jobs", "", 0, "list jobs from the journal", host_cmd_jobs, 0 },
-    { "job show", "ID", 1, "show a job, its log and where the VM is", host_cmd_job_show, 0 },
-    { "job cancel", "ID", 1, "cancel a running job (from any process)", host_cmd_job_cancel, 0 },
+      0, "vmshift acl recreate web1" },
+    { "jobs", "", 0, "list jobs from the journal", host_cmd_jobs, OPT_BACKEND | OPT_JOBFILTER,
+      "vmshift jobs\nvmshift jobs --state failed --since 7d\nvmshift jobs --vm web1 --backend kvm" },
+    { "job show", "ID", 1, "show a job, its log and where the VM is", host_cmd_job_show, 0,
+      "vmshift job show 12" },
+    { "job cancel", "ID", 1, "cancel a running job (from any process)", host_cmd_job_cancel, 0,
+      "vmshift job cancel 12" },
     { "job repair", "ID", 1, "bring a failed or interrupted job's VM to a consistent state",
-      host_cmd_job_repair, 0 },
+      host_cmd_job_repair, 0, "vmshift job repair 12" },
+    { "journal prune", "", 0, "delete finished jobs older than --before from the journal",
+      host_cmd_journal_prune, OPT_BEFORE,
+      "vmshift journal prune --before 30d\nvmshift journal prune --before 2026-01-01" },
     { "bulk", "PLAN", 1, "run a plan file of migrations in waves", host_cmd_bulk,
-      OPT_REVERSE | OPT_DRY_RUN | OPT_FORCE },
+      OPT_REVERSE | OPT_DRY_RUN | OPT_FORCE,
+      "vmshift bulk plan.ini --dry-run\nvmshift bulk plan.ini\nvmshift bulk plan.ini --reverse" },
+    { "__complete", "WHAT [COMMAND]", 0, NULL, host_cmd_complete, 0, NULL },
 };
+
+/* "Examples:\n  LINE\n  LINE\n" of @examples (one command per line). */
+static char *
+examples_block(const char *examples)
+{
+    g_autoptr(GString) out = g_string_new("Examples:\n");
+    g_auto(GStrv) lines = g_strsplit(examples, "\n", -1);
+
+    for (guint i = 0; lines[i]; i++)
+        g_string_append_printf(out, "  %s\n", lines[i]);
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
 
 static void
 print_usage(FILE *out)
 {
+    g_autofree char *ex = examples_block("vmshift vms\nvmshift vm show web1\n"
+                                         "vmshift migrate web1 --to node2 --live\n"
+                                         "vmshift help migrate");
+
     fprintf(out, "Usage: vmshift [GLOBAL OPTIONS] COMMAND [ARGS] [OPTIONS]\n\n"
                  "Moves virtual machines between hosts, storage and hypervisors.\n\n"
                  "Commands:\n");
     for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
         g_autofree char *n = g_strdup_printf("%s %s", commands[i].name, commands[i].args);
-        fprintf(out, "  %-22s %s\n", n, commands[i].summary);
+        if (commands[i].summary)
+            fprintf(out, "  %-22s %s\n", n, commands[i].summary);
     }
     fprintf(out,
             "\nGlobal options:\n"
@@ -85,9 +126,17 @@ print_usage(FILE *out)
             "  --state-dir DIR        journal and plugin state (default %s)\n"
             "  --json                 machine-readable output on stdout\n"
             "  --verbose              more detail, debug lines of jobs\n"
-            "  --help                 this help; 'vmshift COMMAND --help' for a command\n\n"
-            "VM and HOST may be written BACKEND:NAME.\n",
-            host_default_config_path(), host_default_state_dir());
+            "  --version              versions of vmshift, its SDK and the plugin ABI\n"
+            "  --help                 this help; 'vmshift help COMMAND' for a command\n\n"
+            "VM and HOST may be written BACKEND:NAME.\n\n%s",
+            host_default_config_path(), host_default_state_dir(), ex);
+}
+
+static void
+print_version(void)
+{
+    printf("vmshift %s\nSDK %s\nplugin ABI %d.%d\n", PACKAGE_VERSION, VMSHIFT_SDK_VERSION,
+           VMSHIFT_ABI_MAJOR, VMSHIFT_ABI_MINOR);
 }
 
 static void
@@ -108,7 +157,7 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
     if (c->opts & OPT_GROUP)
         add_entry(a, "group", G_OPTION_ARG_STRING, &o->group, "hosts of this group", "G");
     if (c->opts & OPT_HOST)
-        add_entry(a, "host", G_OPTION_ARG_STRING, &o->host, "only VMs on this host", "HOST");
+        add_entry(a, "host", G_OPTION_ARG_STRING, &o->host, "only this host's", "HOST");
     if (c->opts & OPT_MIGRATE) {
         add_entry(a, "to", G_OPTION_ARG_STRING, &o->m.to, "destination host", "HOST");
         add_entry(a, "to-group", G_OPTION_ARG_STRING, &o->m.to_group,
@@ -136,6 +185,16 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
     if (c->opts & OPT_REVERSE)
         add_entry(a, "reverse", G_OPTION_ARG_NONE, &o->reverse,
                   "move every VM of the plan back to where it came from", NULL);
+    if (c->opts & OPT_JOBFILTER) {
+        add_entry(a, "state", G_OPTION_ARG_STRING, &o->state,
+                  "only jobs in this state (running, succeeded, failed, ...)", "S");
+        add_entry(a, "vm", G_OPTION_ARG_STRING, &o->vm, "only jobs of this VM", "VM");
+        add_entry(a, "since", G_OPTION_ARG_STRING, &o->since,
+                  "only jobs created since T (2026-01-31, 2026-01-31T08:00, 7d, 12h)", "T");
+    }
+    if (c->opts & OPT_BEFORE)
+        add_entry(a, "before", G_OPTION_ARG_STRING, &o->before,
+                  "jobs that ended before T (2026-01-31, 2026-01-31T08:00, 30d, 12h)", "T");
     add_entry(a, "config", G_OPTION_ARG_FILENAME, &g->config_path, "configuration file", "FILE");
     add_entry(a, "plugin-dir", G_OPTION_ARG_FILENAME_ARRAY, &g->plugin_dirs,
               "look for plugins in DIR first (repeatable)", "DIR");
@@ -150,10 +209,11 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
 static gboolean
 takes_value(const char *arg)
 {
-    static const char *const with_value[] = { "--config",   "--plugin-dir", "--state-dir",
-                                              "--backend",  "--group",      "--host",
-                                              "--to",       "--to-group",   "--network",
-                                              "--transfer", "--path",       "--disk-path" };
+    static const char *const with_value[] = {
+        "--config", "--plugin-dir", "--state-dir", "--backend",  "--group", "--host",
+        "--to",     "--to-group",   "--network",   "--transfer", "--path",  "--disk-path",
+        "--state",  "--vm",         "--since",     "--before"
+    };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)
         if (!strcmp(arg, with_value[i]))
             return TRUE;
@@ -168,6 +228,8 @@ check_args(const Command *c, CmdOpts *o, char **args, GError **error)
     guint n = args ? g_strv_length(args) : 0;
     g_autoptr(GPtrArray) tmp = NULL;
 
+    if (!c->summary)
+        return TRUE; /* __complete: checks its own */
     if (n != c->nargs) {
         if (n < c->nargs)
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "%s: missing %s",
@@ -201,6 +263,11 @@ check_args(const Command *c, CmdOpts *o, char **args, GError **error)
                     "migrate-storage: give --path DIR or --disk-path DISK=DIR");
         return FALSE;
     }
+    if ((c->opts & OPT_BEFORE) && !o->before) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "%s: give --before T (a date, a date and time, or an age like 30d)", c->name);
+        return FALSE;
+    }
     tmp = vmshift_list_new((GDestroyNotify)vmshift_mapping_free);
     if (!host_spec_add_mappings(tmp, o->m.disk_paths, "--disk-path", error)
         || !host_spec_add_mappings(tmp, o->m.networks, "--network", error)) {
@@ -216,6 +283,10 @@ opts_clear(CmdOpts *o, HostGlobals *g)
     g_free(o->backend);
     g_free(o->group);
     g_free(o->host);
+    g_free(o->state);
+    g_free(o->vm);
+    g_free(o->since);
+    g_free(o->before);
     g_free(o->m.to);
     g_free(o->m.to_group);
     g_free(o->m.path);
@@ -242,27 +313,47 @@ cmd_line_clear(CmdLine *l)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CmdLine, cmd_line_clear)
 
-/* `vmshift acl` or `vmshift job` without (or with an unknown) subcommand. */
+/* Whether @w is the first word of a two-word command ("job", "acl"). */
+static gboolean
+is_group(const char *w)
+{
+    size_t n = strlen(w);
+    for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
+        if (!strncmp(commands[i].name, w, n) && commands[i].name[n] == ' ')
+            return TRUE;
+    return FALSE;
+}
+
+/* `vmshift job` (or acl, vm, journal) without (or with an unknown)
+ * subcommand. */
 static int
 group_usage(const char *w, int nwords, const char *second, gboolean help_only)
 {
+    size_t n = strlen(w);
+    g_autoptr(GString) subs = g_string_new(NULL);
+    g_autoptr(GString) ex = g_string_new(NULL);
+
+    if (nwords < 2 && help_only)
+        printf("Usage:\n");
+    for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
+        const Command *c = &commands[i];
+        g_autofree char *u = NULL;
+        if (strncmp(c->name, w, n) || c->name[n] != ' ')
+            continue;
+        u = g_strdup_printf("vmshift %s %s", c->name, c->args);
+        g_string_append_printf(subs, "%s%s", subs->len ? ", " : "", c->name + n + 1);
+        g_string_append_printf(ex, "%s%.*s", ex->len ? "\n" : "", (int)strcspn(c->examples, "\n"),
+                               c->examples);
+        if (nwords < 2 && help_only)
+            printf("  %-28s %s\n", u, c->summary);
+    }
     if (nwords < 2 && help_only) {
-        if (!strcmp(w, "acl"))
-            printf("Usage:\n  vmshift acl recreate VM\n\n"
-                   "Re-apply the access rules VM's files and objects need at their\n"
-                   "current place. See 'vmshift acl recreate --help'.\n");
-        else
-            printf("Usage:\n"
-                   "  vmshift job show ID      show a job, its log and where the VM is\n"
-                   "  vmshift job cancel ID    cancel a running job (from any process)\n"
-                   "  vmshift job repair ID    bring a failed or interrupted job's VM to a\n"
-                   "                           consistent state\n\n"
-                   "See 'vmshift job SUBCOMMAND --help'; 'vmshift jobs' lists jobs.\n");
+        g_autofree char *block = examples_block(ex->str);
+        printf("\nSee 'vmshift %s SUBCOMMAND --help'.\n\n%s", w, block);
         return HOST_EXIT_OK;
     }
     if (nwords < 2)
-        host_err("'%s' needs a subcommand (%s); see 'vmshift --help'", w,
-                 !strcmp(w, "acl") ? "recreate" : "show, cancel or repair");
+        host_err("'%s' needs a subcommand (%s); see 'vmshift --help'", w, subs->str);
     else
         host_err("unknown command '%s %s'; see 'vmshift --help'", w, second);
     return HOST_EXIT_USAGE;
@@ -313,7 +404,7 @@ find_command(int argc, char **argv, int word[2], int *rc)
         }
     }
     w = argv[word[0]];
-    if (!strcmp(w, "acl") || !strcmp(w, "job")) {
+    if (is_group(w)) {
         *rc = group_usage(w, nwords, nwords == 2 ? argv[word[1]] : NULL, help_only);
     } else {
         host_err("unknown command '%s'; see 'vmshift --help'", w);
@@ -341,6 +432,10 @@ parse_options(const Command *cmd, int argc, char **argv, const int word[2], CmdL
     g_ptr_array_add(rest, NULL);
     g_option_context_set_help_enabled(ctx, FALSE);
     g_option_context_set_summary(ctx, cmd->summary);
+    if (cmd->examples) {
+        g_autofree char *ex = examples_block(cmd->examples);
+        g_option_context_set_description(ctx, ex);
+    }
     g_option_context_add_main_entries(ctx, (GOptionEntry *)entries->data, NULL);
     rargc = (int)rest->len - 1;
     rargv = (char **)rest->pdata;
@@ -350,7 +445,11 @@ parse_options(const Command *cmd, int argc, char **argv, const int word[2], CmdL
     }
     if (l->g.help) {
         g_autofree char *help = g_option_context_get_help(ctx, TRUE, NULL);
-        fputs(help, stdout);
+        g_auto(GStrv) lines = g_strsplit(help, "\n", -1);
+        for (guint i = 0; lines[i]; i++) {
+            g_autofree char *shown = host_display(lines[i]); /* ASCII under LC_ALL=C */
+            printf("%s%s", shown, lines[i + 1] ? "\n" : "");
+        }
         return HOST_EXIT_OK;
     }
     for (int i = 1; i < rargc; i++) {
@@ -366,6 +465,118 @@ parse_options(const Command *cmd, int argc, char **argv, const int word[2], CmdL
     return -1;
 }
 
+/* ---- __complete: what the bash completion asks (no network call) -------------------- */
+
+static void
+complete_words(guint which, const char *group)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
+        const char *cn = commands[i].name;
+        const char *sp = strchr(cn, ' ');
+        g_autofree char *w = NULL;
+        if (!commands[i].summary)
+            continue;
+        if (which == 0)
+            w = sp ? g_strndup(cn, sp - cn) : g_strdup(cn);
+        else if (sp && !strncmp(cn, group, sp - cn) && strlen(group) == (size_t)(sp - cn))
+            w = g_strdup(sp + 1);
+        if (w && g_hash_table_add(seen, g_strdup(w)))
+            printf("%s\n", w);
+    }
+    if (which == 0)
+        printf("help\n");
+}
+
+static void
+complete_options(char **words)
+{
+    g_autofree char *name = g_strjoinv(" ", words);
+    CmdOpts o = { 0 };
+    HostGlobals g = { 0 };
+
+    for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
+        g_autoptr(GArray) a = NULL;
+        if (strcmp(commands[i].name, name) != 0)
+            continue;
+        a = build_entries(&commands[i], &o, &g);
+        for (guint k = 0; k < a->len; k++)
+            printf("--%s\n", g_array_index(a, GOptionEntry, k).long_name);
+    }
+    printf("--version\n");
+}
+
+/* Names the journal has seen: VMs, or hosts (where jobs left VMs or took
+ * them from), plus group members from the configuration. */
+static void
+complete_names(HostSession *s, gboolean hosts)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(HostJournal) j = host_session_journal(s, NULL);
+    g_autoptr(GPtrArray) list = j ? host_journal_list(j, NULL) : NULL;
+    GHashTableIter it;
+    gpointer v;
+
+    for (guint i = 0; list && i < list->len; i++) {
+        HostJobRecord *r = g_ptr_array_index(list, i);
+        const char *names[] = { hosts ? r->location_host : r->vm, hosts ? r->source_host : NULL };
+        for (guint k = 0; k < G_N_ELEMENTS(names); k++)
+            if (names[k] && g_hash_table_add(seen, (gpointer)names[k]))
+                printf("%s\n", names[k]);
+    }
+    if (!hosts)
+        return;
+    g_hash_table_iter_init(&it, s->config->groups);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        for (char **m = v; *m; m++)
+            if (g_hash_table_add(seen, *m))
+                printf("%s\n", *m);
+}
+
+int
+host_cmd_complete(HostSession *s, CmdOpts *o, char **args)
+{
+    const char *what = args && args[0] ? args[0] : "";
+
+    if (!strcmp(what, "commands"))
+        complete_words(0, NULL);
+    else if (!strcmp(what, "subcommands") && args[1])
+        complete_words(1, args[1]);
+    else if (!strcmp(what, "options") && args[1])
+        complete_options(args + 1);
+    else if (!strcmp(what, "backends"))
+        for (guint i = 0; i < s->reg->backends->len; i++)
+            printf("%s\n", host_backend_name(g_ptr_array_index(s->reg->backends, i)));
+    else if (!strcmp(what, "vms") || !strcmp(what, "hosts"))
+        complete_names(s, !strcmp(what, "hosts"));
+    else if (!strcmp(what, "groups")) {
+        g_autofree gpointer *keys = g_hash_table_get_keys_as_array(s->config->groups, NULL);
+        for (guint i = 0; keys[i]; i++)
+            printf("%s\n", (char *)keys[i]);
+    } else {
+        host_err("__complete: WHAT is commands, subcommands W, options COMMAND, backends, "
+                 "vms, hosts or groups");
+        return HOST_EXIT_USAGE;
+    }
+    return HOST_EXIT_OK;
+}
+
+/* The index of the first non-option word of @argv, or -1. */
+static int
+first_word(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            return -1;
+        if (argv[i][0] != '-')
+            return i;
+        if (takes_value(argv[i]))
+            i++;
+    }
+    return -1;
+}
+
 int
 host_main(int argc, char **argv)
 {
@@ -374,8 +585,27 @@ host_main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     HostSession s;
     const Command *cmd;
+    g_autoptr(GPtrArray) av = NULL;
+    int h = first_word(argc, argv);
     int rc;
 
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        if (!strcmp(argv[i], "--version")) {
+            print_version();
+            return HOST_EXIT_OK;
+        }
+    }
+    if (h > 0 && !strcmp(argv[h], "help")) {
+        /* `vmshift help CMD` is `vmshift CMD --help` */
+        av = g_ptr_array_new();
+        for (int i = 0; i < argc; i++)
+            if (i != h)
+                g_ptr_array_add(av, argv[i]);
+        g_ptr_array_add(av, (gpointer) "--help");
+        g_ptr_array_add(av, NULL);
+        argc = (int)av->len - 1;
+        argv = (char **)av->pdata;
+    }
     cmd = find_command(argc, argv, word, &rc);
     if (!cmd)
         return rc;

@@ -228,11 +228,16 @@ add_vm_row(HostTable *t, const char *backend, const VmshiftVm *vm)
                    mem, disks, nics, vm->status_detail);
 }
 
-int
-host_cmd_vms(HostSession *s, CmdOpts *o, char **args)
+/* What one backend lists for a listing command (vms, networks, volumes). */
+typedef GPtrArray *(*ListFunc)(HostBackend *b, const char *host, GError **error);
+/* Adds element @item of backend @backend to the table and the JSON array. */
+typedef void (*AddFunc)(HostTable *t, json_object *arr, const char *backend, gpointer item);
+
+/* Lists with @list on every listable backend, or on the one --backend or
+ * --host BACKEND:HOST names, restricted to --host; prints the listing. */
+static int
+list_backends(HostSession *s, CmdOpts *o, const char *key, HostTable *t, ListFunc list, AddFunc add)
 {
-    g_autoptr(HostTable) t = host_table_new("BACKEND", "VM", "HOST", "STATE", "CPUS", "MEMORY",
-                                            "DISKS", "NICS", "DETAIL", NULL);
     json_object *arr = json_object_new_array();
     json_object *errs = json_object_new_array();
     g_autofree char *hb = NULL, *hname = NULL;
@@ -257,11 +262,11 @@ host_cmd_vms(HostSession *s, CmdOpts *o, char **args)
     for (guint i = 0; i < s->reg->backends->len; i++) {
         HostBackend *b = g_ptr_array_index(s->reg->backends, i);
         g_autoptr(GError) err = NULL;
-        g_autoptr(GPtrArray) vms = NULL;
+        g_autoptr(GPtrArray) items = NULL;
         if (hb ? strcmp(hb, host_backend_name(b)) != 0 : !listable(b))
             continue;
-        vms = host_backend_list_vms(b, hname, &err);
-        if (!vms) {
+        items = list(b, hname, &err);
+        if (!items) {
             /* a host filter that this backend does not know is not an error
              * when the user did not name the backend */
             if (!hb && hname && g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
@@ -269,14 +274,93 @@ host_cmd_vms(HostSession *s, CmdOpts *o, char **args)
             rc = listing_failed(errs, err);
             continue;
         }
-        for (guint k = 0; k < vms->len; k++) {
-            VmshiftVm *vm = g_ptr_array_index(vms, k);
-            add_vm_row(t, host_backend_name(b), vm);
-            json_object_array_add(arr, host_json_vm(vm, host_backend_name(b)));
-        }
+        for (guint k = 0; k < items->len; k++)
+            add(t, arr, host_backend_name(b), g_ptr_array_index(items, k));
     }
-    print_listing(s, t, "vms", arr, errs);
+    print_listing(s, t, key, arr, errs);
     return rc;
+}
+
+static void
+add_vm(HostTable *t, json_object *arr, const char *backend, gpointer item)
+{
+    add_vm_row(t, backend, item);
+    json_object_array_add(arr, host_json_vm(item, backend));
+}
+
+int
+host_cmd_vms(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(HostTable) t = host_table_new("BACKEND", "VM", "HOST", "STATE", "CPUS", "MEMORY",
+                                            "DISKS", "NICS", "DETAIL", NULL);
+    return list_backends(s, o, "vms", t, host_backend_list_vms, add_vm);
+}
+
+/* ---- networks, volumes ------------------------------------------------------------------ */
+
+static char *
+join_names(GPtrArray *a)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    for (guint i = 0; a && i < a->len; i++)
+        g_string_append_printf(s, "%s%s", s->len ? "," : "", (char *)g_ptr_array_index(a, i));
+    return s->len ? g_string_free(g_steal_pointer(&s), FALSE) : NULL;
+}
+
+static void
+add_network(HostTable *t, json_object *arr, const char *backend, gpointer item)
+{
+    const VmshiftNetwork *n = item;
+    g_autofree char *hosts = join_names(n->hosts);
+    json_object *j = json_object_new_object();
+
+    host_table_add(t, backend, n->name, n->kind, hosts ? hosts : "all", n->id);
+    json_object_object_add(j, "backend", host_json_string(backend));
+    json_object_object_add(j, "name", host_json_string(n->name));
+    json_object_object_add(j, "id", host_json_string(n->id));
+    json_object_object_add(j, "kind", host_json_string(n->kind));
+    json_object_object_add(j, "hosts", host_json_strings(n->hosts));
+    json_object_array_add(arr, j);
+}
+
+int
+host_cmd_networks(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(HostTable) t = host_table_new("BACKEND", "NETWORK", "KIND", "HOSTS", "ID", NULL);
+    return list_backends(s, o, "networks", t, host_backend_list_networks, add_network);
+}
+
+static void
+add_volume(HostTable *t, json_object *arr, const char *backend, gpointer item)
+{
+    const VmshiftVolume *v = item;
+    g_autofree char *fr = host_format_bytes(v->free);
+    g_autofree char *cap = host_format_bytes(v->capacity);
+    g_autofree char *hosts = join_names(v->hosts);
+    json_object *j = json_object_new_object();
+
+    host_table_add(t, backend, v->host ? v->host : hosts, v->name, v->kind, v->path, fr, cap,
+                   v->shared ? "yes" : "no", v->is_default ? "yes" : "no", v->id);
+    json_object_object_add(j, "backend", host_json_string(backend));
+    json_object_object_add(j, "name", host_json_string(v->name));
+    json_object_object_add(j, "id", host_json_string(v->id));
+    json_object_object_add(j, "path", host_json_string(v->path));
+    json_object_object_add(j, "host", host_json_string(v->host));
+    json_object_object_add(j, "kind", host_json_string(v->kind));
+    json_object_object_add(j, "capacity", json_object_new_int64((gint64)v->capacity));
+    json_object_object_add(j, "free", json_object_new_int64((gint64)v->free));
+    json_object_object_add(j, "shared", json_object_new_boolean(v->shared));
+    json_object_object_add(j, "is_default", json_object_new_boolean(v->is_default));
+    json_object_object_add(j, "hosts", host_json_strings(v->hosts));
+    json_object_array_add(arr, j);
+}
+
+int
+host_cmd_volumes(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(HostTable) t = host_table_new("BACKEND", "HOST", "VOLUME", "KIND", "PATH", "FREE",
+                                            "CAPACITY", "SHARED", "DEFAULT", "ID", NULL);
+    return list_backends(s, o, "volumes", t, host_backend_list_volumes, add_volume);
 }
 
 /* ---- rate ----------------------------------------------------------------------------- */
@@ -345,13 +429,16 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
         for (guint i = 0; i < ratings->len; i++) {
             HostRating *r = g_ptr_array_index(ratings, i);
             g_autofree char *stars = host_stars(r->score);
-            printf("\n%s %s\n", r->host->name, stars);
+            g_autofree char *line = g_strdup_printf("%s %s", r->host->name, stars);
+            g_autofree char *shown = host_display(line);
+            printf("\n%s\n", shown);
             for (guint k = 0; k < r->factors->len; k++) {
                 HostFactor *f = g_ptr_array_index(r->factors, k);
                 g_autofree char *eff = f->effect > -1e9 && f->effect != 0
                                            ? g_strdup_printf(" (%+.2g)", f->effect)
                                            : g_strdup(f->effect > -1e9 ? "" : " (rules it out)");
-                printf("  %-8s %-5s %s%s\n", f->name, f->result, f->detail, eff);
+                g_autofree char *detail = host_display(f->detail);
+                printf("  %-8s %-5s %s%s\n", f->name, f->result, detail, eff);
             }
         }
     }
@@ -398,5 +485,134 @@ host_cmd_merge_status(HostSession *s, CmdOpts *o, char **args)
         printf("%s:%s: no merge in progress%s\n", host_backend_name(b), vm->name,
                cp->needs_consolidation ? " (but the disks need consolidation)" : "");
     }
+    return HOST_EXIT_OK;
+}
+
+/* ---- vm show --------------------------------------------------------------------------- */
+
+/* "  LABEL  VALUE\n", the value escaped for the terminal. */
+static void
+field(const char *label, const char *value)
+{
+    g_autofree char *v = host_display(value ? value : "-");
+    printf("  %-12s %s\n", label, v);
+}
+
+static void
+print_vm_disks_nics(const VmshiftVm *vm)
+{
+    g_autoptr(HostTable) d = host_table_new("DISK", "PATH", "FORMAT", "SIZE", "ALLOCATED", "VOLUME",
+                                            "BACKING", NULL);
+    g_autoptr(HostTable) n = host_table_new("NIC", "MAC", "NETWORK", "MODEL", NULL);
+
+    for (guint i = 0; i < vm->disks->len; i++) {
+        const VmshiftDisk *k = g_ptr_array_index(vm->disks, i);
+        g_autofree char *cap = host_format_bytes(k->capacity);
+        g_autofree char *al = k->allocation ? host_format_bytes(k->allocation) : NULL;
+        g_autofree char *chain = join_names(k->backing_chain);
+        host_table_add(d, k->id, k->path, k->format, cap, al, k->volume, chain);
+    }
+    for (guint i = 0; i < vm->nics->len; i++) {
+        const VmshiftNic *k = g_ptr_array_index(vm->nics, i);
+        host_table_add(n, k->id, k->mac, k->network ? k->network : "(disconnected)", k->model);
+    }
+    printf("\nDisks:\n");
+    host_table_print(d, stdout);
+    printf("\nNICs:\n");
+    host_table_print(n, stdout);
+}
+
+static json_object *
+snapshots_json(GPtrArray *snaps)
+{
+    json_object *arr = json_object_new_array();
+    for (guint i = 0; i < snaps->len; i++) {
+        const VmshiftSnapshot *p = g_ptr_array_index(snaps, i);
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "id", host_json_string(p->id));
+        json_object_object_add(j, "name", host_json_string(p->name));
+        json_object_object_add(j, "parent", host_json_string(p->parent));
+        json_object_object_add(j, "created", p->created ? json_object_new_int64(p->created) : NULL);
+        json_object_object_add(j, "current", json_object_new_boolean(p->current));
+        json_object_array_add(arr, j);
+    }
+    return arr;
+}
+
+static void
+print_snapshots(GPtrArray *snaps)
+{
+    g_autoptr(HostTable)
+        t = host_table_new("SNAPSHOT", "NAME", "PARENT", "CREATED", "CURRENT", NULL);
+    for (guint i = 0; i < snaps->len; i++) {
+        const VmshiftSnapshot *p = g_ptr_array_index(snaps, i);
+        g_autofree char *c = host_format_time(p->created);
+        host_table_add(t, p->id, p->name, p->parent, c, p->current ? "yes" : "no");
+    }
+    printf("\nSnapshots:\n");
+    host_table_print(t, stdout);
+}
+
+int
+host_cmd_vm_show(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(GError) err = NULL;
+    HostBackend *b = NULL;
+    g_autoptr(VmshiftVm) vm = host_find_vm(s->reg, args[0], &b, &err);
+    g_autoptr(GPtrArray) snaps = NULL;
+    g_autoptr(HostJournal) j = NULL;
+    g_autoptr(GPtrArray) jobs = NULL;
+    HostJobFilter f = { 0 };
+
+    if (!vm)
+        return host_cmd_fail(err);
+    /* snapshots where the plugin lists them; their count otherwise */
+    if (host_backend_has_op(b, "list_snapshots")
+        && !(snaps = host_backend_list_snapshots(b, vm->name, &err))) {
+        host_warn("%s", err->message);
+        g_clear_error(&err);
+    }
+    f.backend = host_backend_name(b);
+    f.vm = vm->name;
+    j = host_session_journal(s, &err);
+    if (!j || !(jobs = host_journal_list_filtered(j, &f, &err))) {
+        host_warn("%s", err->message);
+        g_clear_error(&err);
+    }
+    if (s->g->json) {
+        json_object *root = host_json_vm(vm, host_backend_name(b));
+        json_object *ja = json_object_new_array();
+        json_object_object_add(root, "snapshots", snaps ? snapshots_json(snaps) : NULL);
+        for (guint i = 0; jobs && i < jobs->len; i++)
+            json_object_array_add(ja, host_json_job(g_ptr_array_index(jobs, i)));
+        json_object_object_add(root, "jobs", ja);
+        host_json_print(root);
+        return HOST_EXIT_OK;
+    }
+    {
+        g_autofree char *title = g_strdup_printf("VM %s:%s", host_backend_name(b), vm->name);
+        g_autofree char *shown = host_display(title);
+        g_autofree char *cpus = g_strdup_printf("%u", vm->vcpus);
+        g_autofree char *mem = host_format_bytes(vm->memory);
+        g_autofree char *nsnap = g_strdup_printf("%u", vm->snapshot_count);
+        printf("%s\n", shown);
+        field("id:", vm->id);
+        field("host:", vm->host);
+        field("state:", vmshift_power_state_name(vm->power_state));
+        field("cpus:", cpus);
+        field("memory:", mem);
+        field("files in:", vm->config_path);
+        field("snapshots:", nsnap);
+        if (vm->status_detail)
+            field("detail:", vm->status_detail);
+    }
+    print_vm_disks_nics(vm);
+    if (snaps)
+        print_snapshots(snaps);
+    printf("\nJobs:\n");
+    if (jobs && jobs->len)
+        host_jobs_table_print(jobs);
+    else
+        printf("  none in the journal\n");
     return HOST_EXIT_OK;
 }

@@ -25,14 +25,84 @@ job_id_arg(const char *what, const char *arg, gint64 *id)
     return FALSE;
 }
 
+gboolean
+host_cmd_parse_time(const char *opt, const char *t, gint64 now, gint64 *out, GError **error)
+{
+    static const struct {
+        char unit;
+        gint64 seconds;
+    } units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 } };
+    size_t n = strlen(t);
+    g_autoptr(GTimeZone) local = g_time_zone_new_local();
+    g_autoptr(GDateTime) dt = NULL;
+    guint64 count;
+
+    for (guint i = 0; n > 1 && i < G_N_ELEMENTS(units); i++) {
+        g_autofree char *num = g_strndup(t, n - 1);
+        if (t[n - 1] != units[i].unit)
+            continue;
+        if (g_ascii_string_to_unsigned(num, 10, 0, G_MAXINT64 / units[i].seconds / 2, &count,
+                                       NULL)) {
+            *out = now - (gint64)count * units[i].seconds;
+            return TRUE;
+        }
+    }
+    if (n == 10 && t[4] == '-' && t[7] == '-') {
+        g_autofree char *full = g_strconcat(t, "T00:00:00", NULL);
+        dt = g_date_time_new_from_iso8601(full, local);
+    } else if (n > 10 && t[10] == 'T') {
+        /* seconds are optional: 2026-01-31T08:00 */
+        g_autofree char *full = n == 16 ? g_strconcat(t, ":00", NULL) : g_strdup(t);
+        dt = g_date_time_new_from_iso8601(full, local);
+    }
+    if (!dt) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "%s '%s': not a date (2026-01-31), a date and time (2026-01-31T08:00) "
+                    "or an age (30d, 12h, 45m, 2w)",
+                    opt, t);
+        return FALSE;
+    }
+    *out = g_date_time_to_unix(dt);
+    return TRUE;
+}
+
+static const char *const job_states[] = { "queued",    "running",     "succeeded", "failed",
+                                          "cancelled", "interrupted", "repaired" };
+
 int
 host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(HostJournal) j = host_session_journal(s, &err);
+    g_autoptr(HostJournal) j = NULL;
     g_autoptr(GPtrArray) list = NULL;
+    g_autofree char *vb = NULL, *vname = NULL;
+    HostJobFilter f = { .state = o->state, .backend = o->backend, .vm = o->vm };
 
-    if (!j || !(list = host_journal_list(j, &err)))
+    if (o->state && !g_strv_contains((const char *const *)job_states, o->state)) {
+        g_autofree char *all = NULL;
+        const char *v[G_N_ELEMENTS(job_states) + 1] = { 0 };
+        memcpy(v, job_states, sizeof job_states);
+        all = g_strjoinv(", ", (char **)v);
+        host_err("jobs: --state '%s': not a job state (%s)", o->state, all);
+        return HOST_EXIT_USAGE;
+    }
+    if (o->vm) { /* --vm BACKEND:VM */
+        host_split_name(s->reg, o->vm, &vb, &vname);
+        if (vb && o->backend && strcmp(vb, o->backend) != 0) {
+            host_err("jobs: --backend %s and --vm %s name different backends", o->backend, o->vm);
+            return HOST_EXIT_USAGE;
+        }
+        f.vm = vname;
+        f.backend = vb ? vb : o->backend;
+    }
+    if (o->since
+        && !host_cmd_parse_time("--since", o->since, g_get_real_time() / G_USEC_PER_SEC, &f.since,
+                                &err)) {
+        host_err("jobs: %s", err->message);
+        return HOST_EXIT_USAGE;
+    }
+    j = host_session_journal(s, &err);
+    if (!j || !(list = host_journal_list_filtered(j, &f, &err)))
         return host_cmd_fail(err);
     if (s->g->json) {
         json_object *root = json_object_new_object();
@@ -44,21 +114,55 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
         return HOST_EXIT_OK;
     }
     if (!list->len) {
-        printf("no jobs in %s\n", s->config->state_dir);
+        printf("no jobs%s in %s\n", o->state || o->backend || o->vm || o->since ? " match" : "",
+               s->config->state_dir);
         return HOST_EXIT_OK;
     }
-    {
-        g_autoptr(HostTable) t = host_table_new("ID", "KIND", "BACKEND", "VM", "STATE", "PHASE",
-                                                "PROGRESS", "STARTED", "VM IS ON", NULL);
-        for (guint i = 0; i < list->len; i++) {
-            HostJobRecord *r = g_ptr_array_index(list, i);
-            g_autofree char *id = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
-            g_autofree char *pct = r->percent >= 0 ? g_strdup_printf("%.0f%%", r->percent) : NULL;
-            g_autofree char *started = host_format_time(r->started);
-            host_table_add(t, id, r->kind, r->backend, r->vm, r->state, r->phase, pct, started,
-                           r->location_host);
-        }
-        host_table_print(t, stdout);
+    host_jobs_table_print(list);
+    return HOST_EXIT_OK;
+}
+
+void
+host_jobs_table_print(GPtrArray *list)
+{
+    g_autoptr(HostTable) t = host_table_new("ID", "KIND", "BACKEND", "VM", "STATE", "PHASE",
+                                            "PROGRESS", "STARTED", "VM IS ON", NULL);
+    for (guint i = 0; i < list->len; i++) {
+        HostJobRecord *r = g_ptr_array_index(list, i);
+        g_autofree char *id = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
+        g_autofree char *pct = r->percent >= 0 ? g_strdup_printf("%.0f%%", r->percent) : NULL;
+        g_autofree char *started = host_format_time(r->started);
+        host_table_add(t, id, r->kind, r->backend, r->vm, r->state, r->phase, pct, started,
+                       r->location_host);
+    }
+    host_table_print(t, stdout);
+}
+
+int
+host_cmd_journal_prune(HostSession *s, CmdOpts *o, char **args)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HostJournal) j = NULL;
+    gint64 before, n;
+
+    if (!host_cmd_parse_time("--before", o->before, g_get_real_time() / G_USEC_PER_SEC, &before,
+                             &err)) {
+        host_err("journal prune: %s", err->message);
+        return HOST_EXIT_USAGE;
+    }
+    j = host_session_journal(s, &err);
+    if (!j || (n = host_journal_prune(j, before, &err)) < 0)
+        return host_cmd_fail(err);
+    if (s->g->json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "before", json_object_new_int64(before));
+        json_object_object_add(root, "pruned", json_object_new_int64(n));
+        host_json_print(root);
+    } else {
+        g_autofree char *t = host_format_time(before);
+        printf("%" G_GINT64_FORMAT " job%s that ended before %s deleted from the journal "
+               "(running, queued and interrupted jobs are kept)\n",
+               n, n == 1 ? "" : "s", t);
     }
     return HOST_EXIT_OK;
 }

@@ -142,6 +142,7 @@ GPtrArray *host_backend_list_vms(HostBackend *b, const char *host, GError **erro
 VmshiftVm *host_backend_get_vm(HostBackend *b, const char *vm, GError **error);
 GPtrArray *host_backend_list_networks(HostBackend *b, const char *host, GError **error);
 GPtrArray *host_backend_list_volumes(HostBackend *b, const char *host, GError **error);
+GPtrArray *host_backend_list_snapshots(HostBackend *b, const char *vm, GError **error);
 VmshiftCheckpointState *host_backend_checkpoint_state(HostBackend *b, const char *vm,
                                                       GError **error);
 GPtrArray *host_backend_check_migration(HostBackend *b, const VmshiftMigrationSpec *spec,
@@ -179,9 +180,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostTable, host_table_free)
 char *host_format_bytes(guint64 bytes);
 char *host_format_duration(gint64 seconds);
 char *host_format_time(gint64 unix_seconds);
-json_object *host_json_string(const char *s); /* NULL -> json null */
-void host_json_print(json_object *obj);       /* pretty, to stdout, and puts it */
+/* NULL -> json null; bytes that are not UTF-8 become U+FFFD */
+json_object *host_json_string(const char *s);
+/* @s for a terminal: control characters and bytes that are not UTF-8 as
+ * \xNN; under a locale that is not UTF-8, ASCII only (stars as '*' and
+ * '.', other characters '?'). */
+char *host_display(const char *s);
+void host_json_print(json_object *obj); /* pretty, to stdout, and puts it */
 json_object *host_json_error(const GError *error);
+json_object *host_json_strings(GPtrArray *a); /* an array of strings; [] for NULL */
 json_object *host_json_vm(const VmshiftVm *vm, const char *backend);
 json_object *host_json_host(const VmshiftHost *h, const char *backend);
 json_object *host_json_finding(const VmshiftFinding *f);
@@ -247,6 +254,15 @@ gboolean host_journal_request_cancel(HostJournal *j, gint64 id, GError **error);
 gboolean host_journal_cancel_requested(HostJournal *j, gint64 id);
 HostJobRecord *host_journal_get(HostJournal *j, gint64 id, GError **error);
 GPtrArray *host_journal_list(HostJournal *j, GError **error); /* HostJobRecord, newest first */
+/* What `jobs` filters on; NULL/0 members match everything. */
+typedef struct {
+    const char *state, *backend, *vm;
+    gint64 since; /* created at or after (Unix seconds) */
+} HostJobFilter;
+GPtrArray *host_journal_list_filtered(HostJournal *j, const HostJobFilter *f, GError **error);
+/* Deletes the jobs (and their events) that ended before @before, except
+ * running, queued and interrupted ones. Returns how many, or -1. */
+gint64 host_journal_prune(HostJournal *j, gint64 before, GError **error);
 GPtrArray *host_journal_events(HostJournal *j, gint64 id, GError **error);
 GHashTable *host_journal_saved(HostJournal *j, gint64 id, GError **error);
 /* The last succeeded migration of @vm (backend may be NULL), or NULL. */

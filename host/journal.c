@@ -677,12 +677,30 @@ host_journal_get(HostJournal *j, gint64 id, GError **error)
 GPtrArray *
 host_journal_list(HostJournal *j, GError **error)
 {
+    return host_journal_list_filtered(j, NULL, error);
+}
+
+GPtrArray *
+host_journal_list_filtered(HostJournal *j, const HostJobFilter *f, GError **error)
+{
+    static const HostJobFilter none = { 0 };
     sqlite3_stmt *st;
     GPtrArray *out = NULL;
 
+    if (!f)
+        f = &none;
     g_mutex_lock(&j->lock);
-    st = prepare(j, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id DESC", error);
+    st = prepare(j,
+                 "SELECT " JOB_COLUMNS " FROM jobs WHERE (?1 IS NULL OR state=?1)"
+                 " AND (?2 IS NULL OR backend=?2) AND (?3 IS NULL OR vm=?3)"
+                 " AND (?4 IS NULL OR COALESCE(created, started)>=?4) ORDER BY id DESC",
+                 error);
     if (st) {
+        bind_text(st, 1, f->state);
+        bind_text(st, 2, f->backend);
+        bind_text(st, 3, f->vm);
+        if (f->since)
+            sqlite3_bind_int64(st, 4, f->since);
         out = g_ptr_array_new_with_free_func((GDestroyNotify)host_job_record_free);
         while (sqlite3_step(st) == SQLITE_ROW)
             g_ptr_array_add(out, read_job(st));
@@ -690,6 +708,37 @@ host_journal_list(HostJournal *j, GError **error)
     }
     g_mutex_unlock(&j->lock);
     return out;
+}
+
+/* The jobs prune may delete: ended before ?1, and not running, queued or
+ * interrupted (an interrupted job's VM may still need `job repair`). */
+#define PRUNABLE                                                                \
+    "SELECT id FROM jobs WHERE state NOT IN ('running','queued','interrupted')" \
+    " AND COALESCE(ended, created) < ?1"
+
+gint64
+host_journal_prune(HostJournal *j, gint64 before, GError **error)
+{
+    static const char *const deletes[] = { "DELETE FROM events WHERE job IN (" PRUNABLE ")",
+                                           "DELETE FROM jobs WHERE id IN (" PRUNABLE ")" };
+    g_auto(JournalTxn) t = { 0 };
+    sqlite3_stmt *st;
+    gint64 n;
+
+    if (!txn_begin(&t, j, error))
+        return -1;
+    for (guint i = 0; i < G_N_ELEMENTS(deletes); i++) {
+        st = prepare(j, deletes[i], error);
+        if (!st)
+            return -1;
+        sqlite3_bind_int64(st, 1, before);
+        if (!step_done(j, st, error))
+            return -1;
+    }
+    n = sqlite3_changes(j->db);
+    if (!txn_commit(&t, error))
+        return -1;
+    return n;
 }
 
 HostJobRecord *

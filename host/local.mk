@@ -98,6 +98,14 @@ tests_host_json_check_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 tests_host_json_check_LDADD = $(JSONC_LIBS)
 TESTS += tests/host/cli.sh
 dist_noinst_SCRIPTS += tests/host/cli.sh
+## The administrator's view: --version, help, vm show, networks, volumes,
+## jobs filters, journal prune, ASCII output, bash completion (#18).
+TESTS += tests/host/cli-admin.sh
+dist_noinst_SCRIPTS += tests/host/cli-admin.sh
+
+## Bash completion (asks `vmshift __complete`; no network call).
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = data/bash-completion/vmshift
 
 ## The administrator's main configuration file, all commented.
 dist_pkgsysconf_DATA = host/vmshift.conf

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host/host.h"
 
@@ -81,18 +82,74 @@ host_table_addv(HostTable *t, char **cells)
     g_ptr_array_add(t->rows, row);
 }
 
+/* ---- text for a terminal ----------------------------------------------------- */
+
+/* The ASCII stand-in of a character vmshift itself prints, or NULL. */
+static const char *
+ascii_for(gunichar c)
+{
+    switch (c) {
+    case 0x2605: /* black star */ return "*";
+    case 0x2606: /* white star */ return ".";
+    case 0x00a0: /* no-break space */
+    case 0x202f: /* narrow no-break space */ return " ";
+    case 0x2192: /* rightwards arrow */ return "->";
+    case 0x2013: /* en dash */
+    case 0x2014: /* em dash */ return "-";
+    case 0x2026: /* ellipsis */ return "...";
+    default: return NULL;
+    }
+}
+
+char *
+host_display(const char *s)
+{
+    static int utf8 = -1;
+    GString *out;
+    const char *p, *end;
+
+    if (!s)
+        return NULL;
+    if (utf8 < 0)
+        utf8 = g_get_charset(NULL);
+    out = g_string_sized_new(strlen(s));
+    end = s + strlen(s);
+    for (p = s; p < end;) {
+        gunichar c = g_utf8_get_char_validated(p, end - p);
+        const char *next;
+        if (c == (gunichar)-1 || c == (gunichar)-2) {
+            g_string_append_printf(out, "\\x%02x", (guchar)*p++);
+            continue;
+        }
+        next = g_utf8_next_char(p);
+        if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+            g_string_append_printf(out, c < 0x100 ? "\\x%02x" : "\\u%04x", c);
+        else if (c < 0x80 || utf8)
+            g_string_append_len(out, p, next - p);
+        else
+            g_string_append(out, ascii_for(c) ? ascii_for(c) : "?");
+        p = next;
+    }
+    return g_string_free(out, FALSE);
+}
+
 void
 host_table_print(HostTable *t, FILE *out)
 {
     g_autofree glong *w = g_new0(glong, t->ncols);
+    g_autoptr(GPtrArray) shown = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
 
     for (guint r = 0; r < t->rows->len; r++) {
         char **row = g_ptr_array_index(t->rows, r);
-        for (guint c = 0; c < t->ncols; c++)
-            w[c] = MAX(w[c], g_utf8_strlen(row[c], -1));
+        char **d = g_new0(char *, t->ncols + 1);
+        for (guint c = 0; c < t->ncols; c++) {
+            d[c] = host_display(row[c]);
+            w[c] = MAX(w[c], g_utf8_strlen(d[c], -1));
+        }
+        g_ptr_array_add(shown, d);
     }
-    for (guint r = 0; r < t->rows->len; r++) {
-        char **row = g_ptr_array_index(t->rows, r);
+    for (guint r = 0; r < shown->len; r++) {
+        char **row = g_ptr_array_index(shown, r);
         g_autoptr(GString) line = g_string_new(NULL);
         for (guint c = 0; c < t->ncols; c++) {
             g_string_append(line, row[c]);
@@ -120,7 +177,11 @@ host_table_free(HostTable *t)
 char *
 host_format_bytes(guint64 bytes)
 {
-    return g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
+    /* GLib puts a no-break space between number and unit: a plain one
+     * keeps tables ASCII under any locale */
+    g_autofree char *f = g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
+    g_auto(GStrv) parts = g_strsplit(f, "\u00a0", -1);
+    return g_strjoinv(" ", parts);
 }
 
 char *
@@ -150,7 +211,14 @@ host_format_time(gint64 t)
 json_object *
 host_json_string(const char *s)
 {
-    return s ? json_object_new_string(s) : NULL;
+    g_autofree char *valid = NULL;
+
+    if (!s)
+        return NULL;
+    if (g_utf8_validate(s, -1, NULL))
+        return json_object_new_string(s);
+    valid = g_utf8_make_valid(s, -1); /* U+FFFD for each bad sequence */
+    return json_object_new_string(valid);
 }
 
 void
@@ -171,12 +239,12 @@ host_json_error(const GError *e)
                        : g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "cancelled"
                                                                               : "failed";
     json_object_object_add(o, "code", json_object_new_string(code));
-    json_object_object_add(o, "message", json_object_new_string(e->message));
+    json_object_object_add(o, "message", host_json_string(e->message));
     return o;
 }
 
-static json_object *
-strings_json(GPtrArray *a)
+json_object *
+host_json_strings(GPtrArray *a)
 {
     json_object *arr = json_object_new_array();
     for (guint i = 0; a && i < a->len; i++)
@@ -203,7 +271,7 @@ host_json_host(const VmshiftHost *h, const char *backend)
     json_object_object_add(o, "memory_free", json_object_new_int64((gint64)h->memory_free));
     json_object_object_add(o, "migration_address", host_json_string(h->migration_address));
     json_object_object_add(o, "default_vm_path", host_json_string(h->default_vm_path));
-    json_object_object_add(o, "san_ids", strings_json(h->san_ids));
+    json_object_object_add(o, "san_ids", host_json_strings(h->san_ids));
     return o;
 }
 
@@ -234,7 +302,7 @@ host_json_vm(const VmshiftVm *vm, const char *backend)
         json_object_object_add(dj, "capacity", json_object_new_int64((gint64)d->capacity));
         json_object_object_add(dj, "allocation", json_object_new_int64((gint64)d->allocation));
         json_object_object_add(dj, "volume", host_json_string(d->volume));
-        json_object_object_add(dj, "backing_chain", strings_json(d->backing_chain));
+        json_object_object_add(dj, "backing_chain", host_json_strings(d->backing_chain));
         json_object_array_add(disks, dj);
     }
     for (guint i = 0; vm->nics && i < vm->nics->len; i++) {

@@ -90,11 +90,12 @@ draw_bar(HostProgress *p)
         return;
     for (guint i = 0; i < p->order->len; i++) {
         Track *t = g_hash_table_lookup(p->tracks, g_ptr_array_index(p->order, i));
-        if (!t->line)
+        g_autofree char *shown = t->line ? host_display(t->line) : NULL;
+        if (!shown)
             continue;
         if (s->len)
             g_string_append(s, " | ");
-        g_string_append(s, t->line);
+        g_string_append(s, shown);
     }
     if ((int)g_utf8_strlen(s->str, -1) > width)
         g_string_truncate(s, g_utf8_offset_to_pointer(s->str, width) - s->str);
@@ -107,14 +108,15 @@ void
 host_progress_line(HostProgress *p, const char *format, ...)
 {
     va_list ap;
-    g_autofree char *msg = NULL;
+    g_autofree char *msg = NULL, *shown = NULL;
 
     va_start(ap, format);
     msg = g_strdup_vprintf(format, ap);
     va_end(ap);
+    shown = host_display(msg); /* names escaped, ASCII under LC_ALL=C */
     clear_bar(p);
     fflush(stdout);
-    fprintf(stderr, "%s\n", msg);
+    fprintf(stderr, "%s\n", shown);
     if (p->tty)
         draw_bar(p);
     fflush(stderr);

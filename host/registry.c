@@ -341,6 +341,12 @@ host_backend_list_volumes(HostBackend *b, const char *host, GError **error)
     DISPATCH(GPtrArray *, NULL, list_volumes, (b->handle, host, 0, &local));
 }
 
+GPtrArray *
+host_backend_list_snapshots(HostBackend *b, const char *vm, GError **error)
+{
+    DISPATCH(GPtrArray *, NULL, list_snapshots, (b->handle, vm, 0, &local));
+}
+
 VmshiftCheckpointState *
 host_backend_checkpoint_state(HostBackend *b, const char *vm, GError **error)
 {
