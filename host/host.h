@@ -397,12 +397,17 @@ typedef struct {
     char **disk_paths;
     char **networks;
     char *transfer;
+    char **options; /* --option KEY=VALUE: backend options, passed as strings */
     gboolean start, force, dry_run;
 } HostMigrateOpts;
 
 /* Appends a VmshiftMapping to @out for each "KEY=VALUE" of @items; FALSE
  * (naming @opt) for one that is not KEY=VALUE. */
 gboolean host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, GError **error);
+/* The a{sv} of "KEY=VALUE" @items (values as strings), NULL for none; FALSE
+ * for an item that is not KEY=VALUE, a key given twice or bytes that are not
+ * UTF-8, naming the item. */
+gboolean host_spec_parse_options(char **items, GVariant **out, GError **error);
 /* "auto" (or NULL), "san", "network" -> VMSHIFT_TRANSFER_*; FALSE otherwise. */
 gboolean host_spec_parse_transfer(const char *s, guint32 *out);
 /* VMSHIFT_TRANSFER_* -> "auto", "san", "network" (static). */

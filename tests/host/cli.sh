@@ -108,6 +108,8 @@ usage_error "--live and --cold" migrate web1 --to beta --live --cold
 usage_error "bad --transfer" migrate web1 --to beta --transfer pigeon
 usage_error "bad --network" migrate web1 --to beta --network nonic
 usage_error "bad --disk-path" migrate-storage web1 --disk-path =x
+usage_error "bad --option" migrate web1 --to beta --option novalue
+usage_error "--option key twice" check web1 --to beta --option a=1 --option a=2
 usage_error "migrate-storage without path" migrate-storage web1
 usage_error "rate without VM" rate
 usage_error "job show without ID" job show
@@ -141,7 +143,7 @@ json_ok jobs jobs
 json_ok "hosts (with errors)" hosts --backend gone
 
 if [ $have_skeleton = no ]; then
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18; do
         n=$((n + 1)); echo "ok $n # SKIP skeleton plugin not built"
     done
     echo "1..$n"
@@ -153,6 +155,13 @@ json_ok check check web1 --to beta
 json_ok merge-status merge-status web1
 json_ok "migrate --dry-run" migrate web1 --to beta --dry-run
 
+# --option reaches the plugin: the skeleton has no options and refuses each key by name
+V check web1 --to beta --option tcg-safe=false >"$T/out" 2>"$T/err"; rc=$?
+if [ $rc -ne 0 ] && grep -q "unknown-option  tcg-safe  skeleton: unknown option 'tcg-safe'" "$T/out"
+then ok "--option reaches the plugin (refused by name)"; else notok "--option (rc $rc)" "$(cat "$T/out" "$T/err")"; fi
+V migrate web1 --to beta --option tcg-safe=false --dry-run >"$T/out" 2>"$T/err" \
+    && grep -q "options:   {'tcg-safe': <'false'>}" "$T/out" && grep -q -- "--live --option tcg-safe=false$" "$T/out" \
+    && ok "--option in --dry-run" || notok "--option dry-run" "$(cat "$T/out" "$T/err")"
 V rate web1 --group pair >"$T/out" 2>"$T/err" && grep -q "^beta" "$T/out" && grep -q "memory" "$T/out" \
     && ok "rate explains" || notok "rate" "$(cat "$T/out" "$T/err")"
 
