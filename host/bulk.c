@@ -103,8 +103,11 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GPtrArray) waves = g_ptr_array_new_with_free_func((GDestroyNotify)wave_free);
     g_auto(GStrv) groups = NULL;
+    g_autofree char *data = NULL;
 
-    if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, error)) {
+    if (!host_read_file(file, "plan file", HOST_CONFIG_MAX, &data, error))
+        return NULL;
+    if (!g_key_file_load_from_data(kf, data, -1, G_KEY_FILE_NONE, error)) {
         g_prefix_error(error, "%s: ", file);
         return NULL;
     }

@@ -52,6 +52,15 @@ const char *host_default_config_path(void);
 const char *host_default_state_dir(void);
 const char *host_default_plugin_dir(void);
 
+/* Size limits of the files vmshift reads (bytes). */
+#define HOST_CONFIG_MAX (1024 * 1024) /* vmshift.conf, a drop-in, a plan */
+
+/* Reads @path whole into @contents (NUL-terminated) without blocking on a
+ * FIFO: FALSE with one line naming the file, what it is (@what) and why,
+ * unless it is a regular file of at most @limit bytes. */
+gboolean host_read_file(const char *path, const char *what, gsize limit, char **contents,
+                        GError **error);
+
 HostConfig *host_config_load(const char *path, gboolean explicit_path,
                              const char *state_dir_override, GError **error);
 void host_config_free(HostConfig *config);
@@ -78,6 +87,7 @@ typedef struct {
 typedef struct {
     GPtrArray *dirs;     /* search order: --plugin-dir..., then plugindir */
     GHashTable *plugins; /* name -> HostPlugin (a cache: one load per name) */
+    GError *dir_error;   /* a --plugin-dir refused (empty, a symlink): every load fails */
 } HostLoader;
 
 HostLoader *host_loader_new(const char *const *extra_dirs, gboolean use_default_dir);
