@@ -309,6 +309,55 @@ host_read_file(const char *path, const char *what, gsize limit, char **contents,
     return TRUE;
 }
 
+gboolean
+host_keyfile_prescan(const char *file, const char *data, GHashTable **lines, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_auto(GStrv) text = g_strsplit(data, "\n", -1);
+    g_autofree char *group = g_strdup("");
+
+    for (guint i = 0; text[i]; i++) {
+        char *l = g_strstrip(text[i]);
+        g_autofree char *key = NULL;
+        char *eq;
+        guint first;
+
+        if (!g_utf8_validate(l, -1, NULL)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s:%u: not UTF-8", file,
+                        i + 1);
+            return FALSE;
+        }
+        if (!*l || *l == '#')
+            continue;
+        if (*l == '[' && l[strlen(l) - 1] == ']') {
+            g_free(group);
+            group = g_strndup(l + 1, strlen(l) - 2);
+            key = g_strdup_printf("[%s]", group);
+        } else if ((eq = strchr(l, '='))) {
+            *eq = '\0';
+            key = g_strdup_printf("[%s]%s", group, g_strchomp(l));
+        } else {
+            continue; /* GKeyFile reports it */
+        }
+        first = GPOINTER_TO_UINT(g_hash_table_lookup(seen, key));
+        if (first) {
+            if (*l == '[')
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [%s] appears twice (first at line %u)", file, i + 1, group,
+                            first);
+            else
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [%s]: key '%s' given twice (first at line %u)", file, i + 1,
+                            group, l, first);
+            return FALSE;
+        }
+        g_hash_table_insert(seen, g_steal_pointer(&key), GUINT_TO_POINTER(i + 1));
+    }
+    if (lines)
+        *lines = g_steal_pointer(&seen);
+    return TRUE;
+}
+
 /* A file of the configuration into @kf: refused unless a regular file under
  * the size limit; GKeyFile's parse errors get their line number. */
 static gboolean
@@ -318,6 +367,10 @@ load_keyfile(GKeyFile *kf, const char *file, char **line)
     g_autofree char *data = NULL;
 
     if (!host_read_file(file, "configuration file", HOST_CONFIG_MAX, &data, &err)) {
+        *line = g_strdup(err->message);
+        return FALSE;
+    }
+    if (!host_keyfile_prescan(file, data, NULL, &err)) {
         *line = g_strdup(err->message);
         return FALSE;
     }

@@ -61,6 +61,12 @@ const char *host_default_plugin_dir(void);
 gboolean host_read_file(const char *path, const char *what, gsize limit, char **contents,
                         GError **error);
 
+/* What GKeyFile merges silently, as an error "FILE:LINE: ...": a group or a
+ * key of one group given twice, a line that is not UTF-8. @lines (may be
+ * NULL) receives "[group]" and "[group]key" -> line number. */
+gboolean host_keyfile_prescan(const char *file, const char *data, GHashTable **lines,
+                              GError **error);
+
 HostConfig *host_config_load(const char *path, gboolean explicit_path,
                              const char *state_dir_override, GError **error);
 void host_config_free(HostConfig *config);

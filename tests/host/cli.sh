@@ -299,4 +299,25 @@ V bulk "$T/plan.conf" >"$T/out" 2>"$T/err" && V bulk "$T/plan.conf" --reverse >>
     && V vms --host demo:alpha 2>&1 | grep -q app2 \
     && ok "bulk and bulk --reverse" || notok "bulk" "$(cat "$T/out" "$T/err")"
 
+# strict plan grammar: each mistake one line with file:line, before anything runs
+plan_error() { # what expected-text plan-text
+    printf '%b' "$3" >"$T/bad.plan"
+    one_line "plan: $1" "$T/bad.plan:$2" "$VMSHIFT" --config "$T/etc/vmshift.conf" \
+        --plugin-dir "$T/plugins" --state-dir "$T/state" bulk "$T/bad.plan"
+}
+plan_error "second [wave 1]" "5: [wave 1] appears twice (first at line 1)" \
+    "[wave 1]\nvms=demo:app1\nto=beta\n\n[wave 1]\nvms=demo:web1\nto=beta\n"
+plan_error "duplicate key" "3: [wave 1]: key 'to' given twice (first at line 2)" "[wave 1]\nto=beta\nto=alpha\nvms=app1\n"
+plan_error "to.NAME of no VM" "4: [wave 1]: to.wbe2 names no VM of this wave's vms=" \
+    "[wave 1]\nvms=demo:app1;demo:app2\nto=beta\nto.wbe2=alpha\n"
+plan_error "window start = end" "2: [bulk]: window 10:00-10:00 starts where it ends" \
+    "[bulk]\nwindow=10:00-10:00\n[wave 1]\nvms=app1\nto=beta\n"
+plan_error "relative path" "4: [wave 1]: path must be an absolute directory, not 'vms'" \
+    "[wave 1]\nvms=app1\nto=beta\npath=vms\n"
+plan_error "empty path" "4: [wave 1]: path must be an absolute directory, not ''" \
+    "[wave 1]\nvms=app1\nto=beta\npath=\n"
+plan_error "not UTF-8" "2: not UTF-8" "[wave 1]\nvms=app1;be\377t\nto=beta\n"
+V vms --host demo:beta >"$T/out" 2>&1; grep -q "web1" "$T/out" && ! grep -q "app1" "$T/out" \
+    && ok "refused plans moved nothing" || notok "refused plans moved VMs" "$(cat "$T/out")"
+
 echo "1..$n"

@@ -174,6 +174,36 @@ test_bad_main_file(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(err->message, "state-dir must be an absolute path, not 'relative'"));
 }
 
+/* what GKeyFile merges silently is an error with file:line */
+static void
+test_duplicates(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HostConfig) c = NULL;
+    g_autofree char *want = g_strdup_printf(
+        "%s:3: [backend a]: key 'plugin' given twice (first at line 2)", f->conf);
+    g_autofree char *dropin = g_build_filename(f->dir, "backends.d", "b.conf", NULL);
+    g_autofree char *want2 = g_strdup_printf("%s:3: [backend b] appears twice (first at line 1)",
+                                             dropin);
+
+    put(f, "vmshift.conf", "[backend a]\nplugin=kvm\nplugin=esx\n", 0644);
+    c = host_config_load(f->conf, TRUE, NULL, &err);
+    g_assert_null(c);
+    g_assert_cmpstr(err->message, ==, want);
+    g_clear_error(&err);
+    put(f, "vmshift.conf", "[backend a]\nplugin=kvm\nhost=caf\xe9\n", 0644);
+    c = host_config_load(f->conf, TRUE, NULL, &err);
+    g_assert_null(c);
+    g_assert_true(g_str_has_suffix(err->message, ":3: not UTF-8"));
+    g_clear_error(&err);
+    put(f, "vmshift.conf", "[backend a]\nplugin=kvm\n", 0644);
+    put(f, "backends.d/b.conf", "[backend b]\nplugin=kvm\n[backend b]\nplugin=esx\n", 0644);
+    c = host_config_load(f->conf, TRUE, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(host_config_find_backend(c, "b")->error, ==, want2);
+    g_assert_null(host_config_find_backend(c, "a")->error);
+}
+
 /* a FIFO, a directory or an oversized file is refused without reading (or
  * blocking on) it, naming the file */
 static void
@@ -278,6 +308,7 @@ main(int argc, char **argv)
     T("missing-explicit", test_missing_explicit);
     T("bad-dropin", test_bad_dropin);
     T("not-regular", test_not_regular);
+    T("duplicates", test_duplicates);
     T("bad-main-file", test_bad_main_file);
     T("bad-keys", test_bad_keys);
     T("credentials", test_credentials);
