@@ -134,6 +134,53 @@ check_overrides(const char *file, GHashTable *lines, GKeyFile *kf, const char *g
     return TRUE;
 }
 
+/* [bulk]: the limits and the window into @bk. */
+static gboolean
+read_bulk_group(const char *file, GHashTable *lines, GKeyFile *kf, const char *g, HostBulk *bk,
+                GError **error)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
+    for (guint k = 0; keys[k]; k++) {
+        g_autofree char *v = kf_str(kf, g, keys[k]);
+        gint64 n;
+        if (!strcmp(keys[k], "max-per-backend") || !strcmp(keys[k], "max-per-host")) {
+            if (!v || !g_ascii_string_to_signed(v, 10, 1, 1000, &n, NULL)) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [bulk]: %s must be a number from 1 to 1000", file,
+                            key_line(lines, g, keys[k]), keys[k]);
+                return FALSE;
+            }
+            if (keys[k][8] == 'b')
+                bk->max_backend = n;
+            else
+                bk->max_host = n;
+        } else if (!strcmp(keys[k], "window")) {
+            g_auto(GStrv) p = v ? g_strsplit(v, "-", 2) : NULL;
+            if (!p || g_strv_length(p) != 2 || !parse_hhmm(g_strstrip(p[0]), &bk->win_start)
+                || !parse_hhmm(g_strstrip(p[1]), &bk->win_end)) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [bulk]: window must look like 22:00-06:00", file,
+                            key_line(lines, g, "window"));
+                return FALSE;
+            }
+            if (bk->win_start == bk->win_end) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [bulk]: window %s starts where it ends", file,
+                            key_line(lines, g, "window"), v);
+                return FALSE;
+            }
+            g_free(bk->window);
+            bk->window = g_strdup(v);
+        } else {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "%s:%u: [bulk]: unknown key '%s'", file, key_line(lines, g, keys[k]),
+                        keys[k]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 GPtrArray *
 host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
 {
@@ -157,44 +204,8 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
     for (guint i = 0; groups[i]; i++) {
         const char *g = groups[i];
         if (!strcmp(g, "bulk")) {
-            g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
-            for (guint k = 0; keys[k]; k++) {
-                g_autofree char *v = kf_str(kf, g, keys[k]);
-                gint64 n;
-                if (!strcmp(keys[k], "max-per-backend") || !strcmp(keys[k], "max-per-host")) {
-                    if (!v || !g_ascii_string_to_signed(v, 10, 1, 1000, &n, NULL)) {
-                        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                    "%s: [bulk]: %s must be a number from 1 to 1000", file,
-                                    keys[k]);
-                        return NULL;
-                    }
-                    if (keys[k][8] == 'b')
-                        bk->max_backend = n;
-                    else
-                        bk->max_host = n;
-                } else if (!strcmp(keys[k], "window")) {
-                    g_auto(GStrv) p = v ? g_strsplit(v, "-", 2) : NULL;
-                    if (!p || g_strv_length(p) != 2 || !parse_hhmm(g_strstrip(p[0]), &bk->win_start)
-                        || !parse_hhmm(g_strstrip(p[1]), &bk->win_end)) {
-                        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                    "%s:%u: [bulk]: window must look like 22:00-06:00", file,
-                                    key_line(lines, g, "window"));
-                        return NULL;
-                    }
-                    if (bk->win_start == bk->win_end) {
-                        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                    "%s:%u: [bulk]: window %s starts where it ends", file,
-                                    key_line(lines, g, "window"), v);
-                        return NULL;
-                    }
-                    g_free(bk->window);
-                    bk->window = g_strdup(v);
-                } else {
-                    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                "%s: [bulk]: unknown key '%s'", file, keys[k]);
-                    return NULL;
-                }
-            }
+            if (!read_bulk_group(file, lines, kf, g, bk, error))
+                return NULL;
         } else if (g_str_has_prefix(g, "wave ")) {
             gint64 n;
             HostBulkWave *w;
@@ -220,13 +231,14 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                     ok |= !strcmp(keys[k], known[q]);
                 if (!ok) {
                     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                "%s: [%s]: unknown key '%s'", file, g, keys[k]);
+                                "%s:%u: [%s]: unknown key '%s'", file, key_line(lines, g, keys[k]),
+                                g, keys[k]);
                     return NULL;
                 }
             }
             if (!vms) {
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                            "%s: [%s]: missing key 'vms'", file, g);
+                            "%s:%u: [%s]: missing key 'vms'", file, key_line(lines, g, ""), g);
                 return NULL;
             }
             if (g_key_file_has_key(kf, g, "path", NULL) && (!path || !g_path_is_absolute(path))) {
@@ -239,7 +251,8 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                 return NULL;
             if (type && strcmp(type, "live") && strcmp(type, "cold")) {
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                            "%s: [%s]: type must be live or cold", file, g);
+                            "%s:%u: [%s]: type must be live or cold", file,
+                            key_line(lines, g, "type"), g);
                 return NULL;
             }
             w = g_new0(HostBulkWave, 1);
