@@ -97,14 +97,103 @@ kf_str(GKeyFile *kf, const char *group, const char *key)
     return v;
 }
 
+/* The line of [@group]@key from host_keyfile_prescan's table (0: unknown). */
+static guint
+key_line(GHashTable *lines, const char *group, const char *key)
+{
+    g_autofree char *k = g_strdup_printf("[%s]%s", group, key);
+    return GPOINTER_TO_UINT(g_hash_table_lookup(lines, k));
+}
+
+/* Each to.NAME of wave @g names a VM of its vms= list (NAME or BACKEND:NAME):
+ * a typo would silently send the VM to the wave's default host. */
+static gboolean
+check_overrides(const char *file, GHashTable *lines, GKeyFile *kf, const char *g, const char *vms,
+                GError **error)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
+    g_auto(GStrv) list = g_strsplit_set(vms, ";,", -1);
+
+    for (guint k = 0; keys[k]; k++) {
+        const char *name = keys[k] + 3;
+        gboolean found = FALSE;
+        if (!g_str_has_prefix(keys[k], "to."))
+            continue;
+        for (guint i = 0; list[i] && !found; i++) {
+            const char *vm = g_strstrip(list[i]);
+            const char *colon = strchr(vm, ':');
+            found = !strcmp(vm, name) || (colon && !strcmp(colon + 1, name));
+        }
+        if (!found) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "%s:%u: [%s]: %s names no VM of this wave's vms=", file,
+                        key_line(lines, g, keys[k]), g, keys[k]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* [bulk]: the limits and the window into @bk. */
+static gboolean
+read_bulk_group(const char *file, GHashTable *lines, GKeyFile *kf, const char *g, HostBulk *bk,
+                GError **error)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
+    for (guint k = 0; keys[k]; k++) {
+        g_autofree char *v = kf_str(kf, g, keys[k]);
+        gint64 n;
+        if (!strcmp(keys[k], "max-per-backend") || !strcmp(keys[k], "max-per-host")) {
+            if (!v || !g_ascii_string_to_signed(v, 10, 1, 1000, &n, NULL)) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [bulk]: %s must be a number from 1 to 1000", file,
+                            key_line(lines, g, keys[k]), keys[k]);
+                return FALSE;
+            }
+            if (keys[k][8] == 'b')
+                bk->max_backend = n;
+            else
+                bk->max_host = n;
+        } else if (!strcmp(keys[k], "window")) {
+            g_auto(GStrv) p = v ? g_strsplit(v, "-", 2) : NULL;
+            if (!p || g_strv_length(p) != 2 || !parse_hhmm(g_strstrip(p[0]), &bk->win_start)
+                || !parse_hhmm(g_strstrip(p[1]), &bk->win_end)) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [bulk]: window must look like 22:00-06:00", file,
+                            key_line(lines, g, "window"));
+                return FALSE;
+            }
+            if (bk->win_start == bk->win_end) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [bulk]: window %s starts where it ends", file,
+                            key_line(lines, g, "window"), v);
+                return FALSE;
+            }
+            g_free(bk->window);
+            bk->window = g_strdup(v);
+        } else {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "%s:%u: [bulk]: unknown key '%s'", file, key_line(lines, g, keys[k]),
+                        keys[k]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 GPtrArray *
 host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GPtrArray) waves = g_ptr_array_new_with_free_func((GDestroyNotify)wave_free);
     g_auto(GStrv) groups = NULL;
+    g_autofree char *data = NULL;
+    g_autoptr(GHashTable) lines = NULL;
 
-    if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, error)) {
+    if (!host_read_file(file, "plan file", HOST_CONFIG_MAX, &data, error)
+        || !host_keyfile_prescan(file, data, &lines, error))
+        return NULL;
+    if (!g_key_file_load_from_data(kf, data, -1, G_KEY_FILE_NONE, error)) {
         g_prefix_error(error, "%s: ", file);
         return NULL;
     }
@@ -115,36 +204,8 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
     for (guint i = 0; groups[i]; i++) {
         const char *g = groups[i];
         if (!strcmp(g, "bulk")) {
-            g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
-            for (guint k = 0; keys[k]; k++) {
-                g_autofree char *v = kf_str(kf, g, keys[k]);
-                gint64 n;
-                if (!strcmp(keys[k], "max-per-backend") || !strcmp(keys[k], "max-per-host")) {
-                    if (!v || !g_ascii_string_to_signed(v, 10, 1, 1000, &n, NULL)) {
-                        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                    "%s: [bulk]: %s must be a number from 1 to 1000", file,
-                                    keys[k]);
-                        return NULL;
-                    }
-                    if (keys[k][8] == 'b')
-                        bk->max_backend = n;
-                    else
-                        bk->max_host = n;
-                } else if (!strcmp(keys[k], "window")) {
-                    g_auto(GStrv) p = v ? g_strsplit(v, "-", 2) : NULL;
-                    if (!p || g_strv_length(p) != 2 || !parse_hhmm(g_strstrip(p[0]), &bk->win_start)
-                        || !parse_hhmm(g_strstrip(p[1]), &bk->win_end)) {
-                        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                    "%s: [bulk]: window must look like 22:00-06:00", file);
-                        return NULL;
-                    }
-                    bk->window = g_strdup(v);
-                } else {
-                    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                "%s: [bulk]: unknown key '%s'", file, keys[k]);
-                    return NULL;
-                }
-            }
+            if (!read_bulk_group(file, lines, kf, g, bk, error))
+                return NULL;
         } else if (g_str_has_prefix(g, "wave ")) {
             gint64 n;
             HostBulkWave *w;
@@ -170,18 +231,28 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                     ok |= !strcmp(keys[k], known[q]);
                 if (!ok) {
                     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                                "%s: [%s]: unknown key '%s'", file, g, keys[k]);
+                                "%s:%u: [%s]: unknown key '%s'", file, key_line(lines, g, keys[k]),
+                                g, keys[k]);
                     return NULL;
                 }
             }
             if (!vms) {
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                            "%s: [%s]: missing key 'vms'", file, g);
+                            "%s:%u: [%s]: missing key 'vms'", file, key_line(lines, g, ""), g);
                 return NULL;
             }
+            if (g_key_file_has_key(kf, g, "path", NULL) && (!path || !g_path_is_absolute(path))) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [%s]: path must be an absolute directory, not '%s'", file,
+                            key_line(lines, g, "path"), g, path ? path : "");
+                return NULL;
+            }
+            if (!check_overrides(file, lines, kf, g, vms, error))
+                return NULL;
             if (type && strcmp(type, "live") && strcmp(type, "cold")) {
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                            "%s: [%s]: type must be live or cold", file, g);
+                            "%s:%u: [%s]: type must be live or cold", file,
+                            key_line(lines, g, "type"), g);
                 return NULL;
             }
             w = g_new0(HostBulkWave, 1);

@@ -176,6 +176,10 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
                   "move the VM's files and disks to DIR", "DIR");
         add_entry(a, "disk-path", G_OPTION_ARG_STRING_ARRAY, &o->m.disk_paths,
                   "move one disk to DIR (repeatable)", "DISK=DIR");
+        add_entry(a, "option", G_OPTION_ARG_STRING_ARRAY, &o->m.options,
+                  "backend option, e.g. kvm's tcg-safe=false (repeatable; the plugin's "
+                  "documentation lists its keys)",
+                  "KEY=VALUE");
     }
     if (c->opts & OPT_FORCE)
         add_entry(a, "force", G_OPTION_ARG_NONE, &o->m.force, "accept validation warnings", NULL);
@@ -212,7 +216,7 @@ takes_value(const char *arg)
     static const char *const with_value[] = {
         "--config", "--plugin-dir", "--state-dir", "--backend",  "--group", "--host",
         "--to",     "--to-group",   "--network",   "--transfer", "--path",  "--disk-path",
-        "--state",  "--vm",         "--since",     "--before"
+        "--state",  "--vm",         "--since",     "--before",   "--option"
     };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)
         if (!strcmp(arg, with_value[i]))
@@ -270,7 +274,8 @@ check_args(const Command *c, CmdOpts *o, char **args, GError **error)
     }
     tmp = vmshift_list_new((GDestroyNotify)vmshift_mapping_free);
     if (!host_spec_add_mappings(tmp, o->m.disk_paths, "--disk-path", error)
-        || !host_spec_add_mappings(tmp, o->m.networks, "--network", error)) {
+        || !host_spec_add_mappings(tmp, o->m.networks, "--network", error)
+        || !host_spec_parse_options(o->m.options, NULL, error)) {
         g_prefix_error(error, "%s: ", c->name);
         return FALSE;
     }
@@ -292,6 +297,7 @@ opts_clear(CmdOpts *o, HostGlobals *g)
     g_free(o->m.path);
     g_strfreev(o->m.disk_paths);
     g_strfreev(o->m.networks);
+    g_strfreev(o->m.options);
     g_free(o->m.transfer);
     g_free(g->config_path);
     g_strfreev(g->plugin_dirs);

@@ -169,6 +169,10 @@ print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const Vmshift
         printf("  storage:   %s\n", spec->dest_path         ? spec->dest_path
                                     : spec->disk_paths->len ? "per disk (see --disk-path)"
                                                             : "stays where it is");
+        if (spec->options) {
+            g_autofree char *opts = g_variant_print(spec->options, FALSE);
+            printf("  options:   %s\n", opts);
+        }
         printf("  phases:    validate, prepare, transfer, switchover%s, cleanup\n",
                vmshift_migration_spec_moves_storage(spec) && host_backend_has_op(b, "recreate_acl")
                    ? ", acl"

@@ -8,8 +8,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/host.h"
 
@@ -209,17 +211,22 @@ add_group(HostConfig *c, GKeyFile *kf, const char *source, const char *group, co
     g_hash_table_insert(c->group_sources, g_strdup(name), g_strdup(source));
 }
 
-static void
-read_vmshift_group(HostConfig *c, GKeyFile *kf, const char *source, gboolean state_dir_overridden)
+static gboolean
+read_vmshift_group(HostConfig *c, GKeyFile *kf, const char *source, gboolean state_dir_overridden,
+                   GError **error)
 {
     g_auto(GStrv) keys = g_key_file_get_keys(kf, "vmshift", NULL, NULL);
 
     for (guint i = 0; keys && keys[i]; i++) {
         if (strcmp(keys[i], "state-dir") == 0) {
             g_autofree char *v = strip_value(kf, "vmshift", "state-dir");
-            if (!v || !g_path_is_absolute(v))
-                warn(c, "%s: [vmshift]: state-dir must be an absolute path", source);
-            else if (!state_dir_overridden) {
+            if (!v || !g_path_is_absolute(v)) {
+                /* an error, never a silent switch to the default state dir (#13) */
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s: [vmshift]: state-dir must be an absolute path, not '%s'", source,
+                            v ? v : "");
+                return FALSE;
+            } else if (!state_dir_overridden) {
                 g_free(c->state_dir);
                 c->state_dir = g_steal_pointer(&v);
             }
@@ -227,21 +234,21 @@ read_vmshift_group(HostConfig *c, GKeyFile *kf, const char *source, gboolean sta
             warn(c, "%s: [vmshift]: unknown key '%s'", source, keys[i]);
         }
     }
+    return TRUE;
 }
 
 /* Turns a GKeyFile parse error into one line with the file; GLib's messages
  * already carry "line N" when they know it. */
 static char *
-parse_error_line(const char *file, const GError *e)
+parse_error_line(const char *file, const char *data, const GError *e)
 {
     const char *open = strstr(e->message, "\u201c");
     const char *close = open ? strstr(open, "\u201d") : NULL;
     g_autofree char *text = NULL;
-    g_autofree char *data = NULL;
     g_auto(GStrv) lines = NULL;
 
     /* GKeyFile quotes the offending line but does not number it */
-    if (open && close && g_file_get_contents(file, &data, NULL, NULL)) {
+    if (open && close) {
         text = g_strndup(open + strlen("\u201c"), close - open - strlen("\u201c"));
         lines = g_strsplit(data, "\n", -1);
         for (guint i = 0; lines[i]; i++)
@@ -251,15 +258,138 @@ parse_error_line(const char *file, const GError *e)
     return g_strdup_printf("%s: %s", file, e->message);
 }
 
-static void
-read_file(HostConfig *c, const char *file, gboolean main_file, gboolean state_dir_overridden)
+gboolean
+host_read_file(const char *path, const char *what, gsize limit, char **contents, GError **error)
+{
+    struct stat st;
+    g_autofree char *buf = NULL;
+    gsize len = 0, cap;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+    if (fd < 0) {
+        int e = errno;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", path, g_strerror(e));
+        return FALSE;
+    }
+    if (fstat(fd, &st) != 0)
+        st.st_mode = 0;
+    if (!S_ISREG(st.st_mode)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "%s: refusing %s: not a regular file (%s)", path, what,
+                    S_ISDIR(st.st_mode)    ? "a directory"
+                    : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                           : "a device or socket");
+        close(fd);
+        return FALSE;
+    }
+    /* one byte past the limit tells a file that grew after fstat */
+    cap = MIN((gsize)st.st_size, limit) + 1;
+    buf = g_malloc(cap + 1);
+    while (st.st_size <= (off_t)limit && len < cap && (n = read(fd, buf + len, cap - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", path, g_strerror(e));
+            close(fd);
+            return FALSE;
+        }
+        len += (gsize)n;
+    }
+    close(fd);
+    if ((gsize)st.st_size > limit || len > limit) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "%s: refusing %s: larger than %" G_GSIZE_FORMAT " KiB", path, what,
+                    limit / 1024);
+        return FALSE;
+    }
+    buf[len] = '\0';
+    *contents = g_steal_pointer(&buf);
+    return TRUE;
+}
+
+gboolean
+host_keyfile_prescan(const char *file, const char *data, GHashTable **lines, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_auto(GStrv) text = g_strsplit(data, "\n", -1);
+    g_autofree char *group = g_strdup("");
+
+    for (guint i = 0; text[i]; i++) {
+        char *l = g_strstrip(text[i]);
+        g_autofree char *key = NULL;
+        char *eq;
+        guint first;
+
+        if (!g_utf8_validate(l, -1, NULL)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s:%u: not UTF-8", file,
+                        i + 1);
+            return FALSE;
+        }
+        if (!*l || *l == '#')
+            continue;
+        if (*l == '[' && l[strlen(l) - 1] == ']') {
+            g_free(group);
+            group = g_strndup(l + 1, strlen(l) - 2);
+            key = g_strdup_printf("[%s]", group);
+        } else if ((eq = strchr(l, '='))) {
+            *eq = '\0';
+            key = g_strdup_printf("[%s]%s", group, g_strchomp(l));
+        } else {
+            continue; /* GKeyFile reports it */
+        }
+        first = GPOINTER_TO_UINT(g_hash_table_lookup(seen, key));
+        if (first) {
+            if (*l == '[')
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [%s] appears twice (first at line %u)", file, i + 1, group,
+                            first);
+            else
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [%s]: key '%s' given twice (first at line %u)", file, i + 1,
+                            group, l, first);
+            return FALSE;
+        }
+        g_hash_table_insert(seen, g_steal_pointer(&key), GUINT_TO_POINTER(i + 1));
+    }
+    if (lines)
+        *lines = g_steal_pointer(&seen);
+    return TRUE;
+}
+
+/* A file of the configuration into @kf: refused unless a regular file under
+ * the size limit; GKeyFile's parse errors get their line number. */
+static gboolean
+load_keyfile(GKeyFile *kf, const char *file, char **line)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *data = NULL;
+
+    if (!host_read_file(file, "configuration file", HOST_CONFIG_MAX, &data, &err)) {
+        *line = g_strdup(err->message);
+        return FALSE;
+    }
+    if (!host_keyfile_prescan(file, data, NULL, &err)) {
+        *line = g_strdup(err->message);
+        return FALSE;
+    }
+    if (!g_key_file_load_from_data(kf, data, -1, G_KEY_FILE_NONE, &err)) {
+        *line = parse_error_line(file, data, err);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+read_file(HostConfig *c, const char *file, gboolean main_file, gboolean state_dir_overridden,
+          GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autoptr(GError) err = NULL;
     g_auto(GStrv) groups = NULL;
+    char *line = NULL;
 
-    if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &err)) {
-        char *line = parse_error_line(file, err);
+    if (!load_keyfile(kf, file, &line)) {
         if (!main_file) {
             /* A placeholder so that `backends` shows the broken drop-in and
              * commands naming its backend fail with the parse error. */
@@ -277,21 +407,27 @@ read_file(HostConfig *c, const char *file, gboolean main_file, gboolean state_di
                 b->error = g_strdup(line);
                 g_ptr_array_add(c->backends, b);
                 g_free(line);
-                return;
+                return TRUE;
             }
             backend_conf_free(b);
         }
+        if (main_file) {
+            /* never a silent switch to defaults (another state dir): #13 */
+            g_set_error_literal(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, line);
+            g_free(line);
+            return FALSE;
+        }
         warn(c, "%s", line);
         g_free(line);
-        return;
+        return TRUE;
     }
     groups = g_key_file_get_groups(kf, NULL);
     for (guint i = 0; groups[i]; i++) {
         const char *g = groups[i];
         if (strcmp(g, "vmshift") == 0) {
-            if (main_file)
-                read_vmshift_group(c, kf, file, state_dir_overridden);
-            else
+            if (main_file && !read_vmshift_group(c, kf, file, state_dir_overridden, error))
+                return FALSE;
+            else if (!main_file)
                 warn(c, "%s: [vmshift] belongs in %s, not in a drop-in; ignored", file, c->path);
         } else if (g_str_has_prefix(g, "backend ")) {
             const char *name = g + strlen("backend ");
@@ -305,6 +441,7 @@ read_file(HostConfig *c, const char *file, gboolean main_file, gboolean state_di
                  file, g);
         }
     }
+    return TRUE;
 }
 
 static gint
@@ -336,7 +473,8 @@ host_config_load(const char *path, gboolean explicit_path, const char *state_dir
                         "%s: is a directory, not a configuration file", c->path);
             return NULL;
         }
-        read_file(c, c->path, TRUE, state_dir_override != NULL);
+        if (!read_file(c, c->path, TRUE, state_dir_override != NULL, error))
+            return NULL;
     } else if (explicit_path || errno != ENOENT) {
         int e = errno;
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", c->path, g_strerror(e));
@@ -355,7 +493,7 @@ host_config_load(const char *path, gboolean explicit_path, const char *state_dir
         g_ptr_array_sort(names, compare_strings);
         for (guint i = 0; i < names->len; i++) {
             g_autofree char *f = g_build_filename(dropin, g_ptr_array_index(names, i), NULL);
-            read_file(c, f, FALSE, state_dir_override != NULL);
+            read_file(c, f, FALSE, state_dir_override != NULL, NULL);
         }
     }
     return g_steal_pointer(&c);

@@ -52,6 +52,21 @@ const char *host_default_config_path(void);
 const char *host_default_state_dir(void);
 const char *host_default_plugin_dir(void);
 
+/* Size limits of the files vmshift reads (bytes). */
+#define HOST_CONFIG_MAX (1024 * 1024) /* vmshift.conf, a drop-in, a plan */
+
+/* Reads @path whole into @contents (NUL-terminated) without blocking on a
+ * FIFO: FALSE with one line naming the file, what it is (@what) and why,
+ * unless it is a regular file of at most @limit bytes. */
+gboolean host_read_file(const char *path, const char *what, gsize limit, char **contents,
+                        GError **error);
+
+/* What GKeyFile merges silently, as an error "FILE:LINE: ...": a group or a
+ * key of one group given twice, a line that is not UTF-8. @lines (may be
+ * NULL) receives "[group]" and "[group]key" -> line number. */
+gboolean host_keyfile_prescan(const char *file, const char *data, GHashTable **lines,
+                              GError **error);
+
 HostConfig *host_config_load(const char *path, gboolean explicit_path,
                              const char *state_dir_override, GError **error);
 void host_config_free(HostConfig *config);
@@ -78,6 +93,7 @@ typedef struct {
 typedef struct {
     GPtrArray *dirs;     /* search order: --plugin-dir..., then plugindir */
     GHashTable *plugins; /* name -> HostPlugin (a cache: one load per name) */
+    GError *dir_error;   /* a --plugin-dir refused (empty, a symlink): every load fails */
 } HostLoader;
 
 HostLoader *host_loader_new(const char *const *extra_dirs, gboolean use_default_dir);
@@ -413,12 +429,17 @@ typedef struct {
     char **disk_paths;
     char **networks;
     char *transfer;
+    char **options; /* --option KEY=VALUE: backend options, passed as strings */
     gboolean start, force, dry_run;
 } HostMigrateOpts;
 
 /* Appends a VmshiftMapping to @out for each "KEY=VALUE" of @items; FALSE
  * (naming @opt) for one that is not KEY=VALUE. */
 gboolean host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, GError **error);
+/* The a{sv} of "KEY=VALUE" @items (values as strings), NULL for none; FALSE
+ * for an item that is not KEY=VALUE, a key given twice or bytes that are not
+ * UTF-8, naming the item. */
+gboolean host_spec_parse_options(char **items, GVariant **out, GError **error);
 /* "auto" (or NULL), "san", "network" -> VMSHIFT_TRANSFER_*; FALSE otherwise. */
 gboolean host_spec_parse_transfer(const char *s, guint32 *out);
 /* VMSHIFT_TRANSFER_* -> "auto", "san", "network" (static). */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "sdk/path-check.h"
 
 static void
 plugin_free(HostPlugin *p)
@@ -32,8 +33,18 @@ host_loader_new(const char *const *extra_dirs, gboolean use_default_dir)
     HostLoader *l = g_new0(HostLoader, 1);
 
     l->dirs = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; extra_dirs && extra_dirs[i]; i++)
+    for (guint i = 0; extra_dirs && extra_dirs[i]; i++) {
+        struct stat st;
+        /* "" would be the current directory; a symlink may be re-pointed */
+        if (!*extra_dirs[i] && !l->dir_error)
+            g_set_error(&l->dir_error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                        "--plugin-dir \"\": refusing an empty plugin directory name");
+        else if (lstat(extra_dirs[i], &st) == 0 && S_ISLNK(st.st_mode) && !l->dir_error)
+            g_set_error(&l->dir_error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                        "--plugin-dir %s: refusing a plugin directory that is a symbolic link",
+                        extra_dirs[i]);
         g_ptr_array_add(l->dirs, g_canonicalize_filename(extra_dirs[i], NULL));
+    }
     if (use_default_dir)
         g_ptr_array_add(l->dirs, g_strdup(host_default_plugin_dir()));
     l->plugins = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)plugin_free);
@@ -47,6 +58,7 @@ host_loader_free(HostLoader *l)
         return;
     g_ptr_array_unref(l->dirs);
     g_hash_table_unref(l->plugins);
+    g_clear_error(&l->dir_error);
     g_free(l);
 }
 
@@ -192,6 +204,11 @@ load_one(HostLoader *l, HostPlugin *p)
     GModule *mod;
     const VmshiftPluginDescriptor *d;
 
+    if (l->dir_error) {
+        p->status = HOST_LOAD_REFUSED;
+        p->error = g_error_copy(l->dir_error);
+        return;
+    }
     for (guint i = 0; i < l->dirs->len; i++) {
         g_autofree char *cand = g_build_filename(g_ptr_array_index(l->dirs, i), file, NULL);
         if (lstat(cand, &st) == 0) {
@@ -222,6 +239,8 @@ load_one(HostLoader *l, HostPlugin *p)
                         "%s: cannot inspect plugin directory %s", p->path, dir);
         return;
     }
+    if (!vmshift_path_check_dirs(p->path, "plugin", dir, &p->error))
+        return;
     if (S_ISLNK(st.st_mode)) {
         g_set_error(&p->error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
                     "%s: refusing plugin: it is a symbolic link", p->path);

@@ -25,6 +25,39 @@ host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, GError **e
     return TRUE;
 }
 
+gboolean
+host_spec_parse_options(char **items, GVariant **out, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
+
+    for (guint i = 0; items && items[i]; i++) {
+        const char *eq = strchr(items[i], '=');
+        g_autofree char *k = NULL;
+        if (!g_utf8_validate(items[i], -1, NULL)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "--option: item %u is not UTF-8", i + 1);
+            return FALSE;
+        }
+        if (!eq || eq == items[i]) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "--option %s: expected KEY=VALUE", items[i]);
+            return FALSE;
+        }
+        k = g_strndup(items[i], eq - items[i]);
+        if (g_hash_table_contains(seen, k)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "--option %s: key '%s' given twice", items[i], k);
+            return FALSE;
+        }
+        g_variant_builder_add(&b, "{sv}", k, g_variant_new_string(eq + 1));
+        g_hash_table_add(seen, g_steal_pointer(&k));
+    }
+    if (out)
+        *out = items && items[0] ? g_variant_ref_sink(g_variant_builder_end(&b)) : NULL;
+    return TRUE;
+}
+
 /* VmshiftTransfer -> its option value, in the enum's order */
 static const char *const transfer_names[] = { "auto", "san", "network" };
 
@@ -56,7 +89,8 @@ host_build_spec(HostRegistry *reg, const char *vm_spec, const HostMigrateOpts *o
     HostBackend *b = NULL;
 
     if (!host_spec_add_mappings(spec->disk_paths, o->disk_paths, "--disk-path", error)
-        || !host_spec_add_mappings(spec->networks, o->networks, "--network", error))
+        || !host_spec_add_mappings(spec->networks, o->networks, "--network", error)
+        || !host_spec_parse_options(o->options, &spec->options, error))
         return NULL;
     if (!host_spec_parse_transfer(o->transfer, &spec->transfer)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
@@ -174,6 +208,21 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
         g_autofree char *kv = g_strdup_printf("%s=%s", m->key, m->value);
         g_string_append(s, " --network");
         append_arg(s, kv);
+    }
+    if (spec->options) {
+        GVariantIter it;
+        const char *k;
+        GVariant *v;
+        g_variant_iter_init(&it, spec->options);
+        while (g_variant_iter_next(&it, "{&sv}", &k, &v)) {
+            g_autoptr(GVariant) val = v;
+            g_autofree char *vs = g_variant_is_of_type(val, G_VARIANT_TYPE_STRING)
+                                      ? g_variant_dup_string(val, NULL)
+                                      : g_variant_print(val, FALSE);
+            g_autofree char *kv = g_strdup_printf("%s=%s", k, vs);
+            g_string_append(s, " --option");
+            append_arg(s, kv);
+        }
     }
     if (spec->transfer != VMSHIFT_TRANSFER_AUTO)
         g_string_append_printf(s, " --transfer %s", host_spec_transfer_name(spec->transfer));

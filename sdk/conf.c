@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vmshift/vmshift.h>
 
+#include "path-check.h"
 #include "sdk-private.h"
 
 struct _VmshiftConfig {
@@ -194,18 +196,44 @@ check_stat(const char *path, const struct stat *st, GError **error)
     return TRUE;
 }
 
+/* A credentials file is a few lines; anything larger is refused unread. */
+#define CREDENTIALS_MAX (64 * 1024)
+
+/* What is refused before reading: a symlink, not a regular root-only file,
+ * too large, a directory above that someone else may change. */
+static gboolean
+check_file(const char *path, const struct stat *st, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+
+    if (S_ISLNK(st->st_mode)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                    "credentials file %s is a symbolic link; refused (name the file itself)", path);
+        return FALSE;
+    }
+    if (!check_stat(path, st, error))
+        return FALSE;
+    if (st->st_size > CREDENTIALS_MAX) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "credentials file %s is too large (%lld bytes, at most %d)", path,
+                    (long long)st->st_size, CREDENTIALS_MAX);
+        return FALSE;
+    }
+    return vmshift_path_check_dirs(path, "credentials file", dir, error);
+}
+
 VMSHIFT_API gboolean
 vmshift_credentials_check_file(const char *path, GError **error)
 {
     struct stat st;
 
-    if (stat(path, &st) != 0) {
+    if (lstat(path, &st) != 0) {
         int e = errno;
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "credentials file %s: %s", path,
                     g_strerror(e));
         return FALSE;
     }
-    return check_stat(path, &st, error);
+    return check_file(path, &st, error);
 }
 
 VMSHIFT_API void
@@ -213,70 +241,120 @@ vmshift_credentials_free(VmshiftCredentials *cr)
 {
     if (!cr)
         return;
-    if (cr->password) {
-        /* volatile so the wipe is not optimised away */
-        volatile char *p = cr->password;
-        while (*p)
-            *p++ = 0;
-    }
+    if (cr->password)
+        explicit_bzero(cr->password, strlen(cr->password));
     g_free(cr->user);
     g_free(cr->password);
     g_free(cr->domain);
     g_free(cr);
 }
 
-VMSHIFT_API VmshiftCredentials *
-vmshift_credentials_read_file(const char *path, GError **error)
+/* The raw file, in memory kept out of core dumps and wiped when freed. */
+typedef struct {
+    char *data;
+    gsize size; /* of the mapping */
+    gsize len;  /* bytes read */
+} SecretBuf;
+
+static void
+secret_buf_clear(SecretBuf *b)
+{
+    if (b->data) {
+        explicit_bzero(b->data, b->size);
+        munmap(b->data, b->size);
+        b->data = NULL;
+    }
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SecretBuf, secret_buf_clear)
+
+/* Opens @path without following a symbolic link or blocking (a FIFO),
+ * checks it is a regular root-only file under the size limit in a
+ * directory chain nobody else can change, and reads it into @b. */
+static gboolean
+read_secret_file(const char *path, SecretBuf *b, GError **error)
 {
     struct stat st;
-    g_autoptr(VmshiftCredentials) cr = NULL;
-    g_autofree char *data = NULL;
-    g_auto(GStrv) lines = NULL;
-    gsize len = 0;
-    int fd;
-    GIOChannel *ch;
-    GError *local = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    ssize_t n;
 
-    /* Check the file we actually read (fstat on the open descriptor). */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         int e = errno;
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "credentials file %s: %s", path,
-                    g_strerror(e));
-        return NULL;
+        if (e == ELOOP)
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                        "credentials file %s is a symbolic link; refused (name the file itself)",
+                        path);
+        else
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "credentials file %s: %s", path,
+                        g_strerror(e));
+        return FALSE;
     }
-    if (fstat(fd, &st) != 0 || !check_stat(path, &st, error)) {
+    if (fstat(fd, &st) != 0 || !check_file(path, &st, error)) {
         if (error && !*error)
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                         "credentials file %s: cannot stat", path);
         close(fd);
-        return NULL;
+        return FALSE;
     }
-    ch = g_io_channel_unix_new(fd);
-    g_io_channel_set_close_on_unref(ch, TRUE);
-    g_io_channel_set_encoding(ch, NULL, NULL);
-    if (g_io_channel_read_to_end(ch, &data, &len, &local) != G_IO_STATUS_NORMAL) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "credentials file %s: %s", path,
-                    local ? local->message : "read failed");
-        g_clear_error(&local);
-        g_io_channel_unref(ch);
-        return NULL;
+    b->size = CREDENTIALS_MAX + 1;
+    b->data = mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b->data == MAP_FAILED) {
+        b->data = NULL;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "credentials file %s: out of memory", path);
+        close(fd);
+        return FALSE;
     }
-    g_io_channel_unref(ch);
+    (void)madvise(b->data, b->size, MADV_DONTDUMP);
+    while (b->len < CREDENTIALS_MAX
+           && (n = read(fd, b->data + b->len, CREDENTIALS_MAX - b->len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "credentials file %s: %s", path,
+                        g_strerror(e));
+            close(fd);
+            return FALSE;
+        }
+        b->len += (gsize)n;
+    }
+    close(fd);
+    if (b->len >= CREDENTIALS_MAX || memchr(b->data, 0, b->len)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "credentials file %s: not a text file of at most %d bytes", path,
+                    CREDENTIALS_MAX);
+        return FALSE;
+    }
+    return TRUE;
+}
 
-    cr = g_new0(VmshiftCredentials, 1);
-    lines = g_strsplit(data, "\n", -1);
-    for (guint i = 0; lines[i]; i++) {
-        char *line = g_strstrip(lines[i]);
-        char *eq;
+/* Reads the KEY=VALUE lines of @b (in place) into @cr. */
+static gboolean
+parse_credentials(const char *path, SecretBuf *b, VmshiftCredentials *cr, GError **error)
+{
+    char *next = b->data;
+    guint lineno = 0;
 
+    b->data[b->len] = '\0';
+    while (next) {
+        char *line = next, *eq;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        lineno++;
+        line = g_strstrip(line);
         if (!*line || *line == '#' || *line == ';')
             continue;
+        if (!g_utf8_validate(line, -1, NULL)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "credentials file %s: line %u is not UTF-8", path, lineno);
+            return FALSE;
+        }
         eq = strchr(line, '=');
         if (!eq) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                        "credentials file %s: line %u is not KEY=VALUE", path, i + 1);
-            return NULL;
+                        "credentials file %s: line %u is not KEY=VALUE", path, lineno);
+            return FALSE;
         }
         *eq = '\0';
         g_strstrip(line);
@@ -284,6 +362,8 @@ vmshift_credentials_read_file(const char *path, GError **error)
             g_free(cr->user);
             cr->user = g_strdup(g_strstrip(eq + 1));
         } else if (!strcmp(line, "password")) {
+            if (cr->password)
+                explicit_bzero(cr->password, strlen(cr->password));
             g_free(cr->password);
             /* passwords keep their inner spaces; only the line end is trimmed */
             cr->password = g_strdup(eq + 1);
@@ -292,12 +372,21 @@ vmshift_credentials_read_file(const char *path, GError **error)
             cr->domain = g_strdup(g_strstrip(eq + 1));
         } else {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                        "credentials file %s: line %u: unknown key '%s'", path, i + 1, line);
-            return NULL;
+                        "credentials file %s: line %u: unknown key '%s'", path, lineno, line);
+            return FALSE;
         }
     }
-    /* wipe the raw copy of the secret */
-    memset(data, 0, len);
+    return TRUE;
+}
+
+VMSHIFT_API VmshiftCredentials *
+vmshift_credentials_read_file(const char *path, GError **error)
+{
+    g_auto(SecretBuf) buf = { 0 };
+    g_autoptr(VmshiftCredentials) cr = g_new0(VmshiftCredentials, 1);
+
+    if (!read_secret_file(path, &buf, error) || !parse_credentials(path, &buf, cr, error))
+        return NULL;
     if (!cr->user || !*cr->user || !cr->password) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                     "credentials file %s: needs user= and password= lines", path);

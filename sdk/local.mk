@@ -14,6 +14,7 @@ nodist_vmshiftinclude_HEADERS = sdk/include/vmshift/version.h
 
 sdk_libvmshift_sdk_la_SOURCES = \
 	sdk/sdk-private.h \
+	sdk/path-check.h \
 	sdk/error.c \
 	sdk/types.c \
 	sdk/job.c \

@@ -83,6 +83,11 @@ json_ok() {
     else notok "--json $what: invalid JSON" "$(cat "$T/jerr")" "$(head -c 400 "$T/out")"; fi
 }
 
+# ---- the process: GLib's log on stderr, no core dumps -----------------------------
+G_MESSAGES_DEBUG=all V --json backends >"$T/out" 2>"$T/err"
+if "$JSON" <"$T/out" 2>"$T/jerr"; then ok "G_MESSAGES_DEBUG=all: --json stays valid JSON"
+else notok "G_MESSAGES_DEBUG=all breaks --json" "$(head -c 400 "$T/out")"; fi
+
 # ---- --help -------------------------------------------------------------------
 "$VMSHIFT" --help >"$T/out" 2>"$T/err" && [ -s "$T/out" ] && [ ! -s "$T/err" ] \
     && ok "vmshift --help" || notok "vmshift --help"
@@ -108,6 +113,8 @@ usage_error "--live and --cold" migrate web1 --to beta --live --cold
 usage_error "bad --transfer" migrate web1 --to beta --transfer pigeon
 usage_error "bad --network" migrate web1 --to beta --network nonic
 usage_error "bad --disk-path" migrate-storage web1 --disk-path =x
+usage_error "bad --option" migrate web1 --to beta --option novalue
+usage_error "--option key twice" check web1 --to beta --option a=1 --option a=2
 usage_error "migrate-storage without path" migrate-storage web1
 usage_error "rate without VM" rate
 usage_error "job show without ID" job show
@@ -133,6 +140,41 @@ else notok "backends listing" "$(cat "$T/out")"; fi
 V hosts --backend tp >"$T/out" 2>"$T/err" && grep -q "^tp  *h2 " "$T/out" \
     && ok "other backends keep working" || notok "hosts --backend tp" "$(cat "$T/err")"
 
+# ---- files vmshift reads: no FIFO, no symlinked or writable plugin dir -------------------
+# (timeout only guards against a hang; no timing is asserted)
+one_line() { # what expected-text command...
+    what=$1; want=$2; shift 2
+    timeout 20 "$@" >"$T/out" 2>"$T/err"; rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -qF -- "$want" "$T/err"
+    then ok "$what: exit $rc, one line"; else notok "$what (rc $rc)" "$(cat "$T/err")"; fi
+}
+mkfifo "$T/fifo.conf"
+one_line "FIFO as --config" "$T/fifo.conf: refusing configuration file: not a regular file (a FIFO)" \
+    "$VMSHIFT" --config "$T/fifo.conf" --plugin-dir "$T/plugins" --state-dir "$T/state" hosts
+one_line "FIFO as a plan" "$T/fifo.conf: refusing plan file: not a regular file (a FIFO)" \
+    "$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "$T/plugins" --state-dir "$T/state" bulk "$T/fifo.conf"
+mkdir -p "$T/e2/backends.d" && cp "$T/etc/vmshift.conf" "$T/e2/" && mkfifo "$T/e2/backends.d/ff.conf"
+timeout 20 "$VMSHIFT" --config "$T/e2/vmshift.conf" --plugin-dir "$T/plugins" --state-dir "$T/state" \
+    backends >"$T/out" 2>"$T/err"
+grep -q "^ff .*bad-config" "$T/out" && grep -qF "ff.conf: refusing configuration file: not a regular file (a FIFO)" "$T/out" "$T/err" \
+    && ok "FIFO drop-in: refused, listed" || notok "FIFO drop-in" "$(cat "$T/out" "$T/err")"
+printf '[vmshift]\nstate-dir=relative/dir\n' >"$T/e2/vmshift.conf"
+one_line "relative state-dir is an error" "$T/e2/vmshift.conf: [vmshift]: state-dir must be an absolute path, not 'relative/dir'" \
+    "$VMSHIFT" --config "$T/e2/vmshift.conf" --plugin-dir "$T/plugins" hosts
+one_line "--plugin-dir \"\"" '--plugin-dir "": refusing an empty plugin directory name' \
+    "$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "" --state-dir "$T/state" hosts --backend tp
+ln -s "$T/plugins" "$T/plugins-link"
+one_line "symlinked --plugin-dir" "--plugin-dir $T/plugins-link: refusing a plugin directory that is a symbolic link" \
+    "$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "$T/plugins-link" --state-dir "$T/state" hosts --backend tp
+mkdir -p "$T/ww/p" && chmod 777 "$T/ww" && chmod 755 "$T/ww/p" && cp -p "$T/plugins/good.so" "$T/ww/p/"
+one_line "world-writable parent of the plugin dir" "$T/ww/p/good.so: refusing plugin: directory $T/ww is world-writable (mode 0777" \
+    "$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "$T/ww/p" --state-dir "$T/state" hosts --backend tp
+mkdir -p "$T/e3/backends.d" && : >"$T/e3/vmshift.conf" && printf 'user=u\npassword=pw\n' >"$T/e3/backends.d/real.cred" \
+    && chmod 600 "$T/e3/backends.d/real.cred" && ln -s real.cred "$T/e3/backends.d/link.cred"
+printf '[backend cr]\nplugin=good\ncredentials=link.cred\n' >"$T/e3/backends.d/cr.conf"
+one_line "symlinked credentials file" "credentials file $T/e3/backends.d/link.cred is a symbolic link; refused" \
+    "$VMSHIFT" --config "$T/e3/vmshift.conf" --plugin-dir "$T/plugins" --state-dir "$T/state" hosts --backend cr
+
 # ---- JSON ------------------------------------------------------------------------------
 json_ok backends backends
 json_ok hosts hosts
@@ -141,7 +183,7 @@ json_ok jobs jobs
 json_ok "hosts (with errors)" hosts --backend gone
 
 if [ $have_skeleton = no ]; then
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
         n=$((n + 1)); echo "ok $n # SKIP skeleton plugin not built"
     done
     echo "1..$n"
@@ -153,6 +195,13 @@ json_ok check check web1 --to beta
 json_ok merge-status merge-status web1
 json_ok "migrate --dry-run" migrate web1 --to beta --dry-run
 
+# --option reaches the plugin: the skeleton has no options and refuses each key by name
+V check web1 --to beta --option tcg-safe=false >"$T/out" 2>"$T/err"; rc=$?
+if [ $rc -ne 0 ] && grep -q "unknown-option  tcg-safe  skeleton: unknown option 'tcg-safe'" "$T/out"
+then ok "--option reaches the plugin (refused by name)"; else notok "--option (rc $rc)" "$(cat "$T/out" "$T/err")"; fi
+V migrate web1 --to beta --option tcg-safe=false --dry-run >"$T/out" 2>"$T/err" \
+    && grep -q "options:   {'tcg-safe': <'false'>}" "$T/out" && grep -q -- "--live --option tcg-safe=false$" "$T/out" \
+    && ok "--option in --dry-run" || notok "--option dry-run" "$(cat "$T/out" "$T/err")"
 V rate web1 --group pair >"$T/out" 2>"$T/err" && grep -q "^beta" "$T/out" && grep -q "memory" "$T/out" \
     && ok "rate explains" || notok "rate" "$(cat "$T/out" "$T/err")"
 
@@ -218,6 +267,21 @@ if id=$(wait_phase big3 transfer); then
     else notok "job repair (rc $rc state $st)" "$(cat "$T/err")"; fi
 else notok "kill -9: job never reached transfer"; notok "saved data"; notok "repair"; fi
 
+# non-dumpable: another process of the same (unprivileged) user may not read
+# its /proc/PID/environ, and its core size limit is 0
+if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+    NB="setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups"
+    mkdir -p "$T/nb" && chown nobody "$T/nb"
+    (exec $NB "$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "$T/plugins" --state-dir "$T/nb/state" \
+        migrate slow:big1 --to beta >"$T/nb.out" 2>"$T/nb.err") &
+    mpid=$!; pids="$pids $mpid"
+    i=0; while [ $i -lt 200 ] && ! grep -q "^job 1: migrate" "$T/nb.err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+    if $NB cat "/proc/$mpid/environ" >/dev/null 2>&1; then notok "vmshift is dumpable (environ readable)"
+    elif grep -q "^Max core file size *0 *0 " "/proc/$mpid/limits"; then ok "vmshift: not dumpable, core limit 0"
+    else notok "core limit" "$(grep core "/proc/$mpid/limits")" "$(cat "$T/nb.err")"; fi
+    kill -9 "$mpid" 2>/dev/null; wait "$mpid" 2>/dev/null
+else n=$((n + 1)); echo "ok $n # SKIP setpriv or nobody missing"; fi
+
 json_ok "job show" job show 1
 
 # bulk: dry run, then a run and its reverse
@@ -234,5 +298,26 @@ V bulk "$T/plan.conf" --dry-run >"$T/out" 2>"$T/err" && grep -q "vmshift migrate
 V bulk "$T/plan.conf" >"$T/out" 2>"$T/err" && V bulk "$T/plan.conf" --reverse >>"$T/out" 2>>"$T/err" \
     && V vms --host demo:alpha 2>&1 | grep -q app2 \
     && ok "bulk and bulk --reverse" || notok "bulk" "$(cat "$T/out" "$T/err")"
+
+# strict plan grammar: each mistake one line with file:line, before anything runs
+plan_error() { # what expected-text plan-text
+    printf '%b' "$3" >"$T/bad.plan"
+    one_line "plan: $1" "$T/bad.plan:$2" "$VMSHIFT" --config "$T/etc/vmshift.conf" \
+        --plugin-dir "$T/plugins" --state-dir "$T/state" bulk "$T/bad.plan"
+}
+plan_error "second [wave 1]" "5: [wave 1] appears twice (first at line 1)" \
+    "[wave 1]\nvms=demo:app1\nto=beta\n\n[wave 1]\nvms=demo:web1\nto=beta\n"
+plan_error "duplicate key" "3: [wave 1]: key 'to' given twice (first at line 2)" "[wave 1]\nto=beta\nto=alpha\nvms=app1\n"
+plan_error "to.NAME of no VM" "4: [wave 1]: to.wbe2 names no VM of this wave's vms=" \
+    "[wave 1]\nvms=demo:app1;demo:app2\nto=beta\nto.wbe2=alpha\n"
+plan_error "window start = end" "2: [bulk]: window 10:00-10:00 starts where it ends" \
+    "[bulk]\nwindow=10:00-10:00\n[wave 1]\nvms=app1\nto=beta\n"
+plan_error "relative path" "4: [wave 1]: path must be an absolute directory, not 'vms'" \
+    "[wave 1]\nvms=app1\nto=beta\npath=vms\n"
+plan_error "empty path" "4: [wave 1]: path must be an absolute directory, not ''" \
+    "[wave 1]\nvms=app1\nto=beta\npath=\n"
+plan_error "not UTF-8" "2: not UTF-8" "[wave 1]\nvms=app1;be\377t\nto=beta\n"
+V vms --host demo:beta >"$T/out" 2>&1; grep -q "web1" "$T/out" && ! grep -q "app1" "$T/out" \
+    && ok "refused plans moved nothing" || notok "refused plans moved VMs" "$(cat "$T/out")"
 
 echo "1..$n"

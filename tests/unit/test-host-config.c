@@ -159,13 +159,83 @@ test_bad_main_file(Fixture *f, gconstpointer data)
     g_autoptr(HostConfig) c = NULL;
     g_autofree char *prefix = g_strdup_printf("%s: ", f->conf);
 
+    /* an error, never a silent switch to the default state dir (#13, #14) */
     put(f, "vmshift.conf", "[vmshift\nstate-dir=/x\n", 0644);
     put(f, "backends.d/a.conf", "[backend a]\nplugin=kvm\n", 0644);
     c = host_config_load(f->conf, TRUE, NULL, &err);
+    g_assert_null(c);
+    g_assert_error(err, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG);
+    g_assert_true(g_str_has_prefix(err->message, prefix));
+    g_assert_null(strchr(err->message, '\n'));
+    g_clear_error(&err);
+    put(f, "vmshift.conf", "[vmshift]\nstate-dir=relative\n", 0644);
+    c = host_config_load(f->conf, TRUE, NULL, &err);
+    g_assert_null(c);
+    g_assert_nonnull(strstr(err->message, "state-dir must be an absolute path, not 'relative'"));
+}
+
+/* what GKeyFile merges silently is an error with file:line */
+static void
+test_duplicates(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HostConfig) c = NULL;
+    g_autofree char *want = g_strdup_printf(
+        "%s:3: [backend a]: key 'plugin' given twice (first at line 2)", f->conf);
+    g_autofree char *dropin = g_build_filename(f->dir, "backends.d", "b.conf", NULL);
+    g_autofree char *want2 = g_strdup_printf("%s:3: [backend b] appears twice (first at line 1)",
+                                             dropin);
+
+    put(f, "vmshift.conf", "[backend a]\nplugin=kvm\nplugin=esx\n", 0644);
+    c = host_config_load(f->conf, TRUE, NULL, &err);
+    g_assert_null(c);
+    g_assert_cmpstr(err->message, ==, want);
+    g_clear_error(&err);
+    put(f, "vmshift.conf", "[backend a]\nplugin=kvm\nhost=caf\xe9\n", 0644);
+    c = host_config_load(f->conf, TRUE, NULL, &err);
+    g_assert_null(c);
+    g_assert_true(g_str_has_suffix(err->message, ":3: not UTF-8"));
+    g_clear_error(&err);
+    put(f, "vmshift.conf", "[backend a]\nplugin=kvm\n", 0644);
+    put(f, "backends.d/b.conf", "[backend b]\nplugin=kvm\n[backend b]\nplugin=esx\n", 0644);
+    c = host_config_load(f->conf, TRUE, NULL, &err);
     g_assert_no_error(err);
-    g_assert_cmpuint(c->warnings->len, ==, 1);
-    g_assert_true(g_str_has_prefix(g_ptr_array_index(c->warnings, 0), prefix));
-    g_assert_nonnull(host_config_find_backend(c, "a"));
+    g_assert_cmpstr(host_config_find_backend(c, "b")->error, ==, want2);
+    g_assert_null(host_config_find_backend(c, "a")->error);
+}
+
+/* a FIFO, a directory or an oversized file is refused without reading (or
+ * blocking on) it, naming the file */
+static void
+test_not_regular(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HostConfig) c = NULL;
+    g_autofree char *fifo = g_build_filename(f->dir, "backends.d", "fifo.conf", NULL);
+    g_autofree char *big = g_strnfill(HOST_CONFIG_MAX + 1, '#');
+    g_autofree char *want = NULL;
+    HostBackendConf *b;
+
+    put(f, "backends.d/a.conf", "[backend a]\nplugin=kvm\n", 0644);
+    g_assert_cmpint(mkfifo(fifo, 0644), ==, 0);
+    put(f, "backends.d/big.conf", big, 0644);
+    c = host_config_load(f->conf, TRUE, NULL, &err);
+    g_assert_error(err, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG); /* no vmshift.conf */
+    g_clear_error(&err);
+    c = host_config_load(f->conf, FALSE, NULL, &err);
+    g_assert_no_error(err);
+    b = host_config_find_backend(c, "fifo");
+    g_assert_nonnull(b);
+    want = g_strdup_printf("%s: refusing configuration file: not a regular file (a FIFO)", fifo);
+    g_assert_cmpstr(b->error, ==, want);
+    b = host_config_find_backend(c, "big");
+    g_assert_nonnull(strstr(b->error, "refusing configuration file: larger than 1024 KiB"));
+    g_assert_null(host_config_find_backend(c, "a")->error);
+    g_clear_pointer(&c, host_config_free);
+    c = host_config_load(fifo, TRUE, NULL, &err);
+    g_assert_null(c);
+    g_assert_nonnull(strstr(err->message, "not a regular file (a FIFO)"));
+    g_unlink(fifo);
 }
 
 static void
@@ -177,7 +247,7 @@ test_bad_keys(Fixture *f, gconstpointer data)
     g_autofree char *want = NULL;
 
     put(f, "vmshift.conf",
-        "[vmshift]\nstate-dir=relative\ncolour=red\n"
+        "[vmshift]\ncolour=red\n"
         "[backend noplugin]\nenabled=true\n"
         "[backend badbool]\nplugin=kvm\nenabled=perhaps\n"
         "[backend bad:name]\nplugin=kvm\n"
@@ -195,7 +265,6 @@ test_bad_keys(Fixture *f, gconstpointer data)
     g_assert_cmpstr(b->plugin, ==, "kvm"); /* the first definition wins */
     b = host_config_find_backend(c, "bad:name");
     g_assert_nonnull(b->error);
-    g_assert_true(has_warning(c, "[vmshift]: state-dir must be an absolute path"));
     g_assert_true(has_warning(c, "[vmshift]: unknown key 'colour'"));
     g_assert_true(has_warning(c, "[group g]: unknown key 'host'"));
     g_assert_true(has_warning(c, "[group g]: missing key 'hosts'"));
@@ -238,6 +307,8 @@ main(int argc, char **argv)
     T("missing-default-is-empty", test_missing_default_ok);
     T("missing-explicit", test_missing_explicit);
     T("bad-dropin", test_bad_dropin);
+    T("not-regular", test_not_regular);
+    T("duplicates", test_duplicates);
     T("bad-main-file", test_bad_main_file);
     T("bad-keys", test_bad_keys);
     T("credentials", test_credentials);

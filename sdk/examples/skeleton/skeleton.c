@@ -397,6 +397,16 @@ skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, gu
                                             "VM '%s' is running; a cold migration "
                                             "needs it stopped",
                                             vm->name));
+    /* this backend has no migration options: each key is refused by name */
+    if (spec->options) {
+        GVariantIter it;
+        const char *key;
+        g_variant_iter_init(&it, spec->options);
+        while (g_variant_iter_next(&it, "{&sv}", &key, NULL))
+            g_ptr_array_add(findings,
+                            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-option", key,
+                                                "skeleton: unknown option '%s'", key));
+    }
     for (guint i = 0; spec->networks && i < spec->networks->len; i++) {
         const VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
         if (!vmshift_vm_find_nic(vm, m->key))
