@@ -596,6 +596,12 @@ fill_disk(KvmHost *host, VmshiftDisk *d)
     json_object_put(o);
 }
 
+/* How long describing a running VM waits for its QMP socket and query-status
+ * (over ssh the socket is reached through socat on the host). A slow answer
+ * is not "unknown": a VM shown as not running is migrated cold by default,
+ * and under load 3 s was too short (seen in CI on 2 shared cores). */
+#define KVM_DESCRIBE_QMP_TIMEOUT_MS 10000
+
 VmshiftVm *
 kvm_vm_describe(KvmHost *host, const KvmVmDef *def)
 {
@@ -609,9 +615,10 @@ kvm_vm_describe(KvmHost *host, const KvmVmDef *def)
     vm->power_state = VMSHIFT_POWER_STOPPED;
     if (kvm_vm_is_running(host, def->name)) {
         vm->power_state = VMSHIFT_POWER_UNKNOWN;
-        VmshiftQmp *q = kvm_vm_qmp(host, def->name, 3000, NULL, NULL);
+        VmshiftQmp *q = kvm_vm_qmp(host, def->name, KVM_DESCRIBE_QMP_TIMEOUT_MS, NULL, NULL);
         if (q) {
-            json_object *st = vmshift_qmp_execute(q, "query-status", NULL, 3000, NULL);
+            json_object *st = vmshift_qmp_execute(q, "query-status", NULL,
+                                                  KVM_DESCRIBE_QMP_TIMEOUT_MS, NULL);
             const char *s = vmshift_json_get_string(st, "status");
             if (g_strcmp0(s, "running") == 0)
                 vm->power_state = VMSHIFT_POWER_RUNNING;
