@@ -75,7 +75,7 @@ rest_call(VmshiftBackend *be, const char *method, const char *path, json_object 
 {
     if (value != NULL)
         *value = NULL;
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&be->rest_lock);
+    G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&be->rest_lock);
     if (be->rest_unavailable) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "no vSphere Automation REST API at %s", be->url);
