@@ -52,7 +52,7 @@ kvm_host_is_local(KvmHost *host)
 KvmHost *
 kvm_host_parse(const char *name, const char *spec, GError **error)
 {
-    KvmHost *h = g_new0(KvmHost, 1);
+    g_autoptr(KvmHost) h = g_new0(KvmHost, 1);
     h->name = g_strdup(name);
     if (g_str_has_prefix(spec, "ssh://")) {
         const char *rest = spec + 6;
@@ -60,7 +60,6 @@ kvm_host_parse(const char *name, const char *spec, GError **error)
         if (!slash || slash == rest) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                         "host '%s': want ssh://[user@]host[:port]/run/dir, got '%s'", name, spec);
-            kvm_host_free(h);
             return NULL;
         }
         char *hostpart = g_strndup(rest, (gsize)(slash - rest));
@@ -88,7 +87,6 @@ kvm_host_parse(const char *name, const char *spec, GError **error)
                 && !g_ascii_string_to_unsigned(h->ssh_port, 10, 1, 65535, &port, NULL))) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                         "host '%s': '%s' is not ssh://[user@]host[:port]/run/dir", name, spec);
-            kvm_host_free(h);
             return NULL;
         }
     } else if (g_path_is_absolute(spec)) {
@@ -98,7 +96,6 @@ kvm_host_parse(const char *name, const char *spec, GError **error)
                     "host '%s': run directory '%s' is neither an absolute path nor "
                     "ssh://[user@]host[:port]/dir",
                     name, spec);
-        kvm_host_free(h);
         return NULL;
     }
     /* a trailing slash would double in paths */
@@ -108,7 +105,7 @@ kvm_host_parse(const char *name, const char *spec, GError **error)
     h->networks = g_key_file_new();
     h->port_min = 49152;
     h->port_max = 49407;
-    return h;
+    return g_steal_pointer(&h);
 }
 
 static char *
@@ -142,33 +139,26 @@ kvm_host_load(KvmHost *host, GError **error)
 
     gboolean reachable = TRUE;
     if (!kvm_host_is_local(host)) {
-        GError *ce = NULL;
+        g_autoptr(GError) ce = NULL;
         if (!kvm_host_check(host, &ce)
             && g_error_matches(ce, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)) {
             host->unreachable = g_strdup(ce->message);
             reachable = FALSE;
         }
-        g_clear_error(&ce);
     }
-    char *path = g_build_filename(host->run_dir, "host.conf", NULL);
-    char *text = NULL;
-    GKeyFile *kf = g_key_file_new();
-    GError *local = NULL;
+    g_autofree char *path = g_build_filename(host->run_dir, "host.conf", NULL);
+    g_autoptr(GKeyFile) kf = g_key_file_new();
     if (reachable && kvm_host_exists(host, path)) {
+        g_autofree char *text = NULL;
+        g_autoptr(GError) local = NULL;
         if (!kvm_host_read_file(host, path, &text, error)
             || !g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_NONE, &local)) {
             if (local)
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "host '%s': %s: %s",
                             host->name, path, local->message);
-            g_clear_error(&local);
-            g_free(text);
-            g_free(path);
-            g_key_file_unref(kf);
             return FALSE;
         }
     }
-    g_free(text);
-    text = NULL;
 #define GET(key) g_key_file_get_string(kf, "host", key, NULL)
     host->migration_address = GET("migration-address");
     if (!host->migration_address)
@@ -183,15 +173,13 @@ kvm_host_load(KvmHost *host, GError **error)
     if (!host->accel)
         host->accel = g_strdup("tcg");
     host->qemu_user = GET("qemu-user");
-    char *ports = GET("migration-ports");
+    g_autofree char *ports = GET("migration-ports");
     host->max_bw_mib = g_key_file_get_uint64(kf, "host", "max-bandwidth-mib-s", NULL);
     /* post-copy loses the VM if the link fails mid-way: some sites forbid it */
-    GError *pe = NULL;
+    g_autoptr(GError) pe = NULL;
     host->allow_postcopy = g_key_file_get_boolean(kf, "host", "allow-postcopy", &pe);
-    if (pe) {
+    if (pe)
         host->allow_postcopy = TRUE;
-        g_error_free(pe);
-    }
 #undef GET
     if (ports) {
         int a = 0, b = 0;
@@ -202,32 +190,23 @@ kvm_host_load(KvmHost *host, GError **error)
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                         "host '%s': %s: migration-ports '%s' is not LOW-HIGH", host->name, path,
                         ports);
-            g_free(ports);
-            g_free(path);
-            g_key_file_unref(kf);
             return FALSE;
         }
-        g_free(ports);
     }
-    g_key_file_unref(kf);
-    g_free(path);
 
-    path = g_build_filename(host->run_dir, "networks.conf", NULL);
-    if (reachable && kvm_host_exists(host, path)) {
-        if (!kvm_host_read_file(host, path, &text, error)
+    g_autofree char *npath = g_build_filename(host->run_dir, "networks.conf", NULL);
+    if (reachable && kvm_host_exists(host, npath)) {
+        g_autofree char *text = NULL;
+        g_autoptr(GError) local = NULL;
+        if (!kvm_host_read_file(host, npath, &text, error)
             || !g_key_file_load_from_data(host->networks, text, (gsize)-1, G_KEY_FILE_NONE,
                                           &local)) {
             if (local)
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "host '%s': %s: %s",
-                            host->name, path, local->message);
-            g_clear_error(&local);
-            g_free(text);
-            g_free(path);
+                            host->name, npath, local->message);
             return FALSE;
         }
     }
-    g_free(text);
-    g_free(path);
     return TRUE;
 }
 
@@ -293,24 +272,23 @@ add_ssh_argv(KvmHost *host, GPtrArray *a)
 static char *
 remote_command(const char *const *argv, int timeout_s)
 {
-    GString *cmd = g_string_new(NULL);
+    g_autoptr(GString) cmd = g_string_new(NULL);
     if (timeout_s > 0)
         g_string_append_printf(cmd, "timeout -k 5 %d", timeout_s);
     for (const char *const *p = argv; *p; p++) {
-        char *q = g_shell_quote(*p);
+        g_autofree char *q = g_shell_quote(*p);
         if (cmd->len)
             g_string_append_c(cmd, ' ');
         g_string_append(cmd, q);
-        g_free(q);
     }
-    return g_string_free(cmd, FALSE);
+    return g_string_free(g_steal_pointer(&cmd), FALSE);
 }
 
 /* argv to run @argv on the host, with a timeout. */
 static GPtrArray *
 wrap_argv(KvmHost *host, const char *const *argv, int timeout_s)
 {
-    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(a, g_strdup("timeout"));
     g_ptr_array_add(a, g_strdup("-k"));
     g_ptr_array_add(a, g_strdup("5"));
@@ -325,7 +303,7 @@ wrap_argv(KvmHost *host, const char *const *argv, int timeout_s)
             g_ptr_array_add(a, g_strdup(*p));
     }
     g_ptr_array_add(a, NULL);
-    return a;
+    return g_steal_pointer(&a);
 }
 
 /*
@@ -335,7 +313,7 @@ wrap_argv(KvmHost *host, const char *const *argv, int timeout_s)
 static char *
 ssh_complaint(const char *serr)
 {
-    char **lines = g_strsplit_set(serr ? serr : "", "\r\n", -1);
+    g_auto(GStrv) lines = g_strsplit_set(serr ? serr : "", "\r\n", -1);
     const char *last = NULL, *key = NULL;
     for (char **l = lines; *l; l++) {
         char *t = g_strstrip(*l);
@@ -350,81 +328,71 @@ ssh_complaint(const char *serr)
             key = t;
         last = t;
     }
-    char *r;
     if (!last)
-        r = g_strdup("no message from ssh");
-    else if (key && key != last)
-        r = g_strdup_printf("%s (%s)", last, key);
-    else
-        r = g_strdup(last);
-    g_strfreev(lines);
-    return r;
+        return g_strdup("no message from ssh");
+    if (key && key != last)
+        return g_strdup_printf("%s (%s)", last, key);
+    return g_strdup(last);
 }
 
 gboolean
 kvm_host_run(KvmHost *host, const char *const *argv, const char *input, char **out, int timeout_s,
              GError **error)
 {
-    GPtrArray *a = wrap_argv(host, argv, timeout_s);
+    g_autoptr(GPtrArray) a = wrap_argv(host, argv, timeout_s);
     GSubprocessFlags fl = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
     if (input)
         fl |= G_SUBPROCESS_FLAGS_STDIN_PIPE;
-    GError *local = NULL;
-    GSubprocess *p = g_subprocess_newv((const char *const *)a->pdata, fl, &local);
-    g_ptr_array_unref(a);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GSubprocess) p = g_subprocess_newv((const char *const *)a->pdata, fl, &local);
     if (!p) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "host %s: cannot run %s: %s",
                     host->name, argv[0], local->message);
-        g_error_free(local);
         return FALSE;
     }
-    char *sout = NULL, *serr = NULL;
-    gboolean ok = g_subprocess_communicate_utf8(p, input, NULL, &sout, &serr, &local);
-    if (ok && !g_subprocess_get_successful(p)) {
+    g_autofree char *sout = NULL;
+    g_autofree char *serr = NULL;
+    if (!g_subprocess_communicate_utf8(p, input, NULL, &sout, &serr, &local)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "host %s: %s: %s", host->name,
+                    argv[0], local->message);
+        return FALSE;
+    }
+    if (!g_subprocess_get_successful(p)) {
         int status = g_subprocess_get_exit_status(p);
-        char *e = g_strstrip(g_strdup(serr ? serr : ""));
+        g_autofree char *e = g_strstrip(g_strdup(serr ? serr : ""));
         for (char *c = e; *c; c++)
             if (*c == '\n' || *c == '\r')
                 *c = ' ';
-        if (g_subprocess_get_if_exited(p) && status == 124)
+        if (g_subprocess_get_if_exited(p) && status == 124) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
                         "host %s: %s timed out after %d s", host->name, argv[0], timeout_s);
-        else if (host->ssh && status == 255) {
-            char *w = ssh_where(host), *c = ssh_complaint(serr);
+        } else if (host->ssh && status == 255) {
+            g_autofree char *w = ssh_where(host);
+            g_autofree char *c = ssh_complaint(serr);
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                         "host %s: ssh to %s failed: %s", host->name, w, c);
-            g_free(w);
-            g_free(c);
-        } else
+        } else {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                         "host %s: %s failed (exit %d): %s", host->name, argv[0], status, e);
-        g_free(e);
-        ok = FALSE;
-    } else if (!ok) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "host %s: %s: %s", host->name,
-                    argv[0], local->message);
-        g_clear_error(&local);
+        }
+        return FALSE;
     }
-    if (ok && out)
+    if (out)
         *out = g_steal_pointer(&sout);
-    g_free(sout);
-    g_free(serr);
-    g_object_unref(p);
-    return ok;
+    return TRUE;
 }
 
 gboolean
 kvm_host_read_file(KvmHost *host, const char *path, char **contents, GError **error)
 {
     if (kvm_host_is_local(host)) {
-        GError *local = NULL;
+        g_autoptr(GError) local = NULL;
         if (!g_file_get_contents(path, contents, NULL, &local)) {
             g_set_error(error, VMSHIFT_ERROR,
                         g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
                             ? VMSHIFT_ERROR_NOT_FOUND
                             : VMSHIFT_ERROR_FAILED,
                         "host %s: %s", host->name, local->message);
-            g_error_free(local);
             return FALSE;
         }
         return TRUE;
@@ -437,22 +405,18 @@ gboolean
 kvm_host_write_file(KvmHost *host, const char *path, const char *contents, GError **error)
 {
     if (kvm_host_is_local(host)) {
-        GError *local = NULL;
+        g_autoptr(GError) local = NULL;
         if (!g_file_set_contents(path, contents, -1, &local)) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "host %s: %s", host->name,
                         local->message);
-            g_error_free(local);
             return FALSE;
         }
         return TRUE;
     }
-    char *tmp = g_strconcat(path, ".tmp", NULL);
-    char *script = g_strdup_printf("cat > \"$1\" && mv -f \"$1\" \"$2\"");
+    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+    g_autofree char *script = g_strdup_printf("cat > \"$1\" && mv -f \"$1\" \"$2\"");
     const char *argv[] = { "sh", "-c", script, "sh", tmp, path, NULL };
-    gboolean ok = kvm_host_run(host, argv, contents, NULL, 30, error);
-    g_free(script);
-    g_free(tmp);
-    return ok;
+    return kvm_host_run(host, argv, contents, NULL, 30, error);
 }
 
 gboolean
@@ -503,19 +467,17 @@ kvm_host_check(KvmHost *host, GError **error)
         return FALSE;
     }
     const char *argv[] = { "test", "-d", host->run_dir, NULL };
-    GError *local = NULL;
+    g_autoptr(GError) local = NULL;
     if (kvm_host_run(host, argv, NULL, NULL, 30, &local))
         return TRUE;
     if (g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)
         || g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT)) {
-        g_propagate_error(error, local);
+        g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
-    g_error_free(local);
-    char *w = ssh_where(host);
+    g_autofree char *w = ssh_where(host);
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                 "host %s: run directory %s is missing on %s", host->name, host->run_dir, w);
-    g_free(w);
     return FALSE;
 }
 
@@ -524,7 +486,7 @@ kvm_host_ssh_close(KvmHost *host)
 {
     if (!host->ssh || !host->ssh_control_dir)
         return;
-    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(a, g_strdup("timeout"));
     g_ptr_array_add(a, g_strdup("-k"));
     g_ptr_array_add(a, g_strdup("2"));
@@ -535,14 +497,11 @@ kvm_host_ssh_close(KvmHost *host)
     g_ptr_array_insert(a, (gint)a->len - 1, g_strdup("exit"));
     g_ptr_array_add(a, NULL);
     /* no master (never connected, or it timed out): ssh says so; ignored */
-    GSubprocess *p = g_subprocess_newv(
+    g_autoptr(GSubprocess) p = g_subprocess_newv(
         (const char *const *)a->pdata,
         G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, NULL);
-    if (p) {
+    if (p)
         g_subprocess_wait(p, NULL, NULL);
-        g_object_unref(p);
-    }
-    g_ptr_array_unref(a);
 }
 
 /* The value of a "Keyword value" / "Keyword=value" line of an ssh config
@@ -593,26 +552,21 @@ kvm_ssh_config_check(const char *path, GError **error)
                     path, (unsigned)(st.st_mode & 07777), path);
         return FALSE;
     }
-    char *text = NULL;
-    GError *local = NULL;
+    g_autofree char *text = NULL;
+    g_autoptr(GError) local = NULL;
     if (!g_file_get_contents(path, &text, NULL, &local)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "ssh-config %s: %s", path,
                     local->message);
-        g_error_free(local);
         return FALSE;
     }
     /* every private key it names (Include is not followed; paths with ssh's
      * %-tokens cannot be told here) */
-    gboolean ok = TRUE;
-    char **lines = g_strsplit(text, "\n", -1);
-    g_free(text);
-    for (char **l = lines; ok && *l; l++) {
-        char *v = ssh_config_value(*l, "IdentityFile");
-        if (!v || !*v || !g_ascii_strcasecmp(v, "none") || strchr(v, '%')) {
-            g_free(v);
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        g_autofree char *v = ssh_config_value(*l, "IdentityFile");
+        if (!v || !*v || !g_ascii_strcasecmp(v, "none") || strchr(v, '%'))
             continue;
-        }
-        char *file = NULL;
+        g_autofree char *file = NULL;
         if (g_str_has_prefix(v, "~/")) {
             /* ssh's ~ is the passwd home, not $HOME */
             struct passwd *pw = getpwuid(geteuid());
@@ -624,14 +578,10 @@ kvm_ssh_config_check(const char *path, GError **error)
         if (file && !vmshift_credentials_check_file(file, &local)) {
             g_set_error(error, local->domain, local->code, "ssh-config %s: IdentityFile: %s", path,
                         local->message);
-            g_clear_error(&local);
-            ok = FALSE;
+            return FALSE;
         }
-        g_free(file);
-        g_free(v);
     }
-    g_strfreev(lines);
-    return ok;
+    return TRUE;
 }
 
 gboolean
@@ -649,36 +599,32 @@ kvm_host_df(KvmHost *host, const char *path, guint64 *total, guint64 *avail, GEr
         return TRUE;
     }
     const char *argv[] = { "df", "-Pk", "--", path, NULL };
-    char *out = NULL;
+    g_autofree char *out = NULL;
     if (!kvm_host_run(host, argv, NULL, &out, 30, error))
         return FALSE;
-    char **lines = g_strsplit(out, "\n", -1);
-    gboolean ok = FALSE;
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
     if (lines[0] && lines[1]) {
         unsigned long long t = 0, u = 0, a = 0;
         char fs[256];
         if (sscanf(lines[1], "%255s %llu %llu %llu", fs, &t, &u, &a) == 4) {
             *total = t * 1024;
             *avail = a * 1024;
-            ok = TRUE;
+            return TRUE;
         }
     }
-    if (!ok)
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "host %s: cannot read df output for %s", host->name, path);
-    g_strfreev(lines);
-    g_free(out);
-    return ok;
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
+                "host %s: cannot read df output for %s", host->name, path);
+    return FALSE;
 }
 
 gboolean
 kvm_host_meminfo(KvmHost *host, guint64 *total, guint64 *avail, GError **error)
 {
-    char *text = NULL;
+    g_autofree char *text = NULL;
     if (!kvm_host_read_file(host, "/proc/meminfo", &text, error))
         return FALSE;
     *total = *avail = 0;
-    char **lines = g_strsplit(text, "\n", -1);
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     for (char **l = lines; *l; l++) {
         unsigned long long kb;
         if (sscanf(*l, "MemTotal: %llu kB", &kb) == 1)
@@ -686,52 +632,40 @@ kvm_host_meminfo(KvmHost *host, guint64 *total, guint64 *avail, GError **error)
         else if (sscanf(*l, "MemAvailable: %llu kB", &kb) == 1)
             *avail = kb * 1024;
     }
-    g_strfreev(lines);
-    g_free(text);
     return TRUE;
 }
 
 char **
 kvm_host_list_vms(KvmHost *host, GError **error)
 {
-    char *dir = g_build_filename(host->run_dir, "vms", NULL);
-    GPtrArray *names = g_ptr_array_new();
+    g_autofree char *dir = g_build_filename(host->run_dir, "vms", NULL);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     if (kvm_host_is_local(host)) {
-        GDir *d = g_dir_open(dir, 0, NULL);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
         if (d) {
             const char *n;
             while ((n = g_dir_read_name(d))) {
-                char *conf = g_build_filename(dir, n, "vm.conf", NULL);
+                g_autofree char *conf = g_build_filename(dir, n, "vm.conf", NULL);
                 if (g_file_test(conf, G_FILE_TEST_IS_REGULAR))
                     g_ptr_array_add(names, g_strdup(n));
-                g_free(conf);
             }
-            g_dir_close(d);
         }
     } else {
-        char *script = g_strdup_printf("cd \"$1\" 2>/dev/null || exit 0; "
-                                       "for d in */; do [ -f \"$d/vm.conf\" ] && "
-                                       "echo \"${d%%/}\"; done; exit 0");
+        g_autofree char *script = g_strdup_printf("cd \"$1\" 2>/dev/null || exit 0; "
+                                                  "for d in */; do [ -f \"$d/vm.conf\" ] && "
+                                                  "echo \"${d%%/}\"; done; exit 0");
         const char *argv[] = { "sh", "-c", script, "sh", dir, NULL };
-        char *out = NULL;
-        if (!kvm_host_run(host, argv, NULL, &out, 30, error)) {
-            g_free(script);
-            g_free(dir);
-            g_ptr_array_free(names, TRUE);
+        g_autofree char *out = NULL;
+        if (!kvm_host_run(host, argv, NULL, &out, 30, error))
             return NULL;
-        }
-        char **lines = g_strsplit(out, "\n", -1);
+        g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
         for (char **l = lines; *l; l++)
             if (**l)
                 g_ptr_array_add(names, g_strdup(*l));
-        g_strfreev(lines);
-        g_free(out);
-        g_free(script);
     }
-    g_free(dir);
     g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
     g_ptr_array_add(names, NULL);
-    return (char **)g_ptr_array_free(names, FALSE);
+    return (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
 }
 
 /*
@@ -743,10 +677,10 @@ kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms, GCancell
                      GError **error)
 {
     if (kvm_host_is_local(host)) {
-        GError *local = NULL;
+        g_autoptr(GError) local = NULL;
         VmshiftQmp *q = vmshift_qmp_connect(sock, timeout_ms, cancellable, &local);
         if (!q) {
-            g_propagate_prefixed_error(error, local, "host %s: ", host->name);
+            g_propagate_prefixed_error(error, g_steal_pointer(&local), "host %s: ", host->name);
             return NULL;
         }
         return q;
@@ -757,44 +691,42 @@ kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms, GCancell
                     g_strerror(errno));
         return NULL;
     }
-    char *target = g_strdup_printf("UNIX-CONNECT:%s", sock);
+    g_autofree char *target = g_strdup_printf("UNIX-CONNECT:%s", sock);
     const char *rargv[] = { "socat", "-", target, NULL };
-    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
     /* no timeout: the connection lives as long as it is used */
     add_ssh_argv(host, a);
     g_ptr_array_add(a, g_strdup("--"));
     g_ptr_array_add(a, remote_command(rargv, 0));
     g_ptr_array_add(a, NULL);
-    g_free(target);
     /* ssh's stderr goes to an unlinked file, read back if the connection
      * fails (a pipe nobody drains could block or kill ssh later) */
-    char *errpath = NULL;
+    g_autofree char *errpath = NULL;
     int errfd = g_file_open_tmp("vmshift-ssh-XXXXXX", &errpath, NULL);
     if (errfd >= 0)
         unlink(errpath);
-    g_free(errpath);
-    GSubprocessLauncher *l = g_subprocess_launcher_new(
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
         errfd >= 0 ? G_SUBPROCESS_FLAGS_NONE : G_SUBPROCESS_FLAGS_STDERR_SILENCE);
     g_subprocess_launcher_take_stdin_fd(l, dup(sv[1]));
     g_subprocess_launcher_take_stdout_fd(l, sv[1]);
     if (errfd >= 0)
         g_subprocess_launcher_take_stderr_fd(l, dup(errfd));
-    GError *local = NULL;
-    GSubprocess *p = g_subprocess_launcher_spawnv(l, (const char *const *)a->pdata, &local);
-    g_object_unref(l);
-    g_ptr_array_unref(a);
+    g_autoptr(GError) local = NULL;
+    const char *const *args = (const char *const *)a->pdata;
+    /* dropped on return: ssh exits when the socket closes */
+    g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(l, args, &local);
+    /* the launcher closes the fds it took (sv[1]): now, before QMP is read */
+    g_clear_object(&l);
     if (!p) {
         close(sv[0]);
         if (errfd >= 0)
             close(errfd);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION, "host %s: cannot start ssh: %s",
                     host->name, local->message);
-        g_error_free(local);
         return NULL;
     }
-    char *peer = g_strdup_printf("%s:%s", host->ssh, sock);
+    g_autofree char *peer = g_strdup_printf("%s:%s", host->ssh, sock);
     VmshiftQmp *q = vmshift_qmp_new_for_fd(sv[0], peer, timeout_ms, cancellable, &local);
-    g_free(peer);
     if (!q) {
         /* the socket is closed now: ssh ends; tell what it said */
         for (int i = 0; i < 100 && g_subprocess_get_identifier(p); i++)
@@ -808,25 +740,21 @@ kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms, GCancell
             said[n] = '\0';
         int status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
         if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED) || n <= 0 || status < 0) {
-            g_propagate_prefixed_error(error, local, "host %s: ", host->name);
+            g_propagate_prefixed_error(error, g_steal_pointer(&local), "host %s: ", host->name);
         } else {
-            char *c = ssh_complaint(said);
+            g_autofree char *c = ssh_complaint(said);
             if (status == 255) {
-                char *w = ssh_where(host);
+                g_autofree char *w = ssh_where(host);
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                             "host %s: ssh to %s failed: %s", host->name, w, c);
-                g_free(w);
             } else {
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                             "host %s: QMP socket %s: %s", host->name, sock, c);
             }
-            g_free(c);
-            g_error_free(local);
         }
     }
     if (errfd >= 0)
         close(errfd);
-    g_object_unref(p); /* it exits when the socket closes */
     return q;
 }
 
@@ -839,23 +767,18 @@ kvm_host_pid_alive(KvmHost *host, gint64 pid)
         if (kill((pid_t)pid, 0) != 0)
             return FALSE;
         /* a zombie is not alive */
-        char *stat = NULL;
-        char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/stat", pid);
-        gboolean alive = TRUE;
+        g_autofree char *stat = NULL;
+        g_autofree char *path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/stat", pid);
         if (g_file_get_contents(path, &stat, NULL, NULL)) {
             const char *rp = strrchr(stat, ')');
             if (rp && rp[1] == ' ' && rp[2] == 'Z')
-                alive = FALSE;
+                return FALSE;
         }
-        g_free(stat);
-        g_free(path);
-        return alive;
+        return TRUE;
     }
-    char *p = g_strdup_printf("%" G_GINT64_FORMAT, pid);
+    g_autofree char *p = g_strdup_printf("%" G_GINT64_FORMAT, pid);
     const char *argv[] = { "kill", "-0", p, NULL };
-    gboolean ok = kvm_host_run(host, argv, NULL, NULL, 30, NULL);
-    g_free(p);
-    return ok;
+    return kvm_host_run(host, argv, NULL, NULL, 30, NULL);
 }
 
 gboolean
@@ -865,13 +788,10 @@ kvm_host_kill(KvmHost *host, gint64 pid, int sig)
         return FALSE;
     if (kvm_host_is_local(host))
         return kill((pid_t)pid, sig) == 0;
-    char *p = g_strdup_printf("%" G_GINT64_FORMAT, pid);
-    char *s = g_strdup_printf("-%d", sig);
+    g_autofree char *p = g_strdup_printf("%" G_GINT64_FORMAT, pid);
+    g_autofree char *s = g_strdup_printf("-%d", sig);
     const char *argv[] = { "kill", s, p, NULL };
-    gboolean ok = kvm_host_run(host, argv, NULL, NULL, 30, NULL);
-    g_free(p);
-    g_free(s);
-    return ok;
+    return kvm_host_run(host, argv, NULL, NULL, 30, NULL);
 }
 
 /* A TCP port for QEMU to listen on at the host's migration address. */
@@ -906,10 +826,9 @@ kvm_host_pick_port(KvmHost *host)
 char *
 kvm_host_netdev(KvmHost *host, const char *network)
 {
-    char *group = g_strdup_printf("network %s", network);
+    g_autofree char *group = g_strdup_printf("network %s", network);
     char *nd = g_key_file_get_string(host->networks, group, "netdev", NULL);
-    g_free(group);
     if (!nd && g_strcmp0(network, "default") == 0)
-        nd = g_strdup("user");
+        return g_strdup("user");
     return nd;
 }

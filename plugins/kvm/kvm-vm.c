@@ -48,6 +48,10 @@ nic_def_free(KvmNicDef *n)
     g_free(n);
 }
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KvmDiskDef, disk_def_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KvmNicDef, nic_def_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
+
 void
 kvm_vm_def_free(KvmVmDef *def)
 {
@@ -90,7 +94,7 @@ valid_id(const char *s)
 static KvmDiskDef *
 parse_disk(GKeyFile *kf, const char *group, const char *where, GError **error)
 {
-    KvmDiskDef *dk = g_new0(KvmDiskDef, 1);
+    g_autoptr(KvmDiskDef) dk = g_new0(KvmDiskDef, 1);
     dk->id = g_strdup(group + 5);
     dk->path = g_key_file_get_string(kf, group, "path", NULL);
     dk->format = g_key_file_get_string(kf, group, "format", NULL);
@@ -114,17 +118,16 @@ parse_disk(GKeyFile *kf, const char *group, const char *where, GError **error)
                     "%s: [%s] needs an id of letters/digits, an absolute path= and "
                     "format=qcow2|raw",
                     where, group);
-        disk_def_free(dk);
         return NULL;
     }
-    return dk;
+    return g_steal_pointer(&dk);
 }
 
 /* [nic ID] of a vm.conf */
 static KvmNicDef *
 parse_nic(GKeyFile *kf, const char *group, const char *where, GError **error)
 {
-    KvmNicDef *n = g_new0(KvmNicDef, 1);
+    g_autoptr(KvmNicDef) n = g_new0(KvmNicDef, 1);
     n->id = g_strdup(group + 4);
     n->mac = g_key_file_get_string(kf, group, "mac", NULL);
     n->network = g_key_file_get_string(kf, group, "network", NULL);
@@ -139,20 +142,18 @@ parse_nic(GKeyFile *kf, const char *group, const char *where, GError **error)
     if (!valid_id(n->id)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: [%s]: bad NIC id", where,
                     group);
-        nic_def_free(n);
         return NULL;
     }
-    return n;
+    return g_steal_pointer(&n);
 }
 
 KvmVmDef *
 kvm_vm_def_parse(const char *text, const char *where, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
-    GError *local = NULL;
+    g_autoptr(GError) local = NULL;
     if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_NONE, &local)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: %s", where, local->message);
-        g_error_free(local);
         return NULL;
     }
     g_autoptr(KvmVmDef) d = def_new();
@@ -202,7 +203,7 @@ kvm_vm_def_parse(const char *text, const char *where, GError **error)
 char *
 kvm_vm_def_to_string(const KvmVmDef *d)
 {
-    GKeyFile *kf = g_key_file_new();
+    g_autoptr(GKeyFile) kf = g_key_file_new();
     g_key_file_set_string(kf, "vm", "name", d->name);
     g_key_file_set_string(kf, "vm", "uuid", d->uuid);
     g_key_file_set_uint64(kf, "vm", "memory-mib", d->memory_mib);
@@ -219,109 +220,90 @@ kvm_vm_def_to_string(const KvmVmDef *d)
         g_key_file_set_string(kf, "vm", "append", d->append);
     for (guint i = 0; i < d->disks->len; i++) {
         KvmDiskDef *dk = d->disks->pdata[i];
-        char *g = g_strdup_printf("disk %s", dk->id);
+        g_autofree char *g = g_strdup_printf("disk %s", dk->id);
         g_key_file_set_string(kf, g, "path", dk->path);
         g_key_file_set_string(kf, g, "format", dk->format);
         if (dk->acl_text) {
-            char *v = g_strdup_printf("%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT, dk->acl_uid,
-                                      dk->acl_gid);
-            g_key_file_set_string(kf, g, "acl-owner", v);
-            g_free(v);
-            v = g_strdup_printf("%04o", dk->acl_mode);
-            g_key_file_set_string(kf, g, "acl-mode", v);
-            g_free(v);
+            g_autofree char *owner = g_strdup_printf("%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT,
+                                                     dk->acl_uid, dk->acl_gid);
+            g_key_file_set_string(kf, g, "acl-owner", owner);
+            g_autofree char *mode = g_strdup_printf("%04o", dk->acl_mode);
+            g_key_file_set_string(kf, g, "acl-mode", mode);
             g_key_file_set_string(kf, g, "acl", dk->acl_text);
             if (dk->acl_label)
                 g_key_file_set_string(kf, g, "acl-label", dk->acl_label);
         }
-        g_free(g);
     }
     for (guint i = 0; i < d->nics->len; i++) {
         KvmNicDef *n = d->nics->pdata[i];
-        char *g = g_strdup_printf("nic %s", n->id);
+        g_autofree char *g = g_strdup_printf("nic %s", n->id);
         g_key_file_set_string(kf, g, "mac", n->mac);
         g_key_file_set_string(kf, g, "network", n->network);
         g_key_file_set_string(kf, g, "model", n->model);
-        g_free(g);
     }
-    char *s = g_key_file_to_data(kf, NULL, NULL);
-    g_key_file_unref(kf);
-    return s;
+    return g_key_file_to_data(kf, NULL, NULL);
 }
 
 KvmVmDef *
 kvm_vm_def_copy(const KvmVmDef *def)
 {
-    char *s = kvm_vm_def_to_string(def);
-    KvmVmDef *c = kvm_vm_def_parse(s, "(copy)", NULL);
-    g_free(s);
-    return c;
+    g_autofree char *s = kvm_vm_def_to_string(def);
+    return kvm_vm_def_parse(s, "(copy)", NULL);
 }
 
 KvmVmDef *
 kvm_vm_def_load(KvmHost *host, const char *vm, GError **error)
 {
-    char *dir = kvm_host_vm_dir(host, vm);
-    char *path = g_build_filename(dir, "vm.conf", NULL);
-    char *text = NULL;
-    KvmVmDef *d = NULL;
-    if (kvm_host_read_file(host, path, &text, error)) {
-        char *where = g_strdup_printf("host %s: %s", host->name, path);
-        d = kvm_vm_def_parse(text, where, error);
-        g_free(where);
-    }
-    g_free(text);
-    g_free(path);
-    g_free(dir);
-    return d;
+    g_autofree char *dir = kvm_host_vm_dir(host, vm);
+    g_autofree char *path = g_build_filename(dir, "vm.conf", NULL);
+    g_autofree char *text = NULL;
+    if (!kvm_host_read_file(host, path, &text, error))
+        return NULL;
+    g_autofree char *where = g_strdup_printf("host %s: %s", host->name, path);
+    return kvm_vm_def_parse(text, where, error);
 }
 
 gboolean
 kvm_vm_def_save(KvmHost *host, const KvmVmDef *def, GError **error)
 {
-    char *dir = kvm_host_vm_dir(host, def->name);
-    char *path = g_build_filename(dir, "vm.conf", NULL);
-    char *text = kvm_vm_def_to_string(def);
-    gboolean ok = kvm_host_mkdir(host, dir, error) && kvm_host_write_file(host, path, text, error);
-    g_free(text);
-    g_free(path);
-    g_free(dir);
-    return ok;
+    g_autofree char *dir = kvm_host_vm_dir(host, def->name);
+    g_autofree char *path = g_build_filename(dir, "vm.conf", NULL);
+    g_autofree char *text = kvm_vm_def_to_string(def);
+    return kvm_host_mkdir(host, dir, error) && kvm_host_write_file(host, path, text, error);
 }
 
+/* @o as one argument, plain; takes @o */
 static char *
 json_arg(json_object *o)
 {
-    char *s = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    json_object_put(o);
-    return s;
+    g_autoptr(json_object) owned = o;
+    return g_strdup(json_object_to_json_string_ext(owned, JSON_C_TO_STRING_PLAIN));
 }
 
 /* QEMU's option syntax doubles commas inside values. */
 static char *
 opt_escape(const char *s)
 {
-    GString *g = g_string_new(NULL);
+    g_autoptr(GString) g = g_string_new(NULL);
     for (const char *p = s; *p; p++) {
         if (*p == ',')
             g_string_append_c(g, ',');
         g_string_append_c(g, *p);
     }
-    return g_string_free(g, FALSE);
+    return g_string_free(g_steal_pointer(&g), FALSE);
 }
 
 char **
 kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GError **error)
 {
-    char *dir = kvm_host_vm_dir(host, def->name);
-    GPtrArray *a = g_ptr_array_new();
+    g_autofree char *dir = kvm_host_vm_dir(host, def->name);
+    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
 #define ADD(s) g_ptr_array_add(a, g_strdup(s))
 #define ADDF(...) g_ptr_array_add(a, g_strdup_printf(__VA_ARGS__))
     ADD(host->qemu);
     ADD("-name");
-    char *en = opt_escape(def->name);
+    g_autofree char *en = opt_escape(def->name);
     ADDF("guest=%s", en);
-    g_free(en);
     ADD("-uuid");
     ADD(def->uuid);
     ADD("-machine");
@@ -338,7 +320,7 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
     ADD("-no-user-config");
     ADD("-display");
     ADD("none");
-    char *edir = opt_escape(dir);
+    g_autofree char *edir = opt_escape(dir);
     ADD("-chardev");
     ADDF("file,id=console,path=%s/console.log,append=on", edir);
     ADD("-serial");
@@ -347,7 +329,6 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
     ADDF("socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", edir);
     ADD("-mon");
     ADD("chardev=qmp,mode=control");
-    g_free(edir);
     ADD("-pidfile");
     ADDF("%s/qemu.pid", dir);
     if (def->kernel) {
@@ -367,7 +348,7 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
         json_object *f = json_object_new_object();
         json_object_object_add(f, "driver", json_object_new_string("file"));
         json_object_object_add(f, "filename", json_object_new_string(dk->path));
-        char *fn = g_strdup_printf("%s-file", dk->id);
+        g_autofree char *fn = g_strdup_printf("%s-file", dk->id);
         json_object_object_add(f, "node-name", json_object_new_string(fn));
         ADD("-blockdev");
         g_ptr_array_add(a, json_arg(f));
@@ -377,25 +358,20 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
         json_object_object_add(fmt, "node-name", json_object_new_string(dk->id));
         ADD("-blockdev");
         g_ptr_array_add(a, json_arg(fmt));
-        g_free(fn);
         ADD("-device");
         ADDF("virtio-blk-pci,drive=%s,id=%s-dev", dk->id, dk->id);
     }
     for (guint i = 0; i < def->nics->len; i++) {
         KvmNicDef *n = def->nics->pdata[i];
-        char *nd = kvm_host_netdev(host, n->network);
+        g_autofree char *nd = kvm_host_netdev(host, n->network);
         if (!nd) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "host %s has no network '%s' (NIC %s of %s; see %s/networks.conf)",
                         host->name, n->network, n->id, def->name, host->run_dir);
-            g_ptr_array_add(a, NULL);
-            g_strfreev((char **)g_ptr_array_free(a, FALSE));
-            g_free(dir);
             return NULL;
         }
         ADD("-netdev");
         ADDF("%s,id=%s", nd, n->id);
-        g_free(nd);
         ADD("-device");
         ADDF("%s,netdev=%s,mac=%s,id=%s-dev", n->model, n->id, n->mac, n->id);
     }
@@ -408,22 +384,18 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
 #undef ADD
 #undef ADDF
     g_ptr_array_add(a, NULL);
-    g_free(dir);
-    return (char **)g_ptr_array_free(a, FALSE);
+    return (char **)g_ptr_array_free(g_steal_pointer(&a), FALSE);
 }
 
 gint64
 kvm_vm_pid(KvmHost *host, const char *vm)
 {
-    char *dir = kvm_host_vm_dir(host, vm);
-    char *path = g_build_filename(dir, "qemu.pid", NULL);
-    char *text = NULL;
+    g_autofree char *dir = kvm_host_vm_dir(host, vm);
+    g_autofree char *path = g_build_filename(dir, "qemu.pid", NULL);
+    g_autofree char *text = NULL;
     gint64 pid = 0;
     if (kvm_host_exists(host, path) && kvm_host_read_file(host, path, &text, NULL))
         pid = g_ascii_strtoll(g_strstrip(text), NULL, 10);
-    g_free(text);
-    g_free(path);
-    g_free(dir);
     if (pid > 0 && !kvm_host_pid_alive(host, pid))
         pid = 0;
     return pid;
@@ -435,6 +407,51 @@ kvm_vm_is_running(KvmHost *host, const char *vm)
     return kvm_vm_pid(host, vm) > 0;
 }
 
+/*
+ * Runs @argv detached, stdout/stderr to @log so that a failure can be told,
+ * and waits until it is up (the QMP socket @sock is there) or gone.
+ */
+static gboolean
+spawn_qemu(KvmHost *host, const KvmVmDef *def, char **argv, const char *log, const char *sock,
+           GError **error)
+{
+    g_autoptr(GPtrArray) a = g_ptr_array_new();
+    g_ptr_array_add(a, (char *)"sh");
+    g_ptr_array_add(a, (char *)"-c");
+    g_ptr_array_add(
+        a, (char *)"log=$1; shift; cd / && setsid \"$@\" </dev/null >>\"$log\" 2>&1 & echo $!");
+    g_ptr_array_add(a, (char *)"sh");
+    g_ptr_array_add(a, (char *)log);
+    for (char **p = argv; *p; p++)
+        g_ptr_array_add(a, *p);
+    g_ptr_array_add(a, NULL);
+    g_autofree char *out = NULL;
+    if (!kvm_host_run(host, (const char *const *)a->pdata, NULL, &out, 60, error))
+        return FALSE;
+    gint64 child = out ? g_ascii_strtoll(out, NULL, 10) : 0;
+    /* up when the QMP socket is there; failed when the process is gone */
+    gint64 until = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        if (kvm_host_exists(host, sock) && kvm_vm_pid(host, def->name) > 0)
+            return TRUE;
+        if (!kvm_host_pid_alive(host, child) || g_get_monotonic_time() > until) {
+            g_autofree char *text = NULL;
+            g_autofree char *last = NULL;
+            if (kvm_host_read_file(host, log, &text, NULL)) {
+                g_strchomp(text);
+                char *nl = strrchr(text, '\n');
+                last = g_strdup(nl ? nl + 1 : text);
+            }
+            g_set_error(
+                error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "QEMU on host %s %s: %s", host->name,
+                kvm_host_pid_alive(host, child) ? "did not come up in 30 s" : "exited at once",
+                last && *last ? last : "no message (see qemu.log)");
+            return FALSE;
+        }
+        g_usleep(20000);
+    }
+}
+
 gboolean
 kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pid, GError **error)
 {
@@ -443,12 +460,12 @@ kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pi
                     def->name, host->name);
         return FALSE;
     }
-    char **argv = kvm_vm_build_argv(host, def, flags, error);
+    g_auto(GStrv) argv = kvm_vm_build_argv(host, def, flags, error);
     if (!argv)
         return FALSE;
-    char *dir = kvm_host_vm_dir(host, def->name);
-    char *sock = g_build_filename(dir, "qmp.sock", NULL);
-    char *pidf = g_build_filename(dir, "qemu.pid", NULL);
+    g_autofree char *dir = kvm_host_vm_dir(host, def->name);
+    g_autofree char *sock = g_build_filename(dir, "qmp.sock", NULL);
+    g_autofree char *pidf = g_build_filename(dir, "qemu.pid", NULL);
     if (kvm_host_is_local(host)) {
         unlink(sock);
         unlink(pidf);
@@ -456,58 +473,11 @@ kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pi
         const char *rm[] = { "rm", "-f", "--", sock, pidf, NULL };
         kvm_host_run(host, rm, NULL, NULL, 30, NULL);
     }
-    char *log = g_build_filename(dir, "qemu.log", NULL);
+    g_autofree char *log = g_build_filename(dir, "qemu.log", NULL);
     /* the definition on disk is what runs (uuid and MACs included: multifd
      * checks the uuid on both ends) */
-    gboolean ok = kvm_host_mkdir(host, dir, error) && kvm_vm_def_save(host, def, error);
-    if (ok) {
-        /* detached, stdout/stderr to qemu.log so that a failure can be told */
-        GPtrArray *a = g_ptr_array_new();
-        g_ptr_array_add(a, (char *)"sh");
-        g_ptr_array_add(a, (char *)"-c");
-        g_ptr_array_add(
-            a, (char *)"log=$1; shift; cd / && setsid \"$@\" </dev/null >>\"$log\" 2>&1 & echo $!");
-        g_ptr_array_add(a, (char *)"sh");
-        g_ptr_array_add(a, log);
-        for (char **p = argv; *p; p++)
-            g_ptr_array_add(a, *p);
-        g_ptr_array_add(a, NULL);
-        char *out = NULL;
-        ok = kvm_host_run(host, (const char *const *)a->pdata, NULL, &out, 60, error);
-        g_ptr_array_free(a, TRUE);
-        gint64 child = out ? g_ascii_strtoll(out, NULL, 10) : 0;
-        g_free(out);
-        /* up when the QMP socket is there; failed when the process is gone */
-        gint64 until = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
-        while (ok) {
-            if (kvm_host_exists(host, sock) && kvm_vm_pid(host, def->name) > 0)
-                break;
-            if (!kvm_host_pid_alive(host, child) || g_get_monotonic_time() > until) {
-                char *text = NULL, *last = NULL;
-                if (kvm_host_read_file(host, log, &text, NULL)) {
-                    g_strchomp(text);
-                    char *nl = strrchr(text, '\n');
-                    last = g_strdup(nl ? nl + 1 : text);
-                }
-                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "QEMU on host %s %s: %s",
-                            host->name,
-                            kvm_host_pid_alive(host, child) ? "did not come up in 30 s"
-                                                            : "exited at once",
-                            last && *last ? last : "no message (see qemu.log)");
-                g_free(text);
-                g_free(last);
-                ok = FALSE;
-                break;
-            }
-            g_usleep(20000);
-        }
-    }
-    g_strfreev(argv);
-    g_free(sock);
-    g_free(pidf);
-    g_free(log);
-    g_free(dir);
-    if (!ok) {
+    if (!kvm_host_mkdir(host, dir, error) || !kvm_vm_def_save(host, def, error)
+        || !spawn_qemu(host, def, argv, log, sock, error)) {
         g_prefix_error(error, "cannot start VM %s: ", def->name);
         return FALSE;
     }
@@ -520,12 +490,19 @@ VmshiftQmp *
 kvm_vm_qmp(KvmHost *host, const char *vm, guint timeout_ms, GCancellable *cancellable,
            GError **error)
 {
-    char *dir = kvm_host_vm_dir(host, vm);
-    char *sock = g_build_filename(dir, "qmp.sock", NULL);
-    VmshiftQmp *q = kvm_host_qmp_connect(host, sock, timeout_ms, cancellable, error);
-    g_free(sock);
-    g_free(dir);
-    return q;
+    g_autofree char *dir = kvm_host_vm_dir(host, vm);
+    g_autofree char *sock = g_build_filename(dir, "qmp.sock", NULL);
+    return kvm_host_qmp_connect(host, sock, timeout_ms, cancellable, error);
+}
+
+/* "quit" through QMP; the connection is closed on return */
+static void
+qmp_quit(KvmHost *host, const char *vm)
+{
+    g_autoptr(VmshiftQmp) q = kvm_vm_qmp(host, vm, 3000, NULL, NULL);
+    /* the connection closes as QEMU exits: an error here is expected */
+    if (q)
+        vmshift_qmp_execute_simple(q, "quit", NULL, 3000, NULL);
 }
 
 /* quit through QMP, then SIGTERM, then SIGKILL. */
@@ -535,12 +512,7 @@ kvm_vm_stop(KvmHost *host, const char *vm, int timeout_s, GError **error)
     gint64 pid = kvm_vm_pid(host, vm);
     if (pid <= 0)
         return TRUE;
-    VmshiftQmp *q = kvm_vm_qmp(host, vm, 3000, NULL, NULL);
-    if (q) {
-        /* the connection closes as QEMU exits: an error here is expected */
-        vmshift_qmp_execute_simple(q, "quit", NULL, 3000, NULL);
-        vmshift_qmp_free(q);
-    }
+    qmp_quit(host, vm);
     gint64 until = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
     gboolean termed = FALSE;
     while (kvm_host_pid_alive(host, pid)) {
@@ -572,11 +544,10 @@ fill_disk(KvmHost *host, VmshiftDisk *d)
 {
     const char *argv[] = { "qemu-img",      "info",  "-U", "--backing-chain",
                            "--output=json", d->path, NULL };
-    char *out = NULL;
+    g_autofree char *out = NULL;
     if (!kvm_host_run(host, argv, NULL, &out, 30, NULL))
         return;
-    json_object *o = json_tokener_parse(out);
-    g_free(out);
+    g_autoptr(json_object) o = json_tokener_parse(out);
     if (!o)
         return;
     if (json_object_is_type(o, json_type_array)) {
@@ -593,7 +564,6 @@ fill_disk(KvmHost *host, VmshiftDisk *d)
             }
         }
     }
-    json_object_put(o);
 }
 
 /* How long describing a running VM waits for its QMP socket and query-status
@@ -615,10 +585,11 @@ kvm_vm_describe(KvmHost *host, const KvmVmDef *def)
     vm->power_state = VMSHIFT_POWER_STOPPED;
     if (kvm_vm_is_running(host, def->name)) {
         vm->power_state = VMSHIFT_POWER_UNKNOWN;
-        VmshiftQmp *q = kvm_vm_qmp(host, def->name, KVM_DESCRIBE_QMP_TIMEOUT_MS, NULL, NULL);
+        g_autoptr(VmshiftQmp)
+            q = kvm_vm_qmp(host, def->name, KVM_DESCRIBE_QMP_TIMEOUT_MS, NULL, NULL);
         if (q) {
-            json_object *st = vmshift_qmp_execute(q, "query-status", NULL,
-                                                  KVM_DESCRIBE_QMP_TIMEOUT_MS, NULL);
+            g_autoptr(json_object) st = vmshift_qmp_execute(q, "query-status", NULL,
+                                                            KVM_DESCRIBE_QMP_TIMEOUT_MS, NULL);
             const char *s = vmshift_json_get_string(st, "status");
             if (g_strcmp0(s, "running") == 0)
                 vm->power_state = VMSHIFT_POWER_RUNNING;
@@ -626,9 +597,6 @@ kvm_vm_describe(KvmHost *host, const KvmVmDef *def)
                 vm->power_state = VMSHIFT_POWER_PAUSED;
                 vm->status_detail = g_strdup_printf("QEMU status: %s", s);
             }
-            if (st)
-                json_object_put(st);
-            vmshift_qmp_free(q);
         }
     }
     for (guint i = 0; i < def->disks->len; i++) {
