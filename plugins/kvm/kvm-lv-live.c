@@ -208,13 +208,7 @@ lv_report_tuning(LvLive *l)
     g_autofree char *sum = kvm_tuning_summary(&l->t);
     g_autofree char *tuning = g_strdup_printf("libvirt peer-to-peer, %s%s", sum,
                                               l->moves->len ? ", disks mirrored over NBD" : "");
-    vmshift_job_set_result(l->job, "tuning", tuning);
-    vmshift_job_set_result(l->job, "tuning-reason", l->t.why);
-    if (l->t.dirty_mib_s >= 0) {
-        g_autofree char *d = g_strdup_printf("%" G_GINT64_FORMAT, l->t.dirty_mib_s);
-        vmshift_job_set_result(l->job, "dirty-rate-mib-s", d);
-    }
-    vmshift_job_log(l->job, VMSHIFT_LOG_INFO, "tuning: %s (%s)", tuning, l->t.why);
+    kvm_tuning_report(l->job, &l->t, tuning);
 }
 
 /* ---- the destination's definitions ---------------------------------------- */

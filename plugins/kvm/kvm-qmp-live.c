@@ -398,13 +398,7 @@ choose_tuning(KvmMig *m, const KvmTuningOptions *o, GError **error)
     if (m->t.warn_tcg_live)
         kvm_tuning_warn_tcg_live(m->job, f.qemu_major);
     g_autofree char *sum = kvm_tuning_summary(&m->t);
-    vmshift_job_set_result(m->job, "tuning", sum);
-    vmshift_job_set_result(m->job, "tuning-reason", m->t.why);
-    if (m->t.dirty_mib_s >= 0) {
-        g_autofree char *d = g_strdup_printf("%" G_GINT64_FORMAT, m->t.dirty_mib_s);
-        vmshift_job_set_result(m->job, "dirty-rate-mib-s", d);
-    }
-    vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "tuning: %s (%s)", sum, m->t.why);
+    kvm_tuning_report(m->job, &m->t, sum);
     return TRUE;
 }
 

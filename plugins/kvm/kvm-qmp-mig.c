@@ -81,15 +81,6 @@ kvm_mig_phase_late(KvmMig *m, VmshiftPhase p)
     }
 }
 
-void
-kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major)
-{
-    vmshift_job_log(job, VMSHIFT_LOG_WARNING,
-                    "tcg-safe=false: migrating a TCG guest live on "
-                    "QEMU %d, which can lose guest writes (fixed in QEMU 9.0)",
-                    qemu_major);
-}
-
 /* ---- helpers ----------------------------------------------------------- */
 
 gboolean

@@ -190,9 +190,12 @@ struct _KvmBackend {
 KvmHost *kvm_backend_find_host(KvmBackend *b, const char *name, GError **error);
 KvmHost *kvm_backend_locate_vm(KvmBackend *b, const char *vm, KvmVmDef **def, GError **error);
 
-/* kvm-qmp-mig.c: the warning both transports log when tcg-safe=false
- * overrides the TCG rule (KvmTuning.warn_tcg_live). */
+/* kvm-tuning-job.c, for both transports: the warning logged when
+ * tcg-safe=false overrides the TCG rule (KvmTuning.warn_tcg_live), and the
+ * job's tuning, tuning-reason and dirty-rate-mib-s results and log line,
+ * with @tuning the transport's summary of @t. */
 void kvm_tuning_warn_tcg_live(VmshiftJob *job, int qemu_major);
+void kvm_tuning_report(VmshiftJob *job, const KvmTuning *t, const char *tuning);
 
 /* kvm-qmp-acl.c: the access model of one file (kvm_acl_capture records
  * @path's owner, mode, ACL, label into @dk; kvm_acl_apply_def makes @path

@@ -9,6 +9,7 @@ plugins_kvm_libkvm_impl_la_SOURCES = \
 	plugins/kvm/kvm-plugin.c \
 	plugins/kvm/kvm-tuning.c \
 	plugins/kvm/kvm-tuning.h \
+	plugins/kvm/kvm-tuning-job.c \
 	plugins/kvm/kvm-host.c \
 	plugins/kvm/kvm-vm.c \
 	plugins/kvm/kvm-qmp.h \
