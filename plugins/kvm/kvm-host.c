@@ -635,6 +635,13 @@ kvm_host_meminfo(KvmHost *host, guint64 *total, guint64 *avail, GError **error)
     return TRUE;
 }
 
+/* g_ptr_array_sort() passes pointers to the elements. */
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(char *const *)a, *(char *const *)b);
+}
+
 char **
 kvm_host_list_vms(KvmHost *host, GError **error)
 {
@@ -663,7 +670,7 @@ kvm_host_list_vms(KvmHost *host, GError **error)
             if (**l)
                 g_ptr_array_add(names, g_strdup(*l));
     }
-    g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+    g_ptr_array_sort(names, compare_names);
     g_ptr_array_add(names, NULL);
     return (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
 }
