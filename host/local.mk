@@ -104,8 +104,8 @@ TESTS += tests/host/cli-admin.sh
 dist_noinst_SCRIPTS += tests/host/cli-admin.sh
 ## Tables (-o, --noheadings, --raw, ASCII under LC_ALL=C) and the progress
 ## of concurrent jobs on a pseudo-terminal (#18).
-TESTS += tests/host/tables.sh
-dist_noinst_SCRIPTS += tests/host/tables.sh
+TESTS += tests/host/tables.sh tests/host/progress-tty.py
+dist_noinst_SCRIPTS += tests/host/tables.sh tests/host/progress-tty.py
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions
