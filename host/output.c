@@ -318,6 +318,19 @@ host_table_print(HostTable *t, FILE *out)
     if (t->refused)
         return;
     fflush(out);
+    if (scols_table_is_empty(t->tb)) {
+        /* libsmartcols prints nothing for a table without lines; the
+         * header alone says that the listing is empty */
+        for (size_t i = 0; !table_opts.noheadings && i < scols_table_get_ncols(t->tb); i++) {
+            struct libscols_column *c = scols_table_get_column(t->tb, i);
+            fprintf(out, "%s%s", i ? (table_opts.raw ? " " : "  ") : "",
+                    scols_cell_get_data(scols_column_get_header(c)));
+        }
+        if (!table_opts.noheadings)
+            fputc('\n', out);
+        fflush(out);
+        return;
+    }
     scols_table_set_stream(t->tb, out);
     scols_print_table(t->tb);
     fflush(out);

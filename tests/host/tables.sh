@@ -31,7 +31,7 @@ cp "$B/tests/skeleton/.libs/skeleton.so" "$T/plugins/" && chmod 755 "$T/plugins/
 cat >"$T/etc/backends.d/demo.conf" <<EOC
 [backend demo]
 plugin=skeleton
-hosts=alpha;beta
+hosts=alpha;beta;gamma
 vms=web1@alpha;db1@alpha;café@beta
 transfer-seconds=0
 EOC
@@ -72,7 +72,11 @@ LC_ALL=C.UTF-8 V vms --noheadings -o vm,host >"$T/out" 2>&1
 check "vms --noheadings: the VMs' lines only" \
     test "$(tr -s ' ' <"$T/out" | sort)" = "$(peer_vms)"
 V hosts -n -o host >"$T/out" 2>&1
-check "hosts -n -o host: alpha and beta" test "$(sort "$T/out" | tr '\n' ' ')" = "alpha beta "
+check "hosts -n -o host: alpha, beta, gamma" test "$(sort "$T/out" | tr '\n' ' ')" = "alpha beta gamma "
+V vms --host gamma -o vm,host >"$T/out" 2>&1; rc=$?
+check "vms of a host without VMs: the header alone" test $rc -eq 0 -a "$(cat "$T/out")" = "VM  HOST"
+V vms --host gamma -n -r >"$T/out" 2>&1; rc=$?
+check "... and nothing with --noheadings" test $rc -eq 0 -a ! -s "$T/out"
 V vms --raw -o vm,memory,host -n >"$T/out" 2>&1
 if grep -qx 'web1 2.0\\x20GiB alpha' "$T/out" && [ "$(wc -l <"$T/out")" -eq 3 ] \
     && ! grep -q '  ' "$T/out"; then
