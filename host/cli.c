@@ -153,21 +153,6 @@ add_entry(GArray *a, const char *long_name, GOptionArg arg, gpointer data, const
     g_array_append_val(a, e);
 }
 
-/* The global options of tables: -o, -n, -r (util-linux's names). */
-static void
-add_table_entries(GArray *a, HostGlobals *g)
-{
-    add_entry(a, "output", G_OPTION_ARG_STRING, &g->columns,
-              "the columns of the table, comma-separated (+COLUMNS: the defaults and these)",
-              "COLUMNS");
-    g_array_index(a, GOptionEntry, a->len - 1).short_name = 'o';
-    add_entry(a, "noheadings", G_OPTION_ARG_NONE, &g->noheadings, "no header line", NULL);
-    g_array_index(a, GOptionEntry, a->len - 1).short_name = 'n';
-    add_entry(a, "raw", G_OPTION_ARG_NONE, &g->raw, "columns separated by one space, escaped",
-              NULL);
-    g_array_index(a, GOptionEntry, a->len - 1).short_name = 'r';
-}
-
 /* Whether -o makes sense for @c: its output is one table (with notes),
  * known before anything changes. */
 static gboolean
@@ -181,19 +166,32 @@ selects_columns(const Command *c)
     return FALSE;
 }
 
+/* The global options of tables: -o (where it applies), -n, -r (util-linux's
+ * names). */
+static void
+add_table_entries(GArray *a, const Command *c, HostGlobals *g)
+{
+    if (selects_columns(c)) {
+        add_entry(a, "output", G_OPTION_ARG_STRING, &g->columns,
+                  "the columns of the table, comma-separated (+COLUMNS: the defaults and these)",
+                  "COLUMNS");
+        g_array_index(a, GOptionEntry, a->len - 1).short_name = 'o';
+    }
+    add_entry(a, "noheadings", G_OPTION_ARG_NONE, &g->noheadings, "no header line", NULL);
+    g_array_index(a, GOptionEntry, a->len - 1).short_name = 'n';
+    add_entry(a, "raw", G_OPTION_ARG_NONE, &g->raw, "columns separated by one space, escaped",
+              NULL);
+    g_array_index(a, GOptionEntry, a->len - 1).short_name = 'r';
+}
+
 /* The table options of @g for @c: FALSE with one line why they do not go
- * together; else handed to output.c. */
+ * together; else handed to output.c. (-o is an option of the commands that
+ * selects_columns() only.) */
 static gboolean
 set_table_options(const Command *c, const HostGlobals *g)
 {
     if (g->json && (g->columns || g->noheadings || g->raw)) {
         host_err("%s: --json prints every field; -o, --noheadings and --raw are for tables",
-                 c->name);
-        return FALSE;
-    }
-    if (g->columns && !selects_columns(c)) {
-        host_err("%s: -o selects the columns of a listing (backends, hosts, vms, networks, "
-                 "volumes, rate, jobs, check)",
                  c->name);
         return FALSE;
     }
@@ -259,7 +257,7 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
     add_entry(a, "state-dir", G_OPTION_ARG_FILENAME, &g->state_dir,
               "journal and plugin state directory", "DIR");
     add_entry(a, "json", G_OPTION_ARG_NONE, &g->json, "machine-readable output", NULL);
-    add_table_entries(a, g);
+    add_table_entries(a, c, g);
     add_entry(a, "verbose", G_OPTION_ARG_NONE, &g->verbose, "more detail", NULL);
     add_entry(a, "help", G_OPTION_ARG_NONE, &g->help, "show this help", NULL);
     return a;
