@@ -125,6 +125,12 @@ print_usage(FILE *out)
             "  --plugin-dir DIR       look for plugins in DIR first (repeatable)\n"
             "  --state-dir DIR        journal and plugin state (default %s)\n"
             "  --json                 machine-readable output on stdout\n"
+            "  -o, --output COLUMNS   the columns of a listing's table, in this order\n"
+            "                         (comma-separated, case-insensitive; +COLUMNS adds to\n"
+            "                         the defaults; an unknown column lists the valid ones)\n"
+            "  -n, --noheadings       tables without their header line\n"
+            "  -r, --raw              tables for scripts: columns separated by one space,\n"
+            "                         blanks and special characters as \\xNN\n"
             "  --verbose              more detail, debug lines of jobs\n"
             "  --version              versions of vmshift, its SDK and the plugin ABI\n"
             "  --help                 this help; 'vmshift help COMMAND' for a command\n\n"
@@ -145,6 +151,52 @@ add_entry(GArray *a, const char *long_name, GOptionArg arg, gpointer data, const
 {
     GOptionEntry e = { long_name, 0, 0, arg, data, desc, arg_desc };
     g_array_append_val(a, e);
+}
+
+/* Whether -o makes sense for @c: its output is one table (with notes),
+ * known before anything changes. */
+static gboolean
+selects_columns(const Command *c)
+{
+    static const char *const names[] = { "backends", "hosts", "vms",  "networks",
+                                         "volumes",  "rate",  "jobs", "check" };
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+        if (!strcmp(c->name, names[i]))
+            return TRUE;
+    return FALSE;
+}
+
+/* The global options of tables: -o (where it applies), -n, -r (util-linux's
+ * names). */
+static void
+add_table_entries(GArray *a, const Command *c, HostGlobals *g)
+{
+    if (selects_columns(c)) {
+        add_entry(a, "output", G_OPTION_ARG_STRING, &g->columns,
+                  "the columns of the table, comma-separated (+COLUMNS: the defaults and these)",
+                  "COLUMNS");
+        g_array_index(a, GOptionEntry, a->len - 1).short_name = 'o';
+    }
+    add_entry(a, "noheadings", G_OPTION_ARG_NONE, &g->noheadings, "no header line", NULL);
+    g_array_index(a, GOptionEntry, a->len - 1).short_name = 'n';
+    add_entry(a, "raw", G_OPTION_ARG_NONE, &g->raw, "columns separated by one space, escaped",
+              NULL);
+    g_array_index(a, GOptionEntry, a->len - 1).short_name = 'r';
+}
+
+/* The table options of @g for @c: FALSE with one line why they do not go
+ * together; else handed to output.c. (-o is an option of the commands that
+ * selects_columns() only.) */
+static gboolean
+set_table_options(const Command *c, const HostGlobals *g)
+{
+    if (g->json && (g->columns || g->noheadings || g->raw)) {
+        host_err("%s: --json prints every field; -o, --noheadings and --raw are for tables",
+                 c->name);
+        return FALSE;
+    }
+    host_table_set_options(g->columns, g->noheadings, g->raw);
+    return TRUE;
 }
 
 static GArray *
@@ -205,6 +257,7 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
     add_entry(a, "state-dir", G_OPTION_ARG_FILENAME, &g->state_dir,
               "journal and plugin state directory", "DIR");
     add_entry(a, "json", G_OPTION_ARG_NONE, &g->json, "machine-readable output", NULL);
+    add_table_entries(a, c, g);
     add_entry(a, "verbose", G_OPTION_ARG_NONE, &g->verbose, "more detail", NULL);
     add_entry(a, "help", G_OPTION_ARG_NONE, &g->help, "show this help", NULL);
     return a;
@@ -214,9 +267,9 @@ static gboolean
 takes_value(const char *arg)
 {
     static const char *const with_value[] = {
-        "--config", "--plugin-dir", "--state-dir", "--backend",  "--group", "--host",
-        "--to",     "--to-group",   "--network",   "--transfer", "--path",  "--disk-path",
-        "--state",  "--vm",         "--since",     "--before",   "--option"
+        "--config",   "--plugin-dir", "--state-dir", "--backend", "--group",     "--host",  "--to",
+        "--to-group", "--network",    "--transfer",  "--path",    "--disk-path", "--state", "--vm",
+        "--since",    "--before",     "--option",    "--output",  "-o"
     };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)
         if (!strcmp(arg, with_value[i]))
@@ -302,6 +355,7 @@ opts_clear(CmdOpts *o, HostGlobals *g)
     g_free(g->config_path);
     g_strfreev(g->plugin_dirs);
     g_free(g->state_dir);
+    g_free(g->columns);
 }
 
 /* What the command line says besides the command: options and arguments. */
@@ -622,11 +676,13 @@ host_main(int argc, char **argv)
         host_err("%s; see 'vmshift %s --help'", err->message, cmd->name);
         return HOST_EXIT_USAGE;
     }
+    if (cmd->summary && !set_table_options(cmd, &l.g))
+        return HOST_EXIT_USAGE;
     if (!host_session_open(&s, &l.g, &err)) {
         host_err("%s", err->message);
         return HOST_EXIT_FAILED;
     }
     rc = cmd->run(&s, &l.o, l.args);
     host_session_close(&s);
-    return rc;
+    return host_table_refused() ? HOST_EXIT_USAGE : rc;
 }

@@ -181,12 +181,20 @@ VmshiftHost *host_find_host(HostRegistry *reg, const char *spec, HostBackend *pr
 
 /* ---- output.c: tables, JSON, sizes ---------------------------------------- */
 
-typedef struct {
-    guint ncols;
-    GPtrArray *rows; /* GStrv each; row 0 is the header */
-} HostTable;
+/* A table printed with libsmartcols: aligned for people, or --raw (one
+ * space between columns, blanks, backslashes and control characters as
+ * \xNN), with or without the header line, of the columns -o names. */
+typedef struct HostTable HostTable;
 
+/* The global options of every table (cli.c): @columns "A,B" (names of
+ * columns, case-insensitive; "+A" adds A to the defaults), or NULL for all. */
+void host_table_set_options(const char *columns, gboolean noheadings, gboolean raw);
+/* TRUE once a table refused -o (it said so on stderr, and nothing more
+ * goes to stdout): the command's exit code is HOST_EXIT_USAGE. */
+gboolean host_table_refused(void);
+/* The columns' headers (a NULL-terminated list). */
 HostTable *host_table_new(const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* One cell per column; NULL or "" is shown as "-". */
 void host_table_add(HostTable *t, const char *first, ...);
 void host_table_addv(HostTable *t, char **cells); /* takes the strings */
 void host_table_print(HostTable *t, FILE *out);
@@ -404,6 +412,9 @@ typedef struct {
     gboolean verbose;
     gboolean help;
     gboolean no_default_plugin_dir; /* tests: --plugin-dir only */
+    char *columns;                  /* -o, --output: the columns of tables */
+    gboolean noheadings;            /* -n, --noheadings */
+    gboolean raw;                   /* -r, --raw */
 } HostGlobals;
 
 typedef struct {

@@ -31,9 +31,9 @@ host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
 	-DHOST_STATEDIR=\"$(statedir)\" \
 	-DHOST_PLUGINDIR=\"$(plugindir)\"
 host_libvmshift_host_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GIO_UNIX_CFLAGS) \
-	$(SQLITE_CFLAGS) $(JSONC_CFLAGS)
+	$(SQLITE_CFLAGS) $(JSONC_CFLAGS) $(SMARTCOLS_CFLAGS)
 host_libvmshift_host_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(GIO_UNIX_LIBS) \
-	$(SQLITE_LIBS) $(JSONC_LIBS) -lm
+	$(SQLITE_LIBS) $(JSONC_LIBS) $(SMARTCOLS_LIBS) -lm
 
 host_vmshift_SOURCES = host/main.c
 host_vmshift_CPPFLAGS = $(host_libvmshift_host_la_CPPFLAGS)
@@ -102,6 +102,10 @@ dist_noinst_SCRIPTS += tests/host/cli.sh
 ## jobs filters, journal prune, ASCII output, bash completion (#18).
 TESTS += tests/host/cli-admin.sh
 dist_noinst_SCRIPTS += tests/host/cli-admin.sh
+## Tables (-o, --noheadings, --raw, ASCII under LC_ALL=C) and the progress
+## of concurrent jobs on a pseudo-terminal (#18).
+TESTS += tests/host/tables.sh tests/host/progress-tty.py
+dist_noinst_SCRIPTS += tests/host/tables.sh tests/host/progress-tty.py
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions

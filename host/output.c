@@ -7,7 +7,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <libsmartcols.h>
 
 #include "host/host.h"
 
@@ -37,51 +40,6 @@ host_warn(const char *format, ...)
     fprintf(stderr, "vmshift: warning: %s\n", msg);
 }
 
-/* ---- tables ---------------------------------------------------------------- */
-
-HostTable *
-host_table_new(const char *first, ...)
-{
-    HostTable *t = g_new0(HostTable, 1);
-    GPtrArray *hdr = g_ptr_array_new();
-    va_list ap;
-
-    va_start(ap, first);
-    for (const char *c = first; c; c = va_arg(ap, const char *))
-        g_ptr_array_add(hdr, g_strdup(c));
-    va_end(ap);
-    t->ncols = hdr->len;
-    g_ptr_array_add(hdr, NULL);
-    t->rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-    g_ptr_array_add(t->rows, g_ptr_array_free(hdr, FALSE));
-    return t;
-}
-
-void
-host_table_add(HostTable *t, const char *first, ...)
-{
-    char **row = g_new0(char *, t->ncols + 1);
-    va_list ap;
-
-    va_start(ap, first);
-    for (guint i = 0; i < t->ncols; i++) {
-        const char *c = i == 0 ? first : va_arg(ap, const char *);
-        row[i] = g_strdup(c ? c : "-");
-    }
-    va_end(ap);
-    g_ptr_array_add(t->rows, row);
-}
-
-void
-host_table_addv(HostTable *t, char **cells)
-{
-    char **row = g_new0(char *, t->ncols + 1);
-    for (guint i = 0; i < t->ncols; i++)
-        row[i] = cells[i] ? cells[i] : g_strdup("-");
-    g_free(cells);
-    g_ptr_array_add(t->rows, row);
-}
-
 /* ---- text for a terminal ----------------------------------------------------- */
 
 /* The ASCII stand-in of a character vmshift itself prints, or NULL. */
@@ -101,8 +59,11 @@ ascii_for(gunichar c)
     }
 }
 
-char *
-host_display(const char *s)
+/* @s with the stand-ins of ascii_for() (or '?') for what is not ASCII
+ * under a locale that is not UTF-8; with @escape, also control characters
+ * and bytes that are not UTF-8 as \xNN (left as they are without). */
+static char *
+display(const char *s, gboolean escape)
 {
     static int utf8 = -1;
     GString *out;
@@ -118,11 +79,17 @@ host_display(const char *s)
         gunichar c = g_utf8_get_char_validated(p, end - p);
         const char *next;
         if (c == (gunichar)-1 || c == (gunichar)-2) {
-            g_string_append_printf(out, "\\x%02x", (guchar)*p++);
+            if (escape)
+                g_string_append_printf(out, "\\x%02x", (guchar)*p);
+            else
+                g_string_append_c(out, *p);
+            p++;
             continue;
         }
         next = g_utf8_next_char(p);
-        if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+        if (!escape && (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0)))
+            g_string_append_len(out, p, next - p);
+        else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
             g_string_append_printf(out, c < 0x100 ? "\\x%02x" : "\\u%04x", c);
         else if (c < 0x80 || utf8)
             g_string_append_len(out, p, next - p);
@@ -133,34 +100,240 @@ host_display(const char *s)
     return g_string_free(out, FALSE);
 }
 
+char *
+host_display(const char *s)
+{
+    return display(s, TRUE);
+}
+
+/* ---- tables (libsmartcols) ----------------------------------------------------- */
+
+/* The global options that shape every table (cli.c sets them once). */
+static struct {
+    char *columns; /* -o: "A,B", or "+A,B" for the defaults and A, B */
+    gboolean noheadings;
+    gboolean raw;
+    gboolean refused; /* a table refused -o: the command exits 2 */
+} table_opts;
+
+struct HostTable {
+    struct libscols_table *tb;
+    GPtrArray *names; /* the caller's column names, in the caller's order */
+    GArray *shown;    /* guint each: the caller's index of each printed column */
+    gboolean refused; /* -o named a column this table lacks: prints nothing */
+};
+
+void
+host_table_set_options(const char *columns, gboolean noheadings, gboolean raw)
+{
+    g_free(table_opts.columns);
+    table_opts.columns = g_strdup(columns);
+    table_opts.noheadings = noheadings;
+    table_opts.raw = raw;
+    table_opts.refused = FALSE;
+}
+
+gboolean
+host_table_refused(void)
+{
+    return table_opts.refused;
+}
+
+/* A column's name for -o: its header with each run of other characters than
+ * letters and digits as one '-' ("VM IS ON" -> "VM-IS-ON"), upper case. The
+ * user's words are read the same way, so "vm_is_on" names it too. */
+static char *
+column_key(const char *name)
+{
+    GString *k = g_string_new(NULL);
+
+    for (const char *p = name; *p; p++) {
+        if (g_ascii_isalnum(*p))
+            g_string_append_c(k, g_ascii_toupper(*p));
+        else if (k->len && k->str[k->len - 1] != '-')
+            g_string_append_c(k, '-');
+    }
+    if (k->len && k->str[k->len - 1] == '-')
+        g_string_truncate(k, k->len - 1);
+    return g_string_free(k, FALSE);
+}
+
+/* -o said something this table cannot show: one line on stderr (for the
+ * first such table only), and nothing more on stdout, so that a usage error
+ * leaves no half output behind. */
+static void
+refuse(HostTable *t, const char *word)
+{
+    g_autoptr(GString) valid = g_string_new(NULL);
+
+    t->refused = TRUE;
+    if (table_opts.refused)
+        return;
+    table_opts.refused = TRUE;
+    for (guint i = 0; i < t->names->len; i++) {
+        g_autofree char *k = column_key(g_ptr_array_index(t->names, i));
+        g_string_append_printf(valid, "%s%s", valid->len ? ", " : "", k);
+    }
+    if (*word) {
+        g_autofree char *shown = host_display(word);
+        host_err("-o: unknown column '%s'; the columns are %s", shown, valid->str);
+    } else {
+        host_err("-o: an empty column name; the columns are %s", valid->str);
+    }
+    fflush(stdout);
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+    }
+}
+
+/* The caller's indices of the columns to print, in order: all of them, or
+ * what -o names. */
+static void
+select_columns(HostTable *t)
+{
+    const char *spec = table_opts.columns;
+    g_auto(GStrv) words = NULL;
+
+    if (!spec || *spec == '+') {
+        for (guint i = 0; i < t->names->len; i++)
+            g_array_append_val(t->shown, i);
+        if (!spec)
+            return;
+        spec++;
+    }
+    if (!*spec) {
+        refuse(t, "");
+        return;
+    }
+    words = g_strsplit(spec, ",", -1);
+    for (guint w = 0; words[w]; w++) {
+        g_autofree char *want = column_key(words[w]);
+        guint i;
+        for (i = 0; i < t->names->len; i++) {
+            g_autofree char *k = column_key(g_ptr_array_index(t->names, i));
+            if (*want && !strcmp(k, want))
+                break;
+        }
+        if (i == t->names->len) {
+            refuse(t, g_strstrip(words[w]));
+            return;
+        }
+        g_array_append_val(t->shown, i);
+    }
+}
+
+HostTable *
+host_table_new(const char *first, ...)
+{
+    HostTable *t = g_new0(HostTable, 1);
+    va_list ap;
+
+    t->names = g_ptr_array_new_with_free_func(g_free);
+    t->shown = g_array_new(FALSE, FALSE, sizeof(guint));
+    va_start(ap, first);
+    for (const char *c = first; c; c = va_arg(ap, const char *))
+        g_ptr_array_add(t->names, g_strdup(c));
+    va_end(ap);
+    if (table_opts.refused)
+        t->refused = TRUE;
+    else
+        select_columns(t);
+    if (t->refused)
+        return t;
+    t->tb = scols_new_table();
+    if (!t->tb)
+        g_error("out of memory");
+    scols_table_set_termforce(t->tb, SCOLS_TERMFORCE_NEVER); /* same layout in a pipe */
+    scols_table_enable_ascii(t->tb, !g_get_charset(NULL));
+    scols_table_enable_raw(t->tb, table_opts.raw);
+    scols_table_enable_noheadings(t->tb, table_opts.noheadings);
+    if (!table_opts.raw) {
+        /* cells arrive escaped by host_display() (the escaping every other
+         * line of vmshift uses); raw mode escapes as libsmartcols does */
+        scols_table_enable_noencoding(t->tb, 1);
+        scols_table_set_column_separator(t->tb, "  ");
+    }
+    for (guint i = 0; i < t->shown->len; i++) {
+        const char *name = g_ptr_array_index(t->names, g_array_index(t->shown, guint, i));
+        g_autofree char *shown = table_opts.raw ? column_key(name) : host_display(name);
+        if (!scols_table_new_column(t->tb, shown, 0, 0))
+            g_error("out of memory");
+    }
+    return t;
+}
+
+/* A cell as printed: "-" for none; for a terminal, escaped and ASCII under a
+ * locale that is not UTF-8; in raw mode only the ASCII stand-ins (the bytes
+ * left are libsmartcols' to escape). */
+static char *
+cell_text(const char *s)
+{
+    if (!s || !*s)
+        return g_strdup("-");
+    return table_opts.raw ? display(s, FALSE) : display(s, TRUE);
+}
+
+/* Takes @cells (the caller's columns, NULL for none). */
+static void
+add_row(HostTable *t, char **cells)
+{
+    struct libscols_line *ln;
+
+    if (t->refused)
+        return;
+    ln = scols_table_new_line(t->tb, NULL);
+    if (!ln)
+        g_error("out of memory");
+    for (guint i = 0; i < t->shown->len; i++)
+        scols_line_refer_data(ln, i, cell_text(cells[g_array_index(t->shown, guint, i)]));
+}
+
+void
+host_table_add(HostTable *t, const char *first, ...)
+{
+    g_autofree const char **cells = g_new0(const char *, t->names->len + 1);
+    va_list ap;
+
+    va_start(ap, first);
+    for (guint i = 0; i < t->names->len; i++)
+        cells[i] = i == 0 ? first : va_arg(ap, const char *);
+    va_end(ap);
+    add_row(t, (char **)cells);
+}
+
+void
+host_table_addv(HostTable *t, char **cells)
+{
+    add_row(t, cells);
+    for (guint i = 0; i < t->names->len; i++)
+        g_free(cells[i]);
+    g_free(cells);
+}
+
 void
 host_table_print(HostTable *t, FILE *out)
 {
-    g_autofree glong *w = g_new0(glong, t->ncols);
-    g_autoptr(GPtrArray) shown = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
-
-    for (guint r = 0; r < t->rows->len; r++) {
-        char **row = g_ptr_array_index(t->rows, r);
-        char **d = g_new0(char *, t->ncols + 1);
-        for (guint c = 0; c < t->ncols; c++) {
-            d[c] = host_display(row[c]);
-            w[c] = MAX(w[c], g_utf8_strlen(d[c], -1));
+    if (t->refused)
+        return;
+    fflush(out);
+    if (scols_table_is_empty(t->tb)) {
+        /* libsmartcols prints nothing for a table without lines; the
+         * header alone says that the listing is empty */
+        for (size_t i = 0; !table_opts.noheadings && i < scols_table_get_ncols(t->tb); i++) {
+            struct libscols_column *c = scols_table_get_column(t->tb, i);
+            fprintf(out, "%s%s", i ? (table_opts.raw ? " " : "  ") : "",
+                    scols_cell_get_data(scols_column_get_header(c)));
         }
-        g_ptr_array_add(shown, d);
+        if (!table_opts.noheadings)
+            fputc('\n', out);
+        fflush(out);
+        return;
     }
-    for (guint r = 0; r < shown->len; r++) {
-        char **row = g_ptr_array_index(shown, r);
-        g_autoptr(GString) line = g_string_new(NULL);
-        for (guint c = 0; c < t->ncols; c++) {
-            g_string_append(line, row[c]);
-            if (c + 1 < t->ncols)
-                for (glong k = g_utf8_strlen(row[c], -1); k < w[c] + 2; k++)
-                    g_string_append_c(line, ' ');
-        }
-        while (line->len && line->str[line->len - 1] == ' ')
-            g_string_truncate(line, line->len - 1);
-        fprintf(out, "%s\n", line->str);
-    }
+    scols_table_set_stream(t->tb, out);
+    scols_print_table(t->tb);
+    fflush(out);
 }
 
 void
@@ -168,7 +341,10 @@ host_table_free(HostTable *t)
 {
     if (!t)
         return;
-    g_ptr_array_unref(t->rows);
+    if (t->tb)
+        scols_unref_table(t->tb);
+    g_ptr_array_unref(t->names);
+    g_array_unref(t->shown);
     g_free(t);
 }
 

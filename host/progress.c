@@ -1,16 +1,20 @@
 /*
  * vmshift host: progress display.
  *
- * On a terminal (stderr), one live status line: a bar, percent, bytes,
- * rate, ETA and phase; log lines scroll above it. Otherwise plain lines, one
- * per phase change and per 10 % step. stdout stays free for results (and for
- * the single JSON document of --json). Everything here runs on the main
- * thread.
+ * On a terminal (stderr), a live block at the bottom: one line per running
+ * job (its label, phase, a bar, percent, bytes, rate, ETA), each cut to the
+ * terminal's width and redrawn in place (the cursor goes back up over the
+ * block, ANSI CUU/EL/ED); a job's line leaves the block when the job ends,
+ * and log lines scroll above it. Otherwise (a pipe, a file, TERM=dumb) plain
+ * lines, one per phase change and per 10 % step. stdout stays free for
+ * results (and for the single JSON document of --json). Everything here
+ * runs on the main thread.
  */
 #include "config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -23,13 +27,13 @@ typedef struct {
     double rate; /* bytes/s, smoothed */
     int last_step;
     guint32 last_phase;
-    char *line; /* last status for the tty */
+    char *line; /* the job's line in the block (tty), NULL once it ended */
 } Track;
 
 struct HostProgress {
     gboolean tty;
     gboolean json;
-    gboolean bar_shown;
+    guint drawn;        /* lines of the block on the terminal; the cursor is below them */
     GHashTable *tracks; /* label -> Track */
     GPtrArray *order;   /* labels in first-seen order */
 };
@@ -45,7 +49,10 @@ HostProgress *
 host_progress_new(gboolean tty, gboolean json)
 {
     HostProgress *p = g_new0(HostProgress, 1);
-    p->tty = tty;
+    const char *term = g_getenv("TERM");
+
+    /* a terminal that cannot move its cursor gets the plain lines */
+    p->tty = tty && !(term && !strcmp(term, "dumb"));
     p->json = json;
     p->tracks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)track_free);
     p->order = g_ptr_array_new_with_free_func(g_free);
@@ -62,46 +69,78 @@ host_progress_free(HostProgress *p)
     g_free(p);
 }
 
+/* Columns of the terminal on stderr (COLUMNS when it does not say, then 80). */
 static int
 term_width(void)
 {
     struct winsize ws;
-    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+    const char *env = g_getenv("COLUMNS");
+
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
         return ws.ws_col;
+    if (env && atoi(env) > 0)
+        return atoi(env);
     return 80;
 }
 
+/* @s cut to at most @cols terminal columns (wide characters count two). */
 static void
-clear_bar(HostProgress *p)
+cut_to_columns(GString *s, int cols)
 {
-    if (p->tty && p->bar_shown) {
-        fputs("\r\033[K", stderr);
-        p->bar_shown = FALSE;
+    int used = 0;
+
+    for (const char *q = s->str; *q; q = g_utf8_next_char(q)) {
+        gunichar c = g_utf8_get_char(q);
+        int w = g_unichar_iszerowidth(c) ? 0 : g_unichar_iswide(c) ? 2 : 1;
+        if (used + w > cols) {
+            g_string_truncate(s, q - s->str);
+            return;
+        }
+        used += w;
     }
 }
 
+/* Draws the block again where it is: up over the lines drawn last time,
+ * one line per running job (never wider than the terminal, so that each
+ * takes exactly one row and the count of rows to go up stays right), then
+ * erases what is left below (the lines of jobs that ended). */
 static void
-draw_bar(HostProgress *p)
+redraw(HostProgress *p)
 {
-    g_autoptr(GString) s = g_string_new(NULL);
-    int width = term_width() - 1;
+    g_autoptr(GString) out = g_string_new(NULL);
+    int width = term_width() - 1; /* the last column would wrap on some terminals */
+    guint n = 0;
 
     if (!p->tty)
         return;
+    if (p->drawn)
+        g_string_append_printf(out, "\033[%uA", p->drawn);
+    g_string_append_c(out, '\r');
     for (guint i = 0; i < p->order->len; i++) {
         Track *t = g_hash_table_lookup(p->tracks, g_ptr_array_index(p->order, i));
         g_autofree char *shown = t->line ? host_display(t->line) : NULL;
+        g_autoptr(GString) line = NULL;
         if (!shown)
             continue;
-        if (s->len)
-            g_string_append(s, " | ");
-        g_string_append(s, shown);
+        line = g_string_new(shown);
+        cut_to_columns(line, width);
+        g_string_append_printf(out, "%s\033[K\n", line->str);
+        n++;
     }
-    if ((int)g_utf8_strlen(s->str, -1) > width)
-        g_string_truncate(s, g_utf8_offset_to_pointer(s->str, width) - s->str);
-    fprintf(stderr, "\r\033[K%s", s->str);
+    g_string_append(out, "\033[J");
+    fputs(out->str, stderr);
     fflush(stderr);
-    p->bar_shown = TRUE;
+    p->drawn = n;
+}
+
+/* Erases the block, leaving the cursor where its first line was. */
+static void
+clear_block(HostProgress *p)
+{
+    if (p->tty && p->drawn) {
+        fprintf(stderr, "\033[%uA\r\033[J", p->drawn);
+        p->drawn = 0;
+    }
 }
 
 void
@@ -114,12 +153,33 @@ host_progress_line(HostProgress *p, const char *format, ...)
     msg = g_strdup_vprintf(format, ap);
     va_end(ap);
     shown = host_display(msg); /* names escaped, ASCII under LC_ALL=C */
-    clear_bar(p);
     fflush(stdout);
+    clear_block(p);
     fprintf(stderr, "%s\n", shown);
-    if (p->tty)
-        draw_bar(p);
+    redraw(p);
     fflush(stderr);
+}
+
+/* The tty line of a job: "LABEL PHASE [####----] 45% DONE/TOTAL RATE/s ETA T";
+ * the label first, so that cutting the line to the width keeps it. */
+static char *
+tty_line(const char *label, const char *phase, const VmshiftJobProgress *pr, const char *done,
+         const char *total, const char *rate, const char *eta)
+{
+    GString *s = g_string_new(NULL);
+    int filled = pr->percent >= 0 ? (int)(pr->percent / 5) : 0;
+
+    g_string_append_printf(s, "%s %s [", label, phase);
+    for (int i = 0; i < 20; i++)
+        g_string_append_c(s, i < filled ? '#' : '-');
+    g_string_append_c(s, ']');
+    if (pr->percent >= 0)
+        g_string_append_printf(s, " %3.0f%%", pr->percent);
+    else
+        g_string_append(s, "   ?%");
+    if (pr->bytes_total)
+        g_string_append_printf(s, " %s/%s %s/s ETA %s", done, total, rate, eta ? eta : "-");
+    return g_string_free(s, FALSE);
 }
 
 void
@@ -129,7 +189,6 @@ host_progress_update(HostProgress *p, const char *label, VmshiftJob *job)
     Track *t = g_hash_table_lookup(p->tracks, label);
     gint64 now = g_get_monotonic_time();
     g_autofree char *done = NULL, *total = NULL, *rate = NULL, *eta = NULL;
-    g_autoptr(GString) bar = g_string_new(NULL);
     const char *phase;
     int step;
 
@@ -156,21 +215,12 @@ host_progress_update(HostProgress *p, const char *label, VmshiftJob *job)
     rate = host_format_bytes((guint64)t->rate);
 
     if (p->tty) {
-        int filled = pr.percent >= 0 ? (int)(pr.percent / 5) : 0;
-        g_string_append_c(bar, '[');
-        for (int i = 0; i < 20; i++)
-            g_string_append_c(bar, i < filled ? '#' : '-');
-        g_string_append_c(bar, ']');
-        if (pr.percent >= 0)
-            g_string_append_printf(bar, " %3.0f%%", pr.percent);
-        else
-            g_string_append(bar, "   ?%");
-        if (pr.bytes_total)
-            g_string_append_printf(bar, " %s/%s %s/s ETA %s", done, total, rate, eta ? eta : "-");
-        g_string_append_printf(bar, " %s %s", phase, label);
-        g_free(t->line);
-        t->line = g_string_free(g_steal_pointer(&bar), FALSE);
-        draw_bar(p);
+        g_autofree char *line = tty_line(label, phase, &pr, done, total, rate, eta);
+        if (g_strcmp0(line, t->line) != 0) {
+            g_free(t->line);
+            t->line = g_steal_pointer(&line);
+            redraw(p);
+        }
     } else {
         step = pr.percent >= 0 ? (int)(pr.percent / 10) : -1;
         /* phase changes are printed by the job's phase hook */
@@ -193,16 +243,10 @@ void
 host_progress_remove(HostProgress *p, const char *label)
 {
     Track *t = g_hash_table_lookup(p->tracks, label);
+
     if (t && t->line) {
         g_clear_pointer(&t->line, g_free);
-        clear_bar(p);
-        for (guint i = 0; i < p->order->len; i++) {
-            Track *o = g_hash_table_lookup(p->tracks, g_ptr_array_index(p->order, i));
-            if (o->line) {
-                draw_bar(p);
-                break;
-            }
-        }
+        redraw(p); /* the job's line leaves the block */
     }
 }
 
@@ -213,6 +257,6 @@ host_progress_finish(HostProgress *p)
         Track *t = g_hash_table_lookup(p->tracks, g_ptr_array_index(p->order, i));
         g_clear_pointer(&t->line, g_free);
     }
-    clear_bar(p);
+    clear_block(p);
     fflush(stderr);
 }
