@@ -24,6 +24,7 @@ host_libvmshift_host_la_SOURCES = \
 	host/cmd-inventory.c \
 	host/cmd-migrate.c \
 	host/cmd-jobs.c \
+	host/cmd-journal.c \
 	host/cmd-bulk.c \
 	host/cli.c
 host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
@@ -102,6 +103,8 @@ dist_noinst_SCRIPTS += tests/host/cli.sh
 ## jobs filters, journal prune, ASCII output, bash completion (#18).
 TESTS += tests/host/cli-admin.sh
 dist_noinst_SCRIPTS += tests/host/cli-admin.sh
+TESTS += tests/host/journal.sh
+dist_noinst_SCRIPTS += tests/host/journal.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions
