@@ -131,7 +131,15 @@ cfg_error() { # what expected-substring config-text
     else notok "config: $1 (rc $rc)" "$(cat "$T/out" "$T/err")"; fi
 }
 cfg_error "syntax error" "bad.conf: line 2" "[vmshift]\n[oops\n"
-cfg_error "relative state-dir" "bad.conf.*state-dir must be an absolute path" "[vmshift]\nstate-dir=rel/state\n"
+cfg_error "relative state-dir" "bad.conf:3: \[vmshift\]: state-dir must be an absolute path" "[vmshift]\n# where\nstate-dir=rel/state\n"
+if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+    printf '[vmshift]\nstate-dir=%s/nb-state\n' "$T" >"$T/secret.conf"; chmod 600 "$T/secret.conf"
+    setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$VMSHIFT" --config "$T/secret.conf" \
+        --plugin-dir "$T/plugins" jobs >"$T/out" 2>"$T/err"; rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "secret.conf: Permission denied" "$T/err" \
+        && [ ! -s "$T/out" ] && [ ! -e "$T/nb-state" ]; then ok "config: unreadable: exit 1, one line, no other journal"
+    else notok "config: unreadable (rc $rc)" "$(cat "$T/out" "$T/err")"; fi
+else n=$((n + 1)); echo "ok $n # SKIP setpriv or nobody missing"; fi
 
 # ---- a journal that is not whole is refused, with what to do ----------------------------------------
 refused() { # what expected-substring
