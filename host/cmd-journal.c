@@ -71,8 +71,8 @@ host_json_events(GPtrArray *events)
         json_object_object_add(ej, "key", host_json_string(e->key));
         /* saved plugin data may be sensitive to the plugin; it is kept in
          * the journal but only its keys are shown */
-        json_object_object_add(
-            ej, "value", host_json_string(strcmp(e->kind, "save") == 0 ? NULL : e->value));
+        json_object_object_add(ej, "value",
+                               host_json_string(strcmp(e->kind, "save") == 0 ? NULL : e->value));
         json_object_array_add(arr, ej);
     }
     return arr;
@@ -92,7 +92,8 @@ host_job_location_text(const HostJobRecord *r)
                            r->location_detail ? ")" : "");
 }
 
-/* ---- journal check / export / prune ------------------------------------------------------------ */
+/* ---- journal check / export / prune ------------------------------------------------------------
+ */
 
 int
 host_cmd_journal_check(HostSession *s, CmdOpts *o, char **args)
@@ -130,8 +131,8 @@ host_cmd_journal_check(HostSession *s, CmdOpts *o, char **args)
         printf("journal %s: %s (schema version %d%s, %u job%s, %u interrupted, %u with the VM's "
                "location unknown)\n",
                host_journal_path(j), problems->len ? "DAMAGED" : "ok", version,
-               host_journal_read_only(j) ? ", read-only" : "", jobs->len,
-               jobs->len == 1 ? "" : "s", interrupted, unknown);
+               host_journal_read_only(j) ? ", read-only" : "", jobs->len, jobs->len == 1 ? "" : "s",
+               interrupted, unknown);
     }
     if (problems->len) {
         host_err("journal %s is damaged: keep a copy, then restore it from a backup or move it "
