@@ -158,17 +158,20 @@ cp "$T/state/journal.db" "$T/journal.good"
 rm -f "$T/state/journal.db-wal" "$T/state/journal.db-shm"
 : >"$T/state/journal.db"
 refused "0-byte journal" "journal $T/state/journal.db is empty (0 bytes).*restore it from a backup"
-V journal check >/dev/null 2>&1 && notok "journal check passes an empty journal" || ok "journal check: empty journal fails"
+V journal check >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "is empty (0 bytes)" "$T/err" && ok "journal check: an empty journal fails, saying so" \
+    || notok "journal check of an empty journal (rc $rc)" "$(cat "$T/out" "$T/err")"
 size=$(wc -c <"$T/journal.good")
 head -c $((size / 2)) "$T/journal.good" >"$T/state/journal.db"
 refused "truncated journal" "is truncated"
 head -c 100 "$T/journal.good" >"$T/state/journal.db"
-dd if=/dev/urandom bs=1024 count=$((size / 1024 - 1)) >>"$T/state/journal.db" 2>/dev/null
+head -c $((size - 100)) /dev/urandom >>"$T/state/journal.db"
 V jobs >"$T/out" 2>"$T/err"; rc=$?
 if [ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && [ ! -s "$T/out" ]; then ok "corrupt journal: refused with one line"
 else notok "corrupt journal (rc $rc)" "$(cat "$T/out" "$T/err")"; fi
-V journal check >"$T/out" 2>"$T/err" && notok "journal check passes a corrupt journal" "$(cat "$T/out")" \
-    || ok "journal check: corrupt journal fails"
+V journal check >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "is damaged" "$T/err" && ok "journal check: a corrupt journal fails, saying so" \
+    || notok "journal check of a corrupt journal (rc $rc)" "$(cat "$T/out" "$T/err")"
 echo "not a journal" >"$T/state/journal.db"
 refused "a file that is not SQLite" "is not an SQLite database"
 cp "$T/journal.good" "$T/state/journal.db"
