@@ -578,6 +578,8 @@ host_cmd_vm_show(HostSession *s, CmdOpts *o, char **args)
     if (!j || !(jobs = host_journal_list_filtered(j, &f, &err))) {
         host_warn("%s", err->message);
         g_clear_error(&err);
+    } else {
+        host_jobs_verify_locations(s->reg, j, jobs); /* unknown locations asked first */
     }
     if (s->g->json) {
         json_object *root = host_json_vm(vm, host_backend_name(b));

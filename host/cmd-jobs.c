@@ -101,9 +101,11 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
         host_err("jobs: %s", err->message);
         return HOST_EXIT_USAGE;
     }
-    j = host_session_journal(s, &err);
+    j = host_journal_open_read(s->config->state_dir, &err);
     if (!j || !(list = host_journal_list_filtered(j, &f, &err)))
         return host_cmd_fail(err);
+    /* a location that is unknown is asked for before it is shown */
+    host_jobs_verify_locations(s->reg, j, list);
     if (s->g->json) {
         json_object *root = json_object_new_object();
         json_object *arr = json_object_new_array();
@@ -132,39 +134,11 @@ host_jobs_table_print(GPtrArray *list)
         g_autofree char *id = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
         g_autofree char *pct = r->percent >= 0 ? g_strdup_printf("%.0f%%", r->percent) : NULL;
         g_autofree char *started = host_format_time(r->started);
-        host_table_add(t, id, r->kind, r->backend, r->vm, r->state, r->phase, pct, started,
-                       r->location_host);
+        g_autofree char *loc = r->location_verified ? g_strdup(r->location_host)
+                                                    : host_job_location_text(r);
+        host_table_add(t, id, r->kind, r->backend, r->vm, r->state, r->phase, pct, started, loc);
     }
     host_table_print(t, stdout);
-}
-
-int
-host_cmd_journal_prune(HostSession *s, CmdOpts *o, char **args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(HostJournal) j = NULL;
-    gint64 before, n;
-
-    if (!host_cmd_parse_time("--before", o->before, g_get_real_time() / G_USEC_PER_SEC, &before,
-                             &err)) {
-        host_err("journal prune: %s", err->message);
-        return HOST_EXIT_USAGE;
-    }
-    j = host_session_journal(s, &err);
-    if (!j || (n = host_journal_prune(j, before, &err)) < 0)
-        return host_cmd_fail(err);
-    if (s->g->json) {
-        json_object *root = json_object_new_object();
-        json_object_object_add(root, "before", json_object_new_int64(before));
-        json_object_object_add(root, "pruned", json_object_new_int64(n));
-        host_json_print(root);
-    } else {
-        g_autofree char *t = host_format_time(before);
-        printf("%" G_GINT64_FORMAT " job%s that ended before %s deleted from the journal "
-               "(running, queued and interrupted jobs are kept)\n",
-               n, n == 1 ? "" : "s", t);
-    }
-    return HOST_EXIT_OK;
 }
 
 int
@@ -178,39 +152,34 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
 
     if (!job_id_arg("show", args[0], &id))
         return HOST_EXIT_USAGE;
-    j = host_session_journal(s, &err);
-    if (!j || !(r = host_journal_get(j, id, &err)) || !(ev = host_journal_events(j, id, &err)))
+    j = host_journal_open_read(s->config->state_dir, &err);
+    if (!j || !(r = host_journal_get(j, id, &err)))
+        return host_cmd_fail(err);
+    {
+        /* a location that is unknown is asked for before it is shown */
+        g_autoptr(GPtrArray) one = g_ptr_array_new();
+        g_ptr_array_add(one, r);
+        host_jobs_verify_locations(s->reg, j, one);
+    }
+    if (!(ev = host_journal_events(j, id, &err)))
         return host_cmd_fail(err);
     if (s->g->json) {
         json_object *root = host_json_job(r);
-        json_object *arr = json_object_new_array();
-        for (guint i = 0; i < ev->len; i++) {
-            HostEventRecord *e = g_ptr_array_index(ev, i);
-            json_object *ej = json_object_new_object();
-            json_object_object_add(ej, "time", json_object_new_int64(e->time));
-            json_object_object_add(ej, "kind", host_json_string(e->kind));
-            json_object_object_add(ej, "level", host_json_string(e->level));
-            json_object_object_add(ej, "key", host_json_string(e->key));
-            /* saved plugin data may be sensitive to the plugin; it is kept in
-             * the journal but only its keys are shown */
-            json_object_object_add(
-                ej, "value", host_json_string(strcmp(e->kind, "save") == 0 ? NULL : e->value));
-            json_object_array_add(arr, ej);
-        }
-        json_object_object_add(root, "events", arr);
+        json_object_object_add(root, "events", host_json_events(ev));
         host_json_print(root);
         return HOST_EXIT_OK;
     }
     {
         g_autofree char *st = host_format_time(r->started);
         g_autofree char *en = host_format_time(r->ended);
+        g_autofree char *loc = host_job_location_text(r);
         printf("job %" G_GINT64_FORMAT ": %s of %s:%s\n", r->id, r->kind, r->backend, r->vm);
         printf("  state:     %s (phase %s)\n", r->state, r->phase);
+        if (r->note)
+            printf("  note:      %s\n", r->note);
         if (r->error_message)
             printf("  error:     %s: %s\n", r->error_code, r->error_message);
-        printf("  VM is on:  %s%s%s%s\n", r->location_host ? r->location_host : "unknown",
-               r->location_detail ? " (" : "", r->location_detail ? r->location_detail : "",
-               r->location_detail ? ")" : "");
+        printf("  VM is on:  %s\n", loc);
         if (r->source_host)
             printf("  came from: %s%s%s\n", r->source_host, r->source_path ? ", files in " : "",
                    r->source_path ? r->source_path : "");
@@ -233,6 +202,8 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
                 printf("  %s  phase %s\n", t, e->value);
             else if (!strcmp(e->kind, "save"))
                 printf("  %s  saved %s\n", t, e->key);
+            else if (!strcmp(e->kind, "location") || !strcmp(e->kind, "note"))
+                printf("  %s  %s %s\n", t, e->kind, e->value ? e->value : "");
             else if (!strcmp(e->kind, "state"))
                 printf("  %s  %s%s%s\n", t, e->key, e->value ? ": " : "", e->value ? e->value : "");
             else

@@ -57,13 +57,17 @@ int host_cmd_jobs(HostSession *s, CmdOpts *o, char **args);
 int host_cmd_job_show(HostSession *s, CmdOpts *o, char **args);
 int host_cmd_job_cancel(HostSession *s, CmdOpts *o, char **args);
 int host_cmd_job_repair(HostSession *s, CmdOpts *o, char **args);
-int host_cmd_journal_prune(HostSession *s, CmdOpts *o, char **args);
 /* The `jobs` table of @list (HostJobRecord), to stdout. */
 void host_jobs_table_print(GPtrArray *list);
 /* Parses T of --since/--before: "2026-01-31", "2026-01-31T08:00[:00][Z|+01:00]",
  * or an age "30d", "12h", "45m", "2w" before @now. FALSE with one line in @error. */
 gboolean host_cmd_parse_time(const char *opt, const char *t, gint64 now, gint64 *out,
                              GError **error);
+
+/* cmd-journal.c */
+int host_cmd_journal_check(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_journal_export(HostSession *s, CmdOpts *o, char **args);
+int host_cmd_journal_prune(HostSession *s, CmdOpts *o, char **args);
 
 /* cli.c: what the bash completion asks (hidden command __complete) */
 int host_cmd_complete(HostSession *s, CmdOpts *o, char **args);

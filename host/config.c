@@ -221,10 +221,17 @@ read_vmshift_group(HostConfig *c, GKeyFile *kf, const char *source, gboolean sta
         if (strcmp(keys[i], "state-dir") == 0) {
             g_autofree char *v = strip_value(kf, "vmshift", "state-dir");
             if (!v || !g_path_is_absolute(v)) {
-                /* an error, never a silent switch to the default state dir (#13) */
+                /* an error, never a silent switch to the default state dir (#13),
+                 * naming the line */
+                g_autofree char *data = NULL;
+                g_autoptr(GHashTable) lines = NULL;
+                gpointer at = NULL;
+                if (host_read_file(source, "configuration file", HOST_CONFIG_MAX, &data, NULL)
+                    && host_keyfile_prescan(source, data, &lines, NULL) && lines)
+                    at = g_hash_table_lookup(lines, "[vmshift]state-dir");
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                            "%s: [vmshift]: state-dir must be an absolute path, not '%s'", source,
-                            v ? v : "");
+                            "%s:%u: [vmshift]: state-dir must be an absolute path, not '%s'",
+                            source, GPOINTER_TO_UINT(at), v ? v : "");
                 return FALSE;
             } else if (!state_dir_overridden) {
                 g_free(c->state_dir);

@@ -242,6 +242,10 @@ typedef struct {
     double percent;
     gint64 bytes_done, bytes_total;
     gboolean cancel_requested;
+    /* FALSE: the VM may have moved since location_* was written (a
+     * switchover without a report, a killed process); ask a backend */
+    gboolean location_verified;
+    char *note; /* how the job ended, beyond its state (a cancel too late) */
 } HostJobRecord;
 
 typedef struct {
@@ -253,9 +257,25 @@ typedef struct {
     char *value;
 } HostEventRecord;
 
+/* Opens (creating, upgrading) the journal of @state_dir for writing. An
+ * empty, truncated, damaged or newer journal is refused with one line. */
 HostJournal *host_journal_open(const char *state_dir, GError **error);
+/* The same for listing: read-only when the file or directory is not
+ * writable (nothing written then: no sweep, no upgrade). */
+HostJournal *host_journal_open_read(const char *state_dir, GError **error);
 void host_journal_close(HostJournal *j);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJournal, host_journal_close)
+gboolean host_journal_read_only(HostJournal *j);
+const char *host_journal_path(HostJournal *j);
+/* How many jobs the open marked interrupted. */
+int host_journal_swept(HostJournal *j);
+/* The newest schema version (PRAGMA user_version) this vmshift writes. */
+int host_journal_schema_version(void);
+/* Tests: creates the journal file @path at schema version @version. */
+gboolean host_journal_build_schema(const char *path, int version, GError **error);
+/* `journal check`: the schema version, and one line per problem SQLite's
+ * integrity check finds (an empty array: none). */
+GPtrArray *host_journal_integrity(HostJournal *j, int *version, GError **error);
 /* Marks jobs whose process is gone as interrupted; returns how many. */
 int host_journal_reconcile(HostJournal *j, GError **error);
 /* Inserts a running job for this process after checking that no live job
@@ -266,6 +286,15 @@ gint64 host_journal_begin_job(HostJournal *j, const char *kind, const char *back
 /* Retakes a finished job for a repair (state running, our pid). */
 gboolean host_journal_take_job(HostJournal *j, gint64 id, GError **error);
 gboolean host_journal_set_phase(HostJournal *j, gint64 id, const char *phase, GError **error);
+/* The phase and, in the same transaction, the location the plugin last
+ * reported (@loc_host NULL: unchanged), or none (@location_unknown). */
+gboolean host_journal_set_phase_at(HostJournal *j, gint64 id, const char *phase,
+                                   const char *loc_host, const char *loc_detail,
+                                   gboolean location_unknown, GError **error);
+/* Where a backend says the VM is (verified), with an event @event. */
+gboolean host_journal_set_location(HostJournal *j, gint64 id, const char *loc_host,
+                                   const char *loc_detail, const char *event, GError **error);
+gboolean host_journal_set_note(HostJournal *j, gint64 id, const char *note, GError **error);
 gboolean host_journal_add_event(HostJournal *j, gint64 id, const char *kind, const char *level,
                                 const char *key, const char *value, GError **error);
 gboolean host_journal_update_progress(HostJournal *j, gint64 id, double percent, guint64 done,
@@ -295,7 +324,11 @@ HostJobRecord *host_journal_last_migration(HostJournal *j, const char *backend, 
 void host_job_record_free(HostJobRecord *r);
 void host_event_record_free(HostEventRecord *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJobRecord, host_job_record_free)
+/* cmd-journal.c: a job as JSON; its events (saved plugin data: keys only) */
 json_object *host_json_job(const HostJobRecord *r);
+json_object *host_json_events(GPtrArray *events);
+/* "HOST (DETAIL)", or what is known of an unverified location. */
+char *host_job_location_text(const HostJobRecord *r);
 
 /* Process identity: "BOOTID:STARTTIME" of @pid, or NULL when it is gone. */
 char *host_process_identity(gint64 pid);
@@ -397,6 +430,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJobRun, host_job_run_free)
 void host_jobs_wait(HostJobContext *ctx, GPtrArray *runs);
 void host_jobs_wait_full(HostJobContext *ctx, GPtrArray *runs, HostJobsMore more,
                          gpointer more_data);
+/* Asks the backends where the VM of each job of @list (NULL: the whole
+ * journal) is whose location is unverified and whose process is gone;
+ * records the answer (unless read-only) and updates @list's records.
+ * Returns how many it verified. */
+guint host_jobs_verify_locations(HostRegistry *reg, HostJournal *j, GPtrArray *list);
 char *host_spec_to_json(const VmshiftMigrationSpec *spec, HostJobKind kind);
 VmshiftMigrationSpec *host_spec_from_json(const char *json, GError **error);
 const char *host_job_kind_name(HostJobKind kind);

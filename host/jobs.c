@@ -36,6 +36,8 @@ struct HostJobRun {
     gint64 last_cancel_poll;
     gboolean cancel_seen;
     gint journal_warned; /* a failed journal write was reported (atomic) */
+    GMutex loclock;      /* the job's location and the journal's copy of it */
+    gboolean switched;   /* the switchover began: the location was unknown */
 };
 
 static const char *const kind_names[] = {
@@ -182,15 +184,33 @@ journal_write_failed(HostJobRun *r, const GError *e)
                                   e ? e->message : "unknown error"));
 }
 
+/* Each phase transition writes, in one transaction with the phase, where
+ * the plugin last reported the VM. Entering the switchover makes it
+ * unknown, in the journal before the plugin acts: from then on only the
+ * plugin's next report (or a backend asked afterwards) says where the VM
+ * is, never the report from before. */
 static gboolean
 hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **error)
 {
     HostJobRun *r = user_data;
+    VmshiftJobProgress pr = { .struct_size = sizeof pr };
+    gboolean unknown = phase == VMSHIFT_PHASE_SWITCHOVER, ok;
+
     /* The host enters validate before calling the plugin, and plugins
      * announce it again: a phase already entered is not a transition. */
     if (phase == vmshift_job_get_phase(job))
         return TRUE;
-    if (!host_journal_set_phase(r->ctx->journal, r->id, vmshift_phase_name(phase), error))
+    g_mutex_lock(&r->loclock);
+    if (unknown) {
+        vmshift_job_set_location(job, NULL, NULL);
+        r->switched = TRUE;
+    }
+    vmshift_job_get_progress(job, &pr);
+    ok = host_journal_set_phase_at(r->ctx->journal, r->id, vmshift_phase_name(phase),
+                                   pr.location_host, pr.location_detail, unknown, error);
+    g_mutex_unlock(&r->loclock);
+    vmshift_job_progress_clear(&pr);
+    if (!ok)
         return FALSE;
     queue_line(r, g_strdup_printf("%s: phase %s", r->label, vmshift_phase_name(phase)));
     return TRUE;
@@ -319,6 +339,56 @@ results_json(VmshiftJob *job)
     return out;
 }
 
+/* After a switchover the plugin did not report the VM's location from
+ * (a lost reply, a failure): the backend is asked now, before the job's
+ * end is written. */
+static void
+verify_after_run(HostJobRun *r)
+{
+    g_autofree char *host = NULL;
+    g_autoptr(VmshiftVm) vm = NULL;
+    g_autoptr(GError) err = NULL;
+    const char *name = r->spec && r->spec->vm ? r->spec->vm : r->vm ? r->vm->name : NULL;
+    VmshiftJobProgress pr = { .struct_size = sizeof pr };
+
+    vmshift_job_get_progress(r->job, &pr);
+    host = g_strdup(pr.location_host);
+    vmshift_job_progress_clear(&pr);
+    if (!r->switched || host || !name)
+        return;
+    if (!(vm = host_backend_get_vm(r->b, name, &err))) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING,
+                        "where VM '%s' is after the switchover is unknown: %s", name, err->message);
+        return;
+    }
+    vmshift_job_set_location(r->job, vm->host, vmshift_power_state_name(vm->power_state));
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                    "asked the backend after the switchover: VM '%s' is on '%s' (%s)", name,
+                    vm->host, vmshift_power_state_name(vm->power_state));
+}
+
+/* A cancel that came after the switchover could not stop the move: the job
+ * succeeded, and the journal says so next to it. */
+static void
+note_late_cancel(HostJobRun *r)
+{
+    VmshiftJobProgress pr = { .struct_size = sizeof pr };
+    g_autofree char *note = NULL;
+    g_autoptr(GError) err = NULL;
+
+    if (!r->switched
+        || (!g_cancellable_is_cancelled(vmshift_job_get_cancellable(r->job))
+            && !host_journal_cancel_requested(r->ctx->journal, r->id)))
+        return;
+    vmshift_job_get_progress(r->job, &pr);
+    note = g_strdup_printf("cancel arrived after the switchover; the VM is on %s",
+                           pr.location_host ? pr.location_host : "an unknown host");
+    vmshift_job_progress_clear(&pr);
+    queue_line(r, g_strdup_printf("%s: %s", r->label, note));
+    if (!host_journal_set_note(r->ctx->journal, r->id, note, &err))
+        journal_write_failed(r, err);
+}
+
 static gpointer
 worker(gpointer data)
 {
@@ -328,6 +398,10 @@ worker(gpointer data)
     VmshiftJobProgress pr = { .struct_size = sizeof pr };
     g_autofree char *results = NULL;
     g_autoptr(GError) jerr = NULL;
+
+    verify_after_run(r);
+    if (ok && r->kind != HOST_JOB_REPAIR)
+        note_late_cancel(r);
 
     if (ok) {
         g_autoptr(GError) perr = NULL;
@@ -376,6 +450,7 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
     r->kind = kind;
     r->b = b;
     g_mutex_init(&r->qlock);
+    g_mutex_init(&r->loclock);
     r->queue = g_ptr_array_new_with_free_func(g_free);
     r->hooks = (VmshiftJobHooks){
         .struct_size = sizeof(VmshiftJobHooks),
@@ -406,7 +481,10 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
         r->job = vmshift_job_new(id_str, r->spec, &r->hooks, r);
         vmshift_job_restore(r->job, vmshift_phase_from_name(rec->phase), saved);
-        vmshift_job_set_location(r->job, rec->location_host, rec->location_detail);
+        /* only a location a backend reported; an unknown one stays
+         * unknown until the repair asks */
+        if (rec->location_verified)
+            vmshift_job_set_location(r->job, rec->location_host, rec->location_detail);
         r->label = g_strdup_printf("job %" G_GINT64_FORMAT " (repair %s)", r->id, rec->vm);
         return g_steal_pointer(&r);
     }
@@ -522,11 +600,17 @@ host_job_run_tick(HostJobRun *r)
         /* results a plugin sets while running survive a killed process */
         g_autofree char *results = results_json(r->job);
         g_autoptr(GError) err = NULL;
+        gboolean ok;
         r->last_journal = now;
+        /* under loclock: a report read before the switchover began is not
+         * written after the journal made the location unknown */
+        g_mutex_lock(&r->loclock);
         vmshift_job_get_progress(r->job, &pr);
-        if (!host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
+        ok = host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
                                           pr.bytes_total, pr.location_host, pr.location_detail,
-                                          results, &err))
+                                          results, &err);
+        g_mutex_unlock(&r->loclock);
+        if (!ok)
             journal_write_failed(r, err);
         vmshift_job_progress_clear(&pr);
     }
@@ -548,6 +632,7 @@ host_job_run_free(HostJobRun *r)
     g_free(r->label);
     g_ptr_array_unref(r->queue);
     g_mutex_clear(&r->qlock);
+    g_mutex_clear(&r->loclock);
     g_free(r);
 }
 
@@ -604,24 +689,51 @@ on_signal(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* SIGHUP: the terminal (an ssh session) is gone. The jobs go on; what they
+ * do goes to the journal as always, and lines for the terminal may now fail
+ * to write (EIO, EPIPE: SIGPIPE is ignored, see main.c). */
+static gboolean
+on_hangup(gpointer data)
+{
+    WaitState *w = data;
+
+    for (guint i = 0; i < w->runs->len; i++) {
+        HostJobRun *r = g_ptr_array_index(w->runs, i);
+        g_autoptr(GError) err = NULL;
+        if (host_job_run_is_done(r))
+            continue;
+        if (!host_journal_add_event(w->ctx->journal, r->id, "log", "warning", NULL,
+                                    "the terminal hung up (SIGHUP); the job goes on, "
+                                    "'vmshift jobs' shows it",
+                                    &err))
+            journal_write_failed(r, err);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 void
 host_jobs_wait_full(HostJobContext *ctx, GPtrArray *runs, HostJobsMore more, gpointer more_data)
 {
     WaitState w = {
         .ctx = ctx, .runs = runs, .more = more, .more_data = more_data, .more_pending = more != NULL
     };
-    guint tick, sint, sterm;
+    guint tick, sint, sterm, shup;
 
     w.loop = g_main_loop_new(NULL, FALSE);
     tick = g_timeout_add(100, on_tick, &w);
     sint = g_unix_signal_add(SIGINT, on_signal, &w);
     sterm = g_unix_signal_add(SIGTERM, on_signal, &w);
+    shup = g_unix_signal_add(SIGHUP, on_hangup, &w);
     on_tick(&w);
     if (!all_done(&w))
         g_main_loop_run(w.loop);
     g_source_remove(tick);
     g_source_remove(sint);
     g_source_remove(sterm);
+    g_source_remove(shup);
+    /* GLib puts the default action back: a hangup from now on is ignored,
+     * as before the jobs ran (main.c) */
+    signal(SIGHUP, SIG_IGN);
     if (ctx->progress)
         host_progress_finish(ctx->progress);
     for (guint i = 0; i < runs->len; i++) {
@@ -639,4 +751,73 @@ void
 host_jobs_wait(HostJobContext *ctx, GPtrArray *runs)
 {
     host_jobs_wait_full(ctx, runs, NULL, NULL);
+}
+
+/* ---- where VMs are: asking the backends ------------------------------------------------ */
+
+static gboolean
+record_live(const HostJobRecord *r)
+{
+    return (!strcmp(r->state, "running") || !strcmp(r->state, "queued"))
+           && host_process_alive(r->pid, r->pid_start);
+}
+
+/* Asks @r's backend where its VM is; the answer (host, power state) or
+ * why not. */
+static gboolean
+ask_backend(HostRegistry *reg, const HostJobRecord *r, char **host, char **detail, GError **error)
+{
+    HostBackend *b = host_registry_get_open(reg, r->backend, error);
+    g_autoptr(VmshiftVm) vm = NULL;
+
+    if (!b || !(vm = host_backend_get_vm(b, r->vm, error)))
+        return FALSE;
+    *host = g_strdup(vm->host);
+    *detail = g_strdup(vmshift_power_state_name(vm->power_state));
+    return TRUE;
+}
+
+guint
+host_jobs_verify_locations(HostRegistry *reg, HostJournal *j, GPtrArray *list)
+{
+    g_autoptr(GPtrArray) own = NULL;
+    g_autoptr(GHashTable) asked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    guint n = 0;
+
+    if (!list && !(list = own = host_journal_list(j, NULL)))
+        return 0;
+    for (guint i = 0; i < list->len; i++) {
+        HostJobRecord *r = g_ptr_array_index(list, i);
+        g_autofree char *key = NULL, *host = NULL, *detail = NULL, *event = NULL;
+        g_autoptr(GError) err = NULL;
+        const char *seen;
+
+        if (r->location_verified || record_live(r))
+            continue;
+        key = g_strdup_printf("%s:%s", r->backend, r->vm);
+        if ((seen = g_hash_table_lookup(asked, key)) && !*seen)
+            continue; /* that backend could not tell, a moment ago */
+        if (!ask_backend(reg, r, &host, &detail, &err)) {
+            g_free(r->location_detail);
+            r->location_detail = g_strdup_printf("backend not asked: %s", err->message);
+            g_hash_table_replace(asked, g_steal_pointer(&key), g_strdup(""));
+            continue;
+        }
+        event = g_strdup_printf("location verified with backend '%s': VM '%s' is on '%s' (%s); "
+                                "the journal had %s",
+                                r->backend, r->vm, host, detail,
+                                r->location_host ? r->location_host : "no location");
+        if (!host_journal_read_only(j)) {
+            if (!host_journal_set_location(j, r->id, host, detail, event, &err))
+                host_warn("%s", err->message);
+        }
+        g_free(r->location_host);
+        g_free(r->location_detail);
+        r->location_host = g_steal_pointer(&host);
+        r->location_detail = g_steal_pointer(&detail);
+        r->location_verified = TRUE;
+        g_hash_table_replace(asked, g_steal_pointer(&key), g_strdup("y"));
+        n++;
+    }
+    return n;
 }

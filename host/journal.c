@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/types.h>
@@ -25,9 +26,18 @@ struct HostJournal {
     sqlite3 *db;
     GMutex lock;
     char *path;
+    gboolean read_only; /* opened for reading: nothing is written */
+    int swept;          /* jobs the open marked interrupted */
 };
 
-static const char schema[] =
+/* The journal's layout, one step per version: step i takes a journal of
+ * version i (PRAGMA user_version) to version i + 1, in one transaction
+ * with the new user_version. A released step is never edited: a change is
+ * a new step at the end (tests/unit/test-host-journal.c opens a journal of
+ * every earlier version). */
+static const char *const migrations[] = {
+    /* 0 -> 1: the first layout (IF NOT EXISTS: journals of the first
+     * releases set user_version 1 after creating these) */
     "CREATE TABLE IF NOT EXISTS jobs ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " kind TEXT NOT NULL, backend TEXT NOT NULL, vm TEXT NOT NULL,"
@@ -44,8 +54,19 @@ static const char schema[] =
     " job INTEGER NOT NULL REFERENCES jobs(id),"
     " time INTEGER NOT NULL, kind TEXT NOT NULL, level TEXT, key TEXT, value TEXT);"
     "CREATE INDEX IF NOT EXISTS events_job ON events(job, seq);"
-    "CREATE INDEX IF NOT EXISTS jobs_vm ON jobs(backend, vm, state);"
-    "PRAGMA user_version = 1;";
+    "CREATE INDEX IF NOT EXISTS jobs_vm ON jobs(backend, vm, state);",
+    /* 1 -> 2: whether the location was reported by the hypervisor (0: the
+     * VM may have moved since, the location is unknown until a backend is
+     * asked), and a note on how the job ended (a cancel too late) (#13) */
+    "ALTER TABLE jobs ADD COLUMN location_verified INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE jobs ADD COLUMN note TEXT;",
+};
+
+int
+host_journal_schema_version(void)
+{
+    return (int)G_N_ELEMENTS(migrations);
+}
 
 /* ---- process identity --------------------------------------------------------- */
 
@@ -98,11 +119,34 @@ host_process_alive(gint64 pid, const char *identity)
 
 /* ---- helpers ------------------------------------------------------------------- */
 
+/* SQLite's error @rc as one line naming the journal; a damaged file says
+ * what to do about it. */
+static void
+set_db_error(HostJournal *j, int rc, const char *what, const char *msg, GError **error)
+{
+    int primary = rc & 0xff;
+
+    if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "journal %s is damaged (%s): keep a copy, then restore it from a backup or "
+                    "move it aside to start a new journal; 'vmshift journal check' tells more",
+                    j->path, msg);
+    else if (primary == SQLITE_READONLY)
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                    "journal %s is read-only (%s): only 'jobs' and 'job show' work without "
+                    "write access",
+                    j->path, msg);
+    else if (what)
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "journal %s: %s: %s", j->path, what,
+                    msg);
+    else
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "journal %s: %s", j->path, msg);
+}
+
 static gboolean
 db_fail(HostJournal *j, const char *what, GError **error)
 {
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "journal %s: %s: %s", j->path, what,
-                sqlite3_errmsg(j->db));
+    set_db_error(j, sqlite3_extended_errcode(j->db), what, sqlite3_errmsg(j->db), error);
     return FALSE;
 }
 
@@ -110,9 +154,10 @@ static gboolean
 exec(HostJournal *j, const char *sql, GError **error)
 {
     char *msg = NULL;
-    if (sqlite3_exec(j->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "journal %s: %s", j->path,
-                    msg ? msg : sqlite3_errmsg(j->db));
+    int rc = sqlite3_exec(j->db, sql, NULL, NULL, &msg);
+
+    if (rc != SQLITE_OK) {
+        set_db_error(j, rc, NULL, msg ? msg : sqlite3_errmsg(j->db), error);
         sqlite3_free(msg);
         return FALSE;
     }
@@ -182,11 +227,8 @@ step_done(HostJournal *j, sqlite3_stmt *st, GError **error)
 {
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "journal %s: %s", j->path,
-                    sqlite3_errmsg(j->db));
-        return FALSE;
-    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_fail(j, NULL, error);
     return TRUE;
 }
 
@@ -210,35 +252,256 @@ host_journal_close(HostJournal *j)
     g_free(j);
 }
 
-HostJournal *
-host_journal_open(const char *state_dir, GError **error)
+static guint32
+be32(const guchar *p)
+{
+    return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
+}
+
+/* Refuses, before SQLite sees it, a journal file SQLite would take for a
+ * new database (0 bytes: history and interrupted jobs gone without a word)
+ * or that is shorter than its own header says (cut by a full disk, a
+ * copy). A missing file is a new journal. The page count in the header is
+ * checked only without a WAL holding frames (pages may live there). */
+static gboolean
+preflight(const char *path, GError **error)
+{
+    static const char what_to_do[] =
+        "restore it from a backup, or move it aside to start a new journal";
+    g_autofree char *wal = g_strconcat(path, "-wal", NULL);
+    guchar hdr[100];
+    GStatBuf st, wst;
+    guint64 page, pages;
+    FILE *f;
+    size_t got;
+
+    if (g_stat(path, &st) != 0)
+        return TRUE;
+    if (!S_ISREG(st.st_mode)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "journal %s is not a regular file",
+                    path);
+        return FALSE;
+    }
+    if (st.st_size == 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "journal %s is empty (0 bytes), its jobs are lost: %s", path, what_to_do);
+        return FALSE;
+    }
+    if (!(f = fopen(path, "rb"))) {
+        int e = errno;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION, "cannot read journal %s: %s",
+                    path, g_strerror(e));
+        return FALSE;
+    }
+    got = fread(hdr, 1, sizeof hdr, f);
+    fclose(f);
+    if (got < sizeof hdr || memcmp(hdr, "SQLite format 3", 16) != 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "journal %s is not an SQLite database (truncated or overwritten): %s", path,
+                    what_to_do);
+        return FALSE;
+    }
+    if (g_stat(wal, &wst) == 0 && wst.st_size > 0)
+        return TRUE;
+    page = hdr[16] << 8 | hdr[17];
+    if (page == 1)
+        page = 65536;
+    pages = be32(hdr + 28);
+    /* the header's page count is valid when its change counter matches */
+    if (pages && be32(hdr + 24) == be32(hdr + 92) && (guint64)st.st_size < pages * page) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "journal %s is truncated (%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                    " bytes): %s",
+                    path, (guint64)st.st_size, pages * page, what_to_do);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static int
+user_version(HostJournal *j, GError **error)
+{
+    sqlite3_stmt *st = prepare(j, "PRAGMA user_version", error);
+    int v = -1;
+
+    if (!st)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    else
+        db_fail(j, "reading the schema version", error);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Runs the steps from the journal's version to the newest, each in its own
+ * transaction that first re-reads the version (another process may have
+ * upgraded it meanwhile). */
+static gboolean
+upgrade(HostJournal *j, GError **error)
+{
+    for (int to = 1; to <= host_journal_schema_version(); to++) {
+        g_autofree char *sql = g_strdup_printf("%s PRAGMA user_version = %d;", migrations[to - 1],
+                                               to);
+        int v;
+
+        if (!exec(j, "BEGIN IMMEDIATE", error))
+            return FALSE;
+        v = user_version(j, error);
+        if (v < 0 || (v < to && !exec(j, sql, error)) || !exec(j, "COMMIT", error)) {
+            exec(j, "ROLLBACK", NULL);
+            g_prefix_error(error, "upgrading the journal to schema version %d: ", to);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+gboolean
+host_journal_build_schema(const char *path, int version, GError **error)
 {
     g_autoptr(HostJournal) j = g_new0(HostJournal, 1);
 
     g_mutex_init(&j->lock);
-    if (g_mkdir_with_parents(state_dir, 0700) != 0) {
+    j->path = g_strdup(path);
+    if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+        != SQLITE_OK)
+        return db_fail(j, "open", error);
+    for (int to = 1; to <= version && to <= host_journal_schema_version(); to++) {
+        g_autofree char *sql = g_strdup_printf("BEGIN; %s PRAGMA user_version = %d; COMMIT;",
+                                               migrations[to - 1], to);
+        if (!exec(j, sql, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Opens the database file: read-write, or read-only (a WAL journal in a
+ * directory we may not write, with no -shm file of a writer, as immutable:
+ * SQLite could not create its -shm). */
+static gboolean
+open_db(HostJournal *j, const char *state_dir, GError **error)
+{
+    g_autofree char *shm = g_strconcat(j->path, "-shm", NULL);
+    int flags = SQLITE_OPEN_FULLMUTEX;
+    g_autofree char *uri = NULL;
+
+    if (!j->read_only)
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    else if (access(state_dir, W_OK) == 0 || g_file_test(shm, G_FILE_TEST_EXISTS))
+        flags |= SQLITE_OPEN_READONLY;
+    else {
+        g_autofree char *u = g_filename_to_uri(j->path, NULL, NULL);
+        if (u)
+            uri = g_strconcat(u, "?immutable=1", NULL);
+        flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+    }
+    if (sqlite3_open_v2(uri ? uri : j->path, &j->db, flags, NULL) != SQLITE_OK)
+        return db_fail(j, "open", error);
+    sqlite3_busy_timeout(j->db, 15000);
+    if (j->read_only)
+        return TRUE;
+    return exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                error);
+}
+
+/* The schema version is one this vmshift knows (upgraded when older and
+ * writable), and the jobs table reads. */
+static gboolean
+check_schema(HostJournal *j, GError **error)
+{
+    int v = user_version(j, error), newest = host_journal_schema_version();
+    sqlite3_stmt *st;
+
+    if (v < 0)
+        return FALSE;
+    if (v > newest) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "journal %s was written by a newer vmshift (schema version %d, this one "
+                    "knows up to %d): use that newer vmshift",
+                    j->path, v, newest);
+        return FALSE;
+    }
+    if (v < newest && j->read_only) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                    "journal %s has schema version %d and is read-only: run vmshift once with "
+                    "write access to upgrade it to version %d",
+                    j->path, v, newest);
+        return FALSE;
+    }
+    if (v < newest && !upgrade(j, error))
+        return FALSE;
+    /* a damaged file says so now, not halfway through a job */
+    st = prepare(j, "SELECT count(*) FROM jobs", error);
+    if (!st)
+        return FALSE;
+    return step_done(j, st, error);
+}
+
+static HostJournal *
+journal_open(const char *state_dir, gboolean for_reading, GError **error)
+{
+    g_autoptr(HostJournal) j = g_new0(HostJournal, 1);
+
+    g_mutex_init(&j->lock);
+    if (!g_file_test(state_dir, G_FILE_TEST_IS_DIR) && g_mkdir_with_parents(state_dir, 0700) != 0) {
         int e = errno;
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
                     "cannot create state directory %s: %s", state_dir, g_strerror(e));
         return NULL;
     }
     j->path = g_build_filename(state_dir, "journal.db", NULL);
-    if (sqlite3_open_v2(j->path, &j->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL)
-        != SQLITE_OK) {
-        db_fail(j, "open", error);
+    if (!preflight(j->path, error))
+        return NULL;
+    j->read_only = access(state_dir, W_OK) != 0
+                   || (access(j->path, F_OK) == 0 && access(j->path, W_OK) != 0);
+    if (j->read_only && !g_file_test(j->path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                    "no journal in %s, and the directory is not writable", state_dir);
         return NULL;
     }
-    sqlite3_busy_timeout(j->db, 15000);
-    if (!exec(j,
-              "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-              "PRAGMA foreign_keys=ON;",
-              error)
-        || !exec(j, schema, error))
+    if (j->read_only && !for_reading) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION,
+                    "journal %s is read-only here: this command writes to it (only 'jobs' and "
+                    "'job show' work without write access)",
+                    j->path);
         return NULL;
-    if (host_journal_reconcile(j, error) < 0)
+    }
+    if (!open_db(j, state_dir, error) || !check_schema(j, error))
+        return NULL;
+    if (!j->read_only && (j->swept = host_journal_reconcile(j, error)) < 0)
         return NULL;
     return g_steal_pointer(&j);
+}
+
+HostJournal *
+host_journal_open(const char *state_dir, GError **error)
+{
+    return journal_open(state_dir, FALSE, error);
+}
+
+HostJournal *
+host_journal_open_read(const char *state_dir, GError **error)
+{
+    return journal_open(state_dir, TRUE, error);
+}
+
+gboolean
+host_journal_read_only(HostJournal *j)
+{
+    return j->read_only;
+}
+
+int
+host_journal_swept(HostJournal *j)
+{
+    return j->swept;
+}
+
+const char *
+host_journal_path(HostJournal *j)
+{
+    return j->path;
 }
 
 static gboolean
@@ -269,7 +532,10 @@ mark_interrupted_locked(HostJournal *j, gint64 id, gint64 pid, const char *phase
                                            pid, phase ? phase : "none", id);
     sqlite3_stmt *st = prepare(j,
                                "UPDATE jobs SET state='interrupted', ended=?, "
-                               "error_code='interrupted', error_message=? WHERE id=?",
+                               "error_code='interrupted', error_message=?, "
+                               /* the VM may have moved since the last report */
+                               "location_verified=CASE WHEN phase IN ('none','validate','done') "
+                               "THEN location_verified ELSE 0 END WHERE id=?",
                                error);
     if (!st)
         return FALSE;
@@ -439,18 +705,78 @@ host_journal_take_job(HostJournal *j, gint64 id, GError **error)
 gboolean
 host_journal_set_phase(HostJournal *j, gint64 id, const char *phase, GError **error)
 {
+    return host_journal_set_phase_at(j, id, phase, NULL, NULL, FALSE, error);
+}
+
+gboolean
+host_journal_set_phase_at(HostJournal *j, gint64 id, const char *phase, const char *loc_host,
+                          const char *loc_detail, gboolean location_unknown, GError **error)
+{
     g_auto(JournalTxn) txn = { 0 };
     sqlite3_stmt *st;
 
     if (!txn_begin(&txn, j, error))
         return FALSE;
-    st = prepare(j, "UPDATE jobs SET phase=? WHERE id=?", error);
+    st = prepare(j,
+                 "UPDATE jobs SET phase=?1, "
+                 "location_host=CASE WHEN ?4 THEN NULL ELSE COALESCE(?2, location_host) END, "
+                 "location_detail=CASE WHEN ?4 THEN NULL ELSE COALESCE(?3, location_detail) END, "
+                 "location_verified=CASE WHEN ?4 THEN 0 WHEN ?2 IS NOT NULL THEN 1 "
+                 "ELSE location_verified END WHERE id=?5",
+                 error);
     if (!st)
         return FALSE;
     bind_text(st, 1, phase);
-    sqlite3_bind_int64(st, 2, id);
+    bind_text(st, 2, loc_host);
+    bind_text(st, 3, loc_detail);
+    sqlite3_bind_int(st, 4, location_unknown ? 1 : 0);
+    sqlite3_bind_int64(st, 5, id);
     return step_done(j, st, error)
            && insert_event_locked(j, id, "phase", "info", "phase", phase, error)
+           && (!location_unknown
+               || insert_event_locked(j, id, "location", "info", "location",
+                                      "unknown until the backend reports it", error))
+           && txn_commit(&txn, error);
+}
+
+gboolean
+host_journal_set_location(HostJournal *j, gint64 id, const char *loc_host, const char *loc_detail,
+                          const char *event, GError **error)
+{
+    g_auto(JournalTxn) txn = { 0 };
+    sqlite3_stmt *st;
+
+    if (!txn_begin(&txn, j, error))
+        return FALSE;
+    st = prepare(j,
+                 "UPDATE jobs SET location_host=?, location_detail=?, location_verified=1 "
+                 "WHERE id=?",
+                 error);
+    if (!st)
+        return FALSE;
+    bind_text(st, 1, loc_host);
+    bind_text(st, 2, loc_detail);
+    sqlite3_bind_int64(st, 3, id);
+    return step_done(j, st, error)
+           && (!event || insert_event_locked(j, id, "location", "info", "location", event, error))
+           && txn_commit(&txn, error);
+}
+
+gboolean
+host_journal_set_note(HostJournal *j, gint64 id, const char *note, GError **error)
+{
+    g_auto(JournalTxn) txn = { 0 };
+    sqlite3_stmt *st;
+
+    if (!txn_begin(&txn, j, error))
+        return FALSE;
+    st = prepare(j, "UPDATE jobs SET note=? WHERE id=?", error);
+    if (!st)
+        return FALSE;
+    bind_text(st, 1, note);
+    sqlite3_bind_int64(st, 2, id);
+    return step_done(j, st, error)
+           && insert_event_locked(j, id, "note", "warning", "note", note, error)
            && txn_commit(&txn, error);
 }
 
@@ -476,9 +802,10 @@ host_journal_update_progress(HostJournal *j, gint64 id, double percent, guint64 
     g_mutex_lock(&j->lock);
     st = prepare(j,
                  "UPDATE jobs SET percent=?, bytes_done=?, bytes_total=?, "
-                 "location_host=COALESCE(?, location_host), "
-                 "location_detail=COALESCE(?, location_detail), "
-                 "results=COALESCE(?, results) WHERE id=?",
+                 "location_host=COALESCE(?4, location_host), "
+                 "location_detail=COALESCE(?5, location_detail), "
+                 "location_verified=CASE WHEN ?4 IS NULL THEN location_verified ELSE 1 END, "
+                 "results=COALESCE(?6, results) WHERE id=?7",
                  error);
     if (st) {
         sqlite3_bind_double(st, 1, percent);
@@ -515,10 +842,11 @@ host_journal_finish(HostJournal *j, gint64 id, const char *state, const GError *
     if (!txn_begin(&txn, j, error))
         return FALSE;
     st = prepare(j,
-                 "UPDATE jobs SET state=?, ended=?, error_code=?, error_message=?, "
-                 "location_host=COALESCE(?, location_host), "
-                 "location_detail=COALESCE(?, location_detail), "
-                 "results=COALESCE(?, results) WHERE id=?",
+                 "UPDATE jobs SET state=?1, ended=?2, error_code=?3, error_message=?4, "
+                 "location_host=COALESCE(?5, location_host), "
+                 "location_detail=COALESCE(?6, location_detail), "
+                 "location_verified=CASE WHEN ?5 IS NULL THEN location_verified ELSE 1 END, "
+                 "results=COALESCE(?7, results) WHERE id=?8",
                  error);
     if (!st)
         return FALSE;
@@ -582,15 +910,60 @@ host_journal_cancel_requested(HostJournal *j, gint64 id)
     return yes;
 }
 
+GPtrArray *
+host_journal_integrity(HostJournal *j, int *version, GError **error)
+{
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+    sqlite3_stmt *st;
+    int rc;
+
+    g_mutex_lock(&j->lock);
+    *version = user_version(j, error);
+    st = *version < 0 ? NULL : prepare(j, "PRAGMA integrity_check", error);
+    if (!st) {
+        g_mutex_unlock(&j->lock);
+        return NULL;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(st, 0);
+        if (line && strcmp(line, "ok") != 0)
+            g_ptr_array_add(out, g_strdup(line));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        g_ptr_array_add(out, g_strdup(sqlite3_errmsg(j->db)));
+    g_mutex_unlock(&j->lock);
+    return g_steal_pointer(&out);
+}
+
 /* ---- reading -------------------------------------------------------------------------- */
 
 #define JOB_COLUMNS                                                                        \
     "id, kind, backend, vm, spec, state, phase, pid, pid_start, created, started, ended, " \
     "error_code, error_message, location_host, location_detail, results, source_host, "    \
-    "source_path, percent, bytes_done, bytes_total, cancel_requested"
+    "source_path, percent, bytes_done, bytes_total, cancel_requested, location_verified, note"
+
+static HostJobRecord *read_job_row(sqlite3_stmt *st);
+
+/* A record; read-only, a running job whose process is gone shows as the
+ * sweep would have marked it. */
+static HostJobRecord *
+read_job(HostJournal *j, sqlite3_stmt *st)
+{
+    HostJobRecord *r = read_job_row(st);
+
+    if (j->read_only && (!strcmp(r->state, "running") || !strcmp(r->state, "queued"))
+        && !host_process_alive(r->pid, r->pid_start)) {
+        g_free(r->state);
+        r->state = g_strdup("interrupted");
+        if (strcmp(r->phase, "none") && strcmp(r->phase, "validate") && strcmp(r->phase, "done"))
+            r->location_verified = FALSE;
+    }
+    return r;
+}
 
 static HostJobRecord *
-read_job(sqlite3_stmt *st)
+read_job_row(sqlite3_stmt *st)
 {
     HostJobRecord *r = g_new0(HostJobRecord, 1);
     r->id = sqlite3_column_int64(st, 0);
@@ -616,6 +989,8 @@ read_job(sqlite3_stmt *st)
     r->bytes_done = sqlite3_column_int64(st, 20);
     r->bytes_total = sqlite3_column_int64(st, 21);
     r->cancel_requested = sqlite3_column_int(st, 22) != 0;
+    r->location_verified = sqlite3_column_int(st, 23) != 0;
+    r->note = col_text(st, 24);
     return r;
 }
 
@@ -638,6 +1013,7 @@ host_job_record_free(HostJobRecord *r)
     g_free(r->results);
     g_free(r->source_host);
     g_free(r->source_path);
+    g_free(r->note);
     g_free(r);
 }
 
@@ -664,7 +1040,7 @@ host_journal_get(HostJournal *j, gint64 id, GError **error)
     if (st) {
         sqlite3_bind_int64(st, 1, id);
         if (sqlite3_step(st) == SQLITE_ROW)
-            r = read_job(st);
+            r = read_job(j, st);
         else
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "no job %" G_GINT64_FORMAT " in %s", id, j->path);
@@ -703,7 +1079,7 @@ host_journal_list_filtered(HostJournal *j, const HostJobFilter *f, GError **erro
             sqlite3_bind_int64(st, 4, f->since);
         out = g_ptr_array_new_with_free_func((GDestroyNotify)host_job_record_free);
         while (sqlite3_step(st) == SQLITE_ROW)
-            g_ptr_array_add(out, read_job(st));
+            g_ptr_array_add(out, read_job(j, st));
         sqlite3_finalize(st);
     }
     g_mutex_unlock(&j->lock);
@@ -757,7 +1133,7 @@ host_journal_last_migration(HostJournal *j, const char *backend, const char *vm,
         bind_text(st, 1, vm);
         bind_text(st, 2, backend);
         if (sqlite3_step(st) == SQLITE_ROW)
-            r = read_job(st);
+            r = read_job(j, st);
         sqlite3_finalize(st);
     }
     g_mutex_unlock(&j->lock);
@@ -813,46 +1189,4 @@ host_journal_saved(HostJournal *j, gint64 id, GError **error)
             g_hash_table_remove(saved, e->key);
     }
     return saved;
-}
-
-json_object *
-host_json_job(const HostJobRecord *r)
-{
-    json_object *o = json_object_new_object();
-    json_object *results = r->results ? json_tokener_parse(r->results) : NULL;
-    json_object *spec = r->spec ? json_tokener_parse(r->spec) : NULL;
-
-    json_object_object_add(o, "id", json_object_new_int64(r->id));
-    json_object_object_add(o, "kind", host_json_string(r->kind));
-    json_object_object_add(o, "backend", host_json_string(r->backend));
-    json_object_object_add(o, "vm", host_json_string(r->vm));
-    json_object_object_add(o, "state", host_json_string(r->state));
-    json_object_object_add(o, "phase", host_json_string(r->phase));
-    json_object_object_add(o, "pid", json_object_new_int64(r->pid));
-    json_object_object_add(o, "created", json_object_new_int64(r->created));
-    json_object_object_add(o, "started", json_object_new_int64(r->started));
-    json_object_object_add(o, "ended", r->ended ? json_object_new_int64(r->ended) : NULL);
-    json_object_object_add(o, "percent", json_object_new_double(r->percent));
-    json_object_object_add(o, "bytes_done", json_object_new_int64(r->bytes_done));
-    json_object_object_add(o, "bytes_total", json_object_new_int64(r->bytes_total));
-    if (r->error_code) {
-        json_object *e = json_object_new_object();
-        json_object_object_add(e, "code", host_json_string(r->error_code));
-        json_object_object_add(e, "message", host_json_string(r->error_message));
-        json_object_object_add(o, "error", e);
-    } else {
-        json_object_object_add(o, "error", NULL);
-    }
-    {
-        json_object *loc = json_object_new_object();
-        json_object_object_add(loc, "host", host_json_string(r->location_host));
-        json_object_object_add(loc, "detail", host_json_string(r->location_detail));
-        json_object_object_add(o, "location", loc);
-    }
-    json_object_object_add(o, "source_host", host_json_string(r->source_host));
-    json_object_object_add(o, "source_path", host_json_string(r->source_path));
-    json_object_object_add(o, "cancel_requested", json_object_new_boolean(r->cancel_requested));
-    json_object_object_add(o, "spec", spec);
-    json_object_object_add(o, "results", results ? results : json_object_new_object());
-    return o;
 }

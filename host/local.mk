@@ -24,6 +24,7 @@ host_libvmshift_host_la_SOURCES = \
 	host/cmd-inventory.c \
 	host/cmd-migrate.c \
 	host/cmd-jobs.c \
+	host/cmd-journal.c \
 	host/cmd-bulk.c \
 	host/cli.c
 host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
@@ -106,6 +107,9 @@ dist_noinst_SCRIPTS += tests/host/cli-admin.sh
 ## of concurrent jobs on a pseudo-terminal (#18).
 TESTS += tests/host/tables.sh tests/host/progress-tty.py
 dist_noinst_SCRIPTS += tests/host/tables.sh tests/host/progress-tty.py
+## The journal: location truth, refusals, read-only, SIGHUP (#13).
+TESTS += tests/host/journal.sh
+dist_noinst_SCRIPTS += tests/host/journal.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -42,6 +43,13 @@ main(int argc, char **argv)
     /* no core file, no ptrace or /proc/PID/mem by other users (#14) */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0)
         perror("vmshift: warning: could not turn core dumps off");
+    /* A migration survives its terminal (#13): an ssh session that drops
+     * sends SIGHUP, and writing to the gone terminal or a closed pipe must
+     * fail (EIO, EPIPE) rather than kill the process; jobs go on and
+     * record their progress in the journal (host_jobs_wait_full() notes
+     * the hangup there). */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
     g_log_set_writer_func(log_to_stderr, NULL, NULL);
     setlocale(LC_ALL, "");
     return host_main(argc, argv);

@@ -42,5 +42,10 @@ host_session_close(HostSession *s)
 HostJournal *
 host_session_journal(HostSession *s, GError **error)
 {
-    return host_journal_open(s->config->state_dir, error);
+    HostJournal *j = host_journal_open(s->config->state_dir, error);
+
+    /* the interrupted-job sweep asks the backends where those VMs are */
+    if (j && host_journal_swept(j) > 0)
+        host_jobs_verify_locations(s->reg, j, NULL);
+    return j;
 }

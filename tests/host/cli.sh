@@ -159,7 +159,7 @@ timeout 20 "$VMSHIFT" --config "$T/e2/vmshift.conf" --plugin-dir "$T/plugins" --
 grep -q "^ff .*bad-config" "$T/out" && grep -qF "ff.conf: refusing configuration file: not a regular file (a FIFO)" "$T/out" "$T/err" \
     && ok "FIFO drop-in: refused, listed" || notok "FIFO drop-in" "$(cat "$T/out" "$T/err")"
 printf '[vmshift]\nstate-dir=relative/dir\n' >"$T/e2/vmshift.conf"
-one_line "relative state-dir is an error" "$T/e2/vmshift.conf: [vmshift]: state-dir must be an absolute path, not 'relative/dir'" \
+one_line "relative state-dir is an error" "$T/e2/vmshift.conf:2: [vmshift]: state-dir must be an absolute path, not 'relative/dir'" \
     "$VMSHIFT" --config "$T/e2/vmshift.conf" --plugin-dir "$T/plugins" hosts
 one_line "--plugin-dir \"\"" '--plugin-dir "": refusing an empty plugin directory name' \
     "$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "" --state-dir "$T/state" hosts --backend tp

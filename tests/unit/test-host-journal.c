@@ -1,6 +1,8 @@
-/* Unit tests of the host's journal: write, reopen, one job per VM, and
+/* Unit tests of the host's journal: write, reopen, one job per VM,
  * interrupted-job detection after a real SIGKILL of the process running a
- * job. */
+ * job, the location's verified flag, schema upgrades from every earlier
+ * version (and from the first release's layout, frozen here), and the
+ * refusal of empty and newer journals. */
 #include "config.h"
 
 #include <glib/gstdio.h>
@@ -120,6 +122,8 @@ test_killed(void)
     g_assert_cmpstr(found->phase, ==, "transfer");
     g_assert_cmpstr(found->error_code, ==, "interrupted");
     g_assert_nonnull(strstr(found->error_message, "ended during phase transfer"));
+    /* killed in the transfer: the VM may have moved since */
+    g_assert_false(found->location_verified);
     /* and the VM is free again */
     g_assert_cmpint(host_journal_begin_job(j, "acl", "b1", "vm-killed", NULL, NULL, NULL, &err), >,
                     0);
@@ -133,6 +137,209 @@ test_process_identity(void)
     g_assert_true(host_process_alive(getpid(), me));
     g_assert_false(host_process_alive(getpid(), "other-boot:1"));
     g_assert_false(host_process_alive(0, me));
+}
+
+static void
+test_location(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HostJournal) j = host_journal_open(state_dir, &err);
+    g_autoptr(HostJobRecord) r = NULL;
+    gint64 id;
+
+    g_assert_no_error(err);
+    id = host_journal_begin_job(j, "migrate", "b1", "vm-loc", NULL, "h1", NULL, &err);
+    g_assert_cmpint(id, >, 0);
+    g_assert_true(host_journal_set_phase_at(j, id, "transfer", "h1", "running", FALSE, &err));
+    r = host_journal_get(j, id, &err);
+    g_assert_true(r->location_verified);
+    g_assert_cmpstr(r->location_host, ==, "h1");
+    g_clear_pointer(&r, host_job_record_free);
+    /* the switchover: unknown, the old report is gone */
+    g_assert_true(host_journal_set_phase_at(j, id, "switchover", NULL, NULL, TRUE, &err));
+    r = host_journal_get(j, id, &err);
+    g_assert_false(r->location_verified);
+    g_assert_null(r->location_host);
+    g_clear_pointer(&r, host_job_record_free);
+    /* a phase without a report keeps it unknown */
+    g_assert_true(host_journal_set_phase_at(j, id, "cleanup", NULL, NULL, FALSE, &err));
+    r = host_journal_get(j, id, &err);
+    g_assert_false(r->location_verified);
+    g_clear_pointer(&r, host_job_record_free);
+    g_assert_true(host_journal_set_location(j, id, "h2", "running", "asked", &err));
+    g_assert_true(host_journal_set_note(j, id, "a note", &err));
+    r = host_journal_get(j, id, &err);
+    g_assert_true(r->location_verified);
+    g_assert_cmpstr(r->location_host, ==, "h2");
+    g_assert_cmpstr(r->note, ==, "a note");
+    g_assert_no_error(err);
+}
+
+/* The first release's layout, exactly as it created it (schema version 1). */
+static const char v1_schema[] =
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " kind TEXT NOT NULL, backend TEXT NOT NULL, vm TEXT NOT NULL,"
+    " spec TEXT, state TEXT NOT NULL, phase TEXT NOT NULL DEFAULT 'none',"
+    " pid INTEGER, pid_start TEXT,"
+    " created INTEGER, started INTEGER, ended INTEGER,"
+    " error_code TEXT, error_message TEXT,"
+    " location_host TEXT, location_detail TEXT, results TEXT,"
+    " source_host TEXT, source_path TEXT,"
+    " percent REAL DEFAULT -1, bytes_done INTEGER DEFAULT 0, bytes_total INTEGER DEFAULT 0,"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS events ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " job INTEGER NOT NULL REFERENCES jobs(id),"
+    " time INTEGER NOT NULL, kind TEXT NOT NULL, level TEXT, key TEXT, value TEXT);"
+    "CREATE INDEX IF NOT EXISTS events_job ON events(job, seq);"
+    "CREATE INDEX IF NOT EXISTS jobs_vm ON jobs(backend, vm, state);"
+    "PRAGMA user_version = 1;";
+
+static const char v1_rows[] =
+    "INSERT INTO jobs(kind, backend, vm, state, phase, location_host, results)"
+    " VALUES ('migrate', 'b1', 'old-vm', 'succeeded', 'done', 'h9', '{}');"
+    "INSERT INTO events(job, time, kind, key, value) VALUES (1, 1, 'state', 'succeeded', NULL);";
+
+static char *
+fresh_dir(void)
+{
+    return g_dir_make_tmp("vmshift-journal-schema-XXXXXX", NULL);
+}
+
+static void
+remove_dir(const char *dir)
+{
+    const char *suffix[] = { "", "-wal", "-shm" };
+    for (guint i = 0; i < G_N_ELEMENTS(suffix); i++) {
+        g_autofree char *f = g_strdup_printf("%s/journal.db%s", dir, suffix[i]);
+        g_unlink(f);
+    }
+    g_rmdir(dir);
+}
+
+static int
+file_version(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+
+    g_assert_cmpint(sqlite3_open(path, &db), ==, SQLITE_OK);
+    g_assert_cmpint(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), ==, SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Opens the journal in @dir, which then has the newest version and still
+ * has old-vm's job when @has_row. */
+static void
+assert_upgraded(const char *dir, gboolean has_row)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HostJournal) j = host_journal_open(dir, &err);
+    g_autofree char *db = g_build_filename(dir, "journal.db", NULL);
+    g_autoptr(GPtrArray) list = NULL;
+    gint64 id;
+
+    g_assert_no_error(err);
+    list = host_journal_list(j, &err);
+    g_assert_no_error(err);
+    if (has_row) {
+        HostJobRecord *r;
+        g_assert_cmpuint(list->len, ==, 1);
+        r = g_ptr_array_index(list, 0);
+        g_assert_cmpstr(r->vm, ==, "old-vm");
+        g_assert_cmpstr(r->location_host, ==, "h9");
+        g_assert_true(r->location_verified);
+        g_assert_null(r->note);
+    }
+    /* and it takes new jobs */
+    id = host_journal_begin_job(j, "migrate", "b1", "new-vm", NULL, NULL, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_true(host_journal_set_note(j, id, "n", &err));
+    g_assert_true(host_journal_finish(j, id, "succeeded", NULL, "h1", NULL, NULL, &err));
+    host_journal_close(g_steal_pointer(&j));
+    g_assert_cmpint(file_version(db), ==, host_journal_schema_version());
+}
+
+static void
+test_upgrade_every_version(void)
+{
+    for (int v = 0; v < host_journal_schema_version(); v++) {
+        g_autofree char *dir = fresh_dir();
+        g_autofree char *db = g_build_filename(dir, "journal.db", NULL);
+        g_autoptr(GError) err = NULL;
+
+        g_test_message("from schema version %d", v);
+        g_assert_true(host_journal_build_schema(db, v, &err));
+        g_assert_no_error(err);
+        g_assert_cmpint(file_version(db), ==, v);
+        if (v == 0)
+            g_unlink(db); /* version 0: no journal yet (SQLite wrote 0 bytes) */
+        if (v >= 1) {
+            sqlite3 *raw = NULL;
+            g_assert_cmpint(sqlite3_open(db, &raw), ==, SQLITE_OK);
+            g_assert_cmpint(sqlite3_exec(raw, v1_rows, NULL, NULL, NULL), ==, SQLITE_OK);
+            sqlite3_close(raw);
+        }
+        assert_upgraded(dir, v >= 1);
+        remove_dir(dir);
+    }
+}
+
+static void
+test_upgrade_first_release(void)
+{
+    g_autofree char *dir = fresh_dir();
+    g_autofree char *db = g_build_filename(dir, "journal.db", NULL);
+    sqlite3 *raw = NULL;
+
+    g_assert_cmpint(sqlite3_open(db, &raw), ==, SQLITE_OK);
+    g_assert_cmpint(sqlite3_exec(raw, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL), ==, SQLITE_OK);
+    g_assert_cmpint(sqlite3_exec(raw, v1_schema, NULL, NULL, NULL), ==, SQLITE_OK);
+    g_assert_cmpint(sqlite3_exec(raw, v1_rows, NULL, NULL, NULL), ==, SQLITE_OK);
+    sqlite3_close(raw);
+    assert_upgraded(dir, TRUE);
+    /* opening again changes nothing */
+    assert_upgraded(dir, FALSE);
+    remove_dir(dir);
+}
+
+static void
+test_refused(void)
+{
+    g_autofree char *dir = fresh_dir();
+    g_autofree char *db = g_build_filename(dir, "journal.db", NULL);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HostJournal) j = NULL;
+    g_autofree char *newer = NULL;
+
+    g_assert_true(g_file_set_contents(db, "", 0, NULL));
+    j = host_journal_open(dir, &err);
+    g_assert_null(j);
+    g_assert_nonnull(strstr(err->message, "is empty (0 bytes)"));
+    g_assert_null(strchr(err->message, '\n'));
+    g_clear_error(&err);
+    g_unlink(db);
+    newer = g_strdup_printf("PRAGMA user_version = %d", host_journal_schema_version() + 1);
+    g_assert_true(host_journal_build_schema(db, host_journal_schema_version(), &err));
+    {
+        sqlite3 *raw = NULL;
+        g_assert_cmpint(sqlite3_open(db, &raw), ==, SQLITE_OK);
+        g_assert_cmpint(sqlite3_exec(raw, newer, NULL, NULL, NULL), ==, SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    j = host_journal_open(dir, &err);
+    g_assert_null(j);
+    g_assert_nonnull(strstr(err->message, "written by a newer vmshift"));
+    g_clear_error(&err);
+    /* the refused file is left as it was */
+    g_assert_cmpint(file_version(db), ==, host_journal_schema_version() + 1);
+    remove_dir(dir);
 }
 
 int
@@ -153,6 +360,10 @@ main(int argc, char **argv)
     g_test_add_func("/host/journal/one-job-per-vm", test_one_job_per_vm);
     g_test_add_func("/host/journal/killed-process", test_killed);
     g_test_add_func("/host/journal/process-identity", test_process_identity);
+    g_test_add_func("/host/journal/location", test_location);
+    g_test_add_func("/host/journal/upgrade-every-version", test_upgrade_every_version);
+    g_test_add_func("/host/journal/upgrade-first-release", test_upgrade_first_release);
+    g_test_add_func("/host/journal/refused", test_refused);
     rc = g_test_run();
     if (!fixed) {
         g_autofree char *db = g_build_filename(state_dir, "journal.db", NULL);

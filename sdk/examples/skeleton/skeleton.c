@@ -25,6 +25,9 @@
  *   vms=web1@alpha;db1@alpha    VMs and where they start (first run only)
  *   state-file=PATH             default: STATE_DIR/skeleton.state
  *   transfer-seconds=N          how long a migration's transfer takes (2)
+ *   switchover-reply-seconds=N  how long the "hypervisor" takes to answer the
+ *                               switchover after doing it (0): a test's window
+ *                               for a kill or a cancel right after it
  *
  * SPDX-License-Identifier: MIT
  */
@@ -45,6 +48,7 @@ struct _VmshiftBackend {
     char *state_file; /* our stand-in for a hypervisor's API */
     char **hosts;
     gint64 transfer_seconds;
+    gint64 switchover_reply_seconds;
 };
 typedef struct _VmshiftBackend SkeletonBackend;
 
@@ -129,8 +133,9 @@ skeleton_open(const VmshiftConfig *config, guint32 flags, GError **error)
     b->hosts = vmshift_config_get_string_list(config, "hosts");
     if (!b->hosts)
         b->hosts = g_strsplit("alpha;beta", ";", -1);
-    if (!vmshift_config_get_int(config, "transfer-seconds", 2, 0, 3600, &b->transfer_seconds,
-                                error))
+    if (!vmshift_config_get_int(config, "transfer-seconds", 2, 0, 3600, &b->transfer_seconds, error)
+        || !vmshift_config_get_int(config, "switchover-reply-seconds", 0, 0, 3600,
+                                   &b->switchover_reply_seconds, error))
         goto fail;
     b->state_file = vmshift_config_get_string(config, "state-file", NULL);
     if (!b->state_file) {
@@ -491,6 +496,9 @@ skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
         vmshift_job_set_location(job, vm->host, "running");
         return FALSE;
     }
+    /* The VM has moved; the reply takes this long (not a cancellation
+     * point: the switchover is done, whatever is asked now). */
+    g_usleep((gulong)(b->switchover_reply_seconds * G_USEC_PER_SEC));
     vmshift_job_set_location(job, spec->dest_host ? spec->dest_host : vm->host,
                              spec->type == VMSHIFT_MIGRATION_COLD && !spec->start ? "stopped"
                                                                                   : "running");
@@ -553,7 +561,7 @@ static const VmshiftBackendOps skeleton_ops = {
 };
 
 static const char *const skeleton_config_keys[] = {
-    "hosts", "vms", "state-file", "transfer-seconds", NULL,
+    "hosts", "vms", "state-file", "transfer-seconds", "switchover-reply-seconds", NULL,
 };
 
 VMSHIFT_PLUGIN_DEFINE("skeleton", SKELETON_VERSION, "MIT",
