@@ -20,6 +20,7 @@ host_libvmshift_host_la_SOURCES = \
 	host/session.c \
 	host/spec.c \
 	host/bulk.c \
+	host/recovery.c \
 	host/cmd.h \
 	host/cmd-inventory.c \
 	host/cmd-migrate.c \
