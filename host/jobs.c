@@ -381,6 +381,8 @@ run_repair(HostJobRun *r, GError **error)
     } else if (r->repair_mode == HOST_REPAIR_RETRY) {
         vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "retrying the move from the %s phase",
                         vmshift_phase_name(r->reached));
+        if (!r->vm && !(r->vm = host_backend_get_vm(r->b, r->spec->vm, error)))
+            return FALSE;
         if (!forget_saved(r, error) || !run_move(r, error))
             return FALSE;
         vmshift_job_set_result(r->job, "repair", "retried");

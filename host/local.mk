@@ -103,6 +103,10 @@ dist_noinst_SCRIPTS += tests/host/cli.sh
 ## jobs filters, journal prune, ASCII output, bash completion (#18).
 TESTS += tests/host/cli-admin.sh
 dist_noinst_SCRIPTS += tests/host/cli-admin.sh
+## Recovery: job repair's choices, interrupted jobs holding their VM, bulk
+## accounting and --reverse, on the skeleton's own state (#13).
+TESTS += tests/host/repair.sh
+dist_noinst_SCRIPTS += tests/host/repair.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions

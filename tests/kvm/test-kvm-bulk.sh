@@ -70,7 +70,7 @@ check "bulk --dry-run prints one vmshift migrate command per VM" \
 check "bulk --dry-run moved nothing" bash -c "running_on '$KT/a' web1 && running_on '$KT/a' web2"
 V bulk "$KT/plan.conf" >"$KT/out-bulk" 2>&1
 check "vmshift bulk runs the wave: exit 0, 2 jobs, 0 problems" \
-    bash -c 'test "$1" = 0 && grep -q "2 job(s) run, 0 problem(s)" "$2"' _ $? "$KT/out-bulk"
+    bash -c 'test "$1" = 0 && grep -q "2 VM(s) moved, 0 failed, 0 skipped" "$2"' _ $? "$KT/out-bulk"
 check "the two jobs of the wave overlapped (the second started before the first ended)" \
     bash -c 'awk "/\(web1\): phase done/ {d=NR} /\(web2\): phase transfer/ {t=NR} END {exit !(t && d && t < d)}" "$1" ||
              awk "/\(web2\): phase done/ {d=NR} /\(web1\): phase transfer/ {t=NR} END {exit !(t && d && t < d)}" "$1"' \
@@ -82,7 +82,7 @@ check "vmshift vms lists both on hostB" \
     bash -c 'grep -qE "^kvm +web1 +hostB +running" <<<"$1" && grep -qE "^kvm +web2 +hostB +running" <<<"$1"' _ "$out"
 V bulk "$KT/plan.conf" --reverse >"$KT/out-reverse" 2>&1
 check "vmshift bulk --reverse: exit 0, 2 jobs, 0 problems" \
-    bash -c 'test "$1" = 0 && grep -q "2 job(s) run, 0 problem(s)" "$2"' _ $? "$KT/out-reverse"
+    bash -c 'test "$1" = 0 && grep -q "2 VM(s) moved, 0 failed, 0 skipped" "$2"' _ $? "$KT/out-reverse"
 check "both guests alive on hostA again, nothing left on hostB" \
     bash -c "alive_on '$KT/a' web1 && alive_on '$KT/a' web2 && ! test -e '$KT/b/vms/web1' && ! test -e '$KT/b/vms/web2'"
 out=$(V --json jobs 2>&1)
