@@ -413,8 +413,8 @@ run_body(HostJobRun *r, GError **error)
                             r->acl_from, r->vm->name);
         else
             vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
-                            "the journal has no move of '%s'; the rules come from its files as "
-                            "they are",
+                            "the journal has no move of '%s'; its rules are re-applied as the "
+                            "hypervisor shows them now",
                             r->vm->name);
         if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
             return FALSE;
