@@ -268,6 +268,22 @@ host_cmd_job_cancel(HostSession *s, CmdOpts *o, char **args)
     return HOST_EXIT_OK;
 }
 
+/* Whether no job of @r's VM started after @r (a repair, retry or undo acts
+ * on the VM's present state, which a later job may have changed). */
+static gboolean
+is_latest_job(HostJournal *j, const HostJobRecord *r, GError **error)
+{
+    HostJobFilter f = { .backend = r->backend, .vm = r->vm };
+    g_autoptr(GPtrArray) list = host_journal_list_filtered(j, &f, error);
+
+    if (!list)
+        return FALSE;
+    for (guint i = 0; i < list->len; i++)
+        if (((HostJobRecord *)g_ptr_array_index(list, i))->id > r->id)
+            return FALSE;
+    return TRUE;
+}
+
 /* The one repair choice of the command line; FALSE (said) for two. */
 static gboolean
 repair_mode(CmdOpts *o, HostRepairMode *mode)
@@ -366,6 +382,14 @@ host_cmd_job_repair(HostSession *s, CmdOpts *o, char **args)
     if (!strcmp(r->state, "succeeded")
         || (!strcmp(r->state, "repaired") && mode != HOST_REPAIR_CLEANUP)) {
         host_err("job %" G_GINT64_FORMAT " is %s; there is nothing to repair", id, r->state);
+        return HOST_EXIT_FAILED;
+    }
+    if (mode != HOST_REPAIR_DISMISS && !is_latest_job(j, r, &err)) {
+        if (err)
+            return host_cmd_fail(err);
+        host_err("job %" G_GINT64_FORMAT " is not the latest job of VM '%s'; what it left can no "
+                 "longer be told apart from the VM's present state (see vmshift jobs --vm %s)",
+                 id, r->vm, r->vm);
         return HOST_EXIT_FAILED;
     }
     b = host_registry_get_open(s->reg, r->backend, &err);

@@ -106,6 +106,13 @@ else notok "--force-cleanup (rc $rc)" "$(cat "$T/err")" "$(cat "$STATE")"; fi
 V migrate demo:web1 --to beta >"$T/out" 2>"$T/err" && [ "$(peer web1 host)" = beta ] \
     && ok "after the repair the VM can move again" || notok "migrate after repair" "$(cat "$T/err")"
 
+cp "$STATE" "$T/state.before"
+V job repair "$id" --force-cleanup >"$T/out" 2>"$T/err"; rc=$?
+if [ $rc -ne 0 ] && [ "$(wc -l <"$T/err")" -eq 1 ] \
+    && grep -q "job $id is not the latest job of VM 'web1'" "$T/err" && cmp -s "$STATE" "$T/state.before"; then
+    ok "repair of a job the VM has moved on from: refused, one line, nothing touched"
+else notok "repair of an older job (rc $rc)" "$(cat "$T/err")"; fi
+
 # ---- 4. --retry: the move runs again and lands ----------------------------------------
 id=$(killed_job app1 --to beta --path /p1)
 V --json job repair "$id" --retry >"$T/out" 2>"$T/err"; rc=$?
