@@ -46,6 +46,7 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for f in "$@"; do sed 's/^/# /' "$f"; done; }
 
+: >"$T/sim.out"
 "$LAUNCHER" -ca-file "$T/ca.pem" -credentials "$T/creds" -task-step-ms 60 \
     >"$T/sim.out" 2>"$T/sim.err" &
 SIM_PID=$!
@@ -117,5 +118,14 @@ if [ $rc -eq 0 ] && [ "$host" = "$D2" ] && [ "$loc" = "$D2" ] \
     && [ $((after - before)) -eq 1 ] && grep -q "reply was lost" "$T/err"; then
     ok "reply to RelocateVM_Task cut short: its task followed, not sent again; VM on $D2 as the journal says"
 else nok "lost reply (rc $rc host $host journal $loc tasks $before->$after)" "$T/out" "$T/err"; fi
+
+# ---- job repair --force-cleanup on a backend without a cleanup operation --------------------
+V migrate "$VM" --to "$(prop "$VM" host)" --live # refused by validation: a failed job
+id=$(sqlite3 "$DB" "SELECT max(id) FROM jobs WHERE vm='$VM'")
+V job repair "$id" --force-cleanup; rc=$?
+if [ "$(sqlite3 "$DB" "SELECT state FROM jobs WHERE id=$id")" = failed ] && [ $rc -eq 1 ] \
+    && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "^vmshift: backend 'vc' (plugin esx .*) does not support 'cleanup'$" "$T/err"; then
+    ok "job repair --force-cleanup on ESX: exit 1, the one 'does not support' line"
+else nok "force-cleanup on ESX (rc $rc)" "$T/out" "$T/err"; fi
 
 echo "1..$n"
