@@ -18,8 +18,10 @@
  *
  * Waves run in order of their number, one after the other; inside a wave,
  * jobs run concurrently within the limits. --reverse moves every VM of the
- * plan back to the host (and directory) its last successful migration
- * recorded in the journal, waves in reverse order.
+ * plan back to the host and the exact directories its last move that took
+ * effect (succeeded, or repaired by resuming or retrying it) started from,
+ * storage-only moves included, waves in reverse order. Every VM ends as
+ * moved, failed or skipped with a reason (cmd-bulk.c accounts for them).
  */
 #include "config.h"
 
@@ -38,6 +40,8 @@ item_free(HostBulkItem *it)
     g_free(it->opts.to_group);
     g_free(it->opts.path);
     g_free(it->opts.transfer);
+    g_strfreev(it->opts.disk_paths);
+    g_free(it->skipped);
     vmshift_vm_free(it->vmrec);
     vmshift_migration_spec_free(it->spec);
     g_free(it->error);
@@ -305,6 +309,41 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
     return g_steal_pointer(&waves);
 }
 
+/* --reverse of one VM: back to the host and the exact directories its last
+ * move that took effect (a repaired one included) started from. */
+static void
+reverse_item(HostBulk *bk, HostBulkItem *it, HostJournal *j)
+{
+    g_autofree char *bn = NULL, *vn = NULL;
+    g_autoptr(HostJobRecord) rec = NULL;
+    g_autoptr(VmshiftVm) now = NULL;
+    g_autoptr(GError) err = NULL;
+    HostBackend *b;
+
+    host_split_name(bk->reg, it->vm, &bn, &vn);
+    g_clear_pointer(&it->opts.to, g_free);
+    g_clear_pointer(&it->opts.to_group, g_free);
+    g_clear_pointer(&it->opts.path, g_free);
+    g_clear_pointer(&it->opts.disk_paths, g_strfreev);
+    it->opts.live = it->opts.cold = FALSE;
+    g_clear_pointer(&it->error, g_free);
+    rec = host_last_move(j, bn, vn, &err);
+    if (!rec) {
+        it->error = err ? g_strdup(err->message)
+                        : g_strdup_printf("VM '%s': the journal records no move of it to reverse",
+                                          it->vm);
+        return;
+    }
+    if (!bn) {
+        g_free(it->vm);
+        it->vm = g_strdup_printf("%s:%s", rec->backend, vn);
+    }
+    if (!(b = host_registry_get_open(bk->reg, rec->backend, &err))
+        || !(now = host_backend_get_vm(b, rec->vm, &err))
+        || !host_reverse_opts(j, rec, now, &it->opts, &it->storage_only, &err))
+        it->error = g_strdup(err->message);
+}
+
 /* --reverse: back to where the journal says each VM came from. */
 void
 host_bulk_reverse(HostBulk *bk, GPtrArray *waves, HostJournal *j)
@@ -312,33 +351,8 @@ host_bulk_reverse(HostBulk *bk, GPtrArray *waves, HostJournal *j)
     for (guint w = 0; w < waves->len; w++) {
         HostBulkWave *wave = g_ptr_array_index(waves, w);
         wave->number = -wave->number;
-        for (guint i = 0; i < wave->items->len; i++) {
-            HostBulkItem *it = g_ptr_array_index(wave->items, i);
-            g_autofree char *bn = NULL, *vn = NULL;
-            g_autoptr(HostJobRecord) rec = NULL;
-            g_autoptr(VmshiftMigrationSpec) old = NULL;
-            host_split_name(bk->reg, it->vm, &bn, &vn);
-            rec = host_journal_last_migration(j, bn, vn, NULL);
-            g_clear_pointer(&it->opts.to, g_free);
-            g_clear_pointer(&it->opts.to_group, g_free);
-            g_clear_pointer(&it->opts.path, g_free);
-            it->opts.live = it->opts.cold = FALSE;
-            g_clear_pointer(&it->error, g_free);
-            if (!rec || !rec->source_host) {
-                it->error = g_strdup_printf("VM '%s': the journal records no finished "
-                                            "migration to reverse",
-                                            it->vm);
-                continue;
-            }
-            old = host_spec_from_json(rec->spec, NULL);
-            it->opts.to = g_strdup_printf("%s:%s", rec->backend, rec->source_host);
-            if (old && vmshift_migration_spec_moves_storage(old) && rec->source_path)
-                it->opts.path = g_strdup(rec->source_path);
-            if (!bn) {
-                g_free(it->vm);
-                it->vm = g_strdup_printf("%s:%s", rec->backend, vn);
-            }
-        }
+        for (guint i = 0; i < wave->items->len; i++)
+            reverse_item(bk, g_ptr_array_index(wave->items, i), j);
     }
     g_ptr_array_sort(waves, compare_waves);
 }
@@ -352,7 +366,8 @@ host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force)
         it->opts.force = force;
         if (it->error)
             continue;
-        it->spec = host_build_spec(bk->reg, it->vm, &it->opts, FALSE, &it->b, &it->vmrec, &err);
+        it->spec = host_build_spec(bk->reg, it->vm, &it->opts, it->storage_only, &it->b, &it->vmrec,
+                                   &err);
         if (!it->spec)
             it->error = g_strdup(err->message);
     }
@@ -409,16 +424,21 @@ host_bulk_schedule(gpointer data, GPtrArray *runs)
             || host_busy(bk, host_backend_name(it->b), it->spec->dest_host)
             || host_busy(bk, host_backend_name(it->b), it->vmrec->host))
             continue;
-        it->run = host_job_run_new(bk->ctx, HOST_JOB_MIGRATE, it->b, it->vmrec, it->spec, 0, &err);
+        it->run = host_job_run_new(bk->ctx, it->storage_only ? HOST_JOB_STORAGE : HOST_JOB_MIGRATE,
+                                   it->b, it->vmrec, it->spec, 0, &err);
         it->started = TRUE;
         if (!it->run) {
+            /* a VM busy with another job, or held by an interrupted one */
             it->finished = TRUE;
-            it->error = g_strdup(err->message);
-            host_err("%s: %s", it->vm, err->message);
+            it->skipped = g_strdup(err->message);
             continue;
         }
-        host_progress_line(bk->ctx->progress, "job %" G_GINT64_FORMAT ": migrate %s to %s",
-                           host_job_run_id(it->run), it->vm, it->spec->dest_host);
+        host_progress_line(
+            bk->ctx->progress, "job %" G_GINT64_FORMAT ": %s %s to %s", host_job_run_id(it->run),
+            it->storage_only ? "migrate-storage" : "migrate", it->vm,
+            it->storage_only
+                ? (it->spec->dest_path ? it->spec->dest_path : "its disks' directories")
+                : it->spec->dest_host);
         host_job_run_start(it->run);
         g_ptr_array_add(runs, it->run);
         g_ptr_array_add(bk->all_runs, it->run);

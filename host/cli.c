@@ -40,6 +40,7 @@ enum {
     OPT_REVERSE = 1 << 7,
     OPT_JOBFILTER = 1 << 8, /* --state --vm --since */
     OPT_BEFORE = 1 << 9,
+    OPT_REPAIR = 1 << 10, /* --retry --undo --dismiss --reason --force-cleanup */
 };
 
 /* ---- the command table ---------------------------------------------------------------- */
@@ -81,7 +82,10 @@ static const Command commands[] = {
     { "job cancel", "ID", 1, "cancel a running job (from any process)", host_cmd_job_cancel, 0,
       "vmshift job cancel 12" },
     { "job repair", "ID", 1, "bring a failed or interrupted job's VM to a consistent state",
-      host_cmd_job_repair, 0, "vmshift job repair 12" },
+      host_cmd_job_repair, OPT_REPAIR,
+      "vmshift job repair 12\nvmshift job repair 12 --retry\nvmshift job repair 12 --undo\n"
+      "vmshift job repair 12 --dismiss --reason 'moved back by hand'\n"
+      "vmshift job repair 12 --force-cleanup" },
     { "journal check", "", 0, "check the journal's file: schema version, integrity, jobs",
       host_cmd_journal_check, 0, "vmshift journal check\nvmshift --json journal check" },
     { "journal export", "", 0, "print the whole journal (jobs and their events) as JSON",
@@ -252,6 +256,18 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
         add_entry(a, "since", G_OPTION_ARG_STRING, &o->since,
                   "only jobs created since T (2026-01-31, 2026-01-31T08:00, 7d, 12h)", "T");
     }
+    if (c->opts & OPT_REPAIR) {
+        add_entry(a, "retry", G_OPTION_ARG_NONE, &o->retry,
+                  "run the failed phase and the rest of the job again", NULL);
+        add_entry(a, "undo", G_OPTION_ARG_NONE, &o->undo,
+                  "move the VM back and clean up the destination", NULL);
+        add_entry(a, "dismiss", G_OPTION_ARG_NONE, &o->dismiss,
+                  "mark the job handled (fixed by hand); needs --reason", NULL);
+        add_entry(a, "reason", G_OPTION_ARG_STRING, &o->reason,
+                  "why the job is dismissed (kept in the journal)", "TEXT");
+        add_entry(a, "force-cleanup", G_OPTION_ARG_NONE, &o->force_cleanup,
+                  "remove the job's leftovers on both sides; the VM stays as it is", NULL);
+    }
     if (c->opts & OPT_BEFORE)
         add_entry(a, "before", G_OPTION_ARG_STRING, &o->before,
                   "jobs that ended before T (2026-01-31, 2026-01-31T08:00, 30d, 12h)", "T");
@@ -273,7 +289,7 @@ takes_value(const char *arg)
     static const char *const with_value[] = {
         "--config",   "--plugin-dir", "--state-dir", "--backend", "--group",     "--host",  "--to",
         "--to-group", "--network",    "--transfer",  "--path",    "--disk-path", "--state", "--vm",
-        "--since",    "--before",     "--option",    "--output",  "-o"
+        "--since",    "--before",     "--option",    "--output",  "-o",          "--reason"
     };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)
         if (!strcmp(arg, with_value[i]))
@@ -349,6 +365,7 @@ opts_clear(CmdOpts *o, HostGlobals *g)
     g_free(o->vm);
     g_free(o->since);
     g_free(o->before);
+    g_free(o->reason);
     g_free(o->m.to);
     g_free(o->m.to_group);
     g_free(o->m.path);

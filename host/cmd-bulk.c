@@ -44,41 +44,88 @@ print_dry_wave(HostSession *s, HostBulkWave *wave, gboolean reverse, guint *fail
     return wj;
 }
 
-/* Runs one planned wave to its end; adds its jobs' records to @out and
- * counts the jobs run and the problems. */
+/* How the VMs of a run ended: every VM of the plan is moved, failed or
+ * skipped, with a reason for the last two. */
+typedef struct {
+    guint moved, failed, skipped;
+    json_object *jobs; /* the journal records of the jobs run */
+    json_object *vms;  /* {vm, outcome, reason, job} each */
+} BulkTally;
+
 static void
-run_wave(HostBulk *bk, HostBulkWave *wave, gboolean reverse, json_object *out, guint *total,
-         guint *failed)
+tally(BulkTally *t, const char *vm, const char *outcome, const char *reason, gint64 job)
+{
+    json_object *v = json_object_new_object();
+
+    json_object_object_add(v, "vm", host_json_string(vm));
+    json_object_object_add(v, "outcome", json_object_new_string(outcome));
+    json_object_object_add(v, "reason", host_json_string(reason));
+    json_object_object_add(v, "job", job ? json_object_new_int64(job) : NULL);
+    json_object_array_add(t->vms, v);
+    if (!strcmp(outcome, "moved"))
+        t->moved++;
+    else if (!strcmp(outcome, "failed"))
+        t->failed++;
+    else
+        t->skipped++;
+    if (reason)
+        host_err("%s: %s: %s", vm, outcome, reason);
+}
+
+/* One VM of a wave that has run: its outcome. */
+static void
+account_item(HostBulk *bk, HostBulkItem *it, BulkTally *t)
+{
+    g_autoptr(HostJobRecord) rec = NULL;
+    const GError *e;
+    gint64 id;
+
+    if (it->error) {
+        tally(t, it->vm, "skipped", it->error, 0);
+        return;
+    }
+    if (!it->run) {
+        tally(t, it->vm, "skipped",
+              it->skipped ? it->skipped : "not started (vmshift was interrupted)", 0);
+        return;
+    }
+    id = host_job_run_id(it->run);
+    rec = host_journal_get(bk->ctx->journal, id, NULL);
+    if (rec)
+        json_object_array_add(t->jobs, host_json_job(rec));
+    e = host_job_run_error(it->run);
+    if (e) {
+        g_autofree char *why = g_strdup_printf("job %" G_GINT64_FORMAT " %s: %s", id,
+                                               host_job_run_state(it->run), e->message);
+        tally(t, it->vm, "failed", why, id);
+        return;
+    }
+    tally(t, it->vm, "moved", NULL, id);
+}
+
+/* Runs one planned wave to its end and accounts for each of its VMs. */
+static void
+run_wave(HostBulk *bk, HostBulkWave *wave, gboolean reverse, BulkTally *t)
 {
     g_autoptr(GPtrArray) runs = g_ptr_array_new();
 
-    for (guint i = 0; i < wave->items->len; i++) {
-        HostBulkItem *it = g_ptr_array_index(wave->items, i);
-        if (it->error) {
-            host_err("%s: %s", it->vm, it->error);
-            (*failed)++;
-        }
-    }
     host_progress_line(bk->ctx->progress,
                        "%s%s: %u VM(s), at most %" G_GINT64_FORMAT
                        " per backend and %" G_GINT64_FORMAT " per host%s%s",
                        reverse ? "reverse of " : "", wave->group, wave->items->len, bk->max_backend,
                        bk->max_host, bk->window ? ", window " : "", bk->window ? bk->window : "");
     host_jobs_wait_full(bk->ctx, runs, host_bulk_schedule, bk);
+    for (guint i = 0; i < wave->items->len; i++)
+        account_item(bk, g_ptr_array_index(wave->items, i), t);
+}
+
+/* The VMs of the waves a signal kept from running. */
+static void
+account_unrun(HostBulkWave *wave, BulkTally *t)
+{
     for (guint i = 0; i < wave->items->len; i++) {
         HostBulkItem *it = g_ptr_array_index(wave->items, i);
-        g_autoptr(HostJobRecord) rec = NULL;
-        if (!it->run)
-            continue;
-        (*total)++;
-        if (host_job_run_error(it->run)) {
-            (*failed)++;
-            host_err("job %" G_GINT64_FORMAT " (%s) %s: %s", host_job_run_id(it->run), it->vm,
-                     host_job_run_state(it->run), host_job_run_error(it->run)->message);
-        }
-        rec = host_journal_get(bk->ctx->journal, host_job_run_id(it->run), NULL);
-        if (rec)
-            json_object_array_add(out, host_json_job(rec));
+        tally(t, it->vm, "skipped", "not started (vmshift was interrupted)", 0);
     }
 }
 
@@ -91,8 +138,9 @@ host_cmd_bulk(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(GPtrArray) waves = NULL;
     g_autoptr(HostJournal) j = NULL;
     HostJobContext ctx = { 0 };
+    BulkTally t = { 0 };
     json_object *out;
-    guint failed = 0, total = 0;
+    guint failed = 0;
 
     waves = host_bulk_load_plan(args[0], &bk, &err);
     if (!waves || !(j = host_session_journal(s, &err))) {
@@ -109,25 +157,42 @@ host_cmd_bulk(HostSession *s, CmdOpts *o, char **args)
     bk.ctx = &ctx;
     bk.all_runs = g_ptr_array_new();
     out = json_object_new_array();
+    t.jobs = out;
+    t.vms = json_object_new_array();
 
-    for (guint w = 0; w < waves->len && !ctx.stopping; w++) {
+    for (guint w = 0; w < waves->len; w++) {
         HostBulkWave *wave = g_ptr_array_index(waves, w);
+        if (ctx.stopping && !dry_run) {
+            account_unrun(wave, &t);
+            continue;
+        }
         bk.wave = wave;
         host_bulk_plan_wave(&bk, wave, o->m.force);
         if (dry_run)
             json_object_array_add(out, print_dry_wave(s, wave, reverse, &failed));
         else
-            run_wave(&bk, wave, reverse, out, &total, &failed);
+            run_wave(&bk, wave, reverse, &t);
     }
+    if (!dry_run)
+        failed = t.failed + t.skipped;
     if (s->g->json) {
         json_object *root = json_object_new_object();
         json_object_object_add(root, dry_run ? "waves" : "jobs", out);
-        json_object_object_add(root, "failed", json_object_new_int((int)failed));
+        if (!dry_run) {
+            json_object_object_add(root, "vms", t.vms);
+            json_object_object_add(root, "moved", json_object_new_int((int)t.moved));
+            json_object_object_add(root, "failed", json_object_new_int((int)t.failed));
+            json_object_object_add(root, "skipped", json_object_new_int((int)t.skipped));
+        } else {
+            json_object_put(t.vms);
+            json_object_object_add(root, "failed", json_object_new_int((int)failed));
+        }
         host_json_print(root);
     } else {
         json_object_put(out);
+        json_object_put(t.vms);
         if (!dry_run)
-            printf("bulk: %u job(s) run, %u problem(s)\n", total, failed);
+            printf("bulk: %u VM(s) moved, %u failed, %u skipped\n", t.moved, t.failed, t.skipped);
     }
     host_bulk_clear(&bk);
     host_progress_free(ctx.progress);

@@ -239,6 +239,100 @@ host_cmd_job_cancel(HostSession *s, CmdOpts *o, char **args)
     return HOST_EXIT_OK;
 }
 
+/* Whether no job of @r's VM started after @r (a repair, retry or undo acts
+ * on the VM's present state, which a later job may have changed). */
+static gboolean
+is_latest_job(HostJournal *j, const HostJobRecord *r, GError **error)
+{
+    HostJobFilter f = { .backend = r->backend, .vm = r->vm };
+    g_autoptr(GPtrArray) list = host_journal_list_filtered(j, &f, error);
+
+    if (!list)
+        return FALSE;
+    for (guint i = 0; i < list->len; i++)
+        if (((HostJobRecord *)g_ptr_array_index(list, i))->id > r->id)
+            return FALSE;
+    return TRUE;
+}
+
+/* The one repair choice of the command line; FALSE (said) for two. */
+static gboolean
+repair_mode(CmdOpts *o, HostRepairMode *mode)
+{
+    guint n = !!o->retry + !!o->undo + !!o->dismiss + !!o->force_cleanup;
+
+    if (n > 1) {
+        host_err("job repair: --retry, --undo, --dismiss and --force-cleanup exclude each other");
+        return FALSE;
+    }
+    if (o->dismiss && (!o->reason || !*o->reason)) {
+        host_err("job repair: --dismiss needs --reason TEXT (it is kept in the journal)");
+        return FALSE;
+    }
+    if (o->reason && !o->dismiss) {
+        host_err("job repair: --reason goes with --dismiss");
+        return FALSE;
+    }
+    *mode = o->retry           ? HOST_REPAIR_RETRY
+            : o->undo          ? HOST_REPAIR_UNDO
+            : o->dismiss       ? HOST_REPAIR_DISMISS
+            : o->force_cleanup ? HOST_REPAIR_CLEANUP
+                               : HOST_REPAIR_AUTO;
+    return TRUE;
+}
+
+/* --undo of a job whose move took effect: the repair brought it to a
+ * consistent state at the destination; a migration back (a job of its own,
+ * repairable like any other) returns the VM and its files to where they
+ * were, and the move's own cleanup empties the destination. */
+static int
+undo_move(HostSession *s, HostBackend *b, gint64 id)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HostJournal) j = host_session_journal(s, &err);
+    g_autoptr(HostJobRecord) rec = j ? host_journal_get(j, id, &err) : NULL;
+    g_autoptr(VmshiftVm) now = NULL;
+    g_autoptr(VmshiftVm) vm = NULL;
+    g_autoptr(VmshiftMigrationSpec) back = NULL;
+    g_autofree char *name = NULL;
+    HostMigrateOpts mo = { 0 };
+    gboolean storage_only = FALSE;
+    HostBackend *b2 = NULL;
+    int rc;
+
+    if (!rec)
+        return host_cmd_fail(err);
+    if (!host_move_took_effect(rec))
+        return HOST_EXIT_OK; /* rolled back by the repair: nothing moved */
+    name = g_strdup_printf("%s:%s", rec->backend, rec->vm);
+    if (!(now = host_backend_get_vm(b, rec->vm, &err))
+        || !host_reverse_opts(j, rec, now, &mo, &storage_only, &err)
+        || !(back = host_build_spec(s->reg, name, &mo, storage_only, &b2, &vm, &err))) {
+        g_free(mo.to);
+        g_free(mo.path);
+        g_strfreev(mo.disk_paths);
+        g_prefix_error(&err, "job %" G_GINT64_FORMAT ": cannot move VM '%s' back: ", id, rec->vm);
+        return host_cmd_fail(err);
+    }
+    g_free(mo.to);
+    g_free(mo.path);
+    g_strfreev(mo.disk_paths);
+    host_journal_close(g_steal_pointer(&j));
+    rc = host_cmd_run_job(s, storage_only ? HOST_JOB_STORAGE : HOST_JOB_MIGRATE, b2, vm, back, 0);
+    j = host_session_journal(s, &err);
+    if (j) {
+        g_autoptr(HostJobRecord) last = host_last_move(j, rec->backend, rec->vm, NULL);
+        g_autofree char *note = NULL;
+        if (rc == HOST_EXIT_OK && last)
+            note = g_strdup_printf("undone: VM moved back by job %" G_GINT64_FORMAT, last->id);
+        else
+            note = g_strdup("undo: moving the VM back failed; see the newest job of the VM");
+        host_journal_add_event(j, id, "state", rc == HOST_EXIT_OK ? "info" : "error", "undo", note,
+                               NULL);
+    }
+    return rc;
+}
+
 int
 host_cmd_job_repair(HostSession *s, CmdOpts *o, char **args)
 {
@@ -246,27 +340,46 @@ host_cmd_job_repair(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(HostJournal) j = NULL;
     g_autoptr(HostJobRecord) r = NULL;
     g_autoptr(VmshiftMigrationSpec) spec = NULL;
+    HostRepairMode mode;
     HostBackend *b;
     gint64 id;
+    int rc;
 
-    if (!job_id_arg("repair", args[0], &id))
+    if (!job_id_arg("repair", args[0], &id) || !repair_mode(o, &mode))
         return HOST_EXIT_USAGE;
     j = host_session_journal(s, &err);
     if (!j || !(r = host_journal_get(j, id, &err)))
         return host_cmd_fail(err);
-    if (!strcmp(r->state, "succeeded") || !strcmp(r->state, "repaired")) {
+    if (!strcmp(r->state, "succeeded")
+        || (!strcmp(r->state, "repaired") && mode != HOST_REPAIR_CLEANUP)) {
         host_err("job %" G_GINT64_FORMAT " is %s; there is nothing to repair", id, r->state);
+        return HOST_EXIT_FAILED;
+    }
+    if (mode != HOST_REPAIR_DISMISS && !is_latest_job(j, r, &err)) {
+        if (err)
+            return host_cmd_fail(err);
+        host_err("job %" G_GINT64_FORMAT " is not the latest job of VM '%s'; what it left can no "
+                 "longer be told apart from the VM's present state (see vmshift jobs --vm %s)",
+                 id, r->vm, r->vm);
         return HOST_EXIT_FAILED;
     }
     b = host_registry_get_open(s->reg, r->backend, &err);
     if (!b)
         return host_cmd_fail(err);
-    if (!host_backend_has_op(b, "repair")) {
+    if (mode == HOST_REPAIR_CLEANUP && !host_backend_has_op(b, "cleanup")) {
+        host_backend_unsupported(b, "cleanup", &err);
+        return host_cmd_fail(err);
+    }
+    if (mode != HOST_REPAIR_DISMISS && mode != HOST_REPAIR_CLEANUP
+        && !host_backend_has_op(b, "repair")) {
         host_backend_unsupported(b, "repair", &err);
         g_prefix_error(&err, "job %" G_GINT64_FORMAT " needs manual attention: ", id);
         return host_cmd_fail(err);
     }
     spec = r->spec ? host_spec_from_json(r->spec, NULL) : NULL;
     host_journal_close(g_steal_pointer(&j));
-    return host_cmd_run_job(s, HOST_JOB_REPAIR, b, NULL, spec, id);
+    rc = host_cmd_run_repair(s, b, spec, id, mode, o->reason);
+    if (rc != HOST_EXIT_OK || mode != HOST_REPAIR_UNDO)
+        return rc;
+    return undo_move(s, b, id);
 }

@@ -92,9 +92,10 @@ report_job(HostSession *s, HostJournal *j, HostJobRun *run)
     return ok ? HOST_EXIT_OK : HOST_EXIT_FAILED;
 }
 
-int
-host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
-                 const VmshiftMigrationSpec *spec, gint64 repair_id)
+static int
+run_job_full(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
+             const VmshiftMigrationSpec *spec, gint64 repair_id, HostRepairMode mode,
+             const char *reason)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(HostJournal) j = host_session_journal(s, &err);
@@ -117,6 +118,8 @@ host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const Vmshift
         host_progress_free(ctx.progress);
         return host_cmd_fail(err);
     }
+    if (kind == HOST_JOB_REPAIR)
+        host_job_run_set_repair(run, mode, reason);
     if (!s->g->json)
         host_progress_line(ctx.progress, "job %" G_GINT64_FORMAT ": %s %s", host_job_run_id(run),
                            host_job_kind_name(kind),
@@ -130,6 +133,20 @@ host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const Vmshift
     host_job_run_free(run);
     host_progress_free(ctx.progress);
     return rc;
+}
+
+int
+host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
+                 const VmshiftMigrationSpec *spec, gint64 repair_id)
+{
+    return run_job_full(s, kind, b, vm, spec, repair_id, HOST_REPAIR_AUTO, NULL);
+}
+
+int
+host_cmd_run_repair(HostSession *s, HostBackend *b, const VmshiftMigrationSpec *spec,
+                    gint64 repair_id, HostRepairMode mode, const char *reason)
+{
+    return run_job_full(s, HOST_JOB_REPAIR, b, NULL, spec, repair_id, mode, reason);
 }
 
 static int

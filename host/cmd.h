@@ -22,6 +22,8 @@ typedef struct {
     char *before;             /* journal prune */
     HostMigrateOpts m;
     gboolean reverse;
+    gboolean retry, undo, dismiss, force_cleanup; /* job repair */
+    char *reason;                                 /* job repair --dismiss */
 } CmdOpts;
 
 /* One line on stderr with @e's message; the exit code of a failure. */
@@ -51,6 +53,9 @@ int host_cmd_acl_recreate(HostSession *s, CmdOpts *o, char **args);
  * `job repair`: @vm NULL, @repair_id the job repaired). */
 int host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
                      const VmshiftMigrationSpec *spec, gint64 repair_id);
+/* `job repair ID` as @mode says (@reason: --dismiss's). */
+int host_cmd_run_repair(HostSession *s, HostBackend *b, const VmshiftMigrationSpec *spec,
+                        gint64 repair_id, HostRepairMode mode, const char *reason);
 
 /* cmd-jobs.c */
 int host_cmd_jobs(HostSession *s, CmdOpts *o, char **args);

@@ -167,6 +167,7 @@ gboolean host_backend_migrate(HostBackend *b, const VmshiftMigrationSpec *spec, 
                               GError **error);
 gboolean host_backend_recreate_acl(HostBackend *b, const char *vm, VmshiftJob *job, GError **error);
 gboolean host_backend_repair(HostBackend *b, VmshiftJob *job, GError **error);
+gboolean host_backend_cleanup(HostBackend *b, VmshiftJob *job, GError **error);
 
 /* Splits "backend:name". *backend is NULL when @spec names no configured
  * backend before a colon. */
@@ -407,11 +408,26 @@ typedef struct {
  * them to @runs. Returns FALSE once it has nothing more to start. */
 typedef gboolean (*HostJobsMore)(gpointer data, GPtrArray *runs);
 
+/* What `job repair` does (HOST_JOB_REPAIR): decide from the hypervisor
+ * (auto), run the failed phase and the rest again (retry), move the VM back
+ * and clean up the destination (undo), mark it handled (dismiss), or remove
+ * the leftovers on both sides without touching the VM (cleanup). */
+typedef enum {
+    HOST_REPAIR_AUTO = 0,
+    HOST_REPAIR_RETRY,
+    HOST_REPAIR_UNDO,
+    HOST_REPAIR_DISMISS,
+    HOST_REPAIR_CLEANUP,
+} HostRepairMode;
+
 /* Creates the journal record and the VmshiftJob. @vm: the VM's record.
  * For HOST_JOB_REPAIR, @repair_id names the job repaired. */
 HostJobRun *host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b,
                              const VmshiftVm *vm, const VmshiftMigrationSpec *spec,
                              gint64 repair_id, GError **error);
+/* Before host_job_run_start() of a repair: how to repair (@reason: the
+ * admin's words for --dismiss, kept in the journal). */
+void host_job_run_set_repair(HostJobRun *run, HostRepairMode mode, const char *reason);
 void host_job_run_start(HostJobRun *run);
 gboolean host_job_run_is_done(HostJobRun *run);
 /* Polls the journal's cancel request and refreshes progress; from the main
@@ -504,6 +520,28 @@ VmshiftMigrationSpec *host_build_spec(HostRegistry *reg, const char *vm_spec,
 /* The `vmshift migrate ...` command line that builds @spec again. */
 char *host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec);
 
+/* ---- recovery.c: what the journal says about a VM's moves (repair, acl
+ * recreate, bulk --reverse) ---------------------------------------------------- */
+
+/* Whether move job @rec (migrate, migrate-storage) left its VM at the
+ * destination: it succeeded, or a repair resumed or retried it. */
+gboolean host_move_took_effect(const HostJobRecord *rec);
+/* The newest move of backend:vm that took effect; NULL with @error unset
+ * when there is none. */
+HostJobRecord *host_last_move(HostJournal *j, const char *backend, const char *vm, GError **error);
+/* The id of an interrupted job of backend:vm that was never repaired, 0
+ * when there is none (or -1 with @error). */
+gint64 host_interrupted_job(HostJournal *j, const char *backend, const char *vm, GError **error);
+/* Records where @vm's disks were before job @id moves them ("vmshift.disk:ID"
+ * saved data), for host_reverse_opts(). */
+gboolean host_record_source(HostJournal *j, gint64 id, const VmshiftVm *vm, GError **error);
+/* Fills @o (to, path, disk_paths) with what moves the VM of move @rec back
+ * to the host it came from and its files to exactly their directories of
+ * before; *storage_only when the move did not change host. @now: the VM as
+ * it is (after @rec). */
+gboolean host_reverse_opts(HostJournal *j, const HostJobRecord *rec, const VmshiftVm *now,
+                           HostMigrateOpts *o, gboolean *storage_only, GError **error);
+
 /* ---- bulk.c: plan files and their scheduling ------------------------------------ */
 
 typedef struct {
@@ -516,6 +554,8 @@ typedef struct {
     HostJobRun *run;
     gboolean started;
     gboolean finished;
+    gboolean storage_only; /* --reverse of a storage move: migrate-storage */
+    char *skipped;         /* why the job could not start (busy VM, ...) */
 } HostBulkItem;
 
 typedef struct {

@@ -38,6 +38,11 @@ struct HostJobRun {
     gint journal_warned; /* a failed journal write was reported (atomic) */
     GMutex loclock;      /* the job's location and the journal's copy of it */
     gboolean switched;   /* the switchover began: the location was unknown */
+    HostRepairMode repair_mode;
+    char *reason;         /* --dismiss --reason */
+    VmshiftPhase reached; /* repair: the phase the repaired job had reached */
+    char *source_host;    /* repair: where the repaired job's VM came from */
+    gint64 acl_from;      /* acl: the move whose saved data is re-applied */
 };
 
 static const char *const kind_names[] = {
@@ -280,44 +285,161 @@ run_validate(HostJobRun *r, GError **error)
     return !g_cancellable_set_error_if_cancelled(vmshift_job_get_cancellable(r->job), error);
 }
 
+/* The acl phase after a move: the access rules the VM needs where it now
+ * is, from the data the move saved (ESX permissions and tags, ...). */
+static gboolean
+run_acl_phase(HostJobRun *r, const char *vm, GError **error)
+{
+    g_autoptr(GError) acl = NULL;
+
+    if (!host_backend_has_op(r->b, "recreate_acl"))
+        return TRUE;
+    if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
+        return FALSE;
+    if (host_backend_recreate_acl(r->b, vm, r->job, &acl))
+        return TRUE;
+    /* the backend cannot do it for this VM or host (say, a remote libvirt
+     * host): the move itself succeeded */
+    if (g_error_matches(acl, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED)) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "access rules not recreated: %s",
+                        acl->message);
+        return TRUE;
+    }
+    g_set_error(error, acl->domain, acl->code,
+                "the VM moved, but recreating its access rules failed: %s "
+                "(retry with 'vmshift acl recreate %s:%s')",
+                acl->message, host_backend_name(r->b), vm);
+    return FALSE;
+}
+
+/* validate, the plugin's move, and the acl phase after every host or
+ * storage move */
+static gboolean
+run_move(HostJobRun *r, GError **error)
+{
+    return run_validate(r, error) && host_backend_migrate(r->b, r->spec, r->job, error)
+           && run_acl_phase(r, r->spec->vm, error);
+}
+
+/* Whether the repaired job's move took effect, from what the plugin's
+ * repair found: its verdict, else where the hypervisor shows the VM. */
+static gboolean
+repair_moved(HostJobRun *r)
+{
+    g_autoptr(GHashTable) res = vmshift_job_get_results(r->job);
+    const char *how = g_hash_table_lookup(res, "repair");
+    VmshiftJobProgress pr = { .struct_size = sizeof pr };
+    gboolean moved;
+
+    if (!g_strcmp0(how, "rolled-back"))
+        return FALSE;
+    if (!g_strcmp0(how, "resumed"))
+        return TRUE;
+    vmshift_job_get_progress(r->job, &pr);
+    if (r->spec->type != VMSHIFT_MIGRATION_STORAGE && r->spec->dest_host
+        && g_strcmp0(r->spec->dest_host, r->source_host) != 0)
+        moved = pr.location_host && !strcmp(pr.location_host, r->spec->dest_host);
+    else
+        moved = r->reached >= VMSHIFT_PHASE_SWITCHOVER;
+    vmshift_job_progress_clear(&pr);
+    return moved;
+}
+
+/* Forgets what the plugin saved in the failed attempt, so that the retry
+ * (and a repair of the retry) sees only its own data. */
+static gboolean
+forget_saved(HostJobRun *r, GError **error)
+{
+    g_autoptr(GHashTable) saved = host_journal_saved(r->ctx->journal, r->id, error);
+    GHashTableIter it;
+    gpointer k;
+
+    if (!saved)
+        return FALSE;
+    g_hash_table_iter_init(&it, saved);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        if (g_str_has_prefix(k, "vmshift."))
+            continue; /* the host's record of the source */
+        if (!vmshift_job_save(r->job, k, NULL, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+run_repair(HostJobRun *r, GError **error)
+{
+    gboolean moved;
+
+    if (r->repair_mode == HOST_REPAIR_DISMISS) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "dismissed: %s", r->reason);
+        vmshift_job_set_result(r->job, "repair", "dismissed");
+        vmshift_job_set_result(r->job, "reason", r->reason);
+        return TRUE;
+    }
+    if (r->repair_mode == HOST_REPAIR_CLEANUP) {
+        if (!host_backend_has_op(r->b, "cleanup"))
+            return host_backend_unsupported(r->b, "cleanup", error);
+        if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_CLEANUP, error))
+            return FALSE;
+        return host_backend_cleanup(r->b, r->job, error);
+    }
+    if (!r->spec) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "job %" G_GINT64_FORMAT " is not a migration; nothing to repair", r->id);
+        return FALSE;
+    }
+    if (!host_backend_repair(r->b, r->job, error))
+        return FALSE;
+    moved = repair_moved(r);
+    if (moved) {
+        /* every phase the job had not finished: the acl phase too */
+        if (r->reached != VMSHIFT_PHASE_DONE && !run_acl_phase(r, r->spec->vm, error))
+            return FALSE;
+        if (r->repair_mode == HOST_REPAIR_RETRY)
+            vmshift_job_set_result(r->job, "repair", "retried");
+    } else if (r->repair_mode == HOST_REPAIR_RETRY) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "retrying the move from the %s phase",
+                        vmshift_phase_name(r->reached));
+        if (!r->vm && !(r->vm = host_backend_get_vm(r->b, r->spec->vm, error)))
+            return FALSE;
+        if (!forget_saved(r, error) || !run_move(r, error))
+            return FALSE;
+        vmshift_job_set_result(r->job, "repair", "retried");
+        moved = TRUE;
+    } else if (r->repair_mode == HOST_REPAIR_UNDO && host_backend_has_op(r->b, "cleanup")) {
+        /* the VM is back at the source: the destination's leftovers go */
+        if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_CLEANUP, error)
+            || !host_backend_cleanup(r->b, r->job, error))
+            return FALSE;
+    }
+    vmshift_job_set_result(r->job, "moved", moved ? "true" : "false");
+    return TRUE;
+}
+
 static gboolean
 run_body(HostJobRun *r, GError **error)
 {
     switch (r->kind) {
     case HOST_JOB_MIGRATE:
-    case HOST_JOB_STORAGE:
-        if (!run_validate(r, error))
-            return FALSE;
-        if (!host_backend_migrate(r->b, r->spec, r->job, error))
-            return FALSE;
-        if (vmshift_migration_spec_moves_storage(r->spec)
-            && host_backend_has_op(r->b, "recreate_acl")) {
-            g_autoptr(GError) acl = NULL;
-            if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
-                return FALSE;
-            if (!host_backend_recreate_acl(r->b, r->spec->vm, r->job, &acl)) {
-                /* the backend cannot do it for this VM or host (say, a
-                 * remote libvirt host): the move itself succeeded */
-                if (g_error_matches(acl, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED)) {
-                    vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "access rules not recreated: %s",
-                                    acl->message);
-                    return TRUE;
-                }
-                g_set_error(error, acl->domain, acl->code,
-                            "the VM moved, but recreating its access rules failed: %s "
-                            "(retry with 'vmshift acl recreate %s:%s')",
-                            acl->message, host_backend_name(r->b), r->spec->vm);
-                return FALSE;
-            }
-        }
-        return TRUE;
+    case HOST_JOB_STORAGE: return run_move(r, error);
     case HOST_JOB_ACL:
         if (!host_backend_has_op(r->b, "recreate_acl"))
             return host_backend_unsupported(r->b, "recreate_acl", error);
+        if (r->acl_from)
+            vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                            "re-applying the access data saved by job %" G_GINT64_FORMAT
+                            ", the last move of '%s'",
+                            r->acl_from, r->vm->name);
+        else
+            vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                            "the journal has no move of '%s'; its rules are re-applied as the "
+                            "hypervisor shows them now",
+                            r->vm->name);
         if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
             return FALSE;
         return host_backend_recreate_acl(r->b, r->vm->name, r->job, error);
-    case HOST_JOB_REPAIR: return host_backend_repair(r->b, r->job, error);
+    case HOST_JOB_REPAIR: return run_repair(r, error);
     }
     return FALSE;
 }
@@ -436,6 +558,43 @@ worker(gpointer data)
 
 /* ---- main-thread API ------------------------------------------------------------------- */
 
+/* An interrupted job that was never repaired holds its VM: what the VM's
+ * state is hangs on that job, and only its repair may change it. */
+static gboolean
+vm_not_held(HostJournal *j, HostBackend *b, const char *vm, GError **error)
+{
+    gint64 held = host_interrupted_job(j, host_backend_name(b), vm, error);
+
+    if (held < 0)
+        return FALSE;
+    if (held == 0)
+        return TRUE;
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                "VM '%s' (backend '%s') is held by interrupted job %" G_GINT64_FORMAT
+                "; repair it first: vmshift job repair %" G_GINT64_FORMAT,
+                vm, host_backend_name(b), held, held);
+    return FALSE;
+}
+
+/* acl recreate: the data the VM's last move saved (ESX permissions and
+ * tags, ...) is what recreate_acl re-applies. */
+static gboolean
+restore_last_move(HostJobRun *r, const char *vm, GError **error)
+{
+    g_autoptr(HostJobRecord)
+        last = host_last_move(r->ctx->journal, host_backend_name(r->b), vm, error);
+    g_autoptr(GHashTable) saved = NULL;
+
+    if (!last)
+        return !error || !*error;
+    saved = host_journal_saved(r->ctx->journal, last->id, error);
+    if (!saved)
+        return FALSE;
+    vmshift_job_restore(r->job, VMSHIFT_PHASE_NONE, saved);
+    r->acl_from = last->id;
+    return TRUE;
+}
+
 HostJobRun *
 host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
                  const VmshiftMigrationSpec *spec, gint64 repair_id, GError **error)
@@ -478,9 +637,11 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         r->id = repair_id;
         if (!r->spec && rec->spec)
             r->spec = host_spec_from_json(rec->spec, NULL);
+        r->reached = vmshift_phase_from_name(rec->phase);
+        r->source_host = g_strdup(rec->source_host);
         id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
         r->job = vmshift_job_new(id_str, r->spec, &r->hooks, r);
-        vmshift_job_restore(r->job, vmshift_phase_from_name(rec->phase), saved);
+        vmshift_job_restore(r->job, r->reached, saved);
         /* only a location a backend reported; an unknown one stays
          * unknown until the repair asks */
         if (rec->location_verified)
@@ -491,18 +652,32 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
 
     if (r->vm && r->vm->config_path)
         source_path = g_strdup(r->vm->config_path);
+    if (!vm_not_held(ctx->journal, b, vm_name, error))
+        return NULL;
     spec_json = host_spec_to_json(spec, kind);
     r->id = host_journal_begin_job(ctx->journal, host_job_kind_name(kind), host_backend_name(b),
                                    vm_name, spec_json, r->vm ? r->vm->host : NULL, source_path,
                                    error);
     if (!r->id)
         return NULL;
+    if (kind != HOST_JOB_ACL && !host_record_source(ctx->journal, r->id, r->vm, error))
+        return NULL;
     id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
     r->job = vmshift_job_new(id_str, r->spec, &r->hooks, r);
+    if (kind == HOST_JOB_ACL && !restore_last_move(r, vm_name, error))
+        return NULL;
     r->label = g_strdup_printf("job %" G_GINT64_FORMAT " (%s)", r->id, vm_name);
     if (r->vm)
         vmshift_job_set_location(r->job, r->vm->host, vmshift_power_state_name(r->vm->power_state));
     return g_steal_pointer(&r);
+}
+
+void
+host_job_run_set_repair(HostJobRun *r, HostRepairMode mode, const char *reason)
+{
+    r->repair_mode = mode;
+    g_free(r->reason);
+    r->reason = g_strdup(reason);
 }
 
 void
@@ -630,6 +805,8 @@ host_job_run_free(HostJobRun *r)
     g_clear_error(&r->error);
     g_free(r->state);
     g_free(r->label);
+    g_free(r->reason);
+    g_free(r->source_host);
     g_ptr_array_unref(r->queue);
     g_mutex_clear(&r->qlock);
     g_mutex_clear(&r->loclock);

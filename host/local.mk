@@ -20,6 +20,7 @@ host_libvmshift_host_la_SOURCES = \
 	host/session.c \
 	host/spec.c \
 	host/bulk.c \
+	host/recovery.c \
 	host/cmd.h \
 	host/cmd-inventory.c \
 	host/cmd-migrate.c \
@@ -110,6 +111,10 @@ dist_noinst_SCRIPTS += tests/host/tables.sh tests/host/progress-tty.py
 ## The journal: location truth, refusals, read-only, SIGHUP (#13).
 TESTS += tests/host/journal.sh
 dist_noinst_SCRIPTS += tests/host/journal.sh
+## Recovery: job repair's choices, interrupted jobs holding their VM, bulk
+## accounting and --reverse, on the skeleton's own state (#13).
+TESTS += tests/host/repair.sh
+dist_noinst_SCRIPTS += tests/host/repair.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions

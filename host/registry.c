@@ -231,6 +231,7 @@ host_backend_has_op(HostBackend *b, const char *op)
     HAS(watch_changes)
     HAS(customize_guest)
     HAS(repair)
+    HAS(cleanup)
 #undef HAS
     return FALSE;
 }
@@ -376,6 +377,12 @@ gboolean
 host_backend_repair(HostBackend *b, VmshiftJob *job, GError **error)
 {
     DISPATCH(gboolean, FALSE, repair, (b->handle, job, 0, &local));
+}
+
+gboolean
+host_backend_cleanup(HostBackend *b, VmshiftJob *job, GError **error)
+{
+    DISPATCH(gboolean, FALSE, cleanup, (b->handle, job, 0, &local));
 }
 
 /* ---- names ---------------------------------------------------------------- */

@@ -161,6 +161,11 @@ gboolean esx_task_parse(VmshiftBackend *be, const char *task, const EsxObject *t
 gboolean esx_task_poll(VmshiftBackend *be, const char *task, EsxTaskInfo *ti, GError **error);
 /* Start a *_Task method; returns the task's moref. */
 char *esx_start_task(VmshiftBackend *be, const char *what, const char *body, GError **error);
+/* esx_start_task() of a task on VM @vm that must not run twice: after a
+ * lost reply the VM's recent tasks tell whether it started (logged in
+ * @job, nullable). */
+char *esx_start_vm_task(VmshiftBackend *be, const char *what, const char *body, const char *vm,
+                        VmshiftJob *job, GError **error);
 gboolean esx_cancel_task(VmshiftBackend *be, const char *task, GError **error);
 /* Wait for a task that needs no progress reporting. */
 gboolean esx_wait_task(VmshiftBackend *be, const char *task, const char *what, GError **error);

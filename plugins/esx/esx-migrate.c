@@ -168,7 +168,8 @@ migrate_transfer(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, VmshiftJob *
                  const EsxVmState *before, GPtrArray *added, char **task_out, GError **error)
 {
     g_autofree char *body = esx_relocate_body(p, NULL, NULL);
-    g_autofree char *task = esx_start_task(be, "RelocateVM_Task", body, error);
+    g_autofree char *task = esx_start_vm_task(be, "RelocateVM_Task", body, p->vm->value, job,
+                                              error);
     if (task == NULL) {
         esx_report_location(be, inv, job, p->vm->value, p->src_host_name);
         return FALSE;

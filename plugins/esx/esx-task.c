@@ -114,6 +114,96 @@ esx_start_task(VmshiftBackend *be, const char *what, const char *body, GError **
     return task;
 }
 
+/* The tasks TaskManager.recentTask lists for entity @vm (morefs), or NULL. */
+static GPtrArray *
+recent_tasks_of(VmshiftBackend *be, const char *vm, GError **error)
+{
+    static const char *const tm_paths[] = { "recentTask", NULL };
+    static const char *const entity_paths[] = { "info.entity", NULL };
+    g_autoptr(EsxResult) keep = NULL;
+    EsxObject *tm = NULL;
+
+    if (be->task_manager == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED, "%s has no task manager",
+                    be->url);
+        return NULL;
+    }
+    tm = esx_retrieve_one(be, "TaskManager", be->task_manager, tm_paths, &keep, NULL, error);
+    if (tm == NULL)
+        return NULL;
+    g_autoptr(GPtrArray) all = esx_prop_morefs(tm, "recentTask");
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; all != NULL && i < all->len; i++) {
+        g_autoptr(EsxResult) tk = NULL;
+        EsxObject *t = esx_retrieve_one(be, "Task", all->pdata[i], entity_paths, &tk, NULL, NULL);
+        g_autofree char *ent = t != NULL ? esx_prop_text(t, "info.entity") : NULL;
+        if (g_strcmp0(ent, vm) == 0)
+            g_ptr_array_add(out, g_strdup(all->pdata[i]));
+    }
+    return out;
+}
+
+static gboolean
+listed(GPtrArray *a, const char *s)
+{
+    for (guint i = 0; a != NULL && i < a->len; i++)
+        if (g_strcmp0(a->pdata[i], s) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* A *_Task call on VM @vm is never sent twice: when its reply is lost (the
+ * connection closed, a reply cut short or unreadable: no SOAP fault came
+ * back), the server may have started the task, so the VM's tasks in
+ * TaskManager.recentTask are read before anything is said. A task that
+ * was not there before the call is the one it started; none means the
+ * call did not start anything. */
+char *
+esx_start_vm_task(VmshiftBackend *be, const char *what, const char *body, const char *vm,
+                  VmshiftJob *job, GError **error)
+{
+    g_autoptr(GError) gerr = NULL;
+    g_autoptr(GError) lerr = NULL;
+    g_autoptr(VmshiftSoapFault) fault = NULL;
+    g_autoptr(GPtrArray) before = recent_tasks_of(be, vm, NULL);
+    g_autoptr(xmlDoc) doc = esx_call(be, what, body, NULL, &fault, &lerr);
+    if (doc != NULL) {
+        char *task = vmshift_xml_child_text(vmshift_soap_body(doc), VMSHIFT_NS_VIM25, "returnval");
+        if (task != NULL && task[0] != '\0')
+            return task;
+        g_free(task);
+        g_set_error(&lerr, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "%s %s: no task in the reply",
+                    be->url, what);
+    }
+    if (fault != NULL || g_error_matches(lerr, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED)
+        || g_error_matches(lerr, G_IO_ERROR, G_IO_ERROR_CANCELLED) || before == NULL) {
+        /* a definite answer (or nothing to compare with) */
+        g_propagate_error(error, g_steal_pointer(&lerr));
+        return NULL;
+    }
+    g_autoptr(GPtrArray) after = recent_tasks_of(be, vm, &gerr);
+    if (after == NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "%s: the reply was lost (%s) and the server's tasks cannot be read (%s): "
+                    "whether it started is unknown; check the VM's tasks before trying again",
+                    what, lerr->message, gerr->message);
+        return NULL;
+    }
+    for (guint i = 0; i < after->len; i++) {
+        if (listed(before, after->pdata[i]))
+            continue;
+        if (job != NULL)
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING,
+                            "%s: the reply was lost (%s); the server had started task %s, "
+                            "followed instead of calling again",
+                            what, lerr->message, (char *)after->pdata[i]);
+        return g_strdup(after->pdata[i]);
+    }
+    g_set_error(error, lerr->domain, lerr->code,
+                "%s (the server shows no new task for the VM: nothing was started)", lerr->message);
+    return NULL;
+}
+
 gboolean
 esx_cancel_task(VmshiftBackend *be, const char *task, GError **error)
 {

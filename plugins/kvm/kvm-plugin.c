@@ -181,6 +181,19 @@ kvm_repair(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **err
     return KVM_B(backend)->ops->repair(KVM_B(backend), job, error);
 }
 
+static gboolean
+kvm_cleanup(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **error)
+{
+    if (!vmshift_check_flags(flags, 0, "cleanup", error))
+        return FALSE;
+    if (!KVM_B(backend)->ops->cleanup) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "kvm: the libvirt transport does not support 'cleanup'");
+        return FALSE;
+    }
+    return KVM_B(backend)->ops->cleanup(KVM_B(backend), job, error);
+}
+
 static const VmshiftBackendOps kvm_ops = {
     VMSHIFT_OPS_INIT,
     .open = kvm_open,
@@ -195,6 +208,7 @@ static const VmshiftBackendOps kvm_ops = {
     .migrate = kvm_migrate,
     .recreate_acl = kvm_recreate_acl,
     .repair = kvm_repair,
+    .cleanup = kvm_cleanup,
 };
 
 static const char *const kvm_config_keys[] = {

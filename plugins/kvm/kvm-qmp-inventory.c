@@ -376,4 +376,5 @@ const KvmTransport kvm_transport_qmp = {
     .migrate = kvm_qmp_migrate,
     .recreate_acl = kvm_qmp_recreate_acl,
     .repair = kvm_qmp_repair,
+    .cleanup = kvm_qmp_cleanup,
 };

@@ -608,6 +608,37 @@ live_prepare(KvmMig *m, gboolean moves_storage, GPtrArray *mirrors, int *port, G
     return listen_incoming(m, port, error);
 }
 
+/* `migrate` is never sent twice: when its reply did not come in time (a
+ * timeout, not an error reply), QEMU may have started the migration, so
+ * query-migrate tells before anything is said. TRUE (with *@error cleared)
+ * when it runs; FALSE with *@error saying what is known otherwise. */
+static gboolean
+migrate_started_anyway(KvmMig *m, GError **error)
+{
+    if (!g_error_matches(*error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT))
+        return FALSE; /* an error reply: QEMU refused it, nothing started */
+    g_autoptr(GError) qerr = NULL;
+    json_object *r = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT, &qerr);
+    const char *st = r ? vmshift_json_get_string(r, "status") : NULL;
+    gboolean started = st && strcmp(st, "none") != 0 && strcmp(st, "cancelled") != 0;
+    if (started)
+        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING,
+                        "the reply to 'migrate' was lost (%s); query-migrate shows the "
+                        "migration %s: followed instead of sending it again",
+                        (*error)->message, st);
+    else if (r)
+        g_prefix_error(error, "query-migrate shows no migration (%s), so it did not start: ",
+                       st ? st : "no status");
+    else
+        g_prefix_error(error, "whether QEMU started the migration is unknown (query-migrate: %s): ",
+                       qerr->message);
+    if (r)
+        json_object_put(r);
+    if (started)
+        g_clear_error(error);
+    return started;
+}
+
 /* Transfer: the mirrors catch up, then RAM moves (from a paused source
  * under the TCG rule) until the source has handed over. */
 static gboolean
@@ -637,6 +668,8 @@ live_transfer(KvmMig *m, GPtrArray *mirrors, int port, GError **error)
     json_object_object_add(a, "uri", json_object_new_string(uri));
     gint64 t_mig = g_get_monotonic_time();
     if (!vmshift_qmp_execute_simple(m->sq, "migrate", a, QMP_CMD_TIMEOUT, error)) {
+        if (migrate_started_anyway(m, error))
+            return follow_migration(m, t_mig, error);
         if (strstr((*error)->message, "duplicate yank instance"))
             g_prefix_error(error, "QEMU 7.2 cannot migrate this VM again after an earlier "
                                   "migration failed with multifd (restart the VM first): ");

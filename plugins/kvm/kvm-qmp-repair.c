@@ -227,3 +227,74 @@ kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error)
     }
     return roll_back(&r, error);
 }
+
+/* One leftover of the job on @h: the VM's directory there (definition,
+ * QEMU's sockets), removed when @h does not run the VM. */
+static gboolean
+remove_leftover_dir(Repair *r, KvmHost *h)
+{
+    g_autofree char *dir = kvm_host_vm_dir(h, r->vm);
+    if (kvm_vm_is_running(h, r->vm) || !kvm_host_exists(h, dir))
+        return FALSE;
+    kvm_host_remove_tree(h, dir, NULL);
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "removed %s:%s", h->name, dir);
+    return TRUE;
+}
+
+/* Force cleanup: what the job left on either side goes; the VM where it
+ * runs (or, stopped, the side whose definition is authoritative) is not
+ * touched: no QEMU of it is stopped, resumed or asked to cancel anything. */
+gboolean
+kvm_qmp_cleanup(KvmBackend *b, VmshiftJob *job, GError **error)
+{
+    g_auto(Repair) r = { .job = job };
+    guint removed = 0;
+    r.vm = vmshift_job_get_saved(job, "vm");
+    r.srcn = vmshift_job_get_saved(job, "src-host");
+    r.dstn = vmshift_job_get_saved(job, "dst-host");
+    r.stage = vmshift_job_get_saved(job, "stage");
+    r.files = vmshift_job_get_saved(job, "new-files");
+    if (!r.vm || !r.srcn || !r.dstn || !g_strcmp0(r.srcn, r.dstn)) {
+        vmshift_job_set_result(job, "cleanup", "nothing left");
+        return TRUE;
+    }
+    if (!(r.src = kvm_backend_find_host(b, r.srcn, error))
+        || !(r.dst = kvm_backend_find_host(b, r.dstn, error)))
+        return FALSE;
+    r.src_up = kvm_vm_is_running(r.src, r.vm);
+    r.dst_up = kvm_vm_is_running(r.dst, r.vm);
+    if (r.src_up && r.dst_up) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s has a QEMU on both %s and %s: repair the job (vmshift job repair) "
+                    "before a cleanup",
+                    r.vm, r.srcn, r.dstn);
+        return FALSE;
+    }
+    /* the side that keeps the VM: where it runs, else where the move left
+     * its authoritative definition */
+    gboolean at_dst = r.dst_up || (!r.src_up && !g_strcmp0(r.stage, "completed"))
+                      || (!r.src_up && !g_strcmp0(r.stage, "done"));
+    KvmHost *other = at_dst ? r.src : r.dst;
+    if (remove_leftover_dir(&r, other))
+        removed++;
+    if (!at_dst && r.files && *r.files) {
+        g_auto(GStrv) fv = g_strsplit(r.files, ";", -1);
+        for (char **f = fv; *f; f++) {
+            if (!**f)
+                continue;
+            const char *argv[] = { "rm", "-f", "--", *f, NULL };
+            if (kvm_host_run(r.dst, argv, NULL, NULL, 30, NULL)) {
+                vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed %s:%s", r.dst->name, *f);
+                removed++;
+            }
+        }
+        if (!vmshift_job_save(job, "new-files", "", error))
+            return FALSE;
+    }
+    g_autofree char *res = removed ? g_strdup_printf("%u item(s) removed", removed)
+                                   : g_strdup("nothing left");
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "cleanup of VM %s: %s; the VM stays on %s", r.vm, res,
+                    at_dst ? r.dstn : r.srcn);
+    vmshift_job_set_result(job, "cleanup", res);
+    return TRUE;
+}

@@ -28,6 +28,7 @@ gboolean kvm_qmp_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, Vmshif
                          GError **error);
 /* kvm-qmp-repair.c */
 gboolean kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error);
+gboolean kvm_qmp_cleanup(KvmBackend *b, VmshiftJob *job, GError **error);
 
 /* ---- one migration (kvm-qmp-mig.c) -------------------------------------- */
 

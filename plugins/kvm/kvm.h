@@ -164,6 +164,8 @@ typedef struct KvmTransport {
                         GError **error);
     gboolean (*recreate_acl)(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
     gboolean (*repair)(KvmBackend *b, VmshiftJob *job, GError **error);
+    /* NULL: the transport does not support it */
+    gboolean (*cleanup)(KvmBackend *b, VmshiftJob *job, GError **error);
 } KvmTransport;
 
 extern const KvmTransport kvm_transport_qmp;

@@ -6,7 +6,7 @@
 ## test-cli-moves.py: issue 12/13 moves through vmshift (fault text, cold +
 ## --start, --network, optional classes, a lost migrate reply).
 dist_noinst_SCRIPTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py \
-	tests/hyperv/test-cli-moves.py
+	tests/hyperv/test-cli-moves.py tests/hyperv/test-cli-acl.py
 
 if PLUGIN_HYPERV
 check_PROGRAMS += tests/hyperv/hv-drive
@@ -16,6 +16,6 @@ tests_hyperv_hv_drive_LDADD = tests/lib/libdrive.la sdk/libvmshift-sdk.la $(GLIB
 
 if ENABLE_INTEGRATION
 TESTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py \
-	tests/hyperv/test-cli-moves.py
+	tests/hyperv/test-cli-moves.py tests/hyperv/test-cli-acl.py
 endif
 endif

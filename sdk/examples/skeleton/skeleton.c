@@ -428,7 +428,45 @@ skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, gu
 
 /* ---- migration ------------------------------------------------------------ */
 
-/* Moves the VM in the "hypervisor": the switchover of this backend. */
+/* The half-copied files a transfer leaves at the destination until the
+ * switchover: a "[copy VM]" group naming the job, the host and directory.
+ * @job_id NULL removes the group (only when it is @only_job's, if given);
+ * *removed says whether there was one. */
+static gboolean
+set_copy(SkeletonBackend *b, const char *vm, const char *job_id, const char *host, const char *path,
+         const char *only_job, gboolean *removed, GError **error)
+{
+    g_autoptr(GKeyFile) kf = NULL;
+    g_autofree char *group = g_strconcat("copy ", vm, NULL);
+    g_autofree char *owner = NULL;
+    gboolean ok;
+    int fd;
+
+    if (removed)
+        *removed = FALSE;
+    if (!(kf = state_load(b, &fd, error)))
+        return FALSE;
+    if (job_id) {
+        g_key_file_set_string(kf, group, "job", job_id);
+        g_key_file_set_string(kf, group, "host", host ? host : "");
+        g_key_file_set_string(kf, group, "path", path ? path : "");
+    } else {
+        owner = g_key_file_get_string(kf, group, "job", NULL);
+        if (!owner || (only_job && strcmp(owner, only_job) != 0)) {
+            state_unlock(fd);
+            return TRUE;
+        }
+        g_key_file_remove_group(kf, group, NULL);
+        if (removed)
+            *removed = TRUE;
+    }
+    ok = state_save(b, kf, error);
+    state_unlock(fd);
+    return ok;
+}
+
+/* Moves the VM in the "hypervisor": the switchover of this backend. The
+ * copy becomes the VM in the same atomic write. */
 static gboolean
 move_vm(SkeletonBackend *b, const VmshiftMigrationSpec *spec, GError **error)
 {
@@ -445,6 +483,9 @@ move_vm(SkeletonBackend *b, const VmshiftMigrationSpec *spec, GError **error)
         g_key_file_set_string(kf, group, "path", spec->dest_path);
     if (spec->type == VMSHIFT_MIGRATION_COLD && spec->start)
         g_key_file_set_string(kf, group, "power", "running");
+    g_free(group);
+    group = g_strconcat("copy ", spec->vm, NULL);
+    g_key_file_remove_group(kf, group, NULL);
     ok = state_save(b, kf, error);
     state_unlock(fd);
     return ok;
@@ -475,11 +516,15 @@ skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
 
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error))
         return FALSE;
+    if (!set_copy(b, vm->name, vmshift_job_get_id(job),
+                  spec->dest_host ? spec->dest_host : vm->host, spec->dest_path, NULL, NULL, error))
+        return FALSE;
     for (guint i = 1; i <= steps; i++) {
         /* Each step: a slice of the transfer, then a cancellation point. */
         g_usleep((gulong)(b->transfer_seconds * G_USEC_PER_SEC / steps));
         if (g_cancellable_set_error_if_cancelled(cancel, error)) {
-            /* Nothing changed at the destination: the VM is still at home. */
+            /* The copy goes; the VM is still at home. */
+            set_copy(b, vm->name, NULL, NULL, NULL, vmshift_job_get_id(job), NULL, NULL);
             vmshift_job_log(job, VMSHIFT_LOG_INFO,
                             "cancelled during transfer; "
                             "VM '%s' keeps running on '%s'",
@@ -511,15 +556,18 @@ skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
     return TRUE;
 }
 
-/* Repair an interrupted migration: the switchover is one atomic rename, so
- * the VM is either still at the source (nothing to undo) or already at the
- * destination (the migration completed; only the bookkeeping is left). */
+/* Repair an interrupted migration: the switchover is one atomic write, so
+ * the VM is either still at the source (the copy at the destination goes)
+ * or already at the destination (the migration completed; only the
+ * bookkeeping is left). A job that never reached the switchover did not
+ * move the VM, wherever it is now. */
 static gboolean
 skeleton_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error)
 {
     const VmshiftMigrationSpec *spec = vmshift_job_get_spec(job);
     g_autoptr(VmshiftVm) vm = NULL;
     g_autofree char *source = NULL;
+    gboolean removed = FALSE;
 
     if (!vmshift_check_flags(flags, 0, "repair", error))
         return FALSE;
@@ -532,13 +580,43 @@ skeleton_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **erro
         return FALSE;
     source = vmshift_job_get_saved(job, "source-host");
     vmshift_job_set_location(job, vm->host, "running");
-    if (spec->dest_host && g_strcmp0(vm->host, spec->dest_host) == 0)
+    if (vmshift_job_get_phase(job) >= VMSHIFT_PHASE_SWITCHOVER && spec->dest_host
+        && g_strcmp0(vm->host, spec->dest_host) == 0) {
         vmshift_job_set_result(job, "repair", "resumed");
-    else if (vmshift_job_get_phase(job) <= VMSHIFT_PHASE_VALIDATE || !source)
+    } else if (vmshift_job_get_phase(job) <= VMSHIFT_PHASE_VALIDATE || !source) {
         vmshift_job_set_result(job, "repair", "nothing-to-do");
-    else
+    } else {
+        if (!set_copy(b, spec->vm, NULL, NULL, NULL, vmshift_job_get_id(job), &removed, error))
+            return FALSE;
+        if (removed)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed the partial copy of '%s'", vm->name);
         vmshift_job_set_result(job, "repair", "rolled-back");
+    }
     vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM '%s' runs on '%s'", vm->name, vm->host);
+    return TRUE;
+}
+
+/* Force cleanup: the partial copy a job left goes; the VM, wherever it
+ * runs, is not touched. */
+static gboolean
+skeleton_cleanup(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error)
+{
+    const VmshiftMigrationSpec *spec = vmshift_job_get_spec(job);
+    gboolean removed = FALSE;
+
+    if (!vmshift_check_flags(flags, 0, "cleanup", error))
+        return FALSE;
+    if (!spec) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "skeleton[%s]: job %s is not a migration", b->name, vmshift_job_get_id(job));
+        return FALSE;
+    }
+    if (!set_copy(b, spec->vm, NULL, NULL, NULL, vmshift_job_get_id(job), &removed, error))
+        return FALSE;
+    if (removed)
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed the partial copy of '%s' left by job %s",
+                        spec->vm, vmshift_job_get_id(job));
+    vmshift_job_set_result(job, "cleanup", removed ? "1 item(s) removed" : "nothing left");
     return TRUE;
 }
 
@@ -558,6 +636,7 @@ static const VmshiftBackendOps skeleton_ops = {
     .migrate = skeleton_migrate,
     .recreate_acl = NULL, /* not supported: the host says so */
     .repair = skeleton_repair,
+    .cleanup = skeleton_cleanup,
 };
 
 static const char *const skeleton_config_keys[] = {

@@ -203,6 +203,22 @@ typedef struct {
 
     /* Append members for ABI 1.1 and later below this line, each block
      * marked with the minor that added it. */
+
+    /* ---- ABI 1.2: recovery (`vmshift job repair --force-cleanup`) ---- */
+
+    /**
+     * cleanup: remove what a failed, cancelled or interrupted job left
+     * behind on either side (half-copied disks, a paused or incoming VM that
+     * never took over, temporary directories), using
+     * vmshift_job_get_spec() and the data saved with vmshift_job_save().
+     * It never touches the VM where it runs: the VM's own files, its
+     * running process or registration stay as they are, and anything that
+     * cannot be told apart from them is left in place with a warning. Logs
+     * each removal with vmshift_job_log() and sets a "cleanup" result
+     * ("N item(s) removed", "nothing left"). Optional; without it the host
+     * says "does not support 'cleanup'".
+     */
+    gboolean (*cleanup)(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **error);
 } VmshiftBackendOps;
 
 /**
