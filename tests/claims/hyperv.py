@@ -40,6 +40,40 @@ def move_host(V, info):
        "running, once" % other(src), out + err)
 
 
+def verified(V, info):
+    """A host that reports success without applying the NIC mapping fails
+    the job; a complete move lists what was verified in `job show`."""
+    rc, js, out = V.json("vms")
+    nic = [v for v in (js or {}).get("vms", [])
+           if v["name"] == "dmz01"][0]["nics"][0]["id"]
+    src, _, _, _ = vm_state(info, "dmz01")
+    control(info, "/fault", {"kind": "not-applied", "what": "nics",
+                             "host": src})
+    rc, out, err = V.run("migrate", "dmz01", "--to", other(src), "--path",
+                         "E:\\VMs\\dmz01", "--network", nic + "=LAN")
+    h, v, _, cnt = vm_state(info, "dmz01")
+    control(info, "/clear", {})
+    ok(rc != 0 and "did not apply it all" in err and "'LAN'" in err and
+       cnt == 1 and v["nics"][0]["switch"] != "LAN",
+       "verified: the simulator completes the move without the NIC "
+       "mapping: the job fails naming it (exit %d)" % rc, out + err)
+    src, _, _, _ = vm_state(info, "csv01")
+    rc, out, err = V.run("migrate", "csv01", "--to", other(src))
+    j = V.job((V.last_job("csv01") or {}).get("id"))
+    res = {r.get("key"): r.get("value") for r in j.get("results", [])} \
+        if isinstance(j.get("results"), list) else (j.get("results") or {})
+    h, _, _, _ = vm_state(info, "csv01")
+    ok(rc == 0 and h == other(src) and
+       res.get("verified") == "host,power,disks,nics",
+       "verified: job show lists verified=host,power,disks,nics; csv01 on "
+       "%s in the simulator" % other(src), json_dump(j) + out + err)
+
+
+def json_dump(x):
+    import json
+    return json.dumps(x)[:600]
+
+
 def cold_start(V, info):
     src, _, _, _ = vm_state(info, "csv01")
     control(info, "/vm", {"vm": "csv01", "enabled_state": 3})
@@ -99,7 +133,7 @@ def main():
             os.path.join(T.PLUGDIR, "hyperv.so")):
         print("SKIP host/vmshift or hyperv.so not built")
         return 0
-    tests = {f.__name__: f for f in (move_host, cold_start, option_unknown,
+    tests = {f.__name__: f for f in (move_host, verified, cold_start, option_unknown,
                                      transfer_san_path, dry_run, check_stops)}
     tmp = tempfile.mkdtemp(prefix="claims-hv-")
     try:
