@@ -267,8 +267,13 @@ if id=$(wait_phase big3 transfer); then
         || notok "saved data" "$(cat "$T/out")"
     V --json job repair "$id" >"$T/out" 2>"$T/err"; rc=$?
     st=$("$JSON" state <"$T/out"); rep=$("$JSON" results.repair <"$T/out")
-    if [ $rc -eq 0 ] && [ "$st" = repaired ] && [ -n "$rep" ]; then ok "job repair: $rep"
-    else notok "job repair (rc $rc state $st)" "$(cat "$T/err")"; fi
+    # killed before the switchover: the VM never left alpha, so the repair
+    # rolls back, and the skeleton's own state file has big3 on alpha
+    sf=$(grep -l '^\[vm big3\]' $(find "$T/state" -name skeleton.state) 2>/dev/null | head -1)
+    h=$(sed -n '/^\[vm big3\]/,/^\[/s/^host=//p' "$sf" 2>/dev/null)
+    if [ $rc -eq 0 ] && [ "$st" = repaired ] && [ "$rep" = rolled-back ] && [ "$h" = alpha ]; then
+        ok "job repair: rolled-back, big3 on alpha in the skeleton's state"
+    else notok "job repair (rc $rc state $st repair '$rep' host '$h')" "$(cat "$T/err")"; fi
 else notok "kill -9: job never reached transfer"; notok "saved data"; notok "repair"; fi
 
 # non-dumpable: another process of the same (unprivileged) user may not read
