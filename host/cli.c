@@ -119,7 +119,8 @@ print_usage(FILE *out)
                                          "vmshift help migrate");
 
     fprintf(out, "Usage: vmshift [GLOBAL OPTIONS] COMMAND [ARGS] [OPTIONS]\n\n"
-                 "Moves virtual machines between hosts, storage and hypervisors.\n\n"
+                 "Moves virtual machines between the hosts and storage of one hypervisor\n"
+                 "family (KVM, Hyper-V, ESX) through its plugin.\n\n"
                  "Commands:\n");
     for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
         g_autofree char *n = g_strdup_printf("%s %s", commands[i].name, commands[i].args);

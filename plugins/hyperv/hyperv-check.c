@@ -275,6 +275,29 @@ check_storage(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const cha
     return TRUE;
 }
 
+/* --transfer (docs/design/hyperv.md §2.4): Hyper-V has no SAN copy of its
+ * own; a VirtualSystem migration leaves the VHDs where they are, which is
+ * what san asks (check_storage says when a VHD is not on storage both hosts
+ * reach: an SMB share or a cluster volume), and VirtualSystemAndStorage
+ * copies them over the migration network, which is what network asks. */
+static void
+check_transfer(const VmshiftMigrationSpec *spec, const char *name, GPtrArray *f)
+{
+    gboolean moves = vmshift_migration_spec_moves_storage(spec);
+
+    if (spec->transfer == VMSHIFT_TRANSFER_SAN
+        && (moves || spec->type == VMSHIFT_MIGRATION_STORAGE))
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "transfer-san-storage-move", name,
+                    "--transfer san keeps the VHDs of %s where they are; it cannot go with "
+                    "--path, --disk-path or a storage migration",
+                    name);
+    if (spec->transfer == VMSHIFT_TRANSFER_NETWORK && !moves)
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, "transfer-network-no-target", name,
+                    "--transfer network copies the VHDs of %s: give the target folder with "
+                    "--path DIR (or --disk-path)",
+                    name);
+}
+
 static GPtrArray *
 check_vm(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec, GError **error)
 {
@@ -297,6 +320,7 @@ check_vm(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec, GError **
         if (!check_networks(v, dest, spec, name, f, error))
             return NULL;
     }
+    check_transfer(spec, name, f);
     if (!check_storage(v, dest, spec, name, f, error))
         return NULL;
     return g_steal_pointer(&f);

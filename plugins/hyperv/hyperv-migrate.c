@@ -576,6 +576,82 @@ start_after_move(Migration *m, GError **error)
     return TRUE;
 }
 
+/* The NIC of @vm that @key names (id or MAC, as --network takes them). */
+static const VmshiftNic *
+verify_nic(const VmshiftVm *vm, const char *key)
+{
+    for (guint i = 0; i < vm->nics->len; i++) {
+        const VmshiftNic *n = vm->nics->pdata[i];
+        if (g_ascii_strcasecmp(n->id, key) == 0
+            || (n->mac != NULL && g_ascii_strcasecmp(n->mac, key) == 0))
+            return n;
+    }
+    return NULL;
+}
+
+/* What the host shows after the move, against the spec: the VM's host and
+ * power state, each moved disk's path, each mapped NIC's switch. */
+static char *
+verify_difference(Migration *m, const VmshiftVm *now)
+{
+    const char *host = m->dest != NULL ? m->dest->name : m->v->host->name;
+    gboolean was_running = hv_power_state(hv_inst_get_int(m->v->cs, "EnabledState", 0))
+                           == VMSHIFT_POWER_RUNNING;
+    gboolean want_run = m->spec->type == VMSHIFT_MIGRATION_COLD ? m->spec->start != 0 : was_running;
+    g_autoptr(GPtrArray) targets = hv_disk_targets(m->v, m->spec);
+
+    if (g_ascii_strcasecmp(now->host, host) != 0)
+        return g_strdup_printf("it is on %s, not %s", now->host, host);
+    if ((now->power_state == VMSHIFT_POWER_RUNNING) != want_run)
+        return g_strdup_printf("it is %s", want_run ? "not running" : "running");
+    for (guint i = 0; i < targets->len; i++) {
+        const char *t = targets->pdata[i];
+        const VmshiftDisk *d = t ? vmshift_vm_find_disk(now, hv_disk_id(m->v->sasds->pdata[i]))
+                                 : NULL;
+        if (t != NULL && (d == NULL || d->path == NULL || g_ascii_strcasecmp(d->path, t) != 0))
+            return g_strdup_printf("disk %s is at %s, not %s", hv_disk_id(m->v->sasds->pdata[i]),
+                                   d && d->path ? d->path : "(none)", t);
+    }
+    for (guint i = 0; m->spec->networks != NULL && i < m->spec->networks->len; i++) {
+        const VmshiftMapping *map = m->spec->networks->pdata[i];
+        const VmshiftNic *n = verify_nic(now, map->key);
+        if (n != NULL && g_ascii_strcasecmp(n->network ? n->network : "", map->value) != 0)
+            return g_strdup_printf("NIC %s is on switch '%s', not '%s'", n->id,
+                                   n->network ? n->network : "(none)", map->value);
+    }
+    return NULL;
+}
+
+/* After the move: the VM read back from the hosts and compared with the
+ * spec; a host that reported success without applying all of it fails the
+ * job, naming what differs. What matched is the "verified" result. */
+static gboolean
+verify_moved(Migration *m, GError **error)
+{
+    g_autoptr(HvVm) v = hv_find_vm(m->b, m->spec->vm, TRUE, error);
+    g_autoptr(VmshiftVm) now = NULL;
+    g_autofree char *bad = NULL;
+
+    if (v == NULL) {
+        g_prefix_error(error, "%s of %s: the result could not be verified: ", m->what, m->name);
+        return FALSE;
+    }
+    now = hv_to_vm(v);
+    bad = verify_difference(m, now);
+    if (bad != NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "%s of %s: Hyper-V reported success but did not apply it all: %s", m->what,
+                    m->name, bad);
+        return FALSE;
+    }
+    vmshift_job_set_result(m->job, "verified", "host,power,disks,nics");
+    vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
+                    "%s verified on the hosts: on %s, %s, %u disk(s), %u NIC(s)", m->name,
+                    now->host, vmshift_power_state_name(now->power_state), now->disks->len,
+                    now->nics->len);
+    return TRUE;
+}
+
 gboolean
 hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job, guint32 flags,
                GError **error)
@@ -629,5 +705,5 @@ hyperv_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *
     }
     vmshift_job_set_progress(job, 100);
     hv_report_location(b, v, job, m.jobid);
-    return TRUE;
+    return verify_moved(&m, error);
 }

@@ -44,6 +44,10 @@ GPtrArray *
 kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error)
 {
     LvHost *src = NULL;
+    KvmTuningOptions opts;
+    /* an unknown --option key is refused by name here, as migrate does */
+    if (!kvm_tuning_read_options(spec->options, &opts, error))
+        return NULL;
     g_autoptr(virDomain) d = lv_locate(b, spec->vm, &src, error);
     if (!d)
         return NULL;

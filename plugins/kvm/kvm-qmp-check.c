@@ -158,10 +158,33 @@ check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const 
     }
 }
 
+/* --transfer: san keeps the disks where they are (both hosts reach them;
+ * check_disks says when the destination does not), so it cannot go with
+ * --path or --disk-path; network copies them over NBD, so it needs a
+ * target directory. */
+static void
+check_transfer(const VmshiftMigrationSpec *spec, const char *vm, GPtrArray *l)
+{
+    gboolean moves = vmshift_migration_spec_moves_storage(spec);
+    if (spec->transfer == VMSHIFT_TRANSFER_SAN
+        && (moves || spec->type == VMSHIFT_MIGRATION_STORAGE))
+        finding(l, VMSHIFT_SEVERITY_ERROR, "transfer-san-storage-move", vm,
+                "--transfer san keeps the disks where they are; it cannot go with --path, "
+                "--disk-path or a storage migration");
+    if (spec->transfer == VMSHIFT_TRANSFER_NETWORK && !moves)
+        finding(l, VMSHIFT_SEVERITY_ERROR, "transfer-network-no-target", vm,
+                "--transfer network copies the disks: give the target directory with --path "
+                "DIR (or --disk-path)");
+}
+
 GPtrArray *
 kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error)
 {
     g_autoptr(KvmVmDef) def = NULL;
+    KvmTuningOptions opts;
+    /* an unknown --option key is refused by name here, as migrate does */
+    if (!kvm_tuning_read_options(spec->options, &opts, error))
+        return NULL;
     KvmHost *src = kvm_backend_locate_vm(b, spec->vm, &def, error);
     if (!src)
         return NULL;
@@ -182,6 +205,7 @@ kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError 
         check_networks(spec, dst, def, l);
     }
     check_disks(spec, src, dst, def, l);
+    check_transfer(spec, def->name, l);
     GError *e = NULL;
     g_autoptr(VmshiftCheckpointState) cs = kvm_qmp_checkpoint_state(b, spec->vm, &e);
     if (cs && cs->merging)

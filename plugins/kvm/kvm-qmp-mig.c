@@ -350,10 +350,10 @@ kvm_qmp_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job
         || !kvm_mig_save(&m, "src-host", m.src->name, error))
         return FALSE;
     if (spec->type == VMSHIFT_MIGRATION_STORAGE)
-        return kvm_mig_storage(&m, error);
+        return kvm_mig_storage(&m, error) && kvm_mig_verify(&m, error);
     if (!pick_destination(&m, error))
         return FALSE;
     if (spec->type == VMSHIFT_MIGRATION_COLD)
-        return kvm_mig_cold(&m, error);
-    return kvm_mig_live(&m, error);
+        return kvm_mig_cold(&m, error) && kvm_mig_verify(&m, error);
+    return kvm_mig_live(&m, error) && kvm_mig_verify(&m, error);
 }

@@ -57,6 +57,9 @@ gboolean kvm_mig_phase(KvmMig *m, VmshiftPhase p, GError **error);
 void kvm_mig_save_late(KvmMig *m, const char *key, const char *value);
 void kvm_mig_phase_late(KvmMig *m, VmshiftPhase p);
 gboolean kvm_mig_check_cancel(KvmMig *m, GError **error);
+/* After a move (kvm-qmp-verify.c): the VM read back from the hosts and
+ * QEMU, compared with the spec; a difference fails the job. */
+gboolean kvm_mig_verify(KvmMig *m, GError **error);
 /* Removes everything made at the destination; the VM runs at the source. */
 void kvm_mig_rollback_destination(KvmMig *m);
 /* FALSE (conflict) when the destination already has a VM of that name */

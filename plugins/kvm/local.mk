@@ -17,6 +17,7 @@ plugins_kvm_libkvm_impl_la_SOURCES = \
 	plugins/kvm/kvm-qmp-check.c \
 	plugins/kvm/kvm-qmp-mig.c \
 	plugins/kvm/kvm-qmp-mirror.c \
+	plugins/kvm/kvm-qmp-verify.c \
 	plugins/kvm/kvm-qmp-live.c \
 	plugins/kvm/kvm-qmp-cold.c \
 	plugins/kvm/kvm-qmp-storage.c \

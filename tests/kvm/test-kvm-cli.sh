@@ -41,8 +41,20 @@ check "the job succeeded, records the VM on hostB and the plugin's tuning" \
 
 out=$(V merge-status demo 2>&1)
 check "vmshift merge-status: no merge" grep -q "no merge in progress" <<<"$out"
+# acl recreate: read from the file system, not from vmshift's exit code: a
+# change made outside vmshift (o+r, an extra ACL entry) is replaced by the
+# rules the first run applied
+img=$KT/a/images/demo.qcow2
 V acl recreate demo >"$KT/out-acl" 2>&1
-check "vmshift acl recreate succeeds" test $? = 0
+rc=$?
+model=$(getfacl -cEn "$img" 2>/dev/null | tr '\n' ' ')
+chmod o+r "$img"
+setfacl -m "u:$(id -u daemon):rwx" "$img"
+V acl recreate demo >"$KT/out-acl2" 2>&1
+rc2=$?
+check "vmshift acl recreate replaces an outside change to the image's mode and ACL" \
+    bash -c 'test "$1" = 0 && test "$2" = 0 && test -n "$3" &&
+             test "$(getfacl -cEn "$4" | tr "\n" " ")" = "$3"' _ "$rc" "$rc2" "$model" "$img"
 
 # hostB caps outgoing migrations at 8 MiB/s and forbids post-copy: a
 # pre-copy slow enough to interrupt

@@ -20,6 +20,12 @@
  * "backend 'B' (plugin skeleton …) does not support 'recreate_acl'", which is
  * the right answer for a backend without per-VM access rules.
  *
+ * The stand-in hypervisor can be told, for tests, to accept a move and not
+ * apply some of it: `ignore=host;path;disk;power;network` in the state
+ * file's [hypervisor] group. migrate() reads the VM back after every move
+ * (verify_moved) and fails the job on any difference, as a plugin for a
+ * real hypervisor must.
+ *
  * Configuration keys (in the backend's [backend NAME] group):
  *   hosts=alpha;beta            host names
  *   vms=web1@alpha;db1@alpha    VMs and where they start (first run only)
@@ -230,6 +236,8 @@ vm_from_state(GKeyFile *kf, const char *name)
     g_autofree char *group = vm_group(name);
     g_autofree char *power = g_key_file_get_string(kf, group, "power", NULL);
     g_autofree char *path = g_key_file_get_string(kf, group, "path", NULL);
+    g_autofree char *disk_dir = g_key_file_get_string(kf, group, "disk-dir", NULL);
+    g_autofree char *network = g_key_file_get_string(kf, group, "network", NULL);
     VmshiftVm *vm = vmshift_vm_new();
     VmshiftDisk *disk = vmshift_disk_new();
     VmshiftNic *nic = vmshift_nic_new();
@@ -243,12 +251,12 @@ vm_from_state(GKeyFile *kf, const char *name)
     vm->memory = g_key_file_get_uint64(kf, group, "memory", NULL);
     vm->config_path = g_build_filename(path ? path : "/srv/vms", name, NULL);
     disk->id = g_strdup("disk0");
-    disk->path = g_strdup_printf("%s/disk0.img", vm->config_path);
+    disk->path = g_strdup_printf("%s/disk0.img", disk_dir ? disk_dir : vm->config_path);
     disk->format = g_strdup("raw");
     disk->capacity = 10 * GiB;
     g_ptr_array_add(vm->disks, disk);
     nic->id = g_strdup("net0");
-    nic->network = g_strdup("lan");
+    nic->network = g_strdup(network ? network : "lan");
     g_ptr_array_add(vm->nics, nic);
     return vm;
 }
@@ -402,6 +410,13 @@ skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, gu
                                             "VM '%s' is running; a cold migration "
                                             "needs it stopped",
                                             vm->name));
+    /* one stand-in hypervisor with no storage network: no --transfer choice */
+    if (spec->transfer != VMSHIFT_TRANSFER_AUTO)
+        g_ptr_array_add(findings, vmshift_finding_new(
+                                      VMSHIFT_SEVERITY_ERROR, "transfer-unsupported", vm->name,
+                                      "skeleton: --transfer %s is not supported (this "
+                                      "backend has no transfer choice)",
+                                      spec->transfer == VMSHIFT_TRANSFER_SAN ? "san" : "network"));
     /* this backend has no migration options: each key is refused by name */
     if (spec->options) {
         GVariantIter it;
@@ -465,6 +480,14 @@ set_copy(SkeletonBackend *b, const char *vm, const char *job_id, const char *hos
     return ok;
 }
 
+/* TRUE when the stand-in hypervisor is told not to apply @field */
+static gboolean
+hv_ignores(GKeyFile *kf, const char *field)
+{
+    g_auto(GStrv) ignore = g_key_file_get_string_list(kf, "hypervisor", "ignore", NULL, NULL);
+    return ignore && g_strv_contains((const char *const *)ignore, field);
+}
+
 /* Moves the VM in the "hypervisor": the switchover of this backend. The
  * copy becomes the VM in the same atomic write. */
 static gboolean
@@ -472,16 +495,24 @@ move_vm(SkeletonBackend *b, const VmshiftMigrationSpec *spec, GError **error)
 {
     g_autoptr(GKeyFile) kf = NULL;
     g_autofree char *group = vm_group(spec->vm);
+    const char *disk_dir = vmshift_migration_spec_disk_dir(spec, "disk0");
     gboolean ok;
     int fd;
 
     if (!(kf = state_load(b, &fd, error)))
         return FALSE;
-    if (spec->dest_host)
+    if (spec->dest_host && !hv_ignores(kf, "host"))
         g_key_file_set_string(kf, group, "host", spec->dest_host);
-    if (spec->dest_path)
+    if (spec->dest_path && !hv_ignores(kf, "path"))
         g_key_file_set_string(kf, group, "path", spec->dest_path);
-    if (spec->type == VMSHIFT_MIGRATION_COLD && spec->start)
+    if (disk_dir && !hv_ignores(kf, "disk"))
+        g_key_file_set_string(kf, group, "disk-dir", disk_dir);
+    for (guint i = 0; spec->networks && i < spec->networks->len; i++) {
+        const VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
+        if (!hv_ignores(kf, "network"))
+            g_key_file_set_string(kf, group, "network", m->value);
+    }
+    if (spec->type == VMSHIFT_MIGRATION_COLD && spec->start && !hv_ignores(kf, "power"))
         g_key_file_set_string(kf, group, "power", "running");
     g_free(group);
     group = g_strconcat("copy ", spec->vm, NULL);
@@ -489,6 +520,53 @@ move_vm(SkeletonBackend *b, const VmshiftMigrationSpec *spec, GError **error)
     ok = state_save(b, kf, error);
     state_unlock(fd);
     return ok;
+}
+
+/* The move read back from the hypervisor: host, power state, each disk's
+ * place and each NIC's network as the spec asks. A difference fails the
+ * job, naming the field; what matched is the job's "verified" result. */
+static gboolean
+verify_moved(SkeletonBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *before,
+             VmshiftJob *job, GError **error)
+{
+    g_autoptr(VmshiftVm) vm = skeleton_get_vm(b, spec->vm, 0, error);
+    g_autofree char *bad = NULL;
+    const char *host = spec->dest_host ? spec->dest_host : before->host;
+    gboolean want_run = spec->type == VMSHIFT_MIGRATION_COLD
+                            ? spec->start
+                            : before->power_state == VMSHIFT_POWER_RUNNING;
+
+    if (!vm)
+        return FALSE;
+    vmshift_job_set_location(job, vm->host,
+                             vm->power_state == VMSHIFT_POWER_RUNNING ? "running" : "stopped");
+    if (g_strcmp0(vm->host, host) != 0)
+        bad = g_strdup_printf("it is on '%s', not '%s'", vm->host, host);
+    else if ((vm->power_state == VMSHIFT_POWER_RUNNING) != want_run)
+        bad = g_strdup_printf("it is %s", want_run ? "stopped" : "running");
+    for (guint i = 0; !bad && i < vm->disks->len; i++) {
+        const VmshiftDisk *d = g_ptr_array_index(vm->disks, i);
+        const char *dir = vmshift_migration_spec_disk_dir(spec, d->id);
+        g_autofree char *in = d->path ? g_path_get_dirname(d->path) : NULL;
+        if (dir && !g_str_has_prefix(in ? in : "", dir))
+            bad = g_strdup_printf("disk %s is in %s, not under %s", d->id, in, dir);
+    }
+    for (guint i = 0; !bad && spec->networks && i < spec->networks->len; i++) {
+        const VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
+        const VmshiftNic *n = vmshift_vm_find_nic(vm, m->key);
+        if (n && g_strcmp0(n->network, m->value) != 0)
+            bad = g_strdup_printf("NIC %s is on '%s', not '%s'", n->id, n->network, m->value);
+    }
+    if (bad) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "skeleton[%s]: VM '%s' was not moved as asked: %s", b->name, vm->name, bad);
+        return FALSE;
+    }
+    vmshift_job_set_result(job, "verified", "host,power,disks,nics");
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM '%s' verified: on '%s', %s, %u disk(s), %u NIC(s)",
+                    vm->name, vm->host, want_run ? "running" : "stopped", vm->disks->len,
+                    vm->nics->len);
+    return TRUE;
 }
 
 static gboolean
@@ -544,9 +622,8 @@ skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
     /* The VM has moved; the reply takes this long (not a cancellation
      * point: the switchover is done, whatever is asked now). */
     g_usleep((gulong)(b->switchover_reply_seconds * G_USEC_PER_SEC));
-    vmshift_job_set_location(job, spec->dest_host ? spec->dest_host : vm->host,
-                             spec->type == VMSHIFT_MIGRATION_COLD && !spec->start ? "stopped"
-                                                                                  : "running");
+    if (!verify_moved(b, spec, vm, job, error))
+        return FALSE;
 
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, error))
         return FALSE;

@@ -1,0 +1,147 @@
+#!/bin/sh
+# The claims suite: every row of tests/claims/claims.tsv on every backend it
+# names, through the `vmshift` command, checked in the peer's own state.
+# A backend listed as lacking a behaviour must answer with its exact "does
+# not support" line. Skeleton rows run here (the peer: the skeleton's state
+# file); Hyper-V rows in tests/claims/hyperv.py (the peer: the simulator's
+# /state). A row naming a backend with no test here is a failure. Prints TAP.
+set -u
+B=${VMSHIFT_BUILDDIR:-.}
+S=${VMSHIFT_SRCDIR:-.}
+VMSHIFT=$B/host/vmshift
+T=$(mktemp -d "${TMPDIR:-/tmp}/vmshift-claims.XXXXXX")
+chmod 755 "$T"
+trap 'rm -rf "$T"' EXIT INT TERM
+n=0
+fail=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+check() { what=$1; shift; if "$@"; then ok "$what"; else notok "$what" "$(cat "$T/out" "$T/err" 2>/dev/null | tail -5)"; fi; }
+
+# ---- skeleton: the peer is its state file -----------------------------------
+SK=$T/sk
+skeleton_setup() {
+    [ -f "$B/tests/skeleton/.libs/skeleton.so" ] || return 1
+    mkdir -p "$SK/plugins" "$SK/etc/backends.d"
+    chmod 755 "$SK" "$SK/plugins" "$SK/etc" "$SK/etc/backends.d"
+    cp "$B/tests/skeleton/.libs/skeleton.so" "$SK/plugins/" && chmod 755 "$SK/plugins/skeleton.so"
+    : >"$SK/etc/vmshift.conf"
+    cat >"$SK/etc/backends.d/demo.conf" <<EOC
+[backend demo]
+plugin=skeleton
+hosts=alpha;beta
+vms=web1@alpha;db1@alpha;app1@alpha;app2@alpha
+state-file=$SK/demo.state
+transfer-seconds=0
+[backend other]
+plugin=skeleton
+hosts=gamma
+vms=o1@gamma
+state-file=$SK/other.state
+transfer-seconds=0
+EOC
+}
+SV() { "$VMSHIFT" --config "$SK/etc/vmshift.conf" --plugin-dir "$SK/plugins" --state-dir "$SK/state" "$@" >"$T/out" 2>"$T/err"; }
+# sk_get VM KEY: the state file's value, the hypervisor's own view
+sk_get() { sed -n "/^\[vm $1\]/,/^\[/s/^$2=//p" "$SK/demo.state"; }
+sk_set_hv() { # the stand-in hypervisor's switches ([hypervisor] ignore=...)
+    sed -i '/^\[hypervisor\]/,$d' "$SK/demo.state"
+    [ -n "$1" ] && printf '[hypervisor]\nignore=%s\n' "$1" >>"$SK/demo.state"
+    return 0
+}
+sk_one_line() { [ "$(wc -l <"$T/err")" -eq 1 ]; }
+sk_last_job() { SV --json jobs && python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"]; print(max(x["id"] for x in j))' "$T/out"; }
+
+claim_skeleton_move_host() {
+    SV migrate web1 --to beta
+    check "skeleton move-host: migrate web1 --to beta: the state file has web1 on beta" \
+        test "$(sk_get web1 host)" = beta
+}
+claim_skeleton_verified() {
+    sk_set_hv host
+    SV migrate app1 --to beta; rc=$?
+    check "skeleton verified: the hypervisor ignores the host: the job fails, naming it, app1 stays on alpha" \
+        sh -c "[ $rc -ne 0 ] && grep -q \"it is on 'alpha', not 'beta'\" '$T/err' && [ \"\$(sed -n '/^\[vm app1\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ]"
+    sk_set_hv ""
+    SV migrate app1 --to beta
+    id=$(sk_last_job)
+    SV --json job show "$id"
+    check "skeleton verified: job show lists what was verified (host,power,disks,nics) and app1 is on beta" \
+        sh -c "grep -q '\"verified\"' '$T/out' && grep -q 'host,power,disks,nics' '$T/out' && [ \"\$(sed -n '/^\[vm app1\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = beta ]"
+}
+claim_skeleton_cold_start() {
+    sed -i '/^\[vm db1\]/,/^\[/s/^power=.*/power=stopped/' "$SK/demo.state"
+    SV migrate db1 --cold --to beta --start
+    check "skeleton cold-start: db1 stopped, migrate --cold --start: running on beta in the state file" \
+        sh -c "[ \"\$(sed -n '/^\[vm db1\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = beta ] && [ \"\$(sed -n '/^\[vm db1\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = running ]"
+}
+claim_skeleton_option_unknown() {
+    SV migrate app2 --to beta --option bogus-key=1; rc=$?
+    check "skeleton option-unknown: refused naming 'bogus-key'; app2 still on alpha" \
+        sh -c "[ $rc -ne 0 ] && grep -q \"unknown option 'bogus-key'\" '$T/out' '$T/err' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ]"
+}
+claim_skeleton_transfer_san_path_unsupported() {
+    SV migrate app2 --to beta --transfer san --path /srv/other; rc=$?
+    check "skeleton transfer-san-path: does not support it, in one finding line; app2 still on alpha" \
+        sh -c "[ $rc -ne 0 ] && grep -q 'skeleton: --transfer san is not supported (this backend has no transfer choice)' '$T/out' '$T/err' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ]"
+}
+claim_skeleton_dry_run() {
+    SV migrate app2 --to beta --dry-run; rc=$?
+    check "skeleton dry-run: prints the plan (exit 0); app2 still on alpha" \
+        sh -c "[ $rc -eq 0 ] && grep -q 'vmshift migrate' '$T/out' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ]"
+}
+claim_skeleton_check_stops() {
+    SV migrate app2 --cold --to beta; rc=$?
+    check "skeleton check-stops: --cold on a running VM: check's error stops migrate; app2 still on alpha, running" \
+        sh -c "[ $rc -ne 0 ] && grep -q 'vm-running' '$T/out' '$T/err' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = running ]"
+}
+claim_skeleton_no_cross_backend() {
+    SV migrate app2 --to other:gamma; rc=$?
+    check "skeleton no-cross-backend: --to a host of backend other: refused in one line; app2 still on alpha" \
+        sh -c "[ $rc -ne 0 ] && [ \"\$(wc -l <'$T/err')\" -eq 1 ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ] && ! grep -q 'app2' '$SK/other.state'"
+}
+claim_skeleton_acl_unsupported_unsupported() {
+    SV acl recreate app2; rc=$?
+    check "skeleton acl-unsupported: the exact does-not-support line" \
+        sh -c "[ $rc -ne 0 ] && grep -q \"backend 'demo' (plugin skeleton 1.0.0) does not support 'recreate_acl'\" '$T/err'"
+}
+
+# ---- the table ----------------------------------------------------------------
+grep -v '^#' "$S/tests/claims/claims.tsv" | sed '/^$/d' >"$T/rows"
+have_skeleton=no
+skeleton_setup && have_skeleton=yes
+hv_args=
+# run_row BACKEND ID FN-SUFFIX: the backend's test of the row, or a failure
+run_row() {
+    case $1 in
+        skeleton)
+            if [ $have_skeleton = no ]; then n=$((n + 1)); echo "ok $n - skeleton $2 # SKIP skeleton plugin not built"
+            elif command -v "claim_skeleton_$3" >/dev/null; then "claim_skeleton_$3" </dev/null
+            else notok "skeleton $2: no test of this claim in tests/claims/run.sh"; fi ;;
+        hyperv) hv_args="$hv_args $3" ;;
+        *) notok "$1 $2: no test of this claim for backend $1 in tests/claims" ;;
+    esac
+}
+exec 3<"$T/rows"
+while IFS='	' read -r id does lacks <&3; do
+    fn=$(echo "$id" | tr - _)
+    for be in $(echo "$does" | tr , ' '); do [ "$be" = - ] || run_row "$be" "$id" "$fn"; done
+    for be in $(echo "$lacks" | tr , ' '); do [ "$be" = - ] || run_row "$be" "$id" "${fn}_unsupported"; done
+done
+exec 3<&-
+
+# Hyper-V: the rows collected above, in tests/claims/hyperv.py, renumbered
+if [ -n "$hv_args" ]; then
+    # shellcheck disable=SC2086
+    timeout 600 python3 "$S/tests/claims/hyperv.py" $hv_args </dev/null >"$T/hv" 2>&1
+    while IFS= read -r l; do
+        case $l in
+            "ok "*) n=$((n + 1)); echo "ok $n ${l#ok }" ;;
+            "not ok "*) n=$((n + 1)); fail=1; echo "not ok $n ${l#not ok }" ;;
+            "SKIP "*) n=$((n + 1)); echo "ok $n - hyperv # SKIP ${l#SKIP }" ;;
+            *) echo "# $l" ;;
+        esac
+    done <"$T/hv"
+fi
+echo "1..$n"
+exit $fail
