@@ -394,10 +394,15 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
             json_object_object_add(j, "score", json_object_new_double(r->score));
             json_object_object_add(j, "eligible", json_object_new_boolean(r->eligible));
             json_object_object_add(j, "best_volume", host_json_string(r->best_volume));
+            json_object_object_add(j, "dest_path", host_json_string(r->dest_path));
+            json_object_object_add(j, "storage_shared", json_object_new_boolean(r->storage_shared));
+            json_object_object_add(j, "reason", host_json_string(r->reason));
+            json_object_object_add(j, "reason_code", host_json_string(r->reason_code));
             for (guint k = 0; k < r->factors->len; k++) {
                 HostFactor *f = g_ptr_array_index(r->factors, k);
                 json_object *fj = json_object_new_object();
                 json_object_object_add(fj, "factor", host_json_string(f->name));
+                json_object_object_add(fj, "code", host_json_string(f->code));
                 json_object_object_add(fj, "result", host_json_string(f->result));
                 json_object_object_add(fj, "effect",
                                        f->effect > -1e9 ? json_object_new_double(f->effect) : NULL);
@@ -413,14 +418,17 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
     }
     {
         g_autoptr(HostTable)
-            t = host_table_new("RATING", "SCORE", "HOST", "BACKEND", "BEST VOLUME", NULL);
+            t = host_table_new("RATING", "SCORE", "HOST", "BACKEND", "STORAGE", "REASON", NULL);
         for (guint i = 0; i < ratings->len; i++) {
             HostRating *r = g_ptr_array_index(ratings, i);
             g_autofree char *stars = host_stars(r->score);
             g_autofree char *score = r->eligible ? g_strdup_printf("%.1f", r->score)
                                                  : g_strdup("ruled out");
-            host_table_add(t, stars, score, r->host->name, host_backend_name(r->backend),
-                           r->best_volume);
+            g_autofree char *storage = r->storage_shared ? g_strdup("stays (shared)")
+                                       : r->dest_path    ? g_strdup_printf("to %s", r->dest_path)
+                                                         : g_strdup("stays");
+            host_table_add(t, stars, score, r->host->name, host_backend_name(r->backend), storage,
+                           r->reason_code);
         }
         printf("Placement of VM '%s' (backend %s, now on %s):\n\n", vm->name, host_backend_name(b),
                vm->host ? vm->host : "-");
@@ -438,7 +446,8 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
                                            ? g_strdup_printf(" (%+.2g)", f->effect)
                                            : g_strdup(f->effect > -1e9 ? "" : " (rules it out)");
                 g_autofree char *detail = host_display(f->detail);
-                printf("  %-8s %-5s %s%s\n", f->name, f->result, detail, eff);
+                g_autofree char *code = f->code ? g_strdup_printf(" [%s]", f->code) : g_strdup("");
+                printf("  %-8s %-5s %s%s%s\n", f->name, f->result, detail, eff, code);
             }
         }
     }

@@ -17,6 +17,9 @@ host_libvmshift_host_la_SOURCES = \
 	host/progress.c \
 	host/validate.c \
 	host/rate.c \
+	host/rules.h \
+	host/rules.c \
+	host/place.c \
 	host/session.c \
 	host/spec.c \
 	host/bulk.c \
