@@ -233,6 +233,37 @@ typedef GPtrArray *(*ListFunc)(HostBackend *b, const char *host, GError **error)
 /* Adds element @item of backend @backend to the table and the JSON array. */
 typedef void (*AddFunc)(HostTable *t, json_object *arr, const char *backend, gpointer item);
 
+/* Whether a backend in scope (@hb, or every listable one) has host @name;
+ * FALSE with the reason in @why, naming the backends that did not answer. */
+static gboolean
+host_exists(HostSession *s, const char *hb, const char *name, GString *why)
+{
+    g_autoptr(GString) silent = g_string_new(NULL);
+
+    for (guint i = 0; i < s->reg->backends->len; i++) {
+        HostBackend *b = g_ptr_array_index(s->reg->backends, i);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GPtrArray) hosts = NULL;
+        if (hb ? strcmp(hb, host_backend_name(b)) != 0 : !listable(b))
+            continue;
+        hosts = host_backend_list_hosts(b, &err);
+        if (!hosts) {
+            g_string_append_printf(silent, "; backend '%s' did not answer: %s",
+                                   host_backend_name(b), err->message);
+            continue;
+        }
+        for (guint k = 0; k < hosts->len; k++) {
+            VmshiftHost *h = g_ptr_array_index(hosts, k);
+            if (!g_strcmp0(h->name, name) || !g_strcmp0(h->id, name))
+                return TRUE;
+        }
+    }
+    g_string_printf(why, "host '%s' not found in %s%s%s", name, hb ? "backend '" : "any backend",
+                    hb ? hb : "", hb ? "'" : "");
+    g_string_append(why, silent->str);
+    return FALSE;
+}
+
 /* Lists with @list on every listable backend, or on the one --backend or
  * --host BACKEND:HOST names, restricted to --host; prints the listing. */
 static int
@@ -258,6 +289,15 @@ list_backends(HostSession *s, CmdOpts *o, const char *key, HostTable *t, ListFun
         json_object_put(errs);
         host_err("no backend '%s' in %s or its backends.d/", hb, s->config->path);
         return HOST_EXIT_FAILED;
+    }
+    if (hname) {
+        g_autoptr(GString) why = g_string_new(NULL);
+        if (!host_exists(s, hb, hname, why)) {
+            json_object_put(arr);
+            json_object_put(errs);
+            host_err("%s", why->str);
+            return HOST_EXIT_FAILED;
+        }
     }
     for (guint i = 0; i < s->reg->backends->len; i++) {
         HostBackend *b = g_ptr_array_index(s->reg->backends, i);
