@@ -101,7 +101,13 @@ check_busy(HvVm *v, const char *name, GPtrArray *f, GError **error)
 
     if (cp == NULL)
         return FALSE;
-    /* a merge, or one needed, the host reports from checkpoint_state */
+    /* a merge Hyper-V runs is seen here first (the host shows it once); one
+     * that is needed the host reports from checkpoint_state */
+    if (cp->merging)
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_MERGE_IN_PROGRESS, name,
+                    "a checkpoint merge is in progress on %s (%s); wait until Hyper-V has "
+                    "finished it, then retry",
+                    name, cp->detail);
     if (os2 != HV_OPSTATUS_NONE && !hv_opstatus_is_merge(os2) && hv_opstatus_text(os2) != NULL)
         add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_VM_BUSY, name,
                     "%s is busy: Hyper-V reports \"%s\" (OperationalStatus %" G_GINT64_FORMAT ")",

@@ -42,5 +42,11 @@ kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GEr
                                                "%s", e ? e->message : "no destination host"));
     else if (dst)
         lv_check_dest(d, spec, src, dst, l);
+    /* a block job libvirt sees directly; the host shows it once */
+    g_autoptr(VmshiftCheckpointState) cs = kvm_libvirt_checkpoint_state(b, spec->vm, NULL);
+    if (cs && cs->merging)
+        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
+                                               VMSHIFT_FINDING_MERGE_IN_PROGRESS, spec->vm, "%s",
+                                               cs->detail));
     return l;
 }

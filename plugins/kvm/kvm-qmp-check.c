@@ -182,5 +182,10 @@ kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError 
         check_networks(spec, dst, def, l);
     }
     check_disks(spec, src, dst, def, l);
+    /* a block job the backend sees directly; the host shows it once */
+    g_autoptr(VmshiftCheckpointState) cs = kvm_qmp_checkpoint_state(b, spec->vm, NULL);
+    if (cs && cs->merging)
+        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_MERGE_IN_PROGRESS, def->name,
+                cs->detail);
     return l;
 }
