@@ -105,6 +105,9 @@ dist_noinst_SCRIPTS += tests/host/cli.sh
 ## jobs filters, journal prune, ASCII output, bash completion (#18).
 TESTS += tests/host/cli-admin.sh
 dist_noinst_SCRIPTS += tests/host/cli-admin.sh
+## The rule engine: every finding code, rate = check, placement (#11).
+TESTS += tests/host/rules.sh
+dist_noinst_SCRIPTS += tests/host/rules.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions

@@ -30,7 +30,7 @@
  *
  * The facts a real hypervisor would report can be changed in the state file
  * (tests and demos do): [host NAME] status=maintenance|limited|disconnected,
- * memory-free=BYTES, cpu=PERCENT, networks=lan;dmz, compat=CLASS,
+ * memory-free=BYTES|unknown, cpu=PERCENT, networks=lan;dmz, compat=CLASS,
  * volume-free=BYTES|unknown; [shared] free=BYTES; [vm NAME] disk-size=
  * BYTES|unknown, merging=SNAPSHOT, consolidate=true.
  *
@@ -251,14 +251,17 @@ skeleton_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
         g_autofree char *status = g_key_file_get_string(kf, group, "status", NULL);
         g_auto(GStrv) nets = g_key_file_get_string_list(kf, group, "networks", NULL, NULL);
         VmshiftHost *h = vmshift_host_new();
+        gboolean known;
         h->id = g_strdup(b->hosts[i]);
         h->name = g_strdup(b->hosts[i]);
         h->status = host_status_from(status);
         h->hypervisor = g_strdup("skeleton " SKELETON_VERSION);
         h->cpu_count = 8;
         h->cpu_usage_percent = (gint32)state_bytes(kf, group, "cpu", 10, NULL);
-        h->memory_total = 64 * GiB;
-        h->memory_free = state_bytes(kf, group, "memory-free", 48 * GiB, NULL);
+        h->memory_free = state_bytes(kf, group, "memory-free", 48 * GiB, &known);
+        h->memory_total = known ? 64 * GiB : 0; /* both 0: not known */
+        if (!known)
+            h->memory_free = 0;
         h->default_vm_path = g_strdup("/srv/vms");
         /* ABI 1.2 facts: the networks this host has, when the state names
          * them, and its live-migration compatibility class */
@@ -298,6 +301,8 @@ vm_from_state(GKeyFile *kf, const char *name)
     /* a size the backend cannot tell is reported as unknown, not as 0 */
     disk->capacity = state_bytes(kf, group, "disk-size", 10 * GiB, &known);
     disk->size_known = known ? VMSHIFT_DISK_CAPACITY_KNOWN : 0;
+    if (!known)
+        disk->capacity = 0;
     g_ptr_array_add(vm->disks, disk);
     nic->id = g_strdup("net0");
     nic->network = g_strdup("lan");
