@@ -322,6 +322,7 @@ typedef struct {
     gboolean storage_shared; /* the VM's disks are on storage this host reaches */
     guint placed;            /* VMs placed on this host earlier in the run */
     guint64 memory_after;    /* free memory after the run's placements and this VM */
+    gboolean host_borrowed;  /* @host belongs to the facts (quick ratings) */
 } HostRating;
 
 typedef struct {

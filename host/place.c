@@ -64,13 +64,19 @@ host_place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *g
         return NULL;
     for (guint i = 0; i < quick->len; i++)
         eligible += ((HostRating *)g_ptr_array_index(quick, i))->eligible;
-    for (guint i = 0; i < quick->len; i++) {
-        HostRating *q = g_ptr_array_index(quick, i);
+    for (;;) {
+        HostRating *q = NULL;
         g_autofree char *member = NULL;
         g_autoptr(GPtrArray) one = NULL;
         HostRating *r;
-        if (!q->eligible)
+        for (guint i = 0; i < quick->len; i++) {
+            HostRating *x = g_ptr_array_index(quick, i);
+            if (x->eligible && (!q || host_rating_compare(x, q) < 0))
+                q = x;
+        }
+        if (!q)
             break;
+        q->eligible = FALSE; /* tried */
         member = g_strdup_printf("%s:%s", host_backend_name(b), q->host->name);
         {
             const char *const members[] = { member, NULL };
@@ -93,8 +99,8 @@ host_place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *g
     }
     if (!why && quick->len) {
         HostRating *first = g_ptr_array_index(quick, 0);
-        why = g_strdup_printf("%s: %s", first->host->name,
-                              first->reason ? first->reason : first->reason_code);
+        why = g_strdup_printf("%s: ruled out by %s", first->host->name,
+                              first->reason_code ? first->reason_code : "-");
     }
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                 "no host of group '%s' can take VM '%s' (%s; see 'vmshift rate %s:%s --group %s')",

@@ -32,7 +32,8 @@ host_rating_free(HostRating *r)
 {
     if (!r)
         return;
-    vmshift_host_free(r->host);
+    if (!r->host_borrowed)
+        vmshift_host_free(r->host);
     g_clear_pointer(&r->factors, g_ptr_array_unref);
     g_free(r->best_volume);
     g_free(r->reason);
@@ -237,10 +238,9 @@ rate_one(RateCtx *c, HostRating *r)
     r->score = r->eligible ? CLAMP(r->score, 0, 5) : 0;
 }
 
-static gint
-compare_ratings(gconstpointer a, gconstpointer b)
+gint
+host_rating_compare(const HostRating *x, const HostRating *y)
 {
-    const HostRating *x = *(HostRating *const *)a, *y = *(HostRating *const *)b;
     double sx = x->eligible ? x->score : -1, sy = y->eligible ? y->score : -1;
     if (sx != sy)
         return sx > sy ? -1 : 1;
@@ -251,6 +251,12 @@ compare_ratings(gconstpointer a, gconstpointer b)
     if (x->best_volume_free != y->best_volume_free)
         return x->best_volume_free > y->best_volume_free ? -1 : 1;
     return g_strcmp0(x->host->name, y->host->name);
+}
+
+static gint
+compare_ratings(gconstpointer a, gconstpointer b)
+{
+    return host_rating_compare(*(HostRating *const *)a, *(HostRating *const *)b);
 }
 
 static HostRating *
@@ -345,11 +351,14 @@ host_rate_members(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm,
             g_ptr_array_add(out, rate_foreign(&c, members[i], explain));
             continue;
         }
-        r = rating_new(b, host_view(h), explain);
+        /* quick ratings (placement) borrow the facts' host */
+        r = rating_new(b, explain ? host_view(h) : h, explain);
+        r->host_borrowed = !explain;
         rate_one(&c, r);
         g_ptr_array_add(out, r);
     }
-    g_ptr_array_sort(out, compare_ratings);
+    if (explain) /* placement picks the best itself: no sort of every host per VM */
+        g_ptr_array_sort(out, compare_ratings);
     return g_steal_pointer(&out);
 }
 

@@ -304,7 +304,7 @@ host_place_run_bytes(const HostPlaceRun *run, const char *host, const char *path
     g_autofree char *key = NULL;
     guint64 *b;
 
-    if (!run || !path)
+    if (!run || !path || !g_hash_table_size(run->bytes))
         return 0;
     key = g_strdup_printf("%s\x1f%s", host ? host : "", path);
     b = g_hash_table_lookup(run->bytes, key);

@@ -119,6 +119,9 @@ GPtrArray *host_validate_with(HostFacts *facts, const VmshiftMigrationSpec *spec
 GPtrArray *host_rate_members(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm,
                              const char *const *members, HostPlaceRun *run, gboolean explain,
                              GError **error);
+/* <0 when @x is the better placement (eligible, stars, fewer VMs placed in
+ * the run, memory left, space, name). */
+gint host_rating_compare(const HostRating *x, const HostRating *y);
 /* The members of group @group, or NULL with @error. */
 const char *const *host_group_members(HostRegistry *reg, const char *group, GError **error);
 GPtrArray *host_rate_run(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
