@@ -567,7 +567,7 @@ if [ -n "$VMSHIFT" ]; then
     ctl "datastore?name=LocalDS_1&unmount=DC0_C0_H1"
     V check DC0_H0_VM1 --to DC0_C0_H1 --live --transfer san; rc=$?
     fails_with "check --transfer san: a datastore the destination does not mount is an error naming it" \
-        "storage-not-shared.*datastore 'LocalDS_1' of VM 'DC0_H0_VM1' is not shared by hosts 'DC0_C0_H0' and 'DC0_C0_H1'"
+        "storage-not-shared.*is on volume 'LocalDS_1', which host 'DC0_C0_H1' does not reach"
     VJ migrate DC0_H0_VM1 --to DC0_C0_H1 --live --transfer san
     check "migrate --transfer san refused: the VM stays on DC0_C0_H0 (simulator)" \
         eval "test $rc -ne 0 && test \"\$(prop DC0_H0_VM1 host)\" = DC0_C0_H0"
