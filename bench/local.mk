@@ -17,3 +17,10 @@ EXTRA_DIST += bench/esx-bulk-baseline/main.go
 bench-esx-bulk: all tests/vcsim/vcsim-launcher tests/vcsim/vcsim-check
 	VMSHIFT_BUILDDIR='$(abs_top_builddir)' VMSHIFT_SRCDIR='$(abs_top_srcdir)' \
 	$(SHELL) $(srcdir)/bench/esx-bulk $(ESX_BULK_FLAGS)
+
+## Rating and placement at scale (see bench/rate): 10,000 hosts, 1,000 VMs
+## through the skeleton plugin. Run: make bench-rate
+dist_noinst_SCRIPTS += bench/rate
+.PHONY: bench-rate
+bench-rate: all tests/skeleton/skeleton.la
+	VMSHIFT_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(srcdir)/bench/rate $(RATE_FLAGS)

@@ -30,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/host.h"
+#include "host/rules.h"
 
 static void
 item_free(HostBulkItem *it)
@@ -45,6 +45,7 @@ item_free(HostBulkItem *it)
     vmshift_vm_free(it->vmrec);
     vmshift_migration_spec_free(it->spec);
     g_free(it->error);
+    g_free(it->placement);
     g_free(it);
 }
 
@@ -366,8 +367,10 @@ host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force)
         it->opts.force = force;
         if (it->error)
             continue;
-        it->spec = host_build_spec(bk->reg, it->vm, &it->opts, it->storage_only, &it->b, &it->vmrec,
-                                   &err);
+        if (!bk->placed)
+            bk->placed = host_place_run_new();
+        it->spec = host_build_spec_run(bk->reg, it->vm, &it->opts, it->storage_only, bk->placed, &it->b,
+                                       &it->vmrec, &it->placement, &err);
         if (!it->spec)
             it->error = g_strdup(err->message);
     }
@@ -453,4 +456,5 @@ host_bulk_clear(HostBulk *bk)
         host_job_run_free(g_ptr_array_index(bk->all_runs, i));
     g_clear_pointer(&bk->all_runs, g_ptr_array_unref);
     g_clear_pointer(&bk->window, g_free);
+    g_clear_pointer(&bk->placed, host_place_run_free);
 }

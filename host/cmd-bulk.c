@@ -9,13 +9,54 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/host.h"
+#include "host/rules.h"
 #include "host/cmd.h"
 
-/* --dry-run: the commands of one planned wave; counts the VMs that cannot
- * be planned in @failed. */
+/* --dry-run, one planned VM: its command, placement and findings; TRUE when
+ * it would run. */
+static gboolean
+dry_item(HostSession *s, HostBulk *bk, HostBulkItem *it, json_object *cmds)
+{
+    g_autofree char *cmd = host_spec_command_line(host_backend_name(it->b), it->spec);
+    g_autoptr(GError) err = NULL;
+    HostFacts *facts = host_place_run_facts(bk->placed, it->b, &err);
+    g_autoptr(GPtrArray) f = facts ? host_validate_with(facts, it->spec, it->vmrec, NULL) : NULL;
+    guint errors = 0, warnings = 0;
+    gboolean ok;
+    json_object *e = json_object_new_object();
+    json_object *arr = json_object_new_array();
+
+    if (f)
+        host_findings_count(f, &errors, &warnings);
+    ok = f && !errors && (!warnings || it->spec->force);
+    if (!s->g->json) {
+        printf("  %s%s\n", ok ? "" : "# would not run: ", cmd);
+        if (it->placement)
+            printf("    placement: %s\n", it->placement);
+        if (!f)
+            printf("    cannot validate: %s\n", err->message);
+        for (guint i = 0; f && i < f->len; i++) {
+            VmshiftFinding *x = g_ptr_array_index(f, i);
+            if (x->severity != VMSHIFT_SEVERITY_INFO)
+                printf("    %s %s: %s\n", vmshift_severity_name(x->severity), x->code, x->message);
+        }
+    }
+    for (guint i = 0; f && i < f->len; i++)
+        json_object_array_add(arr, host_json_finding(g_ptr_array_index(f, i)));
+    json_object_object_add(e, "vm", host_json_string(it->vm));
+    json_object_object_add(e, "command", json_object_new_string(cmd));
+    json_object_object_add(e, "placement", host_json_string(it->placement));
+    json_object_object_add(e, "findings", arr);
+    json_object_object_add(e, "error", err ? host_json_string(err->message) : NULL);
+    json_object_object_add(e, "would_run", json_object_new_boolean(ok));
+    json_object_array_add(cmds, e);
+    return ok;
+}
+
+/* --dry-run: the commands of one planned wave, each VM validated; counts
+ * the VMs that cannot be planned or would not run in @failed. */
 static json_object *
-print_dry_wave(HostSession *s, HostBulkWave *wave, gboolean reverse, guint *failed)
+print_dry_wave(HostSession *s, HostBulk *bk, HostBulkWave *wave, gboolean reverse, guint *failed)
 {
     json_object *wj = json_object_new_object();
     json_object *cmds = json_object_new_array();
@@ -30,14 +71,13 @@ print_dry_wave(HostSession *s, HostBulkWave *wave, gboolean reverse, guint *fail
             json_object *e = json_object_new_object();
             json_object_object_add(e, "vm", host_json_string(it->vm));
             json_object_object_add(e, "error", host_json_string(it->error));
+            json_object_object_add(e, "would_run", json_object_new_boolean(FALSE));
             json_object_array_add(cmds, e);
             (*failed)++;
             continue;
         }
-        g_autofree char *cmd = host_spec_command_line(host_backend_name(it->b), it->spec);
-        if (!s->g->json)
-            printf("  %s\n", cmd);
-        json_object_array_add(cmds, json_object_new_string(cmd));
+        if (!dry_item(s, bk, it, cmds))
+            (*failed)++;
     }
     json_object_object_add(wj, "wave", host_json_string(wave->group));
     json_object_object_add(wj, "commands", cmds);
@@ -169,7 +209,7 @@ host_cmd_bulk(HostSession *s, CmdOpts *o, char **args)
         bk.wave = wave;
         host_bulk_plan_wave(&bk, wave, o->m.force);
         if (dry_run)
-            json_object_array_add(out, print_dry_wave(s, wave, reverse, &failed));
+            json_object_array_add(out, print_dry_wave(s, &bk, wave, reverse, &failed));
         else
             run_wave(&bk, wave, reverse, &t);
     }

@@ -233,6 +233,37 @@ typedef GPtrArray *(*ListFunc)(HostBackend *b, const char *host, GError **error)
 /* Adds element @item of backend @backend to the table and the JSON array. */
 typedef void (*AddFunc)(HostTable *t, json_object *arr, const char *backend, gpointer item);
 
+/* Whether a backend in scope (@hb, or every listable one) has host @name;
+ * FALSE with the reason in @why, naming the backends that did not answer. */
+static gboolean
+host_exists(HostSession *s, const char *hb, const char *name, GString *why)
+{
+    g_autoptr(GString) silent = g_string_new(NULL);
+
+    for (guint i = 0; i < s->reg->backends->len; i++) {
+        HostBackend *b = g_ptr_array_index(s->reg->backends, i);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GPtrArray) hosts = NULL;
+        if (hb ? strcmp(hb, host_backend_name(b)) != 0 : !listable(b))
+            continue;
+        hosts = host_backend_list_hosts(b, &err);
+        if (!hosts) {
+            g_string_append_printf(silent, "; backend '%s' did not answer: %s",
+                                   host_backend_name(b), err->message);
+            continue;
+        }
+        for (guint k = 0; k < hosts->len; k++) {
+            VmshiftHost *h = g_ptr_array_index(hosts, k);
+            if (!g_strcmp0(h->name, name) || !g_strcmp0(h->id, name))
+                return TRUE;
+        }
+    }
+    g_string_printf(why, "host '%s' not found in %s%s%s", name, hb ? "backend '" : "any backend",
+                    hb ? hb : "", hb ? "'" : "");
+    g_string_append(why, silent->str);
+    return FALSE;
+}
+
 /* Lists with @list on every listable backend, or on the one --backend or
  * --host BACKEND:HOST names, restricted to --host; prints the listing. */
 static int
@@ -258,6 +289,15 @@ list_backends(HostSession *s, CmdOpts *o, const char *key, HostTable *t, ListFun
         json_object_put(errs);
         host_err("no backend '%s' in %s or its backends.d/", hb, s->config->path);
         return HOST_EXIT_FAILED;
+    }
+    if (hname) {
+        g_autoptr(GString) why = g_string_new(NULL);
+        if (!host_exists(s, hb, hname, why)) {
+            json_object_put(arr);
+            json_object_put(errs);
+            host_err("%s", why->str);
+            return HOST_EXIT_FAILED;
+        }
     }
     for (guint i = 0; i < s->reg->backends->len; i++) {
         HostBackend *b = g_ptr_array_index(s->reg->backends, i);
@@ -394,10 +434,15 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
             json_object_object_add(j, "score", json_object_new_double(r->score));
             json_object_object_add(j, "eligible", json_object_new_boolean(r->eligible));
             json_object_object_add(j, "best_volume", host_json_string(r->best_volume));
+            json_object_object_add(j, "dest_path", host_json_string(r->dest_path));
+            json_object_object_add(j, "storage_shared", json_object_new_boolean(r->storage_shared));
+            json_object_object_add(j, "reason", host_json_string(r->reason));
+            json_object_object_add(j, "reason_code", host_json_string(r->reason_code));
             for (guint k = 0; k < r->factors->len; k++) {
                 HostFactor *f = g_ptr_array_index(r->factors, k);
                 json_object *fj = json_object_new_object();
                 json_object_object_add(fj, "factor", host_json_string(f->name));
+                json_object_object_add(fj, "code", host_json_string(f->code));
                 json_object_object_add(fj, "result", host_json_string(f->result));
                 json_object_object_add(fj, "effect",
                                        f->effect > -1e9 ? json_object_new_double(f->effect) : NULL);
@@ -413,14 +458,17 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
     }
     {
         g_autoptr(HostTable)
-            t = host_table_new("RATING", "SCORE", "HOST", "BACKEND", "BEST VOLUME", NULL);
+            t = host_table_new("RATING", "SCORE", "HOST", "BACKEND", "STORAGE", "REASON", NULL);
         for (guint i = 0; i < ratings->len; i++) {
             HostRating *r = g_ptr_array_index(ratings, i);
             g_autofree char *stars = host_stars(r->score);
             g_autofree char *score = r->eligible ? g_strdup_printf("%.1f", r->score)
                                                  : g_strdup("ruled out");
-            host_table_add(t, stars, score, r->host->name, host_backend_name(r->backend),
-                           r->best_volume);
+            g_autofree char *storage = r->storage_shared ? g_strdup("stays (shared)")
+                                       : r->dest_path    ? g_strdup_printf("to %s", r->dest_path)
+                                                         : g_strdup("stays");
+            host_table_add(t, stars, score, r->host->name, host_backend_name(r->backend), storage,
+                           r->reason_code);
         }
         printf("Placement of VM '%s' (backend %s, now on %s):\n\n", vm->name, host_backend_name(b),
                vm->host ? vm->host : "-");
@@ -438,7 +486,8 @@ host_cmd_rate(HostSession *s, CmdOpts *o, char **args)
                                            ? g_strdup_printf(" (%+.2g)", f->effect)
                                            : g_strdup(f->effect > -1e9 ? "" : " (rules it out)");
                 g_autofree char *detail = host_display(f->detail);
-                printf("  %-8s %-5s %s%s\n", f->name, f->result, detail, eff);
+                g_autofree char *code = f->code ? g_strdup_printf(" [%s]", f->code) : g_strdup("");
+                printf("  %-8s %-5s %s%s%s\n", f->name, f->result, detail, eff, code);
             }
         }
     }

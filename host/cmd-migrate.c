@@ -27,8 +27,9 @@ host_cmd_check(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(GError) err = NULL;
     HostBackend *b = NULL;
     g_autoptr(VmshiftVm) vm = NULL;
+    g_autofree char *placement = NULL;
     g_autoptr(VmshiftMigrationSpec)
-        spec = host_build_spec(s->reg, args[0], &o->m, FALSE, &b, &vm, &err);
+        spec = host_build_spec_run(s->reg, args[0], &o->m, FALSE, NULL, &b, &vm, &placement, &err);
     g_autoptr(GPtrArray) f = NULL;
     guint errors, warnings;
     gboolean ok;
@@ -48,13 +49,17 @@ host_cmd_check(HostSession *s, CmdOpts *o, char **args)
         json_object_object_add(root, "backend", host_json_string(host_backend_name(b)));
         json_object_object_add(root, "spec", spec_json_obj(spec, HOST_JOB_MIGRATE));
         json_object_object_add(root, "findings", arr);
+        json_object_object_add(root, "placement", host_json_string(placement));
         json_object_object_add(root, "errors", json_object_new_int((int)errors));
         json_object_object_add(root, "warnings", json_object_new_int((int)warnings));
         json_object_object_add(root, "ok", json_object_new_boolean(ok));
         host_json_print(root);
     } else {
         g_autofree char *cmd = host_spec_command_line(host_backend_name(b), spec);
-        printf("Checking: %s\n\n", cmd);
+        printf("Checking: %s\n", cmd);
+        if (placement)
+            printf("Placement: %s\n", placement);
+        printf("\n");
         host_findings_print(f, stdout);
         printf("\n%s: %u error%s, %u warning%s%s\n", ok ? "OK" : "NOT OK", errors,
                errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s",
@@ -150,16 +155,19 @@ host_cmd_run_repair(HostSession *s, HostBackend *b, const VmshiftMigrationSpec *
 }
 
 static int
-print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const VmshiftMigrationSpec *spec)
+print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const VmshiftMigrationSpec *spec,
+              const char *placement)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) f = host_validate(b, spec, vm, &err);
     g_autofree char *cmd = host_spec_command_line(host_backend_name(b), spec);
     guint errors = 0, warnings = 0;
+    gboolean would_run;
 
     if (!f)
         return host_cmd_fail(err);
     host_findings_count(f, &errors, &warnings);
+    would_run = !errors && (!warnings || spec->force);
     if (s->g->json) {
         json_object *root = json_object_new_object();
         json_object *arr = json_object_new_array();
@@ -173,8 +181,8 @@ print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const Vmshift
         json_object_object_add(root, "spec", spec_json_obj(spec, HOST_JOB_MIGRATE));
         json_object_object_add(root, "findings", arr);
         json_object_object_add(root, "commands", cmds);
-        json_object_object_add(root, "would_run",
-                               json_object_new_boolean(!errors && (!warnings || spec->force)));
+        json_object_object_add(root, "placement", host_json_string(placement));
+        json_object_object_add(root, "would_run", json_object_new_boolean(would_run));
         host_json_print(root);
     } else {
         printf("Plan (dry run, nothing changes):\n");
@@ -183,6 +191,8 @@ print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const Vmshift
         printf("  type:      %s\n", vmshift_migration_type_name(spec->type));
         if (spec->dest_host)
             printf("  to host:   %s\n", spec->dest_host);
+        if (placement)
+            printf("  placement: %s\n", placement);
         printf("  storage:   %s\n", spec->dest_path         ? spec->dest_path
                                     : spec->disk_paths->len ? "per disk (see --disk-path)"
                                                             : "stays where it is");
@@ -197,11 +207,12 @@ print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const Vmshift
         printf("\nChecks:\n");
         host_findings_print(f, stdout);
         printf("\nEquivalent command:\n  %s\n", cmd);
-        if (errors || (warnings && !spec->force))
+        if (!would_run)
             printf("\nThis migration would not run: %u error(s), %u warning(s)%s\n", errors,
                    warnings, warnings && !spec->force ? " (--force accepts warnings)" : "");
     }
-    return HOST_EXIT_OK;
+    /* the exit status is the verdict, as for check */
+    return would_run ? HOST_EXIT_OK : HOST_EXIT_FAILED;
 }
 
 static int
@@ -210,12 +221,13 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
     g_autoptr(GError) err = NULL;
     HostBackend *b = NULL;
     g_autoptr(VmshiftVm) vm = NULL;
-    g_autoptr(VmshiftMigrationSpec)
-        spec = host_build_spec(s->reg, args[0], &o->m, storage, &b, &vm, &err);
+    g_autofree char *placement = NULL;
+    g_autoptr(VmshiftMigrationSpec) spec = host_build_spec_run(s->reg, args[0], &o->m, storage,
+                                                               NULL, &b, &vm, &placement, &err);
     if (!spec)
         return host_cmd_fail(err);
     if (o->m.dry_run)
-        return print_dry_run(s, b, vm, spec);
+        return print_dry_run(s, b, vm, spec, placement);
     if (!host_backend_has_op(b, "migrate")) {
         host_backend_unsupported(b, "migrate", &err);
         return host_cmd_fail(err);

@@ -358,10 +358,18 @@ typedef struct {
     GPtrArray *factors; /* HostFactor */
     char *best_volume;  /* path of the volume with the most free space */
     guint64 best_volume_free;
+    char *reason;            /* ruled out: the refusing finding's message */
+    char *reason_code;       /* ruled out: its code */
+    char *dest_path;         /* where the storage goes (NULL: it stays) */
+    gboolean storage_shared; /* the VM's disks are on storage this host reaches */
+    guint placed;            /* VMs placed on this host earlier in the run */
+    guint64 memory_after;    /* free memory after the run's placements and this VM */
+    gboolean host_borrowed;  /* @host belongs to the facts (quick ratings) */
 } HostRating;
 
 typedef struct {
-    char *name;   /* memory, cpu, space, network, san, status, merge, backend */
+    char *name;   /* status, memory, cpu, space, network, storage, merge, power, compat, … */
+    char *code;   /* the finding code behind it, or NULL for a soft factor */
     char *result; /* ok, warn, fail */
     double effect;
     char *detail;
@@ -372,6 +380,7 @@ typedef struct {
 GPtrArray *host_rate(HostRegistry *reg, HostBackend *vm_backend, const VmshiftVm *vm,
                      const char *group, GError **error);
 void host_rating_free(HostRating *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostRating, host_rating_free)
 char *host_stars(double score);
 
 /* ---- progress.c: the terminal's view of running jobs ------------------------ */
@@ -517,6 +526,14 @@ VmshiftMigrationSpec *host_build_spec(HostRegistry *reg, const char *vm_spec,
                                       const HostMigrateOpts *o, gboolean storage_only,
                                       HostBackend **backend_out, VmshiftVm **vm_out,
                                       GError **error);
+/* host_build_spec() for one VM of a run (bulk plan): a --to-group placement
+ * counts what @run (a HostPlaceRun, rules.h) already placed and records its
+ * own; *placement (may be NULL) receives the choice and its reason. */
+struct HostPlaceRun_;
+VmshiftMigrationSpec *host_build_spec_run(HostRegistry *reg, const char *vm_spec,
+                                          const HostMigrateOpts *o, gboolean storage_only,
+                                          struct HostPlaceRun_ *run, HostBackend **backend_out,
+                                          VmshiftVm **vm_out, char **placement, GError **error);
 /* The `vmshift migrate ...` command line that builds @spec again. */
 char *host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec);
 
@@ -556,6 +573,7 @@ typedef struct {
     gboolean finished;
     gboolean storage_only; /* --reverse of a storage move: migrate-storage */
     char *skipped;         /* why the job could not start (busy VM, ...) */
+    char *placement; /* --to-group: the host chosen and why */
 } HostBulkItem;
 
 typedef struct {
@@ -573,6 +591,7 @@ typedef struct {
     HostBulkWave *wave; /* the wave host_bulk_schedule() starts jobs of */
     gboolean waiting_shown;
     GPtrArray *all_runs;
+    struct HostPlaceRun_ *placed; /* what planning placed so far (rules.h) */
 } HostBulk;
 
 /* Reads plan @file: its [bulk] limits into @bk, its waves (HostBulkWave)

@@ -17,6 +17,9 @@ host_libvmshift_host_la_SOURCES = \
 	host/progress.c \
 	host/validate.c \
 	host/rate.c \
+	host/rules.h \
+	host/rules.c \
+	host/place.c \
 	host/session.c \
 	host/spec.c \
 	host/bulk.c \
@@ -115,6 +118,9 @@ dist_noinst_SCRIPTS += tests/host/journal.sh
 ## accounting and --reverse, on the skeleton's own state (#13).
 TESTS += tests/host/repair.sh
 dist_noinst_SCRIPTS += tests/host/repair.sh
+## The rule engine: every finding code, rate = check, placement (#11).
+TESTS += tests/host/rules.sh
+dist_noinst_SCRIPTS += tests/host/rules.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions

@@ -1,23 +1,27 @@
 /*
- * vmshift host: placement rating.
+ * vmshift host: placement rating, SCVMM-style.
  *
- * Every candidate host starts at 5 stars; each factor (host status, free
- * memory against the VM's, CPU use, free space on the best volume, networks
- * for each NIC, SAN reach, a merge in progress, backend compatibility) either
- * passes, takes something off with a warning, or rules the host out. The
- * factors are kept so `rate` can explain the score.
+ * A host starts at 5 stars. The rule engine (rules.c) judges the move the
+ * placement would make there (type by the VM's power state; the storage
+ * stays when the VM's disks are on storage the host reaches, else it goes
+ * to the host's roomiest volume), then the plugin's own check: an error
+ * rules the host out (0 stars, the refusing finding as the reason), each
+ * warning takes its code's rate effect off. Soft factors (memory and CPU
+ * headroom, space left on the chosen volume, a storage copy) take a little
+ * more. Every factor is kept with its text so `rate` explains each star.
  */
 #include "config.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "host/host.h"
+#include "host/rules.h"
 
 static void
 factor_free(HostFactor *f)
 {
     g_free(f->name);
+    g_free(f->code);
     g_free(f->result);
     g_free(f->detail);
     g_free(f);
@@ -28,30 +32,37 @@ host_rating_free(HostRating *r)
 {
     if (!r)
         return;
-    vmshift_host_free(r->host);
-    g_ptr_array_unref(r->factors);
+    if (!r->host_borrowed)
+        vmshift_host_free(r->host);
+    g_clear_pointer(&r->factors, g_ptr_array_unref);
     g_free(r->best_volume);
+    g_free(r->reason);
+    g_free(r->reason_code);
+    g_free(r->dest_path);
     g_free(r);
 }
 
-static void factor(HostRating *r, const char *name, double effect, const char *format, ...)
-    G_GNUC_PRINTF(4, 5);
+static void factor(HostRating *r, const char *name, const char *code, double effect,
+                   const char *format, ...) G_GNUC_PRINTF(5, 6);
 
+/* Records a factor; @effect: stars off (negative), 0, or -INFINITY. */
 static void
-factor(HostRating *r, const char *name, double effect, const char *format, ...)
+factor(HostRating *r, const char *name, const char *code, double effect, const char *format, ...)
 {
-    HostFactor *f = g_new0(HostFactor, 1);
+    HostFactor *f;
     va_list ap;
 
-    f->name = g_strdup(name);
-    f->effect = effect;
-    if (isinf(effect) && effect < 0) {
-        f->result = g_strdup("fail");
+    if (isinf(effect))
         r->eligible = FALSE;
-    } else {
-        f->result = g_strdup(effect < 0 ? "warn" : "ok");
+    else
         r->score += effect;
-    }
+    if (!r->factors)
+        return;
+    f = g_new0(HostFactor, 1);
+    f->name = g_strdup(name);
+    f->code = g_strdup(code);
+    f->effect = effect;
+    f->result = g_strdup(isinf(effect) ? "fail" : effect < 0 ? "warn" : "ok");
     va_start(ap, format);
     f->detail = g_strdup_vprintf(format, ap);
     va_end(ap);
@@ -68,238 +79,315 @@ host_stars(double score)
     return g_string_free(s, FALSE);
 }
 
-static gboolean
-shares_san(const VmshiftHost *a, const VmshiftHost *b)
+/* What every rating of one VM shares. */
+typedef struct {
+    HostRegistry *reg;
+    HostFacts *facts;
+    HostVmFacts *v;
+    HostPlaceRun *run;
+    VmshiftMigrationSpec *spec; /* reused: dest_host/dest_path borrowed per host */
+    gboolean explain;
+} RateCtx;
+
+/* Where the storage goes on @h: nowhere when the disks are on storage @h
+ * reaches, else the roomiest volume. */
+static void
+choose_storage(RateCtx *c, HostRating *r, gboolean *known)
 {
-    for (guint i = 0; a && a->san_ids && i < a->san_ids->len; i++)
-        for (guint k = 0; b->san_ids && k < b->san_ids->len; k++)
-            if (!g_strcmp0(g_ptr_array_index(a->san_ids, i), g_ptr_array_index(b->san_ids, k)))
-                return TRUE;
-    return FALSE;
+    guint64 fr = 0;
+    VmshiftVolume *best = host_place_best_volume(c->facts, r->host, c->run, &fr);
+
+    r->storage_shared = host_vm_storage_shared(c->facts, c->v, r->host, known);
+    if (best) {
+        r->best_volume = g_strdup(best->path);
+        r->best_volume_free = fr;
+    }
+    if (!r->storage_shared && best)
+        r->dest_path = g_strdup(best->path);
+}
+
+/* The findings of the move to @r's host, as factors. */
+static void
+finding_factors(HostRating *r, GPtrArray *f)
+{
+    for (guint i = 0; i < f->len; i++) {
+        VmshiftFinding *x = g_ptr_array_index(f, i);
+        const VmshiftFindingInfo *info = vmshift_finding_info(x->code);
+        const char *name = info ? info->factor : "check";
+        if (x->severity == VMSHIFT_SEVERITY_ERROR) {
+            factor(r, name, x->code, -INFINITY, "%s", x->message);
+            if (!r->reason) {
+                r->reason = g_strdup(x->message);
+                r->reason_code = g_strdup(x->code);
+            }
+        } else if (x->severity == VMSHIFT_SEVERITY_WARNING) {
+            factor(r, name, x->code, info ? -info->rate_effect : 0, "%s", x->message);
+        }
+    }
 }
 
 static gboolean
-net_exists(GPtrArray *nets, const char *name, const char *host)
+has_factor(HostRating *r, const char *name)
 {
-    for (guint i = 0; nets && i < nets->len; i++) {
-        VmshiftNetwork *n = g_ptr_array_index(nets, i);
-        if (g_strcmp0(n->name, name) && g_strcmp0(n->id, name))
-            continue;
-        if (!n->hosts || !n->hosts->len)
+    for (guint i = 0; r->factors && i < r->factors->len; i++)
+        if (!strcmp(((HostFactor *)g_ptr_array_index(r->factors, i))->name, name))
             return TRUE;
-        for (guint k = 0; k < n->hosts->len; k++)
-            if (!g_strcmp0(g_ptr_array_index(n->hosts, k), host))
-                return TRUE;
-    }
     return FALSE;
+}
+
+/* The soft factors: headroom, CPU, space left, storage copy, and what
+ * passed (so each star names what it stands for). */
+static void
+soft_factors(RateCtx *c, HostRating *r, gboolean storage_known)
+{
+    const VmshiftHost *h = r->host;
+    const VmshiftVm *vm = c->v->vm;
+    guint64 placed = host_place_run_memory(c->run, h->name);
+    guint64 fr = h->memory_free > placed ? h->memory_free - placed : 0;
+    gboolean ex = c->explain;
+
+    r->memory_after = fr > vm->memory ? fr - vm->memory : 0;
+    if (!has_factor(r, "status"))
+        factor(r, "status", NULL, 0, "host is %s", vmshift_host_status_name(h->status));
+    if ((h->memory_free || h->memory_total) && !has_factor(r, "memory")) {
+        g_autofree char *a = ex ? host_format_bytes(r->memory_after) : NULL;
+        g_autofree char *n = ex ? host_format_bytes(vm->memory) : NULL;
+        factor(r, "memory", NULL, fr < 2 * vm->memory ? -1 : 0,
+               "%s free after placing the VM (%s)%s", a, n,
+               fr < 2 * vm->memory ? ": little headroom" : "");
+    }
+    if (h->cpu_usage_percent < 0)
+        factor(r, "cpu", NULL, -0.25, "CPU use unknown");
+    else
+        factor(r, "cpu", NULL,
+               h->cpu_usage_percent >= 90   ? -1.5
+               : h->cpu_usage_percent >= 70 ? -0.75
+                                            : 0,
+               "CPU %d%% busy, %d%% headroom", h->cpu_usage_percent, 100 - h->cpu_usage_percent);
+    if (r->storage_shared) {
+        factor(r, "storage", NULL, 0,
+               "disks are on storage host '%s' shares with '%s': nothing "
+               "to copy",
+               h->name, vm->host ? vm->host : "-");
+    } else {
+        factor(r, "storage", NULL, -0.5, "%s: disks are copied%s%s",
+               storage_known ? "no storage shared with the VM's disks"
+                             : "where the VM's disks live is not known",
+               r->dest_path ? " to " : "", r->dest_path ? r->dest_path : "");
+        if (r->dest_path && !has_factor(r, "space")) {
+            guint64 need = c->v->disk_bytes;
+            g_autofree char *a = ex ? host_format_bytes(r->best_volume_free) : NULL;
+            g_autofree char *n = ex ? host_format_bytes(need) : NULL;
+            factor(r, "space", NULL, need * 2 > r->best_volume_free ? -0.5 : 0,
+                   "volume %s has %s free, the disks need %s", r->dest_path, a, n);
+        }
+    }
+    if (!has_factor(r, "network") && vm->nics->len)
+        factor(r, "network", NULL, 0, "every NIC's network exists on host '%s'", h->name);
+    if (r->placed)
+        factor(r, "spread", NULL, 0, "%u VM(s) placed here earlier in this run", r->placed);
+}
+
+/* The plugin's own check of the move (explained ratings only). */
+static void
+backend_check(RateCtx *c, HostRuleSink *s)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) pf = NULL;
+
+    if (!host_backend_has_op(c->facts->b, "check_migration"))
+        return;
+    pf = host_backend_check_migration(c->facts->b, c->spec, &err);
+    if (!pf)
+        host_rule_add(s, VMSHIFT_FINDING_CHECK_FAILED, NULL, "backend check failed: %s",
+                      err->message);
+    else
+        host_rules_merge_backend(s, pf, host_backend_name(c->facts->b));
 }
 
 static void
-rate_one(HostRating *r, HostBackend *vm_backend, const VmshiftVm *vm, const VmshiftHost *src,
-         const VmshiftCheckpointState *cp)
+rate_one(RateCtx *c, HostRating *r)
 {
-    VmshiftHost *h = r->host;
-    guint64 need_disk = 0;
-    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) f = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
+    HostRuleSink s = { .findings = c->explain ? f : NULL };
+    gboolean known = TRUE;
 
     r->score = 5;
     r->eligible = TRUE;
-
-    if (r->backend != vm_backend) {
-        factor(r, "backend", -INFINITY,
-               "host is in backend '%s', the VM in '%s': moving "
-               "between backends is not supported",
-               host_backend_name(r->backend), host_backend_name(vm_backend));
-        return;
-    }
-    factor(r, "backend", 0, "same backend '%s'", host_backend_name(r->backend));
-    if (!g_strcmp0(h->name, vm->host)) {
-        factor(r, "current", -INFINITY, "the VM already runs here");
-        return;
-    }
-
-    switch (h->status) {
-    case VMSHIFT_HOST_OK: factor(r, "status", 0, "ok"); break;
-    case VMSHIFT_HOST_LIMITED:
-    case VMSHIFT_HOST_UNKNOWN:
-        factor(r, "status", -1, "%s%s%s", vmshift_host_status_name(h->status),
-               h->status_detail ? ": " : "", h->status_detail ? h->status_detail : "");
-        break;
-    default:
-        factor(r, "status", -INFINITY, "%s%s%s", vmshift_host_status_name(h->status),
-               h->status_detail ? ": " : "", h->status_detail ? h->status_detail : "");
-    }
-
-    if (h->memory_free == 0 && h->memory_total == 0) {
-        factor(r, "memory", -0.5, "free memory unknown");
+    r->placed = host_place_run_count(c->run, r->host->name);
+    choose_storage(c, r, &known);
+    c->spec->dest_host = r->host->name;
+    c->spec->dest_path = r->dest_path;
+    host_rules_check(c->facts, c->v, c->spec, c->run, &s);
+    if (!s.errors && c->explain)
+        backend_check(c, &s);
+    c->spec->dest_host = c->spec->dest_path = NULL;
+    if (c->explain) {
+        finding_factors(r, f);
+        if (!r->eligible) {
+            r->score = 0; /* the refusing finding is the whole story */
+            return;
+        }
     } else {
-        g_autofree char *fr = host_format_bytes(h->memory_free);
-        g_autofree char *need = host_format_bytes(vm->memory);
-        if (vm->memory > h->memory_free)
-            factor(r, "memory", -INFINITY, "%s free, VM needs %s", fr, need);
-        else if (vm->memory * 2 > h->memory_free)
-            factor(r, "memory", -1, "%s free, VM needs %s (little headroom)", fr, need);
-        else
-            factor(r, "memory", 0, "%s free, VM needs %s", fr, need);
+        r->score -= s.penalty;
+        r->eligible = s.errors == 0;
+        if (!r->eligible)
+            r->reason_code = g_strdup(s.first_error);
     }
+    soft_factors(c, r, known);
+    r->score = r->eligible ? CLAMP(r->score, 0, 5) : 0;
+}
 
-    if (h->cpu_usage_percent < 0)
-        factor(r, "cpu", -0.25, "CPU use unknown");
-    else if (h->cpu_usage_percent >= 90)
-        factor(r, "cpu", -1.5, "CPU %d%% busy", h->cpu_usage_percent);
-    else if (h->cpu_usage_percent >= 70)
-        factor(r, "cpu", -0.75, "CPU %d%% busy", h->cpu_usage_percent);
-    else
-        factor(r, "cpu", 0, "CPU %d%% busy", h->cpu_usage_percent);
-
-    for (guint i = 0; i < vm->disks->len; i++) {
-        VmshiftDisk *d = g_ptr_array_index(vm->disks, i);
-        need_disk += d->allocation ? d->allocation : d->capacity;
-    }
-    {
-        g_autoptr(GPtrArray) vols = host_backend_list_volumes(r->backend, h->name, &err);
-        VmshiftVolume *best = NULL;
-        for (guint i = 0; vols && i < vols->len; i++) {
-            VmshiftVolume *v = g_ptr_array_index(vols, i);
-            if (v->host && g_strcmp0(v->host, h->name))
-                continue;
-            if (v->shared && v->hosts && v->hosts->len) {
-                gboolean reach = FALSE;
-                for (guint k = 0; k < v->hosts->len; k++)
-                    reach |= !g_strcmp0(g_ptr_array_index(v->hosts, k), h->name);
-                if (!reach)
-                    continue;
-            }
-            if (!best || v->free > best->free)
-                best = v;
-        }
-        if (!vols) {
-            factor(r, "space", -0.5, "volumes unknown: %s", err->message);
-            g_clear_error(&err);
-        } else if (!best) {
-            factor(r, "space", -1, "no volume reported for this host");
-        } else {
-            g_autofree char *fr = host_format_bytes(best->free);
-            g_autofree char *need = host_format_bytes(need_disk);
-            r->best_volume = g_strdup(best->path);
-            r->best_volume_free = best->free;
-            if (need_disk > best->free)
-                factor(r, "space", -1.5,
-                       "best volume %s has %s free, disks need %s (only a "
-                       "host move without storage fits)",
-                       best->path, fr, need);
-            else if (need_disk * 2 > best->free)
-                factor(r, "space", -0.5, "best volume %s has %s free, disks need %s", best->path,
-                       fr, need);
-            else
-                factor(r, "space", 0, "best volume %s has %s free, disks need %s", best->path, fr,
-                       need);
-        }
-    }
-
-    {
-        g_autoptr(GPtrArray) nets = host_backend_list_networks(r->backend, h->name, &err);
-        if (!nets) {
-            factor(r, "network", -0.5, "networks unknown: %s", err->message);
-            g_clear_error(&err);
-        } else {
-            g_autoptr(GString) missing = g_string_new(NULL);
-            for (guint i = 0; i < vm->nics->len; i++) {
-                VmshiftNic *n = g_ptr_array_index(vm->nics, i);
-                if (n->network && !net_exists(nets, n->network, h->name))
-                    g_string_append_printf(missing, "%s%s→%s", missing->len ? ", " : "", n->id,
-                                           n->network);
-            }
-            if (missing->len)
-                factor(r, "network", -2, "missing for NIC %s (needs --network)", missing->str);
-            else
-                factor(r, "network", 0, "every NIC's network exists here");
-        }
-    }
-
-    if (src && src->san_ids && src->san_ids->len) {
-        if (shares_san(src, h))
-            factor(r, "san", 0, "shares SAN storage with %s: disks need not be copied", src->name);
-        else
-            factor(r, "san", -0.5, "no SAN shared with %s: disks are copied over the network",
-                   src->name);
-    } else {
-        factor(r, "san", 0, "no SAN in use");
-    }
-
-    if (cp && cp->merging)
-        factor(r, "merge", -INFINITY, "a checkpoint merge runs on the VM: %s",
-               cp->detail ? cp->detail : "no detail");
-    else if (cp && cp->needs_consolidation)
-        factor(r, "merge", -0.5, "the VM needs disk consolidation");
-    else if (cp)
-        factor(r, "merge", 0, "no merge in progress");
+gint
+host_rating_compare(const HostRating *x, const HostRating *y)
+{
+    double sx = x->eligible ? x->score : -1, sy = y->eligible ? y->score : -1;
+    if (sx != sy)
+        return sx > sy ? -1 : 1;
+    if (x->placed != y->placed)
+        return x->placed < y->placed ? -1 : 1;
+    if (x->memory_after != y->memory_after)
+        return x->memory_after > y->memory_after ? -1 : 1;
+    if (x->best_volume_free != y->best_volume_free)
+        return x->best_volume_free > y->best_volume_free ? -1 : 1;
+    return g_strcmp0(x->host->name, y->host->name);
 }
 
 static gint
 compare_ratings(gconstpointer a, gconstpointer b)
 {
-    const HostRating *x = *(HostRating *const *)a, *y = *(HostRating *const *)b;
-    double sx = x->eligible ? x->score : -1, sy = y->eligible ? y->score : -1;
-    if (sx != sy)
-        return sx > sy ? -1 : 1;
-    if (x->best_volume_free != y->best_volume_free)
-        return x->best_volume_free > y->best_volume_free ? -1 : 1;
-    return g_strcmp0(x->host->name, y->host->name);
+    return host_rating_compare(*(HostRating *const *)a, *(HostRating *const *)b);
+}
+
+static HostRating *
+rating_new(HostBackend *b, VmshiftHost *h, gboolean explain)
+{
+    HostRating *r = g_new0(HostRating, 1);
+    r->backend = b;
+    r->host = h;
+    if (explain)
+        r->factors = g_ptr_array_new_with_free_func((GDestroyNotify)factor_free);
+    return r;
+}
+
+/* A group member that is not a host of the VM's backend: ruled out with
+ * the finding check would give. */
+static HostRating *
+rate_foreign(RateCtx *c, const char *member, gboolean explain)
+{
+    g_autofree char *bn = NULL, *hn = NULL;
+    HostBackend *hb = NULL;
+    VmshiftHost *h;
+    HostRating *r;
+
+    host_split_name(c->reg, member, &bn, &hn);
+    h = bn ? host_find_host(c->reg, member, NULL, &hb, NULL) : NULL;
+    if (!h) {
+        h = vmshift_host_new();
+        h->name = g_strdup(hn);
+    }
+    r = rating_new(hb ? hb : c->facts->b, h, explain);
+    r->eligible = FALSE;
+    if (hb && hb != c->facts->b) {
+        r->reason_code = g_strdup(VMSHIFT_FINDING_OTHER_BACKEND);
+        r->reason = g_strdup_printf("host '%s' is in backend '%s', VM '%s' in '%s': moving "
+                                    "between backends is not supported",
+                                    hn, host_backend_name(hb), c->v->vm->name,
+                                    host_backend_name(c->facts->b));
+    } else {
+        r->reason_code = g_strdup(VMSHIFT_FINDING_HOST_NOT_FOUND);
+        r->reason = g_strdup_printf("destination host '%s' is not known to backend '%s'", hn,
+                                    host_backend_name(c->facts->b));
+    }
+    factor(r, vmshift_finding_info(r->reason_code)->factor, r->reason_code, -INFINITY, "%s",
+           r->reason);
+    return r;
+}
+
+/* A copy of the facts' host with what a rating shows (not its lists). */
+static VmshiftHost *
+host_view(const VmshiftHost *h)
+{
+    VmshiftHost *x = vmshift_host_new();
+
+    x->status = h->status;
+    x->id = g_strdup(h->id);
+    x->name = g_strdup(h->name);
+    x->status_detail = g_strdup(h->status_detail);
+    x->hypervisor = g_strdup(h->hypervisor);
+    x->cpu_count = h->cpu_count;
+    x->cpu_usage_percent = h->cpu_usage_percent;
+    x->memory_total = h->memory_total;
+    x->memory_free = h->memory_free;
+    return x;
+}
+
+GPtrArray *
+host_rate_members(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm,
+                  const char *const *members, HostPlaceRun *run, gboolean explain, GError **error)
+{
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)host_rating_free);
+    g_autoptr(HostVmFacts) v = NULL;
+    g_autoptr(VmshiftMigrationSpec) spec = vmshift_migration_spec_new();
+    RateCtx c = { .reg = reg, .run = run, .spec = spec, .explain = explain };
+
+    if (!(c.facts = host_place_run_facts(run, b, error)))
+        return NULL;
+    v = host_vm_facts_new(c.facts, vm);
+    c.v = v;
+    spec->vm = g_strdup(vm->name);
+    spec->type = vm->power_state == VMSHIFT_POWER_RUNNING ? VMSHIFT_MIGRATION_LIVE
+                                                          : VMSHIFT_MIGRATION_COLD;
+    for (guint i = 0; members ? members[i] != NULL : i < c.facts->hosts->len; i++) {
+        g_autofree char *bn = NULL, *hn = NULL;
+        VmshiftHost *h;
+        HostRating *r;
+        if (members)
+            host_split_name(reg, members[i], &bn, &hn);
+        h = members
+                ? ((bn && strcmp(bn, host_backend_name(b))) ? NULL : host_facts_host(c.facts, hn))
+                : g_ptr_array_index(c.facts->hosts, i);
+        if (!h) {
+            g_ptr_array_add(out, rate_foreign(&c, members[i], explain));
+            continue;
+        }
+        /* quick ratings (placement) borrow the facts' host */
+        r = rating_new(b, explain ? host_view(h) : h, explain);
+        r->host_borrowed = !explain;
+        rate_one(&c, r);
+        g_ptr_array_add(out, r);
+    }
+    if (explain) /* placement picks the best itself: no sort of every host per VM */
+        g_ptr_array_sort(out, compare_ratings);
+    return g_steal_pointer(&out);
+}
+
+const char *const *
+host_group_members(HostRegistry *reg, const char *group, GError **error)
+{
+    char **members = g_hash_table_lookup(reg->config->groups, group);
+
+    if (!members)
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "no group '%s' in %s or its backends.d/", group, reg->config->path);
+    return (const char *const *)members;
+}
+
+GPtrArray *
+host_rate_run(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
+              HostPlaceRun *run, gboolean explain, GError **error)
+{
+    const char *const *members = NULL;
+
+    if (group && !(members = host_group_members(reg, group, error)))
+        return NULL;
+    return host_rate_members(reg, b, vm, members, run, explain, error);
 }
 
 GPtrArray *
 host_rate(HostRegistry *reg, HostBackend *vm_backend, const VmshiftVm *vm, const char *group,
           GError **error)
 {
-    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)host_rating_free);
-    g_autoptr(VmshiftCheckpointState) cp = NULL;
-    g_autoptr(VmshiftHost) src = NULL;
-
-    cp = host_backend_checkpoint_state(vm_backend, vm->name, NULL);
-    if (vm->host)
-        src = host_find_host(reg, vm->host, vm_backend, NULL, NULL);
-
-    if (group) {
-        char **members = g_hash_table_lookup(reg->config->groups, group);
-        if (!members) {
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                        "no group '%s' in %s or its backends.d/", group, reg->config->path);
-            return NULL;
-        }
-        for (guint i = 0; members[i]; i++) {
-            HostBackend *hb = NULL;
-            g_autoptr(GError) err = NULL;
-            VmshiftHost *h = host_find_host(reg, members[i], vm_backend, &hb, &err);
-            HostRating *r;
-            if (!h) {
-                host_warn("group '%s': %s", group, err->message);
-                continue;
-            }
-            r = g_new0(HostRating, 1);
-            r->backend = hb;
-            r->host = h;
-            r->factors = g_ptr_array_new_with_free_func((GDestroyNotify)factor_free);
-            rate_one(r, vm_backend, vm, src, cp);
-            g_ptr_array_add(out, r);
-        }
-    } else {
-        g_autoptr(GPtrArray) hosts = host_backend_list_hosts(vm_backend, error);
-        if (!hosts)
-            return NULL;
-        while (hosts->len) {
-            HostRating *r = g_new0(HostRating, 1);
-            r->backend = vm_backend;
-            r->host = g_ptr_array_steal_index(hosts, 0);
-            r->factors = g_ptr_array_new_with_free_func((GDestroyNotify)factor_free);
-            rate_one(r, vm_backend, vm, src, cp);
-            g_ptr_array_add(out, r);
-        }
-    }
-    for (guint i = 0; i < out->len; i++) {
-        HostRating *r = g_ptr_array_index(out, i);
-        r->score = r->eligible ? CLAMP(r->score, 0, 5) : 0;
-    }
-    g_ptr_array_sort(out, compare_ratings);
-    return g_steal_pointer(&out);
+    g_autoptr(HostPlaceRun) run = host_place_run_new();
+    return host_rate_run(reg, vm_backend, vm, group, run, TRUE, error);
 }

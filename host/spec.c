@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "host/host.h"
+#include "host/rules.h"
 
 gboolean
 host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, GError **error)
@@ -84,8 +84,18 @@ host_build_spec(HostRegistry *reg, const char *vm_spec, const HostMigrateOpts *o
                 gboolean storage_only, HostBackend **backend_out, VmshiftVm **vm_out,
                 GError **error)
 {
+    return host_build_spec_run(reg, vm_spec, o, storage_only, NULL, backend_out, vm_out, NULL,
+                               error);
+}
+
+VmshiftMigrationSpec *
+host_build_spec_run(HostRegistry *reg, const char *vm_spec, const HostMigrateOpts *o,
+                    gboolean storage_only, HostPlaceRun *run, HostBackend **backend_out,
+                    VmshiftVm **vm_out, char **placement, GError **error)
+{
     g_autoptr(VmshiftMigrationSpec) spec = vmshift_migration_spec_new();
     g_autoptr(VmshiftVm) vm = NULL;
+    g_autoptr(HostPlaceRun) own_run = NULL;
     HostBackend *b = NULL;
 
     if (!host_spec_add_mappings(spec->disk_paths, o->disk_paths, "--disk-path", error)
@@ -110,31 +120,19 @@ host_build_spec(HostRegistry *reg, const char *vm_spec, const HostMigrateOpts *o
     } else {
         HostBackend *hb = NULL;
         if (o->to_group) {
-            g_autoptr(GPtrArray) ratings = host_rate(reg, b, vm, o->to_group, error);
-            HostRating *best;
-            if (!ratings)
+            g_autoptr(HostRating) best = NULL;
+            if (!run)
+                run = own_run = host_place_run_new();
+            best = host_place(reg, b, vm, o->to_group, run, error);
+            if (!best)
                 return NULL;
-            best = ratings->len ? g_ptr_array_index(ratings, 0) : NULL;
-            if (!best || !best->eligible) {
-                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                            "no host of group '%s' can take VM '%s' (see 'vmshift rate %s:%s "
-                            "--group %s')",
-                            o->to_group, vm->name, host_backend_name(b), vm->name, o->to_group);
-                return NULL;
-            }
             spec->dest_host = g_strdup(best->host->name);
             hb = best->backend;
-            /* storage follows to the roomiest volume unless the SAN is shared */
-            if (!spec->dest_path && spec->transfer != VMSHIFT_TRANSFER_SAN && best->best_volume) {
-                gboolean shared = FALSE;
-                for (guint k = 0; k < best->factors->len; k++) {
-                    HostFactor *f = g_ptr_array_index(best->factors, k);
-                    if (!strcmp(f->name, "san") && strstr(f->detail, "shares"))
-                        shared = TRUE;
-                }
-                if (!shared)
-                    spec->dest_path = g_strdup(best->best_volume);
-            }
+            /* the storage moves only when it must (or --path/--transfer ask) */
+            if (!spec->dest_path && spec->transfer != VMSHIFT_TRANSFER_SAN && best->dest_path)
+                spec->dest_path = g_strdup(best->dest_path);
+            if (placement)
+                *placement = g_strdup(run->last_reason);
         } else {
             g_autoptr(VmshiftHost) h = host_find_host(reg, o->to, b, &hb, error);
             if (!h)

@@ -7,6 +7,7 @@ vmshiftinclude_HEADERS = \
 	sdk/include/vmshift/vmshift.h \
 	sdk/include/vmshift/error.h \
 	sdk/include/vmshift/types.h \
+	sdk/include/vmshift/findings.h \
 	sdk/include/vmshift/job.h \
 	sdk/include/vmshift/conf.h \
 	sdk/include/vmshift/plugin.h
@@ -17,6 +18,7 @@ sdk_libvmshift_sdk_la_SOURCES = \
 	sdk/path-check.h \
 	sdk/error.c \
 	sdk/types.c \
+	sdk/findings.c \
 	sdk/job.c \
 	sdk/conf.c
 sdk_libvmshift_sdk_la_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_COMPILATION -DG_LOG_DOMAIN=\"vmshift-sdk\"

@@ -55,6 +55,8 @@ vmshift_host_free(VmshiftHost *h)
     g_free(h->migration_address);
     g_free(h->default_vm_path);
     ptr_array_unref0(h->san_ids);
+    ptr_array_unref0(h->networks);
+    g_free(h->compat_id);
     g_free(h);
 }
 

@@ -184,14 +184,14 @@ plan_check_power(const VmshiftMigrationSpec *spec, EsxPlan *p, GError **error)
     switch (spec->type) {
     case VMSHIFT_MIGRATION_LIVE:
         if (!on)
-            finding(p, VMSHIFT_SEVERITY_ERROR, "vm-not-running", p->vm_name,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NOT_RUNNING, p->vm_name,
                     "VM '%s' is %s: a live migration (vMotion) needs it powered on; use --cold",
                     p->vm_name, p->power);
         return TRUE;
     case VMSHIFT_MIGRATION_COLD:
         if (on || g_strcmp0(p->power, "suspended") == 0)
             finding(
-                p, VMSHIFT_SEVERITY_ERROR, "vm-running", p->vm_name,
+                p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_RUNNING, p->vm_name,
                 "VM '%s' is %s: a cold migration needs it powered off (shut it down or use --live)",
                 p->vm_name, p->power);
         return TRUE;
@@ -228,7 +228,7 @@ plan_dest_host(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventor
     g_autofree char *hname = esx_prop_text(dest, "name");
     g_autofree char *cs = esx_prop_text(dest, "runtime.connectionState");
     if (g_strcmp0(cs, "connected") != 0)
-        finding(p, VMSHIFT_SEVERITY_ERROR, "host-not-connected", hname,
+        finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_HOST_UNREACHABLE, hname,
                 "destination host '%s' is %s", hname, cs != NULL ? cs : "in an unknown state");
     if (esx_prop_bool(dest, "runtime.inMaintenanceMode"))
         finding(p, VMSHIFT_SEVERITY_ERROR, "host-maintenance", hname,
@@ -309,7 +309,7 @@ plan_disks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *i
     if (spec->dest_path != NULL) {
         p->dest_ds = find_datastore(inv, spec->dest_path);
         if (p->dest_ds == NULL)
-            finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-not-found", spec->dest_path,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_PATH_NOT_FOUND, spec->dest_path,
                     "datastore '%s' not found at %s", spec->dest_path, be->url);
     }
     for (guint i = 0; i < spec->disk_paths->len; i++) {
@@ -323,7 +323,7 @@ plan_disks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *i
             continue;
         }
         if (ds == NULL) {
-            finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-not-found", m->value,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_PATH_NOT_FOUND, m->value,
                     "datastore '%s' not found at %s", m->value, be->url);
             continue;
         }
@@ -368,20 +368,20 @@ plan_check_datastores(EsxInventory *inv, EsxPlan *p, GHashTable *need_per_ds,
             already |= g_strcmp0(cur->pdata[i], k) == 0;
         g_autofree char *mm = esx_prop_text(ds, "summary.maintenanceMode");
         if (esx_prop(ds, "summary.accessible") != NULL && !esx_prop_bool(ds, "summary.accessible"))
-            finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-inaccessible", dn,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_VOLUME_UNAVAILABLE, dn,
                     "datastore '%s' is not accessible", dn);
         if (mm != NULL && g_strcmp0(mm, "normal") != 0)
-            finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-maintenance", dn,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_VOLUME_UNAVAILABLE, dn,
                     "datastore '%s' is in maintenance mode (%s)", dn, mm);
         if (target_host != NULL && ds != NULL && !esx_ds_on_host(ds, target_host)) {
             g_autofree char *hn = esx_prop_text(target_host, "name");
-            finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-not-on-host", dn,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_VOLUME_NOT_ON_HOST, dn,
                     "datastore '%s' is not mounted on host '%s'", dn, hn);
         }
         guint64 free_b = (guint64)esx_prop_int(ds, "summary.freeSpace");
         guint64 need = GPOINTER_TO_SIZE(v);
         if (!already && need > free_b)
-            finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-too-small", dn,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_SPACE, dn,
                     "datastore '%s' has %" G_GUINT64_FORMAT
                     " MiB free, the VM needs %" G_GUINT64_FORMAT " MiB",
                     dn, free_b >> 20, need >> 20);
@@ -399,7 +399,7 @@ plan_check_placement(EsxInventory *inv, EsxPlan *p, gboolean moves_storage)
             EsxObject *ds = esx_result_find(inv->datastores, cur->pdata[i]);
             if (ds != NULL && !esx_ds_on_host(ds, p->dest_host)) {
                 g_autofree char *dn = esx_prop_text(ds, "name");
-                finding(p, VMSHIFT_SEVERITY_ERROR, "datastore-not-on-host", dn,
+                finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_VOLUME_NOT_ON_HOST, dn,
                         "VM '%s' is on datastore '%s', which host '%s' does not mount; "
                         "add --path to move its storage too",
                         p->vm_name, dn, p->dest_host_name);
@@ -424,14 +424,14 @@ plan_check_transfer(const VmshiftMigrationSpec *spec, EsxInventory *inv, EsxPlan
                     gboolean moves_storage)
 {
     if (spec->transfer == VMSHIFT_TRANSFER_NETWORK && !moves_storage)
-        finding(p, VMSHIFT_SEVERITY_ERROR, "transfer-network-no-target", p->vm_name,
+        finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT, p->vm_name,
                 "--transfer network copies the disks of VM '%s': give the target datastore "
                 "with --path DATASTORE (or --disk-path)",
                 p->vm_name);
     if (spec->transfer != VMSHIFT_TRANSFER_SAN)
         return;
     if (moves_storage || spec->type == VMSHIFT_MIGRATION_STORAGE) {
-        finding(p, VMSHIFT_SEVERITY_ERROR, "transfer-san-storage-move", p->vm_name,
+        finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT, p->vm_name,
                 "--transfer san keeps the storage of VM '%s' where it is; it cannot go with "
                 "--path or --disk-path or a storage migration",
                 p->vm_name);
@@ -447,7 +447,7 @@ plan_check_transfer(const VmshiftMigrationSpec *spec, EsxInventory *inv, EsxPlan
             || (src != NULL && esx_ds_on_host(ds, src) && esx_ds_on_host(ds, p->dest_host)))
             continue;
         g_autofree char *dn = esx_prop_text(ds, "name");
-        finding(p, VMSHIFT_SEVERITY_ERROR, "transfer-san-not-shared", dn,
+        finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_STORAGE_NOT_SHARED, dn,
                 "--transfer san: datastore '%s' of VM '%s' is not shared by hosts '%s' and '%s'",
                 dn, p->vm_name, p->src_host_name, p->dest_host_name);
     }
@@ -463,7 +463,8 @@ plan_check_merges(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, GError **er
     if (cs->merging)
         finding(p, VMSHIFT_SEVERITY_ERROR, "merge-in-progress", p->vm_name, "%s", cs->detail);
     else if (cs->needs_consolidation)
-        finding(p, VMSHIFT_SEVERITY_ERROR, "consolidation-needed", p->vm_name, "%s", cs->detail);
+        finding(p, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_NEEDS_CONSOLIDATION, p->vm_name, "%s",
+                cs->detail);
     return TRUE;
 }
 
@@ -483,13 +484,13 @@ plan_networks(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory
             continue;
         }
         if (net == NULL) {
-            finding(p, VMSHIFT_SEVERITY_ERROR, "network-not-found", m->value,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NETWORK_MISSING, m->value,
                     "network '%s' not found at %s", m->value, be->url);
             continue;
         }
         if (target_host != NULL && !host_has(target_host, "network", net->value)) {
             g_autofree char *hn = esx_prop_text(target_host, "name");
-            finding(p, VMSHIFT_SEVERITY_ERROR, "network-not-on-host", m->value,
+            finding(p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NETWORK_MISSING, m->value,
                     "network '%s' is not available on host '%s'", m->value, hn);
         }
         g_autoptr(GError) err = NULL;
@@ -531,13 +532,9 @@ plan_check_unmapped_nics(const VmshiftMigrationSpec *spec, EsxInventory *inv, Es
         esx_nic_network(d, inv->networks, &moref, &nname);
         if (p->dest_host != NULL && moref != NULL && !host_has(p->dest_host, "network", moref))
             finding(
-                p, VMSHIFT_SEVERITY_WARNING, "nic-unmapped", key,
+                p, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NETWORK_MISSING, key,
                 "network adapter %s is on '%s', which host '%s' does not have; map it with --network %s=NET",
                 key, nname != NULL ? nname : moref, p->dest_host_name, key);
-        else if (spec->networks->len > 0)
-            finding(p, VMSHIFT_SEVERITY_WARNING, "nic-unmapped", key,
-                    "network adapter %s is not mapped and stays on '%s'", key,
-                    nname != NULL ? nname : moref);
     }
 }
 

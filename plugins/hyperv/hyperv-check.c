@@ -83,18 +83,13 @@ check_destination(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec, 
     }
     dest = hv_find_host(b, spec->dest_host);
     if (dest == NULL || !hv_host_usable(dest)) {
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "host-unreachable", spec->dest_host,
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_HOST_UNREACHABLE, spec->dest_host,
                     "destination %s is not a reachable Hyper-V host of backend %s%s%s",
                     spec->dest_host, b->backend, dest ? ": " : "",
                     dest ? dest->open_error->message : "");
         return NULL;
     }
-    if (dest == v->host) {
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "same-host", dest->name, "%s already runs on %s",
-                    name, dest->name);
-        return NULL;
-    }
-    return dest;
+    return dest; /* the host itself reports a move to the VM's own host (same-host) */
 }
 
 /* A checkpoint merge, a lingering differencing disk, another operation. */
@@ -106,16 +101,15 @@ check_busy(HvVm *v, const char *name, GPtrArray *f, GError **error)
 
     if (cp == NULL)
         return FALSE;
+    /* a merge Hyper-V runs is seen here first (the host shows it once); one
+     * that is needed the host reports from checkpoint_state */
     if (cp->merging)
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "merge-in-progress", name,
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_MERGE_IN_PROGRESS, name,
                     "a checkpoint merge is in progress on %s (%s); wait until Hyper-V has "
                     "finished it, then retry",
                     name, cp->detail);
-    else if (cp->needs_consolidation)
-        add_finding(f, VMSHIFT_SEVERITY_WARNING, "consolidation-needed", name, "%s: %s", name,
-                    cp->detail);
     if (os2 != HV_OPSTATUS_NONE && !hv_opstatus_is_merge(os2) && hv_opstatus_text(os2) != NULL)
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "vm-busy", name,
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_VM_BUSY, name,
                     "%s is busy: Hyper-V reports \"%s\" (OperationalStatus %" G_GINT64_FORMAT ")",
                     name, hv_opstatus_text(os2), os2);
     return TRUE;
@@ -127,14 +121,11 @@ check_power(HvVm *v, const VmshiftMigrationSpec *spec, const char *name, GPtrArr
     gint64 enabled = hv_inst_get_int(v->cs, "EnabledState", 0);
     guint32 power = hv_power_state(enabled);
 
-    if (spec->type == VMSHIFT_MIGRATION_LIVE && power != VMSHIFT_POWER_RUNNING)
-        add_finding(f, VMSHIFT_SEVERITY_WARNING, "vm-not-running", name,
-                    "%s is not running; it will be moved while off", name);
-    else if (spec->type == VMSHIFT_MIGRATION_COLD && power == VMSHIFT_POWER_RUNNING)
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "vm-running", name,
-                    "%s is running; stop it for a cold migration or use --live", name);
+    /* running against --live/--cold the host judges from get_vm's power state;
+     * a state Hyper-V cannot migrate from only the backend knows */
+    (void)spec;
     if (power == VMSHIFT_POWER_UNKNOWN)
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "vm-state", name,
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_VM_STATE, name,
                     "%s is in state %" G_GINT64_FORMAT " and cannot be migrated now", name,
                     enabled);
 }
@@ -157,13 +148,13 @@ check_migration_service(HvHost *h, gboolean is_dest, GPtrArray *f, GError **erro
     max = hv_inst_get_int(msd, "MaximumActiveVirtualSystemMigration",
                           HV_DEFAULT_MAX_ACTIVE_MIGRATIONS);
     if (g_strcmp0(hv_inst_get(msd, "EnableVirtualSystemMigration"), "false") == 0)
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "migration-disabled", h->name,
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_MIGRATION_DISABLED, h->name,
                     "live migration is not enabled on %s (Enable-VMMigration)", h->name);
     else if (is_dest && hv_inst_get_all(svc, "MigrationServiceListenerIPAddressList")->len == 0)
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "no-migration-network", h->name,
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_MIGRATION_NETWORK, h->name,
                     "%s has no live migration network (Set-VMMigrationNetwork)", h->name);
     else if (hv_inst_get_int(svc, "ActiveVirtualSystemMigrationCount", 0) >= max)
-        add_finding(f, VMSHIFT_SEVERITY_WARNING, "migration-limit", h->name,
+        add_finding(f, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_MIGRATION_LIMIT, h->name,
                     "%s already runs its maximum of %" G_GINT64_FORMAT " live migrations; "
                     "this one will wait",
                     h->name, max);
@@ -195,7 +186,7 @@ check_networks(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const ch
             if (g_strcmp0(hv_inst_get(sws->pdata[j], "ElementName"), want) == 0)
                 found = TRUE;
         if (!found)
-            add_finding(f, VMSHIFT_SEVERITY_ERROR, "nic-unmapped", n->id,
+            add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NETWORK_MISSING, n->id,
                         "NIC %s of %s is connected to switch \"%s\", which %s has not; map it "
                         "with --network %s=SWITCH",
                         n->id, name, want, dest->name, n->id);
@@ -247,7 +238,7 @@ check_storage(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const cha
             HvInstance *sv = src_vols ? hv_volume_of(src_vols, path) : NULL;
             if (dest != v->host && !(path != NULL && g_str_has_prefix(path, "\\\\"))
                 && (sv == NULL || !hv_volume_is_shared(sv)))
-                add_finding(f, VMSHIFT_SEVERITY_ERROR, "storage-not-shared", id,
+                add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_DISK_UNREACHABLE, id,
                             "disk %s of %s is on storage local to %s (%s); give --path to "
                             "move it too",
                             id, name, v->host->name, path);
@@ -255,7 +246,7 @@ check_storage(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const cha
         }
         vol = hv_volume_of(vols, t);
         if (vol == NULL) {
-            add_finding(f, VMSHIFT_SEVERITY_ERROR, "path-not-found", id,
+            add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_PATH_NOT_FOUND, id,
                         "no volume on %s holds %s (for disk %s)", dest->name, t, id);
             continue;
         }
@@ -267,7 +258,7 @@ check_storage(HvVm *v, HvHost *dest, const VmshiftMigrationSpec *spec, const cha
         guint64 *n = dev ? g_hash_table_lookup(need, dev) : NULL;
         guint64 free_b = (guint64)hv_inst_get_int(vols->pdata[i], "FreeSpace", 0);
         if (n != NULL && *n > free_b)
-            add_finding(f, VMSHIFT_SEVERITY_ERROR, "no-space", vname,
+            add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_SPACE, vname,
                         "%s on %s has %" G_GUINT64_FORMAT " MiB free; %s needs "
                         "%" G_GUINT64_FORMAT " MiB there",
                         vname, dest->name, free_b >> 20, name, *n >> 20);
@@ -287,12 +278,12 @@ check_transfer(const VmshiftMigrationSpec *spec, const char *name, GPtrArray *f)
 
     if (spec->transfer == VMSHIFT_TRANSFER_SAN
         && (moves || spec->type == VMSHIFT_MIGRATION_STORAGE))
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "transfer-san-storage-move", name,
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT, name,
                     "--transfer san keeps the VHDs of %s where they are; it cannot go with "
                     "--path, --disk-path or a storage migration",
                     name);
     if (spec->transfer == VMSHIFT_TRANSFER_NETWORK && !moves)
-        add_finding(f, VMSHIFT_SEVERITY_ERROR, "transfer-network-no-target", name,
+        add_finding(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT, name,
                     "--transfer network copies the VHDs of %s: give the target folder with "
                     "--path DIR (or --disk-path)",
                     name);
@@ -309,6 +300,8 @@ check_vm(VmshiftBackend *b, HvVm *v, const VmshiftMigrationSpec *spec, GError **
         dest = check_destination(b, v, spec, name, f, error);
         if (dest == NULL)
             return f->len > 0 ? g_steal_pointer(&f) : NULL;
+        if (dest == v->host)
+            return g_steal_pointer(&f);
     }
     if (!check_busy(v, name, f, error))
         return NULL;

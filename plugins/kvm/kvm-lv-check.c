@@ -1,43 +1,29 @@
-/* vmshift KVM plugin, libvirt transport: check_migration. */
+/* vmshift KVM plugin, libvirt transport: check_migration — what only
+ * libvirt can tell (the destination connection, its free memory), with the
+ * canonical codes of <vmshift/findings.h>; power state, same host and
+ * merges the host judges from the facts. */
 #include "config.h"
 
 #include "kvm-lv.h"
-
-static void
-lv_check_power(virDomainPtr d, const VmshiftMigrationSpec *spec, GPtrArray *l)
-{
-    int state = 0;
-    virDomainGetState(d, &state, NULL, 0);
-    if (spec->type == VMSHIFT_MIGRATION_COLD && state != VIR_DOMAIN_SHUTOFF)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "power-state", spec->vm,
-                                               "the VM is not shut off: cold migration needs "
-                                               "it stopped"));
-    else if (spec->type != VMSHIFT_MIGRATION_COLD && state != VIR_DOMAIN_RUNNING
-             && state != VIR_DOMAIN_PAUSED)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "power-state", spec->vm,
-                                               "the VM is not running: %s migration needs "
-                                               "it running",
-                                               vmshift_migration_type_name(spec->type)));
-}
 
 static void
 lv_check_dest(virDomainPtr d, const VmshiftMigrationSpec *spec, LvHost *src, LvHost *dst,
               GPtrArray *l)
 {
     if (dst == src)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "same-host", dst->name,
-                                               "the VM already is on this host"));
+        return; /* same-host: the host says so */
     virDomainInfo info;
     if ((spec->type == VMSHIFT_MIGRATION_LIVE || spec->start) && virDomainGetInfo(d, &info) == 0
         && virNodeGetFreeMemory(dst->conn) < (unsigned long long)info.maxMem * 1024)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "no-memory", dst->name,
+        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_MEMORY,
+                                               dst->name,
                                                "host %s has less free memory than the VM's "
                                                "%lu MiB",
                                                dst->name, info.maxMem / 1024));
     if (virConnectIsAlive(dst->conn) != 1)
-        g_ptr_array_add(l,
-                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "host-unreachable", dst->name,
-                                            "the connection to %s is down", dst->uri));
+        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
+                                               VMSHIFT_FINDING_HOST_UNREACHABLE, dst->name,
+                                               "the connection to %s is down", dst->uri));
 }
 
 GPtrArray *
@@ -52,18 +38,19 @@ kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GEr
     if (!d)
         return NULL;
     GPtrArray *l = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
-    lv_check_power(d, spec, l);
     g_autoptr(GError) e = NULL;
     LvHost *dst = spec->dest_host ? lv_find_host(b, spec->dest_host, &e) : NULL;
     if (spec->type != VMSHIFT_MIGRATION_STORAGE && !dst)
-        g_ptr_array_add(l,
-                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "host-unknown", spec->dest_host,
-                                            "%s", e ? e->message : "no destination host"));
+        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
+                                               VMSHIFT_FINDING_HOST_NOT_FOUND, spec->dest_host,
+                                               "%s", e ? e->message : "no destination host"));
     else if (dst)
         lv_check_dest(d, spec, src, dst, l);
+    /* a block job libvirt sees directly; the host shows it once */
     g_autoptr(VmshiftCheckpointState) cs = kvm_libvirt_checkpoint_state(b, spec->vm, NULL);
     if (cs && cs->merging)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "merge-in-progress",
-                                               spec->vm, "%s", cs->detail));
+        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
+                                               VMSHIFT_FINDING_MERGE_IN_PROGRESS, spec->vm, "%s",
+                                               cs->detail));
     return l;
 }

@@ -1,5 +1,8 @@
-/* vmshift KVM plugin, qmp transport: check_migration (the findings a
- * migration would meet, without changing anything). */
+/* vmshift KVM plugin, qmp transport: check_migration — what only the
+ * backend can see (QEMU on the destination, its CPU models, bridges, disk
+ * reachability, meminfo, df), with the canonical codes of
+ * <vmshift/findings.h>. Power state, same host and merges the host judges
+ * from the facts (get_vm, list_hosts, checkpoint_state). */
 #include "config.h"
 
 #define _GNU_SOURCE 1
@@ -23,19 +26,19 @@ check_destination(KvmBackend *b, const VmshiftMigrationSpec *spec, KvmHost *src,
     KvmHost *dst = spec->dest_host ? kvm_backend_find_host(b, spec->dest_host, &e) : NULL;
     if (!dst) {
         finding(l, VMSHIFT_SEVERITY_ERROR,
-                g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION) ? "host-unreachable"
-                                                                            : "host-unknown",
+                g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)
+                    ? VMSHIFT_FINDING_HOST_UNREACHABLE
+                    : VMSHIFT_FINDING_HOST_NOT_FOUND,
                 spec->dest_host, e ? e->message : "no destination host");
         g_clear_error(&e);
         return NULL;
     }
     if (dst == src)
-        finding(l, VMSHIFT_SEVERITY_ERROR, "same-host", dst->name,
-                "the VM already is on this host");
+        return NULL; /* same-host: the host says so */
     if (!kvm_host_exists(dst, dst->run_dir)) {
         g_autofree char *msg = g_strdup_printf("host %s: run directory %s is not reachable",
                                                dst->name, dst->run_dir);
-        finding(l, VMSHIFT_SEVERITY_ERROR, "host-unreachable", dst->name, msg);
+        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_HOST_UNREACHABLE, dst->name, msg);
         return NULL;
     }
     return dst;
@@ -47,7 +50,7 @@ check_memory(KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
     guint64 total = 0, avail = 0;
     GError *e = NULL;
     if (!kvm_host_meminfo(dst, &total, &avail, &e)) {
-        finding(l, VMSHIFT_SEVERITY_WARNING, "memory-unknown", dst->name, e->message);
+        finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_MEMORY_UNKNOWN, dst->name, e->message);
         g_clear_error(&e);
         return;
     }
@@ -55,7 +58,7 @@ check_memory(KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
         g_autofree char *msg = g_strdup_printf("host %s has %" G_GUINT64_FORMAT " MiB available, "
                                                "the VM needs %" G_GUINT64_FORMAT " MiB",
                                                dst->name, avail >> 20, def->memory_mib);
-        finding(l, VMSHIFT_SEVERITY_ERROR, "no-memory", dst->name, msg);
+        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_MEMORY, dst->name, msg);
     }
 }
 
@@ -67,12 +70,12 @@ check_qemu(KvmHost *src, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
     g_autofree char *dv = kvm_qmp_qemu_version(dst);
     if (!dv) {
         g_autofree char *msg = g_strdup_printf("%s does not run on host %s", dst->qemu, dst->name);
-        finding(l, VMSHIFT_SEVERITY_ERROR, "qemu-missing", dst->name, msg);
+        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_HYPERVISOR_MISSING, dst->name, msg);
     } else if (sv && strverscmp(dv, sv) < 0) {
         g_autofree char *msg = g_strdup_printf("QEMU %s on %s is older than QEMU %s on %s: "
                                                "migration to an older QEMU may fail",
                                                dv, dst->name, sv, src->name);
-        finding(l, VMSHIFT_SEVERITY_WARNING, "qemu-older", dst->name, msg);
+        finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_HYPERVISOR_OLDER, dst->name, msg);
     }
     if (dv) {
         const char *argv[] = { dst->qemu, "-cpu", "help", NULL };
@@ -83,12 +86,13 @@ check_qemu(KvmHost *src, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
                 g_autofree char *msg = g_strdup_printf("QEMU on host %s does not know CPU "
                                                        "model %s",
                                                        dst->name, def->cpu);
-                finding(l, VMSHIFT_SEVERITY_ERROR, "cpu-incompatible", dst->name, msg);
+                finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_CPU_INCOMPATIBLE, dst->name,
+                        msg);
             }
         }
     }
     if (!g_strcmp0(def->cpu, "host") && g_strcmp0(src->accel, dst->accel))
-        finding(l, VMSHIFT_SEVERITY_WARNING, "cpu-host", def->name,
+        finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_CPU_PASSTHROUGH, def->name,
                 "CPU model 'host' between different hosts: the CPUs must match");
 }
 
@@ -105,7 +109,7 @@ check_networks(const VmshiftMigrationSpec *spec, KvmHost *dst, const KvmVmDef *d
             g_autofree char *msg = g_strdup_printf("network '%s' of NIC %s does not exist on "
                                                    "host %s (map it with --network %s=NET)",
                                                    net, n->id, dst->name, n->id);
-            finding(l, VMSHIFT_SEVERITY_ERROR, "nic-unmapped", n->id, msg);
+            finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NETWORK_MISSING, n->id, msg);
         }
     }
 }
@@ -125,7 +129,7 @@ check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const 
                 g_autofree char *msg = g_strdup_printf("host %s does not reach %s (disk %s): "
                                                        "give --path",
                                                        dst->name, dk->path, dk->id);
-                finding(l, VMSHIFT_SEVERITY_ERROR, "disk-unreachable", dk->id, msg);
+                finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_DISK_UNREACHABLE, dk->id, msg);
             }
             continue;
         }
@@ -153,8 +157,11 @@ check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const 
                                                "free; the disks may need up to %" G_GUINT64_FORMAT
                                                " MiB",
                                                space_dir, dst->name, avail >> 20, need >> 20);
-        finding(l, need > avail * 2 ? VMSHIFT_SEVERITY_ERROR : VMSHIFT_SEVERITY_WARNING, "no-space",
-                space_dir, msg);
+        /* sparse images may fit in less than their virtual size */
+        if (need > avail * 2)
+            finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_SPACE, space_dir, msg);
+        else
+            finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_LOW_SPACE, space_dir, msg);
     }
 }
 
@@ -168,11 +175,11 @@ check_transfer(const VmshiftMigrationSpec *spec, const char *vm, GPtrArray *l)
     gboolean moves = vmshift_migration_spec_moves_storage(spec);
     if (spec->transfer == VMSHIFT_TRANSFER_SAN
         && (moves || spec->type == VMSHIFT_MIGRATION_STORAGE))
-        finding(l, VMSHIFT_SEVERITY_ERROR, "transfer-san-storage-move", vm,
+        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT, vm,
                 "--transfer san keeps the disks where they are; it cannot go with --path, "
                 "--disk-path or a storage migration");
     if (spec->transfer == VMSHIFT_TRANSFER_NETWORK && !moves)
-        finding(l, VMSHIFT_SEVERITY_ERROR, "transfer-network-no-target", vm,
+        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT, vm,
                 "--transfer network copies the disks: give the target directory with --path "
                 "DIR (or --disk-path)");
 }
@@ -189,16 +196,9 @@ kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError 
     if (!src)
         return NULL;
     GPtrArray *l = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
-    gboolean running = kvm_vm_is_running(src, def->name);
     KvmHost *dst = src;
     if (spec->type != VMSHIFT_MIGRATION_STORAGE && !(dst = check_destination(b, spec, src, l)))
         return l;
-    if (spec->type == VMSHIFT_MIGRATION_LIVE && !running)
-        finding(l, VMSHIFT_SEVERITY_ERROR, "power-state", def->name,
-                "the VM is stopped: live migration needs it running (use --cold)");
-    if (spec->type == VMSHIFT_MIGRATION_COLD && running)
-        finding(l, VMSHIFT_SEVERITY_ERROR, "power-state", def->name,
-                "the VM runs: cold migration needs it stopped (use --live)");
     if (dst != src) {
         check_memory(dst, def, l);
         check_qemu(src, dst, def, l);
@@ -206,10 +206,10 @@ kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError 
     }
     check_disks(spec, src, dst, def, l);
     check_transfer(spec, def->name, l);
-    GError *e = NULL;
-    g_autoptr(VmshiftCheckpointState) cs = kvm_qmp_checkpoint_state(b, spec->vm, &e);
+    /* a block job the backend sees directly; the host shows it once */
+    g_autoptr(VmshiftCheckpointState) cs = kvm_qmp_checkpoint_state(b, spec->vm, NULL);
     if (cs && cs->merging)
-        finding(l, VMSHIFT_SEVERITY_ERROR, "merge-in-progress", def->name, cs->detail);
-    g_clear_error(&e);
+        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_MERGE_IN_PROGRESS, def->name,
+                cs->detail);
     return l;
 }

@@ -242,7 +242,7 @@ def run(tmp):
 
     # ---- checks -----------------------------------------------------------
     rc, out, err = V.run("check", "web01", "--to", "HV02")
-    ok(rc != 0 and "storage-not-shared" in out,
+    ok(rc != 0 and "disk-unreachable" in out,
        "check web01 --to HV02: local disks refused (exit %d)" % rc, out + err)
     rc, out, err = V.run("check", "csv01", "--to", "HV02")
     ok(rc == 0, "check csv01 --to HV02: OK (shared storage)", out + err)

@@ -264,12 +264,12 @@ def run(tmp):
     # ---- checks ----------------------------------------------------------
     rc, rows, out = drive(conf, "check", "live", "web01", "HV02")
     codes = [f["code"] for f in rows_of(rows, "finding")]
-    ok(rc == 0 and codes.count("storage-not-shared") == 2,
+    ok(rc == 0 and codes.count("disk-unreachable") == 2,
        "check: local disks cannot be live-migrated without --path", out)
 
     rc, rows, out = drive(conf, "check", "live", "dmz01", "HV02", "--path",
                           "E:\\VMs\\dmz01")
-    f = [x for x in rows_of(rows, "finding") if x["code"] == "nic-unmapped"]
+    f = [x for x in rows_of(rows, "finding") if x["code"] == "network-missing"]
     ok(rc == 0 and f and "DMZ" in f[0]["message"] and f[0]["severity"] == "2",
        "check: destination lacks the NIC's switch", out)
 

@@ -26,7 +26,7 @@ printf '[network other]\nnetdev=user\n' > "$KT/b/networks.conf.new"
 out=$(cd "$KT" && mv b/networks.conf b/networks.conf.keep && mv b/networks.conf.new b/networks.conf &&
       drive check demo --to hostB 2>&1; mv b/networks.conf.keep b/networks.conf)
 check "check: NIC on a network missing at the destination is an error" \
-    grep -q "finding error nic-unmapped" <<<"$out"
+    grep -q "finding error network-missing" <<<"$out"
 
 wait_console "$KT/a" demo "DIRTY pass=1" 60
 out=$(drive --journal "$KT/j1" migrate demo --to hostB 2>"$KT/err1")

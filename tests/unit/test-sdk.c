@@ -98,7 +98,7 @@ test_has_field_old_size(void)
  * make this test stop compiling when a member is appended, so that the new
  * member gets a check here (and, for a pointer, a copy in sdk/types.c). */
 G_STATIC_ASSERT(sizeof(VmshiftVm) == offsetof(VmshiftVm, status_detail) + sizeof(char *));
-G_STATIC_ASSERT(sizeof(VmshiftDisk) == offsetof(VmshiftDisk, backing_chain) + sizeof(GPtrArray *));
+G_STATIC_ASSERT(sizeof(VmshiftDisk) == offsetof(VmshiftDisk, reserved1) + sizeof(guint32));
 G_STATIC_ASSERT(sizeof(VmshiftNic) == offsetof(VmshiftNic, model) + sizeof(char *));
 
 /* @b is a deep copy of the string @a: equal, and not the same memory. */
@@ -121,6 +121,8 @@ check_disk_copy(const VmshiftDisk *a, const VmshiftDisk *b)
     assert_str_copy(a->format, b->format);
     g_assert_cmpuint(b->capacity, ==, a->capacity);
     g_assert_cmpuint(b->allocation, ==, a->allocation);
+    g_assert_cmpuint(b->size_known, ==, a->size_known);
+    g_assert_cmpuint(b->reserved1, ==, a->reserved1);
     assert_str_copy(a->volume, b->volume);
     if (!a->backing_chain) {
         g_assert_null(b->backing_chain);
@@ -168,6 +170,7 @@ full_vm(void)
     d->format = g_strdup("qcow2");
     d->capacity = 10 << 20;
     d->allocation = 3 << 20;
+    d->size_known = VMSHIFT_DISK_CAPACITY_KNOWN | VMSHIFT_DISK_ALLOCATION_KNOWN;
     d->volume = g_strdup("pool1");
     d->backing_chain = vmshift_string_list_new();
     g_ptr_array_add(d->backing_chain, g_strdup("/srv/base.qcow2"));

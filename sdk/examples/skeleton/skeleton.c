@@ -34,6 +34,14 @@
  *   switchover-reply-seconds=N  how long the "hypervisor" takes to answer the
  *                               switchover after doing it (0): a test's window
  *                               for a kill or a cancel right after it
+ *   shared-path=DIR             a volume every host reaches (SAN, NFS); new
+ *                               VMs start there instead of /srv/vms
+ *
+ * The facts a real hypervisor would report can be changed in the state file
+ * (tests and demos do): [host NAME] status=maintenance|limited|disconnected,
+ * memory-free=BYTES|unknown, cpu=PERCENT, networks=lan;dmz, compat=CLASS,
+ * volume-free=BYTES|unknown; [shared] free=BYTES; [vm NAME] disk-size=
+ * BYTES|unknown, merging=SNAPSHOT, consolidate=true.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -55,6 +63,7 @@ struct _VmshiftBackend {
     char **hosts;
     gint64 transfer_seconds;
     gint64 switchover_reply_seconds;
+    char *shared_path; /* NULL: every volume is local to its host */
 };
 typedef struct _VmshiftBackend SkeletonBackend;
 
@@ -143,6 +152,7 @@ skeleton_open(const VmshiftConfig *config, guint32 flags, GError **error)
         || !vmshift_config_get_int(config, "switchover-reply-seconds", 0, 0, 3600,
                                    &b->switchover_reply_seconds, error))
         goto fail;
+    b->shared_path = vmshift_config_get_string(config, "shared-path", NULL);
     b->state_file = vmshift_config_get_string(config, "state-file", NULL);
     if (!b->state_file) {
         const char *dir = vmshift_config_get_state_dir(config);
@@ -174,7 +184,7 @@ skeleton_open(const VmshiftConfig *config, guint32 flags, GError **error)
             g_key_file_set_string(kf, group, "host", host);
             g_key_file_set_string(kf, group, "power", "running");
             g_key_file_set_uint64(kf, group, "memory", 2 * GiB);
-            g_key_file_set_string(kf, group, "path", "/srv/vms");
+            g_key_file_set_string(kf, group, "path", b->shared_path ? b->shared_path : "/srv/vms");
         }
         if (!state_save(b, kf, error))
             goto fail;
@@ -200,31 +210,78 @@ skeleton_close(VmshiftBackend *b)
         return;
     g_free(b->name);
     g_free(b->state_file);
+    g_free(b->shared_path);
     g_strfreev(b->hosts);
     g_free(b);
 }
 
 /* ---- inventory ----------------------------------------------------------- */
 
+static char *
+host_group(const char *host)
+{
+    return g_strconcat("host ", host, NULL);
+}
+
+/* A number of the state file, @fallback when absent; *known FALSE when it
+ * says "unknown". */
+static guint64
+state_bytes(GKeyFile *kf, const char *group, const char *key, guint64 fallback, gboolean *known)
+{
+    g_autofree char *v = g_key_file_get_string(kf, group, key, NULL);
+
+    if (known)
+        *known = g_strcmp0(v, "unknown") != 0;
+    return v && g_ascii_isdigit(*v) ? g_ascii_strtoull(v, NULL, 10) : fallback;
+}
+
+static guint32
+host_status_from(const char *s)
+{
+    return !g_strcmp0(s, "maintenance")    ? VMSHIFT_HOST_MAINTENANCE
+           : !g_strcmp0(s, "limited")      ? VMSHIFT_HOST_LIMITED
+           : !g_strcmp0(s, "disconnected") ? VMSHIFT_HOST_DISCONNECTED
+                                           : VMSHIFT_HOST_OK;
+}
+
 static GPtrArray *
 skeleton_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
 {
+    g_autoptr(GKeyFile) kf = NULL;
     GPtrArray *hosts;
+    int fd;
 
     if (!vmshift_check_flags(flags, 0, "list_hosts", error))
         return NULL;
+    if (!(kf = state_load(b, &fd, error)))
+        return NULL;
+    state_unlock(fd);
     hosts = vmshift_list_new((GDestroyNotify)vmshift_host_free);
     for (guint i = 0; b->hosts[i]; i++) {
+        g_autofree char *group = host_group(b->hosts[i]);
+        g_autofree char *status = g_key_file_get_string(kf, group, "status", NULL);
+        g_auto(GStrv) nets = g_key_file_get_string_list(kf, group, "networks", NULL, NULL);
         VmshiftHost *h = vmshift_host_new();
+        gboolean known;
         h->id = g_strdup(b->hosts[i]);
         h->name = g_strdup(b->hosts[i]);
-        h->status = VMSHIFT_HOST_OK;
+        h->status = host_status_from(status);
         h->hypervisor = g_strdup("skeleton " SKELETON_VERSION);
         h->cpu_count = 8;
-        h->cpu_usage_percent = 10;
-        h->memory_total = 64 * GiB;
-        h->memory_free = 48 * GiB;
+        h->cpu_usage_percent = (gint32)state_bytes(kf, group, "cpu", 10, NULL);
+        h->memory_free = state_bytes(kf, group, "memory-free", 48 * GiB, &known);
+        h->memory_total = known ? 64 * GiB : 0; /* both 0: not known */
+        if (!known)
+            h->memory_free = 0;
         h->default_vm_path = g_strdup("/srv/vms");
+        /* ABI 1.2 facts: the networks this host has, when the state names
+         * them, and its live-migration compatibility class */
+        if (nets) {
+            h->networks = vmshift_string_list_new();
+            for (guint k = 0; nets[k]; k++)
+                g_ptr_array_add(h->networks, g_strdup(nets[k]));
+        }
+        h->compat_id = g_key_file_get_string(kf, group, "compat", NULL);
         g_ptr_array_add(hosts, h);
     }
     return hosts;
@@ -241,6 +298,7 @@ vm_from_state(GKeyFile *kf, const char *name)
     VmshiftVm *vm = vmshift_vm_new();
     VmshiftDisk *disk = vmshift_disk_new();
     VmshiftNic *nic = vmshift_nic_new();
+    gboolean known;
 
     vm->id = g_strdup(name);
     vm->name = g_strdup(name);
@@ -253,7 +311,11 @@ vm_from_state(GKeyFile *kf, const char *name)
     disk->id = g_strdup("disk0");
     disk->path = g_strdup_printf("%s/disk0.img", disk_dir ? disk_dir : vm->config_path);
     disk->format = g_strdup("raw");
-    disk->capacity = 10 * GiB;
+    /* a size the backend cannot tell is reported as unknown, not as 0 */
+    disk->capacity = state_bytes(kf, group, "disk-size", 10 * GiB, &known);
+    disk->size_known = known ? VMSHIFT_DISK_CAPACITY_KNOWN : 0;
+    if (!known)
+        disk->capacity = 0;
     g_ptr_array_add(vm->disks, disk);
     nic->id = g_strdup("net0");
     nic->network = g_strdup(network ? network : "lan");
@@ -330,12 +392,19 @@ skeleton_list_networks(VmshiftBackend *b, const char *host, guint32 flags, GErro
 static GPtrArray *
 skeleton_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError **error)
 {
+    g_autoptr(GKeyFile) kf = NULL;
     GPtrArray *vols;
+    int fd;
 
     if (!vmshift_check_flags(flags, 0, "list_volumes", error))
         return NULL;
+    if (!(kf = state_load(b, &fd, error)))
+        return NULL;
+    state_unlock(fd);
     vols = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
     for (guint i = 0; b->hosts[i]; i++) {
+        g_autofree char *group = host_group(b->hosts[i]);
+        gboolean known;
         VmshiftVolume *v;
         if (host && strcmp(host, b->hosts[i]) != 0)
             continue;
@@ -346,8 +415,21 @@ skeleton_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError
         v->host = g_strdup(b->hosts[i]);
         v->kind = g_strdup("directory");
         v->capacity = 1024 * GiB;
-        v->free = 512 * GiB;
+        v->free = state_bytes(kf, group, "volume-free", 512 * GiB, &known);
+        v->free_unknown = !known; /* ABI 1.2 */
         v->is_default = 1;
+        g_ptr_array_add(vols, v);
+    }
+    if (b->shared_path) {
+        /* shared: no owning host, every host reaches it (hosts NULL) */
+        VmshiftVolume *v = vmshift_volume_new();
+        v->id = g_strdup("shared");
+        v->name = g_strdup("shared");
+        v->path = g_strdup(b->shared_path);
+        v->kind = g_strdup("datastore");
+        v->shared = 1;
+        v->capacity = 4096 * GiB;
+        v->free = state_bytes(kf, "shared", "free", 2048 * GiB, NULL);
         g_ptr_array_add(vols, v);
     }
     return vols;
@@ -379,41 +461,30 @@ skeleton_checkpoint_state(VmshiftBackend *b, const char *name, guint32 flags, GE
         st->merging = 1;
         st->detail = g_strdup_printf("snapshot '%s' is being merged", merging);
     }
+    st->needs_consolidation = g_key_file_get_boolean(kf, group, "consolidate", NULL);
     return st;
 }
 
 /* ---- validation ----------------------------------------------------------- */
 
+/* The host judges destination, power state, memory, space, networks and
+ * merges itself from the facts above (vmshift/findings.h); check_migration
+ * reports only what the backend alone knows, with a canonical code. Here
+ * that is the migration options this backend does not have. */
 static GPtrArray *
 skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, guint32 flags,
                          GError **error)
 {
-    g_autoptr(VmshiftVm) vm = NULL;
     GPtrArray *findings;
 
     if (!vmshift_check_flags(flags, 0, "check_migration", error))
         return NULL;
-    if (!(vm = skeleton_get_vm(b, spec->vm, 0, error)))
-        return NULL;
     findings = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
-    if (spec->type != VMSHIFT_MIGRATION_STORAGE && !host_known(b, spec->dest_host))
-        g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-host",
-                                                      spec->dest_host, "no host named '%s'",
-                                                      spec->dest_host ? spec->dest_host : ""));
-    if (spec->type != VMSHIFT_MIGRATION_STORAGE && g_strcmp0(spec->dest_host, vm->host) == 0)
-        g_ptr_array_add(findings,
-                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "same-host", spec->dest_host,
-                                            "VM '%s' already runs on '%s'", vm->name, vm->host));
-    if (spec->type == VMSHIFT_MIGRATION_COLD && vm->power_state == VMSHIFT_POWER_RUNNING)
-        g_ptr_array_add(findings,
-                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "vm-running", vm->name,
-                                            "VM '%s' is running; a cold migration "
-                                            "needs it stopped",
-                                            vm->name));
     /* one stand-in hypervisor with no storage network: no --transfer choice */
     if (spec->transfer != VMSHIFT_TRANSFER_AUTO)
         g_ptr_array_add(findings, vmshift_finding_new(
-                                      VMSHIFT_SEVERITY_ERROR, "transfer-unsupported", vm->name,
+                                      VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT,
+                                      spec->vm,
                                       "skeleton: --transfer %s is not supported (this "
                                       "backend has no transfer choice)",
                                       spec->transfer == VMSHIFT_TRANSFER_SAN ? "san" : "network"));
@@ -423,20 +494,9 @@ skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, gu
         const char *key;
         g_variant_iter_init(&it, spec->options);
         while (g_variant_iter_next(&it, "{&sv}", &key, NULL))
-            g_ptr_array_add(findings,
-                            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-option", key,
-                                                "skeleton: unknown option '%s'", key));
-    }
-    for (guint i = 0; spec->networks && i < spec->networks->len; i++) {
-        const VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
-        if (!vmshift_vm_find_nic(vm, m->key))
-            g_ptr_array_add(findings,
-                            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-nic", m->key,
-                                                "VM '%s' has no NIC '%s'", vm->name, m->key));
-        else if (strcmp(m->value, "lan") != 0)
-            g_ptr_array_add(findings,
-                            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "unknown-network", m->value,
-                                                "network '%s' does not exist", m->value));
+            g_ptr_array_add(findings, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
+                                                          VMSHIFT_FINDING_UNKNOWN_OPTION, key,
+                                                          "skeleton: unknown option '%s'", key));
     }
     return findings;
 }
@@ -717,7 +777,8 @@ static const VmshiftBackendOps skeleton_ops = {
 };
 
 static const char *const skeleton_config_keys[] = {
-    "hosts", "vms", "state-file", "transfer-seconds", "switchover-reply-seconds", NULL,
+    "hosts", "vms", "state-file", "transfer-seconds", "switchover-reply-seconds", "shared-path",
+    NULL,
 };
 
 VMSHIFT_PLUGIN_DEFINE("skeleton", SKELETON_VERSION, "MIT",

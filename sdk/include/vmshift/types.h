@@ -113,6 +113,18 @@ typedef struct {
     char *default_vm_path;
     GPtrArray *san_ids;
     /* Added in ABI 1.0; append new members below. */
+
+    /* ---- ABI 1.2: facts for the host's rules (see vmshift/findings.h) ----
+     * @networks: names of the networks a VM's NIC can use on this host;
+     *   NULL when the plugin does not say (the host then reads
+     *   list_networks() and each network's @hosts).
+     * @compat_id: the live-migration compatibility class of this host (CPU
+     *   model/feature level and hypervisor version, as the backend judges
+     *   it): a running VM moves live only between hosts whose non-NULL
+     *   @compat_id are equal; NULL when unknown.
+     * Read them only after VMSHIFT_HAS_FIELD(host, compat_id). */
+    GPtrArray *networks;
+    char *compat_id;
 } VmshiftHost;
 
 /**
@@ -140,7 +152,27 @@ typedef struct {
     guint64 allocation;
     char *volume;
     GPtrArray *backing_chain;
+
+    /* ---- ABI 1.2 ----
+     * @size_known: #VmshiftDiskSizeKnown bits saying which of @capacity and
+     *   @allocation the backend knows (so that a known 0 differs from "not
+     *   reported"). When 0 (a plugin built before 1.2), a non-zero value is
+     *   taken as known and 0 as unknown. */
+    guint32 size_known;
+    guint32 reserved1;
 } VmshiftDisk;
+
+/**
+ * VmshiftDiskSizeKnown:
+ * @VMSHIFT_DISK_CAPACITY_KNOWN: VmshiftDisk.capacity is what the backend reported.
+ * @VMSHIFT_DISK_ALLOCATION_KNOWN: VmshiftDisk.allocation is what the backend reported.
+ *
+ * Since: ABI 1.2.
+ */
+typedef enum {
+    VMSHIFT_DISK_CAPACITY_KNOWN = 1u << 0,
+    VMSHIFT_DISK_ALLOCATION_KNOWN = 1u << 1,
+} VmshiftDiskSizeKnown;
 
 /**
  * VmshiftNic:
@@ -225,6 +257,12 @@ typedef struct {
     guint32 is_default;
     guint32 reserved0;
     GPtrArray *hosts;
+
+    /* ---- ABI 1.2 ----
+     * @free_unknown: non-zero when the backend could not tell @free (it is
+     *   then not a real 0). */
+    guint32 free_unknown;
+    guint32 reserved1;
 } VmshiftVolume;
 
 /**

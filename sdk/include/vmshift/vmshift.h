@@ -13,6 +13,7 @@
 #include <vmshift/version.h>
 #include <vmshift/error.h>
 #include <vmshift/types.h>
+#include <vmshift/findings.h>
 #include <vmshift/job.h>
 #include <vmshift/conf.h>
 #include <vmshift/plugin.h>

@@ -1,0 +1,110 @@
+/*
+ * vmshift host: placement for --to-group and bulk plans.
+ *
+ * The best-rated host of the group (rate.c, without the text, over every
+ * member) given what the run has already placed, so a wave spreads its VMs:
+ * equal hosts take turns, and each placement's memory and disk bytes count
+ * against the host and volume it went to. The VM's storage stays where it
+ * is when the host reaches it; otherwise it goes to the host's roomiest
+ * volume. The winner is then rated with its explanation and the plugin's
+ * own check; if that rules it out, the next host is tried. Cost: hosts ×
+ * (disks + NICs) per VM, plus one plugin check.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "host/rules.h"
+
+/* One line for --dry-run: the choice and why. */
+static char *
+reason_line(const HostRating *r, guint candidates, guint eligible)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    g_autofree char *mem = host_format_bytes(r->memory_after);
+
+    g_string_append_printf(s, "host '%s': %.1f stars, the best of %u eligible of %u host(s)",
+                           r->host->name, r->score, eligible, candidates);
+    if (r->placed)
+        g_string_append_printf(s, ", %u VM(s) placed there earlier in this run", r->placed);
+    g_string_append_printf(s, ", %s memory free afterwards; ", mem);
+    if (r->storage_shared) {
+        g_string_append(s, "storage stays: the VM's disks are on storage the host shares");
+    } else if (r->dest_path) {
+        g_autofree char *fr = host_format_bytes(r->best_volume_free);
+        g_string_append_printf(s,
+                               "storage moves to %s, the host's volume with the most free "
+                               "space (%s)",
+                               r->dest_path, fr);
+    } else {
+        g_string_append(s, "storage stays where it is (no volume known on that host)");
+    }
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static guint64
+vm_disk_bytes(const VmshiftVm *vm)
+{
+    guint64 sum = 0, n;
+    for (guint i = 0; i < vm->disks->len; i++)
+        if (host_disk_bytes(g_ptr_array_index(vm->disks, i), &n))
+            sum += n;
+    return sum;
+}
+
+HostRating *
+host_place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
+           HostPlaceRun *run, GError **error)
+{
+    g_autoptr(GPtrArray) quick = host_rate_run(reg, b, vm, group, run, FALSE, error);
+    g_autofree char *why = NULL;
+    guint eligible = 0;
+
+    if (!quick)
+        return NULL;
+    for (guint i = 0; i < quick->len; i++)
+        eligible += ((HostRating *)g_ptr_array_index(quick, i))->eligible;
+    for (;;) {
+        HostRating *q = NULL;
+        g_autofree char *member = NULL;
+        g_autoptr(GPtrArray) one = NULL;
+        HostRating *r;
+        for (guint i = 0; i < quick->len; i++) {
+            HostRating *x = g_ptr_array_index(quick, i);
+            if (x->eligible && (!q || host_rating_compare(x, q) < 0))
+                q = x;
+        }
+        if (!q)
+            break;
+        q->eligible = FALSE; /* tried */
+        member = g_strdup_printf("%s:%s", host_backend_name(b), q->host->name);
+        {
+            const char *const members[] = { member, NULL };
+            one = host_rate_members(reg, b, vm, members, run, TRUE, error);
+        }
+        if (!one)
+            return NULL;
+        r = g_ptr_array_index(one, 0);
+        if (!r->eligible) {
+            if (!why)
+                why = g_strdup_printf("%s: %s", r->host->name, r->reason);
+            continue;
+        }
+        r = g_ptr_array_steal_index(one, 0);
+        g_free(run->last_reason);
+        run->last_reason = reason_line(r, quick->len, eligible);
+        host_place_run_add(run, r->host->name, vm->memory, r->dest_path,
+                           r->dest_path ? vm_disk_bytes(vm) : 0);
+        return r;
+    }
+    if (!why && quick->len) {
+        HostRating *first = g_ptr_array_index(quick, 0);
+        why = g_strdup_printf("%s: ruled out by %s", first->host->name,
+                              first->reason_code ? first->reason_code : "-");
+    }
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                "no host of group '%s' can take VM '%s' (%s; see 'vmshift rate %s:%s --group %s')",
+                group ? group : "-", vm->name, why ? why : "the group has no host",
+                host_backend_name(b), vm->name, group ? group : "-");
+    return NULL;
+}
