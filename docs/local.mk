@@ -1,33 +1,70 @@
-## docs: the documentation (docs/README.md is the index). Man pages are
-## generated from sections of README.md by docs/readme2man.py (Python 3
-## standard library only). The README is the one source of the
-## text; a README section that is missing or still a placeholder gives a
-## warning and a page that points to the README, never a failed build.
+## docs: the documentation (docs/README.md is the index).
 ##
-##   vmshift.1               written as a man page: docs/vmshift.1.in
-##   vmshift.conf.5          Configuration
-##   vmshift-plugin-NAME.7   Backends / NAME  (only for the plugins built)
-##   vmshift-sdk.7           Writing a plugin
+## The man pages are written as man pages, in scdoc(5): docs/NAME.N.scd.
+## scdoc turns each into docs/NAME.N.in, roff with %PLACEHOLDER%s for the
+## version and the installation paths; those are built in the source tree
+## and distributed, so that a build from the tarball needs no scdoc. At
+## build time sed fills in the placeholders: docs/NAME.N.
+##
+##   vmshift.1          the command: every command, option, FILES, ...
+##   vmshift.conf.5     the configuration: every key of the host and plugins
+##   vmshift-bulk.5     plan files of `vmshift bulk`
+##   vmshift-plugin.7   for vendors: the SDK, its ABI, the skeleton plugin
+##
+## tests/host/man.sh renders each page and checks it against the code.
 
-README2MAN = $(PYTHON3) $(top_srcdir)/docs/readme2man.py
-README2MAN_COMMON = --version '$(PACKAGE_VERSION)'
-## Every page depends on the README and the generator only.
-doc_man_deps = $(top_srcdir)/README.md $(top_srcdir)/docs/readme2man.py
-
-doc_man_pages = docs/vmshift.1 docs/vmshift.conf.5 docs/vmshift-sdk.7
-if PLUGIN_KVM
-doc_man_pages += docs/vmshift-plugin-kvm.7
-endif
-if PLUGIN_HYPERV
-doc_man_pages += docs/vmshift-plugin-hyperv.7
-endif
-if PLUGIN_ESX
-doc_man_pages += docs/vmshift-plugin-esx.7
-endif
+doc_man_pages = docs/vmshift.1 docs/vmshift.conf.5 docs/vmshift-bulk.5 docs/vmshift-plugin.7
+doc_man_sources = $(doc_man_pages:=.scd)
+## in the source tree: the dist rules and the page rules name the same files
+doc_man_roff = $(doc_man_pages:%=$(srcdir)/%.in)
 man_MANS += $(doc_man_pages)
-CLEANFILES += docs/vmshift.1 docs/vmshift.conf.5 docs/vmshift-sdk.7 \
-	docs/vmshift-plugin-kvm.7 docs/vmshift-plugin-hyperv.7 docs/vmshift-plugin-esx.7
-EXTRA_DIST += docs/readme2man.py docs/local.mk docs/vmshift.1.in
+CLEANFILES += $(doc_man_pages)
+MAINTAINERCLEANFILES = $(doc_man_roff)
+EXTRA_DIST += docs/local.mk $(doc_man_sources) $(doc_man_roff)
+
+## Where vendors find the skeleton plugin and THREADS.md once installed
+## (the SDK's documentation; packages that put it elsewhere, as Debian's
+## libvmshift-sdk-dev does, pass sdkdocdir=DIR to make and make install).
+sdkdocdir = $(docdir)
+sdkdoc_DATA = sdk/THREADS.md
+
+## scdoc: source -> roff in the source tree (as automake does for info files).
+doc_scdoc = if test -z '$(SCDOC)'; then \
+	  echo "$@: scdoc is needed to build it from $<; install scdoc and run configure again" >&2; \
+	  exit 1; fi; \
+	$(SCDOC) <$< >$@.tmp && mv $@.tmp $@
+
+$(srcdir)/docs/vmshift.1.in: $(srcdir)/docs/vmshift.1.scd
+	$(AM_V_GEN)$(doc_scdoc)
+$(srcdir)/docs/vmshift.conf.5.in: $(srcdir)/docs/vmshift.conf.5.scd
+	$(AM_V_GEN)$(doc_scdoc)
+$(srcdir)/docs/vmshift-bulk.5.in: $(srcdir)/docs/vmshift-bulk.5.scd
+	$(AM_V_GEN)$(doc_scdoc)
+$(srcdir)/docs/vmshift-plugin.7.in: $(srcdir)/docs/vmshift-plugin.7.scd
+	$(AM_V_GEN)$(doc_scdoc)
+
+## roff -> the page, with this build's version and paths.
+doc_subst = $(MKDIR_P) docs && sed \
+	-e 's|%VERSION%|$(PACKAGE_VERSION)|g' \
+	-e 's|%ABIVERSION%|$(VMSHIFT_ABI_MAJOR).$(VMSHIFT_ABI_MINOR)|g' \
+	-e 's|%PKGSYSCONFDIR%|$(pkgsysconfdir)|g' \
+	-e 's|%STATEDIR%|$(statedir)|g' \
+	-e 's|%PLUGINDIR%|$(plugindir)|g' \
+	-e 's|%PKGDATADIR%|$(pkgdatadir)|g' \
+	-e 's|%DATADIR%|$(datadir)|g' \
+	-e 's|%INCLUDEDIR%|$(includedir)|g' \
+	-e 's|%LIBDIR%|$(libdir)|g' \
+	-e 's|%SDKDOCDIR%|$(sdkdocdir)|g' \
+	$(srcdir)/$@.in >$@.tmp && mv $@.tmp $@
+
+docs/vmshift.1: $(srcdir)/docs/vmshift.1.in Makefile
+	$(AM_V_GEN)$(doc_subst)
+docs/vmshift.conf.5: $(srcdir)/docs/vmshift.conf.5.in Makefile
+	$(AM_V_GEN)$(doc_subst)
+docs/vmshift-bulk.5: $(srcdir)/docs/vmshift-bulk.5.in Makefile
+	$(AM_V_GEN)$(doc_subst)
+docs/vmshift-plugin.7: $(srcdir)/docs/vmshift-plugin.7.in Makefile
+	$(AM_V_GEN)$(doc_subst)
 
 ## The rest of the documentation.
 EXTRA_DIST += docs/README.md docs/hyperv.md \
@@ -36,35 +73,7 @@ EXTRA_DIST += docs/README.md docs/hyperv.md \
 ## The C formatting rules and their check (HACKING.md, "Code style").
 EXTRA_DIST += .clang-format .ci/check-format
 
-doc_see_plugins = --see-also 'vmshift-plugin-kvm(7)' \
-	--see-also 'vmshift-plugin-hyperv(7)' --see-also 'vmshift-plugin-esx(7)'
-
-## vmshift(1) is written as a man page (docs/vmshift.1.in); only the
-## version and the installation paths are filled in.
-docs/vmshift.1: $(top_srcdir)/docs/vmshift.1.in Makefile
-	$(AM_V_GEN)$(MKDIR_P) docs && sed -e 's|%VERSION%|$(PACKAGE_VERSION)|g' \
-	  -e 's|%PKGSYSCONFDIR%|$(pkgsysconfdir)|g' -e 's|%STATEDIR%|$(statedir)|g' \
-	  -e 's|%PLUGINDIR%|$(plugindir)|g' $(top_srcdir)/docs/vmshift.1.in >$@.tmp && mv $@.tmp $@
-
-docs/vmshift.conf.5: $(doc_man_deps)
-	$(AM_V_GEN)$(MKDIR_P) docs && $(README2MAN) $(top_srcdir)/README.md -o $@ \
-	  $(README2MAN_COMMON) --name vmshift.conf --section 5 \
-	  --summary 'vmshift configuration and backends.d drop-ins' \
-	  --take 'Configuration=DESCRIPTION' \
-	  --see-also 'vmshift(1)' $(doc_see_plugins)
-
-docs/vmshift-sdk.7: $(doc_man_deps)
-	$(AM_V_GEN)$(MKDIR_P) docs && $(README2MAN) $(top_srcdir)/README.md -o $@ \
-	  $(README2MAN_COMMON) --name vmshift-sdk --section 7 \
-	  --summary 'writing a vmshift hypervisor plugin with libvmshift-sdk' \
-	  --take 'Writing a plugin=DESCRIPTION' \
-	  --see-also 'vmshift(1)' --see-also 'pkg-config(1)'
-
-## One rule per plugin page; NAME comes from the file name.
-docs/vmshift-plugin-kvm.7 docs/vmshift-plugin-hyperv.7 docs/vmshift-plugin-esx.7: $(doc_man_deps)
-	$(AM_V_GEN)$(MKDIR_P) docs && name=`echo '$@' | sed 's|.*vmshift-plugin-||; s|\.7$$||'` && \
-	$(README2MAN) $(top_srcdir)/README.md -o $@ \
-	  $(README2MAN_COMMON) --name vmshift-plugin-$$name --section 7 \
-	  --summary "the vmshift $$name backend plugin" \
-	  --take "Backends/$$name=DESCRIPTION" \
-	  --see-also 'vmshift(1)' --see-also 'vmshift.conf(5)'
+## The pages against the code: every command, option and configuration or
+## plan key the sources read (#18). Needs host/vmshift, built by `all`.
+TESTS += tests/host/man.sh
+dist_noinst_SCRIPTS += tests/host/man.sh

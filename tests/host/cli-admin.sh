@@ -181,28 +181,6 @@ if json_ok "$T/out" && grep -q "\"vm\": *\"b$(printf '\357\277\275')\\\\u001b\[2
 then ok "--json jobs: valid, the bad byte as U+FFFD, ESC as \\u001b"
 else notok "--json jobs: bad name" "$(grep '"vm"' "$T/out" | od -c | head)"; fi
 
-# ---- 6. vmshift(1) names every command and option of the command table ----------------------
-if [ -f "$B/docs/vmshift.1" ] && command -v man >/dev/null; then
-    LC_ALL=C MANWIDTH=250 MANROFFOPT=-rHY=0 man -l "$B/docs/vmshift.1" >"$T/man" 2>"$T/err"
-    missing=
-    for c in $cmds; do
-        subs=$(V __complete subcommands "$c")
-        for s in ${subs:-""}; do
-            name=$(echo "$c $s" | sed 's/ *$//')
-            grep -q "^ *$name\( \|$\)" "$T/man" || missing="$missing '$name'"
-            # shellcheck disable=SC2086
-            for o in $(V __complete options $c $s); do
-                grep -q -- "$o\([ ,]\|$\)" "$T/man" || missing="$missing $o($name)"
-            done
-        done
-    done
-    for sec in OPTIONS COMMANDS FILES ENVIRONMENT "EXIT STATUS" EXAMPLES; do
-        grep -q "^[A-Z ]*$sec\$" "$T/man" || missing="$missing section:$sec"
-    done
-    if [ -z "$missing" ] && [ -s "$T/man" ]; then ok "vmshift(1) renders and names every command and option"
-    else notok "vmshift(1) lacks:$missing" "$(cat "$T/err")"; fi
-else
-    ok "# SKIP vmshift(1) not built or no man"
-fi
+# vmshift(1) against the command table: tests/host/man.sh.
 
 echo "1..$n"

@@ -123,10 +123,11 @@ for p in vmshift libvmshift-sdk1 libvmshift-sdk-dev vmshift-plugin-kvm vmshift-p
 done
 check "no package contains a libtool .la file" \
     sh -c "for d in $work/*_${debversion}_*.deb; do dpkg-deb -c \$d; done | grep -q '\.la$' && exit 1 || exit 0"
-check "vmshift: /usr/bin/vmshift, vmshift(1), vmshift.conf(5)" \
+check "vmshift: /usr/bin/vmshift, vmshift(1), vmshift.conf(5), vmshift-bulk(5)" \
     sh -c "$(declare -f has contents deb); work=$work debversion=$debversion; \
         has vmshift /usr/bin/vmshift && has vmshift /usr/share/man/man1/vmshift.1.gz && \
-        has vmshift /usr/share/man/man5/vmshift.conf.5.gz"
+        has vmshift /usr/share/man/man5/vmshift.conf.5.gz && \
+        has vmshift /usr/share/man/man5/vmshift-bulk.5.gz"
 check "vmshift: /etc/vmshift/vmshift.conf is a conffile" \
     sh -c "dpkg-deb --ctrl-tarfile '$(deb vmshift)' | tar -xO ./conffiles 2>/dev/null \
         | grep -qx /etc/vmshift/vmshift.conf"
@@ -139,11 +140,10 @@ for p in $PLUGINS; do
     pkg=vmshift-plugin-$p
     [ -n "$(deb "$pkg")" ] || { skip "$pkg not built"; continue; }
     extra=$(contents "$pkg" | grep -v '/$' \
-        | grep -vx -e "$plugindir/$p.so" -e "/usr/share/man/man7/vmshift-plugin-$p.7.gz" \
+        | grep -vx -e "$plugindir/$p.so" \
                    -e "/usr/share/vmshift/examples/backends.d/$p.conf.example" \
                    -e "/usr/share/doc/$pkg/.*" -e "/usr/share/lintian/overrides/$pkg")
     check "$pkg: holds $plugindir/$p.so" has "$pkg" "$plugindir/$p.so"
-    check "$pkg: holds vmshift-plugin-$p(7)" has "$pkg" "/usr/share/man/man7/vmshift-plugin-$p.7.gz"
     check "$pkg: holds backends.d/$p.conf.example" \
         has "$pkg" "/usr/share/vmshift/examples/backends.d/$p.conf.example"
     check "$pkg: holds nothing else${extra:+ (also: $(echo $extra))}" test -z "$extra"
@@ -155,12 +155,14 @@ check "libvmshift-sdk1: holds libvmshift-sdk.so.1 (and no .so link)" \
     sh -c "$(declare -f has contents deb); work=$work debversion=$debversion; \
         has libvmshift-sdk1 /usr/lib/$multiarch/libvmshift-sdk.so.1 && \
         ! has libvmshift-sdk1 /usr/lib/$multiarch/libvmshift-sdk.so"
-check "libvmshift-sdk-dev: headers, vmshift-sdk.pc, .so link, skeleton example" \
+check "libvmshift-sdk-dev: headers, vmshift-sdk.pc, .so link, skeleton, THREADS.md, vmshift-plugin(7)" \
     sh -c "$(declare -f has contents deb); work=$work debversion=$debversion; \
         has libvmshift-sdk-dev /usr/include/vmshift/vmshift.h && \
         has libvmshift-sdk-dev /usr/lib/$multiarch/pkgconfig/vmshift-sdk.pc && \
         has libvmshift-sdk-dev /usr/lib/$multiarch/libvmshift-sdk.so && \
-        has libvmshift-sdk-dev /usr/share/doc/libvmshift-sdk-dev/examples/skeleton/skeleton.c"
+        has libvmshift-sdk-dev /usr/share/doc/libvmshift-sdk-dev/examples/skeleton/skeleton.c && \
+        has libvmshift-sdk-dev /usr/share/doc/libvmshift-sdk-dev/THREADS.md && \
+        has libvmshift-sdk-dev /usr/share/man/man7/vmshift-plugin.7.gz"
 
 # ---- 4. lintian -------------------------------------------------------------------
 changes=$(ls "$work"/vmshift_"$debversion"_*.changes | head -n 1)
