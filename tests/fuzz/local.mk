@@ -165,3 +165,4 @@ endif
 
 ## bench/fuzz: every target for N executions (default 10 million)
 dist_noinst_SCRIPTS += bench/fuzz
+EXTRA_DIST += bench/README.md
