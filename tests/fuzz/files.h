@@ -67,8 +67,8 @@ fuzz_write(const char *path, const uint8_t *data, size_t size)
         g_unlink(path);
         return;
     }
-    if (!g_file_set_contents_full(path, (const char *)data, (gssize)size,
-                                  G_FILE_SET_CONTENTS_NONE, 0600, NULL))
+    if (!g_file_set_contents_full(path, (const char *)data, (gssize)size, G_FILE_SET_CONTENTS_NONE,
+                                  0600, NULL))
         abort();
 }
 
