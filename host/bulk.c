@@ -295,6 +295,11 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                                                 g, it->vm);
                 g_ptr_array_add(w->items, it);
             }
+            if (!w->items->len) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                            "%s:%u: [%s]: 'vms' names no VM", file, key_line(lines, g, "vms"), g);
+                return NULL;
+            }
         } else {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                         "%s: unknown group [%s] (expected [bulk] or [wave N])", file, g);

@@ -659,15 +659,14 @@ first_word(int argc, char **argv)
     return -1;
 }
 
-int
-host_main(int argc, char **argv)
+/* Parses the command line as far as running the command: @l gets the
+ * options, @cmd the command. Returns -1 to run it, or the exit code (after
+ * --version, --help or a usage error). @av keeps `help CMD`'s argv. */
+static int
+parse_command_line(int argc, char **argv, GPtrArray **av, CmdLine *l, const Command **cmd)
 {
     int word[2] = { -1, -1 };
-    g_auto(CmdLine) l = { 0 };
     g_autoptr(GError) err = NULL;
-    HostSession s;
-    const Command *cmd;
-    g_autoptr(GPtrArray) av = NULL;
     int h = first_word(argc, argv);
     int rc;
 
@@ -679,27 +678,52 @@ host_main(int argc, char **argv)
     }
     if (h > 0 && !strcmp(argv[h], "help")) {
         /* `vmshift help CMD` is `vmshift CMD --help` */
-        av = g_ptr_array_new();
+        *av = g_ptr_array_new();
         for (int i = 0; i < argc; i++)
             if (i != h)
-                g_ptr_array_add(av, argv[i]);
-        g_ptr_array_add(av, (gpointer) "--help");
-        g_ptr_array_add(av, NULL);
-        argc = (int)av->len - 1;
-        argv = (char **)av->pdata;
+                g_ptr_array_add(*av, argv[i]);
+        g_ptr_array_add(*av, (gpointer) "--help");
+        g_ptr_array_add(*av, NULL);
+        argc = (int)(*av)->len - 1;
+        argv = (char **)(*av)->pdata;
     }
-    cmd = find_command(argc, argv, word, &rc);
-    if (!cmd)
+    *cmd = find_command(argc, argv, word, &rc);
+    if (!*cmd)
         return rc;
-    rc = parse_options(cmd, argc, argv, word, &l);
+    rc = parse_options(*cmd, argc, argv, word, l);
     if (rc >= 0)
         return rc;
-    if (!check_args(cmd, &l.o, l.args, &err)) {
-        host_err("%s; see 'vmshift %s --help'", err->message, cmd->name);
+    if (!check_args(*cmd, &l->o, l->args, &err)) {
+        host_err("%s; see 'vmshift %s --help'", err->message, (*cmd)->name);
         return HOST_EXIT_USAGE;
     }
-    if (cmd->summary && !set_table_options(cmd, &l.g))
+    if ((*cmd)->summary && !set_table_options(*cmd, &l->g))
         return HOST_EXIT_USAGE;
+    return -1;
+}
+
+int
+host_cli_parse(int argc, char **argv)
+{
+    g_auto(CmdLine) l = { 0 };
+    g_autoptr(GPtrArray) av = NULL;
+    const Command *cmd = NULL;
+
+    return parse_command_line(argc, argv, &av, &l, &cmd);
+}
+
+int
+host_main(int argc, char **argv)
+{
+    g_auto(CmdLine) l = { 0 };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) av = NULL;
+    HostSession s;
+    const Command *cmd = NULL;
+    int rc = parse_command_line(argc, argv, &av, &l, &cmd);
+
+    if (rc >= 0)
+        return rc;
     if (!host_session_open(&s, &l.g, &err)) {
         host_err("%s", err->message);
         return HOST_EXIT_FAILED;

@@ -311,6 +311,13 @@ host_read_file(const char *path, const char *what, gsize limit, char **contents,
                     limit / 1024);
         return FALSE;
     }
+    if (memchr(buf, '\0', len)) {
+        /* GKeyFile would silently drop everything after it */
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "%s: refusing %s: not a text file (a NUL byte at offset %td)", path, what,
+                    (const char *)memchr(buf, '\0', len) - buf);
+        return FALSE;
+    }
     buf[len] = '\0';
     *contents = g_steal_pointer(&buf);
     return TRUE;

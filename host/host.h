@@ -610,6 +610,10 @@ void host_bulk_clear(HostBulk *bk);
 /* ---- cli.c: the command line (commands: cmd.h, cmd-*.c) ------------------------- */
 
 int host_main(int argc, char **argv);
+/* What host_main() does short of running the command (fuzzing, tests): the
+ * exit code of --version, --help or a usage error, or -1 when the command
+ * would run. */
+int host_cli_parse(int argc, char **argv);
 
 G_END_DECLS
 

@@ -66,7 +66,9 @@ mappings_json(GPtrArray *m)
     json_object *o = json_object_new_object();
     for (guint i = 0; m && i < m->len; i++) {
         VmshiftMapping *p = g_ptr_array_index(m, i);
-        json_object_object_add(o, p->key, host_json_string(p->value));
+        /* a key that is not UTF-8 (a damaged journal row) never reaches --json raw */
+        g_autofree char *key = g_utf8_make_valid(p->key ? p->key : "", -1);
+        json_object_object_add(o, key, host_json_string(p->value));
     }
     return o;
 }

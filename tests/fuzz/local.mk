@@ -88,3 +88,81 @@ tests_fuzz_fuzz_ntlm_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_ntlm_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
 endif
 endif
+
+## vmshift's own input parsers: the configuration and drop-in loader, the
+## credentials reader, the bulk plan parser, the journal's spec JSON and the
+## command line. Each has a libFuzzer target and a replay of its corpus that
+## every build runs. The libFuzzer targets link the host library built again
+## with libFuzzer's coverage instrumentation (tests/fuzz/libhost-fuzz.la).
+EXTRA_DIST += tests/fuzz/files.h \
+	$(wildcard $(srcdir)/tests/fuzz/corpus-config/*) \
+	$(wildcard $(srcdir)/tests/fuzz/corpus-credentials/*) \
+	$(wildcard $(srcdir)/tests/fuzz/corpus-plan/*) \
+	$(wildcard $(srcdir)/tests/fuzz/corpus-spec/*) \
+	$(wildcard $(srcdir)/tests/fuzz/corpus-cli/*)
+FUZZ_HOST_REPLAY_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
+FUZZ_HOST_REPLAY_LDADD = host/libvmshift-host.la sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
+check_PROGRAMS += tests/fuzz/fuzz-config-replay tests/fuzz/fuzz-plan-replay \
+	tests/fuzz/fuzz-spec-replay tests/fuzz/fuzz-cli-replay tests/fuzz/fuzz-credentials-replay
+TESTS += tests/fuzz/fuzz-config-replay tests/fuzz/fuzz-plan-replay \
+	tests/fuzz/fuzz-spec-replay tests/fuzz/fuzz-cli-replay tests/fuzz/fuzz-credentials-replay
+tests_fuzz_fuzz_config_replay_SOURCES = tests/fuzz/fuzz-config.c tests/fuzz/replay.c
+tests_fuzz_fuzz_config_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_CORPUS='"corpus-config"'
+tests_fuzz_fuzz_config_replay_CFLAGS = $(FUZZ_HOST_REPLAY_CFLAGS)
+tests_fuzz_fuzz_config_replay_LDADD = $(FUZZ_HOST_REPLAY_LDADD)
+tests_fuzz_fuzz_plan_replay_SOURCES = tests/fuzz/fuzz-plan.c tests/fuzz/replay.c
+tests_fuzz_fuzz_plan_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_CORPUS='"corpus-plan"'
+tests_fuzz_fuzz_plan_replay_CFLAGS = $(FUZZ_HOST_REPLAY_CFLAGS)
+tests_fuzz_fuzz_plan_replay_LDADD = $(FUZZ_HOST_REPLAY_LDADD)
+tests_fuzz_fuzz_spec_replay_SOURCES = tests/fuzz/fuzz-spec.c tests/fuzz/replay.c
+tests_fuzz_fuzz_spec_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_CORPUS='"corpus-spec"'
+tests_fuzz_fuzz_spec_replay_CFLAGS = $(FUZZ_HOST_REPLAY_CFLAGS)
+tests_fuzz_fuzz_spec_replay_LDADD = $(FUZZ_HOST_REPLAY_LDADD)
+tests_fuzz_fuzz_cli_replay_SOURCES = tests/fuzz/fuzz-cli.c tests/fuzz/replay.c
+tests_fuzz_fuzz_cli_replay_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_FUZZ_CORPUS='"corpus-cli"'
+tests_fuzz_fuzz_cli_replay_CFLAGS = $(FUZZ_HOST_REPLAY_CFLAGS)
+tests_fuzz_fuzz_cli_replay_LDADD = $(FUZZ_HOST_REPLAY_LDADD)
+tests_fuzz_fuzz_credentials_replay_SOURCES = tests/fuzz/fuzz-credentials.c tests/fuzz/replay.c
+tests_fuzz_fuzz_credentials_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DVMSHIFT_FUZZ_CORPUS='"corpus-credentials"'
+tests_fuzz_fuzz_credentials_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_fuzz_fuzz_credentials_replay_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+if ENABLE_FUZZING
+FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined
+noinst_LTLIBRARIES += tests/fuzz/libhost-fuzz.la
+tests_fuzz_libhost_fuzz_la_SOURCES = $(host_libvmshift_host_la_SOURCES)
+tests_fuzz_libhost_fuzz_la_CPPFLAGS = $(host_libvmshift_host_la_CPPFLAGS)
+tests_fuzz_libhost_fuzz_la_CFLAGS = $(host_libvmshift_host_la_CFLAGS) \
+	-fsanitize=fuzzer-no-link,address,undefined
+tests_fuzz_libhost_fuzz_la_LIBADD = $(host_libvmshift_host_la_LIBADD)
+noinst_PROGRAMS += tests/fuzz/fuzz-config tests/fuzz/fuzz-plan tests/fuzz/fuzz-spec \
+	tests/fuzz/fuzz-cli tests/fuzz/fuzz-credentials
+FUZZ_HOST_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(FUZZ_FLAGS)
+FUZZ_HOST_LDADD = tests/fuzz/libhost-fuzz.la sdk/libvmshift-sdk.la $(GLIB_LIBS) $(JSONC_LIBS)
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz-config.c
+tests_fuzz_fuzz_config_CFLAGS = $(FUZZ_HOST_CFLAGS)
+tests_fuzz_fuzz_config_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_config_LDADD = $(FUZZ_HOST_LDADD)
+tests_fuzz_fuzz_plan_SOURCES = tests/fuzz/fuzz-plan.c
+tests_fuzz_fuzz_plan_CFLAGS = $(FUZZ_HOST_CFLAGS)
+tests_fuzz_fuzz_plan_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_plan_LDADD = $(FUZZ_HOST_LDADD)
+tests_fuzz_fuzz_spec_SOURCES = tests/fuzz/fuzz-spec.c
+tests_fuzz_fuzz_spec_CFLAGS = $(FUZZ_HOST_CFLAGS)
+tests_fuzz_fuzz_spec_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_spec_LDADD = $(FUZZ_HOST_LDADD)
+tests_fuzz_fuzz_cli_SOURCES = tests/fuzz/fuzz-cli.c
+tests_fuzz_fuzz_cli_CFLAGS = $(FUZZ_HOST_CFLAGS)
+tests_fuzz_fuzz_cli_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_cli_LDADD = $(FUZZ_HOST_LDADD)
+## sdk/conf.c is compiled in so that libFuzzer sees its coverage.
+tests_fuzz_fuzz_credentials_SOURCES = tests/fuzz/fuzz-credentials.c sdk/conf.c
+tests_fuzz_fuzz_credentials_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_COMPILATION
+tests_fuzz_fuzz_credentials_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_credentials_LDFLAGS = $(FUZZ_FLAGS)
+tests_fuzz_fuzz_credentials_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+endif
+
+## bench/fuzz: every target for N executions (default 10 million)
+dist_noinst_SCRIPTS += bench/fuzz
+EXTRA_DIST += bench/README.md

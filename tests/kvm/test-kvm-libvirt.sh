@@ -18,7 +18,7 @@ command -v libvirtd >/dev/null && command -v virsh >/dev/null || skip_all "libvi
 command -v ip >/dev/null || skip_all "iproute2 is not installed"
 ldd "$VMSHIFT_BUILDDIR/plugins/kvm/.libs/kvm.so" 2>/dev/null | grep -q libvirt ||
     skip_all "the kvm plugin was built without libvirt"
-ldd "$DRIVE" 2>/dev/null | grep -q libasan &&
+ldd "$VMSHIFT_BUILDDIR/plugins/kvm/.libs/kvm.so" 2>/dev/null | grep -q libasan &&
     skip_all "libvirt's RPC crashes under ASan's XDR interceptors (libtirpc): not run in sanitizer builds"
 kvm_setup
 # libvirt's QEMU driver resolves its compiled-in user even when qemu.conf
