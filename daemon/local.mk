@@ -1,0 +1,32 @@
+## daemon: vmshiftd, the job daemon and REST API (#17). It links the host
+## library (host/local.mk), so jobs run through the same code as `vmshift`.
+
+if ENABLE_DAEMON
+sbin_PROGRAMS = daemon/vmshiftd
+daemon_vmshiftd_SOURCES = \
+	daemon/daemon.h \
+	daemon/vmshiftd.c \
+	daemon/auth.c \
+	daemon/api.c \
+	daemon/inventory.c \
+	daemon/djobs.c \
+	daemon/events.c \
+	daemon/metrics.c
+daemon_vmshiftd_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshiftd\" \
+	-DHOST_SYSCONFDIR=\"$(pkgsysconfdir)\" -DDAEMON_DATADIR=\"$(pkgdatadir)\" -D_GNU_SOURCE
+daemon_vmshiftd_CFLAGS = $(host_libvmshift_host_la_CFLAGS) $(SOUP_CFLAGS)
+daemon_vmshiftd_LDADD = host/libvmshift-host.la $(SOUP_LIBS) $(GLIB_LIBS) $(GIO_UNIX_LIBS) \
+	$(SQLITE_LIBS) $(JSONC_LIBS)
+
+## The API's description, served at /api/v1/openapi.json, and the web view.
+dist_pkgdata_DATA = data/openapi.json
+
+## systemd: the service and its socket (socket activation).
+systemdsystemunit_DATA = data/systemd/vmshiftd.service data/systemd/vmshiftd.socket
+endif
+EXTRA_DIST += data/systemd/vmshiftd.service.in data/systemd/vmshiftd.socket data/openapi.json
+CLEANFILES += data/systemd/vmshiftd.service
+data/systemd/vmshiftd.service: data/systemd/vmshiftd.service.in Makefile
+	$(AM_V_GEN)mkdir -p data/systemd && \
+	$(SED) -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@pkgsysconfdir[@]|$(pkgsysconfdir)|g' \
+		$(srcdir)/data/systemd/vmshiftd.service.in >$@
