@@ -193,8 +193,14 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
     g_autoptr(GError) err = NULL;
     HostBackend *b = NULL;
     g_autoptr(VmshiftVm) vm = NULL;
-    g_autoptr(VmshiftMigrationSpec)
-        spec = host_build_spec(s->reg, args[0], &o->m, storage, &b, &vm, &err);
+    g_autoptr(VmshiftMigrationSpec) spec = NULL;
+    int rc;
+
+    /* a running vmshiftd takes the job (client.c) */
+    if (!o->m.dry_run
+        && host_client_migrate(s, args[0], &o->m, storage, o->detach, o->cancel_on_interrupt, &rc))
+        return rc;
+    spec = host_build_spec(s->reg, args[0], &o->m, storage, &b, &vm, &err);
     if (!spec)
         return host_cmd_fail(err);
     if (o->m.dry_run)

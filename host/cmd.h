@@ -22,6 +22,7 @@ typedef struct {
     char *before;             /* journal prune */
     HostMigrateOpts m;
     gboolean reverse;
+    gboolean detach, cancel_on_interrupt; /* migrate through vmshiftd */
 } CmdOpts;
 
 /* One line on stderr with @e's message; the exit code of a failure. */
