@@ -23,6 +23,7 @@ typedef struct {
     Daemon *d;
     SoupServerMessage *msg;
     gulong finished_id;
+    gboolean dead; /* finished: freed from an idle, outside libsoup's emission */
 } DaemonSse;
 
 static void
@@ -37,18 +38,43 @@ sse_free(DaemonSse *c)
 static void
 sse_send(DaemonSse *c, const char *text)
 {
-    SoupMessageBody *body = soup_server_message_get_response_body(c->msg);
+    SoupMessageBody *body;
+
+    if (c->dead)
+        return;
+    body = soup_server_message_get_response_body(c->msg);
     soup_message_body_append(body, SOUP_MEMORY_COPY, text, strlen(text));
     soup_server_message_unpause(c->msg);
 }
 
+static gboolean
+remove_dead(gpointer data)
+{
+    Daemon *d = data;
+
+    for (guint i = 0; d->sse_clients && i < d->sse_clients->len;) {
+        DaemonSse *c = g_ptr_array_index(d->sse_clients, i);
+        if (c->dead)
+            g_ptr_array_remove_index_fast(d->sse_clients, i);
+        else
+            i++;
+    }
+    g_atomic_int_set(&d->n_sse, d->sse_clients ? (gint)d->sse_clients->len : 0);
+    return G_SOURCE_REMOVE;
+}
+
+/* The stream ended (the client went away): libsoup is inside the
+ * message's emission and may still use it, so the client is dropped from
+ * an idle callback. */
 static void
 on_finished(SoupServerMessage *msg, gpointer data)
 {
     DaemonSse *c = data;
-    c->finished_id = 0;
-    g_ptr_array_remove_fast(c->d->sse_clients, c);
-    g_atomic_int_set(&c->d->n_sse, (gint)c->d->sse_clients->len);
+
+    if (c->dead)
+        return;
+    c->dead = TRUE;
+    g_idle_add(remove_dead, c->d);
 }
 
 gboolean

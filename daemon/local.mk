@@ -30,3 +30,10 @@ data/systemd/vmshiftd.service: data/systemd/vmshiftd.service.in Makefile
 	$(AM_V_GEN)mkdir -p data/systemd && \
 	$(SED) -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@pkgsysconfdir[@]|$(pkgsysconfdir)|g' \
 		$(srcdir)/data/systemd/vmshiftd.service.in >$@
+
+## Tests: vmshiftd end to end on the skeleton backend (tests/daemon/).
+if ENABLE_DAEMON
+TESTS += tests/daemon/api.sh tests/daemon/auth.sh
+endif
+dist_noinst_SCRIPTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/openapi-check.py
+EXTRA_DIST += tests/daemon/lib.sh

@@ -315,6 +315,9 @@ daemon_setup(Daemon *d, int *argc, char ***argv, GError **error)
     d->ctx.reg = d->session.reg;
     d->ctx.journal = d->journal;
     d->ctx.verbose = d->globals.verbose;
+    /* before the socket answers: a client then sees the repairs running */
+    if (d->repair_on_start)
+        daemon_jobs_repair_interrupted(d);
     d->server = soup_server_new("server-header", "vmshiftd/" PACKAGE_VERSION, NULL);
     daemon_api_register(d);
     sock = systemd_socket(error);
@@ -366,8 +369,6 @@ main(int argc, char **argv)
     g_timeout_add(250, on_events, d);
     g_printerr("vmshiftd: listening on %s (read: group %s, changes: group %s)\n", d->socket_path,
                d->read_group, d->admin_group);
-    if (d->repair_on_start)
-        daemon_jobs_repair_interrupted(d);
     g_main_loop_run(d->loop);
     g_printerr("vmshiftd: stopping: cancelling %u running job(s)\n", d->runs->len);
     daemon_events_close_all(d);
