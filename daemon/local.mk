@@ -37,3 +37,11 @@ TESTS += tests/daemon/api.sh tests/daemon/auth.sh
 endif
 dist_noinst_SCRIPTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/openapi-check.py
 EXTRA_DIST += tests/daemon/lib.sh
+
+## bench/daemon: GET /api/v1/jobs with 10,000 journal jobs, 300 /events
+## clients; prints figures against same-run baselines. Run: make bench-daemon
+dist_noinst_SCRIPTS += bench/daemon
+.PHONY: bench-daemon
+bench-daemon: all tests/skeleton/skeleton.la
+	VMSHIFT_BUILDDIR='$(abs_top_builddir)' VMSHIFT_SRCDIR='$(abs_top_srcdir)' \
+	$(PYTHON3) $(srcdir)/bench/daemon
