@@ -31,9 +31,13 @@ data/systemd/vmshiftd.service: data/systemd/vmshiftd.service.in Makefile
 	$(SED) -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@pkgsysconfdir[@]|$(pkgsysconfdir)|g' \
 		$(srcdir)/data/systemd/vmshiftd.service.in >$@
 
-## Tests: vmshiftd end to end on the skeleton backend (tests/daemon/).
+## Tests: vmshiftd end to end on the skeleton backend (tests/daemon/); they
+## start daemons and ask as another user, so they run with the integration
+## tests (not in a package build).
 if ENABLE_DAEMON
+if ENABLE_INTEGRATION
 TESTS += tests/daemon/api.sh tests/daemon/auth.sh
+endif
 endif
 dist_noinst_SCRIPTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/openapi-check.py
 EXTRA_DIST += tests/daemon/lib.sh
