@@ -41,6 +41,7 @@ enum {
     OPT_JOBFILTER = 1 << 8, /* --state --vm --since */
     OPT_BEFORE = 1 << 9,
     OPT_REPAIR = 1 << 10, /* --retry --undo --dismiss --reason --force-cleanup */
+    OPT_DAEMON = 1 << 11, /* --detach --cancel-on-interrupt */
 };
 
 /* ---- the command table ---------------------------------------------------------------- */
@@ -64,11 +65,11 @@ static const Command commands[] = {
       OPT_MIGRATE | OPT_PATHS | OPT_FORCE,
       "vmshift check web1 --to node2\nvmshift check web1 --to-group prod --network net0=lan" },
     { "migrate", "VM", 1, "move VM to another host (live or cold, with or without storage)",
-      host_cmd_migrate, OPT_MIGRATE | OPT_PATHS | OPT_FORCE | OPT_DRY_RUN,
+      host_cmd_migrate, OPT_MIGRATE | OPT_PATHS | OPT_FORCE | OPT_DRY_RUN | OPT_DAEMON,
       "vmshift migrate web1 --to node2 --live\n"
       "vmshift migrate web1 --to-group prod --path /srv/vms --dry-run" },
     { "migrate-storage", "VM", 1, "move VM's storage on its current host", host_cmd_migrate_storage,
-      OPT_PATHS | OPT_FORCE | OPT_DRY_RUN,
+      OPT_PATHS | OPT_FORCE | OPT_DRY_RUN | OPT_DAEMON,
       "vmshift migrate-storage web1 --path /srv/fast\n"
       "vmshift migrate-storage web1 --disk-path disk0=/srv/fast" },
     { "merge-status", "VM", 1, "show whether a checkpoint/snapshot merge runs on VM",
@@ -247,6 +248,12 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
     if (c->opts & OPT_DRY_RUN)
         add_entry(a, "dry-run", G_OPTION_ARG_NONE, &o->m.dry_run,
                   "print the plan and the equivalent commands; change nothing", NULL);
+    if (c->opts & OPT_DAEMON) {
+        add_entry(a, "detach", G_OPTION_ARG_NONE, &o->detach,
+                  "with vmshiftd: print the job id and return at once", NULL);
+        add_entry(a, "cancel-on-interrupt", G_OPTION_ARG_NONE, &o->cancel_on_interrupt,
+                  "with vmshiftd: Ctrl-C cancels the job (default: detaches)", NULL);
+    }
     if (c->opts & OPT_REVERSE)
         add_entry(a, "reverse", G_OPTION_ARG_NONE, &o->reverse,
                   "move every VM of the plan back to where it came from", NULL);
@@ -277,6 +284,8 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
               "look for plugins in DIR first (repeatable)", "DIR");
     add_entry(a, "state-dir", G_OPTION_ARG_FILENAME, &g->state_dir,
               "journal and plugin state directory", "DIR");
+    add_entry(a, "daemon", G_OPTION_ARG_STRING, &g->daemon,
+              "vmshiftd's socket, auto (when it exists) or no", "WHERE");
     add_entry(a, "json", G_OPTION_ARG_NONE, &g->json, "machine-readable output", NULL);
     add_table_entries(a, c, g);
     add_entry(a, "verbose", G_OPTION_ARG_NONE, &g->verbose, "more detail", NULL);
@@ -290,7 +299,8 @@ takes_value(const char *arg)
     static const char *const with_value[] = {
         "--config",   "--plugin-dir", "--state-dir", "--backend", "--group",     "--host",  "--to",
         "--to-group", "--network",    "--transfer",  "--path",    "--disk-path", "--state", "--vm",
-        "--since",    "--before",     "--option",    "--output",  "-o",          "--reason"
+        "--since",    "--before",     "--option",    "--output",  "-o",          "--reason",
+        "--daemon"
     };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)
         if (!strcmp(arg, with_value[i]))
@@ -378,6 +388,7 @@ opts_clear(CmdOpts *o, HostGlobals *g)
     g_strfreev(g->plugin_dirs);
     g_free(g->state_dir);
     g_free(g->columns);
+    g_free(g->daemon);
 }
 
 /* What the command line says besides the command: options and arguments. */

@@ -222,8 +222,14 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
     HostBackend *b = NULL;
     g_autoptr(VmshiftVm) vm = NULL;
     g_autofree char *placement = NULL;
-    g_autoptr(VmshiftMigrationSpec) spec = host_build_spec_run(s->reg, args[0], &o->m, storage,
-                                                               NULL, &b, &vm, &placement, &err);
+    g_autoptr(VmshiftMigrationSpec) spec = NULL;
+    int rc;
+
+    /* a running vmshiftd takes the job (client.c) */
+    if (!o->m.dry_run
+        && host_client_migrate(s, args[0], &o->m, storage, o->detach, o->cancel_on_interrupt, &rc))
+        return rc;
+    spec = host_build_spec_run(s->reg, args[0], &o->m, storage, NULL, &b, &vm, &placement, &err);
     if (!spec)
         return host_cmd_fail(err);
     if (o->m.dry_run)

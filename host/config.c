@@ -56,6 +56,7 @@ host_config_free(HostConfig *c)
     g_free(c->path);
     g_free(c->dir);
     g_free(c->state_dir);
+    g_free(c->daemon);
     g_ptr_array_unref(c->backends);
     g_hash_table_unref(c->groups);
     g_hash_table_unref(c->group_sources);
@@ -237,6 +238,9 @@ read_vmshift_group(HostConfig *c, GKeyFile *kf, const char *source, gboolean sta
                 g_free(c->state_dir);
                 c->state_dir = g_steal_pointer(&v);
             }
+        } else if (strcmp(keys[i], "daemon") == 0) {
+            g_free(c->daemon); /* vmshiftd's socket, auto or no (client.c) */
+            c->daemon = strip_value(kf, "vmshift", "daemon");
         } else {
             warn(c, "%s: [vmshift]: unknown key '%s'", source, keys[i]);
         }
@@ -443,6 +447,8 @@ read_file(HostConfig *c, const char *file, gboolean main_file, gboolean state_di
                 return FALSE;
             else if (!main_file)
                 warn(c, "%s: [vmshift] belongs in %s, not in a drop-in; ignored", file, c->path);
+        } else if (strcmp(g, "vmshiftd") == 0 && main_file) {
+            /* the daemon's own settings: read by vmshiftd */
         } else if (g_str_has_prefix(g, "backend ")) {
             const char *name = g + strlen("backend ");
             add_backend(c, kf, file, g, name);

@@ -41,6 +41,7 @@ typedef struct {
     char *path;                /* the main file (may not exist) */
     char *dir;                 /* its directory */
     char *state_dir;           /* [vmshift] state-dir=, or the override, or the default */
+    char *daemon;              /* [vmshift] daemon=: a socket path, auto or no (NULL: auto) */
     GPtrArray *backends;       /* HostBackendConf, in file order */
     GHashTable *groups;        /* name -> GStrv of host specs */
     GHashTable *group_sources; /* name -> file */
@@ -478,6 +479,7 @@ typedef struct {
     char *columns;                  /* -o, --output: the columns of tables */
     gboolean noheadings;            /* -n, --noheadings */
     gboolean raw;                   /* -r, --raw */
+    char *daemon;                   /* --daemon: a socket path, auto or no */
 } HostGlobals;
 
 typedef struct {
@@ -606,6 +608,16 @@ void host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force);
 gboolean host_bulk_schedule(gpointer data, GPtrArray *runs);
 /* Frees the runs and the window of @bk. */
 void host_bulk_clear(HostBulk *bk);
+
+/* ---- client.c: migrate through vmshiftd (#17) ------------------------------------ */
+
+/* When a daemon is to be used (--daemon, [vmshift] daemon=, or its socket
+ * exists), submits the migration of @vm to it and follows it (or, with
+ * @detach, prints its id): TRUE with the exit code in @rc. FALSE: no daemon,
+ * run the job in this process. */
+gboolean host_client_migrate(HostSession *s, const char *vm, const HostMigrateOpts *m,
+                             gboolean storage, gboolean detach, gboolean cancel_on_interrupt,
+                             int *rc);
 
 /* ---- cli.c: the command line (commands: cmd.h, cmd-*.c) ------------------------- */
 

@@ -1,4 +1,4 @@
-## host: the vmshift command (see HACKING.md).
+## host: the vmshift command (see HACKING.md); daemon/vmshiftd links the same library.
 ##
 ## The logic is a noinst convenience library so that the unit tests
 ## (tests/unit/test-host-*.c) link exactly the code the command runs.
@@ -6,7 +6,10 @@
 bin_PROGRAMS += host/vmshift
 noinst_LTLIBRARIES += host/libvmshift-host.la
 
-host_libvmshift_host_la_SOURCES = \
+## Every host source but main.c, in one list that both programs (vmshift,
+## daemon/vmshiftd) and the unit tests link through the library: append a
+## new host/*.c here (HOST_LIB_SOURCES += host/NEW.c).
+HOST_LIB_SOURCES = \
 	host/host.h \
 	host/config.c \
 	host/loader.c \
@@ -31,6 +34,8 @@ host_libvmshift_host_la_SOURCES = \
 	host/cmd-journal.c \
 	host/cmd-bulk.c \
 	host/cli.c
+HOST_LIB_SOURCES += host/client.c
+host_libvmshift_host_la_SOURCES = $(HOST_LIB_SOURCES)
 host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
 	-DHOST_SYSCONFDIR=\"$(pkgsysconfdir)\" \
 	-DHOST_STATEDIR=\"$(statedir)\" \

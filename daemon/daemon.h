@@ -1,0 +1,115 @@
+/*
+ * vmshiftd: the job daemon and REST API (#17). Private header of daemon/.
+ *
+ * vmshiftd links libvmshift-host, the library the vmshift command is built
+ * from: the same configuration, registry, journal and job engine
+ * (host/jobs.c). Jobs run on their worker threads as in the command; the
+ * daemon's main loop ticks them, serves the API with libsoup 3's SoupServer
+ * on a Unix socket, and streams job changes to /events clients.
+ *
+ * Threads: SoupServer and the runs' ticks live in the main context. Handlers
+ * that call a backend (inventory, rating, checks, building a job's spec) run
+ * in a GTask thread under api_lock, so that at most one API request uses the
+ * registry (opening a backend is not thread-safe) while jobs run beside it,
+ * as in `vmshift bulk`.
+ */
+#ifndef VMSHIFT_DAEMON_H
+#define VMSHIFT_DAEMON_H
+
+#include <libsoup/soup.h>
+#include <sys/types.h>
+
+#include "host/host.h"
+
+G_BEGIN_DECLS
+
+/* Who is asking, from the socket's peer credentials (auth.c). */
+typedef struct {
+    gint64 uid;
+    gint64 pid;
+    char *name; /* "root (uid 0, pid 123)" for the journal */
+    gboolean can_read;
+    gboolean can_change;
+} DaemonCaller;
+
+typedef struct Daemon Daemon;
+
+struct Daemon {
+    HostGlobals globals;
+    HostSession session;
+    HostJournal *journal;
+    HostJobContext ctx;
+    SoupServer *server;
+    GMainLoop *loop;
+    GMutex api_lock;
+    GPtrArray *runs;        /* HostJobRun of this daemon, running */
+    GPtrArray *sse_clients; /* DaemonSse */
+    GHashTable *sent;       /* job id (gint64 *) -> last JSON sent to /events */
+    gint64 events_seq;      /* last journal event seen by the /events poller */
+    sqlite3 *watch_db;      /* read-only connection for the poller */
+    char *socket_path;
+    gboolean socket_activated; /* systemd passed it: not ours to remove */
+    char *read_group, *admin_group;
+    char *www_dir, *openapi_path;
+    gboolean repair_on_start;
+    gint64 started;
+    guint64 requests, refused;
+    gint n_runs, n_sse; /* runs->len, sse_clients->len for other threads (atomic) */
+};
+
+/* vmshiftd.c */
+json_object *daemon_error_json(const GError *e);
+guint daemon_http_status(const GError *e);
+
+/* auth.c: who the peer of @msg is and what it may do */
+gboolean daemon_caller_from_message(Daemon *d, SoupServerMessage *msg, DaemonCaller *c,
+                                    GError **error);
+void daemon_caller_clear(DaemonCaller *c);
+/* Whether the user @uid (primary group @gid) is a member of group @group. */
+gboolean daemon_user_in_group(gint64 uid, gint64 gid, const char *group);
+
+/* api.c: the REST API's routes */
+void daemon_api_register(Daemon *d);
+void daemon_reply_json(SoupServerMessage *msg, guint status, json_object *body);
+void daemon_reply_error(SoupServerMessage *msg, const GError *e);
+
+/* inventory.c: the JSON documents of the inventory commands (same keys as
+ * `vmshift --json backends|hosts|vms|rate|check`) */
+json_object *daemon_backends_json(Daemon *d);
+json_object *daemon_hosts_json(Daemon *d, const char *backend, const char *group, GError **error);
+json_object *daemon_vms_json(Daemon *d, const char *backend, const char *host, GError **error);
+json_object *daemon_rating_json(Daemon *d, const char *vm, const char *group, GError **error);
+json_object *daemon_check_json(Daemon *d, json_object *body, GError **error);
+/* The HostMigrateOpts a request body of POST /checks or /jobs describes. */
+gboolean daemon_opts_from_json(json_object *body, HostMigrateOpts *o, GError **error);
+void daemon_opts_clear(HostMigrateOpts *o);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HostMigrateOpts, daemon_opts_clear)
+
+/* djobs.c: jobs run by the daemon */
+/* Creates the job @body describes (migrate, migrate-storage, acl) on behalf
+ * of @who; from an API thread. Returns the run, not started. */
+HostJobRun *daemon_job_create(Daemon *d, json_object *body, const char *who, GError **error);
+/* Retakes job @id for a repair on behalf of @who; from an API thread. */
+HostJobRun *daemon_job_repair(Daemon *d, gint64 id, const char *who, GError **error);
+/* Main thread: starts @run and ticks it until it ends. */
+void daemon_job_start(Daemon *d, HostJobRun *run);
+/* On start: repair every interrupted job whose backend can. */
+void daemon_jobs_repair_interrupted(Daemon *d);
+void daemon_jobs_tick(Daemon *d);
+/* Main thread: cancels every run (SIGTERM) and waits for them. */
+void daemon_jobs_stop(Daemon *d);
+json_object *daemon_job_show_json(Daemon *d, gint64 id, GError **error);
+
+/* events.c: GET /api/v1/events (server-sent events) */
+/* Opens the poller's read-only journal connection (also used by metrics.c). */
+gboolean daemon_events_init(Daemon *d);
+void daemon_events_add_client(Daemon *d, SoupServerMessage *msg);
+void daemon_events_poll(Daemon *d);
+void daemon_events_close_all(Daemon *d);
+
+/* metrics.c: GET /metrics */
+char *daemon_metrics_text(Daemon *d, GError **error);
+
+G_END_DECLS
+
+#endif /* VMSHIFT_DAEMON_H */
