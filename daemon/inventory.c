@@ -200,54 +200,19 @@ daemon_vms_json(Daemon *d, const char *backend, const char *host, GError **error
     return listing("vms", arr, errs);
 }
 
-static json_object *
-rating_json(const HostRating *r)
-{
-    json_object *j = json_object_new_object();
-    json_object *fs = json_object_new_array();
-
-    json_object_object_add(j, "host", host_json_string(r->host->name));
-    json_object_object_add(j, "backend", host_json_string(host_backend_name(r->backend)));
-    json_object_object_add(j, "stars", json_object_new_int((int)(r->score + 0.5)));
-    json_object_object_add(j, "score", json_object_new_double(r->score));
-    json_object_object_add(j, "eligible", json_object_new_boolean(r->eligible));
-    json_object_object_add(j, "best_volume", host_json_string(r->best_volume));
-    for (guint k = 0; k < r->factors->len; k++) {
-        HostFactor *f = g_ptr_array_index(r->factors, k);
-        json_object *fj = json_object_new_object();
-        json_object_object_add(fj, "factor", host_json_string(f->name));
-        json_object_object_add(fj, "result", host_json_string(f->result));
-        json_object_object_add(fj, "effect",
-                               f->effect > -1e9 ? json_object_new_double(f->effect) : NULL);
-        json_object_object_add(fj, "detail", host_json_string(f->detail));
-        json_object_array_add(fs, fj);
-    }
-    json_object_object_add(j, "factors", fs);
-    return j;
-}
-
 json_object *
 daemon_rating_json(Daemon *d, const char *vmspec, const char *group, GError **error)
 {
     HostBackend *b = NULL;
     g_autoptr(VmshiftVm) vm = host_find_vm(d->session.reg, vmspec, &b, error);
     g_autoptr(GPtrArray) ratings = NULL;
-    json_object *root, *arr;
 
     if (!vm)
         return NULL;
     ratings = host_rate(d->session.reg, b, vm, group, error);
     if (!ratings)
         return NULL;
-    root = json_object_new_object();
-    arr = json_object_new_array();
-    json_object_object_add(root, "vm", host_json_string(vm->name));
-    json_object_object_add(root, "backend", host_json_string(host_backend_name(b)));
-    json_object_object_add(root, "group", host_json_string(group));
-    for (guint i = 0; i < ratings->len; i++)
-        json_object_array_add(arr, rating_json(g_ptr_array_index(ratings, i)));
-    json_object_object_add(root, "ratings", arr);
-    return root;
+    return host_json_ratings(vm, host_backend_name(b), group, ratings);
 }
 
 /* ---- request bodies: what `migrate`/`check` options say, as JSON ----------------------- */

@@ -374,8 +374,8 @@ host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force)
             continue;
         if (!bk->placed)
             bk->placed = host_place_run_new();
-        it->spec = host_build_spec_run(bk->reg, it->vm, &it->opts, it->storage_only, bk->placed, &it->b,
-                                       &it->vmrec, &it->placement, &err);
+        it->spec = host_build_spec_run(bk->reg, it->vm, &it->opts, it->storage_only, bk->placed,
+                                       &it->b, &it->vmrec, &it->placement, &err);
         if (!it->spec)
             it->error = g_strdup(err->message);
     }

@@ -24,7 +24,7 @@ typedef struct {
     gboolean reverse;
     gboolean retry, undo, dismiss, force_cleanup; /* job repair */
     char *reason;                                 /* job repair --dismiss */
-    gboolean detach, cancel_on_interrupt; /* migrate through vmshiftd */
+    gboolean detach, cancel_on_interrupt;         /* migrate through vmshiftd */
 } CmdOpts;
 
 /* One line on stderr with @e's message; the exit code of a failure. */

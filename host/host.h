@@ -218,6 +218,8 @@ json_object *host_json_strings(GPtrArray *a); /* an array of strings; [] for NUL
 json_object *host_json_vm(const VmshiftVm *vm, const char *backend);
 json_object *host_json_host(const VmshiftHost *h, const char *backend);
 json_object *host_json_finding(const VmshiftFinding *f);
+json_object *host_json_ratings(const VmshiftVm *vm, const char *backend, const char *group,
+                               GPtrArray *ratings);
 
 void host_err(const char *format, ...) G_GNUC_PRINTF(1, 2);  /* "vmshift: …\n" */
 void host_warn(const char *format, ...) G_GNUC_PRINTF(1, 2); /* "vmshift: warning: …\n" */
@@ -575,7 +577,7 @@ typedef struct {
     gboolean finished;
     gboolean storage_only; /* --reverse of a storage move: migrate-storage */
     char *skipped;         /* why the job could not start (busy VM, ...) */
-    char *placement; /* --to-group: the host chosen and why */
+    char *placement;       /* --to-group: the host chosen and why */
 } HostBulkItem;
 
 typedef struct {

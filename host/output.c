@@ -506,3 +506,46 @@ host_json_finding(const VmshiftFinding *f)
     json_object_object_add(o, "subject", host_json_string(f->subject));
     return o;
 }
+
+/* `rate --json` and vmshiftd's /vms/{vm}/rating: the VM and each host's
+ * rating with the factors behind it. */
+json_object *
+host_json_ratings(const VmshiftVm *vm, const char *backend, const char *group, GPtrArray *ratings)
+{
+    json_object *root = json_object_new_object();
+    json_object *arr = json_object_new_array();
+
+    json_object_object_add(root, "vm", host_json_string(vm->name));
+    json_object_object_add(root, "backend", host_json_string(backend));
+    json_object_object_add(root, "group", host_json_string(group));
+    for (guint i = 0; i < ratings->len; i++) {
+        const HostRating *r = g_ptr_array_index(ratings, i);
+        json_object *j = json_object_new_object();
+        json_object *fs = json_object_new_array();
+        json_object_object_add(j, "host", host_json_string(r->host->name));
+        json_object_object_add(j, "backend", host_json_string(host_backend_name(r->backend)));
+        json_object_object_add(j, "stars", json_object_new_int((int)(r->score + 0.5)));
+        json_object_object_add(j, "score", json_object_new_double(r->score));
+        json_object_object_add(j, "eligible", json_object_new_boolean(r->eligible));
+        json_object_object_add(j, "best_volume", host_json_string(r->best_volume));
+        json_object_object_add(j, "dest_path", host_json_string(r->dest_path));
+        json_object_object_add(j, "storage_shared", json_object_new_boolean(r->storage_shared));
+        json_object_object_add(j, "reason", host_json_string(r->reason));
+        json_object_object_add(j, "reason_code", host_json_string(r->reason_code));
+        for (guint k = 0; k < r->factors->len; k++) {
+            const HostFactor *f = g_ptr_array_index(r->factors, k);
+            json_object *fj = json_object_new_object();
+            json_object_object_add(fj, "factor", host_json_string(f->name));
+            json_object_object_add(fj, "code", host_json_string(f->code));
+            json_object_object_add(fj, "result", host_json_string(f->result));
+            json_object_object_add(fj, "effect",
+                                   f->effect > -1e9 ? json_object_new_double(f->effect) : NULL);
+            json_object_object_add(fj, "detail", host_json_string(f->detail));
+            json_object_array_add(fs, fj);
+        }
+        json_object_object_add(j, "factors", fs);
+        json_object_array_add(arr, j);
+    }
+    json_object_object_add(root, "ratings", arr);
+    return root;
+}

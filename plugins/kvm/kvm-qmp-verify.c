@@ -95,8 +95,8 @@ kvm_mig_verify(KvmMig *m, GError **error)
     g_autofree char *bad = difference(m, h, def, &running);
     vmshift_job_set_location(m->job, h->name, running ? "running" : "stopped");
     if (bad) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                    "VM %s was not moved as asked: %s", name, bad);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "VM %s was not moved as asked: %s",
+                    name, bad);
         return FALSE;
     }
     vmshift_job_set_result(m->job, "verified", "host,power,disks,nics");

@@ -93,7 +93,7 @@ claim_skeleton_dry_run() {
 claim_skeleton_check_stops() {
     SV migrate app2 --cold --to beta; rc=$?
     check "skeleton check-stops: --cold on a running VM: check's error stops migrate; app2 still on alpha, running" \
-        sh -c "[ $rc -ne 0 ] && grep -q 'vm-running' '$T/out' '$T/err' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = running ]"
+        sh -c "[ $rc -ne 0 ] && grep -q 'check running:' '$T/out' '$T/err' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = running ]"
 }
 claim_skeleton_no_cross_backend() {
     SV migrate app2 --to other:gamma; rc=$?

@@ -50,6 +50,8 @@ EOC
 V() { "$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "$T/plugins" --state-dir "$T/state" "$@"; }
 VBG() { out=$1; shift; exec "$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "$T/plugins" \
             --state-dir "$T/state" "$@" >"$out.out" 2>"$out.err"; }
+# --path /pN: no volume of the skeleton holds it, so its free space is
+# unknown, a warning (space-unknown) that --force accepts
 STATE=$T/demo.state
 DB=$T/state/journal.db
 # the skeleton's own view: KEY of [GROUP] in its state file
@@ -65,7 +67,7 @@ killed_job() {
     mpid=$!; pids="$pids $mpid"
     i=0
     while [ $i -lt 300 ]; do
-        id=$(sqlite3 "$DB" "SELECT id FROM jobs WHERE vm='$vm' AND phase='transfer' AND state='running'" 2>/dev/null)
+        id=$(sqlite3 -readonly "$DB" "SELECT id FROM jobs WHERE vm='$vm' AND phase='transfer' AND state='running'" 2>/dev/null)
         [ -n "$id" ] && has_copy "$vm" && break
         sleep 0.1; i=$((i + 1))
     done
@@ -114,7 +116,7 @@ if [ $rc -ne 0 ] && [ "$(wc -l <"$T/err")" -eq 1 ] \
 else notok "repair of an older job (rc $rc)" "$(cat "$T/err")"; fi
 
 # ---- 4. --retry: the move runs again and lands ----------------------------------------
-id=$(killed_job app1 --to beta --path /p1)
+id=$(killed_job app1 --to beta --path /p1 --force)
 V --json job repair "$id" --retry >"$T/out" 2>"$T/err"; rc=$?
 if [ $rc -eq 0 ] && [ "$(jstate "$id")" = repaired ] && [ "$(result "$id" repair)" = retried ] \
     && [ "$(peer app1 host)" = beta ] && [ "$(peer app1 path)" = /p1 ] && ! has_copy app1; then
@@ -130,7 +132,7 @@ if [ $rc -eq 0 ] && [ "$(peer db1 host)" = alpha ] && ! has_copy db1 \
 else notok "--undo before switchover (rc $rc)" "$(cat "$T/err")" "$(cat "$STATE")"; fi
 
 # ---- 6. --undo after the switchover: moved back, files exactly where they were -----------
-V migrate demo:app2 --to beta --path /p2 >"$T/out" 2>"$T/err"
+V migrate demo:app2 --to beta --path /p2 --force >"$T/out" 2>"$T/err"
 mid=$(sqlite3 "$DB" "SELECT max(id) FROM jobs WHERE vm='app2'")
 # the process died after the switchover: the journal as a kill -9 leaves it
 sqlite3 "$DB" "UPDATE jobs SET state='interrupted', phase='switchover', ended=NULL WHERE id=$mid"
@@ -195,7 +197,7 @@ V job repair "$hid" >/dev/null 2>&1
 # ---- 10. bulk --reverse: repaired moves, storage-only moves, exact paths -----------------
 # app1 was moved by a repaired (retried) job; web1 by a plain migrate; app3's
 # files by a storage-only move with a path
-V migrate-storage demo:app3 --path /p3 >"$T/out" 2>"$T/err"
+V migrate-storage demo:app3 --path /p3 --force >"$T/out" 2>"$T/err"
 cat > "$T/rplan.conf" <<EOC
 [wave 1]
 vms=demo:app1;demo:web1;demo:app3

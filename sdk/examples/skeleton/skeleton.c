@@ -482,12 +482,12 @@ skeleton_check_migration(VmshiftBackend *b, const VmshiftMigrationSpec *spec, gu
     findings = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
     /* one stand-in hypervisor with no storage network: no --transfer choice */
     if (spec->transfer != VMSHIFT_TRANSFER_AUTO)
-        g_ptr_array_add(findings, vmshift_finding_new(
-                                      VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT,
-                                      spec->vm,
-                                      "skeleton: --transfer %s is not supported (this "
-                                      "backend has no transfer choice)",
-                                      spec->transfer == VMSHIFT_TRANSFER_SAN ? "san" : "network"));
+        g_ptr_array_add(
+            findings,
+            vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_TRANSFER_CONFLICT, spec->vm,
+                                "skeleton: --transfer %s is not supported (this "
+                                "backend has no transfer choice)",
+                                spec->transfer == VMSHIFT_TRANSFER_SAN ? "san" : "network"));
     /* this backend has no migration options: each key is refused by name */
     if (spec->options) {
         GVariantIter it;
@@ -777,8 +777,8 @@ static const VmshiftBackendOps skeleton_ops = {
 };
 
 static const char *const skeleton_config_keys[] = {
-    "hosts", "vms", "state-file", "transfer-seconds", "switchover-reply-seconds", "shared-path",
-    NULL,
+    "hosts",       "vms", "state-file", "transfer-seconds", "switchover-reply-seconds",
+    "shared-path", NULL,
 };
 
 VMSHIFT_PLUGIN_DEFINE("skeleton", SKELETON_VERSION, "MIT",
