@@ -12,47 +12,6 @@
 
 #include "daemon/daemon.h"
 
-static char *
-capabilities(const VmshiftPluginDescriptor *p)
-{
-    g_autoptr(GString) s = g_string_new(NULL);
-    if (p->flags & VMSHIFT_PLUGIN_LIVE)
-        g_string_append(s, "live,");
-    if (p->flags & VMSHIFT_PLUGIN_COLD)
-        g_string_append(s, "cold,");
-    if (p->flags & VMSHIFT_PLUGIN_STORAGE)
-        g_string_append(s, "storage,");
-    if (p->flags & VMSHIFT_PLUGIN_HOST_AND_STORAGE)
-        g_string_append(s, "host+storage,");
-    if (s->len)
-        g_string_truncate(s, s->len - 1);
-    return g_string_free(g_steal_pointer(&s), FALSE);
-}
-
-static json_object *
-backend_json(HostBackend *b)
-{
-    const VmshiftPluginDescriptor *p = b->plugin ? b->plugin->desc : NULL;
-    g_autofree char *caps = p ? capabilities(p) : NULL;
-    json_object *j = json_object_new_object();
-
-    json_object_object_add(j, "name", host_json_string(b->conf->name));
-    json_object_object_add(j, "plugin", host_json_string(b->conf->plugin));
-    json_object_object_add(j, "plugin_version", host_json_string(p ? p->version : NULL));
-    json_object_object_add(j, "plugin_path", host_json_string(b->plugin ? b->plugin->path : NULL));
-    json_object_object_add(j, "description", host_json_string(p ? p->description : NULL));
-    json_object_object_add(j, "license", host_json_string(p ? p->license : NULL));
-    json_object_object_add(j, "enabled", json_object_new_boolean(b->conf->enabled));
-    json_object_object_add(j, "status",
-                           json_object_new_string(host_backend_status_name(b->status)));
-    json_object_object_add(j, "reachable",
-                           json_object_new_boolean(b->status == HOST_BACKEND_READY));
-    json_object_object_add(j, "capabilities", host_json_string(caps));
-    json_object_object_add(j, "source", host_json_string(b->conf->source));
-    json_object_object_add(j, "error", b->error ? host_json_error(b->error) : NULL);
-    return j;
-}
-
 json_object *
 daemon_backends_json(Daemon *d)
 {
@@ -70,7 +29,7 @@ daemon_backends_json(Daemon *d)
             host_backend_ensure_open(b, NULL);
         if (b->conf->plugin)
             g_hash_table_add(used, b->conf->plugin);
-        json_object_array_add(arr, backend_json(b));
+        json_object_array_add(arr, host_json_backend(b));
     }
     for (guint i = 0; i < installed->len; i++)
         if (!g_hash_table_contains(used, g_ptr_array_index(installed, i)))

@@ -47,23 +47,6 @@ print_listing(HostSession *s, HostTable *t, const char *key, json_object *arr, j
 
 /* ---- backends ---------------------------------------------------------------------- */
 
-static char *
-capabilities(const VmshiftPluginDescriptor *d)
-{
-    g_autoptr(GString) s = g_string_new(NULL);
-    if (d->flags & VMSHIFT_PLUGIN_LIVE)
-        g_string_append(s, "live,");
-    if (d->flags & VMSHIFT_PLUGIN_COLD)
-        g_string_append(s, "cold,");
-    if (d->flags & VMSHIFT_PLUGIN_STORAGE)
-        g_string_append(s, "storage,");
-    if (d->flags & VMSHIFT_PLUGIN_HOST_AND_STORAGE)
-        g_string_append(s, "host+storage,");
-    if (s->len)
-        g_string_truncate(s, s->len - 1);
-    return g_string_free(g_steal_pointer(&s), FALSE);
-}
-
 int
 host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
 {
@@ -78,8 +61,7 @@ host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
     for (guint i = 0; i < s->reg->backends->len; i++) {
         HostBackend *b = g_ptr_array_index(s->reg->backends, i);
         const VmshiftPluginDescriptor *d = b->plugin ? b->plugin->desc : NULL;
-        g_autofree char *caps = d ? capabilities(d) : NULL;
-        json_object *j = json_object_new_object();
+        g_autofree char *caps = d ? host_plugin_capabilities(d) : NULL;
 
         if (b->status == HOST_BACKEND_LOADED)
             host_backend_ensure_open(b, NULL);
@@ -91,22 +73,7 @@ host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
                        b->error ? b->error->message
                        : d      ? d->description
                                 : NULL);
-        json_object_object_add(j, "name", host_json_string(b->conf->name));
-        json_object_object_add(j, "plugin", host_json_string(b->conf->plugin));
-        json_object_object_add(j, "plugin_version", host_json_string(d ? d->version : NULL));
-        json_object_object_add(j, "plugin_path",
-                               host_json_string(b->plugin ? b->plugin->path : NULL));
-        json_object_object_add(j, "description", host_json_string(d ? d->description : NULL));
-        json_object_object_add(j, "license", host_json_string(d ? d->license : NULL));
-        json_object_object_add(j, "enabled", json_object_new_boolean(b->conf->enabled));
-        json_object_object_add(j, "status",
-                               json_object_new_string(host_backend_status_name(b->status)));
-        json_object_object_add(j, "reachable",
-                               json_object_new_boolean(b->status == HOST_BACKEND_READY));
-        json_object_object_add(j, "capabilities", host_json_string(caps));
-        json_object_object_add(j, "source", host_json_string(b->conf->source));
-        json_object_object_add(j, "error", b->error ? host_json_error(b->error) : NULL);
-        json_object_array_add(arr, j);
+        json_object_array_add(arr, host_json_backend(b));
     }
     for (guint i = 0; i < installed->len; i++) {
         const char *n = g_ptr_array_index(installed, i);

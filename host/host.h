@@ -218,6 +218,8 @@ json_object *host_json_strings(GPtrArray *a); /* an array of strings; [] for NUL
 json_object *host_json_vm(const VmshiftVm *vm, const char *backend);
 json_object *host_json_host(const VmshiftHost *h, const char *backend);
 json_object *host_json_finding(const VmshiftFinding *f);
+char *host_plugin_capabilities(const VmshiftPluginDescriptor *d);
+json_object *host_json_backend(const HostBackend *b);
 json_object *host_json_ratings(const VmshiftVm *vm, const char *backend, const char *group,
                                GPtrArray *ratings);
 

@@ -549,3 +549,46 @@ host_json_ratings(const VmshiftVm *vm, const char *backend, const char *group, G
     json_object_object_add(root, "ratings", arr);
     return root;
 }
+
+/* "live,cold,storage,host+storage": what a plugin says it can do. */
+char *
+host_plugin_capabilities(const VmshiftPluginDescriptor *d)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    if (d->flags & VMSHIFT_PLUGIN_LIVE)
+        g_string_append(s, "live,");
+    if (d->flags & VMSHIFT_PLUGIN_COLD)
+        g_string_append(s, "cold,");
+    if (d->flags & VMSHIFT_PLUGIN_STORAGE)
+        g_string_append(s, "storage,");
+    if (d->flags & VMSHIFT_PLUGIN_HOST_AND_STORAGE)
+        g_string_append(s, "host+storage,");
+    if (s->len)
+        g_string_truncate(s, s->len - 1);
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* One backend of `backends --json` and vmshiftd's /backends. */
+json_object *
+host_json_backend(const HostBackend *b)
+{
+    const VmshiftPluginDescriptor *d = b->plugin ? b->plugin->desc : NULL;
+    g_autofree char *caps = d ? host_plugin_capabilities(d) : NULL;
+    json_object *j = json_object_new_object();
+
+    json_object_object_add(j, "name", host_json_string(b->conf->name));
+    json_object_object_add(j, "plugin", host_json_string(b->conf->plugin));
+    json_object_object_add(j, "plugin_version", host_json_string(d ? d->version : NULL));
+    json_object_object_add(j, "plugin_path", host_json_string(b->plugin ? b->plugin->path : NULL));
+    json_object_object_add(j, "description", host_json_string(d ? d->description : NULL));
+    json_object_object_add(j, "license", host_json_string(d ? d->license : NULL));
+    json_object_object_add(j, "enabled", json_object_new_boolean(b->conf->enabled));
+    json_object_object_add(j, "status",
+                           json_object_new_string(host_backend_status_name(b->status)));
+    json_object_object_add(j, "reachable",
+                           json_object_new_boolean(b->status == HOST_BACKEND_READY));
+    json_object_object_add(j, "capabilities", host_json_string(caps));
+    json_object_object_add(j, "source", host_json_string(b->conf->source));
+    json_object_object_add(j, "error", b->error ? host_json_error(b->error) : NULL);
+    return j;
+}
