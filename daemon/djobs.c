@@ -224,24 +224,12 @@ daemon_job_show_json(Daemon *d, gint64 id, GError **error)
 {
     g_autoptr(HostJobRecord) r = host_journal_get(d->journal, id, error);
     g_autoptr(GPtrArray) ev = NULL;
-    json_object *root, *arr;
+    json_object *root;
 
     if (!r || !(ev = host_journal_events(d->journal, id, error)))
         return NULL;
     root = host_json_job(r);
-    arr = json_object_new_array();
-    for (guint i = 0; i < ev->len; i++) {
-        HostEventRecord *e = g_ptr_array_index(ev, i);
-        json_object *ej = json_object_new_object();
-        json_object_object_add(ej, "time", json_object_new_int64(e->time));
-        json_object_object_add(ej, "kind", host_json_string(e->kind));
-        json_object_object_add(ej, "level", host_json_string(e->level));
-        json_object_object_add(ej, "key", host_json_string(e->key));
-        /* as `job show`: saved plugin data is shown by key only */
-        json_object_object_add(ej, "value",
-                               host_json_string(strcmp(e->kind, "save") == 0 ? NULL : e->value));
-        json_object_array_add(arr, ej);
-    }
-    json_object_object_add(root, "events", arr);
+    /* as `job show`: saved plugin data is shown by key only */
+    json_object_object_add(root, "events", host_json_events(ev));
     return root;
 }
