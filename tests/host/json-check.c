@@ -14,18 +14,21 @@ main(int argc, char **argv)
     struct json_tokener *tok = json_tokener_new();
     json_object *o, *cur;
     char *path, *part, *save = NULL;
+    int rc = 0;
 
     buf[n] = 0;
     o = json_tokener_parse_ex(tok, buf, (int)n);
     if (!o || json_tokener_get_error(tok) != json_tokener_success) {
         fprintf(stderr, "json-check: invalid JSON: %s\n",
                 json_tokener_error_desc(json_tokener_get_error(tok)));
-        return 1;
+        rc = 1;
+        goto out;
     }
     for (size_t i = (size_t)json_tokener_get_parse_end(tok); i < n; i++)
         if (!strchr(" \t\r\n", buf[i])) {
             fprintf(stderr, "json-check: trailing data after the JSON document\n");
-            return 1;
+            rc = 1;
+            goto out;
         }
     if (argc > 1) {
         cur = o;
@@ -38,13 +41,15 @@ main(int argc, char **argv)
         }
         free(path);
         if (!cur)
-            return 2;
-        if (json_object_is_type(cur, json_type_string))
+            rc = 2;
+        else if (json_object_is_type(cur, json_type_string))
             printf("%s\n", json_object_get_string(cur));
         else
             printf("%s\n", json_object_to_json_string(cur));
     }
+out:
+    /* freed on every path: the tests run it under LeakSanitizer too */
     json_object_put(o);
     json_tokener_free(tok);
-    return 0;
+    return rc;
 }
