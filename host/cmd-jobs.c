@@ -115,7 +115,7 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
         host_json_print(root);
         return HOST_EXIT_OK;
     }
-    if (!list->len) {
+    if (!list->len && !s->g->columns) { /* -o: the header, and its columns checked */
         printf("no jobs%s in %s\n", o->state || o->backend || o->vm || o->since ? " match" : "",
                s->config->state_dir);
         return HOST_EXIT_OK;

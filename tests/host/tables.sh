@@ -148,4 +148,13 @@ else notok "jobs -r: escaping" "$(od -c "$T/out" | head)"; fi
 if grep -q -- '-o, --output COLUMNS' "$T/out" && grep -q -- '-n, --noheadings' "$T/out" \
     && grep -q -- '-r, --raw' "$T/out"; then ok "--help lists -o, -n, -r"
 else notok "--help" "$(cat "$T/out")"; fi
+# an empty journal: -o still checks its columns (exit 2), and prints the header
+"$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "$T/plugins" --state-dir "$T/empty" \
+    jobs -o bogus >"$T/out" 2>"$T/err"; rc=$?
+"$VMSHIFT" --config "$T/etc/vmshift.conf" --plugin-dir "$T/plugins" --state-dir "$T/empty" \
+    jobs -o vm,id >"$T/out2" 2>&1; rc2=$?
+if [ $rc -eq 2 ] && [ ! -s "$T/out" ] && grep -q "unknown column 'bogus'" "$T/err" \
+    && [ $rc2 -eq 0 ] && [ "$(cat "$T/out2")" = "VM  ID" ]; then
+    ok "jobs -o on an empty journal: a bad column is exit 2, good ones print the header"
+else notok "jobs -o on an empty journal (rc $rc, $rc2)" "$(cat "$T/err" "$T/out2")"; fi
 echo "1..$n"
