@@ -140,6 +140,7 @@ kvm_mig_storage(KvmMig *m, GError **error)
     g_autoptr(GPtrArray) mirrors = g_ptr_array_new_with_free_func((GDestroyNotify)kvm_mirror_free);
     g_autoptr(GPtrArray) moving = g_ptr_array_new(); /* indexes as pointers */
     gboolean running = kvm_vm_is_running(m->src, m->sdef->name);
+    m->src_running = running;
     if (!plan_moves(m, moving, error) || !kvm_mig_phase(m, VMSHIFT_PHASE_PREPARE, error)
         || !(running ? move_mirrored(m, moving, mirrors, error) : move_copied(m, moving, error)) ||
         /* the definition follows the disks */

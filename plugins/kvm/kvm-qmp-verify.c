@@ -32,7 +32,10 @@ static char *
 difference(KvmMig *m, KvmHost *h, const KvmVmDef *def, gboolean *running)
 {
     KvmHost *want = m->spec->type == VMSHIFT_MIGRATION_STORAGE ? m->src : m->dst;
-    gboolean want_run = m->spec->type != VMSHIFT_MIGRATION_COLD || m->spec->start;
+    /* a storage move keeps the power state; a cold move starts with --start */
+    gboolean want_run = m->spec->type == VMSHIFT_MIGRATION_STORAGE ? m->src_running
+                        : m->spec->type == VMSHIFT_MIGRATION_COLD  ? (gboolean)(m->spec->start != 0)
+                                                                   : TRUE;
     *running = kvm_vm_is_running(h, def->name);
     if (h != want)
         return g_strdup_printf("it is on %s, not %s", h->name, want->name);

@@ -44,9 +44,10 @@ typedef struct {
     gboolean dst_def_written;
     GPtrArray *new_files; /* created at the destination */
     KvmTuning t;
-    gboolean src_paused; /* this job paused the source (KvmTuning.paused) */
-    gint64 t_paused;     /* when (monotonic µs) */
-    gint64 t_resumed;    /* when the destination ran (0: not yet) */
+    gboolean src_paused;  /* this job paused the source (KvmTuning.paused) */
+    gint64 t_paused;      /* when (monotonic µs) */
+    gint64 t_resumed;     /* when the destination ran (0: not yet) */
+    gboolean src_running; /* storage moves: the VM ran when the move began */
 } KvmMig;
 
 /* the journal (vmshift_job_save) and the phases */
