@@ -18,9 +18,14 @@ doc_man_sources = $(doc_man_pages:=.scd)
 ## in the source tree: the dist rules and the page rules name the same files
 doc_man_roff = $(doc_man_pages:%=$(srcdir)/%.in)
 man_MANS += $(doc_man_pages)
-CLEANFILES += $(doc_man_pages)
+if ENABLE_DAEMON
+man_MANS += docs/vmshiftd.8
+endif
+CLEANFILES += $(doc_man_pages) docs/vmshiftd.8
 MAINTAINERCLEANFILES = $(doc_man_roff)
-EXTRA_DIST += docs/local.mk $(doc_man_sources) $(doc_man_roff)
+EXTRA_DIST += docs/local.mk $(doc_man_sources) $(doc_man_roff) \
+	docs/vmshiftd.8.scd $(srcdir)/docs/vmshiftd.8.in
+MAINTAINERCLEANFILES += $(srcdir)/docs/vmshiftd.8.in
 
 ## Where vendors find the skeleton plugin and THREADS.md once installed
 ## (the SDK's documentation; packages that put it elsewhere, as Debian's
@@ -41,6 +46,8 @@ $(srcdir)/docs/vmshift.conf.5.in: $(srcdir)/docs/vmshift.conf.5.scd
 $(srcdir)/docs/vmshift-bulk.5.in: $(srcdir)/docs/vmshift-bulk.5.scd
 	$(AM_V_GEN)$(doc_scdoc)
 $(srcdir)/docs/vmshift-plugin.7.in: $(srcdir)/docs/vmshift-plugin.7.scd
+	$(AM_V_GEN)$(doc_scdoc)
+$(srcdir)/docs/vmshiftd.8.in: $(srcdir)/docs/vmshiftd.8.scd
 	$(AM_V_GEN)$(doc_scdoc)
 
 ## roff -> the page, with this build's version and paths.
@@ -64,6 +71,8 @@ docs/vmshift.conf.5: $(srcdir)/docs/vmshift.conf.5.in Makefile
 docs/vmshift-bulk.5: $(srcdir)/docs/vmshift-bulk.5.in Makefile
 	$(AM_V_GEN)$(doc_subst)
 docs/vmshift-plugin.7: $(srcdir)/docs/vmshift-plugin.7.in Makefile
+	$(AM_V_GEN)$(doc_subst)
+docs/vmshiftd.8: $(srcdir)/docs/vmshiftd.8.in Makefile
 	$(AM_V_GEN)$(doc_subst)
 
 ## The rest of the documentation.

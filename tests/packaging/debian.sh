@@ -292,7 +292,7 @@ for p in $PLUGINS; do
     check "vmshift-plugin-$p reinstalled: $p loads again" loaded "$out" "$p"
 done
 check "purging vmshift keeps the admin's backends.d files and removes vmshift.conf" sh -c \
-    "chroot '$root' dpkg --purge vmshift-plugin-kvm vmshift-plugin-hyperv vmshift-plugin-esx vmshift >/dev/null 2>&1 \
+    "chroot '$root' dpkg --purge vmshift-daemon vmshift-plugin-kvm vmshift-plugin-hyperv vmshift-plugin-esx vmshift >/dev/null 2>&1 \
      && [ ! -e '$root/etc/vmshift/vmshift.conf' ] && [ -e '$root/etc/vmshift/backends.d/pkgtest-kvm.conf' ]"
 
 # ---- 7. RPM spec (optional) ------------------------------------------------------------
