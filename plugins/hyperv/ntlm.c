@@ -110,7 +110,8 @@ static void
 secure_free(GByteArray *a)
 {
     if (a) {
-        explicit_bzero(a->data, a->len);
+        if (a->len) /* an empty array's data may be NULL (UBSan: nonnull) */
+            explicit_bzero(a->data, a->len);
         g_byte_array_unref(a);
     }
 }
