@@ -1117,29 +1117,6 @@ host_journal_prune(HostJournal *j, gint64 before, GError **error)
     return n;
 }
 
-HostJobRecord *
-host_journal_last_migration(HostJournal *j, const char *backend, const char *vm, GError **error)
-{
-    sqlite3_stmt *st;
-    HostJobRecord *r = NULL;
-
-    g_mutex_lock(&j->lock);
-    st = prepare(j,
-                 "SELECT " JOB_COLUMNS " FROM jobs WHERE vm=? "
-                 "AND (?2 IS NULL OR backend=?2) AND state='succeeded' "
-                 "AND kind IN ('migrate','migrate-storage') ORDER BY id DESC LIMIT 1",
-                 error);
-    if (st) {
-        bind_text(st, 1, vm);
-        bind_text(st, 2, backend);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            r = read_job(j, st);
-        sqlite3_finalize(st);
-    }
-    g_mutex_unlock(&j->lock);
-    return r;
-}
-
 GPtrArray *
 host_journal_events(HostJournal *j, gint64 id, GError **error)
 {
