@@ -82,8 +82,6 @@ json_object *daemon_rating_json(Daemon *d, const char *vm, const char *group, GE
 json_object *daemon_check_json(Daemon *d, json_object *body, GError **error);
 /* The HostMigrateOpts a request body of POST /checks or /jobs describes. */
 gboolean daemon_opts_from_json(json_object *body, HostMigrateOpts *o, GError **error);
-void daemon_opts_clear(HostMigrateOpts *o);
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HostMigrateOpts, daemon_opts_clear)
 
 /* djobs.c: jobs run by the daemon */
 /* Creates the job @body describes (migrate, migrate-storage, acl) on behalf

@@ -263,19 +263,6 @@ daemon_opts_from_json(json_object *body, HostMigrateOpts *o, GError **error)
     return TRUE;
 }
 
-void
-daemon_opts_clear(HostMigrateOpts *o)
-{
-    g_free(o->to);
-    g_free(o->to_group);
-    g_free(o->path);
-    g_free(o->transfer);
-    g_strfreev(o->disk_paths);
-    g_strfreev(o->networks);
-    g_strfreev(o->options);
-    memset(o, 0, sizeof *o);
-}
-
 json_object *
 daemon_check_json(Daemon *d, json_object *body, GError **error)
 {

@@ -36,11 +36,7 @@ static void
 item_free(HostBulkItem *it)
 {
     g_free(it->vm);
-    g_free(it->opts.to);
-    g_free(it->opts.to_group);
-    g_free(it->opts.path);
-    g_free(it->opts.transfer);
-    g_strfreev(it->opts.disk_paths);
+    host_migrate_opts_clear(&it->opts);
     g_free(it->skipped);
     vmshift_vm_free(it->vmrec);
     vmshift_migration_spec_free(it->spec);

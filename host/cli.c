@@ -377,13 +377,7 @@ opts_clear(CmdOpts *o, HostGlobals *g)
     g_free(o->since);
     g_free(o->before);
     g_free(o->reason);
-    g_free(o->m.to);
-    g_free(o->m.to_group);
-    g_free(o->m.path);
-    g_strfreev(o->m.disk_paths);
-    g_strfreev(o->m.networks);
-    g_strfreev(o->m.options);
-    g_free(o->m.transfer);
+    host_migrate_opts_clear(&o->m);
     g_free(g->config_path);
     g_strfreev(g->plugin_dirs);
     g_free(g->state_dir);

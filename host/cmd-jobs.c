@@ -295,7 +295,7 @@ undo_move(HostSession *s, HostBackend *b, gint64 id)
     g_autoptr(VmshiftVm) vm = NULL;
     g_autoptr(VmshiftMigrationSpec) back = NULL;
     g_autofree char *name = NULL;
-    HostMigrateOpts mo = { 0 };
+    g_auto(HostMigrateOpts) mo = { 0 };
     gboolean storage_only = FALSE;
     HostBackend *b2 = NULL;
     int rc;
@@ -308,15 +308,9 @@ undo_move(HostSession *s, HostBackend *b, gint64 id)
     if (!(now = host_backend_get_vm(b, rec->vm, &err))
         || !host_reverse_opts(j, rec, now, &mo, &storage_only, &err)
         || !(back = host_build_spec(s->reg, name, &mo, storage_only, &b2, &vm, &err))) {
-        g_free(mo.to);
-        g_free(mo.path);
-        g_strfreev(mo.disk_paths);
         g_prefix_error(&err, "job %" G_GINT64_FORMAT ": cannot move VM '%s' back: ", id, rec->vm);
         return host_cmd_fail(err);
     }
-    g_free(mo.to);
-    g_free(mo.path);
-    g_strfreev(mo.disk_paths);
     host_journal_close(g_steal_pointer(&j));
     rc = host_cmd_run_job(s, storage_only ? HOST_JOB_STORAGE : HOST_JOB_MIGRATE, b2, vm, back, 0);
     j = host_session_journal(s, &err);

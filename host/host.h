@@ -324,9 +324,6 @@ GPtrArray *host_journal_list_filtered(HostJournal *j, const HostJobFilter *f, GE
 gint64 host_journal_prune(HostJournal *j, gint64 before, GError **error);
 GPtrArray *host_journal_events(HostJournal *j, gint64 id, GError **error);
 GHashTable *host_journal_saved(HostJournal *j, gint64 id, GError **error);
-/* The last succeeded migration of @vm (backend may be NULL), or NULL. */
-HostJobRecord *host_journal_last_migration(HostJournal *j, const char *backend, const char *vm,
-                                           GError **error);
 void host_job_record_free(HostJobRecord *r);
 void host_event_record_free(HostEventRecord *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostJobRecord, host_job_record_free)
@@ -512,6 +509,10 @@ typedef struct {
     char **options; /* --option KEY=VALUE: backend options, passed as strings */
     gboolean start, force, dry_run;
 } HostMigrateOpts;
+
+/* Frees what @o holds and zeroes it (spec.c). */
+void host_migrate_opts_clear(HostMigrateOpts *o);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HostMigrateOpts, host_migrate_opts_clear)
 
 /* Appends a VmshiftMapping to @out for each "KEY=VALUE" of @items; FALSE
  * (naming @opt) for one that is not KEY=VALUE. */

@@ -79,6 +79,19 @@ host_spec_parse_transfer(const char *s, guint32 *out)
     return FALSE;
 }
 
+void
+host_migrate_opts_clear(HostMigrateOpts *o)
+{
+    g_free(o->to);
+    g_free(o->to_group);
+    g_free(o->path);
+    g_free(o->transfer);
+    g_strfreev(o->disk_paths);
+    g_strfreev(o->networks);
+    g_strfreev(o->options);
+    memset(o, 0, sizeof *o);
+}
+
 VmshiftMigrationSpec *
 host_build_spec(HostRegistry *reg, const char *vm_spec, const HostMigrateOpts *o,
                 gboolean storage_only, HostBackend **backend_out, VmshiftVm **vm_out,
