@@ -252,6 +252,12 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
         if (h->auth == VMSHIFT_HTTP_AUTH_NEGOTIATE) {
             /* libcurl's Negotiate is GSS-API (Kerberos): it never uses the
              * password from the credentials file. */
+            g_autofree char *why = hv_krb_explain(h);
+            if (why != NULL) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
+                            "Hyper-V host %s: %s: %s", hv_host_label(h), what, why);
+                return NULL;
+            }
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
                         "Hyper-V host %s: %s: Negotiate (Kerberos) authentication refused "
                         "(HTTP 401); it needs a Kerberos ticket for the host (kinit) and "

@@ -89,6 +89,10 @@ HvInstance *hv_get(HvHost *h, const char *uri, const char *const *sel, const cha
 HvInstance *hv_invoke(HvHost *h, const char *uri, const char *method, const char *const *sel,
                       const char *params, GCancellable *cancellable, GError **error);
 gboolean hv_host_usable(const HvHost *h);
+/* hyperv-krb.c: after a 401 to auth=negotiate, one line saying why (no,
+ * expired or unusable ticket, or a ticket the host refused), or NULL when
+ * GSS-API cannot be asked. */
+char *hv_krb_explain(const HvHost *h);
 HvHost *hv_find_host(VmshiftBackend *b, const char *name);
 gboolean hv_check_host_arg(VmshiftBackend *b, const char *host, GError **error);
 gboolean hv_usable_or_warn(VmshiftBackend *b, HvHost *h, const char *what);

@@ -16,6 +16,7 @@ plugins_hyperv_libhyperv_impl_la_SOURCES = \
 	plugins/hyperv/hyperv-migrate.c \
 	plugins/hyperv/hyperv-repair.c \
 	plugins/hyperv/hyperv-acl.c \
+	plugins/hyperv/hyperv-krb.c \
 	plugins/hyperv/wsman.c plugins/hyperv/wsman.h \
 	plugins/hyperv/ntlm.c plugins/hyperv/ntlm.h
 plugins_hyperv_libhyperv_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-hyperv\"

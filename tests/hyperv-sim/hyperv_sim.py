@@ -2650,6 +2650,10 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         if body:
             self.send_header("Content-Type", ctype)
+        mutual = getattr(self, "auth_reply", None)
+        if mutual and status != 401:
+            self.send_header(*mutual)
+        self.auth_reply = None
         for k, v in extra:
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
@@ -2839,17 +2843,55 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
                     return True
                 self.deny(sim, host)
                 return False
-            # A SPNEGO/Kerberos token: no KDC here, so it cannot succeed.
+            # A SPNEGO/Kerberos token: GSS-API with the host's keytab when
+            # --kerberos-keytab is given, else it cannot succeed.
             self.drop_auth()
-            sim.note_auth(host, name, None, False,
-                          "not an NTLM message (Kerberos is not simulated)")
-            self.deny(sim, host)
-            return False
+            return self.kerberos(sim, host, name, msg)
         self.drop_auth()
         sim.note_auth(host, auth.split(" ")[0], None, False,
                       "scheme not enabled on this host")
         self.deny(sim, host)
         return False
+
+    def kerberos(self, sim, host, name, token):
+        """Accepts a SPNEGO (or raw Kerberos) token through GSS-API with the
+        keys of the server's keytab (HTTP/<host>, RFC 4559); the initiator
+        must be one of --kerberos-principal, the accounts allowed to use
+        WinRM.  Success authenticates the connection; the reply carries the
+        mutual-authentication token.  A refusal is the bare 401."""
+        kt = self.server.kerberos
+        if kt is None or not token:
+            sim.note_auth(host, name, None, False,
+                          "not an NTLM message (Kerberos is not set up: "
+                          "no --kerberos-keytab)" if token else "empty token")
+            self.deny(sim, host)
+            return False
+        gssapi = kt["module"]
+        try:
+            ctx = gssapi.SecurityContext(usage="accept", creds=kt["creds"])
+            out = ctx.step(token)
+            who = str(ctx.initiator_name) if ctx.complete else None
+        except gssapi.exceptions.GSSError as e:
+            why = " ".join(str(e).split())
+            sim.note_auth(host, name, None, False, "GSS-API: " + why[:200])
+            self.deny(sim, host)
+            return False
+        if who is None:
+            sim.note_auth(host, name, None, False,
+                          "GSS-API: context not complete in one step")
+            self.deny(sim, host)
+            return False
+        if who.lower() not in kt["allowed"]:
+            sim.note_auth(host, name, who, False,
+                          "principal may not use WinRM on this host")
+            self.deny(sim, host)
+            return False
+        sim.note_auth(host, name, who, True, "Kerberos")
+        self.conn_user = who
+        if out:
+            self.auth_reply = ("WWW-Authenticate", "%s %s" % (
+                name, base64.b64encode(out).decode()))
+        return True
 
 
 class ControlHandler(http.server.BaseHTTPRequestHandler):
@@ -3017,7 +3059,28 @@ def main():
     ap.add_argument("--auth", default="basic,negotiate,kerberos",
                     help="schemes every host offers unless its state sets "
                     "\"auth\" (basic, negotiate, kerberos, ntlm)")
+    ap.add_argument("--kerberos-keytab",
+                    help="accept Kerberos (SPNEGO) with the HTTP/<host> "
+                    "keys of this keytab (needs the gssapi module)")
+    ap.add_argument("--kerberos-principal", action="append", default=[],
+                    help="a Kerberos principal allowed to use WinRM "
+                    "(repeatable)")
     args = ap.parse_args()
+    kerberos = None
+    if args.kerberos_keytab:
+        try:
+            import gssapi
+        except ImportError as e:
+            sys.exit("hyperv-sim: --kerberos-keytab needs the gssapi "
+                     "module (python3-gssapi): %s" % e)
+        os.environ["KRB5_KTNAME"] = "FILE:" + os.path.abspath(
+            args.kerberos_keytab)
+        try:
+            kcreds = gssapi.Credentials(usage="accept")
+        except gssapi.exceptions.GSSError as e:
+            sys.exit("hyperv-sim: keytab %s: %s" % (args.kerberos_keytab, e))
+        kerberos = dict(module=gssapi, creds=kcreds, allowed={
+            p.lower() for p in args.kerberos_principal})
     try:
         default_auth = parse_auth(args.auth)
     except ValueError as e:
@@ -3051,6 +3114,7 @@ def main():
         srv.sim = sim
         srv.host_name = name
         srv.creds = creds
+        srv.kerberos = kerberos
         servers.append(srv)
         urls[name] = "%s://127.0.0.1:%d/wsman" % (
             "https" if ctx else "http", srv.server_address[1])

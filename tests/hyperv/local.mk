@@ -4,9 +4,11 @@
 ## drives the plugin and checks the simulator's state; test-cli.py does the
 ## same through the vmshift command (journal, cancel, kill -9 + repair);
 ## test-cli-moves.py: issue 12/13 moves through vmshift (fault text, cold +
-## --start, --network, optional classes, a lost migrate reply).
+## --start, --network, optional classes, a lost migrate reply);
+## test-cli-kerberos.py: auth=negotiate against a real MIT KDC (issue 12).
 dist_noinst_SCRIPTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py \
-	tests/hyperv/test-cli-moves.py tests/hyperv/test-cli-acl.py
+	tests/hyperv/test-cli-moves.py tests/hyperv/test-cli-acl.py \
+	tests/hyperv/test-cli-kerberos.py
 
 if PLUGIN_HYPERV
 check_PROGRAMS += tests/hyperv/hv-drive
@@ -16,6 +18,7 @@ tests_hyperv_hv_drive_LDADD = tests/lib/libdrive.la sdk/libvmshift-sdk.la $(GLIB
 
 if ENABLE_INTEGRATION
 TESTS += tests/hyperv/test-hyperv.py tests/hyperv/test-cli.py \
-	tests/hyperv/test-cli-moves.py tests/hyperv/test-cli-acl.py
+	tests/hyperv/test-cli-moves.py tests/hyperv/test-cli-acl.py \
+	tests/hyperv/test-cli-kerberos.py
 endif
 endif
