@@ -211,8 +211,9 @@ hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 
     g_autofree char *summary = NULL;
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GArray) dirs = g_array_new(FALSE, FALSE, sizeof(gboolean));
-    guint changed = 0;
+    guint changed = 0, absent = 0;
     const char *guid, *root, *cfg;
+    g_autofree char *vmrs = NULL;
 
     if (!vmshift_check_flags(flags, 0, "recreate_acl", error))
         return FALSE;
@@ -238,18 +239,44 @@ hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 
         ADD(root, TRUE);
     if (cfg != NULL)
         ADD(cfg, FALSE);
+    /* The runtime state file beside a .vmcx (configuration version 6.2+):
+     * the worker process opens it at start (issue 13). */
+    if (cfg != NULL && g_str_has_suffix(cfg, ".vmcx")) {
+        vmrs = g_strdup(cfg);
+        memcpy(vmrs + strlen(vmrs) - 4, "vmrs", 4);
+        ADD(vmrs, FALSE);
+    }
     for (guint i = 0; i < v->sasds->len; i++) {
         const char *p = hv_inst_get(v->sasds->pdata[i], "HostResource");
-        if (p != NULL)
-            ADD(p, FALSE);
+        g_autofree char *parent = NULL;
+        if (p == NULL)
+            continue;
+        ADD(p, FALSE);
+        /* every parent of a differencing chain (issue 13) */
+        parent = hv_vhd_parent(v->host, p);
+        for (guint depth = 0; parent != NULL && depth < HV_MAX_VHD_CHAIN; depth++) {
+            char *next = hv_vhd_parent(v->host, parent);
+            ADD(parent, FALSE);
+            g_free(parent);
+            parent = next;
+        }
     }
 #undef ADD
     for (guint i = 0; i < files->len; i++) {
+        g_autoptr(GError) e = NULL;
         int r;
         if (g_cancellable_set_error_if_cancelled(vmshift_job_get_cancellable(job), error))
             return FALSE;
-        r = fix_acl(v->host, files->pdata[i], g_array_index(dirs, gboolean, i), sid, job, error);
+        r = fix_acl(v->host, files->pdata[i], g_array_index(dirs, gboolean, i), sid, job, &e);
+        if (r < 0 && vmrs != NULL && strcmp(files->pdata[i], vmrs) == 0
+            && g_error_matches(e, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND)) {
+            /* no runtime state file (yet): nothing to grant */
+            vmshift_job_log(job, VMSHIFT_LOG_DEBUG, "%s: not there", vmrs);
+            absent++;
+            continue;
+        }
         if (r < 0) {
+            g_propagate_error(error, g_steal_pointer(&e));
             g_prefix_error(error, "recreating ACLs of %s: ", hv_inst_get(v->cs, "ElementName"));
             return FALSE;
         }
@@ -258,7 +285,7 @@ hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 
     }
     summary = g_strdup_printf("NT VIRTUAL MACHINE\\%s (%s): %u of %u files and folders "
                               "updated on %s",
-                              guid, sid, changed, files->len, v->host->name);
+                              guid, sid, changed, files->len - absent, v->host->name);
     vmshift_job_set_result(job, "acl", summary);
     vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s", summary);
     return TRUE;

@@ -118,11 +118,11 @@ memory_bytes(const HvInstance *m)
     return (guint64)q << shift;
 }
 
-/* Virtual size of a VHD: Msvm_ImageManagementService.
+/* One property of a VHD's Msvm_ImageManagementService.
  * GetVirtualHardDiskSettingData(Path) -> embedded Msvm_VirtualHardDiskSettingData
- * (CIM-XML, docs/design/hyperv.md §1.8, §2.2); its MaxInternalSize.  0 when unknown. */
-static guint64
-vhd_virtual_size(HvHost *h, const char *path)
+ * (CIM-XML, docs/design/hyperv.md §1.8, §2.2); NULL when unknown or NULL. */
+static char *
+vhd_property(HvHost *h, const char *path, const char *prop)
 {
     const char *sel[] = { "CreationClassName", "Msvm_ImageManagementService", NULL };
     g_autofree char *e = hv_xml_escape(path);
@@ -132,29 +132,40 @@ vhd_virtual_size(HvHost *h, const char *path)
     const char *sd;
     g_autoptr(xmlDoc) doc = NULL;
     xmlNode *inst;
-    guint64 size = 0;
+    char *val = NULL;
 
     if (out == NULL || hv_inst_get_int(out, "ReturnValue", -1) != HV_RV_OK
         || (sd = hv_inst_get(out, "SettingData")) == NULL)
-        return 0;
+        return NULL;
     doc = vmshift_xml_parse(sd, strlen(sd), "Msvm_VirtualHardDiskSettingData", NULL);
     if (doc == NULL)
-        return 0;
+        return NULL;
     inst = vmshift_xml_root(doc);
     if (inst != NULL && vmshift_xml_node_is(inst, NULL, "INSTANCE")) {
-        for (xmlNode *c = vmshift_xml_first_element(inst); c != NULL;
+        for (xmlNode *c = vmshift_xml_first_element(inst); c != NULL && val == NULL;
              c = vmshift_xml_next_element(c)) {
             g_autofree char *name = vmshift_xml_get_attr(c, NULL, "NAME");
-            g_autofree char *val = NULL;
-            if (!vmshift_xml_node_is(c, NULL, "PROPERTY")
-                || g_strcmp0(name, "MaxInternalSize") != 0)
-                continue;
-            val = vmshift_xml_child_text(c, NULL, "VALUE");
-            if (val != NULL)
-                size = g_ascii_strtoull(val, NULL, 10);
+            if (vmshift_xml_node_is(c, NULL, "PROPERTY") && g_strcmp0(name, prop) == 0)
+                val = vmshift_xml_child_text(c, NULL, "VALUE");
         }
     }
-    return size;
+    if (val != NULL && *val == '\0')
+        g_clear_pointer(&val, g_free);
+    return val;
+}
+
+/* Virtual size of a VHD (MaxInternalSize); 0 when unknown. */
+static guint64
+vhd_virtual_size(HvHost *h, const char *path)
+{
+    g_autofree char *v = vhd_property(h, path, "MaxInternalSize");
+    return v != NULL ? g_ascii_strtoull(v, NULL, 10) : 0;
+}
+
+char *
+hv_vhd_parent(HvHost *h, const char *path)
+{
+    return vhd_property(h, path, "ParentPath");
 }
 
 HvVm *

@@ -93,6 +93,9 @@ gboolean hv_host_usable(const HvHost *h);
  * expired or unusable ticket, or a ticket the host refused), or NULL when
  * GSS-API cannot be asked. */
 char *hv_krb_explain(const HvHost *h);
+/* hyperv-vm.c: the ParentPath of a differencing VHD (NULL: none or unknown). */
+char *hv_vhd_parent(HvHost *h, const char *path);
+#define HV_MAX_VHD_CHAIN 64 /* parents followed (a loop stops there) */
 HvHost *hv_find_host(VmshiftBackend *b, const char *name);
 gboolean hv_check_host_arg(VmshiftBackend *b, const char *host, GError **error);
 gboolean hv_usable_or_warn(VmshiftBackend *b, HvHost *h, const char *what);
