@@ -212,6 +212,16 @@ hv_call(HvHost *h, const char *action, const char *uri, const char *const *selec
         || ((resp->status == 400 || resp->status == 500) && len > 0 && resp->content_type != NULL
             && strstr(resp->content_type, "xml") != NULL)) {
         r = hv_response_parse(buf, len, label, &local);
+        if (r == NULL && once) {
+            /* An Invoke's reply that cannot be read (truncated, garbled):
+             * the host may have carried it out, as with no reply at all
+             * (issue 13); the caller finds out from the host. */
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                        "Hyper-V host %s: %s: reply unreadable (%s); the host may have "
+                        "carried it out",
+                        hv_host_label(h), what, local->message);
+            return NULL;
+        }
         if (r == NULL) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "Hyper-V host %s: %s: %s",
                         hv_host_label(h), what, local->message);
