@@ -566,6 +566,8 @@ class Sim:
             h = copy.deepcopy(h)
             h["name"] = hname
             h.setdefault("acl_after_move", "hyperv")
+            h.setdefault("idle_timeout", None)
+            h.setdefault("connections", 0)
             pending.append((h, h.pop("vms", [])))
             h["vms"] = {}
             h["files"] = {}
@@ -586,16 +588,58 @@ class Sim:
                 dict(sid=VM_WORKER_CAP, mask=VM_MASK, flags=fl, type=0)]
 
     def vm_files(self, v):
-        """Every file and folder that holds the VM's ACE (docs/design/hyperv.md §3.2)."""
+        """Every file and folder that holds the VM's ACE (docs/design/hyperv.md §3.2):
+        the configuration folder, its "Virtual Machines" folder, the .vmcx
+        and the .vmrs (runtime state, beside the .vmcx since configuration
+        version 6.2), each disk and every parent of a differencing disk."""
         out = [(v["config_root"], True),
                (path_join(v["config_root"], "Virtual Machines"), True),
-               (self.config_file(v), False)]
-        out += [(d["path"], False) for d in v["disks"]]
+               (self.config_file(v), False),
+               (self.runtime_file(v), False)]
+        for d in v["disks"]:
+            out.append((d["path"], False))
+            out += [(x["path"], False) for x in d.get("parents", [])]
         return out
+
+    def start_files(self, v):
+        """The files a VM's worker process opens when it starts: each must
+        grant the VM's account (else "does not have the required security
+        settings", 0x80070005)."""
+        return [p for p, _ in self.vm_files(v)
+                if not p.endswith("\\Virtual Machines")]
 
     def config_file(self, v):
         return path_join(v["config_root"],
                          "Virtual Machines\\%s.vmcx" % v["guid"])
+
+    def runtime_file(self, v):
+        return path_join(v["config_root"],
+                         "Virtual Machines\\%s.vmrs" % v["guid"])
+
+    def file_size(self, v, p):
+        for d in v["disks"]:
+            if d["path"] == p:
+                return d["size"]
+            for x in d.get("parents", []):
+                if x["path"] == p:
+                    return x["size"]
+        return 64 * 1024 if p.endswith((".vmcx", ".vmrs")) else 0
+
+    def disk_chain(self, path):
+        """(disk, parent path or None, size, capacity) of a VHD path that
+        is a VM's disk or one of its parents; None when unknown."""
+        for h in self.hosts.values():
+            for v in h["vms"].values():
+                for d in v["disks"]:
+                    chain = [dict(path=d["path"], size=d["size"])] + \
+                        list(d.get("parents", []))
+                    for i, x in enumerate(chain):
+                        if x["path"].lower() == path.lower():
+                            nxt = chain[i + 1]["path"] \
+                                if i + 1 < len(chain) else None
+                            return (d, nxt, x["size"],
+                                    d.get("capacity", d["size"]))
+        return None
 
     def add_vm(self, h, v):
         v = copy.deepcopy(v)
@@ -607,13 +651,7 @@ class Sim:
         v.setdefault("version", "9.0")
         h["vms"][v["guid"]] = v
         for p, is_dir in self.vm_files(v):
-            size = 0
-            for d in v["disks"]:
-                if d["path"] == p:
-                    size = d["size"]
-            if p.endswith(".vmcx"):
-                size = 64 * 1024
-            self.put_file(h, p, size, is_dir,
+            self.put_file(h, p, self.file_size(v, p), is_dir,
                           self.base_acl() + self.vm_aces(v["guid"], is_dir))
 
     def volume_of(self, h, path):
@@ -1936,22 +1974,22 @@ class Service:
         Msvm_VirtualHardDiskSettingData, escaped CIM-XML), ReturnValue."""
         path = "".join(params.get("Path", [None])[0].itertext()) \
             if params.get("Path") else ""
-        disk = None
         with self.sim.lock:
-            for v in self.h["vms"].values():
-                for d in v["disks"]:
-                    if d["path"].lower() == path.lower():
-                        disk = d
-        if disk is None:
+            found = self.sim.disk_chain(path)
+            if found is not None and self.sim.get_file(self.h, path) is None:
+                found = None
+        if found is None:
             return "<p:ReturnValue>32768</p:ReturnValue>"
+        _, parent, _, capacity = found
         fmt = 3 if path.lower().endswith("vhdx") else 2
+        # Type 4: differencing (ParentPath set), 3: dynamic.
         inst = cimxml_instance("Msvm_VirtualHardDiskSettingData", dict(
             BlockSize=33554432, Caption="Virtual Hard Disk Setting Data",
             Description="Setting Data for a Virtual Hard Disk.",
             ElementName=basename(path), Format=fmt, InstanceID=path,
-            LogicalSectorSize=512,
-            MaxInternalSize=disk.get("capacity", disk["size"]),
-            ParentPath=None, Path=path, PhysicalSectorSize=4096, Type=3))
+            LogicalSectorSize=512, MaxInternalSize=capacity,
+            ParentPath=parent, Path=path, PhysicalSectorSize=4096,
+            Type=4 if parent else 3))
         return ("<p:SettingData>%s</p:SettingData>"
                 "<p:ReturnValue>0</p:ReturnValue>" % esc(inst))
 
@@ -2224,15 +2262,29 @@ class Service:
                 d["path"] = moves[d["id"]]
                 sim.put_file(dest, d["path"], d["size"], False,
                              self.acl_for_move(dest, vm, acl, False))
+                # The differencing chain goes with its child, into its
+                # folder.
+                for x in d.get("parents", []):
+                    f = sim.get_file(src, x["path"])
+                    acl = f["acl"] if f else sim.base_acl()
+                    if not m["msd"].get("RetainVhdCopiesOnSource") in (
+                            "TRUE", "true"):
+                        sim.adjust_free(src, x["path"], x["size"])
+                        sim.del_file(src, x["path"])
+                    x["path"] = path_join(dirname(d["path"]),
+                                          basename(x["path"]))
+                    sim.adjust_free(dest, x["path"], -x["size"])
+                    sim.put_file(dest, x["path"], x["size"], False,
+                                 self.acl_for_move(dest, vm, acl, False))
         if new_root != vm["config_root"]:
             for p, is_dir in old_files:
-                if not p.lower().endswith(".vhdx") and \
+                if not p.lower().endswith((".vhdx", ".avhdx")) and \
                         not p.lower().endswith(".vhd"):
                     sim.del_file(src, p)
             vm["config_root"] = new_root
         for p, is_dir in sim.vm_files(vm):
             if sim.get_file(dest, p) is None:
-                size = 64 * 1024 if p.endswith(".vmcx") else 0
+                size = sim.file_size(vm, p)
                 sim.put_file(dest, p, size, is_dir,
                              self.acl_for_move(dest, vm, sim.base_acl(),
                                                is_dir))
@@ -2244,7 +2296,7 @@ class Service:
             for p, is_dir in old_files:
                 vol = sim.volume_of(src, p)
                 if not (vol and vol.get("shared")) and \
-                        not p.lower().endswith((".vhdx", ".vhd")):
+                        not p.lower().endswith((".vhdx", ".vhd", ".avhdx")):
                     src["files"].pop(lower_path(p), None)
         return None
 
@@ -2284,6 +2336,17 @@ class Service:
             if vm["guid"] not in h["vms"]:
                 return (32768, "'%s' failed to start: the virtual machine "
                         "is no longer on '%s'." % (vm["name"], h["name"]))
+            # The worker process opens each file as NT VIRTUAL MACHINE\<GUID>.
+            for p in sim.start_files(vm):
+                f = sim.get_file(h, p)
+                if f is None or not any(
+                        a["sid"] == vm_sid(vm["guid"]) and a["type"] == 0 and
+                        a["mask"] & VM_MASK == VM_MASK for a in f["acl"]):
+                    return (32768, "'%s' failed to start. (Virtual machine "
+                            "ID %s)\n'%s' could not initialize: '%s' does "
+                            "not have the required security settings. Error: "
+                            "'General access denied error' (0x80070005)."
+                            % (vm["name"], vm["guid"], vm["name"], p))
             vm["enabled_state"] = 2
             return None
         job["complete"] = complete
@@ -2645,6 +2708,18 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write("hyperv-sim %s: %s\n" % (
                 self.server.host_name, fmt % args))
 
+    def setup(self):
+        """Counts connections; a host's "idle_timeout" (seconds, HTTP.sys'
+        IdleConnectionTimeout, 120 s by default on Windows) closes a
+        kept-alive connection that waits longer for its next request."""
+        sim, host = self.server.sim, self.server.host_name
+        with sim.lock:
+            hs = sim.hosts[host]
+            hs["connections"] = hs.get("connections", 0) + 1
+            idle = hs.get("idle_timeout")
+        self.timeout = float(idle) if idle else None
+        super().setup()
+
     def send(self, status, body, ctype="application/soap+xml;charset=UTF-8",
              extra=()):
         self.send_response(status)
@@ -2717,7 +2792,18 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
         status, body = Service(sim, host).handle(raw)
         # A reply lost on the way back: the request was carried out (a
         # migration runs), the connection dies before the client reads it.
-        if sim.take_fault(host, action, ("lost-reply",), raw):
+        # "style": "truncated": the connection dies in the middle of the
+        # reply (headers and half the body sent).
+        lf = sim.take_fault(host, action, ("lost-reply",), raw)
+        if lf:
+            if lf.get("style") == "truncated":
+                self.send_response(status)
+                self.send_header("Content-Type",
+                                 "application/soap+xml;charset=UTF-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:len(body) // 2])
+                self.wfile.flush()
             self.hang_up()
             return
         if f and f["kind"] == "malformed":
@@ -2734,10 +2820,17 @@ class WsmanHandler(http.server.BaseHTTPRequestHandler):
             else:
                 body = b"\x00\xff<<garbage"
             status = 200
+        # A close after the reply: "style": "idle" (default) as HTTP.sys'
+        # idle timeout does it, the reply complete and no "Connection:
+        # close", the socket just goes away; "header": the reply says
+        # "Connection: close" (RFC 9112 §9.6) and the server closes.
+        cf = sim.take_fault(host, action, ("close",), raw)
+        if cf and cf.get("style") == "header":
+            self.send(status, body, extra=[("Connection", "close")])
+            self.hang_up()
+            return
         self.send(status, body)
-        # An idle-timeout close as HTTP.sys does it: the reply is complete
-        # and carries no "Connection: close"; the socket just goes away.
-        if sim.take_fault(host, action, ("close",), raw):
+        if cf:
             self.hang_up()
 
     # -- authentication (docs/design/hyperv.md §1.10; README "Authentication") --------

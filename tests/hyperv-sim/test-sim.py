@@ -428,6 +428,41 @@ def run(info):
         dropped = True
     ok(dropped, "injected dropped connection")
 
+    # closing connections: "Connection: close", and a host's idle timeout
+    get = hv1.env("http://schemas.xmlsoap.org/ws/2004/09/transfer/Get",
+                  V2 + "Msvm_VirtualSystemMigrationService", "",
+                  {"CreationClassName": "Msvm_VirtualSystemMigrationService"})
+    hdrs = {"Content-Type": "application/soap+xml;charset=UTF-8",
+            "Authorization": hv1.auth}
+    control(ctl, "/fault", {"kind": "close", "style": "header",
+                            "host": "HV01"})
+    c = http.client.HTTPConnection(*hv1.hostport, timeout=10)
+    c.request("POST", "/wsman", body=get.encode(), headers=hdrs)
+    r = c.getresponse()
+    r.read()
+    ok(r.status == 200 and r.getheader("Connection") == "close",
+       "close fault, style header: the reply says Connection: close")
+    c.close()
+    control(ctl, "/host", {"host": "HV01", "idle_timeout": 0.2})
+    c0 = control(ctl, "/state")["hosts"]["HV01"]["connections"]
+    c = http.client.HTTPConnection(*hv1.hostport, timeout=10)
+    c.request("POST", "/wsman", body=get.encode(), headers=hdrs)
+    r = c.getresponse()
+    r.read()
+    time.sleep(0.6)  # idle longer than the host's idle_timeout
+    try:
+        c.request("POST", "/wsman", body=get.encode(), headers=hdrs)
+        c.getresponse().read()
+        closed = False
+    except (http.client.HTTPException, ConnectionError):
+        closed = True
+    c.close()
+    control(ctl, "/host", {"host": "HV01", "idle_timeout": None})
+    ok(r.status == 200 and closed and
+       control(ctl, "/state")["hosts"]["HV01"]["connections"] == c0 + 1,
+       "idle_timeout: a kept-alive connection idle too long is closed; "
+       "/state counts connections")
+
 
 def ntlm_type3(chal_msg, user, domain, pw):
     """A minimal NTLMv2 AUTHENTICATE_MESSAGE ([MS-NLMP] 2.2.1.3, 3.3.2)

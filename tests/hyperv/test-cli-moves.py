@@ -200,6 +200,72 @@ def lost_reply(V, info):
        "VM on %s as the simulator has it (exit %d)" % (dst, rc), out + err)
 
 
+def truncated_reply(V, info):
+    """The reply to MigrateVirtualSystemToHost is cut after the host
+    started the migration: in the middle of the HTTP body (the connection
+    dies), or complete but with half the XML.  vmshift sends the call once,
+    asks the host (its Msvm_MigrationJob) and reports what the host did;
+    the simulator has the VM in exactly one place and `job show` names the
+    same host."""
+    for what, fault in (("connection cut mid-reply",
+                         {"kind": "lost-reply", "style": "truncated"}),
+                        ("half the XML", {"kind": "malformed",
+                                          "style": "truncated"})):
+        src, _, _, _ = vm_state(info, "csv01")
+        dst = "HV02" if src == "HV01" else "HV01"
+        n0 = len(invokes(info, A_MIGRATE))
+        f = dict(fault, host=src, action="MigrateVirtualSystemToHost")
+        control(info, "/fault", f)
+        rc, out, err = V.run("migrate", "csv01", "--to", dst)
+        h, _, _, cnt = vm_state(info, "csv01")
+        sent = len(invokes(info, A_MIGRATE)) - n0
+        j = V.last_job("csv01") or {}
+        show = V.job(j.get("id"))
+        loc = (show.get("location") or {}).get("host")
+        ok(sent == 1 and rc == 0 and h == dst and cnt == 1 and
+           show.get("state") == "succeeded" and loc == dst and
+           "whether it started" in err,
+           "%s: one MigrateVirtualSystemToHost (%d), vmshift asked the host "
+           "and says succeeded; the simulator has csv01 once, on %s; job "
+           "show says %s" % (what, sent, dst, loc), out + err)
+        control(info, "/clear", {})
+
+
+def closing_connections(V, info):
+    """Hosts that close connections: every reply with "Connection: close",
+    then an idle timeout shorter than vmshift's job polling.  A migration
+    still completes with exactly one Invoke, over many connections (the
+    simulator counts them)."""
+    for what, setup in (
+            ("Connection: close on every reply",
+             lambda h: control(info, "/fault", {
+                 "kind": "close", "style": "header", "host": h,
+                 "count": 100000})),
+            ("idle timeout of 0.1 s",
+             lambda h: control(info, "/host", {"host": h,
+                                               "idle_timeout": 0.1}))):
+        src, _, _, _ = vm_state(info, "csv01")
+        dst = "HV02" if src == "HV01" else "HV01"
+        for h in (src, dst):
+            setup(h)
+        s0 = control(info, "/state")
+        c0 = s0["hosts"][src]["connections"]
+        r0 = len([r for r in s0["requests"] if r.get("host") == src])
+        n0 = len(invokes(info, A_MIGRATE))
+        rc, out, err = V.run("migrate", "csv01", "--to", dst)
+        h, v, s, cnt = vm_state(info, "csv01")
+        conns = s["hosts"][src]["connections"] - c0
+        reqs = len([r for r in s["requests"] if r.get("host") == src]) - r0
+        ok(rc == 0 and h == dst and cnt == 1 and v["enabled_state"] == 2 and
+           len(invokes(info, A_MIGRATE)) - n0 == 1 and conns >= 3,
+           "%s: migrate csv01 --to %s completes, one Invoke, %d requests "
+           "over %d connections to %s" % (what, dst, reqs, conns, src),
+           out + err)
+        control(info, "/clear", {})
+        for h in (src, dst):
+            control(info, "/host", {"host": h, "idle_timeout": None})
+
+
 def main():
     if not os.path.exists(T.VMSHIFT) or not os.path.exists(
             os.path.join(T.PLUGDIR, "hyperv.so")):
@@ -215,6 +281,8 @@ def main():
         networks(V, info)
         optional_classes(V, info)
         lost_reply(V, info)
+        truncated_reply(V, info)
+        closing_connections(V, info)
     finally:
         T.stop_all(tmp)
     ok(not any(T.PASSWORD in o for o in T.outputs),
