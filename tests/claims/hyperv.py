@@ -128,17 +128,50 @@ def check_stops(V, info):
        "csv01 still on %s, running" % src, out + err)
 
 
+def acl_complete(V, info):
+    """After a storage move (files arriving without the VM's grant) the
+    VM's account is granted on every file it opens: folder, .vmcx, .vmrs,
+    the .avhdx and its parent .vhdx, and the simulator starts the VM."""
+    A = acl_helpers()
+    control(info, "/host", {"host": "HV01", "acl_after_move": "inherit"})
+    rc, out, err = V.run("migrate-storage", A.DIF, "--path",
+                         "C:\\VMs\\dif01")
+    h, v, s, cnt = vm_state(info, A.DIF)
+    miss = A.missing_grants(s, "HV01", v) if v else ["?"]
+    state, why = A.start_vm(info, "HV01", A.DIF_GUID)
+    _, v2, _, _ = vm_state(info, A.DIF)
+    control(info, "/host", {"host": "HV01", "acl_after_move": "hyperv"})
+    ok(rc == 0 and h == "HV01" and cnt == 1 and not miss and
+       len(A.vm_files(v)) == 5 and state == 7 and v2["enabled_state"] == 2,
+       "acl-complete: migrate-storage dif01: the VM account is granted on "
+       "its 5 files (.vmrs and parent .vhdx included) and the simulator "
+       "starts it (missing %s; start: %s %s)" % (miss, state, why),
+       out + err)
+
+
+def acl_helpers():
+    spec = importlib.util.spec_from_file_location(
+        "hv_test_cli_acl", os.path.join(SRC, "tests", "hyperv",
+                                        "test-cli-acl.py"))
+    A = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(A)
+    return A
+
+
 def main():
     if not os.path.exists(T.VMSHIFT) or not os.path.exists(
             os.path.join(T.PLUGDIR, "hyperv.so")):
         print("SKIP host/vmshift or hyperv.so not built")
         return 0
     tests = {f.__name__: f for f in (move_host, verified, cold_start, option_unknown,
-                                     transfer_san_path, dry_run, check_stops)}
+                                     transfer_san_path, dry_run, check_stops,
+                                     acl_complete)}
     tmp = tempfile.mkdtemp(prefix="claims-hv-")
     try:
         T.write_creds(tmp)
-        info = T.start_sim(tmp)
+        # the built-in world plus dif01 (a differencing chain), as
+        # tests/hyperv/test-cli-acl.py builds it
+        info = T.start_sim(tmp, ["--state", acl_helpers().world(tmp)])
         V = T.Cli(T.write_conf(tmp, info))
         for name in sys.argv[1:]:
             if name in tests:
