@@ -70,11 +70,11 @@ load_gss(gpointer unused)
     Gss *g = g_new0(Gss, 1);
     void *lib = dlopen("libgssapi_krb5.so.2", RTLD_NOW | RTLD_LOCAL);
     void **fn = (void **)g;
-    static const char *const names[]
-        = { "gss_acquire_cred",   "gss_inquire_cred",       "gss_display_name",
-            "gss_import_name",    "gss_init_sec_context",   "gss_display_status",
-            "gss_release_buffer", "gss_release_name",       "gss_release_cred",
-            "gss_delete_sec_context" };
+    static const char *const names[] = { "gss_acquire_cred",     "gss_inquire_cred",
+                                         "gss_display_name",     "gss_import_name",
+                                         "gss_init_sec_context", "gss_display_status",
+                                         "gss_release_buffer",   "gss_release_name",
+                                         "gss_release_cred",     "gss_delete_sec_context" };
 
     if (lib == NULL) {
         g_free(g);
@@ -119,8 +119,8 @@ status_text(const Gss *g, OM_uint32 major, OM_uint32 minor)
             continue;
         do {
             GssBuffer b = { 0, NULL };
-            if (GSS_IS_ERROR(g->display_status(&min2, parts[i].code, parts[i].type, &mech_krb5,
-                                               &ctx, &b)))
+            if (GSS_IS_ERROR(
+                    g->display_status(&min2, parts[i].code, parts[i].type, &mech_krb5, &ctx, &b)))
                 break;
             if (b.length > 0) {
                 if (s->len > 0)
