@@ -200,6 +200,12 @@ class KCli(T.Cli):
         return r.returncode, r.stdout, r.stderr
 
 
+def invokes(info):
+    return [r for r in control(info, "/state")["requests"]
+            if (r.get("action") or "").endswith(
+                "/MigrateVirtualSystemToHost")]
+
+
 def auth_log(info, since):
     return control(info, "/state")["auth"][since:]
 
@@ -260,11 +266,15 @@ def run(tmp):
        "(GSS-API, HTTPS)" % REALM, json.dumps(ev[-4:]))
     src, _, _, _ = vm_state(info, "csv01")
     dst = "HV02" if src == "HV01" else "HV01"
+    n0 = len(invokes(info))
     rc, out, err = V.run("migrate", "csv01", "--to", dst)
     h, v, _, cnt = vm_state(info, "csv01")
-    ok(rc == 0 and h == dst and cnt == 1 and v["enabled_state"] == 2,
+    sent = len(invokes(info)) - n0
+    ok(rc == 0 and h == dst and cnt == 1 and v["enabled_state"] == 2 and
+       sent == 1,
        "Kerberos: migrate csv01 --to %s: the simulator has it there, "
-       "running, once" % dst, out + err)
+       "running, once; one MigrateVirtualSystemToHost received (%d: the "
+       "401 round trip did not run it twice)" % (dst, sent), out + err)
 
     # ---- refusals ------------------------------------------------------------
     mallory = realm.kinit("mallory", os.path.join(realm.dir, "cc-mallory"))
