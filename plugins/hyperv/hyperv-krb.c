@@ -193,7 +193,7 @@ hv_krb_explain(const HvHost *h)
 
     if (g == NULL)
         return NULL;
-    major = g->acquire_cred(&minor, NULL, 0, NULL, GSS_C_INITIATE, &cred, NULL, NULL);
+    major = g->acquire_cred(&minor, NULL, 0, NULL, GSS_C_INITIATE, &cred, NULL, &lifetime);
     if (GSS_IS_ERROR(major)) {
         why = status_text(g, major, minor);
         if (GSS_ROUTINE_ERROR(major) == GSS_S_CREDENTIALS_EXPIRED)
@@ -205,16 +205,23 @@ hv_krb_explain(const HvHost *h)
                                "with the credentials file's password",
                                why);
     }
-    major = g->inquire_cred(&minor, cred, &name, &lifetime, NULL, NULL);
-    if (!GSS_IS_ERROR(major) && name != NULL) {
+    if (lifetime == 0) {
+        /* (not gss_inquire_cred(): MIT's leaks on an expired credential) */
+        const char *cc = g_getenv("KRB5CCNAME");
+        g->release_cred(&min2, &cred);
+        return g_strdup_printf("Negotiate (Kerberos) logon refused (HTTP 401): the Kerberos "
+                               "ticket in %s has expired; renew it with kinit",
+                               cc != NULL ? cc : "the default credentials cache");
+    }
+    major = g->inquire_cred(&minor, cred, &name, NULL, NULL, NULL);
+    if (name != NULL) {
         GssBuffer b = { 0, NULL };
         if (!GSS_IS_ERROR(g->display_name(&min2, name, &b, NULL)))
             who = g_strndup(b.value, b.length);
         g->release_buffer(&min2, &b);
         g->release_name(&min2, &name);
     }
-    if (GSS_ROUTINE_ERROR(major) == GSS_S_CREDENTIALS_EXPIRED
-        || (!GSS_IS_ERROR(major) && lifetime == 0)) {
+    if (GSS_ROUTINE_ERROR(major) == GSS_S_CREDENTIALS_EXPIRED) {
         g->release_cred(&min2, &cred);
         return g_strdup_printf("Negotiate (Kerberos) logon refused (HTTP 401): the Kerberos "
                                "ticket of %s has expired; renew it with kinit",

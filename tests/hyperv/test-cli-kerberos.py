@@ -289,7 +289,7 @@ def run(tmp):
     time.sleep(1.5)  # past the realm's clockskew too
     ok(not realm.valid(cache), "the short ticket has expired (klist -s)")
     refused(KCli(conf, realm.env, cache), info, "expired ticket",
-            "has expired; renew it with kinit")
+            "ticket in %s has expired; renew it with kinit" % cache)
 
     none = "FILE:" + os.path.join(realm.dir, "cc-none")
     refused(KCli(conf, realm.env, none), info, "missing ticket",
