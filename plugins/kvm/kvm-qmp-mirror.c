@@ -86,9 +86,79 @@ match_job(const VmshiftQmpEvent *ev, gpointer data)
     return g_strcmp0(vmshift_qmp_event_get_string(ev, "device"), data) == 0;
 }
 
+/* ---- a scheduled switchover: the mirrors kept in sync until the time ---- */
+
+typedef struct {
+    KvmMig *m;
+    VmshiftQmp *q;
+    GPtrArray *mirrors;
+    gint64 last; /* progress last read (monotonic µs) */
+} HoldPoll;
+
+/* While the job holds before its switchover: a mirror that stops (an I/O
+ * error, someone's block-job-cancel) ends the wait with an error; QEMU keeps
+ * a READY mirror synchronised by itself (every guest write goes to both
+ * images), so nothing else is to be done. */
+static gboolean
+hold_poll(VmshiftJob *job, gpointer data, GError **error)
+{
+    HoldPoll *h = data;
+    VmshiftQmpEvent *ev;
+    GError *local = NULL;
+
+    (void)job;
+    while ((ev = vmshift_qmp_next_event(h->q, 0, &local))) {
+        const char *dev = vmshift_qmp_event_get_string(ev, "device");
+        for (guint i = 0; i < h->mirrors->len; i++) {
+            KvmMirror *x = h->mirrors->pdata[i];
+            if (g_strcmp0(dev, x->job) != 0
+                || (strcmp(ev->name, "BLOCK_JOB_ERROR") && strcmp(ev->name, "BLOCK_JOB_CANCELLED")
+                    && strcmp(ev->name, "BLOCK_JOB_COMPLETED")))
+                continue;
+            const char *e = vmshift_qmp_event_get_string(ev, "error");
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                        "mirror of disk %s to %s stopped while waiting for the switchover: %s",
+                        x->disk, x->new_path, e ? e : ev->name);
+            x->done = strcmp(ev->name, "BLOCK_JOB_ERROR") != 0;
+            vmshift_qmp_event_free(ev);
+            return FALSE;
+        }
+        vmshift_qmp_event_free(ev);
+    }
+    if (local) {
+        g_propagate_error(error, local);
+        return FALSE;
+    }
+    if (g_get_monotonic_time() - h->last > 2 * G_USEC_PER_SEC) {
+        h->last = g_get_monotonic_time();
+        job_progress_from_block_jobs(h->m, h->q);
+    }
+    return TRUE;
+}
+
+/* Every mirror is ready: when the host scheduled the switchover
+ * (VmshiftMigrationSpec.switchover_at, VMSHIFT_PLUGIN_SWITCHOVER_AT), the
+ * job holds here, before the pivot or the RAM migration, with the mirrors
+ * synchronised; a cancel then aborts them and the VM stays on its source. */
+static gboolean
+hold_synchronised(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
+{
+    HoldPoll h = { .m = m, .q = q, .mirrors = mirrors };
+    gint64 at = VMSHIFT_HAS_FIELD(m->spec, switchover_at) ? m->spec->switchover_at : 0;
+
+    if (at > g_get_real_time() / G_USEC_PER_SEC) {
+        vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
+                        "%u disk(s) in sync; the mirror keeps them synchronised until the "
+                        "switchover",
+                        mirrors->len);
+        vmshift_job_set_location(m->job, m->src->name, "running, disks mirrored");
+    }
+    return vmshift_job_hold_switchover(m->job, hold_poll, &h, error);
+}
+
 /*
- * Waits until every mirror is ready (BLOCK_JOB_READY), reporting progress;
- * honours cancellation.
+ * Waits until every mirror is ready (BLOCK_JOB_READY), reporting progress,
+ * then holds for a scheduled switchover; honours cancellation.
  */
 gboolean
 kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
@@ -99,7 +169,7 @@ kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **er
         for (guint i = 0; i < mirrors->len; i++)
             all &= ((KvmMirror *)mirrors->pdata[i])->ready;
         if (all)
-            return TRUE;
+            return hold_synchronised(m, q, mirrors, error);
         if (kvm_mig_check_cancel(m, error))
             return FALSE;
         GError *local = NULL;
