@@ -101,8 +101,8 @@ host_journal_schedule_set_state(HostJournal *j, gint64 id, const char *state, co
     }
     g_mutex_unlock(lock);
     return ok
-           && (!event || host_journal_add_event(j, id, "schedule", "info", "switchover", event,
-                                                error));
+           && (!event
+               || host_journal_add_event(j, id, "schedule", "info", "switchover", event, error));
 }
 
 static HostSchedule *
