@@ -162,6 +162,11 @@ hold_poll(VmshiftJob *job, gpointer data, GError **error)
     if (!r) {
         if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
             return TRUE; /* the hold sees the cancel */
+        if (!kvm_vm_is_running(m->src, m->sdef->name)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                        "VM %s stopped while waiting for the switchover", m->sdef->name);
+            return FALSE;
+        }
         if (now - h->reached < HOLD_UNREACHABLE_US)
             return TRUE;
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
@@ -185,7 +190,7 @@ hold_reconnect(KvmMig *m, GError **error)
     GError *local = NULL;
 
     while (!(m->sq = kvm_vm_qmp(m->src, m->sdef->name, m->b->qmp_timeout_ms, NULL, &local))) {
-        if (g_get_monotonic_time() > until) {
+        if (g_get_monotonic_time() > until || !kvm_vm_is_running(m->src, m->sdef->name)) {
             g_propagate_prefixed_error(error, local, "after waiting for the switchover: ");
             return FALSE;
         }
