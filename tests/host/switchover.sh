@@ -57,7 +57,7 @@ epoch_of() { date -d "$1" +%s; }
 wait_waiting() { # up to $1 s for `vmshift jobs` to say a job waits
     i=0
     while [ $i -lt $(($1 * 5)) ]; do
-        V jobs 2>/dev/null | grep -q "waiting for switchover at" && return 0
+        V jobs 2>/dev/null | grep -v "was waiting" | grep -q "waiting for switchover at" && return 0
         sleep 0.2; i=$((i + 1))
     done
     return 1

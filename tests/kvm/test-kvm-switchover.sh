@@ -33,14 +33,16 @@ qmp() { timeout 60 "$DRIVE" qmp "$@" 2>/dev/null; }
 job_json() { V job show "$1" --json 2>/dev/null; }
 last_job() { V jobs --json 2>/dev/null | sed -n 's/^ *"id":\([0-9]*\),.*/\1/p' | sort -n | tail -1; }
 # the image QEMU runs disk vda on (query-block's inserted file)
-disk_file() { qmp "$1" "$2" query-block | grep -o '"file":"[^"]*"' | head -1 | cut -d'"' -f4; }
+disk_file() {
+    qmp "$1" "$2" query-block | sed 's#\\/#/#g' | grep -o '"file":"[^"]*"' | head -1 | cut -d'"' -f4
+}
 at_in() { date -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%S; }
 epoch_of() { date -d "$1" +%s; }
 # wait_waiting: `vmshift jobs` says the job waits (up to $1 s)
 wait_waiting() {
     local i
     for i in $(seq $(($1 * 2))); do
-        V jobs 2>/dev/null | grep -q "waiting for switchover at" && return 0
+        V jobs 2>/dev/null | grep -v "was waiting" | grep -q "waiting for switchover at" && return 0
         sleep 0.5
     done
     return 1
@@ -70,12 +72,15 @@ marker_in() {
     o=$(timeout 60 qemu-io -r -U -f qcow2 -c "read -P $2 $3 64k" "$1" 2>&1) &&
         ! grep -q "verification failed" <<<"$o"
 }
-# the guest's integrity stamp "SEQ N" at MiB 40 of IMAGE
+# the guest's integrity stamp "SEQ N" at MiB 40 of IMAGE (qemu-io shows
+# the space as '.')
 stamp_in() {
     timeout 60 qemu-io -r -U -f qcow2 -c "read -v 40M 32" "$1" 2>/dev/null |
-        sed -n 's/.*SEQ \([0-9]*\).*/\1/p' | head -1
+        sed -n 's/.*SEQ[. ]\([0-9]*\).*/\1/p' | head -1
 }
 guest_writes() { sed -n 's/^DISKWRITE n=\([0-9]*\).*/\1/p' "$1/vms/$2/console.log" | tail -1; }
+export DRIVE
+export -f qmp disk_file
 bg_wait() { # bg_wait PID SECONDS: waits for a background vmshift
     local i
     for i in $(seq $(($2 * 5))); do pid_alive "$1" || { wait "$1" 2>/dev/null; return 0; }; sleep 0.2; done
@@ -92,7 +97,7 @@ check "guest boots on hostA and writes to its disk" wait_console "$KT/a" sw "DIS
 
 # ---- 1. storage move, copied now, switched over at the time ---------------------------
 AT=$(at_in 40)
-V migrate-storage sw --path "$KT/a/fast" --switchover-at "$AT" >"$KT/out1" 2>&1 &
+V migrate-storage sw --force --path "$KT/a/fast" --switchover-at "$AT" >"$KT/out1" 2>&1 &
 bg=$!
 KVM_EXTRA_PIDS="$bg"
 check "vmshift jobs: the storage move is waiting for switchover" wait_waiting 35
@@ -102,8 +107,10 @@ check "QMP: the mirror job runs and is ready (in sync) during the wait" \
              grep -q "\"ready\":true" <<<"$0" && grep -q "\"status\":\"ready\"" <<<"$0"' "$bj"
 # written to the running disk through QEMU while the job waits: only the
 # mirror can bring it to the new image
-qmp "$KT/a" sw human-monitor-command \
-    '{"command-line":"qemu-io -d vda-dev \"write -P 0xab 48M 64k\""}' >/dev/null
+hmp=$(qmp "$KT/a" sw human-monitor-command \
+    '{"command-line":"qemu-io -d /machine/peripheral/vda-dev/virtio-backend \"write -P 0xab 48M 64k\""}')
+check "QMP: a marker written to the running disk during the wait" \
+    test "$hmp" = '""'
 n_wait=$(guest_writes "$KT/a" sw)
 check "QMP: the VM stays on its old image until the switchover time" \
     watch_until "$(epoch_of "$AT")" "$KT/a" sw "$KT/a/fast/"
@@ -129,7 +136,7 @@ check "job show: the schedule was released at its time" \
 
 # ---- 2. job cancel while waiting: mirror aborted, VM on its old image -----------------
 AT=$(at_in 300)
-V migrate-storage sw --path "$KT/a/back" --switchover-at "$AT" >"$KT/out2" 2>&1 &
+V migrate-storage sw --force --path "$KT/a/back" --switchover-at "$AT" >"$KT/out2" 2>&1 &
 bg=$!
 KVM_EXTRA_PIDS="$bg"
 check "vmshift jobs: the second move waits for its switchover" wait_waiting 35
@@ -157,8 +164,10 @@ check "vmshift jobs: the host+storage move waits for its switchover" wait_waitin
 bj=$(qmp "$KT/a" sw query-block-jobs)
 check "QMP (hostA): the NBD mirror to hostB is ready during the wait" \
     bash -c 'grep -q "\"device\":\"vmshift-mirror-vda\"" <<<"$0" && grep -q "\"ready\":true" <<<"$0"' "$bj"
-qmp "$KT/a" sw human-monitor-command \
-    '{"command-line":"qemu-io -d vda-dev \"write -P 0xcd 52M 64k\""}' >/dev/null
+hmp=$(qmp "$KT/a" sw human-monitor-command \
+    '{"command-line":"qemu-io -d /machine/peripheral/vda-dev/virtio-backend \"write -P 0xcd 52M 64k\""}')
+check "QMP (hostA): a marker written to the running disk during the wait" \
+    test "$hmp" = '""'
 check "QMP: the VM runs on hostA until the switchover time" \
     running_until "$(epoch_of "$AT")" "$KT/a" sw
 bg_wait "$bg" 240
@@ -173,7 +182,7 @@ check "the marker written on hostA during the wait is on hostB's image" \
 
 # ---- 4. kill -9 while waiting, then job repair: the mirror again, the time kept ---------
 AT=$(at_in 60)
-(VX migrate-storage sw --path "$KT/b/fast" --switchover-at "$AT" >"$KT/out4" 2>&1) &
+(VX migrate-storage sw --force --path "$KT/b/fast" --switchover-at "$AT" >"$KT/out4" 2>&1) &
 bg=$!
 KVM_EXTRA_PIDS="$bg"
 check "vmshift jobs: the move to be interrupted waits" wait_waiting 35
