@@ -15,6 +15,7 @@
  *   path = /srv/vms            # optional storage move
  *   transfer = auto            # auto, san, network
  *   to.web2 = hostC            # per-VM destination
+ *   switchover = 2026-01-31T22:00  # switch over at this time (local, or Z/+01:00)
  *
  * Waves run in order of their number, one after the other; inside a wave,
  * jobs run concurrently within the limits. --reverse moves every VM of the
@@ -22,6 +23,12 @@
  * effect (succeeded, or repaired by resuming or retrying it) started from,
  * storage-only moves included, waves in reverse order. Every VM ends as
  * moved, failed or skipped with a reason (cmd-bulk.c accounts for them).
+ *
+ * A wave's switchover= (plan.c) schedules the switchover of its jobs: where
+ * the backend copies ahead the jobs start as the limits allow and hold before
+ * their switchover until the time; elsewhere they start at the time. A time
+ * that had passed when the plan was read fails the wave's VMs; --reverse
+ * moves back at once (the plan's times are for the way there).
  */
 #include "config.h"
 
@@ -49,6 +56,7 @@ static void
 wave_free(HostBulkWave *w)
 {
     g_free(w->group);
+    g_free(w->switchover_where);
     g_ptr_array_unref(w->items);
     g_free(w);
 }
@@ -135,6 +143,25 @@ check_overrides(const char *file, GHashTable *lines, GKeyFile *kf, const char *g
     return TRUE;
 }
 
+/* [wave N] switchover=: a time as plan.c reads it, or one line naming the
+ * file and line. */
+static gboolean
+read_switchover(const char *file, GHashTable *lines, GKeyFile *kf, HostBulkWave *w, GError **error)
+{
+    g_autofree char *v = g_key_file_get_value(kf, w->group, "switchover", NULL);
+    guint line = key_line(lines, w->group, "switchover");
+
+    if (!v)
+        return TRUE;
+    g_strstrip(v);
+    if (!host_parse_switchover(v, &w->switchover_at, error)) {
+        g_prefix_error(error, "%s:%u: [%s]: switchover: ", file, line, w->group);
+        return FALSE;
+    }
+    w->switchover_where = g_strdup_printf("%s:%u: [%s]", file, line, w->group);
+    return TRUE;
+}
+
 /* [bulk]: the limits and the window into @bk. */
 static gboolean
 read_bulk_group(const char *file, GHashTable *lines, GKeyFile *kf, const char *g, HostBulk *bk,
@@ -201,6 +228,7 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
     bk->max_backend = 2;
     bk->max_host = 1;
     bk->win_start = bk->win_end = -1;
+    bk->loaded_at = g_get_real_time() / G_USEC_PER_SEC;
     groups = g_key_file_get_groups(kf, NULL);
     for (guint i = 0; groups[i]; i++) {
         const char *g = groups[i];
@@ -225,8 +253,8 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                 return NULL;
             }
             for (guint k = 0; keys[k]; k++) {
-                static const char *const known[] = { "vms",  "to",   "to-group",
-                                                     "type", "path", "transfer" };
+                static const char *const known[] = { "vms",  "to",       "to-group",  "type",
+                                                     "path", "transfer", "switchover" };
                 gboolean ok = g_str_has_prefix(keys[k], "to.");
                 for (guint q = 0; q < G_N_ELEMENTS(known); q++)
                     ok |= !strcmp(keys[k], known[q]);
@@ -261,6 +289,8 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
             w->group = g_strdup(g);
             w->items = g_ptr_array_new_with_free_func((GDestroyNotify)item_free);
             g_ptr_array_add(waves, w);
+            if (!read_switchover(file, lines, kf, w, error))
+                return NULL;
             list = g_strsplit_set(vms, ";,", -1);
             for (guint k = 0; list[k]; k++) {
                 HostBulkItem *it;
@@ -286,6 +316,9 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                 it->opts.cold = type && !strcmp(type, "cold");
                 it->opts.path = g_strdup(path);
                 it->opts.transfer = g_strdup(transfer);
+                it->opts.switchover_at = g_key_file_get_value(kf, g, "switchover", NULL);
+                if (it->opts.switchover_at)
+                    g_strstrip(it->opts.switchover_at);
                 if (!it->opts.to && !it->opts.to_group)
                     it->error = g_strdup_printf("%s: [%s]: no 'to' or 'to-group' for VM '%s'", file,
                                                 g, it->vm);
@@ -328,6 +361,7 @@ reverse_item(HostBulk *bk, HostBulkItem *it, HostJournal *j)
     g_clear_pointer(&it->opts.path, g_free);
     g_clear_pointer(&it->opts.disk_paths, g_strfreev);
     it->opts.live = it->opts.cold = FALSE;
+    g_clear_pointer(&it->opts.switchover_at, g_free); /* back at once */
     g_clear_pointer(&it->error, g_free);
     rec = host_last_move(j, bn, vn, &err);
     if (!rec) {
@@ -353,6 +387,7 @@ host_bulk_reverse(HostBulk *bk, GPtrArray *waves, HostJournal *j)
     for (guint w = 0; w < waves->len; w++) {
         HostBulkWave *wave = g_ptr_array_index(waves, w);
         wave->number = -wave->number;
+        wave->switchover_at = 0;
         for (guint i = 0; i < wave->items->len; i++)
             reverse_item(bk, g_ptr_array_index(wave->items, i), j);
     }
@@ -368,6 +403,13 @@ host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force)
         it->opts.force = force;
         if (it->error)
             continue;
+        if (wave->switchover_at && wave->switchover_at < bk->loaded_at) {
+            g_autofree char *when = host_format_switchover(wave->switchover_at);
+            it->error = g_strdup_printf("%s: switchover time %s had passed when the plan was "
+                                        "read; VM '%s' not moved",
+                                        wave->switchover_where, when, it->vm);
+            continue;
+        }
         if (!bk->placed)
             bk->placed = host_place_run_new();
         it->spec = host_build_spec_run(bk->reg, it->vm, &it->opts, it->storage_only, bk->placed,

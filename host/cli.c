@@ -243,6 +243,11 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
                   "documentation lists its keys)",
                   "KEY=VALUE");
     }
+    if (c->opts & OPT_DAEMON) /* migrate, migrate-storage */
+        add_entry(a, "switchover-at", G_OPTION_ARG_STRING, &o->m.switchover_at,
+                  "switch over at TIME (2026-01-31T22:00, local or with Z/+01:00): a KVM "
+                  "storage or host+storage move copies now and waits; others start then",
+                  "TIME");
     if (c->opts & OPT_FORCE)
         add_entry(a, "force", G_OPTION_ARG_NONE, &o->m.force, "accept validation warnings", NULL);
     if (c->opts & OPT_DRY_RUN)
@@ -297,10 +302,10 @@ static gboolean
 takes_value(const char *arg)
 {
     static const char *const with_value[] = {
-        "--config", "--plugin-dir", "--state-dir", "--backend",  "--group",  "--host",
-        "--to",     "--to-group",   "--network",   "--transfer", "--path",   "--disk-path",
-        "--state",  "--vm",         "--since",     "--before",   "--option", "--output",
-        "-o",       "--reason",     "--daemon"
+        "--config", "--plugin-dir", "--state-dir", "--backend",      "--group",  "--host",
+        "--to",     "--to-group",   "--network",   "--transfer",     "--path",   "--disk-path",
+        "--state",  "--vm",         "--since",     "--before",       "--option", "--output",
+        "-o",       "--reason",     "--daemon",    "--switchover-at"
     };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)
         if (!strcmp(arg, with_value[i]))
@@ -354,6 +359,12 @@ check_args(const Command *c, CmdOpts *o, char **args, GError **error)
     if ((c->opts & OPT_BEFORE) && !o->before) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                     "%s: give --before T (a date, a date and time, or an age like 30d)", c->name);
+        return FALSE;
+    }
+    if (o->m.switchover_at
+        && !host_parse_switchover_future(o->m.switchover_at, g_get_real_time() / G_USEC_PER_SEC,
+                                         &(gint64){ 0 }, error)) {
+        g_prefix_error(error, "%s: --switchover-at: ", c->name);
         return FALSE;
     }
     tmp = vmshift_list_new((GDestroyNotify)vmshift_mapping_free);

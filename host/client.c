@@ -175,6 +175,8 @@ request_body(const char *vm, const HostMigrateOpts *m, gboolean storage)
         json_object_object_add(o, "start", json_object_new_boolean(TRUE));
     if (m->force)
         json_object_object_add(o, "force", json_object_new_boolean(TRUE));
+    if (m->switchover_at) /* a daemon that does not know it refuses the request */
+        json_object_object_add(o, "switchover_at", json_object_new_string(m->switchover_at));
     add_pairs(o, "disk_paths", m->disk_paths);
     add_pairs(o, "networks", m->networks);
     add_pairs(o, "options", m->options);

@@ -66,6 +66,55 @@ host_cmd_parse_time(const char *opt, const char *t, gint64 now, gint64 *out, GEr
     return TRUE;
 }
 
+/* ---- scheduled switchovers (host/schedule.c) ------------------------------------------- */
+
+/* The job's schedule as JSON: {"at", "at_text", "mode", "state", "text"} */
+static json_object *
+schedule_json(const HostSchedule *sc, const char *job_state)
+{
+    json_object *o = json_object_new_object();
+    g_autofree char *when = host_format_switchover(sc->switchover_at);
+    g_autofree char *text = host_schedule_text(sc, job_state);
+
+    json_object_object_add(o, "at", json_object_new_int64(sc->switchover_at));
+    json_object_object_add(o, "at_text", json_object_new_string(when));
+    json_object_object_add(o, "mode", host_json_string(sc->mode));
+    json_object_object_add(o, "state", host_json_string(sc->state));
+    json_object_object_add(o, "text", host_json_string(text));
+    return o;
+}
+
+/* A job's JSON, with its schedule when it has one */
+static json_object *
+job_json(const HostJobRecord *r, GHashTable *schedules)
+{
+    json_object *o = host_json_job(r);
+    const HostSchedule *sc = schedules ? g_hash_table_lookup(schedules, &r->id) : NULL;
+
+    if (sc)
+        json_object_object_add(o, "switchover", schedule_json(sc, r->state));
+    return o;
+}
+
+/* For the table: the phase of a job whose switchover is still to come says
+ * so ("transfer, waiting for switchover at ..."). */
+static void
+annotate_phases(GPtrArray *list, GHashTable *schedules)
+{
+    for (guint i = 0; schedules && i < list->len; i++) {
+        HostJobRecord *r = g_ptr_array_index(list, i);
+        const HostSchedule *sc = g_hash_table_lookup(schedules, &r->id);
+        g_autofree char *text = NULL;
+        char *phase;
+        if (!sc || (strcmp(sc->state, "waiting") && strcmp(sc->state, "scheduled")))
+            continue;
+        text = host_schedule_text(sc, r->state);
+        phase = g_strdup_printf("%s, %s", r->phase, text);
+        g_free(r->phase);
+        r->phase = phase;
+    }
+}
+
 static const char *const job_states[] = { "queued",    "running",     "succeeded", "failed",
                                           "cancelled", "interrupted", "repaired" };
 
@@ -75,6 +124,7 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(GError) err = NULL;
     g_autoptr(HostJournal) j = NULL;
     g_autoptr(GPtrArray) list = NULL;
+    g_autoptr(GHashTable) schedules = NULL;
     g_autofree char *vb = NULL, *vname = NULL;
     HostJobFilter f = { .state = o->state, .backend = o->backend, .vm = o->vm };
 
@@ -106,11 +156,12 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
         return host_cmd_fail(err);
     /* a location that is unknown is asked for before it is shown */
     host_jobs_verify_locations(s->reg, j, list);
+    schedules = host_journal_schedules(j, NULL);
     if (s->g->json) {
         json_object *root = json_object_new_object();
         json_object *arr = json_object_new_array();
         for (guint i = 0; i < list->len; i++)
-            json_object_array_add(arr, host_json_job(g_ptr_array_index(list, i)));
+            json_object_array_add(arr, job_json(g_ptr_array_index(list, i), schedules));
         json_object_object_add(root, "jobs", arr);
         host_json_print(root);
         return HOST_EXIT_OK;
@@ -120,6 +171,7 @@ host_cmd_jobs(HostSession *s, CmdOpts *o, char **args)
                s->config->state_dir);
         return HOST_EXIT_OK;
     }
+    annotate_phases(list, schedules);
     host_jobs_table_print(list);
     return HOST_EXIT_OK;
 }
@@ -148,6 +200,7 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(HostJournal) j = NULL;
     g_autoptr(HostJobRecord) r = NULL;
     g_autoptr(GPtrArray) ev = NULL;
+    g_autoptr(HostSchedule) sc = NULL;
     gint64 id;
 
     if (!job_id_arg("show", args[0], &id))
@@ -163,8 +216,11 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
     }
     if (!(ev = host_journal_events(j, id, &err)))
         return host_cmd_fail(err);
+    sc = host_journal_schedule_get(j, id, NULL);
     if (s->g->json) {
         json_object *root = host_json_job(r);
+        if (sc)
+            json_object_object_add(root, "switchover", schedule_json(sc, r->state));
         json_object_object_add(root, "events", host_json_events(ev));
         host_json_print(root);
         return HOST_EXIT_OK;
@@ -177,6 +233,10 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
         printf("  state:     %s (phase %s)\n", r->state, r->phase);
         if (r->note)
             printf("  note:      %s\n", r->note);
+        if (sc) {
+            g_autofree char *text = host_schedule_text(sc, r->state);
+            printf("  schedule:  %s (%s)\n", text, sc->mode);
+        }
         if (r->error_message)
             printf("  error:     %s: %s\n", r->error_code, r->error_message);
         printf("  VM is on:  %s\n", loc);

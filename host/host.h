@@ -508,6 +508,7 @@ typedef struct {
     char *transfer;
     char **options; /* --option KEY=VALUE: backend options, passed as strings */
     gboolean start, force, dry_run;
+    char *switchover_at; /* --switchover-at, a wave's switchover=: as written (plan.c) */
 } HostMigrateOpts;
 
 /* Frees what @o holds and zeroes it (spec.c). */
@@ -586,7 +587,9 @@ typedef struct {
 typedef struct {
     int number;
     char *group;
-    GPtrArray *items; /* HostBulkItem */
+    GPtrArray *items;       /* HostBulkItem */
+    gint64 switchover_at;   /* switchover= (plan.c), 0: none */
+    char *switchover_where; /* "FILE:LINE: [wave N]" of switchover= */
 } HostBulkWave;
 
 typedef struct {
@@ -599,6 +602,7 @@ typedef struct {
     gboolean waiting_shown;
     GPtrArray *all_runs;
     struct HostPlaceRun_ *placed; /* what planning placed so far (rules.h) */
+    gint64 loaded_at;             /* when the plan was read (a switchover= before it: refused) */
 } HostBulk;
 
 /* Reads plan @file: its [bulk] limits into @bk, its waves (HostBulkWave)
@@ -613,6 +617,45 @@ void host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force);
 gboolean host_bulk_schedule(gpointer data, GPtrArray *runs);
 /* Frees the runs and the window of @bk. */
 void host_bulk_clear(HostBulk *bk);
+
+/* ---- plan.c, schedule.c: scheduled switchover (#17) --------------------------------- */
+
+/* A switchover time: YYYY-MM-DDTHH:MM[:SS] in local time, or followed by Z
+ * or an offset (+01:00); FALSE with one line for anything else. */
+gboolean host_parse_switchover(const char *text, gint64 *out, GError **error);
+/* host_parse_switchover(), and refuses a time before @now */
+gboolean host_parse_switchover_future(const char *text, gint64 now, gint64 *out, GError **error);
+/* "2026-12-02T17:00:00+01:00" in local time */
+char *host_format_switchover(gint64 t);
+/* Whether backend @b's plugin copies ahead and holds before its switchover
+ * (VMSHIFT_PLUGIN_SWITCHOVER_AT); otherwise the host starts the move at the
+ * time. */
+gboolean host_backend_holds_switchover(HostBackend *b);
+
+typedef struct {
+    gint64 job;
+    gint64 switchover_at;
+    char *mode;  /* copy-ahead (the plugin copies now, holds), start-at (the host waits) */
+    char *state; /* scheduled, waiting, released, cancelled, failed, missed */
+    gint64 changed;
+} HostSchedule;
+
+void host_schedule_free(HostSchedule *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostSchedule, host_schedule_free)
+/* journal.c: the connection and its lock (schedule.c only) */
+sqlite3 *host_journal_db(HostJournal *j, GMutex **lock);
+gboolean host_journal_schedule_add(HostJournal *j, gint64 id, gint64 at, const char *mode,
+                                   GError **error);
+/* The state, with an event "schedule" @event (NULL: none) */
+gboolean host_journal_schedule_set_state(HostJournal *j, gint64 id, const char *state,
+                                         const char *event, GError **error);
+/* The schedule of job @id; NULL with @error unset when it has none. */
+HostSchedule *host_journal_schedule_get(HostJournal *j, gint64 id, GError **error);
+/* job id (gint64 *) -> HostSchedule of every job with a schedule */
+GHashTable *host_journal_schedules(HostJournal *j, GError **error);
+/* What `jobs` and `job show` say of @s for a job in @state: "waiting for
+ * switchover at ...", "switchover scheduled at ...", or NULL. */
+char *host_schedule_text(const HostSchedule *s, const char *state);
 
 /* ---- client.c: migrate through vmshiftd (#17) ------------------------------------ */
 

@@ -39,10 +39,14 @@ struct HostJobRun {
     GMutex loclock;      /* the job's location and the journal's copy of it */
     gboolean switched;   /* the switchover began: the location was unknown */
     HostRepairMode repair_mode;
-    char *reason;         /* --dismiss --reason */
-    VmshiftPhase reached; /* repair: the phase the repaired job had reached */
-    char *source_host;    /* repair: where the repaired job's VM came from */
-    gint64 acl_from;      /* acl: the move whose saved data is re-applied */
+    char *reason;          /* --dismiss --reason */
+    VmshiftPhase reached;  /* repair: the phase the repaired job had reached */
+    char *source_host;     /* repair: where the repaired job's VM came from */
+    gint64 acl_from;       /* acl: the move whose saved data is re-applied */
+    gint64 switchover_at;  /* a scheduled switchover (0: none), the host's record */
+    gboolean plugin_holds; /* the plugin copies ahead and holds (else the host waits) */
+    gboolean hold_seen;    /* the wait was recorded (schedule state waiting) */
+    gboolean released;     /* the time came: the switchover went ahead */
 };
 
 static const char *const kind_names[] = {
@@ -96,6 +100,8 @@ host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
             g_autofree char *v = g_variant_print(s->options, TRUE);
             json_object_object_add(o, "options", json_object_new_string(v));
         }
+        if (s->switchover_at)
+            json_object_object_add(o, "switchover_at", json_object_new_int64(s->switchover_at));
     }
     out = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
@@ -159,6 +165,8 @@ host_spec_from_json(const char *text, GError **error)
         s->start = json_object_get_boolean(v);
     if (json_object_object_get_ex(o, "force", &v))
         s->force = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "switchover_at", &v) && json_object_is_type(v, json_type_int))
+        s->switchover_at = json_object_get_int64(v);
     if ((t = jstr(o, "options"))) {
         GVariant *var = g_variant_parse(G_VARIANT_TYPE("a{sv}"), t, NULL, NULL, NULL);
         if (var)
@@ -248,6 +256,59 @@ hook_save(VmshiftJob *job, const char *key, const char *value, gpointer user_dat
     return host_journal_add_event(r->ctx->journal, r->id, "save", NULL, key, value, error);
 }
 
+/* The job waits for its switchover time: "waiting for switchover at ..." in
+ * the journal (its schedule) and in the VM's location, once. */
+static gboolean
+hold_begins(HostJobRun *r, const char *when, GError **error)
+{
+    VmshiftJobProgress pr = { .struct_size = sizeof pr };
+    g_autofree char *detail = NULL;
+    g_autofree char *ev = g_strdup_printf("waiting for switchover at %s (%s)", when,
+                                          r->plugin_holds ? "the copy is kept synchronised"
+                                                          : "the move starts then");
+
+    if (!host_journal_schedule_set_state(r->ctx->journal, r->id, "waiting", ev, error))
+        return FALSE;
+    vmshift_job_get_progress(r->job, &pr);
+    detail = g_strdup_printf("%s%swaiting for switchover at %s",
+                             pr.location_detail ? pr.location_detail : "",
+                             pr.location_detail ? ", " : "", when);
+    if (pr.location_host)
+        vmshift_job_set_location(r->job, pr.location_host, detail);
+    vmshift_job_progress_clear(&pr);
+    queue_line(r, g_strdup_printf("%s: %s", r->label, ev));
+    return TRUE;
+}
+
+/* The SDK's hold hook (vmshift_job_hold_switchover(): the plugin's hold
+ * before its switchover, or the host's before it starts the move): the
+ * journal's schedule is the time; the wait and its end are recorded. */
+static gint64
+hook_hold(VmshiftJob *job, gint64 until, gpointer user_data, GError **error)
+{
+    HostJobRun *r = user_data;
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    g_autofree char *when = NULL;
+
+    (void)job;
+    if (!r->switchover_at)
+        return until; /* nothing scheduled here: the spec's time, if any */
+    when = host_format_switchover(r->switchover_at);
+    if (!r->hold_seen && now < r->switchover_at) {
+        r->hold_seen = TRUE;
+        if (!hold_begins(r, when, error))
+            return -1;
+    }
+    if (now >= r->switchover_at && !r->released) {
+        g_autofree char *ev = g_strdup_printf("switchover time %s reached: going ahead", when);
+        r->released = TRUE;
+        if (!host_journal_schedule_set_state(r->ctx->journal, r->id, "released", ev, error))
+            return -1;
+        queue_line(r, g_strdup_printf("%s: %s", r->label, ev));
+    }
+    return r->switchover_at;
+}
+
 /* ---- the worker ------------------------------------------------------------------------ */
 
 static gboolean
@@ -315,11 +376,22 @@ run_acl_phase(HostJobRun *r, const char *vm, GError **error)
 }
 
 /* validate, the plugin's move, and the acl phase after every host or
- * storage move */
+ * storage move. A scheduled switchover the plugin cannot hold for (no
+ * VMSHIFT_PLUGIN_SWITCHOVER_AT): the host waits, then validates again and
+ * starts the move at the time. */
 static gboolean
 run_move(HostJobRun *r, GError **error)
 {
-    return run_validate(r, error) && host_backend_migrate(r->b, r->spec, r->job, error)
+    if (!run_validate(r, error))
+        return FALSE;
+    if (r->switchover_at && !r->plugin_holds) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                        "backend '%s' does not copy ahead: the move starts at the switchover time",
+                        host_backend_name(r->b));
+        if (!vmshift_job_hold_switchover(r->job, NULL, NULL, error) || !run_validate(r, error))
+            return FALSE;
+    }
+    return host_backend_migrate(r->b, r->spec, r->job, error)
            && run_acl_phase(r, r->spec->vm, error);
 }
 
@@ -368,6 +440,37 @@ forget_saved(HostJobRun *r, GError **error)
     return TRUE;
 }
 
+/* A job interrupted while it waited for its switchover (the plugin's repair
+ * has just rolled it back: the VM runs at the source on its old disks).
+ * Before the time, the move runs again and waits (the copy starts afresh:
+ * a mirror no process watched is not trusted); once the time has passed,
+ * the VM stays where it is: no switchover later than scheduled, which may
+ * be outside the window the time stood for. */
+static gboolean
+resume_schedule(HostJobRun *r, gboolean *moved, GError **error)
+{
+    g_autofree char *when = host_format_switchover(r->switchover_at);
+    g_autofree char *ev = NULL;
+
+    if (g_get_real_time() / G_USEC_PER_SEC >= r->switchover_at) {
+        ev = g_strdup_printf("the switchover time %s passed while no vmshift ran the job: "
+                             "not switched over late; schedule the move again",
+                             when);
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "%s", ev);
+        return host_journal_schedule_set_state(r->ctx->journal, r->id, "missed", ev, error);
+    }
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                    "resuming the scheduled switchover at %s: the move starts again and waits",
+                    when);
+    if (!r->vm && !(r->vm = host_backend_get_vm(r->b, r->spec->vm, error)))
+        return FALSE;
+    if (!forget_saved(r, error) || !run_move(r, error))
+        return FALSE;
+    vmshift_job_set_result(r->job, "repair", "retried");
+    *moved = TRUE;
+    return TRUE;
+}
+
 static gboolean
 run_repair(HostJobRun *r, GError **error)
 {
@@ -400,6 +503,9 @@ run_repair(HostJobRun *r, GError **error)
             return FALSE;
         if (r->repair_mode == HOST_REPAIR_RETRY)
             vmshift_job_set_result(r->job, "repair", "retried");
+    } else if (r->repair_mode == HOST_REPAIR_AUTO && r->switchover_at) {
+        if (!resume_schedule(r, &moved, error))
+            return FALSE;
     } else if (r->repair_mode == HOST_REPAIR_RETRY) {
         vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "retrying the move from the %s phase",
                         vmshift_phase_name(r->reached));
@@ -513,6 +619,27 @@ note_late_cancel(HostJobRun *r)
         journal_write_failed(r, err);
 }
 
+/* A schedule whose wait did not end in its switchover: cancelled or failed
+ * (a repair that found its time passed said "missed" already). */
+static void
+end_schedule(HostJobRun *r, gboolean ok, const GError *failure)
+{
+    g_autoptr(HostSchedule) s = NULL;
+    g_autoptr(GError) err = NULL;
+    const char *state;
+
+    if (!r->switchover_at || r->released)
+        return;
+    s = host_journal_schedule_get(r->ctx->journal, r->id, &err);
+    if (!s || !strcmp(s->state, "missed") || !strcmp(s->state, "released"))
+        return;
+    state = ok                                                           ? "ended"
+            : g_error_matches(failure, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "cancelled"
+                                                                         : "failed";
+    if (!host_journal_schedule_set_state(r->ctx->journal, r->id, state, NULL, &err))
+        journal_write_failed(r, err);
+}
+
 static gpointer
 worker(gpointer data)
 {
@@ -526,6 +653,7 @@ worker(gpointer data)
     verify_after_run(r);
     if (ok && r->kind != HOST_JOB_REPAIR)
         note_late_cancel(r);
+    end_schedule(r, ok, err);
 
     if (ok) {
         g_autoptr(GError) perr = NULL;
@@ -597,6 +725,24 @@ restore_last_move(HostJobRun *r, const char *vm, GError **error)
     return TRUE;
 }
 
+/* A repair: the repaired job's schedule, while its wait has not ended. */
+static gboolean
+load_schedule(HostJobRun *r, GError **error)
+{
+    g_autoptr(HostSchedule) s = host_journal_schedule_get(r->ctx->journal, r->id, error);
+
+    if (!s && error && *error)
+        return FALSE;
+    r->switchover_at = 0;
+    if (s && (!strcmp(s->state, "scheduled") || !strcmp(s->state, "waiting"))) {
+        r->switchover_at = s->switchover_at;
+        r->plugin_holds = host_backend_holds_switchover(r->b);
+    }
+    if (r->spec)
+        r->spec->switchover_at = r->plugin_holds ? r->switchover_at : 0;
+    return TRUE;
+}
+
 HostJobRun *
 host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
                  const VmshiftMigrationSpec *spec, gint64 repair_id, GError **error)
@@ -618,6 +764,7 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         .phase = hook_phase,
         .log = hook_log,
         .save = hook_save,
+        .hold = hook_hold,
     };
     if (vm) {
         /* keep what validation needs: the caller has just fetched the VM
@@ -627,6 +774,12 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         r->vm = vmshift_vm_copy(vm);
     }
     r->spec = vmshift_migration_spec_copy(spec);
+    if (r->spec && r->spec->switchover_at) {
+        r->switchover_at = r->spec->switchover_at;
+        r->plugin_holds = host_backend_holds_switchover(b);
+        if (!r->plugin_holds)
+            r->spec->switchover_at = 0; /* the host waits; the plugin never sees it */
+    }
 
     if (kind == HOST_JOB_REPAIR) {
         g_autoptr(HostJobRecord) rec = host_journal_get(ctx->journal, repair_id, error);
@@ -639,6 +792,8 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         r->id = repair_id;
         if (!r->spec && rec->spec)
             r->spec = host_spec_from_json(rec->spec, NULL);
+        if (!load_schedule(r, error))
+            return NULL;
         r->reached = vmshift_phase_from_name(rec->phase);
         r->source_host = g_strdup(rec->source_host);
         id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
@@ -663,6 +818,10 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
     if (!r->id)
         return NULL;
     if (kind != HOST_JOB_ACL && !host_record_source(ctx->journal, r->id, r->vm, error))
+        return NULL;
+    if (r->switchover_at
+        && !host_journal_schedule_add(ctx->journal, r->id, r->switchover_at,
+                                      r->plugin_holds ? "copy-ahead" : "start-at", error))
         return NULL;
     id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
     r->job = vmshift_job_new(id_str, r->spec, &r->hooks, r);

@@ -60,6 +60,13 @@ static const char *const migrations[] = {
      * asked), and a note on how the job ended (a cancel too late) (#13) */
     "ALTER TABLE jobs ADD COLUMN location_verified INTEGER NOT NULL DEFAULT 1;"
     "ALTER TABLE jobs ADD COLUMN note TEXT;",
+    /* 2 -> 3: scheduled switchovers (#17): when job @job may switch over,
+     * whether the plugin copies ahead (copy-ahead) or the host starts the
+     * move at that time (start-at), and where the wait is (host/schedule.c) */
+    "CREATE TABLE IF NOT EXISTS schedules ("
+    " job INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,"
+    " switchover_at INTEGER NOT NULL, mode TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'scheduled', changed INTEGER);",
 };
 
 int
@@ -502,6 +509,14 @@ const char *
 host_journal_path(HostJournal *j)
 {
     return j->path;
+}
+
+/* host/schedule.c: the connection and its lock, for the schedule table */
+sqlite3 *
+host_journal_db(HostJournal *j, GMutex **lock)
+{
+    *lock = &j->lock;
+    return j->db;
 }
 
 static gboolean

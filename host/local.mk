@@ -35,6 +35,7 @@ HOST_LIB_SOURCES = \
 	host/cmd-bulk.c \
 	host/cli.c
 HOST_LIB_SOURCES += host/client.c
+HOST_LIB_SOURCES += host/plan.c host/schedule.c
 host_libvmshift_host_la_SOURCES = $(HOST_LIB_SOURCES)
 host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
 	-DHOST_SYSCONFDIR=\"$(pkgsysconfdir)\" \
@@ -126,6 +127,9 @@ dist_noinst_SCRIPTS += tests/host/repair.sh
 ## The rule engine: every finding code, rate = check, placement (#11).
 TESTS += tests/host/rules.sh
 dist_noinst_SCRIPTS += tests/host/rules.sh
+## Scheduled switchover on the skeleton (starts at the time), bad times (#17).
+TESTS += tests/host/switchover.sh
+dist_noinst_SCRIPTS += tests/host/switchover.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions

@@ -89,6 +89,7 @@ host_migrate_opts_clear(HostMigrateOpts *o)
     g_strfreev(o->disk_paths);
     g_strfreev(o->networks);
     g_strfreev(o->options);
+    g_free(o->switchover_at);
     memset(o, 0, sizeof *o);
 }
 
@@ -114,6 +115,8 @@ host_build_spec_run(HostRegistry *reg, const char *vm_spec, const HostMigrateOpt
     if (!host_spec_add_mappings(spec->disk_paths, o->disk_paths, "--disk-path", error)
         || !host_spec_add_mappings(spec->networks, o->networks, "--network", error)
         || !host_spec_parse_options(o->options, &spec->options, error))
+        return NULL;
+    if (o->switchover_at && !host_parse_switchover(o->switchover_at, &spec->switchover_at, error))
         return NULL;
     if (!host_spec_parse_transfer(o->transfer, &spec->transfer)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
@@ -237,6 +240,11 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
     }
     if (spec->transfer != VMSHIFT_TRANSFER_AUTO)
         g_string_append_printf(s, " --transfer %s", host_spec_transfer_name(spec->transfer));
+    if (spec->switchover_at) {
+        g_autofree char *when = host_format_switchover(spec->switchover_at);
+        g_string_append(s, " --switchover-at");
+        append_arg(s, when);
+    }
     if (spec->start)
         g_string_append(s, " --start");
     if (spec->force)

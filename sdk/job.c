@@ -325,3 +325,51 @@ vmshift_phase_from_name(const char *name)
             return (VmshiftPhase)i;
     return VMSHIFT_PHASE_NONE;
 }
+
+/* ---- scheduled switchover (ABI 1.3) ------------------------------------ */
+
+/* Sleeps up to @ms, waking at once when @c is cancelled. */
+static void
+sleep_cancellable(GCancellable *c, int ms)
+{
+    GPollFD fd;
+
+    if (g_cancellable_make_pollfd(c, &fd)) {
+        g_poll(&fd, 1, ms);
+        g_cancellable_release_fd(c);
+    } else {
+        g_usleep((gulong)ms * 1000);
+    }
+}
+
+VMSHIFT_API gboolean
+vmshift_job_hold_switchover(VmshiftJob *job, VmshiftHoldPollFunc poll, gpointer user_data,
+                            GError **error)
+{
+    gint64 until, last_hook = 0;
+
+    g_return_val_if_fail(job != NULL, FALSE);
+    until = job->spec && VMSHIFT_HAS_FIELD(job->spec, switchover_at) ? job->spec->switchover_at : 0;
+    if (until <= 0 && !HOOK(job, hold))
+        return TRUE;
+    for (;;) {
+        gint64 now_us = g_get_real_time(), now = now_us / G_USEC_PER_SEC;
+
+        if (g_cancellable_set_error_if_cancelled(job->cancellable, error))
+            return FALSE;
+        /* the host's hook when the wait begins, once a second, and before
+         * the time releases the job (the host may move it) */
+        if (HOOK(job, hold)
+            && (last_hook == 0 || now_us - last_hook >= G_USEC_PER_SEC || now >= until)) {
+            last_hook = now_us;
+            until = job->hooks->hold(job, until, job->user_data, error);
+            if (until < 0)
+                return FALSE;
+        }
+        if (now >= until)
+            return TRUE;
+        if (poll && !poll(job, user_data, error))
+            return FALSE;
+        sleep_cancellable(job->cancellable, 250);
+    }
+}

@@ -426,6 +426,8 @@ vmshift_migration_spec_copy(const VmshiftMigrationSpec *src)
     s->start = src->start;
     s->force = src->force;
     s->options = src->options ? g_variant_ref(src->options) : NULL;
+    if (VMSHIFT_HAS_FIELD(src, switchover_at))
+        s->switchover_at = src->switchover_at;
     return s;
 }
 

@@ -159,9 +159,21 @@ static gboolean
 kvm_migrate(VmshiftBackend *backend, const VmshiftMigrationSpec *spec, VmshiftJob *job,
             guint32 flags, GError **error)
 {
+    KvmBackend *b = KVM_B(backend);
+
     if (!vmshift_check_flags(flags, 0, "migrate", error))
         return FALSE;
-    return KVM_B(backend)->ops->migrate(KVM_B(backend), spec, job, error);
+    /* VMSHIFT_PLUGIN_SWITCHOVER_AT: storage moves and host+storage moves
+     * of the qmp transport keep a block mirror in sync and hold before the
+     * switchover (kvm-qmp-mirror.c); every other move waits before it
+     * starts */
+    if (!(b->ops == &kvm_transport_qmp
+          && (spec->type == VMSHIFT_MIGRATION_STORAGE
+              || (spec->type == VMSHIFT_MIGRATION_LIVE
+                  && vmshift_migration_spec_moves_storage(spec))))
+        && !vmshift_job_hold_switchover(job, NULL, NULL, error))
+        return FALSE;
+    return b->ops->migrate(b, spec, job, error);
 }
 
 static gboolean
@@ -219,5 +231,5 @@ static const char *const kvm_config_keys[] = {
 VMSHIFT_PLUGIN_DEFINE("kvm", PACKAGE_VERSION, "MIT",
                       "QEMU/KVM over QMP (bare QEMU hosts, local or ssh) or libvirt",
                       VMSHIFT_PLUGIN_LIVE | VMSHIFT_PLUGIN_COLD | VMSHIFT_PLUGIN_STORAGE
-                          | VMSHIFT_PLUGIN_HOST_AND_STORAGE,
+                          | VMSHIFT_PLUGIN_HOST_AND_STORAGE | VMSHIFT_PLUGIN_SWITCHOVER_AT,
                       kvm_ops, kvm_config_keys)

@@ -86,9 +86,159 @@ match_job(const VmshiftQmpEvent *ev, gpointer data)
     return g_strcmp0(vmshift_qmp_event_get_string(ev, "device"), data) == 0;
 }
 
+/* ---- a scheduled switchover: the mirrors kept in sync until the time ----
+ *
+ * QEMU keeps a READY mirror synchronised by itself (every guest write goes
+ * to both images), so the job needs no connection while it waits, and it
+ * lets go of the VM's one QMP monitor (a socket chardev serves one client at
+ * a time): the admin's tools can ask the VM what it does during a wait of
+ * hours. Every few seconds a short connection checks that each mirror is
+ * still there and ready; at the time (or on cancel, to abort the mirrors)
+ * the job connects again. */
+
+#define HOLD_CHECK_US (3 * G_USEC_PER_SEC)
+#define HOLD_UNREACHABLE_US (120 * G_USEC_PER_SEC)
+
+typedef struct {
+    KvmMig *m;
+    GPtrArray *mirrors;
+    gint64 last;    /* last check (monotonic µs) */
+    gint64 reached; /* last successful check */
+} HoldPoll;
+
+/* Whether query-block-jobs @r shows every mirror of @h ready; else the
+ * error naming the first that is not. */
+static gboolean
+mirrors_ready_in(HoldPoll *h, json_object *r, GError **error)
+{
+    gsize n = json_object_is_type(r, json_type_array) ? json_object_array_length(r) : 0;
+    guint64 done = 0, total = 0;
+
+    for (guint i = 0; i < h->mirrors->len; i++) {
+        KvmMirror *x = h->mirrors->pdata[i];
+        json_object *e = NULL;
+        for (gsize k = 0; k < n && !e; k++) {
+            json_object *c = json_object_array_get_idx(r, k);
+            if (!g_strcmp0(vmshift_json_get_string(c, "device"), x->job))
+                e = c;
+        }
+        if (!e || !vmshift_json_get_bool(e, "ready", FALSE)) {
+            const char *st = e ? vmshift_json_get_string(e, "status") : NULL;
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                        "mirror of disk %s to %s stopped while waiting for the switchover (%s)",
+                        x->disk, x->new_path, st ? st : "the block job is gone");
+            x->done = e == NULL;
+            return FALSE;
+        }
+        done += (guint64)vmshift_json_get_int(e, "offset", 0);
+        total += (guint64)vmshift_json_get_int(e, "len", 0);
+    }
+    if (total)
+        vmshift_job_set_bytes(h->m->job, done, total);
+    return TRUE;
+}
+
+/* A short connection every few seconds: the mirrors still ready. A monitor
+ * busy with someone else's connection for a while is not a failure; two
+ * minutes without an answer are. */
+static gboolean
+hold_poll(VmshiftJob *job, gpointer data, GError **error)
+{
+    HoldPoll *h = data;
+    KvmMig *m = h->m;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(VmshiftQmp) q = NULL;
+    json_object *r = NULL;
+    gboolean ok;
+    gint64 now = g_get_monotonic_time();
+
+    (void)job;
+    if (now - h->last < HOLD_CHECK_US)
+        return TRUE;
+    h->last = now;
+    q = kvm_vm_qmp(m->src, m->sdef->name, 2000, m->cancel, &local);
+    if (q)
+        r = vmshift_qmp_execute(q, "query-block-jobs", NULL, QMP_CMD_TIMEOUT, &local);
+    if (!r) {
+        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            return TRUE; /* the hold sees the cancel */
+        if (!kvm_vm_is_running(m->src, m->sdef->name)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                        "VM %s stopped while waiting for the switchover", m->sdef->name);
+            return FALSE;
+        }
+        if (now - h->reached < HOLD_UNREACHABLE_US)
+            return TRUE;
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "VM %s: no answer from QEMU for two minutes while waiting for the "
+                    "switchover: %s",
+                    m->sdef->name, local->message);
+        return FALSE;
+    }
+    ok = mirrors_ready_in(h, r, error);
+    json_object_put(r);
+    h->reached = now;
+    return ok;
+}
+
+/* The job's QMP connection again, after the wait: tried for two minutes
+ * (someone else may hold the monitor for a moment). */
+static gboolean
+hold_reconnect(KvmMig *m, GError **error)
+{
+    gint64 until = g_get_monotonic_time() + HOLD_UNREACHABLE_US;
+    GError *local = NULL;
+
+    while (!(m->sq = kvm_vm_qmp(m->src, m->sdef->name, m->b->qmp_timeout_ms, NULL, &local))) {
+        if (g_get_monotonic_time() > until || !kvm_vm_is_running(m->src, m->sdef->name)) {
+            g_propagate_prefixed_error(error, local, "after waiting for the switchover: ");
+            return FALSE;
+        }
+        g_clear_error(&local);
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+    vmshift_qmp_set_cancellable(m->sq, m->cancel);
+    return TRUE;
+}
+
+/* Every mirror is ready: when the host scheduled the switchover
+ * (VmshiftMigrationSpec.switchover_at, VMSHIFT_PLUGIN_SWITCHOVER_AT), the
+ * job holds here, before the pivot or the RAM migration, with the mirrors
+ * synchronised; a cancel then aborts them and the VM stays on its source.
+ * @q is m->sq, which this may replace. */
+static gboolean
+hold_synchronised(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
+{
+    HoldPoll h = { .m = m, .mirrors = mirrors };
+    gint64 at = VMSHIFT_HAS_FIELD(m->spec, switchover_at) ? m->spec->switchover_at : 0;
+    GError *reconnect = NULL;
+    gboolean ok;
+
+    if (at <= g_get_real_time() / G_USEC_PER_SEC || q != m->sq)
+        return vmshift_job_hold_switchover(m->job, NULL, NULL, error);
+    vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
+                    "%u disk(s) in sync; QEMU keeps the mirror synchronised until the switchover "
+                    "(the QMP monitor is free meanwhile)",
+                    mirrors->len);
+    vmshift_job_set_location(m->job, m->src->name, "running, disks mirrored");
+    vmshift_qmp_clear_events(q);
+    g_clear_pointer(&m->sq, vmshift_qmp_free);
+    h.reached = h.last = g_get_monotonic_time();
+    ok = vmshift_job_hold_switchover(m->job, hold_poll, &h, error);
+    /* also after a cancel: the rollback aborts the mirrors through it */
+    if (!hold_reconnect(m, &reconnect)) {
+        if (ok)
+            g_propagate_error(error, reconnect);
+        else
+            g_clear_error(&reconnect);
+        return FALSE;
+    }
+    return ok;
+}
+
 /*
- * Waits until every mirror is ready (BLOCK_JOB_READY), reporting progress;
- * honours cancellation.
+ * Waits until every mirror is ready (BLOCK_JOB_READY), reporting progress,
+ * then holds for a scheduled switchover; honours cancellation.
  */
 gboolean
 kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error)
@@ -99,7 +249,7 @@ kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **er
         for (guint i = 0; i < mirrors->len; i++)
             all &= ((KvmMirror *)mirrors->pdata[i])->ready;
         if (all)
-            return TRUE;
+            return hold_synchronised(m, q, mirrors, error);
         if (kvm_mig_check_cancel(m, error))
             return FALSE;
         GError *local = NULL;

@@ -141,6 +141,10 @@ kvm_mig_storage(KvmMig *m, GError **error)
     g_autoptr(GPtrArray) moving = g_ptr_array_new(); /* indexes as pointers */
     gboolean running = kvm_vm_is_running(m->src, m->sdef->name);
     m->src_running = running;
+    /* a stopped VM's disks are copied, not mirrored: nothing to keep in
+     * sync, so a scheduled switchover waits before anything is done */
+    if (!running && !vmshift_job_hold_switchover(m->job, NULL, NULL, error))
+        return FALSE;
     if (!plan_moves(m, moving, error) || !kvm_mig_phase(m, VMSHIFT_PHASE_PREPARE, error)
         || !(running ? move_mirrored(m, moving, mirrors, error) : move_copied(m, moving, error)) ||
         /* the definition follows the disks */

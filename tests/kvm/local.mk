@@ -12,6 +12,8 @@ tests_kvm_kvm_drive_LDADD = plugins/kvm/libkvm-impl.la sdk/libvmshift-sdk.la $(G
 if ENABLE_INTEGRATION
 TESTS += tests/kvm/test-kvm-live.sh tests/kvm/test-kvm-storage.sh tests/kvm/test-kvm-faults.sh tests/kvm/test-kvm-merge-acl.sh tests/kvm/test-kvm-cli.sh tests/kvm/test-kvm-libvirt.sh \
 	tests/kvm/test-kvm-ssh.sh tests/kvm/test-kvm-bulk.sh
+## scheduled switchover (#17 item 6)
+TESTS += tests/kvm/test-kvm-switchover.sh
 endif
 endif
 EXTRA_DIST += tests/kvm/kvm-lib.sh tests/kvm/lvhosts.sh tests/kvm/demo-kvm.sh $(wildcard $(srcdir)/tests/kvm/test-kvm-*.sh)

@@ -30,6 +30,12 @@ EXTRA_tests_unit_test_host_loader_DEPENDENCIES = $(TEST_PLUGINS)
 tests_unit_test_host_journal_SOURCES = tests/unit/test-host-journal.c
 tests_unit_test_host_journal_CFLAGS = $(HOST_TEST_CFLAGS)
 tests_unit_test_host_journal_LDADD = $(HOST_TEST_LDADD)
+## scheduled switchover: times, the schedules table from every schema version (#17)
+check_PROGRAMS += tests/unit/test-host-schedule
+TESTS += tests/unit/test-host-schedule
+tests_unit_test_host_schedule_SOURCES = tests/unit/test-host-schedule.c
+tests_unit_test_host_schedule_CFLAGS = $(HOST_TEST_CFLAGS)
+tests_unit_test_host_schedule_LDADD = $(HOST_TEST_LDADD)
 check_PROGRAMS += tests/unit/test-host-validate
 TESTS += tests/unit/test-host-validate
 tests_unit_test_host_validate_SOURCES = tests/unit/test-host-validate.c

@@ -246,6 +246,17 @@ typedef struct {
     void (*log)(VmshiftJob *job, VmshiftLogLevel level, const char *line, gpointer user_data);
     gboolean (*save)(VmshiftJob *job, const char *key, const char *value, gpointer user_data,
                      GError **error);
+
+    /* ---- ABI 1.3: scheduled switchover ----
+     * @hold: called by vmshift_job_hold_switchover() when the wait begins
+     *   and about once a second while it lasts, with @until the time (Unix
+     *   seconds) the job waits for: the spec's switchover_at at first, then
+     *   what the hook returned last. Returns the time to wait for: @until
+     *   to keep it, an earlier time (0) to release the switchover now, a
+     *   later one (G_MAXINT64: until released) to hold longer; or -1 with
+     *   @error set to end the wait with that error. The host records the
+     *   wait here ("waiting for switchover at ..."). */
+    gint64 (*hold)(VmshiftJob *job, gint64 until, gpointer user_data, GError **error);
 } VmshiftJobHooks;
 
 /**
@@ -343,6 +354,48 @@ const char *vmshift_phase_name(guint32 phase);
  * Returns: the phase, or VMSHIFT_PHASE_NONE for an unknown name.
  */
 VmshiftPhase vmshift_phase_from_name(const char *name);
+
+/* ---- ABI 1.3: scheduled switchover ---------------------------------- */
+
+/**
+ * VmshiftHoldPollFunc:
+ * @job: the job
+ * @user_data: the plugin's data
+ * @error: return location for an error
+ *
+ * Called by vmshift_job_hold_switchover() about four times a second while
+ * it waits, on the waiting thread: a plugin that keeps a copy synchronised
+ * checks it here (reads its peer's events, reports progress).
+ *
+ * Returns: TRUE to go on waiting; FALSE with @error set when the copy
+ *   failed (the wait then ends with that error).
+ */
+typedef gboolean (*VmshiftHoldPollFunc)(VmshiftJob *job, gpointer user_data, GError **error);
+
+/**
+ * vmshift_job_hold_switchover:
+ * @job: the job
+ * @poll: (nullable): checks the plugin's copy while it waits
+ * @user_data: passed to @poll
+ * @error: return location for an error
+ *
+ * Holds the job before its switchover until the time the host set
+ * (VmshiftMigrationSpec.switchover_at) or until the host releases it (its
+ * hold hook). A plugin whose descriptor has VMSHIFT_PLUGIN_SWITCHOVER_AT
+ * calls this right before its point of no return, once its copy is
+ * synchronised; where it cannot copy ahead it calls it before it changes
+ * anything. Returns at once when nothing holds the job. Call it from the
+ * job's worker thread, in the transfer phase or before any.
+ *
+ * Returns: TRUE when the switchover may go ahead; FALSE with
+ *   G_IO_ERROR_CANCELLED when the job was cancelled meanwhile (the plugin
+ *   then rolls back as for any cancellation), or with the error of @poll or
+ *   of the host's hook.
+ *
+ * Since: ABI 1.3 (symbol version VMSHIFT_SDK_1.3)
+ */
+gboolean vmshift_job_hold_switchover(VmshiftJob *job, VmshiftHoldPollFunc poll, gpointer user_data,
+                                     GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmshiftJob, vmshift_job_unref)
 

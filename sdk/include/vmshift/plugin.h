@@ -229,6 +229,11 @@ typedef struct {
  * @VMSHIFT_PLUGIN_COLD: supports cold migration.
  * @VMSHIFT_PLUGIN_STORAGE: supports storage migration.
  * @VMSHIFT_PLUGIN_HOST_AND_STORAGE: supports moving host and storage at once.
+ * @VMSHIFT_PLUGIN_SWITCHOVER_AT: (ABI 1.3) honours
+ *   VmshiftMigrationSpec.switchover_at: migrate() starts the copy at once
+ *   where it can keep it synchronised and calls vmshift_job_hold_switchover()
+ *   before its point of no return (before it changes anything where it
+ *   cannot copy ahead). Without it the host starts migrate() at the time.
  *
  * Capabilities and requirements a plugin declares in its descriptor.
  */
@@ -238,6 +243,7 @@ typedef enum {
     VMSHIFT_PLUGIN_COLD = 1u << 2,
     VMSHIFT_PLUGIN_STORAGE = 1u << 3,
     VMSHIFT_PLUGIN_HOST_AND_STORAGE = 1u << 4,
+    VMSHIFT_PLUGIN_SWITCHOVER_AT = 1u << 5,
 } VmshiftPluginFlags;
 
 /**

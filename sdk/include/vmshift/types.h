@@ -438,6 +438,18 @@ typedef struct {
     guint32 force;
     guint32 reserved0;
     GVariant *options;
+
+    /* ---- ABI 1.3: scheduled switchover ----
+     * @switchover_at: when not 0, the time (Unix seconds, UTC) before which
+     *   the VM must not switch over. The host sets it only for plugins
+     *   whose descriptor has VMSHIFT_PLUGIN_SWITCHOVER_AT (others get 0, and
+     *   the host calls their migrate() at that time instead). Such a plugin
+     *   copies ahead where it can keep the copy synchronised (a block
+     *   mirror), calls vmshift_job_hold_switchover() right before its point
+     *   of no return, and, where it cannot copy ahead, calls it before it
+     *   changes anything. Read it only after
+     *   VMSHIFT_HAS_FIELD(spec, switchover_at). */
+    gint64 switchover_at;
 } VmshiftMigrationSpec;
 
 /**
