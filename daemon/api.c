@@ -130,6 +130,26 @@ post_checks(ApiCall *c, GError **error)
 static const char *const job_states[] = { "queued",    "running",     "succeeded", "failed",
                                           "cancelled", "interrupted", "repaired",  NULL };
 
+/* GET /jobs pages: at most ?limit= jobs (default JOBS_LIMIT), newest first,
+ * after ?offset=; "total" says how many match. */
+#define JOBS_LIMIT 100
+#define JOBS_LIMIT_MAX 10000
+
+static gboolean
+page_arg(ApiCall *c, const char *key, gint64 max, gint64 def, gint64 *out, GError **error)
+{
+    const char *v = q(c, key);
+
+    *out = def;
+    if (v && !g_ascii_string_to_signed(v, 10, key[0] == 'l' ? 1 : 0, max, out, NULL)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "%s '%s': not a number from %d to %" G_GINT64_FORMAT, key, v,
+                    key[0] == 'l' ? 1 : 0, max);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static json_object *
 get_jobs(ApiCall *c, GError **error)
 {
@@ -137,6 +157,7 @@ get_jobs(ApiCall *c, GError **error)
     g_autoptr(GPtrArray) list = NULL;
     json_object *root, *arr;
     const char *since = q(c, "since");
+    gint64 total;
 
     if (f.state && !g_strv_contains(job_states, f.state)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
@@ -148,13 +169,20 @@ get_jobs(ApiCall *c, GError **error)
                     "since '%s': not a Unix time in seconds", since);
         return NULL;
     }
-    if (!(list = host_journal_list_filtered(c->d->journal, &f, error)))
+    if (!page_arg(c, "limit", JOBS_LIMIT_MAX, JOBS_LIMIT, &f.limit, error)
+        || !page_arg(c, "offset", G_MAXINT64, 0, &f.offset, error))
+        return NULL;
+    if ((total = host_journal_count(c->d->journal, &f, error)) < 0
+        || !(list = host_journal_list_filtered(c->d->journal, &f, error)))
         return NULL;
     root = json_object_new_object();
     arr = json_object_new_array_ext((int)list->len);
     for (guint i = 0; i < list->len; i++)
         json_object_array_add(arr, host_json_job(g_ptr_array_index(list, i)));
     json_object_object_add(root, "jobs", arr);
+    json_object_object_add(root, "total", json_object_new_int64(total));
+    json_object_object_add(root, "limit", json_object_new_int64(f.limit));
+    json_object_object_add(root, "offset", json_object_new_int64(f.offset));
     return root;
 }
 
