@@ -387,10 +387,18 @@ authorize(Daemon *d, SoupServerMessage *msg, gboolean change, char **who)
 {
     DaemonCaller c;
     g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL;
     gboolean ok;
 
     if (!daemon_caller_from_message(d, msg, &c, &err)) {
         d->refused++;
+        if (g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED)) {
+            daemon_reply_error(msg, err);
+            soup_server_message_set_status(msg, SOUP_STATUS_UNAUTHORIZED, NULL);
+            soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+                                         "WWW-Authenticate", "Bearer realm=\"vmshiftd\"");
+            return FALSE;
+        }
         g_prefix_error(&err, "who is asking is unknown: ");
         err->domain = VMSHIFT_ERROR;
         err->code = VMSHIFT_ERROR_PERMISSION;
@@ -398,10 +406,19 @@ authorize(Daemon *d, SoupServerMessage *msg, gboolean change, char **who)
         return FALSE;
     }
     ok = change ? c.can_change : c.can_read;
+    if (ok && change && daemon_cross_site(msg, &why)) {
+        d->refused++;
+        g_printerr("vmshiftd: refused %s %s from %s: %s\n", soup_server_message_get_method(msg),
+                   g_uri_get_path(soup_server_message_get_uri(msg)), c.name, why);
+        reply_errorf(msg, VMSHIFT_ERROR_PERMISSION, "%s may not change anything: %s", c.name, why);
+        daemon_caller_clear(&c);
+        return FALSE;
+    }
     if (!ok) {
         g_autofree char *m = g_strdup_printf(
-            "%s may not %s: that needs root or membership of group '%s'", c.name,
-            change ? "change anything" : "read", change ? d->admin_group : d->read_group);
+            c.tcp ? "%s may not %s: that needs an admin token or certificate%.0s"
+                  : "%s may not %s: that needs root or membership of group '%s'",
+            c.name, change ? "change anything" : "read", change ? d->admin_group : d->read_group);
         d->refused++;
         g_printerr("vmshiftd: refused %s %s: %s\n", soup_server_message_get_method(msg),
                    g_uri_get_path(soup_server_message_get_uri(msg)), m);

@@ -30,6 +30,8 @@ typedef struct {
     char *name; /* "root (uid 0, pid 123)" for the journal */
     gboolean can_read;
     gboolean can_change;
+    gboolean tcp;       /* asked over TCP (tcp.c) */
+    gboolean by_cookie; /* a browser's session cookie (tcp.c) */
 } DaemonCaller;
 
 typedef struct Daemon Daemon;
@@ -55,6 +57,14 @@ struct Daemon {
     gint64 started;
     guint64 requests, refused;
     gint n_runs, n_sse; /* runs->len, sse_clients->len for other threads (atomic) */
+    /* TCP with TLS (tcp.c) */
+    char *listen, *tls_cert, *tls_key, *tokens_path, *client_ca;
+    char **admin_certs, **read_certs;
+    GList *client_ca_certs;   /* GTlsCertificate of client-ca= */
+    GPtrArray *tokens;        /* DaemonToken */
+    GHashTable *web_sessions; /* session id -> DaemonWebSession */
+    GPtrArray *bulks;         /* DaemonBulk (bulk.c) */
+    gint64 last_bulk;
 };
 
 /* vmshiftd.c */
@@ -67,6 +77,19 @@ gboolean daemon_caller_from_message(Daemon *d, SoupServerMessage *msg, DaemonCal
 void daemon_caller_clear(DaemonCaller *c);
 /* Whether the user @uid (primary group @gid) is a member of group @group. */
 gboolean daemon_user_in_group(gint64 uid, gint64 gid, const char *group);
+
+/* tcp.c: TCP with TLS, tokens, client certificates, browser sessions */
+/* A [vmshiftd] key of TCP (listen, tls-cert, ...): FALSE when not one. */
+gboolean daemon_tcp_config_key(Daemon *d, const char *path, const char *key, char *value,
+                               GError **error);
+gboolean daemon_tcp_listen(Daemon *d, GError **error);
+void daemon_tcp_clear(Daemon *d);
+gboolean daemon_message_is_tcp(SoupServerMessage *msg);
+/* Who a TCP request is from (certificate, token, session); FALSE: nobody. */
+gboolean daemon_tcp_caller(Daemon *d, SoupServerMessage *msg, DaemonCaller *c);
+/* TRUE when a browser says @msg comes from another site; *why says how. */
+gboolean daemon_cross_site(SoupServerMessage *msg, char **why);
+void daemon_tcp_login(Daemon *d, SoupServerMessage *msg);
 
 /* api.c: the REST API's routes */
 void daemon_api_register(Daemon *d);
