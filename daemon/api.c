@@ -32,6 +32,7 @@ struct ApiCall {
     char *who;         /* the caller, for the journal */
     guint ok_status;   /* 200, 201, 202 */
     HostJobRun *run;   /* out: a job to start in the main thread */
+    DaemonBulk *bulk;  /* out: a bulk run to start in the main thread */
     char *text;        /* out: a text/plain answer instead of JSON */
 };
 
@@ -46,6 +47,8 @@ api_call_free(ApiCall *c)
         json_object_put(c->body);
     g_free(c->who);
     host_job_run_free(c->run);
+    if (c->bulk)
+        daemon_bulk_free(c->bulk);
     g_free(c->text);
     g_free(c);
 }
@@ -196,8 +199,21 @@ job_json(ApiCall *c, gint64 id, GError **error)
 static json_object *
 post_jobs(ApiCall *c, GError **error)
 {
+    json_object *k = NULL;
+
+    if (json_object_object_get_ex(c->body, "kind", &k) && json_object_is_type(k, json_type_string)
+        && !strcmp(json_object_get_string(k), "bulk")) {
+        c->bulk = daemon_bulk_create(c->d, c->body, c->who, error);
+        return c->bulk ? daemon_bulk_json(c->d, c->bulk) : NULL;
+    }
     c->run = daemon_job_create(c->d, c->body, c->who, error);
     return c->run ? job_json(c, host_job_run_id(c->run), error) : NULL;
+}
+
+static json_object *
+get_bulks(ApiCall *c, GError **error)
+{
+    return daemon_bulks_json(c->d, c->id, error);
 }
 
 static json_object *
@@ -279,6 +295,13 @@ call_done(GObject *source, GAsyncResult *res, gpointer data)
                                          "Location", loc);
             daemon_job_start(c->d, g_steal_pointer(&c->run));
         }
+        if (c->bulk) {
+            g_autofree char *loc = g_strdup_printf("/api/v1/bulks/%" G_GINT64_FORMAT,
+                                                   daemon_bulk_id(c->bulk));
+            soup_message_headers_replace(soup_server_message_get_response_headers(c->msg),
+                                         "Location", loc);
+            daemon_bulk_start(c->d, g_steal_pointer(&c->bulk));
+        }
         daemon_reply_json(c->msg, c->ok_status, body);
     }
     soup_server_message_unpause(c->msg);
@@ -355,6 +378,8 @@ static const Route routes[] = {
     { "GET", "/jobs/*", get_job, FALSE, FALSE, SOUP_STATUS_OK },
     { "POST", "/jobs/*/cancel", post_cancel, TRUE, FALSE, SOUP_STATUS_ACCEPTED },
     { "POST", "/jobs/*/repair", post_repair, TRUE, TRUE, SOUP_STATUS_CREATED },
+    { "GET", "/bulks", get_bulks, FALSE, TRUE, SOUP_STATUS_OK },
+    { "GET", "/bulks/*", get_bulks, FALSE, TRUE, SOUP_STATUS_OK },
 };
 
 /* Whether @path matches @pattern; the '*' segment into @arg. */
@@ -504,7 +529,7 @@ api_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
             api_call_free(c);
             return;
         }
-        if (arg && strstr(r->pattern, "/jobs/")
+        if (arg && (strstr(r->pattern, "/jobs/") || strstr(r->pattern, "/bulks/"))
             && !g_ascii_string_to_signed(arg, 10, 1, G_MAXINT64, &c->id, NULL)) {
             reply_errorf(msg, VMSHIFT_ERROR_INVALID_ARGUMENT, "'%s' is not a job id", arg);
             api_call_free(c);

@@ -35,6 +35,7 @@ typedef struct {
 } DaemonCaller;
 
 typedef struct Daemon Daemon;
+typedef struct DaemonBulk DaemonBulk;
 
 struct Daemon {
     HostGlobals globals;
@@ -120,6 +121,21 @@ void daemon_jobs_tick(Daemon *d);
 /* Main thread: cancels every run (SIGTERM) and waits for them. */
 void daemon_jobs_stop(Daemon *d);
 json_object *daemon_job_show_json(Daemon *d, gint64 id, GError **error);
+
+/* dbulk.c: bulk plans run by the daemon (POST /jobs {"kind": "bulk"}) */
+/* Loads and plans the first wave of the plan of @body; API thread, under
+ * api_lock. */
+DaemonBulk *daemon_bulk_create(Daemon *d, json_object *body, const char *who, GError **error);
+void daemon_bulk_free(DaemonBulk *b);
+gint64 daemon_bulk_id(DaemonBulk *b);
+/* Main thread: runs @b from the next tick on. */
+void daemon_bulk_start(Daemon *d, DaemonBulk *b);
+void daemon_bulks_tick(Daemon *d);
+void daemon_bulks_stop(Daemon *d);
+/* The document of @b, or of bulk @id, or {"bulks": [...]} for id 0; under
+ * api_lock. */
+json_object *daemon_bulk_json(Daemon *d, DaemonBulk *b);
+json_object *daemon_bulks_json(Daemon *d, gint64 id, GError **error);
 
 /* events.c: GET /api/v1/events (server-sent events) */
 /* Opens the poller's read-only journal connection (also used by metrics.c). */

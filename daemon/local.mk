@@ -12,7 +12,8 @@ daemon_vmshiftd_SOURCES = \
 	daemon/djobs.c \
 	daemon/events.c \
 	daemon/metrics.c \
-	daemon/tcp.c
+	daemon/tcp.c \
+	daemon/dbulk.c
 daemon_vmshiftd_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshiftd\" \
 	-DHOST_SYSCONFDIR=\"$(pkgsysconfdir)\" -DDAEMON_DATADIR=\"$(pkgdatadir)\" -D_GNU_SOURCE
 daemon_vmshiftd_CFLAGS = $(host_libvmshift_host_la_CFLAGS) $(SOUP_CFLAGS)
@@ -37,11 +38,11 @@ data/systemd/vmshiftd.service: data/systemd/vmshiftd.service.in Makefile
 ## tests (not in a package build).
 if ENABLE_DAEMON
 if ENABLE_INTEGRATION
-TESTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/tls.sh
+TESTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/tls.sh tests/daemon/bulk.sh
 endif
 endif
 dist_noinst_SCRIPTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/openapi-check.py \
-	tests/daemon/tls.sh
+	tests/daemon/tls.sh tests/daemon/bulk.sh
 EXTRA_DIST += tests/daemon/lib.sh
 
 ## bench/daemon: GET /api/v1/jobs with 10,000 journal jobs, 300 /events

@@ -205,6 +205,7 @@ static gboolean
 on_tick(gpointer data)
 {
     daemon_jobs_tick(data);
+    daemon_bulks_tick(data);
     return G_SOURCE_CONTINUE;
 }
 
@@ -238,6 +239,8 @@ daemon_free(Daemon *d)
         g_hash_table_unref(d->sent);
     if (d->watch_db)
         sqlite3_close(d->watch_db);
+    if (d->bulks)
+        g_ptr_array_unref(d->bulks);
     host_journal_close(d->journal);
     if (d->session.config)
         host_session_close(&d->session);
@@ -381,6 +384,7 @@ main(int argc, char **argv)
     g_main_loop_run(d->loop);
     g_printerr("vmshiftd: stopping: cancelling %u running job(s)\n", d->runs->len);
     daemon_events_close_all(d);
+    daemon_bulks_stop(d);
     daemon_jobs_stop(d);
     g_main_loop_unref(d->loop);
     if (!d->socket_activated)
