@@ -243,10 +243,10 @@ item_json(Daemon *d, const HostBulkItem *it)
     json_object_object_add(o, "state", host_json_string(r ? r->state : NULL));
     json_object_object_add(o, "phase", host_json_string(r ? r->phase : NULL));
     json_object_object_add(o, "percent", r ? json_object_new_double(r->percent) : NULL);
-    json_object_object_add(o, "to",
-                           host_json_string(it->spec ? (it->storage_only ? it->spec->dest_path
-                                                                         : it->spec->dest_host)
-                                                     : it->opts.to));
+    json_object_object_add(
+        o, "to",
+        host_json_string(it->spec ? (it->storage_only ? it->spec->dest_path : it->spec->dest_host)
+                                  : it->opts.to));
     json_object_object_add(o, "placement", host_json_string(it->placement));
     json_object_object_add(o, "error", host_json_string(it->error ? it->error : it->skipped));
     return o;
