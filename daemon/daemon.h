@@ -97,6 +97,9 @@ void daemon_api_register(Daemon *d);
 void daemon_reply_json(SoupServerMessage *msg, guint status, json_object *body);
 void daemon_reply_error(SoupServerMessage *msg, const GError *e);
 
+/* web.c: the web view at / (pages in webpages.c, files in www_dir) */
+void daemon_web_register(Daemon *d);
+
 /* inventory.c: the JSON documents of the inventory commands (same keys as
  * `vmshift --json backends|hosts|vms|rate|check`) */
 json_object *daemon_backends_json(Daemon *d);

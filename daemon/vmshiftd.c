@@ -329,6 +329,7 @@ daemon_setup(Daemon *d, int *argc, char ***argv, GError **error)
         daemon_jobs_repair_interrupted(d);
     d->server = soup_server_new("server-header", "vmshiftd/" PACKAGE_VERSION, NULL);
     daemon_api_register(d);
+    daemon_web_register(d);
     sock = systemd_socket(error);
     if (!sock && error && *error)
         return FALSE;
