@@ -134,6 +134,8 @@ gint64 daemon_bulk_id(DaemonBulk *b);
 /* Main thread: runs @b from the next tick on. */
 void daemon_bulk_start(Daemon *d, DaemonBulk *b);
 void daemon_bulks_tick(Daemon *d);
+/* Main thread: adds the ids (gint64 *) of the bulk runs' running jobs. */
+void daemon_bulks_running(Daemon *d, GHashTable *ids);
 void daemon_bulks_stop(Daemon *d);
 /* The document of @b, or of bulk @id, or {"bulks": [...]} for id 0; under
  * api_lock. */

@@ -206,6 +206,20 @@ daemon_bulks_tick(Daemon *d)
 }
 
 void
+daemon_bulks_running(Daemon *d, GHashTable *ids)
+{
+    for (guint i = 0; d->bulks && i < d->bulks->len; i++) {
+        DaemonBulk *b = g_ptr_array_index(d->bulks, i);
+        for (guint k = 0; k < b->runs->len; k++) {
+            HostJobRun *r = g_ptr_array_index(b->runs, k);
+            gint64 id = host_job_run_id(r);
+            if (!host_job_run_is_done(r))
+                g_hash_table_add(ids, g_memdup2(&id, sizeof id));
+        }
+    }
+}
+
+void
 daemon_bulks_stop(Daemon *d)
 {
     for (guint i = 0; d->bulks && i < d->bulks->len; i++) {

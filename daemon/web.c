@@ -129,10 +129,10 @@ reply_page(Daemon *d, SoupServerMessage *msg, guint status, const char *title, c
         }
     }
     soup_server_message_set_status(msg, status, NULL);
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                 "Content-Security-Policy",
-                                 "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                                 "form-action 'self'");
+    soup_message_headers_replace(
+        soup_server_message_get_response_headers(msg), "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+        "form-action 'self'");
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
                                  "no-store");
     soup_server_message_set_response(msg, "text/html; charset=utf-8", SOUP_MEMORY_COPY, out->str,
@@ -179,9 +179,9 @@ page_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
     else if (!strcmp(w->path, "/bulk"))
         web_page_bulk(w);
     else
-        web_set(w, SOUP_STATUS_NOT_FOUND, "Not found",
-                g_markup_printf_escaped("<h2>Not found</h2><p>There is no page %s here.</p>",
-                                        w->path));
+        web_set(
+            w, SOUP_STATUS_NOT_FOUND, "Not found",
+            g_markup_printf_escaped("<h2>Not found</h2><p>There is no page %s here.</p>", w->path));
     g_mutex_unlock(&w->d->api_lock);
     g_task_return_boolean(task, TRUE);
 }
@@ -218,8 +218,8 @@ serve_static(Daemon *d, SoupServerMessage *msg, const char *name)
         if (!g_file_get_contents(path, &text, &len, NULL))
             break;
         soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
-        soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                     "Cache-Control", "no-cache");
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
+                                     "no-cache");
         soup_server_message_set_response(msg, files[i].type, SOUP_MEMORY_TAKE, text, len);
         return;
     }

@@ -94,8 +94,9 @@ start_form(GString *s, Daemon *d, gboolean can_change)
         g_string_append(s, "</section>");
         return;
     }
-    web_append(s, "<form id=\"start-form\" class=\"js-only\"%s><label>VM <select name=\"vm\" "
-                  "id=\"start-vm\">",
+    web_append(s,
+               "<form id=\"start-form\" class=\"js-only\"%s><label>VM <select name=\"vm\" "
+               "id=\"start-vm\">",
                can_change ? "" : " data-disabled=1");
     arr = jget(vms, "vms");
     for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
@@ -218,8 +219,7 @@ job_events(GString *s, const HostJobRecord *r, GPtrArray *ev)
             continue;
         t = host_format_time(e->time);
         web_append(s, "<li class=\"%s\"><span class=\"name\">%s</span> <time>%s</time></li>",
-                   !strcmp(e->value, r->phase) && !strcmp(r->state, "running") ? "current"
-                                                                                 : "done",
+                   !strcmp(e->value, r->phase) && !strcmp(r->state, "running") ? "current" : "done",
                    e->value, t ? t : "");
         phases++;
     }
@@ -284,8 +284,9 @@ web_page_job(WebCall *w, gint64 id)
 static void
 stars(GString *s, int n)
 {
-    web_append(s, "<span class=\"stars\" role=\"img\" aria-label=\"%d of 5 stars\" "
-                  "data-stars=\"%d\">",
+    web_append(s,
+               "<span class=\"stars\" role=\"img\" aria-label=\"%d of 5 stars\" "
+               "data-stars=\"%d\">",
                n, n);
     for (int i = 0; i < 5; i++)
         g_string_append(s, i < n ? "\u2605" : "\u2606");
@@ -312,7 +313,8 @@ rating_rows(GString *s, json_object *ratings)
             web_append(s,
                        "<li class=\"result-%s\"><span class=\"factor\">%s</span> "
                        "<span class=\"effect\">%+.1f</span> %s</li>",
-                       jstr(f, "result"), jstr(f, "factor"), eff ? json_object_get_double(eff) : 0.0,
+                       jstr(f, "result"), jstr(f, "factor"),
+                       eff ? json_object_get_double(eff) : 0.0,
                        jstr(f, "detail") ? jstr(f, "detail") : "");
         }
         g_string_append(s, "</ul></td></tr>\n");
@@ -399,8 +401,8 @@ bulk_section(GString *s, json_object *b)
             json_object *v = json_object_array_get_idx(vms, k);
             json_object *job = jget(v, "job"), *pct = jget(v, "percent");
             const char *state = jstr(v, "state") ? jstr(v, "state") : "";
-            web_append(s, "<tr class=\"state-%s\"><td>%s</td><td>%s</td><td>", state,
-                       jstr(v, "vm"), jstr(v, "to") ? jstr(v, "to") : "");
+            web_append(s, "<tr class=\"state-%s\"><td>%s</td><td>%s</td><td>", state, jstr(v, "vm"),
+                       jstr(v, "to") ? jstr(v, "to") : "");
             if (job)
                 web_append(s, "<a href=\"/jobs/%d\">%d</a>", json_object_get_int(job),
                            json_object_get_int(job));
@@ -424,18 +426,19 @@ web_page_bulk(WebCall *w)
     json_object *arr = jget(all, "bulks");
     GString *s = g_string_new(NULL);
 
-    web_append(s,
-               "<div id=\"view\" data-view=\"bulk\" data-can-change=\"%d\"><section class=\"start\" "
-               "aria-labelledby=\"plan-h\"><h2 id=\"plan-h\">Run a bulk plan</h2><form "
-               "id=\"bulk-form\" class=\"js-only\"><label for=\"bulk-plan\">Plan (vmshift-bulk(5))"
-               "</label><textarea id=\"bulk-plan\" name=\"plan\" rows=\"8\" cols=\"60\" "
-               "spellcheck=\"false\">[bulk]\nmax-per-backend=2\n\n[wave 1]\nvms=\nto=\n</textarea>"
-               "<button type=\"submit\" id=\"bulk-button\"%s>Run</button> <output "
-               "id=\"bulk-result\" aria-live=\"polite\"></output></form><p class=\"no-js\">Running "
-               "a plan here needs JavaScript; <code>vmshift bulk PLAN</code> works as well.</p>"
-               "</section><section aria-labelledby=\"bulks-h\"><h2 id=\"bulks-h\">Bulk plans, by "
-               "wave</h2><div id=\"bulks\">",
-               web_can_change(w) ? 1 : 0, web_can_change(w) ? "" : " disabled");
+    web_append(
+        s,
+        "<div id=\"view\" data-view=\"bulk\" data-can-change=\"%d\"><section class=\"start\" "
+        "aria-labelledby=\"plan-h\"><h2 id=\"plan-h\">Run a bulk plan</h2><form "
+        "id=\"bulk-form\" class=\"js-only\"><label for=\"bulk-plan\">Plan (vmshift-bulk(5))"
+        "</label><textarea id=\"bulk-plan\" name=\"plan\" rows=\"8\" cols=\"60\" "
+        "spellcheck=\"false\">[bulk]\nmax-per-backend=2\n\n[wave 1]\nvms=\nto=\n</textarea>"
+        "<button type=\"submit\" id=\"bulk-button\"%s>Run</button> <output "
+        "id=\"bulk-result\" aria-live=\"polite\"></output></form><p class=\"no-js\">Running "
+        "a plan here needs JavaScript; <code>vmshift bulk PLAN</code> works as well.</p>"
+        "</section><section aria-labelledby=\"bulks-h\"><h2 id=\"bulks-h\">Bulk plans, by "
+        "wave</h2><div id=\"bulks\">",
+        web_can_change(w) ? 1 : 0, web_can_change(w) ? "" : " disabled");
     if (!arr || !json_object_array_length(arr))
         g_string_append(s, "<p class=\"note\">No bulk plan has run in this vmshiftd since it "
                            "started.</p>");
