@@ -279,8 +279,19 @@ web_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
     g_task_run_in_thread(task, page_thread);
 }
 
+/* Every answer, of the API too: no type sniffing, no referrer to other sites. */
+static void
+on_request_read(SoupServer *server, SoupServerMessage *msg, gpointer data)
+{
+    SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
+
+    soup_message_headers_replace(h, "X-Content-Type-Options", "nosniff");
+    soup_message_headers_replace(h, "Referrer-Policy", "same-origin");
+}
+
 void
 daemon_web_register(Daemon *d)
 {
     soup_server_add_handler(d->server, "/", web_handler, d, NULL);
+    g_signal_connect(d->server, "request-read", G_CALLBACK(on_request_read), d);
 }
