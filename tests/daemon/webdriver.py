@@ -204,6 +204,34 @@ def main():
               str(done))
         wd.shot(os.path.join(shots, "web-bulk.png"))
 
+        # ---- cancel from the job's page ---------------------------------------------
+        wd.go(base + "/")
+        wd.wait("return document.querySelector('#start-button') !== null")
+        wd.click('#start-vm option[value="mid:app9"]')
+        wd.click('#start-to option[value="mid:alpha"]')
+        wd.click("#start-button")
+        link = wd.wait("const a = document.getElementById('started-job');"
+                       "return a ? a.textContent : null;", 30)
+        cjob = int(link.split()[1]) if link else 0
+        print("CANCELLED %d" % cjob)
+        wd.go("%s/jobs/%d" % (base, cjob))
+        wd.wait("const b = document.getElementById('cancel');"
+                "return b && !b.disabled && document.querySelector('#job .phase')"
+                ".textContent === 'transfer';", 30)
+        wd.click("#cancel")
+        # the state comes by /events at once, the log when the page has
+        # fetched the job's view again
+        final = wd.wait("const j = document.getElementById('job');"
+                        "const s = j.querySelector('.state .badge').textContent;"
+                        "const log = j.querySelector('table.log').textContent;"
+                        "return s !== 'running' && s !== 'queued' &&"
+                        " log.includes('cancel requested') ? [s,"
+                        " document.getElementById('cancel').disabled, log] : null;", 60)
+        check("Cancel on job %d's page: the page shows %s, the log who asked" % (
+              cjob, final[0] if final else None),
+              final and final[0] == "cancelled" and final[1] is True
+              and "cancel requested by token 'ops'" in final[2], str(final)[:300])
+
         # ---- another site posts a job with the admin's browser -------------------
         form = ("<form id=f method=post action='%s/api/v1/jobs' enctype='text/plain'>"
                 "<input name='{\"vm\": \"mid:app8\", \"to\": \"beta\", \"x\": \"' value='\"}'>"
