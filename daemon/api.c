@@ -240,7 +240,7 @@ post_cancel(ApiCall *c, GError **error)
 static json_object *
 post_repair(ApiCall *c, GError **error)
 {
-    c->run = daemon_job_repair(c->d, c->id, c->who, error);
+    c->run = daemon_job_repair(c->d, c->id, c->body, c->who, error);
     return c->run ? job_json(c, c->id, error) : NULL;
 }
 

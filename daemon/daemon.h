@@ -114,8 +114,10 @@ gboolean daemon_opts_from_json(json_object *body, HostMigrateOpts *o, GError **e
 /* Creates the job @body describes (migrate, migrate-storage, acl) on behalf
  * of @who; from an API thread. Returns the run, not started. */
 HostJobRun *daemon_job_create(Daemon *d, json_object *body, const char *who, GError **error);
-/* Retakes job @id for a repair on behalf of @who; from an API thread. */
-HostJobRun *daemon_job_repair(Daemon *d, gint64 id, const char *who, GError **error);
+/* Retakes job @id for a repair on behalf of @who, in the mode @body says
+ * (NULL: auto); from an API thread. */
+HostJobRun *daemon_job_repair(Daemon *d, gint64 id, json_object *body, const char *who,
+                              GError **error);
 /* Main thread: starts @run and ticks it until it ends. */
 void daemon_job_start(Daemon *d, HostJobRun *run);
 /* On start: repair every interrupted job whose backend can. */

@@ -267,7 +267,11 @@ web_page_job(WebCall *w, gint64 id)
     job_facts(s, r);
     web_append(s,
                "<div class=\"actions js-only\"><button type=\"button\" id=\"cancel\"%s>Cancel"
-               "</button> <button type=\"button\" id=\"repair\"%s>Repair</button> "
+               "</button> <label>repair <select id=\"repair-mode\"><option value=\"auto\">"
+               "as the hypervisor says</option><option value=\"retry\">retry</option>"
+               "<option value=\"dismiss\">dismiss</option><option value=\"cleanup\">clean up"
+               "</option></select></label> <input id=\"repair-reason\" placeholder=\"reason "
+               "(to dismiss)\"> <button type=\"button\" id=\"repair\"%s>Repair</button> "
                "<output id=\"action-result\" aria-live=\"polite\"></output></div>",
                live && web_can_change(w) ? "" : " disabled",
                !live && web_can_change(w) && strcmp(r->state, "succeeded")

@@ -174,7 +174,10 @@ function bindJobButtons(article) {
     out.textContent = res.status === 202 ? "cancel requested" : "not cancelled: " + errorText(res);
   });
   if (repair) repair.addEventListener("click", async () => {
-    const res = await api("POST", "/api/v1/jobs/" + id + "/repair", {});
+    const body = { mode: document.getElementById("repair-mode").value };
+    const reason = document.getElementById("repair-reason").value.trim();
+    if (reason) body.reason = reason;
+    const res = await api("POST", "/api/v1/jobs/" + id + "/repair", body);
     out.textContent = res.status === 201 ? "repair started" : "not repaired: " + errorText(res);
     if (res.status === 201) reloadJob(id);
   });

@@ -10,7 +10,7 @@ set -u
 . "${VMSHIFT_SRCDIR:-.}/tests/daemon/lib.sh"
 JSON=$B/tests/host/json-check
 
-echo "1..31"
+echo "1..33"
 start_daemon && ok "vmshiftd listens on its socket" || { notok "vmshiftd did not start" "$(cat "$T/d.log")"; exit 1; }
 
 # ---- the documents are the command's --json ----------------------------------------
@@ -103,6 +103,21 @@ st=$(V --json job show "$kid" | "$JSON" state)
 if [ $rc -eq 1 ] && [ "$st" = cancelled ] && grep -q "job $kid cancelled" "$T/m3.err" && [ "$(peer_host slow big2)" = alpha ]; then
     ok "--cancel-on-interrupt: Ctrl-C cancels job $kid, exit 1"
 else notok "--cancel-on-interrupt (rc $rc, state $st)" "$(cat "$T/m3.err")"; fi
+
+# ---- repair modes through the API: dismiss needs a reason ---------------------------
+code=$(api -o "$T/r" -w '%{http_code}' -H 'Content-Type: application/json' -d '{"mode": "dismiss"}' \
+    "http://localhost/api/v1/jobs/$cid/repair")
+if [ "$code" = 400 ] && grep -q "needs a 'reason'" "$T/r" && [ "$(V --json job show "$cid" | "$JSON" state)" = cancelled ]; then
+    ok "POST /jobs/$cid/repair {mode: dismiss} without a reason: 400, the job stays cancelled"
+else notok "dismiss without reason (HTTP $code)" "$(cat "$T/r")"; fi
+code=$(api -o "$T/r" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d '{"mode": "dismiss", "reason": "checked by hand"}' "http://localhost/api/v1/jobs/$cid/repair")
+st=$(wait_job "$cid" 30)
+if [ "$code" = 201 ] && [ "$st" = repaired ] && [ "$(peer_host slow big1)" = alpha ] \
+    && V --json job show "$cid" | grep -q "repair (dismiss: checked by hand) by root" \
+    && V --json job show "$cid" | grep -q "dismissed: checked by hand"; then
+    ok "POST /jobs/$cid/repair {mode: dismiss, reason}: repaired, the reason and who in the log, big1 on alpha"
+else notok "dismiss (HTTP $code, state $st, peer $(peer_host slow big1))" "$(cat "$T/r")" "$(V job show "$cid" | tail -5)"; fi
 
 # ---- metrics agree with the journal ------------------------------------------------
 api "http://localhost/metrics" >"$T/metrics"

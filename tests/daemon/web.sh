@@ -15,7 +15,7 @@ CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedr
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip_all "chromium not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
 
-echo "1..21"
+echo "1..22"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 U=https://127.0.0.1:$PORT
@@ -78,7 +78,7 @@ done <<EOS
 $(grep -E '^(PASS|FAIL) ' "$T/wd.out")
 EOS
 nbrowser=$(grep -cE '^(PASS|FAIL) ' "$T/wd.out")
-[ "$nbrowser" -eq 12 ] || { notok "the browser run ended early ($nbrowser of 12 checks)" "$(tail -5 "$T/wd.out")"; while [ $n -lt 15 ]; do notok "(not reached)"; done; }
+[ "$nbrowser" -eq 13 ] || { notok "the browser run ended early ($nbrowser of 13 checks)" "$(tail -5 "$T/wd.out")"; while [ $n -lt 16 ]; do notok "(not reached)"; done; }
 
 # what the page did, from the peer's and the command's own view
 job=$(sed -n 's/^JOB //p' "$T/wd.out")
@@ -87,8 +87,10 @@ if [ -n "$job" ] && [ "$(peer_host mid app9)" = beta ] && [ "$(V --json job show
     ok "job $job started from the page: the peer has app9 on beta; the journal names token 'ops' (web)"
 else notok "the page's job '$job' (peer app9 on $(peer_host mid app9))"; fi
 cjob=$(sed -n 's/^CANCELLED //p' "$T/wd.out")
-if [ -n "$cjob" ] && [ "$(V --json job show "$cjob" | "$JSON" state)" = cancelled ] && [ "$(peer_host mid app9)" = beta ]; then
-    ok "job $cjob cancelled from its page: the journal says cancelled, the peer still has app9 on beta"
+if [ -n "$cjob" ] && [ "$(V --json job show "$cjob" | "$JSON" state)" = repaired ] && [ "$(peer_host mid app9)" = beta ] \
+    && V --json job show "$cjob" | grep -q "cancel requested by token 'ops'" \
+    && V --json job show "$cjob" | grep -q "repair (dismiss: left on beta on purpose) by token 'ops'"; then
+    ok "job $cjob cancelled, then dismissed from its page: the journal says so and who; the peer still has app9 on beta"
 else notok "cancel from the page: job '$cjob' $(V --json job show "$cjob" 2>/dev/null | "$JSON" state), app9 on $(peer_host mid app9)"; fi
 if [ "$(peer_host demo web1)" = beta ] && [ "$(peer_host demo db1)" = beta ]; then ok "the bulk plan from the page: the peer has web1 and db1 on beta"
 else notok "bulk from the page: web1 on $(peer_host demo web1), db1 on $(peer_host demo db1)"; fi

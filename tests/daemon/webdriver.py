@@ -232,6 +232,18 @@ def main():
               final and final[0] == "cancelled" and final[1] is True
               and "cancel requested by token 'ops'" in final[2], str(final)[:300])
 
+        # ---- dismiss it from the same page, with a reason --------------------------
+        wd.click('#repair-mode option[value="dismiss"]')
+        wd.type("#repair-reason", "left on beta on purpose")
+        wd.click("#repair")
+        final = wd.wait("const j = document.getElementById('job');"
+                        "const s = j.querySelector('.state .badge').textContent;"
+                        "const log = j.querySelector('table.log').textContent;"
+                        "return s === 'repaired' && log.includes('dismissed: left on beta') ?"
+                        " [s, document.getElementById('repair').disabled] : null;", 60)
+        check("Repair (dismiss, with a reason) on job %d's page: %s" % (cjob, final),
+              final and final[1] is True, str(final))
+
         # ---- another site posts a job with the admin's browser -------------------
         form = ("<form id=f method=post action='%s/api/v1/jobs' enctype='text/plain'>"
                 "<input name='{\"vm\": \"mid:app8\", \"to\": \"beta\", \"x\": \"' value='\"}'>"
