@@ -32,6 +32,7 @@ struct ApiCall {
     char *who;         /* the caller, for the journal */
     guint ok_status;   /* 200, 201, 202 */
     HostJobRun *run;   /* out: a job to start in the main thread */
+    DaemonBulk *bulk;  /* out: a bulk run to start in the main thread */
     char *text;        /* out: a text/plain answer instead of JSON */
 };
 
@@ -46,6 +47,8 @@ api_call_free(ApiCall *c)
         json_object_put(c->body);
     g_free(c->who);
     host_job_run_free(c->run);
+    if (c->bulk)
+        daemon_bulk_free(c->bulk);
     g_free(c->text);
     g_free(c);
 }
@@ -130,6 +133,26 @@ post_checks(ApiCall *c, GError **error)
 static const char *const job_states[] = { "queued",    "running",     "succeeded", "failed",
                                           "cancelled", "interrupted", "repaired",  NULL };
 
+/* GET /jobs pages: at most ?limit= jobs (default JOBS_LIMIT), newest first,
+ * after ?offset=; "total" says how many match. */
+#define JOBS_LIMIT 100
+#define JOBS_LIMIT_MAX 10000
+
+static gboolean
+page_arg(ApiCall *c, const char *key, gint64 max, gint64 def, gint64 *out, GError **error)
+{
+    const char *v = q(c, key);
+
+    *out = def;
+    if (v && !g_ascii_string_to_signed(v, 10, key[0] == 'l' ? 1 : 0, max, out, NULL)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "%s '%s': not a number from %d to %" G_GINT64_FORMAT, key, v,
+                    key[0] == 'l' ? 1 : 0, max);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static json_object *
 get_jobs(ApiCall *c, GError **error)
 {
@@ -137,6 +160,7 @@ get_jobs(ApiCall *c, GError **error)
     g_autoptr(GPtrArray) list = NULL;
     json_object *root, *arr;
     const char *since = q(c, "since");
+    gint64 total;
 
     if (f.state && !g_strv_contains(job_states, f.state)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
@@ -148,13 +172,20 @@ get_jobs(ApiCall *c, GError **error)
                     "since '%s': not a Unix time in seconds", since);
         return NULL;
     }
-    if (!(list = host_journal_list_filtered(c->d->journal, &f, error)))
+    if (!page_arg(c, "limit", JOBS_LIMIT_MAX, JOBS_LIMIT, &f.limit, error)
+        || !page_arg(c, "offset", G_MAXINT64, 0, &f.offset, error))
+        return NULL;
+    if ((total = host_journal_count(c->d->journal, &f, error)) < 0
+        || !(list = host_journal_list_filtered(c->d->journal, &f, error)))
         return NULL;
     root = json_object_new_object();
     arr = json_object_new_array_ext((int)list->len);
     for (guint i = 0; i < list->len; i++)
         json_object_array_add(arr, host_json_job(g_ptr_array_index(list, i)));
     json_object_object_add(root, "jobs", arr);
+    json_object_object_add(root, "total", json_object_new_int64(total));
+    json_object_object_add(root, "limit", json_object_new_int64(f.limit));
+    json_object_object_add(root, "offset", json_object_new_int64(f.offset));
     return root;
 }
 
@@ -168,8 +199,21 @@ job_json(ApiCall *c, gint64 id, GError **error)
 static json_object *
 post_jobs(ApiCall *c, GError **error)
 {
+    json_object *k = NULL;
+
+    if (json_object_object_get_ex(c->body, "kind", &k) && json_object_is_type(k, json_type_string)
+        && !strcmp(json_object_get_string(k), "bulk")) {
+        c->bulk = daemon_bulk_create(c->d, c->body, c->who, error);
+        return c->bulk ? daemon_bulk_json(c->d, c->bulk) : NULL;
+    }
     c->run = daemon_job_create(c->d, c->body, c->who, error);
     return c->run ? job_json(c, host_job_run_id(c->run), error) : NULL;
+}
+
+static json_object *
+get_bulks(ApiCall *c, GError **error)
+{
+    return daemon_bulks_json(c->d, c->id, error);
 }
 
 static json_object *
@@ -196,7 +240,7 @@ post_cancel(ApiCall *c, GError **error)
 static json_object *
 post_repair(ApiCall *c, GError **error)
 {
-    c->run = daemon_job_repair(c->d, c->id, c->who, error);
+    c->run = daemon_job_repair(c->d, c->id, c->body, c->who, error);
     return c->run ? job_json(c, c->id, error) : NULL;
 }
 
@@ -250,6 +294,13 @@ call_done(GObject *source, GAsyncResult *res, gpointer data)
             soup_message_headers_replace(soup_server_message_get_response_headers(c->msg),
                                          "Location", loc);
             daemon_job_start(c->d, g_steal_pointer(&c->run));
+        }
+        if (c->bulk) {
+            g_autofree char *loc = g_strdup_printf("/api/v1/bulks/%" G_GINT64_FORMAT,
+                                                   daemon_bulk_id(c->bulk));
+            soup_message_headers_replace(soup_server_message_get_response_headers(c->msg),
+                                         "Location", loc);
+            daemon_bulk_start(c->d, g_steal_pointer(&c->bulk));
         }
         daemon_reply_json(c->msg, c->ok_status, body);
     }
@@ -327,6 +378,8 @@ static const Route routes[] = {
     { "GET", "/jobs/*", get_job, FALSE, FALSE, SOUP_STATUS_OK },
     { "POST", "/jobs/*/cancel", post_cancel, TRUE, FALSE, SOUP_STATUS_ACCEPTED },
     { "POST", "/jobs/*/repair", post_repair, TRUE, TRUE, SOUP_STATUS_CREATED },
+    { "GET", "/bulks", get_bulks, FALSE, TRUE, SOUP_STATUS_OK },
+    { "GET", "/bulks/*", get_bulks, FALSE, TRUE, SOUP_STATUS_OK },
 };
 
 /* Whether @path matches @pattern; the '*' segment into @arg. */
@@ -359,10 +412,18 @@ authorize(Daemon *d, SoupServerMessage *msg, gboolean change, char **who)
 {
     DaemonCaller c;
     g_autoptr(GError) err = NULL;
+    g_autofree char *why = NULL;
     gboolean ok;
 
     if (!daemon_caller_from_message(d, msg, &c, &err)) {
         d->refused++;
+        if (g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED)) {
+            daemon_reply_error(msg, err);
+            soup_server_message_set_status(msg, SOUP_STATUS_UNAUTHORIZED, NULL);
+            soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+                                         "WWW-Authenticate", "Bearer realm=\"vmshiftd\"");
+            return FALSE;
+        }
         g_prefix_error(&err, "who is asking is unknown: ");
         err->domain = VMSHIFT_ERROR;
         err->code = VMSHIFT_ERROR_PERMISSION;
@@ -370,10 +431,19 @@ authorize(Daemon *d, SoupServerMessage *msg, gboolean change, char **who)
         return FALSE;
     }
     ok = change ? c.can_change : c.can_read;
+    if (ok && change && daemon_cross_site(msg, &why)) {
+        d->refused++;
+        g_printerr("vmshiftd: refused %s %s from %s: %s\n", soup_server_message_get_method(msg),
+                   g_uri_get_path(soup_server_message_get_uri(msg)), c.name, why);
+        reply_errorf(msg, VMSHIFT_ERROR_PERMISSION, "%s may not change anything: %s", c.name, why);
+        daemon_caller_clear(&c);
+        return FALSE;
+    }
     if (!ok) {
         g_autofree char *m = g_strdup_printf(
-            "%s may not %s: that needs root or membership of group '%s'", c.name,
-            change ? "change anything" : "read", change ? d->admin_group : d->read_group);
+            c.tcp ? "%s may not %s: that needs an admin token or certificate%.0s"
+                  : "%s may not %s: that needs root or membership of group '%s'",
+            c.name, change ? "change anything" : "read", change ? d->admin_group : d->read_group);
         d->refused++;
         g_printerr("vmshiftd: refused %s %s: %s\n", soup_server_message_get_method(msg),
                    g_uri_get_path(soup_server_message_get_uri(msg)), m);
@@ -459,7 +529,7 @@ api_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
             api_call_free(c);
             return;
         }
-        if (arg && strstr(r->pattern, "/jobs/")
+        if (arg && (strstr(r->pattern, "/jobs/") || strstr(r->pattern, "/bulks/"))
             && !g_ascii_string_to_signed(arg, 10, 1, G_MAXINT64, &c->id, NULL)) {
             reply_errorf(msg, VMSHIFT_ERROR_INVALID_ARGUMENT, "'%s' is not a job id", arg);
             api_call_free(c);

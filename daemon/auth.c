@@ -56,6 +56,15 @@ daemon_caller_from_message(Daemon *d, SoupServerMessage *msg, DaemonCaller *c, G
     pid_t pid;
 
     memset(c, 0, sizeof *c);
+    if (daemon_message_is_tcp(msg)) {
+        if (daemon_tcp_caller(d, msg, c)) {
+            c->tcp = TRUE;
+            return TRUE;
+        }
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_AUTH_FAILED,
+                    "no valid client certificate, bearer token or session");
+        return FALSE;
+    }
     cred = sock ? g_socket_get_credentials(sock, error) : NULL;
     if (!cred) {
         if (error && !*error)

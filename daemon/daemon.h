@@ -30,9 +30,12 @@ typedef struct {
     char *name; /* "root (uid 0, pid 123)" for the journal */
     gboolean can_read;
     gboolean can_change;
+    gboolean tcp;       /* asked over TCP (tcp.c) */
+    gboolean by_cookie; /* a browser's session cookie (tcp.c) */
 } DaemonCaller;
 
 typedef struct Daemon Daemon;
+typedef struct DaemonBulk DaemonBulk;
 
 struct Daemon {
     HostGlobals globals;
@@ -55,6 +58,14 @@ struct Daemon {
     gint64 started;
     guint64 requests, refused;
     gint n_runs, n_sse; /* runs->len, sse_clients->len for other threads (atomic) */
+    /* TCP with TLS (tcp.c) */
+    char *listen, *tls_cert, *tls_key, *tokens_path, *client_ca;
+    char **admin_certs, **read_certs;
+    GList *client_ca_certs;   /* GTlsCertificate of client-ca= */
+    GPtrArray *tokens;        /* DaemonToken */
+    GHashTable *web_sessions; /* session id -> DaemonWebSession */
+    GPtrArray *bulks;         /* DaemonBulk (bulk.c) */
+    gint64 last_bulk;
 };
 
 /* vmshiftd.c */
@@ -68,10 +79,26 @@ void daemon_caller_clear(DaemonCaller *c);
 /* Whether the user @uid (primary group @gid) is a member of group @group. */
 gboolean daemon_user_in_group(gint64 uid, gint64 gid, const char *group);
 
+/* tcp.c: TCP with TLS, tokens, client certificates, browser sessions */
+/* A [vmshiftd] key of TCP (listen, tls-cert, ...): FALSE when not one. */
+gboolean daemon_tcp_config_key(Daemon *d, const char *path, const char *key, char *value,
+                               GError **error);
+gboolean daemon_tcp_listen(Daemon *d, GError **error);
+void daemon_tcp_clear(Daemon *d);
+gboolean daemon_message_is_tcp(SoupServerMessage *msg);
+/* Who a TCP request is from (certificate, token, session); FALSE: nobody. */
+gboolean daemon_tcp_caller(Daemon *d, SoupServerMessage *msg, DaemonCaller *c);
+/* TRUE when a browser says @msg comes from another site; *why says how. */
+gboolean daemon_cross_site(SoupServerMessage *msg, char **why);
+void daemon_tcp_login(Daemon *d, SoupServerMessage *msg);
+
 /* api.c: the REST API's routes */
 void daemon_api_register(Daemon *d);
 void daemon_reply_json(SoupServerMessage *msg, guint status, json_object *body);
 void daemon_reply_error(SoupServerMessage *msg, const GError *e);
+
+/* web.c: the web view at / (pages in webpages.c, files in www_dir) */
+void daemon_web_register(Daemon *d);
 
 /* inventory.c: the JSON documents of the inventory commands (same keys as
  * `vmshift --json backends|hosts|vms|rate|check`) */
@@ -87,8 +114,10 @@ gboolean daemon_opts_from_json(json_object *body, HostMigrateOpts *o, GError **e
 /* Creates the job @body describes (migrate, migrate-storage, acl) on behalf
  * of @who; from an API thread. Returns the run, not started. */
 HostJobRun *daemon_job_create(Daemon *d, json_object *body, const char *who, GError **error);
-/* Retakes job @id for a repair on behalf of @who; from an API thread. */
-HostJobRun *daemon_job_repair(Daemon *d, gint64 id, const char *who, GError **error);
+/* Retakes job @id for a repair on behalf of @who, in the mode @body says
+ * (NULL: auto); from an API thread. */
+HostJobRun *daemon_job_repair(Daemon *d, gint64 id, json_object *body, const char *who,
+                              GError **error);
 /* Main thread: starts @run and ticks it until it ends. */
 void daemon_job_start(Daemon *d, HostJobRun *run);
 /* On start: repair every interrupted job whose backend can. */
@@ -97,6 +126,23 @@ void daemon_jobs_tick(Daemon *d);
 /* Main thread: cancels every run (SIGTERM) and waits for them. */
 void daemon_jobs_stop(Daemon *d);
 json_object *daemon_job_show_json(Daemon *d, gint64 id, GError **error);
+
+/* dbulk.c: bulk plans run by the daemon (POST /jobs {"kind": "bulk"}) */
+/* Loads and plans the first wave of the plan of @body; API thread, under
+ * api_lock. */
+DaemonBulk *daemon_bulk_create(Daemon *d, json_object *body, const char *who, GError **error);
+void daemon_bulk_free(DaemonBulk *b);
+gint64 daemon_bulk_id(DaemonBulk *b);
+/* Main thread: runs @b from the next tick on. */
+void daemon_bulk_start(Daemon *d, DaemonBulk *b);
+void daemon_bulks_tick(Daemon *d);
+/* Main thread: adds the ids (gint64 *) of the bulk runs' running jobs. */
+void daemon_bulks_running(Daemon *d, GHashTable *ids);
+void daemon_bulks_stop(Daemon *d);
+/* The document of @b, or of bulk @id, or {"bulks": [...]} for id 0; under
+ * api_lock. */
+json_object *daemon_bulk_json(Daemon *d, DaemonBulk *b);
+json_object *daemon_bulks_json(Daemon *d, gint64 id, GError **error);
 
 /* events.c: GET /api/v1/events (server-sent events) */
 /* Opens the poller's read-only journal connection (also used by metrics.c). */

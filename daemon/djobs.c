@@ -124,33 +124,121 @@ daemon_job_create(Daemon *d, json_object *body, const char *who, GError **error)
     return g_steal_pointer(&run);
 }
 
+/* The repair mode and reason of a POST /jobs/{id}/repair body, as `job
+ * repair`'s options: {"mode": "auto|retry|dismiss|cleanup", "reason": TEXT}
+ * (a reason goes with dismiss, and dismiss needs one). --undo, which moves
+ * the VM back afterwards, stays the command's. */
+static gboolean
+parse_repair(json_object *body, HostRepairMode *mode, const char **reason, GError **error)
+{
+    static const char *const names[] = { "auto", "retry", "undo", "dismiss", "cleanup", NULL };
+    json_object *m = NULL, *r = NULL;
+    const char *name = "auto";
+    guint i;
+
+    *mode = HOST_REPAIR_AUTO;
+    *reason = NULL;
+    if (!body)
+        return TRUE;
+    json_object_object_foreach(body, key, val) {
+        (void)val;
+        if (strcmp(key, "mode") != 0 && strcmp(key, "reason") != 0) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "request body: unknown key '%s' (mode, reason)", key);
+            return FALSE;
+        }
+    }
+    if (json_object_object_get_ex(body, "mode", &m))
+        name = json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "";
+    if (json_object_object_get_ex(body, "reason", &r))
+        *reason = json_object_is_type(r, json_type_string) ? json_object_get_string(r) : "";
+    for (i = 0; names[i] && strcmp(names[i], name) != 0; i++)
+        ;
+    if (!names[i] || i == 2) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    !names[i] ? "request body: 'mode' must be auto, retry, dismiss or cleanup"
+                              : "request body: mode 'undo' moves the VM back: use vmshift job "
+                                "repair --undo");
+        return FALSE;
+    }
+    *mode = i == 0   ? HOST_REPAIR_AUTO
+            : i == 1 ? HOST_REPAIR_RETRY
+            : i == 3 ? HOST_REPAIR_DISMISS
+                     : HOST_REPAIR_CLEANUP;
+    if (*mode == HOST_REPAIR_DISMISS && (!*reason || !**reason)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "request body: mode 'dismiss' needs a 'reason' (it is kept in the journal)");
+        return FALSE;
+    }
+    if (*reason && *mode != HOST_REPAIR_DISMISS) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "request body: 'reason' goes with mode 'dismiss'");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Whether no job of @r's VM started after @r (as `job repair` checks). */
+static gboolean
+is_latest_job(Daemon *d, const HostJobRecord *r, GError **error)
+{
+    HostJobFilter f = { .backend = r->backend, .vm = r->vm, .limit = 1 };
+    g_autoptr(GPtrArray) list = host_journal_list_filtered(d->journal, &f, error);
+
+    if (!list)
+        return FALSE;
+    if (list->len && ((HostJobRecord *)g_ptr_array_index(list, 0))->id > r->id) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "job %" G_GINT64_FORMAT " of VM '%s' came after job %" G_GINT64_FORMAT
+                    ": repair that one, or dismiss this one",
+                    ((HostJobRecord *)g_ptr_array_index(list, 0))->id, r->vm, r->id);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 HostJobRun *
-daemon_job_repair(Daemon *d, gint64 id, const char *who, GError **error)
+daemon_job_repair(Daemon *d, gint64 id, json_object *body, const char *who, GError **error)
 {
     g_autoptr(HostJobRecord) r = host_journal_get(d->journal, id, error);
     g_autoptr(VmshiftMigrationSpec) spec = NULL;
+    g_autofree char *what = NULL;
+    HostRepairMode mode;
+    const char *reason, *op;
     HostBackend *b;
     HostJobRun *run;
 
-    if (!r)
+    if (!r || !parse_repair(body, &mode, &reason, error))
         return NULL;
-    if (!strcmp(r->state, "succeeded") || !strcmp(r->state, "repaired")) {
+    if (!strcmp(r->state, "succeeded")
+        || (!strcmp(r->state, "repaired") && mode != HOST_REPAIR_CLEANUP)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "job %" G_GINT64_FORMAT " is %s; there is nothing to repair", id, r->state);
         return NULL;
     }
+    if (mode != HOST_REPAIR_DISMISS && !is_latest_job(d, r, error))
+        return NULL;
     b = host_registry_get_open(d->session.reg, r->backend, error);
     if (!b)
         return NULL;
-    if (!host_backend_has_op(b, "repair")) {
-        host_backend_unsupported(b, "repair", error);
+    op = mode == HOST_REPAIR_CLEANUP ? "cleanup" : mode == HOST_REPAIR_DISMISS ? NULL : "repair";
+    if (op && !host_backend_has_op(b, op)) {
+        host_backend_unsupported(b, op, error);
         g_prefix_error(error, "job %" G_GINT64_FORMAT " needs manual attention: ", id);
         return NULL;
     }
     spec = r->spec ? host_spec_from_json(r->spec, NULL) : NULL;
     run = host_job_run_new(&d->ctx, HOST_JOB_REPAIR, b, NULL, spec, id, error);
-    if (run)
-        audit(d, id, "repair", who, NULL);
+    if (!run)
+        return NULL;
+    host_job_run_set_repair(run, mode, reason);
+    what = mode == HOST_REPAIR_AUTO ? g_strdup("repair")
+                                    : g_strdup_printf("repair (%s%s%s)",
+                                                      mode == HOST_REPAIR_RETRY     ? "retry"
+                                                      : mode == HOST_REPAIR_DISMISS ? "dismiss"
+                                                                                    : "cleanup",
+                                                      reason ? ": " : "", reason ? reason : "");
+    audit(d, id, what, who, NULL);
     return run;
 }
 
@@ -210,7 +298,7 @@ daemon_jobs_repair_interrupted(Daemon *d)
     for (guint i = 0; i < list->len; i++) {
         HostJobRecord *r = g_ptr_array_index(list, i);
         g_autoptr(GError) e = NULL;
-        HostJobRun *run = daemon_job_repair(d, r->id, "vmshiftd (repair on start)", &e);
+        HostJobRun *run = daemon_job_repair(d, r->id, NULL, "vmshiftd (repair on start)", &e);
         if (!run) {
             g_printerr("vmshiftd: job %" G_GINT64_FORMAT ": not repaired: %s\n", r->id, e->message);
             continue;

@@ -4,9 +4,10 @@
  * Every 250 ms the poller reads, on a read-only connection of its own, which
  * jobs have new journal events since the last look (a phase, a log line, a
  * state change, a cancel request: from this daemon or from any vmshift
- * process on the same journal), adds the daemon's running jobs (whose
- * progress moves without events), and sends each job whose JSON (the
- * `vmshift --json job show` object without its log) changed as
+ * process on the same journal), adds the daemon's running jobs, its bulk
+ * plans' among them (whose progress moves without events), and sends each
+ * job whose JSON (the `vmshift --json job show` object without its log)
+ * changed as
  *
  *   event: job
  *   data: {"id": 12, "state": "running", "phase": "transfer", "percent": 40, ...}
@@ -191,6 +192,7 @@ daemon_events_poll(Daemon *d)
         gint64 id = host_job_run_id(g_ptr_array_index(d->runs, i));
         g_hash_table_add(ids, g_memdup2(&id, sizeof id));
     }
+    daemon_bulks_running(d, ids);
     g_hash_table_iter_init(&it, ids);
     while (g_hash_table_iter_next(&it, &key, NULL))
         send_job(d, *(gint64 *)key);

@@ -11,6 +11,9 @@
  *   read-group=vmshift                  may list backends, VMs, jobs
  *   admin-group=vmshift-admin           may also start, cancel, repair jobs
  *   repair-on-start=true                repair jobs a stop interrupted
+ *   listen=127.0.0.1:8443               also HTTPS on TCP (tcp.c), with
+ *   tls-cert=, tls-key=, tokens=,       its certificate, key, tokens file
+ *   client-ca=, admin-certs=, read-certs=   and client certificates
  *
  * Under systemd the socket comes from vmshiftd.socket (LISTEN_FDS).
  */
@@ -123,7 +126,9 @@ read_daemon_group(Daemon *d, gboolean socket_given, GError **error)
                             v);
                 return FALSE;
             }
-        } else {
+        } else if (!daemon_tcp_config_key(d, path, keys[i], v, error)) {
+            if (error && *error)
+                return FALSE;
             g_printerr("vmshiftd: warning: %s: [vmshiftd]: unknown key '%s'\n", path, keys[i]);
         }
     }
@@ -200,6 +205,7 @@ static gboolean
 on_tick(gpointer data)
 {
     daemon_jobs_tick(data);
+    daemon_bulks_tick(data);
     return G_SOURCE_CONTINUE;
 }
 
@@ -233,6 +239,8 @@ daemon_free(Daemon *d)
         g_hash_table_unref(d->sent);
     if (d->watch_db)
         sqlite3_close(d->watch_db);
+    if (d->bulks)
+        g_ptr_array_unref(d->bulks);
     host_journal_close(d->journal);
     if (d->session.config)
         host_session_close(&d->session);
@@ -244,6 +252,7 @@ daemon_free(Daemon *d)
     g_free(d->admin_group);
     g_free(d->www_dir);
     g_free(d->openapi_path);
+    daemon_tcp_clear(d);
     g_mutex_clear(&d->api_lock);
     g_free(d);
 }
@@ -320,6 +329,7 @@ daemon_setup(Daemon *d, int *argc, char ***argv, GError **error)
         daemon_jobs_repair_interrupted(d);
     d->server = soup_server_new("server-header", "vmshiftd/" PACKAGE_VERSION, NULL);
     daemon_api_register(d);
+    daemon_web_register(d);
     sock = systemd_socket(error);
     if (!sock && error && *error)
         return FALSE;
@@ -332,7 +342,7 @@ daemon_setup(Daemon *d, int *argc, char ***argv, GError **error)
         g_prefix_error(error, "%s: ", d->socket_path);
         return FALSE;
     }
-    return TRUE;
+    return daemon_tcp_listen(d, error);
 }
 
 int
@@ -369,9 +379,13 @@ main(int argc, char **argv)
     g_timeout_add(250, on_events, d);
     g_printerr("vmshiftd: listening on %s (read: group %s, changes: group %s)\n", d->socket_path,
                d->read_group, d->admin_group);
+    if (d->listen)
+        g_printerr("vmshiftd: listening on https://%s (%u token(s)%s)\n", d->listen,
+                   d->tokens ? d->tokens->len : 0, d->client_ca ? ", client certificates" : "");
     g_main_loop_run(d->loop);
     g_printerr("vmshiftd: stopping: cancelling %u running job(s)\n", d->runs->len);
     daemon_events_close_all(d);
+    daemon_bulks_stop(d);
     daemon_jobs_stop(d);
     g_main_loop_unref(d->loop);
     if (!d->socket_activated)

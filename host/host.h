@@ -316,9 +316,13 @@ GPtrArray *host_journal_list(HostJournal *j, GError **error); /* HostJobRecord, 
 /* What `jobs` filters on; NULL/0 members match everything. */
 typedef struct {
     const char *state, *backend, *vm;
-    gint64 since; /* created at or after (Unix seconds) */
+    gint64 since;  /* created at or after (Unix seconds) */
+    gint64 limit;  /* at most this many (newest first); 0: all */
+    gint64 offset; /* after skipping this many */
 } HostJobFilter;
 GPtrArray *host_journal_list_filtered(HostJournal *j, const HostJobFilter *f, GError **error);
+/* How many jobs match @f (its limit and offset aside), or -1. */
+gint64 host_journal_count(HostJournal *j, const HostJobFilter *f, GError **error);
 /* Deletes the jobs (and their events) that ended before @before, except
  * running, queued and interrupted ones. Returns how many, or -1. */
 gint64 host_journal_prune(HostJournal *j, gint64 before, GError **error);

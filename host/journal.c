@@ -1071,27 +1071,42 @@ host_journal_list(HostJournal *j, GError **error)
     return host_journal_list_filtered(j, NULL, error);
 }
 
+/* SELECT @what with only the conditions @filter sets (jobs_vm serves a backend or VM), in
+ * pages when @page (else the page's binds find no parameter: SQLITE_RANGE, ignored). */
+static sqlite3_stmt *
+prepare_filtered(HostJournal *j, const char *what, const HostJobFilter *filter, gboolean page,
+                 GError **error)
+{
+    const HostJobFilter *f = filter ? filter : &(const HostJobFilter){ 0 };
+    g_autofree char *sql = g_strdup_printf("SELECT %s FROM jobs WHERE 1%s%s%s%s%s", what,
+                                           f->backend ? " AND backend=?" : "",
+                                           f->vm ? " AND vm=?" : "", f->state ? " AND state=?" : "",
+                                           f->since ? " AND COALESCE(created, started)>=?" : "",
+                                           page ? " ORDER BY id DESC LIMIT ? OFFSET ?" : "");
+    const char *texts[] = { f->backend, f->vm, f->state };
+    sqlite3_stmt *st;
+    int n = 1;
+
+    if (!(st = prepare(j, sql, error)))
+        return NULL;
+    for (guint i = 0; i < G_N_ELEMENTS(texts); i++)
+        if (texts[i])
+            bind_text(st, n++, texts[i]);
+    if (f->since)
+        sqlite3_bind_int64(st, n++, f->since);
+    sqlite3_bind_int64(st, n++, f->limit > 0 ? f->limit : -1);
+    sqlite3_bind_int64(st, n, MAX(f->offset, 0));
+    return st;
+}
+
 GPtrArray *
 host_journal_list_filtered(HostJournal *j, const HostJobFilter *f, GError **error)
 {
-    static const HostJobFilter none = { 0 };
-    sqlite3_stmt *st;
     GPtrArray *out = NULL;
+    sqlite3_stmt *st;
 
-    if (!f)
-        f = &none;
     g_mutex_lock(&j->lock);
-    st = prepare(j,
-                 "SELECT " JOB_COLUMNS " FROM jobs WHERE (?1 IS NULL OR state=?1)"
-                 " AND (?2 IS NULL OR backend=?2) AND (?3 IS NULL OR vm=?3)"
-                 " AND (?4 IS NULL OR COALESCE(created, started)>=?4) ORDER BY id DESC",
-                 error);
-    if (st) {
-        bind_text(st, 1, f->state);
-        bind_text(st, 2, f->backend);
-        bind_text(st, 3, f->vm);
-        if (f->since)
-            sqlite3_bind_int64(st, 4, f->since);
+    if ((st = prepare_filtered(j, JOB_COLUMNS, f, TRUE, error))) {
         out = g_ptr_array_new_with_free_func((GDestroyNotify)host_job_record_free);
         while (sqlite3_step(st) == SQLITE_ROW)
             g_ptr_array_add(out, read_job(j, st));
@@ -1099,6 +1114,22 @@ host_journal_list_filtered(HostJournal *j, const HostJobFilter *f, GError **erro
     }
     g_mutex_unlock(&j->lock);
     return out;
+}
+
+gint64
+host_journal_count(HostJournal *j, const HostJobFilter *f, GError **error)
+{
+    sqlite3_stmt *st;
+    gint64 n = -1;
+
+    g_mutex_lock(&j->lock);
+    if ((st = prepare_filtered(j, "count(*)", f, FALSE, error)) && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    else if (st)
+        db_fail(j, "count", error);
+    sqlite3_finalize(st);
+    g_mutex_unlock(&j->lock);
+    return n;
 }
 
 /* The jobs prune may delete: ended before ?1, and not running, queued or

@@ -10,7 +10,7 @@ set -u
 . "${VMSHIFT_SRCDIR:-.}/tests/daemon/lib.sh"
 JSON=$B/tests/host/json-check
 
-echo "1..29"
+echo "1..33"
 start_daemon && ok "vmshiftd listens on its socket" || { notok "vmshiftd did not start" "$(cat "$T/d.log")"; exit 1; }
 
 # ---- the documents are the command's --json ----------------------------------------
@@ -104,6 +104,21 @@ if [ $rc -eq 1 ] && [ "$st" = cancelled ] && grep -q "job $kid cancelled" "$T/m3
     ok "--cancel-on-interrupt: Ctrl-C cancels job $kid, exit 1"
 else notok "--cancel-on-interrupt (rc $rc, state $st)" "$(cat "$T/m3.err")"; fi
 
+# ---- repair modes through the API: dismiss needs a reason ---------------------------
+code=$(api -o "$T/r" -w '%{http_code}' -H 'Content-Type: application/json' -d '{"mode": "dismiss"}' \
+    "http://localhost/api/v1/jobs/$cid/repair")
+if [ "$code" = 400 ] && grep -q "needs a 'reason'" "$T/r" && [ "$(V --json job show "$cid" | "$JSON" state)" = cancelled ]; then
+    ok "POST /jobs/$cid/repair {mode: dismiss} without a reason: 400, the job stays cancelled"
+else notok "dismiss without reason (HTTP $code)" "$(cat "$T/r")"; fi
+code=$(api -o "$T/r" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d '{"mode": "dismiss", "reason": "checked by hand"}' "http://localhost/api/v1/jobs/$cid/repair")
+st=$(wait_job "$cid" 30)
+if [ "$code" = 201 ] && [ "$st" = repaired ] && [ "$(peer_host slow big1)" = alpha ] \
+    && V --json job show "$cid" | grep -q "repair (dismiss: checked by hand) by root" \
+    && V --json job show "$cid" | grep -q "dismissed: checked by hand"; then
+    ok "POST /jobs/$cid/repair {mode: dismiss, reason}: repaired, the reason and who in the log, big1 on alpha"
+else notok "dismiss (HTTP $code, state $st, peer $(peer_host slow big1))" "$(cat "$T/r")" "$(V job show "$cid" | tail -5)"; fi
+
 # ---- metrics agree with the journal ------------------------------------------------
 api "http://localhost/metrics" >"$T/metrics"
 nsucc=$(V --json jobs --state succeeded --backend demo | grep -c '"pid"')
@@ -129,6 +144,19 @@ EOS
 else
     for i in 1 2 3 4 5 6 7 8 9; do n=$((n + 1)); echo "ok $n # SKIP python3-jsonschema not installed"; done
 fi
+
+# ---- GET /jobs pages: ?limit=, ?offset=, "total" (the journal's own count) --------
+ntot=$(V --json jobs | grep -c '"pid"')
+api "http://localhost/api/v1/jobs?limit=2&offset=1" >"$T/page"
+V --json jobs >"$T/all"
+if [ "$("$JSON" total <"$T/page")" = "$ntot" ] && [ "$("$JSON" limit <"$T/page")" = 2 ] \
+    && [ "$("$JSON" jobs.0.id <"$T/page")" = "$("$JSON" jobs.1.id <"$T/all")" ] \
+    && [ "$("$JSON" jobs.1.id <"$T/page")" = "$("$JSON" jobs.2.id <"$T/all")" ] \
+    && [ "$(grep -c '"pid"' "$T/page")" = 2 ]; then ok "GET /jobs?limit=2&offset=1: jobs 2 and 3 of the command's $ntot, total $ntot"
+else notok "GET /jobs?limit=2&offset=1 (command: $ntot jobs)" "$(head -c 400 "$T/page")"; fi
+code=$(api -o "$T/bad" -w '%{http_code}' "http://localhost/api/v1/jobs?limit=0")
+if [ "$code" = 400 ] && grep -q "limit '0'" "$T/bad"; then ok "GET /jobs?limit=0: 400, saying why"
+else notok "GET /jobs?limit=0 (HTTP $code)" "$(cat "$T/bad")"; fi
 
 # ---- a daemon killed mid-job: the restart repairs the job --------------------------
 VD migrate slow:big3 --to beta --detach >"$T/out" 2>"$T/err"; rid=$(cat "$T/out")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks vmshiftd's real answers against its OpenAPI document (#17).
 
-Usage: openapi-check.py SOCKET OPENAPI.json JOB_ID VM GROUP
+Usage: openapi-check.py SOCKET OPENAPI.json JOB_ID VM GROUP [BULK_ID]
 
 Asks the daemon on SOCKET for every GET the document lists (and a check,
 a bad submission, an unknown job, an unknown path), and validates each
@@ -42,6 +42,7 @@ def request(sock, method, path, body=None, ctype="application/json"):
 
 def main():
     sock, doc_path, job_id, vm, group = sys.argv[1:6]
+    bulk_id = sys.argv[6] if len(sys.argv) > 6 else None
     doc = json.load(open(doc_path))
     failures = 0
 
@@ -107,6 +108,10 @@ def main():
           "/api/v1/jobs/{id}/cancel", 404, "{}")
     check("POST repair of a succeeded job", "POST", "/api/v1/jobs/%s/repair" % job_id,
           "/api/v1/jobs/{id}/repair", 409, "{}")
+    check("GET bulks", "GET", "/api/v1/bulks", "/api/v1/bulks", 200)
+    check("GET unknown bulk", "GET", "/api/v1/bulks/999999", "/api/v1/bulks/{id}", 404)
+    if bulk_id:
+        check("GET bulk", "GET", "/api/v1/bulks/" + bulk_id, "/api/v1/bulks/{id}", 200)
     check("GET openapi.json", "GET", "/api/v1/openapi.json", "/api/v1/openapi.json", 200)
     check("GET metrics", "GET", "/metrics", "/metrics", 200)
     return 1 if failures else 0

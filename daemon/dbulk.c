@@ -1,0 +1,355 @@
+/*
+ * vmshiftd: bulk plans run by the daemon (#17): POST /api/v1/jobs with
+ * {"kind": "bulk", "plan": "<the text of a vmshift-bulk(5) plan>"} runs the
+ * plan wave by wave through the same code as `vmshift bulk` (host/bulk.c:
+ * loading, planning each wave when its turn comes, the per-backend and
+ * per-host limits and the window); GET /api/v1/bulks and /bulks/{id} show
+ * each wave's VMs with their jobs. Each job is an ordinary journal job;
+ * the bulk run itself (which job belongs to which wave) lives in the
+ * daemon while it runs and until the daemon stops.
+ *
+ * Planning and starting jobs use the registry, so the main loop does them
+ * only when it gets api_lock at once (g_mutex_trylock), else on a later
+ * tick; the jobs themselves run on their threads like every other.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+
+#define PLAN_MAX (256 * 1024)
+
+struct DaemonBulk {
+    gint64 id;
+    char *who;
+    gint64 created, ended;
+    HostBulk bk;
+    HostJobContext ctx; /* the daemon's, with a progress of its own */
+    GPtrArray *waves;   /* HostBulkWave */
+    guint current;      /* the wave running (waves->len: all done) */
+    gboolean planned;   /* waves[current] is planned and starting */
+    GPtrArray *runs;    /* of waves[current], owned by bk.all_runs */
+    gboolean force;
+};
+
+void
+daemon_bulk_free(DaemonBulk *b)
+{
+    host_bulk_clear(&b->bk);
+    if (b->ctx.progress)
+        host_progress_free(b->ctx.progress);
+    if (b->waves)
+        g_ptr_array_unref(b->waves);
+    if (b->runs)
+        g_ptr_array_unref(b->runs);
+    g_free(b->who);
+    g_free(b);
+}
+
+gint64
+daemon_bulk_id(DaemonBulk *b)
+{
+    return b->id;
+}
+
+/* Loads the plan text of @body through a private file, as `vmshift bulk`
+ * reads a plan file. */
+static GPtrArray *
+load_plan(Daemon *d, json_object *body, HostBulk *bk, GError **error)
+{
+    json_object *p = NULL;
+    const char *text;
+    g_autofree char *path = NULL;
+    g_autoptr(GError) e = NULL;
+    GPtrArray *waves;
+    int fd;
+
+    if (!json_object_object_get_ex(body, "plan", &p) || !json_object_is_type(p, json_type_string)
+        || !*(text = json_object_get_string(p))) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "request body: a bulk job needs 'plan', the text of a plan file");
+        return NULL;
+    }
+    if (strlen(text) > PLAN_MAX) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "request body: 'plan' is larger than 256 KiB");
+        return NULL;
+    }
+    fd = g_file_open_tmp("vmshiftd-plan.XXXXXX", &path, error);
+    if (fd < 0)
+        return NULL;
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        int err = errno;
+        close(fd);
+        g_unlink(path);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: %s", path, g_strerror(err));
+        return NULL;
+    }
+    close(fd);
+    waves = host_bulk_load_plan(path, bk, &e);
+    g_unlink(path);
+    if (!waves) {
+        /* the message names the private file: say "plan" instead */
+        g_auto(GStrv) parts = g_strsplit(e->message, path, -1);
+        g_autofree char *msg = g_strjoinv("plan", parts);
+        /* a plan is the request's: its mistakes are a bad request */
+        g_set_error(error, e->domain,
+                    e->domain == VMSHIFT_ERROR && e->code == VMSHIFT_ERROR_CONFIG
+                        ? VMSHIFT_ERROR_INVALID_ARGUMENT
+                        : e->code,
+                    "%s", msg);
+        return NULL;
+    }
+    return waves;
+}
+
+DaemonBulk *
+daemon_bulk_create(Daemon *d, json_object *body, const char *who, GError **error)
+{
+    DaemonBulk *b = g_new0(DaemonBulk, 1);
+    json_object *f = NULL;
+
+    b->bk.reg = d->session.reg;
+    b->waves = load_plan(d, body, &b->bk, error);
+    if (!b->waves) {
+        daemon_bulk_free(b);
+        return NULL;
+    }
+    if (json_object_object_get_ex(body, "force", &f))
+        b->force = json_object_get_boolean(f);
+    b->ctx = d->ctx;
+    b->ctx.progress = host_progress_new(FALSE, TRUE);
+    b->bk.ctx = &b->ctx;
+    b->bk.all_runs = g_ptr_array_new();
+    b->runs = g_ptr_array_new();
+    b->who = g_strdup(who);
+    b->created = g_get_real_time() / G_USEC_PER_SEC;
+    b->id = ++d->last_bulk;
+    /* the first wave is planned here, under api_lock: its errors show in
+     * the answer */
+    if (b->waves->len) {
+        b->bk.wave = g_ptr_array_index(b->waves, 0);
+        host_bulk_plan_wave(&b->bk, b->bk.wave, b->force);
+        b->planned = TRUE;
+    }
+    g_printerr("vmshiftd: bulk %" G_GINT64_FORMAT ": %u wave(s), submitted by %s\n", b->id,
+               b->waves->len, who);
+    return b;
+}
+
+void
+daemon_bulk_start(Daemon *d, DaemonBulk *b)
+{
+    /* API threads read the list under api_lock */
+    g_mutex_lock(&d->api_lock);
+    if (!d->bulks)
+        d->bulks = g_ptr_array_new_with_free_func((GDestroyNotify)daemon_bulk_free);
+    g_ptr_array_add(d->bulks, b);
+    g_mutex_unlock(&d->api_lock);
+}
+
+static gboolean
+wave_done(DaemonBulk *b)
+{
+    for (guint i = 0; i < b->runs->len; i++)
+        if (!host_job_run_is_done(g_ptr_array_index(b->runs, i)))
+            return FALSE;
+    return TRUE;
+}
+
+/* Main thread, api_lock held: starts what the limits allow, moves to the
+ * next wave when this one is over. */
+static void
+bulk_step(Daemon *d, DaemonBulk *b)
+{
+    gboolean pending;
+
+    if (b->current >= b->waves->len)
+        return;
+    if (!b->planned) {
+        b->bk.wave = g_ptr_array_index(b->waves, b->current);
+        host_bulk_plan_wave(&b->bk, b->bk.wave, b->force);
+        b->planned = TRUE;
+    }
+    pending = host_bulk_schedule(&b->bk, b->runs);
+    if (pending || !wave_done(b))
+        return;
+    g_printerr("vmshiftd: bulk %" G_GINT64_FORMAT ": %s done\n", b->id, b->bk.wave->group);
+    g_ptr_array_set_size(b->runs, 0);
+    b->current++;
+    b->planned = FALSE;
+    if (b->current >= b->waves->len)
+        b->ended = g_get_real_time() / G_USEC_PER_SEC;
+}
+
+void
+daemon_bulks_tick(Daemon *d)
+{
+    gboolean locked = FALSE;
+
+    for (guint i = 0; d->bulks && i < d->bulks->len; i++) {
+        DaemonBulk *b = g_ptr_array_index(d->bulks, i);
+        for (guint k = 0; k < b->runs->len; k++)
+            host_job_run_tick(g_ptr_array_index(b->runs, k));
+        if (b->current >= b->waves->len)
+            continue;
+        if (!locked && !(locked = g_mutex_trylock(&d->api_lock)))
+            return; /* an API request uses the registry: next tick */
+        bulk_step(d, b);
+    }
+    if (locked)
+        g_mutex_unlock(&d->api_lock);
+}
+
+void
+daemon_bulks_running(Daemon *d, GHashTable *ids)
+{
+    for (guint i = 0; d->bulks && i < d->bulks->len; i++) {
+        DaemonBulk *b = g_ptr_array_index(d->bulks, i);
+        for (guint k = 0; k < b->runs->len; k++) {
+            HostJobRun *r = g_ptr_array_index(b->runs, k);
+            gint64 id = host_job_run_id(r);
+            if (!host_job_run_is_done(r))
+                g_hash_table_add(ids, g_memdup2(&id, sizeof id));
+        }
+    }
+}
+
+void
+daemon_bulks_stop(Daemon *d)
+{
+    for (guint i = 0; d->bulks && i < d->bulks->len; i++) {
+        DaemonBulk *b = g_ptr_array_index(d->bulks, i);
+        b->ctx.stopping = TRUE;
+        for (guint k = 0; k < b->runs->len; k++) {
+            HostJobRun *r = g_ptr_array_index(b->runs, k);
+            if (!host_job_run_is_done(r))
+                host_job_run_cancel(r);
+        }
+    }
+    for (guint i = 0; d->bulks && i < d->bulks->len; i++) {
+        DaemonBulk *b = g_ptr_array_index(d->bulks, i);
+        while (!wave_done(b)) {
+            g_usleep(100 * 1000);
+            for (guint k = 0; k < b->runs->len; k++)
+                host_job_run_tick(g_ptr_array_index(b->runs, k));
+        }
+    }
+}
+
+/* ---- JSON ------------------------------------------------------------------------- */
+
+static json_object *
+item_json(Daemon *d, const HostBulkItem *it)
+{
+    json_object *o = json_object_new_object();
+    g_autoptr(HostJobRecord) r = NULL;
+    gint64 id = it->run ? host_job_run_id(it->run) : 0;
+
+    if (id)
+        r = host_journal_get(d->journal, id, NULL);
+    json_object_object_add(o, "vm", host_json_string(it->vm));
+    json_object_object_add(o, "job", id ? json_object_new_int64(id) : NULL);
+    json_object_object_add(o, "state", host_json_string(r ? r->state : NULL));
+    json_object_object_add(o, "phase", host_json_string(r ? r->phase : NULL));
+    json_object_object_add(o, "percent", r ? json_object_new_double(r->percent) : NULL);
+    json_object_object_add(
+        o, "to",
+        host_json_string(it->spec ? (it->storage_only ? it->spec->dest_path : it->spec->dest_host)
+                                  : it->opts.to));
+    json_object_object_add(o, "placement", host_json_string(it->placement));
+    json_object_object_add(o, "error", host_json_string(it->error ? it->error : it->skipped));
+    return o;
+}
+
+static const char *
+wave_state(DaemonBulk *b, guint w)
+{
+    if (w < b->current)
+        return "done";
+    if (w == b->current && b->current < b->waves->len)
+        return b->planned ? "running" : "planning";
+    return "waiting";
+}
+
+static const char *
+bulk_state(Daemon *d, DaemonBulk *b)
+{
+    if (b->current < b->waves->len)
+        return "running";
+    for (guint w = 0; w < b->waves->len; w++) {
+        HostBulkWave *wave = g_ptr_array_index(b->waves, w);
+        for (guint i = 0; i < wave->items->len; i++) {
+            HostBulkItem *it = g_ptr_array_index(wave->items, i);
+            if (it->error || it->skipped || !it->run || host_job_run_error(it->run))
+                return "failed";
+        }
+    }
+    return "succeeded";
+}
+
+/* The document of bulk @b; main thread, or an API thread under api_lock. */
+static json_object *
+bulk_json(Daemon *d, DaemonBulk *b)
+{
+    json_object *o = json_object_new_object();
+    json_object *waves = json_object_new_array();
+
+    json_object_object_add(o, "id", json_object_new_int64(b->id));
+    json_object_object_add(o, "state", json_object_new_string(bulk_state(d, b)));
+    json_object_object_add(o, "submitted_by", host_json_string(b->who));
+    json_object_object_add(o, "created", json_object_new_int64(b->created));
+    json_object_object_add(o, "ended", b->ended ? json_object_new_int64(b->ended) : NULL);
+    json_object_object_add(o, "window", host_json_string(b->bk.window));
+    json_object_object_add(o, "max_per_backend", json_object_new_int64(b->bk.max_backend));
+    json_object_object_add(o, "max_per_host", json_object_new_int64(b->bk.max_host));
+    for (guint w = 0; w < b->waves->len; w++) {
+        HostBulkWave *wave = g_ptr_array_index(b->waves, w);
+        json_object *wj = json_object_new_object();
+        json_object *vms = json_object_new_array();
+        for (guint i = 0; i < wave->items->len; i++)
+            json_object_array_add(vms, item_json(d, g_ptr_array_index(wave->items, i)));
+        json_object_object_add(wj, "wave", host_json_string(wave->group));
+        json_object_object_add(wj, "number", json_object_new_int(wave->number));
+        json_object_object_add(wj, "state", json_object_new_string(wave_state(b, w)));
+        json_object_object_add(wj, "vms", vms);
+        json_object_array_add(waves, wj);
+    }
+    json_object_object_add(o, "waves", waves);
+    return o;
+}
+
+json_object *
+daemon_bulk_json(Daemon *d, DaemonBulk *b)
+{
+    return bulk_json(d, b);
+}
+
+json_object *
+daemon_bulks_json(Daemon *d, gint64 id, GError **error)
+{
+    json_object *arr;
+
+    for (guint i = 0; id && d->bulks && i < d->bulks->len; i++) {
+        DaemonBulk *b = g_ptr_array_index(d->bulks, i);
+        if (b->id == id)
+            return bulk_json(d, b);
+    }
+    if (id) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "no bulk run %" G_GINT64_FORMAT " in this vmshiftd", id);
+        return NULL;
+    }
+    arr = json_object_new_array();
+    for (guint i = d->bulks ? d->bulks->len : 0; i > 0; i--)
+        json_object_array_add(arr, bulk_json(d, g_ptr_array_index(d->bulks, i - 1)));
+    {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "bulks", arr);
+        return root;
+    }
+}
