@@ -53,7 +53,8 @@ lv_verify_disks(const VmshiftMigrationSpec *spec, xmlDoc *doc, const char *which
 {
     g_autoptr(xmlXPathContext) ctx = vmshift_xpath_new(doc, NULL);
     g_autoptr(xmlXPathContext) lctx = live ? vmshift_xpath_new(live, NULL) : NULL;
-    g_autoptr(GPtrArray) disks = vmshift_xpath_nodes(ctx, NULL, "/domain/devices/disk");
+    g_autoptr(GPtrArray) disks = vmshift_xpath_nodes(
+        ctx, NULL, "/domain/devices/disk[@device='disk' and @type='file']");
     for (guint i = 0; i < disks->len; i++) {
         g_autofree char *dev = vmshift_xpath_string(ctx, disks->pdata[i], "target/@dev");
         g_autofree char *file = vmshift_xpath_string(ctx, disks->pdata[i], "source/@file");
@@ -87,14 +88,16 @@ lv_verify_nics(const VmshiftMigrationSpec *spec, xmlDoc *doc)
         for (guint i = 0; i < nics->len; i++) {
             if (!lv_verify_nic_is(ctx, nics->pdata[i], i, mp->key))
                 continue;
-            g_autofree char *type = vmshift_xml_get_attr(nics->pdata[i], NULL, "type");
-            g_autofree char *net = vmshift_xpath_string(
-                ctx, nics->pdata[i],
-                !g_strcmp0(type, "bridge") ? "source/@bridge" : "source/@network");
+            /* a running domain's interface of type network shows as type
+             * bridge with both source/@network and source/@bridge */
+            g_autofree char *net = vmshift_xpath_string(ctx, nics->pdata[i], "source/@network");
+            gboolean bridge = net == NULL;
+            if (bridge)
+                net = vmshift_xpath_string(ctx, nics->pdata[i], "source/@bridge");
             if (g_strcmp0(net, mp->value) != 0)
                 return g_strdup_printf("NIC %s is on %s %s, not %s", mp->key,
-                                       !g_strcmp0(type, "bridge") ? "bridge" : "network",
-                                       net ? net : "(none)", mp->value);
+                                       bridge ? "bridge" : "network", net ? net : "(none)",
+                                       mp->value);
         }
     }
     return NULL;
