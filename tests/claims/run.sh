@@ -179,6 +179,30 @@ claim_skeleton_repair_choices() {
     check "skeleton repair-choices: job repair of the interrupted move rolls it back: s1 on alpha only, the partial copy gone (state file)" \
         sh -c "[ $rc -eq 0 ] && [ '$copy' = 1 ] && grep -q '\"repair\":\"rolled-back\"' '$T/out' && [ \"\$(sed -n '/^\[vm s1\]/,/^\[/s/^host=//p' '$SK/slow.state')\" = alpha ] && ! grep -q '^\[copy s1\]' '$SK/slow.state'"
 }
+claim_skeleton_daemon_submit() {
+    D=$B/daemon/vmshiftd
+    if [ ! -x "$D" ]; then n=$((n + 1)); echo "ok $n - skeleton daemon-submit # SKIP vmshiftd not built"; return; fi
+    rm -f "$T/d.sock"
+    "$D" --config "$SK/etc/vmshift.conf" --plugin-dir "$SK/plugins" --state-dir "$SK/state" \
+        --socket "$T/d.sock" --data-dir "$S/data" >"$T/d.log" 2>&1 &
+    dpid=$!
+    for i in $(seq 100); do [ -S "$T/d.sock" ] && break; sleep 0.1; done
+    # s1 of backend slow (30 s transfers), detached: the command returns
+    # while the job runs, so only the daemon can finish it
+    SV --daemon "$T/d.sock" migrate s1 --to beta --detach; rc=$?
+    id=$(grep -o '[0-9][0-9]*' "$T/out" | head -1)
+    st0=$(sqlite3 -readonly "$SK/state/journal.db" "SELECT state FROM jobs WHERE id=${id:-0}" 2>/dev/null)
+    h0=$(sed -n '/^\[vm s1\]/,/^\[/s/^host=//p' "$SK/slow.state")
+    for i in $(seq 900); do
+        [ "$(sed -n '/^\[vm s1\]/,/^\[/s/^host=//p' "$SK/slow.state")" = beta ] && break
+        kill -0 "$dpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    timeout 30 curl -sS --unix-socket "$T/d.sock" "http://localhost/api/v1/jobs" >"$T/api" 2>&1
+    kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+    check "skeleton daemon-submit: migrate --daemon SOCKET --detach returns with job $id running and s1 still on $h0; vmshiftd finishes it: its API lists it, the state file has s1 on beta" \
+        sh -c "[ $rc -eq 0 ] && [ -n '$id' ] && { [ '$st0' = running ] || [ '$st0' = queued ]; } && [ '$h0' = alpha ] && grep -q '\"s1\"' '$T/api' && [ \"\$(sed -n '/^\[vm s1\]/,/^\[/s/^host=//p' '$SK/slow.state')\" = beta ]"
+}
 
 # ---- the table ----------------------------------------------------------------
 grep -v '^#' "$S/tests/claims/claims.tsv" | sed '/^$/d' >"$T/rows"
