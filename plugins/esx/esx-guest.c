@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "esx-impl.h"
 #include "esx-ops.h"
 
@@ -61,6 +63,39 @@ customize_power_on(VmshiftBackend *be, const char *moref, const char *vmname, Vm
     return TRUE;
 }
 
+/* The CustomizationIPSettings of @g (inside <adapter>), in the type's
+ * member order: ip, subnetMask, gateway, ipV6Spec. IPv4: a fixed address,
+ * its netmask and gateway; IPv6: DHCP for IPv4 and the fixed IPv6 address,
+ * its prefix length and gateway in ipV6Spec; no address: DHCP. */
+static void
+append_adapter(GString *map, const VmshiftGuestNic *g)
+{
+    g_autofree char *ea = g->address != NULL ? vmshift_xml_escape(g->address) : NULL;
+    g_autofree char *eg = g->gateway != NULL ? vmshift_xml_escape(g->gateway) : NULL;
+    gboolean v6 = g->address != NULL && strchr(g->address, ':') != NULL;
+    if (g->address == NULL || v6) {
+        g_string_append(map, "<ip xsi:type=\"CustomizationDhcpIpGenerator\"></ip>");
+    } else {
+        g_autofree char *mask = esx_prefix_to_mask(g->prefix_len);
+        g_string_append_printf(
+            map,
+            "<ip xsi:type=\"CustomizationFixedIp\"><ipAddress>%s</ipAddress></ip>"
+            "<subnetMask>%s</subnetMask>",
+            ea, mask);
+        if (eg != NULL)
+            g_string_append_printf(map, "<gateway>%s</gateway>", eg);
+    }
+    if (v6) {
+        g_string_append_printf(map,
+                               "<ipV6Spec><ip xsi:type=\"CustomizationFixedIpV6\"><ipAddress>%s"
+                               "</ipAddress><subnetMask>%u</subnetMask></ip>",
+                               ea, g->prefix_len);
+        if (eg != NULL)
+            g_string_append_printf(map, "<gateway>%s</gateway>", eg);
+        g_string_append(map, "</ipV6Spec>");
+    }
+}
+
 /* Guest customization (CustomizeVM_Task, LinuxPrep): vSphere rewrites the
  * settings of every NIC, so every NIC needs an entry; they apply at the
  * next power-on. */
@@ -110,21 +145,7 @@ esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, Vmshi
         if (mac != NULL)
             g_string_append_printf(map, "<macAddress>%s</macAddress>", emac);
         g_string_append(map, "<adapter>");
-        if (g->address != NULL) {
-            g_autofree char *ea = vmshift_xml_escape(g->address);
-            g_autofree char *mask = esx_prefix_to_mask(g->prefix_len);
-            g_string_append_printf(
-                map,
-                "<ip xsi:type=\"CustomizationFixedIp\"><ipAddress>%s</ipAddress></ip>"
-                "<subnetMask>%s</subnetMask>",
-                ea, mask);
-        } else {
-            g_string_append(map, "<ip xsi:type=\"CustomizationDhcpIpGenerator\"></ip>");
-        }
-        if (g->gateway != NULL) {
-            g_autofree char *eg = vmshift_xml_escape(g->gateway);
-            g_string_append_printf(map, "<gateway>%s</gateway>", eg);
-        }
+        append_adapter(map, g);
         g_string_append(map, "</adapter></nicSettingMap>");
         for (guint i = 0; g->dns != NULL && i < g->dns->len; i++) {
             g_autofree char *e = vmshift_xml_escape(g->dns->pdata[i]);

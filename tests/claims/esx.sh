@@ -141,6 +141,14 @@ claim_guest_ip() {
     check "esx guest-ip: migrate --cold --start --ip NIC=192.0.2.77/24,192.0.2.1: on $to, poweredOn, the guest's address 192.0.2.77 (vcsim-check guest)" \
         sh -c "[ $rc -eq 0 ] && grep -q '\"customize\"' '$CT/out' && [ \"\$1\" = '$to' ] && [ \"\$2\" = poweredOn ] && [ \"\$3\" = 192.0.2.77 ]" \
         _ "$(prop $vm host)" "$(prop $vm power)" "$(sim guest $vm | sed -n 's/^ip=//p')"
+    # IPv6 (ipV6Spec): vcsim's customization applies IPv4 only, so this
+    # checks that the simulator took the spec (the plugin reads
+    # config.tools.pendingCustomization back) and the VM stays off
+    vm=DC0_H0_VM0; sim power $vm off >/dev/null 2>&1; to=$(other_host $vm)
+    V migrate $vm --cold --to "$to" --ip 4000=2001:db8::5/64,2001:db8::1; rc=$?
+    check "esx guest-ip: an IPv6 --ip: the simulator takes the customization (pending), $vm on $to, poweredOff (vcsim-check)" \
+        sh -c "[ $rc -eq 0 ] && [ \"\$1\" = '$to' ] && [ \"\$2\" = poweredOff ]" \
+        _ "$(prop $vm host)" "$(prop $vm power)"
     vm=DC0_C0_RP0_VM0; from=$(prop $vm host)
     V migrate $vm --to "$(other_host $vm)" --live --ip 4000=192.0.2.78/24; rc=$?
     check "esx guest-ip: --ip with a live move is refused in one line; $vm stays on $from" \
