@@ -232,6 +232,10 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
                   "how disks travel: auto, san or network", "HOW");
         add_entry(a, "start", G_OPTION_ARG_NONE, &o->m.start, "start the VM after a cold migration",
                   NULL);
+        add_entry(a, "ip", G_OPTION_ARG_STRING_ARRAY, &o->m.ips,
+                  "after a cold move, give the guest's NIC a new address (the plugin's guest "
+                  "customization; repeatable)",
+                  "NIC=ADDR/PREFIX[,GATEWAY]");
     }
     if (c->opts & OPT_PATHS) {
         add_entry(a, "path", G_OPTION_ARG_STRING, &o->m.path,
@@ -305,7 +309,7 @@ takes_value(const char *arg)
         "--config", "--plugin-dir", "--state-dir", "--backend",      "--group",  "--host",
         "--to",     "--to-group",   "--network",   "--transfer",     "--path",   "--disk-path",
         "--state",  "--vm",         "--since",     "--before",       "--option", "--output",
-        "-o",       "--reason",     "--daemon",    "--switchover-at"
+        "-o",       "--reason",     "--daemon",    "--switchover-at", "--ip"
     };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)
         if (!strcmp(arg, with_value[i]))
@@ -370,7 +374,8 @@ check_args(const Command *c, CmdOpts *o, char **args, GError **error)
     tmp = vmshift_list_new((GDestroyNotify)vmshift_mapping_free);
     if (!host_spec_add_mappings(tmp, o->m.disk_paths, "--disk-path", error)
         || !host_spec_add_mappings(tmp, o->m.networks, "--network", error)
-        || !host_spec_parse_options(o->m.options, NULL, error)) {
+        || !host_spec_parse_options(o->m.options, NULL, error)
+        || !host_spec_parse_ips(o->m.ips, NULL, error)) {
         g_prefix_error(error, "%s: ", c->name);
         return FALSE;
     }

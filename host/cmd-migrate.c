@@ -100,7 +100,7 @@ report_job(HostSession *s, HostJournal *j, HostJobRun *run)
 static int
 run_job_full(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
              const VmshiftMigrationSpec *spec, gint64 repair_id, HostRepairMode mode,
-             const char *reason)
+             const char *reason, GPtrArray *guest)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(HostJournal) j = host_session_journal(s, &err);
@@ -125,6 +125,7 @@ run_job_full(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *
     }
     if (kind == HOST_JOB_REPAIR)
         host_job_run_set_repair(run, mode, reason);
+    host_job_run_set_guest(run, guest);
     if (!s->g->json)
         host_progress_line(ctx.progress, "job %" G_GINT64_FORMAT ": %s %s", host_job_run_id(run),
                            host_job_kind_name(kind),
@@ -144,14 +145,14 @@ int
 host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
                  const VmshiftMigrationSpec *spec, gint64 repair_id)
 {
-    return run_job_full(s, kind, b, vm, spec, repair_id, HOST_REPAIR_AUTO, NULL);
+    return run_job_full(s, kind, b, vm, spec, repair_id, HOST_REPAIR_AUTO, NULL, NULL);
 }
 
 int
 host_cmd_run_repair(HostSession *s, HostBackend *b, const VmshiftMigrationSpec *spec,
                     gint64 repair_id, HostRepairMode mode, const char *reason)
 {
-    return run_job_full(s, HOST_JOB_REPAIR, b, NULL, spec, repair_id, mode, reason);
+    return run_job_full(s, HOST_JOB_REPAIR, b, NULL, spec, repair_id, mode, reason, NULL);
 }
 
 static int
@@ -223,10 +224,11 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
     g_autoptr(VmshiftVm) vm = NULL;
     g_autofree char *placement = NULL;
     g_autoptr(VmshiftMigrationSpec) spec = NULL;
+    g_autoptr(GPtrArray) guest = NULL;
     int rc;
 
-    /* a running vmshiftd takes the job (client.c) */
-    if (!o->m.dry_run
+    /* a running vmshiftd takes the job (client.c); --ip runs here */
+    if (!o->m.dry_run && !o->m.ips
         && host_client_migrate(s, args[0], &o->m, storage, o->detach, o->cancel_on_interrupt, &rc))
         return rc;
     spec = host_build_spec_run(s->reg, args[0], &o->m, storage, NULL, &b, &vm, &placement, &err);
@@ -238,7 +240,10 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
         host_backend_unsupported(b, "migrate", &err);
         return host_cmd_fail(err);
     }
-    return host_cmd_run_job(s, storage ? HOST_JOB_STORAGE : HOST_JOB_MIGRATE, b, vm, spec, 0);
+    if (!host_spec_parse_ips(o->m.ips, &guest, &err))
+        return host_cmd_fail(err);
+    return run_job_full(s, storage ? HOST_JOB_STORAGE : HOST_JOB_MIGRATE, b, vm, spec, 0,
+                        HOST_REPAIR_AUTO, NULL, guest);
 }
 
 int

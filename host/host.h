@@ -167,6 +167,8 @@ GPtrArray *host_backend_check_migration(HostBackend *b, const VmshiftMigrationSp
 gboolean host_backend_migrate(HostBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                               GError **error);
 gboolean host_backend_recreate_acl(HostBackend *b, const char *vm, VmshiftJob *job, GError **error);
+gboolean host_backend_customize_guest(HostBackend *b, const char *vm, GPtrArray *nics,
+                                      VmshiftJob *job, GError **error);
 gboolean host_backend_repair(HostBackend *b, VmshiftJob *job, GError **error);
 gboolean host_backend_cleanup(HostBackend *b, VmshiftJob *job, GError **error);
 
@@ -443,6 +445,10 @@ HostJobRun *host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend 
 /* Before host_job_run_start() of a repair: how to repair (@reason: the
  * admin's words for --dismiss, kept in the journal). */
 void host_job_run_set_repair(HostJobRun *run, HostRepairMode mode, const char *reason);
+/* Before host_job_run_start() of a migrate job: the guest's new network
+ * settings (--ip, VmshiftGuestNic), applied by the plugin's customize_guest
+ * after the move (a reference is taken; NULL or empty: none). */
+void host_job_run_set_guest(HostJobRun *run, GPtrArray *nics);
 void host_job_run_start(HostJobRun *run);
 gboolean host_job_run_is_done(HostJobRun *run);
 /* Polls the journal's cancel request and refreshes progress; from the main
@@ -513,6 +519,7 @@ typedef struct {
     char **options; /* --option KEY=VALUE: backend options, passed as strings */
     gboolean start, force, dry_run;
     char *switchover_at; /* --switchover-at, a wave's switchover=: as written (plan.c) */
+    char **ips; /* --ip NIC=ADDR/PREFIX[,GATEWAY]: the guest's new addresses */
 } HostMigrateOpts;
 
 /* Frees what @o holds and zeroes it (spec.c). */
@@ -526,6 +533,10 @@ gboolean host_spec_add_mappings(GPtrArray *out, char **items, const char *opt, G
  * for an item that is not KEY=VALUE, a key given twice or bytes that are not
  * UTF-8, naming the item. */
 gboolean host_spec_parse_options(char **items, GVariant **out, GError **error);
+/* The VmshiftGuestNic list of "NIC=ADDR/PREFIX[,GATEWAY]" @items (--ip),
+ * NULL for none; FALSE naming the item that is not that (an address or
+ * gateway that is not IPv4/IPv6, a prefix out of range, a NIC twice). */
+gboolean host_spec_parse_ips(char **items, GPtrArray **out, GError **error);
 /* "auto" (or NULL), "san", "network" -> VMSHIFT_TRANSFER_*; FALSE otherwise. */
 gboolean host_spec_parse_transfer(const char *s, guint32 *out);
 /* VMSHIFT_TRANSFER_* -> "auto", "san", "network" (static). */

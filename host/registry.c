@@ -374,6 +374,13 @@ host_backend_recreate_acl(HostBackend *b, const char *vm, VmshiftJob *job, GErro
 }
 
 gboolean
+host_backend_customize_guest(HostBackend *b, const char *vm, GPtrArray *nics, VmshiftJob *job,
+                             GError **error)
+{
+    DISPATCH(gboolean, FALSE, customize_guest, (b->handle, vm, nics, job, 0, &local));
+}
+
+gboolean
 host_backend_repair(HostBackend *b, VmshiftJob *job, GError **error)
 {
     DISPATCH(gboolean, FALSE, repair, (b->handle, job, 0, &local));

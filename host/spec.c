@@ -58,6 +58,85 @@ host_spec_parse_options(char **items, GVariant **out, GError **error)
     return TRUE;
 }
 
+/* @s as an IP address (IPv4 or IPv6), or NULL */
+static GInetAddress *
+parse_address(const char *s)
+{
+    return s && *s ? g_inet_address_new_from_string(s) : NULL;
+}
+
+/* one "NIC=ADDR/PREFIX[,GATEWAY]" of --ip */
+static VmshiftGuestNic *
+parse_ip(const char *item, GError **error)
+{
+    const char *eq = strchr(item, '=');
+    const char *slash = eq ? strchr(eq, '/') : NULL;
+    g_autoptr(VmshiftGuestNic) g = vmshift_guest_nic_new();
+    if (!eq || eq == item || !slash) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "--ip %s: expected NIC=ADDRESS/PREFIX[,GATEWAY]", item);
+        return NULL;
+    }
+    g->nic = g_strndup(item, eq - item);
+    g->address = g_strndup(eq + 1, slash - eq - 1);
+    const char *comma = strchr(slash, ',');
+    g_autofree char *prefix = comma ? g_strndup(slash + 1, comma - slash - 1) : g_strdup(slash + 1);
+    g_autoptr(GInetAddress) a = parse_address(g->address);
+    if (!a) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "--ip %s: '%s' is not an IPv4 or IPv6 address", item, g->address);
+        return NULL;
+    }
+    guint max = g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV6 ? 128 : 32;
+    guint64 p = 0;
+    if (!g_ascii_string_to_unsigned(prefix, 10, 0, max, &p, NULL)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "--ip %s: the prefix length '%s' is not a number from 0 to %u", item, prefix,
+                    max);
+        return NULL;
+    }
+    g->prefix_len = (guint32)p;
+    if (comma) {
+        g_autoptr(GInetAddress) gw = parse_address(comma + 1);
+        if (!gw || g_inet_address_get_family(gw) != g_inet_address_get_family(a)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "--ip %s: the gateway '%s' is not an address of the same family as %s",
+                        item, comma + 1, g->address);
+            return NULL;
+        }
+        g->gateway = g_strdup(comma + 1);
+    }
+    return g_steal_pointer(&g);
+}
+
+gboolean
+host_spec_parse_ips(char **items, GPtrArray **out, GError **error)
+{
+    g_autoptr(GPtrArray) l = vmshift_list_new((GDestroyNotify)vmshift_guest_nic_free);
+    for (guint i = 0; items && items[i]; i++) {
+        if (!g_utf8_validate(items[i], -1, NULL)) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "--ip: item %u is not UTF-8", i + 1);
+            return FALSE;
+        }
+        VmshiftGuestNic *g = parse_ip(items[i], error);
+        if (!g)
+            return FALSE;
+        for (guint k = 0; k < l->len; k++) {
+            if (!strcmp(((VmshiftGuestNic *)l->pdata[k])->nic, g->nic)) {
+                g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                            "--ip %s: NIC '%s' given twice", items[i], g->nic);
+                vmshift_guest_nic_free(g);
+                return FALSE;
+            }
+        }
+        g_ptr_array_add(l, g);
+    }
+    if (out)
+        *out = l->len ? g_steal_pointer(&l) : NULL;
+    return TRUE;
+}
+
 /* VmshiftTransfer -> its option value, in the enum's order */
 static const char *const transfer_names[] = { "auto", "san", "network" };
 
@@ -90,6 +169,7 @@ host_migrate_opts_clear(HostMigrateOpts *o)
     g_strfreev(o->networks);
     g_strfreev(o->options);
     g_free(o->switchover_at);
+    g_strfreev(o->ips);
     memset(o, 0, sizeof *o);
 }
 
@@ -114,7 +194,8 @@ host_build_spec_run(HostRegistry *reg, const char *vm_spec, const HostMigrateOpt
 
     if (!host_spec_add_mappings(spec->disk_paths, o->disk_paths, "--disk-path", error)
         || !host_spec_add_mappings(spec->networks, o->networks, "--network", error)
-        || !host_spec_parse_options(o->options, &spec->options, error))
+        || !host_spec_parse_options(o->options, &spec->options, error)
+        || !host_spec_parse_ips(o->ips, NULL, error))
         return NULL;
     if (o->switchover_at && !host_parse_switchover(o->switchover_at, &spec->switchover_at, error))
         return NULL;
@@ -126,6 +207,12 @@ host_build_spec_run(HostRegistry *reg, const char *vm_spec, const HostMigrateOpt
     vm = host_find_vm(reg, vm_spec, &b, error);
     if (!vm)
         return NULL;
+    /* --ip: the plugin's guest customization runs after the move */
+    if (o->ips && o->ips[0] && !host_backend_has_op(b, "customize_guest")) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "backend %s does not support --ip", host_backend_name(b));
+        return NULL;
+    }
     spec->vm = g_strdup(vm->name);
     spec->dest_path = g_strdup(o->path);
     spec->start = o->start;
@@ -169,6 +256,15 @@ host_build_spec_run(HostRegistry *reg, const char *vm_spec, const HostMigrateOpt
         else
             spec->type = vm->power_state == VMSHIFT_POWER_RUNNING ? VMSHIFT_MIGRATION_LIVE
                                                                   : VMSHIFT_MIGRATION_COLD;
+        /* a guest is re-addressed at its next boot (vSphere: a powered-off
+         * VM's customization, applied at power-on), as HCX's bulk migration */
+        if (o->ips && o->ips[0] && spec->type != VMSHIFT_MIGRATION_COLD) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "--ip needs a cold move of a stopped VM (the guest takes its new "
+                        "address at its next boot): VM '%s' would move live",
+                        vm->name);
+            return NULL;
+        }
     }
     if (backend_out)
         *backend_out = b;

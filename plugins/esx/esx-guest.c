@@ -1,8 +1,13 @@
 /*
  * ESX plugin: guest customization (network settings of the guest) after a
- * move.
+ * move (`vmshift migrate --ip`): CustomizeVM_Task on the powered-off VM,
+ * read back (vSphere holds it pending until the next power-on:
+ * config.tools.pendingCustomization), then, when the job's spec says
+ * --start, PowerOnVM_Task, at which the guest takes the new settings.
  */
 #include "config.h"
+
+#include <string.h>
 
 #include "esx-impl.h"
 #include "esx-ops.h"
@@ -13,6 +18,82 @@ esx_prefix_to_mask(guint32 prefix)
 {
     guint32 m = prefix == 0 ? 0 : (prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1));
     return g_strdup_printf("%u.%u.%u.%u", m >> 24, (m >> 16) & 255, (m >> 8) & 255, m & 255);
+}
+
+/* vSphere holds a customization for @moref (pending until its next
+ * power-on); the task's success alone is not taken for it */
+static gboolean
+customize_read_back(VmshiftBackend *be, const char *moref, const char *vmname, GError **error)
+{
+    static const char *const paths[] = { "config.tools.pendingCustomization", NULL };
+    g_autoptr(EsxResult) keep = NULL;
+    EsxObject *o = esx_retrieve_one(be, "VirtualMachine", moref, paths, &keep, NULL, error);
+    if (o == NULL)
+        return FALSE;
+    g_autofree char *pending = esx_prop_text(o, "config.tools.pendingCustomization");
+    if (pending == NULL || *pending == 0) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "VM %s: CustomizeVM_Task succeeded but vSphere holds no pending "
+                    "customization (config.tools.pendingCustomization is empty)",
+                    vmname);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* --start after a customized cold move: the power-on applies it */
+static gboolean
+customize_power_on(VmshiftBackend *be, const char *moref, const char *vmname, VmshiftJob *job,
+                   GError **error)
+{
+    g_autofree char *this = esx_moref_xml("_this", "VirtualMachine", moref);
+    g_autofree char *body = g_strdup_printf(
+        "<PowerOnVM_Task xmlns=\"urn:vim25\">%s</PowerOnVM_Task>", this);
+    g_autofree char *task = esx_start_task(be, "PowerOnVM_Task", body, error);
+    if (task == NULL || !esx_wait_task(be, task, "PowerOnVM_Task", error)) {
+        g_prefix_error(error, "VM %s was customized but did not power on: ", vmname);
+        return FALSE;
+    }
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s powered on with its new guest settings", vmname);
+    VmshiftJobProgress pr = { .struct_size = sizeof pr };
+    vmshift_job_get_progress(job, &pr);
+    if (pr.location_host != NULL)
+        vmshift_job_set_location(job, pr.location_host, "poweredOn");
+    vmshift_job_progress_clear(&pr);
+    return TRUE;
+}
+
+/* The CustomizationIPSettings of @g (inside <adapter>), in the type's
+ * member order: ip, subnetMask, gateway, ipV6Spec. IPv4: a fixed address,
+ * its netmask and gateway; IPv6: DHCP for IPv4 and the fixed IPv6 address,
+ * its prefix length and gateway in ipV6Spec; no address: DHCP. */
+static void
+append_adapter(GString *map, const VmshiftGuestNic *g)
+{
+    g_autofree char *ea = g->address != NULL ? vmshift_xml_escape(g->address) : NULL;
+    g_autofree char *eg = g->gateway != NULL ? vmshift_xml_escape(g->gateway) : NULL;
+    gboolean v6 = g->address != NULL && strchr(g->address, ':') != NULL;
+    if (g->address == NULL || v6) {
+        g_string_append(map, "<ip xsi:type=\"CustomizationDhcpIpGenerator\"></ip>");
+    } else {
+        g_autofree char *mask = esx_prefix_to_mask(g->prefix_len);
+        g_string_append_printf(
+            map,
+            "<ip xsi:type=\"CustomizationFixedIp\"><ipAddress>%s</ipAddress></ip>"
+            "<subnetMask>%s</subnetMask>",
+            ea, mask);
+        if (eg != NULL)
+            g_string_append_printf(map, "<gateway>%s</gateway>", eg);
+    }
+    if (v6) {
+        g_string_append_printf(map,
+                               "<ipV6Spec><ip xsi:type=\"CustomizationFixedIpV6\"><ipAddress>%s"
+                               "</ipAddress><subnetMask>%u</subnetMask></ip>",
+                               ea, g->prefix_len);
+        if (eg != NULL)
+            g_string_append_printf(map, "<gateway>%s</gateway>", eg);
+        g_string_append(map, "</ipV6Spec>");
+    }
 }
 
 /* Guest customization (CustomizeVM_Task, LinuxPrep): vSphere rewrites the
@@ -64,21 +145,7 @@ esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, Vmshi
         if (mac != NULL)
             g_string_append_printf(map, "<macAddress>%s</macAddress>", emac);
         g_string_append(map, "<adapter>");
-        if (g->address != NULL) {
-            g_autofree char *ea = vmshift_xml_escape(g->address);
-            g_autofree char *mask = esx_prefix_to_mask(g->prefix_len);
-            g_string_append_printf(
-                map,
-                "<ip xsi:type=\"CustomizationFixedIp\"><ipAddress>%s</ipAddress></ip>"
-                "<subnetMask>%s</subnetMask>",
-                ea, mask);
-        } else {
-            g_string_append(map, "<ip xsi:type=\"CustomizationDhcpIpGenerator\"></ip>");
-        }
-        if (g->gateway != NULL) {
-            g_autofree char *eg = vmshift_xml_escape(g->gateway);
-            g_string_append_printf(map, "<gateway>%s</gateway>", eg);
-        }
+        append_adapter(map, g);
         g_string_append(map, "</adapter></nicSettingMap>");
         for (guint i = 0; g->dns != NULL && i < g->dns->len; i++) {
             g_autofree char *e = vmshift_xml_escape(g->dns->pdata[i]);
@@ -100,8 +167,13 @@ esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, Vmshi
     g_autofree char *task = esx_start_task(be, "CustomizeVM_Task", body, error);
     if (task == NULL || !esx_wait_task(be, task, "CustomizeVM_Task", error))
         return FALSE;
-    g_autofree char *res = g_strdup_printf("%u adapter(s) customized; applied at the next power-on",
-                                           count);
+    if (!customize_read_back(be, vm->value, vmname, error))
+        return FALSE;
+    const VmshiftMigrationSpec *spec = vmshift_job_get_spec(job);
+    gboolean start = spec != NULL && spec->start && spec->type == VMSHIFT_MIGRATION_COLD;
+    g_autofree char *res = g_strdup_printf("%u adapter(s) customized; %s", count,
+                                           start ? "applied at the power-on"
+                                                 : "applied at the next power-on");
     vmshift_job_set_result(job, "customize", res);
-    return TRUE;
+    return !start || customize_power_on(be, vm->value, vmname, job, error);
 }

@@ -327,5 +327,6 @@ lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job
         lv_cold_rollback(&c, dd);
         return FALSE;
     }
-    return lv_cold_finish(&c, dd, error);
+    return lv_cold_finish(&c, dd, error)
+           && lv_verify_move(b, spec, job, c.name, c.dst, spec->start != 0, error);
 }

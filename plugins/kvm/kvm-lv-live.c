@@ -568,7 +568,8 @@ lv_live_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job
         return FALSE;
     }
     /* migrated (or in post-copy, which cannot go back) */
-    return ok && lv_mig_done(&l, error);
+    return ok && lv_mig_done(&l, error)
+           && lv_verify_move(b, spec, job, virDomainGetName(d), l.dst, TRUE, error);
 }
 
 gboolean

@@ -264,5 +264,6 @@ lv_storage_migrate(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainP
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_CLEANUP, error))
         return FALSE;
     lv_copies_cleanup(job, copies);
-    return vmshift_job_save(job, "stage", "done", error);
+    return vmshift_job_save(job, "stage", "done", error)
+           && lv_verify_move(NULL, spec, job, virDomainGetName(d), h, TRUE, error);
 }

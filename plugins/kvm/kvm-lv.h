@@ -12,6 +12,7 @@
  *   kvm-lv-live.c       live migration (and VM + storage), the tuning
  *   kvm-lv-acl.c        recreate_acl
  *   kvm-lv-repair.c     repair of interrupted jobs
+ *   kvm-lv-verify.c     the result of a move, read back
  */
 #ifndef VMSHIFT_KVM_LV_H
 #define VMSHIFT_KVM_LV_H
@@ -200,6 +201,15 @@ gboolean lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, Vmshif
 /* kvm-lv-live.c */
 gboolean lv_live_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                          virDomainPtr d, LvHost *src, GError **error);
+
+/* kvm-lv-verify.c: after a move, libvirt's view of VM @name: on @want (and
+ * no other host), running or not as @want_running, each disk under its
+ * --disk-path/--path directory (the running and the saved definition
+ * alike), each --network NIC on its network or bridge. FALSE naming the
+ * first difference; else the "verified" result. @b NULL: the other hosts
+ * are not asked (a storage move on one host). */
+gboolean lv_verify_move(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                        const char *name, LvHost *want, gboolean want_running, GError **error);
 
 G_END_DECLS
 

@@ -3,8 +3,10 @@
 # names, through the `vmshift` command, checked in the peer's own state.
 # A backend listed as lacking a behaviour must answer with its exact "does
 # not support" line. Skeleton rows run here (the peer: the skeleton's state
-# file); Hyper-V rows in tests/claims/hyperv.py (the peer: the simulator's
-# /state). A row naming a backend with no test here is a failure. Prints TAP.
+# file, and for the journal rows the journal file, read-only); Hyper-V rows
+# in tests/claims/hyperv.py (the peer: the simulator's /state); kvm-qmp,
+# kvm-libvirt and esx rows in tests/claims/kvm.sh, libvirt.sh and esx.sh.
+# A row naming a backend with no test is a failure. Prints TAP.
 set -u
 B=${VMSHIFT_BUILDDIR:-.}
 S=${VMSHIFT_SRCDIR:-.}
@@ -33,6 +35,12 @@ hosts=alpha;beta
 vms=web1@alpha;db1@alpha;app1@alpha;app2@alpha
 state-file=$SK/demo.state
 transfer-seconds=0
+[backend slow]
+plugin=skeleton
+hosts=alpha;beta
+vms=s1@alpha
+state-file=$SK/slow.state
+transfer-seconds=30
 [backend other]
 plugin=skeleton
 hosts=gamma
@@ -106,6 +114,96 @@ claim_skeleton_acl_unsupported_unsupported() {
         sh -c "[ $rc -ne 0 ] && grep -q \"backend 'demo' (plugin skeleton 1.0.0) does not support 'recreate_acl'\" '$T/err'"
 }
 
+claim_skeleton_guest_ip_unsupported() {
+    SV check app2 --to beta --cold --ip nic0=192.0.2.5/24; rc=$?
+    check "skeleton guest-ip: check --ip answers 'backend demo does not support --ip' in one line; app2 still on alpha" \
+        sh -c "[ $rc -ne 0 ] && [ \"\$(cat '$T/err')\" = 'vmshift: backend demo does not support --ip' ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ]"
+}
+claim_skeleton_tables() {
+    # the state file's VMs of backend demo, as "VM HOST" lines, sorted
+    awk -F= '/^\[vm / {vm = $0; sub(/^\[vm /, "", vm); sub(/\]$/, "", vm)} /^host=/ && vm {print vm, $2; vm = ""}' \
+        "$SK/demo.state" | sort >"$T/want"
+    SV vms --backend demo -o VM,host -n -r; rc=$?
+    sort "$T/out" >"$T/got"
+    check "skeleton tables: vms -o VM,host -n -r: no header, one space between columns, the state file's VMs and hosts" \
+        sh -c "[ $rc -eq 0 ] && [ -s '$T/want' ] && cmp -s '$T/want' '$T/got'"
+    SV vms --backend demo -o host,vm; rc=$?
+    check "skeleton tables: -o host,vm puts the columns in that order under a header" \
+        sh -c "[ $rc -eq 0 ] && head -1 '$T/out' | grep -Eq '^HOST +VM *\$' && grep -Eq '^(alpha|beta) +web1 *\$' '$T/out'"
+    SV vms -o vm,bogus; rc=$?
+    check "skeleton tables: an unknown column is a usage error (exit 2) in one line listing the valid ones" \
+        sh -c "[ $rc -eq 2 ] && [ \"\$(wc -l <'$T/err')\" -eq 1 ] && grep -q 'bogus' '$T/err' && grep -qi 'host' '$T/err'"
+}
+claim_skeleton_journal_check() {
+    SV journal check; rc=$?
+    check "skeleton journal-check: the journal of this run is ok (exit 0)" \
+        sh -c "[ $rc -eq 0 ] && grep -q 'ok (schema version' '$T/out'"
+    mkdir -p "$T/bad"
+    chmod 755 "$T/bad"
+    # a journal cut in the middle (a copy: the run's own stays intact)
+    size=$(wc -c <"$SK/state/journal.db")
+    head -c $((size / 2)) "$SK/state/journal.db" >"$T/bad/journal.db"
+    "$VMSHIFT" --config "$SK/etc/vmshift.conf" --plugin-dir "$SK/plugins" --state-dir "$T/bad" journal check >"$T/out" 2>"$T/err"; rc=$?
+    check "skeleton journal-check: a truncated journal: exit 1, one line saying so" \
+        sh -c "[ $rc -eq 1 ] && [ \"\$(wc -l <'$T/err')\" -eq 1 ] && grep -q 'truncated' '$T/err' && [ -s '$T/bad/journal.db' ] && [ \$(wc -c <'$T/bad/journal.db') -eq $((size / 2)) ]"
+}
+claim_skeleton_journal_export() {
+    SV journal export; rc=$?
+    # the journal file itself, read-only, is the peer here
+    want=$(sqlite3 -readonly "$SK/state/journal.db" 'SELECT count(*) FROM jobs' 2>/dev/null)
+    got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["jobs"]) if all("events" in j for j in d["jobs"]) else -1)' "$T/out" 2>/dev/null)
+    check "skeleton journal-export: one JSON document with every job ($want in the journal file) and its events" \
+        sh -c "[ $rc -eq 0 ] && [ -n '$want' ] && [ '$want' -gt 0 ] && [ '$got' = '$want' ]"
+}
+claim_skeleton_repair_choices() {
+    # a slow backend whose migration a kill -9 interrupts in its transfer
+    SVS() { "$VMSHIFT" --config "$SK/etc/vmshift.conf" --plugin-dir "$SK/plugins" --state-dir "$SK/state" "$@"; }
+    prev=$(sqlite3 -readonly "$SK/state/journal.db" 'SELECT max(id) FROM jobs' 2>/dev/null)
+    setsid "$VMSHIFT" --config "$SK/etc/vmshift.conf" --plugin-dir "$SK/plugins" --state-dir "$SK/state" \
+        migrate s1 --to beta >/dev/null 2>&1 &
+    bg=$!
+    id=
+    for i in $(seq 100); do
+        id=$(sqlite3 -readonly "$SK/state/journal.db" "SELECT id FROM jobs WHERE vm='s1' AND phase='transfer' AND id > ${prev:-0}" 2>/dev/null)
+        [ -n "$id" ] && break
+        sleep 0.1
+    done
+    kill -9 -- "-$bg" 2>/dev/null || kill -9 "$bg" 2>/dev/null
+    wait "$bg" 2>/dev/null
+    copy=$(grep -c '^\[copy s1\]' "$SK/slow.state")
+    SV job repair "$id" --dismiss; rc=$?
+    check "skeleton repair-choices: --dismiss without --reason is a usage error in one line; the job stays to repair" \
+        sh -c "[ -n '$id' ] && [ $rc -eq 2 ] && [ \"\$(wc -l <'$T/err')\" -eq 1 ] && grep -q -- '--reason' '$T/err'"
+    SV job repair "$id"; rc=$?
+    SV --json job show "$id"
+    check "skeleton repair-choices: job repair of the interrupted move rolls it back: s1 on alpha only, the partial copy gone (state file)" \
+        sh -c "[ $rc -eq 0 ] && [ '$copy' = 1 ] && grep -q '\"repair\":\"rolled-back\"' '$T/out' && [ \"\$(sed -n '/^\[vm s1\]/,/^\[/s/^host=//p' '$SK/slow.state')\" = alpha ] && ! grep -q '^\[copy s1\]' '$SK/slow.state'"
+}
+claim_skeleton_daemon_submit() {
+    D=$B/daemon/vmshiftd
+    if [ ! -x "$D" ]; then n=$((n + 1)); echo "ok $n - skeleton daemon-submit # SKIP vmshiftd not built"; return; fi
+    rm -f "$T/d.sock"
+    "$D" --config "$SK/etc/vmshift.conf" --plugin-dir "$SK/plugins" --state-dir "$SK/state" \
+        --socket "$T/d.sock" --data-dir "$S/data" >"$T/d.log" 2>&1 &
+    dpid=$!
+    for i in $(seq 100); do [ -S "$T/d.sock" ] && break; sleep 0.1; done
+    # s1 of backend slow (30 s transfers), detached: the command returns
+    # while the job runs, so only the daemon can finish it
+    SV --daemon "$T/d.sock" migrate s1 --to beta --detach; rc=$?
+    id=$(grep -o '[0-9][0-9]*' "$T/out" | head -1)
+    st0=$(sqlite3 -readonly "$SK/state/journal.db" "SELECT state FROM jobs WHERE id=${id:-0}" 2>/dev/null)
+    h0=$(sed -n '/^\[vm s1\]/,/^\[/s/^host=//p' "$SK/slow.state")
+    for i in $(seq 900); do
+        [ "$(sed -n '/^\[vm s1\]/,/^\[/s/^host=//p' "$SK/slow.state")" = beta ] && break
+        kill -0 "$dpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    timeout 30 curl -sS --unix-socket "$T/d.sock" "http://localhost/api/v1/jobs" >"$T/api" 2>&1
+    kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
+    check "skeleton daemon-submit: migrate --daemon SOCKET --detach returns with job $id running and s1 still on $h0; vmshiftd finishes it: its API lists it, the state file has s1 on beta" \
+        sh -c "[ $rc -eq 0 ] && [ -n '$id' ] && { [ '$st0' = running ] || [ '$st0' = queued ]; } && [ '$h0' = alpha ] && grep -q '\"s1\"' '$T/api' && [ \"\$(sed -n '/^\[vm s1\]/,/^\[/s/^host=//p' '$SK/slow.state')\" = beta ]"
+}
+
 # ---- the table ----------------------------------------------------------------
 grep -v '^#' "$S/tests/claims/claims.tsv" | sed '/^$/d' >"$T/rows"
 have_skeleton=no
@@ -119,6 +217,7 @@ run_row() {
             elif command -v "claim_skeleton_$3" >/dev/null; then "claim_skeleton_$3" </dev/null
             else notok "skeleton $2: no test of this claim in tests/claims/run.sh"; fi ;;
         hyperv) hv_args="$hv_args $3" ;;
+        kvm-qmp | kvm-libvirt | esx) ;; # tests/claims/kvm.sh, libvirt.sh, esx.sh
         *) notok "$1 $2: no test of this claim for backend $1 in tests/claims" ;;
     esac
 }
