@@ -49,10 +49,17 @@ add_net_name(HostFacts *f, const char *host, const VmshiftNetwork *n)
     for (guint j = 0; j < G_N_ELEMENTS(names); j++) {
         if (!names[j])
             continue;
-        if (!host)
+        GHashTable *set;
+        if (!host) {
             g_hash_table_add(f->net_anywhere, g_strdup(names[j]));
-        else
-            g_hash_table_add(f->net_on_host, g_strdup_printf("%s\x1f%s", host, names[j]));
+            continue;
+        }
+        set = g_hash_table_lookup(f->net_on_host, host);
+        if (!set) {
+            set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+            g_hash_table_insert(f->net_on_host, g_strdup(host), set);
+        }
+        g_hash_table_add(set, g_strdup(names[j]));
     }
 }
 
@@ -68,6 +75,20 @@ index_networks(HostFacts *f)
     }
 }
 
+/* A VM's checkpoint state as the backend answered (or why not). */
+typedef struct {
+    VmshiftCheckpointState *cp;
+    GError *error;
+} VmCp;
+
+static void
+vm_cp_free(VmCp *c)
+{
+    vmshift_checkpoint_state_free(c->cp);
+    g_clear_error(&c->error);
+    g_free(c);
+}
+
 HostFacts *
 host_facts_load(HostBackend *b, GError **error)
 {
@@ -78,7 +99,11 @@ host_facts_load(HostBackend *b, GError **error)
     f->host_volumes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify)g_ptr_array_unref);
     f->net_anywhere = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    f->net_on_host = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    f->net_on_host = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify)g_hash_table_unref);
+    f->vm_cp = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)vm_cp_free);
+    f->members = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                       (GDestroyNotify)g_ptr_array_unref);
     f->hosts = host_backend_list_hosts(b, error);
     if (!f->hosts)
         return NULL;
@@ -105,6 +130,8 @@ host_facts_free(HostFacts *f)
     g_clear_pointer(&f->host_volumes, g_hash_table_unref);
     g_clear_pointer(&f->net_anywhere, g_hash_table_unref);
     g_clear_pointer(&f->net_on_host, g_hash_table_unref);
+    g_clear_pointer(&f->vm_cp, g_hash_table_unref);
+    g_clear_pointer(&f->members, g_hash_table_unref);
     g_clear_pointer(&f->hosts, g_ptr_array_unref);
     g_clear_pointer(&f->volumes, g_ptr_array_unref);
     g_clear_pointer(&f->networks, g_ptr_array_unref);
@@ -135,7 +162,7 @@ host_facts_volumes(const HostFacts *f, const char *host)
 gboolean
 host_facts_has_network(const HostFacts *f, const VmshiftHost *h, const char *net, gboolean *known)
 {
-    g_autofree char *key = NULL;
+    GHashTable *set;
 
     *known = TRUE;
     if (VMSHIFT_HAS_FIELD(h, networks) && h->networks) {
@@ -150,8 +177,8 @@ host_facts_has_network(const HostFacts *f, const VmshiftHost *h, const char *net
     }
     if (g_hash_table_contains(f->net_anywhere, net))
         return TRUE;
-    key = g_strdup_printf("%s\x1f%s", h->name, net);
-    return g_hash_table_contains(f->net_on_host, key);
+    set = h->name ? g_hash_table_lookup(f->net_on_host, h->name) : NULL;
+    return set && g_hash_table_contains(set, net);
 }
 
 /* ---- facts of a VM ------------------------------------------------------------------- */
@@ -192,9 +219,16 @@ HostVmFacts *
 host_vm_facts_new(HostFacts *f, const VmshiftVm *vm)
 {
     HostVmFacts *v = g_new0(HostVmFacts, 1);
+    VmCp *c = g_hash_table_lookup(f->vm_cp, vm->name);
 
+    if (!c) {
+        c = g_new0(VmCp, 1);
+        c->cp = host_backend_checkpoint_state(f->b, vm->name, &c->error);
+        g_hash_table_insert(f->vm_cp, g_strdup(vm->name), c);
+    }
     v->vm = vm;
-    v->cp = host_backend_checkpoint_state(f->b, vm->name, &v->cp_error);
+    v->cp = c->cp;
+    v->cp_error = c->error;
     v->src = host_facts_host(f, vm->host);
     v->disk_volumes = g_ptr_array_new();
     for (guint i = 0; i < vm->disks->len; i++) {
@@ -214,9 +248,7 @@ host_vm_facts_free(HostVmFacts *v)
 {
     if (!v)
         return;
-    vmshift_checkpoint_state_free(v->cp);
-    g_clear_error(&v->cp_error);
-    g_ptr_array_unref(v->disk_volumes);
+    g_ptr_array_unref(v->disk_volumes); /* cp, cp_error: the facts' */
     g_free(v);
 }
 
@@ -413,15 +445,13 @@ or_dash(const char *s)
 /* The destination exists, is another host, accepts VMs. */
 static const VmshiftHost *
 rule_destination(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
-                 HostRuleSink *s)
+                 const VmshiftHost *d, HostRuleSink *s)
 {
     const VmshiftVm *vm = v->vm;
-    const VmshiftHost *d;
     const char *detail_sep;
 
     if (spec->type == VMSHIFT_MIGRATION_STORAGE)
-        return host_facts_host(f, vm->host);
-    d = host_facts_host(f, spec->dest_host);
+        return v->src;
     if (!d) {
         ADD(HOST_NOT_FOUND, spec->dest_host, "destination host '%s' is not known to backend '%s'",
             or_dash(spec->dest_host), host_backend_name(f->b));
@@ -655,7 +685,14 @@ void
 host_rules_check(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
                  const HostPlaceRun *run, HostRuleSink *s)
 {
-    const VmshiftHost *d = rule_destination(f, v, spec, s);
+    host_rules_check_to(f, v, spec, host_facts_host(f, spec->dest_host), run, s);
+}
+
+void
+host_rules_check_to(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
+                    const VmshiftHost *dest, const HostPlaceRun *run, HostRuleSink *s)
+{
+    const VmshiftHost *d = rule_destination(f, v, spec, dest, s);
 
     rule_power(v->vm, spec, s);
     rule_merge(v, s);

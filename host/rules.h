@@ -26,7 +26,9 @@ typedef struct {
     GPtrArray *networks;      /* VmshiftNetwork, or NULL */
     GError *networks_error;   /* why networks is NULL */
     GHashTable *net_anywhere; /* network names and ids present on every host */
-    GHashTable *net_on_host;  /* "HOST\x1fNETWORK" present */
+    GHashTable *net_on_host;  /* host name -> set of network names and ids there */
+    GHashTable *vm_cp;        /* VM name -> its checkpoint state, asked once */
+    GHashTable *members;      /* group ("" every host) -> GPtrArray of VmshiftHost or NULL */
 } HostFacts;
 
 HostFacts *host_facts_load(HostBackend *b, GError **error);
@@ -51,6 +53,7 @@ typedef struct {
     guint unknown_disks;     /* disks whose size is not known */
 } HostVmFacts;
 
+/* The VM's checkpoint state is asked of the backend once per @f. */
 HostVmFacts *host_vm_facts_new(HostFacts *f, const VmshiftVm *vm);
 void host_vm_facts_free(HostVmFacts *v);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostVmFacts, host_vm_facts_free)
@@ -97,6 +100,10 @@ void host_rule_add(HostRuleSink *s, const char *code, const char *subject, const
  * or the VM's host for a storage move), given what @run already placed. */
 void host_rules_check(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
                       const HostPlaceRun *run, HostRuleSink *s);
+/* The same, the destination host of a host move given as @d (one of @f's
+ * hosts; ignored for a storage move): no lookup of spec->dest_host. */
+void host_rules_check_to(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
+                         const VmshiftHost *d, const HostPlaceRun *run, HostRuleSink *s);
 /* --disk-path / --network keys name real disks and NICs (after the plugin's
  * findings in @s, which may have resolved other names). */
 void host_rules_mappings(const VmshiftMigrationSpec *spec, const VmshiftVm *vm, HostRuleSink *s);
@@ -119,6 +126,12 @@ GPtrArray *host_validate_with(HostFacts *facts, const VmshiftMigrationSpec *spec
 GPtrArray *host_rate_members(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm,
                              const char *const *members, HostPlaceRun *run, gboolean explain,
                              GError **error);
+/* Quick ratings (stars and eligibility, no text) of the members of @group
+ * (NULL: every host) for @vm, in the group's order: an array of *@n (free
+ * it with g_free(); its strings are borrowed). A member that is not a host
+ * of @b has a NULL host. No allocation per host. */
+HostRating *host_rate_quick(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm,
+                            const char *group, HostPlaceRun *run, guint *n, GError **error);
 /* <0 when @x is the better placement (eligible, stars, fewer VMs placed in
  * the run, memory left, space, name). */
 gint host_rating_compare(const HostRating *x, const HostRating *y);
