@@ -53,37 +53,58 @@ vm_disk_bytes(const VmshiftVm *vm)
 }
 
 /* The best quick rating not tried yet, or NULL. */
-static HostRating *
-best_untried(HostRating *q, guint n)
+static const HostRating *
+best_untried(const HostRating *q, guint n, GHashTable *tried)
 {
-    HostRating *best = NULL;
+    const HostRating *best = NULL;
 
     for (guint i = 0; i < n; i++)
-        if (q[i].eligible && (!best || host_rating_compare(&q[i], best) < 0))
+        if (q[i].eligible && (!best || host_rating_compare(&q[i], best) < 0)
+            && !(tried && g_hash_table_contains(tried, &q[i])))
             best = &q[i];
     return best;
 }
+
+static HostRating *place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
+                         HostPlaceRun *run, GError **error);
 
 HostRating *
 host_place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
            HostPlaceRun *run, GError **error)
 {
+    gint64 t0 = g_get_monotonic_time(), p0 = host_rules_plugin_us();
+    HostRating *r = place(reg, b, vm, group, run, error);
+
+    run->place_calls++;
+    run->place_hosts = MAX(run->place_hosts, run->quick_n);
+    run->place_us += g_get_monotonic_time() - t0;
+    run->plugin_us += host_rules_plugin_us() - p0;
+    return r;
+}
+
+static HostRating *
+place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group, HostPlaceRun *run,
+      GError **error)
+{
     guint n = 0, eligible = 0;
-    g_autofree HostRating *quick = host_rate_quick(reg, b, vm, group, run, &n, error);
+    const HostRating *quick = host_rate_quick(reg, b, vm, group, run, &n, error);
+    g_autoptr(GHashTable) tried = NULL; /* quick ratings whose host ruled itself out */
     g_autofree char *why = NULL;
-    HostRating *q;
+    const HostRating *q;
 
     if (!quick)
         return NULL;
     for (guint i = 0; i < n; i++)
         eligible += quick[i].eligible;
-    while ((q = best_untried(quick, n))) {
+    while ((q = best_untried(quick, n, tried))) {
         g_autofree char *member = g_strdup_printf("%s:%s", host_backend_name(b), q->host->name);
         const char *const members[] = { member, NULL };
         g_autoptr(GPtrArray) one = host_rate_members(reg, b, vm, members, run, TRUE, error);
         HostRating *r;
 
-        q->eligible = FALSE; /* tried */
+        if (!tried)
+            tried = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_hash_table_add(tried, (gpointer)q);
         if (!one)
             return NULL;
         r = g_ptr_array_index(one, 0);

@@ -214,9 +214,12 @@ backend_check(RateCtx *c, HostRuleSink *s)
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) pf = NULL;
 
+    gint64 t0 = g_get_monotonic_time();
+
     if (!host_backend_has_op(c->facts->b, "check_migration"))
         return;
     pf = host_backend_check_migration(c->facts->b, c->spec, &err);
+    host_rules_plugin_time(t0);
     if (!pf)
         host_rule_add(s, VMSHIFT_FINDING_CHECK_FAILED, NULL, "backend check failed: %s",
                       err->message);
@@ -409,15 +412,41 @@ members_of(HostRegistry *reg, HostFacts *f, const char *group, GError **error)
     return a;
 }
 
-HostRating *
+/* What a quick rating reads of the VM (not its name): VMs of one profile
+ * rate alike. */
+static char *
+vm_profile(HostBackend *b, const char *group, const HostVmFacts *v)
+{
+    const VmshiftVm *vm = v->vm;
+    const VmshiftCheckpointState *cp = v->cp;
+    GString *k = g_string_new(NULL);
+
+    g_string_append_printf(k, "%p\x1f%s\x1f%s\x1f%d\x1f%" G_GUINT64_FORMAT "\x1f%d%d%d", (void *)b,
+                           group ? group : "", vm->host ? vm->host : "", vm->power_state,
+                           vm->memory, !cp, cp && cp->merging, cp && cp->needs_consolidation);
+    for (guint i = 0; i < vm->disks->len; i++) {
+        guint64 n = 0;
+        gboolean known = host_disk_bytes(g_ptr_array_index(vm->disks, i), &n);
+        g_string_append_printf(k, "\x1f%p:%d:%" G_GUINT64_FORMAT,
+                               g_ptr_array_index(v->disk_volumes, i), known, n);
+    }
+    for (guint i = 0; i < vm->nics->len; i++) {
+        const VmshiftNic *n = g_ptr_array_index(vm->nics, i);
+        g_string_append_printf(k, "\x1f%s", n->network ? n->network : "\x1e");
+    }
+    return g_string_free(k, FALSE);
+}
+
+const HostRating *
 host_rate_quick(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
                 HostPlaceRun *run, guint *n, GError **error)
 {
     g_autoptr(HostVmFacts) v = NULL;
     g_autoptr(VmshiftMigrationSpec) spec = vmshift_migration_spec_new();
     RateCtx c = { .reg = reg, .run = run, .spec = spec, .borrow = TRUE };
+    g_autofree char *key = NULL;
+    gboolean again;
     GPtrArray *hosts;
-    HostRating *out;
 
     if (!(c.facts = host_place_run_facts(run, b, error))
         || !(hosts = members_of(reg, c.facts, group, error)))
@@ -426,19 +455,32 @@ host_rate_quick(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const ch
     c.v = v;
     spec->type = vm->power_state == VMSHIFT_POWER_RUNNING ? VMSHIFT_MIGRATION_LIVE
                                                           : VMSHIFT_MIGRATION_COLD;
-    out = g_new0(HostRating, MAX(hosts->len, 1));
+    key = vm_profile(b, group, v);
+    again = run->quick && run->quick_n == hosts->len && !g_strcmp0(key, run->quick_key);
+    if (!again) {
+        g_free(run->quick);
+        run->quick = g_new0(HostRating, MAX(hosts->len, 1));
+        run->quick_n = hosts->len;
+        g_free(run->quick_key);
+        run->quick_key = g_steal_pointer(&key);
+    }
     for (guint i = 0; i < hosts->len; i++) {
-        HostRating *r = &out[i];
+        HostRating *r = &run->quick[i];
+        VmshiftHost *h = g_ptr_array_index(hosts, i);
+        if (again && (!h || !g_hash_table_contains(run->dirty, h->name)))
+            continue;
+        memset(r, 0, sizeof *r);
         r->backend = b;
-        r->host = g_ptr_array_index(hosts, i);
+        r->host = h;
         r->host_borrowed = TRUE;
-        if (r->host)
+        if (h)
             rate_one(&c, r);
         else
             r->reason_code = (char *)VMSHIFT_FINDING_HOST_NOT_FOUND;
     }
-    *n = hosts->len;
-    return out;
+    g_hash_table_remove_all(run->dirty);
+    *n = run->quick_n;
+    return run->quick;
 }
 
 const char *const *
@@ -468,5 +510,17 @@ host_rate(HostRegistry *reg, HostBackend *vm_backend, const VmshiftVm *vm, const
           GError **error)
 {
     g_autoptr(HostPlaceRun) run = host_place_run_new();
-    return host_rate_run(reg, vm_backend, vm, group, run, TRUE, error);
+    gint64 t0 = g_get_monotonic_time(), t1, p0;
+    GPtrArray *out;
+
+    if (!host_place_run_facts(run, vm_backend, error))
+        return NULL;
+    t1 = g_get_monotonic_time();
+    p0 = host_rules_plugin_us();
+    out = host_rate_run(reg, vm_backend, vm, group, run, TRUE, error);
+    g_debug("rate: %u host(s) in %.3f s (%.3f s in plugin calls), after %.3f s reading the "
+            "backend's facts",
+            out ? out->len : 0, (g_get_monotonic_time() - t1) / 1e6,
+            (host_rules_plugin_us() - p0) / 1e6, (t1 - t0) / 1e6);
+    return out;
 }

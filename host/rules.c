@@ -89,6 +89,20 @@ vm_cp_free(VmCp *c)
     g_free(c);
 }
 
+static gint64 plugin_us;
+
+gint64
+host_rules_plugin_us(void)
+{
+    return __atomic_load_n(&plugin_us, __ATOMIC_RELAXED);
+}
+
+void
+host_rules_plugin_time(gint64 since)
+{
+    __atomic_fetch_add(&plugin_us, g_get_monotonic_time() - since, __ATOMIC_RELAXED);
+}
+
 HostFacts *
 host_facts_load(HostBackend *b, GError **error)
 {
@@ -222,8 +236,10 @@ host_vm_facts_new(HostFacts *f, const VmshiftVm *vm)
     VmCp *c = g_hash_table_lookup(f->vm_cp, vm->name);
 
     if (!c) {
+        gint64 t0 = g_get_monotonic_time();
         c = g_new0(VmCp, 1);
         c->cp = host_backend_checkpoint_state(f->b, vm->name, &c->error);
+        host_rules_plugin_time(t0);
         g_hash_table_insert(f->vm_cp, g_strdup(vm->name), c);
     }
     v->vm = vm;
@@ -252,14 +268,20 @@ host_vm_facts_free(HostVmFacts *v)
     g_free(v);
 }
 
+/* Whether @h reaches @vol: as index_volumes() files it. */
 static gboolean
 volume_reaches(const HostFacts *f, const VmshiftVolume *vol, const VmshiftHost *h)
 {
-    GPtrArray *vols = host_facts_volumes(f, h->name);
-    for (guint i = 0; i < vols->len; i++)
-        if (g_ptr_array_index(vols, i) == vol)
-            return TRUE;
-    return FALSE;
+    (void)f;
+    if (vol->host && !(vol->shared && vol->hosts && vol->hosts->len))
+        return !g_strcmp0(vol->host, h->name);
+    if (vol->hosts && vol->hosts->len) {
+        for (guint k = 0; k < vol->hosts->len; k++)
+            if (!g_strcmp0(g_ptr_array_index(vol->hosts, k), h->name))
+                return TRUE;
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean
@@ -285,8 +307,8 @@ HostPlaceRun *
 host_place_run_new(void)
 {
     HostPlaceRun *run = g_new0(HostPlaceRun, 1);
-    run->memory = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    run->count = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    run->tally = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    run->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     run->bytes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     run->facts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                        (GDestroyNotify)host_facts_free);
@@ -298,8 +320,13 @@ host_place_run_free(HostPlaceRun *run)
 {
     if (!run)
         return;
-    g_hash_table_unref(run->memory);
-    g_hash_table_unref(run->count);
+    if (run->place_calls)
+        g_debug("placement: %u VM(s) on %u host(s) in %.3f s, of which %.3f s in plugin calls",
+                run->place_calls, run->place_hosts, run->place_us / 1e6, run->plugin_us / 1e6);
+    g_hash_table_unref(run->tally);
+    g_hash_table_unref(run->dirty);
+    g_free(run->quick_key);
+    g_free(run->quick);
     g_hash_table_unref(run->bytes);
     g_hash_table_unref(run->facts);
     g_free(run->last_reason);
@@ -316,18 +343,39 @@ host_place_run_facts(HostPlaceRun *run, HostBackend *b, GError **error)
     return f;
 }
 
+/* The tally of @host, or NULL; remembers the last host asked (the run is
+ * const to the rules, the memo is not part of what it says). */
+static const HostTally *
+run_tally(const HostPlaceRun *run, const char *host)
+{
+    HostPlaceRun *r = (HostPlaceRun *)run;
+    gsize l;
+
+    if (!run || !host || !g_hash_table_size(run->tally))
+        return NULL;
+    if (run->memo_name[0] && !strcmp(run->memo_name, host))
+        return run->memo;
+    r->memo = g_hash_table_lookup(run->tally, host);
+    l = strlen(host);
+    if (l < sizeof r->memo_name)
+        memcpy(r->memo_name, host, l + 1);
+    else
+        r->memo_name[0] = '\0';
+    return run->memo;
+}
+
 guint64
 host_place_run_memory(const HostPlaceRun *run, const char *host)
 {
-    guint64 *m = run && host ? g_hash_table_lookup(run->memory, host) : NULL;
-    return m ? *m : 0;
+    const HostTally *t = run_tally(run, host);
+    return t ? t->memory : 0;
 }
 
 guint
 host_place_run_count(const HostPlaceRun *run, const char *host)
 {
-    guint *n = run && host ? g_hash_table_lookup(run->count, host) : NULL;
-    return n ? *n : 0;
+    const HostTally *t = run_tally(run, host);
+    return t ? t->count : 0;
 }
 
 guint64
@@ -347,23 +395,20 @@ void
 host_place_run_add(HostPlaceRun *run, const char *host, guint64 memory, const char *path,
                    guint64 bytes)
 {
-    guint64 *m;
-    guint *n;
+    HostTally *t;
 
     if (!run || !host)
         return;
-    m = g_hash_table_lookup(run->memory, host);
-    if (!m) {
-        m = g_new0(guint64, 1);
-        g_hash_table_insert(run->memory, g_strdup(host), m);
+    t = g_hash_table_lookup(run->tally, host);
+    if (!t) {
+        t = g_new0(HostTally, 1);
+        g_hash_table_insert(run->tally, g_strdup(host), t);
     }
-    *m += memory;
-    n = g_hash_table_lookup(run->count, host);
-    if (!n) {
-        n = g_new0(guint, 1);
-        g_hash_table_insert(run->count, g_strdup(host), n);
-    }
-    (*n)++;
+    t->memory += memory;
+    t->count++;
+    if (run->quick)
+        g_hash_table_add(run->dirty, g_strdup(host));
+    run->memo_name[0] = '\0';
     if (path && bytes) {
         char *key = g_strdup_printf("%s\x1f%s", host, path);
         guint64 *b = g_hash_table_lookup(run->bytes, key);
