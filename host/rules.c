@@ -434,7 +434,10 @@ host_place_best_volume(const HostFacts *f, const VmshiftHost *h, const HostPlace
         VmshiftVolume *v = g_ptr_array_index(vols, i);
         guint64 used = host_place_run_bytes(run, h->name, v->path);
         guint64 fr = v->free > used ? v->free - used : 0;
-        if (!v->path || (VMSHIFT_HAS_FIELD(v, free_unknown) && v->free_unknown))
+        /* a "mount" volume is there to tell any path's free space, not
+         * a place the backend keeps VMs */
+        if (!v->path || (VMSHIFT_HAS_FIELD(v, free_unknown) && v->free_unknown)
+            || !g_strcmp0(v->kind, "mount"))
             continue;
         if (!best || fr > best_free) {
             best = v;
