@@ -635,14 +635,14 @@ pseudo_fs(const char *type, const char *dir)
 }
 
 static VmshiftVolume *
-fs_volume(KvmHost *host, const char *dir, guint64 total, guint64 avail, gboolean known)
+fs_volume(const char *host, const char *dir, guint64 total, guint64 avail, gboolean known)
 {
     VmshiftVolume *v = vmshift_volume_new();
 
-    v->id = g_strdup_printf("%s:mount:%s", host->name, dir);
-    v->name = g_strdup_printf("%s %s", host->name, dir);
+    v->id = g_strdup_printf("%s:mount:%s", host, dir);
+    v->name = g_strdup_printf("%s %s", host, dir);
     v->path = g_strdup(dir);
-    v->host = g_strdup(host->name);
+    v->host = g_strdup(host);
     v->kind = g_strdup("mount");
     v->capacity = total;
     v->free = avail;
@@ -651,8 +651,8 @@ fs_volume(KvmHost *host, const char *dir, guint64 total, guint64 avail, gboolean
 }
 
 /* Local: /proc/mounts, statvfs of each mount point. */
-static GPtrArray *
-local_filesystems(KvmHost *host, GError **error)
+GPtrArray *
+kvm_local_filesystems(const char *host, GError **error)
 {
     g_autofree char *text = NULL;
     g_autoptr(GPtrArray) l = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
@@ -660,7 +660,7 @@ local_filesystems(KvmHost *host, GError **error)
 
     if (!g_file_get_contents("/proc/mounts", &text, NULL, NULL)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "host %s: cannot read /proc/mounts",
-                    host->name);
+                    host);
         return NULL;
     }
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
@@ -689,7 +689,7 @@ kvm_host_filesystems(KvmHost *host, GError **error)
     g_autoptr(GHashTable) seen = NULL;
 
     if (kvm_host_is_local(host))
-        return local_filesystems(host, error);
+        return kvm_local_filesystems(host->name, error);
     if (!kvm_host_run(host, argv, NULL, &out, 30, error))
         return NULL;
     l = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
@@ -706,7 +706,7 @@ kvm_host_filesystems(KvmHost *host, GError **error)
         const char *dir = *ln + end;
         if (pseudo_fs(type, dir) || g_hash_table_contains(seen, dir))
             continue;
-        g_ptr_array_add(l, fs_volume(host, dir, t * 1024, a * 1024, TRUE));
+        g_ptr_array_add(l, fs_volume(host->name, dir, t * 1024, a * 1024, TRUE));
         g_hash_table_add(seen, g_strdup(dir));
     }
     return g_steal_pointer(&l);
