@@ -202,9 +202,12 @@ host_network_names(KvmHost *h)
     gsize n = 0;
     g_auto(GStrv) groups = g_key_file_get_groups(h->networks, &n);
     GPtrArray *names = vmshift_string_list_new();
-    for (gsize k = 0; k < n; k++)
-        if (g_str_has_prefix(groups[k], "network "))
+    for (gsize k = 0; k < n; k++) {
+        g_autofree char *nd = NULL;
+        /* a network is usable when it says how (its netdev) */
+        if (g_str_has_prefix(groups[k], "network ") && (nd = kvm_host_netdev(h, groups[k] + 8)))
             g_ptr_array_add(names, g_strdup(groups[k] + 8));
+    }
     if (!g_key_file_has_group(h->networks, "network default"))
         g_ptr_array_add(names, g_strdup("default"));
     return names;
