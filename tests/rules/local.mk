@@ -5,9 +5,10 @@
 ## started once (tests/host/rules.sh covers the skeleton plugin).
 TESTS += tests/rules/table.sh
 if ENABLE_INTEGRATION
-TESTS += tests/rules/esx.sh
+TESTS += tests/rules/esx.sh tests/rules/hyperv.py
 if PLUGIN_KVM
 TESTS += tests/rules/kvm-qmp.sh
 endif
 endif
-EXTRA_DIST += tests/rules/codes.tsv tests/rules/table.sh tests/rules/esx.sh tests/rules/kvm-qmp.sh
+EXTRA_DIST += tests/rules/codes.tsv tests/rules/table.sh tests/rules/esx.sh tests/rules/kvm-qmp.sh \
+	tests/rules/hyperv.py
