@@ -2,7 +2,8 @@
  * libvirt can tell (the destination connection), with the canonical codes
  * of <vmshift/findings.h>; power state, same host, free memory
  * (virNodeGetFreeMemory in list_hosts) and merges (checkpoint_state) the
- * host judges from the facts. */
+ * host judges from the facts; a running block job is reported here too, so
+ * the plugin's own check says so (the host shows it once). */
 #include "config.h"
 
 #include "kvm-lv.h"
@@ -38,5 +39,12 @@ kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GEr
                                                "%s", e ? e->message : "no destination host"));
     else if (dst)
         lv_check_dest(src, dst, l);
+    /* a block job libvirt sees directly (the fact the host reads from
+     * checkpoint_state too); the host shows it once */
+    g_autoptr(VmshiftCheckpointState) cs = kvm_libvirt_checkpoint_state(b, spec->vm, NULL);
+    if (cs && cs->merging)
+        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
+                                               VMSHIFT_FINDING_MERGE_IN_PROGRESS, spec->vm, "%s",
+                                               cs->detail));
     return l;
 }

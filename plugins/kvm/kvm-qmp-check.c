@@ -1,10 +1,12 @@
 /* vmshift KVM plugin, qmp transport: check_migration — what only the
  * backend can see (the destination's run directory, its QEMU and CPU
  * models, whether it reaches the disks that stay), with the canonical codes
- * of <vmshift/findings.h>. Power state, same host, merges, memory, networks
- * and free space the host judges from the facts (get_vm, list_hosts with
- * each host's networks and meminfo, list_volumes with every filesystem,
- * checkpoint_state). */
+ * of <vmshift/findings.h>. Power state, same host, memory and free space
+ * the host judges from the facts (get_vm, list_hosts with each host's
+ * meminfo, list_volumes with every filesystem). A missing network and a
+ * running block job are reported here too, from the same facts the host
+ * reads (netdev, checkpoint_state), so the plugin's own check (kvm-drive)
+ * says so; the host shows each once. */
 #include "config.h"
 
 #define _GNU_SOURCE 1
@@ -80,6 +82,24 @@ check_qemu(KvmHost *src, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
                 "CPU model 'host' between different hosts: the CPUs must match");
 }
 
+static void
+check_networks(const VmshiftMigrationSpec *spec, KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
+{
+    for (guint i = 0; i < def->nics->len; i++) {
+        KvmNicDef *n = def->nics->pdata[i];
+        const char *net = vmshift_migration_spec_network_for(spec, n->id);
+        if (!net)
+            net = n->network;
+        g_autofree char *nd = kvm_host_netdev(dst, net);
+        if (!nd) {
+            g_autofree char *msg = g_strdup_printf("network '%s' of NIC %s does not exist on "
+                                                   "host %s (map it with --network %s=NET)",
+                                                   net, n->id, dst->name, n->id);
+            finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NETWORK_MISSING, n->id, msg);
+        }
+    }
+}
+
 /* disks that stay: reachable at the destination (the space where moved
  * ones go is the host's rule, from the volumes) */
 static void
@@ -134,9 +154,16 @@ kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError 
     KvmHost *dst = src;
     if (spec->type != VMSHIFT_MIGRATION_STORAGE && !(dst = check_destination(b, spec, src, l)))
         return l;
-    if (dst != src)
+    if (dst != src) {
         check_qemu(src, dst, def, l);
+        check_networks(spec, dst, def, l);
+    }
     check_disks(spec, src, dst, def, l);
     check_transfer(spec, def->name, l);
+    /* a block job the backend sees directly; the host shows it once */
+    g_autoptr(VmshiftCheckpointState) cs = kvm_qmp_checkpoint_state(b, spec->vm, NULL);
+    if (cs && cs->merging)
+        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_MERGE_IN_PROGRESS, def->name,
+                cs->detail);
     return l;
 }
