@@ -52,36 +52,59 @@ vm_disk_bytes(const VmshiftVm *vm)
     return sum;
 }
 
+/* The best quick rating not tried yet, or NULL. */
+static const HostRating *
+best_untried(const HostRating *q, guint n, GHashTable *tried)
+{
+    const HostRating *best = NULL;
+
+    for (guint i = 0; i < n; i++)
+        if (q[i].eligible && (!best || host_rating_compare(&q[i], best) < 0)
+            && !(tried && g_hash_table_contains(tried, &q[i])))
+            best = &q[i];
+    return best;
+}
+
+static HostRating *place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
+                         HostPlaceRun *run, GError **error);
+
 HostRating *
 host_place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
            HostPlaceRun *run, GError **error)
 {
-    g_autoptr(GPtrArray) quick = host_rate_run(reg, b, vm, group, run, FALSE, error);
+    gint64 t0 = g_get_monotonic_time(), p0 = host_rules_plugin_us();
+    HostRating *r = place(reg, b, vm, group, run, error);
+
+    run->place_calls++;
+    run->place_hosts = MAX(run->place_hosts, run->quick_n);
+    run->place_us += g_get_monotonic_time() - t0;
+    run->plugin_us += host_rules_plugin_us() - p0;
+    return r;
+}
+
+static HostRating *
+place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group, HostPlaceRun *run,
+      GError **error)
+{
+    guint n = 0, eligible = 0;
+    const HostRating *quick = host_rate_quick(reg, b, vm, group, run, &n, error);
+    g_autoptr(GHashTable) tried = NULL; /* quick ratings whose host ruled itself out */
     g_autofree char *why = NULL;
-    guint eligible = 0;
+    const HostRating *q;
 
     if (!quick)
         return NULL;
-    for (guint i = 0; i < quick->len; i++)
-        eligible += ((HostRating *)g_ptr_array_index(quick, i))->eligible;
-    for (;;) {
-        HostRating *q = NULL;
-        g_autofree char *member = NULL;
-        g_autoptr(GPtrArray) one = NULL;
+    for (guint i = 0; i < n; i++)
+        eligible += quick[i].eligible;
+    while ((q = best_untried(quick, n, tried))) {
+        g_autofree char *member = g_strdup_printf("%s:%s", host_backend_name(b), q->host->name);
+        const char *const members[] = { member, NULL };
+        g_autoptr(GPtrArray) one = host_rate_members(reg, b, vm, members, run, TRUE, error);
         HostRating *r;
-        for (guint i = 0; i < quick->len; i++) {
-            HostRating *x = g_ptr_array_index(quick, i);
-            if (x->eligible && (!q || host_rating_compare(x, q) < 0))
-                q = x;
-        }
-        if (!q)
-            break;
-        q->eligible = FALSE; /* tried */
-        member = g_strdup_printf("%s:%s", host_backend_name(b), q->host->name);
-        {
-            const char *const members[] = { member, NULL };
-            one = host_rate_members(reg, b, vm, members, run, TRUE, error);
-        }
+
+        if (!tried)
+            tried = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_hash_table_add(tried, (gpointer)q);
         if (!one)
             return NULL;
         r = g_ptr_array_index(one, 0);
@@ -92,16 +115,15 @@ host_place(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *g
         }
         r = g_ptr_array_steal_index(one, 0);
         g_free(run->last_reason);
-        run->last_reason = reason_line(r, quick->len, eligible);
+        run->last_reason = reason_line(r, n, eligible);
         host_place_run_add(run, r->host->name, vm->memory, r->dest_path,
                            r->dest_path ? vm_disk_bytes(vm) : 0);
         return r;
     }
-    if (!why && quick->len) {
-        HostRating *first = g_ptr_array_index(quick, 0);
-        why = g_strdup_printf("%s: ruled out by %s", first->host->name,
-                              first->reason_code ? first->reason_code : "-");
-    }
+    if (!why && n)
+        why = g_strdup_printf("%s: ruled out by %s",
+                              quick[0].host ? quick[0].host->name : "a member",
+                              quick[0].reason_code ? quick[0].reason_code : "-");
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                 "no host of group '%s' can take VM '%s' (%s; see 'vmshift rate %s:%s --group %s')",
                 group ? group : "-", vm->name, why ? why : "the group has no host",

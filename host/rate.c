@@ -79,6 +79,24 @@ host_stars(double score)
     return g_string_free(s, FALSE);
 }
 
+/* host_format_bytes() (GLib's IEC units, a plain space) without GLib's
+ * gettext lookups, which cost more than the rest of a rating. */
+static char *
+fmt_bytes(guint64 n)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    guint64 factor = 1024;
+    guint i = 0;
+
+    if (n < 1024)
+        return n == 1 ? g_strdup("1 byte") : g_strdup_printf("%u bytes", (guint)n);
+    while (i + 1 < G_N_ELEMENTS(units) && n >= factor * 1024) {
+        factor *= 1024;
+        i++;
+    }
+    return g_strdup_printf("%.1f %s", (double)n / (double)factor, units[i]);
+}
+
 /* What every rating of one VM shares. */
 typedef struct {
     HostRegistry *reg;
@@ -87,6 +105,7 @@ typedef struct {
     HostPlaceRun *run;
     VmshiftMigrationSpec *spec; /* reused: dest_host/dest_path borrowed per host */
     gboolean explain;
+    gboolean borrow; /* quick ratings of host_rate_quick(): strings borrowed */
 } RateCtx;
 
 /* Where the storage goes on @h: nowhere when the disks are on storage @h
@@ -99,11 +118,11 @@ choose_storage(RateCtx *c, HostRating *r, gboolean *known)
 
     r->storage_shared = host_vm_storage_shared(c->facts, c->v, r->host, known);
     if (best) {
-        r->best_volume = g_strdup(best->path);
+        r->best_volume = c->borrow ? best->path : g_strdup(best->path);
         r->best_volume_free = fr;
     }
     if (!r->storage_shared && best)
-        r->dest_path = g_strdup(best->path);
+        r->dest_path = c->borrow ? best->path : g_strdup(best->path);
 }
 
 /* The findings of the move to @r's host, as factors. */
@@ -150,8 +169,8 @@ soft_factors(RateCtx *c, HostRating *r, gboolean storage_known)
     if (!has_factor(r, "status"))
         factor(r, "status", NULL, 0, "host is %s", vmshift_host_status_name(h->status));
     if ((h->memory_free || h->memory_total) && !has_factor(r, "memory")) {
-        g_autofree char *a = ex ? host_format_bytes(r->memory_after) : NULL;
-        g_autofree char *n = ex ? host_format_bytes(vm->memory) : NULL;
+        g_autofree char *a = ex ? fmt_bytes(r->memory_after) : NULL;
+        g_autofree char *n = ex ? fmt_bytes(vm->memory) : NULL;
         factor(r, "memory", NULL, fr < 2 * vm->memory ? -1 : 0,
                "%s free after placing the VM (%s)%s", a, n,
                fr < 2 * vm->memory ? ": little headroom" : "");
@@ -176,8 +195,8 @@ soft_factors(RateCtx *c, HostRating *r, gboolean storage_known)
                r->dest_path ? " to " : "", r->dest_path ? r->dest_path : "");
         if (r->dest_path && !has_factor(r, "space")) {
             guint64 need = c->v->disk_bytes;
-            g_autofree char *a = ex ? host_format_bytes(r->best_volume_free) : NULL;
-            g_autofree char *n = ex ? host_format_bytes(need) : NULL;
+            g_autofree char *a = ex ? fmt_bytes(r->best_volume_free) : NULL;
+            g_autofree char *n = ex ? fmt_bytes(need) : NULL;
             factor(r, "space", NULL, need * 2 > r->best_volume_free ? -0.5 : 0,
                    "volume %s has %s free, the disks need %s", r->dest_path, a, n);
         }
@@ -195,9 +214,12 @@ backend_check(RateCtx *c, HostRuleSink *s)
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) pf = NULL;
 
+    gint64 t0 = g_get_monotonic_time();
+
     if (!host_backend_has_op(c->facts->b, "check_migration"))
         return;
     pf = host_backend_check_migration(c->facts->b, c->spec, &err);
+    host_rules_plugin_time(t0);
     if (!pf)
         host_rule_add(s, VMSHIFT_FINDING_CHECK_FAILED, NULL, "backend check failed: %s",
                       err->message);
@@ -208,8 +230,9 @@ backend_check(RateCtx *c, HostRuleSink *s)
 static void
 rate_one(RateCtx *c, HostRating *r)
 {
-    g_autoptr(GPtrArray) f = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
-    HostRuleSink s = { .findings = c->explain ? f : NULL };
+    g_autoptr(GPtrArray) f = c->explain ? vmshift_list_new((GDestroyNotify)vmshift_finding_free)
+                                        : NULL;
+    HostRuleSink s = { .findings = f };
     gboolean known = TRUE;
 
     r->score = 5;
@@ -218,7 +241,7 @@ rate_one(RateCtx *c, HostRating *r)
     choose_storage(c, r, &known);
     c->spec->dest_host = r->host->name;
     c->spec->dest_path = r->dest_path;
-    host_rules_check(c->facts, c->v, c->spec, c->run, &s);
+    host_rules_check_to(c->facts, c->v, c->spec, r->host, c->run, &s);
     if (!s.errors && c->explain)
         backend_check(c, &s);
     c->spec->dest_host = c->spec->dest_path = NULL;
@@ -232,7 +255,7 @@ rate_one(RateCtx *c, HostRating *r)
         r->score -= s.penalty;
         r->eligible = s.errors == 0;
         if (!r->eligible)
-            r->reason_code = g_strdup(s.first_error);
+            r->reason_code = c->borrow ? (char *)s.first_error : g_strdup(s.first_error);
     }
     soft_factors(c, r, known);
     r->score = r->eligible ? CLAMP(r->score, 0, 5) : 0;
@@ -362,6 +385,104 @@ host_rate_members(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm,
     return g_steal_pointer(&out);
 }
 
+/* The hosts of @group (NULL: every host of @f) among @f's, NULL for a
+ * member that is not a host of @f's backend; resolved once per facts. */
+static GPtrArray *
+members_of(HostRegistry *reg, HostFacts *f, const char *group, GError **error)
+{
+    GPtrArray *a = g_hash_table_lookup(f->members, group ? group : "");
+    const char *const *members;
+
+    if (a)
+        return a;
+    if (group && !(members = host_group_members(reg, group, error)))
+        return NULL;
+    a = g_ptr_array_new();
+    for (guint i = 0; group ? members[i] != NULL : i < f->hosts->len; i++) {
+        g_autofree char *bn = NULL, *hn = NULL;
+        if (!group) {
+            g_ptr_array_add(a, g_ptr_array_index(f->hosts, i));
+            continue;
+        }
+        host_split_name(reg, members[i], &bn, &hn);
+        g_ptr_array_add(a, (bn && strcmp(bn, host_backend_name(f->b))) ? NULL
+                                                                       : host_facts_host(f, hn));
+    }
+    g_hash_table_insert(f->members, g_strdup(group ? group : ""), a);
+    return a;
+}
+
+/* What a quick rating reads of the VM (not its name): VMs of one profile
+ * rate alike. */
+static char *
+vm_profile(HostBackend *b, const char *group, const HostVmFacts *v)
+{
+    const VmshiftVm *vm = v->vm;
+    const VmshiftCheckpointState *cp = v->cp;
+    GString *k = g_string_new(NULL);
+
+    g_string_append_printf(k, "%p\x1f%s\x1f%s\x1f%d\x1f%" G_GUINT64_FORMAT "\x1f%d%d%d", (void *)b,
+                           group ? group : "", vm->host ? vm->host : "", vm->power_state,
+                           vm->memory, !cp, cp && cp->merging, cp && cp->needs_consolidation);
+    for (guint i = 0; i < vm->disks->len; i++) {
+        guint64 n = 0;
+        gboolean known = host_disk_bytes(g_ptr_array_index(vm->disks, i), &n);
+        g_string_append_printf(k, "\x1f%p:%d:%" G_GUINT64_FORMAT,
+                               g_ptr_array_index(v->disk_volumes, i), known, n);
+    }
+    for (guint i = 0; i < vm->nics->len; i++) {
+        const VmshiftNic *n = g_ptr_array_index(vm->nics, i);
+        g_string_append_printf(k, "\x1f%s", n->network ? n->network : "\x1e");
+    }
+    return g_string_free(k, FALSE);
+}
+
+const HostRating *
+host_rate_quick(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm, const char *group,
+                HostPlaceRun *run, guint *n, GError **error)
+{
+    g_autoptr(HostVmFacts) v = NULL;
+    g_autoptr(VmshiftMigrationSpec) spec = vmshift_migration_spec_new();
+    RateCtx c = { .reg = reg, .run = run, .spec = spec, .borrow = TRUE };
+    g_autofree char *key = NULL;
+    gboolean again;
+    GPtrArray *hosts;
+
+    if (!(c.facts = host_place_run_facts(run, b, error))
+        || !(hosts = members_of(reg, c.facts, group, error)))
+        return NULL;
+    v = host_vm_facts_new(c.facts, vm);
+    c.v = v;
+    spec->type = vm->power_state == VMSHIFT_POWER_RUNNING ? VMSHIFT_MIGRATION_LIVE
+                                                          : VMSHIFT_MIGRATION_COLD;
+    key = vm_profile(b, group, v);
+    again = run->quick && run->quick_n == hosts->len && !g_strcmp0(key, run->quick_key);
+    if (!again) {
+        g_free(run->quick);
+        run->quick = g_new0(HostRating, MAX(hosts->len, 1));
+        run->quick_n = hosts->len;
+        g_free(run->quick_key);
+        run->quick_key = g_steal_pointer(&key);
+    }
+    for (guint i = 0; i < hosts->len; i++) {
+        HostRating *r = &run->quick[i];
+        VmshiftHost *h = g_ptr_array_index(hosts, i);
+        if (again && (!h || !g_hash_table_contains(run->dirty, h->name)))
+            continue;
+        memset(r, 0, sizeof *r);
+        r->backend = b;
+        r->host = h;
+        r->host_borrowed = TRUE;
+        if (h)
+            rate_one(&c, r);
+        else
+            r->reason_code = (char *)VMSHIFT_FINDING_HOST_NOT_FOUND;
+    }
+    g_hash_table_remove_all(run->dirty);
+    *n = run->quick_n;
+    return run->quick;
+}
+
 const char *const *
 host_group_members(HostRegistry *reg, const char *group, GError **error)
 {
@@ -389,5 +510,17 @@ host_rate(HostRegistry *reg, HostBackend *vm_backend, const VmshiftVm *vm, const
           GError **error)
 {
     g_autoptr(HostPlaceRun) run = host_place_run_new();
-    return host_rate_run(reg, vm_backend, vm, group, run, TRUE, error);
+    gint64 t0 = g_get_monotonic_time(), t1, p0;
+    GPtrArray *out;
+
+    if (!host_place_run_facts(run, vm_backend, error))
+        return NULL;
+    t1 = g_get_monotonic_time();
+    p0 = host_rules_plugin_us();
+    out = host_rate_run(reg, vm_backend, vm, group, run, TRUE, error);
+    g_debug("rate: %u host(s) in %.3f s (%.3f s in plugin calls), after %.3f s reading the "
+            "backend's facts",
+            out ? out->len : 0, (g_get_monotonic_time() - t1) / 1e6,
+            (host_rules_plugin_us() - p0) / 1e6, (t1 - t0) / 1e6);
+    return out;
 }

@@ -417,6 +417,34 @@ usable_for_search(HostBackend *b)
     return b->status == HOST_BACKEND_LOADED || b->status == HOST_BACKEND_READY;
 }
 
+/* A backend answered "no such VM": names its hosts that did not answer
+ * (the VM may be on one of them). */
+static void
+note_silent_hosts(HostBackend *b, GString *problems)
+{
+    g_autoptr(GPtrArray) hosts = host_backend_list_hosts(b, NULL);
+
+    for (guint i = 0; hosts && i < hosts->len; i++) {
+        VmshiftHost *h = g_ptr_array_index(hosts, i);
+        if (h->status != VMSHIFT_HOST_DISCONNECTED && h->status != VMSHIFT_HOST_UNKNOWN)
+            continue;
+        g_string_append_printf(problems, "; host '%s' of backend '%s' did not answer (%s%s%s)",
+                               h->name ? h->name : "-", b->conf->name,
+                               vmshift_host_status_name(h->status), h->status_detail ? ": " : "",
+                               h->status_detail ? h->status_detail : "");
+    }
+}
+
+/* A backend that could not be searched, and why. */
+static void
+note_unusable(HostBackend *b, GString *problems)
+{
+    if (b->status == HOST_BACKEND_DISABLED || b->status == HOST_BACKEND_NOT_APPLICABLE)
+        return;
+    g_string_append_printf(problems, "; backend '%s' was not searched: %s", b->conf->name,
+                           b->error ? b->error->message : "unusable");
+}
+
 VmshiftVm *
 host_find_vm(HostRegistry *reg, const char *spec, HostBackend **backend_out, GError **error)
 {
@@ -442,13 +470,18 @@ host_find_vm(HostRegistry *reg, const char *spec, HostBackend **backend_out, GEr
         HostBackend *b = g_ptr_array_index(reg->backends, i);
         g_autoptr(GError) err = NULL;
         VmshiftVm *vm;
-        if (!usable_for_search(b))
+        if (!usable_for_search(b)) {
+            note_unusable(b, problems);
             continue;
+        }
         searched++;
         vm = host_backend_get_vm(b, name, &err);
         if (!vm) {
-            if (!g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
-                g_string_append_printf(problems, "; %s", err->message);
+            if (g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND))
+                note_silent_hosts(b, problems);
+            else
+                g_string_append_printf(problems, "; backend '%s' did not answer: %s", b->conf->name,
+                                       err->message);
             continue;
         }
         if (found) {
@@ -466,8 +499,8 @@ host_find_vm(HostRegistry *reg, const char *spec, HostBackend **backend_out, GEr
         if (searched == 0)
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "VM '%s' not found: no usable backend is configured (see 'vmshift "
-                        "backends')",
-                        name);
+                        "backends')%s",
+                        name, problems->str);
         else
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                         "VM '%s' not found in any backend%s", name, problems->str);

@@ -49,10 +49,17 @@ add_net_name(HostFacts *f, const char *host, const VmshiftNetwork *n)
     for (guint j = 0; j < G_N_ELEMENTS(names); j++) {
         if (!names[j])
             continue;
-        if (!host)
+        GHashTable *set;
+        if (!host) {
             g_hash_table_add(f->net_anywhere, g_strdup(names[j]));
-        else
-            g_hash_table_add(f->net_on_host, g_strdup_printf("%s\x1f%s", host, names[j]));
+            continue;
+        }
+        set = g_hash_table_lookup(f->net_on_host, host);
+        if (!set) {
+            set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+            g_hash_table_insert(f->net_on_host, g_strdup(host), set);
+        }
+        g_hash_table_add(set, g_strdup(names[j]));
     }
 }
 
@@ -68,6 +75,34 @@ index_networks(HostFacts *f)
     }
 }
 
+/* A VM's checkpoint state as the backend answered (or why not). */
+typedef struct {
+    VmshiftCheckpointState *cp;
+    GError *error;
+} VmCp;
+
+static void
+vm_cp_free(VmCp *c)
+{
+    vmshift_checkpoint_state_free(c->cp);
+    g_clear_error(&c->error);
+    g_free(c);
+}
+
+static gint64 plugin_us;
+
+gint64
+host_rules_plugin_us(void)
+{
+    return __atomic_load_n(&plugin_us, __ATOMIC_RELAXED);
+}
+
+void
+host_rules_plugin_time(gint64 since)
+{
+    __atomic_fetch_add(&plugin_us, g_get_monotonic_time() - since, __ATOMIC_RELAXED);
+}
+
 HostFacts *
 host_facts_load(HostBackend *b, GError **error)
 {
@@ -78,7 +113,11 @@ host_facts_load(HostBackend *b, GError **error)
     f->host_volumes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify)g_ptr_array_unref);
     f->net_anywhere = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    f->net_on_host = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    f->net_on_host = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify)g_hash_table_unref);
+    f->vm_cp = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)vm_cp_free);
+    f->members = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                       (GDestroyNotify)g_ptr_array_unref);
     f->hosts = host_backend_list_hosts(b, error);
     if (!f->hosts)
         return NULL;
@@ -105,6 +144,8 @@ host_facts_free(HostFacts *f)
     g_clear_pointer(&f->host_volumes, g_hash_table_unref);
     g_clear_pointer(&f->net_anywhere, g_hash_table_unref);
     g_clear_pointer(&f->net_on_host, g_hash_table_unref);
+    g_clear_pointer(&f->vm_cp, g_hash_table_unref);
+    g_clear_pointer(&f->members, g_hash_table_unref);
     g_clear_pointer(&f->hosts, g_ptr_array_unref);
     g_clear_pointer(&f->volumes, g_ptr_array_unref);
     g_clear_pointer(&f->networks, g_ptr_array_unref);
@@ -135,7 +176,7 @@ host_facts_volumes(const HostFacts *f, const char *host)
 gboolean
 host_facts_has_network(const HostFacts *f, const VmshiftHost *h, const char *net, gboolean *known)
 {
-    g_autofree char *key = NULL;
+    GHashTable *set;
 
     *known = TRUE;
     if (VMSHIFT_HAS_FIELD(h, networks) && h->networks) {
@@ -150,8 +191,8 @@ host_facts_has_network(const HostFacts *f, const VmshiftHost *h, const char *net
     }
     if (g_hash_table_contains(f->net_anywhere, net))
         return TRUE;
-    key = g_strdup_printf("%s\x1f%s", h->name, net);
-    return g_hash_table_contains(f->net_on_host, key);
+    set = h->name ? g_hash_table_lookup(f->net_on_host, h->name) : NULL;
+    return set && g_hash_table_contains(set, net);
 }
 
 /* ---- facts of a VM ------------------------------------------------------------------- */
@@ -192,9 +233,18 @@ HostVmFacts *
 host_vm_facts_new(HostFacts *f, const VmshiftVm *vm)
 {
     HostVmFacts *v = g_new0(HostVmFacts, 1);
+    VmCp *c = g_hash_table_lookup(f->vm_cp, vm->name);
 
+    if (!c) {
+        gint64 t0 = g_get_monotonic_time();
+        c = g_new0(VmCp, 1);
+        c->cp = host_backend_checkpoint_state(f->b, vm->name, &c->error);
+        host_rules_plugin_time(t0);
+        g_hash_table_insert(f->vm_cp, g_strdup(vm->name), c);
+    }
     v->vm = vm;
-    v->cp = host_backend_checkpoint_state(f->b, vm->name, &v->cp_error);
+    v->cp = c->cp;
+    v->cp_error = c->error;
     v->src = host_facts_host(f, vm->host);
     v->disk_volumes = g_ptr_array_new();
     for (guint i = 0; i < vm->disks->len; i++) {
@@ -214,20 +264,24 @@ host_vm_facts_free(HostVmFacts *v)
 {
     if (!v)
         return;
-    vmshift_checkpoint_state_free(v->cp);
-    g_clear_error(&v->cp_error);
-    g_ptr_array_unref(v->disk_volumes);
+    g_ptr_array_unref(v->disk_volumes); /* cp, cp_error: the facts' */
     g_free(v);
 }
 
+/* Whether @h reaches @vol: as index_volumes() files it. */
 static gboolean
 volume_reaches(const HostFacts *f, const VmshiftVolume *vol, const VmshiftHost *h)
 {
-    GPtrArray *vols = host_facts_volumes(f, h->name);
-    for (guint i = 0; i < vols->len; i++)
-        if (g_ptr_array_index(vols, i) == vol)
-            return TRUE;
-    return FALSE;
+    (void)f;
+    if (vol->host && !(vol->shared && vol->hosts && vol->hosts->len))
+        return !g_strcmp0(vol->host, h->name);
+    if (vol->hosts && vol->hosts->len) {
+        for (guint k = 0; k < vol->hosts->len; k++)
+            if (!g_strcmp0(g_ptr_array_index(vol->hosts, k), h->name))
+                return TRUE;
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean
@@ -253,8 +307,8 @@ HostPlaceRun *
 host_place_run_new(void)
 {
     HostPlaceRun *run = g_new0(HostPlaceRun, 1);
-    run->memory = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    run->count = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    run->tally = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    run->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     run->bytes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     run->facts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                        (GDestroyNotify)host_facts_free);
@@ -266,8 +320,13 @@ host_place_run_free(HostPlaceRun *run)
 {
     if (!run)
         return;
-    g_hash_table_unref(run->memory);
-    g_hash_table_unref(run->count);
+    if (run->place_calls)
+        g_debug("placement: %u VM(s) on %u host(s) in %.3f s, of which %.3f s in plugin calls",
+                run->place_calls, run->place_hosts, run->place_us / 1e6, run->plugin_us / 1e6);
+    g_hash_table_unref(run->tally);
+    g_hash_table_unref(run->dirty);
+    g_free(run->quick_key);
+    g_free(run->quick);
     g_hash_table_unref(run->bytes);
     g_hash_table_unref(run->facts);
     g_free(run->last_reason);
@@ -284,18 +343,39 @@ host_place_run_facts(HostPlaceRun *run, HostBackend *b, GError **error)
     return f;
 }
 
+/* The tally of @host, or NULL; remembers the last host asked (the run is
+ * const to the rules, the memo is not part of what it says). */
+static const HostTally *
+run_tally(const HostPlaceRun *run, const char *host)
+{
+    HostPlaceRun *r = (HostPlaceRun *)run;
+    gsize l;
+
+    if (!run || !host || !g_hash_table_size(run->tally))
+        return NULL;
+    if (run->memo_name[0] && !strcmp(run->memo_name, host))
+        return run->memo;
+    r->memo = g_hash_table_lookup(run->tally, host);
+    l = strlen(host);
+    if (l < sizeof r->memo_name)
+        memcpy(r->memo_name, host, l + 1);
+    else
+        r->memo_name[0] = '\0';
+    return run->memo;
+}
+
 guint64
 host_place_run_memory(const HostPlaceRun *run, const char *host)
 {
-    guint64 *m = run && host ? g_hash_table_lookup(run->memory, host) : NULL;
-    return m ? *m : 0;
+    const HostTally *t = run_tally(run, host);
+    return t ? t->memory : 0;
 }
 
 guint
 host_place_run_count(const HostPlaceRun *run, const char *host)
 {
-    guint *n = run && host ? g_hash_table_lookup(run->count, host) : NULL;
-    return n ? *n : 0;
+    const HostTally *t = run_tally(run, host);
+    return t ? t->count : 0;
 }
 
 guint64
@@ -315,23 +395,20 @@ void
 host_place_run_add(HostPlaceRun *run, const char *host, guint64 memory, const char *path,
                    guint64 bytes)
 {
-    guint64 *m;
-    guint *n;
+    HostTally *t;
 
     if (!run || !host)
         return;
-    m = g_hash_table_lookup(run->memory, host);
-    if (!m) {
-        m = g_new0(guint64, 1);
-        g_hash_table_insert(run->memory, g_strdup(host), m);
+    t = g_hash_table_lookup(run->tally, host);
+    if (!t) {
+        t = g_new0(HostTally, 1);
+        g_hash_table_insert(run->tally, g_strdup(host), t);
     }
-    *m += memory;
-    n = g_hash_table_lookup(run->count, host);
-    if (!n) {
-        n = g_new0(guint, 1);
-        g_hash_table_insert(run->count, g_strdup(host), n);
-    }
-    (*n)++;
+    t->memory += memory;
+    t->count++;
+    if (run->quick)
+        g_hash_table_add(run->dirty, g_strdup(host));
+    run->memo_name[0] = '\0';
     if (path && bytes) {
         char *key = g_strdup_printf("%s\x1f%s", host, path);
         guint64 *b = g_hash_table_lookup(run->bytes, key);
@@ -357,7 +434,10 @@ host_place_best_volume(const HostFacts *f, const VmshiftHost *h, const HostPlace
         VmshiftVolume *v = g_ptr_array_index(vols, i);
         guint64 used = host_place_run_bytes(run, h->name, v->path);
         guint64 fr = v->free > used ? v->free - used : 0;
-        if (!v->path || (VMSHIFT_HAS_FIELD(v, free_unknown) && v->free_unknown))
+        /* a "mount" volume is there to tell any path's free space, not
+         * a place the backend keeps VMs */
+        if (!v->path || (VMSHIFT_HAS_FIELD(v, free_unknown) && v->free_unknown)
+            || !g_strcmp0(v->kind, "mount"))
             continue;
         if (!best || fr > best_free) {
             best = v;
@@ -413,15 +493,13 @@ or_dash(const char *s)
 /* The destination exists, is another host, accepts VMs. */
 static const VmshiftHost *
 rule_destination(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
-                 HostRuleSink *s)
+                 const VmshiftHost *d, HostRuleSink *s)
 {
     const VmshiftVm *vm = v->vm;
-    const VmshiftHost *d;
     const char *detail_sep;
 
     if (spec->type == VMSHIFT_MIGRATION_STORAGE)
-        return host_facts_host(f, vm->host);
-    d = host_facts_host(f, spec->dest_host);
+        return v->src;
     if (!d) {
         ADD(HOST_NOT_FOUND, spec->dest_host, "destination host '%s' is not known to backend '%s'",
             or_dash(spec->dest_host), host_backend_name(f->b));
@@ -655,7 +733,14 @@ void
 host_rules_check(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
                  const HostPlaceRun *run, HostRuleSink *s)
 {
-    const VmshiftHost *d = rule_destination(f, v, spec, s);
+    host_rules_check_to(f, v, spec, host_facts_host(f, spec->dest_host), run, s);
+}
+
+void
+host_rules_check_to(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
+                    const VmshiftHost *dest, const HostPlaceRun *run, HostRuleSink *s)
+{
+    const VmshiftHost *d = rule_destination(f, v, spec, dest, s);
 
     rule_power(v->vm, spec, s);
     rule_merge(v, s);

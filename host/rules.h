@@ -26,7 +26,9 @@ typedef struct {
     GPtrArray *networks;      /* VmshiftNetwork, or NULL */
     GError *networks_error;   /* why networks is NULL */
     GHashTable *net_anywhere; /* network names and ids present on every host */
-    GHashTable *net_on_host;  /* "HOST\x1fNETWORK" present */
+    GHashTable *net_on_host;  /* host name -> set of network names and ids there */
+    GHashTable *vm_cp;        /* VM name -> its checkpoint state, asked once */
+    GHashTable *members;      /* group ("" every host) -> GPtrArray of VmshiftHost or NULL */
 } HostFacts;
 
 HostFacts *host_facts_load(HostBackend *b, GError **error);
@@ -51,6 +53,7 @@ typedef struct {
     guint unknown_disks;     /* disks whose size is not known */
 } HostVmFacts;
 
+/* The VM's checkpoint state is asked of the backend once per @f. */
 HostVmFacts *host_vm_facts_new(HostFacts *f, const VmshiftVm *vm);
 void host_vm_facts_free(HostVmFacts *v);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostVmFacts, host_vm_facts_free)
@@ -62,17 +65,38 @@ gboolean host_vm_storage_shared(const HostFacts *f, const HostVmFacts *v, const 
                                 gboolean *known);
 
 /* What a run (a bulk plan, one --to-group) has already placed per host. */
+typedef struct {
+    guint64 memory; /* bytes of memory placed */
+    guint count;    /* VMs placed */
+} HostTally;
+
 typedef struct HostPlaceRun_ {
-    GHashTable *memory; /* host name -> guint64* bytes of memory placed */
-    GHashTable *count;  /* host name -> guint* VMs placed */
+    GHashTable *tally;  /* host name -> HostTally* */
+    char memo_name[64]; /* the last host looked up (a rating asks 3 times) */
+    HostTally *memo;    /* its tally, or NULL */
     GHashTable *bytes;  /* VmshiftVolume* (or its "host\x1fpath") -> guint64* bytes */
     GHashTable *facts;  /* HostBackend* -> HostFacts*, loaded once per run */
     char *last_reason;  /* why the last placement chose its host */
+    /* host_rate_quick()'s last answer: reused for a VM of the same profile
+     * (what a rating reads of the VM), only the hosts placed on since then
+     * rated again. */
+    char *quick_key;   /* backend, group and the VM's profile */
+    HostRating *quick; /* quick_n ratings */
+    guint quick_n;
+    GHashTable *dirty; /* host names placed on since quick was computed */
+    /* what the run cost (logged with g_debug when it is freed) */
+    guint place_calls, place_hosts;
+    gint64 place_us;  /* in host_place(), plugin calls included */
+    gint64 plugin_us; /* the plugin calls of host_place() */
 } HostPlaceRun;
 
 HostPlaceRun *host_place_run_new(void);
 void host_place_run_free(HostPlaceRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostPlaceRun, host_place_run_free)
+/* Microseconds spent in plugin calls by the rule engine so far (facts,
+ * checkpoint state, the backend's check while rating). */
+gint64 host_rules_plugin_us(void);
+void host_rules_plugin_time(gint64 since); /* adds the time since @since */
 /* The facts of @b, loaded at the first call of the run. */
 HostFacts *host_place_run_facts(HostPlaceRun *run, HostBackend *b, GError **error);
 guint64 host_place_run_memory(const HostPlaceRun *run, const char *host);
@@ -97,6 +121,10 @@ void host_rule_add(HostRuleSink *s, const char *code, const char *subject, const
  * or the VM's host for a storage move), given what @run already placed. */
 void host_rules_check(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
                       const HostPlaceRun *run, HostRuleSink *s);
+/* The same, the destination host of a host move given as @d (one of @f's
+ * hosts; ignored for a storage move): no lookup of spec->dest_host. */
+void host_rules_check_to(const HostFacts *f, const HostVmFacts *v, const VmshiftMigrationSpec *spec,
+                         const VmshiftHost *d, const HostPlaceRun *run, HostRuleSink *s);
 /* --disk-path / --network keys name real disks and NICs (after the plugin's
  * findings in @s, which may have resolved other names). */
 void host_rules_mappings(const VmshiftMigrationSpec *spec, const VmshiftVm *vm, HostRuleSink *s);
@@ -119,6 +147,14 @@ GPtrArray *host_validate_with(HostFacts *facts, const VmshiftMigrationSpec *spec
 GPtrArray *host_rate_members(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm,
                              const char *const *members, HostPlaceRun *run, gboolean explain,
                              GError **error);
+/* Quick ratings (stars and eligibility, no text) of the members of @group
+ * (NULL: every host) for @vm, in the group's order: an array of *@n owned
+ * by @run, valid until its next call (its strings are borrowed). A member
+ * that is not a host of @b has a NULL host. No allocation per host; for a
+ * VM of the same profile as the last one, only the hosts placed on since
+ * are rated again. */
+const HostRating *host_rate_quick(HostRegistry *reg, HostBackend *b, const VmshiftVm *vm,
+                                  const char *group, HostPlaceRun *run, guint *n, GError **error);
 /* <0 when @x is the better placement (eligible, stars, fewer VMs placed in
  * the run, memory left, space, name). */
 gint host_rating_compare(const HostRating *x, const HostRating *y);

@@ -96,8 +96,23 @@ host_status(const EsxObject *h, char **detail)
     return VMSHIFT_HOST_OK;
 }
 
+/* The networks a NIC can use on @h: HostSystem.network (the host's own
+ * list; a network's host list is empty on some vCenters), by name. */
+static GPtrArray *
+host_networks(const EsxObject *h, EsxResult *nets)
+{
+    g_autoptr(GPtrArray) morefs = esx_prop_morefs(h, "network");
+    GPtrArray *names = vmshift_string_list_new();
+
+    for (guint i = 0; morefs && i < morefs->len; i++) {
+        char *n = nets ? esx_name_of(nets, morefs->pdata[i]) : NULL;
+        g_ptr_array_add(names, n ? n : g_strdup(morefs->pdata[i]));
+    }
+    return names;
+}
+
 static VmshiftHost *
-make_host(const EsxObject *h)
+make_host(const EsxObject *h, EsxResult *nets)
 {
     VmshiftHost *host = vmshift_host_new();
     host->id = g_strdup(h->value);
@@ -116,6 +131,8 @@ make_host(const EsxObject *h)
     guint64 mem_used = (guint64)esx_prop_int(h, "summary.quickStats.overallMemoryUsage") * 1024
                        * 1024;
     host->memory_free = host->memory_total > mem_used ? host->memory_total - mem_used : 0;
+    if (nets)
+        host->networks = host_networks(h, nets);
     return host;
 }
 
@@ -127,9 +144,12 @@ esx_list_hosts(VmshiftBackend *be, guint32 flags, GError **error)
     g_auto(EsxInventory) inv = { 0 };
     if (!esx_inventory_load(be, &inv, TRUE, FALSE, FALSE, FALSE, NULL, error))
         return NULL;
+    /* the networks name each host's list; without them it is not said */
+    if (!esx_inventory_load(be, &inv, FALSE, FALSE, FALSE, TRUE, NULL, NULL))
+        inv.networks = NULL;
     GPtrArray *out = vmshift_list_new((GDestroyNotify)vmshift_host_free);
     for (guint i = 0; i < inv.hosts->objects->len; i++)
-        g_ptr_array_add(out, make_host(inv.hosts->objects->pdata[i]));
+        g_ptr_array_add(out, make_host(inv.hosts->objects->pdata[i], inv.networks));
     return out;
 }
 
@@ -242,6 +262,8 @@ make_vm(const EsxObject *o, EsxInventory *inv)
             disk->capacity = bytes != NULL
                                  ? g_ascii_strtoull(bytes, NULL, 10)
                                  : (kb != NULL ? g_ascii_strtoull(kb, NULL, 10) * 1024 : 0);
+            /* the allocation is not read here: the capacity bounds it */
+            disk->size_known = bytes != NULL || kb != NULL ? VMSHIFT_DISK_CAPACITY_KNOWN : 0;
             disk->volume = esx_ds_name_of_path(disk->path);
             g_ptr_array_add(vm->disks, disk);
         } else if (esx_is_nic_type(t)) {
@@ -479,18 +501,21 @@ esx_list_volumes(VmshiftBackend *be, const char *host, guint32 flags, GError **e
         v->kind = esx_prop_text(d, "summary.type");
         v->capacity = (guint64)esx_prop_int(d, "summary.capacity");
         v->free = (guint64)esx_prop_int(d, "summary.freeSpace");
+        /* an inaccessible datastore's free space is stale or absent */
+        g_autofree char *acc = esx_prop_text(d, "summary.accessible");
+        v->free_unknown = esx_prop(d, "summary.freeSpace") == NULL || !g_strcmp0(acc, "false");
         if (h != NULL)
             v->host = esx_prop_text(h, "name");
         if (v->hosts == NULL)
             v->hosts = vmshift_string_list_new();
-        guint nh = 0;
-        for (xmlNode *m = vmshift_xml_first_element(esx_prop(d, "host")); m != NULL;
-             m = vmshift_xml_next_element(m), nh++) {
-            g_autofree char *k = vmshift_xml_child_text(m, VMSHIFT_NS_VIM25, "key");
-            if (v->hosts != NULL)
-                g_ptr_array_add(v->hosts, esx_name_of(inv.hosts, k));
+        /* the hosts that mount it, by Datastore.host or HostSystem.datastore
+         * (either may be the one a vCenter fills) */
+        for (guint k = 0; k < inv.hosts->objects->len; k++) {
+            EsxObject *x = inv.hosts->objects->pdata[k];
+            if (esx_ds_on_host(d, x))
+                g_ptr_array_add(v->hosts, esx_prop_text(x, "name"));
         }
-        v->shared = nh > 1;
+        v->shared = v->hosts->len > 1;
         g_ptr_array_add(out, v);
     }
     return out;

@@ -74,6 +74,24 @@ host_facts(HvHost *h, VmshiftHost *vh)
     }
 }
 
+/* The virtual switches of @h (the networks its VMs' NICs can use), or NULL
+ * when the host does not say (the host then reads list_networks). */
+static GPtrArray *
+host_switches(HvHost *h)
+{
+    g_autoptr(GPtrArray)
+        sws = hv_wql(h, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, NULL);
+    GPtrArray *names;
+
+    if (sws == NULL)
+        return NULL;
+    names = vmshift_string_list_new();
+    for (guint j = 0; j < sws->len; j++)
+        if (hv_inst_get(sws->pdata[j], "ElementName") != NULL)
+            g_ptr_array_add(names, g_strdup(hv_inst_get(sws->pdata[j], "ElementName")));
+    return names;
+}
+
 GPtrArray *
 hyperv_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
 {
@@ -129,6 +147,7 @@ hyperv_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
         }
         vh->status = VMSHIFT_HOST_OK;
         host_facts(h, vh);
+        vh->networks = host_switches(h);
         if (g_strcmp0(hv_inst_get(msd, "EnableVirtualSystemMigration"), "false") == 0) {
             vh->status = VMSHIFT_HOST_LIMITED;
             vh->status_detail = g_strdup("live migration is not enabled "
@@ -260,6 +279,9 @@ hyperv_list_volumes(VmshiftBackend *b, const char *host, guint32 flags, GError *
             vol->kind = g_strdup(shared ? "csv" : "volume");
             vol->capacity = (guint64)hv_inst_get_int(v, "Capacity", 0);
             vol->free = (guint64)hv_inst_get_int(v, "FreeSpace", 0);
+            /* a volume WMI gives no FreeSpace for (offline, no file
+             * system) has no known free space, not 0 */
+            vol->free_unknown = hv_inst_get(v, "FreeSpace") == NULL;
             vol->is_default = v == def;
             if (shared) {
                 vol->hosts = vmshift_string_list_new();

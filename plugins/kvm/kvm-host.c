@@ -617,6 +617,101 @@ kvm_host_df(KvmHost *host, const char *path, guint64 *total, guint64 *avail, GEr
     return FALSE;
 }
 
+/* Filesystems that hold no VM files (kernel and pseudo filesystems). */
+static gboolean
+pseudo_fs(const char *type, const char *dir)
+{
+    static const char *const types[] = {
+        "proc",    "sysfs",       "devpts",   "cgroup",    "cgroup2",    "securityfs", "pstore",
+        "debugfs", "tracefs",     "mqueue",   "hugetlbfs", "bpf",        "configfs",   "fusectl",
+        "autofs",  "binfmt_misc", "devtmpfs", "nsfs",      "rpc_pipefs", "efivarfs",   "selinuxfs",
+        "ramfs",   "squashfs",    "nfsd",     NULL,
+    };
+    if (g_strv_contains(types, type))
+        return TRUE;
+    return g_str_has_prefix(dir, "/proc") || g_str_has_prefix(dir, "/sys")
+           || g_str_has_prefix(dir, "/dev") || g_str_has_prefix(dir, "/run/")
+           || !strcmp(dir, "/run");
+}
+
+static VmshiftVolume *
+fs_volume(const char *host, const char *dir, guint64 total, guint64 avail, gboolean known)
+{
+    VmshiftVolume *v = vmshift_volume_new();
+
+    v->id = g_strdup_printf("%s:mount:%s", host, dir);
+    v->name = g_strdup_printf("%s %s", host, dir);
+    v->path = g_strdup(dir);
+    v->host = g_strdup(host);
+    v->kind = g_strdup("mount");
+    v->capacity = total;
+    v->free = avail;
+    v->free_unknown = !known;
+    return v;
+}
+
+/* Local: /proc/mounts, statvfs of each mount point. */
+GPtrArray *
+kvm_local_filesystems(const char *host, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GPtrArray) l = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    if (!g_file_get_contents("/proc/mounts", &text, NULL, NULL)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "host %s: cannot read /proc/mounts",
+                    host);
+        return NULL;
+    }
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (char **ln = lines; *ln; ln++) {
+        g_auto(GStrv) f = g_strsplit(*ln, " ", 4);
+        if (g_strv_length(f) < 3)
+            continue;
+        g_autofree char *dir = g_strcompress(f[1]); /* \040 and the like */
+        if (pseudo_fs(f[2], dir) || g_hash_table_contains(seen, dir))
+            continue;
+        struct statvfs st;
+        gboolean known = statvfs(dir, &st) == 0;
+        g_ptr_array_add(l, fs_volume(host, dir, known ? (guint64)st.f_blocks * st.f_frsize : 0,
+                                     known ? (guint64)st.f_bavail * st.f_frsize : 0, known));
+        g_hash_table_add(seen, g_steal_pointer(&dir));
+    }
+    return g_steal_pointer(&l);
+}
+
+GPtrArray *
+kvm_host_filesystems(KvmHost *host, GError **error)
+{
+    const char *argv[] = { "df", "-PkT", NULL };
+    g_autofree char *out = NULL;
+    g_autoptr(GPtrArray) l = NULL;
+    g_autoptr(GHashTable) seen = NULL;
+
+    if (kvm_host_is_local(host))
+        return kvm_local_filesystems(host->name, error);
+    if (!kvm_host_run(host, argv, NULL, &out, 30, error))
+        return NULL;
+    l = vmshift_list_new((GDestroyNotify)vmshift_volume_free);
+    seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    /* Filesystem Type 1024-blocks Used Available Capacity Mounted-on */
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+    for (char **ln = lines[0] ? lines + 1 : lines; *ln; ln++) {
+        char fs[512], type[64];
+        unsigned long long t, u, a;
+        int end = 0;
+        if (sscanf(*ln, "%511s %63s %llu %llu %llu %*s %n", fs, type, &t, &u, &a, &end) != 5 || !end
+            || !(*ln)[end])
+            continue;
+        const char *dir = *ln + end;
+        if (pseudo_fs(type, dir) || g_hash_table_contains(seen, dir))
+            continue;
+        g_ptr_array_add(l, fs_volume(host->name, dir, t * 1024, a * 1024, TRUE));
+        g_hash_table_add(seen, g_strdup(dir));
+    }
+    return g_steal_pointer(&l);
+}
+
 gboolean
 kvm_host_meminfo(KvmHost *host, guint64 *total, guint64 *avail, GError **error)
 {

@@ -1,25 +1,18 @@
 /* vmshift KVM plugin, libvirt transport: check_migration — what only
- * libvirt can tell (the destination connection, its free memory), with the
- * canonical codes of <vmshift/findings.h>; power state, same host and
- * merges the host judges from the facts. */
+ * libvirt can tell (the destination connection), with the canonical codes
+ * of <vmshift/findings.h>; power state, same host, free memory
+ * (virNodeGetFreeMemory in list_hosts) and merges (checkpoint_state) the
+ * host judges from the facts; a running block job is reported here too, so
+ * the plugin's own check says so (the host shows it once). */
 #include "config.h"
 
 #include "kvm-lv.h"
 
 static void
-lv_check_dest(virDomainPtr d, const VmshiftMigrationSpec *spec, LvHost *src, LvHost *dst,
-              GPtrArray *l)
+lv_check_dest(LvHost *src, LvHost *dst, GPtrArray *l)
 {
     if (dst == src)
         return; /* same-host: the host says so */
-    virDomainInfo info;
-    if ((spec->type == VMSHIFT_MIGRATION_LIVE || spec->start) && virDomainGetInfo(d, &info) == 0
-        && virNodeGetFreeMemory(dst->conn) < (unsigned long long)info.maxMem * 1024)
-        g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_MEMORY,
-                                               dst->name,
-                                               "host %s has less free memory than the VM's "
-                                               "%lu MiB",
-                                               dst->name, info.maxMem / 1024));
     if (virConnectIsAlive(dst->conn) != 1)
         g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
                                                VMSHIFT_FINDING_HOST_UNREACHABLE, dst->name,
@@ -45,8 +38,9 @@ kvm_libvirt_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GEr
                                                VMSHIFT_FINDING_HOST_NOT_FOUND, spec->dest_host,
                                                "%s", e ? e->message : "no destination host"));
     else if (dst)
-        lv_check_dest(d, spec, src, dst, l);
-    /* a block job libvirt sees directly; the host shows it once */
+        lv_check_dest(src, dst, l);
+    /* a block job libvirt sees directly (the fact the host reads from
+     * checkpoint_state too); the host shows it once */
     g_autoptr(VmshiftCheckpointState) cs = kvm_libvirt_checkpoint_state(b, spec->vm, NULL);
     if (cs && cs->merging)
         g_ptr_array_add(l, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,

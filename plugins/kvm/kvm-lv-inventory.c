@@ -49,6 +49,9 @@ lv_describe_disks(virDomainPtr d, xmlXPathContext *ctx, VmshiftVm *vm)
         if (dk->id && virDomainGetBlockInfo(d, dk->id, &bi, 0) == 0) {
             dk->capacity = bi.capacity;
             dk->allocation = bi.allocation;
+            dk->size_known = VMSHIFT_DISK_CAPACITY_KNOWN | VMSHIFT_DISK_ALLOCATION_KNOWN;
+        } else {
+            virResetLastError(); /* sizes unknown (size_known 0), not 0 */
         }
         g_ptr_array_add(vm->disks, dk);
     }
@@ -301,6 +304,9 @@ lv_describe_pool(LvHost *h, virStoragePoolPtr pool, const char *default_dir)
     if (virStoragePoolIsActive(pool) == 1 && virStoragePoolGetInfo(pool, &info) == 0) {
         v->capacity = info.capacity;
         v->free = info.available;
+    } else {
+        virResetLastError();
+        v->free_unknown = 1; /* an inactive pool tells no free space */
     }
     v->is_default = !g_strcmp0(name, "default") || !g_strcmp0(v->path, default_dir);
     return v;
@@ -328,6 +334,14 @@ lv_host_volumes(LvHost *h, GPtrArray *l, GError **error)
         g_ptr_array_add(l, v);
     }
     free(pools);
+    /* a libvirtd on this machine (a URI without a host): its filesystems
+     * too, so a --path outside every pool has its free space known */
+    const char *auth = strstr(h->uri, "://");
+    if (auth && auth[3] == '/') {
+        g_autoptr(GPtrArray) fs = kvm_local_filesystems(h->name, NULL);
+        while (fs && fs->len)
+            g_ptr_array_add(l, g_ptr_array_steal_index(fs, 0));
+    }
     return TRUE;
 }
 

@@ -1,8 +1,12 @@
 /* vmshift KVM plugin, qmp transport: check_migration — what only the
- * backend can see (QEMU on the destination, its CPU models, bridges, disk
- * reachability, meminfo, df), with the canonical codes of
- * <vmshift/findings.h>. Power state, same host and merges the host judges
- * from the facts (get_vm, list_hosts, checkpoint_state). */
+ * backend can see (the destination's run directory, its QEMU and CPU
+ * models, whether it reaches the disks that stay), with the canonical codes
+ * of <vmshift/findings.h>. Power state, same host, memory and free space
+ * the host judges from the facts (get_vm, list_hosts with each host's
+ * meminfo, list_volumes with every filesystem). A missing network and a
+ * running block job are reported here too, from the same facts the host
+ * reads (netdev, checkpoint_state), so the plugin's own check (kvm-drive)
+ * says so; the host shows each once. */
 #include "config.h"
 
 #define _GNU_SOURCE 1
@@ -42,24 +46,6 @@ check_destination(KvmBackend *b, const VmshiftMigrationSpec *spec, KvmHost *src,
         return NULL;
     }
     return dst;
-}
-
-static void
-check_memory(KvmHost *dst, const KvmVmDef *def, GPtrArray *l)
-{
-    guint64 total = 0, avail = 0;
-    GError *e = NULL;
-    if (!kvm_host_meminfo(dst, &total, &avail, &e)) {
-        finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_MEMORY_UNKNOWN, dst->name, e->message);
-        g_clear_error(&e);
-        return;
-    }
-    if (avail < def->memory_mib * 1024 * 1024) {
-        g_autofree char *msg = g_strdup_printf("host %s has %" G_GUINT64_FORMAT " MiB available, "
-                                               "the VM needs %" G_GUINT64_FORMAT " MiB",
-                                               dst->name, avail >> 20, def->memory_mib);
-        finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_MEMORY, dst->name, msg);
-    }
 }
 
 /* The destination's QEMU: there, not older, and it knows the CPU model. */
@@ -114,13 +100,12 @@ check_networks(const VmshiftMigrationSpec *spec, KvmHost *dst, const KvmVmDef *d
     }
 }
 
-/* disks: reachable at the destination, or space where they go */
+/* disks that stay: reachable at the destination (the space where moved
+ * ones go is the host's rule, from the volumes) */
 static void
 check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const KvmVmDef *def,
             GPtrArray *l)
 {
-    guint64 need = 0;
-    const char *space_dir = NULL;
     for (guint i = 0; i < def->disks->len; i++) {
         KvmDiskDef *dk = def->disks->pdata[i];
         const char *dir = vmshift_migration_spec_disk_dir(spec, dk->id);
@@ -131,37 +116,7 @@ check_disks(const VmshiftMigrationSpec *spec, KvmHost *src, KvmHost *dst, const 
                                                        dst->name, dk->path, dk->id);
                 finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_DISK_UNREACHABLE, dk->id, msg);
             }
-            continue;
         }
-        const char *argv[] = { "qemu-img", "info", "-U", "--output=json", dk->path, NULL };
-        g_autofree char *out = NULL;
-        if (kvm_host_run(src, argv, NULL, &out, 30, NULL)) {
-            json_object *o = json_tokener_parse(out);
-            need += (guint64)vmshift_json_get_int(o, "virtual-size", 0);
-            if (o)
-                json_object_put(o);
-        }
-        space_dir = dir;
-    }
-    if (!space_dir)
-        return;
-    guint64 total = 0, avail = 0;
-    g_autofree char *probe = g_strdup(space_dir);
-    while (strlen(probe) > 1 && !kvm_host_exists(dst, probe)) {
-        char *up = g_path_get_dirname(probe);
-        g_free(probe);
-        probe = up;
-    }
-    if (kvm_host_df(dst, probe, &total, &avail, NULL) && avail < need) {
-        g_autofree char *msg = g_strdup_printf("%s on host %s has %" G_GUINT64_FORMAT " MiB "
-                                               "free; the disks may need up to %" G_GUINT64_FORMAT
-                                               " MiB",
-                                               space_dir, dst->name, avail >> 20, need >> 20);
-        /* sparse images may fit in less than their virtual size */
-        if (need > avail * 2)
-            finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_SPACE, space_dir, msg);
-        else
-            finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_LOW_SPACE, space_dir, msg);
     }
 }
 
@@ -200,7 +155,6 @@ kvm_qmp_check_migration(KvmBackend *b, const VmshiftMigrationSpec *spec, GError 
     if (spec->type != VMSHIFT_MIGRATION_STORAGE && !(dst = check_destination(b, spec, src, l)))
         return l;
     if (dst != src) {
-        check_memory(dst, def, l);
         check_qemu(src, dst, def, l);
         check_networks(spec, dst, def, l);
     }

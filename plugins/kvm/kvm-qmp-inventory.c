@@ -194,6 +194,25 @@ kvm_qmp_qemu_version(KvmHost *h)
     return g_strndup(p, strspn(p, "0123456789."));
 }
 
+/* The networks a NIC can use on @h: its host.conf [network NAME] groups
+ * and "default". */
+static GPtrArray *
+host_network_names(KvmHost *h)
+{
+    gsize n = 0;
+    g_auto(GStrv) groups = g_key_file_get_groups(h->networks, &n);
+    GPtrArray *names = vmshift_string_list_new();
+    for (gsize k = 0; k < n; k++) {
+        g_autofree char *nd = NULL;
+        /* a network is usable when it says how (its netdev) */
+        if (g_str_has_prefix(groups[k], "network ") && (nd = kvm_host_netdev(h, groups[k] + 8)))
+            g_ptr_array_add(names, g_strdup(groups[k] + 8));
+    }
+    if (!g_key_file_has_group(h->networks, "network default"))
+        g_ptr_array_add(names, g_strdup("default"));
+    return names;
+}
+
 static VmshiftHost *
 describe_host(KvmHost *h)
 {
@@ -212,6 +231,7 @@ describe_host(KvmHost *h)
     }
     vh->migration_address = g_strdup(h->migration_address);
     vh->default_vm_path = g_strdup(h->images_dir);
+    vh->networks = host_network_names(h);
     if (!up) {
         /* the message without its "host NAME: " */
         g_autofree char *prefix = g_strdup_printf("host %s: ", h->name);
@@ -245,6 +265,13 @@ describe_host(KvmHost *h)
                 g_strndup(mn + 1, end ? (gsize)(end - mn - 1) : strlen(mn + 1)));
         }
     }
+    /* live-migration class: under KVM the guest sees the host's CPU model;
+     * under TCG any host emulates the same CPU (QEMU versions are not part
+     * of it: a newer QEMU takes an older one's VMs) */
+    if (h->accel && !strcmp(h->accel, "kvm"))
+        vh->compat_id = g_strdup_printf("kvm %s", vh->cpu_model ? vh->cpu_model : "?");
+    else if (h->accel)
+        vh->compat_id = g_strdup(h->accel);
     /* CPU use: the 1-minute load average over the logical CPUs, capped at
      * 100% (one read, no sampling delay per host) */
     g_autofree char *load = NULL;
@@ -263,6 +290,19 @@ qmp_list_hosts(KvmBackend *b, GError **error)
     for (guint i = 0; i < b->hosts->len; i++)
         g_ptr_array_add(l, describe_host(b->hosts->pdata[i]));
     return l;
+}
+
+/* qemu-img info gives both sizes or neither: a disk with a virtual size
+ * has its allocation known too, even when 0. */
+static VmshiftVm *
+sizes_known(VmshiftVm *vm)
+{
+    for (guint i = 0; vm && i < vm->disks->len; i++) {
+        VmshiftDisk *d = g_ptr_array_index(vm->disks, i);
+        if (d->capacity)
+            d->size_known = VMSHIFT_DISK_CAPACITY_KNOWN | VMSHIFT_DISK_ALLOCATION_KNOWN;
+    }
+    return vm;
 }
 
 static GPtrArray *
@@ -286,7 +326,7 @@ qmp_list_vms(KvmBackend *b, const char *host, GError **error)
         for (char **n = names; n && *n; n++) {
             g_autoptr(KvmVmDef) d = kvm_vm_def_load(h, *n, NULL);
             if (d)
-                g_ptr_array_add(l, kvm_vm_describe(h, d));
+                g_ptr_array_add(l, sizes_known(kvm_vm_describe(h, d)));
         }
     }
     return g_steal_pointer(&l);
@@ -299,7 +339,7 @@ qmp_get_vm(KvmBackend *b, const char *vm, GError **error)
     KvmHost *h = kvm_backend_locate_vm(b, vm, &d, error);
     if (!h)
         return NULL;
-    return kvm_vm_describe(h, d);
+    return sizes_known(kvm_vm_describe(h, d));
 }
 
 static GPtrArray *
@@ -311,14 +351,7 @@ qmp_list_networks(KvmBackend *b, const char *host, GError **error)
         KvmHost *h = b->hosts->pdata[i];
         if (host && strcmp(h->name, host))
             continue;
-        gsize n = 0;
-        g_auto(GStrv) groups = g_key_file_get_groups(h->networks, &n);
-        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-        for (gsize k = 0; k < n; k++)
-            if (g_str_has_prefix(groups[k], "network "))
-                g_ptr_array_add(names, g_strdup(groups[k] + 8));
-        if (!g_key_file_has_group(h->networks, "network default"))
-            g_ptr_array_add(names, g_strdup("default"));
+        g_autoptr(GPtrArray) names = host_network_names(h);
         for (guint k = 0; k < names->len; k++) {
             const char *nm = names->pdata[k];
             VmshiftNetwork *net = g_hash_table_lookup(seen, nm);
@@ -355,9 +388,16 @@ qmp_list_volumes(KvmBackend *b, const char *host, GError **error)
         v->is_default = 1;
         kvm_host_mkdir(h, h->images_dir, NULL);
         GError *e = NULL;
-        if (!kvm_host_df(h, h->images_dir, &v->capacity, &v->free, &e))
+        if (!kvm_host_df(h, h->images_dir, &v->capacity, &v->free, &e)) {
             g_clear_error(&e);
+            v->free_unknown = 1; /* not a real 0 */
+        }
         g_ptr_array_add(l, v);
+        /* every filesystem of the host, so that a --path anywhere has its
+         * free space known (a host that does not answer has none) */
+        g_autoptr(GPtrArray) fs = h->unreachable ? NULL : kvm_host_filesystems(h, NULL);
+        while (fs && fs->len)
+            g_ptr_array_add(l, g_ptr_array_steal_index(fs, 0));
     }
     return l;
 }

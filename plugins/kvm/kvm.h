@@ -68,6 +68,12 @@ gboolean kvm_host_remove_tree(KvmHost *host, const char *path, GError **error);
 gboolean kvm_host_exists(KvmHost *host, const char *path);
 gboolean kvm_host_df(KvmHost *host, const char *path, guint64 *total, guint64 *avail,
                      GError **error);
+/* The host's filesystems as volumes of kind "mount" (mount point, size,
+ * free space; free_unknown when statvfs fails), so that free space is known
+ * for any directory; pseudo filesystems left out. */
+GPtrArray *kvm_host_filesystems(KvmHost *host, GError **error);
+/* The same for this machine, the volumes named after host @host. */
+GPtrArray *kvm_local_filesystems(const char *host, GError **error);
 gboolean kvm_host_meminfo(KvmHost *host, guint64 *total, guint64 *avail, GError **error);
 char **kvm_host_list_vms(KvmHost *host, GError **error);
 VmshiftQmp *kvm_host_qmp_connect(KvmHost *host, const char *sock, guint timeout_ms,

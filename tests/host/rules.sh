@@ -208,4 +208,13 @@ V vms --host nosuch >"$T/out" 2>"$T/err"; rc=$?
 V vms --backend nosuch >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "no backend 'nosuch'" "$T/err" && ok "vms --backend NOSUCH: exit 1" \
     || notok "vms --backend NOSUCH (rc $rc)" "$(cat "$T/err")"
+# a VM not found while a host did not answer: the message names that host
+state "$S" "host gamma" status disconnected
+V check nosuchvm --to beta >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -ne 0 ] && grep -q "VM 'nosuchvm' not found in any backend" "$T/err" \
+    && grep -q "host 'gamma' of backend 'demo' did not answer (disconnected" "$T/err" \
+    && [ "$(grep -c . "$T/err")" = 1 ] \
+    && ok "VM not found: the disconnected host and its backend are named, on one line" \
+    || notok "not found with a silent host (rc $rc)" "$(cat "$T/err")"
+state "$S" "host gamma" status -
 echo "1..$n"
