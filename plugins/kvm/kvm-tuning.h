@@ -18,6 +18,11 @@ G_BEGIN_DECLS
 #define KVM_TUNING_LIFTED_BANDWIDTH (10ULL * 1024 * 1024 * 1024) /* bytes/s */
 #define KVM_TUNING_DEFAULT_DOWNTIME_MS 300
 #define KVM_TUNING_DEFAULT_CHANNELS 4
+/* post-copy armed (kvm_tuning_switch_now): the first pass runs at least
+ * the head start, and is waited for when its projected end is within
+ * KVM_TUNING_FIRST_PASS_MS */
+#define KVM_TUNING_HEAD_START_MS 200
+#define KVM_TUNING_FIRST_PASS_MS 500
 /* the first QEMU whose TCG keeps its dirty tracking coherent with the
  * migration bitmap (QEMU commit 03bfc2188f, "physmem: Fix migration dirty
  * bitmap coherency with TCG memory access", in 9.0; docs/design/kvm.md §2.4) */

@@ -401,14 +401,29 @@ test_live_switch(void)
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_true(t.postcopy_live);
     char *why = NULL;
-    /* the first pass: nothing known of the guest's writes yet */
-    KvmLiveStats s = { .elapsed_ms = 300,
+    /* the first pass, within the head start: wait */
+    KvmLiveStats s = { .elapsed_ms = 150,
                        .passes = 1,
-                       .remaining = 700 * MIB,
-                       .transferred = 300 * MIB,
+                       .remaining = 1000 * MIB,
+                       .transferred = 10 * MIB,
                        .total = 1024 * MIB };
     g_assert_false(kvm_tuning_switch_now(&t, &s, &why));
     g_assert_null(why);
+    /* past it: 624 of 1024 MiB in 300 ms ends at ~492 ms, within 500 */
+    s.elapsed_ms = 300;
+    s.remaining = 400 * MIB;
+    g_assert_false(kvm_tuning_switch_now(&t, &s, &why));
+    g_assert_null(why);
+    /* 324 MiB in 300 ms ends at ~948 ms: post-copy now */
+    s.remaining = 700 * MIB;
+    g_assert_true(kvm_tuning_switch_now(&t, &s, &why));
+    g_assert_cmpstr(why, ==,
+                    "the first pass would take ~948 ms (31% done after 300 ms), more than "
+                    "500 ms of the guest re-dirtying what was sent");
+    g_clear_pointer(&why, g_free);
+    /* nothing done yet */
+    s.remaining = s.total;
+    g_assert_true(kvm_tuning_switch_now(&t, &s, NULL));
     /* end of the first pass, a quiet guest: 10 MiB at 1000 MiB/s is 10 ms
      * < 75: QEMU finishes the pre-copy */
     s = (KvmLiveStats){
