@@ -6,7 +6,10 @@
  *   CONFIG: default | bw | bw+multifd | bw+autoconverge | bw+postcopy
  *
  * Prints: status=… total-ms=… downtime-ms=… bytes=… (QEMU's numbers,
- * queried again 0.5 s after "completed", as QEMU 7.2 may report 0 at once). */
+ * queried again 0.5 s after "completed", as QEMU 7.2 may report 0 at once)
+ * gap-ms=… (from the source's STOP event to the destination's RESUME, by
+ * the events' own timestamps: how long the guest really stood still; QEMU's
+ * "downtime" of a post-copy switch ends before the destination runs). */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +20,10 @@
 #include <unistd.h>
 
 typedef struct {
-    FILE *f; /* reading */
-    FILE *w; /* writing: a separate stream (mixing both directions on one
-              * FILE without fseek is undefined, and sockets cannot seek) */
+    FILE *f;                      /* reading */
+    long long stop_us, resume_us; /* first STOP / RESUME event seen */
+    FILE *w;                      /* writing: a separate stream (mixing both directions on one
+                                   * FILE without fseek is undefined, and sockets cannot seek) */
     const char *name;
 } Q;
 
@@ -43,7 +47,18 @@ readmsg(Q *q)
         json_object *o = json_tokener_parse(line);
         if (!o)
             continue;
-        if (json_object_object_get_ex(o, "event", NULL)) {
+        json_object *ev, *ts, *sec, *usec;
+        if (json_object_object_get_ex(o, "event", &ev)) {
+            const char *name = json_object_get_string(ev);
+            if (json_object_object_get_ex(o, "timestamp", &ts)
+                && json_object_object_get_ex(ts, "seconds", &sec)
+                && json_object_object_get_ex(ts, "microseconds", &usec)) {
+                long long t = json_object_get_int64(sec) * 1000000LL + json_object_get_int64(usec);
+                if (!strcmp(name, "STOP") && !q->stop_us)
+                    q->stop_us = t;
+                if (!strcmp(name, "RESUME") && !q->resume_us)
+                    q->resume_us = t;
+            }
             json_object_put(o);
             continue;
         }
@@ -75,7 +90,7 @@ conn(const char *path)
         perror(path);
         exit(1);
     }
-    Q q = { fdopen(fd, "r"), fdopen(dup(fd), "w"), path };
+    Q q = { fdopen(fd, "r"), 0, 0, fdopen(dup(fd), "w"), path };
     json_object_put(readmsg(&q)); /* greeting */
     json_object_put(cmd(&q, "{\"execute\": \"qmp_capabilities\"}"));
     return q;
@@ -168,8 +183,13 @@ main(int argc, char **argv)
     }
     usleep(500000);
     json_object *r = cmd(&s, "{\"execute\": \"query-migrate\"}");
-    printf("status=%s total-ms=%lld downtime-ms=%lld bytes=%lld\n", status,
-           geti(r, "total-time", NULL), geti(r, "downtime", NULL), geti(r, "ram", "transferred"));
+    json_object_put(cmd(&d, "{\"execute\": \"query-status\"}")); /* reads its RESUME */
+    char gap[32] = "-";
+    if (s.stop_us && d.resume_us && d.resume_us >= s.stop_us)
+        snprintf(gap, sizeof gap, "%.0f", (double)(d.resume_us - s.stop_us) / 1000.0);
+    printf("status=%s total-ms=%lld downtime-ms=%lld bytes=%lld gap-ms=%s\n", status,
+           geti(r, "total-time", NULL), geti(r, "downtime", NULL), geti(r, "ram", "transferred"),
+           gap);
     json_object_put(r);
     return 0;
 }

@@ -304,9 +304,15 @@ mig_thread_done(MigThread *t)
  * cancel). The journal write that follows is checked: when it fails, the
  * failure is returned once the migration (which cannot go back) ends. */
 static void
-lv_maybe_postcopy(LvLive *l, unsigned long long mem_total, GError **journal)
+lv_maybe_postcopy(LvLive *l, const KvmLiveStats *st, unsigned long long mem_total, GError **journal)
 {
-    if (!l->t.postcopy || l->switched || mem_total == 0 || g_get_monotonic_time() - l->t0 < 200000)
+    if (!l->t.postcopy || l->switched || mem_total == 0)
+        return;
+    g_autofree char *why = NULL;
+    /* armed: the same live rule as the qmp transport; requested or
+     * measured: after a short head start */
+    if (l->t.postcopy_live ? !kvm_tuning_switch_now(&l->t, st, &why)
+                           : g_get_monotonic_time() - l->t0 < 200000)
         return;
     if (virDomainMigrateStartPostCopy(l->d, 0) != 0) {
         vmshift_job_log(l->job, VMSHIFT_LOG_DEBUG, "virDomainMigrateStartPostCopy: %s",
@@ -319,7 +325,10 @@ lv_maybe_postcopy(LvLive *l, unsigned long long mem_total, GError **journal)
     g_autofree char *when = g_strdup_printf("after %" G_GINT64_FORMAT " ms",
                                             (g_get_monotonic_time() - l->t0) / 1000);
     vmshift_job_set_result(l->job, "postcopy", when);
-    vmshift_job_log(l->job, VMSHIFT_LOG_INFO, "switched to post-copy %s", when);
+    if (why)
+        vmshift_job_set_result(l->job, "postcopy-reason", why);
+    vmshift_job_log(l->job, VMSHIFT_LOG_INFO, "switched to post-copy %s%s%s", when, why ? ": " : "",
+                    why ? why : "");
 }
 
 /* downtime-limit: libvirt has no migration parameter for it; it is set on
@@ -347,13 +356,26 @@ lv_poll(LvLive *l, gboolean aborted, GError **journal)
     virTypedParameterPtr jp = NULL;
     if (virDomainGetJobStats(l->d, &type, &jp, &np, 0) != 0)
         return;
-    unsigned long long proc = 0, total = 0, rem = 0, mem_total = 0;
+    unsigned long long proc = 0, total = 0, rem = 0, mem_total = 0, iter = 0, mem_rem = 0,
+                       mem_proc = 0, elapsed = 0, bps = 0;
     virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_PROCESSED, &proc);
     virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_TOTAL, &total);
     virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DATA_REMAINING, &rem);
     virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_DISK_PROCESSED, &l->disk_seen);
     virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_MEMORY_TOTAL, &mem_total);
+    virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_MEMORY_ITERATION, &iter);
+    virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_MEMORY_REMAINING, &mem_rem);
+    virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_MEMORY_PROCESSED, &mem_proc);
+    virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_TIME_ELAPSED, &elapsed);
+    virTypedParamsGetULLong(jp, np, VIR_DOMAIN_JOB_MEMORY_BPS, &bps);
     virTypedParamsFree(jp, np);
+    /* libvirt's "iteration" is QEMU's dirty-sync-count */
+    KvmLiveStats st = { .elapsed_ms = (gint64)elapsed,
+                        .passes = (gint64)iter,
+                        .remaining = mem_rem,
+                        .transferred = mem_proc,
+                        .total = mem_total,
+                        .bytes_per_s = bps };
     if (total) {
         vmshift_job_set_bytes(l->job, proc, proc + rem);
         vmshift_job_set_progress(l->job, 100.0 * (double)(total - MIN(rem, total)) / (double)total);
@@ -361,7 +383,7 @@ lv_poll(LvLive *l, gboolean aborted, GError **journal)
     if (aborted)
         return;
     lv_maybe_downtime(l, type);
-    lv_maybe_postcopy(l, mem_total, journal);
+    lv_maybe_postcopy(l, &st, mem_total, journal);
 }
 
 /* the error of a failed migration; libvirt rolls a failed peer-to-peer
@@ -415,7 +437,8 @@ lv_mig_run(LvLive *l, GError **error)
                                 virGetLastErrorMessage());
         }
         lv_poll(l, aborted, &journal);
-        g_usleep(200000);
+        /* a live post-copy switch reads the first pass's end: look often */
+        g_usleep(l->t.postcopy && !l->switched ? 40000 : 200000);
     }
     g_thread_join(th);
     gboolean ok = t.rc >= 0 || lv_mig_failed(l, &t, aborted, error);

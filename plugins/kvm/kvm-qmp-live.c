@@ -222,32 +222,64 @@ follow_progress(KvmMig *m, json_object *r, const char *status, gint64 now, gint6
     }
 }
 
-/* Switches a migration that runs to post-copy. */
+/* Switches a migration that runs to post-copy (@why: the rule that chose
+ * the moment, may be NULL). From here the destination runs and pulls the
+ * pages it touches. */
 static gboolean
-start_postcopy(KvmMig *m, gint64 after_us, GError **error)
+start_postcopy(KvmMig *m, gint64 after_us, const char *why, GError **error)
 {
-    /* pre-copy cannot converge for this guest, so there is nothing to wait
-     * for: switch as soon as the stream runs (a short head start moves zero
-     * pages cheaply). Measured here, switching at +0.25 s gave the shortest
-     * total time and a downtime of a few ms; after a full first pass it took
-     * 2-4 times longer (bench/kvm-live, docs/design/kvm.md §2.2). From here
-     * the destination pulls the pages it touches. */
     if (!vmshift_qmp_execute_simple(m->sq, "migrate-start-postcopy", NULL, QMP_CMD_TIMEOUT, error))
         return FALSE;
     kvm_mig_save_late(m, "stage", "postcopy");
     g_autofree char *when = g_strdup_printf("after %" G_GINT64_FORMAT " ms", after_us / 1000);
     vmshift_job_set_result(m->job, "postcopy", when);
-    vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "switched to post-copy %s", when);
+    if (why)
+        vmshift_job_set_result(m->job, "postcopy-reason", why);
+    vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "switched to post-copy %s%s%s", when, why ? ": " : "",
+                    why ? why : "");
     vmshift_job_set_location(m->job, m->dst->name,
                              "running (post-copy, pages "
                              "still arriving from the source)");
     return TRUE;
 }
 
-static gboolean
-follow_loop(KvmMig *m, gint64 t_start, GError **error)
+/* The statistics kvm_tuning_switch_now() reads, from query-migrate @r. */
+static KvmLiveStats
+live_stats(json_object *r, gint64 elapsed_us)
 {
-    gboolean postcopy_started = FALSE, cancel_requested = FALSE;
+    return (KvmLiveStats){
+        .elapsed_ms = elapsed_us / 1000,
+        .passes = vmshift_json_get_int(r, "ram/dirty-sync-count", 0),
+        .remaining = (guint64)MAX(vmshift_json_get_int(r, "ram/remaining", 0), 0),
+        .transferred = (guint64)MAX(vmshift_json_get_int(r, "ram/transferred", 0), 0),
+        .total = (guint64)MAX(vmshift_json_get_int(r, "ram/total", 0), 0),
+    };
+}
+
+/* TRUE when the migration (status @status, statistics @r) should switch to
+ * post-copy now; *@why says why (to be freed). */
+static gboolean
+postcopy_due(KvmMig *m, json_object *r, const char *status, gint64 elapsed_us, char **why)
+{
+    *why = NULL;
+    /* a paused source switches at once (live_transfer already asked):
+     * nothing runs on it that a head start could catch up with */
+    if (m->t.paused)
+        return !g_strcmp0(status, "setup") || !g_strcmp0(status, "active");
+    if (g_strcmp0(status, "active"))
+        return FALSE;
+    if (m->t.postcopy_live) {
+        KvmLiveStats st = live_stats(r, elapsed_us);
+        return kvm_tuning_switch_now(&m->t, &st, why);
+    }
+    /* requested or measured: a short head start moves zero pages cheaply */
+    return elapsed_us >= 200000;
+}
+
+static gboolean
+follow_loop(KvmMig *m, gint64 t_start, gboolean postcopy_started, GError **error)
+{
+    gboolean cancel_requested = FALSE;
     gint64 last_query = 0, last_log = 0;
     g_autofree char *status = NULL;
     for (;;) {
@@ -281,7 +313,10 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
             g_propagate_prefixed_error(error, local, "source QEMU on host %s: ", m->src->name);
             return FALSE;
         }
-        gboolean query = ev && !strcmp(ev->name, "MIGRATION");
+        /* a status change, or the end of a pass (the statistics a live
+         * post-copy switch reads are fresh right then) */
+        gboolean query = ev
+                         && (!strcmp(ev->name, "MIGRATION") || !strcmp(ev->name, "MIGRATION_PASS"));
         vmshift_qmp_event_free(ev);
         gint64 now = g_get_monotonic_time();
         /* poll fast while a post-copy switch is due, gently otherwise */
@@ -312,12 +347,10 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
             json_object_put(r);
             return FALSE;
         }
-        /* a paused source (Tuning.paused) switches at once: nothing runs
-         * on it that a head start could catch up with */
+        g_autofree char *why = NULL;
         if (m->t.postcopy && !postcopy_started && !cancel_requested
-            && (m->t.paused ? !g_strcmp0(status, "setup") || !g_strcmp0(status, "active")
-                            : !g_strcmp0(status, "active") && now - t_start >= 200000)) {
-            if (!start_postcopy(m, now - t_start, error)) {
+            && postcopy_due(m, r, status, now - t_start, &why)) {
+            if (!start_postcopy(m, now - t_start, why, error)) {
                 json_object_put(r);
                 return FALSE;
             }
@@ -329,10 +362,10 @@ follow_loop(KvmMig *m, gint64 t_start, GError **error)
 
 /* Follows the source's migration to an end state. */
 static gboolean
-follow_migration(KvmMig *m, gint64 t_start, GError **error)
+follow_migration(KvmMig *m, gint64 t_start, gboolean switched, GError **error)
 {
     vmshift_qmp_set_cancellable(m->sq, NULL); /* we poll the cancellable */
-    gboolean ok = follow_loop(m, t_start, error);
+    gboolean ok = follow_loop(m, t_start, switched, error);
     vmshift_qmp_set_cancellable(m->sq, m->cancel);
     return ok;
 }
@@ -669,19 +702,110 @@ live_transfer(KvmMig *m, GPtrArray *mirrors, int port, GError **error)
     gint64 t_mig = g_get_monotonic_time();
     if (!vmshift_qmp_execute_simple(m->sq, "migrate", a, QMP_CMD_TIMEOUT, error)) {
         if (migrate_started_anyway(m, error))
-            return follow_migration(m, t_mig, error);
+            return follow_migration(m, t_mig, FALSE, error);
         if (strstr((*error)->message, "duplicate yank instance"))
             g_prefix_error(error, "QEMU 7.2 cannot migrate this VM again after an earlier "
                                   "migration failed with multifd (restart the VM first): ");
         return FALSE;
     }
-    return follow_migration(m, t_mig, error);
+    /* a paused source switches to post-copy at once, in the same breath
+     * as the migrate: every millisecond until then is downtime. QEMU reads
+     * the request before each iteration of its migration thread; when it
+     * lands in "setup" (the usual case: setup takes 1-9 ms here) the first
+     * iteration is the switch, and the hand-over is ~10-20 ms from STOP to
+     * the destination's RESUME. When the thread's first iteration began
+     * first, that iteration runs its course (QEMU 7.2: up to 50 ms of pages
+     * from the paused source) before the switch: 60-110 ms measured
+     * (switchover-steps tells which happened). */
+    gboolean switched = m->t.paused && m->t.postcopy
+                        && start_postcopy(m, g_get_monotonic_time() - t_mig, "the source is paused",
+                                          NULL);
+    return follow_migration(m, t_mig, switched, error);
+}
+
+/*
+ * When each step of the hand-over happened, from the QMP events' own
+ * timestamps (µs since the epoch, taken by each QEMU as it emits them; 0:
+ * not seen): the source's STOP and MIGRATION status changes, the
+ * destination's RESUME. For a paused source the guest stands still from
+ * STOP to RESUME, which is its real downtime (QEMU's own "downtime" of a
+ * post-copy switch ends when the source has sent the device state, before
+ * the destination has loaded it and run).
+ */
+typedef struct {
+    gint64 stop, setup, active, postcopy, device, completed; /* source */
+    gint64 resume;                                           /* destination */
+    gint64 dst_postcopy; /* destination: postcopy-active (the device state is in) */
+} LiveClock;
+
+static void
+clock_event(VmshiftQmp *q, const VmshiftQmpEvent *ev, gpointer user_data)
+{
+    (void)q;
+    LiveClock *c = user_data;
+    if (!strcmp(ev->name, "STOP") && !c->stop)
+        c->stop = ev->timestamp_us;
+    else if (!strcmp(ev->name, "MIGRATION")) {
+        const char *st = vmshift_qmp_event_get_string(ev, "status");
+        gint64 *slot = !g_strcmp0(st, "setup")             ? &c->setup
+                       : !g_strcmp0(st, "active")          ? &c->active
+                       : !g_strcmp0(st, "postcopy-active") ? &c->postcopy
+                       : !g_strcmp0(st, "device")          ? &c->device
+                       : !g_strcmp0(st, "completed")       ? &c->completed
+                                                           : NULL;
+        if (slot && !*slot)
+            *slot = ev->timestamp_us;
+    }
+}
+
+static void
+clock_dst_event(VmshiftQmp *q, const VmshiftQmpEvent *ev, gpointer user_data)
+{
+    (void)q;
+    LiveClock *c = user_data;
+    if (!strcmp(ev->name, "RESUME") && !c->resume)
+        c->resume = ev->timestamp_us;
+    else if (!strcmp(ev->name, "MIGRATION") && !c->dst_postcopy
+             && !g_strcmp0(vmshift_qmp_event_get_string(ev, "status"), "postcopy-active"))
+        c->dst_postcopy = ev->timestamp_us;
+}
+
+/* "stop→setup 3 ms, →active 1 ms, →postcopy 12 ms, →destination runs 20 ms"
+ * of a paused source's hand-over, and the downtime it adds up to (-1 when
+ * an event is missing) */
+static char *
+clock_summary(const LiveClock *c, gint64 *downtime_ms)
+{
+    *downtime_ms = -1;
+    if (!c->stop || !c->resume || c->resume < c->stop)
+        return NULL;
+    *downtime_ms = (c->resume - c->stop + 500) / 1000;
+    g_autoptr(GString) s = g_string_new(NULL);
+    gint64 last = c->stop;
+    const struct {
+        const char *name;
+        gint64 t;
+    } steps[] = { { "migration setup", c->setup },
+                  { "active", c->active },
+                  { "post-copy switch (device state sent)", c->postcopy },
+                  { "destination loaded it", c->dst_postcopy },
+                  { "destination runs", c->resume } };
+    g_string_append(s, "source stopped");
+    for (gsize i = 0; i < G_N_ELEMENTS(steps); i++) {
+        if (!steps[i].t || steps[i].t < last)
+            continue;
+        g_string_append_printf(s, ", +%.1f ms %s", (double)(steps[i].t - last) / 1000.0,
+                               steps[i].name);
+        last = steps[i].t;
+    }
+    return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
 /* Switchover: the source has stopped and handed over; the destination
  * runs. */
 static gboolean
-live_switchover(KvmMig *m, gboolean moves_storage, GPtrArray *mirrors, gint64 t0, GError **error)
+live_switchover(KvmMig *m, gboolean moves_storage, GPtrArray *mirrors, const LiveClock *clk,
+                gint64 t0, GError **error)
 {
     kvm_mig_save_late(m, "stage", "completed");
     /* past the point of no return: keep going */
@@ -702,13 +826,28 @@ live_switchover(KvmMig *m, gboolean moves_storage, GPtrArray *mirrors, gint64 t0
     if (!wait_dest_running(m, error))
         return FALSE;
     /* the guest stood still from the pause on, whatever QEMU counts */
-    gint64 paused_ms = -1;
+    gint64 paused_ms = -1, gap_ms = -1;
+    g_autofree char *steps = clock_summary(clk, &gap_ms);
+    if (steps) {
+        /* STOP to RESUME by QEMU's own clocks: how long the guest stood */
+        g_autofree char *g = g_strdup_printf("%" G_GINT64_FORMAT, gap_ms);
+        vmshift_job_set_result(m->job, "stop-to-run-ms", g);
+        vmshift_job_set_result(m->job, "switchover-steps", steps);
+        vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "hand-over: %s", steps);
+    }
     if (m->src_paused)
-        paused_ms = ((m->t_resumed ? m->t_resumed : g_get_monotonic_time()) - m->t_paused) / 1000;
+        paused_ms = gap_ms >= 0
+                        ? gap_ms
+                        : ((m->t_resumed ? m->t_resumed : g_get_monotonic_time()) - m->t_paused)
+                              / 1000;
     vmshift_job_set_location(m->job, m->dst->name, "running");
     json_object *r = final_stats(m->sq);
     if (r) {
-        if (paused_ms >= 0 && vmshift_json_get_int(r, "downtime", 0) < paused_ms)
+        /* a paused source: the guest stood still from STOP to RESUME. QEMU's
+         * own figure counts from its internal stop at the switch, and after
+         * a post-copy switch QEMU 7.2 sometimes reports garbage there
+         * (seen: 1061824 ms for a 457 ms migration) */
+        if (paused_ms >= 0 && (gap_ms >= 0 || vmshift_json_get_int(r, "downtime", 0) < paused_ms))
             json_object_object_add(r, "downtime", json_object_new_int64(paused_ms));
         report_stats(m, r, (g_get_monotonic_time() - t0) / 1000);
         vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
@@ -787,9 +926,19 @@ kvm_mig_live(KvmMig *m, GError **error)
     g_autoptr(GPtrArray) mirrors = g_ptr_array_new_with_free_func((GDestroyNotify)kvm_mirror_free);
     gboolean moves_storage = vmshift_migration_spec_moves_storage(m->spec);
     int port = 0;
-    if (!live_prepare(m, moves_storage, mirrors, &port, error)
-        || !live_transfer(m, mirrors, port, error)
-        || !live_switchover(m, moves_storage, mirrors, t0, error)) {
+    LiveClock clk = { 0 };
+    gboolean ok = live_prepare(m, moves_storage, mirrors, &port, error);
+    if (ok) {
+        vmshift_qmp_set_event_func(m->sq, clock_event, &clk);
+        vmshift_qmp_set_event_func(m->dq, clock_dst_event, &clk);
+        ok = live_transfer(m, mirrors, port, error)
+             && live_switchover(m, moves_storage, mirrors, &clk, t0, error);
+    }
+    if (m->sq)
+        vmshift_qmp_set_event_func(m->sq, NULL, NULL);
+    if (m->dq)
+        vmshift_qmp_set_event_func(m->dq, NULL, NULL);
+    if (!ok) {
         live_undo(m, mirrors);
         return FALSE;
     }

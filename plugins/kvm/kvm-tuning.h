@@ -18,6 +18,11 @@ G_BEGIN_DECLS
 #define KVM_TUNING_LIFTED_BANDWIDTH (10ULL * 1024 * 1024 * 1024) /* bytes/s */
 #define KVM_TUNING_DEFAULT_DOWNTIME_MS 300
 #define KVM_TUNING_DEFAULT_CHANNELS 4
+/* post-copy armed (kvm_tuning_switch_now): the first pass runs at least
+ * the head start, and is waited for when its projected end is within
+ * KVM_TUNING_FIRST_PASS_MS */
+#define KVM_TUNING_HEAD_START_MS 200
+#define KVM_TUNING_FIRST_PASS_MS 500
 /* the first QEMU whose TCG keeps its dirty tracking coherent with the
  * migration bitmap (QEMU commit 03bfc2188f, "physmem: Fix migration dirty
  * bitmap coherency with TCG memory access", in 9.0; docs/design/kvm.md §2.4) */
@@ -31,7 +36,8 @@ typedef struct {
     gint64 multifd_channels;   /* 0: not given */
     guint64 downtime_limit_ms; /* 0: not given */
     int auto_converge;         /* -1 | 0 | 1 */
-    int measure_dirty_rate;    /* -1 | 0 | 1 */
+    int measure_dirty_rate;    /* -1 | 0 | 1: probe before the start (only
+                                * when 1; the default decides live) */
     int tcg_safe;              /* -1 | 0 | 1 */
 } KvmTuningOptions;
 
@@ -71,8 +77,24 @@ typedef struct {
     gboolean warn_tcg_live; /* tcg-safe=false overrode the TCG rule: log
                              * kvm_tuning_warn_tcg_live() */
     gint64 dirty_mib_s;     /* as used; -1: not measured */
+    gboolean postcopy_live; /* post-copy armed (postcopy): the switch is
+                             * decided from live statistics during the
+                             * pre-copy (kvm_tuning_switch_now()) */
     char *why;              /* the rule that chose, for tuning-reason */
 } KvmTuning;
+
+/* What a transport reads from the running migration (QMP query-migrate;
+ * libvirt's job statistics). */
+typedef struct {
+    gint64 elapsed_ms;   /* since the migration started */
+    gint64 passes;       /* dirty-bitmap syncs (1 during the first pass);
+                          * 0: not known */
+    guint64 remaining;   /* bytes still to send */
+    guint64 transferred; /* bytes sent so far */
+    guint64 total;       /* the guest's RAM, bytes */
+    guint64 dirty_rate;  /* bytes/s dirtied, from the last sync; 0: none */
+    guint64 bytes_per_s; /* the measured throughput; 0: not known */
+} KvmLiveStats;
 
 void kvm_tuning_clear(KvmTuning *t);
 
@@ -85,6 +107,11 @@ gboolean kvm_tuning_prefers_postcopy(gint64 dirty_mib_s, guint64 link_mib_s, gui
  * run while its memory is tracked. */
 gboolean kvm_tuning_tcg_loses_writes(gboolean tcg, int qemu_major);
 
+/* TRUE when a migration that runs with post-copy armed
+ * (KvmTuning.postcopy_live) should switch now; *@why (may be NULL) says
+ * why, to be freed. */
+gboolean kvm_tuning_switch_now(const KvmTuning *t, const KvmLiveStats *s, char **why);
+
 /* TRUE when the decision needs the dirty rate: set facts->dirty_mib_s
  * (measured by the transport) before kvm_tuning_decide(). */
 gboolean kvm_tuning_needs_dirty_rate(const KvmTuningFacts *f, const KvmTuningOptions *o);
@@ -96,7 +123,8 @@ gboolean kvm_tuning_decide(const KvmTuningFacts *f, const KvmTuningOptions *o, K
                            GError **error);
 
 /* "max-bandwidth=… MiB/s, downtime-limit=… ms, multifd=…, postcopy=…,
- * auto-converge=…[, source paused for the transfer]" */
+ * auto-converge=…[, source paused for the transfer]"; postcopy=armed when
+ * the switch is decided live */
 char *kvm_tuning_summary(const KvmTuning *t);
 
 G_END_DECLS

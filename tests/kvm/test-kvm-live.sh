@@ -55,14 +55,37 @@ out=$(drive migrate demo --to hostB --network net9=lan 2>&1)
 check "mapping an unknown NIC is refused and the VM stays" \
     bash -c "grep -q 'error=not-found' <<<'$out' && test -e '$KT/a/vms/demo/vm.conf' && ! test -e '$KT/b/vms/demo'"
 
-# tcg-safe=false: the plugin's own live tuning (dirty-rate probe, then
-# pre-copy with multifd or post-copy). QEMU 7.2 under TCG may lose guest
-# writes here (QEMU commit 03bfc2188f), which is why it is not the default,
-# so this checks the decision and the hand-over, not the guest's memory.
+# tcg-safe=false: the plugin's own live tuning (no probe before the start:
+# pre-copy with post-copy armed, switched from QEMU's statistics of the
+# first pass). QEMU 7.2 under TCG may lose guest writes on this path (QEMU
+# commit 03bfc2188f), which is why it is not the default; the guest checks
+# every page it rewrites (MEMCHECK, tests/guest/dirty.c), so what is
+# asserted is the guest itself on the destination: new heartbeats, no
+# kernel BUG, no lost write.
+wait_console "$KT/a" demo "DIRTY pass=" 60
 out=$(drive migrate demo --to hostB --option tcg-safe=false 2>"$KT/err3")
-check "tcg-safe=false: live migration A->B succeeds with the plugin's own tuning" \
-    bash -c 'grep -q "^ok=1" <<<"$0" && grep -q "^tuning-reason=dirty rate [0-9]* MiB/s" <<<"$0" &&
-             ! grep -q "source paused" <<<"$0"' "$out"
+check "tcg-safe=false: live migration A->B succeeds, the source not paused" \
+    bash -c 'grep -q "^ok=1" <<<"$0" && ! grep -q "source paused" <<<"$0"' "$out"
+diag "$(grep -E '^(tuning|postcopy|postcopy-reason|total-time-ms|downtime-ms|wall-time-ms)=' <<<"$out" | tr '\n' ' ')"
+check "  the guest runs on hostB (two new heartbeats, no kernel BUG or panic)" \
+    env GUEST_BROKEN="BUG:|Oops|Kernel panic" bash -c 'alive_on "$0" demo' "$KT/b"
+# its memory: every page the dirtier rewrites on hostB is checked against
+# what it wrote on hostA. QEMU before 9.0 under TCG loses such writes on a
+# live migration (the warning above; the reason tcg-safe=true is the
+# default): there a loss is reported (SKIP, with the count), not failed.
+lost=$(grep -c "MEMCHECK bad page" "$KT/b/vms/demo/console.log")
+qmaj=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p;q')
+if [ "$lost" != 0 ] && grep -q "tcg-safe=false: migrating a TCG guest live" "$KT/err3" &&
+    [ "${qmaj:-0}" -lt 9 ]; then
+    ok "  guest memory on hostB # SKIP QEMU $qmaj under TCG loses guest writes in a live migration (QEMU commit 03bfc2188f): the guest reported $lost lost page(s)"
+else
+    check "  guest memory intact on hostB (the dirtier's MEMCHECK found no lost write)" \
+        test "$lost" = 0
+fi
+check "  the dirtier itself kept running there (a new DIRTY pass line)" \
+    bash -c 'n0=$(grep -c "DIRTY pass=" "$0"); for i in $(seq 100); do
+                 [ "$(grep -c "DIRTY pass=" "$0")" -gt "$n0" ] && exit 0; sleep 0.2; done; exit 1' \
+    "$KT/b/vms/demo/console.log"
 check "  it warned that the guest may lose writes" grep -q "tcg-safe=false: migrating a TCG guest live" "$KT/err3"
 check "  QEMU runs the VM on hostB, not on hostA" \
     bash -c "running_on '$KT/b' demo && ! test -e '$KT/a/vms/demo/vm.conf'"

@@ -229,10 +229,14 @@ test_tcg_safe_false_and_fixed_qemu(void)
     KvmTuningOptions o = no_options();
     o.tcg_safe = 0;
     KvmTuning t = { 0 };
-    g_assert_true(kvm_tuning_needs_dirty_rate(&f, &o));
+    /* no probe before the start: post-copy armed, switched live */
+    g_assert_false(kvm_tuning_needs_dirty_rate(&f, &o));
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_false(t.paused);
     g_assert_true(t.warn_tcg_live);
+    g_assert_true(t.postcopy);
+    g_assert_true(t.postcopy_live);
+    g_assert_false(t.multifd);
     /* QEMU 9 keeps TCG coherent; KVM never loses writes; unknown version */
     g_assert_false(kvm_tuning_tcg_loses_writes(TRUE, KVM_TCG_COHERENT_QEMU_MAJOR));
     g_assert_false(kvm_tuning_tcg_loses_writes(FALSE, 7));
@@ -280,10 +284,12 @@ test_dirty_rate(void)
     KvmTuningFacts f = facts();
     KvmTuningOptions o = no_options();
     KvmTuning t = { 0 };
-    g_assert_true(kvm_tuning_needs_dirty_rate(&f, &o));
+    /* the probe runs only when asked for */
+    g_assert_false(kvm_tuning_needs_dirty_rate(&f, &o));
     o.measure_dirty_rate = 0;
     g_assert_false(kvm_tuning_needs_dirty_rate(&f, &o));
-    o.measure_dirty_rate = -1;
+    o.measure_dirty_rate = 1;
+    g_assert_true(kvm_tuning_needs_dirty_rate(&f, &o));
     /* a busy guest: 500 MiB/s over 1000 MiB/s is ~500 ms > 300/4 */
     g_assert_true(kvm_tuning_prefers_postcopy(500, 1000, 300));
     g_assert_false(kvm_tuning_prefers_postcopy(75, 1000, 300));
@@ -307,14 +313,25 @@ test_dirty_rate(void)
                     "dirty rate 10 MiB/s, link 1000 MiB/s: last round ~10 ms, "
                     "within a quarter of the 300 ms downtime limit: pre-copy with "
                     "multifd");
-    /* not measured */
+    /* asked for, but the measurement failed: decided live */
     f.dirty_mib_s = -1;
     o.multifd_channels = 1;
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_false(t.multifd);
-    g_assert_cmpstr(t.why, ==,
-                    "dirty rate unmeasured MiB/s, link 1000 MiB/s: last round ~0 ms, "
-                    "within a quarter of the 300 ms downtime limit: pre-copy");
+    g_assert_true(t.postcopy_live);
+    /* not measured and post-copy not allowed: pre-copy */
+    f.dst_allows_postcopy = FALSE;
+    g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
+    g_assert_false(t.postcopy);
+    g_assert_false(t.multifd);
+    g_assert_cmpstr(t.why, ==, "pre-copy (a host forbids post-copy: allow-postcopy=false)");
+    f.dst_allows_postcopy = TRUE;
+    o.postcopy = 0;
+    o.multifd_channels = 0;
+    g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
+    g_assert_true(t.multifd);
+    g_assert_cmpstr(t.why, ==, "pre-copy with multifd (postcopy=false requested)");
+    o.postcopy = -1;
     /* busy, but a host forbids post-copy */
     o.multifd_channels = 0;
     f.dirty_mib_s = 500;
@@ -325,12 +342,21 @@ test_dirty_rate(void)
                     "dirty rate 500 MiB/s over a 1000 MiB/s link calls for "
                     "post-copy, but a host forbids it (allow-postcopy=false): "
                     "pre-copy with multifd, which may not converge");
-    /* a rate given where none was needed is not used */
+    /* a rate given where none was asked for is not used: decided live */
     f.src_allows_postcopy = TRUE;
-    o.measure_dirty_rate = 0;
+    o.measure_dirty_rate = -1;
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_cmpint(t.dirty_mib_s, ==, -1);
-    g_assert_false(t.postcopy);
+    g_assert_true(t.postcopy);
+    g_assert_true(t.postcopy_live);
+    g_assert_cmpstr(t.why, ==,
+                    "pre-copy with post-copy armed: switched to post-copy once QEMU's "
+                    "statistics show that the last round would take more than a quarter "
+                    "of the 300 ms downtime limit");
+    g_autofree char *sum = kvm_tuning_summary(&t);
+    g_assert_cmpstr(sum, ==,
+                    "max-bandwidth=10240 MiB/s, downtime-limit=300 ms, multifd=off, "
+                    "postcopy=armed, auto-converge=off");
     kvm_tuning_clear(&t);
 }
 
@@ -347,6 +373,7 @@ test_bandwidth(void)
     g_assert_cmpuint(t.downtime_limit_ms, ==, KVM_TUNING_DEFAULT_DOWNTIME_MS);
     g_assert_cmpint(t.channels, ==, KVM_TUNING_DEFAULT_CHANNELS);
     /* the source host's cap, which also narrows the link */
+    o.measure_dirty_rate = 1;
     f.src_max_bw_mib = 50;
     f.dirty_mib_s = 20;
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
@@ -366,6 +393,83 @@ test_bandwidth(void)
 }
 
 static void
+test_live_switch(void)
+{
+    KvmTuningFacts f = facts();
+    KvmTuningOptions o = no_options();
+    KvmTuning t = { 0 };
+    g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
+    g_assert_true(t.postcopy_live);
+    char *why = NULL;
+    /* the first pass, within the head start: wait */
+    KvmLiveStats s = { .elapsed_ms = 150,
+                       .passes = 1,
+                       .remaining = 1000 * MIB,
+                       .transferred = 10 * MIB,
+                       .total = 1024 * MIB };
+    g_assert_false(kvm_tuning_switch_now(&t, &s, &why));
+    g_assert_null(why);
+    /* past it: 624 of 1024 MiB in 300 ms ends at ~492 ms, within 500 */
+    s.elapsed_ms = 300;
+    s.remaining = 400 * MIB;
+    g_assert_false(kvm_tuning_switch_now(&t, &s, &why));
+    g_assert_null(why);
+    /* 324 MiB in 300 ms ends at ~948 ms: post-copy now */
+    s.remaining = 700 * MIB;
+    g_assert_true(kvm_tuning_switch_now(&t, &s, &why));
+    g_assert_cmpstr(why, ==,
+                    "the first pass would take ~948 ms (31% done after 300 ms), more than "
+                    "500 ms of the guest re-dirtying what was sent");
+    g_clear_pointer(&why, g_free);
+    /* nothing done yet */
+    s.remaining = s.total;
+    g_assert_true(kvm_tuning_switch_now(&t, &s, NULL));
+    /* end of the first pass, a quiet guest: 10 MiB at 1000 MiB/s is 10 ms
+     * < 75: QEMU finishes the pre-copy */
+    s = (KvmLiveStats){
+        .elapsed_ms = 400, .passes = 2, .remaining = 10 * MIB, .transferred = 400 * MIB
+    };
+    g_assert_false(kvm_tuning_switch_now(&t, &s, &why));
+    /* a busy one: 256 MiB at 1000 MiB/s is 256 ms > 75 */
+    s.remaining = 256 * MIB;
+    g_assert_true(kvm_tuning_switch_now(&t, &s, &why));
+    g_assert_cmpstr(why, ==,
+                    "after the first pass the guest had dirtied 256 MiB: ~256 ms at "
+                    "1000 MiB/s, more than a quarter of the 300 ms downtime limit");
+    g_clear_pointer(&why, g_free);
+    /* the measured throughput wins over the average */
+    s.remaining = 50 * MIB;
+    g_assert_false(kvm_tuning_switch_now(&t, &s, NULL));
+    s.bytes_per_s = 100 * MIB;
+    g_assert_true(kvm_tuning_switch_now(&t, &s, NULL));
+    /* a third pass: the rounds do not shrink */
+    s = (KvmLiveStats){
+        .elapsed_ms = 900, .passes = 3, .remaining = MIB, .transferred = 900 * MIB
+    };
+    g_assert_true(kvm_tuning_switch_now(&t, &s, &why));
+    g_assert_cmpstr(why, ==, "pass 3 of pre-copy still has 1 MiB to send: it does not converge");
+    g_clear_pointer(&why, g_free);
+    /* nothing sent yet; or post-copy not armed (requested: the transport
+     * switches after a head start; pre-copy only) */
+    s = (KvmLiveStats){ .elapsed_ms = 10, .passes = 3 };
+    g_assert_false(kvm_tuning_switch_now(&t, &s, NULL));
+    s.transferred = MIB;
+    o.postcopy = 1;
+    g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
+    g_assert_false(kvm_tuning_switch_now(&t, &s, NULL));
+    o.postcopy = 0;
+    g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
+    g_assert_false(kvm_tuning_switch_now(&t, &s, NULL));
+    /* a paused TCG source is not switched by this rule */
+    o.postcopy = -1;
+    f.tcg = TRUE;
+    g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
+    g_assert_true(t.paused && t.postcopy && !t.postcopy_live);
+    g_assert_false(kvm_tuning_switch_now(&t, &s, NULL));
+    kvm_tuning_clear(&t);
+}
+
+static void
 test_summary(void)
 {
     KvmTuningFacts f = facts();
@@ -373,6 +477,7 @@ test_summary(void)
     o.auto_converge = 1;
     o.multifd_channels = 2;
     o.max_bandwidth = 100 * MIB;
+    o.postcopy = 0;
     KvmTuning t = { 0 };
     g_assert_true(kvm_tuning_decide(&f, &o, &t, NULL));
     g_assert_true(t.autoconverge);
@@ -400,5 +505,6 @@ main(int argc, char **argv)
     g_test_add_func("/kvm-tuning/dirty-rate", test_dirty_rate);
     g_test_add_func("/kvm-tuning/bandwidth", test_bandwidth);
     g_test_add_func("/kvm-tuning/summary", test_summary);
+    g_test_add_func("/kvm-tuning/live-switch", test_live_switch);
     return g_test_run();
 }
