@@ -306,9 +306,9 @@ static gboolean
 takes_value(const char *arg)
 {
     static const char *const with_value[] = {
-        "--config", "--plugin-dir", "--state-dir", "--backend",      "--group",  "--host",
-        "--to",     "--to-group",   "--network",   "--transfer",     "--path",   "--disk-path",
-        "--state",  "--vm",         "--since",     "--before",       "--option", "--output",
+        "--config", "--plugin-dir", "--state-dir", "--backend",       "--group",  "--host",
+        "--to",     "--to-group",   "--network",   "--transfer",      "--path",   "--disk-path",
+        "--state",  "--vm",         "--since",     "--before",        "--option", "--output",
         "-o",       "--reason",     "--daemon",    "--switchover-at", "--ip"
     };
     for (guint i = 0; i < G_N_ELEMENTS(with_value); i++)

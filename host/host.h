@@ -519,7 +519,7 @@ typedef struct {
     char **options; /* --option KEY=VALUE: backend options, passed as strings */
     gboolean start, force, dry_run;
     char *switchover_at; /* --switchover-at, a wave's switchover=: as written (plan.c) */
-    char **ips; /* --ip NIC=ADDR/PREFIX[,GATEWAY]: the guest's new addresses */
+    char **ips;          /* --ip NIC=ADDR/PREFIX[,GATEWAY]: the guest's new addresses */
 } HostMigrateOpts;
 
 /* Frees what @o holds and zeroes it (spec.c). */
