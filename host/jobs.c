@@ -399,10 +399,8 @@ run_guest_phase(HostJobRun *r, GError **error)
     return FALSE;
 }
 
-/* validate, the plugin's move, the acl phase after every host or storage
- * move, and the guest customization of --ip. A scheduled switchover the
- * plugin cannot hold for (no VMSHIFT_PLUGIN_SWITCHOVER_AT): the host waits,
- * then validates again and starts the move at the time. */
+/* validate, the move, the acl phase, --ip's customization; a plugin without
+ * VMSHIFT_PLUGIN_SWITCHOVER_AT: the host waits for the time, validates again. */
 static gboolean
 run_move(HostJobRun *r, GError **error)
 {

@@ -16,6 +16,7 @@ HOST_LIB_SOURCES = \
 	host/registry.c \
 	host/output.c \
 	host/journal.c \
+	host/procid.c \
 	host/jobs.c \
 	host/progress.c \
 	host/validate.c \
