@@ -128,6 +128,20 @@ def check_stops(V, info):
        "csv01 still on %s, running" % src, out + err)
 
 
+def guest_ip_unsupported(V, info):
+    """--ip needs the plugin's guest customization, which Hyper-V's plugin
+    does not have: one line, the VM untouched."""
+    src, _, _, _ = vm_state(info, "csv01")
+    rc, out, err = V.run("migrate", "csv01", "--to", other(src), "--cold",
+                         "--ip", "Network Adapter=192.0.2.10/24")
+    h, _, _, cnt = vm_state(info, "csv01")
+    lines = (out + err).strip().splitlines()
+    ok(rc != 0 and len(lines) == 1 and lines[0].endswith("does not support --ip")
+       and h == src and cnt == 1,
+       "guest-ip: --ip refused in one line ('backend ... does not support --ip'); "
+       "csv01 still on %s in the simulator" % src, out + err)
+
+
 def acl_complete(V, info):
     """After a storage move (files arriving without the VM's grant) the
     VM's account is granted on every file it opens: folder, .vmcx, .vmrs,
@@ -165,7 +179,7 @@ def main():
         return 0
     tests = {f.__name__: f for f in (move_host, verified, cold_start, option_unknown,
                                      transfer_san_path, dry_run, check_stops,
-                                     acl_complete)}
+                                     acl_complete, guest_ip_unsupported)}
     tmp = tempfile.mkdtemp(prefix="claims-hv-")
     try:
         T.write_creds(tmp)
