@@ -374,11 +374,16 @@ host_format_duration(gint64 s)
 char *
 host_format_time(gint64 t)
 {
+    static GTimeZone *local; /* once: GLib reads /etc/localtime for each new local zone */
+    g_autoptr(GDateTime) utc = NULL;
     g_autoptr(GDateTime) dt = NULL;
 
     if (t <= 0)
         return g_strdup("-");
-    dt = g_date_time_new_from_unix_local(t);
+    if (g_once_init_enter(&local))
+        g_once_init_leave(&local, g_time_zone_new_local());
+    utc = g_date_time_new_from_unix_utc(t);
+    dt = utc ? g_date_time_to_timezone(utc, local) : NULL;
     return dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("-");
 }
 
