@@ -57,4 +57,3 @@ host_process_alive(gint64 pid, const char *identity)
     now = host_process_identity(pid);
     return now && identity && strcmp(now, identity) == 0;
 }
-
