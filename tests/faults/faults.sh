@@ -49,7 +49,7 @@ grep -q "job states before repair: .*interrupted [1-9]" "$T/skel" \
     || notok "skeleton: no fault struck" "$T/skel"
 
 # ---- the matrix fails when the peer is left half moved ---------------------------------
-python3 "$FAULTS" -b skeleton --quick -n 12 --only host+storage --sabotage >"$T/sab" 2>&1; rc=$?
+python3 "$FAULTS" -b skeleton --quick -n 12 --only host+storage/ --sabotage >"$T/sab" 2>&1; rc=$?
 set -- $(row skeleton "$T/sab")
 if [ $rc -eq 1 ] && [ "${6:-0}" -gt 0 ] && grep -q "disks: half moved" "$T/sab"; then
     ok "a hypervisor that applies half a move: the disks column counts it, exit 1"

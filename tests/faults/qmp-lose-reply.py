@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""qmp-lose-reply.py LISTEN REAL COMMAND LOG: a QMP proxy for fault tests.
+"""qmp-lose-reply.py LISTEN REAL COMMAND LOG [cut]: a QMP proxy for fault tests.
 
 Listens on the unix socket LISTEN and relays every connection to QEMU's
 QMP socket REAL, both ways, line by line, except that the reply to the
 first COMMAND (e.g. migrate) is swallowed: QEMU carries the command out,
 and the client never hears back (a reply lost on the way). LOG gets one
 line per COMMAND relayed ("sent ID") and per reply lost ("lost ID").
+With "cut", the connection is closed instead, right after the command
+went to QEMU (a connection cut while the reply was on its way).
 Runs until killed."""
 import json
 import os
@@ -14,6 +16,7 @@ import sys
 import threading
 
 listen, real, command, logf = sys.argv[1:5]
+cut = sys.argv[5:6] == ["cut"]
 state = {"lost": None}
 lock = threading.Lock()
 
@@ -72,6 +75,8 @@ def serve(client):
             with lock:
                 state["lost"] = False  # only the first
             note("lost %s" % msg["id"])
+            if cut:
+                raise OSError("cut")
             return False
         return True
 
