@@ -24,3 +24,12 @@ dist_noinst_SCRIPTS += bench/rate
 .PHONY: bench-rate
 bench-rate: all tests/skeleton/skeleton.la
 	VMSHIFT_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(srcdir)/bench/rate $(RATE_FLAGS)
+
+## The fault-injection matrix (see bench/faults, issue 13): 500 faults per
+## backend, repaired and checked from the peer's view. Run: make bench-faults
+## (FAULTS_FLAGS='-b skeleton -n 100' for a part).
+dist_noinst_SCRIPTS += bench/faults
+.PHONY: bench-faults
+bench-faults: all tests/skeleton/skeleton.la
+	VMSHIFT_BUILDDIR='$(abs_top_builddir)' VMSHIFT_SRCDIR='$(abs_top_srcdir)' \
+	python3 $(srcdir)/bench/faults $(FAULTS_FLAGS)

@@ -334,6 +334,33 @@ host_journal_build_schema(const char *path, int version, GError **error)
     return TRUE;
 }
 
+/* A new journal appears whole or not at all (built under a temporary name,
+ * then linked into place; EEXIST: another vmshift's was first, and is used),
+ * so a vmshift starting at the same moment never sees a 0-byte file. */
+static gboolean
+create_new(const char *path, GError **error)
+{
+    g_autofree char *tmp = g_strdup_printf("%s.new.%d", path, (int)getpid());
+    g_autoptr(HostJournal) j = g_new0(HostJournal, 1);
+    gboolean ok;
+
+    g_mutex_init(&j->lock);
+    j->path = g_strdup(tmp);
+    g_unlink(tmp);
+    ok = host_journal_build_schema(tmp, host_journal_schema_version(), error)
+         && (sqlite3_open_v2(tmp, &j->db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK
+                 ? exec(j, "PRAGMA journal_mode=WAL;", error)
+                 : db_fail(j, "create", error));
+    sqlite3_close(g_steal_pointer(&j->db)); /* the last connection: WAL merged */
+    if (ok && link(tmp, path) != 0 && errno != EEXIST) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PERMISSION, "cannot create journal %s: %s",
+                    path, g_strerror(errno));
+        ok = FALSE;
+    }
+    g_unlink(tmp);
+    return ok;
+}
+
 /* Opens the database file: read-write, or read-only (a WAL journal in a
  * directory we may not write, with no -shm file of a writer, as immutable:
  * SQLite could not create its -shm). */
@@ -409,6 +436,9 @@ journal_open(const char *state_dir, gboolean for_reading, GError **error)
         return NULL;
     }
     j->path = g_build_filename(state_dir, "journal.db", NULL);
+    if (!g_file_test(j->path, G_FILE_TEST_EXISTS) && access(state_dir, W_OK) == 0
+        && !create_new(j->path, error))
+        return NULL;
     if (!preflight(j->path, error))
         return NULL;
     j->read_only = access(state_dir, W_OK) != 0

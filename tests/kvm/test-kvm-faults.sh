@@ -1,7 +1,8 @@
 #!/bin/bash
 # Faults: cancel in transfer and in prepare, the destination QEMU killed
 # mid-transfer, the vmshift process killed (-9) mid-transfer and right after
-# the hand-over followed by repair from the journal, misbehaving QMP peers.
+# the hand-over followed by repair from the journal, misbehaving QMP peers,
+# and (through the vmshift command) a lost reply to QMP `migrate`.
 # After each, the VM must run in exactly one place.
 . "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
 kvm_setup
@@ -127,6 +128,35 @@ for c in "garbage protocol malformed JSON from QMP peer" \
                  grep -q '$KT/b/vms/bad/qmp.sock' <<<\"\$0\" && ! test -e '$KT/a/vms/bad'" "$out"
     [ "$TAP_FAILED" = 0 ] || diag "$(grep '^error:' <<<"$out")"
 done
+# 7. the reply to `migrate` lost on the way (a QMP proxy in front of the
+# source QEMU swallows it), through the vmshift command: vmshift must ask
+# QEMU (query-migrate) instead of calling again or guessing, and the VM must
+# be where QEMU says, alive, with the journal agreeing
+LR_PROXY="$VMSHIFT_SRCDIR/tests/faults/qmp-lose-reply.py"
+V() { timeout 300 "$VMSHIFT_BUILDDIR/host/vmshift" --config "$KT/kvm.conf" \
+        --plugin-dir "$VMSHIFT_BUILDDIR/plugins/kvm/.libs" --state-dir "$KT/vstate" "$@"; }
+define_vm "$KT/a" lr "dirty=64"
+timeout 120 "$DRIVE" start "$KT/a" lr >/dev/null
+wait_console "$KT/a" lr "DIRTY pass=1" 60
+mv "$KT/a/vms/lr/qmp.sock" "$KT/a/vms/lr/qmp.real.sock"
+python3 "$LR_PROXY" "$KT/a/vms/lr/qmp.sock" "$KT/a/vms/lr/qmp.real.sock" migrate "$KT/lr.log" &
+proxy=$!
+KVM_EXTRA_PIDS="$proxy"
+for i in $(seq 50); do [ -S "$KT/a/vms/lr/qmp.sock" ] && break; sleep 0.1; done
+V migrate kvm:lr --to hostB >"$KT/out7" 2>"$KT/err7"; rc=$?
+check "lost reply to migrate: the proxy lost exactly one reply, and migrate was sent once" \
+    bash -c "test \"\$(grep -c '^lost ' '$KT/lr.log')\" = 1 && test \"\$(grep -c '^sent ' '$KT/lr.log')\" = 1"
+check "lost reply to migrate: vmshift asked QEMU and followed the migration (exit $rc)" \
+    bash -c "test $rc = 0 && grep -q \"reply to 'migrate' was lost\" '$KT/err7' '$KT/out7'"
+check "lost reply to migrate: QEMU on hostB runs lr, none is left on hostA" \
+    bash -c "running_on '$KT/b' lr && ! running_on '$KT/a' lr &&
+             timeout 60 '$DRIVE' qmp '$KT/b' lr query-status | grep -q running"
+check "lost reply to migrate: the guest is alive on hostB, memory intact" alive_on "$KT/b" lr
+loc=$(V --json job show 1 2>/dev/null | python3 -c 'import json,sys; print((json.load(sys.stdin).get("location") or {}).get("host"))' 2>/dev/null)
+check "lost reply to migrate: job show says hostB, as QEMU does" test "$loc" = hostB
+kill "$proxy" 2>/dev/null; wait "$proxy" 2>/dev/null
+[ "$TAP_FAILED" = 0 ] || { diag "$(cat "$KT/lr.log" 2>/dev/null)"; tail -n 8 "$KT/err7" | sed 's/^/# /'; }
+
 [ "$TAP_FAILED" = 0 ] || { diag "stderr:"; tail -n 5 "$KT"/err* | sed 's/^/# /'; }
 echo "1..$TAP_N"
 exit 0

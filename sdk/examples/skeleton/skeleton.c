@@ -37,6 +37,16 @@
  *   shared-path=DIR             a volume every host reaches (SAN, NFS); new
  *                               VMs start there instead of /srv/vms
  *
+ * Fault switches, for tests/faults and bench/faults: `fault=KIND@WHERE` in
+ * [hypervisor], with `fault-count=N` (default 1) hits before it clears
+ * itself. WHERE is prepare, transfer or switchover; KIND is error (the
+ * server refuses the call; nothing changes), cut (the connection drops
+ * before the call arrives), disk-full (no space left at the destination),
+ * dest-down (the destination host dies: its partial copy is left for
+ * repair) or lost-reply (switchover only: the hypervisor carries the move
+ * out, then the reply is lost; migrate() asks the hypervisor where the VM
+ * is instead of guessing).
+ *
  * The facts a real hypervisor would report can be changed in the state file
  * (tests and demos do): [host NAME] status=maintenance|limited|disconnected,
  * memory-free=BYTES|unknown, cpu=PERCENT, networks=lan;dmz, compat=CLASS,
@@ -548,6 +558,63 @@ hv_ignores(GKeyFile *kf, const char *field)
     return ignore && g_strv_contains((const char *const *)ignore, field);
 }
 
+/* The fault switch of the stand-in hypervisor (see the top of the file):
+ * the KIND of the fault armed at @where, one hit consumed, else NULL. */
+static char *
+hv_fault(SkeletonBackend *b, const char *where)
+{
+    g_autoptr(GKeyFile) kf = NULL;
+    g_autofree char *f = NULL;
+    char *at;
+    gint64 count;
+    int fd;
+
+    if (!(kf = state_load(b, &fd, NULL)))
+        return NULL;
+    f = g_key_file_get_string(kf, "hypervisor", "fault", NULL);
+    at = f ? strchr(f, '@') : NULL;
+    if (!at || strcmp(at + 1, where) != 0) {
+        state_unlock(fd);
+        return NULL;
+    }
+    *at = '\0';
+    count = g_key_file_has_key(kf, "hypervisor", "fault-count", NULL)
+                ? g_key_file_get_int64(kf, "hypervisor", "fault-count", NULL)
+                : 1;
+    if (count <= 1) {
+        g_key_file_remove_key(kf, "hypervisor", "fault", NULL);
+        g_key_file_remove_key(kf, "hypervisor", "fault-count", NULL);
+    } else
+        g_key_file_set_int64(kf, "hypervisor", "fault-count", count - 1);
+    state_save(b, kf, NULL);
+    state_unlock(fd);
+    return g_steal_pointer(&f);
+}
+
+/* The error a fault of @kind at @where makes (lost-reply: a timeout). */
+static void
+fault_error(SkeletonBackend *b, const char *kind, const char *where, const char *dest,
+            GError **error)
+{
+    if (!strcmp(kind, "cut"))
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "skeleton[%s]: connection to the hypervisor lost during %s", b->name, where);
+    else if (!strcmp(kind, "disk-full"))
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NO_SPACE,
+                    "skeleton[%s]: no space left on host '%s' during %s", b->name, dest, where);
+    else if (!strcmp(kind, "dest-down"))
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "skeleton[%s]: destination host '%s' stopped answering during %s", b->name,
+                    dest, where);
+    else if (!strcmp(kind, "lost-reply"))
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
+                    "skeleton[%s]: no reply to the %s call", b->name, where);
+    else
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "skeleton[%s]: the hypervisor refused the %s call (server error)", b->name,
+                    where);
+}
+
 /* Moves the VM in the "hypervisor": the switchover of this backend. The
  * copy becomes the VM in the same atomic write. */
 static gboolean
@@ -582,6 +649,19 @@ move_vm(SkeletonBackend *b, const VmshiftMigrationSpec *spec, GError **error)
     return ok;
 }
 
+/* Whether @vm is where @spec sends it: on its host, and for a move of
+ * storage (with or without the host) in its directory. */
+static gboolean
+moved_as_asked(const VmshiftMigrationSpec *spec, const VmshiftVm *vm)
+{
+    g_autofree char *under = spec->dest_path ? g_strconcat(spec->dest_path, "/", NULL) : NULL;
+
+    if (!spec->dest_host && !under)
+        return FALSE;
+    return (!spec->dest_host || g_strcmp0(vm->host, spec->dest_host) == 0)
+           && (!under || g_str_has_prefix(vm->config_path, under));
+}
+
 /* The move read back from the hypervisor: host, power state, each disk's
  * place and each NIC's network as the spec asks. A difference fails the
  * job, naming the field; what matched is the job's "verified" result. */
@@ -602,6 +682,9 @@ verify_moved(SkeletonBackend *b, const VmshiftMigrationSpec *spec, const Vmshift
                              vm->power_state == VMSHIFT_POWER_RUNNING ? "running" : "stopped");
     if (g_strcmp0(vm->host, host) != 0)
         bad = g_strdup_printf("it is on '%s', not '%s'", vm->host, host);
+    else if (spec->dest_path && !moved_as_asked(spec, vm))
+        bad = g_strdup_printf("its files are in %s, not under %s", vm->config_path,
+                              spec->dest_path);
     else if ((vm->power_state == VMSHIFT_POWER_RUNNING) != want_run)
         bad = g_strdup_printf("it is %s", want_run ? "stopped" : "running");
     for (guint i = 0; !bad && i < vm->disks->len; i++) {
@@ -629,37 +712,48 @@ verify_moved(SkeletonBackend *b, const VmshiftMigrationSpec *spec, const Vmshift
     return TRUE;
 }
 
+/* Whether the VM read back from the hypervisor (@now) is no longer where
+ * it was (@before): the switchover is one atomic write, so any difference
+ * in host, directory or disk place means it happened. */
 static gboolean
-skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
-                 guint32 flags, GError **error)
+vm_moved(const VmshiftVm *before, const VmshiftVm *now)
 {
-    g_autoptr(VmshiftVm) vm = NULL;
+    const VmshiftDisk *d0 = before->disks->len ? g_ptr_array_index(before->disks, 0) : NULL;
+    const VmshiftDisk *d1 = now->disks->len ? g_ptr_array_index(now->disks, 0) : NULL;
+
+    return g_strcmp0(before->host, now->host) != 0
+           || g_strcmp0(before->config_path, now->config_path) != 0
+           || g_strcmp0(d0 ? d0->path : NULL, d1 ? d1->path : NULL) != 0;
+}
+
+/* The transfer: the copy at the destination, in steps, each a
+ * cancellation point (and where a fault switch can strike). */
+static gboolean
+transfer(SkeletonBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *vm, VmshiftJob *job,
+         GError **error)
+{
     GCancellable *cancel = vmshift_job_get_cancellable(job);
+    const char *dest = spec->dest_host ? spec->dest_host : vm->host;
     const guint64 total = 2 * GiB;
     const guint steps = 20;
 
-    if (!vmshift_check_flags(flags, 0, "migrate", error))
-        return FALSE;
-    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_VALIDATE, error))
-        return FALSE;
-    if (!(vm = skeleton_get_vm(b, spec->vm, 0, error)))
-        return FALSE;
-    vmshift_job_set_location(job, vm->host, "running");
-
-    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error))
-        return FALSE;
-    /* Record what repair() needs before anything changes. */
-    if (!vmshift_job_save(job, "source-host", vm->host, error))
-        return FALSE;
-
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error))
         return FALSE;
-    if (!set_copy(b, vm->name, vmshift_job_get_id(job),
-                  spec->dest_host ? spec->dest_host : vm->host, spec->dest_path, NULL, NULL, error))
+    if (!set_copy(b, vm->name, vmshift_job_get_id(job), dest, spec->dest_path, NULL, NULL, error))
         return FALSE;
     for (guint i = 1; i <= steps; i++) {
+        g_autofree char *fault = NULL;
         /* Each step: a slice of the transfer, then a cancellation point. */
         g_usleep((gulong)(b->transfer_seconds * G_USEC_PER_SEC / steps));
+        if (i == steps / 2 && (fault = hv_fault(b, "transfer"))) {
+            fault_error(b, fault, "transfer", dest, error);
+            /* a refusal or a full disk: the copy can go; a cut or a dead
+             * destination leaves it for repair */
+            if (!strcmp(fault, "error") || !strcmp(fault, "disk-full"))
+                set_copy(b, vm->name, NULL, NULL, NULL, vmshift_job_get_id(job), NULL, NULL);
+            vmshift_job_set_location(job, vm->host, "running");
+            return FALSE;
+        }
         if (g_cancellable_set_error_if_cancelled(cancel, error)) {
             /* The copy goes; the VM is still at home. */
             set_copy(b, vm->name, NULL, NULL, NULL, vmshift_job_get_id(job), NULL, NULL);
@@ -672,13 +766,88 @@ skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
         }
         vmshift_job_set_bytes(job, total * i / steps, total);
     }
+    return TRUE;
+}
+
+/* The switchover call. A call without an answer (a cut connection, a lost
+ * reply) is never sent again: the hypervisor is asked where the VM is, and
+ * that decides. */
+static gboolean
+switchover(SkeletonBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *vm,
+           VmshiftJob *job, GError **error)
+{
+    g_autofree char *fault = NULL;
+    g_autoptr(VmshiftVm) now = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *dest = spec->dest_host ? spec->dest_host : vm->host;
 
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error))
         return FALSE;
-    if (!move_vm(b, spec, error)) {
+    fault = hv_fault(b, "switchover");
+    if (fault && strcmp(fault, "lost-reply") != 0) {
+        fault_error(b, fault, "switchover", dest, &local);
+    } else if (!move_vm(b, spec, &local)) {
         vmshift_job_set_location(job, vm->host, "running");
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    } else if (fault)
+        fault_error(b, fault, "switchover", dest, &local);
+    if (!local)
+        return TRUE;
+    if (!g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION)
+        && !g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT)) {
+        /* a definite refusal: nothing moved */
+        vmshift_job_set_location(job, vm->host, "running");
+        g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
+    if (!(now = skeleton_get_vm(b, spec->vm, 0, error))) {
+        g_prefix_error(error, "%s; where the VM is could not be read back: ", local->message);
+        return FALSE; /* the location stays unknown */
+    }
+    vmshift_job_set_location(job, now->host,
+                             now->power_state == VMSHIFT_POWER_RUNNING ? "running" : "stopped");
+    if (vm_moved(vm, now)) {
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING,
+                        "%s; the hypervisor shows the switchover done: VM '%s' on '%s'",
+                        local->message, now->name, now->host);
+        return TRUE;
+    }
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                "%s; the hypervisor shows VM '%s' still on '%s': not moved", local->message,
+                now->name, now->host);
+    return FALSE;
+}
+
+static gboolean
+skeleton_migrate(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                 guint32 flags, GError **error)
+{
+    g_autoptr(VmshiftVm) vm = NULL;
+    g_autofree char *fault = NULL;
+
+    if (!vmshift_check_flags(flags, 0, "migrate", error))
+        return FALSE;
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_VALIDATE, error))
+        return FALSE;
+    if (!(vm = skeleton_get_vm(b, spec->vm, 0, error)))
+        return FALSE;
+    vmshift_job_set_location(job, vm->host, "running");
+
+    if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error))
+        return FALSE;
+    if ((fault = hv_fault(b, "prepare"))) {
+        fault_error(b, fault, "prepare", spec->dest_host ? spec->dest_host : vm->host, error);
+        return FALSE;
+    }
+    /* Record what repair() needs before anything changes. */
+    if (!vmshift_job_save(job, "source-host", vm->host, error))
+        return FALSE;
+
+    if (!transfer(b, spec, vm, job, error))
+        return FALSE;
+    if (!switchover(b, spec, vm, job, error))
+        return FALSE;
     /* The VM has moved; the reply takes this long (not a cancellation
      * point: the switchover is done, whatever is asked now). */
     g_usleep((gulong)(b->switchover_reply_seconds * G_USEC_PER_SEC));
@@ -716,9 +885,9 @@ skeleton_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **erro
     if (!(vm = skeleton_get_vm(b, spec->vm, 0, error)))
         return FALSE;
     source = vmshift_job_get_saved(job, "source-host");
-    vmshift_job_set_location(job, vm->host, "running");
-    if (vmshift_job_get_phase(job) >= VMSHIFT_PHASE_SWITCHOVER && spec->dest_host
-        && g_strcmp0(vm->host, spec->dest_host) == 0) {
+    vmshift_job_set_location(job, vm->host,
+                             vm->power_state == VMSHIFT_POWER_RUNNING ? "running" : "stopped");
+    if (vmshift_job_get_phase(job) >= VMSHIFT_PHASE_SWITCHOVER && moved_as_asked(spec, vm)) {
         vmshift_job_set_result(job, "repair", "resumed");
     } else if (vmshift_job_get_phase(job) <= VMSHIFT_PHASE_VALIDATE || !source) {
         vmshift_job_set_result(job, "repair", "nothing-to-do");

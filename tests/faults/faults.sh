@@ -1,0 +1,88 @@
+#!/bin/sh
+# The fault-injection matrix's quick sample (issue 13 item 7; the full run
+# is bench/faults, 500 faults per backend), through the vmshift command and
+# checked from the peer's own view by bench/faults (the skeleton's state
+# file, the Hyper-V simulator's /state):
+#  - skeleton: one case per (move, fault) pair, 84 cases: live, cold,
+#    storage and host+storage moves x vmshift killed -9 at each phase, the
+#    hypervisor's server error, cut connection, lost reply, full disk and
+#    dead destination, and job cancel raced with the transfer and the
+#    switchover; after each, repair, then: the VM in exactly one place, not
+#    half moved, the journal's location and outcome as the peer shows;
+#  - the matrix can fail: a hypervisor that applies half a move (the
+#    skeleton's ignore=path) shows in the disks column and exits 1;
+#  - vmshift processes starting at once on a new state directory all get
+#    the same, complete journal (one saw a 0-byte file and refused it);
+#  - Hyper-V simulator: a sample of 16 cases; every column 0 (the ACL
+#    column is a TODO while plugins/hyperv grants no ACE on the
+#    "Virtual Machines" folder, see the report in bench/README.md).
+# TAP; the plan comes last.
+set -u
+B=${VMSHIFT_BUILDDIR:-.}
+S=${VMSHIFT_SRCDIR:-.}
+VMSHIFT=$B/host/vmshift
+FAULTS=$S/bench/faults
+T=$(mktemp -d "${TMPDIR:-/tmp}/vmshift-faults.XXXXXX")
+chmod 755 "$T"
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for f in "$@"; do sed 's/^/# /' "$f" | tail -n 30; done; }
+# row BACKEND FILE: the table row of BACKEND (FAULTS LOST TWICE LOCATION ACL DISKS LEFTOVERS)
+row() { awk -v b="$1" '$1 == b { print $2, $3, $4, $5, $6, $7, $8 }' "$2"; }
+
+if [ ! -f "$B/tests/skeleton/.libs/skeleton.so" ] || ! command -v python3 >/dev/null; then
+    echo "1..0 # SKIP needs the skeleton plugin and python3"
+    exit 0
+fi
+export VMSHIFT_BUILDDIR=$B VMSHIFT_SRCDIR=$S
+
+# ---- skeleton: every (move, fault) pair once ------------------------------------------
+python3 "$FAULTS" -b skeleton --quick -n 84 >"$T/skel" 2>&1; rc=$?
+if [ $rc -eq 0 ] && [ "$(row skeleton "$T/skel")" = "84 0 0 0 0 0 0" ]; then
+    ok "skeleton: 84 faults (4 moves x 21 faults), none lost, twice, misplaced or half moved"
+else notok "skeleton matrix (exit $rc)" "$T/skel"; fi
+grep -q "job states before repair: .*interrupted [1-9]" "$T/skel" \
+    && grep -q "job states before repair: .*failed [1-9]" "$T/skel" \
+    && ok "skeleton: the faults struck (jobs interrupted and failed before the repairs)" \
+    || notok "skeleton: no fault struck" "$T/skel"
+
+# ---- the matrix fails when the peer is left half moved ---------------------------------
+python3 "$FAULTS" -b skeleton --quick -n 12 --only host+storage/ --sabotage >"$T/sab" 2>&1; rc=$?
+set -- $(row skeleton "$T/sab")
+if [ $rc -eq 1 ] && [ "${6:-0}" -gt 0 ] && grep -q "disks: half moved" "$T/sab"; then
+    ok "a hypervisor that applies half a move: the disks column counts it, exit 1"
+else notok "sabotaged matrix (exit $rc)" "$T/sab"; fi
+
+# ---- a new journal, many vmshift processes at once ------------------------------------
+mkdir -p "$T/p" "$T/e" && chmod 755 "$T/p" "$T/e"
+cp "$B/tests/skeleton/.libs/skeleton.so" "$T/p/" && chmod 755 "$T/p/skeleton.so"
+printf '[backend demo]\nplugin=skeleton\nstate-file=%s/demo.state\n' "$T" >"$T/e/vmshift.conf"
+V() { "$VMSHIFT" --config "$T/e/vmshift.conf" --plugin-dir "$T/p" --state-dir "$T/st" "$@"; }
+V vms >/dev/null 2>&1
+fails=0
+for round in 1 2 3 4 5; do
+    rm -rf "$T/st"; pids=
+    for i in 1 2 3 4 5 6; do V jobs >"$T/o$i" 2>"$T/r$i" & pids="$pids $!"; done
+    for p in $pids; do wait "$p" || fails=$((fails + 1)); done
+done
+if [ $fails -eq 0 ] && V journal check >"$T/jc" 2>&1 && [ -z "$(ls "$T/st" | grep -v '^journal.db')" ]; then
+    ok "30 vmshift processes on 5 new state directories: all exit 0, one complete journal"
+else notok "concurrent first use ($fails failed)" "$T/r1" "$T/jc"; fi
+
+# ---- Hyper-V simulator sample -----------------------------------------------------------
+if [ -f "$B/plugins/hyperv/.libs/hyperv.so" ]; then
+    python3 "$FAULTS" -b hyperv -n 16 --seed 7 >"$T/hv" 2>&1; rc=$?
+    set -- $(row hyperv "$T/hv")
+    if [ "${1:-}" = 16 ] && [ "$2 $3 $4 $6 $7" = "0 0 0 0 0" ] \
+        && ! grep -E "^# hyperv: [a-z+-]+/" "$T/hv" | grep -vq " acl: "; then
+        ok "hyperv: 16 faults, none lost, twice, misplaced, half moved or left over"
+    else notok "hyperv matrix (exit $rc)" "$T/hv"; fi
+    if [ "${5:-x}" = 0 ]; then ok "hyperv: ACLs complete after every repair"
+    else echo "not ok $((n = n + 1)) - hyperv: ACLs complete after every repair # TODO plugins/hyperv/hyperv-acl.c grants nothing on 'Virtual Machines' ($5 cases)"; fi
+else
+    echo "ok $((n = n + 1)) # SKIP hyperv plugin not built"
+    echo "ok $((n = n + 1)) # SKIP hyperv plugin not built"
+fi
+echo "1..$n"
