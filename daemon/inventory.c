@@ -251,6 +251,8 @@ daemon_opts_from_json(json_object *body, HostMigrateOpts *o, GError **error)
             ok = pairs(v, k, &o->networks, error);
         else if (!strcmp(k, "options"))
             ok = pairs(v, k, &o->options, error);
+        else if (!strcmp(k, "ips"))
+            ok = pairs(v, k, &o->ips, error);
         else if (!strcmp(k, "switchover_at"))
             ok = opt_string(v, k, &o->switchover_at, error);
         else

@@ -180,6 +180,7 @@ request_body(const char *vm, const HostMigrateOpts *m, gboolean storage)
     add_pairs(o, "disk_paths", m->disk_paths);
     add_pairs(o, "networks", m->networks);
     add_pairs(o, "options", m->options);
+    add_pairs(o, "ips", m->ips); /* NIC -> "ADDR/PREFIX[,GATEWAY]" */
     out = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return out;

@@ -100,7 +100,7 @@ report_job(HostSession *s, HostJournal *j, HostJobRun *run)
 static int
 run_job_full(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
              const VmshiftMigrationSpec *spec, gint64 repair_id, HostRepairMode mode,
-             const char *reason, GPtrArray *guest)
+             const char *reason)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(HostJournal) j = host_session_journal(s, &err);
@@ -125,7 +125,6 @@ run_job_full(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *
     }
     if (kind == HOST_JOB_REPAIR)
         host_job_run_set_repair(run, mode, reason);
-    host_job_run_set_guest(run, guest);
     if (!s->g->json)
         host_progress_line(ctx.progress, "job %" G_GINT64_FORMAT ": %s %s", host_job_run_id(run),
                            host_job_kind_name(kind),
@@ -145,14 +144,14 @@ int
 host_cmd_run_job(HostSession *s, HostJobKind kind, HostBackend *b, const VmshiftVm *vm,
                  const VmshiftMigrationSpec *spec, gint64 repair_id)
 {
-    return run_job_full(s, kind, b, vm, spec, repair_id, HOST_REPAIR_AUTO, NULL, NULL);
+    return run_job_full(s, kind, b, vm, spec, repair_id, HOST_REPAIR_AUTO, NULL);
 }
 
 int
 host_cmd_run_repair(HostSession *s, HostBackend *b, const VmshiftMigrationSpec *spec,
                     gint64 repair_id, HostRepairMode mode, const char *reason)
 {
-    return run_job_full(s, HOST_JOB_REPAIR, b, NULL, spec, repair_id, mode, reason, NULL);
+    return run_job_full(s, HOST_JOB_REPAIR, b, NULL, spec, repair_id, mode, reason);
 }
 
 static int
@@ -162,10 +161,12 @@ print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const Vmshift
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) f = host_validate(b, spec, vm, &err);
     g_autofree char *cmd = host_spec_command_line(host_backend_name(b), spec);
+    g_autoptr(VmshiftMigrationSpec) ps = host_spec_for_plugin(spec); /* without --ip */
+    g_autoptr(GPtrArray) guest = NULL;
     guint errors = 0, warnings = 0;
     gboolean would_run;
 
-    if (!f)
+    if (!f || !host_spec_guest(spec, &guest, &err))
         return host_cmd_fail(err);
     host_findings_count(f, &errors, &warnings);
     would_run = !errors && (!warnings || spec->force);
@@ -197,14 +198,21 @@ print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const Vmshift
         printf("  storage:   %s\n", spec->dest_path         ? spec->dest_path
                                     : spec->disk_paths->len ? "per disk (see --disk-path)"
                                                             : "stays where it is");
-        if (spec->options) {
-            g_autofree char *opts = g_variant_print(spec->options, FALSE);
+        if (ps->options) {
+            g_autofree char *opts = g_variant_print(ps->options, FALSE);
             printf("  options:   %s\n", opts);
         }
-        printf("  phases:    validate, prepare, transfer, switchover%s, cleanup\n",
-               vmshift_migration_spec_moves_storage(spec) && host_backend_has_op(b, "recreate_acl")
-                   ? ", acl"
-                   : "");
+        for (guint i = 0; guest && i < guest->len; i++) {
+            const VmshiftGuestNic *g = guest->pdata[i];
+            printf("  guest:     NIC %s -> %s/%u%s%s (--ip, after the move)\n", g->nic, g->address,
+                   g->prefix_len, g->gateway ? " gateway " : "", g->gateway ? g->gateway : "");
+        }
+        printf(
+            "  phases:    validate, prepare, transfer, switchover%s, cleanup\n",
+            (vmshift_migration_spec_moves_storage(spec) && host_backend_has_op(b, "recreate_acl"))
+                    || guest
+                ? ", acl"
+                : "");
         printf("\nChecks:\n");
         host_findings_print(f, stdout);
         printf("\nEquivalent command:\n  %s\n", cmd);
@@ -224,11 +232,10 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
     g_autoptr(VmshiftVm) vm = NULL;
     g_autofree char *placement = NULL;
     g_autoptr(VmshiftMigrationSpec) spec = NULL;
-    g_autoptr(GPtrArray) guest = NULL;
     int rc;
 
-    /* a running vmshiftd takes the job (client.c); --ip runs here */
-    if (!o->m.dry_run && !o->m.ips
+    /* a running vmshiftd takes the job (client.c) */
+    if (!o->m.dry_run
         && host_client_migrate(s, args[0], &o->m, storage, o->detach, o->cancel_on_interrupt, &rc))
         return rc;
     spec = host_build_spec_run(s->reg, args[0], &o->m, storage, NULL, &b, &vm, &placement, &err);
@@ -240,10 +247,8 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
         host_backend_unsupported(b, "migrate", &err);
         return host_cmd_fail(err);
     }
-    if (!host_spec_parse_ips(o->m.ips, &guest, &err))
-        return host_cmd_fail(err);
     return run_job_full(s, storage ? HOST_JOB_STORAGE : HOST_JOB_MIGRATE, b, vm, spec, 0,
-                        HOST_REPAIR_AUTO, NULL, guest);
+                        HOST_REPAIR_AUTO, NULL);
 }
 
 int

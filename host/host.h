@@ -445,10 +445,6 @@ HostJobRun *host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend 
 /* Before host_job_run_start() of a repair: how to repair (@reason: the
  * admin's words for --dismiss, kept in the journal). */
 void host_job_run_set_repair(HostJobRun *run, HostRepairMode mode, const char *reason);
-/* Before host_job_run_start() of a migrate job: the guest's new network
- * settings (--ip, VmshiftGuestNic), applied by the plugin's customize_guest
- * after the move (a reference is taken; NULL or empty: none). */
-void host_job_run_set_guest(HostJobRun *run, GPtrArray *nics);
 void host_job_run_start(HostJobRun *run);
 gboolean host_job_run_is_done(HostJobRun *run);
 /* Polls the journal's cancel request and refreshes progress; from the main
@@ -537,6 +533,15 @@ gboolean host_spec_parse_options(char **items, GVariant **out, GError **error);
  * NULL for none; FALSE naming the item that is not that (an address or
  * gateway that is not IPv4/IPv6, a prefix out of range, a NIC twice). */
 gboolean host_spec_parse_ips(char **items, GPtrArray **out, GError **error);
+/* The options key under which a spec carries --ip's items (a string array):
+ * journaled with the spec, shown as --ip by host_spec_command_line(), read
+ * by check_migration of a plugin with customize_guest, never by migrate. */
+#define HOST_SPEC_IP_KEY "vmshift.ip"
+/* @spec's --ip as a VmshiftGuestNic list (NULL: none). */
+gboolean host_spec_guest(const VmshiftMigrationSpec *spec, GPtrArray **out, GError **error);
+/* A copy of @spec for the plugin's migrate: without --ip, and without
+ * --start when --ip is there (the guest phase starts the VM). */
+VmshiftMigrationSpec *host_spec_for_plugin(const VmshiftMigrationSpec *spec);
 /* "auto" (or NULL), "san", "network" -> VMSHIFT_TRANSFER_*; FALSE otherwise. */
 gboolean host_spec_parse_transfer(const char *s, guint32 *out);
 /* VMSHIFT_TRANSFER_* -> "auto", "san", "network" (static). */

@@ -47,7 +47,6 @@ struct HostJobRun {
     gboolean plugin_holds; /* the plugin copies ahead and holds (else the host waits) */
     gboolean hold_seen;    /* the wait was recorded (schedule state waiting) */
     gboolean released;     /* the time came: the switchover went ahead */
-    GPtrArray *guest;      /* --ip: VmshiftGuestNic, customize_guest after the move */
 };
 
 static const char *const kind_names[] = {
@@ -405,25 +404,28 @@ run_acl_phase(HostJobRun *r, const char *vm, GError **error)
     return FALSE;
 }
 
-/* --ip: the plugin's guest customization, after the switchover and the
- * acl phase (in that phase). The plugin got the move without --start (the
- * guest takes its address at the next boot); the job's spec still has it,
- * and the plugin starts the VM after customizing it. */
+/* --ip (the spec's HOST_SPEC_IP_KEY): the plugin's guest customization,
+ * after the switchover and the acl phase (in that phase), once per job (a
+ * repair runs it when the interrupted run had not done it). The plugin got
+ * the move without --start; it starts the VM after customizing it. */
 static gboolean
 run_guest_phase(HostJobRun *r, GError **error)
 {
-    if (!r->guest || !r->guest->len)
-        return TRUE;
+    g_autoptr(GPtrArray) guest = NULL;
+    g_autofree char *done = vmshift_job_get_saved(r->job, "host.guest");
+
+    if (!host_spec_guest(r->spec, &guest, error) || !guest || done)
+        return !error || !*error;
     if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
         return FALSE;
-    for (guint i = 0; i < r->guest->len; i++) {
-        const VmshiftGuestNic *g = r->guest->pdata[i];
+    for (guint i = 0; i < guest->len; i++) {
+        const VmshiftGuestNic *g = guest->pdata[i];
         vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "guest customization: NIC %s -> %s/%u%s%s",
                         g->nic, g->address, g->prefix_len, g->gateway ? " gateway " : "",
                         g->gateway ? g->gateway : "");
     }
-    if (host_backend_customize_guest(r->b, r->spec->vm, r->guest, r->job, error))
-        return TRUE;
+    if (host_backend_customize_guest(r->b, r->spec->vm, guest, r->job, error))
+        return vmshift_job_save(r->job, "host.guest", "customized", error);
     g_prefix_error(error, "the VM moved, but its guest customization (--ip) failed: ");
     return FALSE;
 }
@@ -433,6 +435,8 @@ run_guest_phase(HostJobRun *r, GError **error)
 static gboolean
 run_move(HostJobRun *r, GError **error)
 {
+    g_autoptr(VmshiftMigrationSpec) s = host_spec_for_plugin(r->spec);
+
     if (!run_validate(r, error))
         return FALSE;
     if (r->switchover_at && !r->plugin_holds) {
@@ -442,15 +446,8 @@ run_move(HostJobRun *r, GError **error)
         if (!vmshift_job_hold_switchover(r->job, NULL, NULL, error) || !run_validate(r, error))
             return FALSE;
     }
-    if (r->guest && r->guest->len && r->spec->start) {
-        g_autoptr(VmshiftMigrationSpec) s = vmshift_migration_spec_copy(r->spec);
-        s->start = 0;
-        if (!host_backend_migrate(r->b, s, r->job, error))
-            return FALSE;
-    } else if (!host_backend_migrate(r->b, r->spec, r->job, error)) {
-        return FALSE;
-    }
-    return run_acl_phase(r, r->spec->vm, error) && run_guest_phase(r, error);
+    return host_backend_migrate(r->b, s, r->job, error) && run_acl_phase(r, r->spec->vm, error)
+           && run_guest_phase(r, error);
 }
 
 /* Whether the repaired job's move took effect, from what the plugin's
@@ -556,8 +553,9 @@ run_repair(HostJobRun *r, GError **error)
         return FALSE;
     moved = repair_moved(r);
     if (moved) {
-        /* every phase the job had not finished: the acl phase too */
-        if (r->reached != VMSHIFT_PHASE_DONE && !run_acl_phase(r, r->spec->vm, error))
+        /* every phase the job had not finished: acl, --ip's customization */
+        if (r->reached != VMSHIFT_PHASE_DONE
+            && (!run_acl_phase(r, r->spec->vm, error) || !run_guest_phase(r, error)))
             return FALSE;
         if (r->repair_mode == HOST_REPAIR_RETRY)
             vmshift_job_set_result(r->job, "repair", "retried");
@@ -900,14 +898,6 @@ host_job_run_set_repair(HostJobRun *r, HostRepairMode mode, const char *reason)
 }
 
 void
-host_job_run_set_guest(HostJobRun *r, GPtrArray *nics)
-{
-    g_clear_pointer(&r->guest, g_ptr_array_unref);
-    if (nics)
-        r->guest = g_ptr_array_ref(nics);
-}
-
-void
 host_job_run_start(HostJobRun *r)
 {
     g_autofree char *name = g_strdup_printf("job-%" G_GINT64_FORMAT, r->id);
@@ -1034,7 +1024,6 @@ host_job_run_free(HostJobRun *r)
     g_free(r->label);
     g_free(r->reason);
     g_free(r->source_host);
-    g_clear_pointer(&r->guest, g_ptr_array_unref);
     g_ptr_array_unref(r->queue);
     g_mutex_clear(&r->qlock);
     g_mutex_clear(&r->loclock);

@@ -45,6 +45,12 @@ host_spec_parse_options(char **items, GVariant **out, GError **error)
             return FALSE;
         }
         k = g_strndup(items[i], eq - items[i]);
+        if (g_str_has_prefix(k, "vmshift.")) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "--option %s: keys 'vmshift.*' are the host's own (--ip is '%s')", items[i],
+                        HOST_SPEC_IP_KEY);
+            return FALSE;
+        }
         if (g_hash_table_contains(seen, k)) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
                         "--option %s: key '%s' given twice", items[i], k);
@@ -137,6 +143,81 @@ host_spec_parse_ips(char **items, GPtrArray **out, GError **error)
     return TRUE;
 }
 
+/* --ip in the spec: @items (as written) under HOST_SPEC_IP_KEY in the
+ * options, so that the journal's spec, check, the daemon and repair carry
+ * them as they carry every other part of the spec */
+static void
+spec_add_ips(VmshiftMigrationSpec *spec, char **items)
+{
+    g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
+    GVariantIter it;
+    const char *k;
+    GVariant *v;
+
+    if (!items || !items[0])
+        return;
+    if (spec->options) {
+        g_variant_iter_init(&it, spec->options);
+        while (g_variant_iter_next(&it, "{&sv}", &k, &v)) {
+            if (strcmp(k, HOST_SPEC_IP_KEY) != 0)
+                g_variant_builder_add(&b, "{sv}", k, v);
+            g_variant_unref(v);
+        }
+        g_variant_unref(spec->options);
+    }
+    g_variant_builder_add(&b, "{sv}", HOST_SPEC_IP_KEY,
+                          g_variant_new_strv((const char *const *)items, -1));
+    spec->options = g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
+/* the --ip items of @spec (NULL: none) */
+static char **
+spec_ip_items(const VmshiftMigrationSpec *spec)
+{
+    g_autoptr(GVariant) v = NULL;
+
+    if (!spec || !spec->options)
+        return NULL;
+    v = g_variant_lookup_value(spec->options, HOST_SPEC_IP_KEY, G_VARIANT_TYPE_STRING_ARRAY);
+    return v ? g_variant_dup_strv(v, NULL) : NULL;
+}
+
+gboolean
+host_spec_guest(const VmshiftMigrationSpec *spec, GPtrArray **out, GError **error)
+{
+    g_auto(GStrv) items = spec_ip_items(spec);
+
+    *out = NULL;
+    return host_spec_parse_ips(items, out, error);
+}
+
+VmshiftMigrationSpec *
+host_spec_for_plugin(const VmshiftMigrationSpec *spec)
+{
+    VmshiftMigrationSpec *s = vmshift_migration_spec_copy(spec);
+    g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
+    g_auto(GStrv) ips = spec_ip_items(s);
+    GVariantIter it;
+    const char *k;
+    GVariant *v;
+    guint n = 0;
+
+    if (!ips)
+        return s;
+    s->start = 0; /* the guest phase starts the VM, after customizing it */
+    g_variant_iter_init(&it, s->options);
+    while (g_variant_iter_next(&it, "{&sv}", &k, &v)) {
+        if (strcmp(k, HOST_SPEC_IP_KEY) != 0) {
+            g_variant_builder_add(&b, "{sv}", k, v);
+            n++;
+        }
+        g_variant_unref(v);
+    }
+    g_variant_unref(s->options);
+    s->options = n ? g_variant_ref_sink(g_variant_builder_end(&b)) : NULL;
+    return s;
+}
+
 /* VmshiftTransfer -> its option value, in the enum's order */
 static const char *const transfer_names[] = { "auto", "san", "network" };
 
@@ -197,6 +278,7 @@ host_build_spec_run(HostRegistry *reg, const char *vm_spec, const HostMigrateOpt
         || !host_spec_parse_options(o->options, &spec->options, error)
         || !host_spec_parse_ips(o->ips, NULL, error))
         return NULL;
+    spec_add_ips(spec, o->ips);
     if (o->switchover_at && !host_parse_switchover(o->switchover_at, &spec->switchover_at, error))
         return NULL;
     if (!host_spec_parse_transfer(o->transfer, &spec->transfer)) {
@@ -326,12 +408,21 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
         g_variant_iter_init(&it, spec->options);
         while (g_variant_iter_next(&it, "{&sv}", &k, &v)) {
             g_autoptr(GVariant) val = v;
+            if (!strcmp(k, HOST_SPEC_IP_KEY))
+                continue; /* --ip, below */
             g_autofree char *vs = g_variant_is_of_type(val, G_VARIANT_TYPE_STRING)
                                       ? g_variant_dup_string(val, NULL)
                                       : g_variant_print(val, FALSE);
             g_autofree char *kv = g_strdup_printf("%s=%s", k, vs);
             g_string_append(s, " --option");
             append_arg(s, kv);
+        }
+    }
+    {
+        g_auto(GStrv) ips = spec_ip_items(spec);
+        for (guint i = 0; ips && ips[i]; i++) {
+            g_string_append(s, " --ip");
+            append_arg(s, ips[i]);
         }
     }
     if (spec->transfer != VMSHIFT_TRANSFER_AUTO)

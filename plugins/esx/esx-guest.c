@@ -4,6 +4,8 @@
  * read back (vSphere holds it pending until the next power-on:
  * config.tools.pendingCustomization), then, when the job's spec says
  * --start, PowerOnVM_Task, at which the guest takes the new settings.
+ * Before the move, check_migration refuses a --ip that does not cover
+ * every adapter (esx_guest_check_migration).
  */
 #include "config.h"
 
@@ -176,4 +178,93 @@ esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, Vmshi
                                                  : "applied at the next power-on");
     vmshift_job_set_result(job, "customize", res);
     return !start || customize_power_on(be, vm->value, vmname, job, error);
+}
+
+/* The key under which the host passes --ip's items ("NIC=ADDR/PREFIX[,GW]",
+ * a string array) in the options of check_migration (HOST_SPEC_IP_KEY). */
+#define ESX_IP_KEY "vmshift.ip"
+
+/* vSphere rewrites every adapter's settings, so each needs an --ip, and an
+ * --ip names an adapter of the VM (key, label or MAC); one line says which
+ * do not. */
+static gboolean
+check_every_nic(const EsxObject *vm, const char *vmname, const char *const *items, GError **error)
+{
+    g_autoptr(GString) missing = g_string_new(NULL);
+    guint n = 0;
+
+    for (guint i = 0; items[i] != NULL; i++) {
+        g_autofree char *nic = g_strndup(items[i], strcspn(items[i], "="));
+        if (esx_find_device(vm, nic, TRUE) == NULL) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "--ip %s: VM %s has no network adapter '%s' (give its key, label or MAC)",
+                        items[i], vmname, nic);
+            return FALSE;
+        }
+    }
+    for (xmlNode *d = vmshift_xml_first_element(esx_prop(vm, "config.hardware.device")); d != NULL;
+         d = vmshift_xml_next_element(d)) {
+        g_autofree char *t = vmshift_xml_xsi_type(d);
+        gboolean given = FALSE;
+        if (!esx_is_nic_type(t))
+            continue;
+        for (guint i = 0; items[i] != NULL && !given; i++) {
+            g_autofree char *nic = g_strndup(items[i], strcspn(items[i], "="));
+            given = esx_find_device(vm, nic, TRUE) == d;
+        }
+        if (given)
+            continue;
+        g_autofree char *key = vmshift_xml_child_text(d, VMSHIFT_NS_VIM25, "key");
+        xmlNode *di = vmshift_xml_child(d, VMSHIFT_NS_VIM25, "deviceInfo");
+        g_autofree char *label = vmshift_xml_child_text(di, VMSHIFT_NS_VIM25, "label");
+        g_string_append_printf(missing, "%s%s%s%s%s", n++ ? ", " : "", key, label ? " (" : "",
+                               label ? label : "", label ? ")" : "");
+    }
+    if (n == 0)
+        return TRUE;
+    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                "--ip: VM %s has no --ip for network adapter%s %s (vSphere's guest customization "
+                "rewrites every adapter's settings: give each one an --ip)",
+                vmname, n == 1 ? "" : "s", missing->str);
+    return FALSE;
+}
+
+/* check_migration: without --ip, esx_check_migration; with it, the same
+ * plan (the options without the host's key) and every adapter covered. */
+GPtrArray *
+esx_guest_check_migration(VmshiftBackend *be, const VmshiftMigrationSpec *spec, guint32 flags,
+                          GError **error)
+{
+    g_autoptr(GVariant)
+        ipv = spec->options != NULL
+                  ? g_variant_lookup_value(spec->options, ESX_IP_KEY, G_VARIANT_TYPE_STRING_ARRAY)
+                  : NULL;
+    if (ipv == NULL)
+        return esx_check_migration(be, spec, flags, error);
+    if (!vmshift_check_flags(flags, 0, "check_migration", error))
+        return NULL;
+    g_autoptr(VmshiftMigrationSpec) own = vmshift_migration_spec_copy(spec);
+    g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
+    GVariantIter it;
+    const char *k;
+    GVariant *v;
+    guint n = 0;
+    g_variant_iter_init(&it, spec->options);
+    while (g_variant_iter_next(&it, "{&sv}", &k, &v)) {
+        if (strcmp(k, ESX_IP_KEY) != 0) {
+            g_variant_builder_add(&b, "{sv}", k, v);
+            n++;
+        }
+        g_variant_unref(v);
+    }
+    g_clear_pointer(&own->options, g_variant_unref);
+    if (n > 0)
+        own->options = g_variant_ref_sink(g_variant_builder_end(&b));
+    g_auto(EsxInventory) inv = { 0 };
+    g_auto(EsxPlan) p = { 0 };
+    g_autofree const char **items = g_variant_get_strv(ipv, NULL);
+    if (!esx_plan_build(be, own, &inv, &p, NULL, error)
+        || !check_every_nic(p.vm, p.vm_name, items, error))
+        return NULL;
+    return g_ptr_array_ref(p.findings);
 }

@@ -27,6 +27,9 @@ gboolean esx_watch_changes(VmshiftBackend *be, const char *name, VmshiftChangeFu
 
 gboolean esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *nics, VmshiftJob *job,
                              guint32 flags, GError **error);
+/* esx-guest.c: check_migration, with --ip's every-adapter check */
+GPtrArray *esx_guest_check_migration(VmshiftBackend *be, const VmshiftMigrationSpec *spec,
+                                     guint32 flags, GError **error);
 gboolean esx_repair(VmshiftBackend *be, VmshiftJob *job, guint32 flags, GError **error);
 
 #endif

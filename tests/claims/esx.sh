@@ -156,6 +156,54 @@ claim_guest_ip() {
     V migrate $vm --to "$(other_host $vm)" --ip 4000=192.0.2.300/24; rc=$?
     check "esx guest-ip: a bad address is a usage error in one line naming it" \
         sh -c "[ $rc -eq 2 ] && [ \"\$(wc -l <'$CT/err')\" -eq 1 ] && grep -q \"'192.0.2.300' is not an IPv4 or IPv6 address\" '$CT/err'"
+    guest_ip_every_nic
+    guest_ip_repair
+}
+# --dry-run shows --ip; check and migrate refuse an --ip that misses one of
+# the VM's adapters before anything moves (vSphere rewrites them all)
+guest_ip_every_nic() {
+    vm=DC0_H0_VM0; from=$(prop $vm host); to=$(other_host $vm)
+    V migrate $vm --cold --to "$to" --ip 4000=192.0.2.79/24,192.0.2.1 --dry-run; rc=$?
+    check "esx guest-ip: --dry-run's equivalent command has --ip 4000=192.0.2.79/24,192.0.2.1; $vm stays on $from" \
+        sh -c "[ $rc -eq 0 ] && grep -q -- 'vmshift migrate .* --ip 4000=192.0.2.79/24,192.0.2.1' '$CT/out' && grep -q 'guest: *NIC 4000 -> 192.0.2.79/24 gateway 192.0.2.1' '$CT/out' && [ \"\$1\" = '$from' ]" _ "$(prop $vm host)"
+    sim add-nic $vm DC0_DVPG1 >/dev/null 2>&1
+    key2=$(sim nics $vm | awk -F '\t' '$1 != 4000 { print $1; exit }')
+    V check $vm --cold --to "$to" --ip 4000=192.0.2.79/24; rc=$?
+    check "esx guest-ip: check with --ip for adapter 4000 only (the simulator shows a 2nd adapter ${key2:-none}): NOT OK, one finding naming adapter $key2" \
+        sh -c "[ -n '$key2' ] && [ $rc -ne 0 ] && [ \"\$(grep -c 'no --ip for network adapter' '$CT/out')\" -eq 1 ] && grep -q \"no --ip for network adapter $key2 \" '$CT/out'"
+    V migrate $vm --cold --to "$to" --ip 4000=192.0.2.79/24; rc=$?
+    check "esx guest-ip: migrate with an adapter lacking --ip fails before the move naming adapter $key2; the simulator keeps $vm on $from" \
+        sh -c "[ $rc -ne 0 ] && grep -q \"validation failed.*no --ip for network adapter $key2 \" '$CT/err' && [ \"\$1\" = '$from' ]" _ "$(prop $vm host)"
+    V check $vm --cold --to "$to" --ip 4000=192.0.2.79/24 --ip "$key2=198.51.100.7/24"; rc=$?
+    check "esx guest-ip: check with an --ip for both adapters is OK" test $rc -eq 0
+    V check $vm --cold --to "$to" --ip 4000=192.0.2.79/24 --ip 4999=198.51.100.7/24; rc=$?
+    check "esx guest-ip: check with --ip for an adapter the VM lacks names it" \
+        sh -c "[ $rc -ne 0 ] && grep -q \"has no network adapter '4999'\" '$CT/out'"
+}
+# a job killed while its CustomizeVM_Task is in flight (the simulator holds
+# that call, then drops it unanswered): the VM moved, powered off, without
+# its customization; `job repair` customizes it and starts it (--start)
+guest_ip_repair() {
+    vm=DC0_C0_RP0_VM1; sim power $vm off >/dev/null 2>&1; to=$(other_host $vm)
+    ctl "delay?method=CustomizeVM_Task&ms=15000&count=1"
+    ctl "http?method=CustomizeVM_Task&mode=close"
+    "$VMSHIFT" --config "$CT/vmshift.conf" --plugin-dir "$CT/plugins" --state-dir "$CT/state" \
+        migrate $vm --cold --to "$to" --start --ip 4000=192.0.2.88/24,192.0.2.1 >"$CT/bg.out" 2>"$CT/bg.err" &
+    pid=$! # vmshift itself: the kill below is that of the process
+    i=0
+    while ! grep -q "adapter 4000: 192.0.2.88" "$CT/bg.err" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    sleep 1 # CustomizeVM_Task is on its way (held by the simulator)
+    kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+    ctl reset
+    id=$(last_job V)
+    V jobs
+    check "esx guest-ip repair: killed during CustomizeVM_Task: job $id interrupted; the simulator has $vm on $to, poweredOff, without the guest address 192.0.2.88" \
+        sh -c "grep -q '^$id .*interrupted' '$CT/out' && [ \"\$1\" = '$to' ] && [ \"\$2\" = poweredOff ] && [ \"\$3\" != 192.0.2.88 ]" \
+        _ "$(prop $vm host)" "$(prop $vm power)" "$(sim guest $vm | sed -n 's/^ip=//p')"
+    V job repair "$id"; rc=$?
+    check "esx guest-ip repair: job repair $id customizes and starts $vm: on $to, poweredOn, guest address 192.0.2.88 (vcsim-check)" \
+        sh -c "[ $rc -eq 0 ] && [ \"\$1\" = '$to' ] && [ \"\$2\" = poweredOn ] && [ \"\$3\" = 192.0.2.88 ]" \
+        _ "$(prop $vm host)" "$(prop $vm power)" "$(sim guest $vm | sed -n 's/^ip=//p')"
 }
 
 claims_run esx

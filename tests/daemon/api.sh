@@ -10,7 +10,7 @@ set -u
 . "${VMSHIFT_SRCDIR:-.}/tests/daemon/lib.sh"
 JSON=$B/tests/host/json-check
 
-echo "1..33"
+echo "1..35"
 start_daemon && ok "vmshiftd listens on its socket" || { notok "vmshiftd did not start" "$(cat "$T/d.log")"; exit 1; }
 
 # ---- the documents are the command's --json ----------------------------------------
@@ -55,6 +55,24 @@ VD migrate db1 --to beta --json >"$T/out" 2>"$T/err"; rc=$?
 if [ $rc -eq 0 ] && [ "$("$JSON" state <"$T/out")" = succeeded ] && [ "$("$JSON" location.host <"$T/out")" = beta ] \
     && [ "$(peer_host demo db1)" = beta ]; then ok "--json through the daemon: the job's document, db1 on beta"
 else notok "--json through the daemon (rc $rc)" "$(cat "$T/err")" "$(head -c 300 "$T/out")"; fi
+
+# --ip goes to the daemon (the request's "ips", no bypass): the skeleton has
+# no guest customization, and the daemon's refusal is the command's own line
+VD migrate web1 --to beta --ip eth0=192.0.2.5/24 >"$T/out" 2>"$T/err"; rc=$?
+V migrate web1 --to beta --ip eth0=192.0.2.5/24 --daemon no >"$T/out2" 2>"$T/err2"; rc2=$?
+code=$(api -o "$T/r" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d '{"kind":"migrate","vm":"web1","to":"beta","ips":{"eth0":"192.0.2.5/24"}}' "http://localhost/api/v1/jobs")
+# the client asks the daemon it is told of, even with --ip (none there: it says so)
+V migrate web1 --to beta --ip eth0=192.0.2.5/24 --daemon "$T/none.sock" >"$T/out3" 2>"$T/err3"; rc3=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "backend demo does not support --ip" "$T/err" \
+    && cmp -s "$T/err" "$T/err2" && [ $rc2 -eq $rc ] && [ "$code" -ge 400 ] && grep -q "does not support --ip" "$T/r" \
+    && [ $rc3 -eq 1 ] && grep -q "vmshiftd at $T/none.sock" "$T/err3" && [ "$(peer_host demo web1)" = alpha ]; then
+    ok "--ip through vmshiftd: POST /jobs with ips answers HTTP $code 'does not support --ip'; the client's one line equals the standalone command's; with no daemon at --daemon it says so; web1 stays on alpha"
+else notok "--ip through vmshiftd (rc $rc/$rc2/$rc3, HTTP $code, peer $(peer_host demo web1))" "$(cat "$T/err" "$T/err2" "$T/err3" "$T/r")"; fi
+code=$(api -o "$T/r" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d '{"kind":"migrate","vm":"web1","to":"beta","ips":["eth0=192.0.2.5/24"]}' "http://localhost/api/v1/jobs")
+if [ "$code" = 400 ] && grep -q "'ips' must be an object of strings" "$T/r"; then ok "POST /jobs with ips not an object: 400, naming 'ips'"
+else notok "POST /jobs with a bad ips (HTTP $code)" "$(cat "$T/r")"; fi
 
 # ---- events: a stream open during a job sees it run and succeed -------------------
 api -N "http://localhost/api/v1/events" >"$T/events" 2>/dev/null &

@@ -228,6 +228,25 @@ func main() {
 				fmt.Printf("%d\t%s\t%s\t%s\n", n.Key, label, n.MacAddress, nicNet(n))
 			}
 		}
+	case "add-nic":
+		// add-nic VM NETWORK: a second (third...) vmxnet3 adapter on NETWORK
+		need(args, 3)
+		vm := vmByName(args[1])
+		net, err := finder.Network(ctx, args[2])
+		if err != nil {
+			die("%v", err)
+		}
+		backing, err := net.EthernetCardBackingInfo(ctx)
+		if err != nil {
+			die("%v", err)
+		}
+		dev, err := object.EthernetCardTypes().CreateEthernetCard("vmxnet3", backing)
+		if err != nil {
+			die("%v", err)
+		}
+		if err := vm.AddDevice(ctx, dev); err != nil {
+			die("%v", err)
+		}
 	case "disks":
 		need(args, 2)
 		for _, d := range devices(args[1]) {
