@@ -339,7 +339,11 @@ json_object *host_json_events(GPtrArray *events);
 /* "HOST (DETAIL)", or what is known of an unverified location. */
 char *host_job_location_text(const HostJobRecord *r);
 
-/* Process identity: "BOOTID:STARTTIME" of @pid, or NULL when it is gone. */
+/* TEST-ONLY (testhook.c): with VMSHIFT_TEST_KILL_AT=PHASE[+MS] set, SIGKILL
+ * this process MS ms after the journal records @phase; unset, nothing. */
+void host_test_kill_at(VmshiftPhase phase);
+
+/* procid.c: "BOOTID:STARTTIME" of @pid, or NULL when it is gone. */
 char *host_process_identity(gint64 pid);
 gboolean host_process_alive(gint64 pid, const char *identity);
 

@@ -199,34 +199,6 @@ journal_write_failed(HostJobRun *r, const GError *e)
                                   e ? e->message : "unknown error"));
 }
 
-/* TEST-ONLY hook for tests/faults and bench/faults: with
- * VMSHIFT_TEST_KILL_AT=PHASE[+MS] in the environment, this process kills
- * itself (SIGKILL, as kill -9 would) MS milliseconds (default 0) after the
- * journal records PHASE. Unset, it does nothing. */
-static gpointer
-test_kill_later(gpointer ms)
-{
-    g_usleep((gulong)GPOINTER_TO_UINT(ms) * 1000);
-    raise(SIGKILL);
-    return NULL;
-}
-
-static void
-test_kill_at(VmshiftPhase phase)
-{
-    const char *at = g_getenv("VMSHIFT_TEST_KILL_AT");
-    const char *name = vmshift_phase_name(phase);
-    size_t len = strlen(name);
-    guint ms;
-
-    if (!at || strncmp(at, name, len) != 0 || (at[len] && at[len] != '+'))
-        return;
-    ms = at[len] ? (guint)g_ascii_strtoull(at + len + 1, NULL, 10) : 0;
-    if (!ms)
-        raise(SIGKILL);
-    g_thread_unref(g_thread_new("test-kill", test_kill_later, GUINT_TO_POINTER(ms)));
-}
-
 /* Each phase transition writes, in one transaction with the phase, where
  * the plugin last reported the VM. Entering the switchover makes it
  * unknown, in the journal before the plugin acts: from then on only the
@@ -255,7 +227,7 @@ hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **err
     vmshift_job_progress_clear(&pr);
     if (!ok)
         return FALSE;
-    test_kill_at(phase);
+    host_test_kill_at(phase);
     queue_line(r, g_strdup_printf("%s: phase %s", r->label, vmshift_phase_name(phase)));
     return TRUE;
 }

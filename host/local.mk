@@ -17,6 +17,7 @@ HOST_LIB_SOURCES = \
 	host/output.c \
 	host/journal.c \
 	host/procid.c \
+	host/testhook.c \
 	host/jobs.c \
 	host/progress.c \
 	host/validate.c \

@@ -1,0 +1,38 @@
+/*
+ * vmshift host: test-only hooks (tests/faults, bench/faults). They do nothing
+ * unless their environment variable is set.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "host/host.h"
+
+/* TEST-ONLY hook for tests/faults and bench/faults: with
+ * VMSHIFT_TEST_KILL_AT=PHASE[+MS] in the environment, this process kills
+ * itself (SIGKILL, as kill -9 would) MS milliseconds (default 0) after the
+ * journal records PHASE. Unset, it does nothing. */
+static gpointer
+test_kill_later(gpointer ms)
+{
+    g_usleep((gulong)GPOINTER_TO_UINT(ms) * 1000);
+    raise(SIGKILL);
+    return NULL;
+}
+
+void
+host_test_kill_at(VmshiftPhase phase)
+{
+    const char *at = g_getenv("VMSHIFT_TEST_KILL_AT");
+    const char *name = vmshift_phase_name(phase);
+    size_t len = strlen(name);
+    guint ms;
+
+    if (!at || strncmp(at, name, len) != 0 || (at[len] && at[len] != '+'))
+        return;
+    ms = at[len] ? (guint)g_ascii_strtoull(at + len + 1, NULL, 10) : 0;
+    if (!ms)
+        raise(SIGKILL);
+    g_thread_unref(g_thread_new("test-kill", test_kill_later, GUINT_TO_POINTER(ms)));
+}
