@@ -35,9 +35,10 @@ struct HostJobRun {
     gint64 last_journal;
     gint64 last_cancel_poll;
     gboolean cancel_seen;
-    gint journal_warned; /* a failed journal write was reported (atomic) */
-    GMutex loclock;      /* the job's location and the journal's copy of it */
-    gboolean switched;   /* the switchover began: the location was unknown */
+    gboolean late_cancel; /* a cancel came after a move's switchover: not passed on */
+    gint journal_warned;  /* a failed journal write was reported (atomic) */
+    GMutex loclock;       /* the job's location and the journal's copy of it */
+    gboolean switched;    /* the switchover began: the location was unknown */
     HostRepairMode repair_mode;
     char *reason;          /* --dismiss --reason */
     VmshiftPhase reached;  /* repair: the phase the repaired job had reached */
@@ -60,120 +61,6 @@ const char *
 host_job_kind_name(HostJobKind k)
 {
     return k < G_N_ELEMENTS(kind_names) ? kind_names[k] : "unknown";
-}
-
-/* ---- spec <-> JSON (the journal's record of what a job does) ------------------- */
-
-static json_object *
-mappings_json(GPtrArray *m)
-{
-    json_object *o = json_object_new_object();
-    for (guint i = 0; m && i < m->len; i++) {
-        VmshiftMapping *p = g_ptr_array_index(m, i);
-        /* a key that is not UTF-8 (a damaged journal row) never reaches --json raw */
-        g_autofree char *key = g_utf8_make_valid(p->key ? p->key : "", -1);
-        json_object_object_add(o, key, host_json_string(p->value));
-    }
-    return o;
-}
-
-char *
-host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
-{
-    json_object *o = json_object_new_object();
-    char *out;
-
-    json_object_object_add(o, "kind", json_object_new_string(host_job_kind_name(kind)));
-    if (s) {
-        json_object_object_add(o, "type",
-                               json_object_new_string(vmshift_migration_type_name(s->type)));
-        json_object_object_add(o, "vm", host_json_string(s->vm));
-        json_object_object_add(o, "dest_host", host_json_string(s->dest_host));
-        json_object_object_add(o, "dest_path", host_json_string(s->dest_path));
-        json_object_object_add(o, "disk_paths", mappings_json(s->disk_paths));
-        json_object_object_add(o, "networks", mappings_json(s->networks));
-        json_object_object_add(o, "transfer",
-                               json_object_new_string(host_spec_transfer_name(s->transfer)));
-        json_object_object_add(o, "start", json_object_new_boolean(s->start));
-        json_object_object_add(o, "force", json_object_new_boolean(s->force));
-        if (s->options) {
-            g_autofree char *v = g_variant_print(s->options, TRUE);
-            json_object_object_add(o, "options", json_object_new_string(v));
-        }
-        if (s->switchover_at)
-            json_object_object_add(o, "switchover_at", json_object_new_int64(s->switchover_at));
-    }
-    out = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    json_object_put(o);
-    return out;
-}
-
-static const char *
-jstr(json_object *o, const char *key)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static void
-mappings_from(json_object *o, const char *key, GPtrArray *out)
-{
-    json_object *m;
-    if (!json_object_object_get_ex(o, key, &m) || !json_object_is_type(m, json_type_object))
-        return;
-    json_object_object_foreach(m, k, v) {
-        if (json_object_is_type(v, json_type_string))
-            g_ptr_array_add(out, vmshift_mapping_new(k, json_object_get_string(v)));
-    }
-}
-
-VmshiftMigrationSpec *
-host_spec_from_json(const char *text, GError **error)
-{
-    json_object *o = text ? json_tokener_parse(text) : NULL;
-    VmshiftMigrationSpec *s;
-    const char *t;
-    json_object *v;
-
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        if (o)
-            json_object_put(o);
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "the journal's record of the job's spec is unreadable");
-        return NULL;
-    }
-    if (!jstr(o, "vm")) {
-        json_object_put(o);
-        return NULL; /* not a migration */
-    }
-    s = vmshift_migration_spec_new();
-    t = jstr(o, "type");
-    s->type = !g_strcmp0(t, "cold")      ? VMSHIFT_MIGRATION_COLD
-              : !g_strcmp0(t, "storage") ? VMSHIFT_MIGRATION_STORAGE
-                                         : VMSHIFT_MIGRATION_LIVE;
-    s->vm = g_strdup(jstr(o, "vm"));
-    s->dest_host = g_strdup(jstr(o, "dest_host"));
-    s->dest_path = g_strdup(jstr(o, "dest_path"));
-    mappings_from(o, "disk_paths", s->disk_paths);
-    mappings_from(o, "networks", s->networks);
-    t = jstr(o, "transfer");
-    if (!host_spec_parse_transfer(t, &s->transfer))
-        s->transfer = VMSHIFT_TRANSFER_AUTO;
-    if (json_object_object_get_ex(o, "start", &v))
-        s->start = json_object_get_boolean(v);
-    if (json_object_object_get_ex(o, "force", &v))
-        s->force = json_object_get_boolean(v);
-    if (json_object_object_get_ex(o, "switchover_at", &v) && json_object_is_type(v, json_type_int))
-        s->switchover_at = json_object_get_int64(v);
-    if ((t = jstr(o, "options"))) {
-        GVariant *var = g_variant_parse(G_VARIANT_TYPE("a{sv}"), t, NULL, NULL, NULL);
-        if (var)
-            s->options = g_variant_ref_sink(var);
-    }
-    json_object_put(o);
-    return s;
 }
 
 /* ---- hooks (worker thread) ---------------------------------------------------------- */
@@ -358,6 +245,13 @@ run_acl_phase(HostJobRun *r, const char *vm, GError **error)
 
     if (!host_backend_has_op(r->b, "recreate_acl"))
         return TRUE;
+    if (r->switched && (r->kind == HOST_JOB_MIGRATE || r->kind == HOST_JOB_STORAGE)
+        && g_cancellable_is_cancelled(vmshift_job_get_cancellable(r->job))) {
+        /* the move is done: a cancel can no longer stop it, and must not
+         * leave the moved VM without its ACLs (note_late_cancel says so) */
+        r->late_cancel = TRUE;
+        g_cancellable_reset(vmshift_job_get_cancellable(r->job));
+    }
     if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
         return FALSE;
     if (host_backend_recreate_acl(r->b, vm, r->job, &acl))
@@ -635,7 +529,7 @@ note_late_cancel(HostJobRun *r)
     g_autoptr(GError) err = NULL;
 
     if (!r->switched
-        || (!g_cancellable_is_cancelled(vmshift_job_get_cancellable(r->job))
+        || (!r->late_cancel && !g_cancellable_is_cancelled(vmshift_job_get_cancellable(r->job))
             && !host_journal_cancel_requested(r->ctx->journal, r->id)))
         return;
     vmshift_job_get_progress(r->job, &pr);
@@ -912,10 +806,25 @@ host_job_run_dest_host(HostJobRun *r)
     return r->spec ? r->spec->dest_host : NULL;
 }
 
+/* Whether a cancel can still stop the job: not once a move's switchover
+ * is done and its acl phase (or later) runs. Cancelling then would leave
+ * the moved VM without its ACLs; the job finishes and notes the late cancel. */
+static gboolean
+cancel_can_stop(HostJobRun *r)
+{
+    VmshiftPhase p = vmshift_job_get_phase(r->job);
+    if ((r->kind == HOST_JOB_MIGRATE || r->kind == HOST_JOB_STORAGE) && r->switched
+        && (p == VMSHIFT_PHASE_ACL || p == VMSHIFT_PHASE_DONE)) {
+        r->late_cancel = TRUE;
+        return FALSE;
+    }
+    return TRUE;
+}
+
 void
 host_job_run_cancel(HostJobRun *r)
 {
-    if (r->job && !host_job_run_is_done(r))
+    if (r->job && !host_job_run_is_done(r) && cancel_can_stop(r))
         vmshift_job_cancel(r->job);
 }
 
@@ -952,9 +861,14 @@ host_job_run_tick(HostJobRun *r)
         r->last_cancel_poll = now;
         if (!r->cancel_seen && host_journal_cancel_requested(r->ctx->journal, r->id)) {
             r->cancel_seen = TRUE;
-            if (r->ctx->progress)
+            if (!cancel_can_stop(r))
+                queue_line(r, g_strdup_printf("%s: cancel requested after the switchover: "
+                                              "the move is done, finishing its ACLs",
+                                              r->label));
+            else if (r->ctx->progress)
                 host_progress_line(r->ctx->progress, "%s: cancel requested, cancelling", r->label);
-            vmshift_job_cancel(r->job);
+            if (!r->late_cancel)
+                vmshift_job_cancel(r->job);
         }
     }
     if (r->ctx->progress)

@@ -438,3 +438,117 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
         g_string_append(s, " --force");
     return g_string_free(s, FALSE);
 }
+
+/* ---- spec <-> JSON (the journal's record of what a job does) ------------------- */
+
+static json_object *
+mappings_json(GPtrArray *m)
+{
+    json_object *o = json_object_new_object();
+    for (guint i = 0; m && i < m->len; i++) {
+        VmshiftMapping *p = g_ptr_array_index(m, i);
+        /* a key that is not UTF-8 (a damaged journal row) never reaches --json raw */
+        g_autofree char *key = g_utf8_make_valid(p->key ? p->key : "", -1);
+        json_object_object_add(o, key, host_json_string(p->value));
+    }
+    return o;
+}
+
+char *
+host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
+{
+    json_object *o = json_object_new_object();
+    char *out;
+
+    json_object_object_add(o, "kind", json_object_new_string(host_job_kind_name(kind)));
+    if (s) {
+        json_object_object_add(o, "type",
+                               json_object_new_string(vmshift_migration_type_name(s->type)));
+        json_object_object_add(o, "vm", host_json_string(s->vm));
+        json_object_object_add(o, "dest_host", host_json_string(s->dest_host));
+        json_object_object_add(o, "dest_path", host_json_string(s->dest_path));
+        json_object_object_add(o, "disk_paths", mappings_json(s->disk_paths));
+        json_object_object_add(o, "networks", mappings_json(s->networks));
+        json_object_object_add(o, "transfer",
+                               json_object_new_string(host_spec_transfer_name(s->transfer)));
+        json_object_object_add(o, "start", json_object_new_boolean(s->start));
+        json_object_object_add(o, "force", json_object_new_boolean(s->force));
+        if (s->options) {
+            g_autofree char *v = g_variant_print(s->options, TRUE);
+            json_object_object_add(o, "options", json_object_new_string(v));
+        }
+        if (s->switchover_at)
+            json_object_object_add(o, "switchover_at", json_object_new_int64(s->switchover_at));
+    }
+    out = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return out;
+}
+
+static const char *
+jstr(json_object *o, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static void
+mappings_from(json_object *o, const char *key, GPtrArray *out)
+{
+    json_object *m;
+    if (!json_object_object_get_ex(o, key, &m) || !json_object_is_type(m, json_type_object))
+        return;
+    json_object_object_foreach(m, k, v) {
+        if (json_object_is_type(v, json_type_string))
+            g_ptr_array_add(out, vmshift_mapping_new(k, json_object_get_string(v)));
+    }
+}
+
+VmshiftMigrationSpec *
+host_spec_from_json(const char *text, GError **error)
+{
+    json_object *o = text ? json_tokener_parse(text) : NULL;
+    VmshiftMigrationSpec *s;
+    const char *t;
+    json_object *v;
+
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        if (o)
+            json_object_put(o);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
+                    "the journal's record of the job's spec is unreadable");
+        return NULL;
+    }
+    if (!jstr(o, "vm")) {
+        json_object_put(o);
+        return NULL; /* not a migration */
+    }
+    s = vmshift_migration_spec_new();
+    t = jstr(o, "type");
+    s->type = !g_strcmp0(t, "cold")      ? VMSHIFT_MIGRATION_COLD
+              : !g_strcmp0(t, "storage") ? VMSHIFT_MIGRATION_STORAGE
+                                         : VMSHIFT_MIGRATION_LIVE;
+    s->vm = g_strdup(jstr(o, "vm"));
+    s->dest_host = g_strdup(jstr(o, "dest_host"));
+    s->dest_path = g_strdup(jstr(o, "dest_path"));
+    mappings_from(o, "disk_paths", s->disk_paths);
+    mappings_from(o, "networks", s->networks);
+    t = jstr(o, "transfer");
+    if (!host_spec_parse_transfer(t, &s->transfer))
+        s->transfer = VMSHIFT_TRANSFER_AUTO;
+    if (json_object_object_get_ex(o, "start", &v))
+        s->start = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "force", &v))
+        s->force = json_object_get_boolean(v);
+    if (json_object_object_get_ex(o, "switchover_at", &v) && json_object_is_type(v, json_type_int))
+        s->switchover_at = json_object_get_int64(v);
+    if ((t = jstr(o, "options"))) {
+        GVariant *var = g_variant_parse(G_VARIANT_TYPE("a{sv}"), t, NULL, NULL, NULL);
+        if (var)
+            s->options = g_variant_ref_sink(var);
+    }
+    json_object_put(o);
+    return s;
+}
