@@ -237,6 +237,13 @@ hyperv_recreate_acl(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 
     } while (0)
     if (root != NULL)
         ADD(root, TRUE);
+    /* the folder of the .vmcx ("ROOT\\Virtual Machines"): Hyper-V grants the
+     * VM there too (docs/design/hyperv.md §3.2) */
+    if (cfg != NULL && strrchr(cfg, '\\') != NULL) {
+        g_autofree char *folder = g_strndup(cfg, (gsize)(strrchr(cfg, '\\') - cfg));
+        if (root == NULL || g_ascii_strcasecmp(folder, root) != 0)
+            ADD(folder, TRUE);
+    }
     if (cfg != NULL)
         ADD(cfg, FALSE);
     /* The runtime state file beside a .vmcx (configuration version 6.2+):

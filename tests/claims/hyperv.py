@@ -144,7 +144,7 @@ def guest_ip_unsupported(V, info):
 
 def acl_complete(V, info):
     """After a storage move (files arriving without the VM's grant) the
-    VM's account is granted on every file it opens: folder, .vmcx, .vmrs,
+    VM's account is granted on every file it opens: folders, .vmcx, .vmrs,
     the .avhdx and its parent .vhdx, and the simulator starts the VM."""
     A = acl_helpers()
     control(info, "/host", {"host": "HV01", "acl_after_move": "inherit"})
@@ -156,9 +156,9 @@ def acl_complete(V, info):
     _, v2, _, _ = vm_state(info, A.DIF)
     control(info, "/host", {"host": "HV01", "acl_after_move": "hyperv"})
     ok(rc == 0 and h == "HV01" and cnt == 1 and not miss and
-       len(A.vm_files(v)) == 5 and state == 7 and v2["enabled_state"] == 2,
+       len(A.vm_files(v)) == 6 and state == 7 and v2["enabled_state"] == 2,
        "acl-complete: migrate-storage dif01: the VM account is granted on "
-       "its 5 files (.vmrs and parent .vhdx included) and the simulator "
+       "its 6 files and folders (.vmrs, parent .vhdx and the Virtual Machines folder included) and the simulator "
        "starts it (missing %s; start: %s %s)" % (miss, state, why),
        out + err)
 

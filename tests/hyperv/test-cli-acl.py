@@ -84,7 +84,8 @@ def vm_files(v):
     """The files the VM's account must be granted on, from the
     simulator's VM record."""
     root = v["config_root"]
-    out = [root, root + "\\Virtual Machines\\%s.vmcx" % v["guid"],
+    out = [root, root + "\\Virtual Machines",
+           root + "\\Virtual Machines\\%s.vmcx" % v["guid"],
            root + "\\Virtual Machines\\%s.vmrs" % v["guid"]]
     for d in v["disks"]:
         out.append(d["path"])
@@ -110,21 +111,21 @@ def chain_acls(V, info):
        "migrate-storage dif01: the .avhdx and its parent .vhdx moved to "
        "C:\\VMs\\dif01 (simulator)", out + err)
     miss = missing_grants(s, "HV01", v) if v else ["?"]
-    ok(v is not None and not miss and len(files) == 5,
-       "after migrate-storage the VM account is granted on the folder, "
+    ok(v is not None and not miss and len(files) == 6,
+       "after migrate-storage the VM account is granted on the folders, "
        ".vmcx, .vmrs, .avhdx and parent .vhdx (missing: %s)" % miss,
        out + err)
     j = V.last_job(DIF) or {}
     acl = (j.get("results") or {}).get("acl", "")
-    ok(" 5 of 5 files and folders updated" in acl,
-       "the acl phase reports 5 of 5 updated (%s)" % acl, json.dumps(j))
+    ok(" 6 of 6 files and folders updated" in acl,
+       "the acl phase reports 6 of 6 updated (%s)" % acl, json.dumps(j))
     state, why = start_vm(info, "HV01", DIF_GUID)
     _, v, _, _ = vm_state(info, DIF)
     ok(state == 7 and v["enabled_state"] == 2,
        "dif01 starts after migrate-storage (job state %s %s)" % (state, why))
 
     # The grant removed from the .vmrs and the parent: the host refuses to
-    # start it, `acl recreate` puts both back and says 2 of 5.
+    # start it, `acl recreate` puts both back and says 2 of 6.
     control(info, "/vm", {"vm": DIF, "enabled_state": 3})
     for p in (files[2], files[4]):
         control(info, "/acl", {"host": "HV01", "path": p, "acl": [
@@ -137,10 +138,10 @@ def chain_acls(V, info):
     rc, out, err = V.run("acl", "recreate", DIF)
     _, v, s, _ = vm_state(info, DIF)
     miss = missing_grants(s, "HV01", v)
-    ok(rc == 0 and not miss and "2 of 5 files and folders updated" in
+    ok(rc == 0 and not miss and "2 of 6 files and folders updated" in
        out + err,
        "acl recreate dif01: .vmrs and parent .vhdx granted again, reports "
-       "2 of 5 (missing: %s)" % miss, out + err)
+       "2 of 6 (missing: %s)" % miss, out + err)
     state, why = start_vm(info, "HV01", DIF_GUID)
     _, v, _, _ = vm_state(info, DIF)
     ok(state == 7 and v["enabled_state"] == 2,
