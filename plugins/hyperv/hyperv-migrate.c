@@ -525,55 +525,60 @@ migrate_run(Migration *m, HvMigrationType mtype, const char *params, GError **er
 }
 
 /* --start after a cold move: RequestStateChange(RequestedState 2 Enabled)
- * on the VM at its new host (docs/design/hyperv.md §2.1), its job waited
- * for.  The VM has moved either way; a start that fails fails the job. */
-static gboolean
-start_after_move(Migration *m, GError **error)
+ * on @v at host @h (docs/design/hyperv.md §2.1), its job waited for.
+ * @what names the move for messages ("cold migration"). Also used by
+ * repair, when an interrupted cold move with --start had moved the VM. */
+gboolean
+hv_vm_start(HvHost *h, HvVm *v, VmshiftJob *job, const char *what, const char *name, GError **error)
 {
-    HvHost *h = m->dest != NULL ? m->dest : m->v->host;
     const char *sel[] = { "CreationClassName", "Msvm_ComputerSystem", "Name",
-                          hv_inst_get(m->v->cs, "Name"), NULL };
+                          hv_inst_get(v->cs, "Name"), NULL };
     g_autoptr(HvInstance) out = NULL;
     g_autofree char *errmsg = NULL;
     gint64 errcode = 0;
     const HvEpr *epr;
     gint64 rv;
 
-    vmshift_job_log(m->job, VMSHIFT_LOG_INFO,
-                    "--start: starting %s on %s (RequestStateChange %d Enabled)", m->name, h->name,
+    vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                    "--start: starting %s on %s (RequestStateChange %d Enabled)", name, h->name,
                     HV_ENABLED_ENABLED);
     out = hv_invoke(h, HV_V2 "Msvm_ComputerSystem", "RequestStateChange", sel,
                     "<p:RequestedState>" G_STRINGIFY(HV_REQUEST_ENABLED) "</p:RequestedState>",
                     NULL, error);
     if (out == NULL) {
-        g_prefix_error(error, "%s of %s done, but starting it on %s failed: ", m->what, m->name,
-                       h->name);
+        g_prefix_error(error, "%s of %s done, but starting it on %s failed: ", what, name, h->name);
         return FALSE;
     }
     rv = hv_inst_get_int(out, "ReturnValue", -1);
     epr = hv_inst_get_epr(out, "Job");
     if (rv == HV_RV_JOB_STARTED && epr != NULL
-        && hv_poll_job(h, epr, m->job, 0, &errmsg, &errcode, error) != HV_POLL_DONE) {
+        && hv_poll_job(h, epr, job, 0, &errmsg, &errcode, error) != HV_POLL_DONE) {
         if (errmsg != NULL)
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                         "%s of %s done, but starting it on %s failed (ErrorCode %" G_GINT64_FORMAT
                         "): %s",
-                        m->what, m->name, h->name, errcode, errmsg);
+                        what, name, h->name, errcode, errmsg);
         else
-            g_prefix_error(error, "%s of %s done, but starting it on %s: ", m->what, m->name,
-                           h->name);
+            g_prefix_error(error, "%s of %s done, but starting it on %s: ", what, name, h->name);
         return FALSE;
     }
     if (rv != HV_RV_OK && !(rv == HV_RV_JOB_STARTED && epr != NULL)) {
         g_set_error(error, VMSHIFT_ERROR, hv_return_value_code(rv),
                     "%s of %s done, but Hyper-V host %s refused to start it: RequestStateChange "
                     "returned %" G_GINT64_FORMAT " (%s)",
-                    m->what, m->name, h->name, rv, hv_return_value_text(rv));
+                    what, name, h->name, rv, hv_return_value_text(rv));
         return FALSE;
     }
-    vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "%s started on %s", m->name, h->name);
-    vmshift_job_set_result(m->job, "started", h->name);
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s started on %s", name, h->name);
+    vmshift_job_set_result(job, "started", h->name);
     return TRUE;
+}
+
+static gboolean
+start_after_move(Migration *m, GError **error)
+{
+    return hv_vm_start(m->dest != NULL ? m->dest : m->v->host, m->v, m->job, m->what, m->name,
+                       error);
 }
 
 /* The NIC of @vm that @key names (id or MAC, as --network takes them). */

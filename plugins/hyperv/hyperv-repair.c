@@ -215,6 +215,19 @@ repair_acl(Repair *r, HvVm *v)
                         ae->message, r->spec->vm);
 }
 
+/* A resumed cold move with --start: the interrupted job may have died
+ * between the move and the start, so the VM is started if it is not
+ * running (found by bench/faults: killed or cancelled at the switchover,
+ * the VM stayed off on the destination). */
+static gboolean
+repair_start(Repair *r, HvVm *v, GError **error)
+{
+    if (r->spec->type != VMSHIFT_MIGRATION_COLD || !r->spec->start
+        || hv_inst_get_int(v->cs, "EnabledState", 0) == HV_ENABLED_ENABLED)
+        return TRUE;
+    return hv_vm_start(v->host, v, r->job, "cold migration", r->spec->vm, error);
+}
+
 /*
  * repair: the vmshift process running a migration died; Hyper-V's own job
  * may still be running on the source host (the migration runs inside VMMS,
@@ -282,8 +295,11 @@ hyperv_repair(VmshiftBackend *b, VmshiftJob *job, guint32 flags, GError **error)
                         "Hyper-V job %s completed but %s is on %s, "
                         "not where the job asked",
                         r.jid ? r.jid : "", r.spec->vm, v->host->name);
-    if (strcmp(outcome, "resumed") == 0)
+    if (strcmp(outcome, "resumed") == 0) {
         repair_acl(&r, v);
+        if (!repair_start(&r, v, error))
+            return FALSE;
+    }
     vmshift_job_set_result(job, "repair", outcome);
     if (r.outcome_detail != NULL)
         vmshift_job_log(job, VMSHIFT_LOG_INFO, "%s", r.outcome_detail);

@@ -169,6 +169,9 @@ gboolean hv_refuse_options(const VmshiftMigrationSpec *spec, GError **error);
 typedef enum { HV_POLL_DONE, HV_POLL_FAILED, HV_POLL_CANCELLED } HvPollResult;
 
 void hv_report_location(VmshiftBackend *b, HvVm *v, VmshiftJob *job, const char *job_id);
+/* Starts @v on @h and waits for it (hyperv-migrate.c; --start, and repair). */
+gboolean hv_vm_start(HvHost *h, HvVm *v, VmshiftJob *job, const char *what, const char *name,
+                     GError **error);
 /* Asks Hyper-V to kill the job @iid (at @uri); the reply's ReturnValue, or
  * NULL with @error. */
 HvInstance *hv_job_request_kill(HvHost *h, const char *uri, const char *iid, GError **error);
