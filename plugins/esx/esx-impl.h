@@ -166,6 +166,12 @@ char *esx_start_task(VmshiftBackend *be, const char *what, const char *body, GEr
  * @job, nullable). */
 char *esx_start_vm_task(VmshiftBackend *be, const char *what, const char *body, const char *vm,
                         VmshiftJob *job, GError **error);
+/* esx_start_vm_task() with the VM's tasks before the call already read:
+ * the Task objects (with info.entity) in @known, e.g. an inventory's vms
+ * when it has_tasks; saves a round trip per call. */
+char *esx_start_vm_task_known(VmshiftBackend *be, const char *what, const char *body,
+                              const char *vm, const EsxResult *known, VmshiftJob *job,
+                              GError **error);
 gboolean esx_cancel_task(VmshiftBackend *be, const char *task, GError **error);
 /* Wait for a task that needs no progress reporting. */
 gboolean esx_wait_task(VmshiftBackend *be, const char *task, const char *what, GError **error);

@@ -168,8 +168,10 @@ migrate_transfer(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, VmshiftJob *
                  const EsxVmState *before, GPtrArray *added, char **task_out, GError **error)
 {
     g_autofree char *body = esx_relocate_body(p, NULL, NULL);
-    g_autofree char *task = esx_start_vm_task(be, "RelocateVM_Task", body, p->vm->value, job,
-                                              error);
+    /* The plan read the VM's recent tasks along with it (inv->have_tasks):
+     * what a lost reply is compared with. */
+    g_autofree char *task = esx_start_vm_task_known(be, "RelocateVM_Task", body, p->vm->value,
+                                                    inv->have_tasks ? inv->vms : NULL, job, error);
     if (task == NULL) {
         esx_report_location(be, inv, job, p->vm->value, p->src_host_name);
         return FALSE;
@@ -201,7 +203,8 @@ migrate_switchover(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInve
 {
     for (guint i = 0; i < added->len && p->dest_ds != NULL; i++) {
         g_autofree char *b2 = esx_relocate_body(p, added->pdata[i], p->dest_ds->value);
-        g_autofree char *t2 = esx_start_task(be, "RelocateVM_Task", b2, error);
+        g_autofree char *t2 = esx_start_vm_task(be, "RelocateVM_Task", b2, p->vm->value, job,
+                                                error);
         if (t2 == NULL || !esx_wait_task(be, t2, "RelocateVM_Task (added disk)", error)) {
             esx_report_location(be, inv, job, p->vm->value, p->dest_host_name);
             return FALSE;
@@ -213,7 +216,7 @@ migrate_switchover(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInve
         g_autofree char *vm = esx_moref_xml("_this", "VirtualMachine", p->vm->value);
         g_autofree char *pb = g_strdup_printf(
             "<PowerOnVM_Task xmlns=\"urn:vim25\">%s</PowerOnVM_Task>", vm);
-        g_autofree char *t3 = esx_start_task(be, "PowerOnVM_Task", pb, error);
+        g_autofree char *t3 = esx_start_vm_task(be, "PowerOnVM_Task", pb, p->vm->value, job, error);
         if (t3 == NULL || !esx_wait_task(be, t3, "PowerOnVM_Task", error)) {
             esx_report_location(be, inv, job, p->vm->value, p->dest_host_name);
             return FALSE;
