@@ -72,6 +72,8 @@ static gboolean
 merge_tasks(VmshiftBackend *be, const EsxObject *vm, const EsxInventory *inv, GArray *out,
             GError **error)
 {
+    if (!esx_connect(be, error))
+        return FALSE;
     if (be->task_manager == NULL)
         return TRUE;
     g_autoptr(EsxResult) fetched = NULL;

@@ -326,7 +326,7 @@ esx_list_vms(VmshiftBackend *be, const char *host, guint32 flags, GError **error
 static EsxResult *
 retrieve_vm(VmshiftBackend *be, const char *id, gboolean tasks, GError **error)
 {
-    tasks = tasks && be->task_manager != NULL;
+    tasks = tasks && esx_connect(be, NULL) && be->task_manager != NULL;
     g_autofree char *vps = esx_propset_xml("VirtualMachine", vm_paths);
     g_autofree char *vo = esx_moref_xml("obj", "VirtualMachine", id);
     GString *spec = g_string_new("<specSet>");

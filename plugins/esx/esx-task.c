@@ -138,6 +138,8 @@ recent_tasks_of(VmshiftBackend *be, const char *vm, GError **error)
 {
     static const char *const entity_paths[] = { "info.entity", NULL };
 
+    if (!esx_connect(be, error))
+        return NULL;
     if (be->task_manager == NULL) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED, "%s has no task manager",
                     be->url);
