@@ -72,8 +72,7 @@ static gboolean
 merge_tasks(VmshiftBackend *be, const EsxObject *vm, const EsxInventory *inv, GArray *out,
             GError **error)
 {
-    if (!esx_connect(be, error))
-        return FALSE;
+    /* connected: the caller read @vm (esx_find_vm) on this handle */
     if (be->task_manager == NULL)
         return TRUE;
     g_autoptr(EsxResult) fetched = NULL;
