@@ -112,6 +112,15 @@ char *esx_relocate_body(const EsxPlan *p, const char *only_disk_key, const char 
  * names the field, what was expected and what the server shows. */
 gboolean esx_verify_move(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *inv,
                          const EsxPlan *p, VmshiftJob *job, GError **error);
+/* esx_verify_move() on @read, a read of the VM from esx_read_after_move()
+ * (NULL: read it now). */
+gboolean esx_verify_move_read(VmshiftBackend *be, const VmshiftMigrationSpec *spec,
+                              EsxInventory *inv, const EsxPlan *p, VmshiftJob *job,
+                              const EsxObject *read, GError **error);
+/* The VM after a move with every property the switchover check
+ * (esx_vm_state_parse) and the verification use: one round trip. */
+EsxObject *esx_read_after_move(VmshiftBackend *be, const char *vm, EsxResult **keep,
+                               GError **error);
 
 /* ---- esx-vmstate.c: what a move or a watch compares ------------------- */
 

@@ -230,12 +230,17 @@ migrate_switchover(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInve
  * did not carry (a disk change after the switchover cannot be honoured). */
 static gboolean
 migrate_check_after(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, VmshiftJob *job,
-                    const EsxVmState *before, GPtrArray *added, GError **error)
+                    const EsxVmState *before, GPtrArray *added, EsxResult **keep, EsxObject **read,
+                    GError **error)
 {
     g_auto(EsxVmState) after = { 0 };
     g_autofree char *apower = NULL;
     g_autoptr(GError) aerr = NULL;
-    if (!esx_vm_state(be, p->vm->value, &after, &apower, &aerr)) {
+    /* one read for this check and the verification that follows */
+    *read = esx_read_after_move(be, p->vm->value, keep, &aerr);
+    if (*read != NULL)
+        esx_vm_state_parse(*read, &after, &apower);
+    if (*read == NULL) {
         vmshift_job_set_location(job, p->dest_host_name, "unknown: could not ask the server");
         vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read where VM %s is: %s", p->vm_name,
                         aerr->message);
@@ -294,9 +299,11 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
 
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error))
         return FALSE;
+    g_autoptr(EsxResult) keep = NULL;
+    EsxObject *read = NULL;
     if (!migrate_switchover(be, spec, &inv, &p, job, added, error)
-        || !migrate_check_after(be, &inv, &p, job, &before, added, error)
-        || !esx_verify_move(be, spec, &inv, &p, job, error))
+        || !migrate_check_after(be, &inv, &p, job, &before, added, &keep, &read, error)
+        || !esx_verify_move_read(be, spec, &inv, &p, job, read, error))
         return FALSE;
     vmshift_job_set_progress(job, 100);
     vmshift_job_set_result(job, "vsphere-task", task);
