@@ -18,16 +18,20 @@ typedef struct {
     EsxResult *vms;
     EsxResult *datastores;
     EsxResult *networks;
-    gboolean want_tasks; /* esx_find_vm: fetch the running merge tasks along */
+    gboolean want_tasks; /* esx_find_vm: fetch the recent tasks (entity) along */
     gboolean have_tasks; /* vms holds the TaskManager's recent tasks */
 } EsxInventory;
 
 void esx_inventory_clear(EsxInventory *inv);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(EsxInventory, esx_inventory_clear)
 
-/* TaskInfo properties of the merges esx-checkpoint.c looks for, fetched
- * along with a VM by esx_find_vm() when inv->want_tasks is set. */
+/* TaskInfo properties of the merges esx-checkpoint.c looks for. */
 extern const char *const esx_merge_task_paths[];
+/* { "info.entity" }: what esx_find_vm() fetches of every recent task along
+ * with a VM when inv->want_tasks is set (esx-task.c); the merge properties
+ * are then read for that VM's tasks only (issue 15: 200 recent tasks per
+ * job were most of a bulk move's memory). */
+extern const char *const esx_task_entity_paths[];
 
 /* Fills the kinds asked for that @inv does not have yet (hosts, datastores
  * and networks through the handle's cache). */

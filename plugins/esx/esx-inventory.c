@@ -332,7 +332,7 @@ retrieve_vm(VmshiftBackend *be, const char *id, gboolean tasks, GError **error)
     GString *spec = g_string_new("<specSet>");
     g_string_append(spec, vps);
     if (tasks) {
-        g_autofree char *tps = esx_propset_xml("Task", esx_merge_task_paths);
+        g_autofree char *tps = esx_propset_xml("Task", esx_task_entity_paths);
         g_string_append(spec, tps);
     }
     g_string_append_printf(spec, "<objectSet>%s</objectSet>", vo);

@@ -30,6 +30,8 @@ esx_task_info_clear(EsxTaskInfo *t)
     g_free(t->result);
 }
 
+const char *const esx_task_entity_paths[] = { "info.entity", NULL };
+
 static const char *const task_paths[] = { "info.state", "info.progress", "info.error",
                                           "info.result", NULL };
 
