@@ -33,3 +33,18 @@ dist_noinst_SCRIPTS += bench/faults
 bench-faults: all tests/skeleton/skeleton.la
 	VMSHIFT_BUILDDIR='$(abs_top_builddir)' VMSHIFT_SRCDIR='$(abs_top_srcdir)' \
 	python3 $(srcdir)/bench/faults $(FAULTS_FLAGS)
+
+## Start-up (see bench/startup): vmshift backends with three plugins and
+## hanging hosts vs vmshift --help. Run: make bench-startup
+dist_noinst_SCRIPTS += bench/startup
+.PHONY: bench-startup
+bench-startup: all
+	VMSHIFT_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(srcdir)/bench/startup $(STARTUP_FLAGS)
+
+## Bulk on one backend (see bench/bulk): jobs/s and peak RSS at concurrency
+## 1, 8, 64, 300. Run: make bench-bulk BULK_FLAGS='-b skeleton'
+dist_noinst_SCRIPTS += bench/bulk
+.PHONY: bench-bulk
+bench-bulk: all tests/skeleton/skeleton.la
+	VMSHIFT_BUILDDIR='$(abs_top_builddir)' VMSHIFT_SRCDIR='$(abs_top_srcdir)' \
+	$(SHELL) $(srcdir)/bench/bulk $(BULK_FLAGS)

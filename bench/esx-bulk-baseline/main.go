@@ -15,7 +15,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmware/govmomi"
@@ -26,6 +28,17 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
+
+// counter counts the HTTP requests (SOAP round trips) the client sends.
+type counter struct {
+	rt http.RoundTripper
+	n  int64
+}
+
+func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	atomic.AddInt64(&c.n, 1)
+	return c.rt.RoundTrip(r)
+}
 
 func die(f string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "esx-bulk-baseline: "+f+"\n", a...)
@@ -62,6 +75,8 @@ func main() {
 	if err := sc.SetRootCAs(*caFile); err != nil {
 		die("%v", err)
 	}
+	rt := &counter{rt: sc.Client.Transport}
+	sc.Client.Transport = rt
 	vc, err := vim25.NewClient(ctx, sc)
 	if err != nil {
 		die("%v", err)
@@ -70,7 +85,6 @@ func main() {
 	if err := c.Login(ctx, url.UserPassword(user, pass)); err != nil {
 		die("login: %v", err)
 	}
-	defer c.Logout(context.Background())
 
 	finder := find.NewFinder(vc, false)
 	dc, err := finder.DefaultDatacenter(ctx)
@@ -148,7 +162,8 @@ func main() {
 	close(work)
 	wg.Wait()
 	_ = object.NewCommon
-	fmt.Printf("relocated %d failed %d\n", okN, failN)
+	c.Logout(context.Background())
+	fmt.Printf("relocated %d failed %d round-trips %d\n", okN, failN, atomic.LoadInt64(&rt.n))
 	if failN > 0 {
 		os.Exit(1)
 	}

@@ -88,6 +88,8 @@ role_list(VmshiftBackend *be, GError **error)
 {
     static const char *const paths[] = { "roleList", NULL };
     EsxResult *keep = NULL;
+    if (!esx_connect(be, error))
+        return NULL;
     if (be->auth_manager == NULL) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "%s has no authorization manager", be->url);

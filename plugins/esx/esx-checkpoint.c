@@ -72,10 +72,33 @@ static gboolean
 merge_tasks(VmshiftBackend *be, const EsxObject *vm, const EsxInventory *inv, GArray *out,
             GError **error)
 {
+    /* connected: the caller read @vm (esx_find_vm) on this handle */
     if (be->task_manager == NULL)
         return TRUE;
     g_autoptr(EsxResult) fetched = NULL;
+    g_autoptr(GPtrArray) snaps = esx_snapshots_of(vm);
     EsxResult *tasks = inv != NULL && inv->have_tasks ? inv->vms : NULL;
+    if (tasks != NULL) {
+        /* inv has the entity of each recent task: the merge properties of
+         * the tasks on this VM or its snapshots, when there are any */
+        g_autoptr(GPtrArray) mine = g_ptr_array_new();
+        for (guint i = 0; i < tasks->objects->len; i++) {
+            EsxObject *t = tasks->objects->pdata[i];
+            g_autofree char *entity = g_strcmp0(t->type, "Task") == 0
+                                          ? esx_prop_text(t, "info.entity")
+                                          : NULL;
+            gboolean ours = entity != NULL && g_strcmp0(entity, vm->value) == 0;
+            for (guint j = 0; entity != NULL && !ours && j < snaps->len; j++)
+                ours = g_strcmp0(((VmshiftSnapshot *)snaps->pdata[j])->id, entity) == 0;
+            if (ours)
+                g_ptr_array_add(mine, t->value);
+        }
+        if (mine->len == 0)
+            return TRUE;
+        /* NULL (a task gone meanwhile, say): all recent tasks, below */
+        fetched = esx_retrieve_objects(be, "Task", mine, esx_merge_task_paths, NULL, NULL);
+        tasks = fetched;
+    }
     if (tasks == NULL) {
         /* TaskManager.recentTask → the tasks, in one call. */
         g_autofree char *tps = esx_propset_xml("Task", esx_merge_task_paths);
@@ -90,7 +113,6 @@ merge_tasks(VmshiftBackend *be, const EsxObject *vm, const EsxInventory *inv, GA
             return FALSE;
         tasks = fetched;
     }
-    g_autoptr(GPtrArray) snaps = esx_snapshots_of(vm);
     for (guint i = 0; i < tasks->objects->len; i++) {
         EsxObject *t = tasks->objects->pdata[i];
         if (g_strcmp0(t->type, "Task") != 0)

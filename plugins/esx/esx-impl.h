@@ -18,16 +18,20 @@ typedef struct {
     EsxResult *vms;
     EsxResult *datastores;
     EsxResult *networks;
-    gboolean want_tasks; /* esx_find_vm: fetch the running merge tasks along */
+    gboolean want_tasks; /* esx_find_vm: fetch the recent tasks (entity) along */
     gboolean have_tasks; /* vms holds the TaskManager's recent tasks */
 } EsxInventory;
 
 void esx_inventory_clear(EsxInventory *inv);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(EsxInventory, esx_inventory_clear)
 
-/* TaskInfo properties of the merges esx-checkpoint.c looks for, fetched
- * along with a VM by esx_find_vm() when inv->want_tasks is set. */
+/* TaskInfo properties of the merges esx-checkpoint.c looks for. */
 extern const char *const esx_merge_task_paths[];
+/* { "info.entity" }: what esx_find_vm() fetches of every recent task along
+ * with a VM when inv->want_tasks is set (esx-task.c); the merge properties
+ * are then read for that VM's tasks only (issue 15: 200 recent tasks per
+ * job were most of a bulk move's memory). */
+extern const char *const esx_task_entity_paths[];
 
 /* Fills the kinds asked for that @inv does not have yet (hosts, datastores
  * and networks through the handle's cache). */
@@ -112,6 +116,15 @@ char *esx_relocate_body(const EsxPlan *p, const char *only_disk_key, const char 
  * names the field, what was expected and what the server shows. */
 gboolean esx_verify_move(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *inv,
                          const EsxPlan *p, VmshiftJob *job, GError **error);
+/* esx_verify_move() on @read, a read of the VM from esx_read_after_move()
+ * (NULL: read it now). */
+gboolean esx_verify_move_read(VmshiftBackend *be, const VmshiftMigrationSpec *spec,
+                              EsxInventory *inv, const EsxPlan *p, VmshiftJob *job,
+                              const EsxObject *read, GError **error);
+/* The VM after a move with every property the switchover check
+ * (esx_vm_state_parse) and the verification use: one round trip. */
+EsxObject *esx_read_after_move(VmshiftBackend *be, const char *vm, EsxResult **keep,
+                               GError **error);
 
 /* ---- esx-vmstate.c: what a move or a watch compares ------------------- */
 
@@ -166,6 +179,12 @@ char *esx_start_task(VmshiftBackend *be, const char *what, const char *body, GEr
  * @job, nullable). */
 char *esx_start_vm_task(VmshiftBackend *be, const char *what, const char *body, const char *vm,
                         VmshiftJob *job, GError **error);
+/* esx_start_vm_task() with the VM's tasks before the call already read:
+ * the Task objects (with info.entity) in @known, e.g. an inventory's vms
+ * when it has_tasks; saves a round trip per call. */
+char *esx_start_vm_task_known(VmshiftBackend *be, const char *what, const char *body,
+                              const char *vm, const EsxResult *known, VmshiftJob *job,
+                              GError **error);
 gboolean esx_cancel_task(VmshiftBackend *be, const char *task, GError **error);
 /* Wait for a task that needs no progress reporting. */
 gboolean esx_wait_task(VmshiftBackend *be, const char *task, const char *what, GError **error);

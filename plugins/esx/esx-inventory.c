@@ -348,13 +348,13 @@ esx_list_vms(VmshiftBackend *be, const char *host, guint32 flags, GError **error
 static EsxResult *
 retrieve_vm(VmshiftBackend *be, const char *id, gboolean tasks, GError **error)
 {
-    tasks = tasks && be->task_manager != NULL;
+    tasks = tasks && esx_connect(be, NULL) && be->task_manager != NULL;
     g_autofree char *vps = esx_propset_xml("VirtualMachine", vm_paths);
     g_autofree char *vo = esx_moref_xml("obj", "VirtualMachine", id);
     GString *spec = g_string_new("<specSet>");
     g_string_append(spec, vps);
     if (tasks) {
-        g_autofree char *tps = esx_propset_xml("Task", esx_merge_task_paths);
+        g_autofree char *tps = esx_propset_xml("Task", esx_task_entity_paths);
         g_string_append(spec, tps);
     }
     g_string_append_printf(spec, "<objectSet>%s</objectSet>", vo);

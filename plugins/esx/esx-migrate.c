@@ -168,8 +168,10 @@ migrate_transfer(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, VmshiftJob *
                  const EsxVmState *before, GPtrArray *added, char **task_out, GError **error)
 {
     g_autofree char *body = esx_relocate_body(p, NULL, NULL);
-    g_autofree char *task = esx_start_vm_task(be, "RelocateVM_Task", body, p->vm->value, job,
-                                              error);
+    /* The plan read the VM's recent tasks along with it (inv->have_tasks):
+     * what a lost reply is compared with. */
+    g_autofree char *task = esx_start_vm_task_known(be, "RelocateVM_Task", body, p->vm->value,
+                                                    inv->have_tasks ? inv->vms : NULL, job, error);
     if (task == NULL) {
         esx_report_location(be, inv, job, p->vm->value, p->src_host_name);
         return FALSE;
@@ -201,7 +203,8 @@ migrate_switchover(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInve
 {
     for (guint i = 0; i < added->len && p->dest_ds != NULL; i++) {
         g_autofree char *b2 = esx_relocate_body(p, added->pdata[i], p->dest_ds->value);
-        g_autofree char *t2 = esx_start_task(be, "RelocateVM_Task", b2, error);
+        g_autofree char *t2 = esx_start_vm_task(be, "RelocateVM_Task", b2, p->vm->value, job,
+                                                error);
         if (t2 == NULL || !esx_wait_task(be, t2, "RelocateVM_Task (added disk)", error)) {
             esx_report_location(be, inv, job, p->vm->value, p->dest_host_name);
             return FALSE;
@@ -213,7 +216,7 @@ migrate_switchover(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInve
         g_autofree char *vm = esx_moref_xml("_this", "VirtualMachine", p->vm->value);
         g_autofree char *pb = g_strdup_printf(
             "<PowerOnVM_Task xmlns=\"urn:vim25\">%s</PowerOnVM_Task>", vm);
-        g_autofree char *t3 = esx_start_task(be, "PowerOnVM_Task", pb, error);
+        g_autofree char *t3 = esx_start_vm_task(be, "PowerOnVM_Task", pb, p->vm->value, job, error);
         if (t3 == NULL || !esx_wait_task(be, t3, "PowerOnVM_Task", error)) {
             esx_report_location(be, inv, job, p->vm->value, p->dest_host_name);
             return FALSE;
@@ -227,12 +230,17 @@ migrate_switchover(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInve
  * did not carry (a disk change after the switchover cannot be honoured). */
 static gboolean
 migrate_check_after(VmshiftBackend *be, EsxInventory *inv, EsxPlan *p, VmshiftJob *job,
-                    const EsxVmState *before, GPtrArray *added, GError **error)
+                    const EsxVmState *before, GPtrArray *added, EsxResult **keep, EsxObject **read,
+                    GError **error)
 {
     g_auto(EsxVmState) after = { 0 };
     g_autofree char *apower = NULL;
     g_autoptr(GError) aerr = NULL;
-    if (!esx_vm_state(be, p->vm->value, &after, &apower, &aerr)) {
+    /* one read for this check and the verification that follows */
+    *read = esx_read_after_move(be, p->vm->value, keep, &aerr);
+    if (*read != NULL)
+        esx_vm_state_parse(*read, &after, &apower);
+    if (*read == NULL) {
         vmshift_job_set_location(job, p->dest_host_name, "unknown: could not ask the server");
         vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read where VM %s is: %s", p->vm_name,
                         aerr->message);
@@ -291,9 +299,11 @@ esx_migrate(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *jo
 
     if (!vmshift_job_set_phase(job, VMSHIFT_PHASE_SWITCHOVER, error))
         return FALSE;
+    g_autoptr(EsxResult) keep = NULL;
+    EsxObject *read = NULL;
     if (!migrate_switchover(be, spec, &inv, &p, job, added, error)
-        || !migrate_check_after(be, &inv, &p, job, &before, added, error)
-        || !esx_verify_move(be, spec, &inv, &p, job, error))
+        || !migrate_check_after(be, &inv, &p, job, &before, added, &keep, &read, error)
+        || !esx_verify_move_read(be, spec, &inv, &p, job, read, error))
         return FALSE;
     vmshift_job_set_progress(job, 100);
     vmshift_job_set_result(job, "vsphere-task", task);

@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "esx-impl.h"
 #include "esx-ops.h"
 
@@ -60,6 +62,12 @@ finding(EsxPlan *p, VmshiftSeverity sev, const char *code, const char *subject, 
 static EsxObject *
 find_datastore(EsxInventory *inv, const char *spec)
 {
+    /* ESXi's own absolute form, /vmfs/volumes/NAME[/...] (what a bulk
+     * plan's path= takes: it must be absolute) */
+    if (g_str_has_prefix(spec, "/vmfs/volumes/") && spec[14] != '\0') {
+        g_autofree char *vname = g_strndup(spec + 14, strcspn(spec + 14, "/"));
+        return esx_lookup(inv->datastores, "Datastore", vname);
+    }
     g_autofree char *name = esx_ds_name_of_path(spec);
     return esx_lookup(inv->datastores, "Datastore", name != NULL ? name : spec);
 }

@@ -253,14 +253,82 @@ fault_is(const VmshiftSoapFault *f, const char *type)
     return f != NULL && g_strcmp0(f->detail_type, type) == 0;
 }
 
+/* vmshift_soap_call() over vmshift_http_request_once(): a call that
+ * changes something (a *_Task method) reaches the server at most once;
+ * libcurl's resend on a kept-alive connection found dead is refused and
+ * the call fails with VMSHIFT_ERROR_CONNECTION, to be reconciled by reading
+ * the server (esx_start_vm_task). The reply is read as vmshift_soap_call()
+ * reads it. */
+static xmlDoc *
+soap_call_once(VmshiftHttp *http, const char *env, const char *what, GCancellable *cancellable,
+               VmshiftSoapFault **fault_out, GError **error)
+{
+    static const char *const headers[] = { "Content-Type: text/xml; charset=utf-8",
+                                           "SOAPAction: \"" VIM_ACTION "\"", NULL };
+    g_autoptr(VmshiftHttpResponse) resp = vmshift_http_request_once(
+        http, "POST", NULL, headers, env, strlen(env), cancellable, error);
+    if (resp == NULL) {
+        g_prefix_error(error, "%s: ", what);
+        return NULL;
+    }
+    g_autofree char *prefix = g_strdup_printf("%s %s %s", resp->method, resp->url, what);
+    gsize len = 0;
+    const char *body = vmshift_http_response_get_body(resp, &len);
+    gboolean soap_status = resp->status / 100 == 2 || resp->status == 500 || resp->status == 400;
+    g_autoptr(GError) perr = NULL;
+    xmlDoc *doc = soap_status && len > 0 ? vmshift_xml_parse(body, len, prefix, &perr) : NULL;
+    if (doc != NULL && !vmshift_xml_node_is(vmshift_xml_root(doc), VMSHIFT_NS_SOAP11, "Envelope"))
+        g_clear_pointer(&doc, xmlFreeDoc);
+    if (doc == NULL) {
+        if (!vmshift_http_response_check(resp, error))
+            g_prefix_error(error, "%s: ", what);
+        else if (len == 0)
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL, "%s: empty reply (HTTP %u)",
+                        prefix, resp->status);
+        else
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
+                        "%s: reply is not a SOAP envelope%s%s", prefix, perr != NULL ? ": " : "",
+                        perr != NULL ? perr->message : "");
+        return NULL;
+    }
+    VmshiftSoapFault *fault = vmshift_soap_fault_get(doc);
+    if (fault != NULL) {
+        vmshift_soap_fault_set_error(fault, vmshift_soap_fault_default_code(fault), prefix, error);
+        if (fault_out != NULL) {
+            fault->doc_ = doc; /* as vmshift_soap_call(): the fault keeps its document */
+            *fault_out = fault;
+        } else {
+            vmshift_soap_fault_free(fault);
+            xmlFreeDoc(doc);
+        }
+        return NULL;
+    }
+    if (resp->status / 100 != 2) {
+        xmlFreeDoc(doc);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
+                    "%s: HTTP %u without a SOAP fault", prefix, resp->status);
+        return NULL;
+    }
+    return doc;
+}
+
+static xmlDoc *
+raw_call_mode(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *body,
+              gboolean once, GCancellable *cancellable, VmshiftSoapFault **fault, GError **error)
+{
+    g_autofree char *env = vmshift_soap_envelope(VMSHIFT_SOAP_1_1, NULL, NULL, body);
+    g_atomic_int_inc(&be->soap_calls);
+    if (once)
+        return soap_call_once(http, env, what, cancellable, fault, error);
+    return vmshift_soap_call(http, NULL, VMSHIFT_SOAP_1_1, VIM_ACTION, env, what, cancellable,
+                             fault, error);
+}
+
 static xmlDoc *
 raw_call(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *body,
          GCancellable *cancellable, VmshiftSoapFault **fault, GError **error)
 {
-    g_autofree char *env = vmshift_soap_envelope(VMSHIFT_SOAP_1_1, NULL, NULL, body);
-    g_atomic_int_inc(&be->soap_calls);
-    return vmshift_soap_call(http, NULL, VMSHIFT_SOAP_1_1, VIM_ACTION, env, what, cancellable,
-                             fault, error);
+    return raw_call_mode(be, http, what, body, FALSE, cancellable, fault, error);
 }
 
 static char *
@@ -380,9 +448,9 @@ reply_not_authenticated(xmlDoc *doc)
     return yes;
 }
 
-xmlDoc *
-esx_call_on(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *body,
-            GCancellable *cancellable, VmshiftSoapFault **fault, GError **error)
+static xmlDoc *
+call_mode(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *body, gboolean once,
+          GCancellable *cancellable, VmshiftSoapFault **fault, GError **error)
 {
     if (!esx_connect(be, error))
         return NULL;
@@ -392,7 +460,9 @@ esx_call_on(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char 
         g_mutex_unlock(&be->lock);
         g_autoptr(VmshiftSoapFault) f = NULL;
         g_autoptr(GError) err = NULL;
-        g_autoptr(xmlDoc) doc = raw_call(be, http, what, body, cancellable, &f, &err);
+        g_autoptr(xmlDoc) doc = raw_call_mode(be, http, what, body, once, cancellable, &f, &err);
+        /* NotAuthenticated: the call was refused, sending it again after
+         * the new Login is safe for a send-once call too. */
         gboolean expired = (doc == NULL && fault_is(f, "NotAuthenticated"))
                            || (doc != NULL && reply_not_authenticated(doc));
         if (expired && attempt == 0) {
@@ -407,6 +477,20 @@ esx_call_on(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char 
         }
         return g_steal_pointer(&doc);
     }
+}
+
+xmlDoc *
+esx_call_on(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *body,
+            GCancellable *cancellable, VmshiftSoapFault **fault, GError **error)
+{
+    return call_mode(be, http, what, body, FALSE, cancellable, fault, error);
+}
+
+xmlDoc *
+esx_call_once(VmshiftBackend *be, const char *what, const char *body, GCancellable *cancellable,
+              VmshiftSoapFault **fault, GError **error)
+{
+    return call_mode(be, be->http, what, body, TRUE, cancellable, fault, error);
 }
 
 xmlDoc *

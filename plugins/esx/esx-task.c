@@ -30,6 +30,8 @@ esx_task_info_clear(EsxTaskInfo *t)
     g_free(t->result);
 }
 
+const char *const esx_task_entity_paths[] = { "info.entity", NULL };
+
 static const char *const task_paths[] = { "info.state", "info.progress", "info.error",
                                           "info.result", NULL };
 
@@ -101,7 +103,7 @@ esx_task_fault_code(const char *type)
 char *
 esx_start_task(VmshiftBackend *be, const char *what, const char *body, GError **error)
 {
-    g_autoptr(xmlDoc) doc = esx_call(be, what, body, NULL, NULL, error);
+    g_autoptr(xmlDoc) doc = esx_call_once(be, what, body, NULL, NULL, error);
     if (doc == NULL)
         return NULL;
     char *task = vmshift_xml_child_text(vmshift_soap_body(doc), VMSHIFT_NS_VIM25, "returnval");
@@ -114,33 +116,46 @@ esx_start_task(VmshiftBackend *be, const char *what, const char *body, GError **
     return task;
 }
 
-/* The tasks TaskManager.recentTask lists for entity @vm (morefs), or NULL. */
+/* The tasks of @tasks (a retrieval holding Task objects with info.entity)
+ * whose entity is @vm (morefs). */
+static GPtrArray *
+tasks_of(const EsxResult *tasks, const char *vm)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < tasks->objects->len; i++) {
+        const EsxObject *t = tasks->objects->pdata[i];
+        if (g_strcmp0(t->type, "Task") != 0)
+            continue;
+        g_autofree char *ent = esx_prop_text(t, "info.entity");
+        if (g_strcmp0(ent, vm) == 0)
+            g_ptr_array_add(out, g_strdup(t->value));
+    }
+    return out;
+}
+
+/* The tasks TaskManager.recentTask lists for entity @vm (morefs), or NULL:
+ * one RetrievePropertiesEx through the recentTask traversal. */
 static GPtrArray *
 recent_tasks_of(VmshiftBackend *be, const char *vm, GError **error)
 {
-    static const char *const tm_paths[] = { "recentTask", NULL };
     static const char *const entity_paths[] = { "info.entity", NULL };
-    g_autoptr(EsxResult) keep = NULL;
-    EsxObject *tm = NULL;
 
+    if (!esx_connect(be, error))
+        return NULL;
     if (be->task_manager == NULL) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED, "%s has no task manager",
                     be->url);
         return NULL;
     }
-    tm = esx_retrieve_one(be, "TaskManager", be->task_manager, tm_paths, &keep, NULL, error);
-    if (tm == NULL)
-        return NULL;
-    g_autoptr(GPtrArray) all = esx_prop_morefs(tm, "recentTask");
-    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; all != NULL && i < all->len; i++) {
-        g_autoptr(EsxResult) tk = NULL;
-        EsxObject *t = esx_retrieve_one(be, "Task", all->pdata[i], entity_paths, &tk, NULL, NULL);
-        g_autofree char *ent = t != NULL ? esx_prop_text(t, "info.entity") : NULL;
-        if (g_strcmp0(ent, vm) == 0)
-            g_ptr_array_add(out, g_strdup(all->pdata[i]));
-    }
-    return out;
+    g_autofree char *tps = esx_propset_xml("Task", entity_paths);
+    g_autofree char *tm = esx_moref_xml("obj", "TaskManager", be->task_manager);
+    g_autofree char *spec = g_strdup_printf(
+        "<specSet>%s<objectSet>%s<skip>true</skip><selectSet xsi:type=\"TraversalSpec\">"
+        "<type>TaskManager</type><path>recentTask</path><skip>false</skip></selectSet>"
+        "</objectSet></specSet>",
+        tps, tm);
+    g_autoptr(EsxResult) r = esx_retrieve_spec(be, spec, NULL, error);
+    return r != NULL ? tasks_of(r, vm) : NULL;
 }
 
 static gboolean
@@ -162,11 +177,19 @@ char *
 esx_start_vm_task(VmshiftBackend *be, const char *what, const char *body, const char *vm,
                   VmshiftJob *job, GError **error)
 {
+    return esx_start_vm_task_known(be, what, body, vm, NULL, job, error);
+}
+
+char *
+esx_start_vm_task_known(VmshiftBackend *be, const char *what, const char *body, const char *vm,
+                        const EsxResult *known, VmshiftJob *job, GError **error)
+{
     g_autoptr(GError) gerr = NULL;
     g_autoptr(GError) lerr = NULL;
     g_autoptr(VmshiftSoapFault) fault = NULL;
-    g_autoptr(GPtrArray) before = recent_tasks_of(be, vm, NULL);
-    g_autoptr(xmlDoc) doc = esx_call(be, what, body, NULL, &fault, &lerr);
+    g_autoptr(GPtrArray) before = known != NULL ? tasks_of(known, vm)
+                                                : recent_tasks_of(be, vm, NULL);
+    g_autoptr(xmlDoc) doc = esx_call_once(be, what, body, NULL, &fault, &lerr);
     if (doc != NULL) {
         char *task = vmshift_xml_child_text(vmshift_soap_body(doc), VMSHIFT_NS_VIM25, "returnval");
         if (task != NULL && task[0] != '\0')

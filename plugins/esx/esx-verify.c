@@ -106,14 +106,35 @@ verify_devices(EsxInventory *inv, const EsxPlan *p, const EsxObject *after, guin
     return TRUE;
 }
 
+/* What the check after the switchover and the verification both read, in
+ * one call. */
+static const char *const after_paths[] = {
+    "runtime.host",           "runtime.powerState", "config.files.vmPathName",
+    "config.hardware.device", "snapshot",           NULL
+};
+
+EsxObject *
+esx_read_after_move(VmshiftBackend *be, const char *vm, EsxResult **keep, GError **error)
+{
+    return esx_retrieve_one(be, "VirtualMachine", vm, after_paths, keep, NULL, error);
+}
+
 gboolean
 esx_verify_move(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *inv,
                 const EsxPlan *p, VmshiftJob *job, GError **error)
 {
+    return esx_verify_move_read(be, spec, inv, p, job, NULL, error);
+}
+
+gboolean
+esx_verify_move_read(VmshiftBackend *be, const VmshiftMigrationSpec *spec, EsxInventory *inv,
+                     const EsxPlan *p, VmshiftJob *job, const EsxObject *read, GError **error)
+{
     g_autoptr(EsxResult) keep = NULL;
     g_autoptr(GError) rerr = NULL;
-    EsxObject *after = esx_retrieve_one(be, "VirtualMachine", p->vm->value, verify_paths, &keep,
-                                        NULL, &rerr);
+    const EsxObject *after = read != NULL ? read
+                                          : esx_retrieve_one(be, "VirtualMachine", p->vm->value,
+                                                             verify_paths, &keep, NULL, &rerr);
     if (after == NULL) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                     "VM %s: the move could not be verified: %s", p->vm_name, rerr->message);

@@ -99,10 +99,9 @@ esx_open(const VmshiftConfig *config, guint32 flags, GError **error)
     be->url = g_strdup(vmshift_http_get_url(http));
     be->http = http;
     be->datacenter = vmshift_config_get_string(config, "datacenter", NULL);
-    if (!esx_connect(be, error)) {
-        esx_close(be);
-        return NULL;
-    }
+    /* No Login here: opening a backend never waits on the network (issue
+     * 15: `vmshift backends` with the server unreachable). The first call
+     * logs in (esx_connect() in esx_call() and the retrievals). */
     return be;
 }
 

@@ -106,6 +106,12 @@ gboolean esx_connect(VmshiftBackend *be, GError **error);
  * once when the session has expired. */
 xmlDoc *esx_call(VmshiftBackend *be, const char *what, const char *body, GCancellable *cancellable,
                  VmshiftSoapFault **fault, GError **error);
+/* esx_call() of a method that changes something (every *_Task method):
+ * never sent twice by the HTTP layer (vmshift_http_request_once()); a lost
+ * reply is VMSHIFT_ERROR_CONNECTION and the caller finds out from the
+ * server whether it ran. */
+xmlDoc *esx_call_once(VmshiftBackend *be, const char *what, const char *body,
+                      GCancellable *cancellable, VmshiftSoapFault **fault, GError **error);
 xmlDoc *esx_call_on(VmshiftBackend *be, VmshiftHttp *http, const char *what, const char *body,
                     GCancellable *cancellable, VmshiftSoapFault **fault, GError **error);
 

@@ -7,7 +7,9 @@
 #  - a lost reply to RelocateVM_Task (the reply cut short): vmshift finds
 #    the task the server started and follows it instead of calling again
 #    (exactly one relocate task in TaskManager.recentTask), and the VM is
-#    where the job says.
+#    where the job says;
+#  - a kept-alive connection closed under RelocateVM_Task: the call is not
+#    resent by the HTTP layer (send-once), nothing was started, VM stays.
 # TAP output; the plan comes last.
 B=${VMSHIFT_BUILDDIR:-$(pwd)}
 S=${VMSHIFT_SRCDIR:-$B}
@@ -118,6 +120,22 @@ if [ $rc -eq 0 ] && [ "$host" = "$D2" ] && [ "$loc" = "$D2" ] \
     && [ $((after - before)) -eq 1 ] && grep -q "reply was lost" "$T/err"; then
     ok "reply to RelocateVM_Task cut short: its task followed, not sent again; VM on $D2 as the journal says"
 else nok "lost reply (rc $rc host $host journal $loc tasks $before->$after)" "$T/out" "$T/err"; fi
+
+# ---- a kept-alive connection that dies under RelocateVM_Task (issue 13) ----------------
+# The launcher closes the connection without reading the call; libcurl would
+# resend it on a fresh connection by itself. A *_Task call must reach the
+# server at most once: vmshift refuses the resend, reads the VM's tasks,
+# finds none new and says nothing was started (the VM stays, no new task).
+before=$(sim tasks "$VM" | grep -ci relocate)
+ctl "http?method=RelocateVM_Task&mode=close"
+V migrate "$VM" --to "$D1" --live; rc=$?
+after=$(sim tasks "$VM" | grep -ci relocate)
+host=$(prop "$VM" host)
+if [ $rc -ne 0 ] && [ "$host" = "$D2" ] && [ "$after" -eq "$before" ] \
+    && grep -q "not sent again" "$T/err" && grep -q "nothing was started" "$T/err"; then
+    ok "connection closed under RelocateVM_Task: not sent again, no task started, VM stays on $D2"
+else nok "send-once RelocateVM_Task (rc $rc host $host tasks $before->$after)" "$T/out" "$T/err"; fi
+ctl reset
 
 # ---- job repair --force-cleanup on a backend without a cleanup operation --------------------
 V migrate "$VM" --to "$(prop "$VM" host)" --live # refused by validation: a failed job
