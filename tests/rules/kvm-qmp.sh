@@ -114,18 +114,24 @@ PRE="mount -t tmpfs -o size=$size tmpfs '$KT/b/tiny'" \
     scenario "a filesystem 2.5 % larger than the disk" low-space warning 1 web1 --to hostB --path "$KT/b/tiny"
 
 # rate: a group member the backend does not know is ruled out by
-# host-not-found (check refuses an unknown --to before any rule); every
+# host-not-found, one of another backend (kvm2) by other-backend (check refuses an unknown --to before any rule); every
 # host check refuses gets 0 stars and the same code, the others check passes
+mkdir -p "$KT/e"
 cat >>"$KT/vmshift.conf" <<EOC
 
+[backend kvm2]
+plugin=kvm
+hosts=hostE=$KT/e
+
 [group all]
-hosts=kvm:hostA, kvm:hostB, kvm:hostC, kvm:hostD, kvm:hostZ
+hosts=kvm:hostA, kvm:hostB, kvm:hostC, kvm:hostD, kvm:hostZ, kvm2:hostE
 EOC
 V --json rate web1 --group all >"$KT/rate" 2>"$KT/err"
-check "rate: hostZ (not a host of the backend) 0 stars, reason host-not-found" \
+check "rate: hostZ (not a host of the backend) 0 stars, reason host-not-found; hostE (backend kvm2) other-backend" \
     python3 -c 'import sys, json
 r = {x["host"]: x for x in json.load(open(sys.argv[1]))["ratings"]}
-assert r["hostZ"]["stars"] == 0 and r["hostZ"]["reason_code"] == "host-not-found", r["hostZ"]' "$KT/rate"
+assert r["hostZ"]["stars"] == 0 and r["hostZ"]["reason_code"] == "host-not-found", r["hostZ"]
+assert r["hostE"]["stars"] == 0 and r["hostE"]["reason_code"] == "other-backend", r["hostE"]' "$KT/rate"
 agree=yes
 for h in hostA hostB hostC hostD; do
     line=$(python3 -c 'import sys, json
