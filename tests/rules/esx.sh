@@ -125,6 +125,9 @@ ctl "datastore?name=LocalDS_0&mount=DC0_C0_H3"
 # a disk named by its file (the VM's first disk as vSphere lists it)
 dfile=$(V --json vm show $VM | python3 -c 'import sys, json; print(json.load(sys.stdin)["disks"][0]["path"])')
 scenario "a disk mapped by its file name" disk-mapped info 0 $VM --to DC0_C0_H1 --disk-path "$dfile=[LocalDS_2]"
+# a NIC named by its MAC address (the VM's first NIC as vSphere lists it)
+nmac=$(V --json vm show $VM | python3 -c 'import sys, json; print(json.load(sys.stdin)["nics"][0]["mac"])')
+scenario "a NIC mapped by its MAC address" nic-mapped info 0 $VM --to DC0_C0_H1 --network "$nmac=DC0_DVPG0"
 
 # rate: a host no backend has (host-not-found), the same simulator again
 # as backend esx2 (other-backend)
