@@ -44,6 +44,12 @@ define_vm "$KT/a" lost1 "" "[disk vda]
 path=$KT/a/images/gone.qcow2
 format=qcow2"
 sed -i 's/^\[vm\]$/[vm]\ncpu=NoSuchCpu-v9/' "$KT/a/vms/lost1/vm.conf"
+# held1: stopped, its qcow2 disk write-locked by another process (as
+# qemu-img commit holds it)
+qemu-img create -q -f qcow2 "$KT/a/images/held1.qcow2" 16M
+define_vm "$KT/a" held1 "" "[disk vda]
+path=$KT/a/images/held1.qcow2
+format=qcow2"
 check "web1 boots on hostA" wait_console "$KT/a" web1 HEARTBEAT 90
 
 # count JSON CODE: how often CODE is among the findings, and its severities
@@ -104,6 +110,13 @@ scenario "disk gone: size unknown, not 0" disk-size-unknown warning 1 lost1 --to
 scenario "disk gone: the destination does not reach it" disk-unreachable error 1 lost1 --to hostB --cold
 scenario "CPU model the destination's QEMU lacks" cpu-incompatible error 1 lost1 --to hostB --cold
 scenario "an --option the plugin does not know" check-failed error 1 web1 --to hostB --option nosuch=1
+qemu-io -f qcow2 -c "sleep 600000" "$KT/a/images/held1.qcow2" >/dev/null 2>&1 &
+held=$!
+KVM_EXTRA_PIDS="${KVM_EXTRA_PIDS:-} $held"
+for i in $(seq 50); do qemu-img info -U "$KT/a/images/held1.qcow2" >/dev/null 2>&1 &&
+    ! qemu-img info "$KT/a/images/held1.qcow2" >/dev/null 2>&1 && break; sleep 0.1; done
+scenario "a stopped VM's disk locked (a merge running)" merge-in-progress error 1 held1 --to hostB --cold
+kill "$held" 2>/dev/null; wait "$held" 2>/dev/null
 PRE="mount -t tmpfs -o size=1m tmpfs '$KT/b/tiny'" \
     scenario "1 MiB filesystem for an 8 MiB disk" no-space error 1 web1 --to hostB --path "$KT/b/tiny"
 # what the disk occupies (qemu-img's actual size), plus 2.5 %: less than the
