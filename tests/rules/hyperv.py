@@ -125,6 +125,13 @@ def run(tmp):
              "HV02", "--path", "E:\\VMs\\web01")
     control(info, "/host", {"host": "HV02", "volumes": st["HV02"]["volumes"]})
 
+    dmz = [v for v in st["HV01"]["vms"] if v["name"] == "dmz01"][0]
+    control(info, "/vm", {"vm": "dmz01", "disks": [
+        dict(d, path=d["path"][:-len(".vhdx")] + ".avhdx") for d in dmz["disks"]]})
+    scenario(V, "a differencing disk without a checkpoint", "needs-consolidation", "warning", 1,
+             "dmz01", "--to", "HV02")
+    control(info, "/vm", {"vm": "dmz01", "disks": dmz["disks"]})
+
     # a host that does not answer, a host of another backend (HV02 again as
     # backend hv2), one no backend has
     conf2 = os.path.join(tmp, "vmshift2.conf")
