@@ -28,6 +28,8 @@ hosts=demo:alpha;demo:beta;demo:gamma;demo:delta
 hosts=demo:beta;demo:nosuch
 [group farm]
 hosts=farm:h1;farm:h2;farm:h3;farm:h4
+[group mixed]
+hosts=demo:beta;farm:h1
 EOC
 vms=""
 for i in $(seq 1 20); do vms="$vms${vms:+;}v$i@h0"; done
@@ -140,6 +142,7 @@ scenario "CPU class differs" cpu-incompatible error 1 web1 --to beta --live
 state "$S" "host alpha" compat -
 state "$S" "host beta" compat -
 scenario "backend-only: unknown option" unknown-option error 1 web1 --to beta --option x=1
+scenario "backend-only: a --transfer it lacks" transfer-conflict error 1 web1 --to beta --transfer network
 
 # rate: a host check refuses gets 0 stars and the refusing finding
 V --json rate web1 --group odd >"$T/out" 2>"$T/err"
@@ -149,6 +152,15 @@ assert r["nosuch"]["stars"] == 0 and r["nosuch"]["reason_code"] == "host-not-fou
 assert r["beta"]["eligible"] and all(f["detail"] for f in r["beta"]["factors"])' "$T/out" \
     && ok "rate: a host the backend does not know is ruled out by host-not-found" \
     || notok "rate odd group" "$(cat "$T/out" "$T/err")"
+
+# rate: a host of another backend is ruled out by "other-backend"
+V --json rate web1 --group mixed >"$T/out" 2>"$T/err"
+python3 -c 'import sys, json
+r = {x["host"]: x for x in json.load(open(sys.argv[1]))["ratings"]}
+assert r["h1"]["stars"] == 0 and r["h1"]["reason_code"] == "other-backend", r
+assert r["beta"]["eligible"], r' "$T/out" \
+    && ok "rate: a host of backend farm is ruled out by other-backend (0 stars)" \
+    || notok "rate mixed group" "$(cat "$T/out" "$T/err")"
 
 # rate and check agree on every host of the group
 state "$S" "host gamma" status maintenance

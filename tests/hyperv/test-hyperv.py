@@ -269,9 +269,14 @@ def run(tmp):
 
     rc, rows, out = drive(conf, "check", "live", "dmz01", "HV02", "--path",
                           "E:\\VMs\\dmz01")
-    f = [x for x in rows_of(rows, "finding") if x["code"] == "network-missing"]
-    ok(rc == 0 and f and "DMZ" in f[0]["message"] and f[0]["severity"] == "2",
-       "check: destination lacks the NIC's switch", out)
+    # the host's rules judge the switch from the facts (issue 11): the
+    # plugin reports HV02's switches, which lack DMZ, and raises nothing
+    nrc, nrows, nout = drive(conf, "networks")
+    dmz = [x for x in rows_of(nrows, "network") if x.get("name") == "DMZ"]
+    ok(rc == 0 and not [x for x in rows_of(rows, "finding") if x["code"] == "network-missing"]
+       and nrc == 0 and dmz and "HV02" not in dmz[0].get("hosts", ""),
+       "check: destination lacks the NIC's switch (a fact of list_networks, no plugin finding)",
+       out + nout)
 
     rc, rows, out = drive(conf, "check", "live", "dmz01", "HV02", "--path",
                           "E:\\VMs\\dmz01", "--network", nics[0]["id"] + "=LAN")
@@ -303,8 +308,12 @@ def run(tmp):
         for v in control(info, "/state")["hosts"]["HV02"]["volumes"]]})
     rc, rows, out = drive(conf, "check", "live", "web01", "HV02", "--path",
                           "E:\\VMs\\web01")
-    ok(rc == 0 and any(x["code"] == "no-space" for x in rows_of(rows, "finding")),
-       "check: not enough space on the destination volume", out)
+    vrc, vrows, vout = drive(conf, "volumes")
+    ok(rc == 0 and not any(x["code"] == "no-space" for x in rows_of(rows, "finding"))
+       and any(x.get("path") == "E:" and x.get("host") == "HV02" and x.get("free") == str(1 << 30)
+               for x in rows_of(vrows, "volume")),
+       "check: a nearly full destination volume is a fact of list_volumes (the host "
+       "raises no-space), no plugin finding", out + vout)
     control(info, "/host", {"host": "HV02", "volumes": [
         dict(v, free=(700 << 30)) if v["name"] == "E:\\" else v
         for v in control(info, "/state")["hosts"]["HV02"]["volumes"]]})
@@ -390,9 +399,8 @@ def run(tmp):
        "checkpoint_state sees the merge (status and job)", out)
     rc, rows, out = drive(conf, "check", "storage", "db01", "--path",
                           "C:\\VMs\\db01")
-    f = [x for x in rows_of(rows, "finding") if x["code"] == "merge-in-progress"]
-    ok(rc == 0 and f and "wait" in f[0]["message"],
-       "check_migration: merge in progress is an error that says to wait", out)
+    ok(rc == 0 and not [x for x in rows_of(rows, "finding") if x["code"] == "merge-in-progress"],
+       "check_migration: a merge in progress is left to the host (checkpoint_state above)", out)
     rc, rows, out = drive(conf, "migrate", "storage", "db01", "--path",
                           "C:\\VMs\\db01")
     h, v, _ = vm_state(info, "db01")

@@ -2,10 +2,12 @@
 # Finding codes, rate = check, and placement on the esx plugin against the
 # vSphere simulator (TAP), all through the vmshift command: each scenario
 # sets the simulator up (its control channel: maintenance, connection,
-# power, consolidation, datastore free space and mounts), runs `vmshift
-# --json check` and `vmshift migrate --dry-run`, and asserts the code, its
-# severity, that it appears once, and both exit statuses. Then `rate` and
-# `check` must agree on every host of the cluster, and a real `vmshift
+# power, consolidation, datastore free space, mounts and maintenance), runs
+# `vmshift --json check` and `vmshift migrate --dry-run`, and asserts the
+# code, its severity, that it appears once, and both exit statuses; `rate`
+# over a group with an unknown host and a host of a second backend (the
+# same simulator again) rules them out by host-not-found and other-backend.
+# Then `rate` and `check` must agree on every host of the cluster, and a real `vmshift
 # bulk` of 20 VMs to the 4 cluster hosts must spread them 5/5/5/5 and move
 # no storage, as the simulator's own properties (vcsim-check) show.
 B=${VMSHIFT_BUILDDIR:-$(pwd)}
@@ -32,6 +34,7 @@ n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/# /' | head -40; done; }
 
+: >"$T/sim.out" # made before the launcher's redirection: the wait below reads it
 "$LAUNCHER" -ca-file "$T/ca.pem" -credentials "$T/creds" -task-step-ms 5 -cluster-hosts 4 \
     -vms-per-pool 20 -portgroups 1 >"$T/sim.out" 2>"$T/sim.err" &
 SIM_PID=$!
@@ -109,6 +112,36 @@ ctl "datastore?name=LocalDS_2&accessible=true"
 ctl "datastore?name=LocalDS_0&unmount=DC0_C0_H3"
 scenario "--transfer san to a host without the VM's datastore" storage-not-shared error 1 $VM --to DC0_C0_H3 --transfer san
 ctl "datastore?name=LocalDS_0&mount=DC0_C0_H3"
+
+scenario "--transfer network without --path" transfer-conflict error 1 $VM --to DC0_C0_H1 --transfer network
+scenario "--path to a datastore that does not exist" path-not-found error 1 $VM --to DC0_C0_H1 --path '[NoSuchDS]'
+scenario "an --option (the plugin takes none)" check-failed error 1 $VM --to DC0_C0_H1 --option nosuch=1
+ctl "datastore?name=LocalDS_2&maintenance=inMaintenance"
+scenario "target datastore in maintenance mode" volume-unavailable error 1 $VM --to DC0_C0_H1 --path '[LocalDS_2]'
+ctl "datastore?name=LocalDS_2&maintenance=normal"
+ctl "datastore?name=LocalDS_0&unmount=DC0_C0_H3"
+scenario "the VM's datastore not mounted on the destination" volume-not-on-host error 1 $VM --to DC0_C0_H3
+ctl "datastore?name=LocalDS_0&mount=DC0_C0_H3"
+# a disk named by its file (the VM's first disk as vSphere lists it)
+dfile=$(V --json vm show $VM | python3 -c 'import sys, json; print(json.load(sys.stdin)["disks"][0]["path"])')
+scenario "a disk mapped by its file name" disk-mapped info 0 $VM --to DC0_C0_H1 --disk-path "$dfile=[LocalDS_2]"
+# a NIC named by its MAC address (the VM's first NIC as vSphere lists it)
+nmac=$(V --json vm show $VM | python3 -c 'import sys, json; print(json.load(sys.stdin)["nics"][0]["mac"])')
+scenario "a NIC mapped by its MAC address" nic-mapped info 0 $VM --to DC0_C0_H1 --network "$nmac=DC0_DVPG0"
+
+# rate: a host no backend has (host-not-found), the same simulator again
+# as backend esx2 (other-backend)
+sed -e 's/^\[backend esx\]$/[backend esx2]/' -e '/^\[group/,$d' "$T/vmshift.conf" >"$T/esx2.part"
+{ cat "$T/vmshift.conf"; echo; sed -n '/^\[backend esx2\]/,$p' "$T/esx2.part"; echo
+  echo "[group mixed]"; echo "hosts=esx:DC0_C0_H1;esx:NOSUCH;esx2:DC0_C0_H2"; } >"$T/mixed.conf"
+timeout 120 "$VMSHIFT" --config "$T/mixed.conf" --plugin-dir "$T/plugins" --json rate esx:$VM --group mixed >"$T/rate" 2>"$T/err"
+python3 -c 'import sys, json
+r = {x["host"]: x for x in json.load(open(sys.argv[1]))["ratings"]}
+assert r["NOSUCH"]["stars"] == 0 and r["NOSUCH"]["reason_code"] == "host-not-found", r
+assert r["DC0_C0_H2"]["stars"] == 0 and r["DC0_C0_H2"]["reason_code"] == "other-backend", r
+assert r["DC0_C0_H1"]["eligible"], r' "$T/rate" \
+    && ok "rate: NOSUCH is host-not-found, DC0_C0_H2 of backend esx2 other-backend (0 stars each)" \
+    || notok "rate mixed group" "$(cat "$T/rate" "$T/err")"
 
 # rate and check agree on every host of the cluster (one in maintenance)
 ctl "host?name=DC0_C0_H2&maintenance=true"

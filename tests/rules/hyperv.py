@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Finding codes on the hyperv plugin against the Hyper-V simulator
 (tests/hyperv-sim), through the vmshift command (TAP): each scenario sets
-the simulator up through its control channel (power, a merge, free memory,
-free space), runs `vmshift --json check` and `vmshift migrate --dry-run`,
+the simulator up through its control channel (power, operational status, a
+merge, free memory, free space, the migration service), runs `vmshift --json check` and `vmshift migrate --dry-run`,
 and asserts the code, its severity, that it appears exactly once, and both
-exit statuses; then `rate` and `check` agree on both hosts, and the
+exit statuses; a second configuration adds a host that does not answer and
+HV02 again as another backend (for rate's other-backend); then `rate` and
+`check` agree on both hosts, and the
 simulator's state shows nothing moved. One simulator for all of it; the
 helpers are tests/hyperv/test-cli.py's."""
 
@@ -36,7 +38,9 @@ def scenario(V, name, code, sev, want, *args):
     got = count(js, code)
     ok(got == (1, sev) and rc == want and drc == want,
        "%s: %s (%s) once, check and --dry-run exit %d" % (name, code, sev, want),
-       "got %s, check rc %d, dry-run rc %d\n%s" % (got, rc, drc, out))
+       "%s\ngot %s, check rc %d, dry-run rc %d, findings %s"
+       % (out[-1500:], got, rc, drc,
+          [(f["code"], f["severity"]) for f in (js or {}).get("findings", [])]))
 
 
 def run(tmp):
@@ -80,6 +84,80 @@ def run(tmp):
              "--network", "nosuch=LAN")
     scenario(V, "no such disk", "disk-not-found", "error", 1, "csv01", "--to", "HV02",
              "--disk-path", "nosuch=E:\\VMs")
+
+    scenario(V, "--transfer network without --path", "transfer-conflict", "error", 1, "csv01",
+             "--to", "HV02", "--transfer", "network")
+    scenario(V, "--path on a drive HV02 lacks (dmz01: one disk)", "path-not-found", "error", 1,
+             "dmz01", "--to", "HV02", "--path", "Q:\\VMs\\dmz01")
+    scenario(V, "an --option (this backend has none)", "check-failed", "error", 1, "csv01",
+             "--to", "HV02", "--option", "x=1")
+    control(info, "/vm", {"vm": "csv01", "operational_status": [2, 32768]})
+    scenario(V, "a checkpoint being created", "vm-busy", "error", 1, "csv01", "--to", "HV02")
+    control(info, "/vm", {"vm": "csv01", "operational_status": [2]})
+    control(info, "/vm", {"vm": "csv01", "enabled_state": 5})
+    scenario(V, "a state Hyper-V cannot migrate from", "vm-state", "error", 1, "csv01", "--to",
+             "HV02")
+    control(info, "/vm", {"vm": "csv01", "enabled_state": 2})
+    control(info, "/host", {"host": "HV02", "migration": {"enabled": False}})
+    scenario(V, "live migration disabled on HV02", "migration-disabled", "error", 1, "csv01",
+             "--to", "HV02")
+    scenario(V, "live migration disabled: the host's status", "host-limited", "warning", 1,
+             "csv01", "--to", "HV02")
+    control(info, "/host", {"host": "HV02", "migration": {"enabled": True}})
+    ips = st["HV02"]["ips"]
+    control(info, "/host", {"host": "HV02", "ips": []})
+    scenario(V, "HV02 without a migration network", "no-migration-network", "error", 1,
+             "csv01", "--to", "HV02")
+    control(info, "/host", {"host": "HV02", "ips": ips})
+    control(info, "/host", {"host": "HV02", "migration": {"max_vm": 0}})
+    scenario(V, "HV02 at its limit of live migrations", "migration-limit", "warning", 1,
+             "csv01", "--to", "HV02")
+    control(info, "/host", {"host": "HV02", "migration": {"max_vm": 2}})
+    # E:\ with 2.5 % of its capacity left over after web01's 15 GiB
+    vols = copy.deepcopy(st["HV02"]["volumes"])
+    vols[1]["free"] = 15 * GIB + vols[1]["capacity"] // 40
+    control(info, "/host", {"host": "HV02", "volumes": vols})
+    scenario(V, "E:\\ nearly full afterwards", "low-space", "warning", 1, "web01", "--to",
+             "HV02", "--path", "E:\\VMs\\web01")
+    vols[1]["free"] = None
+    control(info, "/host", {"host": "HV02", "volumes": vols})
+    scenario(V, "E:\\ reports no free space", "space-unknown", "warning", 1, "web01", "--to",
+             "HV02", "--path", "E:\\VMs\\web01")
+    control(info, "/host", {"host": "HV02", "volumes": st["HV02"]["volumes"]})
+
+    dmz = [v for v in st["HV01"]["vms"] if v["name"] == "dmz01"][0]
+    control(info, "/vm", {"vm": "dmz01", "disks": [
+        dict(d, path=d["path"][:-len(".vhdx")] + ".avhdx") for d in dmz["disks"]]})
+    scenario(V, "a differencing disk without a checkpoint", "needs-consolidation", "warning", 1,
+             "dmz01", "--to", "HV02")
+    control(info, "/vm", {"vm": "dmz01", "disks": dmz["disks"]})
+
+    # a host that does not answer, a host of another backend (HV02 again as
+    # backend hv2), one no backend has
+    conf2 = os.path.join(tmp, "vmshift2.conf")
+    with open(conf) as fh:
+        text = fh.read()
+    base = text[text.index("[backend hv]"):].split("\n\n")[0]
+    text = text.replace("hosts=%s;%s" % (info["hosts"]["HV01"], info["hosts"]["HV02"]),
+                        "hosts=%s;%s;http://127.0.0.1:9/wsman" % (info["hosts"]["HV01"],
+                                                                   info["hosts"]["HV02"]))
+    text += "\n" + base.replace("[backend hv]", "[backend hv2]").replace(
+        "hosts=%s;%s" % (info["hosts"]["HV01"], info["hosts"]["HV02"]),
+        "hosts=%s" % info["hosts"]["HV02"]) + "\n"
+    text += "\n[group mixed]\nhosts=hv:HV01;hv:NOSUCH;hv2:HV02\n"
+    with open(conf2, "w") as fh:
+        fh.write(text)
+    os.chmod(conf2, 0o644)
+    V2 = hv.Cli(conf2)
+    scenario(V2, "a host that does not answer", "host-unreachable", "error", 1, "csv01",
+             "--to", "hv:http://127.0.0.1:9/wsman")
+    rc, rate, out = V2.json("rate", "csv01", "--group", "mixed")
+    r = {x["host"]: x for x in (rate or {}).get("ratings", [])}
+    ok(r.get("NOSUCH", {}).get("reason_code") == "host-not-found"
+       and r.get("HV02", {}).get("reason_code") == "other-backend"
+       and r["NOSUCH"]["stars"] == 0 and r["HV02"]["stars"] == 0,
+       "rate: a host no backend has is host-not-found, HV02 of backend hv2 other-backend "
+       "(0 stars each)", out)
 
     # rate and check agree on both hosts
     rc, rate, out = V.json("rate", "csv01", "--group", "both")

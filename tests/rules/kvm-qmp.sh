@@ -44,6 +44,12 @@ define_vm "$KT/a" lost1 "" "[disk vda]
 path=$KT/a/images/gone.qcow2
 format=qcow2"
 sed -i 's/^\[vm\]$/[vm]\ncpu=NoSuchCpu-v9/' "$KT/a/vms/lost1/vm.conf"
+# held1: stopped, its qcow2 disk write-locked by another process (as
+# qemu-img commit holds it)
+qemu-img create -q -f qcow2 "$KT/a/images/held1.qcow2" 16M
+define_vm "$KT/a" held1 "" "[disk vda]
+path=$KT/a/images/held1.qcow2
+format=qcow2"
 check "web1 boots on hostA" wait_console "$KT/a" web1 HEARTBEAT 90
 
 # count JSON CODE: how often CODE is among the findings, and its severities
@@ -104,6 +110,13 @@ scenario "disk gone: size unknown, not 0" disk-size-unknown warning 1 lost1 --to
 scenario "disk gone: the destination does not reach it" disk-unreachable error 1 lost1 --to hostB --cold
 scenario "CPU model the destination's QEMU lacks" cpu-incompatible error 1 lost1 --to hostB --cold
 scenario "an --option the plugin does not know" check-failed error 1 web1 --to hostB --option nosuch=1
+qemu-io -f qcow2 -c "sleep 600000" "$KT/a/images/held1.qcow2" >/dev/null 2>&1 &
+held=$!
+KVM_EXTRA_PIDS="${KVM_EXTRA_PIDS:-} $held"
+for i in $(seq 50); do qemu-img info -U "$KT/a/images/held1.qcow2" >/dev/null 2>&1 &&
+    ! qemu-img info "$KT/a/images/held1.qcow2" >/dev/null 2>&1 && break; sleep 0.1; done
+scenario "a stopped VM's disk locked (a merge running)" merge-in-progress error 1 held1 --to hostB --cold
+kill "$held" 2>/dev/null; wait "$held" 2>/dev/null
 PRE="mount -t tmpfs -o size=1m tmpfs '$KT/b/tiny'" \
     scenario "1 MiB filesystem for an 8 MiB disk" no-space error 1 web1 --to hostB --path "$KT/b/tiny"
 # what the disk occupies (qemu-img's actual size), plus 2.5 %: less than the
@@ -114,18 +127,24 @@ PRE="mount -t tmpfs -o size=$size tmpfs '$KT/b/tiny'" \
     scenario "a filesystem 2.5 % larger than the disk" low-space warning 1 web1 --to hostB --path "$KT/b/tiny"
 
 # rate: a group member the backend does not know is ruled out by
-# host-not-found (check refuses an unknown --to before any rule); every
+# host-not-found, one of another backend (kvm2) by other-backend (check refuses an unknown --to before any rule); every
 # host check refuses gets 0 stars and the same code, the others check passes
+mkdir -p "$KT/e"
 cat >>"$KT/vmshift.conf" <<EOC
 
+[backend kvm2]
+plugin=kvm
+hosts=hostE=$KT/e
+
 [group all]
-hosts=kvm:hostA, kvm:hostB, kvm:hostC, kvm:hostD, kvm:hostZ
+hosts=kvm:hostA, kvm:hostB, kvm:hostC, kvm:hostD, kvm:hostZ, kvm2:hostE
 EOC
 V --json rate web1 --group all >"$KT/rate" 2>"$KT/err"
-check "rate: hostZ (not a host of the backend) 0 stars, reason host-not-found" \
+check "rate: hostZ (not a host of the backend) 0 stars, reason host-not-found; hostE (backend kvm2) other-backend" \
     python3 -c 'import sys, json
 r = {x["host"]: x for x in json.load(open(sys.argv[1]))["ratings"]}
-assert r["hostZ"]["stars"] == 0 and r["hostZ"]["reason_code"] == "host-not-found", r["hostZ"]' "$KT/rate"
+assert r["hostZ"]["stars"] == 0 and r["hostZ"]["reason_code"] == "host-not-found", r["hostZ"]
+assert r["hostE"]["stars"] == 0 and r["hostE"]["reason_code"] == "other-backend", r["hostE"]' "$KT/rate"
 agree=yes
 for h in hostA hostB hostC hostD; do
     line=$(python3 -c 'import sys, json

@@ -7,8 +7,8 @@ TESTS += tests/rules/table.sh
 if ENABLE_INTEGRATION
 TESTS += tests/rules/esx.sh tests/rules/hyperv.py
 if PLUGIN_KVM
-TESTS += tests/rules/kvm-qmp.sh
+TESTS += tests/rules/kvm-qmp.sh tests/rules/libvirt.sh
 endif
 endif
 EXTRA_DIST += tests/rules/codes.tsv tests/rules/table.sh tests/rules/esx.sh tests/rules/kvm-qmp.sh \
-	tests/rules/hyperv.py
+	tests/rules/hyperv.py tests/rules/libvirt.sh
