@@ -30,6 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+: >"$CT/sim.out" # made before the launcher's redirection: the wait below reads it
 "$LAUNCHER" -ca-file "$CT/ca.pem" -credentials "$CT/creds" -task-step-ms 20 \
     >"$CT/sim.out" 2>"$CT/sim.err" &
 SIM_PID=$!
