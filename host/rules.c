@@ -783,6 +783,28 @@ host_rules_mappings(const VmshiftMigrationSpec *spec, const VmshiftVm *vm, HostR
     }
 }
 
+/* A host the facts mark limited (host-limited, from its status) for a reason
+ * the backend then names precisely (migration-disabled, no-migration-network
+ * on the same host) is one condition: the precise finding stays, the
+ * generic one goes, so check never shows the condition twice. By code and
+ * subject, never by text. */
+static void
+drop_explained_limits(HostRuleSink *s)
+{
+    const VmshiftFindingInfo *lim = vmshift_finding_info(VMSHIFT_FINDING_HOST_LIMITED);
+
+    for (guint i = 0; s->findings && lim && i < s->findings->len; i++) {
+        VmshiftFinding *x = g_ptr_array_index(s->findings, i);
+        if (g_strcmp0(x->code, VMSHIFT_FINDING_HOST_LIMITED) != 0 || !x->subject
+            || (!has_code(s, VMSHIFT_FINDING_MIGRATION_DISABLED, x->subject)
+                && !has_code(s, VMSHIFT_FINDING_NO_MIGRATION_NETWORK, x->subject)))
+            continue;
+        s->warnings--;
+        s->penalty -= lim->rate_effect;
+        g_ptr_array_remove_index(s->findings, i--);
+    }
+}
+
 void
 host_rules_merge_backend(HostRuleSink *s, GPtrArray *pf, const char *backend)
 {
@@ -815,4 +837,5 @@ host_rules_merge_backend(HostRuleSink *s, GPtrArray *pf, const char *backend)
         if (count(s, info))
             g_ptr_array_add(s->findings, g_steal_pointer(&x));
     }
+    drop_explained_limits(s);
 }
