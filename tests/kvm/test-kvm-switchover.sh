@@ -193,9 +193,19 @@ V job repair "$id" >"$KT/out5" 2>&1 &
 bg=$!
 KVM_EXTRA_PIDS="$bg"
 check "job repair resumes the wait" wait_waiting 35
-bj=$(qmp "$KT/b" sw query-block-jobs)
-check "QMP: the repair re-established the mirror (ready)" \
-    bash -c 'grep -q "\"device\":\"vmshift-mirror-vda\"" <<<"$0" && grep -q "\"ready\":true" <<<"$0"' "$bj"
+# the schedule still says "waiting" from the killed run: the repair's new
+# mirror is ready a little later, and QMP answers once the job lets go of
+# the monitor; poll for it (up to 40 s) rather than ask once
+mirror_ready_b() {
+    for _ in $(seq 80); do
+        bj=$(qmp "$KT/b" sw query-block-jobs 2>/dev/null)
+        grep -q '"device":"vmshift-mirror-vda"' <<<"$bj" && grep -q '"ready":true' <<<"$bj" && return 0
+        sleep 0.5
+    done
+    echo "# last query-block-jobs: $bj"
+    return 1
+}
+check "QMP: the repair re-established the mirror (ready)" mirror_ready_b
 check "QMP: not switched over before the time after the repair" \
     watch_until "$(epoch_of "$AT")" "$KT/b" sw "$KT/b/fast/"
 bg_wait "$bg" 180
