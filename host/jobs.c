@@ -35,10 +35,10 @@ struct HostJobRun {
     gint64 last_journal;
     gint64 last_cancel_poll;
     gboolean cancel_seen;
-    gboolean late_cancel; /* a cancel came after a move's switchover: not passed on */
-    gint journal_warned;  /* a failed journal write was reported (atomic) */
-    GMutex loclock;       /* the job's location and the journal's copy of it */
-    gboolean switched;    /* the switchover began: the location was unknown */
+    gint late_cancel;    /* a cancel came after a move's switchover: not passed on (atomic) */
+    gint journal_warned; /* a failed journal write was reported (atomic) */
+    GMutex loclock;      /* the job's location and the journal's copy of it */
+    gboolean switched;   /* the switchover began: the location was unknown */
     HostRepairMode repair_mode;
     char *reason;          /* --dismiss --reason */
     VmshiftPhase reached;  /* repair: the phase the repaired job had reached */
@@ -249,7 +249,7 @@ run_acl_phase(HostJobRun *r, const char *vm, GError **error)
         && g_cancellable_is_cancelled(vmshift_job_get_cancellable(r->job))) {
         /* the move is done: a cancel can no longer stop it, and must not
          * leave the moved VM without its ACLs (note_late_cancel says so) */
-        r->late_cancel = TRUE;
+        g_atomic_int_set(&r->late_cancel, TRUE);
         g_cancellable_reset(vmshift_job_get_cancellable(r->job));
     }
     if (!vmshift_job_set_phase(r->job, VMSHIFT_PHASE_ACL, error))
@@ -529,7 +529,8 @@ note_late_cancel(HostJobRun *r)
     g_autoptr(GError) err = NULL;
 
     if (!r->switched
-        || (!r->late_cancel && !g_cancellable_is_cancelled(vmshift_job_get_cancellable(r->job))
+        || (!g_atomic_int_get(&r->late_cancel)
+            && !g_cancellable_is_cancelled(vmshift_job_get_cancellable(r->job))
             && !host_journal_cancel_requested(r->ctx->journal, r->id)))
         return;
     vmshift_job_get_progress(r->job, &pr);
@@ -813,12 +814,15 @@ static gboolean
 cancel_can_stop(HostJobRun *r)
 {
     VmshiftPhase p = vmshift_job_get_phase(r->job);
-    if ((r->kind == HOST_JOB_MIGRATE || r->kind == HOST_JOB_STORAGE) && r->switched
-        && (p == VMSHIFT_PHASE_ACL || p == VMSHIFT_PHASE_DONE)) {
-        r->late_cancel = TRUE;
-        return FALSE;
-    }
-    return TRUE;
+    gboolean late;
+
+    g_mutex_lock(&r->loclock); /* switched is the worker thread's */
+    late = (r->kind == HOST_JOB_MIGRATE || r->kind == HOST_JOB_STORAGE) && r->switched
+           && (p == VMSHIFT_PHASE_ACL || p == VMSHIFT_PHASE_DONE);
+    g_mutex_unlock(&r->loclock);
+    if (late)
+        g_atomic_int_set(&r->late_cancel, TRUE);
+    return !late;
 }
 
 void
@@ -861,14 +865,16 @@ host_job_run_tick(HostJobRun *r)
         r->last_cancel_poll = now;
         if (!r->cancel_seen && host_journal_cancel_requested(r->ctx->journal, r->id)) {
             r->cancel_seen = TRUE;
-            if (!cancel_can_stop(r))
+            if (!cancel_can_stop(r)) {
                 queue_line(r, g_strdup_printf("%s: cancel requested after the switchover: "
                                               "the move is done, finishing its ACLs",
                                               r->label));
-            else if (r->ctx->progress)
-                host_progress_line(r->ctx->progress, "%s: cancel requested, cancelling", r->label);
-            if (!r->late_cancel)
+            } else {
+                if (r->ctx->progress)
+                    host_progress_line(r->ctx->progress, "%s: cancel requested, cancelling",
+                                       r->label);
                 vmshift_job_cancel(r->job);
+            }
         }
     }
     if (r->ctx->progress)
