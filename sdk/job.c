@@ -373,3 +373,21 @@ vmshift_job_hold_switchover(VmshiftJob *job, VmshiftHoldPollFunc poll, gpointer 
         sleep_cancellable(job->cancellable, 250);
     }
 }
+
+VMSHIFT_API GInputStream *
+vmshift_job_open_source_disk(VmshiftJob *job, const char *disk_id, guint64 *capacity,
+                             GError **error)
+{
+    guint64 dummy;
+
+    g_return_val_if_fail(job != NULL && disk_id != NULL, NULL);
+    if (!capacity)
+        capacity = &dummy;
+    *capacity = 0;
+    if (!HOOK(job, open_source)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "job %s has no source disks to read (not an import)", job->id);
+        return NULL;
+    }
+    return job->hooks->open_source(job, disk_id, capacity, job->user_data, error);
+}

@@ -10,7 +10,8 @@ vmshiftinclude_HEADERS = \
 	sdk/include/vmshift/findings.h \
 	sdk/include/vmshift/job.h \
 	sdk/include/vmshift/conf.h \
-	sdk/include/vmshift/plugin.h
+	sdk/include/vmshift/plugin.h \
+	sdk/include/vmshift/disk.h
 nodist_vmshiftinclude_HEADERS = sdk/include/vmshift/version.h
 
 sdk_libvmshift_sdk_la_SOURCES = \
@@ -20,6 +21,7 @@ sdk_libvmshift_sdk_la_SOURCES = \
 	sdk/types.c \
 	sdk/findings.c \
 	sdk/job.c \
+	sdk/disk.c \
 	sdk/conf.c
 sdk_libvmshift_sdk_la_CPPFLAGS = $(AM_CPPFLAGS) -DVMSHIFT_COMPILATION -DG_LOG_DOMAIN=\"vmshift-sdk\"
 sdk_libvmshift_sdk_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) -fvisibility=hidden

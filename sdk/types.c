@@ -77,6 +77,8 @@ vmshift_disk_free(VmshiftDisk *d)
     g_free(d->format);
     g_free(d->volume);
     ptr_array_unref0(d->backing_chain);
+    if (VMSHIFT_HAS_FIELD(d, bus))
+        g_free(d->bus);
     g_free(d);
 }
 
@@ -149,6 +151,7 @@ vmshift_disk_copy(const VmshiftDisk *src)
     d->format = g_strdup(src->format);
     d->volume = g_strdup(src->volume);
     d->backing_chain = string_list_copy(src->backing_chain);
+    d->bus = VMSHIFT_HAS_FIELD(src, bus) ? g_strdup(src->bus) : NULL;
     return d;
 }
 
@@ -194,6 +197,7 @@ vmshift_vm_copy(const VmshiftVm *src)
     vm->disks = list_copy(src->disks, disk_copy_func, (GDestroyNotify)vmshift_disk_free);
     vm->nics = list_copy(src->nics, nic_copy_func, (GDestroyNotify)vmshift_nic_free);
     vm->status_detail = g_strdup(src->status_detail);
+    vm->guest_os = VMSHIFT_HAS_FIELD(src, guest_os) ? g_strdup(src->guest_os) : NULL;
     return vm;
 }
 
@@ -219,6 +223,8 @@ vmshift_vm_free(VmshiftVm *vm)
     g_free(vm->status_detail);
     ptr_array_unref0(vm->disks);
     ptr_array_unref0(vm->nics);
+    if (VMSHIFT_HAS_FIELD(vm, guest_os))
+        g_free(vm->guest_os);
     g_free(vm);
 }
 
@@ -394,6 +400,8 @@ vmshift_migration_spec_free(VmshiftMigrationSpec *s)
     ptr_array_unref0(s->networks);
     if (s->options)
         g_variant_unref(s->options);
+    g_free(s->dest_backend);
+    vmshift_vm_free(s->source_vm);
     g_free(s);
 }
 
@@ -428,6 +436,10 @@ vmshift_migration_spec_copy(const VmshiftMigrationSpec *src)
     s->options = src->options ? g_variant_ref(src->options) : NULL;
     if (VMSHIFT_HAS_FIELD(src, switchover_at))
         s->switchover_at = src->switchover_at;
+    if (VMSHIFT_HAS_FIELD(src, source_vm)) {
+        s->dest_backend = g_strdup(src->dest_backend);
+        s->source_vm = vmshift_vm_copy(src->source_vm);
+    }
     return s;
 }
 

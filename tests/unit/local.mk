@@ -7,6 +7,13 @@ tests_unit_test_sdk_SOURCES = tests/unit/test-sdk.c
 tests_unit_test_sdk_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 tests_unit_test_sdk_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
 
+## SDK disk streams (qemu-img, qemu-nbd, nbdcopy; skips without them)
+check_PROGRAMS += tests/unit/test-sdk-disk
+TESTS += tests/unit/test-sdk-disk
+tests_unit_test_sdk_disk_SOURCES = tests/unit/test-sdk-disk.c
+tests_unit_test_sdk_disk_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_unit_test_sdk_disk_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+
 ## QMP client (KVM work)
 check_PROGRAMS += tests/unit/test-qmp
 TESTS += tests/unit/test-qmp

@@ -97,8 +97,8 @@ test_has_field_old_size(void)
  * Each check below names every member; the assertions on the last member
  * make this test stop compiling when a member is appended, so that the new
  * member gets a check here (and, for a pointer, a copy in sdk/types.c). */
-G_STATIC_ASSERT(sizeof(VmshiftVm) == offsetof(VmshiftVm, status_detail) + sizeof(char *));
-G_STATIC_ASSERT(sizeof(VmshiftDisk) == offsetof(VmshiftDisk, reserved1) + sizeof(guint32));
+G_STATIC_ASSERT(sizeof(VmshiftVm) == offsetof(VmshiftVm, guest_os) + sizeof(char *));
+G_STATIC_ASSERT(sizeof(VmshiftDisk) == offsetof(VmshiftDisk, reserved2) + sizeof(guint32));
 G_STATIC_ASSERT(sizeof(VmshiftNic) == offsetof(VmshiftNic, model) + sizeof(char *));
 
 /* @b is a deep copy of the string @a: equal, and not the same memory. */
@@ -124,6 +124,9 @@ check_disk_copy(const VmshiftDisk *a, const VmshiftDisk *b)
     g_assert_cmpuint(b->size_known, ==, a->size_known);
     g_assert_cmpuint(b->reserved1, ==, a->reserved1);
     assert_str_copy(a->volume, b->volume);
+    assert_str_copy(a->bus, b->bus);
+    g_assert_cmpuint(b->boot_order, ==, a->boot_order);
+    g_assert_cmpuint(b->reserved2, ==, a->reserved2);
     if (!a->backing_chain) {
         g_assert_null(b->backing_chain);
         return;
@@ -164,6 +167,9 @@ full_vm(void)
     vm->memory = G_GUINT64_CONSTANT(5) << 30;
     vm->config_path = g_strdup("/srv/vms/web1");
     vm->status_detail = g_strdup("consolidation needed");
+    vm->firmware = VMSHIFT_FIRMWARE_UEFI;
+    vm->reserved1 = 5;
+    vm->guest_os = g_strdup("linux");
     d->reserved0 = 7;
     d->id = g_strdup("vda");
     d->path = g_strdup("/srv/vms/web1/vda.qcow2");
@@ -172,6 +178,9 @@ full_vm(void)
     d->allocation = 3 << 20;
     d->size_known = VMSHIFT_DISK_CAPACITY_KNOWN | VMSHIFT_DISK_ALLOCATION_KNOWN;
     d->volume = g_strdup("pool1");
+    d->bus = g_strdup("scsi");
+    d->boot_order = 1;
+    d->reserved2 = 4;
     d->backing_chain = vmshift_string_list_new();
     g_ptr_array_add(d->backing_chain, g_strdup("/srv/base.qcow2"));
     g_ptr_array_add(d->backing_chain, g_strdup("/srv/base0.qcow2"));
@@ -213,6 +222,9 @@ test_vm_copy(void)
         check_disk_copy(g_ptr_array_index(vm->disks, i), g_ptr_array_index(c->disks, i));
     check_nic_copy(g_ptr_array_index(vm->nics, 0), g_ptr_array_index(c->nics, 0));
     assert_str_copy(vm->status_detail, c->status_detail);
+    g_assert_cmpuint(c->firmware, ==, vm->firmware);
+    g_assert_cmpuint(c->reserved1, ==, vm->reserved1);
+    assert_str_copy(vm->guest_os, c->guest_os);
     /* the copy's lists own their elements: freeing the original first
      * leaves the copy whole (ASan and G_DEBUG=gc-friendly would see) */
     g_clear_pointer(&vm, vmshift_vm_free);
@@ -263,6 +275,18 @@ test_spec(void)
     g_assert_true(c->disk_paths->pdata[0] != s->disk_paths->pdata[0]);
     g_assert_cmpstr(vmshift_migration_spec_network_for(c, "net0"), ==, "prod");
     g_assert_true(g_variant_equal(c->options, s->options));
+    g_assert_null(c->dest_backend);
+    g_assert_null(c->source_vm);
+
+    /* ABI 1.4: a move between backends carries the source's description */
+    g_clear_pointer(&c, vmshift_migration_spec_free);
+    s->dest_backend = g_strdup("kvm1");
+    s->source_vm = full_vm();
+    c = vmshift_migration_spec_copy(s);
+    g_assert_cmpstr(c->dest_backend, ==, "kvm1");
+    g_assert_true(c->source_vm != s->source_vm);
+    g_assert_cmpstr(c->source_vm->guest_os, ==, "linux");
+    g_assert_cmpuint(c->source_vm->disks->len, ==, 2);
 }
 
 /* ---- jobs ---- */

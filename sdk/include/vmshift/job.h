@@ -257,6 +257,14 @@ typedef struct {
      *   @error set to end the wait with that error. The host records the
      *   wait here ("waiting for switchover at ..."). */
     gint64 (*hold)(VmshiftJob *job, gint64 until, gpointer user_data, GError **error);
+
+    /* ---- ABI 1.4: moves between backends ----
+     * @open_source: called by vmshift_job_open_source_disk(): opens the
+     *   source's disk @disk_id (the source plugin's open_disk()) and
+     *   returns a stream of its guest-visible bytes, setting @capacity to
+     *   their number. The host counts, hashes and reports what is read. */
+    GInputStream *(*open_source)(VmshiftJob *job, const char *disk_id, guint64 *capacity,
+                                 gpointer user_data, GError **error);
 } VmshiftJobHooks;
 
 /**
@@ -396,6 +404,26 @@ typedef gboolean (*VmshiftHoldPollFunc)(VmshiftJob *job, gpointer user_data, GEr
  */
 gboolean vmshift_job_hold_switchover(VmshiftJob *job, VmshiftHoldPollFunc poll, gpointer user_data,
                                      GError **error);
+
+/**
+ * vmshift_job_open_source_disk:
+ * @job: an import job (VmshiftMigrationSpec.source_vm is set)
+ * @disk_id: the id of a disk of the spec's source_vm
+ * @capacity: (out): the number of bytes the stream gives
+ * @error: return location for an error
+ *
+ * For import_vm(): opens the disk's data at the source, whatever backend
+ * it is on, as its guest-visible bytes (raw, exactly @capacity of them).
+ * Read it to the end: the host checks the bytes the destination wrote
+ * against what was read here. vmshift_disk_write_raw() writes such a
+ * stream into a local image of any format.
+ *
+ * Returns: (transfer full): the stream, or NULL with @error set.
+ *
+ * Since: ABI 1.4 (symbol version VMSHIFT_SDK_1.4)
+ */
+GInputStream *vmshift_job_open_source_disk(VmshiftJob *job, const char *disk_id, guint64 *capacity,
+                                           GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmshiftJob, vmshift_job_unref)
 

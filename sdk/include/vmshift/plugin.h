@@ -219,6 +219,76 @@ typedef struct {
      * says "does not support 'cleanup'".
      */
     gboolean (*cleanup)(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **error);
+
+    /* ---- ABI 1.4: moves between backends (`migrate --to BACKEND:HOST`) ----
+     * A stopped VM moves from one backend to another in four steps the host
+     * runs and journals: the source describes it (export_vm), the
+     * destination defines it and writes its disks from the source's streams
+     * (import_vm), the host reads every disk back at the destination
+     * (open_disk) and compares it with what the source gave, and only then
+     * is the source left off or removed (remove_vm). A failure before that
+     * removes the partial destination with remove_vm() and leaves the source
+     * as it was. A plugin with export_vm and open_disk can be a source; one
+     * with import_vm, open_disk and remove_vm a destination. */
+
+    /**
+     * export_vm: describe the stopped VM @vm for another backend: name,
+     * vcpus, memory, firmware, guest_os, and its disks (id, capacity in
+     * guest-visible bytes, format, bus, boot_order) and NICs (id, mac,
+     * network, model). Must not change anything.
+     * Returns: the description, or NULL with VMSHIFT_ERROR_CONFLICT for a
+     *   VM that is not off.
+     */
+    VmshiftVm *(*export_vm)(VmshiftBackend *backend, const char *vm, guint32 flags, GError **error);
+
+    /**
+     * open_disk: open the disk @disk_id of the stopped VM @vm for reading
+     * as its guest-visible bytes (raw, the disk's capacity of them),
+     * whatever format it is stored in. The host uses it on the source to
+     * copy the disk and on the destination to verify the copy.
+     * Returns: (transfer full): the stream, or NULL with @error set.
+     */
+    GInputStream *(*open_disk)(VmshiftBackend *backend, const char *vm, const char *disk_id,
+                               GCancellable *cancellable, guint32 flags, GError **error);
+
+    /**
+     * check_import: validate importing spec->source_vm (see
+     * VmshiftMigrationSpec.dest_backend) on spec->dest_host under
+     * spec->dest_path: the name is free, networks exist, space, and every
+     * change the destination forces (a disk bus it lacks, a MAC it cannot
+     * keep, firmware, guest drivers the guest may lack) as a warning.
+     * Must not change anything.
+     * Returns: a list of VmshiftFinding, or NULL with @error set.
+     */
+    GPtrArray *(*check_import)(VmshiftBackend *backend, const VmshiftMigrationSpec *spec,
+                               guint32 flags, GError **error);
+
+    /**
+     * import_vm: define spec->source_vm on spec->dest_host (stopped), with
+     * its files under spec->dest_path (or the host's default), each disk
+     * written from vmshift_job_open_source_disk(). Save what it creates with
+     * vmshift_job_save() as it goes, so that remove_vm() and cleanup()
+     * find it after a crash, and report bytes with vmshift_job_set_bytes().
+     * On failure it removes what it created. The host starts the VM (when
+     * asked) only after it verified the disks.
+     * Returns: TRUE when the VM is defined and its disks written.
+     */
+    gboolean (*import_vm)(VmshiftBackend *backend, const VmshiftMigrationSpec *spec,
+                          VmshiftJob *job, guint32 flags, GError **error);
+
+    /**
+     * remove_vm: unregister the stopped VM @vm and delete its disks and
+     * files (a partial import being rolled back, or the source after
+     * `--delete-source`). With @job (a job whose import_vm saved data),
+     * also removes what a partial import left that is not yet a VM.
+     * Refuses a running VM.
+     */
+    gboolean (*remove_vm)(VmshiftBackend *backend, const char *vm, VmshiftJob *job, guint32 flags,
+                          GError **error);
+
+    /** start_vm: power on the VM @vm where it is registered. */
+    gboolean (*start_vm)(VmshiftBackend *backend, const char *vm, VmshiftJob *job, guint32 flags,
+                         GError **error);
 } VmshiftBackendOps;
 
 /**

@@ -160,6 +160,15 @@ typedef struct {
      *   taken as known and 0 as unknown. */
     guint32 size_known;
     guint32 reserved1;
+
+    /* ---- ABI 1.4: moves between backends ----
+     * @bus: the controller the guest sees the disk on: "ide", "sata",
+     *   "scsi", "virtio" or "nvme"; NULL when unknown.
+     * @boot_order: 1 for the disk the VM boots from, 2 for the next, ...;
+     *   0 when it is not in the boot order or the backend does not say. */
+    char *bus;
+    guint32 boot_order;
+    guint32 reserved2;
 } VmshiftDisk;
 
 /**
@@ -226,7 +235,29 @@ typedef struct {
     GPtrArray *disks;
     GPtrArray *nics;
     char *status_detail;
+
+    /* ---- ABI 1.4: moves between backends (export_vm fills them) ----
+     * @firmware: a #VmshiftFirmware.
+     * @guest_os: the guest's OS family, "linux", "windows" or "other", or
+     *   NULL when the backend does not know it. */
+    guint32 firmware;
+    guint32 reserved1;
+    char *guest_os;
 } VmshiftVm;
+
+/**
+ * VmshiftFirmware:
+ * @VMSHIFT_FIRMWARE_UNKNOWN: the backend does not say.
+ * @VMSHIFT_FIRMWARE_BIOS: legacy BIOS (Hyper-V generation 1).
+ * @VMSHIFT_FIRMWARE_UEFI: UEFI (Hyper-V generation 2, OVMF, vSphere efi).
+ *
+ * Since: ABI 1.4.
+ */
+typedef enum {
+    VMSHIFT_FIRMWARE_UNKNOWN = 0,
+    VMSHIFT_FIRMWARE_BIOS = 1,
+    VMSHIFT_FIRMWARE_UEFI = 2,
+} VmshiftFirmware;
 
 /**
  * VmshiftVolume:
@@ -450,6 +481,16 @@ typedef struct {
      *   changes anything. Read it only after
      *   VMSHIFT_HAS_FIELD(spec, switchover_at). */
     gint64 switchover_at;
+
+    /* ---- ABI 1.4: moves between backends ----
+     * @dest_backend: the backend the VM moves to when it is not the one it
+     *   is on (`--to BACKEND:HOST`), else NULL. Only check_import() and
+     *   import_vm() of the destination's plugin see a spec with it set.
+     * @source_vm: for check_import() and import_vm(): the VM to define, as
+     *   the source's export_vm() described it, with the host's mapping
+     *   applied (NIC networks, disk ids); NULL otherwise. */
+    char *dest_backend;
+    VmshiftVm *source_vm;
 } VmshiftMigrationSpec;
 
 /**

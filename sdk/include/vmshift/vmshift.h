@@ -17,6 +17,7 @@
 #include <vmshift/job.h>
 #include <vmshift/conf.h>
 #include <vmshift/plugin.h>
+#include <vmshift/disk.h>
 #undef VMSHIFT_INSIDE
 
 #endif /* VMSHIFT_H */
