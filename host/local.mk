@@ -38,6 +38,7 @@ HOST_LIB_SOURCES = \
 	host/cli.c
 HOST_LIB_SOURCES += host/client.c
 HOST_LIB_SOURCES += host/plan.c host/schedule.c
+HOST_LIB_SOURCES += host/convert.h host/convert.c
 host_libvmshift_host_la_SOURCES = $(HOST_LIB_SOURCES)
 host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
 	-DHOST_SYSCONFDIR=\"$(pkgsysconfdir)\" \
