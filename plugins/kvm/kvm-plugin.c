@@ -206,6 +206,80 @@ kvm_cleanup(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **er
     return KVM_B(backend)->ops->cleanup(KVM_B(backend), job, error);
 }
 
+/* ---- moves between backends (SDK 1.4): the transport's, when it has them ---- */
+
+static gboolean
+transport_has(KvmBackend *b, gconstpointer fn, const char *op, guint32 flags, GError **error)
+{
+    if (!vmshift_check_flags(flags, 0, op, error))
+        return FALSE;
+    if (!fn) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "kvm: the %s transport does not support '%s'", b->ops->name, op);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static VmshiftVm *
+kvm_export_vm(VmshiftBackend *backend, const char *vm, guint32 flags, GError **error)
+{
+    KvmBackend *b = KVM_B(backend);
+    if (!transport_has(b, (gconstpointer)b->ops->export_vm, "export_vm", flags, error))
+        return NULL;
+    return b->ops->export_vm(b, vm, error);
+}
+
+static GInputStream *
+kvm_open_disk(VmshiftBackend *backend, const char *vm, const char *disk_id,
+              GCancellable *cancellable, guint32 flags, GError **error)
+{
+    KvmBackend *b = KVM_B(backend);
+    if (!transport_has(b, (gconstpointer)b->ops->open_disk, "open_disk", flags, error))
+        return NULL;
+    return b->ops->open_disk(b, vm, disk_id, cancellable, error);
+}
+
+static GPtrArray *
+kvm_check_import(VmshiftBackend *backend, const VmshiftMigrationSpec *spec, guint32 flags,
+                 GError **error)
+{
+    KvmBackend *b = KVM_B(backend);
+    if (!transport_has(b, (gconstpointer)b->ops->check_import, "check_import", flags, error))
+        return NULL;
+    return b->ops->check_import(b, spec, error);
+}
+
+static gboolean
+kvm_import_vm(VmshiftBackend *backend, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+              guint32 flags, GError **error)
+{
+    KvmBackend *b = KVM_B(backend);
+    if (!transport_has(b, (gconstpointer)b->ops->import_vm, "import_vm", flags, error))
+        return FALSE;
+    return b->ops->import_vm(b, spec, job, error);
+}
+
+static gboolean
+kvm_remove_vm(VmshiftBackend *backend, const char *vm, VmshiftJob *job, guint32 flags,
+              GError **error)
+{
+    KvmBackend *b = KVM_B(backend);
+    if (!transport_has(b, (gconstpointer)b->ops->remove_vm, "remove_vm", flags, error))
+        return FALSE;
+    return b->ops->remove_vm(b, vm, job, error);
+}
+
+static gboolean
+kvm_start_vm(VmshiftBackend *backend, const char *vm, VmshiftJob *job, guint32 flags,
+             GError **error)
+{
+    KvmBackend *b = KVM_B(backend);
+    if (!transport_has(b, (gconstpointer)b->ops->start_vm, "start_vm", flags, error))
+        return FALSE;
+    return b->ops->start_vm(b, vm, job, error);
+}
+
 static const VmshiftBackendOps kvm_ops = {
     VMSHIFT_OPS_INIT,
     .open = kvm_open,
@@ -221,6 +295,12 @@ static const VmshiftBackendOps kvm_ops = {
     .recreate_acl = kvm_recreate_acl,
     .repair = kvm_repair,
     .cleanup = kvm_cleanup,
+    .export_vm = kvm_export_vm,
+    .open_disk = kvm_open_disk,
+    .check_import = kvm_check_import,
+    .import_vm = kvm_import_vm,
+    .remove_vm = kvm_remove_vm,
+    .start_vm = kvm_start_vm,
 };
 
 static const char *const kvm_config_keys[] = {

@@ -172,6 +172,16 @@ typedef struct KvmTransport {
     gboolean (*repair)(KvmBackend *b, VmshiftJob *job, GError **error);
     /* NULL: the transport does not support it */
     gboolean (*cleanup)(KvmBackend *b, VmshiftJob *job, GError **error);
+    /* moves between backends (SDK 1.4, see plugin.h); NULL: the transport
+     * does not support it */
+    VmshiftVm *(*export_vm)(KvmBackend *b, const char *vm, GError **error);
+    GInputStream *(*open_disk)(KvmBackend *b, const char *vm, const char *disk_id,
+                               GCancellable *cancellable, GError **error);
+    GPtrArray *(*check_import)(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error);
+    gboolean (*import_vm)(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                          GError **error);
+    gboolean (*remove_vm)(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
+    gboolean (*start_vm)(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
 } KvmTransport;
 
 extern const KvmTransport kvm_transport_qmp;
