@@ -169,8 +169,7 @@ kvm_cmd_stream_init(KvmCmdStream *cs)
 /* @argv run on @h with its stderr in an unlinked temporary file (*err_fd)
  * and @flags for stdin/stdout. */
 static GSubprocess *
-host_spawn(KvmHost *h, const char *const *argv, GSubprocessFlags flags, int *err_fd,
-           GError **error)
+host_spawn(KvmHost *h, const char *const *argv, GSubprocessFlags flags, int *err_fd, GError **error)
 {
     g_autofree char *name = NULL;
     int fd = g_file_open_tmp("vmshift-kvm-XXXXXX", &name, error);
@@ -202,9 +201,8 @@ v2v_valid_id(const char *s)
     return TRUE;
 }
 
-static void
-add_finding(GPtrArray *l, VmshiftSeverity sev, const char *code, const char *subject,
-            const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+static void add_finding(GPtrArray *l, VmshiftSeverity sev, const char *code, const char *subject,
+                        const char *fmt, ...) G_GNUC_PRINTF(5, 6);
 
 static void
 add_finding(GPtrArray *l, VmshiftSeverity sev, const char *code, const char *subject,
@@ -269,7 +267,7 @@ kvm_qmp_export_vm(KvmBackend *b, const char *vm, GError **error)
 static GInputStream *
 remote_read_raw(KvmHost *h, const KvmDiskDef *dk, GError **error)
 {
-    const char *argv[] = { "nbdcopy", "--",    "[",      "qemu-nbd", "-r", "-f",
+    const char *argv[] = { "nbdcopy",  "--",     "[", "qemu-nbd", "-r", "-f",
                            dk->format, dk->path, "]", "-",        NULL };
     int err_fd = -1;
     GSubprocess *p = host_spawn(h, argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err_fd, error);
@@ -285,7 +283,7 @@ remote_read_raw(KvmHost *h, const KvmDiskDef *dk, GError **error)
 
 GInputStream *
 kvm_qmp_open_disk(KvmBackend *b, const char *vm, const char *disk_id, GCancellable *cancellable,
-              GError **error)
+                  GError **error)
 {
     g_autoptr(KvmVmDef) def = NULL;
     KvmHost *h = locate_stopped(b, vm, &def, "reading its disks", error);
@@ -333,7 +331,7 @@ static const char *
 map_nic_model(const VmshiftNic *n, char **why)
 {
     static const char *const models[][2] = {
-        { "e1000e", "e1000e" }, { "e1000", "e1000" },         { "vmxnet3", "vmxnet3" },
+        { "e1000e", "e1000e" },   { "e1000", "e1000" },           { "vmxnet3", "vmxnet3" },
         { "rtl8139", "rtl8139" }, { "virtio", "virtio-net-pci" },
     };
     *why = NULL;
@@ -553,8 +551,10 @@ remote_write_qcow2(KvmHost *h, GInputStream *in, guint64 cap, const char *path, 
     const char *create[] = { "qemu-img", "create", "-q", "-f", "qcow2", path, size, NULL };
     if (!kvm_host_run(h, create, NULL, NULL, 60, error))
         return FALSE;
-    const char *argv[] = { "nbdcopy",  "--destination-is-zero", "--", "-", "[", "qemu-nbd", "-f",
-                           "qcow2", path, "]", NULL };
+    const char *argv[] = {
+        "nbdcopy", "--destination-is-zero", "--", "-", "[", "qemu-nbd", "-f", "qcow2", path, "]",
+        NULL
+    };
     int err_fd = -1;
     GCancellable *c = vmshift_job_get_cancellable(job);
     g_autoptr(GSubprocess) p = host_spawn(h, argv, G_SUBPROCESS_FLAGS_STDIN_PIPE, &err_fd, error);
@@ -581,8 +581,8 @@ remote_write_qcow2(KvmHost *h, GInputStream *in, guint64 cap, const char *path, 
     ok = ok && cmd_wait(p, err_fd, what, c, error);
     if (ok && done != cap) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                    "%s: the source gave %" G_GUINT64_FORMAT " bytes, not %" G_GUINT64_FORMAT,
-                    what, done, cap);
+                    "%s: the source gave %" G_GUINT64_FORMAT " bytes, not %" G_GUINT64_FORMAT, what,
+                    done, cap);
         ok = FALSE;
     }
     if (!ok)
@@ -618,10 +618,9 @@ import_disks(KvmHost *h, const VmshiftVm *src, KvmVmDef *def, VmshiftJob *job, G
         g_autoptr(GInputStream) in = vmshift_job_open_source_disk(job, d->id, &cap, error);
         if (!in)
             return FALSE;
-        gboolean ok = kvm_host_is_local(h)
-                          ? vmshift_disk_write_raw(in, cap, dk->path, "qcow2", job,
-                                                   vmshift_job_get_cancellable(job), error)
-                          : remote_write_qcow2(h, in, cap, dk->path, job, error);
+        gboolean ok = kvm_host_is_local(h) ? vmshift_disk_write_raw(
+                          in, cap, dk->path, "qcow2", job, vmshift_job_get_cancellable(job), error)
+                                           : remote_write_qcow2(h, in, cap, dk->path, job, error);
         g_input_stream_close(in, NULL, NULL);
         if (!ok) {
             g_prefix_error(error, "disk %s: ", d->id);

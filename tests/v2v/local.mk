@@ -1,3 +1,9 @@
 ## Moves between backends (issue 16): `vmshift migrate VM --to BACKEND:HOST`,
 ## checked on each side from the peer's own view. One script per backend
 ## pair or backend; each appends its own lines below.
+## v2v-drive: a move between two backends through the plugins' operations,
+## as the host runs them (tests/v2v/v2v-drive.c)
+noinst_PROGRAMS += tests/v2v/v2v-drive
+tests_v2v_v2v_drive_SOURCES = tests/v2v/v2v-drive.c
+tests_v2v_v2v_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_v2v_v2v_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
