@@ -7,3 +7,10 @@ noinst_PROGRAMS += tests/v2v/v2v-drive
 tests_v2v_v2v_drive_SOURCES = tests/v2v/v2v-drive.c
 tests_v2v_v2v_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 tests_v2v_v2v_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+## the kvm plugin's qmp transport as source and destination (tests/v2v/kvm.sh)
+if ENABLE_INTEGRATION
+if PLUGIN_KVM
+TESTS += tests/v2v/kvm.sh
+endif
+endif
+EXTRA_DIST += tests/v2v/kvm.sh

@@ -6,7 +6,7 @@
  * plugins' own tests before and besides `vmshift migrate --to`.
  *
  *   v2v-drive --config FILE [--path DIR] [--network NIC=NET]... [--start]
- *             [--check-only] [--force] [--fail-disk ID]
+ *             [--check-only] [--force] [--skip-check] [--fail-disk ID]
  *             SRC-BACKEND VM DST-BACKEND HOST
  *
  * Each [backend NAME] of FILE names its plugin=; the plugin is loaded from
@@ -33,6 +33,7 @@ typedef struct {
     Side src, dst;
     const char *vm;
     const char *fail_disk;
+    gboolean skip_check;
     VmshiftVm *exported;
 } Drive;
 
@@ -171,8 +172,10 @@ verify(Drive *d, GError **error)
     if (!got)
         return FALSE;
     if (got->disks->len != d->exported->disks->len) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%u disks at the destination, %u "
-                    "at the source", got->disks->len, d->exported->disks->len);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "%u disks at the destination, %u "
+                    "at the source",
+                    got->disks->len, d->exported->disks->len);
         return FALSE;
     }
     for (guint i = 0; i < got->disks->len; i++) {
@@ -239,7 +242,7 @@ run(Drive *d, VmshiftMigrationSpec *spec, gboolean check_only, gboolean force, g
     }
     if (check_only)
         return 0;
-    if (blocked) {
+    if (blocked && !d->skip_check) {
         printf("error=refused\n");
         return 1;
     }
@@ -263,7 +266,7 @@ main(int argc, char **argv)
 {
     g_autofree char *config = NULL, *path = NULL, *fail_disk = NULL;
     g_auto(GStrv) networks = NULL;
-    gboolean start = FALSE, check_only = FALSE, force = FALSE;
+    gboolean start = FALSE, check_only = FALSE, force = FALSE, skip_check = FALSE;
     GOptionEntry entries[] = {
         { "config", 0, 0, G_OPTION_ARG_FILENAME, &config, "backends file", "FILE" },
         { "path", 0, 0, G_OPTION_ARG_FILENAME, &path, "destination directory", "DIR" },
@@ -271,6 +274,7 @@ main(int argc, char **argv)
         { "start", 0, 0, G_OPTION_ARG_NONE, &start, "start at the destination", NULL },
         { "check-only", 0, 0, G_OPTION_ARG_NONE, &check_only, "only check_import", NULL },
         { "force", 0, 0, G_OPTION_ARG_NONE, &force, "accept warnings", NULL },
+        { "skip-check", 0, 0, G_OPTION_ARG_NONE, &skip_check, "import despite findings", NULL },
         { "fail-disk", 0, 0, G_OPTION_ARG_STRING, &fail_disk, "truncate this source disk", "ID" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
@@ -287,7 +291,7 @@ main(int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     g_autoptr(GKeyFile) kf = g_key_file_new();
-    Drive d = { .vm = argv[2], .fail_disk = fail_disk };
+    Drive d = { .vm = argv[2], .fail_disk = fail_disk, .skip_check = skip_check };
     if (!g_key_file_load_from_file(kf, config, G_KEY_FILE_NONE, &error)
         || !side_open(&d.src, kf, config, argv[1], &error)
         || !side_open(&d.dst, kf, config, argv[3], &error))
