@@ -101,6 +101,18 @@ ctl "vm?name=DC0_H0_VM1&power=on"
 ctl "vm?name=$VM&consolidation-needed=true"
 scenario "disks need consolidation" needs-consolidation warning 1 $VM --to DC0_C0_H1
 ctl "vm?name=$VM&consolidation-needed=false"
+# every MiB of DC0_C0_H1's memory in use, then its hardware summary gone
+mem=$(V --json hosts 2>/dev/null | python3 -c 'import sys, json
+print([h for h in json.load(sys.stdin)["hosts"] if h["name"] == "DC0_C0_H1"][0]["memory_total"] // 1048576)')
+ctl "host?name=DC0_C0_H1&memory-used-mb=${mem:-0}"
+scenario "no free memory on the destination" no-memory error 1 $VM --to DC0_C0_H1
+ctl "host?name=DC0_C0_H1&memory-used-mb=0&hardware=unset"
+scenario "the destination's memory not reported" memory-unknown warning 1 $VM --to DC0_C0_H1
+ctl "host?name=DC0_C0_H1&hardware=set"
+V --json check $VM --to DC0_C0_H1 >"$T/out" 2>&1
+if [ "$(count "$T/out" memory-unknown)$(count "$T/out" no-memory)" = "0 0 " ]; then
+    ok "the host's memory back: neither memory-unknown nor no-memory"
+else notok "memory findings after the host's memory is back" "$(cat "$T/out")"; fi
 scenario "mapping to a network that does not exist" network-missing error 1 $VM --to DC0_C0_H1 --network 4000=NoSuchNet
 scenario "no such NIC" nic-not-found error 1 $VM --to DC0_C0_H1 --network 9999=DC0_DVPG0
 scenario "no such disk" disk-not-found error 1 $VM --to DC0_C0_H1 --disk-path 9999='[LocalDS_1]'
