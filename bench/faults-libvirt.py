@@ -243,6 +243,11 @@ class Libvirt(F.Backend):
         dst = "lvB" if src == "lvA" else "lvA"
         cur = self.disk_path(src)
         curdir = os.path.dirname(cur) if cur else ""
+        # a copy an earlier case left (counted there) would refuse this move
+        for i in range(4):
+            d = os.path.join(self.disks, "d%d" % i)
+            if cur and d != curdir and os.path.exists(os.path.join(d, "lvd.qcow2")):
+                os.unlink(os.path.join(d, "lvd.qcow2"))
         newdir = [os.path.join(self.disks, "d%d" % i) for i in range(4)
                   if os.path.join(self.disks, "d%d" % i) != curdir][case.rep % 3]
         start = case.move == "cold" and case.rep % 2 == 1
