@@ -22,37 +22,22 @@
 
 #include "kvm-qmp.h"
 
-/* Finding codes this file needs that <vmshift/findings.h> does not have
- * yet: the nearest existing one until the lead adds them. */
+/* Finding codes of moves between backends (findings.h, ABI 1.4); the
+ * nearest older code where the headers predate them. */
 #ifdef VMSHIFT_FINDING_NAME_TAKEN
 #define KVM_F_NAME_TAKEN VMSHIFT_FINDING_NAME_TAKEN
+#define KVM_F_BUS_MAPPED VMSHIFT_FINDING_BUS_REMAPPED
+#define KVM_F_MAC_NOT_KEPT VMSHIFT_FINDING_MAC_NOT_KEPT
+#define KVM_F_GUEST_DRIVERS VMSHIFT_FINDING_GUEST_DRIVERS
+#define KVM_F_FIRMWARE VMSHIFT_FINDING_FIRMWARE_CHANGED
+#define KVM_F_FIRMWARE_UNKNOWN VMSHIFT_FINDING_FIRMWARE_CHANGED
 #else
 #define KVM_F_NAME_TAKEN VMSHIFT_FINDING_SAME_HOST
-#endif
-#ifdef VMSHIFT_FINDING_BUS_MAPPED
-#define KVM_F_BUS_MAPPED VMSHIFT_FINDING_BUS_MAPPED
-#else
 #define KVM_F_BUS_MAPPED VMSHIFT_FINDING_DISK_MAPPED
-#endif
-#ifdef VMSHIFT_FINDING_NIC_CHANGED
-#define KVM_F_NIC_CHANGED VMSHIFT_FINDING_NIC_CHANGED
-#else
-#define KVM_F_NIC_CHANGED VMSHIFT_FINDING_NIC_MAPPED
-#endif
-#ifdef VMSHIFT_FINDING_GUEST_DRIVERS
-#define KVM_F_GUEST_DRIVERS VMSHIFT_FINDING_GUEST_DRIVERS
-#else
+#define KVM_F_MAC_NOT_KEPT VMSHIFT_FINDING_NIC_MAPPED
 #define KVM_F_GUEST_DRIVERS VMSHIFT_FINDING_DISK_MAPPED
-#endif
-#ifdef VMSHIFT_FINDING_FIRMWARE_MISSING
-#define KVM_F_FIRMWARE_MISSING VMSHIFT_FINDING_FIRMWARE_MISSING
-#else
-#define KVM_F_FIRMWARE_MISSING VMSHIFT_FINDING_HYPERVISOR_MISSING
-#endif
-#ifdef VMSHIFT_FINDING_FIRMWARE_CHANGED
-#define KVM_F_FIRMWARE_CHANGED VMSHIFT_FINDING_FIRMWARE_CHANGED
-#else
-#define KVM_F_FIRMWARE_CHANGED VMSHIFT_FINDING_DISK_MAPPED
+#define KVM_F_FIRMWARE VMSHIFT_FINDING_HYPERVISOR_MISSING
+#define KVM_F_FIRMWARE_UNKNOWN VMSHIFT_FINDING_DISK_MAPPED
 #endif
 
 /* a stream never takes longer than a day */
@@ -424,16 +409,16 @@ check_nics(GPtrArray *l, KvmHost *h, const VmshiftVm *src)
                         "NIC %s: host %s has no network '%s' (see %s/networks.conf)", n->id,
                         h->name, net, h->run_dir);
         else if (!n->network)
-            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_NIC_CHANGED, n->id,
+            add_finding(l, VMSHIFT_SEVERITY_INFO, VMSHIFT_FINDING_NIC_MAPPED, n->id,
                         "NIC %s is not connected: it joins network 'default'", n->id);
         g_autofree char *why = NULL;
         const char *model = map_nic_model(n, &why);
         if (why)
-            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_NIC_CHANGED, n->id, "NIC %s: %s", n->id,
-                        why);
+            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_GUEST_DRIVERS, n->id,
+                        "NIC %s: %s (the guest needs its driver)", n->id, why);
         g_autofree char *mac = map_mac(n->mac);
         if (!mac)
-            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_NIC_CHANGED, n->id,
+            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_MAC_NOT_KEPT, n->id,
                         "NIC %s: MAC '%s' cannot be kept: a new one is made", n->id,
                         n->mac ? n->mac : "(none)");
         if (!g_strcmp0(src->guest_os, "windows") && !strcmp(model, "virtio-net-pci"))
@@ -449,12 +434,12 @@ check_firmware(GPtrArray *l, KvmHost *h, const VmshiftVm *src)
 {
     if (src->firmware == VMSHIFT_FIRMWARE_UEFI) {
         if (!kvm_host_exists(h, KVM_OVMF_CODE) || !kvm_host_exists(h, KVM_OVMF_VARS))
-            add_finding(l, VMSHIFT_SEVERITY_ERROR, KVM_F_FIRMWARE_MISSING, h->name,
+            add_finding(l, VMSHIFT_SEVERITY_ERROR, KVM_F_FIRMWARE, h->name,
                         "VM %s boots with UEFI: host %s lacks OVMF (%s, %s; install the ovmf "
                         "package)",
                         src->name, h->name, KVM_OVMF_CODE, KVM_OVMF_VARS);
     } else if (src->firmware != VMSHIFT_FIRMWARE_BIOS) {
-        add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_FIRMWARE_CHANGED, src->name,
+        add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_FIRMWARE_UNKNOWN, src->name,
                     "VM %s: its firmware is not known: it gets a BIOS", src->name);
     }
 }
@@ -673,6 +658,13 @@ kvm_qmp_import_vm(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *j
                     v2v_valid_id(src->name) ? "host %s already has a VM called %s"
                                             : "host %s: '%s' is not a usable VM name",
                     h->name, src->name ? src->name : "");
+        return FALSE;
+    }
+    if (src->firmware == VMSHIFT_FIRMWARE_UEFI
+        && (!kvm_host_exists(h, KVM_OVMF_CODE) || !kvm_host_exists(h, KVM_OVMF_VARS))) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "VM %s boots with UEFI: host %s lacks OVMF (%s; install the ovmf package)",
+                    src->name, h->name, KVM_OVMF_CODE);
         return FALSE;
     }
     const char *dir = target_dir(h, spec);
