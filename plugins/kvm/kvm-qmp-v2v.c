@@ -320,11 +320,13 @@ map_nic_model(const VmshiftNic *n, char **why)
         { "rtl8139", "rtl8139" }, { "virtio", "virtio-net-pci" },
     };
     *why = NULL;
-    g_autofree char *m = g_ascii_strdown(n->model ? n->model : "", -1);
+    if (!n->model || !*n->model)
+        return "virtio-net-pci"; /* the source does not say: nothing changes that we know */
+    g_autofree char *m = g_ascii_strdown(n->model, -1);
     for (guint i = 0; i < G_N_ELEMENTS(models); i++)
         if (strstr(m, models[i][0]))
             return models[i][1];
-    *why = g_strdup_printf("model %s becomes virtio-net-pci", n->model ? n->model : "(unknown)");
+    *why = g_strdup_printf("model %s becomes virtio-net-pci", n->model);
     return "virtio-net-pci";
 }
 
