@@ -14,3 +14,4 @@ TESTS += tests/v2v/kvm.sh
 endif
 endif
 EXTRA_DIST += tests/v2v/kvm.sh
+EXTRA_DIST += tests/v2v/kvm-cli.sh
