@@ -10,8 +10,8 @@ tests_v2v_v2v_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
 ## the kvm plugin's qmp transport as source and destination (tests/v2v/kvm.sh)
 if ENABLE_INTEGRATION
 if PLUGIN_KVM
-TESTS += tests/v2v/kvm.sh
+TESTS += tests/v2v/kvm.sh tests/v2v/kvm-ssh.sh
 endif
 endif
-EXTRA_DIST += tests/v2v/kvm.sh
+EXTRA_DIST += tests/v2v/kvm.sh tests/v2v/kvm-ssh.sh
 EXTRA_DIST += tests/v2v/kvm-cli.sh
