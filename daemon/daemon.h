@@ -144,6 +144,21 @@ void daemon_bulks_stop(Daemon *d);
 json_object *daemon_bulk_json(Daemon *d, DaemonBulk *b);
 json_object *daemon_bulks_json(Daemon *d, gint64 id, GError **error);
 
+/* jobs-json.c: the JSON of journal jobs, byte for byte json-c's (PRETTY |
+ * NOSLASHESCAPE) print of host_json_job() with its "switchover" (as
+ * `vmshift --json jobs`), written without building json-c objects */
+typedef struct DaemonJobsWriter DaemonJobsWriter;
+/* Appends job @r (schedule @sc or NULL) as printed at nesting level @level */
+void daemon_json_job(GString *s, const HostJobRecord *r, const HostSchedule *sc, int level);
+/* {"jobs": [@list], "total", "limit", "offset"} in pieces; keeps a reference
+ * to @list and @schedules (NULL: none) */
+DaemonJobsWriter *daemon_jobs_writer_new(GPtrArray *list, GHashTable *schedules, gint64 total,
+                                         gint64 limit, gint64 offset);
+/* Appends the next piece, jobs until @s holds @want bytes; FALSE when all
+ * was written before. */
+gboolean daemon_jobs_writer_next(DaemonJobsWriter *w, GString *s, gsize want);
+void daemon_jobs_writer_free(DaemonJobsWriter *w);
+
 /* events.c: GET /api/v1/events (server-sent events) */
 /* Opens the poller's read-only journal connection (also used by metrics.c). */
 gboolean daemon_events_init(Daemon *d);
