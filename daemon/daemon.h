@@ -126,6 +126,8 @@ void daemon_jobs_tick(Daemon *d);
 /* Main thread: cancels every run (SIGTERM) and waits for them. */
 void daemon_jobs_stop(Daemon *d);
 json_object *daemon_job_show_json(Daemon *d, gint64 id, GError **error);
+/* The "switchover" of a job in @job_state, as `vmshift --json jobs` */
+json_object *daemon_schedule_json(const HostSchedule *sc, const char *job_state);
 
 /* dbulk.c: bulk plans run by the daemon (POST /jobs {"kind": "bulk"}) */
 /* Loads and plans the first wave of the plan of @body; API thread, under

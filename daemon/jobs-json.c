@@ -408,8 +408,8 @@ put_parsed_json_c(GString *s, const char *text, int level, gboolean empty_object
             put_empty_object(s, level);
         return;
     }
-    out = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY
-                                                 | JSON_C_TO_STRING_NOSLASHESCAPE);
+    out = json_object_to_json_string_ext(o,
+                                         JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
     /* printed at level 0: a raw newline only ever starts a line */
     for (const char *nl; (nl = strchr(out, '\n')); out = nl + 1) {
         put(s, out, (gsize)(nl + 1 - out));
