@@ -106,6 +106,17 @@ scenario "no such NIC" nic-not-found error 1 $VM --to DC0_C0_H1 --network 9999=D
 scenario "no such disk" disk-not-found error 1 $VM --to DC0_C0_H1 --disk-path 9999='[LocalDS_1]'
 ctl "datastore?name=LocalDS_1&free=1000"
 scenario "datastore full" no-space error 1 $VM --to DC0_C0_H1 --path '[LocalDS_1]'
+# room for the VM's disks plus 1 MiB: less than the 5 % the rule wants left
+need=$(V --json vms 2>/dev/null | python3 -c 'import sys, json
+vms = json.load(sys.stdin)["vms"]; v = [x for x in vms if x["name"] == sys.argv[1]][0]
+print(sum(d["capacity"] for d in v["disks"]))' "$VM")
+ctl "datastore?name=LocalDS_1&free=$((${need:-0} + 1048576))"
+scenario "datastore nearly full afterwards" low-space warning 1 $VM --to DC0_C0_H1 --path '[LocalDS_1]'
+# no-destination cannot reach the plugin: the host refuses such a spec first
+V check "$VM" >"$T/out" 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -q "give exactly one of --to HOST and --to-group G" "$T/out"; then
+    ok "a check with neither --to nor --path is a usage error (exit 2) before any check"
+else notok "check with no destination: rc $rc" "$(cat "$T/out")"; fi
 ctl "datastore?name=LocalDS_2&accessible=false"
 scenario "datastore inaccessible: free space unknown" space-unknown warning 1 $VM --to DC0_C0_H1 --path '[LocalDS_2]'
 ctl "datastore?name=LocalDS_2&accessible=true"
