@@ -134,6 +134,8 @@ json_object *daemon_schedule_json(const HostSchedule *sc, const char *job_state)
  * api_lock. */
 DaemonBulk *daemon_bulk_create(Daemon *d, json_object *body, const char *who, GError **error);
 void daemon_bulk_free(DaemonBulk *b);
+/* Makes the journal's table of bulk runs; the next id follows its last. */
+gboolean daemon_bulks_init(Daemon *d, GError **error);
 gint64 daemon_bulk_id(DaemonBulk *b);
 /* Main thread: runs @b from the next tick on. */
 void daemon_bulk_start(Daemon *d, DaemonBulk *b);

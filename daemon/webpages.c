@@ -468,8 +468,7 @@ web_page_bulk(WebCall *w)
         "wave</h2><div id=\"bulks\">",
         web_can_change(w) ? 1 : 0, web_can_change(w) ? "" : " disabled");
     if (!arr || !json_object_array_length(arr))
-        g_string_append(s, "<p class=\"note\">No bulk plan has run in this vmshiftd since it "
-                           "started.</p>");
+        g_string_append(s, "<p class=\"note\">No bulk plan has run in this vmshiftd.</p>");
     for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
         bulk_section(s, json_object_array_get_idx(arr, i));
     g_string_append(s, "</div></section></div>");
