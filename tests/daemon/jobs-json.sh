@@ -9,7 +9,7 @@
 # what this compares.)
 . "${VMSHIFT_SRCDIR:-.}/tests/daemon/lib.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
-echo "1..9"
+echo "1..11"
 
 V jobs >/dev/null 2>&1 # creates the journal
 python3 - "$T/state/journal.db" <<'PY'
@@ -126,3 +126,20 @@ if b"transfer-encoding" in head.lower():
 sys.stdout.buffer.write(body)
 PY
 cmp -s "$T/d1" "$T/d4" && ok "HTTP/1.0: the same bytes, not chunked" || notok "HTTP/1.0 answer differs" "$(wc -c "$T/d1" "$T/d4")"
+
+# a client that goes away in the middle of the listing: the daemon carries on
+python3 - "$SOCK" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"GET /api/v1/jobs?limit=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+s.recv(2000)
+s.close()
+PY
+api -o "$T/d5" 'http://x/api/v1/jobs?limit=10000'
+cmp -s "$T/d1" "$T/d5" && ok "a client gone mid-listing: the next listing is whole" || notok "listing after a client went away" "$(wc -c "$T/d5")"
+
+# stopped cleanly (under ASan: no leak of the listings' pieces)
+kill "$DPID"; wait "$DPID"; rc=$?; DPID=
+if [ $rc -eq 0 ] && ! grep -q "Sanitizer" "$T/d.log"; then ok "vmshiftd stops cleanly (exit 0)"
+else notok "vmshiftd's stop: exit $rc" "$(grep -A12 Sanitizer "$T/d.log" | head -30)"; fi
