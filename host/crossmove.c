@@ -36,8 +36,8 @@ struct HostCross {
     gint64 id;
     const char *pending; /* the host phase being entered (worker thread) */
     GMutex lock;
-    GHashTable *read; /* disk id -> CrossRead (under lock) */
-    guint64 bytes;    /* read from the source so far (under lock) */
+    GHashTable *read;  /* disk id -> CrossRead (under lock) */
+    guint64 bytes;     /* read from the source so far (under lock) */
     GPtrArray *staged; /* --convert-guest: local raw files, in source_vm's disk order */
     char *stage_dir;
 };
@@ -136,7 +136,8 @@ hash_stream_read(GInputStream *in, void *buf, gsize count, GCancellable *cancell
         h->ended = TRUE;
         if (h->n != h->capacity) {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                        "disk %s: the source gave %" G_GUINT64_FORMAT " bytes, not %" G_GUINT64_FORMAT,
+                        "disk %s: the source gave %" G_GUINT64_FORMAT
+                        " bytes, not %" G_GUINT64_FORMAT,
                         h->disk, h->n, h->capacity);
             return -1;
         }
@@ -355,8 +356,8 @@ run_export(HostCross *c, VmshiftJob *job, GError **error)
                         "backend %s has a VM named '%s' already (on '%s')", spec->dest_backend,
                         spec->vm, there->host ? there->host : "-");
         else
-            g_propagate_prefixed_error(error, g_steal_pointer(&err), "backend %s: ",
-                                       spec->dest_backend);
+            g_propagate_prefixed_error(error, g_steal_pointer(&err),
+                                       "backend %s: ", spec->dest_backend);
         return FALSE;
     }
     return TRUE;
@@ -537,8 +538,8 @@ run_verify(HostCross *c, VmshiftJob *job, GError **error)
     if (!enter(c, job, "verify", VMSHIFT_PHASE_SWITCHOVER, error))
         return FALSE;
     if (!(dv = host_backend_export_vm(c->dst, spec->vm, error))) {
-        g_prefix_error(error, "describing the imported VM at backend %s: ",
-                       host_backend_name(c->dst));
+        g_prefix_error(error,
+                       "describing the imported VM at backend %s: ", host_backend_name(c->dst));
         return FALSE;
     }
     if (dv->disks->len != sv->disks->len) {
@@ -600,8 +601,8 @@ run_finish(HostCross *c, VmshiftJob *job, GError **error)
                            host_backend_name(c->src));
             return FALSE;
         }
-        vmshift_job_log(job, VMSHIFT_LOG_INFO, "source VM '%s' removed from backend %s",
-                        spec->vm, host_backend_name(c->src));
+        vmshift_job_log(job, VMSHIFT_LOG_INFO, "source VM '%s' removed from backend %s", spec->vm,
+                        host_backend_name(c->src));
         vmshift_job_set_result(job, "source", "removed");
     } else {
         vmshift_job_set_result(job, "source", "kept, off");

@@ -37,8 +37,7 @@ gboolean host_spec_flag(const VmshiftMigrationSpec *spec, const char *key);
  * the source's export_vm() with the --network mapping applied, type cold,
  * --delete-source / --convert-guest. One line for what cannot be done. */
 gboolean host_cross_fill_spec(HostBackend *src, HostBackend *dst, const VmshiftVm *vm,
-                              const HostMigrateOpts *o, VmshiftMigrationSpec *spec,
-                              GError **error);
+                              const HostMigrateOpts *o, VmshiftMigrationSpec *spec, GError **error);
 
 /* validate.c: the host's rules for the move and the destination's
  * check_import(). */
@@ -65,8 +64,8 @@ GInputStream *host_cross_open_source(HostCross *c, VmshiftJob *job, const char *
 /* The move: every phase, with the rollback of a failure before verify. */
 gboolean host_cross_run(HostCross *c, VmshiftJob *job, const VmshiftVm *vm, GError **error);
 /* `job repair`: @reached the phase name the interrupted job had reached. */
-gboolean host_cross_repair(HostCross *c, VmshiftJob *job, const char *reached,
-                           HostRepairMode mode, GError **error);
+gboolean host_cross_repair(HostCross *c, VmshiftJob *job, const char *reached, HostRepairMode mode,
+                           GError **error);
 
 G_END_DECLS
 

@@ -70,7 +70,7 @@ need_ops(HostBackend *b, const char *const *ops, GError **error)
 static gboolean
 refuse_options(const HostMigrateOpts *o, GError **error)
 {
-    const char *bad = o->live                                        ? "--live"
+    const char *bad = o->live                                         ? "--live"
                       : o->transfer && g_strcmp0(o->transfer, "auto") ? "--transfer"
                       : o->switchover_at                              ? "--switchover-at"
                       : o->ips && o->ips[0]                           ? "--ip"
@@ -94,7 +94,8 @@ convert_possible(HostBackend *dst, GError **error)
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                 "--convert-guest: virt-v2v converts guests for KVM only, and backend %s "
                 "(plugin %s) is not KVM",
-                host_backend_name(dst), dst->plugin && dst->plugin->desc ? dst->plugin->desc->name : "?");
+                host_backend_name(dst),
+                dst->plugin && dst->plugin->desc ? dst->plugin->desc->name : "?");
     return FALSE;
 }
 
@@ -117,8 +118,7 @@ host_cross_fill_spec(HostBackend *src, HostBackend *dst, const VmshiftVm *vm,
         return FALSE;
     desc = host_backend_export_vm(src, vm->name, &local);
     if (!desc && !g_error_matches(local, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT)) {
-        g_propagate_prefixed_error(error, g_steal_pointer(&local), "export of VM '%s': ",
-                                   vm->name);
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "export of VM '%s': ", vm->name);
         return FALSE;
     }
     /* a VM that is not off: described as listed, refused by the checks */
@@ -163,8 +163,8 @@ check_space(HostBackend *dst, const VmshiftMigrationSpec *spec, guint64 bytes, H
         host_rule_add(s, VMSHIFT_FINDING_SPACE_UNKNOWN, spec->dest_host,
                       "backend %s: no volume of host '%s' holds %s%s%s; %s must fit",
                       spec->dest_backend, spec->dest_host,
-                      spec->dest_path ? spec->dest_path : "the default VM path",
-                      err ? ": " : "", err ? err->message : "", need);
+                      spec->dest_path ? spec->dest_path : "the default VM path", err ? ": " : "",
+                      err ? err->message : "", need);
     } else if (VMSHIFT_HAS_FIELD(v, free_unknown) && v->free_unknown) {
         host_rule_add(s, VMSHIFT_FINDING_SPACE_UNKNOWN, v->name,
                       "backend %s: the free space of %s is not known; %s must fit",
@@ -300,7 +300,7 @@ jarray(json_object *o, const char *key)
 {
     json_object *v;
     return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_array) ? v
-                                                                                             : NULL;
+                                                                                            : NULL;
 }
 
 VmshiftVm *

@@ -105,21 +105,23 @@ skeleton_export_vm(VmshiftBackend *b, const char *name, guint32 flags, GError **
     return g_steal_pointer(&vm);
 }
 
-/* A stream of @file's bytes with the byte in the middle changed (the
- * `corrupt@open-disk` fault). */
+/* A stream of @in's bytes with the byte in the middle changed (the
+ * `corrupt@open-disk` fault; read into memory: for small test disks). */
 static GInputStream *
-corrupt_stream(SkeletonBackend *b, const char *file, GError **error)
+corrupt_stream(GInputStream *in, GError **error)
 {
-    char *data = NULL;
-    gsize len = 0;
-    GError *local = NULL;
+    g_autoptr(GOutputStream) mem = g_memory_output_stream_new_resizable();
+    g_autoptr(GBytes) bytes = NULL;
+    guint8 *data;
+    gsize len;
 
-    if (!g_file_get_contents(file, &data, &len, &local)) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "skeleton[%s]: %s", b->name,
-                    local->message);
-        g_error_free(local);
+    if (g_output_stream_splice(
+            mem, in, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+            NULL, error)
+        < 0)
         return NULL;
-    }
+    bytes = g_memory_output_stream_steal_as_bytes(G_MEMORY_OUTPUT_STREAM(mem));
+    data = g_bytes_unref_to_data(g_steal_pointer(&bytes), &len);
     if (len)
         data[len / 2] ^= 0x5a;
     return g_memory_input_stream_new_from_data(data, (gssize)len, g_free);
@@ -144,8 +146,11 @@ skeleton_open_disk(VmshiftBackend *b, const char *name, const char *disk_id,
     }
     file = data_path(b, d->path);
     if ((fault = hv_fault(b, "open-disk"))) {
-        if (!strcmp(fault, "corrupt") && !g_strcmp0(d->format, "raw"))
-            return corrupt_stream(b, file, error);
+        if (!strcmp(fault, "corrupt")) {
+            g_autoptr(GInputStream)
+                in = vmshift_disk_read_raw(file, d->format, NULL, cancellable, error);
+            return in ? corrupt_stream(in, error) : NULL;
+        }
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
                     "skeleton[%s]: the hypervisor refused to open disk %s of '%s' (server error)",
                     b->name, disk_id, name);
@@ -183,10 +188,10 @@ skeleton_check_import(VmshiftBackend *b, const VmshiftMigrationSpec *spec, guint
     state_unlock(fd);
     f = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
     if (!host_known(b, spec->dest_host))
-        g_ptr_array_add(f, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
-                                               VMSHIFT_FINDING_HOST_NOT_FOUND, spec->dest_host,
-                                               "skeleton[%s]: no host '%s'", b->name,
-                                               spec->dest_host));
+        g_ptr_array_add(f,
+                        vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_HOST_NOT_FOUND,
+                                            spec->dest_host, "skeleton[%s]: no host '%s'", b->name,
+                                            spec->dest_host));
     group = vm_group(spec->source_vm->name);
     if (g_key_file_has_group(kf, group))
         g_ptr_array_add(f, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NAME_TAKEN,
@@ -210,8 +215,9 @@ import_disk(SkeletonBackend *b, const VmshiftDisk *d, const char *file, VmshiftJ
         return FALSE;
     if (!(in = vmshift_job_open_source_disk(job, d->id, &cap, error)))
         return FALSE;
-    vmshift_job_log(job, VMSHIFT_LOG_INFO, "skeleton[%s]: writing disk %s (%" G_GUINT64_FORMAT
-                    " bytes) to %s as %s", b->name, d->id, cap, file, b->import_format);
+    vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                    "skeleton[%s]: writing disk %s (%" G_GUINT64_FORMAT " bytes) to %s as %s",
+                    b->name, d->id, cap, file, b->import_format);
     return vmshift_disk_write_raw(in, cap, file, b->import_format, job,
                                   vmshift_job_get_cancellable(job), error);
 }
@@ -278,8 +284,7 @@ define_vm(SkeletonBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
     }
     g_key_file_set_string_list(kf, group, "disks", (const char *const *)ids->pdata, ids->len);
     if (nids->len)
-        g_key_file_set_string_list(kf, group, "nics", (const char *const *)nids->pdata,
-                                   nids->len);
+        g_key_file_set_string_list(kf, group, "nics", (const char *const *)nids->pdata, nids->len);
     ok = state_save(b, kf, error);
     state_unlock(fd);
     return ok;
@@ -329,8 +334,8 @@ skeleton_import_vm(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJ
         return FALSE;
     if (g_mkdir_with_parents(dir, 0755) != 0) {
         int e = errno;
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "skeleton[%s]: cannot create %s: %s",
-                    b->name, dir, g_strerror(e));
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "skeleton[%s]: cannot create %s: %s", b->name, dir, g_strerror(e));
         return FALSE;
     }
     fault = hv_fault(b, "import");
