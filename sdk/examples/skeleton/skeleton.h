@@ -13,7 +13,7 @@
 
 #include <vmshift/vmshift.h>
 
-#define SKELETON_VERSION "1.1.0"
+#define SKELETON_VERSION "1.0.0"
 #define GiB (G_GUINT64_CONSTANT(1) << 30)
 
 /* The plugin's handle: everything a backend instance needs. */
