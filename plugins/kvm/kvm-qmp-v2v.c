@@ -22,24 +22,6 @@
 
 #include "kvm-qmp.h"
 
-/* Finding codes of moves between backends (findings.h, ABI 1.4); the
- * nearest older code where the headers predate them. */
-#ifdef VMSHIFT_FINDING_NAME_TAKEN
-#define KVM_F_NAME_TAKEN VMSHIFT_FINDING_NAME_TAKEN
-#define KVM_F_BUS_MAPPED VMSHIFT_FINDING_BUS_REMAPPED
-#define KVM_F_MAC_NOT_KEPT VMSHIFT_FINDING_MAC_NOT_KEPT
-#define KVM_F_GUEST_DRIVERS VMSHIFT_FINDING_GUEST_DRIVERS
-#define KVM_F_FIRMWARE VMSHIFT_FINDING_FIRMWARE_CHANGED
-#define KVM_F_FIRMWARE_UNKNOWN VMSHIFT_FINDING_FIRMWARE_CHANGED
-#else
-#define KVM_F_NAME_TAKEN VMSHIFT_FINDING_SAME_HOST
-#define KVM_F_BUS_MAPPED VMSHIFT_FINDING_DISK_MAPPED
-#define KVM_F_MAC_NOT_KEPT VMSHIFT_FINDING_NIC_MAPPED
-#define KVM_F_GUEST_DRIVERS VMSHIFT_FINDING_DISK_MAPPED
-#define KVM_F_FIRMWARE VMSHIFT_FINDING_HYPERVISOR_MISSING
-#define KVM_F_FIRMWARE_UNKNOWN VMSHIFT_FINDING_DISK_MAPPED
-#endif
-
 /* a stream never takes longer than a day */
 #define V2V_STREAM_TIMEOUT_S 86400
 
@@ -375,11 +357,11 @@ check_disks(GPtrArray *l, KvmHost *h, const VmshiftMigrationSpec *spec, const Vm
         g_autofree char *why = NULL;
         const char *bus = map_bus(d, &n_ide, &why);
         if (why)
-            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_BUS_MAPPED, d->id, "disk %s: %s", d->id,
-                        why);
+            add_finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_BUS_REMAPPED, d->id,
+                        "disk %s: %s", d->id, why);
         if (!g_strcmp0(src->guest_os, "windows") && !strcmp(bus, "virtio")
             && g_strcmp0(d->bus, "virtio"))
-            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_GUEST_DRIVERS, d->id,
+            add_finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_GUEST_DRIVERS, d->id,
                         "disk %s goes on virtio: the Windows guest may lack the virtio driver "
                         "(--convert-guest installs it)",
                         d->id);
@@ -416,15 +398,15 @@ check_nics(GPtrArray *l, KvmHost *h, const VmshiftVm *src)
         g_autofree char *why = NULL;
         const char *model = map_nic_model(n, &why);
         if (why)
-            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_GUEST_DRIVERS, n->id,
+            add_finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_NIC_MODEL_CHANGED, n->id,
                         "NIC %s: %s (the guest needs its driver)", n->id, why);
         g_autofree char *mac = map_mac(n->mac);
         if (!mac)
-            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_MAC_NOT_KEPT, n->id,
+            add_finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_MAC_NOT_KEPT, n->id,
                         "NIC %s: MAC '%s' cannot be kept: a new one is made", n->id,
                         n->mac ? n->mac : "(none)");
         if (!g_strcmp0(src->guest_os, "windows") && !strcmp(model, "virtio-net-pci"))
-            add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_GUEST_DRIVERS, n->id,
+            add_finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_GUEST_DRIVERS, n->id,
                         "NIC %s is virtio-net: the Windows guest may lack its driver "
                         "(--convert-guest installs it)",
                         n->id);
@@ -436,12 +418,12 @@ check_firmware(GPtrArray *l, KvmHost *h, const VmshiftVm *src)
 {
     if (src->firmware == VMSHIFT_FIRMWARE_UEFI) {
         if (!kvm_host_exists(h, KVM_OVMF_CODE) || !kvm_host_exists(h, KVM_OVMF_VARS))
-            add_finding(l, VMSHIFT_SEVERITY_ERROR, KVM_F_FIRMWARE, h->name,
+            add_finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_FIRMWARE_UNSUPPORTED, h->name,
                         "VM %s boots with UEFI: host %s lacks OVMF (%s, %s; install the ovmf "
                         "package)",
                         src->name, h->name, KVM_OVMF_CODE, KVM_OVMF_VARS);
     } else if (src->firmware != VMSHIFT_FIRMWARE_BIOS) {
-        add_finding(l, VMSHIFT_SEVERITY_WARNING, KVM_F_FIRMWARE_UNKNOWN, src->name,
+        add_finding(l, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_FIRMWARE_UNKNOWN, src->name,
                     "VM %s: its firmware is not known: it gets a BIOS", src->name);
     }
 }
@@ -464,12 +446,12 @@ kvm_qmp_check_import(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **e
     }
     g_autofree char *vmdir = kvm_host_vm_dir(h, src->name ? src->name : "");
     if (!v2v_valid_id(src->name))
-        add_finding(l, VMSHIFT_SEVERITY_ERROR, KVM_F_NAME_TAKEN, h->name,
+        add_finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NAME_TAKEN, h->name,
                     "VM name '%s' is not usable on a QEMU host (letters, digits, '-', '_', "
                     "at most 32)",
                     src->name ? src->name : "");
     else if (kvm_host_exists(h, vmdir))
-        add_finding(l, VMSHIFT_SEVERITY_ERROR, KVM_F_NAME_TAKEN, h->name,
+        add_finding(l, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NAME_TAKEN, h->name,
                     "host %s already has a VM called %s (%s)", h->name, src->name, vmdir);
     check_firmware(l, h, src);
     check_disks(l, h, spec, src);

@@ -62,6 +62,10 @@ skel_vm two "disks=disk0;disk1;" "format-disk1=qcow2" "nics=net0;" "network-net0
 head -c 4M /dev/urandom > "$SD/two/disk0.img"
 head -c 2M /dev/urandom > "$SD/two/disk1.img"
 s0=$(sha256sum < "$SD/two/disk0.img")
+out=$(VM check skel:two --to kvm:c 2>&1)
+has_code() { grep -qE "^$1 +$2 " <<<"$out"; }
+check "a VM whose firmware the source does not tell: \"firmware-unknown\" warning" \
+    has_code warning "firmware-unknown"
 out=$(VM migrate skel:two --to kvm:c --force 2>&1)
 rc=$?
 check "skel:two --to kvm:c fails (disk1 unreadable at the source)" test $rc != 0

@@ -71,6 +71,28 @@ out=$(v2v --check-only kvmA boot1 kvmB b 2>&1)
 check "check_import kvmA:boot1 -> kvmB:b runs" test $? = 0
 check "no error or warning for a SATA/e1000 BIOS VM" \
     bash -c '! grep -qE "^finding (error|warning)" <<<"$1"' _ "$out"
+# every change the destination forces is a warning with its code
+mkdir -p "$KT/a/vms/win1"
+qemu-img create -q -f qcow2 "$KT/a/images/win1.qcow2" 8M
+cat > "$KT/a/vms/win1/vm.conf" <<EOC
+[vm]
+name=win1
+guest-os=windows
+[disk sda]
+path=$KT/a/images/win1.qcow2
+bus=scsi
+[nic net0]
+mac=01:00:5e:00:00:01
+model=netvsc
+EOC
+out=$(v2v --check-only kvmA win1 kvmB b 2>&1)
+code_on() { grep -q "^finding warning $1 $2: " <<<"$out"; }
+check "a SCSI disk: \"bus-remapped\" warning" code_on "bus-remapped" sda
+check "a multicast MAC: \"mac-not-kept\" warning" code_on "mac-not-kept" net0
+check "a NIC model QEMU lacks (netvsc): \"nic-model-changed\" warning" \
+    code_on "nic-model-changed" net0
+check "a Windows guest's NIC becomes virtio-net: \"guest-drivers\" warning" \
+    code_on "guest-drivers" net0
 out=$(v2v --check-only --network net0=nosuch kvmA boot1 kvmB b 2>&1)
 check "an unknown network is a network-missing error" \
     grep -q '^finding error network-missing net0: NIC net0: host b has no network .nosuch.' <<<"$out"
@@ -108,8 +130,8 @@ for i in $(seq 50); do running_on "$KT/b" boot1 || break; sleep 0.2; done
 # 14-16: a second import of the same name is refused, and its rollback
 # leaves the VM already there alone
 out=$(v2v --check-only kvmA boot1 kvmB b 2>&1)
-check "check_import: the name is taken on host b" \
-    grep -qE '^finding error [a-z-]+ b: host b already has a VM called boot1' <<<"$out"
+check "check_import: the name is taken on host b (\"name-taken\")" \
+    grep -q "^finding error "name-taken" b: host b already has a VM called boot1" <<<"$out"
 out=$(v2v --skip-check kvmA boot1 kvmB b 2>&1)
 check "import_vm itself refuses the taken name (conflict)" grep -q '^error=conflict' <<<"$out"
 check "the VM already on host b keeps its definition and disk" \
