@@ -85,8 +85,8 @@ lv_map_bus(const char *bus, gboolean uefi)
 static const char *
 lv_map_model(const char *model, const char *guest_os)
 {
-    static const char *const kept[] = { "virtio",   "e1000",    "e1000e", "rtl8139",
-                                         "vmxnet3",  "ne2k_pci", "pcnet" };
+    static const char *const kept[] = { "virtio",  "e1000",    "e1000e", "rtl8139",
+                                        "vmxnet3", "ne2k_pci", "pcnet" };
     if (!model || g_str_has_prefix(model, "virtio"))
         return "virtio";
     for (guint i = 0; i < G_N_ELEMENTS(kept); i++)
@@ -128,8 +128,7 @@ lv_src_has_virtio(const VmshiftVm *sv)
 static gboolean
 lv_host_has_efi(LvHost *h)
 {
-    g_autofree char *caps =
-        virConnectGetDomainCapabilities(h->conn, NULL, "x86_64", NULL, NULL, 0);
+    g_autofree char *caps = virConnectGetDomainCapabilities(h->conn, NULL, "x86_64", NULL, NULL, 0);
     if (!caps) {
         virResetLastError();
         return FALSE;
@@ -179,8 +178,8 @@ lv_safe(const char *s)
 
 /* the plan: each disk of @sv, its file and device, in the source's order */
 static GPtrArray *
-lv_import_plan(LvHost *h, const VmshiftMigrationSpec *spec, const VmshiftVm *sv,
-               const char **code, GError **error)
+lv_import_plan(LvHost *h, const VmshiftMigrationSpec *spec, const VmshiftVm *sv, const char **code,
+               GError **error)
 {
     g_autoptr(GPtrArray) plan = g_ptr_array_new_with_free_func((GDestroyNotify)lv_imp_free);
     gboolean uefi = sv->firmware == VMSHIFT_FIRMWARE_UEFI;
@@ -218,8 +217,7 @@ lv_import_plan(LvHost *h, const VmshiftMigrationSpec *spec, const VmshiftVm *sv,
 /* ---- check_import ------------------------------------------------------------ */
 
 static void
-lv_find(GPtrArray *f, VmshiftSeverity sev, const char *code, const char *subject,
-        const char *msg)
+lv_find(GPtrArray *f, VmshiftSeverity sev, const char *code, const char *subject, const char *msg)
 {
     g_ptr_array_add(f, vmshift_finding_new(sev, code, subject, "%s", msg));
 }
@@ -240,24 +238,27 @@ lv_check_name(KvmBackend *b, const VmshiftVm *sv, GPtrArray *f)
     }
 }
 
-/* free space of directory @dir's pool on @h for @need bytes */
+/* free space of directory @dir's pool on @h for @need bytes (a directory
+ * without a pool is measured through a transient one, gone again at once) */
 static void
 lv_check_space(LvHost *h, const char *dir, guint64 need, GPtrArray *f)
 {
-    g_autoptr(virStoragePool) pool = virStoragePoolLookupByTargetPath(h->conn, dir);
+    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)lv_pool_free);
+    g_autoptr(GError) e = NULL;
+    virStoragePoolPtr pool = lv_pool(pools, h, dir, FALSE, &e);
     virStoragePoolInfo pi;
-    if (!pool || virStoragePoolRefresh(pool, 0) != 0 || virStoragePoolGetInfo(pool, &pi) != 0) {
+    if (!pool || virStoragePoolGetInfo(pool, &pi) != 0) {
         virResetLastError();
-        g_autofree char *m = g_strdup_printf(
-            "host %s: %s is not a storage pool libvirt knows: its free space is not known",
-            h->name, dir);
+        g_autofree char *m = g_strdup_printf("host %s: the free space of %s is not known (%s)",
+                                             h->name, dir,
+                                             e ? e->message : "no answer from libvirt");
         lv_find(f, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_SPACE_UNKNOWN, dir, m);
         return;
     }
     if (pi.available < need) {
         g_autofree char *m = g_strdup_printf(
-            "host %s: pool %s (%s) has %llu bytes free, the disks need %" G_GUINT64_FORMAT,
-            h->name, virStoragePoolGetName(pool), dir, pi.available, need);
+            "host %s: pool %s (%s) has %llu bytes free, the disks need %" G_GUINT64_FORMAT, h->name,
+            virStoragePoolGetName(pool), dir, pi.available, need);
         lv_find(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_SPACE, dir, m);
     }
 }
@@ -281,8 +282,12 @@ lv_check_disks(LvHost *h, GPtrArray *plan, const VmshiftVm *sv, GPtrArray *f)
             n = g_new0(guint64, 1);
             g_hash_table_insert(need, m->dir, n);
         }
-        /* the image holds at most the capacity, plus qcow2's metadata */
-        *n += m->src->capacity + m->src->capacity / 512 + 1024 * 1024;
+        /* the image holds the data the source stores (holes stay holes),
+         * at most the capacity, plus qcow2's metadata */
+        gboolean alloc = (m->src->size_known & VMSHIFT_DISK_ALLOCATION_KNOWN)
+                         && m->src->allocation > 0;
+        guint64 data = alloc ? MIN(m->src->allocation, m->src->capacity) : m->src->capacity;
+        *n += data + m->src->capacity / 512 + 1024 * 1024;
         if (g_strcmp0(m->src->bus, m->bus)) {
             g_autofree char *t = g_strdup_printf("disk %s: bus %s becomes %s on KVM (%s)", id,
                                                  m->src->bus ? m->src->bus : "(unknown)", m->bus,
@@ -292,8 +297,8 @@ lv_check_disks(LvHost *h, GPtrArray *plan, const VmshiftVm *sv, GPtrArray *f)
         g_autoptr(virStorageVol) v = virStorageVolLookupByPath(h->conn, m->path);
         virResetLastError();
         if (v) {
-            g_autofree char *t = g_strdup_printf("host %s already has %s: not overwritten",
-                                                 h->name, m->path);
+            g_autofree char *t = g_strdup_printf("host %s already has %s: not overwritten", h->name,
+                                                 m->path);
             lv_find(f, VMSHIFT_SEVERITY_ERROR, "name-in-use", id, t);
         }
     }
@@ -372,8 +377,7 @@ lv_check_firmware(LvHost *h, const VmshiftVm *sv, GPtrArray *f)
                             sv->name, h->name);
         lv_find(f, VMSHIFT_SEVERITY_ERROR, "firmware-unsupported", sv->name, t);
     } else if (sv->firmware == VMSHIFT_FIRMWARE_UNKNOWN) {
-        t = g_strdup_printf("the source does not say how %s boots: it gets BIOS on KVM",
-                            sv->name);
+        t = g_strdup_printf("the source does not say how %s boots: it gets BIOS on KVM", sv->name);
         lv_find(f, VMSHIFT_SEVERITY_WARNING, "firmware-changed", sv->name, t);
     }
 }
@@ -423,7 +427,8 @@ lv_import_xml(LvHost *h, const VmshiftVm *sv, GPtrArray *plan, const char *uuid)
 {
     g_autofree char *caps = virConnectGetCapabilities(h->conn);
     gboolean kvm = caps && strstr(caps, "<domain type='kvm'");
-    gboolean uefi = sv->firmware == VMSHIFT_FIRMWARE_UEFI, win = !g_strcmp0(sv->guest_os, "windows");
+    gboolean uefi = sv->firmware == VMSHIFT_FIRMWARE_UEFI,
+             win = !g_strcmp0(sv->guest_os, "windows");
     gboolean scsi = FALSE, perdev = FALSE;
     g_autofree char *en = vmshift_xml_escape(sv->name);
     GString *x = g_string_new(NULL);
@@ -440,8 +445,9 @@ lv_import_xml(LvHost *h, const VmshiftVm *sv, GPtrArray *plan, const char *uuid)
     g_string_append_printf(x, "  <os%s><type arch='x86_64'%s>hvm</type>%s</os>\n",
                            uefi ? " firmware='efi'" : "", uefi ? " machine='q35'" : "",
                            perdev ? "" : "<boot dev='hd'/>");
-    g_string_append_printf(x, "  <features><acpi/><apic/></features>\n  <clock offset='%s'/>\n"
-                              "  <devices>\n",
+    g_string_append_printf(x,
+                           "  <features><acpi/><apic/></features>\n  <clock offset='%s'/>\n"
+                           "  <devices>\n",
                            win ? "localtime" : "utc");
     for (guint i = 0; i < plan->len; i++) {
         LvImp *m = plan->pdata[i];
@@ -506,8 +512,9 @@ lv_upload(LvHost *h, virStorageVolPtr v, GInputStream *in, guint64 cap, const ch
     }
     if (got != cap) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "%s: the source gave %s%" G_GUINT64_FORMAT " bytes, the disk has %"
-                    G_GUINT64_FORMAT, what, got > cap ? "more than " : "", got, cap);
+                    "%s: the source gave %s%" G_GUINT64_FORMAT
+                    " bytes, the disk has %" G_GUINT64_FORMAT,
+                    what, got > cap ? "more than " : "", got, cap);
         goto fail;
     }
     if (virStreamFinish(st) != 0) {
@@ -545,15 +552,16 @@ lv_import_remote(LvHost *h, virStoragePoolPtr pool, LvImp *m, GInputStream *in, 
         return FALSE;
     g_autofree char *base = g_path_get_basename(m->path);
     g_autofree char *eb = vmshift_xml_escape(base);
-    g_autofree char *vx = g_strdup_printf("<volume><name>%s</name><capacity unit='bytes'>%"
-                                          G_GUINT64_FORMAT "</capacity><target><format "
-                                          "type='qcow2'/></target></volume>",
-                                          eb, cap);
+    g_autofree char *vx = g_strdup_printf(
+        "<volume><name>%s</name><capacity unit='bytes'>%" G_GUINT64_FORMAT
+        "</capacity><target><format "
+        "type='qcow2'/></target></volume>",
+        eb, cap);
     vmshift_job_log(job, VMSHIFT_LOG_INFO, "host %s: converting %s to qcow2", h->name, m->stage);
     g_autoptr(virStorageVol) q = virStorageVolCreateXMLFrom(pool, vx, raw, 0);
     if (!q) {
-        lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: converting %s into %s", h->name,
-                 m->stage, m->path);
+        lv_error(error, VMSHIFT_ERROR_FAILED, "host %s: converting %s into %s", h->name, m->stage,
+                 m->path);
         return FALSE;
     }
     if (virStorageVolDelete(raw, 0) != 0)
@@ -564,8 +572,8 @@ lv_import_remote(LvHost *h, virStoragePoolPtr pool, LvImp *m, GInputStream *in, 
 
 /* disk @m from the source into its qcow2 volume on @h */
 static gboolean
-lv_import_disk(LvHost *h, GPtrArray *pools, LvImp *m, VmshiftJob *job, guint64 *done,
-               guint64 total, GError **error)
+lv_import_disk(LvHost *h, GPtrArray *pools, LvImp *m, VmshiftJob *job, guint64 *done, guint64 total,
+               GError **error)
 {
     guint64 cap = 0;
     g_autoptr(GInputStream) in = vmshift_job_open_source_disk(job, m->src->id, &cap, error);

@@ -179,10 +179,10 @@ lv_guest_os(xmlXPathContext *ctx)
 {
     g_autofree char *id = vmshift_xpath_string(
         ctx, NULL, "/domain/metadata/*[local-name()='libosinfo']/*[local-name()='os']/@id");
-    static const char *const linux_ids[] = { "linux",    "ubuntu",    "debian", "fedora",
-                                              "redhat",   "centos",    "suse",   "alpinelinux",
-                                              "rocky",    "almalinux", "gentoo", "archlinux",
-                                              "oracle.com" };
+    static const char *const linux_ids[] = { "linux",     "ubuntu",    "debian", "fedora",
+                                             "redhat",    "centos",    "suse",   "alpinelinux",
+                                             "rocky",     "almalinux", "gentoo", "archlinux",
+                                             "oracle.com" };
     if (!id)
         return NULL;
     if (strstr(id, "microsoft.com/win"))
@@ -328,12 +328,12 @@ lv_export_vm(KvmBackend *b, const char *vm, GError **error)
 
 typedef struct {
     GInputStream parent;
-    virStreamPtr st;        /* a raw volume's download, or NULL */
-    guint64 hole;           /* zeros still to give */
+    virStreamPtr st; /* a raw volume's download, or NULL */
+    guint64 hole;    /* zeros still to give */
     gboolean eof;
-    GInputStream *inner;    /* vmshift_disk_read_raw's stream, or NULL */
-    char *staged;           /* a staged download removed at close, or NULL */
-    GPtrArray *pools;       /* the pools the volume was found through */
+    GInputStream *inner; /* vmshift_disk_read_raw's stream, or NULL */
+    char *staged;        /* a staged download removed at close, or NULL */
+    GPtrArray *pools;    /* the pools the volume was found through */
     virStorageVolPtr vol;
     char *what;
 } LvDiskStream;
@@ -448,8 +448,7 @@ lv_disk_stream_init(LvDiskStream *s)
 
 /* downloads @vol into the new file @path (holes kept); FALSE removes it */
 static gboolean
-lv_download_file(LvHost *h, virStorageVolPtr vol, const char *path, GCancellable *c,
-                 GError **error)
+lv_download_file(LvHost *h, virStorageVolPtr vol, const char *path, GCancellable *c, GError **error)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -459,8 +458,9 @@ lv_download_file(LvHost *h, virStorageVolPtr vol, const char *path, GCancellable
     g_autoptr(virStream) st = virStreamNew(h->conn, 0);
     g_autofree char *buf = g_malloc(LV_V2V_CHUNK);
     off_t off = 0;
-    gboolean ok = st && virStorageVolDownload(vol, st, 0, 0, VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
-                            == 0;
+    gboolean ok = st
+                  && virStorageVolDownload(vol, st, 0, 0, VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
+                         == 0;
     while (ok) {
         if (g_cancellable_set_error_if_cancelled(c, error)) {
             virStreamAbort(st);
@@ -548,8 +548,9 @@ lv_open_staged(LvDiskStream *s, LvHost *h, const char *fmt, guint64 capacity, GC
     s->inner = vmshift_disk_read_raw(s->staged, fmt, &got, c, error);
     if (s->inner && got != capacity) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                    "%s: the staged image has %" G_GUINT64_FORMAT " bytes, libvirt said %"
-                    G_GUINT64_FORMAT, s->what, got, capacity);
+                    "%s: the staged image has %" G_GUINT64_FORMAT
+                    " bytes, libvirt said %" G_GUINT64_FORMAT,
+                    s->what, got, capacity);
         return FALSE;
     }
     return s->inner != NULL;
@@ -628,4 +629,3 @@ lv_open_disk(KvmBackend *b, const char *vm, const char *disk_id, GCancellable *c
     }
     return G_INPUT_STREAM(g_steal_pointer(&s));
 }
-
