@@ -246,6 +246,15 @@ lv_check_space(LvHost *h, const char *dir, guint64 need, GPtrArray *f)
     g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)lv_pool_free);
     g_autoptr(GError) e = NULL;
     virStoragePoolPtr pool = lv_pool(pools, h, dir, FALSE, &e);
+    /* a directory the import will make: its nearest existing ancestor */
+    g_autofree char *up = g_path_get_dirname(dir);
+    while (!pool && strcmp(up, "/") && strcmp(up, ".")) {
+        virResetLastError();
+        pool = lv_pool(pools, h, up, FALSE, NULL);
+        char *next = g_path_get_dirname(up);
+        g_free(up);
+        up = next;
+    }
     virStoragePoolInfo pi;
     if (!pool || virStoragePoolGetInfo(pool, &pi) != 0) {
         virResetLastError();
