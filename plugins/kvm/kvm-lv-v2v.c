@@ -126,7 +126,10 @@ lv_v2v_vol(GPtrArray *pools, LvHost *h, const char *path, GError **error)
         return v;
     virResetLastError();
     g_autoptr(GError) e = NULL;
-    v = lv_vol(pools, h, path, FALSE, &e);
+    /* a device node is read only as a volume of a pool that has it (a
+     * directory pool over /dev would be wrong) */
+    if (!g_str_has_prefix(path, "/dev/"))
+        v = lv_vol(pools, h, path, FALSE, &e);
     if (!v)
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                     "host %s: %s is not a storage volume libvirt can reach%s%s", h->name, path,
