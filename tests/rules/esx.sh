@@ -152,6 +152,18 @@ scenario "a disk mapped by its file name" disk-mapped info 0 $VM --to DC0_C0_H1 
 nmac=$(V --json vm show $VM | python3 -c 'import sys, json; print(json.load(sys.stdin)["nics"][0]["mac"])')
 scenario "a NIC mapped by its MAC address" nic-mapped info 0 $VM --to DC0_C0_H1 --network "$nmac=DC0_DVPG0"
 
+# a snapshot (taken through the vSphere API), then its removal running
+sim snapshot "$VM" pre-patch >/dev/null || echo "# taking a snapshot failed"
+scenario "a snapshot moves with the storage" snapshots-present warning 1 $VM --to DC0_C0_H1 --path '[LocalDS_1]'
+ctl "task?method=RemoveSnapshot_Task&step-ms=200"
+sim remove-snapshot "$VM" pre-patch >/dev/null || echo "# removing the snapshot failed"
+scenario "a snapshot being removed (a merge)" merge-in-progress error 1 $VM --to DC0_C0_H1
+i=0
+while sim tasks "$VM" 2>/dev/null | grep -q 'VirtualMachineSnapshot.remove running' && [ $i -lt 600 ]; do
+    sleep 0.2; i=$((i + 1))
+done
+ctl reset
+
 # rate: a host no backend has (host-not-found), the same simulator again
 # as backend esx2 (other-backend)
 sed -e 's/^\[backend esx\]$/[backend esx2]/' -e '/^\[group/,$d' "$T/vmshift.conf" >"$T/esx2.part"
