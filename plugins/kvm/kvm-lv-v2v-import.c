@@ -233,7 +233,7 @@ lv_check_name(KvmBackend *b, const VmshiftVm *sv, GPtrArray *f)
         if (d) {
             g_autofree char *m = g_strdup_printf("host %s already has a VM named %s", o->name,
                                                  sv->name);
-            lv_find(f, VMSHIFT_SEVERITY_ERROR, "name-in-use", sv->name, m);
+            lv_find(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NAME_TAKEN, sv->name, m);
         }
     }
 }
@@ -301,14 +301,14 @@ lv_check_disks(LvHost *h, GPtrArray *plan, const VmshiftVm *sv, GPtrArray *f)
             g_autofree char *t = g_strdup_printf("disk %s: bus %s becomes %s on KVM (%s)", id,
                                                  m->src->bus ? m->src->bus : "(unknown)", m->bus,
                                                  m->dev);
-            lv_find(f, VMSHIFT_SEVERITY_WARNING, "bus-remapped", id, t);
+            lv_find(f, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_BUS_REMAPPED, id, t);
         }
         g_autoptr(virStorageVol) v = virStorageVolLookupByPath(h->conn, m->path);
         virResetLastError();
         if (v) {
             g_autofree char *t = g_strdup_printf("host %s already has %s: not overwritten", h->name,
                                                  m->path);
-            lv_find(f, VMSHIFT_SEVERITY_ERROR, "name-in-use", id, t);
+            lv_find(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NAME_TAKEN, id, t);
         }
     }
     GHashTableIter it;
@@ -348,13 +348,13 @@ lv_check_nics(LvHost *h, const VmshiftVm *sv, GPtrArray *f)
         if (!lv_mac_ok(n->mac)) {
             t = g_strdup_printf("NIC %s: MAC %s cannot be kept on KVM: libvirt makes a new one",
                                 n->id, n->mac ? n->mac : "(none)");
-            lv_find(f, VMSHIFT_SEVERITY_WARNING, "mac-not-kept", n->id, t);
+            lv_find(f, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_MAC_NOT_KEPT, n->id, t);
         }
         g_clear_pointer(&t, g_free);
         const char *model = lv_map_model(n->model, sv->guest_os);
         if (n->model && strcmp(n->model, model) && !g_str_has_prefix(n->model, "virtio")) {
             t = g_strdup_printf("NIC %s: model %s becomes %s on KVM", n->id, n->model, model);
-            lv_find(f, VMSHIFT_SEVERITY_WARNING, "nic-model-changed", n->id, t);
+            lv_find(f, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_NIC_MODEL_CHANGED, n->id, t);
         }
     }
 }
@@ -384,10 +384,10 @@ lv_check_firmware(LvHost *h, const VmshiftVm *sv, GPtrArray *f)
         t = g_strdup_printf("%s boots with UEFI and host %s offers no EFI firmware (install "
                             "ovmf)",
                             sv->name, h->name);
-        lv_find(f, VMSHIFT_SEVERITY_ERROR, "firmware-unsupported", sv->name, t);
+        lv_find(f, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_FIRMWARE_UNSUPPORTED, sv->name, t);
     } else if (sv->firmware == VMSHIFT_FIRMWARE_UNKNOWN) {
         t = g_strdup_printf("the source does not say how %s boots: it gets BIOS on KVM", sv->name);
-        lv_find(f, VMSHIFT_SEVERITY_WARNING, "firmware-changed", sv->name, t);
+        lv_find(f, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_FIRMWARE_UNKNOWN, sv->name, t);
     }
 }
 
@@ -423,7 +423,7 @@ lv_check_import(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error)
             "%s gets virtio devices on KVM: the guest needs virtio drivers (%s--convert-guest "
             "installs them)",
             sv->name, !g_strcmp0(sv->guest_os, "linux") ? "most Linux kernels have them; " : "");
-        lv_find(f, VMSHIFT_SEVERITY_WARNING, "guest-drivers", sv->name, t);
+        lv_find(f, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_GUEST_DRIVERS, sv->name, t);
     }
     return g_steal_pointer(&f);
 }
