@@ -179,7 +179,7 @@ check "A: the source x1 is left defined and shut off" test "$(vA domstate x1 2>/
 # ---- the name taken at the destination: refused, nothing made ---------------
 V check lvdst:x1 --to lvsrc:lvA --path "$KT/shared/back"
 check "check x1 back to A while A still has x1: \"name-taken\" error, non-zero exit" \
-    bash -c '[ $0 != 0 ] && has_code name-taken error' $?
+    bash -c '[ $0 != 0 ] && has_code "name-taken" error' $?
 V migrate lvdst:x1 --to lvsrc:lvA --path "$KT/shared/back"
 rc=$?
 check "migrate lvdst:x1 back to A while A still has x1: refused (non-zero exit, name-taken)" \
@@ -241,11 +241,11 @@ V check skel:sk1 --to lvdst:lvB --path v2vpool --network net0=front
 rc=$?
 check "check skel:sk1 --to lvdst:lvB: warnings only (exit 1, 0 errors)" \
     bash -c '[ $0 = 1 ] && grep -q "0 errors" "$1"' $rc "$KT/out"
-check "check: disk1's NVMe bus becomes SATA: \"bus-remapped\" warning" has_code bus-remapped warning
-check "check: the multicast MAC cannot be kept: \"mac-not-kept\" warning" has_code mac-not-kept warning
-check "check: hv_netvsc becomes virtio: \"nic-model-changed\" warning" has_code nic-model-changed warning
-check "check: the skeleton does not say how sk1 boots: \"firmware-unknown\" warning" has_code firmware-unknown warning
-check "check: sk1 gets virtio devices it had not: \"guest-drivers\" warning" has_code guest-drivers warning
+check "check: disk1's NVMe bus becomes SATA: \"bus-remapped\" warning" has_code "bus-remapped" warning
+check "check: the multicast MAC cannot be kept: \"mac-not-kept\" warning" has_code "mac-not-kept" warning
+check "check: hv_netvsc becomes virtio: \"nic-model-changed\" warning" has_code "nic-model-changed" warning
+check "check: the skeleton does not say how sk1 boots: \"firmware-unknown\" warning" has_code "firmware-unknown" warning
+check "check: sk1 gets virtio devices it had not: \"guest-drivers\" warning" has_code "guest-drivers" warning
 V migrate skel:sk1 --to lvdst:lvB --path v2vpool --network net0=front --start --force
 rc=$?
 check "migrate skel:sk1 --to lvdst:lvB --path v2vpool --network net0=front --start --force succeeds" test $rc = 0
@@ -267,7 +267,7 @@ vB destroy sk1 >/dev/null 2>&1
 # ---- UEFI: B's libvirt has no EFI firmware, A's has -------------------------
 V check skel:sk2 --to lvdst:lvB --path v2vpool --network net0=front
 check "check UEFI sk2 --to lvdst:lvB (no OVMF there): \"firmware-unsupported\" error, non-zero exit" \
-    bash -c '[ $0 != 0 ] && has_code firmware-unsupported error' $?
+    bash -c '[ $0 != 0 ] && has_code "firmware-unsupported" error' $?
 V migrate skel:sk2 --to lvsrc:lvA --path "$KT/shared/uefi" --network net0=front
 rc=$?
 check "migrate UEFI sk2 --to lvsrc:lvA (OVMF there) succeeds" test $rc = 0
