@@ -28,6 +28,7 @@ KSO="$VMSHIFT_BUILDDIR/plugins/kvm/.libs/kvm.so"
 SKSO="$VMSHIFT_BUILDDIR/tests/skeleton/.libs/skeleton.so"
 [ "$(id -u)" = 0 ] || skip_all "needs root (libvirtd in namespaces)"
 [ -x "$VMSHIFT" ] || skip_all "host/vmshift is not built"
+[ -f "$SKSO" ] || skip_all "the skeleton plugin (tests/skeleton) is not built"
 command -v libvirtd >/dev/null && command -v virsh >/dev/null || skip_all "libvirt is not installed"
 command -v qemu-img >/dev/null || skip_all "qemu-utils is not installed"
 command -v ip >/dev/null || skip_all "iproute2 is not installed"
@@ -52,7 +53,7 @@ B="qemu+unix:///system?socket=$LV/B/run/libvirt-sock"
 vA() { timeout 60 virsh -q -c "$A" "$@"; }
 vB() { timeout 60 virsh -q -c "$B" "$@"; }
 cp "$KSO" "$KT/pl/"
-[ -f "$SKSO" ] && cp "$SKSO" "$KT/pl/"
+cp "$SKSO" "$KT/pl/"
 nsA=$(bash "$VMSHIFT_SRCDIR/tests/kvm/lvhosts.sh" ns "$LV" A)
 SK="$KT/sk.state"
 cat >"$KT/v.conf" <<EOC
