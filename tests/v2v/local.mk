@@ -17,3 +17,8 @@ endif
 endif
 EXTRA_DIST += tests/v2v/kvm.sh tests/v2v/kvm-ssh.sh
 EXTRA_DIST += tests/v2v/kvm-cli.sh
+## the kvm plugin's libvirt transport at either end (two real libvirtd)
+EXTRA_DIST += tests/v2v/libvirt.sh
+if ENABLE_INTEGRATION
+TESTS += tests/v2v/libvirt.sh
+endif
