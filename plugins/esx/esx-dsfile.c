@@ -91,8 +91,8 @@ esx_folder_get_small(VmshiftBackend *be, const char *dc, const char *ds, const c
     if (!esx_connect(be, error))
         return NULL;
     g_autofree char *p = esx_folder_path(dc, ds, path);
-    g_autoptr(VmshiftHttpResponse) r = vmshift_http_request(be->http, "GET", p, NULL, NULL, 0,
-                                                            NULL, error);
+    g_autoptr(VmshiftHttpResponse)
+        r = vmshift_http_request(be->http, "GET", p, NULL, NULL, 0, NULL, error);
     if (r == NULL)
         return NULL;
     *status = r->status;
@@ -116,13 +116,13 @@ esx_folder_put_small(VmshiftBackend *be, const char *dc, const char *ds, const c
         return FALSE;
     g_autofree char *p = esx_folder_path(dc, ds, path);
     const char *hdrs[] = { "Content-Type: application/octet-stream", NULL };
-    g_autoptr(VmshiftHttpResponse) r = vmshift_http_request_once(be->http, "PUT", p, hdrs, data,
-                                                                 len, NULL, error);
+    g_autoptr(VmshiftHttpResponse)
+        r = vmshift_http_request_once(be->http, "PUT", p, hdrs, data, len, NULL, error);
     if (r == NULL)
         return FALSE;
     if (r->status != 200 && r->status != 201 && r->status != 204) {
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
-                    "%s: PUT [%s] %s answered HTTP %u", be->url, ds, path, r->status);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "%s: PUT [%s] %s answered HTTP %u",
+                    be->url, ds, path, r->status);
         return FALSE;
     }
     return TRUE;
@@ -221,8 +221,7 @@ esx_folder_upload(VmshiftBackend *be, const char *dc, const char *ds, const char
         g_set_error(error, VMSHIFT_ERROR,
                     status == 401 || status == 403 ? VMSHIFT_ERROR_PERMISSION
                                                    : VMSHIFT_ERROR_FAILED,
-                    "%s: PUT [%s] %s answered HTTP %ld %s", be->url, ds, path, status,
-                    reply->str);
+                    "%s: PUT [%s] %s answered HTTP %ld %s", be->url, ds, path, status, reply->str);
         return FALSE;
     }
     return TRUE;
@@ -338,7 +337,7 @@ folder_stream_read(GInputStream *stream, void *buf, gsize count, GCancellable *c
     Fetch *f = fs->f;
     if (f->status != 200) {
         g_set_error(error, VMSHIFT_ERROR,
-                    f->status == 404                      ? VMSHIFT_ERROR_NOT_FOUND
+                    f->status == 404                       ? VMSHIFT_ERROR_NOT_FOUND
                     : f->status == 401 || f->status == 403 ? VMSHIFT_ERROR_PERMISSION
                                                            : VMSHIFT_ERROR_FAILED,
                     "GET %s answered HTTP %ld", f->what, f->status);

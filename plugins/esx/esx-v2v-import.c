@@ -59,8 +59,8 @@ imp_clear(Imp *m)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Imp, imp_clear)
 
-static void add(Imp *m, VmshiftSeverity sev, const char *code, const char *subject,
-                const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+static void add(Imp *m, VmshiftSeverity sev, const char *code, const char *subject, const char *fmt,
+                ...) G_GNUC_PRINTF(5, 6);
 
 static void
 add(Imp *m, VmshiftSeverity sev, const char *code, const char *subject, const char *fmt, ...)
@@ -133,8 +133,7 @@ plan_host(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Imp *m)
                                       : NULL;
     if (m->host == NULL) {
         add(m, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_HOST_NOT_FOUND, spec->dest_host,
-            "host '%s' is not known to %s", spec->dest_host ? spec->dest_host : "(none)",
-            be->url);
+            "host '%s' is not known to %s", spec->dest_host ? spec->dest_host : "(none)", be->url);
         return;
     }
     g_autofree char *cs = esx_prop_text(m->host, "runtime.connectionState");
@@ -210,8 +209,8 @@ plan_name(VmshiftBackend *be, Imp *m, GError **error)
     g_auto(EsxInventory) tmp = { 0 };
     g_autoptr(GError) err = NULL;
     if (esx_find_vm(be, &tmp, name, &err) != NULL) {
-        add(m, VMSHIFT_SEVERITY_ERROR, FINDING_NAME_TAKEN, name, "a VM named %s exists at %s",
-            name, be->url);
+        add(m, VMSHIFT_SEVERITY_ERROR, FINDING_NAME_TAKEN, name, "a VM named %s exists at %s", name,
+            be->url);
         return TRUE;
     }
     if (!g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND)) {
@@ -368,9 +367,9 @@ vmdk_descriptor(const char *flat, guint64 sectors, const char *bus, const char *
     guint64 cyl = sectors / (heads * 63);
     if (g_strcmp0(bus, "ide") == 0 && cyl > 16383)
         cyl = 16383;
-    const char *adapter = g_strcmp0(bus, "ide") == 0 ? "ide"
+    const char *adapter = g_strcmp0(bus, "ide") == 0                         ? "ide"
                           : g_strcmp0(ctl, "ParaVirtualSCSIController") == 0 ? "pvscsi"
-                                                                               : "lsilogic";
+                                                                             : "lsilogic";
     return g_strdup_printf("# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\n"
                            "CID=fffffffe\nparentCID=ffffffff\ncreateType=\"vmfs\"\n\n"
                            "# Extent description\nRW %" G_GUINT64_FORMAT " VMFS \"%s\"\n\n"
@@ -405,10 +404,10 @@ upload_disks(VmshiftBackend *be, Imp *m, VmshiftJob *job, GError **error)
         g_autofree char *base = disk_base(src->name, i);
         g_autofree char *flat = g_strdup_printf("%s-flat.vmdk", base);
         g_autofree char *fpath = g_strdup_printf("%s/%s", src->name, flat);
-        vmshift_job_log(job, VMSHIFT_LOG_INFO, "disk %s: uploading %" G_GUINT64_FORMAT
-                        " bytes to [%s] %s", d->id, cap, m->ds_name, fpath);
-        if (!esx_folder_upload(be, m->dc_name, m->ds_name, fpath, in, cap, job, done, total,
-                               error))
+        vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                        "disk %s: uploading %" G_GUINT64_FORMAT " bytes to [%s] %s", d->id, cap,
+                        m->ds_name, fpath);
+        if (!esx_folder_upload(be, m->dc_name, m->ds_name, fpath, in, cap, job, done, total, error))
             return FALSE;
         /* the host checks that the stream ends where it said */
         char extra;
@@ -416,8 +415,8 @@ upload_disks(VmshiftBackend *be, Imp *m, VmshiftJob *job, GError **error)
         if (more != 0) {
             if (more > 0)
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_PROTOCOL,
-                            "disk %s: the source gave more than %" G_GUINT64_FORMAT " bytes",
-                            d->id, cap);
+                            "disk %s: the source gave more than %" G_GUINT64_FORMAT " bytes", d->id,
+                            cap);
             return FALSE;
         }
         done += cap;
@@ -676,8 +675,8 @@ import_steps(VmshiftBackend *be, Imp *m, VmshiftJob *job, char **vm_moref, GErro
 }
 
 gboolean
-esx_import_vm(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *job,
-              guint32 flags, GError **error)
+esx_import_vm(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *job, guint32 flags,
+              GError **error)
 {
     if (!vmshift_check_flags(flags, 0, "import_vm", error))
         return FALSE;
@@ -688,14 +687,12 @@ esx_import_vm(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *
         for (guint i = 0; i < m.findings->len; i++) {
             VmshiftFinding *f = m.findings->pdata[i];
             if (f->severity == VMSHIFT_SEVERITY_ERROR) {
-                g_set_error(error, VMSHIFT_ERROR,
-                            g_strcmp0(f->code, VMSHIFT_FINDING_NO_SPACE) == 0
-                                ? VMSHIFT_ERROR_NO_SPACE
-                            : g_strcmp0(f->code, FINDING_NAME_TAKEN) == 0
-                                ? VMSHIFT_ERROR_CONFLICT
-                                : VMSHIFT_ERROR_INVALID_ARGUMENT,
-                            "backend %s: cannot import %s: %s", be->name, m.src->name,
-                            f->message);
+                g_set_error(
+                    error, VMSHIFT_ERROR,
+                    g_strcmp0(f->code, VMSHIFT_FINDING_NO_SPACE) == 0 ? VMSHIFT_ERROR_NO_SPACE
+                    : g_strcmp0(f->code, FINDING_NAME_TAKEN) == 0     ? VMSHIFT_ERROR_CONFLICT
+                                                                  : VMSHIFT_ERROR_INVALID_ARGUMENT,
+                    "backend %s: cannot import %s: %s", be->name, m.src->name, f->message);
                 return FALSE;
             }
         }

@@ -87,10 +87,11 @@ guest_family(const char *id)
     g_autofree char *l = g_ascii_strdown(id, -1);
     if (g_str_has_prefix(l, "win"))
         return g_strdup("windows");
-    static const char *const linux_ids[] = { "linux", "rhel",   "centos", "debian",   "ubuntu",
-                                             "sles",  "suse",   "fedora", "coreos",   "photon",
-                                             "asianux", "amazonlinux", "mandriva", "turbolinux",
-                                             "redhat", "oracle", "rocky", "alma",  NULL };
+    static const char *const linux_ids[] = { "linux",    "rhel",       "centos",  "debian",
+                                             "ubuntu",   "sles",       "suse",    "fedora",
+                                             "coreos",   "photon",     "asianux", "amazonlinux",
+                                             "mandriva", "turbolinux", "redhat",  "oracle",
+                                             "rocky",    "alma",       NULL };
     for (guint i = 0; linux_ids[i] != NULL; i++)
         if (strstr(l, linux_ids[i]) != NULL)
             return g_strdup("linux");
@@ -337,7 +338,7 @@ esx_open_disk(VmshiftBackend *be, const char *name, const char *disk_id, GCancel
                     "read over the datastore file access",
                     name, disk_id, file != NULL ? file : "?", bt != NULL ? bt : "backing",
                     vmshift_xml_child(b, VMSHIFT_NS_VIM25, "parent") != NULL ? " with a parent"
-                                                                              : "");
+                                                                             : "");
         return NULL;
     }
     g_autofree char *ds = NULL, *rel = NULL;
@@ -384,15 +385,14 @@ esx_open_disk(VmshiftBackend *be, const char *name, const char *disk_id, GCancel
     }
     g_autofree char *dir = g_path_get_dirname(rel);
     g_autofree char *flat = g_strcmp0(dir, ".") == 0 ? g_strdup(extent)
-                                                      : g_strdup_printf("%s/%s", dir, extent);
+                                                     : g_strdup_printf("%s/%s", dir, extent);
     return esx_folder_open(be, dcname, ds, flat, capacity, error);
 }
 
 /* ---- remove and start ------------------------------------------------- */
 
 static gboolean
-vm_task(VmshiftBackend *be, const char *method, const char *moref, const char *name,
-        GError **error)
+vm_task(VmshiftBackend *be, const char *method, const char *moref, const char *name, GError **error)
 {
     g_autofree char *this = esx_moref_xml("_this", "VirtualMachine", moref);
     g_autofree char *body = g_strdup_printf("<%s xmlns=\"urn:vim25\">%s</%s>", method, this,
