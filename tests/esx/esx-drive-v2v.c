@@ -46,8 +46,7 @@ open_source(VmshiftJob *job, const char *disk_id, guint64 *capacity, gpointer us
 }
 
 static gboolean
-save_hook(VmshiftJob *job, const char *key, const char *value, gpointer user_data,
-          GError **error)
+save_hook(VmshiftJob *job, const char *key, const char *value, gpointer user_data, GError **error)
 {
     (void)job;
     (void)user_data;
@@ -142,7 +141,7 @@ parse_import(int argc, char **argv, GError **error)
             goto bad;
         }
         continue;
-    bad:
+bad:
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT, "bad option %s %s", o, v);
         return NULL;
     }
@@ -187,14 +186,13 @@ read_disk(const VmshiftBackendOps *ops, VmshiftBackend *b, char **argv, GError *
     if (in == NULL)
         return FALSE;
     g_autoptr(GFile) f = g_file_new_for_path(argv[2]);
-    g_autoptr(GFileOutputStream) out = g_file_replace(f, NULL, FALSE, G_FILE_CREATE_NONE, NULL,
-                                                      error);
+    g_autoptr(GFileOutputStream)
+        out = g_file_replace(f, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
     if (out == NULL)
         return FALSE;
-    gssize n = g_output_stream_splice(G_OUTPUT_STREAM(out), in,
-                                      G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE
-                                          | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
-                                      NULL, error);
+    gssize n = g_output_stream_splice(
+        G_OUTPUT_STREAM(out), in,
+        G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error);
     if (n < 0)
         return FALSE;
     g_print("read bytes=%" G_GSSIZE_FORMAT "\n", n);
@@ -221,8 +219,7 @@ esx_drive_v2v(const VmshiftBackendOps *ops, VmshiftBackend *b, const char *op, i
             g_autoptr(GPtrArray) f = ops->check_import(b, s, 0, error);
             for (guint i = 0; f != NULL && i < f->len; i++) {
                 VmshiftFinding *x = f->pdata[i];
-                g_print("finding severity=%s code=%s", vmshift_severity_name(x->severity),
-                        x->code);
+                g_print("finding severity=%s code=%s", vmshift_severity_name(x->severity), x->code);
                 drive_kv("subject", x->subject);
                 drive_kv("message", x->message);
                 g_print("\n");
@@ -236,8 +233,8 @@ esx_drive_v2v(const VmshiftBackendOps *ops, VmshiftBackend *b, const char *op, i
     }
     if (strcmp(op, "v2v-remove") == 0 && argc >= 1) {
         g_autoptr(VmshiftJob) job = vmshift_job_new("v2v-job", NULL, &hooks, NULL);
-        g_autoptr(GHashTable) saved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                            g_free);
+        g_autoptr(GHashTable)
+            saved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         for (int i = 1; i < argc; i++) {
             const char *eq = strchr(argv[i], '=');
             if (eq != NULL)
