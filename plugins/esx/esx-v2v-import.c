@@ -11,9 +11,9 @@
  * then CreateVM_Task in the host's root resource pool and its datacenter's
  * VM folder with the disks attached to those files (no fileOperation),
  * controllers for their buses, NICs with their MAC kept (addressType
- * manual) on the mapped networks, the firmware, and the boot order set by
- * ReconfigVM_Task once the disks have their keys. The folder and the VM
- * are saved in the job before they are created; a failure removes them.
+ * manual) where vSphere takes it as static, on the mapped networks, the firmware, and the boot
+ * order set by ReconfigVM_Task once the disks have their keys. The folder and the VM are saved in
+ * the job before they are created; a failure removes them.
  */
 #include "config.h"
 
@@ -21,13 +21,6 @@
 
 #include "esx-impl.h"
 #include "esx-ops.h"
-
-/* Finding codes not (yet) in findings.h; see the report of issue 16. */
-#define FINDING_NAME_TAKEN "name-taken"
-#define FINDING_BUS_CHANGED "disk-bus-changed"
-#define FINDING_NIC_MODEL_CHANGED "nic-model-changed"
-#define FINDING_GUEST_DRIVERS "guest-drivers"
-#define FINDING_FIRMWARE_UNKNOWN "firmware-unknown"
 
 typedef struct {
     const VmshiftVm *src;
@@ -114,6 +107,25 @@ esx_nic_type(const char *model, gboolean *changed)
             return map[i].out;
     *changed = model != NULL;
     return "VirtualVmxnet3";
+}
+
+/* Whether vSphere takes @mac as a static (addressType manual) address:
+ * six octets, unicast, not all zero, and inside VMware's OUI 00:50:56 only
+ * in the static range 00:50:56:00:00:00-00:50:56:3F:FF:FF (the rest of
+ * that OUI is vCenter's for generated addresses and is refused). */
+static gboolean
+esx_mac_keepable(const char *mac)
+{
+    guint o[6];
+    char end;
+    if (mac == NULL
+        || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &end)
+               != 6
+        || strlen(mac) != 17)
+        return FALSE;
+    if ((o[0] & 1) != 0 || (o[0] | o[1] | o[2] | o[3] | o[4] | o[5]) == 0)
+        return FALSE;
+    return !(o[0] == 0x00 && o[1] == 0x50 && o[2] == 0x56 && o[3] > 0x3f);
 }
 
 static gboolean
@@ -209,8 +221,8 @@ plan_name(VmshiftBackend *be, Imp *m, GError **error)
     g_auto(EsxInventory) tmp = { 0 };
     g_autoptr(GError) err = NULL;
     if (esx_find_vm(be, &tmp, name, &err) != NULL) {
-        add(m, VMSHIFT_SEVERITY_ERROR, FINDING_NAME_TAKEN, name, "a VM named %s exists at %s", name,
-            be->url);
+        add(m, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NAME_TAKEN, name,
+            "a VM named %s exists at %s", name, be->url);
         return TRUE;
     }
     if (!g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND)) {
@@ -226,7 +238,7 @@ plan_name(VmshiftBackend *be, Imp *m, GError **error)
     if (body == NULL && status == 0)
         return FALSE;
     if (status != 404)
-        add(m, VMSHIFT_SEVERITY_ERROR, FINDING_NAME_TAKEN, name,
+        add(m, VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NAME_TAKEN, name,
             "datastore %s already has a folder %s (HTTP %u)", m->ds_name, name, status);
     return TRUE;
 }
@@ -244,7 +256,7 @@ plan_devices(Imp *m)
         const char *bus = esx_bus(d->bus, windows, &ctl);
         ide += g_strcmp0(bus, "ide") == 0;
         if (d->bus != NULL && g_strcmp0(d->bus, bus) != 0) {
-            add(m, VMSHIFT_SEVERITY_WARNING, FINDING_BUS_CHANGED, d->id,
+            add(m, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_BUS_REMAPPED, d->id,
                 "disk %s: ESX has no %s bus; it is attached to a %s controller", d->id, d->bus,
                 ctl);
             foreign = TRUE;
@@ -265,19 +277,23 @@ plan_devices(Imp *m)
         const VmshiftNic *n = src->nics->pdata[i];
         gboolean changed = FALSE;
         const char *t = esx_nic_type(n->model, &changed);
+        if (!esx_mac_keepable(n->mac))
+            add(m, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_MAC_NOT_KEPT, n->id,
+                "NIC %s: vSphere does not take %s as a static MAC; it gets a generated one", n->id,
+                n->mac != NULL ? n->mac : "(none)");
         if (changed) {
-            add(m, VMSHIFT_SEVERITY_WARNING, FINDING_NIC_MODEL_CHANGED, n->id,
+            add(m, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_NIC_MODEL_CHANGED, n->id,
                 "NIC %s: ESX has no %s adapter; it becomes a %s", n->id, n->model, t);
             foreign = TRUE;
         }
     }
     if (foreign)
-        add(m, VMSHIFT_SEVERITY_WARNING, FINDING_GUEST_DRIVERS, NULL,
+        add(m, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_GUEST_DRIVERS, NULL,
             "the guest needs drivers for its new devices (%s, vmxnet3) and VMware Tools, "
             "which vmshift does not install",
             windows ? "LSI Logic SAS" : "pvscsi");
     if (src->firmware == VMSHIFT_FIRMWARE_UNKNOWN)
-        add(m, VMSHIFT_SEVERITY_WARNING, FINDING_FIRMWARE_UNKNOWN, NULL,
+        add(m, VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_FIRMWARE_UNKNOWN, NULL,
             "the source does not say the VM's firmware; it gets BIOS");
 }
 
@@ -510,7 +526,7 @@ spec_nics(VmshiftBackend *be, GString *s, Imp *m, GError **error)
         if (backing == NULL)
             return FALSE;
         g_autofree char *mac = NULL;
-        if (n->mac != NULL) {
+        if (esx_mac_keepable(n->mac)) {
             g_autofree char *em = vmshift_xml_escape(n->mac);
             mac = g_strdup_printf("<addressType>manual</addressType><macAddress>%s</macAddress>",
                                   em);
@@ -687,12 +703,13 @@ esx_import_vm(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *
         for (guint i = 0; i < m.findings->len; i++) {
             VmshiftFinding *f = m.findings->pdata[i];
             if (f->severity == VMSHIFT_SEVERITY_ERROR) {
-                g_set_error(
-                    error, VMSHIFT_ERROR,
-                    g_strcmp0(f->code, VMSHIFT_FINDING_NO_SPACE) == 0 ? VMSHIFT_ERROR_NO_SPACE
-                    : g_strcmp0(f->code, FINDING_NAME_TAKEN) == 0     ? VMSHIFT_ERROR_CONFLICT
-                                                                  : VMSHIFT_ERROR_INVALID_ARGUMENT,
-                    "backend %s: cannot import %s: %s", be->name, m.src->name, f->message);
+                g_set_error(error, VMSHIFT_ERROR,
+                            g_strcmp0(f->code, VMSHIFT_FINDING_NO_SPACE) == 0
+                                ? VMSHIFT_ERROR_NO_SPACE
+                            : g_strcmp0(f->code, VMSHIFT_FINDING_NAME_TAKEN) == 0
+                                ? VMSHIFT_ERROR_CONFLICT
+                                : VMSHIFT_ERROR_INVALID_ARGUMENT,
+                            "backend %s: cannot import %s: %s", be->name, m.src->name, f->message);
                 return FALSE;
             }
         }
