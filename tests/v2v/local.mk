@@ -22,3 +22,9 @@ EXTRA_DIST += tests/v2v/libvirt.sh
 if ENABLE_INTEGRATION
 TESTS += tests/v2v/libvirt.sh
 endif
+dist_noinst_SCRIPTS += tests/v2v/esx.sh
+if PLUGIN_ESX
+if ENABLE_INTEGRATION
+TESTS += tests/v2v/esx.sh
+endif
+endif
