@@ -64,7 +64,7 @@ import_disk(Import *im, guint i, const char *path, guint64 *done, guint64 total,
         return FALSE;
     local = g_build_filename(im->stage, "disk.vhdx", NULL);
     hv_jlog(im->job, VMSHIFT_LOG_INFO, "disk %s: %" G_GUINT64_FORMAT " bytes to VHDX, then to %s",
-         k->id, cap, path);
+            k->id, cap, path);
     if (!vmshift_disk_write_raw(in, cap, local, "vhdx", im->job, c, error))
         return FALSE;
     ok = hv_smb_upload(im->smb, local, path, c, error);
@@ -247,8 +247,8 @@ rasd_xml(const char *cls, gint rt, const char *subtype, const char *parent, cons
 static gboolean
 controllers(Import *im, char **ide, char **scsi, GError **error)
 {
-    g_autoptr(GPtrArray) a = hv_vm_settings(im->d.h, im->vssd_iid,
-                                         "Msvm_ResourceAllocationSettingData", error);
+    g_autoptr(GPtrArray)
+        a = hv_vm_settings(im->d.h, im->vssd_iid, "Msvm_ResourceAllocationSettingData", error);
     gboolean need_scsi = FALSE;
 
     if (a == NULL)
@@ -271,10 +271,9 @@ controllers(Import *im, char **ide, char **scsi, GError **error)
         }
     }
     if (need_scsi) {
-        g_autofree char *inst = rasd_xml("Msvm_ResourceAllocationSettingData",
-                                         HV_RT_SCSI_CONTROLLER,
-                                         "Microsoft:Hyper-V:Synthetic SCSI Controller", NULL,
-                                         NULL, NULL);
+        g_autofree char *inst = rasd_xml(
+            "Msvm_ResourceAllocationSettingData", HV_RT_SCSI_CONTROLLER,
+            "Microsoft:Hyper-V:Synthetic SCSI Controller", NULL, NULL, NULL);
         *scsi = add_resource(im, "Msvm_ResourceAllocationSettingData", inst,
                              "adding a SCSI controller", error);
         if (*scsi == NULL)
@@ -296,7 +295,7 @@ attach_disks(Import *im, GError **error)
         const VmshiftDisk *k = im->d.src->disks->pdata[i];
         gboolean on_ide = strcmp(hv_bus_for(im->d.gen, i), "ide") == 0;
         g_autofree char *ctl = hv_settings_path(im->d.h, "Msvm_ResourceAllocationSettingData",
-                                             on_ide ? ide[i / 2] : scsi);
+                                                on_ide ? ide[i / 2] : scsi);
         g_autofree char *slot = g_strdup_printf("%u", on_ide ? i % 2 : scsi_slot++);
         g_autofree char *what = g_strdup_printf("attaching disk %s", k->id);
         g_autofree char *drive = rasd_xml("Msvm_ResourceAllocationSettingData", HV_RT_DISK_DRIVE,
@@ -329,8 +328,8 @@ attach_disks(Import *im, GError **error)
 static gboolean
 attach_nics(Import *im, GError **error)
 {
-    g_autoptr(GPtrArray) sws = hv_wql(im->d.h, HV_NS_V2,
-                                      "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
+    g_autoptr(GPtrArray)
+        sws = hv_wql(im->d.h, HV_NS_V2, "SELECT * FROM Msvm_VirtualEthernetSwitch", NULL, error);
 
     for (guint i = 0; sws != NULL && i < im->d.src->nics->len; i++) {
         const VmshiftNic *n = im->d.src->nics->pdata[i];
@@ -418,9 +417,11 @@ undo_import(VmshiftBackend *b, VmshiftJob *job, GError **error)
         g_autoptr(GPtrArray) css = hv_wql_safe(guid) ? hv_host_vm_cs(h, w, error) : NULL;
         if (css == NULL)
             return FALSE;
-        if (css->len > 0 && !destroy_vm(h, guid, error))
-            return FALSE;
-        hv_jlog(job, VMSHIFT_LOG_INFO, "removed VM %s from %s", guid, h->name);
+        if (css->len > 0) {
+            if (!destroy_vm(h, guid, error))
+                return FALSE;
+            hv_jlog(job, VMSHIFT_LOG_INFO, "removed VM %s from %s", guid, h->name);
+        }
     }
     smb = hv_smb_new(b, h, error);
     if (smb == NULL)
@@ -459,7 +460,10 @@ import_steps(Import *im, GError **error)
 
     for (guint i = 0; i < src->disks->len; i++)
         total += ((VmshiftDisk *)src->disks->pdata[i])->capacity;
-    if (!save(im, "hv-host", im->d.h->name, error) || !save(im, "hv-dir", im->d.vmdir, error)
+    if (!hv_dest_root_exists(im->smb, &im->d, error))
+        return FALSE;
+    if (!save(im, "hv-backend", im->d.b->backend, error)
+        || !save(im, "hv-host", im->d.h->name, error) || !save(im, "hv-dir", im->d.vmdir, error)
         || !save(im, "hv-disks", n, error) || !hv_smb_mkdir(im->smb, im->d.vmdir, &made, error)
         || !hv_smb_mkdir(im->smb, vhddir, &made, error))
         return FALSE;
@@ -472,7 +476,7 @@ import_steps(Import *im, GError **error)
     if (!define_vm(im, error))
         return FALSE;
     hv_jlog(im->job, VMSHIFT_LOG_INFO, "defined %s (generation %u) on %s as %s", src->name,
-         im->d.gen, im->d.h->name, im->guid);
+            im->d.gen, im->d.h->name, im->guid);
     if (src->memory > 0
         && !modify_quantity(im, "Msvm_MemorySettingData",
                             ((src->memory + HV_MEMORY_ALIGN - 1) / HV_MEMORY_ALIGN) * 2, TRUE,
@@ -511,7 +515,7 @@ hyperv_import_vm(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
     if (import_steps(&im, &e))
         return TRUE;
     hv_jlog(job, VMSHIFT_LOG_WARNING, "import of %s failed; removing what it made on %s",
-         im.d.src->name, im.d.h->name);
+            im.d.src->name, im.d.h->name);
     {
         g_autoptr(GError) u = NULL;
         if (!undo_import(b, job, &u))
@@ -524,8 +528,7 @@ hyperv_import_vm(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob
 /* ---- remove, start ------------------------------------------------------------- */
 
 gboolean
-hyperv_remove_vm(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 flags,
-                 GError **error)
+hyperv_remove_vm(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 flags, GError **error)
 {
     g_autoptr(HvVm) v = NULL;
     g_autoptr(GError) nf = NULL;
@@ -535,8 +538,15 @@ hyperv_remove_vm(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 fla
 
     if (!vmshift_check_flags(flags, 0, "remove_vm", error))
         return FALSE;
-    if (saved_host != NULL) {
-        /* the import's own record names exactly what it made */
+    if (job != NULL) {
+        /* A rollback: only what this backend's import recorded goes (none
+         * recorded: it made nothing, and a VM of that name is not ours). */
+        g_autofree char *saved_be = vmshift_job_get_saved(job, "hv-backend");
+        if (saved_host == NULL || g_strcmp0(saved_be, b->backend) != 0) {
+            hv_jlog(job, VMSHIFT_LOG_INFO, "backend %s: the job's import made nothing here",
+                    b->backend);
+            return TRUE;
+        }
         if (saved_id != NULL) {
             v = hv_find_vm(b, saved_id, FALSE, &nf);
             if (v != NULL && !hv_require_off(v, "remove", error))

@@ -460,8 +460,8 @@ hv_staging_room(const char *dir, guint64 need, const char *what, GError **error)
     avail = (guint64)sv.f_bavail * (guint64)sv.f_frsize;
     if (avail < need) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NO_SPACE,
-                    "%s needs %" G_GUINT64_FORMAT " MiB in staging-dir %s, which has %" G_GUINT64_FORMAT
-                    " MiB free",
+                    "%s needs %" G_GUINT64_FORMAT
+                    " MiB in staging-dir %s, which has %" G_GUINT64_FORMAT " MiB free",
                     what, need >> 20, dir, avail >> 20);
         return FALSE;
     }

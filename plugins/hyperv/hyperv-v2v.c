@@ -22,7 +22,6 @@
 
 #include "hyperv.h"
 
-
 void
 hv_jlog(VmshiftJob *job, VmshiftLogLevel level, const char *fmt, ...)
 {
@@ -233,7 +232,7 @@ hyperv_export_vm(VmshiftBackend *b, const char *vm, guint32 flags, GError **erro
         return NULL;
     }
     rasds = hv_vm_settings(v->host, hv_inst_get(v->vssd, "InstanceID"),
-                        "Msvm_ResourceAllocationSettingData", error);
+                           "Msvm_ResourceAllocationSettingData", error);
     if (rasds == NULL)
         return NULL;
     fw = firmware_of(v->vssd);
@@ -375,8 +374,8 @@ hyperv_open_disk(VmshiftBackend *b, const char *vm, const char *disk_id, GCancel
         return NULL;
     if (!exists) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "Hyper-V host %s: disk %s of VM %s: %s is not on the SMB share",
-                    v->host->name, disk_id, vm, path);
+                    "Hyper-V host %s: disk %s of VM %s: %s is not on the SMB share", v->host->name,
+                    disk_id, vm, path);
         return NULL;
     }
     what = g_strdup_printf("staging %s of VM %s", path, vm);
@@ -463,8 +462,7 @@ hv_dest_open(VmshiftBackend *b, const VmshiftMigrationSpec *spec, HvDest *d, GEr
     }
     if (!hv_wql_safe(d->src->name) || strpbrk(d->src->name, "\\/:*?\"<>|") != NULL) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
-                    "import: VM name \"%s\" cannot be a Hyper-V VM and folder name",
-                    d->src->name);
+                    "import: VM name \"%s\" cannot be a Hyper-V VM and folder name", d->src->name);
         return FALSE;
     }
     if (spec->dest_host == NULL) {
@@ -524,15 +522,17 @@ check_devices(const HvDest *d, GPtrArray *out)
     const VmshiftVm *src = d->src;
 
     if (src->firmware == VMSHIFT_FIRMWARE_UNKNOWN)
-        g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "firmware-unknown", src->name,
-                                     "the source does not say BIOS or UEFI; %s becomes a "
-                                     "generation 1 (BIOS) VM on %s",
-                                     src->name, d->h->name));
+        g_ptr_array_add(out,
+                        vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "firmware-unknown", src->name,
+                                            "the source does not say BIOS or UEFI; %s becomes a "
+                                            "generation 1 (BIOS) VM on %s",
+                                            src->name, d->h->name));
     for (guint i = 0; i < src->disks->len; i++) {
         const VmshiftDisk *k = src->disks->pdata[i];
         const char *bus = hv_bus_for(d->gen, i);
         if (g_strcmp0(k->bus, bus) != 0)
-            g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "bus-remapped", k->id,
+            g_ptr_array_add(
+                out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "bus-remapped", k->id,
                                          "disk %s: %s on the source, %s on a generation %u "
                                          "Hyper-V VM",
                                          k->id, k->bus ? k->bus : "bus unknown", bus, d->gen));
@@ -541,26 +541,30 @@ check_devices(const HvDest *d, GPtrArray *out)
         const VmshiftNic *n = src->nics->pdata[i];
         g_autofree char *mac = hv_wmi_mac(n->mac);
         if (mac == NULL)
-            g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "mac-not-kept", n->id,
-                                         "NIC %s: MAC %s cannot be a static Hyper-V MAC; "
-                                         "Hyper-V assigns one",
-                                         n->id, n->mac ? n->mac : "(none)"));
+            g_ptr_array_add(out,
+                            vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "mac-not-kept", n->id,
+                                                "NIC %s: MAC %s cannot be a static Hyper-V MAC; "
+                                                "Hyper-V assigns one",
+                                                n->id, n->mac ? n->mac : "(none)"));
         if (g_strcmp0(n->model, "synthetic") != 0)
-            g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_INFO, "bus-remapped", n->id,
-                                         "NIC %s: %s on the source, a synthetic adapter on "
-                                         "Hyper-V",
-                                         n->id, n->model ? n->model : "model unknown"));
+            g_ptr_array_add(out,
+                            vmshift_finding_new(VMSHIFT_SEVERITY_INFO, "bus-remapped", n->id,
+                                                "NIC %s: %s on the source, a synthetic adapter on "
+                                                "Hyper-V",
+                                                n->id, n->model ? n->model : "model unknown"));
     }
     if (g_strcmp0(src->guest_os, "windows") == 0)
-        g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "guest-drivers", src->name,
+        g_ptr_array_add(
+            out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "guest-drivers", src->name,
                                      "a Windows guest needs Hyper-V integration services "
                                      "(built in since Windows Server 2016) for its synthetic "
                                      "disks and network"));
     else if (src->guest_os == NULL)
-        g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "guest-drivers", src->name,
-                                     "the guest OS is unknown: it needs Hyper-V's drivers "
-                                     "(Linux has hv_storvsc/hv_netvsc built in; Windows "
-                                     "before 2016 needs integration services)"));
+        g_ptr_array_add(out,
+                        vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "guest-drivers", src->name,
+                                            "the guest OS is unknown: it needs Hyper-V's drivers "
+                                            "(Linux has hv_storvsc/hv_netvsc built in; Windows "
+                                            "before 2016 needs integration services)"));
 }
 
 /* The space the VHDX files need on the volume of the VM's folder. */
@@ -576,19 +580,52 @@ check_space(const HvDest *d, GPtrArray *out)
     for (guint i = 0; i < d->src->disks->len; i++)
         need += ((VmshiftDisk *)d->src->disks->pdata[i])->capacity;
     if (vol == NULL) {
-        g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_SPACE_UNKNOWN,
-                                     d->h->name, "free space of the volume of %s unknown%s%s",
-                                     d->vmdir, e ? ": " : "", e ? e->message : ""));
+        g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING,
+                                                 VMSHIFT_FINDING_SPACE_UNKNOWN, d->h->name,
+                                                 "free space of the volume of %s unknown%s%s",
+                                                 d->vmdir, e ? ": " : "", e ? e->message : ""));
         return;
     }
     free_b = hv_inst_get_int(vol, "FreeSpace", -1);
     if (free_b >= 0 && (guint64)free_b < need)
-        g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_SPACE,
-                                     hv_inst_get(vol, "Name"),
-                                     "volume %s of %s has %" G_GINT64_FORMAT
-                                     " MiB free; the disks can grow to %" G_GUINT64_FORMAT " MiB",
-                                     hv_inst_get(vol, "Name"), d->h->name, free_b >> 20,
-                                     need >> 20));
+        g_ptr_array_add(out, vmshift_finding_new(
+                                 VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NO_SPACE,
+                                 hv_inst_get(vol, "Name"),
+                                 "volume %s of %s has %" G_GINT64_FORMAT
+                                 " MiB free; the disks can grow to %" G_GUINT64_FORMAT " MiB",
+                                 hv_inst_get(vol, "Name"), d->h->name, free_b >> 20, need >> 20));
+}
+
+gboolean
+hv_dest_root_exists(HvSmb *smb, const HvDest *d, GError **error)
+{
+    gboolean exists = FALSE;
+
+    if (!hv_smb_stat(smb, d->root, &exists, NULL, error))
+        return FALSE;
+    if (!exists) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "Hyper-V host %s has no folder %s (give an existing --path)", d->h->name,
+                    d->root);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The folder the VM goes in must exist, reached through SMB. */
+static void
+check_root(const HvDest *d, GPtrArray *out)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(HvSmb) smb = hv_smb_new(d->b, d->h, &e);
+
+    if (smb != NULL && hv_dest_root_exists(smb, d, &e))
+        return;
+    g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
+                                             e->code == VMSHIFT_ERROR_NOT_FOUND
+                                                 ? VMSHIFT_FINDING_PATH_NOT_FOUND
+                                                 : VMSHIFT_FINDING_HOST_UNREACHABLE,
+                                             d->root, "%s", e->message));
 }
 
 GPtrArray *
@@ -611,18 +648,18 @@ hyperv_check_import(VmshiftBackend *b, const VmshiftMigrationSpec *spec, guint32
         return NULL;
     if (same->len > 0)
         g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "name-taken", d.src->name,
-                                     "Hyper-V host %s already has a VM named %s", d.h->name,
-                                     d.src->name));
+                                                 "Hyper-V host %s already has a VM named %s",
+                                                 d.h->name, d.src->name));
     for (guint i = 0; i < d.src->nics->len; i++) {
         const VmshiftNic *n = d.src->nics->pdata[i];
         if (n->network != NULL && hv_switch_named(sws, n->network) == NULL)
-            g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NETWORK_MISSING,
-                                         n->id, "NIC %s: Hyper-V host %s has no switch \"%s\"",
-                                         n->id, d.h->name, n->network));
+            g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR,
+                                                     VMSHIFT_FINDING_NETWORK_MISSING, n->id,
+                                                     "NIC %s: Hyper-V host %s has no switch \"%s\"",
+                                                     n->id, d.h->name, n->network));
     }
+    check_root(&d, out);
     check_devices(&d, out);
     check_space(&d, out);
     return g_steal_pointer(&out);
 }
-
-

@@ -233,6 +233,10 @@ void hv_dest_clear(HvDest *d);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HvDest, hv_dest_clear)
 gboolean hv_dest_open(VmshiftBackend *b, const VmshiftMigrationSpec *spec, HvDest *d,
                       GError **error);
+/* FALSE with VMSHIFT_ERROR_NOT_FOUND when the destination folder is not
+ * on the host (checked through SMB). */
+typedef struct _HvSmb HvSmb;
+gboolean hv_dest_root_exists(HvSmb *smb, const HvDest *d, GError **error);
 /* The disk file of disk @i under the VM's folder. */
 char *hv_disk_file(const HvDest *d, guint i);
 /* The bus disk @i gets on a VM of generation @gen. */
@@ -258,7 +262,6 @@ gboolean hv_require_off(const HvVm *v, const char *what, GError **error);
 char *hv_stage_dir(VmshiftBackend *b, GError **error);
 
 /* SMB (hyperv-smb.c) */
-typedef struct _HvSmb HvSmb;
 HvSmb *hv_smb_new(VmshiftBackend *b, HvHost *h, GError **error);
 void hv_smb_free(HvSmb *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvSmb, hv_smb_free)
