@@ -535,6 +535,7 @@ hyperv_remove_vm(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 fla
     g_autoptr(HvSmb) smb = NULL;
     g_autofree char *saved_id = job != NULL ? vmshift_job_get_saved(job, "hv-vm-id") : NULL;
     g_autofree char *saved_host = job != NULL ? vmshift_job_get_saved(job, "hv-host") : NULL;
+    g_autofree char *root = NULL;
 
     if (!vmshift_check_flags(flags, 0, "remove_vm", error))
         return FALSE;
@@ -562,6 +563,7 @@ hyperv_remove_vm(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 fla
                     "remove: VM %s has checkpoints; delete them first", vm);
         return FALSE;
     }
+    root = g_strdup(hv_inst_get(v->vssd, "ConfigurationDataRoot"));
     smb = hv_smb_new(b, v->host, error);
     if (smb == NULL || !destroy_vm(v->host, hv_inst_get(v->cs, "Name"), error))
         return FALSE;
@@ -569,6 +571,22 @@ hyperv_remove_vm(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 fla
         const char *path = hv_inst_get(v->sasds->pdata[i], "HostResource");
         if (path != NULL && !hv_smb_unlink(smb, path, error))
             return FALSE;
+    }
+    /* the folders, when that left them empty (rmdir never removes more) */
+    for (guint i = 0; i < v->sasds->len; i++) {
+        const char *path = hv_inst_get(v->sasds->pdata[i], "HostResource");
+        const char *base = path != NULL ? hv_basename_win(path) : NULL;
+        g_autofree char *dir = base != NULL && base > path + 3
+                                   ? g_strndup(path, (gsize)(base - path - 1))
+                                   : NULL;
+        g_autoptr(GError) e = NULL;
+        if (dir != NULL && !hv_smb_rmdir(smb, dir, &e))
+            g_debug("%s", e->message);
+    }
+    if (root != NULL) {
+        g_autoptr(GError) e = NULL;
+        if (!hv_smb_rmdir(smb, root, &e))
+            g_debug("%s", e->message);
     }
     return TRUE;
 }

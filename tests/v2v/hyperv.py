@@ -430,16 +430,17 @@ def start_and_remove(D, T, info, e02):
     T.control(info, "/vm", {"vm": v["guid"], "enabled_state": 3})
     rc, ls, out = D.run("remove", "hvsrc")
     ok(rc == 0 and sim_vm(info, "HV02", "hvsrc", T) is None and
-       files_under(e02) == [],
+       files_under(e02) == [] and os.listdir(os.path.join(e02, "VMs")) == [],
        "remove_vm: DestroySystem, the disks deleted through SMB, no file "
-       "left on E:", (out, files_under(e02)))
+       "or folder left on E:", (out, files_under(e02)))
 
 
 def failed_imports(D, T, info, e02):
     rc, ls, out = D.run("move", "hvsrc", "HV02", "E:\\VMs",
                         "--fail-after-import")
     ok(rc != 0 and "rollback ok=1" in out and
-       sim_vm(info, "HV02", "hvsrc", T) is None and files_under(e02) == [],
+       sim_vm(info, "HV02", "hvsrc", T) is None and files_under(e02) == [] and
+       os.listdir(os.path.join(e02, "VMs")) == [],
        "a failure after the import (as at verify): remove_vm with the job "
        "leaves no VM and no file on HV02", (out, files_under(e02)))
     T.control(info, "/host", {"host": "HV02", "switches": [
