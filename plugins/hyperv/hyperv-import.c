@@ -470,6 +470,15 @@ import_steps(Import *im, GError **error)
     for (guint i = 0; i < src->disks->len; i++) {
         g_autofree char *k = g_strdup_printf("hv-disk-%u", i);
         g_autofree char *path = hv_disk_file(&im->d, i);
+        gboolean exists = FALSE;
+        /* never journal (and so never roll back) a file that is not ours */
+        if (!hv_smb_stat(im->smb, path, &exists, NULL, error))
+            return FALSE;
+        if (exists) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                        "Hyper-V host %s already has %s", im->d.h->name, path);
+            return FALSE;
+        }
         if (!save(im, k, path, error) || !import_disk(im, i, path, &done, total, error))
             return FALSE;
     }

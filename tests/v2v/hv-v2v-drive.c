@@ -126,8 +126,8 @@ print_vm(const VmshiftVm *vm)
 {
     g_print("vm");
     kv("name", vm->name);
-    g_print(" vcpus=%u memory=%" G_GUINT64_FORMAT " firmware=%u power=%u\n", vm->vcpus,
-            vm->memory, vm->firmware, vm->power_state);
+    g_print(" vcpus=%u memory=%" G_GUINT64_FORMAT " firmware=%u power=%u\n", vm->vcpus, vm->memory,
+            vm->firmware, vm->power_state);
     for (guint i = 0; i < vm->disks->len; i++) {
         const VmshiftDisk *k = vm->disks->pdata[i];
         g_print("disk");
@@ -260,8 +260,8 @@ run(Drive *d, const char *op, int argc, char **argv, GError **error)
         return g_output_stream_close(G_OUTPUT_STREAM(out), NULL, error);
     }
     if (strcmp(op, "check") == 0 && (argc == 2 || argc == 3)) {
-        g_autoptr(VmshiftMigrationSpec) spec = spec_for(d, argv[0], argv[1],
-                                                        argc > 2 ? argv[2] : NULL, error);
+        g_autoptr(VmshiftMigrationSpec)
+            spec = spec_for(d, argv[0], argv[1], argc > 2 ? argv[2] : NULL, error);
         g_autoptr(GPtrArray) f = spec ? d->ops->check_import(d->dst, spec, 0, error) : NULL;
         for (guint i = 0; f != NULL && i < f->len; i++) {
             const VmshiftFinding *x = f->pdata[i];

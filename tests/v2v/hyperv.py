@@ -453,6 +453,17 @@ def failed_imports(D, T, info, e02):
        "the VM and its files are gone", (out, files_under(e02)))
     T.control(info, "/host", {"host": "HV02", "switches": [
         dict(name="LAN", guid="6C6E7BAF-2A3D-4A5E-8D5F-7C2D1B000001")]})
+    other = os.path.join(e02, "VMs", "hvsrc", "Virtual Hard Disks")
+    os.makedirs(other)
+    with open(os.path.join(other, "hvsrc.vhdx"), "wb") as f:
+        f.write(b"someone else's file")
+    rc, ls, out = D.run("move", "hvsrc", "HV02", "E:\\VMs")
+    ok(rc != 0 and "already has" in out and
+       files_under(e02) == ["VMs/hvsrc/Virtual Hard Disks/hvsrc.vhdx"] and
+       sim_vm(info, "HV02", "hvsrc", T) is None,
+       "a disk file already at the destination: refused, that file is kept "
+       "(never journaled, never rolled back)", (out, files_under(e02)))
+    shutil.rmtree(os.path.join(e02, "VMs", "hvsrc"))
 
 
 def sim_refusals(info, T, S):
@@ -542,6 +553,153 @@ def sim_refusals(info, T, S):
     shutil.rmtree(os.path.join(info["e02"], "raw2"), ignore_errors=True)
 
 
+# -- through the vmshift command: skeleton <-> hyperv -----------------------------------
+
+SKEL = os.path.join(BUILD, "tests", "skeleton", ".libs", "skeleton.so")
+VMSHIFT = os.path.join(BUILD, "host", "vmshift")
+
+
+class Vmshift:
+    def __init__(self, tmp, info, smb):
+        self.tmp = tmp
+        etc = os.path.join(tmp, "etc")
+        os.makedirs(os.path.join(etc, "backends.d"), exist_ok=True)
+        plug = os.path.join(tmp, "plugins")
+        os.makedirs(plug, exist_ok=True)
+        for so in (SKEL, PLUGIN):
+            shutil.copy(so, plug)
+        open(os.path.join(etc, "vmshift.conf"), "w").close()
+        self.s1 = os.path.join(tmp, "skel.state")
+        with open(os.path.join(etc, "backends.d", "v2v.conf"), "w") as f:
+            f.write("[backend skel]\nplugin=skeleton\nhosts=alpha;beta\n"
+                    "vms=sk1@alpha;sk2@alpha;sk3@alpha\nstate-file=%s\n\n"
+                    "[backend hv]\nplugin=hyperv\nhosts=%s;%s\n"
+                    "credentials=%s\nauth=basic\nallow-unencrypted=true\n"
+                    "timeout=20\nsmb-shares=D:=//%s/d$;E:=//%s/e$\n"
+                    "staging-dir=%s\n"
+                    % (self.s1, info["hosts"]["HV01"], info["hosts"]["HV02"],
+                       os.path.join(tmp, "cred"), smb.ip, smb.ip,
+                       os.path.join(tmp, "stage")))
+        self.base = [VMSHIFT, "--config", os.path.join(etc, "vmshift.conf"),
+                     "--plugin-dir", plug, "--state-dir",
+                     os.path.join(tmp, "vstate"), "--daemon", "no"]
+
+    def run(self, *args):
+        r = subprocess.run(self.base + list(args), capture_output=True,
+                           text=True, timeout=600)
+        outputs.append(r.stdout + r.stderr)
+        return r.returncode, r.stdout + r.stderr
+
+    def section(self, vm):
+        """The [vm VM] keys of the skeleton's state file (its own view)."""
+        out, cur = {}, None
+        for line in open(self.s1):
+            line = line.strip()
+            if line.startswith("["):
+                cur = line == "[vm %s]" % vm
+            elif cur and "=" in line:
+                k, _, v = line.partition("=")
+                out[k] = v
+        return out if os.path.exists(self.s1) and out else None
+
+    def make_vm(self, vm, kibs, firmware):
+        """A stopped VM of the skeleton with raw disks of random bytes."""
+        data = self.s1 + ".data"
+        d = os.path.join(data, "srv", "vms", vm)
+        os.makedirs(d, exist_ok=True)
+        sums = []
+        for i, kib in enumerate(kibs):
+            with open(os.path.join(d, "disk%d.img" % i), "wb") as f:
+                f.write(os.urandom(kib * 1024))
+            sums.append(sha(os.path.join(d, "disk%d.img" % i)))
+        out, cur = [], False
+        for line in open(self.s1).read().split("\n"):
+            if line.startswith("["):
+                cur = line == "[vm %s]" % vm
+            elif cur and line.startswith("power="):
+                line = "power=stopped"
+            out.append(line)
+            if cur and line.startswith("["):
+                out += ["disks=" + "".join("disk%d;" % i
+                                           for i in range(len(kibs))),
+                        "nics=net0;", "mac-net0=52:54:00:00:00:%02x"
+                        % len(kibs), "firmware=" + firmware]
+        open(self.s1, "w").write("\n".join(out))
+        return sums
+
+    def drop_vm(self, vm):
+        """Removes [vm VM] from the skeleton's state (its VM deleted)."""
+        out, cur = [], False
+        for line in open(self.s1).read().split("\n"):
+            if line.startswith("["):
+                cur = line == "[vm %s]" % vm
+            if not cur:
+                out.append(line)
+        open(self.s1, "w").write("\n".join(out))
+
+
+def vmshift_moves(tmp, info, smb, T, e02, raws):
+    V = Vmshift(tmp, info, smb)
+    V.run("vms")                                  # creates the state file
+    sums = V.make_vm("sk1", [2048, 1024], "uefi")
+    rc, out = V.run("migrate", "skel:sk1", "--to", "hv:HV02", "--path",
+                    "E:\\VMs", "--network", "net0=LAN", "--force")
+    v = sim_vm(info, "HV02", "sk1", T)
+    vhd = os.path.join(e02, "VMs", "sk1", "Virtual Hard Disks")
+    ok(rc == 0 and v is not None and v["generation"] == 2 and
+       v["enabled_state"] == 3 and len(v["disks"]) == 2,
+       "vmshift migrate skel:sk1 --to hv:HV02: defined off on HV02 "
+       "(simulator), UEFI -> generation 2, two disks", out)
+    ok(v is not None and os.path.exists(os.path.join(vhd, "sk1.vhdx")) and
+       raw_sha(tmp, os.path.join(vhd, "sk1.vhdx")) == sums[0] and
+       raw_sha(tmp, os.path.join(vhd, "sk1_1.vhdx")) == sums[1],
+       "the share's VHDX files hold the skeleton disks' bytes, in order "
+       "(qemu-img convert -O raw + sha256)")
+    ok(v is not None and v["nics"][0]["mac"] == "525400000002" and
+       v["nics"][0]["switch"] == "LAN" and
+       all(c["type"] == 6 for c in v["controllers"]),
+       "HV02: the MAC kept (static), the NIC on LAN, disks on SCSI", v)
+    sk = V.section("sk1") or {}
+    ok(sk.get("power") == "stopped", "the skeleton's sk1 stays, off", sk)
+    rc, out = V.run("migrate", "hv:hvsrc", "--to", "skel:beta", "--force")
+    sk = V.section("hvsrc") or {}
+    data = V.s1 + ".data"
+    found = sorted(os.path.join(r, f) for r, _, fs in os.walk(data)
+                   for f in fs if "hvsrc" in r)
+    ok(rc == 0 and sk.get("host") == "beta" and len(found) == 2 and
+       sorted(raw_sha(tmp, f) for f in found) ==
+       sorted([raws["hvsrc"][0], raws["data"][0]]),
+       "vmshift migrate hv:hvsrc --to skel:beta: the skeleton has hvsrc "
+       "with both disks' bytes (read from HV01 through SMB)", (out, found))
+    s = sim_vm(info, "HV01", "hvsrc", T)
+    ok(s is not None and s["enabled_state"] == 3,
+       "the source hvsrc stays on HV01, off", s)
+    rc, out = V.run("migrate", "hv:hvrun", "--to", "skel:beta", "--force")
+    ok(rc != 0 and V.section("hvrun") is None,
+       "a running Hyper-V VM is refused; the skeleton has nothing", out)
+    sums = V.make_vm("sk2", [1024], "bios")
+    T.control(info, "/fault", {"kind": "soap-fault", "host": "HV02",
+                               "action": "AddResourceSettings",
+                               "match": "Msvm_SyntheticEthernetPortSettingData",
+                               "reason": "The operation failed."})
+    rc, out = V.run("migrate", "skel:sk2", "--to", "hv:HV02", "--path",
+                    "E:\\VMs", "--network", "net0=LAN", "--force")
+    T.control(info, "/clear", {})
+    ok(rc != 0 and sim_vm(info, "HV02", "sk2", T) is None and
+       not os.path.exists(os.path.join(e02, "VMs", "sk2")) and
+       (V.section("sk2") or {}).get("power") == "stopped",
+       "an import that fails on HV02 (adding the NIC): no VM, no file or "
+       "folder left on E:, the source unchanged", (out, files_under(e02)))
+    V.drop_vm("sk1")        # gone at the skeleton: hv's sk1 may go back
+    rc, out = V.run("migrate", "hv:sk1", "--to", "skel:beta", "--force",
+                    "--delete-source")
+    ok(rc == 0 and sim_vm(info, "HV02", "sk1", T) is None and
+       not os.path.exists(os.path.join(e02, "VMs", "sk1")) and
+       (V.section("sk1") or {}).get("host") in ("alpha", "beta"),
+       "--delete-source from Hyper-V: HV02 has no sk1 and no file of it",
+       (out, files_under(e02)))
+
+
 def main():
     need = [DRIVE, PLUGIN]
     missing = [p for p in need if not os.path.exists(p)]
@@ -574,6 +732,13 @@ def main():
         start_and_remove(D, T, info, e02)
         failed_imports(D, T, info, e02)
         sim_refusals(info, T, S)
+        r = subprocess.run([VMSHIFT, "migrate", "--help"],
+                           capture_output=True, text=True)
+        if os.path.exists(SKEL) and "BACKEND" in r.stdout + r.stderr:
+            vmshift_moves(tmp, info, smb, T, e02, raws)
+        else:
+            print("# vmshift migrate --to BACKEND:HOST or the skeleton "
+                  "plugin not built here: those cases skipped")
     finally:
         for p in procs:
             if p.poll() is None:
