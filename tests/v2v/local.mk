@@ -1,6 +1,8 @@
 ## Moves between backends (issue 16): `vmshift migrate VM --to BACKEND:HOST`,
 ## checked on each side from the peer's own view. One script per backend
 ## pair or backend; each appends its own lines below.
+TESTS += tests/v2v/skeleton.sh
+EXTRA_DIST += tests/v2v/skeleton.sh
 
 ## Hyper-V (helper v2vhv): hv-v2v-drive plays the host's part between two
 ## Hyper-V backends; hyperv.py runs it and `vmshift migrate` against the
