@@ -523,7 +523,8 @@ check_devices(const HvDest *d, GPtrArray *out)
 
     if (src->firmware == VMSHIFT_FIRMWARE_UNKNOWN)
         g_ptr_array_add(out,
-                        vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "firmware-unknown", src->name,
+                        vmshift_finding_new(VMSHIFT_SEVERITY_WARNING,
+                                            VMSHIFT_FINDING_FIRMWARE_UNKNOWN, src->name,
                                             "the source does not say BIOS or UEFI; %s becomes a "
                                             "generation 1 (BIOS) VM on %s",
                                             src->name, d->h->name));
@@ -531,40 +532,40 @@ check_devices(const HvDest *d, GPtrArray *out)
         const VmshiftDisk *k = src->disks->pdata[i];
         const char *bus = hv_bus_for(d->gen, i);
         if (g_strcmp0(k->bus, bus) != 0)
-            g_ptr_array_add(
-                out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "bus-remapped", k->id,
-                                         "disk %s: %s on the source, %s on a generation %u "
-                                         "Hyper-V VM",
-                                         k->id, k->bus ? k->bus : "bus unknown", bus, d->gen));
+            g_ptr_array_add(out, vmshift_finding_new(
+                                     VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_BUS_REMAPPED, k->id,
+                                     "disk %s: %s on the source, %s on a generation %u "
+                                     "Hyper-V VM",
+                                     k->id, k->bus ? k->bus : "bus unknown", bus, d->gen));
     }
     for (guint i = 0; i < src->nics->len; i++) {
         const VmshiftNic *n = src->nics->pdata[i];
         g_autofree char *mac = hv_wmi_mac(n->mac);
         if (mac == NULL)
-            g_ptr_array_add(out,
-                            vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "mac-not-kept", n->id,
-                                                "NIC %s: MAC %s cannot be a static Hyper-V MAC; "
-                                                "Hyper-V assigns one",
-                                                n->id, n->mac ? n->mac : "(none)"));
-        if (g_strcmp0(n->model, "synthetic") != 0)
-            g_ptr_array_add(out,
-                            vmshift_finding_new(VMSHIFT_SEVERITY_INFO, "bus-remapped", n->id,
-                                                "NIC %s: %s on the source, a synthetic adapter on "
-                                                "Hyper-V",
-                                                n->id, n->model ? n->model : "model unknown"));
+            g_ptr_array_add(out, vmshift_finding_new(
+                                     VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_MAC_NOT_KEPT, n->id,
+                                     "NIC %s: MAC %s cannot be a static Hyper-V MAC; "
+                                     "Hyper-V assigns one",
+                                     n->id, n->mac ? n->mac : "(none)"));
+        if (n->model != NULL && strcmp(n->model, "synthetic") != 0)
+            g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING,
+                                                     VMSHIFT_FINDING_NIC_MODEL_CHANGED, n->id,
+                                                     "NIC %s: %s on the source, a synthetic "
+                                                     "adapter on Hyper-V",
+                                                     n->id, n->model));
     }
     if (g_strcmp0(src->guest_os, "windows") == 0)
-        g_ptr_array_add(
-            out, vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "guest-drivers", src->name,
-                                     "a Windows guest needs Hyper-V integration services "
-                                     "(built in since Windows Server 2016) for its synthetic "
-                                     "disks and network"));
+        g_ptr_array_add(out, vmshift_finding_new(
+                                 VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_GUEST_DRIVERS, src->name,
+                                 "a Windows guest needs Hyper-V integration services "
+                                 "(built in since Windows Server 2016) for its synthetic "
+                                 "disks and network"));
     else if (src->guest_os == NULL)
-        g_ptr_array_add(out,
-                        vmshift_finding_new(VMSHIFT_SEVERITY_WARNING, "guest-drivers", src->name,
-                                            "the guest OS is unknown: it needs Hyper-V's drivers "
-                                            "(Linux has hv_storvsc/hv_netvsc built in; Windows "
-                                            "before 2016 needs integration services)"));
+        g_ptr_array_add(out, vmshift_finding_new(
+                                 VMSHIFT_SEVERITY_WARNING, VMSHIFT_FINDING_GUEST_DRIVERS, src->name,
+                                 "the guest OS is unknown: it needs Hyper-V's drivers "
+                                 "(Linux has hv_storvsc/hv_netvsc built in; Windows "
+                                 "before 2016 needs integration services)"));
 }
 
 /* The space the VHDX files need on the volume of the VM's folder. */
@@ -647,7 +648,8 @@ hyperv_check_import(VmshiftBackend *b, const VmshiftMigrationSpec *spec, guint32
     if (sws == NULL)
         return NULL;
     if (same->len > 0)
-        g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, "name-taken", d.src->name,
+        g_ptr_array_add(out, vmshift_finding_new(VMSHIFT_SEVERITY_ERROR, VMSHIFT_FINDING_NAME_TAKEN,
+                                                 d.src->name,
                                                  "Hyper-V host %s already has a VM named %s",
                                                  d.h->name, d.src->name));
     for (guint i = 0; i < d.src->nics->len; i++) {
