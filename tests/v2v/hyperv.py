@@ -753,5 +753,45 @@ def main():
     return 1 if failed else 0
 
 
+def serve(tmp):
+    """--serve DIR: the simulator and the Samba server of these tests for
+    another test (tests/v2v/hyperv-cross.sh): writes DIR/info.json (WS-Man
+    URLs, control URL, the SMB server's address, the hosts' drive
+    directories, the source disks' SHA-256) and runs until SIGTERM."""
+    import signal
+
+    def stop(*_):
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
+    os.makedirs(tmp, exist_ok=True)
+    os.chmod(tmp, 0o755)
+    sys.path.insert(0, SIMDIR)
+    hs = load("hyperv_sim_mod", SIM)
+    with open(os.path.join(tmp, "cred"), "w") as f:
+        f.write("user=Administrator\npassword=%s\n" % PASSWORD)
+    os.chmod(os.path.join(tmp, "cred"), 0o600)
+    world, d01, e02, raws = make_world(tmp, hs)
+    smb = Samba(tmp, {"d$": d01, "e$": e02})
+    try:
+        smb.up()
+        info = start_sim(tmp, world)
+        info.update(smb=smb.ip, d01=d01, e02=e02, cred=os.path.join(
+            tmp, "cred"), raws={k: v[0] for k, v in raws.items()})
+        with open(os.path.join(tmp, "info.json.tmp"), "w") as f:
+            json.dump(info, f)
+        os.rename(os.path.join(tmp, "info.json.tmp"),
+                  os.path.join(tmp, "info.json"))
+        while True:
+            time.sleep(1)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+        smb.down()
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        sys.exit(serve(sys.argv[2]))
     sys.exit(main())
