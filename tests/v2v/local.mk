@@ -26,5 +26,18 @@ dist_noinst_SCRIPTS += tests/v2v/esx.sh
 if PLUGIN_ESX
 if ENABLE_INTEGRATION
 TESTS += tests/v2v/esx.sh
+
+## Hyper-V (helper v2vhv): hv-v2v-drive plays the host's part between two
+## Hyper-V backends; hyperv.py runs it and `vmshift migrate` against the
+## simulator (tests/hyperv-sim) with a real Samba server in a namespace
+## serving the simulated host's drive.
+dist_noinst_SCRIPTS += tests/v2v/hyperv.py tests/v2v/hyperv-cross.sh
+if PLUGIN_HYPERV
+check_PROGRAMS += tests/v2v/hv-v2v-drive
+tests_v2v_hv_v2v_drive_SOURCES = tests/v2v/hv-v2v-drive.c
+tests_v2v_hv_v2v_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_v2v_hv_v2v_drive_LDADD = sdk/libvmshift-sdk.la $(GLIB_LIBS)
+if ENABLE_INTEGRATION
+TESTS += tests/v2v/hyperv.py tests/v2v/hyperv-cross.sh
 endif
 endif
