@@ -26,6 +26,8 @@ dist_noinst_SCRIPTS += tests/v2v/esx.sh
 if PLUGIN_ESX
 if ENABLE_INTEGRATION
 TESTS += tests/v2v/esx.sh
+endif
+endif
 
 ## Hyper-V (helper v2vhv): hv-v2v-drive plays the host's part between two
 ## Hyper-V backends; hyperv.py runs it and `vmshift migrate` against the
