@@ -104,12 +104,12 @@ claim_skeleton_check_stops() {
         sh -c "[ $rc -ne 0 ] && grep -q 'check running:' '$T/out' '$T/err' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = running ]"
 }
 claim_skeleton_cross_backend() {
-    sed -i '/^\[vm app2\]/,/^\[/s/^power=running/power=stopped/' "$SK/demo.state"
-    mkdir -p "$SK/demo.state.data/srv/vms/app2"
-    head -c 1048576 /dev/urandom >"$SK/demo.state.data/srv/vms/app2/disk0.img"
-    SV migrate app2 --to other:gamma; rc=$?
-    check "skeleton cross-backend: app2 --to other:gamma: defined at other on gamma, its disk's sha256sum the source's; the source app2 still on alpha, off" \
-        sh -c "[ $rc -eq 0 ] && grep -q '^\[vm app2\]' '$SK/other.state' && [ \"\$(sha256sum <'$SK/demo.state.data/srv/vms/app2/disk0.img')\" = \"\$(sha256sum <'$SK/other.state.data/srv/vms/app2/disk0.img')\" ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = stopped ]"
+    sed -i '/^\[vm o1\]/,/^\[/s/^power=running/power=stopped/' "$SK/other.state"
+    mkdir -p "$SK/other.state.data/srv/vms/o1"
+    head -c 1048576 /dev/urandom >"$SK/other.state.data/srv/vms/o1/disk0.img"
+    SV migrate other:o1 --to demo:beta; rc=$?
+    check "skeleton cross-backend: other:o1 --to demo:beta: defined at demo on beta, its disk's sha256sum the source's; the source o1 still on gamma, off" \
+        sh -c "[ $rc -eq 0 ] && [ \"\$(sed -n '/^\[vm o1\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = beta ] && [ \"\$(sha256sum <'$SK/other.state.data/srv/vms/o1/disk0.img')\" = \"\$(sha256sum <'$SK/demo.state.data/srv/vms/o1/disk0.img')\" ] && [ \"\$(sed -n '/^\[vm o1\]/,/^\[/s/^power=//p' '$SK/other.state')\" = stopped ]"
 }
 claim_skeleton_acl_unsupported_unsupported() {
     SV acl recreate app2; rc=$?
