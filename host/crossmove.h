@@ -48,6 +48,11 @@ GPtrArray *host_cross_validate(HostBackend *src, const VmshiftMigrationSpec *spe
 json_object *host_cross_vm_to_json(const VmshiftVm *vm);
 VmshiftVm *host_cross_vm_from_json(json_object *o);
 
+/* cmd-jobs.c: "SRC->DST" for the backend column of a move between
+ * backends, and "backend DST, host H" for `job show`; NULL for others. */
+char *host_cross_backends_text(const HostJobRecord *r);
+char *host_cross_dest_text(const HostJobRecord *r);
+
 /* jobs.c: the runner of one job's move between backends. */
 typedef struct HostCross HostCross;
 

@@ -344,3 +344,39 @@ host_cross_vm_from_json(json_object *o)
     }
     return vm;
 }
+
+/* ---- the journal's jobs --------------------------------------------------------------------- */
+
+static VmshiftMigrationSpec *
+record_cross_spec(const HostJobRecord *r)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = NULL;
+
+    /* cheap refusal first: most jobs do not move between backends */
+    if (!r->spec || !strstr(r->spec, "\"dest_backend\""))
+        return NULL;
+    spec = host_spec_from_json(r->spec, NULL);
+    return host_spec_is_cross(spec) ? g_steal_pointer(&spec) : NULL;
+}
+
+char *
+host_cross_backends_text(const HostJobRecord *r)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = record_cross_spec(r);
+
+    return spec ? g_strdup_printf("%s->%s", r->backend, spec->dest_backend) : NULL;
+}
+
+char *
+host_cross_dest_text(const HostJobRecord *r)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = record_cross_spec(r);
+
+    if (!spec)
+        return NULL;
+    return g_strdup_printf(
+        "backend %s, host %s (a move between backends%s%s)", spec->dest_backend,
+        spec->dest_host ? spec->dest_host : "-",
+        host_spec_flag(spec, HOST_SPEC_DELETE_SOURCE_KEY) ? "; the source is removed" : "",
+        host_spec_flag(spec, HOST_SPEC_CONVERT_KEY) ? "; guest converted" : "");
+}

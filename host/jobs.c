@@ -430,6 +430,8 @@ run_repair(HostJobRun *r, GError **error)
         vmshift_job_set_result(r->job, "reason", r->reason);
         return TRUE;
     }
+    if (r->cross) /* a move between backends: crossmove.c, every mode */
+        return host_cross_repair(r->cross, r->job, r->reached_name, r->repair_mode, error);
     if (r->repair_mode == HOST_REPAIR_CLEANUP) {
         if (!host_backend_has_op(r->b, "cleanup"))
             return host_backend_unsupported(r->b, "cleanup", error);
@@ -442,8 +444,6 @@ run_repair(HostJobRun *r, GError **error)
                     "job %" G_GINT64_FORMAT " is not a migration; nothing to repair", r->id);
         return FALSE;
     }
-    if (r->cross)
-        return host_cross_repair(r->cross, r->job, r->reached_name, r->repair_mode, error);
     if (!host_backend_repair(r->b, r->job, error))
         return FALSE;
     moved = repair_moved(r);

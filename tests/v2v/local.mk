@@ -3,3 +3,5 @@
 ## pair or backend; each appends its own lines below.
 TESTS += tests/v2v/skeleton.sh
 EXTRA_DIST += tests/v2v/skeleton.sh
+TESTS += tests/v2v/skeleton-repair.sh
+EXTRA_DIST += tests/v2v/skeleton-repair.sh
