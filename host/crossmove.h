@@ -27,6 +27,8 @@ G_BEGIN_DECLS
 /* The spec's options keys of the host's own flags of a move between backends. */
 #define HOST_SPEC_DELETE_SOURCE_KEY "vmshift.delete-source"
 #define HOST_SPEC_CONVERT_KEY "vmshift.convert-guest"
+/* NIC=NET of each NIC --network mapped, as it was at the source (strv) */
+#define HOST_SPEC_SOURCE_NETS_KEY "vmshift.source-networks"
 
 /* TRUE when @spec moves its VM to another backend (spec->dest_backend). */
 gboolean host_spec_is_cross(const VmshiftMigrationSpec *spec);
@@ -52,6 +54,12 @@ VmshiftVm *host_cross_vm_from_json(json_object *o);
  * backends, and "backend DST, host H" for `job show`; NULL for others. */
 char *host_cross_backends_text(const HostJobRecord *r);
 char *host_cross_dest_text(const HostJobRecord *r);
+
+/* bulk.c: when the move @rec that took effect went between backends, sets
+ * *@vm_spec to the VM at its destination ("DST:VM") and @o to move it back
+ * to the backend and host it came from, removing the destination's copy
+ * (--delete-source); FALSE (nothing changed) for other moves. */
+gboolean host_cross_reverse(const HostJobRecord *rec, char **vm_spec, HostMigrateOpts *o);
 
 /* jobs.c: the runner of one job's move between backends. */
 typedef struct HostCross HostCross;
