@@ -38,6 +38,7 @@ struct HostCross {
     GMutex lock;
     GHashTable *read;  /* disk id -> CrossRead (under lock) */
     guint64 bytes;     /* read from the source so far (under lock) */
+    gint verified;     /* the disks were verified: past the point of no return (atomic) */
     GPtrArray *staged; /* --convert-guest: local raw files, in source_vm's disk order */
     char *stage_dir;
 };
@@ -555,6 +556,7 @@ run_verify(HostCross *c, VmshiftJob *job, GError **error)
     /* the point of no return: from here the VM is at the destination */
     if (!vmshift_job_save(job, "vmshift.cross.verified", "true", error))
         return FALSE;
+    g_atomic_int_set(&c->verified, 1);
     set_location(job, c->dst, spec->dest_host, "stopped");
     what = g_strdup_printf("%u disk(s), SHA-256", sv->disks->len);
     vmshift_job_set_result(job, "verified", what);
@@ -678,6 +680,12 @@ host_cross_run(HostCross *c, VmshiftJob *job, const VmshiftVm *vm, GError **erro
     return run_acl(c, job, error) && run_finish(c, job, error);
 }
 
+gboolean
+host_cross_verified(HostCross *c)
+{
+    return g_atomic_int_get(&c->verified) != 0;
+}
+
 /* ---- repair ------------------------------------------------------------------------------- */
 
 static void
@@ -756,6 +764,7 @@ host_cross_repair(HostCross *c, VmshiftJob *job, const char *reached, HostRepair
     remove_stage_dir(job);
     if (!verified)
         return repair_unverified(c, job, reached, mode, error);
+    g_atomic_int_set(&c->verified, 1);
     set_location(job, c->dst, spec->dest_host, "stopped");
     if (mode == HOST_REPAIR_UNDO) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,

@@ -76,6 +76,8 @@ GInputStream *host_cross_open_source(HostCross *c, VmshiftJob *job, const char *
                                      guint64 *capacity, GError **error);
 /* The move: every phase, with the rollback of a failure before verify. */
 gboolean host_cross_run(HostCross *c, VmshiftJob *job, const VmshiftVm *vm, GError **error);
+/* TRUE once the disks were verified: a cancel can no longer stop the move. */
+gboolean host_cross_verified(HostCross *c);
 /* `job repair`: @reached the phase name the interrupted job had reached. */
 gboolean host_cross_repair(HostCross *c, VmshiftJob *job, const char *reached, HostRepairMode mode,
                            GError **error);

@@ -858,6 +858,8 @@ cancel_can_stop(HostJobRun *r)
     late = (r->kind == HOST_JOB_MIGRATE || r->kind == HOST_JOB_STORAGE) && r->switched
            && (p == VMSHIFT_PHASE_ACL || p == VMSHIFT_PHASE_DONE);
     g_mutex_unlock(&r->loclock);
+    if (r->cross && host_cross_verified(r->cross))
+        late = TRUE; /* a move between backends past its verify */
     if (late)
         g_atomic_int_set(&r->late_cancel, TRUE);
     return !late;

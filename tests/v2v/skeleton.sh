@@ -178,6 +178,10 @@ vms=skel1:bulk1;skel1:bulk2
 to=skel2:delta
 delete-source=true
 EOP
+V bulk "$T/plan" --dry-run >"$T/out" 2>"$T/err"
+rc=$?
+cond "bulk --dry-run of the wave: exit 0, the commands of moves between backends, nothing moved" \
+    '[ $rc -eq 0 ] && grep -q "migrate skel1:bulk1 --to skel2:delta --delete-source" "$T/out" && ! has_vm "$S2" bulk1'
 V bulk "$T/plan" >"$T/out" 2>"$T/err"
 rc=$?
 cond "bulk: a wave to=skel2:delta exits 0" '[ $rc -eq 0 ]'
