@@ -71,6 +71,9 @@ static const VmshiftFindingInfo table[] = {
     ROW("bus-remapped", W, "compat", 0.25, B, "a disk's bus does not exist at the destination and is mapped to another"),
     ROW("mac-not-kept", W, "network", 0.25, B, "the destination cannot keep a NIC's MAC address"),
     ROW("firmware-changed", W, "compat", 0.5, B, "the destination cannot give the VM the firmware it has"),
+    ROW("nic-model-changed", W, "network", 0.25, B, "a NIC's model does not exist at the destination and is mapped to another"),
+    ROW("firmware-unknown", W, "compat", 0.5, B, "the source does not say the VM's firmware; the destination gives it BIOS"),
+    ROW("firmware-unsupported", E, "compat", 0, B, "the destination host cannot give the VM its firmware (e.g. UEFI without OVMF)"),
     ROW("guest-drivers", W, "compat", 0.5, B, "the guest may lack drivers the destination's devices need (virtio, integration services, VMware tools)"),
 };
 /* clang-format on */

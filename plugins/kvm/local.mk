@@ -22,7 +22,8 @@ plugins_kvm_libkvm_impl_la_SOURCES = \
 	plugins/kvm/kvm-qmp-cold.c \
 	plugins/kvm/kvm-qmp-storage.c \
 	plugins/kvm/kvm-qmp-repair.c \
-	plugins/kvm/kvm-qmp-acl.c
+	plugins/kvm/kvm-qmp-acl.c \
+	plugins/kvm/kvm-qmp-v2v.c
 plugins_kvm_libkvm_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-kvm\"
 plugins_kvm_libkvm_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) \
 	$(SELINUX_CFLAGS) -fvisibility=hidden

@@ -81,6 +81,9 @@ G_BEGIN_DECLS
 #define VMSHIFT_FINDING_MAC_NOT_KEPT "mac-not-kept"
 #define VMSHIFT_FINDING_FIRMWARE_CHANGED "firmware-changed"
 #define VMSHIFT_FINDING_GUEST_DRIVERS "guest-drivers"
+#define VMSHIFT_FINDING_NIC_MODEL_CHANGED "nic-model-changed"
+#define VMSHIFT_FINDING_FIRMWARE_UNKNOWN "firmware-unknown"
+#define VMSHIFT_FINDING_FIRMWARE_UNSUPPORTED "firmware-unsupported"
 
 /**
  * VmshiftFindingSource:
