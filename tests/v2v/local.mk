@@ -3,6 +3,8 @@
 ## pair or backend; each appends its own lines below.
 TESTS += tests/v2v/skeleton.sh
 EXTRA_DIST += tests/v2v/skeleton.sh
+TESTS += tests/v2v/skeleton-repair.sh
+EXTRA_DIST += tests/v2v/skeleton-repair.sh
 ## v2v-drive: a move between two backends through the plugins' operations,
 ## as the host runs them (tests/v2v/v2v-drive.c)
 noinst_PROGRAMS += tests/v2v/v2v-drive
