@@ -92,7 +92,11 @@ follow(GSubprocess *p, VmshiftJob *job, GCancellable *cancellable, char **err, G
         g_propagate_prefixed_error(error, local, "virt-v2v-in-place: ");
         return FALSE;
     }
-    return g_subprocess_wait(p, cancellable, error);
+    if (g_subprocess_wait(p, cancellable, error))
+        return TRUE;
+    g_subprocess_force_exit(p);
+    g_subprocess_wait(p, NULL, NULL);
+    return FALSE;
 }
 
 gboolean
