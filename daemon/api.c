@@ -24,16 +24,17 @@ struct ApiCall {
     Daemon *d;
     SoupServerMessage *msg;
     ApiFunc fn;
-    gboolean lock;     /* hold d->api_lock: the handler uses the registry */
-    char *arg;         /* {vm} or {id} of the path */
-    gint64 id;         /* {id} as a number */
-    GHashTable *query; /* copy of the query (string -> string) */
-    json_object *body; /* POST body */
-    char *who;         /* the caller, for the journal */
-    guint ok_status;   /* 200, 201, 202 */
-    HostJobRun *run;   /* out: a job to start in the main thread */
-    DaemonBulk *bulk;  /* out: a bulk run to start in the main thread */
-    char *text;        /* out: a text/plain answer instead of JSON */
+    gboolean lock;          /* hold d->api_lock: the handler uses the registry */
+    char *arg;              /* {vm} or {id} of the path */
+    gint64 id;              /* {id} as a number */
+    GHashTable *query;      /* copy of the query (string -> string) */
+    json_object *body;      /* POST body */
+    char *who;              /* the caller, for the journal */
+    guint ok_status;        /* 200, 201, 202 */
+    HostJobRun *run;        /* out: a job to start in the main thread */
+    DaemonBulk *bulk;       /* out: a bulk run to start in the main thread */
+    char *text;             /* out: a text/plain answer instead of JSON */
+    DaemonJobsWriter *jobs; /* out: a job listing to stream instead of JSON */
 };
 
 static void
@@ -50,6 +51,7 @@ api_call_free(ApiCall *c)
     if (c->bulk)
         daemon_bulk_free(c->bulk);
     g_free(c->text);
+    daemon_jobs_writer_free(c->jobs);
     g_free(c);
 }
 
@@ -158,7 +160,7 @@ get_jobs(ApiCall *c, GError **error)
 {
     HostJobFilter f = { .state = q(c, "state"), .backend = q(c, "backend"), .vm = q(c, "vm") };
     g_autoptr(GPtrArray) list = NULL;
-    json_object *root, *arr;
+    g_autoptr(GHashTable) schedules = NULL;
     const char *since = q(c, "since");
     gint64 total;
 
@@ -178,15 +180,10 @@ get_jobs(ApiCall *c, GError **error)
     if ((total = host_journal_count(c->d->journal, &f, error)) < 0
         || !(list = host_journal_list_filtered(c->d->journal, &f, error)))
         return NULL;
-    root = json_object_new_object();
-    arr = json_object_new_array_ext((int)list->len);
-    for (guint i = 0; i < list->len; i++)
-        json_object_array_add(arr, host_json_job(g_ptr_array_index(list, i)));
-    json_object_object_add(root, "jobs", arr);
-    json_object_object_add(root, "total", json_object_new_int64(total));
-    json_object_object_add(root, "limit", json_object_new_int64(f.limit));
-    json_object_object_add(root, "offset", json_object_new_int64(f.offset));
-    return root;
+    schedules = list->len ? host_journal_schedules(c->d->journal, NULL) : NULL;
+    /* written as it is sent (stream_jobs), not built */
+    c->jobs = daemon_jobs_writer_new(list, schedules, total, f.limit, f.offset);
+    return json_object_new_object();
 }
 
 static json_object *
@@ -251,6 +248,67 @@ get_metrics(ApiCall *c, GError **error)
     return c->text ? json_object_new_object() : NULL;
 }
 
+/* ---- GET /jobs, streamed ------------------------------------------------------------ */
+
+/* a piece of the listing: ~300 jobs */
+#define JOBS_PIECE (256 * 1024)
+
+typedef struct {
+    DaemonJobsWriter *w;
+    gulong wrote_id, finished_id;
+} JobsStream;
+
+/* Appends the next piece of the listing once the last one is written, or
+ * ends the body. */
+static void
+stream_piece(SoupServerMessage *msg, gpointer data)
+{
+    JobsStream *js = data;
+    SoupMessageBody *body = soup_server_message_get_response_body(msg);
+    GString *s = g_string_sized_new(JOBS_PIECE + 8192);
+
+    if (daemon_jobs_writer_next(js->w, s, JOBS_PIECE)) {
+        gsize len = s->len;
+        soup_message_body_append_take(body, (guchar *)g_string_free(s, FALSE), len);
+    } else {
+        g_string_free(s, TRUE);
+        soup_message_body_complete(body);
+    }
+    soup_server_message_unpause(msg);
+}
+
+static void
+stream_finished(SoupServerMessage *msg, gpointer data)
+{
+    JobsStream *js = data;
+
+    g_signal_handler_disconnect(msg, js->wrote_id);
+    g_signal_handler_disconnect(msg, js->finished_id);
+    daemon_jobs_writer_free(js->w);
+    g_free(js);
+}
+
+/* Sends the listing of @w chunked (HTTP/1.1), a piece at a time as the
+ * client reads. */
+static void
+stream_jobs(SoupServerMessage *msg, DaemonJobsWriter *w)
+{
+    SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
+    JobsStream *js = g_new0(JobsStream, 1);
+
+    js->w = w;
+    soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
+    soup_message_headers_set_content_type(h, "application/json", NULL);
+    /* libsoup would send chunks to an HTTP/1.0 client, which cannot read
+     * them: its body ends when the connection closes */
+    soup_message_headers_set_encoding(h, soup_server_message_get_http_version(msg) == SOUP_HTTP_1_0
+                                             ? SOUP_ENCODING_EOF
+                                             : SOUP_ENCODING_CHUNKED);
+    js->wrote_id = g_signal_connect(msg, "wrote-chunk", G_CALLBACK(stream_piece), js);
+    js->finished_id = g_signal_connect(msg, "finished", G_CALLBACK(stream_finished), js);
+    stream_piece(msg, js);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 static void
@@ -282,6 +340,9 @@ call_done(GObject *source, GAsyncResult *res, gpointer data)
 
     if (!body) {
         daemon_reply_error(c->msg, err);
+    } else if (c->jobs) {
+        json_object_put(body);
+        stream_jobs(c->msg, g_steal_pointer(&c->jobs));
     } else if (c->text) {
         json_object_put(body);
         soup_server_message_set_status(c->msg, SOUP_STATUS_OK, NULL);

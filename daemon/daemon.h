@@ -126,12 +126,16 @@ void daemon_jobs_tick(Daemon *d);
 /* Main thread: cancels every run (SIGTERM) and waits for them. */
 void daemon_jobs_stop(Daemon *d);
 json_object *daemon_job_show_json(Daemon *d, gint64 id, GError **error);
+/* The "switchover" of a job in @job_state, as `vmshift --json jobs` */
+json_object *daemon_schedule_json(const HostSchedule *sc, const char *job_state);
 
 /* dbulk.c: bulk plans run by the daemon (POST /jobs {"kind": "bulk"}) */
 /* Loads and plans the first wave of the plan of @body; API thread, under
  * api_lock. */
 DaemonBulk *daemon_bulk_create(Daemon *d, json_object *body, const char *who, GError **error);
 void daemon_bulk_free(DaemonBulk *b);
+/* Makes the journal's table of bulk runs; the next id follows its last. */
+gboolean daemon_bulks_init(Daemon *d, GError **error);
 gint64 daemon_bulk_id(DaemonBulk *b);
 /* Main thread: runs @b from the next tick on. */
 void daemon_bulk_start(Daemon *d, DaemonBulk *b);
@@ -143,6 +147,21 @@ void daemon_bulks_stop(Daemon *d);
  * api_lock. */
 json_object *daemon_bulk_json(Daemon *d, DaemonBulk *b);
 json_object *daemon_bulks_json(Daemon *d, gint64 id, GError **error);
+
+/* jobs-json.c: the JSON of journal jobs, byte for byte json-c's (PRETTY |
+ * NOSLASHESCAPE) print of host_json_job() with its "switchover" (as
+ * `vmshift --json jobs`), written without building json-c objects */
+typedef struct DaemonJobsWriter DaemonJobsWriter;
+/* Appends job @r (schedule @sc or NULL) as printed at nesting level @level */
+void daemon_json_job(GString *s, const HostJobRecord *r, const HostSchedule *sc, int level);
+/* {"jobs": [@list], "total", "limit", "offset"} in pieces; keeps a reference
+ * to @list and @schedules (NULL: none) */
+DaemonJobsWriter *daemon_jobs_writer_new(GPtrArray *list, GHashTable *schedules, gint64 total,
+                                         gint64 limit, gint64 offset);
+/* Appends the next piece, jobs until @s holds @want bytes; FALSE when all
+ * was written before. */
+gboolean daemon_jobs_writer_next(DaemonJobsWriter *w, GString *s, gsize want);
+void daemon_jobs_writer_free(DaemonJobsWriter *w);
 
 /* events.c: GET /api/v1/events (server-sent events) */
 /* Opens the poller's read-only journal connection (also used by metrics.c). */

@@ -6,7 +6,12 @@
  * per-host limits and the window); GET /api/v1/bulks and /bulks/{id} show
  * each wave's VMs with their jobs. Each job is an ordinary journal job;
  * the bulk run itself (which job belongs to which wave) lives in the
- * daemon while it runs and until the daemon stops.
+ * daemon while it runs, and its document is kept in the journal (table
+ * vmshiftd_bulks, the daemon's own) each time it changes shape -- a wave
+ * planned, a job started, a wave over -- so that the view of past runs
+ * survives a restart: a run the daemon no longer has is shown from its
+ * last document with its jobs as the journal has them now, "interrupted"
+ * when it was running when the daemon stopped.
  *
  * Planning and starting jobs use the registry, so the main loop does them
  * only when it gets api_lock at once (g_mutex_trylock), else on a later
@@ -34,7 +39,10 @@ struct DaemonBulk {
     gboolean planned;   /* waves[current] is planned and starting */
     GPtrArray *runs;    /* of waves[current], owned by bk.all_runs */
     gboolean force;
+    char *saved; /* the shape last kept in the journal (bulk_save) */
 };
+
+static json_object *bulk_json(Daemon *d, DaemonBulk *b);
 
 void
 daemon_bulk_free(DaemonBulk *b)
@@ -47,7 +55,74 @@ daemon_bulk_free(DaemonBulk *b)
     if (b->runs)
         g_ptr_array_unref(b->runs);
     g_free(b->who);
+    g_free(b->saved);
     g_free(b);
+}
+
+/* ---- in the journal ---------------------------------------------------------------- */
+
+gboolean
+daemon_bulks_init(Daemon *d, GError **error)
+{
+    GMutex *lock;
+    sqlite3 *db = host_journal_db(d->journal, &lock);
+    sqlite3_stmt *st = NULL;
+    gboolean ok;
+
+    g_mutex_lock(lock);
+    ok = sqlite3_exec(db,
+                      "CREATE TABLE IF NOT EXISTS vmshiftd_bulks (id INTEGER PRIMARY KEY, "
+                      "created INTEGER NOT NULL, doc TEXT NOT NULL)",
+                      NULL, NULL, NULL)
+             == SQLITE_OK
+         && sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM vmshiftd_bulks", -1, &st, NULL)
+                == SQLITE_OK
+         && sqlite3_step(st) == SQLITE_ROW;
+    if (ok)
+        d->last_bulk = sqlite3_column_int64(st, 0);
+    else
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED, "journal: bulk runs: %s",
+                    sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    g_mutex_unlock(lock);
+    return ok;
+}
+
+/* Keeps the document of @b in the journal when its shape changed since the
+ * last time; main thread, api_lock held. */
+static void
+bulk_save(Daemon *d, DaemonBulk *b)
+{
+    g_autofree char *shape = g_strdup_printf("%u %d %u %" G_GINT64_FORMAT, b->current, b->planned,
+                                             b->bk.all_runs ? b->bk.all_runs->len : 0, b->ended);
+    json_object *doc;
+    GMutex *lock;
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+
+    if (!g_strcmp0(shape, b->saved))
+        return;
+    doc = bulk_json(d, b); /* reads the journal: before its lock is taken */
+    db = host_journal_db(d->journal, &lock);
+    g_mutex_lock(lock);
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO vmshiftd_bulks(id, created, doc) "
+                           "VALUES (?, ?, ?)",
+                           -1, &st, NULL)
+        == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, b->id);
+        sqlite3_bind_int64(st, 2, b->created);
+        sqlite3_bind_text(st, 3, json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN), -1,
+                          SQLITE_TRANSIENT);
+    }
+    if (!st || sqlite3_step(st) != SQLITE_DONE)
+        g_printerr("vmshiftd: warning: bulk %" G_GINT64_FORMAT ": not kept in the journal: %s\n",
+                   b->id, sqlite3_errmsg(db));
+    else
+        g_free(b->saved), b->saved = g_steal_pointer(&shape);
+    sqlite3_finalize(st);
+    g_mutex_unlock(lock);
+    json_object_put(doc);
 }
 
 gint64
@@ -149,6 +224,7 @@ daemon_bulk_start(Daemon *d, DaemonBulk *b)
     if (!d->bulks)
         d->bulks = g_ptr_array_new_with_free_func((GDestroyNotify)daemon_bulk_free);
     g_ptr_array_add(d->bulks, b);
+    bulk_save(d, b);
     g_mutex_unlock(&d->api_lock);
 }
 
@@ -176,6 +252,7 @@ bulk_step(Daemon *d, DaemonBulk *b)
         b->planned = TRUE;
     }
     pending = host_bulk_schedule(&b->bk, b->runs);
+    bulk_save(d, b);
     if (pending || !wave_done(b))
         return;
     g_printerr("vmshiftd: bulk %" G_GINT64_FORMAT ": %s done\n", b->id, b->bk.wave->group);
@@ -184,6 +261,7 @@ bulk_step(Daemon *d, DaemonBulk *b)
     b->planned = FALSE;
     if (b->current >= b->waves->len)
         b->ended = g_get_real_time() / G_USEC_PER_SEC;
+    bulk_save(d, b);
 }
 
 void
@@ -238,6 +316,11 @@ daemon_bulks_stop(Daemon *d)
             for (guint k = 0; k < b->runs->len; k++)
                 host_job_run_tick(g_ptr_array_index(b->runs, k));
         }
+        g_free(b->saved); /* its jobs' ends, in the journal's copy */
+        b->saved = NULL;
+        g_mutex_lock(&d->api_lock);
+        bulk_save(d, b);
+        g_mutex_unlock(&d->api_lock);
     }
 }
 
@@ -329,27 +412,113 @@ daemon_bulk_json(Daemon *d, DaemonBulk *b)
     return bulk_json(d, b);
 }
 
+/* A kept document: its jobs as the journal has them now; a run this daemon
+ * no longer has, and that had not ended, was interrupted by its stop. */
+static json_object *
+stored_bulk(Daemon *d, const char *text)
+{
+    json_object *o = json_tokener_parse(text), *waves = NULL, *st = NULL;
+
+    if (!o || !json_object_object_get_ex(o, "waves", &waves)
+        || !json_object_is_type(waves, json_type_array)) {
+        if (o)
+            json_object_put(o);
+        return NULL;
+    }
+    if (json_object_object_get_ex(o, "state", &st)
+        && !strcmp(json_object_get_string(st), "running"))
+        json_object_object_add(o, "state", json_object_new_string("interrupted"));
+    for (size_t w = 0; w < json_object_array_length(waves); w++) {
+        json_object *wv = json_object_array_get_idx(waves, w), *vms = NULL, *ws = NULL;
+        if (json_object_object_get_ex(wv, "state", &ws)) {
+            const char *was = json_object_get_string(ws);
+            if (!strcmp(was, "running") || !strcmp(was, "planning"))
+                json_object_object_add(wv, "state", json_object_new_string("interrupted"));
+            else if (!strcmp(was, "waiting"))
+                json_object_object_add(wv, "state", json_object_new_string("not run"));
+        }
+        if (!json_object_object_get_ex(wv, "vms", &vms))
+            continue;
+        for (size_t i = 0; i < json_object_array_length(vms); i++) {
+            json_object *v = json_object_array_get_idx(vms, i), *job = NULL;
+            g_autoptr(HostJobRecord) r = NULL;
+            if (!json_object_object_get_ex(v, "job", &job) || !job
+                || !(r = host_journal_get(d->journal, json_object_get_int64(job), NULL)))
+                continue; /* never started, or pruned: as it was */
+            json_object_object_add(v, "state", host_json_string(r->state));
+            json_object_object_add(v, "phase", host_json_string(r->phase));
+            json_object_object_add(v, "percent", json_object_new_double(r->percent));
+        }
+    }
+    return o;
+}
+
+static gboolean
+is_live(Daemon *d, gint64 id)
+{
+    for (guint i = 0; d->bulks && i < d->bulks->len; i++)
+        if (((DaemonBulk *)g_ptr_array_index(d->bulks, i))->id == id)
+            return TRUE;
+    return FALSE;
+}
+
+/* Adds to @arr the kept documents of the runs this daemon does not have
+ * (@id: that one only), newest first. */
+static void
+add_stored(Daemon *d, gint64 id, json_object *arr)
+{
+    GMutex *lock;
+    sqlite3 *db = host_journal_db(d->journal, &lock);
+    sqlite3_stmt *st = NULL;
+    g_autoptr(GPtrArray) docs = g_ptr_array_new_with_free_func(g_free);
+
+    g_mutex_lock(lock);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, doc FROM vmshiftd_bulks WHERE ?1 = 0 OR id = ?1 "
+                           "ORDER BY id DESC",
+                           -1, &st, NULL)
+        == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            if (!is_live(d, sqlite3_column_int64(st, 0)))
+                g_ptr_array_add(docs, g_strdup((const char *)sqlite3_column_text(st, 1)));
+    }
+    sqlite3_finalize(st);
+    g_mutex_unlock(lock);
+    for (guint i = 0; i < docs->len; i++) { /* host_journal_get() takes the lock */
+        json_object *o = stored_bulk(d, g_ptr_array_index(docs, i));
+        if (o)
+            json_object_array_add(arr, o);
+    }
+}
+
 json_object *
 daemon_bulks_json(Daemon *d, gint64 id, GError **error)
 {
-    json_object *arr;
+    json_object *arr, *root;
 
     for (guint i = 0; id && d->bulks && i < d->bulks->len; i++) {
         DaemonBulk *b = g_ptr_array_index(d->bulks, i);
         if (b->id == id)
             return bulk_json(d, b);
     }
+    arr = json_object_new_array();
     if (id) {
+        add_stored(d, id, arr);
+        if (json_object_array_length(arr) == 1) {
+            json_object *o = json_object_get(json_object_array_get_idx(arr, 0));
+            json_object_put(arr);
+            return o;
+        }
+        json_object_put(arr);
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
-                    "no bulk run %" G_GINT64_FORMAT " in this vmshiftd", id);
+                    "no bulk run %" G_GINT64_FORMAT " in this vmshiftd's journal", id);
         return NULL;
     }
-    arr = json_object_new_array();
     for (guint i = d->bulks ? d->bulks->len : 0; i > 0; i--)
         json_object_array_add(arr, bulk_json(d, g_ptr_array_index(d->bulks, i - 1)));
-    {
-        json_object *root = json_object_new_object();
-        json_object_object_add(root, "bulks", arr);
-        return root;
-    }
+    add_stored(d, 0, arr);
+    root = json_object_new_object();
+    json_object_object_add(root, "bulks", arr);
+    return root;
 }

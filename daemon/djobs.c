@@ -308,15 +308,33 @@ daemon_jobs_repair_interrupted(Daemon *d)
 }
 
 json_object *
+daemon_schedule_json(const HostSchedule *sc, const char *job_state)
+{
+    json_object *o = json_object_new_object();
+    g_autofree char *when = host_format_switchover(sc->switchover_at);
+    g_autofree char *text = host_schedule_text(sc, job_state);
+
+    json_object_object_add(o, "at", json_object_new_int64(sc->switchover_at));
+    json_object_object_add(o, "at_text", json_object_new_string(when));
+    json_object_object_add(o, "mode", host_json_string(sc->mode));
+    json_object_object_add(o, "state", host_json_string(sc->state));
+    json_object_object_add(o, "text", host_json_string(text));
+    return o;
+}
+
+json_object *
 daemon_job_show_json(Daemon *d, gint64 id, GError **error)
 {
     g_autoptr(HostJobRecord) r = host_journal_get(d->journal, id, error);
     g_autoptr(GPtrArray) ev = NULL;
+    g_autoptr(HostSchedule) sc = NULL;
     json_object *root;
 
     if (!r || !(ev = host_journal_events(d->journal, id, error)))
         return NULL;
     root = host_json_job(r);
+    if ((sc = host_journal_schedule_get(d->journal, id, NULL)))
+        json_object_object_add(root, "switchover", daemon_schedule_json(sc, r->state));
     /* as `job show`: saved plugin data is shown by key only */
     json_object_object_add(root, "events", host_json_events(ev));
     return root;

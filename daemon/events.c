@@ -12,6 +12,8 @@
  *   event: job
  *   data: {"id": 12, "state": "running", "phase": "transfer", "percent": 40, ...}
  *
+ * with its "switchover" when it has a schedule.
+ *
  * A comment line every 15 s keeps idle streams alive and finds dead clients.
  */
 #include "config.h"
@@ -157,6 +159,7 @@ static void
 send_job(Daemon *d, gint64 id)
 {
     g_autoptr(HostJobRecord) r = host_journal_get(d->journal, id, NULL);
+    g_autoptr(HostSchedule) sc = NULL;
     json_object *j;
     g_autofree char *text = NULL;
     const char *prev;
@@ -164,6 +167,8 @@ send_job(Daemon *d, gint64 id)
     if (!r)
         return;
     j = host_json_job(r);
+    if ((sc = host_journal_schedule_get(d->journal, id, NULL)))
+        json_object_object_add(j, "switchover", daemon_schedule_json(sc, r->state));
     text = g_strdup(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
     json_object_put(j);
     prev = g_hash_table_lookup(d->sent, &id);

@@ -8,6 +8,7 @@ daemon_vmshiftd_SOURCES = \
 	daemon/vmshiftd.c \
 	daemon/auth.c \
 	daemon/api.c \
+	daemon/jobs-json.c \
 	daemon/inventory.c \
 	daemon/djobs.c \
 	daemon/events.c \
@@ -44,11 +45,13 @@ data/systemd/vmshiftd.service: data/systemd/vmshiftd.service.in Makefile
 ## tests (not in a package build).
 if ENABLE_DAEMON
 if ENABLE_INTEGRATION
-TESTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/tls.sh tests/daemon/bulk.sh tests/daemon/web.sh
+TESTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/tls.sh tests/daemon/bulk.sh tests/daemon/web.sh \
+	tests/daemon/jobs-json.sh
 endif
 endif
 dist_noinst_SCRIPTS += tests/daemon/api.sh tests/daemon/auth.sh tests/daemon/openapi-check.py \
-	tests/daemon/tls.sh tests/daemon/bulk.sh tests/daemon/web.sh tests/daemon/webdriver.py
+	tests/daemon/tls.sh tests/daemon/bulk.sh tests/daemon/web.sh tests/daemon/webdriver.py \
+	tests/daemon/jobs-json.sh
 EXTRA_DIST += tests/daemon/lib.sh
 
 ## bench/daemon: GET /api/v1/jobs with 10,000 journal jobs, 300 /events

@@ -321,6 +321,8 @@ daemon_setup(Daemon *d, int *argc, char ***argv, GError **error)
                     d->session.config->state_dir);
         return FALSE;
     }
+    if (!daemon_bulks_init(d, error))
+        return FALSE;
     d->ctx.reg = d->session.reg;
     d->ctx.journal = d->journal;
     d->ctx.verbose = d->globals.verbose;

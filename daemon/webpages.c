@@ -56,20 +56,32 @@ location_text(const HostJobRecord *r)
 
 /* ---- / : the jobs ------------------------------------------------------------------ */
 
+/* What the jobs list says of a job's schedule, after its phase, as `vmshift
+ * jobs` does: only while the switchover is to come. */
+static char *
+row_schedule_text(const HostSchedule *sc, const char *state)
+{
+    if (!sc || (strcmp(sc->state, "waiting") && strcmp(sc->state, "scheduled")))
+        return NULL;
+    return host_schedule_text(sc, state);
+}
+
 static void
-job_row(GString *s, const HostJobRecord *r)
+job_row(GString *s, const HostJobRecord *r, const HostSchedule *sc)
 {
     g_autofree char *started = host_format_time(r->started ? r->started : r->created);
     g_autofree char *loc = location_text(r);
+    g_autofree char *when = row_schedule_text(sc, r->state);
 
     web_append(s,
                "<tr id=\"job-%" G_GINT64_FORMAT "\" data-id=\"%" G_GINT64_FORMAT
                "\" class=\"state-%s\"><td><a href=\"/jobs/%" G_GINT64_FORMAT "\">%" G_GINT64_FORMAT
                "</a></td><td>%s</td><td>%s</td><td class=\"vm\">%s</td>"
-               "<td class=\"state\"><span class=\"badge\">%s</span></td><td class=\"phase\">%s</td>"
-               "<td class=\"progress\">",
-               r->id, r->id, r->state, r->id, r->id, r->kind, r->backend, r->vm, r->state,
-               r->phase);
+               "<td class=\"state\"><span class=\"badge\">%s</span></td><td class=\"phase-cell\">"
+               "<span class=\"phase\">%s</span><span class=\"schedule\" data-in=\"row\">%s%s"
+               "</span></td><td class=\"progress\">",
+               r->id, r->id, r->state, r->id, r->id, r->kind, r->backend, r->vm, r->state, r->phase,
+               when ? ", " : "", when ? when : "");
     progress_cell(s, r->percent, r->state);
     web_append(s, "</td><td>%s</td><td class=\"location\">%s</td></tr>\n", started ? started : "",
                loc ? loc : "");
@@ -136,6 +148,7 @@ web_page_jobs(WebCall *w)
     HostJobFilter f = { .state = web_q(w, "state"), .limit = PAGE_JOBS };
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) list = NULL;
+    g_autoptr(GHashTable) schedules = NULL;
     GString *s = g_string_new(NULL);
     gint64 total;
     const char *off = web_q(w, "offset");
@@ -158,8 +171,11 @@ web_page_jobs(WebCall *w)
         g_string_append(s, "<table id=\"jobs\"><thead><tr><th>ID</th><th>Kind</th><th>Backend"
                            "</th><th>VM</th><th>State</th><th>Phase</th><th>Progress</th>"
                            "<th>Started</th><th>VM is on</th></tr></thead><tbody>\n");
-        for (guint i = 0; i < list->len; i++)
-            job_row(s, g_ptr_array_index(list, i));
+        schedules = host_journal_schedules(d->journal, NULL);
+        for (guint i = 0; i < list->len; i++) {
+            const HostJobRecord *r = g_ptr_array_index(list, i);
+            job_row(s, r, schedules ? g_hash_table_lookup(schedules, &r->id) : NULL);
+        }
         g_string_append(s, "</tbody></table>");
         if (f.offset > 0)
             web_append(s, "<a class=\"page\" href=\"/?offset=%" G_GINT64_FORMAT "\">newer</a> ",
@@ -175,7 +191,7 @@ web_page_jobs(WebCall *w)
 /* ---- /jobs/{id} ------------------------------------------------------------------- */
 
 static void
-job_facts(GString *s, const HostJobRecord *r)
+job_facts(GString *s, const HostJobRecord *r, const HostSchedule *sc)
 {
     g_autofree char *started = host_format_time(r->started);
     g_autofree char *ended = r->ended ? host_format_time(r->ended) : NULL;
@@ -197,6 +213,13 @@ job_facts(GString *s, const HostJobRecord *r)
                done, total, started ? started : "", ended ? ended : "",
                r->source_host ? r->source_host : "", r->source_path ? " " : "",
                r->source_path ? r->source_path : "", loc ? loc : "");
+    if (sc) {
+        g_autofree char *text = host_schedule_text(sc, r->state);
+        web_append(s,
+                   "<dt>Switchover</dt><dd><span class=\"schedule\" data-in=\"page\" "
+                   "data-state=\"%s\">%s</span> <span class=\"mode\">(%s)</span></dd>",
+                   sc->state, text ? text : "", sc->mode);
+    }
     if (r->error_code)
         web_append(s, "<dt>Error</dt><dd class=\"error\">%s: %s</dd>", r->error_code,
                    r->error_message ? r->error_message : "");
@@ -250,6 +273,7 @@ web_page_job(WebCall *w, gint64 id)
     g_autoptr(GError) err = NULL;
     g_autoptr(HostJobRecord) r = host_journal_get(d->journal, id, &err);
     g_autoptr(GPtrArray) ev = r ? host_journal_events(d->journal, id, &err) : NULL;
+    g_autoptr(HostSchedule) sc = ev ? host_journal_schedule_get(d->journal, id, NULL) : NULL;
     g_autofree char *title = g_strdup_printf("Job %" G_GINT64_FORMAT, id);
     gboolean live = r && (!strcmp(r->state, "running") || !strcmp(r->state, "queued"));
     GString *s = g_string_new(NULL);
@@ -264,7 +288,7 @@ web_page_job(WebCall *w, gint64 id)
                "data-id=\"%" G_GINT64_FORMAT "\" class=\"state-%s\"><h2>Job %" G_GINT64_FORMAT
                ": %s %s</h2>",
                web_can_change(w) ? 1 : 0, id, r->state, id, r->kind, r->vm);
-    job_facts(s, r);
+    job_facts(s, r, sc);
     web_append(s,
                "<div class=\"actions js-only\"><button type=\"button\" id=\"cancel\"%s>Cancel"
                "</button> <label>repair <select id=\"repair-mode\"><option value=\"auto\">"
@@ -444,8 +468,7 @@ web_page_bulk(WebCall *w)
         "wave</h2><div id=\"bulks\">",
         web_can_change(w) ? 1 : 0, web_can_change(w) ? "" : " disabled");
     if (!arr || !json_object_array_length(arr))
-        g_string_append(s, "<p class=\"note\">No bulk plan has run in this vmshiftd since it "
-                           "started.</p>");
+        g_string_append(s, "<p class=\"note\">No bulk plan has run in this vmshiftd.</p>");
     for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
         bulk_section(s, json_object_array_get_idx(arr, i));
     g_string_append(s, "</div></section></div>");

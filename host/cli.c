@@ -236,6 +236,12 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
                   "after a cold move, give the guest's NIC a new address (the plugin's guest "
                   "customization; repeatable)",
                   "NIC=ADDR/PREFIX[,GATEWAY]");
+        add_entry(a, "delete-source", G_OPTION_ARG_NONE, &o->m.delete_source,
+                  "--to BACKEND:HOST: remove the source VM once its copy is verified", NULL);
+        add_entry(a, "convert-guest", G_OPTION_ARG_NONE, &o->m.convert_guest,
+                  "--to BACKEND:HOST: convert the guest for the destination with virt-v2v "
+                  "(KVM destinations)",
+                  NULL);
     }
     if (c->opts & OPT_PATHS) {
         add_entry(a, "path", G_OPTION_ARG_STRING, &o->m.path,

@@ -12,6 +12,7 @@
 
 #include "host/host.h"
 #include "host/cmd.h"
+#include "host/crossmove.h"
 
 static json_object *
 spec_json_obj(const VmshiftMigrationSpec *spec, HostJobKind kind)
@@ -207,12 +208,20 @@ print_dry_run(HostSession *s, HostBackend *b, const VmshiftVm *vm, const Vmshift
             printf("  guest:     NIC %s -> %s/%u%s%s (--ip, after the move)\n", g->nic, g->address,
                    g->prefix_len, g->gateway ? " gateway " : "", g->gateway ? g->gateway : "");
         }
-        printf(
-            "  phases:    validate, prepare, transfer, switchover%s, cleanup\n",
-            (vmshift_migration_spec_moves_storage(spec) && host_backend_has_op(b, "recreate_acl"))
-                    || guest
-                ? ", acl"
-                : "");
+        if (host_spec_is_cross(spec))
+            printf("  to:        backend %s, host %s (a copy: export, import, verify)\n"
+                   "  phases:    validate, export,%s import, verify, acl, finish\n"
+                   "  source:    %s after the copy is verified\n",
+                   spec->dest_backend, spec->dest_host,
+                   host_spec_flag(spec, HOST_SPEC_CONVERT_KEY) ? " convert," : "",
+                   host_spec_flag(spec, HOST_SPEC_DELETE_SOURCE_KEY) ? "removed" : "kept, off");
+        else
+            printf("  phases:    validate, prepare, transfer, switchover%s, cleanup\n",
+                   (vmshift_migration_spec_moves_storage(spec)
+                    && host_backend_has_op(b, "recreate_acl"))
+                           || guest
+                       ? ", acl"
+                       : "");
         printf("\nChecks:\n");
         host_findings_print(f, stdout);
         printf("\nEquivalent command:\n  %s\n", cmd);
@@ -243,7 +252,7 @@ migrate_common(HostSession *s, CmdOpts *o, char **args, gboolean storage)
         return host_cmd_fail(err);
     if (o->m.dry_run)
         return print_dry_run(s, b, vm, spec, placement);
-    if (!host_backend_has_op(b, "migrate")) {
+    if (!host_spec_is_cross(spec) && !host_backend_has_op(b, "migrate")) {
         host_backend_unsupported(b, "migrate", &err);
         return host_cmd_fail(err);
     }

@@ -171,6 +171,16 @@ gboolean host_backend_customize_guest(HostBackend *b, const char *vm, GPtrArray 
                                       VmshiftJob *job, GError **error);
 gboolean host_backend_repair(HostBackend *b, VmshiftJob *job, GError **error);
 gboolean host_backend_cleanup(HostBackend *b, VmshiftJob *job, GError **error);
+/* ABI 1.4: moves between backends */
+VmshiftVm *host_backend_export_vm(HostBackend *b, const char *vm, GError **error);
+GInputStream *host_backend_open_disk(HostBackend *b, const char *vm, const char *disk_id,
+                                     GCancellable *cancellable, GError **error);
+GPtrArray *host_backend_check_import(HostBackend *b, const VmshiftMigrationSpec *spec,
+                                     GError **error);
+gboolean host_backend_import_vm(HostBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                                GError **error);
+gboolean host_backend_remove_vm(HostBackend *b, const char *vm, VmshiftJob *job, GError **error);
+gboolean host_backend_start_vm(HostBackend *b, const char *vm, VmshiftJob *job, GError **error);
 
 /* Splits "backend:name". *backend is NULL when @spec names no configured
  * backend before a colon. */
@@ -342,6 +352,9 @@ char *host_job_location_text(const HostJobRecord *r);
 /* TEST-ONLY (testhook.c): with VMSHIFT_TEST_KILL_AT=PHASE[+MS] set, SIGKILL
  * this process MS ms after the journal records @phase; unset, nothing. */
 void host_test_kill_at(VmshiftPhase phase);
+/* The same for a phase given by name (a move between backends' export,
+ * import, verify, convert, acl, finish). */
+void host_test_kill_at_name(const char *name);
 
 /* procid.c: "BOOTID:STARTTIME" of @pid, or NULL when it is gone. */
 char *host_process_identity(gint64 pid);
@@ -520,6 +533,7 @@ typedef struct {
     gboolean start, force, dry_run;
     char *switchover_at; /* --switchover-at, a wave's switchover=: as written (plan.c) */
     char **ips;          /* --ip NIC=ADDR/PREFIX[,GATEWAY]: the guest's new addresses */
+    gboolean delete_source, convert_guest; /* moves between backends (crossmove.c) */
 } HostMigrateOpts;
 
 /* Frees what @o holds and zeroes it (spec.c). */

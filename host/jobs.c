@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "host/host.h"
+#include "host/crossmove.h"
 
 struct HostJobRun {
     HostJobContext *ctx;
@@ -48,6 +49,8 @@ struct HostJobRun {
     gboolean plugin_holds; /* the plugin copies ahead and holds (else the host waits) */
     gboolean hold_seen;    /* the wait was recorded (schedule state waiting) */
     gboolean released;     /* the time came: the switchover went ahead */
+    HostCross *cross;      /* a move between backends (crossmove.c), else NULL */
+    char *reached_name;    /* repair: the journal's name of the phase reached */
 };
 
 static const char *const kind_names[] = {
@@ -98,6 +101,15 @@ hook_phase(VmshiftJob *job, VmshiftPhase phase, gpointer user_data, GError **err
     VmshiftJobProgress pr = { .struct_size = sizeof pr };
     gboolean unknown = phase == VMSHIFT_PHASE_SWITCHOVER, ok;
 
+    if (r->cross) {
+        const char *entered = NULL;
+        if (!host_cross_hook_phase(r->cross, job, phase, &entered, error))
+            return FALSE;
+        if (entered)
+            queue_line(r, g_strdup_printf("%s: phase %s", r->label, entered));
+        return TRUE;
+    }
+
     /* The host enters validate before calling the plugin, and plugins
      * announce it again: a phase already entered is not a transition. */
     if (phase == vmshift_job_get_phase(job))
@@ -135,6 +147,21 @@ hook_log(VmshiftJob *job, VmshiftLogLevel level, const char *line, gpointer user
         return;
     queue_line(r, level >= VMSHIFT_LOG_WARNING ? g_strdup_printf("%s: %s: %s", r->label, lv, line)
                                                : g_strdup_printf("%s: %s", r->label, line));
+}
+
+static GInputStream *
+hook_open_source(VmshiftJob *job, const char *disk_id, guint64 *capacity, gpointer user_data,
+                 GError **error)
+{
+    HostJobRun *r = user_data;
+
+    if (!r->cross) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "job %" G_GINT64_FORMAT " is not a move between backends: no source disks",
+                    r->id);
+        return NULL;
+    }
+    return host_cross_open_source(r->cross, job, disk_id, capacity, error);
 }
 
 static gboolean
@@ -415,6 +442,8 @@ run_repair(HostJobRun *r, GError **error)
                     "job %" G_GINT64_FORMAT " is not a migration; nothing to repair", r->id);
         return FALSE;
     }
+    if (r->cross)
+        return host_cross_repair(r->cross, r->job, r->reached_name, r->repair_mode, error);
     if (!host_backend_repair(r->b, r->job, error))
         return FALSE;
     moved = repair_moved(r);
@@ -452,7 +481,10 @@ run_body(HostJobRun *r, GError **error)
 {
     switch (r->kind) {
     case HOST_JOB_MIGRATE:
-    case HOST_JOB_STORAGE: return run_move(r, error);
+    case HOST_JOB_STORAGE:
+        if (r->cross)
+            return host_cross_run(r->cross, r->job, r->vm, error);
+        return run_move(r, error);
     case HOST_JOB_ACL:
         if (!host_backend_has_op(r->b, "recreate_acl"))
             return host_backend_unsupported(r->b, "recreate_acl", error);
@@ -688,6 +720,7 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         .log = hook_log,
         .save = hook_save,
         .hold = hook_hold,
+        .open_source = hook_open_source,
     };
     if (vm) {
         /* keep what validation needs: the caller has just fetched the VM
@@ -718,7 +751,10 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
         if (!load_schedule(r, error))
             return NULL;
         r->reached = vmshift_phase_from_name(rec->phase);
+        r->reached_name = g_strdup(rec->phase);
         r->source_host = g_strdup(rec->source_host);
+        if (host_spec_is_cross(r->spec))
+            r->cross = host_cross_new(b, ctx->journal, r->id);
         id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
         r->job = vmshift_job_new(id_str, r->spec, &r->hooks, r);
         vmshift_job_restore(r->job, r->reached, saved);
@@ -747,6 +783,8 @@ host_job_run_new(HostJobContext *ctx, HostJobKind kind, HostBackend *b, const Vm
                                       r->plugin_holds ? "copy-ahead" : "start-at", error))
         return NULL;
     id_str = g_strdup_printf("%" G_GINT64_FORMAT, r->id);
+    if (host_spec_is_cross(r->spec))
+        r->cross = host_cross_new(b, ctx->journal, r->id);
     r->job = vmshift_job_new(id_str, r->spec, &r->hooks, r);
     if (kind == HOST_JOB_ACL && !restore_last_move(r, vm_name, error))
         return NULL;
@@ -916,6 +954,8 @@ host_job_run_free(HostJobRun *r)
     g_free(r->label);
     g_free(r->reason);
     g_free(r->source_host);
+    g_free(r->reached_name);
+    host_cross_free(r->cross);
     g_ptr_array_unref(r->queue);
     g_mutex_clear(&r->qlock);
     g_mutex_clear(&r->loclock);

@@ -39,6 +39,8 @@ HOST_LIB_SOURCES = \
 HOST_LIB_SOURCES += host/client.c
 HOST_LIB_SOURCES += host/plan.c host/schedule.c
 HOST_LIB_SOURCES += host/convert.h host/convert.c
+## moves between backends (issue 16): the job runner, the spec and checks
+HOST_LIB_SOURCES += host/crossmove.h host/crossmove.c host/crossvm.c
 host_libvmshift_host_la_SOURCES = $(HOST_LIB_SOURCES)
 host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
 	-DHOST_SYSCONFDIR=\"$(pkgsysconfdir)\" \

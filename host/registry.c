@@ -232,6 +232,12 @@ host_backend_has_op(HostBackend *b, const char *op)
     HAS(customize_guest)
     HAS(repair)
     HAS(cleanup)
+    HAS(export_vm)
+    HAS(open_disk)
+    HAS(check_import)
+    HAS(import_vm)
+    HAS(remove_vm)
+    HAS(start_vm)
 #undef HAS
     return FALSE;
 }
@@ -574,4 +580,44 @@ host_find_host(HostRegistry *reg, const char *spec, HostBackend *prefer, HostBac
     g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "host '%s' not found in any backend",
                 name);
     return NULL;
+}
+
+/* ---- ABI 1.4: moves between backends ---------------------------------------- */
+
+VmshiftVm *
+host_backend_export_vm(HostBackend *b, const char *vm, GError **error)
+{
+    DISPATCH(VmshiftVm *, NULL, export_vm, (b->handle, vm, 0, &local));
+}
+
+GInputStream *
+host_backend_open_disk(HostBackend *b, const char *vm, const char *disk_id,
+                       GCancellable *cancellable, GError **error)
+{
+    DISPATCH(GInputStream *, NULL, open_disk, (b->handle, vm, disk_id, cancellable, 0, &local));
+}
+
+GPtrArray *
+host_backend_check_import(HostBackend *b, const VmshiftMigrationSpec *spec, GError **error)
+{
+    DISPATCH(GPtrArray *, NULL, check_import, (b->handle, spec, 0, &local));
+}
+
+gboolean
+host_backend_import_vm(HostBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                       GError **error)
+{
+    DISPATCH(gboolean, FALSE, import_vm, (b->handle, spec, job, 0, &local));
+}
+
+gboolean
+host_backend_remove_vm(HostBackend *b, const char *vm, VmshiftJob *job, GError **error)
+{
+    DISPATCH(gboolean, FALSE, remove_vm, (b->handle, vm, job, 0, &local));
+}
+
+gboolean
+host_backend_start_vm(HostBackend *b, const char *vm, VmshiftJob *job, GError **error)
+{
+    DISPATCH(gboolean, FALSE, start_vm, (b->handle, vm, job, 0, &local));
 }

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "host/crossmove.h"
 #include "host/rules.h"
 
 gboolean
@@ -325,13 +326,15 @@ host_build_spec_run(HostRegistry *reg, const char *vm_spec, const HostMigrateOpt
             spec->dest_host = g_strdup(h->name);
         }
         if (hb != b) {
-            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
-                        "host '%s' belongs to backend '%s' and VM '%s' to '%s': moving "
-                        "between backends is not supported",
-                        spec->dest_host, host_backend_name(hb), vm->name, host_backend_name(b));
+            /* a move between backends (crossmove.c) */
+            if (!host_cross_fill_spec(b, hb, vm, o, spec, error))
+                return NULL;
+        } else if (o->delete_source || o->convert_guest) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "%s is for moves between backends (--to BACKEND:HOST of another backend)",
+                        o->delete_source ? "--delete-source" : "--convert-guest");
             return NULL;
-        }
-        if (o->live)
+        } else if (o->live)
             spec->type = VMSHIFT_MIGRATION_LIVE;
         else if (o->cold)
             spec->type = VMSHIFT_MIGRATION_COLD;
@@ -378,12 +381,15 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
         g_string_append(s, " migrate-storage");
         append_arg(s, vm);
     } else {
-        g_autofree char *to = g_strdup_printf("%s:%s", backend, spec->dest_host);
+        gboolean cross = host_spec_is_cross(spec);
+        g_autofree char *to = g_strdup_printf("%s:%s", cross ? spec->dest_backend : backend,
+                                              spec->dest_host);
         g_string_append(s, " migrate");
         append_arg(s, vm);
         g_string_append(s, " --to");
         append_arg(s, to);
-        g_string_append(s, spec->type == VMSHIFT_MIGRATION_LIVE ? " --live" : " --cold");
+        if (!cross)
+            g_string_append(s, spec->type == VMSHIFT_MIGRATION_LIVE ? " --live" : " --cold");
     }
     if (spec->dest_path) {
         g_string_append(s, " --path");
@@ -408,8 +414,8 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
         g_variant_iter_init(&it, spec->options);
         while (g_variant_iter_next(&it, "{&sv}", &k, &v)) {
             g_autoptr(GVariant) val = v;
-            if (!strcmp(k, HOST_SPEC_IP_KEY))
-                continue; /* --ip, below */
+            if (g_str_has_prefix(k, "vmshift."))
+                continue; /* the host's own: --ip, --delete-source, --convert-guest below */
             g_autofree char *vs = g_variant_is_of_type(val, G_VARIANT_TYPE_STRING)
                                       ? g_variant_dup_string(val, NULL)
                                       : g_variant_print(val, FALSE);
@@ -432,6 +438,10 @@ host_spec_command_line(const char *backend, const VmshiftMigrationSpec *spec)
         g_string_append(s, " --switchover-at");
         append_arg(s, when);
     }
+    if (host_spec_flag(spec, HOST_SPEC_DELETE_SOURCE_KEY))
+        g_string_append(s, " --delete-source");
+    if (host_spec_flag(spec, HOST_SPEC_CONVERT_KEY))
+        g_string_append(s, " --convert-guest");
     if (spec->start)
         g_string_append(s, " --start");
     if (spec->force)
@@ -479,6 +489,11 @@ host_spec_to_json(const VmshiftMigrationSpec *s, HostJobKind kind)
         }
         if (s->switchover_at)
             json_object_object_add(o, "switchover_at", json_object_new_int64(s->switchover_at));
+        if (host_spec_is_cross(s)) {
+            json_object_object_add(o, "dest_backend", host_json_string(s->dest_backend));
+            if (s->source_vm)
+                json_object_object_add(o, "source_vm", host_cross_vm_to_json(s->source_vm));
+        }
     }
     out = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
@@ -544,6 +559,9 @@ host_spec_from_json(const char *text, GError **error)
         s->force = json_object_get_boolean(v);
     if (json_object_object_get_ex(o, "switchover_at", &v) && json_object_is_type(v, json_type_int))
         s->switchover_at = json_object_get_int64(v);
+    s->dest_backend = g_strdup(jstr(o, "dest_backend"));
+    if (json_object_object_get_ex(o, "source_vm", &v))
+        s->source_vm = host_cross_vm_from_json(v);
     if ((t = jstr(o, "options"))) {
         GVariant *var = g_variant_parse(G_VARIANT_TYPE("a{sv}"), t, NULL, NULL, NULL);
         if (var)

@@ -24,8 +24,13 @@ test_kill_later(gpointer ms)
 void
 host_test_kill_at(VmshiftPhase phase)
 {
+    host_test_kill_at_name(vmshift_phase_name(phase));
+}
+
+void
+host_test_kill_at_name(const char *name)
+{
     const char *at = g_getenv("VMSHIFT_TEST_KILL_AT");
-    const char *name = vmshift_phase_name(phase);
     size_t len = strlen(name);
     guint ms;
 

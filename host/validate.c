@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "host/crossmove.h"
 #include "host/rules.h"
 
 /* Windows paths (a drive letter or a UNC share) name files case-insensitively
@@ -102,9 +103,11 @@ host_validate_with(HostFacts *facts, const VmshiftMigrationSpec *spec, const Vms
 GPtrArray *
 host_validate(HostBackend *b, const VmshiftMigrationSpec *spec, const VmshiftVm *vm, GError **error)
 {
-    g_autoptr(HostFacts) facts = host_facts_load(b, error);
+    g_autoptr(HostFacts) facts = NULL;
 
-    if (!facts)
+    if (host_spec_is_cross(spec))
+        return host_cross_validate(b, spec, vm, error);
+    if (!(facts = host_facts_load(b, error)))
         return NULL;
     return host_validate_with(facts, spec, vm, NULL);
 }

@@ -67,6 +67,14 @@ static const VmshiftFindingInfo table[] = {
     ROW("disk-mapped", I, "mapping", 0, B, "the backend resolved a --disk-path key by another name"),
     ROW("nic-mapped", I, "mapping", 0, B, "the backend resolved a --network key by another name"),
     ROW("nothing-to-do", I, "mapping", 0, B, "the VM already is where the spec puts it"),
+    ROW("name-taken", E, "current", 0, H | B, "a VM of the same name exists at the destination backend"),
+    ROW("bus-remapped", W, "compat", 0.25, B, "a disk's bus does not exist at the destination and is mapped to another"),
+    ROW("mac-not-kept", W, "network", 0.25, B, "the destination cannot keep a NIC's MAC address"),
+    ROW("firmware-changed", W, "compat", 0.5, B, "the destination cannot give the VM the firmware it has"),
+    ROW("nic-model-changed", W, "network", 0.25, B, "a NIC's model does not exist at the destination and is mapped to another"),
+    ROW("firmware-unknown", W, "compat", 0.5, B, "the source does not say the VM's firmware; the destination gives it BIOS"),
+    ROW("firmware-unsupported", E, "compat", 0, B, "the destination host cannot give the VM its firmware (e.g. UEFI without OVMF)"),
+    ROW("guest-drivers", W, "compat", 0.5, B, "the guest may lack drivers the destination's devices need (virtio, integration services, VMware tools)"),
 };
 /* clang-format on */
 

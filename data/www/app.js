@@ -49,12 +49,28 @@ function setProgress(cell, job) {
   }
 }
 
+// a job's schedule: in a row while its switchover is to come (as `vmshift
+// jobs`), on the job's page always
+function setSchedule(node, job) {
+  const sch = node.querySelector(".schedule");
+  const sc = job.switchover;
+  if (!sch || !sc) return;
+  if (sch.dataset.in === "page") {
+    sch.textContent = sc.text || "";
+    sch.dataset.state = sc.state;
+  } else {
+    const toCome = sc.state === "waiting" || sc.state === "scheduled";
+    sch.textContent = toCome && sc.text ? ", " + sc.text : "";
+  }
+}
+
 function setState(node, job) {
   node.className = node.className.replace(/\bstate-\S+/g, "").trim() + " state-" + job.state;
   const badge = node.querySelector(".state .badge");
   if (badge) badge.textContent = job.state;
   const phase = node.querySelector(".phase");
   if (phase) phase.textContent = job.phase;
+  setSchedule(node, job);
   const loc = node.querySelector(".location");
   if (loc) loc.textContent = locationOf(job);
   setProgress(node.querySelector(".progress"), job);
@@ -79,7 +95,10 @@ function newRow(job) {
   const st = el("td", { class: "state" });
   st.appendChild(el("span", { class: "badge" }, job.state));
   tr.appendChild(st);
-  tr.appendChild(el("td", { class: "phase" }, job.phase));
+  const ph = el("td", { class: "phase-cell" });
+  ph.appendChild(el("span", { class: "phase" }, job.phase));
+  ph.appendChild(el("span", { class: "schedule", "data-in": "row" }));
+  tr.appendChild(ph);
   const pc = el("td", { class: "progress" });
   pc.appendChild(el("progress", { max: "100" }));
   pc.appendChild(document.createTextNode(" "));
@@ -89,6 +108,7 @@ function newRow(job) {
   tr.appendChild(el("td", {}, t ? localTime(t) : ""));
   tr.appendChild(el("td", { class: "location" }, locationOf(job)));
   setProgress(pc, job);
+  setSchedule(tr, job);
   return tr;
 }
 

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "kvm-lv.h"
 
 /* rolled back: the job's files on @dst go (and the directories it made
@@ -229,6 +231,63 @@ lv_repair_live(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, gboole
     return FALSE;
 }
 
+/*
+ * repair of an interrupted storage move on one host (kind storage): the
+ * block copies are transient jobs of the VM's libvirtd. Disks still on
+ * their old files: their copies are aborted without a pivot and the new
+ * files removed (rolled back). Every disk on its new file: the pivot
+ * happened (resumed). A mix is left alone.
+ */
+static gboolean
+lv_repair_storage(VmshiftJob *job, const char *vm, LvHost *h, GError **error)
+{
+    g_autofree char *nf = vmshift_job_get_saved(job, "new-files");
+    g_autoptr(virDomain) d = virDomainLookupByName(h->conn, vm);
+    if (!d) {
+        lv_error(error, VMSHIFT_ERROR_NOT_FOUND, "VM %s: looking it up on host %s", vm, h->name);
+        return FALSE;
+    }
+    g_auto(GStrv) files = g_strsplit(nf ? nf : "", ";", -1);
+    guint n = 0, on_new = 0;
+    for (guint i = 0; files[i]; i++) {
+        char *eq = strchr(files[i], '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        g_autofree char *now = lv_disk_source(d, files[i], FALSE);
+        n++;
+        on_new += !g_strcmp0(now, eq + 1);
+        *eq = '=';
+    }
+    if (on_new && on_new < n) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s: %u of %u disks run on their new files: nothing changed, "
+                    "check its disks by hand",
+                    vm, on_new, n);
+        return FALSE;
+    }
+    if (n && on_new == n) {
+        vmshift_job_set_location(job, h->name, "running");
+        vmshift_job_set_result(job, "repair", "resumed");
+        return vmshift_job_save(job, "stage", "done", error);
+    }
+    for (guint i = 0; files[i]; i++) {
+        char *eq = strchr(files[i], '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        virDomainBlockJobInfo ji;
+        virDomainBlockJobAbort(d, files[i], 0);
+        for (int k = 0; k < 100 && virDomainGetBlockJobInfo(d, files[i], &ji, 0) == 1; k++)
+            g_usleep(100000);
+        if (g_unlink(eq + 1) == 0)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed the partial copy %s", eq + 1);
+    }
+    vmshift_job_set_location(job, h->name, "running (storage unchanged)");
+    vmshift_job_set_result(job, "repair", n ? "rolled-back" : "nothing-to-do");
+    return vmshift_job_save(job, "stage", "rolled-back", error);
+}
+
 gboolean
 kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
 {
@@ -236,6 +295,10 @@ kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error)
     g_autofree char *srcn = vmshift_job_get_saved(job, "src-host");
     g_autofree char *dstn = vmshift_job_get_saved(job, "dst-host");
     g_autofree char *kind = vmshift_job_get_saved(job, "kind");
+    if (vm && srcn && !g_strcmp0(kind, "storage")) {
+        LvHost *h = lv_find_host(b, srcn, error);
+        return h && lv_repair_storage(job, vm, h, error);
+    }
     if (!vm || !srcn || !dstn) {
         vmshift_job_set_result(job, "repair", "nothing-to-do");
         return TRUE;

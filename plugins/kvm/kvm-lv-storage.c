@@ -190,6 +190,7 @@ lv_copies_pivot(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr 
 static void
 lv_copies_abort(VmshiftJob *job, virDomainPtr d, LvHost *h, GPtrArray *copies)
 {
+    gboolean unknown = FALSE;
     for (guint i = 0; i < copies->len; i++) {
         LvMove *c = copies->pdata[i];
         if (!c->started || c->pivoted)
@@ -201,7 +202,22 @@ lv_copies_abort(VmshiftJob *job, virDomainPtr d, LvHost *h, GPtrArray *copies)
                 break;
             g_usleep(100000);
         }
+        /* a pivot whose reply was lost may have happened: the new file
+         * goes only when libvirt shows the disk on another one */
+        g_autofree char *now = lv_disk_source(d, c->dev, FALSE);
+        if (now == NULL || !g_strcmp0(now, c->dst_path)) {
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING,
+                            "disk %s may run on %s (libvirt did not say): kept; "
+                            "'vmshift job repair' decides",
+                            c->dev, c->dst_path);
+            unknown = TRUE;
+            continue;
+        }
         g_unlink(c->dst_path);
+    }
+    if (unknown) {
+        vmshift_job_set_location(job, h->name, "unknown: the disks' files were not confirmed");
+        return;
     }
     vmshift_job_set_location(job, h->name, "running (storage unchanged)");
     lv_save_rolled_back(job);

@@ -103,10 +103,13 @@ claim_skeleton_check_stops() {
     check "skeleton check-stops: --cold on a running VM: check's error stops migrate; app2 still on alpha, running" \
         sh -c "[ $rc -ne 0 ] && grep -q 'check running:' '$T/out' '$T/err' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = running ]"
 }
-claim_skeleton_no_cross_backend() {
+claim_skeleton_cross_backend() {
+    sed -i '/^\[vm app2\]/,/^\[/s/^power=running/power=stopped/' "$SK/demo.state"
+    mkdir -p "$SK/demo.state.data/srv/vms/app2"
+    head -c 1048576 /dev/urandom >"$SK/demo.state.data/srv/vms/app2/disk0.img"
     SV migrate app2 --to other:gamma; rc=$?
-    check "skeleton no-cross-backend: --to a host of backend other: refused in one line; app2 still on alpha" \
-        sh -c "[ $rc -ne 0 ] && [ \"\$(wc -l <'$T/err')\" -eq 1 ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ] && ! grep -q 'app2' '$SK/other.state'"
+    check "skeleton cross-backend: app2 --to other:gamma: defined at other on gamma, its disk's sha256sum the source's; the source app2 still on alpha, off" \
+        sh -c "[ $rc -eq 0 ] && grep -q '^\[vm app2\]' '$SK/other.state' && [ \"\$(sha256sum <'$SK/demo.state.data/srv/vms/app2/disk0.img')\" = \"\$(sha256sum <'$SK/other.state.data/srv/vms/app2/disk0.img')\" ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = stopped ]"
 }
 claim_skeleton_acl_unsupported_unsupported() {
     SV acl recreate app2; rc=$?

@@ -6,7 +6,8 @@
 # updating, the job's page, the hosts rated for a VM, a bulk plan by wave,
 # a cross-site post that must start nothing, a read token. Every move is
 # checked in the skeleton peer's state file, the ratings against `vmshift
-# rate`. Screenshots of each view: tests/daemon/web-*.png in the build dir.
+# rate`; a migration waiting for its scheduled switchover shows so in the
+# list and on its page. Screenshots of each view: tests/daemon/web-*.png in the build dir.
 set -u
 . "${VMSHIFT_SRCDIR:-.}/tests/daemon/lib.sh"
 JSON=$B/tests/host/json-check
@@ -15,7 +16,7 @@ CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedr
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip_all "chromium not installed"
 command -v openssl >/dev/null || skip_all "openssl not installed"
 
-echo "1..22"
+echo "1..26"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 U=https://127.0.0.1:$PORT
@@ -63,6 +64,19 @@ if grep -q "data-host=\"demo:$h0\"><td>demo:$h0</td><td><span class=\"stars\" ro
     ok "GET /hosts?vm=demo:web1 without JavaScript: $h0 first with $s0 stars, as vmshift rate"
 else notok "server-rendered ratings ($h0 $s0)" "$(grep -o '<table id="ratings".*' "$T/hosts.html" | head -c 400)"; fi
 
+# a migration whose switchover waits an hour (the slow backend does not copy
+# ahead: the move starts then); its schedule shows in the list and its page
+AT=$(date -d '+1 hour' +%Y-%m-%dT%H:%M)
+SCHED=$(api -X POST -H 'Content-Type: application/json' \
+    -d "{\"vm\": \"slow:big1\", \"to\": \"beta\", \"switchover_at\": \"$AT\"}" http://x/api/v1/jobs | "$JSON" id)
+i=0; while [ $i -lt 100 ] && ! V --json job show "$SCHED" 2>/dev/null | grep -q '"state":"waiting"'; do sleep 0.1; i=$((i + 1)); done
+curl -sS --max-time 30 -k -H "Authorization: Bearer $READ" "$U/" >"$T/page2.html"
+when=$(V --json job show "$SCHED" | "$JSON" switchover.at_text)
+if [ -n "$when" ] && grep "<tr id=\"job-$SCHED\"" "$T/page2.html" \
+        | grep -qF "<span class=\"schedule\" data-in=\"row\">, waiting for switchover at $when</span>"; then
+    ok "GET / without JavaScript: job $SCHED says it is waiting for switchover at $when"
+else notok "the scheduled job's row ($SCHED, '$when')" "$(grep "<tr id=\"job-$SCHED\"" "$T/page2.html" | head -c 600)"; fi
+
 # ---- the browser -----------------------------------------------------------------
 WDPORT=$(free_port)
 "$CHROMEDRIVER" --port="$WDPORT" >"$T/wd.log" 2>&1 &
@@ -71,14 +85,14 @@ i=0; while [ $i -lt 100 ] && ! curl -s "http://127.0.0.1:$WDPORT/status" 2>/dev/
 SHOTS=$B/tests/daemon
 mkdir -p "$SHOTS"
 rm -f "$SHOTS"/web-*.png
-python3 "$S/tests/daemon/webdriver.py" "http://127.0.0.1:$WDPORT" "$U" "$ADMIN" "$READ" "$SHOTS" >"$T/wd.out" 2>&1
+python3 "$S/tests/daemon/webdriver.py" "http://127.0.0.1:$WDPORT" "$U" "$ADMIN" "$READ" "$SHOTS" "$SCHED" "$when" >"$T/wd.out" 2>&1
 while read -r verdict rest; do
     case $verdict in PASS) ok "browser: $rest";; FAIL) notok "browser: $rest";; esac
 done <<EOS
 $(grep -E '^(PASS|FAIL) ' "$T/wd.out")
 EOS
 nbrowser=$(grep -cE '^(PASS|FAIL) ' "$T/wd.out")
-[ "$nbrowser" -eq 13 ] || { notok "the browser run ended early ($nbrowser of 13 checks)" "$(tail -5 "$T/wd.out")"; while [ $n -lt 16 ]; do notok "(not reached)"; done; }
+[ "$nbrowser" -eq 15 ] || { notok "the browser run ended early ($nbrowser of 15 checks)" "$(tail -5 "$T/wd.out")"; while [ $n -lt 19 ]; do notok "(not reached)"; done; }
 
 # what the page did, from the peer's and the command's own view
 job=$(sed -n 's/^JOB //p' "$T/wd.out")
@@ -104,5 +118,13 @@ while read -r tag host stars nf; do
 done <"$T/wd.out"
 [ $bad -eq 0 ] && grep -q '^RATING ' "$T/wd.out" && ok "the stars the browser showed are vmshift rate's" || notok "stars differ from vmshift rate ($bad)" "$(grep RATING "$T/wd.out")"
 missing=
-for v in jobs job hosts bulk; do [ -s "$SHOTS/web-$v.png" ] || missing="$missing $v"; done
-[ -z "$missing" ] && ok "screenshots: web-jobs.png, web-job.png, web-hosts.png, web-bulk.png" || notok "screenshots missing:$missing"
+for v in jobs job hosts bulk schedule; do [ -s "$SHOTS/web-$v.png" ] || missing="$missing $v"; done
+[ -z "$missing" ] && ok "screenshots: web-jobs.png, web-job.png, web-hosts.png, web-bulk.png, web-schedule.png" || notok "screenshots missing:$missing"
+# the scheduled job, cancelled while it waits: the schedule says so on its page
+api -X POST -H 'Content-Type: application/json' -d '{}' "http://x/api/v1/jobs/$SCHED/cancel" >/dev/null
+st=$(wait_job "$SCHED" 30)
+curl -sS --max-time 30 -k -H "Authorization: Bearer $READ" "$U/jobs/$SCHED" >"$T/sched.html"
+if [ "$st" = cancelled ] && [ "$(peer_host slow big1)" = alpha ] \
+        && grep -qF "<span class=\"schedule\" data-in=\"page\" data-state=\"cancelled\">switchover at $when: cancelled</span>" "$T/sched.html"; then
+    ok "job $SCHED cancelled while waiting: big1 stays on alpha, its page says the switchover was cancelled"
+else notok "cancel of the scheduled job $SCHED: $st, big1 on $(peer_host slow big1)" "$(grep -o '<dt>Switchover.\{0,300\}' "$T/sched.html")"; fi

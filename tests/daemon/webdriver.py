@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """vmshiftd's web view in a real headless Chromium, through WebDriver (#17).
 
-Usage: webdriver.py WEBDRIVER_URL DAEMON_URL ADMIN_TOKEN READ_TOKEN SHOTS_DIR
+Usage: webdriver.py WEBDRIVER_URL DAEMON_URL ADMIN_TOKEN READ_TOKEN SHOTS_DIR SCHEDULED_JOB AT
 
 Talks plain WebDriver (W3C, JSON over HTTP) to chromedriver on loopback
 with urllib: no client library. Signs in with a token, starts a migration
@@ -10,7 +10,8 @@ every progress value the page showed on the way (the page is not reloaded);
 opens the job's page (phases, log), the hosts page for a VM (its star
 ratings and factors), the bulk page (a plan of two waves, run from the
 page); then, from another site, posts a job to the API as a form would;
-then signs in with a read token. Writes a PNG of each view into SHOTS_DIR.
+then signs in with a read token. SCHEDULED_JOB waits for its switchover at
+AT: its row and its page must say so. Writes a PNG of each view into SHOTS_DIR.
 
 Prints "PASS what" / "FAIL what: why" lines, and "JOB id", "RATING host
 stars", "BULK id" lines for tests/daemon/web.sh to check against the
@@ -96,7 +97,7 @@ class WebDriver:
 
 
 def main():
-    wd_url, base, admin, read, shots = sys.argv[1:6]
+    wd_url, base, admin, read, shots, sched, at = sys.argv[1:8]
     failures = 0
 
     def check(what, ok, why=""):
@@ -119,6 +120,22 @@ def main():
         ready = wd.wait("return document.querySelector('#start-button') !== null")
         check("an admin token signs in; the jobs page has the start form",
               ready and wd.current().rstrip("/") == base, wd.current())
+
+        # ---- a job waiting for its scheduled switchover ---------------------------
+        want = "waiting for switchover at " + at
+        text = wd.js("const r = document.getElementById('job-' + arguments[0]);"
+                     "return r ? r.querySelector('.phase-cell').textContent : null;", sched)
+        check("job %s's row: %s" % (sched, text), text and text.endswith(", " + want), str(text))
+        wd.go("%s/jobs/%s" % (base, sched))
+        page = wd.wait("const s = document.querySelector('#job .schedule');"
+                       "return s ? [s.textContent, s.dataset.state,"
+                       " s.parentNode.textContent] : null;", 10)
+        check("job %s's page: Switchover %s" % (sched, page and page[2]),
+              page and page[0] == want and page[1] == "waiting" and "(start-at)" in page[2],
+              str(page))
+        wd.shot(os.path.join(shots, "web-schedule.png"))
+        wd.go(base + "/")
+        wd.wait("return document.querySelector('#start-button') !== null")
 
         # ---- start a migration and follow it -------------------------------------
         wd.js("window.__sameDocument = 42;")

@@ -14,7 +14,11 @@
 #  - vmshift processes starting at once on a new state directory all get
 #    the same, complete journal (one saw a 0-byte file and refused it);
 #  - Hyper-V simulator: a sample of 16 cases; every column 0, ACLs
-#    included (the "Virtual Machines" folder's grant was the matrix's find).
+#    included (the "Virtual Machines" folder's grant was the matrix's find);
+#  - ESX on the vSphere simulator (20 cases, checked with vcsim-check: one
+#    registration, host, datastores, power, the VM's permissions) and KVM
+#    over two real libvirtd (6 cases, checked with virsh and qemu-io; skipped
+#    under ASan like the other libvirt suites).
 # TAP; the plan comes last.
 set -u
 B=${VMSHIFT_BUILDDIR:-.}
@@ -83,4 +87,29 @@ else
     echo "ok $((n = n + 1)) # SKIP hyperv plugin not built"
     echo "ok $((n = n + 1)) # SKIP hyperv plugin not built"
 fi
+
+# ---- ESX (the vSphere simulator) and KVM over libvirt: samples ---------------------------
+# sample BACKEND COUNT SEED WHAT: a sample of bench/faults on BACKEND; TAP lines
+sample() {
+    python3 "$FAULTS" -b "$1" -n "$2" --seed "$3" >"$T/$1" 2>&1; rc=$?
+    if skip=$(sed -n "s/^# $1: skipped: //p" "$T/$1") && [ -n "$skip" ]; then
+        echo "ok $((n = n + 1)) # SKIP $skip"
+        echo "ok $((n = n + 1)) # SKIP $skip"
+        return
+    fi
+    set -- "$1" "$2" "$4" $(row "$1" "$T/$1")
+    if [ "${4:-}" = "$2" ] && [ "$5 $6 $7 $8 $9 ${10}" = "0 0 0 0 0 0" ] && [ $rc -eq 0 ]; then
+        ok "$1: $2 faults ($3), none lost, twice, misplaced, without ACLs, half moved or left over"
+    elif [ "$1" = libvirt ] && [ "$5 $6 $7 $8 $9 ${10}" = "0 0 1 0 0 0" ] \
+        && grep -q "^# libvirt: live/cut@transfer[^ ]*: job [0-9]*: location: before repair" "$T/$1"; then
+        # known, open: after vmshift's libvirt connection is cut in a live
+        # move, job show names the destination until the repair
+        n=$((n + 1)); echo "not ok $n - $1: $2 faults: location before repair after a cut connection # TODO open bug"
+    else notok "$1 matrix (exit $rc)" "$T/$1"; fi
+    grep -q "job states before repair: .*interrupted [1-9]" "$T/$1" \
+        && ok "$1: the faults struck (jobs interrupted before the repairs)" \
+        || notok "$1: no fault struck" "$T/$1"
+}
+sample esx 20 5 "kills, HTTP and SOAP faults, lost and cut replies, task failures, cancel"
+sample libvirt 6 5 "kills, destination QEMU killed, connections cut, cancel"
 echo "1..$n"

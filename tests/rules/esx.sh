@@ -101,11 +101,34 @@ ctl "vm?name=DC0_H0_VM1&power=on"
 ctl "vm?name=$VM&consolidation-needed=true"
 scenario "disks need consolidation" needs-consolidation warning 1 $VM --to DC0_C0_H1
 ctl "vm?name=$VM&consolidation-needed=false"
+# every MiB of DC0_C0_H1's memory in use, then its hardware summary gone
+mem=$(V --json hosts 2>/dev/null | python3 -c 'import sys, json
+print([h for h in json.load(sys.stdin)["hosts"] if h["name"] == "DC0_C0_H1"][0]["memory_total"] // 1048576)')
+ctl "host?name=DC0_C0_H1&memory-used-mb=${mem:-0}"
+scenario "no free memory on the destination" no-memory error 1 $VM --to DC0_C0_H1
+ctl "host?name=DC0_C0_H1&memory-used-mb=0&hardware=unset"
+scenario "the destination's memory not reported" memory-unknown warning 1 $VM --to DC0_C0_H1
+ctl "host?name=DC0_C0_H1&hardware=set"
+V --json check $VM --to DC0_C0_H1 >"$T/out" 2>&1
+if [ "$(count "$T/out" memory-unknown)$(count "$T/out" no-memory)" = "0 0 " ]; then
+    ok "the host's memory back: neither memory-unknown nor no-memory"
+else notok "memory findings after the host's memory is back" "$(cat "$T/out")"; fi
 scenario "mapping to a network that does not exist" network-missing error 1 $VM --to DC0_C0_H1 --network 4000=NoSuchNet
 scenario "no such NIC" nic-not-found error 1 $VM --to DC0_C0_H1 --network 9999=DC0_DVPG0
 scenario "no such disk" disk-not-found error 1 $VM --to DC0_C0_H1 --disk-path 9999='[LocalDS_1]'
 ctl "datastore?name=LocalDS_1&free=1000"
 scenario "datastore full" no-space error 1 $VM --to DC0_C0_H1 --path '[LocalDS_1]'
+# room for the VM's disks plus 1 MiB: less than the 5 % the rule wants left
+need=$(V --json vms 2>/dev/null | python3 -c 'import sys, json
+vms = json.load(sys.stdin)["vms"]; v = [x for x in vms if x["name"] == sys.argv[1]][0]
+print(sum(d["capacity"] for d in v["disks"]))' "$VM")
+ctl "datastore?name=LocalDS_1&free=$((${need:-0} + 1048576))"
+scenario "datastore nearly full afterwards" low-space warning 1 $VM --to DC0_C0_H1 --path '[LocalDS_1]'
+# no-destination cannot reach the plugin: the host refuses such a spec first
+V check "$VM" >"$T/out" 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -q "give exactly one of --to HOST and --to-group G" "$T/out"; then
+    ok "a check with neither --to nor --path is a usage error (exit 2) before any check"
+else notok "check with no destination: rc $rc" "$(cat "$T/out")"; fi
 ctl "datastore?name=LocalDS_2&accessible=false"
 scenario "datastore inaccessible: free space unknown" space-unknown warning 1 $VM --to DC0_C0_H1 --path '[LocalDS_2]'
 ctl "datastore?name=LocalDS_2&accessible=true"
@@ -128,6 +151,18 @@ scenario "a disk mapped by its file name" disk-mapped info 0 $VM --to DC0_C0_H1 
 # a NIC named by its MAC address (the VM's first NIC as vSphere lists it)
 nmac=$(V --json vm show $VM | python3 -c 'import sys, json; print(json.load(sys.stdin)["nics"][0]["mac"])')
 scenario "a NIC mapped by its MAC address" nic-mapped info 0 $VM --to DC0_C0_H1 --network "$nmac=DC0_DVPG0"
+
+# a snapshot (taken through the vSphere API), then its removal running
+sim snapshot "$VM" pre-patch >/dev/null || echo "# taking a snapshot failed"
+scenario "a snapshot moves with the storage" snapshots-present warning 1 $VM --to DC0_C0_H1 --path '[LocalDS_1]'
+ctl "task?method=RemoveSnapshot_Task&step-ms=200"
+sim remove-snapshot "$VM" pre-patch >/dev/null || echo "# removing the snapshot failed"
+scenario "a snapshot being removed (a merge)" merge-in-progress error 1 $VM --to DC0_C0_H1
+i=0
+while sim tasks "$VM" 2>/dev/null | grep -q 'VirtualMachineSnapshot.remove running' && [ $i -lt 600 ]; do
+    sleep 0.2; i=$((i + 1))
+done
+ctl reset
 
 # rate: a host no backend has (host-not-found), the same simulator again
 # as backend esx2 (other-backend)

@@ -16,13 +16,26 @@ mkdir -p "$KT/c/images" "$KT/state" "$KT/b/tiny" "$KT/b/small"
 printf '[network lan]\nnetdev=user\n' >"$KT/a/networks.conf"
 cp "$KT/a/networks.conf" "$KT/b/networks.conf"
 printf '[host]\nqemu=/nonexistent/qemu-system-x86_64\n' >"$KT/c/host.conf"
+# hostF: an older QEMU installed (a real QEMU that says it is 2.12);
+# hostG: runs its guests with KVM, hostA with TCG
+mkdir -p "$KT/f" "$KT/g"
+cat >"$KT/f/qemu-2.12" <<'EOQ'
+#!/bin/sh
+[ "$1" = --version ] && { echo "QEMU emulator version 2.12.0"; exit 0; }
+exec qemu-system-x86_64 "$@"
+EOQ
+chmod 755 "$KT/f/qemu-2.12"
+printf '[host]\nqemu=%s\n' "$KT/f/qemu-2.12" >"$KT/f/host.conf"
+printf '[host]\naccel=kvm\n' >"$KT/g/host.conf"
+cp "$KT/a/networks.conf" "$KT/f/networks.conf"
+cp "$KT/a/networks.conf" "$KT/g/networks.conf"
 cat >"$KT/vmshift.conf" <<EOC
 [vmshift]
 state-dir=$KT/state
 
 [backend kvm]
 plugin=kvm
-hosts=hostA=$KT/a, hostB=$KT/b, hostC=$KT/c, hostD=ssh://nobody@127.0.0.1:1$KT/d
+hosts=hostA=$KT/a, hostB=$KT/b, hostC=$KT/c, hostD=ssh://nobody@127.0.0.1:1$KT/d, hostF=$KT/f, hostG=$KT/g
 EOC
 V() { timeout "${V_TIMEOUT:-120}" "$VMSHIFT" --config "$KT/vmshift.conf" \
           --plugin-dir "$VMSHIFT_BUILDDIR/plugins/kvm/.libs" "$@"; }
@@ -50,6 +63,9 @@ qemu-img create -q -f qcow2 "$KT/a/images/held1.qcow2" 16M
 define_vm "$KT/a" held1 "" "[disk vda]
 path=$KT/a/images/held1.qcow2
 format=qcow2"
+# pass1: stopped, CPU model 'host' (the CPU of whichever host runs it)
+define_vm "$KT/a" pass1 ""
+sed -i 's/^\[vm\]$/[vm]\ncpu=host/' "$KT/a/vms/pass1/vm.conf"
 check "web1 boots on hostA" wait_console "$KT/a" web1 HEARTBEAT 90
 
 # count JSON CODE: how often CODE is among the findings, and its severities
@@ -109,6 +125,8 @@ scenario "--transfer san with --path" transfer-conflict error 1 web1 --to hostB 
 scenario "disk gone: size unknown, not 0" disk-size-unknown warning 1 lost1 --to hostB --cold --path "$KT/b/small"
 scenario "disk gone: the destination does not reach it" disk-unreachable error 1 lost1 --to hostB --cold
 scenario "CPU model the destination's QEMU lacks" cpu-incompatible error 1 lost1 --to hostB --cold
+scenario "the destination's QEMU is older" hypervisor-older warning 1 web1 --to hostF
+scenario "CPU model 'host' from a TCG host to a KVM host" cpu-passthrough warning 1 pass1 --to hostG --cold
 scenario "an --option the plugin does not know" check-failed error 1 web1 --to hostB --option nosuch=1
 qemu-io -f qcow2 -c "sleep 600000" "$KT/a/images/held1.qcow2" >/dev/null 2>&1 &
 held=$!

@@ -180,7 +180,7 @@ test_build_errors(Fixture *f, gconstpointer data)
     } cases[] = {
         { "nope", "h2", NULL, NULL, VMSHIFT_ERROR_NOT_FOUND, "nope" },
         { "v1", "b:h2", NULL, NULL, VMSHIFT_ERROR_NOT_SUPPORTED,
-          "moving between backends is not supported" },
+          "does not support moves to/from other backends" },
         { "v1", "h2", "nfs", NULL, VMSHIFT_ERROR_INVALID_ARGUMENT,
           "--transfer must be auto, san or network, not 'nfs'" },
         { "v1", "h2", NULL, (char *)"vda", VMSHIFT_ERROR_INVALID_ARGUMENT,

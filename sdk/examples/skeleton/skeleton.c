@@ -61,25 +61,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <vmshift/vmshift.h>
-
-#define SKELETON_VERSION "1.0.0"
-#define GiB (G_GUINT64_CONSTANT(1) << 30)
-
-/* The plugin's handle: everything a backend instance needs. */
-struct _VmshiftBackend {
-    char *name;       /* the backend's name, for messages */
-    char *state_file; /* our stand-in for a hypervisor's API */
-    char **hosts;
-    gint64 transfer_seconds;
-    gint64 switchover_reply_seconds;
-    char *shared_path; /* NULL: every volume is local to its host */
-};
-typedef struct _VmshiftBackend SkeletonBackend;
+#include "skeleton.h"
 
 /* ---- the stand-in hypervisor: a key file guarded by flock() ------------ */
 
-static GKeyFile *
+GKeyFile *
 state_load(SkeletonBackend *b, int *lock_fd, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -105,7 +91,7 @@ state_load(SkeletonBackend *b, int *lock_fd, GError **error)
     return g_steal_pointer(&kf);
 }
 
-static gboolean
+gboolean
 state_save(SkeletonBackend *b, GKeyFile *kf, GError **error)
 {
     GError *local = NULL;
@@ -121,20 +107,20 @@ state_save(SkeletonBackend *b, GKeyFile *kf, GError **error)
     return TRUE;
 }
 
-static void
+void
 state_unlock(int lock_fd)
 {
     if (lock_fd >= 0)
         close(lock_fd); /* releases the flock */
 }
 
-static char *
+char *
 vm_group(const char *vm)
 {
     return g_strconcat("vm ", vm, NULL);
 }
 
-static gboolean
+gboolean
 host_known(SkeletonBackend *b, const char *host)
 {
     return host && g_strv_contains((const char *const *)b->hosts, host);
@@ -163,6 +149,7 @@ skeleton_open(const VmshiftConfig *config, guint32 flags, GError **error)
                                    &b->switchover_reply_seconds, error))
         goto fail;
     b->shared_path = vmshift_config_get_string(config, "shared-path", NULL);
+    b->import_format = vmshift_config_get_string(config, "import-format", "raw");
     b->state_file = vmshift_config_get_string(config, "state-file", NULL);
     if (!b->state_file) {
         const char *dir = vmshift_config_get_state_dir(config);
@@ -174,6 +161,9 @@ skeleton_open(const VmshiftConfig *config, guint32 flags, GError **error)
         }
         b->state_file = g_build_filename(dir, "skeleton.state", NULL);
     }
+    b->data_dir = vmshift_config_get_string(config, "data-dir", NULL);
+    if (!b->data_dir)
+        b->data_dir = g_strconcat(b->state_file, ".data", NULL);
 
     /* First run: create the "hypervisor" with the configured VMs. */
     if (!g_file_test(b->state_file, G_FILE_TEST_EXISTS)) {
@@ -221,6 +211,8 @@ skeleton_close(VmshiftBackend *b)
     g_free(b->name);
     g_free(b->state_file);
     g_free(b->shared_path);
+    g_free(b->data_dir);
+    g_free(b->import_format);
     g_strfreev(b->hosts);
     g_free(b);
 }
@@ -297,39 +289,85 @@ skeleton_list_hosts(VmshiftBackend *b, guint32 flags, GError **error)
     return hosts;
 }
 
-static VmshiftVm *
+/* Disk @id of the VM of @group: its place, format, size, bus and boot
+ * order (`disks=` lists a VM's disks, disk0 alone when absent; an imported
+ * VM has `size-ID=`, `format-ID=` and `bus-ID=` for each). */
+static VmshiftDisk *
+disk_from_state(GKeyFile *kf, const char *group, const VmshiftVm *vm, const char *id, guint index)
+{
+    g_autofree char *disk_dir = g_key_file_get_string(kf, group, "disk-dir", NULL);
+    g_autofree char *size_key = g_strconcat("size-", id, NULL);
+    g_autofree char *format_key = g_strconcat("format-", id, NULL);
+    g_autofree char *bus_key = g_strconcat("bus-", id, NULL);
+    VmshiftDisk *disk = vmshift_disk_new();
+    gboolean known;
+
+    disk->id = g_strdup(id);
+    disk->path = g_strdup_printf("%s/%s.img", disk_dir ? disk_dir : vm->config_path, id);
+    disk->format = g_key_file_get_string(kf, group, format_key, NULL);
+    if (!disk->format)
+        disk->format = g_strdup("raw");
+    /* a size the backend cannot tell is reported as unknown, not as 0 */
+    disk->capacity = g_key_file_has_key(kf, group, size_key, NULL)
+                         ? state_bytes(kf, group, size_key, 0, &known)
+                         : state_bytes(kf, group, "disk-size", 10 * GiB, &known);
+    disk->size_known = known ? VMSHIFT_DISK_CAPACITY_KNOWN : 0;
+    if (!known)
+        disk->capacity = 0;
+    disk->bus = g_key_file_get_string(kf, group, bus_key, NULL);
+    disk->boot_order = index + 1;
+    return disk;
+}
+
+/* NIC @id: `nics=` lists an imported VM's NICs with `network-ID=` and
+ * `mac-ID=`; without it the VM has net0 on `network=` (lan). */
+static VmshiftNic *
+nic_from_state(GKeyFile *kf, const char *group, const char *id, gboolean listed)
+{
+    g_autofree char *net_key = g_strconcat("network-", id, NULL);
+    g_autofree char *mac_key = g_strconcat("mac-", id, NULL);
+    VmshiftNic *nic = vmshift_nic_new();
+
+    nic->id = g_strdup(id);
+    nic->network = g_key_file_get_string(kf, group, listed ? net_key : "network", NULL);
+    if (!nic->network)
+        nic->network = g_strdup("lan");
+    nic->mac = g_key_file_get_string(kf, group, mac_key, NULL);
+    nic->model = g_key_file_get_string(kf, group, "nic-model", NULL);
+    return nic;
+}
+
+VmshiftVm *
 vm_from_state(GKeyFile *kf, const char *name)
 {
     g_autofree char *group = vm_group(name);
     g_autofree char *power = g_key_file_get_string(kf, group, "power", NULL);
     g_autofree char *path = g_key_file_get_string(kf, group, "path", NULL);
-    g_autofree char *disk_dir = g_key_file_get_string(kf, group, "disk-dir", NULL);
-    g_autofree char *network = g_key_file_get_string(kf, group, "network", NULL);
+    g_autofree char *firmware = g_key_file_get_string(kf, group, "firmware", NULL);
+    g_auto(GStrv) disks = g_key_file_get_string_list(kf, group, "disks", NULL, NULL);
+    g_auto(GStrv) nics = g_key_file_get_string_list(kf, group, "nics", NULL, NULL);
+    static const char *const one_disk[] = { "disk0", NULL }, *const one_nic[] = { "net0", NULL };
+    const char *const *dl = disks ? (const char *const *)disks : one_disk;
+    const char *const *nl = nics ? (const char *const *)nics : one_nic;
     VmshiftVm *vm = vmshift_vm_new();
-    VmshiftDisk *disk = vmshift_disk_new();
-    VmshiftNic *nic = vmshift_nic_new();
-    gboolean known;
+    gint64 vcpus = g_key_file_get_int64(kf, group, "vcpus", NULL);
 
     vm->id = g_strdup(name);
     vm->name = g_strdup(name);
     vm->host = g_key_file_get_string(kf, group, "host", NULL);
     vm->power_state = g_strcmp0(power, "stopped") == 0 ? VMSHIFT_POWER_STOPPED
                                                        : VMSHIFT_POWER_RUNNING;
-    vm->vcpus = 2;
+    vm->vcpus = vcpus > 0 ? (guint32)vcpus : 2;
     vm->memory = g_key_file_get_uint64(kf, group, "memory", NULL);
     vm->config_path = g_build_filename(path ? path : "/srv/vms", name, NULL);
-    disk->id = g_strdup("disk0");
-    disk->path = g_strdup_printf("%s/disk0.img", disk_dir ? disk_dir : vm->config_path);
-    disk->format = g_strdup("raw");
-    /* a size the backend cannot tell is reported as unknown, not as 0 */
-    disk->capacity = state_bytes(kf, group, "disk-size", 10 * GiB, &known);
-    disk->size_known = known ? VMSHIFT_DISK_CAPACITY_KNOWN : 0;
-    if (!known)
-        disk->capacity = 0;
-    g_ptr_array_add(vm->disks, disk);
-    nic->id = g_strdup("net0");
-    nic->network = g_strdup(network ? network : "lan");
-    g_ptr_array_add(vm->nics, nic);
+    vm->firmware = !g_strcmp0(firmware, "uefi")   ? VMSHIFT_FIRMWARE_UEFI
+                   : !g_strcmp0(firmware, "bios") ? VMSHIFT_FIRMWARE_BIOS
+                                                  : VMSHIFT_FIRMWARE_UNKNOWN;
+    vm->guest_os = g_key_file_get_string(kf, group, "guest-os", NULL);
+    for (guint i = 0; dl[i]; i++)
+        g_ptr_array_add(vm->disks, disk_from_state(kf, group, vm, dl[i], i));
+    for (guint i = 0; nl[i]; i++)
+        g_ptr_array_add(vm->nics, nic_from_state(kf, group, nl[i], nics != NULL));
     return vm;
 }
 
@@ -560,7 +598,7 @@ hv_ignores(GKeyFile *kf, const char *field)
 
 /* The fault switch of the stand-in hypervisor (see the top of the file):
  * the KIND of the fault armed at @where, one hit consumed, else NULL. */
-static char *
+char *
 hv_fault(SkeletonBackend *b, const char *where)
 {
     g_autoptr(GKeyFile) kf = NULL;
@@ -943,11 +981,25 @@ static const VmshiftBackendOps skeleton_ops = {
     .recreate_acl = NULL, /* not supported: the host says so */
     .repair = skeleton_repair,
     .cleanup = skeleton_cleanup,
+    /* ABI 1.4: moves between backends (skeleton-v2v.c) */
+    .export_vm = skeleton_export_vm,
+    .open_disk = skeleton_open_disk,
+    .check_import = skeleton_check_import,
+    .import_vm = skeleton_import_vm,
+    .remove_vm = skeleton_remove_vm,
+    .start_vm = skeleton_start_vm,
 };
 
 static const char *const skeleton_config_keys[] = {
-    "hosts",       "vms", "state-file", "transfer-seconds", "switchover-reply-seconds",
-    "shared-path", NULL,
+    "hosts",
+    "vms",
+    "state-file",
+    "transfer-seconds",
+    "switchover-reply-seconds",
+    "shared-path",
+    "data-dir",
+    "import-format",
+    NULL,
 };
 
 VMSHIFT_PLUGIN_DEFINE("skeleton", SKELETON_VERSION, "MIT",

@@ -75,6 +75,15 @@ G_BEGIN_DECLS
 #define VMSHIFT_FINDING_DISK_MAPPED "disk-mapped"
 #define VMSHIFT_FINDING_NIC_MAPPED "nic-mapped"
 #define VMSHIFT_FINDING_NOTHING_TO_DO "nothing-to-do"
+/* moves between backends (ABI 1.4): check_import()'s findings */
+#define VMSHIFT_FINDING_NAME_TAKEN "name-taken"
+#define VMSHIFT_FINDING_BUS_REMAPPED "bus-remapped"
+#define VMSHIFT_FINDING_MAC_NOT_KEPT "mac-not-kept"
+#define VMSHIFT_FINDING_FIRMWARE_CHANGED "firmware-changed"
+#define VMSHIFT_FINDING_GUEST_DRIVERS "guest-drivers"
+#define VMSHIFT_FINDING_NIC_MODEL_CHANGED "nic-model-changed"
+#define VMSHIFT_FINDING_FIRMWARE_UNKNOWN "firmware-unknown"
+#define VMSHIFT_FINDING_FIRMWARE_UNSUPPORTED "firmware-unsupported"
 
 /**
  * VmshiftFindingSource:

@@ -46,6 +46,10 @@ func bad(w http.ResponseWriter, code int, format string, args ...interface{}) {
 	http.Error(w, fmt.Sprintf(format, args...), code)
 }
 
+// savedHardware: each host's summary.hardware while /ctl/host?hardware=unset
+// has it dropped (control calls come one at a time).
+var savedHardware = map[string]*types.HostHardwareSummary{}
+
 func controlMux() *http.ServeMux {
 	mux := http.NewServeMux()
 
@@ -147,6 +151,10 @@ func controlMux() *http.ServeMux {
 	})
 
 	// /ctl/host?name=H[&connection=connected|disconnected|notResponding][&maintenance=true|false]
+	//          [&memory-used-mb=N][&hardware=unset|set]
+	// memory-used-mb is the host's summary.quickStats.overallMemoryUsage;
+	// hardware=unset drops summary.hardware, as vCenter reports a host it
+	// has not read since it was added (set puts the host's own back).
 	mux.HandleFunc("/ctl/host", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		e := findEntity("HostSystem", q.Get("name"))
@@ -172,7 +180,32 @@ func controlMux() *http.ServeMux {
 				types.PropertyChange{Name: "runtime.inMaintenanceMode", Val: b},
 				types.PropertyChange{Name: "summary.runtime.inMaintenanceMode", Val: b})
 		}
+		if m := q.Get("memory-used-mb"); m != "" {
+			n, err := strconv.ParseInt(m, 10, 32)
+			if err != nil {
+				bad(w, 400, "bad memory-used-mb=%q", m)
+				return
+			}
+			changes = append(changes,
+				types.PropertyChange{Name: "summary.quickStats.overallMemoryUsage", Val: int32(n)})
+		}
+		hw := q.Get("hardware")
+		if hw != "" && hw != "unset" && hw != "set" {
+			bad(w, 400, "bad hardware=%q", hw)
+			return
+		}
 		update(e, changes...)
+		// a nil summary.hardware cannot go through Map.Update: set it under
+		// the host's lock (the property collector reads it from there)
+		h := e.(*simulator.HostSystem)
+		simulator.Map.WithLock(h, func() {
+			if hw == "unset" && h.Summary.Hardware != nil {
+				savedHardware[h.Self.Value] = h.Summary.Hardware
+				h.Summary.Hardware = nil
+			} else if hw == "set" && savedHardware[h.Self.Value] != nil {
+				h.Summary.Hardware = savedHardware[h.Self.Value]
+			}
+		})
 		ok(w)
 	})
 
