@@ -29,7 +29,7 @@ cleanup() {
     for f in "$T"/kvmb/vms/*/qemu.pid; do
         [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
     done
-    rm -rf "$T"
+    [ -n "${VMSHIFT_KEEP_TMP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -170,23 +170,6 @@ DIMG=$(ls "$T"/kvmb/images/deb*.qcow2 2>/dev/null | head -1)
 cond "the KVM host holds deb's disk as qcow2 (qemu-img info)" \
     '[ -n "$DIMG" ] && qemu-img info -U --output=json "$DIMG" | grep -q "\"format\": \"qcow2\""'
 
-# the destination disk read back with guestfish (its own appliance)
-[ -n "$DIMG" ] && timeout 600 guestfish --ro -a "$DIMG" -i >"$T/gf.out" 2>"$T/gf.err" <<EOF
-cat /etc/initramfs-tools/modules
-echo ---BOOT
-ls /boot
-EOF
-kver=$(sed -n 's/^initrd\.img-\(.*-amd64\)$/\1/p' "$T/gf.out" | head -1)
-[ -n "$kver" ] && timeout 600 guestfish --ro -a "$DIMG" -i \
-    download "/boot/initrd.img-$kver" "$T/dst-initrd" >/dev/null 2>>"$T/gf.err"
-cond "after: virt-v2v added the virtio modules to /etc/initramfs-tools/modules" \
-    'grep -q "added by virt-v2v" "$T/gf.out" && grep -qx virtio_blk "$T/gf.out"'
-cond "after: virt-v2v kept the old initramfs (initrd.img-VERSION.pre-v2v)" \
-    'grep -qx "initrd.img-$kver.pre-v2v" "$T/gf.out"'
-cond "after: the new initramfs holds virtio_blk and virtio_pci" \
-    '[ -s "$T/dst-initrd" ] && initrd_list "$T/dst-initrd" | grep -q "virtio_blk\.ko" &&
-     initrd_list "$T/dst-initrd" | grep -q "virtio_pci\.ko"'
-[ -s "$T/dst-initrd" ] || sed 's/^/# /' "$T/gf.err" | tail -n 10
 # the VM vmshift started at the KVM host: its kernel mounts / from virtio
 found=
 [ $rc -eq 0 ] && for i in $(seq 300); do
@@ -195,7 +178,27 @@ found=
 done
 check "the moved guest boots at the KVM host from its virtio disk (console: vda1 mounted)" \
     [ -n "$found" ]
-[ -n "$found" ] || tail -n 15 "$T"/kvmb/vms/deb/console.log 2>/dev/null | sed 's/^/# /'
+[ -n "$found" ] || tr -cd '[:print:]\n' <"$T/kvmb/vms/deb/console.log" 2>/dev/null | tail -n 15 |
+    sed 's/^/# /'
+# QEMU holds the image's write lock: stop it before reading the disk
+qp=$(cat "$T/kvmb/vms/deb/qemu.pid" 2>/dev/null)
+[ -n "$qp" ] && kill "$qp" 2>/dev/null
+for i in $(seq 50); do [ -n "$qp" ] && kill -0 "$qp" 2>/dev/null || break; sleep 0.2; done
+# the destination disk read back with guestfish (its own appliance)
+[ -n "$DIMG" ] && timeout 600 guestfish --ro -a "$DIMG" -i >"$T/gf.out" 2>"$T/gf.err" <<EOF
+cat /etc/initramfs-tools/modules
+ls /boot
+glob download /boot/initrd.img-*-amd64 $T/dst-initrd
+EOF
+kver=$(sed -n 's/^initrd\.img-\(.*-amd64\)$/\1/p' "$T/gf.out" | head -1)
+cond "after: virt-v2v added the virtio modules to /etc/initramfs-tools/modules" \
+    'grep -q "added by virt-v2v" "$T/gf.out" && grep -qx virtio_blk "$T/gf.out"'
+cond "after: virt-v2v kept the old initramfs (initrd.img-VERSION.pre-v2v)" \
+    'grep -qx "initrd.img-$kver.pre-v2v" "$T/gf.out"'
+cond "after: the new initramfs holds virtio_blk and virtio_pci" \
+    '[ -s "$T/dst-initrd" ] && initrd_list "$T/dst-initrd" | grep -q "virtio_blk\.ko" &&
+     initrd_list "$T/dst-initrd" | grep -q "virtio_pci\.ko"'
+[ -s "$T/dst-initrd" ] || sed 's/^/# /' "$T/gf.err" | tail -n 10
 check "the source disk is unchanged (sha256sum)" [ "$(sum "$DISK")" = "$SRC_SUM" ]
 cond "the staged copies are gone" '[ -z "$(ls -A "$T/state/convert" 2>/dev/null)" ]'
 echo "1..$n"
