@@ -45,3 +45,9 @@ if ENABLE_INTEGRATION
 TESTS += tests/v2v/hyperv.py tests/v2v/hyperv-cross.sh
 endif
 endif
+## --convert-guest on a real Debian image (tests/v2v/convert.sh): the
+## refusals always run; the conversion (minutes) only with VMSHIFT_SLOW_TESTS=1
+if ENABLE_INTEGRATION
+TESTS += tests/v2v/convert.sh
+endif
+EXTRA_DIST += tests/v2v/convert.sh
