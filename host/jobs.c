@@ -523,32 +523,55 @@ results_json(VmshiftJob *job)
     return out;
 }
 
-/* After a switchover the plugin did not report the VM's location from
- * (a lost reply, a failure): the backend is asked now, before the job's
- * end is written. */
+/* An error that leaves the outcome open: the request or its reply was lost
+ * on the way (a cut connection, a timeout, an unreadable reply). */
+static gboolean
+lost_reply(const GError *failure)
+{
+    return failure && failure->domain == VMSHIFT_ERROR
+           && (failure->code == VMSHIFT_ERROR_CONNECTION || failure->code == VMSHIFT_ERROR_TIMEOUT
+               || failure->code == VMSHIFT_ERROR_PROTOCOL);
+}
+
+/* After a switchover the plugin did not report the VM's location from, or
+ * after a failure whose reply was lost: the backend is asked now, before the
+ * job's end is written. When it cannot say, the location becomes unknown
+ * (the journal's "unknown — verifying"), never the last one reported. */
 static void
-verify_after_run(HostJobRun *r)
+verify_after_run(HostJobRun *r, const GError *failure)
 {
     g_autofree char *host = NULL;
     g_autoptr(VmshiftVm) vm = NULL;
     g_autoptr(GError) err = NULL;
     const char *name = r->spec && r->spec->vm ? r->spec->vm : r->vm ? r->vm->name : NULL;
     VmshiftJobProgress pr = { .struct_size = sizeof pr };
+    gboolean lost = !r->cross && r->kind != HOST_JOB_ACL && lost_reply(failure);
 
     vmshift_job_get_progress(r->job, &pr);
     host = g_strdup(pr.location_host);
     vmshift_job_progress_clear(&pr);
-    if (!r->switched || host || !name)
+    if (!name || !((r->switched && !host) || lost))
         return;
-    if (!(vm = host_backend_get_vm(r->b, name, &err))) {
-        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING,
-                        "where VM '%s' is after the switchover is unknown: %s", name, err->message);
+    if (!(vm = host_backend_get_vm(r->b, name, &err)) || !vm->host) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "where VM '%s' is %s is unknown: %s", name,
+                        lost ? "after the lost reply" : "after the switchover",
+                        err ? err->message : "the backend names no host");
+        if (lost && host) {
+            g_autoptr(GError) jerr = NULL;
+            g_mutex_lock(&r->loclock);
+            vmshift_job_set_location(r->job, NULL, NULL);
+            if (!host_journal_set_phase_at(r->ctx->journal, r->id,
+                                           vmshift_phase_name(vmshift_job_get_phase(r->job)), NULL,
+                                           NULL, TRUE, &jerr))
+                journal_write_failed(r, jerr);
+            g_mutex_unlock(&r->loclock);
+        }
         return;
     }
     vmshift_job_set_location(r->job, vm->host, vmshift_power_state_name(vm->power_state));
-    vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
-                    "asked the backend after the switchover: VM '%s' is on '%s' (%s)", name,
-                    vm->host, vmshift_power_state_name(vm->power_state));
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "asked the backend %s: VM '%s' is on '%s' (%s)",
+                    lost ? "after the lost reply" : "after the switchover", name, vm->host,
+                    vmshift_power_state_name(vm->power_state));
 }
 
 /* A cancel that came after the switchover could not stop the move: the job
@@ -605,7 +628,7 @@ worker(gpointer data)
     g_autofree char *results = NULL;
     g_autoptr(GError) jerr = NULL;
 
-    verify_after_run(r);
+    verify_after_run(r, err);
     if (ok && r->kind != HOST_JOB_REPAIR)
         note_late_cancel(r);
     end_schedule(r, ok, err);

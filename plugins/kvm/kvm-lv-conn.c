@@ -201,10 +201,36 @@ lv_incoming(virDomainPtr d)
            && reason == VIR_DOMAIN_PAUSED_MIGRATION && !virDomainIsPersistent(d);
 }
 
-virDomainPtr
-lv_locate(KvmBackend *b, const char *vm, LvHost **host, GError **error)
+/* how sure a domain's state makes it the VM's place: running 3, paused 2,
+ * defined and off 1, paused for a migration 0 (either end, mid-switch) */
+static int
+lv_rank(virDomainPtr d, gboolean *unsure)
+{
+    int state = 0, reason = 0;
+    if (virDomainGetState(d, &state, &reason, 0) < 0) {
+        *unsure = TRUE;
+        return -1;
+    }
+    if (state == VIR_DOMAIN_RUNNING)
+        return 3;
+    if (state == VIR_DOMAIN_PAUSED)
+        return reason == VIR_DOMAIN_PAUSED_MIGRATION ? 0 : 2;
+    return 1;
+}
+
+typedef struct {
+    virDomainPtr best;
+    LvHost *best_host, *silent, *incoming;
+    int best_rank;
+    gboolean unsure;
+} LvScan;
+
+/* One look at every host (of HOST: when @vm names one) for @vm. */
+static void
+lv_scan(KvmBackend *b, const char *vm, LvScan *sc)
 {
     const char *colon = strchr(vm, ':');
+    *sc = (LvScan){ .best_rank = -1 };
     for (guint i = 0; i < b->lv->hosts->len; i++) {
         LvHost *h = b->lv->hosts->pdata[i];
         const char *name = vm;
@@ -213,17 +239,78 @@ lv_locate(KvmBackend *b, const char *vm, LvHost **host, GError **error)
                 continue;
             name = colon + 1;
         }
+        if (!h->conn || virConnectIsAlive(h->conn) != 1) {
+            sc->unsure = TRUE, sc->silent = h;
+            continue;
+        }
         g_autoptr(virDomain) d = virDomainLookupByName(h->conn, name);
         if (!d)
             d = virDomainLookupByUUIDString(h->conn, name);
-        if (!d || lv_incoming(d))
+        if (!d) {
+            virErrorPtr e = virGetLastError();
+            if (e && e->code != VIR_ERR_NO_DOMAIN && e->code != VIR_ERR_INVALID_ARG)
+                sc->unsure = TRUE, sc->silent = h;
             continue;
-        if (host)
-            *host = h;
-        return g_steal_pointer(&d);
+        }
+        if (lv_incoming(d)) {
+            sc->incoming = h;
+            continue;
+        }
+        gboolean u = FALSE;
+        int rank = lv_rank(d, &u);
+        if (u)
+            sc->unsure = TRUE, sc->silent = h;
+        if (rank > sc->best_rank) {
+            if (sc->best)
+                virDomainFree(sc->best);
+            sc->best = g_steal_pointer(&d);
+            sc->best_host = h;
+            sc->best_rank = rank;
+        }
     }
-    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND, "kvm[%s]: no VM '%s' on any host",
-                b->name, vm);
+}
+
+/* The host that has @vm (name, uuid, or HOST:NAME): the one where it runs,
+ * else where it is paused, else where it is defined. A domain paused for a
+ * migration counts only when every host answered and none has it otherwise;
+ * with a host that did not answer (a cut connection), only a running or
+ * paused domain elsewhere is an answer: the rest is VMSHIFT_ERROR_CONNECTION
+ * (where the VM is cannot be said), never a guess. While libvirt migrates
+ * the VM (an incoming domain on another host: a migration vmshift lost
+ * touch with goes on inside libvirtd), it waits up to 30 s for the outcome,
+ * then answers VMSHIFT_ERROR_BUSY. */
+virDomainPtr
+lv_locate(KvmBackend *b, const char *vm, LvHost **host, GError **error)
+{
+    LvScan sc;
+    gint64 until = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (lv_scan(b, vm, &sc); sc.incoming && sc.best && g_get_monotonic_time() < until;
+         lv_scan(b, vm, &sc)) {
+        virDomainFree(sc.best);
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+    if (sc.incoming && sc.best) {
+        virDomainFree(sc.best);
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_BUSY,
+                    "kvm[%s]: VM '%s' is being migrated from %s to %s by libvirt: where it "
+                    "ends up is not known yet",
+                    b->name, vm, sc.best_host->name, sc.incoming->name);
+        return NULL;
+    }
+    if (sc.best && (sc.best_rank >= 2 || !sc.unsure)) {
+        if (host)
+            *host = sc.best_host;
+        return sc.best;
+    }
+    if (sc.best)
+        virDomainFree(sc.best);
+    if (sc.unsure)
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "kvm[%s]: host %s does not answer: where VM '%s' is cannot be said", b->name,
+                    sc.silent ? sc.silent->name : "?", vm);
+    else
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
+                    "kvm[%s]: no VM '%s' on any host", b->name, vm);
     return NULL;
 }
 
