@@ -7,8 +7,8 @@
 # datastore's flat file (sha256), the kvm host's vm.conf and qcow2 image
 # (qemu-img, sha256 of its raw conversion), and the guest's heartbeat on
 # the QEMU console: it booted from the disk that came from ESX. Then a
-# failed ESX -> KVM import (no space for the disk) leaves nothing on the kvm
-# host and the ESX VM as it was.
+# failed ESX -> KVM import (the definition cannot be written after the disk
+# was) leaves nothing on the kvm host and the ESX VM as it was.
 . "$VMSHIFT_SRCDIR/tests/kvm/kvm-lib.sh"
 B=$VMSHIFT_BUILDDIR
 LAUNCHER=$B/tests/vcsim/vcsim-launcher
@@ -140,21 +140,22 @@ check "the guest from ESX boots on KVM (heartbeat on host b's console)" \
 esx_off() { sim vm bootx 2> /dev/null | grep -q '^power=poweredOff'; }
 check "vSphere still has bootx, powered off" esx_off
 
-# a failed ESX -> KVM import: the destination directory cannot take the disk
-mkdir -p "$KT/tiny"
-if mount -t tmpfs -o size=8m tmpfs "$KT/tiny" 2>/dev/null; then
-    trap 'umount "$KT/tiny" 2>/dev/null; esx_cleanup' EXIT
-    timeout 30 "$DRIVE" --config "$KT/kvm.conf" qmp "$KT/b" bootx quit > /dev/null 2>&1
-    mv "$KT/b/vms/bootx" "$KT/bootx.kept"
-    out=$(VM migrate esx:bootx --to kvm:b --path "$KT/tiny" --force 2>&1)
-    rc=$?
-    check "an import into 8 MiB of space fails" test $rc != 0
-    check "nothing of it is left on kvm host b (no vms/bootx, no image in the directory)" \
-        bash -c "! ls '$KT/b/vms/bootx' '$KT/tiny/'* 2>/dev/null | grep -q ."
-    check "vSphere's bootx is unchanged (its flat file's sha256)" \
-        test "$(sha256sum < "$flat" | cut -d' ' -f1)" = "$BOOT_SHA"
-else
-    diag "no tmpfs mount here: the failed-import part is skipped"
-fi
+# a failed ESX -> KVM import: the disk is written, then the definition
+# cannot be (the run directory's vms/ is a file): the import rolls back
+timeout 30 "$DRIVE" --config "$KT/kvm.conf" qmp "$KT/b" bootx quit > /dev/null 2>&1
+for i in $(seq 50); do running_on "$KT/b" bootx || break; sleep 0.2; done
+mv "$KT/b/vms" "$KT/b.vms.kept"
+echo "not a directory" > "$KT/b/vms"
+mkdir -p "$KT/b/other"
+out=$(VM migrate esx:bootx --to kvm:b --path "$KT/b/other" --force 2>&1)
+rc=$?
+check "an import whose definition cannot be written fails" test $rc != 0
+grep -q 'bytes into b:' <<<"$out" || diag "the disk was not written before the failure: $(tail -2 <<<"$out")"
+check "nothing of it is left on kvm host b (no image in the --path directory)" \
+    bash -c "! ls '$KT/b/other/'* 2>/dev/null | grep -q ."
+check "vSphere's bootx is unchanged (its flat file's sha256), still off" \
+    bash -c "[ \"\$(sha256sum < '$flat' | cut -d' ' -f1)\" = '$BOOT_SHA' ]" && esx_off
+rm -f "$KT/b/vms"
+mv "$KT/b.vms.kept" "$KT/b/vms"
 echo "1..$TAP_N"
 exit $TAP_FAILED
