@@ -15,6 +15,9 @@
  *   hyperv-migrate.c    migrate
  *   hyperv-repair.c     repair after the vmshift process died
  *   hyperv-acl.c        re-creating the VM account's file ACLs
+ *   hyperv-v2v.c        moves between backends: export, open_disk, check_import
+ *   hyperv-import.c     moves between backends: import, remove, start
+ *   hyperv-smb.c        the host's files through its SMB shares (libsmbclient)
  */
 #ifndef HYPERV_HYPERV_H
 #define HYPERV_HYPERV_H
@@ -72,6 +75,9 @@ typedef struct {
 struct _VmshiftBackend {
     char *backend;
     GPtrArray *hosts; /* HvHost */
+    /* moves between backends (plugin.c reads them) */
+    GPtrArray *smb_shares; /* smb-shares= entries "D:=//SERVER/SHARE[/DIR]", or NULL */
+    char *staging_dir;     /* staging-dir= */
 };
 
 const char *hv_host_label(const HvHost *h);
@@ -184,6 +190,95 @@ HvPollResult hv_poll_job(HvHost *h, const HvEpr *epr, VmshiftJob *job, guint64 b
 char *hv_vm_sid(const char *guid);
 /* Appends the binary form of SID string @sid; FALSE when it is not one. */
 gboolean hv_sid_bytes(const char *sid, GByteArray *out);
+
+/* ---- moves between backends (hyperv-v2v.c, hyperv-import.c, hyperv-smb.c) */
+
+VmshiftVm *hyperv_export_vm(VmshiftBackend *b, const char *vm, guint32 flags, GError **error);
+GInputStream *hyperv_open_disk(VmshiftBackend *b, const char *vm, const char *disk_id,
+                               GCancellable *c, guint32 flags, GError **error);
+GPtrArray *hyperv_check_import(VmshiftBackend *b, const VmshiftMigrationSpec *spec, guint32 flags,
+                               GError **error);
+gboolean hyperv_import_vm(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                          guint32 flags, GError **error);
+gboolean hyperv_remove_vm(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 flags,
+                          GError **error);
+gboolean hyperv_start_vm(VmshiftBackend *b, const char *vm, VmshiftJob *job, guint32 flags,
+                         GError **error);
+
+#define HV_VSMS HV_V2 "Msvm_VirtualSystemManagementService"
+#define HV_SUBTYPE_GEN1 "Microsoft:Hyper-V:SubType:1"
+#define HV_SUBTYPE_GEN2 "Microsoft:Hyper-V:SubType:2"
+#define HV_RT_IDE_CONTROLLER 5    /* ResourceType of an IDE controller */
+#define HV_RT_SCSI_CONTROLLER 6   /* ResourceType of a SCSI controller */
+#define HV_RT_DISK_DRIVE 17       /* ResourceType of a disk drive */
+#define HV_RT_ETHERNET_PORT 10    /* Msvm_SyntheticEthernetPortSettingData */
+#define HV_RT_ETHERNET_CONN 33    /* Msvm_EthernetPortAllocationSettingData */
+#define HV_IDE_DISKS 4            /* generation 1: 2 IDE controllers x 2 */
+#define HV_MEMORY_ALIGN (2 << 20) /* Hyper-V memory is a multiple of 2 MiB */
+#define HV_STAGE_SLACK (64 << 20) /* VHDX metadata beyond the data, staged */
+#define HV_JOB_WAIT_S 600         /* longest wait for a VSMS job */
+
+/* An import's destination: host, source description and folder. */
+typedef struct {
+    VmshiftBackend *b;
+    const VmshiftMigrationSpec *spec;
+    const VmshiftVm *src;
+    HvHost *h;
+    char *root;  /* dest_path or the host's DefaultExternalDataRoot */
+    char *vmdir; /* root\NAME */
+    guint gen;
+} HvDest;
+
+void hv_dest_clear(HvDest *d);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HvDest, hv_dest_clear)
+gboolean hv_dest_open(VmshiftBackend *b, const VmshiftMigrationSpec *spec, HvDest *d,
+                      GError **error);
+/* FALSE with VMSHIFT_ERROR_NOT_FOUND when the destination folder is not
+ * on the host (checked through SMB). */
+typedef struct _HvSmb HvSmb;
+gboolean hv_dest_root_exists(HvSmb *smb, const HvDest *d, GError **error);
+/* The disk file of disk @i under the VM's folder. */
+char *hv_disk_file(const HvDest *d, guint i);
+/* The bus disk @i gets on a VM of generation @gen. */
+const char *hv_bus_for(guint gen, guint i);
+/* "00155D0A0B0C" from "00:15:5d:0a:0b:0c"; NULL when not a unicast MAC. */
+char *hv_wmi_mac(const char *mac);
+const HvInstance *hv_switch_named(GPtrArray *sws, const char *name);
+/* A job line, or a g_warning/g_debug without a job. */
+void hv_jlog(VmshiftJob *job, VmshiftLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+/* Invokes a method of Msvm_VirtualSystemManagementService and waits for
+ * its job; the _OUTPUT instance, or NULL with @error. */
+HvInstance *hv_vsms_call(HvHost *h, const char *method, const char *params, const char *what,
+                         GError **error);
+/* <p:NAME>escaped CIM-XML</p:NAME> */
+char *hv_cdata(const char *name, const char *instance);
+/* \\HOST\root\virtualization\v2:CLASS.InstanceID="…" */
+char *hv_settings_path(HvHost *h, const char *cls, const char *iid);
+/* The VM's settings of class @cls (ASSOCIATORS of its VSSD). */
+GPtrArray *hv_vm_settings(HvHost *h, const char *vssd_iid, const char *cls, GError **error);
+/* VMSHIFT_ERROR_CONFLICT unless the VM is off. */
+gboolean hv_require_off(const HvVm *v, const char *what, GError **error);
+/* A private directory in the backend's staging-dir. */
+char *hv_stage_dir(VmshiftBackend *b, GError **error);
+
+/* SMB (hyperv-smb.c) */
+HvSmb *hv_smb_new(VmshiftBackend *b, HvHost *h, GError **error);
+void hv_smb_free(HvSmb *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvSmb, hv_smb_free)
+/* FALSE with VMSHIFT_ERROR_CONFIG when an smb-shares entry is malformed. */
+gboolean hv_smb_check_shares(GPtrArray *shares, GError **error);
+char *hv_smb_url(const HvSmb *s, const char *winpath, GError **error);
+gboolean hv_smb_stat(HvSmb *s, const char *winpath, gboolean *exists, guint64 *size,
+                     GError **error);
+gboolean hv_smb_download(HvSmb *s, const char *winpath, const char *local, GCancellable *c,
+                         GError **error);
+gboolean hv_smb_upload(HvSmb *s, const char *local, const char *winpath, GCancellable *c,
+                       GError **error);
+gboolean hv_smb_unlink(HvSmb *s, const char *winpath, GError **error);
+gboolean hv_smb_mkdir(HvSmb *s, const char *windir, gboolean *created, GError **error);
+gboolean hv_smb_rmdir(HvSmb *s, const char *windir, GError **error);
+/* FALSE with VMSHIFT_ERROR_NO_SPACE when @dir has less than @need bytes free. */
+gboolean hv_staging_room(const char *dir, guint64 need, const char *what, GError **error);
 
 G_END_DECLS
 

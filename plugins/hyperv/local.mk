@@ -17,11 +17,13 @@ plugins_hyperv_libhyperv_impl_la_SOURCES = \
 	plugins/hyperv/hyperv-repair.c \
 	plugins/hyperv/hyperv-acl.c \
 	plugins/hyperv/hyperv-krb.c \
+	plugins/hyperv/hyperv-v2v.c plugins/hyperv/hyperv-import.c plugins/hyperv/hyperv-smb.c \
 	plugins/hyperv/wsman.c plugins/hyperv/wsman.h \
 	plugins/hyperv/ntlm.c plugins/hyperv/ntlm.h
 plugins_hyperv_libhyperv_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-hyperv\"
-plugins_hyperv_libhyperv_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) -fvisibility=hidden
-plugins_hyperv_libhyperv_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
+plugins_hyperv_libhyperv_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) \
+	$(SMBCLIENT_CFLAGS) -fvisibility=hidden
+plugins_hyperv_libhyperv_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(SMBCLIENT_LIBS)
 
 plugin_LTLIBRARIES += plugins/hyperv/hyperv.la
 plugins_hyperv_hyperv_la_SOURCES = plugins/hyperv/plugin.c

@@ -3,3 +3,4 @@
 dist_noinst_SCRIPTS += tests/guest/make-guest.sh tests/guest/init.sh
 EXTRA_DIST += tests/guest/dirty.c
 dist_noinst_SCRIPTS += tests/guest/make-boot-disk.sh
+dist_noinst_SCRIPTS += tests/guest/make-debian-image.sh

@@ -37,6 +37,8 @@ import uuid
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
+import sim_vsms
+
 # ---------------------------------------------------------------------------
 # Namespaces (docs/design/hyperv.md §1.2; MS-WSMV 2.2.1)
 
@@ -773,13 +775,14 @@ class Sim:
             Notes=[""], Parent=parent or None, SnapshotDataRoot=root,
             SuspendDataRoot=root, SwapFileDataRoot=root,
             Version=v["version"], VirtualSystemIdentifier=v["guid"],
-            VirtualSystemSubType="Microsoft:Hyper-V:SubType:2",
+            VirtualSystemSubType="Microsoft:Hyper-V:SubType:%d"
+            % v.get("generation", 2),
             VirtualSystemType=vtype), h)
 
     def vm_sasds(self, h, v):
         out = []
         for i, d in enumerate(v["disks"]):
-            drive = "Microsoft:%s\\%s\\0\\%d\\D" % (
+            drive = d.get("drive") or "Microsoft:%s\\%s\\0\\%d\\D" % (
                 v["guid"], "83F8638B-8DCA-4152-9EDA-2CA8B33039B4", i)
             out.append(Inst("Msvm_StorageAllocationSettingData", dict(
                 Address=None, AddressOnParent=None,
@@ -828,13 +831,15 @@ class Sim:
                 Description="Microsoft Virtual Network Adapter",
                 ElementName=n["name"], InstanceID=iid, PoolID="",
                 ResourceSubType="Microsoft:Hyper-V:Synthetic Ethernet Port",
-                ResourceType=10, StaticMacAddress=False,
+                ResourceType=10, StaticMacAddress=bool(n.get("static")),
                 VirtualSystemIdentifiers=["{%s}" % n["id"].lower()]), h))
         return out
 
     def vm_epasds(self, h, v):
         out = []
         for n in v["nics"]:
+            if n.get("switch") is None:
+                continue        # an adapter not connected has no port settings
             sw = [s for s in h["switches"] if s["name"] == n["switch"]]
             hr = None
             if sw:
@@ -1029,6 +1034,8 @@ class Sim:
         if want("Msvm_EthernetPortAllocationSettingData"):
             for v in h["vms"].values():
                 out += self.vm_epasds(h, v)
+        if want("Msvm_ResourceAllocationSettingData"):
+            out += sim_vsms.all_rasds(self, h)
         if want("Msvm_VirtualEthernetSwitch"):
             out += self.switches(h)
         if want("Msvm_VirtualSystemMigrationService"):
@@ -1088,7 +1095,9 @@ class Sim:
                          "Virtual Hard Disk file", Name=p,
                          Path=dirname(p)[2:] + "\\")
             if cls == "CIM_DataFile":
-                props["FileSize"] = f["size"]
+                rp = sim_vsms.real_path(h, p)
+                props["FileSize"] = os.path.getsize(rp) \
+                    if rp is not None and os.path.isfile(rp) else f["size"]
             return Inst(cls, props, h)
         if cls not in SCHEMA:
             raise fault_not_found()
@@ -1129,7 +1138,8 @@ class Sim:
                         "System:Realized"):
                 out += self.vm_sasds(h, v) + self.vm_ports(h, v) + \
                     self.vm_epasds(h, v) + [self.vm_memory(h, v),
-                                            self.vm_processor(h, v)]
+                                            self.vm_processor(h, v)] + \
+                    sim_vsms.rasds(self, h, v)
         if result:
             out = [i for i in out if is_a(i.cls, result)]
         return out
@@ -1945,6 +1955,9 @@ class Service:
                 self.m_get_vhdsd,
             ("Win32_Directory", "ChangeSecurityPermissions"): self.m_change_sp,
         }.get((cls, method))
+        if handler is None and (cls, method) in sim_vsms.HANDLERS:
+            def handler(r, target, params, f=sim_vsms.HANDLERS[(cls, method)]):
+                return f(self, r, target, params)
         if handler is None:
             raise Fault("a:ActionNotSupported", "The method %s is not "
                         "implemented by this simulator for %s." %
@@ -1979,8 +1992,13 @@ class Service:
             if found is not None and self.sim.get_file(self.h, path) is None:
                 found = None
         if found is None:
-            return "<p:ReturnValue>32768</p:ReturnValue>"
+            rp = sim_vsms.real_path(self.h, path)
+            if rp is None or not os.path.isfile(rp) or \
+                    sim_vsms.vhd_size(rp) is None:
+                return "<p:ReturnValue>32768</p:ReturnValue>"
+            found = (None, None, 0, sim_vsms.vhd_size(rp))
         _, parent, _, capacity = found
+        capacity = sim_vsms.disk_capacity(self.h, path, capacity)
         fmt = 3 if path.lower().endswith("vhdx") else 2
         # Type 4: differencing (ParentPath set), 3: dynamic.
         inst = cimxml_instance("Msvm_VirtualHardDiskSettingData", dict(
@@ -3243,6 +3261,9 @@ def main():
     except KeyboardInterrupt:
         pass
 
+
+
+sim_vsms.install(globals())
 
 if __name__ == "__main__":
     main()
