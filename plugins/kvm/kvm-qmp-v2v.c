@@ -157,6 +157,18 @@ host_spawn(KvmHost *h, const char *const *argv, GSubprocessFlags flags, int *err
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* a disk or NIC id QEMU takes (-blockdev node-name, -netdev id): a letter
+ * first (ESX's device keys are numbers) */
+static gboolean
+v2v_qemu_id(const char *s)
+{
+    return s && g_ascii_isalpha(s[0]) && strlen(s) <= 32
+           && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789-_")
+                  == strlen(s);
+}
+
 static gboolean
 v2v_valid_id(const char *s)
 {
@@ -482,8 +494,8 @@ import_def(KvmHost *h, const VmshiftVm *src, const char *dir)
         g_autofree char *why = NULL;
         KvmDiskDef *dk = g_new0(KvmDiskDef, 1);
         dk->acl_uid = dk->acl_gid = -1;
-        dk->id = v2v_valid_id(d->id) && !find_disk(def, d->id) ? g_strdup(d->id)
-                                                               : g_strdup_printf("disk%u", i);
+        dk->id = v2v_qemu_id(d->id) && !find_disk(def, d->id) ? g_strdup(d->id)
+                                                              : g_strdup_printf("disk%u", i);
         g_autofree char *file = g_strdup_printf("%s-%s.qcow2", src->name, dk->id);
         dk->path = g_build_filename(dir, file, NULL);
         dk->format = g_strdup("qcow2");
@@ -498,7 +510,7 @@ import_def(KvmHost *h, const VmshiftVm *src, const char *dir)
         gboolean dup = FALSE;
         for (guint k = 0; k < def->nics->len; k++)
             dup = dup || !g_strcmp0(((KvmNicDef *)def->nics->pdata[k])->id, n->id);
-        nd->id = v2v_valid_id(n->id) && !dup ? g_strdup(n->id) : g_strdup_printf("net%u", i);
+        nd->id = v2v_qemu_id(n->id) && !dup ? g_strdup(n->id) : g_strdup_printf("net%u", i);
         nd->mac = map_mac(n->mac);
         if (!nd->mac)
             nd->mac = g_strdup_printf("52:54:00:%02x:%02x:%02x", g_random_int_range(0, 256),

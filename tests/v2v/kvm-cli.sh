@@ -12,7 +12,7 @@ cat > "$KT/etc/backends.d/v2v.conf" <<EOC
 [backend skel]
 plugin=skeleton
 hosts=alpha
-vms=boot3@alpha;two@alpha
+vms=boot3@alpha;two@alpha;crash1@alpha
 state-file=$KT/s.state
 
 [backend kvm]
@@ -101,3 +101,31 @@ check "the skeleton's VM keeps the MAC, virtio bus, 128 MiB" \
     test "$(skel_key kback mac-net0)/$(skel_key kback bus-vda)/$(skel_key kback memory)" = \
     "52:54:00:aa:bb:04/virtio/134217728"
 check "the kvm source stays defined on host c" test -f "$KT/c/vms/kback/vm.conf"
+
+# vmshift killed while it writes a disk on the kvm host, then `job repair`:
+# the partial image (journaled before it was made) goes, the source stays
+skel_vm crash1 "disks=disk0;" "nics=net0;" "network-net0=default"
+head -c 192M /dev/urandom > "$SD/crash1/disk0.img"
+c0=$(sha256sum < "$SD/crash1/disk0.img")
+"$VMSHIFT" --config "$KT/etc/vmshift.conf" --plugin-dir "$P" --state-dir "$KT/state" \
+    --daemon no migrate skel:crash1 --to kvm:c --force > "$KT/crash.out" 2> "$KT/crash.err" &
+mpid=$!
+for i in $(seq 600); do
+    [ -s "$KT/c/images/crash1-disk0.qcow2" ] && break
+    kill -0 $mpid 2>/dev/null || break
+    sleep 0.05
+done
+kill -9 $mpid 2>/dev/null
+wait $mpid 2>/dev/null
+job=$(sed -n 's/^job \([0-9]*\): migrate crash1$/\1/p' "$KT/crash.err")
+check "killed during the import: host c has the partial image" \
+    test -n "$job" -a -e "$KT/c/images/crash1-disk0.qcow2"
+sleep 1 # the orphaned copy sees its input end
+out=$(VM job repair "$job" 2>&1)
+rc=$?
+check "vmshift job repair $job exits 0" test $rc = 0
+[ $rc = 0 ] || diag "$(tail -3 <<<"$out")"
+check "job repair: host c has nothing of crash1 (no image, no vms/crash1)" \
+    bash -c "! ls '$KT/c/images/crash1'* '$KT/c/vms/crash1' 2>/dev/null | grep -q ."
+check "job repair: the skeleton's crash1 is unchanged, stopped" \
+    test "$(sha256sum < "$SD/crash1/disk0.img")" = "$c0" -a "$(skel_key crash1 power)" = stopped

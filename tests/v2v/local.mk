@@ -60,3 +60,13 @@ TESTS += tests/v2v/esx-kvm-roundtrip.sh
 endif
 endif
 endif
+## ESX -> KVM of the bootable guest disk, started on KVM (tests/v2v/esx-kvm.sh;
+## skips itself until the esx plugin has moves between backends)
+if ENABLE_INTEGRATION
+if PLUGIN_KVM
+if PLUGIN_ESX
+TESTS += tests/v2v/esx-kvm.sh
+endif
+endif
+endif
+EXTRA_DIST += tests/v2v/esx-kvm.sh
