@@ -334,7 +334,8 @@ attach_nics(Import *im, GError **error)
     for (guint i = 0; sws != NULL && i < im->d.src->nics->len; i++) {
         const VmshiftNic *n = im->d.src->nics->pdata[i];
         g_autofree char *mac = hv_wmi_mac(n->mac);
-        g_autofree char *vsi = g_strdup_printf("{%s}", g_uuid_string_random());
+        g_autofree char *uuid = g_uuid_string_random();
+        g_autofree char *vsi = g_strdup_printf("{%s}", uuid);
         g_autofree char *what = g_strdup_printf("adding NIC %s", n->id);
         const HvInstance *sw = hv_switch_named(sws, n->network);
         HvCimXml *x = hv_cimxml_new("Msvm_SyntheticEthernetPortSettingData");
