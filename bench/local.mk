@@ -48,3 +48,12 @@ dist_noinst_SCRIPTS += bench/bulk
 bench-bulk: all tests/skeleton/skeleton.la
 	VMSHIFT_BUILDDIR='$(abs_top_builddir)' VMSHIFT_SRCDIR='$(abs_top_srcdir)' \
 	$(SHELL) $(srcdir)/bench/bulk $(BULK_FLAGS)
+
+## Moves between backends (see bench/v2v, issue 16): a 4 GiB disk ESX -> KVM
+## (or skeleton -> skeleton) against qemu-img convert of the same file.
+## Run: make bench-v2v V2V_FLAGS='-b skeleton'
+dist_noinst_SCRIPTS += bench/v2v
+.PHONY: bench-v2v
+bench-v2v: all tests/skeleton/skeleton.la
+	VMSHIFT_BUILDDIR='$(abs_top_builddir)' VMSHIFT_SRCDIR='$(abs_top_srcdir)' \
+	bash $(srcdir)/bench/v2v $(V2V_FLAGS)

@@ -245,6 +245,10 @@ daemon_opts_from_json(json_object *body, HostMigrateOpts *o, GError **error)
             ok = opt_bool(v, k, &o->start, error);
         else if (!strcmp(k, "force"))
             ok = opt_bool(v, k, &o->force, error);
+        else if (!strcmp(k, "delete_source"))
+            ok = opt_bool(v, k, &o->delete_source, error);
+        else if (!strcmp(k, "convert_guest"))
+            ok = opt_bool(v, k, &o->convert_guest, error);
         else if (!strcmp(k, "disk_paths"))
             ok = pairs(v, k, &o->disk_paths, error);
         else if (!strcmp(k, "networks"))

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/crossmove.h"
 #include "host/rules.h"
 
 static void
@@ -244,6 +245,7 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
             g_autofree char *type = kf_str(kf, g, "type");
             g_autofree char *path = kf_str(kf, g, "path");
             g_autofree char *transfer = kf_str(kf, g, "transfer");
+            gboolean delete_source = FALSE; /* moves between backends */
             g_auto(GStrv) list = NULL;
             g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
 
@@ -253,8 +255,9 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                 return NULL;
             }
             for (guint k = 0; keys[k]; k++) {
-                static const char *const known[] = { "vms",  "to",       "to-group",  "type",
-                                                     "path", "transfer", "switchover" };
+                static const char *const known[] = { "vms",        "to",           "to-group",
+                                                     "type",       "path",         "transfer",
+                                                     "switchover", "delete-source" };
                 gboolean ok = g_str_has_prefix(keys[k], "to.");
                 for (guint q = 0; q < G_N_ELEMENTS(known); q++)
                     ok |= !strcmp(keys[k], known[q]);
@@ -278,6 +281,16 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
             }
             if (!check_overrides(file, lines, kf, g, vms, error))
                 return NULL;
+            if (g_key_file_has_key(kf, g, "delete-source", NULL)) {
+                g_autoptr(GError) berr = NULL;
+                delete_source = g_key_file_get_boolean(kf, g, "delete-source", &berr);
+                if (berr) {
+                    g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                                "%s:%u: [%s]: delete-source must be true or false", file,
+                                key_line(lines, g, "delete-source"), g);
+                    return NULL;
+                }
+            }
             if (type && strcmp(type, "live") && strcmp(type, "cold")) {
                 g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                             "%s:%u: [%s]: type must be live or cold", file,
@@ -316,6 +329,7 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
                 it->opts.cold = type && !strcmp(type, "cold");
                 it->opts.path = g_strdup(path);
                 it->opts.transfer = g_strdup(transfer);
+                it->opts.delete_source = delete_source;
                 it->opts.switchover_at = g_key_file_get_value(kf, g, "switchover", NULL);
                 if (it->opts.switchover_at)
                     g_strstrip(it->opts.switchover_at);
@@ -373,6 +387,10 @@ reverse_item(HostBulk *bk, HostBulkItem *it, HostJournal *j)
     if (!bn) {
         g_free(it->vm);
         it->vm = g_strdup_printf("%s:%s", rec->backend, vn);
+    }
+    if (host_cross_reverse(rec, &it->vm, &it->opts)) {
+        it->storage_only = FALSE; /* back to the backend and host it came from */
+        return;
     }
     if (!(b = host_registry_get_open(bk->reg, rec->backend, &err))
         || !(now = host_backend_get_vm(b, rec->vm, &err))

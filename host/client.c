@@ -175,6 +175,11 @@ request_body(const char *vm, const HostMigrateOpts *m, gboolean storage)
         json_object_object_add(o, "start", json_object_new_boolean(TRUE));
     if (m->force)
         json_object_object_add(o, "force", json_object_new_boolean(TRUE));
+    /* moves between backends: a daemon that does not know them refuses */
+    if (m->delete_source)
+        json_object_object_add(o, "delete_source", json_object_new_boolean(TRUE));
+    if (m->convert_guest)
+        json_object_object_add(o, "convert_guest", json_object_new_boolean(TRUE));
     if (m->switchover_at) /* a daemon that does not know it refuses the request */
         json_object_object_add(o, "switchover_at", json_object_new_string(m->switchover_at));
     add_pairs(o, "disk_paths", m->disk_paths);

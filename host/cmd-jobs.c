@@ -11,6 +11,7 @@
 
 #include "host/host.h"
 #include "host/cmd.h"
+#include "host/crossmove.h"
 
 /* ---- jobs ----------------------------------------------------------------------------------- */
 
@@ -188,7 +189,9 @@ host_jobs_table_print(GPtrArray *list)
         g_autofree char *started = host_format_time(r->started);
         g_autofree char *loc = r->location_verified ? g_strdup(r->location_host)
                                                     : host_job_location_text(r);
-        host_table_add(t, id, r->kind, r->backend, r->vm, r->state, r->phase, pct, started, loc);
+        g_autofree char *backends = host_cross_backends_text(r);
+        host_table_add(t, id, r->kind, backends ? backends : r->backend, r->vm, r->state, r->phase,
+                       pct, started, loc);
     }
     host_table_print(t, stdout);
 }
@@ -240,6 +243,11 @@ host_cmd_job_show(HostSession *s, CmdOpts *o, char **args)
         if (r->error_message)
             printf("  error:     %s: %s\n", r->error_code, r->error_message);
         printf("  VM is on:  %s\n", loc);
+        {
+            g_autofree char *to = host_cross_dest_text(r);
+            if (to)
+                printf("  moves to:  %s\n", to);
+        }
         if (r->source_host)
             printf("  came from: %s%s%s\n", r->source_host, r->source_path ? ", files in " : "",
                    r->source_path ? r->source_path : "");
@@ -396,6 +404,7 @@ host_cmd_job_repair(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(VmshiftMigrationSpec) spec = NULL;
     HostRepairMode mode;
     HostBackend *b;
+    gboolean cross;
     gint64 id;
     int rc;
 
@@ -420,20 +429,21 @@ host_cmd_job_repair(HostSession *s, CmdOpts *o, char **args)
     b = host_registry_get_open(s->reg, r->backend, &err);
     if (!b)
         return host_cmd_fail(err);
-    if (mode == HOST_REPAIR_CLEANUP && !host_backend_has_op(b, "cleanup")) {
+    spec = r->spec ? host_spec_from_json(r->spec, NULL) : NULL;
+    cross = host_spec_is_cross(spec); /* the host repairs those itself (crossmove.c) */
+    if (mode == HOST_REPAIR_CLEANUP && !cross && !host_backend_has_op(b, "cleanup")) {
         host_backend_unsupported(b, "cleanup", &err);
         return host_cmd_fail(err);
     }
-    if (mode != HOST_REPAIR_DISMISS && mode != HOST_REPAIR_CLEANUP
+    if (mode != HOST_REPAIR_DISMISS && mode != HOST_REPAIR_CLEANUP && !cross
         && !host_backend_has_op(b, "repair")) {
         host_backend_unsupported(b, "repair", &err);
         g_prefix_error(&err, "job %" G_GINT64_FORMAT " needs manual attention: ", id);
         return host_cmd_fail(err);
     }
-    spec = r->spec ? host_spec_from_json(r->spec, NULL) : NULL;
     host_journal_close(g_steal_pointer(&j));
     rc = host_cmd_run_repair(s, b, spec, id, mode, o->reason);
-    if (rc != HOST_EXIT_OK || mode != HOST_REPAIR_UNDO)
+    if (rc != HOST_EXIT_OK || mode != HOST_REPAIR_UNDO || cross)
         return rc;
     return undo_move(s, b, id);
 }

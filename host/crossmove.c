@@ -38,6 +38,7 @@ struct HostCross {
     GMutex lock;
     GHashTable *read;  /* disk id -> CrossRead (under lock) */
     guint64 bytes;     /* read from the source so far (under lock) */
+    gint verified;     /* the disks were verified: past the point of no return (atomic) */
     GPtrArray *staged; /* --convert-guest: local raw files, in source_vm's disk order */
     char *stage_dir;
 };
@@ -555,6 +556,7 @@ run_verify(HostCross *c, VmshiftJob *job, GError **error)
     /* the point of no return: from here the VM is at the destination */
     if (!vmshift_job_save(job, "vmshift.cross.verified", "true", error))
         return FALSE;
+    g_atomic_int_set(&c->verified, 1);
     set_location(job, c->dst, spec->dest_host, "stopped");
     what = g_strdup_printf("%u disk(s), SHA-256", sv->disks->len);
     vmshift_job_set_result(job, "verified", what);
@@ -678,7 +680,77 @@ host_cross_run(HostCross *c, VmshiftJob *job, const VmshiftVm *vm, GError **erro
     return run_acl(c, job, error) && run_finish(c, job, error);
 }
 
+gboolean
+host_cross_verified(HostCross *c)
+{
+    return g_atomic_int_get(&c->verified) != 0;
+}
+
 /* ---- repair ------------------------------------------------------------------------------- */
+
+static void
+remove_stage_dir(VmshiftJob *job)
+{
+    g_autofree char *stage = vmshift_job_get_saved(job, "vmshift.cross.stage-dir");
+    g_autoptr(GDir) d = stage ? g_dir_open(stage, 0, NULL) : NULL;
+    const char *f;
+
+    while (d && (f = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(stage, f, NULL);
+        g_unlink(p);
+    }
+    if (stage)
+        g_rmdir(stage);
+}
+
+/* Whether the job had entered import (or later): before it, the
+ * destination was never asked to make anything. */
+static gboolean
+reached_import(const char *reached)
+{
+    static const char *const before[] = { "none", "validate", "export", "convert", NULL };
+
+    return reached && !g_strv_contains(before, reached);
+}
+
+/* Before verify passed: the partial destination goes; the VM is at the
+ * source as it was. --retry then runs the move again. */
+static gboolean
+repair_unverified(HostCross *c, VmshiftJob *job, const char *reached, HostRepairMode mode,
+                  GError **error)
+{
+    const VmshiftMigrationSpec *spec = vmshift_job_get_spec(job);
+    g_autoptr(VmshiftVm) vm = NULL;
+    gboolean made = reached_import(reached);
+
+    vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                    "job %" G_GINT64_FORMAT " stopped in phase %s, before its disks were verified: "
+                    "%s",
+                    c->id, reached ? reached : "none",
+                    made ? "removing what it made at the destination" : "nothing was made there");
+    if (made && !host_backend_remove_vm(c->dst, spec->vm, job, error)) {
+        g_prefix_error(error,
+                       "removing the partial VM from backend %s: ", host_backend_name(c->dst));
+        return FALSE;
+    }
+    set_location(job, c->src, spec->source_vm->host, "stopped");
+    vmshift_job_set_result(job, "moved", "false");
+    if (mode == HOST_REPAIR_CLEANUP) {
+        vmshift_job_set_result(job, "cleanup",
+                               made ? "partial destination removed" : "nothing left");
+        return TRUE;
+    }
+    if (mode != HOST_REPAIR_RETRY) {
+        vmshift_job_set_result(job, "repair", made ? "rolled-back" : "nothing-to-do");
+        return TRUE;
+    }
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "retrying the move between backends");
+    if (!(vm = host_backend_get_vm(c->src, spec->vm, error)) || !host_cross_run(c, job, vm, error))
+        return FALSE;
+    vmshift_job_set_result(job, "repair", "retried");
+    vmshift_job_set_result(job, "moved", "true");
+    return TRUE;
+}
 
 gboolean
 host_cross_repair(HostCross *c, VmshiftJob *job, const char *reached, HostRepairMode mode,
@@ -686,44 +758,36 @@ host_cross_repair(HostCross *c, VmshiftJob *job, const char *reached, HostRepair
 {
     const VmshiftMigrationSpec *spec = vmshift_job_get_spec(job);
     g_autofree char *verified = vmshift_job_get_saved(job, "vmshift.cross.verified");
-    g_autofree char *stage = vmshift_job_get_saved(job, "vmshift.cross.stage-dir");
-    g_autoptr(GError) err = NULL;
 
     if (!spec || !spec->source_vm || !open_dest(c, spec, error))
         return FALSE;
-    if (stage) {
-        g_autoptr(GDir) d = g_dir_open(stage, 0, NULL);
-        const char *f;
-        while (d && (f = g_dir_read_name(d))) {
-            g_autofree char *p = g_build_filename(stage, f, NULL);
-            g_unlink(p);
-        }
-        g_rmdir(stage);
+    remove_stage_dir(job);
+    if (!verified)
+        return repair_unverified(c, job, reached, mode, error);
+    g_atomic_int_set(&c->verified, 1);
+    set_location(job, c->dst, spec->dest_host, "stopped");
+    if (mode == HOST_REPAIR_UNDO) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "job %" G_GINT64_FORMAT " had verified VM '%s' at backend %s: to undo it, move "
+                    "it back (vmshift migrate %s:%s --to %s:%s)",
+                    c->id, spec->vm, spec->dest_backend, spec->dest_backend, spec->vm,
+                    host_backend_name(c->src),
+                    spec->source_vm->host ? spec->source_vm->host : "HOST");
+        return FALSE;
     }
-    if (!verified) {
-        /* before the point of no return: the partial destination goes */
-        vmshift_job_log(job, VMSHIFT_LOG_INFO,
-                        "job %" G_GINT64_FORMAT " stopped in phase %s, before its disks were "
-                        "verified: removing what it made at backend %s",
-                        c->id, reached ? reached : "none", host_backend_name(c->dst));
-        if (!host_backend_remove_vm(c->dst, spec->vm, job, error))
-            return FALSE;
-        set_location(job, c->src, spec->source_vm->host, "stopped");
-        vmshift_job_set_result(job, "repair", "rolled-back");
-        vmshift_job_set_result(job, "moved", "false");
+    if (mode == HOST_REPAIR_CLEANUP) {
+        vmshift_job_set_result(job, "cleanup", "nothing left");
         return TRUE;
     }
-    (void)mode;
     vmshift_job_log(job, VMSHIFT_LOG_INFO,
                     "job %" G_GINT64_FORMAT " stopped in phase %s, after its disks were verified: "
                     "finishing it",
                     c->id, reached ? reached : "none");
-    set_location(job, c->dst, spec->dest_host, "stopped");
     if ((g_strcmp0(reached, "finish") != 0 && g_strcmp0(reached, "done") != 0
          && !run_acl(c, job, error))
         || (g_strcmp0(reached, "done") != 0 && !run_finish(c, job, error)))
         return FALSE;
-    vmshift_job_set_result(job, "repair", "resumed");
+    vmshift_job_set_result(job, "repair", mode == HOST_REPAIR_RETRY ? "retried" : "resumed");
     vmshift_job_set_result(job, "moved", "true");
     return TRUE;
 }

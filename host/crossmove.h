@@ -27,6 +27,8 @@ G_BEGIN_DECLS
 /* The spec's options keys of the host's own flags of a move between backends. */
 #define HOST_SPEC_DELETE_SOURCE_KEY "vmshift.delete-source"
 #define HOST_SPEC_CONVERT_KEY "vmshift.convert-guest"
+/* NIC=NET of each NIC --network mapped, as it was at the source (strv) */
+#define HOST_SPEC_SOURCE_NETS_KEY "vmshift.source-networks"
 
 /* TRUE when @spec moves its VM to another backend (spec->dest_backend). */
 gboolean host_spec_is_cross(const VmshiftMigrationSpec *spec);
@@ -48,6 +50,17 @@ GPtrArray *host_cross_validate(HostBackend *src, const VmshiftMigrationSpec *spe
 json_object *host_cross_vm_to_json(const VmshiftVm *vm);
 VmshiftVm *host_cross_vm_from_json(json_object *o);
 
+/* cmd-jobs.c: "SRC->DST" for the backend column of a move between
+ * backends, and "backend DST, host H" for `job show`; NULL for others. */
+char *host_cross_backends_text(const HostJobRecord *r);
+char *host_cross_dest_text(const HostJobRecord *r);
+
+/* bulk.c: when the move @rec that took effect went between backends, sets
+ * *@vm_spec to the VM at its destination ("DST:VM") and @o to move it back
+ * to the backend and host it came from, removing the destination's copy
+ * (--delete-source); FALSE (nothing changed) for other moves. */
+gboolean host_cross_reverse(const HostJobRecord *rec, char **vm_spec, HostMigrateOpts *o);
+
 /* jobs.c: the runner of one job's move between backends. */
 typedef struct HostCross HostCross;
 
@@ -63,6 +76,8 @@ GInputStream *host_cross_open_source(HostCross *c, VmshiftJob *job, const char *
                                      guint64 *capacity, GError **error);
 /* The move: every phase, with the rollback of a failure before verify. */
 gboolean host_cross_run(HostCross *c, VmshiftJob *job, const VmshiftVm *vm, GError **error);
+/* TRUE once the disks were verified: a cancel can no longer stop the move. */
+gboolean host_cross_verified(HostCross *c);
 /* `job repair`: @reached the phase name the interrupted job had reached. */
 gboolean host_cross_repair(HostCross *c, VmshiftJob *job, const char *reached, HostRepairMode mode,
                            GError **error);

@@ -29,9 +29,9 @@ host_spec_flag(const VmshiftMigrationSpec *spec, const char *key)
     return v && g_variant_get_boolean(v);
 }
 
-/* Adds the boolean host flag @key to @spec's options. */
+/* Sets @key of @spec's options to @value (floating). */
 static void
-spec_set_flag(VmshiftMigrationSpec *spec, const char *key)
+spec_set_value(VmshiftMigrationSpec *spec, const char *key, GVariant *value)
 {
     g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
     GVariantIter it;
@@ -47,8 +47,15 @@ spec_set_flag(VmshiftMigrationSpec *spec, const char *key)
         }
         g_variant_unref(spec->options);
     }
-    g_variant_builder_add(&b, "{sv}", key, g_variant_new_boolean(TRUE));
+    g_variant_builder_add(&b, "{sv}", key, value);
     spec->options = g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
+/* Adds the boolean host flag @key to @spec's options. */
+static void
+spec_set_flag(VmshiftMigrationSpec *spec, const char *key)
+{
+    spec_set_value(spec, key, g_variant_new_boolean(TRUE));
 }
 
 /* "backend X does not support moves to/from other backends (no 'OP')" */
@@ -107,6 +114,7 @@ host_cross_fill_spec(HostBackend *src, HostBackend *dst, const VmshiftVm *vm,
     static const char *const dst_ops[] = { "import_vm", "open_disk", "remove_vm", "export_vm",
                                            NULL };
     g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) nets = NULL;
     VmshiftVm *desc;
 
     if (!need_ops(src, src_ops, error) || !need_ops(dst, dst_ops, error)
@@ -123,14 +131,21 @@ host_cross_fill_spec(HostBackend *src, HostBackend *dst, const VmshiftVm *vm,
     }
     /* a VM that is not off: described as listed, refused by the checks */
     spec->source_vm = desc ? desc : vmshift_vm_copy(vm);
+    nets = g_ptr_array_new_null_terminated(4, g_free, TRUE);
     for (guint i = 0; i < spec->networks->len; i++) {
         const VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
         VmshiftNic *n = vmshift_vm_find_nic(spec->source_vm, m->key);
         if (n) {
+            /* what it was, for bulk --reverse */
+            if (n->network)
+                g_ptr_array_add(nets, g_strdup_printf("%s=%s", n->id, n->network));
             g_free(n->network);
             n->network = g_strdup(m->value);
         }
     }
+    if (nets->len)
+        spec_set_value(spec, HOST_SPEC_SOURCE_NETS_KEY,
+                       g_variant_new_strv((const char *const *)nets->pdata, nets->len));
     spec->type = VMSHIFT_MIGRATION_COLD;
     spec->dest_backend = g_strdup(host_backend_name(dst));
     if (o->delete_source)
@@ -343,4 +358,67 @@ host_cross_vm_from_json(json_object *o)
         g_ptr_array_add(vm->nics, n);
     }
     return vm;
+}
+
+/* ---- the journal's jobs --------------------------------------------------------------------- */
+
+static VmshiftMigrationSpec *
+record_cross_spec(const HostJobRecord *r)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = NULL;
+
+    /* cheap refusal first: most jobs do not move between backends */
+    if (!r->spec || !strstr(r->spec, "\"dest_backend\""))
+        return NULL;
+    spec = host_spec_from_json(r->spec, NULL);
+    return host_spec_is_cross(spec) ? g_steal_pointer(&spec) : NULL;
+}
+
+char *
+host_cross_backends_text(const HostJobRecord *r)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = record_cross_spec(r);
+
+    return spec ? g_strdup_printf("%s->%s", r->backend, spec->dest_backend) : NULL;
+}
+
+char *
+host_cross_dest_text(const HostJobRecord *r)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = record_cross_spec(r);
+
+    if (!spec)
+        return NULL;
+    return g_strdup_printf(
+        "backend %s, host %s (a move between backends%s%s)", spec->dest_backend,
+        spec->dest_host ? spec->dest_host : "-",
+        host_spec_flag(spec, HOST_SPEC_DELETE_SOURCE_KEY) ? "; the source is removed" : "",
+        host_spec_flag(spec, HOST_SPEC_CONVERT_KEY) ? "; guest converted" : "");
+}
+
+gboolean
+host_cross_reverse(const HostJobRecord *rec, char **vm_spec, HostMigrateOpts *o)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = record_cross_spec(rec);
+
+    if (!spec)
+        return FALSE;
+    g_free(*vm_spec);
+    *vm_spec = g_strdup_printf("%s:%s", spec->dest_backend, rec->vm);
+    g_free(o->to);
+    o->to = g_strdup_printf("%s:%s", rec->backend,
+                            rec->source_host                           ? rec->source_host
+                            : spec->source_vm && spec->source_vm->host ? spec->source_vm->host
+                                                                       : "");
+    o->delete_source = TRUE; /* the VM ends in one place: back where it was */
+    o->convert_guest = FALSE;
+    /* each NIC mapped by the move goes back to the network it had */
+    g_clear_pointer(&o->networks, g_strfreev);
+    if (spec->options) {
+        g_autoptr(GVariant) v = g_variant_lookup_value(spec->options, HOST_SPEC_SOURCE_NETS_KEY,
+                                                       G_VARIANT_TYPE_STRING_ARRAY);
+        if (v)
+            o->networks = g_variant_dup_strv(v, NULL);
+    }
+    return TRUE;
 }

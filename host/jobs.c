@@ -430,6 +430,8 @@ run_repair(HostJobRun *r, GError **error)
         vmshift_job_set_result(r->job, "reason", r->reason);
         return TRUE;
     }
+    if (r->cross) /* a move between backends: crossmove.c, every mode */
+        return host_cross_repair(r->cross, r->job, r->reached_name, r->repair_mode, error);
     if (r->repair_mode == HOST_REPAIR_CLEANUP) {
         if (!host_backend_has_op(r->b, "cleanup"))
             return host_backend_unsupported(r->b, "cleanup", error);
@@ -442,8 +444,6 @@ run_repair(HostJobRun *r, GError **error)
                     "job %" G_GINT64_FORMAT " is not a migration; nothing to repair", r->id);
         return FALSE;
     }
-    if (r->cross)
-        return host_cross_repair(r->cross, r->job, r->reached_name, r->repair_mode, error);
     if (!host_backend_repair(r->b, r->job, error))
         return FALSE;
     moved = repair_moved(r);
@@ -858,6 +858,8 @@ cancel_can_stop(HostJobRun *r)
     late = (r->kind == HOST_JOB_MIGRATE || r->kind == HOST_JOB_STORAGE) && r->switched
            && (p == VMSHIFT_PHASE_ACL || p == VMSHIFT_PHASE_DONE);
     g_mutex_unlock(&r->loclock);
+    if (r->cross && host_cross_verified(r->cross))
+        late = TRUE; /* a move between backends past its verify */
     if (late)
         g_atomic_int_set(&r->late_cancel, TRUE);
     return !late;

@@ -313,10 +313,11 @@ rate_foreign(RateCtx *c, const char *member, gboolean explain)
     r->eligible = FALSE;
     if (hb && hb != c->facts->b) {
         r->reason_code = g_strdup(VMSHIFT_FINDING_OTHER_BACKEND);
-        r->reason = g_strdup_printf("host '%s' is in backend '%s', VM '%s' in '%s': moving "
-                                    "between backends is not supported",
+        r->reason = g_strdup_printf("host '%s' is in backend '%s', VM '%s' in '%s': placement "
+                                    "does not choose between backends (a move between them: "
+                                    "--to %s:%s)",
                                     hn, host_backend_name(hb), c->v->vm->name,
-                                    host_backend_name(c->facts->b));
+                                    host_backend_name(c->facts->b), host_backend_name(hb), hn);
     } else {
         r->reason_code = g_strdup(VMSHIFT_FINDING_HOST_NOT_FOUND);
         r->reason = g_strdup_printf("destination host '%s' is not known to backend '%s'", hn,

@@ -91,9 +91,19 @@ host_validate_with(HostFacts *facts, const VmshiftMigrationSpec *spec, const Vms
                    const HostPlaceRun *run)
 {
     g_autoptr(GPtrArray) f = vmshift_list_new((GDestroyNotify)vmshift_finding_free);
-    g_autoptr(HostVmFacts) v = host_vm_facts_new(facts, vm);
+    g_autoptr(HostVmFacts) v = NULL;
     HostRuleSink s = { .findings = f };
 
+    if (host_spec_is_cross(spec)) {
+        /* a move between backends: its own rules and the destination's check */
+        g_autoptr(GError) err = NULL;
+        GPtrArray *cf = host_cross_validate(facts->b, spec, vm, &err);
+        if (cf)
+            return cf;
+        host_rule_add(&s, VMSHIFT_FINDING_CHECK_FAILED, NULL, "%s", err->message);
+        return g_steal_pointer(&f);
+    }
+    v = host_vm_facts_new(facts, vm);
     host_rules_check(facts, v, spec, run, &s);
     add_backend_findings(&s, facts->b, spec);
     host_rules_mappings(spec, vm, &s);

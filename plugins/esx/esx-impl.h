@@ -106,6 +106,9 @@ gboolean esx_plan_build(VmshiftBackend *be, const VmshiftMigrationSpec *spec, Es
                         EsxPlan *p, GCancellable *c, GError **error);
 /* The RelocateVM_Task body of the plan; with @only_disk_key, the body that
  * moves that one disk to datastore @only_disk_ds. */
+/* The <backing> fragment for a NIC on network @net (a Network or a
+ * DistributedVirtualPortgroup object with its name). */
+char *esx_plan_nic_backing(VmshiftBackend *be, EsxObject *net, GError **error);
 char *esx_relocate_body(const EsxPlan *p, const char *only_disk_key, const char *only_disk_ds);
 
 /* ---- esx-verify.c: the result of a move, read back ------------------ */
@@ -216,6 +219,27 @@ char *esx_tag_label(const char *names, const char *id);
 
 /* 24 → "255.255.255.0". */
 char *esx_prefix_to_mask(guint32 prefix);
+
+/* ---- esx-v2v.c: moves between backends (shared with esx-v2v-import.c) -- */
+
+/* Job keys of an import: "URL\tDATACENTER-MOREF\t[DS] DIR" and the VM name. */
+#define ESX_V2V_SAVED_DIR "esx-import-dir"
+#define ESX_V2V_SAVED_VM "esx-import-vm"
+
+/* VM @name with what export_vm and open_disk read. */
+EsxObject *esx_v2v_read_vm(VmshiftBackend *be, const char *name, EsxResult **keep, GError **error);
+/* Datacenters (name, vmFolder, datastore). */
+EsxResult *esx_v2v_datacenters(VmshiftBackend *be, GError **error);
+EsxObject *esx_v2v_dc_of_ds(VmshiftBackend *be, EsxResult *dcs, const char *ds, GError **error);
+/* The single flat extent (file name, sectors) of a VMDK descriptor. */
+gboolean esx_vmdk_flat_extent(const char *text, gsize len, char **file, guint64 *sectors,
+                              GError **error);
+/* "[DS] dir/x.vmdk" → DS and "dir/x.vmdk". */
+gboolean esx_split_ds_path(const char *p, char **ds, char **rel);
+char *esx_v2v_file_manager(VmshiftBackend *be, GError **error);
+/* DeleteDatastoreFile_Task of @ds_path ("[DS] dir") in datacenter @dc_moref. */
+gboolean esx_v2v_delete_file(VmshiftBackend *be, const char *dc_moref, const char *ds_path,
+                             GError **error);
 
 G_END_DECLS
 

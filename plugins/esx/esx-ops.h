@@ -30,6 +30,18 @@ gboolean esx_customize_guest(VmshiftBackend *be, const char *name, GPtrArray *ni
 /* esx-guest.c: check_migration, with --ip's every-adapter check */
 GPtrArray *esx_guest_check_migration(VmshiftBackend *be, const VmshiftMigrationSpec *spec,
                                      guint32 flags, GError **error);
+/* esx-v2v.c: moves between backends (ABI 1.4) */
+VmshiftVm *esx_export_vm(VmshiftBackend *be, const char *vm, guint32 flags, GError **error);
+GInputStream *esx_open_disk(VmshiftBackend *be, const char *vm, const char *disk_id,
+                            GCancellable *cancellable, guint32 flags, GError **error);
+GPtrArray *esx_check_import(VmshiftBackend *be, const VmshiftMigrationSpec *spec, guint32 flags,
+                            GError **error);
+gboolean esx_import_vm(VmshiftBackend *be, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                       guint32 flags, GError **error);
+gboolean esx_remove_vm(VmshiftBackend *be, const char *vm, VmshiftJob *job, guint32 flags,
+                       GError **error);
+gboolean esx_start_vm(VmshiftBackend *be, const char *vm, VmshiftJob *job, guint32 flags,
+                      GError **error);
 gboolean esx_repair(VmshiftBackend *be, VmshiftJob *job, guint32 flags, GError **error);
 
 #endif

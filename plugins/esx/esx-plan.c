@@ -626,3 +626,10 @@ esx_relocate_body(const EsxPlan *p, const char *only_disk_key, const char *only_
     g_string_append(s, "</spec><priority>defaultPriority</priority></RelocateVM_Task>");
     return g_string_free(s, FALSE);
 }
+
+/* nic_backing() for the imports of esx-v2v-import.c */
+char *
+esx_plan_nic_backing(VmshiftBackend *be, EsxObject *net, GError **error)
+{
+    return nic_backing(be, net, error);
+}

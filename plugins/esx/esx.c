@@ -99,6 +99,10 @@ esx_open(const VmshiftConfig *config, guint32 flags, GError **error)
     be->url = g_strdup(vmshift_http_get_url(http));
     be->http = http;
     be->datacenter = vmshift_config_get_string(config, "datacenter", NULL);
+    be->ca_file = g_strdup(opts->ca_file);
+    be->insecure = opts->insecure;
+    be->allow_unencrypted = opts->allow_unencrypted;
+    be->connect_timeout_ms = opts->connect_timeout_ms;
     /* No Login here: opening a backend never waits on the network (issue
      * 15: `vmshift backends` with the server unreachable). The first call
      * logs in (esx_connect() in esx_call() and the retrievals). */
@@ -147,6 +151,7 @@ esx_close(VmshiftBackend *be)
     g_free(be->name);
     g_free(be->url);
     g_free(be->datacenter);
+    g_free(be->ca_file);
     g_free(be->root_folder);
     g_free(be->property_collector);
     g_free(be->view_manager);

@@ -48,6 +48,12 @@ struct _VmshiftBackend {
     VmshiftHttp *rest;
     char *rest_session;
     gboolean rest_unavailable;
+    /* Datastore file access (/folder, esx-dsfile.c) opens its own libcurl
+     * handles with the same TLS settings as the SDK handle. */
+    char *ca_file;
+    gboolean insecure;
+    gboolean allow_unencrypted;
+    guint connect_timeout_ms;
 };
 
 /* Cached inventory kinds (VmshiftBackend.cache). */
@@ -142,6 +148,25 @@ EsxObject *esx_retrieve_one(VmshiftBackend *be, const char *type, const char *mo
  * with the fragment @replacement. */
 void esx_xml_reserialize(GString *out, const xmlNode *node, const char *name,
                          const char *replace_child, const char *replacement);
+
+/* Datastore files over HTTP (esx-dsfile.c): https://HOST/folder/PATH?
+ * dcPath=DC&dsName=DS with the session cookie. */
+char *esx_folder_path(const char *dc, const char *ds, const char *path);
+/* GET of a small file; NULL with *@status the HTTP status when not 200
+ * (@error only for transport failures). */
+char *esx_folder_get_small(VmshiftBackend *be, const char *dc, const char *ds, const char *path,
+                           gsize *len, guint *status, GError **error);
+gboolean esx_folder_put_small(VmshiftBackend *be, const char *dc, const char *ds, const char *path,
+                              const char *data, gsize len, GError **error);
+/* PUT of @length bytes read from @in (bytes reported to @job as
+ * @done_before + sent of @total). */
+gboolean esx_folder_upload(VmshiftBackend *be, const char *dc, const char *ds, const char *path,
+                           GInputStream *in, guint64 length, VmshiftJob *job, guint64 done_before,
+                           guint64 total, GError **error);
+/* GET streamed: the stream fails at its end unless exactly @length bytes
+ * came with HTTP 200. */
+GInputStream *esx_folder_open(VmshiftBackend *be, const char *dc, const char *ds, const char *path,
+                              guint64 length, GError **error);
 
 /* Moref helpers. */
 char *esx_moref_xml(const char *element, const char *type, const char *value);

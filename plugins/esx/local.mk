@@ -10,10 +10,11 @@ plugins_esx_libesx_impl_la_SOURCES = \
 	plugins/esx/esx-plan.c plugins/esx/esx-task.c plugins/esx/esx-vmstate.c \
 	plugins/esx/esx-migrate.c plugins/esx/esx-repair.c plugins/esx/esx-rest.c \
 	plugins/esx/esx-acl.c plugins/esx/esx-watch.c plugins/esx/esx-guest.c \
-	plugins/esx/esx-verify.c
+	plugins/esx/esx-verify.c plugins/esx/esx-dsfile.c plugins/esx/esx-v2v.c \
+	plugins/esx/esx-v2v-import.c
 plugins_esx_libesx_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-esx\"
 plugins_esx_libesx_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) $(JSONC_CFLAGS) -fvisibility=hidden
-plugins_esx_libesx_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS)
+plugins_esx_libesx_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(JSONC_LIBS) $(CURL_LIBS)
 
 plugin_LTLIBRARIES += plugins/esx/esx.la
 plugins_esx_esx_la_SOURCES = plugins/esx/plugin.c

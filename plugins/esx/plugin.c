@@ -25,6 +25,12 @@ static const VmshiftBackendOps esx_ops = {
     .watch_changes = esx_watch_changes,
     .customize_guest = esx_customize_guest,
     .repair = esx_repair,
+    .export_vm = esx_export_vm,
+    .open_disk = esx_open_disk,
+    .check_import = esx_check_import,
+    .import_vm = esx_import_vm,
+    .remove_vm = esx_remove_vm,
+    .start_vm = esx_start_vm,
 };
 
 static const char *const esx_keys[] = { VMSHIFT_HTTP_CONFIG_KEYS, "datacenter", NULL };

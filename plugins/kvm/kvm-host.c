@@ -306,6 +306,12 @@ wrap_argv(KvmHost *host, const char *const *argv, int timeout_s)
     return g_steal_pointer(&a);
 }
 
+char **
+kvm_host_command_argv(KvmHost *host, const char *const *argv, int timeout_s)
+{
+    return (char **)g_ptr_array_free(wrap_argv(host, argv, timeout_s), FALSE);
+}
+
 /*
  * ssh's complaint in one line: its last line, with the line that says
  * which host key failed (ssh's banner of @ lines and advice are dropped).

@@ -265,4 +265,10 @@ const KvmTransport kvm_transport_libvirt = {
     .migrate = kvm_libvirt_migrate,
     .recreate_acl = kvm_libvirt_recreate_acl,
     .repair = kvm_libvirt_repair,
+    .export_vm = lv_export_vm,
+    .open_disk = lv_open_disk,
+    .check_import = lv_check_import,
+    .import_vm = lv_import_vm,
+    .remove_vm = lv_remove_vm,
+    .start_vm = lv_start_vm,
 };

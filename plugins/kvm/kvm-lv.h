@@ -13,6 +13,9 @@
  *   kvm-lv-acl.c        recreate_acl
  *   kvm-lv-repair.c     repair of interrupted jobs
  *   kvm-lv-verify.c     the result of a move, read back
+ *   kvm-lv-v2v.c        moves between backends: export_vm, open_disk
+ *   kvm-lv-v2v-import.c moves between backends: check_import, import_vm,
+ *                       remove_vm, start_vm
  */
 #ifndef VMSHIFT_KVM_LV_H
 #define VMSHIFT_KVM_LV_H
@@ -210,6 +213,25 @@ gboolean lv_live_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, Vmshif
  * are not asked (a storage move on one host). */
 gboolean lv_verify_move(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                         const char *name, LvHost *want, gboolean want_running, GError **error);
+
+/* ---- kvm-lv-v2v.c, kvm-lv-v2v-import.c: moves between backends ----------- */
+
+VmshiftVm *lv_export_vm(KvmBackend *b, const char *vm, GError **error);
+GInputStream *lv_open_disk(KvmBackend *b, const char *vm, const char *disk_id,
+                           GCancellable *cancellable, GError **error);
+GPtrArray *lv_check_import(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error);
+gboolean lv_import_vm(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                      GError **error);
+gboolean lv_remove_vm(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
+gboolean lv_start_vm(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
+/* whether @d is shut off; FALSE with a conflict error naming @what */
+gboolean lv_is_off(virDomainPtr d);
+gboolean lv_require_off(virDomainPtr d, const char *what, GError **error);
+/* TRUE when volume @vol is the file this process sees at @path (same size,
+ * mtime and ctime to the nanosecond): then it is read and written here */
+gboolean lv_vol_is_local(virStorageVolPtr vol, const char *path);
+/* the source path of <disk> @n (file, block device or pool volume), or NULL */
+char *lv_disk_path(LvHost *h, xmlXPathContext *ctx, xmlNode *n);
 
 G_END_DECLS
 

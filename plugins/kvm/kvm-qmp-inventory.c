@@ -417,4 +417,10 @@ const KvmTransport kvm_transport_qmp = {
     .recreate_acl = kvm_qmp_recreate_acl,
     .repair = kvm_qmp_repair,
     .cleanup = kvm_qmp_cleanup,
+    .export_vm = kvm_qmp_export_vm,
+    .open_disk = kvm_qmp_open_disk,
+    .check_import = kvm_qmp_check_import,
+    .import_vm = kvm_qmp_import_vm,
+    .remove_vm = kvm_qmp_remove_vm,
+    .start_vm = kvm_qmp_start_vm,
 };

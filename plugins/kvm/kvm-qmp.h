@@ -30,6 +30,16 @@ gboolean kvm_qmp_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, Vmshif
 gboolean kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error);
 gboolean kvm_qmp_cleanup(KvmBackend *b, VmshiftJob *job, GError **error);
 
+/* kvm-qmp-v2v.c: moves between backends (see KvmTransport) */
+VmshiftVm *kvm_qmp_export_vm(KvmBackend *b, const char *vm, GError **error);
+GInputStream *kvm_qmp_open_disk(KvmBackend *b, const char *vm, const char *disk_id,
+                                GCancellable *cancellable, GError **error);
+GPtrArray *kvm_qmp_check_import(KvmBackend *b, const VmshiftMigrationSpec *spec, GError **error);
+gboolean kvm_qmp_import_vm(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
+                           GError **error);
+gboolean kvm_qmp_remove_vm(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
+gboolean kvm_qmp_start_vm(KvmBackend *b, const char *vm, VmshiftJob *job, GError **error);
+
 /* ---- one migration (kvm-qmp-mig.c) -------------------------------------- */
 
 typedef struct {

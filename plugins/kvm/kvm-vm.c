@@ -11,9 +11,14 @@
  *   vcpus=1
  *   machine=pc          cpu=qemu64       accel=tcg (optional: the host's)
  *   kernel=…  initrd=…  append=…          (optional: direct kernel boot)
+ *   firmware=uefi       (optional: OVMF; firmware-code=, nvram= default to
+ *                        OVMF_CODE_4M.fd and VMDIR/OVMF_VARS.fd)
+ *   guest-os=linux      (optional: linux, windows, other)
  *   [disk vda]
  *   path=/srv/images/demo.qcow2
  *   format=qcow2
+ *   bus=virtio          (optional: virtio, ide, sata, scsi, nvme)
+ *   boot-order=1        (optional: the disk's bootindex)
  *   [nic net0]
  *   mac=52:54:00:12:34:56
  *   network=lan          (a network of the host's networks.conf)
@@ -33,6 +38,7 @@ disk_def_free(KvmDiskDef *d)
     g_free(d->id);
     g_free(d->path);
     g_free(d->format);
+    g_free(d->bus);
     g_free(d->acl_text);
     g_free(d->acl_label);
     g_free(d);
@@ -65,6 +71,10 @@ kvm_vm_def_free(KvmVmDef *def)
     g_free(def->kernel);
     g_free(def->initrd);
     g_free(def->append);
+    g_free(def->firmware);
+    g_free(def->firmware_code);
+    g_free(def->nvram);
+    g_free(def->guest_os);
     g_ptr_array_unref(def->disks);
     g_ptr_array_unref(def->nics);
     g_free(def);
@@ -77,6 +87,13 @@ def_new(void)
     d->disks = g_ptr_array_new_with_free_func((GDestroyNotify)disk_def_free);
     d->nics = g_ptr_array_new_with_free_func((GDestroyNotify)nic_def_free);
     return d;
+}
+
+gboolean
+kvm_vm_bus_supported(const char *bus)
+{
+    static const char *const buses[] = { "virtio", "ide", "sata", "scsi", "nvme", NULL };
+    return bus && g_strv_contains(buses, bus);
 }
 
 static gboolean
@@ -100,6 +117,8 @@ parse_disk(GKeyFile *kf, const char *group, const char *where, GError **error)
     dk->format = g_key_file_get_string(kf, group, "format", NULL);
     if (!dk->format)
         dk->format = g_strdup("qcow2");
+    dk->bus = g_key_file_get_string(kf, group, "bus", NULL);
+    dk->boot_order = (guint)g_key_file_get_integer(kf, group, "boot-order", NULL);
     dk->acl_text = g_key_file_get_string(kf, group, "acl", NULL);
     dk->acl_label = g_key_file_get_string(kf, group, "acl-label", NULL);
     dk->acl_uid = dk->acl_gid = -1;
@@ -113,10 +132,11 @@ parse_disk(GKeyFile *kf, const char *group, const char *where, GError **error)
     if (mode)
         dk->acl_mode = (guint)g_ascii_strtoull(mode, NULL, 8);
     if (!valid_id(dk->id) || !dk->path || !g_path_is_absolute(dk->path)
-        || (strcmp(dk->format, "qcow2") && strcmp(dk->format, "raw"))) {
+        || (strcmp(dk->format, "qcow2") && strcmp(dk->format, "raw"))
+        || (dk->bus && !kvm_vm_bus_supported(dk->bus))) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                    "%s: [%s] needs an id of letters/digits, an absolute path= and "
-                    "format=qcow2|raw",
+                    "%s: [%s] needs an id of letters/digits, an absolute path=, "
+                    "format=qcow2|raw and bus=virtio|ide|sata|scsi|nvme (or none)",
                     where, group);
         return NULL;
     }
@@ -167,6 +187,15 @@ kvm_vm_def_parse(const char *text, const char *where, GError **error)
     d->kernel = g_key_file_get_string(kf, "vm", "kernel", NULL);
     d->initrd = g_key_file_get_string(kf, "vm", "initrd", NULL);
     d->append = g_key_file_get_string(kf, "vm", "append", NULL);
+    d->firmware = g_key_file_get_string(kf, "vm", "firmware", NULL);
+    d->firmware_code = g_key_file_get_string(kf, "vm", "firmware-code", NULL);
+    d->nvram = g_key_file_get_string(kf, "vm", "nvram", NULL);
+    d->guest_os = g_key_file_get_string(kf, "vm", "guest-os", NULL);
+    if (d->firmware && strcmp(d->firmware, "uefi") && strcmp(d->firmware, "bios")) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "%s: [vm] firmware is '%s', not bios or uefi", where, d->firmware);
+        return NULL;
+    }
     if (!valid_id(d->name)) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
                     "%s: [vm] name is missing or not made of letters, digits, '-', '_'", where);
@@ -218,11 +247,23 @@ kvm_vm_def_to_string(const KvmVmDef *d)
         g_key_file_set_string(kf, "vm", "initrd", d->initrd);
     if (d->append)
         g_key_file_set_string(kf, "vm", "append", d->append);
+    if (d->firmware)
+        g_key_file_set_string(kf, "vm", "firmware", d->firmware);
+    if (d->firmware_code)
+        g_key_file_set_string(kf, "vm", "firmware-code", d->firmware_code);
+    if (d->nvram)
+        g_key_file_set_string(kf, "vm", "nvram", d->nvram);
+    if (d->guest_os)
+        g_key_file_set_string(kf, "vm", "guest-os", d->guest_os);
     for (guint i = 0; i < d->disks->len; i++) {
         KvmDiskDef *dk = d->disks->pdata[i];
         g_autofree char *g = g_strdup_printf("disk %s", dk->id);
         g_key_file_set_string(kf, g, "path", dk->path);
         g_key_file_set_string(kf, g, "format", dk->format);
+        if (dk->bus)
+            g_key_file_set_string(kf, g, "bus", dk->bus);
+        if (dk->boot_order)
+            g_key_file_set_integer(kf, g, "boot-order", (int)dk->boot_order);
         if (dk->acl_text) {
             g_autofree char *owner = g_strdup_printf("%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT,
                                                      dk->acl_uid, dk->acl_gid);
@@ -293,6 +334,69 @@ opt_escape(const char *s)
     return g_string_free(g_steal_pointer(&g), FALSE);
 }
 
+/* -device for disk @dk on its bus (controllers added once, before the
+ * first disk that needs them); FALSE when the bus is full. */
+static gboolean
+add_disk_device(GPtrArray *a, const KvmVmDef *def, const KvmDiskDef *dk, guint *n_ide,
+                guint *n_sata, guint *n_scsi, GError **error)
+{
+    const char *bus = dk->bus ? dk->bus : "virtio";
+    g_autofree char *boot = dk->boot_order ? g_strdup_printf(",bootindex=%u", dk->boot_order)
+                                           : g_strdup("");
+    char *dev = NULL;
+    if (!strcmp(bus, "ide")) {
+        /* the pc machine's two IDE channels, two units each */
+        if (*n_ide >= 4) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "VM %s: more than 4 IDE disks (disk %s)", def->name, dk->id);
+            return FALSE;
+        }
+        dev = g_strdup_printf("ide-hd,bus=ide.%u,unit=%u,drive=%s,id=%s-dev%s", *n_ide / 2,
+                              *n_ide % 2, dk->id, dk->id, boot);
+        (*n_ide)++;
+    } else if (!strcmp(bus, "sata")) {
+        if (*n_sata >= 6) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_INVALID_ARGUMENT,
+                        "VM %s: more than 6 SATA disks (disk %s)", def->name, dk->id);
+            return FALSE;
+        }
+        if (*n_sata == 0) {
+            g_ptr_array_add(a, g_strdup("-device"));
+            g_ptr_array_add(a, g_strdup("ahci,id=sata0"));
+        }
+        dev = g_strdup_printf("ide-hd,bus=sata0.%u,drive=%s,id=%s-dev%s", *n_sata, dk->id, dk->id,
+                              boot);
+        (*n_sata)++;
+    } else if (!strcmp(bus, "scsi")) {
+        if ((*n_scsi)++ == 0) {
+            g_ptr_array_add(a, g_strdup("-device"));
+            g_ptr_array_add(a, g_strdup("virtio-scsi-pci,id=scsi0"));
+        }
+        dev = g_strdup_printf("scsi-hd,bus=scsi0.0,drive=%s,id=%s-dev%s", dk->id, dk->id, boot);
+    } else if (!strcmp(bus, "nvme")) {
+        dev = g_strdup_printf("nvme,drive=%s,serial=%s,id=%s-dev%s", dk->id, dk->id, dk->id, boot);
+    } else {
+        dev = g_strdup_printf("virtio-blk-pci,drive=%s,id=%s-dev%s", dk->id, dk->id, boot);
+    }
+    g_ptr_array_add(a, g_strdup("-device"));
+    g_ptr_array_add(a, dev);
+    return TRUE;
+}
+
+/* -drive if=pflash for OVMF: the code read-only, the VM's variable store */
+static void
+add_uefi(GPtrArray *a, const KvmVmDef *def, const char *dir)
+{
+    g_autofree char *code = opt_escape(def->firmware_code ? def->firmware_code : KVM_OVMF_CODE);
+    g_autofree char *vars_path = def->nvram ? g_strdup(def->nvram)
+                                            : g_build_filename(dir, "OVMF_VARS.fd", NULL);
+    g_autofree char *vars = opt_escape(vars_path);
+    g_ptr_array_add(a, g_strdup("-drive"));
+    g_ptr_array_add(a, g_strdup_printf("if=pflash,format=raw,unit=0,readonly=on,file=%s", code));
+    g_ptr_array_add(a, g_strdup("-drive"));
+    g_ptr_array_add(a, g_strdup_printf("if=pflash,format=raw,unit=1,file=%s", vars));
+}
+
 char **
 kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GError **error)
 {
@@ -343,6 +447,9 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
         ADD("-append");
         ADD(def->append);
     }
+    if (g_strcmp0(def->firmware, "uefi") == 0)
+        add_uefi(a, def, dir);
+    guint n_ide = 0, n_sata = 0, n_scsi = 0;
     for (guint i = 0; i < def->disks->len; i++) {
         KvmDiskDef *dk = def->disks->pdata[i];
         json_object *f = json_object_new_object();
@@ -358,8 +465,8 @@ kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GErro
         json_object_object_add(fmt, "node-name", json_object_new_string(dk->id));
         ADD("-blockdev");
         g_ptr_array_add(a, json_arg(fmt));
-        ADD("-device");
-        ADDF("virtio-blk-pci,drive=%s,id=%s-dev", dk->id, dk->id);
+        if (!add_disk_device(a, def, dk, &n_ide, &n_sata, &n_scsi, error))
+            return NULL;
     }
     for (guint i = 0; i < def->nics->len; i++) {
         KvmNicDef *n = def->nics->pdata[i];
@@ -583,6 +690,9 @@ kvm_vm_describe(KvmHost *host, const KvmVmDef *def)
     vm->memory = def->memory_mib * 1024 * 1024;
     vm->config_path = kvm_host_vm_dir(host, def->name);
     vm->power_state = VMSHIFT_POWER_STOPPED;
+    vm->firmware = g_strcmp0(def->firmware, "uefi") == 0 ? VMSHIFT_FIRMWARE_UEFI
+                                                         : VMSHIFT_FIRMWARE_BIOS;
+    vm->guest_os = g_strdup(def->guest_os);
     if (kvm_vm_is_running(host, def->name)) {
         vm->power_state = VMSHIFT_POWER_UNKNOWN;
         g_autoptr(VmshiftQmp)
@@ -605,6 +715,8 @@ kvm_vm_describe(KvmHost *host, const KvmVmDef *def)
         d->id = g_strdup(dk->id);
         d->path = g_strdup(dk->path);
         d->format = g_strdup(dk->format);
+        d->bus = g_strdup(dk->bus ? dk->bus : "virtio");
+        d->boot_order = dk->boot_order;
         if (!d->backing_chain)
             d->backing_chain = vmshift_string_list_new();
         d->volume = g_path_get_dirname(dk->path);

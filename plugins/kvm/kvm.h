@@ -61,6 +61,9 @@ gboolean kvm_ssh_config_check(const char *path, GError **error);
  * the error. Timeout in seconds. */
 gboolean kvm_host_run(KvmHost *host, const char *const *argv, const char *input, char **out,
                       int timeout_s, GError **error);
+/* The local argv that runs @argv on the host (through ssh for an ssh host)
+ * under a timeout, for a caller that spawns it itself. */
+char **kvm_host_command_argv(KvmHost *host, const char *const *argv, int timeout_s);
 gboolean kvm_host_read_file(KvmHost *host, const char *path, char **contents, GError **error);
 gboolean kvm_host_write_file(KvmHost *host, const char *path, const char *contents, GError **error);
 gboolean kvm_host_mkdir(KvmHost *host, const char *path, GError **error);
@@ -88,7 +91,9 @@ char *kvm_host_netdev(KvmHost *host, const char *network);
 typedef struct {
     char *id; /* vda, vdb … */
     char *path;
-    char *format; /* qcow2, raw */
+    char *format;     /* qcow2, raw */
+    char *bus;        /* virtio (NULL), ide, sata, scsi (virtio-scsi), nvme */
+    guint boot_order; /* bootindex; 0: none */
     /* access model recorded by recreate_acl (acl-* keys); acl_text NULL:
      * none recorded yet */
     gint64 acl_uid, acl_gid;
@@ -113,8 +118,12 @@ typedef struct {
     char *cpu;
     char *accel; /* NULL: the host's */
     char *kernel, *initrd, *append;
-    GPtrArray *disks; /* KvmDiskDef */
-    GPtrArray *nics;  /* KvmNicDef */
+    char *firmware;      /* "uefi" (OVMF) or NULL: BIOS */
+    char *firmware_code; /* uefi: the OVMF code image (default OVMF_CODE_4M.fd) */
+    char *nvram;         /* uefi: the VM's variable store (default VMDIR/OVMF_VARS.fd) */
+    char *guest_os;      /* linux, windows, other, or NULL: unknown */
+    GPtrArray *disks;    /* KvmDiskDef */
+    GPtrArray *nics;     /* KvmNicDef */
 } KvmVmDef;
 
 void kvm_vm_def_free(KvmVmDef *def);
@@ -130,6 +139,12 @@ typedef enum {
     KVM_START_PAUSED = 1 << 1,   /* -S */
 } KvmStartFlags;
 
+/* the buses a disk can have in vm.conf (bus=) */
+gboolean kvm_vm_bus_supported(const char *bus);
+/* OVMF as Debian's ovmf package installs it (firmware=uefi) */
+#define KVM_OVMF_DIR "/usr/share/OVMF"
+#define KVM_OVMF_CODE KVM_OVMF_DIR "/OVMF_CODE_4M.fd"
+#define KVM_OVMF_VARS KVM_OVMF_DIR "/OVMF_VARS_4M.fd"
 char **kvm_vm_build_argv(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, GError **error);
 gboolean kvm_vm_start(KvmHost *host, const KvmVmDef *def, KvmStartFlags flags, gint64 *pid,
                       GError **error);

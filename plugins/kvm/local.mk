@@ -22,7 +22,8 @@ plugins_kvm_libkvm_impl_la_SOURCES = \
 	plugins/kvm/kvm-qmp-cold.c \
 	plugins/kvm/kvm-qmp-storage.c \
 	plugins/kvm/kvm-qmp-repair.c \
-	plugins/kvm/kvm-qmp-acl.c
+	plugins/kvm/kvm-qmp-acl.c \
+	plugins/kvm/kvm-qmp-v2v.c
 plugins_kvm_libkvm_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-kvm\"
 plugins_kvm_libkvm_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) \
 	$(SELINUX_CFLAGS) -fvisibility=hidden
@@ -34,6 +35,7 @@ plugins_kvm_libkvm_impl_la_SOURCES += plugins/kvm/kvm-lv.h \
 	plugins/kvm/kvm-lv-xml.c plugins/kvm/kvm-lv-pool.c plugins/kvm/kvm-lv-storage.c \
 	plugins/kvm/kvm-lv-cold.c plugins/kvm/kvm-lv-live.c plugins/kvm/kvm-lv-acl.c \
 	plugins/kvm/kvm-lv-repair.c plugins/kvm/kvm-lv-verify.c
+plugins_kvm_libkvm_impl_la_SOURCES += plugins/kvm/kvm-lv-v2v.c plugins/kvm/kvm-lv-v2v-import.c
 plugins_kvm_libkvm_impl_la_CFLAGS += $(LIBVIRT_CFLAGS) $(XML_CFLAGS)
 plugins_kvm_libkvm_impl_la_LIBADD += $(LIBVIRT_LIBS) $(XML_LIBS)
 endif

@@ -44,7 +44,7 @@ transfer-seconds=30
 [backend other]
 plugin=skeleton
 hosts=gamma
-vms=o1@gamma
+vms=o1@gamma;o2@gamma
 state-file=$SK/other.state
 transfer-seconds=0
 EOC
@@ -104,12 +104,23 @@ claim_skeleton_check_stops() {
         sh -c "[ $rc -ne 0 ] && grep -q 'check running:' '$T/out' '$T/err' && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = alpha ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = running ]"
 }
 claim_skeleton_cross_backend() {
-    sed -i '/^\[vm app2\]/,/^\[/s/^power=running/power=stopped/' "$SK/demo.state"
-    mkdir -p "$SK/demo.state.data/srv/vms/app2"
-    head -c 1048576 /dev/urandom >"$SK/demo.state.data/srv/vms/app2/disk0.img"
-    SV migrate app2 --to other:gamma; rc=$?
-    check "skeleton cross-backend: app2 --to other:gamma: defined at other on gamma, its disk's sha256sum the source's; the source app2 still on alpha, off" \
-        sh -c "[ $rc -eq 0 ] && grep -q '^\[vm app2\]' '$SK/other.state' && [ \"\$(sha256sum <'$SK/demo.state.data/srv/vms/app2/disk0.img')\" = \"\$(sha256sum <'$SK/other.state.data/srv/vms/app2/disk0.img')\" ] && [ \"\$(sed -n '/^\[vm app2\]/,/^\[/s/^power=//p' '$SK/demo.state')\" = stopped ]"
+    sed -i '/^\[vm o1\]/,/^\[/s/^power=running/power=stopped/' "$SK/other.state"
+    mkdir -p "$SK/other.state.data/srv/vms/o1"
+    head -c 1048576 /dev/urandom >"$SK/other.state.data/srv/vms/o1/disk0.img"
+    SV migrate other:o1 --to demo:beta; rc=$?
+    check "skeleton cross-backend: other:o1 --to demo:beta: defined at demo on beta, its disk's sha256sum the source's; the source o1 still on gamma, off" \
+        sh -c "[ $rc -eq 0 ] && [ \"\$(sed -n '/^\[vm o1\]/,/^\[/s/^host=//p' '$SK/demo.state')\" = beta ] && [ \"\$(sha256sum <'$SK/other.state.data/srv/vms/o1/disk0.img')\" = \"\$(sha256sum <'$SK/demo.state.data/srv/vms/o1/disk0.img')\" ] && [ \"\$(sed -n '/^\[vm o1\]/,/^\[/s/^power=//p' '$SK/other.state')\" = stopped ]"
+}
+claim_skeleton_cross_backend_rollback() {
+    sed -i '/^\[vm o2\]/,/^\[/s/^power=running/power=stopped/' "$SK/other.state"
+    mkdir -p "$SK/other.state.data/srv/vms/o2"
+    head -c 524288 /dev/urandom >"$SK/other.state.data/srv/vms/o2/disk0.img"
+    s0=$(sha256sum <"$SK/other.state.data/srv/vms/o2/disk0.img")
+    printf '[hypervisor]\nfault=corrupt@import\n' >>"$SK/demo.state"
+    SV migrate other:o2 --to demo:beta; rc=$?
+    sed -i '/^fault=/d' "$SK/demo.state"
+    check "skeleton cross-backend-rollback: a byte changed by demo's import: the job fails, demo has no o2 nor its files, other's o2 unchanged" \
+        sh -c "[ $rc -ne 0 ] && ! grep -q '^\[vm o2\]' '$SK/demo.state' && [ ! -e '$SK/demo.state.data/srv/vms/o2/disk0.img' ] && [ \"\$(sha256sum <'$SK/other.state.data/srv/vms/o2/disk0.img')\" = '$s0' ]"
 }
 claim_skeleton_acl_unsupported_unsupported() {
     SV acl recreate app2; rc=$?

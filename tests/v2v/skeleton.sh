@@ -10,6 +10,8 @@
 #  - an import that fails, or writes a wrong byte (caught by verify), or a
 #    destination disk read back wrong: the destination has nothing, the
 #    source is unchanged;
+#  - bulk: a wave to=skel2:delta with delete-source=true, then --reverse
+#    moves each VM back to its own skel1 host, bytes unchanged;
 #  - check/--dry-run exit non-zero on errors (a name taken at the
 #    destination); unknown backend or host, a backend without the
 #    operations, options that do not apply: one error line, exit non-zero.
@@ -39,7 +41,7 @@ cat >"$T/etc/backends.d/skel.conf" <<EOC
 [backend skel1]
 plugin=skeleton
 hosts=alpha;beta
-vms=web1@alpha;db1@alpha;app1@alpha;app2@alpha;app3@alpha;busy@alpha
+vms=web1@alpha;db1@alpha;app1@alpha;app2@alpha;app3@alpha;busy@alpha;bulk1@alpha;bulk2@beta
 state-file=$T/s1.state
 
 [backend skel2]
@@ -165,5 +167,30 @@ one_line "--live does not apply" "--live" migrate skel1:app3 --to skel2:gamma --
 one_line "--delete-source needs another backend" "--delete-source" migrate skel1:app3 --to skel1:beta --delete-source
 one_line "--convert-guest: refused (virt-v2v missing, or not a KVM destination)" "virt-v2v" \
     migrate skel1:app3 --to skel2:gamma --convert-guest
+
+# ---- bulk: a wave between backends and its reverse ----
+make_vm bulk1 512
+make_vm bulk2 768
+b1=$(sum "$D1/srv/vms/bulk1/disk0.img"); b2=$(sum "$D1/srv/vms/bulk2/disk0.img")
+cat >"$T/plan" <<EOP
+[wave 1]
+vms=skel1:bulk1;skel1:bulk2
+to=skel2:delta
+delete-source=true
+EOP
+V bulk "$T/plan" --dry-run >"$T/out" 2>"$T/err"
+rc=$?
+cond "bulk --dry-run of the wave: exit 0, the commands of moves between backends, nothing moved" \
+    '[ $rc -eq 0 ] && grep -q "migrate skel1:bulk1 --to skel2:delta --delete-source" "$T/out" && ! has_vm "$S2" bulk1'
+V bulk "$T/plan" >"$T/out" 2>"$T/err"
+rc=$?
+cond "bulk: a wave to=skel2:delta exits 0" '[ $rc -eq 0 ]'
+cond "... both VMs only at skel2 on delta, their bytes the source's" \
+    '[ "$(peer "$S2" bulk1 host)/$(peer "$S2" bulk2 host)" = delta/delta ] && ! has_vm "$S1" bulk1 && ! has_vm "$S1" bulk2 && [ "$(rawsum "$D2/srv/vms/bulk1/disk0.img")" = "$b1" ] && [ "$(rawsum "$D2/srv/vms/bulk2/disk0.img")" = "$b2" ]'
+V bulk "$T/plan" --reverse >"$T/out" 2>"$T/err"
+rc=$?
+cond "bulk --reverse of the wave exits 0" '[ $rc -eq 0 ]'
+cond "... each VM back at skel1 on its own host (alpha, beta), nothing at skel2, bytes unchanged" \
+    '[ "$(peer "$S1" bulk1 host)/$(peer "$S1" bulk2 host)" = alpha/beta ] && ! has_vm "$S2" bulk1 && ! has_vm "$S2" bulk2 && [ "$(sum "$D1/srv/vms/bulk1/disk0.img")" = "$b1" ] && [ "$(sum "$D1/srv/vms/bulk2/disk0.img")" = "$b2" ]'
 
 echo "1..$n"

@@ -6,7 +6,7 @@
 vcsim_launcher_srcs = \
 	tests/vcsim/launcher/main.go tests/vcsim/launcher/front.go \
 	tests/vcsim/launcher/overrides.go tests/vcsim/launcher/control.go \
-	tests/vcsim/launcher/rest.go
+	tests/vcsim/launcher/rest.go tests/vcsim/launcher/files.go
 vcsim_check_srcs = tests/vcsim/check/main.go
 EXTRA_DIST += tests/vcsim/README.md tests/vcsim/source-hash $(vcsim_launcher_srcs) $(vcsim_check_srcs)
 

@@ -36,6 +36,11 @@
  *                               for a kill or a cancel right after it
  *   shared-path=DIR             a volume every host reaches (SAN, NFS); new
  *                               VMs start there instead of /srv/vms
+ *   data-dir=DIR                the VMs' disk files for moves between
+ *                               backends: path P is DIR/P (STATE-FILE.data)
+ *   import-format=FMT           the format import_vm writes disks in (raw)
+ *
+ * Moves between backends (export_vm ... start_vm) live in skeleton-v2v.c.
  *
  * Fault switches, for tests/faults and bench/faults: `fault=KIND@WHERE` in
  * [hypervisor], with `fault-count=N` (default 1) hits before it clears

@@ -17,8 +17,13 @@
 //	power NAME on|off       power on/off (waits)
 //	host NAME               key=value: connection, maintenance
 //	datastore NAME          key=value: hosts (mounting hosts, sorted), free,
-//	                        capacity, accessible
+//	                        capacity, accessible, url (summary.url: for the
+//	                        simulator, the directory holding the files)
 //	tasks NAME              one line per recent task on the VM: descriptionId state
+//	hw NAME                 the VM's hardware, one line each: "vm firmware= guest=
+//	                        cpus= memory=MB boot=KEY,...", "disk KEY file= ctl=TYPE
+//	                        unit= capacity=BYTES", "nic KEY type= mac= addressType=
+//	                        network="
 package main
 
 import (
@@ -256,6 +261,49 @@ func main() {
 				}
 			}
 		}
+	case "hw":
+		need(args, 2)
+		var m mo.VirtualMachine
+		if err := pc.RetrieveOne(ctx, vmByName(args[1]).Reference(), []string{"config"}, &m); err != nil {
+			die("%v", err)
+		}
+		var boot []string
+		if m.Config.BootOptions != nil {
+			for _, b := range m.Config.BootOptions.BootOrder {
+				if d, ok := b.(*types.VirtualMachineBootOptionsBootableDiskDevice); ok {
+					boot = append(boot, fmt.Sprint(d.DeviceKey))
+				}
+			}
+		}
+		fmt.Printf("vm firmware=%s guest=%s cpus=%d memory=%d boot=%s\n", m.Config.Firmware,
+			m.Config.GuestId, m.Config.Hardware.NumCPU, m.Config.Hardware.MemoryMB, strings.Join(boot, ","))
+		devs := object.VirtualDeviceList(m.Config.Hardware.Device)
+		for _, d := range devs {
+			switch x := d.(type) {
+			case *types.VirtualDisk:
+				file := ""
+				if b, ok := x.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					file = b.GetVirtualDeviceFileBackingInfo().FileName
+				}
+				ctl := "none"
+				if c := devs.FindByKey(x.ControllerKey); c != nil {
+					ctl = fmt.Sprintf("%T", c)[len("*types."):]
+				}
+				unit := int32(-1)
+				if x.UnitNumber != nil {
+					unit = *x.UnitNumber
+				}
+				capacity := x.CapacityInBytes
+				if capacity == 0 {
+					capacity = x.CapacityInKB * 1024
+				}
+				fmt.Printf("disk %d file=%s ctl=%s unit=%d capacity=%d\n", x.Key, file, ctl, unit, capacity)
+			case types.BaseVirtualEthernetCard:
+				n := x.GetVirtualEthernetCard()
+				fmt.Printf("nic %d type=%s mac=%s addressType=%s network=%s\n", n.Key,
+					fmt.Sprintf("%T", d)[len("*types."):], n.MacAddress, n.AddressType, nicNet(n))
+			}
+		}
 	case "perms":
 		need(args, 2)
 		vm := vmByName(args[1])
@@ -370,8 +418,9 @@ func main() {
 			hosts = append(hosts, name(h.Key))
 		}
 		sort.Strings(hosts)
-		fmt.Printf("hosts=%s\nfree=%d\ncapacity=%d\naccessible=%v\n",
-			strings.Join(hosts, ","), m.Summary.FreeSpace, m.Summary.Capacity, m.Summary.Accessible)
+		fmt.Printf("hosts=%s\nfree=%d\ncapacity=%d\naccessible=%v\nurl=%s\n",
+			strings.Join(hosts, ","), m.Summary.FreeSpace, m.Summary.Capacity, m.Summary.Accessible,
+			m.Summary.Url)
 	case "tasks":
 		need(args, 2)
 		vm := vmByName(args[1])

@@ -284,6 +284,9 @@ func serveSDK(w http.ResponseWriter, r *http.Request) {
 		}
 		status, out = encode(res)
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	} else if f := checkCreateVM(name, method, r); f != nil {
+		status, out = encode(fault("", f))
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	} else {
 		sub := r.Clone(r.Context())
 		sub.Body = io.NopCloser(bytes.NewReader(body))
@@ -294,6 +297,9 @@ func serveSDK(w http.ResponseWriter, r *http.Request) {
 			w.Header()[k] = v
 		}
 		status, out = rec.Code, rec.Body.Bytes()
+		if name == "CreateVM_Task" || name == "ReconfigVM_Task" {
+			fixDiskFiles() // disks the simulator created (files.go)
+		}
 	}
 	if truncate && len(out) > 0 {
 		out = out[:len(out)/2]

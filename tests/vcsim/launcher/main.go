@@ -180,6 +180,7 @@ func main() {
 	}
 	defer model.Remove()
 	fixDatastoreMounts()
+	fixDiskFiles()
 
 	password := randomPassword()
 	user = *flagUser
@@ -208,7 +209,8 @@ func main() {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/sdk", serveSDK)
-	mux.HandleFunc("/rest/", serveREST) // passes through; records client sessions (rest.go)
+	mux.HandleFunc("/rest/", serveREST)     // passes through; records client sessions (rest.go)
+	mux.HandleFunc("/folder/", serveFolder) // session, datastore and path checks (files.go)
 	mux.Handle("/", svc.ServeMux)
 	server := &http.Server{
 		Handler:   mux,
