@@ -334,7 +334,8 @@ attach_nics(Import *im, GError **error)
     for (guint i = 0; sws != NULL && i < im->d.src->nics->len; i++) {
         const VmshiftNic *n = im->d.src->nics->pdata[i];
         g_autofree char *mac = hv_wmi_mac(n->mac);
-        g_autofree char *vsi = g_strdup_printf("{%s}", g_uuid_string_random());
+        g_autofree char *uuid = g_uuid_string_random();
+        g_autofree char *vsi = g_strdup_printf("{%s}", uuid);
         g_autofree char *what = g_strdup_printf("adding NIC %s", n->id);
         const HvInstance *sw = hv_switch_named(sws, n->network);
         HvCimXml *x = hv_cimxml_new("Msvm_SyntheticEthernetPortSettingData");
@@ -390,6 +391,34 @@ destroy_vm(HvHost *h, const char *guid, GError **error)
     return out != NULL;
 }
 
+/* The VM named @name whose configuration is in @dir (an import that
+ * stopped before it saved the VM's id), or NULL (with @error on failure). */
+static char *
+defined_in(HvHost *h, const char *name, const char *dir, GError **error)
+{
+    g_autofree char *w = g_strdup_printf("ElementName = '%s'", name);
+    g_autoptr(GPtrArray) css = hv_wql_safe(name) ? hv_host_vm_cs(h, w, error) : NULL;
+
+    for (guint i = 0; css != NULL && i < css->len; i++) {
+        const char *guid = hv_inst_get(css->pdata[i], "Name");
+        g_autofree char *q = NULL;
+        g_autoptr(HvInstance) vssd = NULL;
+        if (guid == NULL || !hv_wql_safe(guid))
+            continue;
+        q = g_strdup_printf("ASSOCIATORS OF {Msvm_ComputerSystem.CreationClassName="
+                            "'Msvm_ComputerSystem',Name='%s'} WHERE AssocClass = "
+                            "Msvm_SettingsDefineState ResultClass = "
+                            "Msvm_VirtualSystemSettingData",
+                            guid);
+        vssd = hv_first_of(h, HV_NS_V2, q, NULL, error);
+        if (vssd == NULL)
+            return NULL;
+        if (g_strcmp0(hv_inst_get(vssd, "ConfigurationDataRoot"), dir) == 0)
+            return g_strdup(guid);
+    }
+    return NULL;
+}
+
 /* Removes what an import saved in @job on its host: the VM, the disk
  * files, the folders (when empty). Failures are logged; FALSE if any. */
 static gboolean
@@ -398,6 +427,7 @@ undo_import(VmshiftBackend *b, VmshiftJob *job, GError **error)
     g_autofree char *host = vmshift_job_get_saved(job, "hv-host");
     g_autofree char *dir = vmshift_job_get_saved(job, "hv-dir");
     g_autofree char *guid = vmshift_job_get_saved(job, "hv-vm-id");
+    g_autofree char *name = vmshift_job_get_saved(job, "hv-vm-name");
     g_autofree char *ndisks = vmshift_job_get_saved(job, "hv-disks");
     g_autofree char *vhddir = dir != NULL ? hv_join_win(dir, "Virtual Hard Disks") : NULL;
     g_autoptr(HvSmb) smb = NULL;
@@ -411,6 +441,14 @@ undo_import(VmshiftBackend *b, VmshiftJob *job, GError **error)
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
                     "removing the partial import: Hyper-V host %s is not connected", host);
         return FALSE;
+    }
+    if (guid == NULL && name != NULL && dir != NULL) {
+        g_autoptr(GError) e = NULL;
+        guid = defined_in(h, name, dir, &e);
+        if (guid == NULL && e != NULL) {
+            g_propagate_error(error, g_steal_pointer(&e));
+            return FALSE;
+        }
     }
     if (guid != NULL) {
         g_autofree char *w = g_strdup_printf("Name = '%s'", guid);
@@ -482,7 +520,8 @@ import_steps(Import *im, GError **error)
         if (!save(im, k, path, error) || !import_disk(im, i, path, &done, total, error))
             return FALSE;
     }
-    if (!define_vm(im, error))
+    /* before DefineSystem: a crash before its reply still finds the VM */
+    if (!save(im, "hv-vm-name", src->name, error) || !define_vm(im, error))
         return FALSE;
     hv_jlog(im->job, VMSHIFT_LOG_INFO, "defined %s (generation %u) on %s as %s", src->name,
             im->d.gen, im->d.h->name, im->guid);

@@ -638,6 +638,46 @@ class Vmshift:
         open(self.s1, "w").write("\n".join(out))
 
 
+def repair_after_kill(V, T, info, e02):
+    """vmshift killed (-9) during the import, once the VM is defined on
+    HV02 and its disk attached: `job repair` removes the VM and its files
+    from what the import journaled; the source is unchanged."""
+    V.make_vm("sk3", [1024], "bios")
+    T.control(info, "/fault", {"kind": "delay", "seconds": 12, "host": "HV02",
+                               "action": "AddResourceSettings",
+                               "match": "Msvm_SyntheticEthernetPortSettingData"})
+    p = subprocess.Popen(V.base + ["migrate", "skel:sk3", "--to", "hv:HV02",
+                                   "--path", "E:\\VMs", "--network",
+                                   "net0=LAN", "--force"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    v = T.wait_for(lambda: (sim_vm(info, "HV02", "sk3", T) or {}).get("disks"),
+                   60)
+    time.sleep(1)
+    os.killpg(p.pid, 9)
+    out, err = p.communicate()
+    outputs.append(out + err)
+    T.control(info, "/clear", {})
+    time.sleep(13)          # the delayed request ends (Hyper-V carries it out)
+    left = sim_vm(info, "HV02", "sk3", T)
+    r = subprocess.run(V.base + ["--json", "jobs"], capture_output=True,
+                       text=True)
+    js = r.stdout + r.stderr
+    try:
+        jobs = [j for j in json.loads(r.stdout)["jobs"] if j["vm"] == "sk3"]
+    except (ValueError, KeyError):
+        jobs = []
+    jid = str(max(j["id"] for j in jobs)) if jobs else "0"
+    rc, out = V.run("job", "repair", jid)
+    ok(v and left is not None and rc == 0 and
+       sim_vm(info, "HV02", "sk3", T) is None and
+       not os.path.exists(os.path.join(e02, "VMs", "sk3")) and
+       (V.section("sk3") or {}).get("power") == "stopped",
+       "vmshift killed during the import (VM defined, disk attached): job "
+       "repair removes the VM and its files from HV02; the source is "
+       "unchanged", (out, js, files_under(e02)))
+
+
 def vmshift_moves(tmp, info, smb, T, e02, raws):
     V = Vmshift(tmp, info, smb)
     V.run("vms")                                  # creates the state file
@@ -690,6 +730,7 @@ def vmshift_moves(tmp, info, smb, T, e02, raws):
        (V.section("sk2") or {}).get("power") == "stopped",
        "an import that fails on HV02 (adding the NIC): no VM, no file or "
        "folder left on E:, the source unchanged", (out, files_under(e02)))
+    repair_after_kill(V, T, info, e02)
     V.drop_vm("sk1")        # gone at the skeleton: hv's sk1 may go back
     rc, out = V.run("migrate", "hv:sk1", "--to", "skel:beta", "--force",
                     "--delete-source")
