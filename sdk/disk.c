@@ -255,18 +255,28 @@ vmshift_disk_read_raw(const char *path, const char *format, guint64 *capacity,
     const char *argv[] = {
         "nbdcopy", "--", "[", "qemu-nbd", "-r", "-f", fmt, path, "]", "-", NULL
     };
-    int err_fd;
-    GSubprocess *proc = spawn_tool(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err_fd, error);
+    g_autofree char *what = g_strdup_printf("reading %s (%s)", path, fmt);
+    GInputStream *in = vmshift_disk_read_command(argv, what, error);
+    if (in && capacity)
+        *capacity = size;
+    return in;
+}
 
+VMSHIFT_API GInputStream *
+vmshift_disk_read_command(const char *const *argv, const char *what, GError **error)
+{
+    int err_fd;
+    GSubprocess *proc;
+
+    g_return_val_if_fail(argv != NULL && argv[0] != NULL, NULL);
+    proc = spawn_tool(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err_fd, error);
     if (!proc)
         return NULL;
     ProcStream *ps = g_object_new(proc_stream_get_type(), NULL);
     ps->proc = proc;
     ps->out = g_object_ref(g_subprocess_get_stdout_pipe(proc));
     ps->err_fd = err_fd;
-    ps->what = g_strdup_printf("reading %s (%s)", path, fmt);
-    if (capacity)
-        *capacity = size;
+    ps->what = g_strdup(what ? what : argv[0]);
     return G_INPUT_STREAM(ps);
 }
 

@@ -25,24 +25,11 @@
 /* a stream never takes longer than a day */
 #define V2V_STREAM_TIMEOUT_S 86400
 
-/* ---- a stream reading a command's stdout on the host --------------------
- * At its end it waits for the command and fails the read when it failed,
- * so a broken ssh connection is never taken for the end of a disk. */
-typedef struct {
-    GInputStream parent;
-    GSubprocess *proc;
-    GInputStream *out;
-    int err_fd;
-    char *what;
-    gboolean done;
-} KvmCmdStream;
-
-typedef struct {
-    GInputStreamClass parent_class;
-} KvmCmdStreamClass;
-
-static GType kvm_cmd_stream_get_type(void);
-G_DEFINE_TYPE(KvmCmdStream, kvm_cmd_stream, G_TYPE_INPUT_STREAM)
+/* ---- commands on the host ------------------------------------------------
+ * A disk is read from an ssh host by vmshift_disk_read_command() (its end
+ * fails when the command failed, so a broken ssh connection is never taken
+ * for the end of a disk) and written through a command's stdin, checked
+ * here the same way. */
 
 /* the command's first stderr line, or how it ended */
 static char *
@@ -72,65 +59,6 @@ cmd_wait(GSubprocess *proc, int err_fd, const char *what, GCancellable *c, GErro
         return FALSE;
     }
     return TRUE;
-}
-
-static gssize
-cmd_stream_read(GInputStream *stream, void *buf, gsize count, GCancellable *c, GError **error)
-{
-    KvmCmdStream *cs = (KvmCmdStream *)stream;
-    if (cs->done)
-        return 0;
-    gssize n = g_input_stream_read(cs->out, buf, count, c, error);
-    if (n != 0)
-        return n;
-    cs->done = TRUE;
-    return cmd_wait(cs->proc, cs->err_fd, cs->what, c, error) ? 0 : -1;
-}
-
-static void
-cmd_stream_stop(KvmCmdStream *cs)
-{
-    if (cs->proc && !cs->done) {
-        g_subprocess_force_exit(cs->proc);
-        g_subprocess_wait(cs->proc, NULL, NULL);
-        cs->done = TRUE;
-    }
-}
-
-static gboolean
-cmd_stream_close(GInputStream *stream, GCancellable *c, GError **error)
-{
-    KvmCmdStream *cs = (KvmCmdStream *)stream;
-    cmd_stream_stop(cs);
-    return cs->out ? g_input_stream_close(cs->out, c, error) : TRUE;
-}
-
-static void
-cmd_stream_finalize(GObject *object)
-{
-    KvmCmdStream *cs = (KvmCmdStream *)object;
-    cmd_stream_stop(cs);
-    g_clear_object(&cs->out);
-    g_clear_object(&cs->proc);
-    if (cs->err_fd >= 0)
-        close(cs->err_fd);
-    g_free(cs->what);
-    G_OBJECT_CLASS(kvm_cmd_stream_parent_class)->finalize(object);
-}
-
-static void
-kvm_cmd_stream_class_init(KvmCmdStreamClass *klass)
-{
-    GInputStreamClass *is = G_INPUT_STREAM_CLASS(klass);
-    G_OBJECT_CLASS(klass)->finalize = cmd_stream_finalize;
-    is->read_fn = cmd_stream_read;
-    is->close_fn = cmd_stream_close;
-}
-
-static void
-kvm_cmd_stream_init(KvmCmdStream *cs)
-{
-    cs->err_fd = -1;
 }
 
 /* @argv run on @h with its stderr in an unlinked temporary file (*err_fd)
@@ -248,16 +176,9 @@ remote_read_raw(KvmHost *h, const KvmDiskDef *dk, GError **error)
 {
     const char *argv[] = { "nbdcopy",  "--",     "[", "qemu-nbd", "-r", "-f",
                            dk->format, dk->path, "]", "-",        NULL };
-    int err_fd = -1;
-    GSubprocess *p = host_spawn(h, argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err_fd, error);
-    if (!p)
-        return NULL;
-    KvmCmdStream *cs = g_object_new(kvm_cmd_stream_get_type(), NULL);
-    cs->proc = p;
-    cs->out = g_object_ref(g_subprocess_get_stdout_pipe(p));
-    cs->err_fd = err_fd;
-    cs->what = g_strdup_printf("reading %s on host %s", dk->path, h->name);
-    return G_INPUT_STREAM(cs);
+    g_auto(GStrv) full = kvm_host_command_argv(h, argv, V2V_STREAM_TIMEOUT_S);
+    g_autofree char *what = g_strdup_printf("reading %s on host %s", dk->path, h->name);
+    return vmshift_disk_read_command((const char *const *)full, what, error);
 }
 
 GInputStream *

@@ -122,6 +122,30 @@ broken_image(void)
     g_unlink(path);
 }
 
+/* a command's stdout: all of it when it succeeds; its failure, with its
+ * stderr's first line, at the end of the data when it does not */
+static void
+command_stream(void)
+{
+    const char *good[] = { "sh", "-c", "printf abc", NULL };
+    const char *bad[] = { "sh", "-c", "printf abc; echo 'boom: gone' >&2; exit 3", NULL };
+    g_autoptr(GError) error = NULL;
+    char buf[16];
+    gsize n = 0;
+
+    g_autoptr(GInputStream) in = vmshift_disk_read_command(good, "reading good", &error);
+    g_assert_no_error(error);
+    g_assert_true(g_input_stream_read_all(in, buf, sizeof buf, &n, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_cmpmem(buf, n, "abc", 3);
+
+    g_autoptr(GInputStream) in2 = vmshift_disk_read_command(bad, "reading bad", &error);
+    g_assert_no_error(error);
+    g_assert_false(g_input_stream_read_all(in2, buf, sizeof buf, &n, NULL, &error));
+    g_assert_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED);
+    g_assert_cmpstr(error->message, ==, "reading bad failed: boom: gone");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -136,6 +160,7 @@ main(int argc, char **argv)
     g_test_add_data_func("/disk/short/raw", "raw", short_stream);
     g_test_add_data_func("/disk/short/qcow2", "qcow2", short_stream);
     g_test_add_func("/disk/broken", broken_image);
+    g_test_add_func("/disk/command", command_stream);
     rc = g_test_run();
     g_rmdir(tmpdir);
     g_free(tmpdir);

@@ -46,6 +46,25 @@ GInputStream *vmshift_disk_read_raw(const char *path, const char *format, guint6
                                     GCancellable *cancellable, GError **error);
 
 /**
+ * vmshift_disk_read_command:
+ * @argv: a command whose standard output is a disk's bytes (e.g. the
+ *   converter run on a remote host through ssh)
+ * @what: what it does, for errors ("reading /srv/a.qcow2 on host b")
+ * @error: return location for an error
+ *
+ * Starts @argv and opens its standard output as a stream. At the end of the
+ * data the read waits for the command and fails, with the first line it
+ * printed on its standard error, when it did not succeed: a command cut
+ * short is never taken for the whole disk. Closing the stream early stops
+ * the command. vmshift_disk_read_raw() reads local images with it.
+ *
+ * Returns: (transfer full): the stream, or NULL with @error set.
+ *
+ * Since: ABI 1.4 (symbol version VMSHIFT_SDK_1.4)
+ */
+GInputStream *vmshift_disk_read_command(const char *const *argv, const char *what, GError **error);
+
+/**
  * vmshift_disk_write_raw:
  * @in: guest-visible bytes (e.g. from vmshift_job_open_source_disk())
  * @capacity: how many bytes @in gives, the new image's virtual size
