@@ -138,7 +138,7 @@ j = json.load(open(sys.argv[1]))
 print(len([f for f in j["findings"] if f["code"] == sys.argv[2] and f["severity"] == sys.argv[3]]))' \
         "$T/out" "$1" "$2" 2>/dev/null
 }
-found() { [ "$(count "$1" "$2")" -ge 1 ]; }
+found() { [ "$(count "$1" "$2")" -ge 1 ] 2>/dev/null; }
 errors() { python3 -c 'import sys, json; print(json.load(open(sys.argv[1]))["errors"])' "$T/out" 2>/dev/null; }
 V vms >/dev/null 2>&1 # the skeleton's state file
 

@@ -42,8 +42,11 @@ if ! id libvirt-qemu >/dev/null 2>&1; then
 fi
 KT=$(mktemp -d "${TMPDIR:-/tmp}/vmshift-v2vlv.XXXXXX")
 LV="$KT/lv"
-mkdir -p "$LV" "$KT/pl" "$KT/state" "$KT/shared"
-trap 'timeout 60 bash "$VMSHIFT_SRCDIR/tests/kvm/lvhosts.sh" down "$LV"; [ -n "${KEEP_KT:-}" ] || rm -rf "$KT"' EXIT
+mkdir -p "$LV" "$KT/pl" "$KT/state" "$KT/shared" "$KT/q/images"
+printf '[network front]\nnetdev=user\n' >"$KT/q/networks.conf"
+# (a QEMU the qmp transport started: killed by its pid file)
+trap 'p=$(cat "$KT/q/vms/boot1/qemu.pid" 2>/dev/null) && kill -9 "$p" 2>/dev/null
+      timeout 60 bash "$VMSHIFT_SRCDIR/tests/kvm/lvhosts.sh" down "$LV"; [ -n "${KEEP_KT:-}" ] || rm -rf "$KT"' EXIT
 timeout 120 bash "$VMSHIFT_SRCDIR/tests/kvm/lvhosts.sh" up "$LV" >"$KT/lvhosts.out" 2>&1
 rc=$?
 [ $rc = 77 ] && skip_all "$(cat "$KT/lvhosts.out")"
@@ -69,6 +72,10 @@ hosts=lvA=$A
 plugin=kvm
 transport=libvirt
 hosts=lvB=qemu+tcp://198.51.100.2/system
+
+[backend kq]
+plugin=kvm
+hosts=q=$KT/q
 
 [backend skel]
 plugin=skeleton
@@ -289,6 +296,52 @@ check "skeleton: x2's disk file (qcow2) holds the source volume's bytes" \
     test "$(file_sha "$SKD/x2/vda.img")" = "$sha_boot"
 check "A: x2 and its volume are gone (--delete-source)" \
     bash -c '! timeout 60 virsh -q -c "$0" dominfo x2 >/dev/null 2>&1 && ! timeout 60 virsh -q -c "$0" vol-info --pool v2vpool x2-boot.qcow2 >/dev/null 2>&1' "$A"
+
+# ---- libvirt A -> kvm (qmp transport, a bare QEMU host): the bootable test
+#      guest, started there with --start, its heartbeat on the console --------
+GUEST="${VMSHIFT_GUEST_DIR:-$VMSHIFT_BUILDDIR/tests/guest/out}"
+boot_disk() {
+    command -v qemu-system-x86_64 >/dev/null && [ -x /bin/busybox ] &&
+        [ -x "$VMSHIFT_SRCDIR/tests/guest/make-boot-disk.sh" ] || return 1
+    timeout 900 "$VMSHIFT_SRCDIR/tests/guest/make-guest.sh" "$GUEST" >"$KT/guest.log" 2>&1 &&
+        timeout 300 "$VMSHIFT_SRCDIR/tests/guest/make-boot-disk.sh" "$GUEST" >>"$KT/guest.log" 2>&1
+}
+if ! boot_disk; then
+    tap_skip "libvirt -> kvm(qmp) of the bootable guest" \
+        "no bootable test disk (qemu-system-x86, busybox-static, syslinux, mtools): $(tail -1 "$KT/guest.log" 2>/dev/null)"
+else
+    qemu-img convert -f raw -O qcow2 "$GUEST/boot-disk.raw" "$KT/boot1.qcow2"
+    boot_sha=$(sha256sum <"$GUEST/boot-disk.raw" | cut -c1-64)
+    vA vol-create-as v2vpool boot1.qcow2 64M --format qcow2 >/dev/null
+    vA vol-upload --pool v2vpool boot1.qcow2 "$KT/boot1.qcow2"
+    cat >"$KT/boot1.xml" <<EOX
+<domain type='qemu'><name>boot1</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/libvirt/images/boot1.qcow2'/><target dev='sda' bus='sata'/><boot order='1'/></disk>
+    <interface type='network'><mac address='52:54:00:16:00:09'/><source network='front'/><model type='e1000'/></interface>
+  </devices>
+</domain>
+EOX
+    vA define "$KT/boot1.xml" >/dev/null
+    V migrate lvsrc:boot1 --to kq:q --start
+    rc=$?
+    check "migrate lvsrc:boot1 --to kq:q --start succeeds" test $rc = 0
+    [ $rc = 0 ] || tap_diag "$(cat "$KT/out" "$KT/err")"
+    QD="$KT/q/vms/boot1"
+    check "kvm host q: QEMU runs boot1 (its pid file's process)" \
+        bash -c 'p=$(cat "$0/qemu.pid") && [ -r /proc/$p/stat ] && [ "$(sed "s/.*) //" /proc/$p/stat | cut -c1)" != Z ]' "$QD"
+    hb=
+    for i in $(seq 900); do grep -q HEARTBEAT "$QD/console.log" 2>/dev/null && { hb=1; break; }; sleep 0.2; done
+    check "kvm host q: the moved guest booted from its disk (HEARTBEAT on its console)" test -n "$hb"
+    [ -n "$hb" ] || tap_diag "$(tail -5 "$QD/console.log" 2>/dev/null)"
+    qimg=$(sed -n 's/^path=//p' "$QD/vm.conf" | head -1)
+    check "kvm host q: the disk is qcow2 on SATA with the source's bytes, the NIC's MAC kept" \
+        bash -c '[ "$(file_sha "$0")" = "$1" ] && qemu-img info -U "$0" | grep -q "file format: qcow2" && grep -q "^bus=sata" "$2" && grep -q "52:54:00:16:00:09" "$2"' \
+        "$qimg" "$boot_sha" "$QD/vm.conf"
+    check "A: the source boot1 is left defined and shut off" test "$(vA domstate boot1 2>/dev/null)" = "shut off"
+fi
 
 tap_plan "$_tap_n"
 tap_done

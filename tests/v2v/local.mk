@@ -51,3 +51,12 @@ if ENABLE_INTEGRATION
 TESTS += tests/v2v/convert.sh
 endif
 EXTRA_DIST += tests/v2v/convert.sh
+## ESX <-> KVM (qmp): KVM -> ESX checked by vcsim, ESX -> KVM -> ESX round trip
+dist_noinst_SCRIPTS += tests/v2v/esx-kvm-roundtrip.sh
+if PLUGIN_ESX
+if PLUGIN_KVM
+if ENABLE_INTEGRATION
+TESTS += tests/v2v/esx-kvm-roundtrip.sh
+endif
+endif
+endif
