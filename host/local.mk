@@ -47,9 +47,9 @@ host_libvmshift_host_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift\" \
 	-DHOST_STATEDIR=\"$(statedir)\" \
 	-DHOST_PLUGINDIR=\"$(plugindir)\"
 host_libvmshift_host_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GIO_UNIX_CFLAGS) \
-	$(SQLITE_CFLAGS) $(JSONC_CFLAGS) $(SMARTCOLS_CFLAGS)
+	$(SQLITE_CFLAGS) $(JSONC_CFLAGS) $(SMARTCOLS_CFLAGS) $(CRYPTO_CFLAGS)
 host_libvmshift_host_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(GIO_UNIX_LIBS) \
-	$(SQLITE_LIBS) $(JSONC_LIBS) $(SMARTCOLS_LIBS) -lm
+	$(SQLITE_LIBS) $(JSONC_LIBS) $(SMARTCOLS_LIBS) $(CRYPTO_LIBS) -lm
 
 host_vmshift_SOURCES = host/main.c
 host_vmshift_CPPFLAGS = $(host_libvmshift_host_la_CPPFLAGS)
