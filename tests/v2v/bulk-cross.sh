@@ -141,17 +141,21 @@ for vm in bk1 bk2; do
     head -c 1048576 /dev/urandom >"$d/disk1.img"
     sed -i "/^\[vm $vm\]/,/^\[/{s/^power=running/power=stopped/;s/^memory=.*/memory=268435456/}" "$SK"
     sed -i "/^\[vm $vm\]/a disks=disk0;disk1;\nnics=net0;\nmac-net0=00:50:56:0a:bb:0$i\nnetwork-net0=VM Network\nfirmware=bios" "$SK"
-    V migrate "skel:$vm" --to esx:DC0_H0 --force >"$T/out" 2>"$T/err" ||
+    # bk2 on a datastore other than the default one: --reverse puts it back there
+    [ $vm = bk2 ] && set -- --path LocalDS_1 || set --
+    V migrate "skel:$vm" --to esx:DC0_H0 "$@" --force >"$T/out" 2>"$T/err" ||
         { echo "Bail out! skel:$vm --to esx:DC0_H0 (the setup) failed"; show; exit 1; }
 done
 S1="$(sha "$T/skel.state.data/srv/vms/bk1/disk0.img") $(sha "$T/skel.state.data/srv/vms/bk1/disk1.img") "
 S2="$(sha "$T/skel.state.data/srv/vms/bk2/disk0.img") $(sha "$T/skel.state.data/srv/vms/bk2/disk1.img") "
-cond "setup: vcsim has bk1 and bk2 on DC0_H0, off, their flat files the skeleton's bytes" \
-    'sim vm bk1 | grep -q "^host=DC0_H0" && sim vm bk2 | grep -q "^power=poweredOff" &&
+cond "setup: vcsim has bk1 (LocalDS_0) and bk2 (LocalDS_1) on DC0_H0, off, the skeleton's bytes" \
+    'sim vm bk1 | grep -q "^datastores=LocalDS_0$" && sim vm bk2 | grep -q "^datastores=LocalDS_1$" &&
+     sim vm bk1 | grep -q "^host=DC0_H0" && sim vm bk2 | grep -q "^power=poweredOff" &&
      [ "$(esx_shas bk1)" = "$S1" ] && [ "$(esx_shas bk2)" = "$S2" ]'
 hw_nokeys bk1 >"$T/hw1.orig"
 hw_nokeys bk2 >"$T/hw2.orig"
 DS0=$(sim datastore LocalDS_0 | sed -n 's/^url=//p')
+DS1=$(sim datastore LocalDS_1 | sed -n 's/^url=//p')
 
 # ---- one wave ESX -> KVM -------------------------------------------------------
 cat >"$T/plan" <<EOP
@@ -174,8 +178,8 @@ for vm in bk1 bk2; do
          grep -q "^network=VM Network" "$C"'
     cond "kvm host b: $vm's images hold the ESX disks' bytes, in order (sha256 of raw)" \
         '[ "$(kvm_shas "$C")" = "$want" ]'
-    cond "delete-source: vcsim has no $vm, LocalDS_0 no folder $vm" \
-        '! sim vm $vm >/dev/null 2>&1 && [ ! -e "$DS0/$vm" ]'
+    cond "delete-source: vcsim has no $vm, no datastore a folder $vm" \
+        '! sim vm $vm >/dev/null 2>&1 && [ ! -e "$DS0/$vm" ] && [ ! -e "$DS1/$vm" ]'
 done
 
 # ---- --reverse: both back to ESX -------------------------------------------------
@@ -186,10 +190,11 @@ V bulk "$T/plan" --reverse --force >"$T/out" 2>"$T/err"
 check "bulk PLAN --reverse --force exits 0" [ $? -eq 0 ]
 for vm in bk1 bk2; do
     eval "want=\$S${vm#bk}"
+    ds=LocalDS_$((${vm#bk} - 1))
     sim vm $vm >"$T/vm" 2>&1
-    cond "vcsim: $vm defined again on DC0_H0, off, its disks on LocalDS_0" \
+    cond "vcsim: $vm defined again on DC0_H0, off, its disks on its own datastore $ds" \
         'grep -q "^host=DC0_H0" "$T/vm" && grep -q "^power=poweredOff" "$T/vm" &&
-         grep -q "^datastores=LocalDS_0$" "$T/vm"'
+         grep -q "^datastores=$ds$" "$T/vm"'
     sim hw $vm >"$T/hw" 2>&1
     cond "vcsim: $vm has its MAC (00:50:56:0a:bb:0${vm#bk}) on VM Network, bios, 256 MB" \
         'grep -q "mac=00:50:56:0a:bb:0${vm#bk} .*network=VM Network" "$T/hw" &&
