@@ -10,8 +10,9 @@
 #    (qemu-img, sha256) equal to the ESX flat files, in their order;
 #  - vcsim: the source VMs and their datastore folders gone;
 #  - after --reverse: vcsim-check hw/vm of each VM (defined on its original
-#    host DC0_H0, its MAC, its disks and their sizes), the datastore flat
-#    files' sha256 equal to the original bytes, nothing left on the KVM host.
+#    host DC0_H0 and its original datastore: bk2 was on LocalDS_1, not the
+#    default; its MAC, its disks and their sizes), the datastore flat files'
+#    sha256 equal to the original bytes, nothing left on the KVM host.
 # TAP output; the plan comes last.
 
 B=${VMSHIFT_BUILDDIR:-$(pwd)}
