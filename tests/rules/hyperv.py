@@ -128,6 +128,26 @@ def run(tmp):
              "HV02", "--path", "E:\\VMs\\web01")
     control(info, "/host", {"host": "HV02", "volumes": st["HV02"]["volumes"]})
 
+    # WMI provider failures, as a real host answers them ("Provider load
+    # failure", 0x80041013): what cannot be read is unknown, never 0
+    def provider_fails(host, *classes):
+        for c in classes:
+            control(info, "/fault", {"kind": "soap-fault", "host": host, "match": c,
+                                     "count": 1000, "subcode": "w:InternalError",
+                                     "reason": "Provider load failure ", "code": 2147749907})
+    provider_fails("HV02", "Win32_ComputerSystem", "Win32_OperatingSystem")
+    scenario(V, "HV02's memory unreadable", "memory-unknown", "warning", 1, "csv01",
+             "--to", "HV02")
+    control(info, "/clear", {})
+    provider_fails("HV01", "Msvm_AffectedJobElement")
+    scenario(V, "csv01's jobs unreadable (a merge cannot be ruled out)", "merge-unknown",
+             "warning", 1, "csv01", "--to", "HV02")
+    control(info, "/clear", {})
+    provider_fails("HV01", "CIM_DataFile", "GetVirtualHardDiskSettingData")
+    scenario(V, "dmz01's disk file unreadable (its size unknown, not 0)", "disk-size-unknown",
+             "warning", 1, "dmz01", "--to", "HV02", "--path", "E:\\VMs\\dmz01")
+    control(info, "/clear", {})
+
     dmz = [v for v in st["HV01"]["vms"] if v["name"] == "dmz01"][0]
     control(info, "/vm", {"vm": "dmz01", "disks": [
         dict(d, path=d["path"][:-len(".vhdx")] + ".avhdx") for d in dmz["disks"]]})

@@ -125,6 +125,18 @@ scenario "--transfer san with --path" transfer-conflict error 1 web1 --to hostB 
 scenario "disk gone: size unknown, not 0" disk-size-unknown warning 1 lost1 --to hostB --cold --path "$KT/b/small"
 scenario "disk gone: the destination does not reach it" disk-unreachable error 1 lost1 --to hostB --cold
 scenario "CPU model the destination's QEMU lacks" cpu-incompatible error 1 lost1 --to hostB --cold
+# web1's QEMU stopped (SIGSTOP): its QMP does not answer, so whether a
+# block job merges cannot be read (a backend kvmq on the same hosts with a
+# short QMP timeout, for the time of this scenario)
+cp "$KT/vmshift.conf" "$KT/vmshift.conf.orig"
+printf '\n[backend kvmq]\nplugin=kvm\nhosts=hostA=%s, hostB=%s\nqmp-timeout-ms=1500\n' \
+    "$KT/a" "$KT/b" >>"$KT/vmshift.conf"
+kill -STOP "$(qemu_pid "$KT/a" web1)"
+scenario "the running VM's QMP does not answer" merge-unknown warning 1 kvmq:web1 --to hostB
+kill -CONT "$(qemu_pid "$KT/a" web1)"
+mv "$KT/vmshift.conf.orig" "$KT/vmshift.conf"
+PRE="mount --bind /dev/null /proc/meminfo" \
+    scenario "the destination's memory unreadable (an empty /proc/meminfo)" memory-unknown warning 1 cold1 --to hostB --cold --start
 scenario "the destination's QEMU is older" hypervisor-older warning 1 web1 --to hostF
 scenario "CPU model 'host' from a TCG host to a KVM host" cpu-passthrough warning 1 pass1 --to hostG --cold
 scenario "an --option the plugin does not know" check-failed error 1 web1 --to hostB --option nosuch=1
