@@ -54,6 +54,7 @@ func controlMux() *http.ServeMux {
 	mux := http.NewServeMux()
 
 	// /ctl/http?method=M&mode=close|malformed|truncate|500|401|503|notauth|delay[&ms=N][&count=N]
+	//          [&match=TEXT]: only requests whose body holds TEXT
 	mux.HandleFunc("/ctl/http", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		method, mode := q.Get("method"), q.Get("mode")
@@ -76,7 +77,7 @@ func controlMux() *http.ServeMux {
 			bad(w, 400, "%v", err)
 			return
 		}
-		addHTTPFault(method, &httpFault{mode: mode, count: count, ms: ms})
+		addHTTPFault(method, &httpFault{mode: mode, count: count, ms: ms, match: q.Get("match")})
 		ok(w)
 	})
 

@@ -46,6 +46,7 @@ type httpFault struct {
 	mode  string // close, malformed, truncate, 500, 401, notauth, delay
 	count int    // remaining; < 0 = forever
 	ms    int
+	match string // only requests whose body holds this ("" = any)
 }
 
 var (
@@ -60,7 +61,7 @@ func addHTTPFault(method string, f *httpFault) {
 }
 
 // takeHTTPFaults returns the faults that apply to this call (and uses them up).
-func takeHTTPFaults(method string) []httpFault {
+func takeHTTPFaults(method string, body []byte) []httpFault {
 	injMu.Lock()
 	defer injMu.Unlock()
 	var out []httpFault
@@ -68,6 +69,10 @@ func takeHTTPFaults(method string) []httpFault {
 		list := httpFaults[key]
 		kept := list[:0]
 		for _, f := range list {
+			if f.match != "" && !bytes.Contains(body, []byte(f.match)) {
+				kept = append(kept, f)
+				continue
+			}
 			out = append(out, *f)
 			if f.count > 0 {
 				f.count--
@@ -227,7 +232,7 @@ func serveSDK(w http.ResponseWriter, r *http.Request) {
 	}
 
 	truncate := false
-	for _, f := range takeHTTPFaults(name) {
+	for _, f := range takeHTTPFaults(name, body) {
 		switch f.mode {
 		case "delay":
 			time.Sleep(time.Duration(f.ms) * time.Millisecond)
