@@ -37,7 +37,10 @@ import uuid
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
-import sim_vsms
+# sim_vsms sits beside this file, which tests also load by its path
+# (importlib), with another directory first on sys.path
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sim_vsms  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Namespaces (docs/design/hyperv.md §1.2; MS-WSMV 2.2.1)
