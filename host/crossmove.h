@@ -61,6 +61,11 @@ char *host_cross_dest_text(const HostJobRecord *r);
  * (--delete-source); FALSE (nothing changed) for other moves. */
 gboolean host_cross_reverse(const HostJobRecord *rec, char **vm_spec, HostMigrateOpts *o);
 
+/* jobs.c: where the VM of the move between backends @r is ("BACKEND:HOST"),
+ * from the backend the journal says has it; FALSE: not such a move. */
+gboolean host_cross_ask_location(HostRegistry *reg, HostJournal *j, const HostJobRecord *r,
+                                 char **host, char **detail, GError **error);
+
 /* jobs.c: the runner of one job's move between backends. */
 typedef struct HostCross HostCross;
 

@@ -1116,11 +1116,16 @@ record_live(const HostJobRecord *r)
 /* Asks @r's backend where its VM is; the answer (host, power state) or
  * why not. */
 static gboolean
-ask_backend(HostRegistry *reg, const HostJobRecord *r, char **host, char **detail, GError **error)
+ask_backend(HostRegistry *reg, HostJournal *j, const HostJobRecord *r, char **host, char **detail,
+            GError **error)
 {
-    HostBackend *b = host_registry_get_open(reg, r->backend, error);
+    HostBackend *b;
     g_autoptr(VmshiftVm) vm = NULL;
 
+    /* a move between backends: "BACKEND:HOST", of the side that has it */
+    if (host_cross_ask_location(reg, j, r, host, detail, error))
+        return *host != NULL;
+    b = host_registry_get_open(reg, r->backend, error);
     if (!b || !(vm = host_backend_get_vm(b, r->vm, error)))
         return FALSE;
     *host = g_strdup(vm->host);
@@ -1148,7 +1153,7 @@ host_jobs_verify_locations(HostRegistry *reg, HostJournal *j, GPtrArray *list)
         key = g_strdup_printf("%s:%s", r->backend, r->vm);
         if ((seen = g_hash_table_lookup(asked, key)) && !*seen)
             continue; /* that backend could not tell, a moment ago */
-        if (!ask_backend(reg, r, &host, &detail, &err)) {
+        if (!ask_backend(reg, j, r, &host, &detail, &err)) {
             g_free(r->location_detail);
             r->location_detail = g_strdup_printf("backend not asked: %s", err->message);
             g_hash_table_replace(asked, g_steal_pointer(&key), g_strdup(""));
