@@ -388,7 +388,8 @@ reverse_item(HostBulk *bk, HostBulkItem *it, HostJournal *j)
         g_free(it->vm);
         it->vm = g_strdup_printf("%s:%s", rec->backend, vn);
     }
-    if (host_cross_reverse(rec, &it->vm, &it->opts)) {
+    b = host_registry_get_open(bk->reg, rec->backend, NULL);
+    if (host_cross_reverse(rec, b, &it->vm, &it->opts)) {
         it->storage_only = FALSE; /* back to the backend and host it came from */
         return;
     }

@@ -57,9 +57,12 @@ char *host_cross_dest_text(const HostJobRecord *r);
 
 /* bulk.c: when the move @rec that took effect went between backends, sets
  * *@vm_spec to the VM at its destination ("DST:VM") and @o to move it back
- * to the backend and host it came from, removing the destination's copy
- * (--delete-source); FALSE (nothing changed) for other moves. */
-gboolean host_cross_reverse(const HostJobRecord *rec, char **vm_spec, HostMigrateOpts *o);
+ * to the backend and host it came from, and to the volume of its first disk
+ * there where @src (the backend it came from, may be NULL) lists it,
+ * removing the destination's copy (--delete-source); FALSE (nothing
+ * changed) for other moves. */
+gboolean host_cross_reverse(const HostJobRecord *rec, HostBackend *src, char **vm_spec,
+                            HostMigrateOpts *o);
 
 /* jobs.c: where the VM of the move between backends @r is ("BACKEND:HOST"),
  * from the backend the journal says has it; FALSE: not such a move. */

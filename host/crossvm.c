@@ -270,6 +270,7 @@ host_cross_vm_to_json(const VmshiftVm *vm)
         json_object *x = json_object_new_object();
         json_object_object_add(x, "id", str(d->id));
         json_object_object_add(x, "path", str(d->path));
+        json_object_object_add(x, "volume", str(d->volume)); /* for bulk --reverse */
         json_object_object_add(x, "format", str(d->format));
         json_object_object_add(x, "capacity", json_object_new_int64((gint64)d->capacity));
         json_object_object_add(x, "size_known", json_object_new_int64(d->size_known));
@@ -341,6 +342,7 @@ host_cross_vm_from_json(json_object *o)
         VmshiftDisk *d = vmshift_disk_new();
         d->id = jdup(x, "id");
         d->path = jdup(x, "path");
+        d->volume = jdup(x, "volume");
         d->format = jdup(x, "format");
         d->capacity = (guint64)jint(x, "capacity");
         d->size_known = (guint32)jint(x, "size_known");
@@ -425,8 +427,31 @@ host_cross_ask_location(HostRegistry *reg, HostJournal *j, const HostJobRecord *
     return TRUE;
 }
 
+/* Where the first disk of @vm was, as --path of a move back to @src: the
+ * disk's volume when @src lists it by name (a datastore), or a directory
+ * inside a volume @src lists; NULL (its default) otherwise. */
+static char *
+source_volume(HostBackend *src, const VmshiftVm *vm)
+{
+    const VmshiftDisk *d = vm && vm->disks && vm->disks->len ? g_ptr_array_index(vm->disks, 0)
+                                                             : NULL;
+    g_autoptr(GPtrArray) vols = NULL;
+
+    if (!src || !d || !d->volume || !*d->volume
+        || !(vols = host_backend_list_volumes(src, vm->host, NULL)))
+        return NULL;
+    for (guint i = 0; i < vols->len; i++) {
+        const VmshiftVolume *v = g_ptr_array_index(vols, i);
+        if (!g_strcmp0(v->name, d->volume))
+            return g_strdup(d->volume);
+    }
+    if (d->volume[0] == '/' && host_volume_for_path(vols, d->volume))
+        return g_strdup(d->volume);
+    return NULL;
+}
+
 gboolean
-host_cross_reverse(const HostJobRecord *rec, char **vm_spec, HostMigrateOpts *o)
+host_cross_reverse(const HostJobRecord *rec, HostBackend *src, char **vm_spec, HostMigrateOpts *o)
 {
     g_autoptr(VmshiftMigrationSpec) spec = record_cross_spec(rec);
 
@@ -439,6 +464,9 @@ host_cross_reverse(const HostJobRecord *rec, char **vm_spec, HostMigrateOpts *o)
                             rec->source_host                           ? rec->source_host
                             : spec->source_vm && spec->source_vm->host ? spec->source_vm->host
                                                                        : "");
+    /* its storage too, as a move back within a backend does */
+    g_free(o->path);
+    o->path = source_volume(src, spec->source_vm);
     o->delete_source = TRUE; /* the VM ends in one place: back where it was */
     o->convert_guest = FALSE;
     /* each NIC mapped by the move goes back to the network it had */

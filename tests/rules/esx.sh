@@ -36,7 +36,7 @@ notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; shift; for l in "$@"; d
 
 : >"$T/sim.out" # made before the launcher's redirection: the wait below reads it
 "$LAUNCHER" -ca-file "$T/ca.pem" -credentials "$T/creds" -task-step-ms 5 -cluster-hosts 4 \
-    -vms-per-pool 20 -portgroups 1 >"$T/sim.out" 2>"$T/sim.err" &
+    -vms-per-pool 20 -portgroups 1 -nsx 1 >"$T/sim.out" 2>"$T/sim.err" &
 SIM_PID=$!
 i=0
 while [ "$(wc -l <"$T/sim.out")" -lt 2 ] && [ $i -lt 600 ]; do
@@ -114,6 +114,7 @@ if [ "$(count "$T/out" memory-unknown)$(count "$T/out" no-memory)" = "0 0 " ]; t
     ok "the host's memory back: neither memory-unknown nor no-memory"
 else notok "memory findings after the host's memory is back" "$(cat "$T/out")"; fi
 scenario "mapping to a network that does not exist" network-missing error 1 $VM --to DC0_C0_H1 --network 4000=NoSuchNet
+scenario "mapping to an NSX opaque network" network-unusable error 1 $VM --to DC0_C0_H1 --network 4000=DC0_NSX0
 scenario "no such NIC" nic-not-found error 1 $VM --to DC0_C0_H1 --network 9999=DC0_DVPG0
 scenario "no such disk" disk-not-found error 1 $VM --to DC0_C0_H1 --disk-path 9999='[LocalDS_1]'
 ctl "datastore?name=LocalDS_1&free=1000"

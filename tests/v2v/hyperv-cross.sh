@@ -91,7 +91,7 @@ cat >"$T/etc/backends.d/v2v.conf" <<EOC
 [backend skel]
 plugin=skeleton
 hosts=alpha
-vms=web1@alpha
+vms=web1@alpha;web2@alpha
 state-file=$T/skel.state
 
 [backend esx]
@@ -129,6 +129,26 @@ cond "skel:web1 --to esx:DC0_H0: web1 is on the vSphere simulator" '[ $? -eq 0 ]
 timeout 60 "$CHECKER" -url "$URL" -ca-file "$T/ca.pem" -credentials "$T/creds" hw web1 >"$T/hw" 2>&1
 NIC=$(sed -n 's/^nic \([0-9]*\) .*/\1/p' "$T/hw" | head -1)
 EMAC=$(sed -n 's/^nic [0-9]* .*mac=\([^ ]*\) .*/\1/p' "$T/hw" | head -1 | tr -d : | tr a-f A-F)
+# once CODE SEVERITY JSON: CODE is among the findings exactly once, with SEVERITY
+once() { python3 -c 'import json, sys
+f = [x for x in json.load(open(sys.argv[3]))["findings"] if x["code"] == sys.argv[1]]
+sys.exit(0 if len(f) == 1 and f[0]["severity"] == sys.argv[2] else 1)' "$@" 2>/dev/null; }
+# what Hyper-V forces, as check's warnings: ESX's vmxnet3 NIC becomes synthetic
+V --json check esx:web1 --to hv:HV02 --path 'E:\VMs' --network "${NIC:-net0}=LAN" >"$T/chk" 2>"$T/err"
+crc=$?
+cond "check esx:web1 --to hv:HV02: nic-model-changed (warning) once, exit 1" \
+    '[ $crc -eq 1 ] && once "nic-model-changed" warning "$T/chk"'
+# a Windows guest with no MAC, no firmware said and virtio disks (skeleton web2)
+sed -i "/^\[vm web2\]/,/^\[/s/^power=running/power=stopped/" "$T/skel.state"
+mkdir -p "$T/skel.state.data/srv/vms/web2"
+head -c 1048576 /dev/urandom >"$T/skel.state.data/srv/vms/web2/disk0.img"
+sed -i "/^\[vm web2\]/a guest-os=windows\nnics=net0;\ndisks=disk0;" "$T/skel.state"
+V --json check skel:web2 --to hv:HV02 --path 'E:\VMs' --network net0=LAN >"$T/chk" 2>"$T/err"
+crc=$?
+for c in "firmware-unknown" "bus-remapped" "mac-not-kept" "guest-drivers"; do
+    cond "check skel:web2 --to hv:HV02: $c (warning) once, exit 1" \
+        '[ $crc -eq 1 ] && once $c warning "$T/chk"'
+done
 V migrate esx:web1 --to hv:HV02 --path 'E:\VMs' --network "${NIC:-net0}=LAN" --force >"$T/out" 2>"$T/err"
 rc=$?
 cond "esx:web1 --to hv:HV02 exits 0" '[ $rc -eq 0 ]'
@@ -140,6 +160,10 @@ VHDX="$(info e02)/VMs/web1/Virtual Hard Disks/web1.vhdx"
 cond "the share's VHDX holds the ESX disk's bytes (qemu-img convert -O raw + sha256sum)" \
     '[ -f "$VHDX" ] && [ "$(raw_sha "$VHDX")" = "$SUM" ]'
 cond "the ESX source stays (off)" 'V vms 2>/dev/null | grep -q web1'
+V --json check esx:web1 --to hv:HV02 --path 'E:\VMs' --network "${NIC:-net0}=LAN" >"$T/chk" 2>"$T/err"
+crc=$?
+cond "check esx:web1 --to hv:HV02 again: name-taken (error) once, exit 1" \
+    '[ $crc -eq 1 ] && once "name-taken" error "$T/chk"'
 
 # ---- Hyper-V -> KVM ---------------------------------------------------------------
 V migrate hv:hvsrc --to kvm:k --network N0=lan --force >"$T/out" 2>"$T/err"

@@ -12,7 +12,7 @@ cat > "$KT/etc/backends.d/v2v.conf" <<EOC
 [backend skel]
 plugin=skeleton
 hosts=alpha
-vms=boot3@alpha;two@alpha;crash1@alpha
+vms=boot3@alpha;two@alpha;crash1@alpha;efi1@alpha
 state-file=$KT/s.state
 
 [backend kvm]
@@ -66,6 +66,24 @@ out=$(VM check skel:two --to kvm:c 2>&1)
 has_code() { grep -qE "^$1 +$2 " <<<"$out"; }
 check "a VM whose firmware the source does not tell: \"firmware-unknown\" warning" \
     has_code warning "firmware-unknown"
+# a UEFI VM to a host whose OVMF is gone (/usr/share/OVMF hidden by an
+# empty tmpfs in a private mount namespace): an error, and nothing moves
+if [ -d /usr/share/OVMF ] && unshare -m true 2>/dev/null; then
+    skel_vm efi1 "firmware=uefi" "disks=disk0;"
+    head -c 1M /dev/urandom > "$SD/efi1/disk0.img"
+    out=$(unshare -m sh -c 'mount -t tmpfs tmpfs /usr/share/OVMF && exec "$@"' _ \
+        "$VMSHIFT" --config "$KT/etc/vmshift.conf" --plugin-dir "$P" --state-dir "$KT/state" \
+        --daemon no check skel:efi1 --to kvm:c 2>&1)
+    rc=$?
+    check "a UEFI VM to a host without OVMF: \"firmware-unsupported\" error, exit 1" \
+        eval 'has_code error "firmware-unsupported" && [ $rc = 1 ]'
+    out=$(VM check skel:efi1 --to kvm:c 2>&1)
+    check "with OVMF there: no firmware-unsupported" eval '! has_code error "firmware-unsupported"'
+else
+    for w in "a UEFI VM to a host without OVMF" "with OVMF there"; do
+        TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $w # SKIP no /usr/share/OVMF or no unshare"
+    done
+fi
 out=$(VM migrate skel:two --to kvm:c --force 2>&1)
 rc=$?
 check "skel:two --to kvm:c fails (disk1 unreadable at the source)" test $rc != 0

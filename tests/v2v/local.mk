@@ -70,3 +70,12 @@ endif
 endif
 endif
 EXTRA_DIST += tests/v2v/esx-kvm.sh
+## bulk and bulk --reverse of a wave ESX -> KVM (qmp) and back (tests/v2v/bulk-cross.sh)
+dist_noinst_SCRIPTS += tests/v2v/bulk-cross.sh
+if ENABLE_INTEGRATION
+if PLUGIN_KVM
+if PLUGIN_ESX
+TESTS += tests/v2v/bulk-cross.sh
+endif
+endif
+endif

@@ -54,6 +54,7 @@ var (
 	flagClusterHost = flag.Int("cluster-hosts", 3, "hosts in the cluster DC0_C0")
 	flagStandalone  = flag.Int("standalone-hosts", 1, "standalone hosts")
 	flagPortgroups  = flag.Int("portgroups", 2, "distributed port groups DC0_DVPGn")
+	flagNSX         = flag.Int("nsx", 0, "NSX opaque networks DC0_NSXn (vCenter's OpaqueNetwork)")
 	flagStepMs      = flag.Int("task-step-ms", 100, "duration of each 10% progress step of an overridden task")
 	flagNoRest      = flag.Bool("no-rest", false, "do not serve the vSphere Automation REST API (/rest answers 404, as an ESXi host does)")
 	flagTrace       = flag.Bool("trace", false, "dump SOAP traffic to stderr (contains the password of Login)")
@@ -175,6 +176,7 @@ func main() {
 	model.ClusterHost = *flagClusterHost
 	model.Host = *flagStandalone
 	model.Portgroup = *flagPortgroups
+	model.OpaqueNetwork = *flagNSX
 	if err := model.Create(); err != nil {
 		log.Fatalf("creating the model: %v", err)
 	}
