@@ -64,6 +64,11 @@ char *host_cross_dest_text(const HostJobRecord *r);
 gboolean host_cross_reverse(const HostJobRecord *rec, HostBackend *src, char **vm_spec,
                             HostMigrateOpts *o);
 
+/* jobs.c: where the VM of the move between backends @r is ("BACKEND:HOST"),
+ * from the backend the journal says has it; FALSE: not such a move. */
+gboolean host_cross_ask_location(HostRegistry *reg, HostJournal *j, const HostJobRecord *r,
+                                 char **host, char **detail, GError **error);
+
 /* jobs.c: the runner of one job's move between backends. */
 typedef struct HostCross HostCross;
 

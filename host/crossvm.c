@@ -398,6 +398,35 @@ host_cross_dest_text(const HostJobRecord *r)
         host_spec_flag(spec, HOST_SPEC_CONVERT_KEY) ? "; guest converted" : "");
 }
 
+/* Where the VM of the move between backends @r is, asked of the backend
+ * that has it by the job's journal: the destination once the job had
+ * verified the disks there (its point of no return), else the source, which
+ * a move never changes before that. *@host is "BACKEND:HOST", as the job
+ * itself writes it. FALSE with *@host NULL: @r is not such a move. */
+gboolean
+host_cross_ask_location(HostRegistry *reg, HostJournal *j, const HostJobRecord *r, char **host,
+                        char **detail, GError **error)
+{
+    g_autoptr(VmshiftMigrationSpec) spec = record_cross_spec(r);
+    g_autoptr(GHashTable) saved = NULL;
+    g_autoptr(VmshiftVm) vm = NULL;
+    const char *name;
+    HostBackend *b;
+
+    *host = NULL;
+    if (!spec)
+        return FALSE;
+    if (!(saved = host_journal_saved(j, r->id, error)))
+        return TRUE;
+    name = g_hash_table_contains(saved, "vmshift.cross.verified") ? spec->dest_backend : r->backend;
+    if (!(b = host_registry_get_open(reg, name, error))
+        || !(vm = host_backend_get_vm(b, r->vm, error)))
+        return TRUE;
+    *host = g_strdup_printf("%s:%s", name, vm->host ? vm->host : "-");
+    *detail = g_strdup(vmshift_power_state_name(vm->power_state));
+    return TRUE;
+}
+
 /* Where the first disk of @vm was, as --path of a move back to @src: the
  * disk's volume when @src lists it by name (a datastore), or a directory
  * inside a volume @src lists; NULL (its default) otherwise. */

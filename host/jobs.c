@@ -39,6 +39,7 @@ struct HostJobRun {
     gint late_cancel;    /* a cancel came after a move's switchover: not passed on (atomic) */
     gint journal_warned; /* a failed journal write was reported (atomic) */
     GMutex loclock;      /* the job's location and the journal's copy of it */
+    gboolean finishing;  /* the worker writes the job's end: no more ticks (loclock) */
     gboolean switched;   /* the switchover began: the location was unknown */
     HostRepairMode repair_mode;
     char *reason;          /* --dismiss --reason */
@@ -646,6 +647,11 @@ worker(gpointer data)
                                                                                    : "failed");
         r->error = err;
     }
+    /* from here the end's results and location are the journal's: a tick
+     * that read them before must not write them after (it holds loclock) */
+    g_mutex_lock(&r->loclock);
+    r->finishing = TRUE;
+    g_mutex_unlock(&r->loclock);
     if (ok)
         vmshift_job_set_progress(r->job, 100);
     vmshift_job_get_progress(r->job, &pr);
@@ -944,14 +950,20 @@ host_job_run_tick(HostJobRun *r)
         host_progress_update(r->ctx->progress, r->label, r->job);
     if (now - r->last_journal >= G_USEC_PER_SEC) {
         VmshiftJobProgress pr = { .struct_size = sizeof pr };
-        /* results a plugin sets while running survive a killed process */
-        g_autofree char *results = results_json(r->job);
+        g_autofree char *results = NULL;
         g_autoptr(GError) err = NULL;
         gboolean ok;
         r->last_journal = now;
         /* under loclock: a report read before the switchover began is not
-         * written after the journal made the location unknown */
+         * written after the journal made the location unknown, nor results
+         * read before the worker's end over the end's */
         g_mutex_lock(&r->loclock);
+        if (r->finishing) {
+            g_mutex_unlock(&r->loclock);
+            return;
+        }
+        /* results a plugin sets while running survive a killed process */
+        results = results_json(r->job);
         vmshift_job_get_progress(r->job, &pr);
         ok = host_journal_update_progress(r->ctx->journal, r->id, pr.percent, pr.bytes_done,
                                           pr.bytes_total, pr.location_host, pr.location_detail,
@@ -1116,11 +1128,16 @@ record_live(const HostJobRecord *r)
 /* Asks @r's backend where its VM is; the answer (host, power state) or
  * why not. */
 static gboolean
-ask_backend(HostRegistry *reg, const HostJobRecord *r, char **host, char **detail, GError **error)
+ask_backend(HostRegistry *reg, HostJournal *j, const HostJobRecord *r, char **host, char **detail,
+            GError **error)
 {
-    HostBackend *b = host_registry_get_open(reg, r->backend, error);
+    HostBackend *b;
     g_autoptr(VmshiftVm) vm = NULL;
 
+    /* a move between backends: "BACKEND:HOST", of the side that has it */
+    if (host_cross_ask_location(reg, j, r, host, detail, error))
+        return *host != NULL;
+    b = host_registry_get_open(reg, r->backend, error);
     if (!b || !(vm = host_backend_get_vm(b, r->vm, error)))
         return FALSE;
     *host = g_strdup(vm->host);
@@ -1148,7 +1165,7 @@ host_jobs_verify_locations(HostRegistry *reg, HostJournal *j, GPtrArray *list)
         key = g_strdup_printf("%s:%s", r->backend, r->vm);
         if ((seen = g_hash_table_lookup(asked, key)) && !*seen)
             continue; /* that backend could not tell, a moment ago */
-        if (!ask_backend(reg, r, &host, &detail, &err)) {
+        if (!ask_backend(reg, j, r, &host, &detail, &err)) {
             g_free(r->location_detail);
             r->location_detail = g_strdup_printf("backend not asked: %s", err->message);
             g_hash_table_replace(asked, g_steal_pointer(&key), g_strdup(""));

@@ -9,6 +9,12 @@
 #    dead destination, and job cancel raced with the transfer and the
 #    switchover; after each, repair, then: the VM in exactly one place, not
 #    half moved, the journal's location and outcome as the peer shows;
+#  - skeleton, a move between two skeleton backends (skel1:web1 --to
+#    skel2:delta, two disks of random bytes): killed at each of its phases
+#    and mid-import, the import failing or writing a wrong byte, the disk
+#    read back wrong or refused, the source's disk refused, a cancel in the
+#    import; checked from both skeletons' state and data files (sha256);
+#    a source giving a wrong byte (sabotage) shows as corrupt, exit 1;
 #  - the matrix can fail: a hypervisor that applies half a move (the
 #    skeleton's ignore=path) shows in the disks column and exits 1;
 #  - vmshift processes starting at once on a new state directory all get
@@ -42,7 +48,7 @@ fi
 export VMSHIFT_BUILDDIR=$B VMSHIFT_SRCDIR=$S
 
 # ---- skeleton: every (move, fault) pair once ------------------------------------------
-python3 "$FAULTS" -b skeleton --quick -n 84 >"$T/skel" 2>&1; rc=$?
+python3 "$FAULTS" -b skeleton --quick -n 84 --only live/,cold/,storage/ >"$T/skel" 2>&1; rc=$?
 if [ $rc -eq 0 ] && [ "$(row skeleton "$T/skel")" = "84 0 0 0 0 0 0" ]; then
     ok "skeleton: 84 faults (4 moves x 21 faults), none lost, twice, misplaced or half moved"
 else notok "skeleton matrix (exit $rc)" "$T/skel"; fi
@@ -50,6 +56,18 @@ grep -q "job states before repair: .*interrupted [1-9]" "$T/skel" \
     && grep -q "job states before repair: .*failed [1-9]" "$T/skel" \
     && ok "skeleton: the faults struck (jobs interrupted and failed before the repairs)" \
     || notok "skeleton: no fault struck" "$T/skel"
+
+# ---- skeleton: a move between two skeleton backends, every fault once ------------------
+python3 "$FAULTS" -b skeleton --quick --only cross/ >"$T/cross" 2>&1; rc=$?
+if [ $rc -eq 0 ] && [ "$(row skeleton "$T/cross")" = "14 0 0 0 0 0 0" ] \
+    && grep -q "job states before repair: cancelled 1, failed [1-9], interrupted [1-9]" "$T/cross"; then
+    ok "skeleton cross (skel1 -> skel2): 14 faults struck, none lost, twice, misplaced, corrupt or left over"
+else notok "skeleton cross matrix (exit $rc)" "$T/cross"; fi
+python3 "$FAULTS" -b skeleton --quick --only cross/kill@done,cross/kill@acl --sabotage >"$T/csab" 2>&1; rc=$?
+set -- $(row skeleton "$T/csab")
+if [ $rc -eq 1 ] && [ "${6:-0}" -eq 2 ] && grep -q "skel2's disks are not the source's bytes" "$T/csab"; then
+    ok "cross: a destination copy with a wrong byte shows in the disks column, exit 1"
+else notok "sabotaged cross matrix (exit $rc)" "$T/csab"; fi
 
 # ---- the matrix fails when the peer is left half moved ---------------------------------
 python3 "$FAULTS" -b skeleton --quick -n 12 --only host+storage/ --sabotage >"$T/sab" 2>&1; rc=$?

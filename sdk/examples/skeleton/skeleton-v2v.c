@@ -222,6 +222,20 @@ import_disk(SkeletonBackend *b, const VmshiftDisk *d, const char *file, VmshiftJ
                                   vmshift_job_get_cancellable(job), error);
 }
 
+/* `import-seconds=`: this disk's share of the time, in cancellable steps. */
+static gboolean
+import_pause(SkeletonBackend *b, guint ndisks, VmshiftJob *job, GError **error)
+{
+    GCancellable *cancel = vmshift_job_get_cancellable(job);
+
+    for (guint i = 0; b->import_seconds && i < 20; i++) {
+        g_usleep((gulong)(b->import_seconds * G_USEC_PER_SEC / 20 / ndisks));
+        if (g_cancellable_set_error_if_cancelled(cancel, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 /* Changes the byte in the middle of @file (the `corrupt@import` fault). */
 static void
 corrupt_file(const char *file)
@@ -343,7 +357,7 @@ skeleton_import_vm(VmshiftBackend *b, const VmshiftMigrationSpec *spec, VmshiftJ
         const VmshiftDisk *d = g_ptr_array_index(src->disks, i);
         g_autofree char *base = g_strconcat(d->id, ".img", NULL);
         g_autofree char *file = g_build_filename(dir, base, NULL);
-        if (!import_disk(b, d, file, job, error))
+        if (!import_disk(b, d, file, job, error) || !import_pause(b, src->disks->len, job, error))
             goto fail;
         if (i == 0 && fault && !strcmp(fault, "corrupt"))
             corrupt_file(file);

@@ -39,6 +39,9 @@
  *   data-dir=DIR                the VMs' disk files for moves between
  *                               backends: path P is DIR/P (STATE-FILE.data)
  *   import-format=FMT           the format import_vm writes disks in (raw)
+ *   import-seconds=N            how long import_vm takes beyond its writes (0),
+ *                               spread after each disk: a test's window for a
+ *                               kill or a cancel in the middle of an import
  *
  * Moves between backends (export_vm ... start_vm) live in skeleton-v2v.c.
  *
@@ -151,7 +154,8 @@ skeleton_open(const VmshiftConfig *config, guint32 flags, GError **error)
         b->hosts = g_strsplit("alpha;beta", ";", -1);
     if (!vmshift_config_get_int(config, "transfer-seconds", 2, 0, 3600, &b->transfer_seconds, error)
         || !vmshift_config_get_int(config, "switchover-reply-seconds", 0, 0, 3600,
-                                   &b->switchover_reply_seconds, error))
+                                   &b->switchover_reply_seconds, error)
+        || !vmshift_config_get_int(config, "import-seconds", 0, 0, 3600, &b->import_seconds, error))
         goto fail;
     b->shared_path = vmshift_config_get_string(config, "shared-path", NULL);
     b->import_format = vmshift_config_get_string(config, "import-format", "raw");
@@ -996,15 +1000,8 @@ static const VmshiftBackendOps skeleton_ops = {
 };
 
 static const char *const skeleton_config_keys[] = {
-    "hosts",
-    "vms",
-    "state-file",
-    "transfer-seconds",
-    "switchover-reply-seconds",
-    "shared-path",
-    "data-dir",
-    "import-format",
-    NULL,
+    "hosts",       "vms",      "state-file",    "transfer-seconds", "switchover-reply-seconds",
+    "shared-path", "data-dir", "import-format", "import-seconds",   NULL,
 };
 
 VMSHIFT_PLUGIN_DEFINE("skeleton", SKELETON_VERSION, "MIT",

@@ -22,6 +22,7 @@ struct _VmshiftBackend {
     char *state_file; /* our stand-in for a hypervisor's API */
     char **hosts;
     gint64 transfer_seconds;
+    gint64 import_seconds; /* how long import_vm takes beyond the writes (0) */
     gint64 switchover_reply_seconds;
     char *shared_path;   /* NULL: every volume is local to its host */
     char *data_dir;      /* the stand-in hypervisor's file system: path P is DATA_DIR/P */
