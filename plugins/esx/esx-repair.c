@@ -7,6 +7,48 @@
 #include "esx-impl.h"
 #include "esx-ops.h"
 
+/* A cold move with --start whose VM vSphere did move (its task completed,
+ * or the VM is found at the destination) but that was interrupted before
+ * its power-on: the repair powers it on, as the move was asked to. */
+static gboolean
+repair_power_on(VmshiftBackend *be, EsxInventory *inv, const VmshiftMigrationSpec *spec,
+                const char *moref, VmshiftJob *job, const char **outcome, GError **error)
+{
+    g_auto(EsxVmState) st = { 0 };
+    g_autofree char *power = NULL, *host = NULL;
+    g_autoptr(GError) serr = NULL;
+
+    /* with --ip the guest customization (redone by the host's repair after
+     * this) powers the VM on itself, once its settings are in */
+    g_autoptr(GVariant)
+        ips = spec->options != NULL
+                  ? g_variant_lookup_value(spec->options, "vmshift.ip", G_VARIANT_TYPE_STRING_ARRAY)
+                  : NULL;
+    if (spec->type != VMSHIFT_MIGRATION_COLD || !spec->start || spec->dest_host == NULL
+        || ips != NULL || g_strcmp0(*outcome, "rolled-back") == 0)
+        return TRUE;
+    if (!esx_vm_state(be, moref, &st, &power, &serr)) {
+        vmshift_job_log(job, VMSHIFT_LOG_WARNING, "could not read VM %s's power state: %s",
+                        spec->vm, serr->message);
+        return TRUE;
+    }
+    host = esx_name_of(inv->hosts, st.host);
+    if (g_strcmp0(host, spec->dest_host) != 0 || g_strcmp0(power, "poweredOff") != 0)
+        return TRUE;
+    g_autofree char *this = esx_moref_xml("_this", "VirtualMachine", moref);
+    g_autofree char *body = g_strdup_printf(
+        "<PowerOnVM_Task xmlns=\"urn:vim25\">%s</PowerOnVM_Task>", this);
+    g_autofree char *task = esx_start_task(be, "PowerOnVM_Task", body, error);
+    if (task == NULL || !esx_wait_task(be, task, "PowerOnVM_Task", error)) {
+        g_prefix_error(error, "VM %s was moved to %s but did not power on: ", spec->vm, host);
+        return FALSE;
+    }
+    vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s powered on at %s, as --start asked", spec->vm,
+                    host);
+    *outcome = "resumed";
+    return TRUE;
+}
+
 /* A job interrupted (host process killed) while its RelocateVM_Task ran:
  * vSphere finishes or rolls back the task on its own; a task still running
  * is cancelled (it then rolls back), and the job learns where the VM is. */
@@ -68,6 +110,8 @@ esx_repair(VmshiftBackend *be, VmshiftJob *job, guint32 flags, GError **error)
             g_usleep(esx_next_poll(&poll) * 1000);
         }
     }
+    if (!repair_power_on(be, &inv, spec, vm->value, job, &outcome, error))
+        return FALSE;
     esx_report_location(be, &inv, job, vm->value, NULL);
     vmshift_job_set_result(job, "repair", outcome);
     return TRUE;
