@@ -57,7 +57,8 @@ lv_describe_disks(virDomainPtr d, xmlXPathContext *ctx, VmshiftVm *vm)
     }
 }
 
-static void
+/* the NICs of a domain XML, with the ids --network takes */
+void
 lv_describe_nics(xmlXPathContext *ctx, VmshiftVm *vm)
 {
     g_autoptr(GPtrArray) nics = vmshift_xpath_nodes(ctx, NULL, "/domain/devices/interface");

@@ -270,26 +270,6 @@ lv_export_disks(LvHost *h, virDomainPtr d, xmlXPathContext *ctx, VmshiftVm *vm, 
     return TRUE;
 }
 
-static void
-lv_export_nics(xmlXPathContext *ctx, VmshiftVm *vm)
-{
-    g_autoptr(GPtrArray) nics = vmshift_xpath_nodes(ctx, NULL, "/domain/devices/interface");
-    for (guint i = 0; i < nics->len; i++) {
-        xmlNode *n = nics->pdata[i];
-        VmshiftNic *nic = vmshift_nic_new();
-        nic->mac = vmshift_xpath_string(ctx, n, "mac/@address");
-        /* the ids get_vm gives (lv_describe_nics), which --network names */
-        nic->id = vmshift_xpath_string(ctx, n, "alias/@name");
-        if (!nic->id)
-            nic->id = g_strdup_printf("net%u", i);
-        nic->network = vmshift_xpath_string(ctx, n, "source/@network");
-        if (!nic->network)
-            nic->network = vmshift_xpath_string(ctx, n, "source/@bridge");
-        nic->model = vmshift_xpath_string(ctx, n, "model/@type");
-        g_ptr_array_add(vm->nics, nic);
-    }
-}
-
 VmshiftVm *
 lv_export_vm(KvmBackend *b, const char *vm, GError **error)
 {
@@ -323,7 +303,8 @@ lv_export_vm(KvmBackend *b, const char *vm, GError **error)
     v->guest_os = lv_guest_os(ctx);
     if (!lv_export_disks(h, d, ctx, v, error))
         return NULL;
-    lv_export_nics(ctx, v);
+    /* the ids get_vm gives, which --network names */
+    lv_describe_nics(ctx, v);
     return g_steal_pointer(&v);
 }
 

@@ -99,6 +99,8 @@ void lv_save_rolled_back(VmshiftJob *job);
 /* ---- kvm-lv-inventory.c ------------------------------------------------- */
 
 VmshiftVm *lv_describe(LvHost *h, virDomainPtr d);
+/* the domain XML's NICs into @vm (ids: alias, else netN), as lv_describe */
+void lv_describe_nics(xmlXPathContext *ctx, VmshiftVm *vm);
 
 /* ---- kvm-lv-xml.c -------------------------------------------------------- */
 
