@@ -12,7 +12,6 @@
  *     customize VM NIC=ADDR/PREFIX[,GATEWAY[,DNS]]...
  *     watch VM SECONDS
  *     repeat N OP ARGS      (run OP N times on one backend handle)
- *     v2v-…                 moves between backends (esx-drive-v2v.c)
  *   OPTIONS: --path DS  --disk-path DISK=DS  --network NIC=NET  --start  --force
  *
  * CONF is a key file with one [backend esx] group. Exit 0 on success; on
@@ -28,7 +27,6 @@
 #include <vmshift/vmshift.h>
 
 #include "tests/lib/drive.h"
-#include "esx-drive-v2v.h"
 
 static void
 vm_fields(const VmshiftVm *vm)
@@ -237,8 +235,6 @@ run(const VmshiftBackendOps *ops, VmshiftBackend *b, const char *op, int argc, c
                 return FALSE;
         return TRUE;
     }
-    if (g_str_has_prefix(op, "v2v-"))
-        return esx_drive_v2v(ops, b, op, argc, argv, error);
     return drive_run_common(ops, b, op, argc, argv, error);
 }
 

@@ -6,8 +6,7 @@ dist_noinst_SCRIPTS += tests/esx/test-esx.sh tests/esx/test-esx-recovery.sh
 
 if PLUGIN_ESX
 check_PROGRAMS += tests/esx/esx-drive
-tests_esx_esx_drive_SOURCES = tests/esx/esx-drive.c tests/esx/esx-drive-v2v.c \
-	tests/esx/esx-drive-v2v.h
+tests_esx_esx_drive_SOURCES = tests/esx/esx-drive.c
 tests_esx_esx_drive_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 tests_esx_esx_drive_LDADD = tests/lib/libdrive.la sdk/libvmshift-sdk.la $(GLIB_LIBS)
 
