@@ -135,6 +135,10 @@ dist_noinst_SCRIPTS += tests/host/rules.sh
 ## Scheduled switchover on the skeleton (starts at the time), bad times (#17).
 TESTS += tests/host/switchover.sh
 dist_noinst_SCRIPTS += tests/host/switchover.sh
+## A wave of many VMs at low concurrency: each accounted once (report,
+## --json, the skeleton's state), --reverse of exactly the moved (#15).
+TESTS += tests/host/bulk-many.sh
+dist_noinst_SCRIPTS += tests/host/bulk-many.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions
