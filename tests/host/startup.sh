@@ -170,6 +170,24 @@ else
     skip "kvm/qmp over ssh" "kvm plugin not built"
 fi
 
+if has hyperv; then
+    # two hosts that hang: contacted at once (in parallel), each once
+    : >"$T/conns"
+    printf '[backend hv2]\nplugin=hyperv\nhosts=https://127.0.0.1:%s/wsman;https://127.0.0.1:%s/wsman2\ncredentials=%s\nauth=basic\ninsecure=true\ntimeout=2\nconnect-timeout=2\n' \
+        "$PORT" "$PORT" "$T/creds" >"$T/backends.d/hv2.conf"
+    V vms --backend hv2
+    rc=$?
+    c=$(conns)
+    r=no
+    [ $rc -ne 0 ] && one_line && says "backend hv2: Hyper-V host https://127.0.0.1:$PORT/wsman" && r=yes
+    check "hyperv, two hosts hanging: vms fails (exit $rc) in one line naming the first" test $r = yes
+    check "hyperv, two hosts: each contacted once ($c connections)" test "$c" -eq 2
+    rm -f "$T/backends.d/hv2.conf"
+else
+    skip "hyperv, two hosts" "hyperv plugin not built"
+    skip "hyperv, two hosts: each contacted once" "hyperv plugin not built"
+fi
+
 # ---- backends --check ----------------------------------------------------
 : >"$T/conns"
 rm -f "$T/backends.d/qs.conf" "$T/backends.d/lr.conf"
