@@ -230,13 +230,15 @@ kvm_repair(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **err
 static gboolean
 kvm_cleanup(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **error)
 {
-    if (!kvm_begin(backend, flags, "cleanup", error))
+    if (!vmshift_check_flags(flags, 0, "cleanup", error))
         return FALSE;
     if (!KVM_B(backend)->ops->cleanup) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
                     "kvm: the libvirt transport does not support 'cleanup'");
         return FALSE;
     }
+    if (!kvm_ready(KVM_B(backend), error))
+        return FALSE;
     return KVM_B(backend)->ops->cleanup(KVM_B(backend), job, error);
 }
 

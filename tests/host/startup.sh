@@ -47,6 +47,11 @@ done
 has() { case " $have " in *" $1 "*) return 0 ;; esac; return 1; }
 libvirt=no
 has kvm && grep -q virConnectOpen "$T/plugins/kvm.so" 2>/dev/null && libvirt=yes
+# libvirt's RPC crashes under ASan's XDR interceptors (libtirpc), as the
+# libvirt suites say: in a sanitizer build no libvirt connection is made
+# (the backends are still listed)
+lvrpc=$libvirt
+ldd "$T/plugins/kvm.so" 2>/dev/null | grep -q libasan && lvrpc=no
 
 # The hanging host: completes the handshake, logs each connection (one
 # line), never reads nor answers. The refused port: bound, then closed.
@@ -134,7 +139,7 @@ if has esx; then
 else
     skip "esx: vms fails" "esx plugin not built"
 fi
-if [ $libvirt = yes ]; then
+if [ $lvrpc = yes ]; then
     V vms --backend lv
     rc=$?
     r=no
@@ -157,7 +162,7 @@ if [ $libvirt = yes ]; then
 else
     for d in "kvm/libvirt: vms fails" "kvm/libvirt: the line names backend, host and URI" \
         "kvm/libvirt: check fails too" "kvm/libvirt, connection refused"; do
-        skip "$d" "kvm plugin without libvirt"
+        skip "$d" "kvm plugin without libvirt, or a sanitizer build (libvirt's RPC under ASan)"
     done
 fi
 if has kvm; then
@@ -191,6 +196,7 @@ fi
 # ---- backends --check ----------------------------------------------------
 : >"$T/conns"
 rm -f "$T/backends.d/qs.conf" "$T/backends.d/lr.conf"
+[ $lvrpc = yes ] || rm -f "$T/backends.d/lv.conf"
 V backends --check
 rc=$?
 check "backends --check: exit 1 (hosts do not answer)" test $rc -eq 1
