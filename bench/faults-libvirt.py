@@ -271,8 +271,8 @@ class Libvirt(F.Backend):
         self.src, self.dst, self.target = src, dst, target
         return args, source, target
 
-    def disk_path(self, h):
-        rc, out = self.virsh(h, "domblklist", self.vm)
+    def disk_path(self, h, inactive=False):
+        rc, out = self.virsh(h, "domblklist", self.vm, *(["--inactive"] if inactive else []))
         for line in out.splitlines():
             f = line.split()
             if len(f) == 2 and f[0] == "vda":
@@ -326,6 +326,12 @@ class Libvirt(F.Backend):
 
     def disks_intact(self, place, want):
         if place["disks"] != want["disks"]:
+            return False
+        # the saved definition must name the file the VM runs on (a VM
+        # started again later boots from it)
+        if place["disks"] and self.disk_path(place["host"], True) != place["disks"][0]:
+            F.log("saved definition names %s, the VM runs on %s"
+                  % (self.disk_path(place["host"], True), place["disks"][0]))
             return False
         if self.vm != "lvd":
             c = self.console()

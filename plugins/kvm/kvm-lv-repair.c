@@ -268,6 +268,8 @@ lv_repair_storage(VmshiftJob *job, const char *vm, LvHost *h, GError **error)
     }
     if (n && on_new == n) {
         vmshift_job_set_location(job, h->name, "running");
+        if (!lv_storage_finish(job, d, error))
+            return FALSE;
         vmshift_job_set_result(job, "repair", "resumed");
         return vmshift_job_save(job, "stage", "done", error);
     }

@@ -80,15 +80,18 @@ static gboolean
 lv_storage_journal(VmshiftJob *job, virDomainPtr d, LvHost *h, GPtrArray *copies, GError **error)
 {
     g_autoptr(GString) nf = g_string_new(NULL);
+    g_autoptr(GString) of = g_string_new(NULL);
     for (guint i = 0; i < copies->len; i++) {
         LvMove *c = copies->pdata[i];
         g_string_append_printf(nf, "%s%s=%s", nf->len ? ";" : "", c->dev, c->dst_path);
+        g_string_append_printf(of, "%s%s=%s", of->len ? ";" : "", c->dev, c->src_path);
     }
     return vmshift_job_save(job, "vm", virDomainGetName(d), error)
            && vmshift_job_save(job, "src-host", h->name, error)
            && vmshift_job_save(job, "kind", "storage", error)
            && vmshift_job_save(job, "transport", "libvirt", error)
            && vmshift_job_save(job, "new-files", nf->str, error)
+           && vmshift_job_save(job, "old-files", of->str, error)
            && vmshift_job_set_phase(job, VMSHIFT_PHASE_PREPARE, error)
            && vmshift_job_set_phase(job, VMSHIFT_PHASE_TRANSFER, error)
            && vmshift_job_save(job, "stage", "copy", error);
@@ -238,6 +241,67 @@ lv_copies_cleanup(VmshiftJob *job, GPtrArray *copies)
         g_string_append_printf(moved, "%s%s=%s", moved->len ? "," : "", c->dev, c->dst_path);
     }
     vmshift_job_set_result(job, "disks", moved->str);
+}
+
+/* the value of @dev in a saved "DEV=PATH;DEV=PATH" list, or NULL */
+static char *
+lv_saved_file(const char *list, const char *dev)
+{
+    g_auto(GStrv) items = g_strsplit(list ? list : "", ";", -1);
+    for (guint i = 0; items[i]; i++) {
+        char *eq = strchr(items[i], '=');
+        if (eq && (size_t)(eq - items[i]) == strlen(dev) && !strncmp(items[i], dev, eq - items[i]))
+            return g_strdup(eq + 1);
+    }
+    return NULL;
+}
+
+/*
+ * The end of a storage move whose every disk was found running on its new
+ * file by a repair (vmshift died after the pivot): the saved definition is
+ * made to name the new files (the move may have died before it did), then
+ * the old top files the journal saved go, each only while neither the live
+ * nor the saved definition names it.
+ */
+gboolean
+lv_storage_finish(VmshiftJob *job, virDomainPtr d, GError **error)
+{
+    g_autofree char *nf = vmshift_job_get_saved(job, "new-files");
+    g_autofree char *of = vmshift_job_get_saved(job, "old-files");
+    g_autoptr(GPtrArray) copies = g_ptr_array_new_with_free_func((GDestroyNotify)lv_move_free);
+    g_auto(GStrv) items = g_strsplit(nf ? nf : "", ";", -1);
+    for (guint i = 0; items[i]; i++) {
+        char *eq = strchr(items[i], '=');
+        if (!eq)
+            continue;
+        LvMove *c = g_new0(LvMove, 1);
+        c->dev = g_strndup(items[i], eq - items[i]);
+        c->dst_path = g_strdup(eq + 1);
+        c->src_path = lv_saved_file(of, c->dev);
+        g_ptr_array_add(copies, c);
+    }
+    if (!lv_rewrite_config(d, copies, error))
+        return FALSE;
+    for (guint i = 0; i < copies->len; i++) {
+        LvMove *c = copies->pdata[i];
+        if (!c->src_path || !strcmp(c->src_path, c->dst_path)
+            || !g_file_test(c->src_path, G_FILE_TEST_EXISTS))
+            continue;
+        g_autofree char *live = lv_disk_source(d, c->dev, FALSE);
+        g_autofree char *saved = virDomainIsPersistent(d) == 1 ? lv_disk_source(d, c->dev, TRUE)
+                                                               : NULL;
+        if (!g_strcmp0(live, c->src_path) || !g_strcmp0(saved, c->src_path)) {
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "%s: still named by VM %s's disk %s: kept",
+                            c->src_path, virDomainGetName(d), c->dev);
+            continue;
+        }
+        if (g_unlink(c->src_path) == 0)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed the old file %s", c->src_path);
+        else
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "removing %s: %s", c->src_path,
+                            g_strerror(errno));
+    }
+    return TRUE;
 }
 
 /*

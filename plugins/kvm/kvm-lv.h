@@ -203,6 +203,8 @@ virStorageVolPtr lv_vol_create(virStoragePoolPtr pool, const char *path, guint64
 /* kvm-lv-storage.c */
 gboolean lv_storage_migrate(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d,
                             LvHost *h, GError **error);
+/* a repair's end of a storage move found pivoted: saved definition, old files */
+gboolean lv_storage_finish(VmshiftJob *job, virDomainPtr d, GError **error);
 /* kvm-lv-cold.c */
 gboolean lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                          virDomainPtr d, LvHost *src, GError **error);
