@@ -135,6 +135,10 @@ dist_noinst_SCRIPTS += tests/host/rules.sh
 ## Scheduled switchover on the skeleton (starts at the time), bad times (#17).
 TESTS += tests/host/switchover.sh
 dist_noinst_SCRIPTS += tests/host/switchover.sh
+## Start-up: no plugin's open waits on the network; the first operation
+## contacts the host and fails in one line; backends --check (#15).
+TESTS += tests/host/startup.sh
+dist_noinst_SCRIPTS += tests/host/startup.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions
