@@ -42,13 +42,14 @@ enum {
     OPT_BEFORE = 1 << 9,
     OPT_REPAIR = 1 << 10, /* --retry --undo --dismiss --reason --force-cleanup */
     OPT_DAEMON = 1 << 11, /* --detach --cancel-on-interrupt */
+    OPT_CHECK = 1 << 12,  /* backends --check */
 };
 
 /* ---- the command table ---------------------------------------------------------------- */
 
 static const Command commands[] = {
-    { "backends", "", 0, "list configured backends, their plugins and status", host_cmd_backends, 0,
-      "vmshift backends\nvmshift --json backends" },
+    { "backends", "", 0, "list configured backends, their plugins and status", host_cmd_backends,
+      OPT_CHECK, "vmshift backends\nvmshift backends --check\nvmshift --json backends" },
     { "hosts", "", 0, "list hosts", host_cmd_hosts, OPT_BACKEND | OPT_GROUP,
       "vmshift hosts\nvmshift hosts --backend kvm\nvmshift hosts --group prod" },
     { "vms", "", 0, "list VMs", host_cmd_vms, OPT_HOST | OPT_BACKEND,
@@ -214,6 +215,11 @@ build_entries(const Command *c, CmdOpts *o, HostGlobals *g)
 {
     GArray *a = g_array_new(TRUE, TRUE, sizeof(GOptionEntry));
 
+    if (c->opts & OPT_CHECK)
+        add_entry(a, "check", G_OPTION_ARG_NONE, &o->check,
+                  "contact every backend's hosts (all at once, each within its plugin's "
+                  "timeouts) and show whether they answer; without it no host is contacted",
+                  NULL);
     if (c->opts & OPT_BACKEND)
         add_entry(a, "backend", G_OPTION_ARG_STRING, &o->backend, "only this backend", "B");
     if (c->opts & OPT_GROUP)

@@ -47,6 +47,77 @@ print_listing(HostSession *s, HostTable *t, const char *key, json_object *arr, j
 
 /* ---- backends ---------------------------------------------------------------------- */
 
+/*
+ * `backends` opens each backend (its configuration read, its plugin's
+ * open: no plugin contacts its hosts there) and contacts no host: it
+ * answers at once, whatever the network (issue 15). --check asks every
+ * opened backend for its hosts, all backends at once, each bounded by its
+ * plugin's own timeouts (timeout=, connect-timeout=, ssh's).
+ */
+typedef struct {
+    HostBackend *b;
+    GError *error;   /* the listing failed */
+    char *detail;    /* what the hosts said */
+    gboolean answer; /* at least one host answered */
+} Probe;
+
+static gpointer
+probe_backend(gpointer data)
+{
+    Probe *p = data;
+    g_autoptr(GPtrArray) hosts = host_backend_list_hosts(p->b, &p->error);
+    g_autoptr(GString) silent = g_string_new(NULL);
+    guint answered = 0;
+
+    if (!hosts)
+        return NULL;
+    for (guint k = 0; k < hosts->len; k++) {
+        VmshiftHost *h = g_ptr_array_index(hosts, k);
+        if (h->status != VMSHIFT_HOST_DISCONNECTED && h->status != VMSHIFT_HOST_UNKNOWN)
+            answered++;
+        else
+            g_string_append_printf(silent, "; %s: %s%s%s", h->name ? h->name : "-",
+                                   vmshift_host_status_name(h->status),
+                                   h->status_detail ? ": " : "",
+                                   h->status_detail ? h->status_detail : "");
+    }
+    p->answer = answered > 0;
+    p->detail = g_strdup_printf("%u of %u host%s answered%s", answered, hosts->len,
+                                hosts->len == 1 ? "" : "s", silent->str);
+    return NULL;
+}
+
+/* --check: probes the opened backends in parallel; an array of Probe, one
+ * per backend (b NULL: not probed). */
+static Probe *
+probe_backends(HostSession *s)
+{
+    guint n = s->reg->backends->len;
+    Probe *probes = g_new0(Probe, n + 1);
+    g_autoptr(GPtrArray) threads = g_ptr_array_new();
+
+    for (guint i = 0; i < n; i++) {
+        HostBackend *b = g_ptr_array_index(s->reg->backends, i);
+        if (b->status != HOST_BACKEND_READY)
+            continue;
+        probes[i].b = b;
+        g_ptr_array_add(threads, g_thread_new("probe", probe_backend, &probes[i]));
+    }
+    for (guint i = 0; i < threads->len; i++)
+        g_thread_join(threads->pdata[i]);
+    return probes;
+}
+
+static void
+probes_free(Probe *probes, guint n)
+{
+    for (guint i = 0; probes && i < n; i++) {
+        g_clear_error(&probes[i].error);
+        g_free(probes[i].detail);
+    }
+    g_free(probes);
+}
+
 int
 host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
 {
@@ -57,24 +128,46 @@ host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
     g_autoptr(GHashTable) used = g_hash_table_new(g_str_hash, g_str_equal);
     json_object *unused = json_object_new_array();
     g_autoptr(GString) unused_s = g_string_new(NULL);
+    Probe *probes = NULL;
+    int rc = HOST_EXIT_OK;
 
+    for (guint i = 0; i < s->reg->backends->len; i++) {
+        HostBackend *b = g_ptr_array_index(s->reg->backends, i);
+        if (b->status == HOST_BACKEND_LOADED)
+            host_backend_ensure_open(b, NULL);
+    }
+    if (o->check)
+        probes = probe_backends(s);
     for (guint i = 0; i < s->reg->backends->len; i++) {
         HostBackend *b = g_ptr_array_index(s->reg->backends, i);
         const VmshiftPluginDescriptor *d = b->plugin ? b->plugin->desc : NULL;
         g_autofree char *caps = d ? host_plugin_capabilities(d) : NULL;
+        const char *status = host_backend_status_name(b->status);
+        const char *detail = b->error ? b->error->message : d ? d->description : NULL;
+        json_object *j = host_json_backend(b);
+        Probe *p = probes && probes[i].b ? &probes[i] : NULL;
 
-        if (b->status == HOST_BACKEND_LOADED)
-            host_backend_ensure_open(b, NULL);
+        if (p) {
+            gboolean up = p->error == NULL && p->answer;
+            detail = p->error ? p->error->message : p->detail;
+            if (!up) {
+                status = host_backend_status_name(HOST_BACKEND_FAILED);
+                rc = HOST_EXIT_FAILED;
+            }
+            json_object_object_add(j, "status", json_object_new_string(status));
+            json_object_object_add(j, "reachable", json_object_new_boolean(up));
+            json_object_object_add(j, "detail", json_object_new_string(detail));
+            if (p->error)
+                json_object_object_add(j, "error", host_json_error(p->error));
+        }
         if (b->conf->plugin)
             g_hash_table_add(used, b->conf->plugin);
         host_table_add(t, b->conf->name, b->conf->plugin, d ? d->version : NULL,
-                       b->conf->enabled ? "yes" : "no", host_backend_status_name(b->status),
-                       caps && *caps ? caps : NULL,
-                       b->error ? b->error->message
-                       : d      ? d->description
-                                : NULL);
-        json_object_array_add(arr, host_json_backend(b));
+                       b->conf->enabled ? "yes" : "no", status, caps && *caps ? caps : NULL,
+                       detail);
+        json_object_array_add(arr, j);
     }
+    probes_free(probes, s->reg->backends->len);
     for (guint i = 0; i < installed->len; i++) {
         const char *n = g_ptr_array_index(installed, i);
         if (g_hash_table_contains(used, n))
@@ -101,7 +194,7 @@ host_cmd_backends(HostSession *s, CmdOpts *o, char **args)
         if (unused_s->len)
             printf("\ninstalled but not configured: %s\n", unused_s->str);
     }
-    return HOST_EXIT_OK;
+    return rc;
 }
 
 /* ---- hosts ---------------------------------------------------------------------------- */

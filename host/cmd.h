@@ -25,6 +25,7 @@ typedef struct {
     gboolean retry, undo, dismiss, force_cleanup; /* job repair */
     char *reason;                                 /* job repair --dismiss */
     gboolean detach, cancel_on_interrupt;         /* migrate through vmshiftd */
+    gboolean check;                               /* backends --check */
 } CmdOpts;
 
 /* One line on stderr with @e's message; the exit code of a failure. */

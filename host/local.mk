@@ -139,6 +139,10 @@ dist_noinst_SCRIPTS += tests/host/switchover.sh
 ## --json, the skeleton's state), --reverse of exactly the moved (#15).
 TESTS += tests/host/bulk-many.sh
 dist_noinst_SCRIPTS += tests/host/bulk-many.sh
+## Start-up: no plugin's open waits on the network; the first operation
+## contacts the host and fails in one line; backends --check (#15).
+TESTS += tests/host/startup.sh
+dist_noinst_SCRIPTS += tests/host/startup.sh
 
 ## Bash completion (asks `vmshift __complete`; no network call).
 bashcompletiondir = $(datadir)/bash-completion/completions

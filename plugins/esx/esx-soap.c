@@ -412,9 +412,16 @@ login_locked(VmshiftBackend *be, GError **error)
 gboolean
 esx_connect(VmshiftBackend *be, GError **error)
 {
+    GError *local = NULL;
+
     g_mutex_lock(&be->lock);
-    gboolean ok = be->logged_in || login_locked(be, error);
+    gboolean ok = be->logged_in || login_locked(be, &local);
     g_mutex_unlock(&be->lock);
+    /* the first contact (open does not log in): one line naming the backend */
+    if (!ok && local != NULL && !g_str_has_prefix(local->message, "backend "))
+        g_prefix_error(&local, "backend %s: ", be->name);
+    if (!ok)
+        g_propagate_error(error, local);
     return ok;
 }
 

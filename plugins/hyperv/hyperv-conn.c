@@ -29,6 +29,7 @@ hv_host_free(HvHost *h)
     if (h->warned != NULL)
         g_hash_table_unref(h->warned);
     g_mutex_clear(&h->lock);
+    g_mutex_clear(&h->connect_lock);
     g_free(h);
 }
 
@@ -443,6 +444,20 @@ host_entry_url(const char *entry)
     return g_strdup_printf(HV_DEFAULT_URL, entry);
 }
 
+static HvHost *
+host_new(char *url)
+{
+    HvHost *h = g_new0(HvHost, 1);
+
+    g_mutex_init(&h->lock);
+    g_mutex_init(&h->connect_lock);
+    h->url = url;
+    return h;
+}
+
+/* Opens a backend without a word to its hosts: the HTTP handles are made
+ * (the configuration checked), the first operation contacts the hosts
+ * (hv_hosts_ready). */
 VmshiftBackend *
 hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error)
 {
@@ -467,18 +482,10 @@ hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error)
     b = g_new0(VmshiftBackend, 1);
     b->backend = g_strdup(vmshift_config_get_backend(config));
     b->hosts = g_ptr_array_new_with_free_func((GDestroyNotify)hv_host_free);
-    if (opts->url != NULL) {
-        HvHost *h = g_new0(HvHost, 1);
-        g_mutex_init(&h->lock);
-        h->url = g_strdup(opts->url);
-        g_ptr_array_add(b->hosts, h);
-    }
-    for (guint i = 0; entries != NULL && entries[i] != NULL; i++) {
-        HvHost *h = g_new0(HvHost, 1);
-        g_mutex_init(&h->lock);
-        h->url = host_entry_url(entries[i]);
-        g_ptr_array_add(b->hosts, h);
-    }
+    if (opts->url != NULL)
+        g_ptr_array_add(b->hosts, host_new(g_strdup(opts->url)));
+    for (guint i = 0; entries != NULL && entries[i] != NULL; i++)
+        g_ptr_array_add(b->hosts, host_new(host_entry_url(entries[i])));
     for (guint i = 0; i < b->hosts->len; i++) {
         HvHost *h = b->hosts->pdata[i];
         static const char *const headers[] = { "Content-Type: application/soap+xml;charset=UTF-8",
@@ -491,12 +498,13 @@ hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error)
         if (o.auth == VMSHIFT_HTTP_AUTH_NTLM)
             o.auth = VMSHIFT_HTTP_AUTH_NONE; /* done by hv_post(); credentials kept */
         h->http = vmshift_http_new(&o, &h->open_error);
-        if (h->http != NULL)
-            hv_connect(h, &h->open_error);
         if (h->open_error == NULL)
             ok++;
-        else if (first == NULL)
-            first = g_error_copy(h->open_error);
+        else {
+            h->contacted = TRUE; /* nothing to contact it with */
+            if (first == NULL)
+                first = g_error_copy(h->open_error);
+        }
     }
     if (ok == 0) {
         g_propagate_error(error, first);
@@ -505,6 +513,53 @@ hyperv_open(const VmshiftConfig *config, guint32 flags, GError **error)
     }
     g_clear_error(&first);
     return b;
+}
+
+/* The first contact with @h, once (a failure stays in h->open_error, as a
+ * failed open did). */
+static gpointer
+host_contact(gpointer data)
+{
+    HvHost *h = data;
+
+    g_mutex_lock(&h->connect_lock);
+    if (!h->contacted) {
+        hv_connect(h, &h->open_error);
+        h->contacted = TRUE;
+    }
+    g_mutex_unlock(&h->connect_lock);
+    return NULL;
+}
+
+gboolean
+hv_hosts_ready(VmshiftBackend *b, GError **error)
+{
+    g_autoptr(GPtrArray) threads = g_ptr_array_new();
+    guint pending = 0;
+    HvHost *failed = NULL;
+
+    for (guint i = 0; i < b->hosts->len; i++)
+        if (!g_atomic_int_get(&((HvHost *)b->hosts->pdata[i])->contacted))
+            pending++;
+    /* several hosts: each on its own thread, so the wait is the slowest
+     * host's, not the sum */
+    for (guint i = 0; pending > 1 && i < b->hosts->len; i++)
+        g_ptr_array_add(threads, g_thread_new("hv-contact", host_contact, b->hosts->pdata[i]));
+    for (guint i = 0; i < threads->len; i++)
+        g_thread_join(threads->pdata[i]);
+    /* at once for a host contacted; the lock also orders its fields */
+    for (guint i = 0; i < b->hosts->len; i++)
+        host_contact(b->hosts->pdata[i]);
+    for (guint i = 0; i < b->hosts->len; i++) {
+        HvHost *h = b->hosts->pdata[i];
+        if (h->open_error == NULL)
+            return TRUE;
+        if (failed == NULL)
+            failed = h;
+    }
+    g_set_error(error, failed->open_error->domain, failed->open_error->code, "backend %s: %s",
+                b->backend, failed->open_error->message);
+    return FALSE;
 }
 
 void

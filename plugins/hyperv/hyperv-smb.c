@@ -26,7 +26,96 @@
 #include "hyperv.h"
 
 #ifdef HAVE_SMBCLIENT
+#include <gmodule.h>
 #include <libsmbclient.h>
+
+/*
+ * libsmbclient is loaded at the first SMB use, not linked: it brings some
+ * 130 Samba libraries, whose loading (some 25 ms of CPU) every `vmshift`
+ * command with a Hyper-V backend would pay, moves or not (issue 15:
+ * `vmshift backends` at most twice `vmshift --help`). The functions used,
+ * called through pointers of their own types; the names below stand for
+ * them.
+ */
+#define HV_SMBCLIENT_SONAME "libsmbclient.so.0"
+#define HV_SMB_FUNCS(X)                    \
+    X(smbc_new_context)                    \
+    X(smbc_free_context)                   \
+    X(smbc_init_context)                   \
+    X(smbc_setDebug)                       \
+    X(smbc_setOptionUserData)              \
+    X(smbc_getOptionUserData)              \
+    X(smbc_setFunctionAuthDataWithContext) \
+    X(smbc_setOptionNoAutoAnonymousLogin)  \
+    X(smbc_setTimeout)                     \
+    X(smbc_getFunctionStat)                \
+    X(smbc_getFunctionOpen)                \
+    X(smbc_getFunctionClose)               \
+    X(smbc_getFunctionRead)                \
+    X(smbc_getFunctionWrite)               \
+    X(smbc_getFunctionUnlink)              \
+    X(smbc_getFunctionMkdir)               \
+    X(smbc_getFunctionRmdir)
+
+#define HV_SMB_FIELD(f) __typeof__(f) *f;
+static struct {
+    HV_SMB_FUNCS(HV_SMB_FIELD)
+} hv_smbc;
+static char *hv_smbc_error; /* why it could not be loaded, or NULL */
+
+static void
+smbc_load_once(void)
+{
+    GModule *m = g_module_open(HV_SMBCLIENT_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+
+    if (m == NULL) {
+        hv_smbc_error = g_strdup(g_module_error());
+        return;
+    }
+#define HV_SMB_SYM(f)                                                             \
+    if (hv_smbc_error == NULL && !g_module_symbol(m, #f, (gpointer *)&hv_smbc.f)) \
+        hv_smbc_error = g_strdup_printf("%s: no %s", HV_SMBCLIENT_SONAME, #f);
+    HV_SMB_FUNCS(HV_SMB_SYM)
+#undef HV_SMB_SYM
+    g_module_make_resident(m); /* its pointers are kept */
+}
+
+/* Loads libsmbclient (once); FALSE with one line when it cannot be. */
+static gboolean
+smbc_load(GError **error)
+{
+    static gsize done;
+
+    if (g_once_init_enter(&done)) {
+        smbc_load_once();
+        g_once_init_leave(&done, 1);
+    }
+    if (hv_smbc_error != NULL) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                    "moves through SMB need libsmbclient, which does not load: %s", hv_smbc_error);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* from here on, the names are the loaded functions */
+#define smbc_new_context hv_smbc.smbc_new_context
+#define smbc_free_context hv_smbc.smbc_free_context
+#define smbc_init_context hv_smbc.smbc_init_context
+#define smbc_setDebug hv_smbc.smbc_setDebug
+#define smbc_setOptionUserData hv_smbc.smbc_setOptionUserData
+#define smbc_getOptionUserData hv_smbc.smbc_getOptionUserData
+#define smbc_setFunctionAuthDataWithContext hv_smbc.smbc_setFunctionAuthDataWithContext
+#define smbc_setOptionNoAutoAnonymousLogin hv_smbc.smbc_setOptionNoAutoAnonymousLogin
+#define smbc_setTimeout hv_smbc.smbc_setTimeout
+#define smbc_getFunctionStat hv_smbc.smbc_getFunctionStat
+#define smbc_getFunctionOpen hv_smbc.smbc_getFunctionOpen
+#define smbc_getFunctionClose hv_smbc.smbc_getFunctionClose
+#define smbc_getFunctionRead hv_smbc.smbc_getFunctionRead
+#define smbc_getFunctionWrite hv_smbc.smbc_getFunctionWrite
+#define smbc_getFunctionUnlink hv_smbc.smbc_getFunctionUnlink
+#define smbc_getFunctionMkdir hv_smbc.smbc_getFunctionMkdir
+#define smbc_getFunctionRmdir hv_smbc.smbc_getFunctionRmdir
 #endif
 
 #define HV_SMB_CHUNK (1024 * 1024) /* bytes per SMB read/write call */
@@ -165,8 +254,11 @@ HvSmb *
 hv_smb_new(VmshiftBackend *b, HvHost *h, GError **error)
 {
     const VmshiftCredentials *cr = vmshift_http_get_credentials(h->http);
-    HvSmb *s = g_new0(HvSmb, 1);
+    HvSmb *s;
 
+    if (!smbc_load(error))
+        return NULL;
+    s = g_new0(HvSmb, 1);
     s->host = h;
     s->shares = b->smb_shares;
     if (cr != NULL) {

@@ -60,7 +60,7 @@ typedef struct {
     char *name;      /* computer name (Msvm_ComputerSystem.Name), or NULL */
     char *dest_name; /* what we pass as DestinationHost */
     VmshiftHttp *http;
-    GError *open_error;
+    GError *open_error; /* the first contact failed (hv_hosts_ready) */
     char *product;
     VmshiftHttpAuth auth; /* as configured */
     /* auth=ntlm is done here, in the "Negotiate" scheme WinRM takes (libcurl's
@@ -70,6 +70,10 @@ typedef struct {
     gboolean ntlm_ready;
     GMutex lock;        /* a handshake and the request it carries go together */
     GHashTable *warned; /* optional classes already warned about */
+    /* open does not touch the network: the first operation contacts the
+     * host (hv_hosts_ready), once, under connect_lock */
+    GMutex connect_lock;
+    gboolean contacted;
 } HvHost;
 
 struct _VmshiftBackend {
@@ -95,6 +99,11 @@ HvInstance *hv_get(HvHost *h, const char *uri, const char *const *sel, const cha
 HvInstance *hv_invoke(HvHost *h, const char *uri, const char *method, const char *const *sel,
                       const char *params, GCancellable *cancellable, GError **error);
 gboolean hv_host_usable(const HvHost *h);
+/* Contacts the hosts not contacted yet (in parallel; each once, guarded:
+ * jobs run concurrently). FALSE when none answered, with the first
+ * failure as one line naming the backend and the host. Every operation
+ * calls it first (plugin.c): open leaves the network alone. */
+gboolean hv_hosts_ready(VmshiftBackend *b, GError **error);
 /* hyperv-krb.c: after a 401 to auth=negotiate, one line saying why (no,
  * expired or unusable ticket, or a ticket the host refused), or NULL when
  * GSS-API cannot be asked. */

@@ -23,7 +23,8 @@ plugins_hyperv_libhyperv_impl_la_SOURCES = \
 plugins_hyperv_libhyperv_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DG_LOG_DOMAIN=\"vmshift-hyperv\"
 plugins_hyperv_libhyperv_impl_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XML_CFLAGS) $(CURL_CFLAGS) \
 	$(SMBCLIENT_CFLAGS) -fvisibility=hidden
-plugins_hyperv_libhyperv_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS) $(SMBCLIENT_LIBS)
+## libsmbclient is not linked: hyperv-smb.c loads it at the first SMB use
+plugins_hyperv_libhyperv_impl_la_LIBADD = sdk/libvmshift-sdk.la $(GLIB_LIBS) $(XML_LIBS)
 
 plugin_LTLIBRARIES += plugins/hyperv/hyperv.la
 plugins_hyperv_hyperv_la_SOURCES = plugins/hyperv/plugin.c

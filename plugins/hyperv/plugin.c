@@ -54,27 +54,87 @@ hyperv_close_all(VmshiftBackend *b)
     hyperv_close(b);
 }
 
+/*
+ * Every operation contacts the hosts first (hv_hosts_ready): open does not
+ * wait on the network (`vmshift backends` answers at once), and a host that
+ * does not answer fails the operation that needed it, in one line naming
+ * the backend and the host.
+ */
+#define HV_READY(ret, fail, op, params, ...) \
+    static ret hv_ready_##op params          \
+    {                                        \
+        if (!hv_hosts_ready(b, error))       \
+            return fail;                     \
+        return hyperv_##op(b, __VA_ARGS__);  \
+    }
+
+HV_READY(GPtrArray *, NULL, list_hosts, (VmshiftBackend * b, guint32 flags, GError **error), flags,
+         error)
+HV_READY(GPtrArray *, NULL, list_vms,
+         (VmshiftBackend * b, const char *host, guint32 flags, GError **error), host, flags, error)
+HV_READY(VmshiftVm *, NULL, get_vm,
+         (VmshiftBackend * b, const char *vm, guint32 flags, GError **error), vm, flags, error)
+HV_READY(GPtrArray *, NULL, list_networks,
+         (VmshiftBackend * b, const char *host, guint32 flags, GError **error), host, flags, error)
+HV_READY(GPtrArray *, NULL, list_volumes,
+         (VmshiftBackend * b, const char *host, guint32 flags, GError **error), host, flags, error)
+HV_READY(VmshiftCheckpointState *, NULL, checkpoint_state,
+         (VmshiftBackend * b, const char *vm, guint32 flags, GError **error), vm, flags, error)
+HV_READY(GPtrArray *, NULL, check_migration,
+         (VmshiftBackend * b, const VmshiftMigrationSpec *spec, guint32 flags, GError **error),
+         spec, flags, error)
+HV_READY(gboolean, FALSE, migrate,
+         (VmshiftBackend * b, const VmshiftMigrationSpec *spec, VmshiftJob *job, guint32 flags,
+          GError **error),
+         spec, job, flags, error)
+HV_READY(gboolean, FALSE, recreate_acl,
+         (VmshiftBackend * b, const char *vm, VmshiftJob *job, guint32 flags, GError **error), vm,
+         job, flags, error)
+HV_READY(GPtrArray *, NULL, list_snapshots,
+         (VmshiftBackend * b, const char *vm, guint32 flags, GError **error), vm, flags, error)
+HV_READY(gboolean, FALSE, repair,
+         (VmshiftBackend * b, VmshiftJob *job, guint32 flags, GError **error), job, flags, error)
+HV_READY(VmshiftVm *, NULL, export_vm,
+         (VmshiftBackend * b, const char *vm, guint32 flags, GError **error), vm, flags, error)
+HV_READY(GInputStream *, NULL, open_disk,
+         (VmshiftBackend * b, const char *vm, const char *disk_id, GCancellable *c, guint32 flags,
+          GError **error),
+         vm, disk_id, c, flags, error)
+HV_READY(GPtrArray *, NULL, check_import,
+         (VmshiftBackend * b, const VmshiftMigrationSpec *spec, guint32 flags, GError **error),
+         spec, flags, error)
+HV_READY(gboolean, FALSE, import_vm,
+         (VmshiftBackend * b, const VmshiftMigrationSpec *spec, VmshiftJob *job, guint32 flags,
+          GError **error),
+         spec, job, flags, error)
+HV_READY(gboolean, FALSE, remove_vm,
+         (VmshiftBackend * b, const char *vm, VmshiftJob *job, guint32 flags, GError **error), vm,
+         job, flags, error)
+HV_READY(gboolean, FALSE, start_vm,
+         (VmshiftBackend * b, const char *vm, VmshiftJob *job, guint32 flags, GError **error), vm,
+         job, flags, error)
+
 static const VmshiftBackendOps hyperv_ops = {
     VMSHIFT_OPS_INIT,
     .open = hyperv_open_all,
     .close = hyperv_close_all,
-    .list_hosts = hyperv_list_hosts,
-    .list_vms = hyperv_list_vms,
-    .get_vm = hyperv_get_vm,
-    .list_networks = hyperv_list_networks,
-    .list_volumes = hyperv_list_volumes,
-    .checkpoint_state = hyperv_checkpoint_state,
-    .check_migration = hyperv_check_migration,
-    .migrate = hyperv_migrate,
-    .recreate_acl = hyperv_recreate_acl,
-    .list_snapshots = hyperv_list_snapshots,
-    .repair = hyperv_repair,
-    .export_vm = hyperv_export_vm,
-    .open_disk = hyperv_open_disk,
-    .check_import = hyperv_check_import,
-    .import_vm = hyperv_import_vm,
-    .remove_vm = hyperv_remove_vm,
-    .start_vm = hyperv_start_vm,
+    .list_hosts = hv_ready_list_hosts,
+    .list_vms = hv_ready_list_vms,
+    .get_vm = hv_ready_get_vm,
+    .list_networks = hv_ready_list_networks,
+    .list_volumes = hv_ready_list_volumes,
+    .checkpoint_state = hv_ready_checkpoint_state,
+    .check_migration = hv_ready_check_migration,
+    .migrate = hv_ready_migrate,
+    .recreate_acl = hv_ready_recreate_acl,
+    .list_snapshots = hv_ready_list_snapshots,
+    .repair = hv_ready_repair,
+    .export_vm = hv_ready_export_vm,
+    .open_disk = hv_ready_open_disk,
+    .check_import = hv_ready_check_import,
+    .import_vm = hv_ready_import_vm,
+    .remove_vm = hv_ready_remove_vm,
+    .start_vm = hv_ready_start_vm,
 };
 
 static const char *const hyperv_keys[] = { VMSHIFT_HTTP_CONFIG_KEYS, "hosts", "smb-shares",

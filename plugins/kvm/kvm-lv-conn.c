@@ -37,6 +37,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvm-lv.h"
@@ -103,6 +104,7 @@ kvm_libvirt_free(struct KvmLibvirt *lv)
     if (!lv)
         return;
     g_ptr_array_unref(lv->hosts);
+    g_strfreev(lv->migration_uris);
     g_free(lv);
 }
 
@@ -119,24 +121,143 @@ map_lookup(char **list, const char *name)
     return NULL;
 }
 
-/* connects to @h and names it (its hostname when the config did not) */
-static gboolean
-lv_host_connect(KvmBackend *b, LvHost *h, char **mig, const char *src, GError **error)
+/*
+ * One connection being made (virConnectOpen has no timeout: a host that
+ * takes the connection and never answers holds it forever). A thread of
+ * its own dials; the caller waits up to connect-timeout and, past it,
+ * leaves the thread: the last of the two to let go frees the dial (and a
+ * connection that came too late).
+ */
+typedef struct {
+    gint refs;
+    char *uri;
+    gboolean want_name;
+    GMutex lock;
+    GCond cond;
+    gboolean done;
+    virConnectPtr conn;
+    char *hostname;
+    GError *error;
+} LvDial;
+
+static void
+lv_dial_unref(LvDial *d)
 {
-    h->conn = virConnectOpen(h->uri);
-    if (!h->conn) {
-        lv_error(error, VMSHIFT_ERROR_CONNECTION, "%s: backend '%s': cannot connect to %s", src,
-                 b->name, h->uri);
+    if (!g_atomic_int_dec_and_test(&d->refs))
+        return;
+    if (d->conn)
+        virConnectClose(d->conn);
+    g_free(d->uri);
+    g_free(d->hostname);
+    g_clear_error(&d->error);
+    g_mutex_clear(&d->lock);
+    g_cond_clear(&d->cond);
+    g_free(d);
+}
+
+static gpointer
+lv_dial_thread(gpointer data)
+{
+    LvDial *d = data;
+    GError *err = NULL;
+    char *hn = NULL;
+    virConnectPtr conn = virConnectOpen(d->uri);
+    /* libvirt's last error is per thread: read here */
+    if (!conn)
+        lv_error(&err, VMSHIFT_ERROR_CONNECTION, "cannot connect to %s", d->uri);
+    else {
+        virConnSetErrorFunc(conn, NULL, silent);
+        if (d->want_name) {
+            char *v = virConnectGetHostname(conn);
+            hn = g_strdup(v);
+            free(v);
+        }
+    }
+    g_mutex_lock(&d->lock);
+    d->conn = conn;
+    d->hostname = hn;
+    d->error = err;
+    d->done = TRUE;
+    g_cond_signal(&d->cond);
+    g_mutex_unlock(&d->lock);
+    lv_dial_unref(d);
+    return NULL;
+}
+
+static LvDial *
+lv_dial_start(LvHost *h)
+{
+    LvDial *d = g_new0(LvDial, 1);
+    d->refs = 2; /* the caller's and the thread's */
+    d->uri = g_strdup(h->uri);
+    d->want_name = h->name == NULL;
+    g_mutex_init(&d->lock);
+    g_cond_init(&d->cond);
+    g_thread_unref(g_thread_new("lv-dial", lv_dial_thread, d));
+    return d;
+}
+
+/* Waits for @d until @deadline (monotonic); @h gets its connection and
+ * name. FALSE: the error names the backend, the host and its URI. */
+static gboolean
+lv_dial_finish(KvmBackend *b, LvHost *h, LvDial *d, gint64 deadline, GError **error)
+{
+    /* the host's name, when the configuration gave it (uri=: its hostname) */
+    g_autofree char *who = h->name ? g_strdup_printf("backend '%s': host %s", b->name, h->name)
+                                   : g_strdup_printf("backend '%s'", b->name);
+    gboolean ok = FALSE;
+
+    g_mutex_lock(&d->lock);
+    while (!d->done)
+        if (!g_cond_wait_until(&d->cond, &d->lock, deadline))
+            break;
+    if (!d->done)
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
+                    "%s: cannot connect to %s: no answer within %u s (connect-timeout)", who,
+                    h->uri, b->lv->connect_timeout_s);
+    else if (d->error)
+        g_set_error(error, d->error->domain, d->error->code, "%s: %s", who, d->error->message);
+    else {
+        h->conn = g_steal_pointer(&d->conn);
+        if (!h->name)
+            h->name = g_strdup(d->hostname ? d->hostname : h->uri);
+        h->migration_uri = map_lookup(b->lv->migration_uris, h->name);
+        if (!h->migration_uri)
+            h->migration_uri = g_strdup(h->uri);
+        ok = TRUE;
+    }
+    g_mutex_unlock(&d->lock);
+    lv_dial_unref(d);
+    return ok;
+}
+
+/* The first contact (KvmTransport.connect): every host at once, each
+ * given connect-timeout; the first failure, in the hosts' order, fails. */
+static gboolean
+lv_connect(KvmBackend *b, GError **error)
+{
+    GPtrArray *hosts = b->lv->hosts;
+    g_autofree LvDial **dials = g_new0(LvDial *, hosts->len);
+    gint64 deadline = g_get_monotonic_time() + (gint64)b->lv->connect_timeout_s * G_USEC_PER_SEC;
+    GError *first = NULL;
+
+    /* errors reach the user through GError only, not libvirt's stderr line */
+    virSetErrorFunc(NULL, silent);
+    for (guint i = 0; i < hosts->len; i++)
+        dials[i] = lv_dial_start(hosts->pdata[i]);
+    for (guint i = 0; i < hosts->len; i++) {
+        GError *e = NULL;
+        if (!lv_dial_finish(b, hosts->pdata[i], dials[i], deadline, &e)) {
+            if (!first)
+                first = e;
+            else
+                g_error_free(e);
+        }
+    }
+    if (first) {
+        g_propagate_error(error, first);
         return FALSE;
     }
-    virConnSetErrorFunc(h->conn, NULL, silent);
-    if (!h->name) {
-        g_autofree char *hn = virConnectGetHostname(h->conn);
-        h->name = g_strdup(hn ? hn : h->uri);
-    }
-    h->migration_uri = map_lookup(mig, h->name);
-    if (!h->migration_uri)
-        h->migration_uri = g_strdup(h->uri);
     return TRUE;
 }
 
@@ -173,9 +294,12 @@ kvm_libvirt_open(KvmBackend *b, const VmshiftConfig *config, GError **error)
                     b->name);
         return NULL;
     }
-    for (guint i = 0; i < lv->hosts->len; i++)
-        if (!lv_host_connect(b, lv->hosts->pdata[i], mig, src, error))
-            return NULL;
+    gint64 t;
+    if (!vmshift_config_get_int(config, "connect-timeout", 30, 1, 3600, &t, error))
+        return NULL;
+    lv->connect_timeout_s = (guint)t;
+    /* no connection yet: the first operation makes them (lv_connect) */
+    lv->migration_uris = g_steal_pointer(&mig);
     return g_steal_pointer(&lv);
 }
 
@@ -341,6 +465,7 @@ lv_close(KvmBackend *b)
 const KvmTransport kvm_transport_libvirt = {
     .name = "libvirt",
     .open = lv_open,
+    .connect = lv_connect,
     .close = lv_close,
     .list_hosts = kvm_libvirt_list_hosts,
     .list_vms = kvm_libvirt_list_vms,

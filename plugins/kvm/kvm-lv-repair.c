@@ -50,7 +50,18 @@ lv_repair_cold_forward(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst
     if (!vmshift_job_save(job, "stage", "moved", error))
         return FALSE;
     lv_repair_drop_old(job, src, dst);
+    /* a move asked to start the VM (--start) that was cut before it did */
+    const VmshiftMigrationSpec *spec = vmshift_job_get_spec(job);
     virDomainGetState(dd, &ds, NULL, 0);
+    if (spec && spec->start && ds != VIR_DOMAIN_RUNNING) {
+        if (virDomainCreate(dd) == 0)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "VM %s started on %s, as --start asked", vm,
+                            dst->name);
+        else
+            vmshift_job_log(job, VMSHIFT_LOG_WARNING, "VM %s: starting it on %s: %s", vm, dst->name,
+                            virGetLastErrorMessage());
+        virDomainGetState(dd, &ds, NULL, 0);
+    }
     vmshift_job_set_location(job, dst->name, ds == VIR_DOMAIN_RUNNING ? "running" : "shut off");
     vmshift_job_set_result(job, "repair", "resumed");
     return vmshift_job_save(job, "stage", "done", error);

@@ -60,6 +60,9 @@ typedef struct {
 
 typedef struct KvmLibvirt {
     GPtrArray *hosts; /* LvHost */
+    /* kvm-lv-conn.c: open names the hosts, the first operation connects */
+    char **migration_uris;
+    guint connect_timeout_s;
 } KvmLibvirt;
 
 /* the operations (kvm_transport_libvirt), under their old names */

@@ -18,6 +18,9 @@
  *                    Host keys are always checked: StrictHostKeyChecking=yes
  *                    and BatchMode=yes are given on the command line, which
  *                    the file cannot override.
+ *   connect-timeout = 30  (libvirt) seconds a host's libvirtd has to answer
+ *                    the first contact, made by the first operation (open
+ *                    does not touch the network)
  * See kvm-host.c for a host's run directory (host.conf, networks.conf, vms/).
  */
 #include "config.h"
@@ -33,6 +36,8 @@ backend_free(KvmBackend *b)
         return;
     if (b->ops)
         b->ops->close(b);
+    g_clear_error(&b->connect_error);
+    g_mutex_clear(&b->connect_lock);
     g_free(b->name);
     g_free(b->transport);
     g_free(b);
@@ -69,6 +74,7 @@ kvm_open(const VmshiftConfig *config, guint32 flags, GError **error)
     if (!vmshift_check_flags(flags, 0, "open", error))
         return NULL;
     g_autoptr(KvmBackend) b = g_new0(KvmBackend, 1);
+    g_mutex_init(&b->connect_lock);
     b->name = g_strdup(vmshift_config_get_backend(config));
     b->transport = vmshift_config_get_string(config, "transport", NULL);
     if (!b->transport)
@@ -98,10 +104,38 @@ kvm_close(VmshiftBackend *backend)
 
 #define KVM_B(backend) ((KvmBackend *)(backend))
 
+/* The transport's first contact with the hosts (open leaves the network
+ * alone), once per backend, under a lock: bulk runs jobs concurrently. A
+ * failure stays, as a failed open did, and fails every operation. */
+static gboolean
+kvm_ready(KvmBackend *b, GError **error)
+{
+    if (!b->ops->connect)
+        return TRUE;
+    g_mutex_lock(&b->connect_lock);
+    if (!b->connected) {
+        b->ops->connect(b, &b->connect_error);
+        b->connected = TRUE;
+    }
+    g_mutex_unlock(&b->connect_lock);
+    if (b->connect_error) {
+        g_propagate_error(error, g_error_copy(b->connect_error));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* the flags of @op checked, the hosts contacted */
+static gboolean
+kvm_begin(VmshiftBackend *backend, guint32 flags, const char *op, GError **error)
+{
+    return vmshift_check_flags(flags, 0, op, error) && kvm_ready(KVM_B(backend), error);
+}
+
 static GPtrArray *
 kvm_list_hosts(VmshiftBackend *backend, guint32 flags, GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "list_hosts", error))
+    if (!kvm_begin(backend, flags, "list_hosts", error))
         return NULL;
     return KVM_B(backend)->ops->list_hosts(KVM_B(backend), error);
 }
@@ -109,7 +143,7 @@ kvm_list_hosts(VmshiftBackend *backend, guint32 flags, GError **error)
 static GPtrArray *
 kvm_list_vms(VmshiftBackend *backend, const char *host, guint32 flags, GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "list_vms", error))
+    if (!kvm_begin(backend, flags, "list_vms", error))
         return NULL;
     return KVM_B(backend)->ops->list_vms(KVM_B(backend), host, error);
 }
@@ -117,7 +151,7 @@ kvm_list_vms(VmshiftBackend *backend, const char *host, guint32 flags, GError **
 static VmshiftVm *
 kvm_get_vm(VmshiftBackend *backend, const char *vm, guint32 flags, GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "get_vm", error))
+    if (!kvm_begin(backend, flags, "get_vm", error))
         return NULL;
     return KVM_B(backend)->ops->get_vm(KVM_B(backend), vm, error);
 }
@@ -125,7 +159,7 @@ kvm_get_vm(VmshiftBackend *backend, const char *vm, guint32 flags, GError **erro
 static GPtrArray *
 kvm_list_networks(VmshiftBackend *backend, const char *host, guint32 flags, GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "list_networks", error))
+    if (!kvm_begin(backend, flags, "list_networks", error))
         return NULL;
     return KVM_B(backend)->ops->list_networks(KVM_B(backend), host, error);
 }
@@ -133,7 +167,7 @@ kvm_list_networks(VmshiftBackend *backend, const char *host, guint32 flags, GErr
 static GPtrArray *
 kvm_list_volumes(VmshiftBackend *backend, const char *host, guint32 flags, GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "list_volumes", error))
+    if (!kvm_begin(backend, flags, "list_volumes", error))
         return NULL;
     return KVM_B(backend)->ops->list_volumes(KVM_B(backend), host, error);
 }
@@ -141,7 +175,7 @@ kvm_list_volumes(VmshiftBackend *backend, const char *host, guint32 flags, GErro
 static VmshiftCheckpointState *
 kvm_checkpoint_state(VmshiftBackend *backend, const char *vm, guint32 flags, GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "checkpoint_state", error))
+    if (!kvm_begin(backend, flags, "checkpoint_state", error))
         return NULL;
     return KVM_B(backend)->ops->checkpoint_state(KVM_B(backend), vm, error);
 }
@@ -150,7 +184,7 @@ static GPtrArray *
 kvm_check_migration(VmshiftBackend *backend, const VmshiftMigrationSpec *spec, guint32 flags,
                     GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "check_migration", error))
+    if (!kvm_begin(backend, flags, "check_migration", error))
         return NULL;
     return KVM_B(backend)->ops->check_migration(KVM_B(backend), spec, error);
 }
@@ -161,7 +195,7 @@ kvm_migrate(VmshiftBackend *backend, const VmshiftMigrationSpec *spec, VmshiftJo
 {
     KvmBackend *b = KVM_B(backend);
 
-    if (!vmshift_check_flags(flags, 0, "migrate", error))
+    if (!kvm_begin(backend, flags, "migrate", error))
         return FALSE;
     /* VMSHIFT_PLUGIN_SWITCHOVER_AT: storage moves and host+storage moves
      * of the qmp transport keep a block mirror in sync and hold before the
@@ -180,7 +214,7 @@ static gboolean
 kvm_recreate_acl(VmshiftBackend *backend, const char *vm, VmshiftJob *job, guint32 flags,
                  GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "recreate_acl", error))
+    if (!kvm_begin(backend, flags, "recreate_acl", error))
         return FALSE;
     return KVM_B(backend)->ops->recreate_acl(KVM_B(backend), vm, job, error);
 }
@@ -188,7 +222,7 @@ kvm_recreate_acl(VmshiftBackend *backend, const char *vm, VmshiftJob *job, guint
 static gboolean
 kvm_repair(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **error)
 {
-    if (!vmshift_check_flags(flags, 0, "repair", error))
+    if (!kvm_begin(backend, flags, "repair", error))
         return FALSE;
     return KVM_B(backend)->ops->repair(KVM_B(backend), job, error);
 }
@@ -203,6 +237,8 @@ kvm_cleanup(VmshiftBackend *backend, VmshiftJob *job, guint32 flags, GError **er
                     "kvm: the libvirt transport does not support 'cleanup'");
         return FALSE;
     }
+    if (!kvm_ready(KVM_B(backend), error))
+        return FALSE;
     return KVM_B(backend)->ops->cleanup(KVM_B(backend), job, error);
 }
 
@@ -218,7 +254,7 @@ transport_has(KvmBackend *b, gconstpointer fn, const char *op, guint32 flags, GE
                     "kvm: the %s transport does not support '%s'", b->ops->name, op);
         return FALSE;
     }
-    return TRUE;
+    return kvm_ready(b, error);
 }
 
 static VmshiftVm *
@@ -303,10 +339,9 @@ static const VmshiftBackendOps kvm_ops = {
     .start_vm = kvm_start_vm,
 };
 
-static const char *const kvm_config_keys[] = {
-    "transport",      "hosts",      "uri",        "migration-uris",
-    "qmp-timeout-ms", "link-mib-s", "ssh-config", NULL
-};
+static const char *const kvm_config_keys[] = { "transport",      "hosts",           "uri",
+                                               "migration-uris", "qmp-timeout-ms",  "link-mib-s",
+                                               "ssh-config",     "connect-timeout", NULL };
 
 VMSHIFT_PLUGIN_DEFINE("kvm", PACKAGE_VERSION, "MIT",
                       "QEMU/KVM over QMP (bare QEMU hosts, local or ssh) or libvirt",

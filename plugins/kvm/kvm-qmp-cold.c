@@ -28,7 +28,7 @@ cold_transfer(KvmMig *m, GError **error)
         }
         g_autofree char *np = kvm_mig_target_path(dir, dk->path, dk->id, m->ddef->name);
         if (kvm_mig_check_cancel(m, error)
-            || !kvm_mig_copy_image(m, m->dst, dk->path, np, dk->format, error))
+            || !kvm_mig_copy_image(m, m->dst, dk->id, dk->path, np, dk->format, error))
             return FALSE;
         g_free(dk->path);
         dk->path = g_steal_pointer(&np);

@@ -16,7 +16,8 @@ qmp_close(KvmBackend *b)
 {
     if (b->hosts) {
         for (guint i = 0; i < b->hosts->len; i++)
-            kvm_host_ssh_close(b->hosts->pdata[i]);
+            if (!((KvmHost *)b->hosts->pdata[i])->deferred)
+                kvm_host_ssh_close(b->hosts->pdata[i]);
         g_clear_pointer(&b->hosts, g_ptr_array_unref);
     }
     if (b->ssh_control_dir) {
@@ -147,7 +148,11 @@ add_host(KvmBackend *b, const VmshiftConfig *config, const char *entry, GError *
         h->ssh_config = g_strdup(b->ssh_config);
         h->ssh_control_dir = g_strdup(b->ssh_control_dir);
     }
-    if (h && !kvm_host_load(h, &local)) {
+    /* an ssh host waits for the first operation (qmp_connect): opening a
+     * backend never waits on the network */
+    if (h && !kvm_host_is_local(h))
+        h->deferred = TRUE;
+    else if (h && !kvm_host_load(h, &local)) {
         kvm_host_free(h);
         h = NULL;
     }
@@ -177,6 +182,26 @@ qmp_open(KvmBackend *b, const VmshiftConfig *config, GError **error)
     for (char **p = hosts; *p; p++)
         if (!add_host(b, config, *p, error))
             return FALSE;
+    return TRUE;
+}
+
+/* The first contact (KvmTransport.connect): the ssh hosts' host.conf and
+ * networks.conf read, as open reads the local hosts' (a host that does not
+ * answer is no error: it gets the defaults and h->unreachable says why). */
+static gboolean
+qmp_connect(KvmBackend *b, GError **error)
+{
+    for (guint i = 0; i < b->hosts->len; i++) {
+        KvmHost *h = b->hosts->pdata[i];
+        GError *local = NULL;
+        if (!h->deferred)
+            continue;
+        h->deferred = FALSE;
+        if (!kvm_host_load(h, &local)) {
+            g_propagate_prefixed_error(error, local, "backend '%s': ", b->name);
+            return FALSE;
+        }
+    }
     return TRUE;
 }
 
@@ -405,6 +430,7 @@ qmp_list_volumes(KvmBackend *b, const char *host, GError **error)
 const KvmTransport kvm_transport_qmp = {
     .name = "qmp",
     .open = qmp_open,
+    .connect = qmp_connect,
     .close = qmp_close,
     .list_hosts = qmp_list_hosts,
     .list_vms = qmp_list_vms,

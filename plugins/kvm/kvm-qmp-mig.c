@@ -10,6 +10,9 @@
  *   source-paused              1: the job paused the source for the transfer
  *   dst-pid                    the destination QEMU
  *   new-files                  ';'-separated files created at the destination
+ *                              (cleared once they are the VM's)
+ *   moves                      ';'-separated ID|OLD|NEW: each disk given a new
+ *                              file (kept: a repair finishes or undoes them)
  * repair() reads them to roll back (VM still runs at the source) or to
  * finish (the source QEMU already handed over).
  */
@@ -28,6 +31,7 @@ mig_clear(KvmMig *m)
     g_clear_pointer(&m->sdef, kvm_vm_def_free);
     g_clear_pointer(&m->ddef, kvm_vm_def_free);
     g_clear_pointer(&m->new_files, g_ptr_array_unref);
+    g_clear_pointer(&m->moves, g_ptr_array_unref);
     kvm_tuning_clear(&m->t);
 }
 
@@ -49,6 +53,18 @@ kvm_mig_save_new_files(KvmMig *m, GError **error)
         g_string_append(s, m->new_files->pdata[i]);
     }
     return kvm_mig_save(m, "new-files", s->str, error);
+}
+
+gboolean
+kvm_mig_save_move(KvmMig *m, const char *id, const char *from, const char *to, GError **error)
+{
+    if (!m->moves)
+        m->moves = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(m->moves, g_strdup_printf("%s|%s|%s", id, from, to));
+    g_autoptr(GString) s = g_string_new(NULL);
+    for (guint i = 0; i < m->moves->len; i++)
+        g_string_append_printf(s, "%s%s", i ? ";" : "", (char *)m->moves->pdata[i]);
+    return kvm_mig_save(m, "moves", s->str, error);
 }
 
 gboolean
@@ -187,7 +203,8 @@ kvm_mig_new_image(KvmMig *m, KvmHost *h, const KvmDiskDef *sk, const KvmDiskDef 
     if (!disk_virtual_size(m->src, sk->path, &size, error))
         return FALSE;
     g_ptr_array_add(m->new_files, g_strdup(dk->path));
-    if (!kvm_mig_save_new_files(m, error) || !new_file_place(h, dk->path, error))
+    if (!kvm_mig_save_move(m, dk->id, sk->path, dk->path, error)
+        || !kvm_mig_save_new_files(m, error) || !new_file_place(h, dk->path, error))
         return FALSE;
     g_autofree char *sz = g_strdup_printf("%" G_GUINT64_FORMAT, size);
     const char *argv[] = { "qemu-img", "create", "-q", "-f", dk->format, dk->path, sz, NULL };
@@ -281,13 +298,13 @@ copy_image_nbd(KvmMig *m, const char *from, const char *to, const char *format, 
 }
 
 gboolean
-kvm_mig_copy_image(KvmMig *m, KvmHost *h, const char *from, const char *to, const char *format,
-                   GError **error)
+kvm_mig_copy_image(KvmMig *m, KvmHost *h, const char *id, const char *from, const char *to,
+                   const char *format, GError **error)
 {
     if (!new_file_place(h, to, error))
         return FALSE;
     g_ptr_array_add(m->new_files, g_strdup(to));
-    if (!kvm_mig_save_new_files(m, error))
+    if (!kvm_mig_save_move(m, id, from, to, error) || !kvm_mig_save_new_files(m, error))
         return FALSE;
     if (h == m->dst && m->src != m->dst
         && !(kvm_host_is_local(m->src) && kvm_host_is_local(m->dst)))

@@ -16,6 +16,7 @@ typedef struct {
     VmshiftQmp *sq;
     char *src_status; /* the source QEMU's run state, "postcopy", or NULL */
     gboolean src_up, dst_up;
+    GPtrArray *moves; /* GStrv {ID, OLD, NEW}: disks given a new file */
 } Repair;
 
 static void
@@ -28,6 +29,62 @@ repair_clear(Repair *r)
     g_free(r->dstn);
     g_free(r->stage);
     g_free(r->files);
+    g_clear_pointer(&r->moves, g_ptr_array_unref);
+}
+
+/* the journal's "moves" (ID|OLD|NEW;…), those whose file changes */
+static GPtrArray *
+saved_moves(VmshiftJob *job)
+{
+    g_autofree char *s = vmshift_job_get_saved(job, "moves");
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+    g_auto(GStrv) items = g_strsplit(s ? s : "", ";", -1);
+    for (char **it = items; *it; it++) {
+        char **f = g_strsplit(*it, "|", 3);
+        if (g_strv_length(f) == 3 && strcmp(f[1], f[2]))
+            g_ptr_array_add(out, f);
+        else
+            g_strfreev(f);
+    }
+    return out;
+}
+
+/* the new file of a move that @h lacks, or NULL: then no old file may go */
+static const char *
+missing_new_file(Repair *r, KvmHost *h)
+{
+    for (guint i = 0; r->moves && i < r->moves->len; i++) {
+        const char *f = ((char **)r->moves->pdata[i])[2];
+        if (!kvm_host_exists(h, f))
+            return f;
+    }
+    return NULL;
+}
+
+/* the old (@which 1) or new (2) files of the job's moves that exist on
+ * @h go; how many did. Old files go only while every new one is there. */
+static guint
+remove_move_files(Repair *r, KvmHost *h, int which)
+{
+    guint n = 0;
+    const char *gone = which == 1 ? missing_new_file(r, r->dst ? r->dst : h) : NULL;
+    if (gone) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING,
+                        "%s is missing: the old files of VM %s are kept", gone, r->vm);
+        return 0;
+    }
+    for (guint i = 0; r->moves && i < r->moves->len; i++) {
+        const char *f = ((char **)r->moves->pdata[i])[which];
+        if (!kvm_host_exists(h, f))
+            continue;
+        const char *argv[] = { "rm", "-f", "--", f, NULL };
+        if (kvm_host_run(h, argv, NULL, NULL, 30, NULL)) {
+            vmshift_job_log(r->job, VMSHIFT_LOG_INFO, "removed the %s file %s:%s",
+                            which == 1 ? "old" : "new", h->name, f);
+            n++;
+        }
+    }
+    return n;
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Repair, repair_clear)
@@ -124,6 +181,8 @@ finish_move(Repair *r)
     kvm_vm_stop(r->src, r->vm, 10, NULL);
     g_autofree char *sdir = kvm_host_vm_dir(r->src, r->vm);
     kvm_host_remove_tree(r->src, sdir, NULL);
+    /* the disks the move copied: the VM runs on the copies */
+    remove_move_files(r, r->src, 1);
     vmshift_job_set_location(r->job, r->dst->name, r->dst_up ? "running" : "stopped");
     vmshift_job_set_result(r->job, "repair", "resumed");
     vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
@@ -190,6 +249,111 @@ roll_back(Repair *r, GError **error)
     return journaled && vmshift_job_save(r->job, "stage", "rolled-back", error);
 }
 
+/* the file disk @id uses now: QEMU's (@blocks, a running VM) or the
+ * definition's */
+static char *
+disk_file_now(json_object *blocks, const KvmVmDef *def, const char *id)
+{
+    if (blocks)
+        return kvm_qemu_disk_file(blocks, id);
+    for (guint i = 0; def && i < def->disks->len; i++) {
+        KvmDiskDef *dk = def->disks->pdata[i];
+        if (!strcmp(dk->id, id))
+            return g_strdup(dk->path);
+    }
+    return NULL;
+}
+
+/* forward: the definition names the new files, the old ones go */
+static gboolean
+storage_forward(Repair *r, KvmVmDef *def, GError **error)
+{
+    const char *gone = missing_new_file(r, r->src);
+    if (gone) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s runs on %s, which is no longer on host %s: nothing changed; copy "
+                    "its data out of the running VM (its QEMU still has the file open)",
+                    r->vm, gone, r->srcn);
+        return FALSE;
+    }
+    gboolean changed = FALSE;
+    for (guint i = 0; i < r->moves->len; i++) {
+        char **mv = r->moves->pdata[i];
+        for (guint k = 0; k < def->disks->len; k++) {
+            KvmDiskDef *dk = def->disks->pdata[k];
+            if (!strcmp(dk->id, mv[0]) && strcmp(dk->path, mv[2])) {
+                g_free(dk->path);
+                dk->path = g_strdup(mv[2]);
+                changed = TRUE;
+            }
+        }
+    }
+    if (changed && !kvm_vm_def_save(r->src, def, error))
+        return FALSE;
+    if (changed)
+        vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                        "the definition of VM %s now names the disks' new files", r->vm);
+    remove_move_files(r, r->src, 1);
+    vmshift_job_set_location(r->job, r->src->name, r->src_up ? "running" : "stopped");
+    vmshift_job_set_result(r->job, "repair", "resumed");
+    return vmshift_job_save(r->job, "new-files", "", error)
+           && vmshift_job_save(r->job, "stage", "done", error);
+}
+
+/*
+ * repair of a storage move on one host: each moving disk's file now, as
+ * the running QEMU has it (its mirrors were cancelled: none pivots any
+ * more) or, stopped, as its definition names it. Every disk on its new
+ * file (or a stopped VM whose move had pivoted): the definition is made
+ * to name them and the old files go (resumed). Every disk on its old
+ * file: the new files go (rolled back). A mix is left alone.
+ */
+static gboolean
+repair_storage(Repair *r, GError **error)
+{
+    g_autoptr(KvmVmDef) def = kvm_vm_def_load(r->src, r->vm, error);
+    if (!def)
+        return FALSE;
+    json_object *blocks = r->sq ? vmshift_qmp_execute(r->sq, "query-block", NULL, QMP_CMD_TIMEOUT,
+                                                      NULL)
+                                : NULL;
+    if (r->src_up && !blocks) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONNECTION,
+                    "VM %s runs on %s but its QEMU did not list its disks: nothing changed, "
+                    "repair again",
+                    r->vm, r->srcn);
+        return FALSE;
+    }
+    guint on_new = 0, on_old = 0;
+    for (guint i = 0; i < r->moves->len; i++) {
+        char **mv = r->moves->pdata[i];
+        g_autofree char *now = disk_file_now(blocks, def, mv[0]);
+        on_new += !g_strcmp0(now, mv[2]);
+        on_old += !g_strcmp0(now, mv[1]);
+    }
+    if (blocks)
+        json_object_put(blocks);
+    /* stopped after its pivot (QEMU gone too): the new files have the
+     * guest's last writes */
+    if (!r->src_up && !g_strcmp0(r->stage, "pivoted"))
+        on_new = r->moves->len;
+    if (on_new == r->moves->len)
+        return storage_forward(r, def, error);
+    if (on_old != r->moves->len) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s: %u of %u disks run on their new files: nothing changed, check its "
+                    "disks by hand",
+                    r->vm, on_new, r->moves->len);
+        return FALSE;
+    }
+    guint n = remove_move_files(r, r->src, 2);
+    vmshift_job_set_location(r->job, r->src->name,
+                             r->src_up ? "running (storage unchanged)" : "stopped");
+    vmshift_job_set_result(r->job, "repair", n ? "rolled-back" : "nothing-to-do");
+    return vmshift_job_save(r->job, "new-files", "", error)
+           && vmshift_job_save(r->job, "stage", "rolled-back", error);
+}
+
 gboolean
 kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error)
 {
@@ -199,6 +363,7 @@ kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error)
     r.dstn = vmshift_job_get_saved(job, "dst-host");
     r.stage = vmshift_job_get_saved(job, "stage");
     r.files = vmshift_job_get_saved(job, "new-files");
+    r.moves = saved_moves(job);
     if (!r.vm || !r.srcn) {
         vmshift_job_set_result(job, "repair", "nothing-to-do");
         return TRUE;
@@ -219,8 +384,24 @@ kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error)
                     r.vm, r.srcn, r.dstn);
         return FALSE;
     }
+    if (!r.dst && r.moves->len)
+        return repair_storage(&r, error);
+    /* registered at the destination (completed) and maybe cleaned up
+     * (cleanup, done): a stopped VM's move had taken effect */
+    gboolean late = !g_strcmp0(r.stage, "completed") || !g_strcmp0(r.stage, "cleanup")
+                    || !g_strcmp0(r.stage, "done");
+    g_autofree char *ddir = r.dst ? kvm_host_vm_dir(r.dst, r.vm) : NULL;
+    g_autofree char *dconf = ddir ? g_build_filename(ddir, "vm.conf", NULL) : NULL;
+    gboolean dst_defined = dconf && kvm_host_exists(r.dst, dconf);
     gboolean handed_over = (r.dst_up && (!r.src_up || !g_strcmp0(r.src_status, "postmigrate")))
-                           || (r.dst && !r.src_up && g_strcmp0(r.stage, "completed") == 0);
+                           || (r.dst && !r.src_up && late && dst_defined);
+    if (r.dst && !r.src_up && !r.dst_up && late && !dst_defined) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                    "VM %s: the move to %s had taken effect but %s has no definition of it: "
+                    "nothing removed, look at both hosts by hand",
+                    r.vm, r.dstn, r.dstn);
+        return FALSE;
+    }
     if (r.dst && handed_over) {
         finish_move(&r);
         return TRUE;

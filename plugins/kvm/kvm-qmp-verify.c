@@ -11,9 +11,8 @@
 
 #include "kvm-qmp.h"
 
-/* The image file QEMU has open for disk @id (query-block "inserted/file"). */
-static char *
-qemu_disk_file(json_object *blocks, const char *id)
+char *
+kvm_qemu_disk_file(json_object *blocks, const char *id)
 {
     g_autofree char *want = g_strdup_printf("/machine/peripheral/%s-dev/", id);
     gsize n = json_object_is_type(blocks, json_type_array) ? json_object_array_length(blocks) : 0;
@@ -59,7 +58,7 @@ difference(KvmMig *m, KvmHost *h, const KvmVmDef *def, gboolean *running)
     for (guint i = 0; !bad && i < def->disks->len; i++) {
         const KvmDiskDef *dk = def->disks->pdata[i];
         const char *dir = vmshift_migration_spec_disk_dir(m->spec, dk->id);
-        g_autofree char *open_file = blocks ? qemu_disk_file(blocks, dk->id) : NULL;
+        g_autofree char *open_file = blocks ? kvm_qemu_disk_file(blocks, dk->id) : NULL;
         const char *file = blocks ? open_file : dk->path;
         g_autofree char *in = file ? g_path_get_dirname(file) : NULL;
         if (blocks && g_strcmp0(open_file, dk->path) != 0)

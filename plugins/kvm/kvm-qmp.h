@@ -53,11 +53,15 @@ typedef struct {
     gint64 dst_pid;
     gboolean dst_def_written;
     GPtrArray *new_files; /* created at the destination */
+    GPtrArray *moves;     /* "ID|OLD|NEW" of each disk given a new file */
     KvmTuning t;
-    gboolean src_paused;  /* this job paused the source (KvmTuning.paused) */
-    gint64 t_paused;      /* when (monotonic µs) */
-    gint64 t_resumed;     /* when the destination ran (0: not yet) */
-    gboolean src_running; /* storage moves: the VM ran when the move began */
+    gboolean src_paused;    /* this job paused the source (KvmTuning.paused) */
+    gint64 t_paused;        /* when (monotonic µs) */
+    gint64 t_resumed;       /* when the destination ran (0: not yet) */
+    gboolean src_running;   /* storage moves: the VM ran when the move began */
+    gboolean pivot_unknown; /* storage moves: a pivot failed and QEMU did not
+                             * show every disk on its old file: nothing of
+                             * the move may be removed */
 } KvmMig;
 
 /* the journal (vmshift_job_save) and the phases */
@@ -82,8 +86,14 @@ gboolean kvm_mig_new_image(KvmMig *m, KvmHost *h, const KvmDiskDef *sk, const Kv
                            GError **error);
 /* Applies --network NIC=NET; checks every NIC's network on the destination. */
 gboolean kvm_mig_map_networks(KvmMig *m, GError **error);
-gboolean kvm_mig_copy_image(KvmMig *m, KvmHost *h, const char *from, const char *to,
+gboolean kvm_mig_copy_image(KvmMig *m, KvmHost *h, const char *id, const char *from, const char *to,
                             const char *format, GError **error);
+/* journals (key "moves") that disk @id gets the new file @to for @from,
+ * before the file is made: a repair finishes or undoes each move */
+gboolean kvm_mig_save_move(KvmMig *m, const char *id, const char *from, const char *to,
+                           GError **error);
+/* the image file QEMU has open for disk @id in a query-block reply */
+char *kvm_qemu_disk_file(json_object *blocks, const char *id);
 
 /* the three kinds */
 gboolean kvm_mig_live(KvmMig *m, GError **error);    /* kvm-qmp-live.c */

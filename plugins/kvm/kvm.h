@@ -31,7 +31,9 @@ typedef struct {
                               * (the backend's), or NULL: one connection per
                               * command */
     char *unreachable;       /* why host.conf could not be read (ssh failed
-                              * at open), or NULL: loaded */
+                              * at the first contact), or NULL: loaded */
+    gboolean deferred;       /* an ssh host not contacted yet: open leaves
+                              * it alone, the first operation loads it */
     char *migration_address; /* from host.conf, default 127.0.0.1 / ssh host */
     char *images_dir;        /* default RUN_DIR/images */
     char *qemu;              /* default qemu-system-x86_64 */
@@ -172,6 +174,11 @@ typedef struct KvmTransport {
     /* reads the transport's own config keys and connects; @b's common
      * fields (name, timeouts, link speed) are set */
     gboolean (*open)(KvmBackend *b, const VmshiftConfig *config, GError **error);
+    /* the first contact with the hosts, which open leaves alone (issue 15:
+     * opening a backend never waits on the network): kvm-plugin.c calls it
+     * once, guarded, before the first operation; its failure fails that
+     * operation and the later ones. NULL: nothing to do. */
+    gboolean (*connect)(KvmBackend *b, GError **error);
     /* frees what open made (called also after a failed open) */
     void (*close)(KvmBackend *b);
     GPtrArray *(*list_hosts)(KvmBackend *b, GError **error);
@@ -216,6 +223,10 @@ struct _KvmBackend {
 #ifdef HAVE_LIBVIRT
     struct KvmLibvirt *lv; /* the libvirt transport's state */
 #endif
+    /* ops->connect, once (kvm-plugin.c) */
+    GMutex connect_lock;
+    gboolean connected;
+    GError *connect_error;
 };
 
 /* qmp transport (kvm-qmp-inventory.c): the host called @name; the host

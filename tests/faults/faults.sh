@@ -24,7 +24,9 @@
 #  - ESX on the vSphere simulator (20 cases, checked with vcsim-check: one
 #    registration, host, datastores, power, the VM's permissions) and KVM
 #    over two real libvirtd (6 cases, checked with virsh and qemu-io; skipped
-#    under ASan like the other libvirt suites).
+#    under ASan like the other libvirt suites);
+#  - KVM over QMP (real QEMU, a guest writing to its qcow2 disk): the 5
+#    cases that lost data before their fixes.
 # TAP; the plan comes last.
 set -u
 B=${VMSHIFT_BUILDDIR:-.}
@@ -125,4 +127,18 @@ sample() {
 }
 sample esx 20 5 "kills, HTTP and SOAP faults, lost and cut replies, task failures, cancel"
 sample libvirt 6 5 "kills, destination QEMU killed, connections cut, cancel"
+
+# ---- KVM over QMP: the cases that found lost data (real QEMU, a guest writing its disk) -
+# a cold move killed in its acl or done phase (the repair rolled back a move
+# that had taken effect and deleted the VM's only disk), a storage move whose
+# pivot's reply was lost (the job deleted the file QEMU had pivoted onto),
+# storage and host+storage moves killed after the switchover (the old disk
+# stayed, the definition named the old file)
+KVM_CASES=cold/kill@acl,cold/kill@done,storage/lost-reply@block-job-complete,storage/kill@cleanup,host+storage/kill@acl
+python3 "$FAULTS" -b kvm --quick -n 5 --only "$KVM_CASES" >"$T/kvm" 2>&1; rc=$?
+if skip=$(sed -n "s/^# kvm: skipped: //p" "$T/kvm") && [ -n "$skip" ]; then
+    echo "ok $((n = n + 1)) # SKIP $skip"
+elif [ $rc -eq 0 ] && [ "$(row kvm "$T/kvm")" = "5 0 0 0 0 0 0" ]; then
+    ok "kvm (QMP): 5 faults (cold killed late, a pivot's reply lost, killed after the switchover), none lost, misplaced, half moved or left over"
+else notok "kvm (QMP) matrix (exit $rc)" "$T/kvm"; fi
 echo "1..$n"

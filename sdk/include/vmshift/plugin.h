@@ -87,8 +87,12 @@ typedef struct {
     /* ---- ABI 1.0 ---------------------------------------------------- */
 
     /**
-     * open: connect, authenticate, verify TLS. @config is valid until
-     * close() returns. May decline with VMSHIFT_ERROR_NOT_APPLICABLE, which
+     * open: read the configuration and make the handle; do not wait on the
+     * network (`vmshift backends` opens every backend and must answer at
+     * once): connect, authenticate and verify TLS at the first operation
+     * that needs the host, guarded (operations may run concurrently), and
+     * report a failure there in one line naming the backend and the host.
+     * @config is valid until close() returns. May decline with VMSHIFT_ERROR_NOT_APPLICABLE, which
      * the host shows as "not applicable", not as a failure.
      * Returns: the handle, or NULL with @error set. Mandatory.
      */
