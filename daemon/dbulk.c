@@ -37,7 +37,7 @@ struct DaemonBulk {
     GPtrArray *waves;   /* HostBulkWave */
     guint current;      /* the wave running (waves->len: all done) */
     gboolean planned;   /* waves[current] is planned and starting */
-    GPtrArray *runs;    /* of waves[current], owned by bk.all_runs */
+    GPtrArray *runs;    /* running of waves[current], owned by their items */
     gboolean force;
     char *saved; /* the shape last kept in the journal (bulk_save) */
 };
@@ -94,7 +94,7 @@ static void
 bulk_save(Daemon *d, DaemonBulk *b)
 {
     g_autofree char *shape = g_strdup_printf("%u %d %u %" G_GINT64_FORMAT, b->current, b->planned,
-                                             b->bk.all_runs ? b->bk.all_runs->len : 0, b->ended);
+                                             b->bk.jobs_started, b->ended);
     json_object *doc;
     GMutex *lock;
     sqlite3 *db;
@@ -199,7 +199,6 @@ daemon_bulk_create(Daemon *d, json_object *body, const char *who, GError **error
     b->ctx = d->ctx;
     b->ctx.progress = host_progress_new(FALSE, TRUE);
     b->bk.ctx = &b->ctx;
-    b->bk.all_runs = g_ptr_array_new();
     b->runs = g_ptr_array_new();
     b->who = g_strdup(who);
     b->created = g_get_real_time() / G_USEC_PER_SEC;
@@ -331,7 +330,7 @@ item_json(Daemon *d, const HostBulkItem *it)
 {
     json_object *o = json_object_new_object();
     g_autoptr(HostJobRecord) r = NULL;
-    gint64 id = it->run ? host_job_run_id(it->run) : 0;
+    gint64 id = it->run ? host_job_run_id(it->run) : it->job_id;
 
     if (id)
         r = host_journal_get(d->journal, id, NULL);
@@ -368,7 +367,8 @@ bulk_state(Daemon *d, DaemonBulk *b)
         HostBulkWave *wave = g_ptr_array_index(b->waves, w);
         for (guint i = 0; i < wave->items->len; i++) {
             HostBulkItem *it = g_ptr_array_index(wave->items, i);
-            if (it->error || it->skipped || !it->run || host_job_run_error(it->run))
+            if (it->error || it->skipped || (!it->run && !it->job_id)
+                || (it->run ? host_job_run_error(it->run) != NULL : it->failure != NULL))
                 return "failed";
         }
     }

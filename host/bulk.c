@@ -50,6 +50,8 @@ item_free(HostBulkItem *it)
     vmshift_migration_spec_free(it->spec);
     g_free(it->error);
     g_free(it->placement);
+    g_free(it->failure);
+    host_job_run_free(it->run);
     g_free(it);
 }
 
@@ -438,18 +440,58 @@ host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force)
     }
 }
 
-static gboolean
-host_busy(HostBulk *bk, const char *backend, const char *host)
+/* What runs now (started, not finished) per backend and per backend+host,
+ * counted once per scheduling pass: "BACKEND" and "BACKEND\nHOST" -> count. */
+static void
+count_add(GHashTable *n, const char *backend, const char *host)
 {
-    gint64 n = 0;
-    for (guint i = 0; host && i < bk->wave->items->len; i++) {
+    char *k = host ? g_strdup_printf("%s\n%s", backend, host) : g_strdup(backend);
+    g_hash_table_insert(n, k, GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(n, k)) + 1));
+}
+
+static void
+count_run(GHashTable *n, HostBulkItem *it)
+{
+    const char *bn = host_backend_name(it->b);
+    count_add(n, bn, NULL);
+    /* a job touches its destination and its source host (once when equal) */
+    if (it->spec->dest_host)
+        count_add(n, bn, it->spec->dest_host);
+    if (it->vmrec->host && g_strcmp0(it->vmrec->host, it->spec->dest_host))
+        count_add(n, bn, it->vmrec->host);
+}
+
+static guint
+count_get(GHashTable *n, const char *backend, const char *host)
+{
+    g_autofree char *k = host ? g_strdup_printf("%s\n%s", backend, host) : g_strdup(backend);
+    return GPOINTER_TO_UINT(g_hash_table_lookup(n, k));
+}
+
+static gboolean
+host_busy(HostBulk *bk, GHashTable *n, const char *backend, const char *host)
+{
+    return host && count_get(n, backend, host) >= bk->max_host;
+}
+
+void
+host_bulk_retire(HostBulk *bk, GPtrArray *runs)
+{
+    for (guint i = 0; i < bk->wave->items->len; i++) {
         HostBulkItem *it = g_ptr_array_index(bk->wave->items, i);
-        if (!it->started || it->finished || strcmp(host_backend_name(it->b), backend))
+        const GError *e;
+        if (!it->run || !host_job_run_is_done(it->run))
             continue;
-        if (!g_strcmp0(it->spec->dest_host, host) || !g_strcmp0(it->vmrec->host, host))
-            n++;
+        it->job_id = host_job_run_id(it->run);
+        e = host_job_run_error(it->run);
+        if (e)
+            it->failure = g_strdup_printf("job %" G_GINT64_FORMAT " %s: %s", it->job_id,
+                                          host_job_run_state(it->run), e->message);
+        host_job_run_tick(it->run); /* its last lines; its line leaves the progress block */
+        g_ptr_array_remove(runs, it->run);
+        g_clear_pointer(&it->run, host_job_run_free);
+        it->finished = TRUE;
     }
-    return n >= bk->max_host;
 }
 
 gboolean
@@ -457,17 +499,20 @@ host_bulk_schedule(gpointer data, GPtrArray *runs)
 {
     HostBulk *bk = data;
     gboolean pending = FALSE;
+    g_autoptr(GHashTable) n = NULL;
 
-    for (guint i = 0; i < bk->wave->items->len; i++) {
-        HostBulkItem *it = g_ptr_array_index(bk->wave->items, i);
-        if (it->started && !it->finished && host_job_run_is_done(it->run))
-            it->finished = TRUE;
-    }
+    host_bulk_retire(bk, runs);
     if (bk->ctx->stopping)
         return FALSE;
+    n = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (guint i = 0; i < bk->wave->items->len; i++) {
         HostBulkItem *it = g_ptr_array_index(bk->wave->items, i);
-        gint64 per_backend = 0;
+        if (it->started && !it->finished)
+            count_run(n, it);
+    }
+    for (guint i = 0; i < bk->wave->items->len; i++) {
+        HostBulkItem *it = g_ptr_array_index(bk->wave->items, i);
+        const char *bn;
         g_autoptr(GError) err = NULL;
         if (it->started || it->error)
             continue;
@@ -480,14 +525,9 @@ host_bulk_schedule(gpointer data, GPtrArray *runs)
             return TRUE;
         }
         bk->waiting_shown = FALSE;
-        for (guint k = 0; k < bk->wave->items->len; k++) {
-            HostBulkItem *o = g_ptr_array_index(bk->wave->items, k);
-            if (o->started && !o->finished && o->b == it->b)
-                per_backend++;
-        }
-        if (per_backend >= bk->max_backend
-            || host_busy(bk, host_backend_name(it->b), it->spec->dest_host)
-            || host_busy(bk, host_backend_name(it->b), it->vmrec->host))
+        bn = host_backend_name(it->b);
+        if (count_get(n, bn, NULL) >= bk->max_backend || host_busy(bk, n, bn, it->spec->dest_host)
+            || host_busy(bk, n, bn, it->vmrec->host))
             continue;
         it->run = host_job_run_new(bk->ctx, it->storage_only ? HOST_JOB_STORAGE : HOST_JOB_MIGRATE,
                                    it->b, it->vmrec, it->spec, 0, &err);
@@ -498,6 +538,8 @@ host_bulk_schedule(gpointer data, GPtrArray *runs)
             it->skipped = g_strdup(err->message);
             continue;
         }
+        count_run(n, it);
+        bk->jobs_started++;
         host_progress_line(
             bk->ctx->progress, "job %" G_GINT64_FORMAT ": %s %s to %s", host_job_run_id(it->run),
             it->storage_only ? "migrate-storage" : "migrate", it->vm,
@@ -506,7 +548,6 @@ host_bulk_schedule(gpointer data, GPtrArray *runs)
                 : it->spec->dest_host);
         host_job_run_start(it->run);
         g_ptr_array_add(runs, it->run);
-        g_ptr_array_add(bk->all_runs, it->run);
     }
     return pending;
 }
@@ -514,9 +555,6 @@ host_bulk_schedule(gpointer data, GPtrArray *runs)
 void
 host_bulk_clear(HostBulk *bk)
 {
-    for (guint i = 0; bk->all_runs && i < bk->all_runs->len; i++)
-        host_job_run_free(g_ptr_array_index(bk->all_runs, i));
-    g_clear_pointer(&bk->all_runs, g_ptr_array_unref);
     g_clear_pointer(&bk->window, g_free);
     g_clear_pointer(&bk->placed, host_place_run_free);
 }

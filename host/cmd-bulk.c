@@ -95,13 +95,14 @@ typedef struct {
 static void
 tally(BulkTally *t, const char *vm, const char *outcome, const char *reason, gint64 job)
 {
-    json_object *v = json_object_new_object();
-
-    json_object_object_add(v, "vm", host_json_string(vm));
-    json_object_object_add(v, "outcome", json_object_new_string(outcome));
-    json_object_object_add(v, "reason", host_json_string(reason));
-    json_object_object_add(v, "job", job ? json_object_new_int64(job) : NULL);
-    json_object_array_add(t->vms, v);
+    if (t->vms) {
+        json_object *v = json_object_new_object();
+        json_object_object_add(v, "vm", host_json_string(vm));
+        json_object_object_add(v, "outcome", json_object_new_string(outcome));
+        json_object_object_add(v, "reason", host_json_string(reason));
+        json_object_object_add(v, "job", job ? json_object_new_int64(job) : NULL);
+        json_object_array_add(t->vms, v);
+    }
     if (!strcmp(outcome, "moved"))
         t->moved++;
     else if (!strcmp(outcome, "failed"))
@@ -112,35 +113,29 @@ tally(BulkTally *t, const char *vm, const char *outcome, const char *reason, gin
         host_err("%s: %s: %s", vm, outcome, reason);
 }
 
-/* One VM of a wave that has run: its outcome. */
+/* One VM of a wave that has run: its outcome (host_bulk_retire kept it). */
 static void
 account_item(HostBulk *bk, HostBulkItem *it, BulkTally *t)
 {
-    g_autoptr(HostJobRecord) rec = NULL;
-    const GError *e;
-    gint64 id;
-
     if (it->error) {
         tally(t, it->vm, "skipped", it->error, 0);
         return;
     }
-    if (!it->run) {
+    if (!it->job_id) {
         tally(t, it->vm, "skipped",
               it->skipped ? it->skipped : "not started (vmshift was interrupted)", 0);
         return;
     }
-    id = host_job_run_id(it->run);
-    rec = host_journal_get(bk->ctx->journal, id, NULL);
-    if (rec)
-        json_object_array_add(t->jobs, host_json_job(rec));
-    e = host_job_run_error(it->run);
-    if (e) {
-        g_autofree char *why = g_strdup_printf("job %" G_GINT64_FORMAT " %s: %s", id,
-                                               host_job_run_state(it->run), e->message);
-        tally(t, it->vm, "failed", why, id);
+    if (t->jobs) {
+        g_autoptr(HostJobRecord) rec = host_journal_get(bk->ctx->journal, it->job_id, NULL);
+        if (rec)
+            json_object_array_add(t->jobs, host_json_job(rec));
+    }
+    if (it->failure) {
+        tally(t, it->vm, "failed", it->failure, it->job_id);
         return;
     }
-    tally(t, it->vm, "moved", NULL, id);
+    tally(t, it->vm, "moved", NULL, it->job_id);
 }
 
 /* Runs one planned wave to its end and accounts for each of its VMs. */
@@ -155,6 +150,7 @@ run_wave(HostBulk *bk, HostBulkWave *wave, gboolean reverse, BulkTally *t)
                        reverse ? "reverse of " : "", wave->group, wave->items->len, bk->max_backend,
                        bk->max_host, bk->window ? ", window " : "", bk->window ? bk->window : "");
     host_jobs_wait_full(bk->ctx, runs, host_bulk_schedule, bk);
+    host_bulk_retire(bk, runs); /* the jobs that ended after the last pass */
     for (guint i = 0; i < wave->items->len; i++)
         account_item(bk, g_ptr_array_index(wave->items, i), t);
 }
@@ -195,10 +191,11 @@ host_cmd_bulk(HostSession *s, CmdOpts *o, char **args)
     ctx.verbose = s->g->verbose;
     ctx.progress = host_progress_new(isatty(STDERR_FILENO), s->g->json);
     bk.ctx = &ctx;
-    bk.all_runs = g_ptr_array_new();
     out = json_object_new_array();
-    t.jobs = out;
-    t.vms = json_object_new_array();
+    /* the records of the jobs and of the VMs are --json's; the report
+     * without it needs only the counts (and prints the reasons as it goes) */
+    t.jobs = s->g->json ? out : NULL;
+    t.vms = s->g->json ? json_object_new_array() : NULL;
 
     for (guint w = 0; w < waves->len; w++) {
         HostBulkWave *wave = g_ptr_array_index(waves, w);

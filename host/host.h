@@ -613,8 +613,10 @@ typedef struct {
     HostBackend *b;
     VmshiftVm *vmrec;
     VmshiftMigrationSpec *spec;
-    char *error; /* planning failed */
-    HostJobRun *run;
+    char *error;     /* planning failed */
+    HostJobRun *run; /* while its job runs; freed once it ended (host_bulk_retire) */
+    gint64 job_id;   /* the job that ran, 0: none */
+    char *failure;   /* "job ID STATE: why" when it failed */
     gboolean started;
     gboolean finished;
     gboolean storage_only; /* --reverse of a storage move: migrate-storage */
@@ -638,7 +640,7 @@ typedef struct {
     char *window;
     HostBulkWave *wave; /* the wave host_bulk_schedule() starts jobs of */
     gboolean waiting_shown;
-    GPtrArray *all_runs;
+    guint jobs_started;           /* jobs started by host_bulk_schedule so far */
     struct HostPlaceRun_ *placed; /* what planning placed so far (rules.h) */
     gint64 loaded_at;             /* when the plan was read (a switchover= before it: refused) */
 } HostBulk;
@@ -653,7 +655,12 @@ void host_bulk_reverse(HostBulk *bk, GPtrArray *waves, HostJournal *j);
 void host_bulk_plan_wave(HostBulk *bk, HostBulkWave *wave, gboolean force);
 /* A HostJobsMore: starts the jobs of bk->wave the limits allow. */
 gboolean host_bulk_schedule(gpointer data, GPtrArray *runs);
-/* Frees the runs and the window of @bk. */
+/* Each item of bk->wave whose job ended keeps only its outcome (job id,
+ * failure); its run (job, results, log queue, thread) leaves @runs and is
+ * freed: the runs a wave holds are bounded by its concurrency, not by its
+ * size. */
+void host_bulk_retire(HostBulk *bk, GPtrArray *runs);
+/* Frees the window and the placements of @bk. */
 void host_bulk_clear(HostBulk *bk);
 
 /* ---- plan.c, schedule.c: scheduled switchover (#17) --------------------------------- */

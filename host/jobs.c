@@ -924,6 +924,12 @@ host_job_run_tick(HostJobRun *r)
     gint64 now = g_get_monotonic_time();
 
     if (host_job_run_is_done(r)) {
+        if (r->thread) {
+            /* the worker has ended or is ending: its stack goes back now,
+             * not when the last job of the run (a bulk wave) ends */
+            g_thread_join(r->thread);
+            r->thread = NULL;
+        }
         if (r->ctx->progress)
             host_progress_remove(r->ctx->progress, r->label);
         drain(r);

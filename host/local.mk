@@ -135,6 +135,10 @@ dist_noinst_SCRIPTS += tests/host/rules.sh
 ## Scheduled switchover on the skeleton (starts at the time), bad times (#17).
 TESTS += tests/host/switchover.sh
 dist_noinst_SCRIPTS += tests/host/switchover.sh
+## A wave of many VMs at low concurrency: each accounted once (report,
+## --json, the skeleton's state), --reverse of exactly the moved (#15).
+TESTS += tests/host/bulk-many.sh
+dist_noinst_SCRIPTS += tests/host/bulk-many.sh
 ## Start-up: no plugin's open waits on the network; the first operation
 ## contacts the host and fails in one line; backends --check (#15).
 TESTS += tests/host/startup.sh
