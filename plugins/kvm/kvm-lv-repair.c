@@ -252,23 +252,17 @@ lv_repair_live(VmshiftJob *job, const char *vm, LvHost *src, LvHost *dst, gboole
 static gboolean
 lv_repair_storage(VmshiftJob *job, const char *vm, LvHost *h, GError **error)
 {
-    g_autofree char *nf = vmshift_job_get_saved(job, "new-files");
     g_autoptr(virDomain) d = virDomainLookupByName(h->conn, vm);
     if (!d) {
         lv_error(error, VMSHIFT_ERROR_NOT_FOUND, "VM %s: looking it up on host %s", vm, h->name);
         return FALSE;
     }
-    g_auto(GStrv) files = g_strsplit(nf ? nf : "", ";", -1);
-    guint n = 0, on_new = 0;
-    for (guint i = 0; files[i]; i++) {
-        char *eq = strchr(files[i], '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        g_autofree char *now = lv_disk_source(d, files[i], FALSE);
-        n++;
-        on_new += !g_strcmp0(now, eq + 1);
-        *eq = '=';
+    g_autoptr(GPtrArray) copies = lv_saved_copies(job);
+    guint n = copies->len, on_new = 0;
+    for (guint i = 0; i < n; i++) {
+        LvMove *c = copies->pdata[i];
+        g_autofree char *now = lv_disk_source(d, c->dev, FALSE);
+        on_new += !g_strcmp0(now, c->dst_path);
     }
     if (on_new && on_new < n) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
@@ -279,22 +273,19 @@ lv_repair_storage(VmshiftJob *job, const char *vm, LvHost *h, GError **error)
     }
     if (n && on_new == n) {
         vmshift_job_set_location(job, h->name, "running");
-        if (!lv_storage_finish(job, d, error))
+        if (!lv_storage_finish(job, d, copies, error))
             return FALSE;
         vmshift_job_set_result(job, "repair", "resumed");
         return vmshift_job_save(job, "stage", "done", error);
     }
-    for (guint i = 0; files[i]; i++) {
-        char *eq = strchr(files[i], '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
+    for (guint i = 0; i < n; i++) {
+        LvMove *c = copies->pdata[i];
         virDomainBlockJobInfo ji;
-        virDomainBlockJobAbort(d, files[i], 0);
-        for (int k = 0; k < 100 && virDomainGetBlockJobInfo(d, files[i], &ji, 0) == 1; k++)
+        virDomainBlockJobAbort(d, c->dev, 0);
+        for (int k = 0; k < 100 && virDomainGetBlockJobInfo(d, c->dev, &ji, 0) == 1; k++)
             g_usleep(100000);
-        if (g_unlink(eq + 1) == 0)
-            vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed the partial copy %s", eq + 1);
+        if (g_unlink(c->dst_path) == 0)
+            vmshift_job_log(job, VMSHIFT_LOG_INFO, "removed the partial copy %s", c->dst_path);
     }
     vmshift_job_set_location(job, h->name, "running (storage unchanged)");
     vmshift_job_set_result(job, "repair", n ? "rolled-back" : "nothing-to-do");

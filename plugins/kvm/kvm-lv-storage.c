@@ -243,17 +243,42 @@ lv_copies_cleanup(VmshiftJob *job, GPtrArray *copies)
     vmshift_job_set_result(job, "disks", moved->str);
 }
 
-/* the value of @dev in a saved "DEV=PATH;DEV=PATH" list, or NULL */
-static char *
-lv_saved_file(const char *list, const char *dev)
+/* the entries of a saved "DEV=PATH;DEV=PATH" list, as {dev, path} pairs
+ * (g_strfreev'd) */
+static GPtrArray *
+lv_dev_paths(const char *list)
 {
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
     g_auto(GStrv) items = g_strsplit(list ? list : "", ";", -1);
     for (guint i = 0; items[i]; i++) {
         char *eq = strchr(items[i], '=');
-        if (eq && (size_t)(eq - items[i]) == strlen(dev) && !strncmp(items[i], dev, eq - items[i]))
-            return g_strdup(eq + 1);
+        if (eq && eq > items[i])
+            g_ptr_array_add(out, g_strsplit(items[i], "=", 2));
     }
-    return NULL;
+    return out;
+}
+
+GPtrArray *
+lv_saved_copies(VmshiftJob *job)
+{
+    g_autofree char *nf = vmshift_job_get_saved(job, "new-files");
+    g_autofree char *of = vmshift_job_get_saved(job, "old-files");
+    g_autoptr(GPtrArray) news = lv_dev_paths(nf);
+    g_autoptr(GPtrArray) olds = lv_dev_paths(of);
+    GPtrArray *copies = g_ptr_array_new_with_free_func((GDestroyNotify)lv_move_free);
+    for (guint i = 0; i < news->len; i++) {
+        char **n = news->pdata[i];
+        LvMove *c = g_new0(LvMove, 1);
+        c->dev = g_strdup(n[0]);
+        c->dst_path = g_strdup(n[1]);
+        for (guint k = 0; k < olds->len && !c->src_path; k++) {
+            char **o = olds->pdata[k];
+            if (!strcmp(o[0], c->dev))
+                c->src_path = g_strdup(o[1]);
+        }
+        g_ptr_array_add(copies, c);
+    }
+    return copies;
 }
 
 /*
@@ -264,22 +289,8 @@ lv_saved_file(const char *list, const char *dev)
  * nor the saved definition names it.
  */
 gboolean
-lv_storage_finish(VmshiftJob *job, virDomainPtr d, GError **error)
+lv_storage_finish(VmshiftJob *job, virDomainPtr d, GPtrArray *copies, GError **error)
 {
-    g_autofree char *nf = vmshift_job_get_saved(job, "new-files");
-    g_autofree char *of = vmshift_job_get_saved(job, "old-files");
-    g_autoptr(GPtrArray) copies = g_ptr_array_new_with_free_func((GDestroyNotify)lv_move_free);
-    g_auto(GStrv) items = g_strsplit(nf ? nf : "", ";", -1);
-    for (guint i = 0; items[i]; i++) {
-        char *eq = strchr(items[i], '=');
-        if (!eq)
-            continue;
-        LvMove *c = g_new0(LvMove, 1);
-        c->dev = g_strndup(items[i], eq - items[i]);
-        c->dst_path = g_strdup(eq + 1);
-        c->src_path = lv_saved_file(of, c->dev);
-        g_ptr_array_add(copies, c);
-    }
     if (!lv_rewrite_config(d, copies, error))
         return FALSE;
     for (guint i = 0; i < copies->len; i++) {

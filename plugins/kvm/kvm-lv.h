@@ -203,8 +203,12 @@ virStorageVolPtr lv_vol_create(virStoragePoolPtr pool, const char *path, guint64
 /* kvm-lv-storage.c */
 gboolean lv_storage_migrate(const VmshiftMigrationSpec *spec, VmshiftJob *job, virDomainPtr d,
                             LvHost *h, GError **error);
-/* a repair's end of a storage move found pivoted: saved definition, old files */
-gboolean lv_storage_finish(VmshiftJob *job, virDomainPtr d, GError **error);
+/* the disks of a storage move as its journal saved them (new-files,
+ * old-files): LvMove with dev, dst_path and (when saved) src_path */
+GPtrArray *lv_saved_copies(VmshiftJob *job);
+/* a repair's end of a storage move found pivoted (@copies: from
+ * lv_saved_copies): saved definition, old files */
+gboolean lv_storage_finish(VmshiftJob *job, virDomainPtr d, GPtrArray *copies, GError **error);
 /* kvm-lv-cold.c */
 gboolean lv_cold_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job,
                          virDomainPtr d, LvHost *src, GError **error);
