@@ -301,6 +301,21 @@ class Libvirt(F.Backend):
                 n = sum(p.cut() for p in self.proxies.values())
                 F.log("cut %d connection(s) to libvirtd" % n)
 
+    def location_ok(self, case, loc, places):
+        """Before the repair, while libvirt ends a migration vmshift lost
+        touch with, the domain can be on both hosts for a moment: running
+        on the destination (Finish resumed it) and still paused on the
+        source until Confirm kills that QEMU, or paused for an incoming
+        migration. The VM is where it runs: with exactly one running
+        domain, the job must name that host."""
+        running = [p["host"] for p in places if p["power"].startswith("running")]
+        if len(places) > 1:
+            F.log("before repair the domain is on %s; job show says %s"
+                  % (", ".join("%s (%s)" % (p["host"], p["power"]) for p in places), loc))
+            if len(running) == 1:
+                return loc == running[0]
+        return F.Backend.location_ok(self, case, loc, places)
+
     def peer_fault_cleared(self):
         pass
 
