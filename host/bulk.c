@@ -17,6 +17,9 @@
  *   to.web2 = hostC            # per-VM destination
  *   switchover = 2026-01-31T22:00  # switch over at this time (local, or Z/+01:00)
  *
+ *   [networks kvm]             # NICs of VMs sent to backend kvm:
+ *   VM Network = br0           # from network "VM Network" onto br0
+ *
  * Waves run in order of their number, one after the other; inside a wave,
  * jobs run concurrently within the limits. --reverse moves every VM of the
  * plan back to the host and the exact directories its last move that took
@@ -212,6 +215,40 @@ read_bulk_group(const char *file, GHashTable *lines, GKeyFile *kf, const char *g
     return TRUE;
 }
 
+/* A [networks BACKEND] group: each key a network of the source, its value
+ * the network of BACKEND that NICs on it go to; added to @map as
+ * "BACKEND:SOURCE=DEST" */
+static gboolean
+read_networks_group(const char *file, GHashTable *lines, GKeyFile *kf, const char *g, HostBulk *bk,
+                    GPtrArray *map, GError **error)
+{
+    const char *backend = g + strlen("networks ");
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, g, NULL, NULL);
+    if (!*backend || strchr(backend, ':') || strchr(backend, ' ')) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "%s:%u: [%s]: name one backend, e.g. [networks kvm]", file,
+                    key_line(lines, g, ""), g);
+        return FALSE;
+    }
+    if (bk->reg && !host_registry_find(bk->reg, backend)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                    "%s:%u: [%s]: no backend '%s' is configured", file, key_line(lines, g, ""), g,
+                    backend);
+        return FALSE;
+    }
+    for (guint k = 0; keys && keys[k]; k++) {
+        g_autofree char *v = kf_str(kf, g, keys[k]);
+        if (!v || !*v) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
+                        "%s:%u: [%s]: '%s' maps to no network", file, key_line(lines, g, keys[k]),
+                        g, keys[k]);
+            return FALSE;
+        }
+        g_ptr_array_add(map, g_strdup_printf("%s:%s=%s", backend, keys[k], v));
+    }
+    return TRUE;
+}
+
 GPtrArray *
 host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
 {
@@ -220,6 +257,7 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
     g_auto(GStrv) groups = NULL;
     g_autofree char *data = NULL;
     g_autoptr(GHashTable) lines = NULL;
+    g_autoptr(GPtrArray) netmap = g_ptr_array_new_null_terminated(4, g_free, TRUE);
 
     if (!host_read_file(file, "plan file", HOST_CONFIG_MAX, &data, error)
         || !host_keyfile_prescan(file, data, &lines, error))
@@ -237,6 +275,9 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
         const char *g = groups[i];
         if (!strcmp(g, "bulk")) {
             if (!read_bulk_group(file, lines, kf, g, bk, error))
+                return NULL;
+        } else if (g_str_has_prefix(g, "networks ")) {
+            if (!read_networks_group(file, lines, kf, g, bk, netmap, error))
                 return NULL;
         } else if (g_str_has_prefix(g, "wave ")) {
             gint64 n;
@@ -347,7 +388,9 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
             }
         } else {
             g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG,
-                        "%s: unknown group [%s] (expected [bulk] or [wave N])", file, g);
+                        "%s: unknown group [%s] (expected [bulk], [wave N] or "
+                        "[networks BACKEND])",
+                        file, g);
             return NULL;
         }
     }
@@ -355,6 +398,13 @@ host_bulk_load_plan(const char *file, HostBulk *bk, GError **error)
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFIG, "%s: the plan has no [wave N]",
                     file);
         return NULL;
+    }
+    for (guint i = 0; netmap->len && i < waves->len; i++) {
+        HostBulkWave *w = g_ptr_array_index(waves, i);
+        for (guint k = 0; k < w->items->len; k++) {
+            HostBulkItem *it = g_ptr_array_index(w->items, k);
+            it->opts.network_map = g_strdupv((char **)netmap->pdata);
+        }
     }
     g_ptr_array_sort(waves, compare_waves);
     return g_steal_pointer(&waves);
@@ -378,6 +428,9 @@ reverse_item(HostBulk *bk, HostBulkItem *it, HostJournal *j)
     g_clear_pointer(&it->opts.disk_paths, g_strfreev);
     it->opts.live = it->opts.cold = FALSE;
     g_clear_pointer(&it->opts.switchover_at, g_free); /* back at once */
+    /* NICs go back to the networks they had, not through the plan's map */
+    g_clear_pointer(&it->opts.network_map, g_strfreev);
+    g_clear_pointer(&it->opts.networks, g_strfreev);
     g_clear_pointer(&it->error, g_free);
     rec = host_last_move(j, bn, vn, &err);
     if (!rec) {

@@ -51,6 +51,19 @@ spec_set_value(VmshiftMigrationSpec *spec, const char *key, GVariant *value)
     spec->options = g_variant_ref_sink(g_variant_builder_end(&b));
 }
 
+/* The NIC of @vm whose id, or else MAC, is @key */
+static VmshiftNic *
+find_nic(const VmshiftVm *vm, const char *key)
+{
+    VmshiftNic *n = vmshift_vm_find_nic(vm, key);
+    for (guint i = 0; !n && vm && vm->nics && i < vm->nics->len; i++) {
+        VmshiftNic *x = g_ptr_array_index(vm->nics, i);
+        if (x->mac && !g_ascii_strcasecmp(x->mac, key))
+            n = x;
+    }
+    return n;
+}
+
 /* Adds the boolean host flag @key to @spec's options. */
 static void
 spec_set_flag(VmshiftMigrationSpec *spec, const char *key)
@@ -131,14 +144,22 @@ host_cross_fill_spec(HostBackend *src, HostBackend *dst, const VmshiftVm *vm,
     }
     /* a VM that is not off: described as listed, refused by the checks */
     spec->source_vm = desc ? desc : vmshift_vm_copy(vm);
+    host_spec_map_networks(spec, o, host_backend_name(dst), spec->source_vm->nics);
     nets = g_ptr_array_new_null_terminated(4, g_free, TRUE);
     for (guint i = 0; i < spec->networks->len; i++) {
-        const VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
-        VmshiftNic *n = vmshift_vm_find_nic(spec->source_vm, m->key);
+        VmshiftMapping *m = g_ptr_array_index(spec->networks, i);
+        VmshiftNic *n = find_nic(spec->source_vm, m->key);
+        if (n && g_strcmp0(n->id, m->key) != 0) {
+            /* named by its MAC (as --reverse names it): by its id from here */
+            g_free(m->key);
+            m->key = g_strdup(n->id);
+        }
         if (n) {
-            /* what it was, for bulk --reverse */
+            /* what it was, for bulk --reverse: by its MAC, which the move
+             * keeps while the destination gives the NIC an id of its own */
             if (n->network)
-                g_ptr_array_add(nets, g_strdup_printf("%s=%s", n->id, n->network));
+                g_ptr_array_add(nets,
+                                g_strdup_printf("%s=%s", n->mac ? n->mac : n->id, n->network));
             g_free(n->network);
             n->network = g_strdup(m->value);
         }

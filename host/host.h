@@ -534,7 +534,17 @@ typedef struct {
     char *switchover_at; /* --switchover-at, a wave's switchover=: as written (plan.c) */
     char **ips;          /* --ip NIC=ADDR/PREFIX[,GATEWAY]: the guest's new addresses */
     gboolean delete_source, convert_guest; /* moves between backends (crossmove.c) */
+    /* a bulk plan's [networks BACKEND] groups, as "BACKEND:SOURCE=DEST":
+     * a NIC on network SOURCE of a VM sent to backend BACKEND goes on DEST,
+     * unless a --network names that NIC (host_spec_map_networks) */
+    char **network_map;
 } HostMigrateOpts;
+
+/* Adds to @spec->networks, for each NIC of @nics (VmshiftNic) whose
+ * network @o->network_map maps for backend @dest_backend, NIC=DEST, unless
+ * @spec->networks maps that NIC already (spec.c). */
+void host_spec_map_networks(VmshiftMigrationSpec *spec, const HostMigrateOpts *o,
+                            const char *dest_backend, GPtrArray *nics);
 
 /* Frees what @o holds and zeroes it (spec.c). */
 void host_migrate_opts_clear(HostMigrateOpts *o);

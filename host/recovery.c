@@ -12,6 +12,7 @@
 #include "host/host.h"
 
 #define SOURCE_DISK_KEY "vmshift.disk:"
+#define SOURCE_NIC_KEY "vmshift.nic:"
 
 static const char *
 result_of(const HostJobRecord *rec, const char *key, char **out)
@@ -90,7 +91,35 @@ host_record_source(HostJournal *j, gint64 id, const VmshiftVm *vm, GError **erro
         if (!host_journal_add_event(j, id, "save", NULL, key, d->path, error))
             return FALSE;
     }
+    /* and the network of each NIC, which a --network (or a plan's
+     * [networks BACKEND]) may change: --reverse puts it back */
+    for (guint i = 0; vm && vm->nics && i < vm->nics->len; i++) {
+        const VmshiftNic *n = g_ptr_array_index(vm->nics, i);
+        g_autofree char *key = NULL;
+        if (!n->id || !n->network)
+            continue;
+        key = g_strconcat(SOURCE_NIC_KEY, n->id, NULL);
+        if (!host_journal_add_event(j, id, "save", NULL, key, n->network, error))
+            return FALSE;
+    }
     return TRUE;
+}
+
+/* The NICs of @now that job @id moved off the network they had, as
+ * --network ID=NET items putting each back (NULL when none). */
+static char **
+reverse_networks(HostJournal *j, gint64 id, const VmshiftVm *now)
+{
+    g_autoptr(GHashTable) saved = host_journal_saved(j, id, NULL);
+    g_autoptr(GPtrArray) out = g_ptr_array_new_null_terminated(2, g_free, TRUE);
+    for (guint i = 0; saved && now && now->nics && i < now->nics->len; i++) {
+        const VmshiftNic *n = g_ptr_array_index(now->nics, i);
+        g_autofree char *key = n->id ? g_strconcat(SOURCE_NIC_KEY, n->id, NULL) : NULL;
+        const char *was = key ? g_hash_table_lookup(saved, key) : NULL;
+        if (was && g_strcmp0(was, n->network) != 0)
+            g_ptr_array_add(out, g_strdup_printf("%s=%s", n->id, was));
+    }
+    return out->len ? (char **)g_ptr_array_steal(out, NULL) : NULL;
 }
 
 static gboolean
@@ -184,6 +213,8 @@ host_reverse_opts(HostJournal *j, const HostJobRecord *rec, const VmshiftVm *now
             return FALSE;
         }
         o->to = g_strdup_printf("%s:%s", rec->backend, rec->source_host);
+        g_strfreev(o->networks);
+        o->networks = reverse_networks(j, rec->id, now);
     }
     if (vmshift_migration_spec_moves_storage(old))
         reverse_storage(j, rec, old, now, o);

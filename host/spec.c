@@ -252,7 +252,44 @@ host_migrate_opts_clear(HostMigrateOpts *o)
     g_strfreev(o->options);
     g_free(o->switchover_at);
     g_strfreev(o->ips);
+    g_strfreev(o->network_map);
     memset(o, 0, sizeof *o);
+}
+
+/* the destination network @map ("BACKEND:SOURCE=DEST" entries) gives
+ * @network for backend @backend, or NULL */
+static const char *
+network_map_lookup(char **map, const char *backend, const char *network)
+{
+    gsize blen = strlen(backend), nlen = strlen(network);
+    for (guint k = 0; map && map[k]; k++) {
+        const char *e = map[k];
+        if (strncmp(e, backend, blen) != 0 || e[blen] != ':')
+            continue;
+        e += blen + 1;
+        if (strncmp(e, network, nlen) == 0 && e[nlen] == '=')
+            return e + nlen + 1;
+    }
+    return NULL;
+}
+
+void
+host_spec_map_networks(VmshiftMigrationSpec *spec, const HostMigrateOpts *o,
+                       const char *dest_backend, GPtrArray *nics)
+{
+    for (guint i = 0; o->network_map && nics && i < nics->len; i++) {
+        const VmshiftNic *n = g_ptr_array_index(nics, i);
+        const char *to = n->id && n->network
+                             ? network_map_lookup(o->network_map, dest_backend, n->network)
+                             : NULL;
+        gboolean mapped = FALSE;
+        for (guint k = 0; to && k < spec->networks->len && !mapped; k++) {
+            const VmshiftMapping *m = g_ptr_array_index(spec->networks, k);
+            mapped = !g_strcmp0(m->key, n->id) || (n->mac && !g_ascii_strcasecmp(m->key, n->mac));
+        }
+        if (to && !mapped)
+            g_ptr_array_add(spec->networks, vmshift_mapping_new(n->id, to));
+    }
 }
 
 VmshiftMigrationSpec *
@@ -325,6 +362,8 @@ host_build_spec_run(HostRegistry *reg, const char *vm_spec, const HostMigrateOpt
                 return NULL;
             spec->dest_host = g_strdup(h->name);
         }
+        if (hb == b)
+            host_spec_map_networks(spec, o, host_backend_name(b), vm->nics);
         if (hb != b) {
             /* a move between backends (crossmove.c) */
             if (!host_cross_fill_spec(b, hb, vm, o, spec, error))

@@ -302,12 +302,36 @@ max-per-host=2
 [wave 1]
 vms=demo:app1;demo:app2
 to=beta
+
+# NICs of VMs sent to backend demo: from network lan onto dmz
+[networks demo]
+lan=dmz
 EOC
-V bulk "$T/plan.conf" --dry-run >"$T/out" 2>"$T/err" && grep -q "vmshift migrate demo:app1 --to demo:beta" "$T/out" \
-    && ok "bulk --dry-run prints the commands" || notok "bulk dry-run" "$(cat "$T/out" "$T/err")"
-V bulk "$T/plan.conf" >"$T/out" 2>"$T/err" && V bulk "$T/plan.conf" --reverse >>"$T/out" 2>>"$T/err" \
-    && V vms --host demo:alpha 2>&1 | grep -q app2 \
-    && ok "bulk and bulk --reverse" || notok "bulk" "$(cat "$T/out" "$T/err")"
+skel_vm() { # VM KEY: a key of VM's group in the demo backend's state file
+    sf=$(grep -l "^\[vm $1\]" $(find "$T/state" -name skeleton.state) 2>/dev/null | head -1)
+    [ -n "$sf" ] && awk -v g="[vm $1]" -v k="$2" '$0 == g { in_g = 1; next } /^\[/ { in_g = 0 }
+        in_g && index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }' "$sf"
+}
+# host beta of the stand-in hypervisor has networks lan and dmz
+sf=$(grep -l '^\[vm app1\]' $(find "$T/state" -name skeleton.state) 2>/dev/null | head -1)
+if grep -q '^\[host beta\]' "$sf"; then sed -i '/^\[host beta\]/a networks=lan;dmz' "$sf"
+else printf '\n[host beta]\nnetworks=lan;dmz\n' >>"$sf"; fi
+V bulk "$T/plan.conf" --dry-run >"$T/out" 2>"$T/err" &&
+    grep -q "vmshift migrate demo:app1 --to demo:beta --live --network net0=dmz" "$T/out" \
+    && ok "bulk --dry-run prints the commands, the plan's [networks demo] as --network" \
+    || notok "bulk dry-run" "$(cat "$T/out" "$T/err")"
+# the skeleton's own state: app1 on beta, its NIC on dmz (the plan's mapping)
+V bulk "$T/plan.conf" >"$T/out" 2>"$T/err" && [ "$(skel_vm app1 host)" = beta ] \
+    && [ "$(skel_vm app1 network)" = dmz ] && [ "$(skel_vm app2 network)" = dmz ] \
+    && ok "bulk: app1 and app2 on beta, their NICs on dmz (the skeleton's state)" \
+    || notok "bulk with [networks demo]" "$(cat "$T/out" "$T/err")" \
+        "app1: $(skel_vm app1 host) $(skel_vm app1 network)"
+V bulk "$T/plan.conf" --reverse >>"$T/out" 2>>"$T/err" \
+    && [ "$(skel_vm app1 host)" = alpha ] && [ "$(skel_vm app2 host)" = alpha ] \
+    && [ "$(skel_vm app1 network)" = lan ] && [ "$(skel_vm app2 network)" = lan ] \
+    && ok "bulk --reverse: app1 and app2 back on alpha, their NICs back on lan (the skeleton's state)" \
+    || notok "bulk --reverse" "$(cat "$T/out" "$T/err")" \
+        "app1: $(skel_vm app1 host) $(skel_vm app1 network)"
 
 # strict plan grammar: each mistake one line with file:line, before anything runs
 plan_error() { # what expected-text plan-text
@@ -327,6 +351,10 @@ plan_error "relative path" "4: [wave 1]: path must be an absolute directory, not
 plan_error "empty path" "4: [wave 1]: path must be an absolute directory, not ''" \
     "[wave 1]\nvms=app1\nto=beta\npath=\n"
 plan_error "not UTF-8" "2: not UTF-8" "[wave 1]\nvms=app1;be\377t\nto=beta\n"
+plan_error "[networks] of no backend" "4: [networks demi]: no backend 'demi' is configured" \
+    "[wave 1]\nvms=app1\nto=beta\n[networks demi]\nlan=dmz\n"
+plan_error "[networks] mapping to nothing" "5: [networks demo]: 'lan' maps to no network" \
+    "[wave 1]\nvms=app1\nto=beta\n[networks demo]\nlan=\n"
 V vms --host demo:beta >"$T/out" 2>&1; grep -q "web1" "$T/out" && ! grep -q "app1" "$T/out" \
     && ok "refused plans moved nothing" || notok "refused plans moved VMs" "$(cat "$T/out")"
 

@@ -96,9 +96,13 @@ state-file=$T/skel.state
 plugin=kvm
 hosts=b=$T/b
 EOC
-# the kvm host knows vSphere's port group as a network of its own
+# the kvm host has a network lan (the plan maps vSphere's port group onto
+# it) and knows the port group too
 cat >"$T/b/networks.conf" <<EOC
 [network VM Network]
+netdev=user
+
+[network lan]
 netdev=user
 EOC
 V() { timeout 300 "$VMSHIFT" --config "$T/vmshift.conf" --plugin-dir "$T/plugins" --daemon no "$@"; }
@@ -164,19 +168,24 @@ cat >"$T/plan" <<EOP
 vms=esx:bk1;esx:bk2
 to=kvm:b
 delete-source=true
+
+# a per-backend network mapping: NICs sent to kvm leave VM Network for lan
+[networks kvm]
+VM Network=lan
 EOP
 V bulk "$T/plan" --dry-run >"$T/out" 2>"$T/err"
 cond "bulk --dry-run: both moves between backends shown, nothing moved" \
-    'grep -q "migrate esx:bk1 --to kvm:b --delete-source" "$T/out" &&
-     grep -q "migrate esx:bk2 --to kvm:b --delete-source" "$T/out" && [ ! -e "$T/b/vms/bk1" ]'
+    'grep -q "migrate esx:bk1 --to kvm:b --network [0-9]*=lan --delete-source" "$T/out" &&
+     grep -q "migrate esx:bk2 --to kvm:b --network [0-9]*=lan --delete-source" "$T/out" &&
+     [ ! -e "$T/b/vms/bk1" ]'
 V bulk "$T/plan" --force >"$T/out" 2>"$T/err"
 check "bulk PLAN --force (wave 1: esx:bk1, esx:bk2 to=kvm:b delete-source=true) exits 0" [ $? -eq 0 ]
 for vm in bk1 bk2; do
     C=$T/b/vms/$vm/vm.conf
     eval "want=\$S${vm#bk}"
-    cond "kvm host b: vm.conf of $vm, 256 MiB, its MAC from ESX on VM Network" \
+    cond "kvm host b: vm.conf of $vm, 256 MiB, its MAC from ESX, on lan (the plan's [networks kvm])" \
         '[ "$(conf "$C" vm memory-mib)" = 256 ] && grep -qi "^mac=00:50:56:0a:bb:0${vm#bk}" "$C" &&
-         grep -q "^network=VM Network" "$C"'
+         grep -q "^network=lan$" "$C" && ! grep -q "^network=VM Network" "$C"'
     cond "kvm host b: $vm's images hold the ESX disks' bytes, in order (sha256 of raw)" \
         '[ "$(kvm_shas "$C")" = "$want" ]'
     cond "delete-source: vcsim has no $vm, no datastore a folder $vm" \
