@@ -7,8 +7,10 @@ first COMMAND (e.g. migrate) is swallowed: QEMU carries the command out,
 and the client never hears back (a reply lost on the way). LOG gets one
 line per COMMAND relayed ("sent ID") and per reply lost ("lost ID").
 With "cut", the connection is closed instead, right after the command
-went to QEMU (a connection cut while the reply was on its way).
-Runs until killed."""
+went to QEMU (a connection cut while the reply was on its way). With
+"error", the first COMMAND never reaches QEMU: the proxy answers it with a
+QMP error reply (a server error: QEMU refusing the command), logged as
+"refused ID". Runs until killed."""
 import json
 import os
 import socket
@@ -17,7 +19,8 @@ import threading
 
 listen, real, command, logf = sys.argv[1:5]
 cut = sys.argv[5:6] == ["cut"]
-state = {"lost": None}
+refuse = sys.argv[5:6] == ["error"]
+state = {"lost": None, "refused": False}
 lock = threading.Lock()
 
 
@@ -26,7 +29,7 @@ def note(line):
         f.write(line + "\n")
 
 
-def pump(src, dst, inspect):
+def pump(src, dst, inspect, write):
     buf = b""
     try:
         while True:
@@ -37,7 +40,7 @@ def pump(src, dst, inspect):
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 if inspect(line):
-                    dst.sendall(line + b"\n")
+                    write(dst, line + b"\n")
     except OSError:
         pass
     for s in (src, dst):
@@ -50,13 +53,30 @@ def pump(src, dst, inspect):
 def serve(client):
     up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     up.connect(real)
+    wlock = threading.Lock()  # the two directions both write to the client
+
+    def write(sock, data):
+        with wlock:
+            sock.sendall(data)
 
     def from_client(line):
         try:
             msg = json.loads(line)
         except ValueError:
             return True
-        if isinstance(msg, dict) and msg.get("execute") == command:
+        if isinstance(msg, dict) and msg.get("execute") == command and refuse:
+            with lock:
+                first = not state["refused"]
+                state["refused"] = True
+            if first:
+                note("refused %s" % msg.get("id"))
+                reply = {"error": {"class": "GenericError",
+                                   "desc": "injected server error on %s" % command}}
+                if "id" in msg:
+                    reply["id"] = msg["id"]
+                write(client, json.dumps(reply).encode() + b"\r\n")
+                return False
+        if isinstance(msg, dict) and msg.get("execute") == command and not refuse:
             note("sent %s" % msg.get("id"))
             with lock:
                 if state["lost"] is None:
@@ -80,8 +100,8 @@ def serve(client):
             return False
         return True
 
-    threading.Thread(target=pump, args=(client, up, from_client), daemon=True).start()
-    pump(up, client, from_qemu)
+    threading.Thread(target=pump, args=(client, up, from_client, write), daemon=True).start()
+    pump(up, client, from_qemu, write)
 
 
 def main():
