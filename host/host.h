@@ -350,7 +350,8 @@ json_object *host_json_events(GPtrArray *events);
 char *host_job_location_text(const HostJobRecord *r);
 
 /* TEST-ONLY (testhook.c): with VMSHIFT_TEST_KILL_AT=PHASE[+MS] set, SIGKILL
- * this process MS ms after the journal records @phase; unset, nothing. */
+ * this process MS ms after the journal records @phase; with
+ * VMSHIFT_TEST_STOP_AT=PHASE, SIGSTOP it once right then; unset, nothing. */
 void host_test_kill_at(VmshiftPhase phase);
 /* The same for a phase given by name (a move between backends' export,
  * import, verify, convert, acl, finish). */
