@@ -8,7 +8,8 @@ repetition), lvd (a qcow2 disk in a directory both hosts see, its first
 vmshift killed -9 at each phase; the destination's QEMU killed mid-transfer;
 a proxy on each libvirtd's UNIX socket that cuts vmshift's connections
 during the transfer or the switchover; `job cancel` raced with the transfer
-and the switchover.
+and the switchover; the disk's destination filled while vmshift is stopped
+as the transfer begins (disk-full).
 
 Checked with virsh on both hosts: the domain defined or running on exactly
 one host (an inactive definition left on the other counts as twice: it can
@@ -33,6 +34,11 @@ LV_KILLS = ["kill@validate", "kill@prepare", "kill@transfer", "kill@transfer+150
             "kill@switchover", "kill@acl", "kill@cleanup", "kill@done"]
 LV_PEER = ["dest-kill@transfer", "cut@transfer+1000", "cut@switchover"]
 LV_CANCEL = ["cancel@transfer", "cancel@switchover"]
+# disk-full@PHASE: vmshift stops itself as PHASE begins (VMSHIFT_TEST_STOP_AT),
+# the bench fills df (a small tmpfs both hosts see) the disk is sent to,
+# then vmshift goes on
+LV_DISK = ["disk-full@transfer"]
+DF_SIZE = "192m"
 SLOW = ["--option", "max-bandwidth=8388608", "--option", "postcopy=false"]
 HOSTS = ["lvA", "lvB"]
 
@@ -107,7 +113,11 @@ class UnixCutProxy:
 class Libvirt(F.Backend):
     name = "libvirt"
     moves = ["live", "cold", "storage", "host+storage"]
-    faults = LV_KILLS + LV_PEER + LV_CANCEL
+    faults = LV_KILLS + LV_PEER + LV_CANCEL + LV_DISK
+
+    def applies(self, move, fault):
+        # the diskless lvc (live and cold moves) has no disk to fill
+        return not fault.startswith("disk-full") or move in ("storage", "host+storage")
 
     def __init__(self, tmp):
         super().__init__(tmp)
@@ -133,8 +143,19 @@ class Libvirt(F.Backend):
         self.lv = os.path.join(tmp, "lv")
         self.lvhosts = os.path.join(F.SRC, "tests", "kvm", "lvhosts.sh")
         self.up = False
+        self.fill = None
+        # mounted before the hosts' mount namespaces are made (private
+        # propagation): each host sees this same file system
+        self.df = os.path.join(tmp, "disks", "df")
+        os.makedirs(self.df, exist_ok=True)
+        self.df_mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + DF_SIZE,
+                                          "tmpfs", self.df], capture_output=True).returncode == 0
+        if not self.df_mounted:
+            self.faults = [f for f in self.faults if f not in LV_DISK]
         p = subprocess.run(["timeout", "120", "bash", self.lvhosts, "up", self.lv],
                            capture_output=True, text=True)
+        if p.returncode != 0 and self.df_mounted:
+            subprocess.run(["umount", "-l", self.df], capture_output=True)
         if p.returncode == 77:
             raise F.SkipBackend(p.stderr.strip())
         if p.returncode != 0:
@@ -244,12 +265,16 @@ class Libvirt(F.Backend):
         cur = self.disk_path(src)
         curdir = os.path.dirname(cur) if cur else ""
         # a copy an earlier case left (counted there) would refuse this move
-        for i in range(4):
-            d = os.path.join(self.disks, "d%d" % i)
+        for d in [os.path.join(self.disks, "d%d" % i) for i in range(4)] + [self.df]:
             if cur and d != curdir and os.path.exists(os.path.join(d, "lvd.qcow2")):
                 os.unlink(os.path.join(d, "lvd.qcow2"))
         newdir = [os.path.join(self.disks, "d%d" % i) for i in range(4)
                   if os.path.join(self.disks, "d%d" % i) != curdir][case.rep % 3]
+        if case.fault in LV_DISK and curdir != self.df:
+            newdir = self.df
+            self.fill = os.path.join(self.df, "filler")
+        elif case.fault in LV_DISK:
+            F.log("lvd is on the small file system already: no disk to fill this time")
         start = case.move == "cold" and case.rep % 2 == 1
         slow = case.fault in ("kill@transfer+1500", "dest-kill@transfer", "cancel@transfer",
                               "cut@transfer+1000")
@@ -281,7 +306,28 @@ class Libvirt(F.Backend):
 
     def during(self, case, proc):
         kind, _, where = case.fault.partition("@")
-        if kind == "dest-kill":
+        if kind == "disk-full":
+            end = time.time() + 120
+            while time.time() < end and proc.poll() is None:
+                try:
+                    if open("/proc/%d/stat" % proc.pid).read().rsplit(") ", 1)[1][0] == "T":
+                        break
+                except (OSError, IndexError):
+                    return
+                time.sleep(0.05)
+            else:
+                return
+            if self.fill:
+                v = os.statvfs(self.df)
+                fd = os.open(self.fill, os.O_WRONLY | os.O_CREAT, 0o600)
+                try:
+                    os.posix_fallocate(fd, 0, max(v.f_bavail * v.f_frsize - 4096, 4096))
+                except OSError:
+                    pass
+                os.close(fd)
+                F.log("filled %s, vmshift continued" % self.df)
+            os.kill(proc.pid, signal.SIGCONT)
+        elif kind == "dest-kill":
             if F.wait_phase(self, self.vm, ["transfer"], proc, 120):
                 time.sleep(1.5)
                 ns = subprocess.run(["bash", self.lvhosts, "ns", self.lv, self.dst[-1]],
@@ -317,7 +363,12 @@ class Libvirt(F.Backend):
         return F.Backend.location_ok(self, case, loc, places)
 
     def peer_fault_cleared(self):
-        pass
+        if self.fill:
+            try:
+                os.unlink(self.fill)
+            except OSError:
+                pass
+            self.fill = None
 
     def peer(self):
         st = self.states()
@@ -364,4 +415,6 @@ class Libvirt(F.Backend):
         if self.up:
             subprocess.run(["timeout", "60", "bash", self.lvhosts, "down", self.lv],
                            capture_output=True)
+        if getattr(self, "df_mounted", False):
+            subprocess.run(["umount", "-l", self.df], capture_output=True)
         super().stop()
