@@ -7,7 +7,8 @@ repetition), lvd (a qcow2 disk in a directory both hosts see, its first
 4 MiB written with 0x5a) for storage-only and host+storage moves. Faults:
 vmshift killed -9 at each phase; the destination's QEMU killed mid-transfer;
 a proxy on each libvirtd's UNIX socket that cuts vmshift's connections
-during the transfer or the switchover; `job cancel` raced with the transfer
+during the transfer or the switchover, or answers the migration call
+itself with an error (a server error); `job cancel` raced with the transfer
 and the switchover; the disk's destination filled while vmshift is stopped
 as the transfer begins (disk-full).
 
@@ -32,7 +33,7 @@ F = sys.modules["__main__"]
 
 LV_KILLS = ["kill@validate", "kill@prepare", "kill@transfer", "kill@transfer+1500",
             "kill@switchover", "kill@acl", "kill@cleanup", "kill@done"]
-LV_PEER = ["dest-kill@transfer", "cut@transfer+1000", "cut@switchover"]
+LV_PEER = ["dest-kill@transfer", "cut@transfer+1000", "cut@switchover", "error@migrate"]
 LV_CANCEL = ["cancel@transfer", "cancel@switchover"]
 # disk-full@PHASE: vmshift stops itself as PHASE begins (VMSHIFT_TEST_STOP_AT),
 # the bench fills df (a small tmpfs both hosts see) the disk is sent to,
@@ -41,6 +42,31 @@ LV_DISK = ["disk-full@transfer"]
 DF_SIZE = "192m"
 SLOW = ["--option", "max-bandwidth=8388608", "--option", "postcopy=false"]
 HOSTS = ["lvA", "lvB"]
+
+
+# libvirt's remote protocol: its program number, the peer-to-peer migration
+# call (REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS, what
+# virDomainMigrateToURI3 sends), and an error reply
+LV_PROG = 0x20008086
+LV_PROC_MIGRATE = 305
+
+
+def xdr_string(t):
+    b = t.encode()
+    return len(b).to_bytes(4, "big") + b + b"\0" * (-len(b) % 4)
+
+
+def lv_error_reply(proc, serial):
+    """a REPLY frame with status ERROR: remote_error {code
+    VIR_ERR_OPERATION_FAILED, domain VIR_FROM_QEMU, message, level
+    VIR_ERR_ERROR, no dom, no str1-3, int1, int2, no net}"""
+    def u(v):
+        return v.to_bytes(4, "big")
+    msg = "operation failed: injected server error (bench/faults)"
+    body = (u(9) + u(10) + u(1) + xdr_string(msg) + u(2) + u(0) + u(0) + u(0) + u(0) + u(0)
+            + u(0) + u(0))
+    head = u(LV_PROG) + u(1) + u(proc) + u(1) + u(serial) + u(1)
+    return u(4 + len(head) + len(body)) + head + body
 
 
 class UnixCutProxy:
@@ -57,6 +83,7 @@ class UnixCutProxy:
         self.ls.listen(64)
         self.lock = threading.Lock()
         self.conns = []
+        self.refuse = None
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -75,8 +102,12 @@ class UnixCutProxy:
                 self.conns.append((c, s))
             threading.Thread(target=self.pump, args=(c, s), daemon=True).start()
 
-    @staticmethod
-    def pump(c, s):
+    def pump(self, c, s):
+        """relays both ways; the calls vmshift sends are read frame by frame
+        (libvirt's RPC: a 4-byte length, then prog, vers, proc, type, serial,
+        status) so that an armed refusal can answer one itself"""
+        logf = os.environ.get("LV_PROXY_LOG")
+        buf = b""
         try:
             while True:
                 r, _, _ = select.select([c, s], [], [], 1.0)
@@ -84,7 +115,28 @@ class UnixCutProxy:
                     data = x.recv(65536)
                     if not data:
                         raise OSError("closed")
-                    (s if x is c else c).sendall(data)
+                    if x is s:
+                        c.sendall(data)
+                        continue
+                    buf += data
+                    while len(buf) >= 28 and len(buf) >= int.from_bytes(buf[:4], "big"):
+                        n = int.from_bytes(buf[:4], "big")
+                        frame, buf = buf[:n], buf[n:]
+                        h = [int.from_bytes(frame[4 + 4 * i:8 + 4 * i], "big") for i in range(6)]
+                        if logf:
+                            with open(logf, "a") as f:
+                                f.write("prog=%x proc=%d type=%d serial=%d\n"
+                                        % (h[0], h[2], h[3], h[4]))
+                        with self.lock:
+                            refuse = self.refuse is not None and h[0] == LV_PROG and \
+                                h[2] == self.refuse and h[3] == 0
+                            if refuse:
+                                self.refuse = None
+                        if refuse:
+                            F.log("libvirtd's answer to call %d (proc %d): an error" % (h[4], h[2]))
+                            c.sendall(lv_error_reply(h[2], h[4]))
+                        else:
+                            s.sendall(frame)
         except OSError:
             pass
         finally:
@@ -93,6 +145,12 @@ class UnixCutProxy:
                     x.close()
                 except OSError:
                     pass
+
+    def arm_refusal(self, proc):
+        """the next call @proc vmshift makes is answered with an error (a
+        server error), never reaching libvirtd"""
+        with self.lock:
+            self.refuse = proc
 
     def cut(self):
         with self.lock:
@@ -116,6 +174,8 @@ class Libvirt(F.Backend):
     faults = LV_KILLS + LV_PEER + LV_CANCEL + LV_DISK
 
     def applies(self, move, fault):
+        if fault == "error@migrate":  # libvirt's migration call: live moves only
+            return move in ("live", "host+storage")
         # the diskless lvc (live and cold moves) has no disk to fill
         return not fault.startswith("disk-full") or move in ("storage", "host+storage")
 
@@ -294,6 +354,8 @@ class Libvirt(F.Backend):
                   "power": "running" if power == "running" or start else "stopped",
                   "disks": [os.path.join(newdir, "lvd.qcow2")] if moved else source["disks"]}
         self.src, self.dst, self.target = src, dst, target
+        if case.fault == "error@migrate":
+            self.proxies[src].arm_refusal(LV_PROC_MIGRATE)
         return args, source, target
 
     def disk_path(self, h, inactive=False):
@@ -306,6 +368,8 @@ class Libvirt(F.Backend):
 
     def during(self, case, proc):
         kind, _, where = case.fault.partition("@")
+        if kind == "error":
+            return
         if kind == "disk-full":
             end = time.time() + 120
             while time.time() < end and proc.poll() is None:
@@ -363,6 +427,8 @@ class Libvirt(F.Backend):
         return F.Backend.location_ok(self, case, loc, places)
 
     def peer_fault_cleared(self):
+        for p in self.proxies.values():
+            p.arm_refusal(None)
         if self.fill:
             try:
                 os.unlink(self.fill)
