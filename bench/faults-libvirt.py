@@ -172,6 +172,7 @@ class Libvirt(F.Backend):
     name = "libvirt"
     moves = ["live", "cold", "storage", "host+storage"]
     faults = LV_KILLS + LV_PEER + LV_CANCEL + LV_DISK
+    stop_kinds = ("disk-full",)  # the bench fills the disk while vmshift is stopped
 
     def applies(self, move, fault):
         if fault == "error@migrate":  # libvirt's migration call: live moves only
