@@ -372,26 +372,7 @@ class Libvirt(F.Backend):
         if kind == "error":
             return
         if kind == "disk-full":
-            end = time.time() + 120
-            while time.time() < end and proc.poll() is None:
-                try:
-                    if open("/proc/%d/stat" % proc.pid).read().rsplit(") ", 1)[1][0] == "T":
-                        break
-                except (OSError, IndexError):
-                    return
-                time.sleep(0.05)
-            else:
-                return
-            if self.fill:
-                v = os.statvfs(self.df)
-                fd = os.open(self.fill, os.O_WRONLY | os.O_CREAT, 0o600)
-                try:
-                    os.posix_fallocate(fd, 0, max(v.f_bavail * v.f_frsize - 4096, 4096))
-                except OSError:
-                    pass
-                os.close(fd)
-                F.log("filled %s, vmshift continued" % self.df)
-            os.kill(proc.pid, signal.SIGCONT)
+            F.fill_while_stopped(proc, self.fill)
         elif kind == "dest-kill":
             if F.wait_phase(self, self.vm, ["transfer"], proc, 120):
                 time.sleep(1.5)
