@@ -133,12 +133,14 @@ sample libvirt 6 5 "kills, destination QEMU killed, connections cut, cancel"
 # that had taken effect and deleted the VM's only disk), a storage move whose
 # pivot's reply was lost (the job deleted the file QEMU had pivoted onto),
 # storage and host+storage moves killed after the switchover (the old disk
-# stayed, the definition named the old file)
-KVM_CASES=cold/kill@acl,cold/kill@done,storage/lost-reply@block-job-complete,storage/kill@cleanup,host+storage/kill@acl
-python3 "$FAULTS" -b kvm --quick -n 5 --only "$KVM_CASES" >"$T/kvm" 2>&1; rc=$?
+# stayed, the definition named the old file); and a disk filled at the
+# destination of a storage move, and QEMU refusing a host+storage move's
+# blockdev-mirror (a server error)
+KVM_CASES=cold/kill@acl,cold/kill@done,storage/lost-reply@block-job-complete,storage/kill@cleanup,host+storage/kill@acl,storage/disk-full@transfer,host+storage/error@blockdev-mirror
+python3 "$FAULTS" -b kvm --quick -n 7 --only "$KVM_CASES" >"$T/kvm" 2>&1; rc=$?
 if skip=$(sed -n "s/^# kvm: skipped: //p" "$T/kvm") && [ -n "$skip" ]; then
     echo "ok $((n = n + 1)) # SKIP $skip"
-elif [ $rc -eq 0 ] && [ "$(row kvm "$T/kvm")" = "5 0 0 0 0 0 0" ]; then
-    ok "kvm (QMP): 5 faults (cold killed late, a pivot's reply lost, killed after the switchover), none lost, misplaced, half moved or left over"
+elif [ $rc -eq 0 ] && [ "$(row kvm "$T/kvm")" = "7 0 0 0 0 0 0" ]; then
+    ok "kvm (QMP): 7 faults (cold killed late, a pivot's reply lost, killed after the switchover, disk full, a server error), none lost, misplaced, half moved or left over"
 else notok "kvm (QMP) matrix (exit $rc)" "$T/kvm"; fi
 echo "1..$n"
