@@ -105,12 +105,12 @@ host_record_source(HostJournal *j, gint64 id, const VmshiftVm *vm, GError **erro
     return TRUE;
 }
 
-/* The NICs of @now that job @id moved off the network they had, as
- * --network ID=NET items putting each back (NULL when none). */
+/* The NICs of @now that a job moved off the network they had (@saved: its
+ * saved values), as --network ID=NET items putting each back (NULL when
+ * none). */
 static char **
-reverse_networks(HostJournal *j, gint64 id, const VmshiftVm *now)
+reverse_networks(GHashTable *saved, const VmshiftVm *now)
 {
-    g_autoptr(GHashTable) saved = host_journal_saved(j, id, NULL);
     g_autoptr(GPtrArray) out = g_ptr_array_new_null_terminated(2, g_free, TRUE);
     for (guint i = 0; saved && now && now->nics && i < now->nics->len; i++) {
         const VmshiftNic *n = g_ptr_array_index(now->nics, i);
@@ -162,10 +162,9 @@ strip_rel(const char *orig, const char *rel)
 /* The storage part of the reverse of @old: the directories that put the
  * VM's configuration and each disk back where they were. */
 static void
-reverse_storage(HostJournal *j, const HostJobRecord *rec, const VmshiftMigrationSpec *old,
+reverse_storage(GHashTable *saved, const HostJobRecord *rec, const VmshiftMigrationSpec *old,
                 const VmshiftVm *now, HostMigrateOpts *o)
 {
-    g_autoptr(GHashTable) saved = host_journal_saved(j, rec->id, NULL);
     g_autoptr(GPtrArray) dp = g_ptr_array_new_with_free_func(g_free);
     const char *rel = below(now->config_path, old->dest_path);
 
@@ -195,6 +194,7 @@ host_reverse_opts(HostJournal *j, const HostJobRecord *rec, const VmshiftVm *now
                   HostMigrateOpts *o, gboolean *storage_only, GError **error)
 {
     g_autoptr(VmshiftMigrationSpec) old = rec->spec ? host_spec_from_json(rec->spec, NULL) : NULL;
+    g_autoptr(GHashTable) saved = NULL; /* what the job saved, read once */
 
     if (!old) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
@@ -202,6 +202,7 @@ host_reverse_opts(HostJournal *j, const HostJobRecord *rec, const VmshiftVm *now
                     rec->id);
         return FALSE;
     }
+    saved = host_journal_saved(j, rec->id, NULL);
     *storage_only = old->type == VMSHIFT_MIGRATION_STORAGE || !old->dest_host
                     || !g_strcmp0(old->dest_host, rec->source_host);
     if (!*storage_only) {
@@ -214,10 +215,10 @@ host_reverse_opts(HostJournal *j, const HostJobRecord *rec, const VmshiftVm *now
         }
         o->to = g_strdup_printf("%s:%s", rec->backend, rec->source_host);
         g_strfreev(o->networks);
-        o->networks = reverse_networks(j, rec->id, now);
+        o->networks = reverse_networks(saved, now);
     }
     if (vmshift_migration_spec_moves_storage(old))
-        reverse_storage(j, rec, old, now, o);
+        reverse_storage(saved, rec, old, now, o);
     if (*storage_only && !o->path && !o->disk_paths) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND,
                     "job %" G_GINT64_FORMAT ": the journal does not say where the files of VM "
