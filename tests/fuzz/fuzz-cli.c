@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include "tests/fuzz/check.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 
@@ -70,6 +72,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(null);
 #endif
     if (rc != -1 && rc != HOST_EXIT_OK && rc != HOST_EXIT_USAGE)
-        __builtin_trap();
+        FUZZ_FAIL("exit status %d", rc);
     return 0;
 }

@@ -9,6 +9,8 @@
  */
 #include "config.h"
 
+#include "tests/fuzz/check.h"
+
 #include "tests/fuzz/files.h"
 #include "host/host.h"
 
@@ -39,22 +41,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!c) {
         /* one line saying what and where */
         if (!error || !error->message[0] || strchr(error->message, '\n'))
-            __builtin_trap();
+            FUZZ_FAIL("no error, or not one line: '%s'", error ? error->message : "(none)");
         return 0;
     }
     if (!c->state_dir)
-        __builtin_trap();
+        FUZZ_FAIL("a config without a state directory");
     for (guint i = 0; i < c->backends->len; i++) {
         HostBackendConf *b = g_ptr_array_index(c->backends, i);
         if (!b->name || !b->source || host_config_find_backend(c, b->name) == NULL)
-            __builtin_trap();
+            FUZZ_FAIL("backend %u: no name or source, or not found by its name", i);
     }
     g_hash_table_iter_init(&it, c->groups);
     while (g_hash_table_iter_next(&it, &key, &value))
         if (!g_utf8_validate(key, -1, NULL) || value == NULL)
-            __builtin_trap();
+            FUZZ_FAIL("a group that is not UTF-8 or has no value");
     for (guint i = 0; i < c->warnings->len; i++)
         if (!g_utf8_validate(g_ptr_array_index(c->warnings, i), -1, NULL))
-            __builtin_trap();
+            FUZZ_FAIL("warning %u is not UTF-8", i);
     return 0;
 }

@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include "tests/fuzz/check.h"
+
 #include "tests/fuzz/files.h"
 #include <vmshift/vmshift.h>
 
@@ -24,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cr = vmshift_credentials_read_file(path, &error);
     if (!cr) {
         if (!error || !error->message[0] || strchr(error->message, '\n'))
-            __builtin_trap();
+            FUZZ_FAIL("no error, or not one line: '%s'", error ? error->message : "(none)");
         /* the error never quotes a password= value: checked for the values
          * with a '!' (the seeds' passwords have one), which no message of
          * the reader's own holds, and that appear only once in the file (not
@@ -41,13 +43,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!strcmp(lines[i], "password") && strchr(eq + 1, '!')
                 && strstr(text, eq + 1) == g_strrstr(text, eq + 1)
                 && strstr(error->message, eq + 1))
-                __builtin_trap();
+                FUZZ_FAIL("the error '%s' holds the password '%s' (line %u)", error->message,
+                          eq + 1, i + 1);
         }
         return 0;
     }
     if (!cr->user || !cr->user[0] || !cr->password || !g_utf8_validate(cr->user, -1, NULL)
         || !g_utf8_validate(cr->password, -1, NULL))
-        __builtin_trap();
+        FUZZ_FAIL("credentials without a user or password, or not UTF-8");
     vmshift_credentials_free(cr);
     return 0;
 }

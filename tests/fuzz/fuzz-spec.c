@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include "tests/fuzz/check.h"
+
 #include "tests/fuzz/files.h"
 #include "host/host.h"
 
@@ -25,17 +27,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!spec) {
         /* NULL without an error: a row that is not a migration's */
         if (error && !error->message[0])
-            __builtin_trap();
+            FUZZ_FAIL("an empty error");
         return 0;
     }
     json = host_spec_to_json(spec, HOST_JOB_MIGRATE);
     if (!json || !g_utf8_validate(json, -1, NULL))
-        __builtin_trap();
+        FUZZ_FAIL("the spec's JSON is missing or not UTF-8");
     again = host_spec_from_json(json, NULL);
     if (!again)
-        __builtin_trap();
+        FUZZ_FAIL("the spec's own JSON did not read back: %s", json);
     json2 = host_spec_to_json(again, HOST_JOB_MIGRATE);
     if (strcmp(json, json2) != 0)
-        __builtin_trap();
+        FUZZ_FAIL("the JSON changed on a round trip: %s -> %s", json, json2);
     return 0;
 }

@@ -94,7 +94,7 @@ endif
 ## command line. Each has a libFuzzer target and a replay of its corpus that
 ## every build runs. The libFuzzer targets link the host library built again
 ## with libFuzzer's coverage instrumentation (tests/fuzz/libhost-fuzz.la).
-EXTRA_DIST += tests/fuzz/files.h \
+EXTRA_DIST += tests/fuzz/files.h tests/fuzz/check.h \
 	$(wildcard $(srcdir)/tests/fuzz/corpus-config/*) \
 	$(wildcard $(srcdir)/tests/fuzz/corpus-credentials/*) \
 	$(wildcard $(srcdir)/tests/fuzz/corpus-plan/*) \
