@@ -672,6 +672,33 @@ migrate_started_anyway(KvmMig *m, GError **error)
     return started;
 }
 
+/*
+ * The source stands still: each mirror writes its last blocks and ends
+ * (completed, no pivot: the source keeps its own images) before any RAM
+ * moves, and the destination's NBD server goes. Then no block job is in
+ * the source's graph when QEMU inactivates its images for the post-copy
+ * switch: with one there, QEMU 7.2's postcopy_start failed in about 1 of
+ * 15 host+storage moves (status failed, nothing sent), and the images could
+ * not be activated again ("Permission conflict on node"), so the source
+ * could not run on. The destination activates its images at the switch
+ * with no export holding them.
+ */
+static gboolean
+finish_mirrors_early(KvmMig *m, GPtrArray *mirrors, GError **error)
+{
+    if (!kvm_mirrors_abort_ex(m, m->sq, mirrors, TRUE)) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "the disks of VM %s did not finish copying to host %s (a mirror did not "
+                    "complete): nothing moved",
+                    m->sdef->name, m->dst->name);
+        return FALSE;
+    }
+    vmshift_qmp_execute_simple(m->dq, "nbd-server-stop", NULL, QMP_CMD_TIMEOUT, NULL);
+    vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "disks copied to host %s (%u mirror(s) completed)",
+                    m->dst->name, mirrors->len);
+    return TRUE;
+}
+
 /* Transfer: the mirrors catch up, then RAM moves (from a paused source
  * under the TCG rule) until the source has handed over. */
 static gboolean
@@ -693,6 +720,8 @@ live_transfer(KvmMig *m, GPtrArray *mirrors, int port, GError **error)
         m->src_paused = TRUE;
         vmshift_job_log(m->job, VMSHIFT_LOG_INFO, "source paused for the transfer (TCG)");
         vmshift_job_set_location(m->job, m->src->name, "paused, migrating");
+        if (mirrors->len && !finish_mirrors_early(m, mirrors, error))
+            return FALSE;
     } else {
         vmshift_job_set_location(m->job, m->src->name, "running, migrating");
     }
@@ -885,6 +914,22 @@ live_cleanup(KvmMig *m, GPtrArray *mirrors)
     kvm_mig_save_late(m, "stage", "done");
 }
 
+/* TRUE when the source's migration ended without completing (failed or
+ * cancelled): nothing more reaches the destination */
+static gboolean
+source_migration_over(KvmMig *m)
+{
+    if (!m->sq || vmshift_qmp_is_broken(m->sq))
+        return FALSE;
+    vmshift_qmp_set_cancellable(m->sq, NULL);
+    json_object *r = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL);
+    const char *st = vmshift_json_get_string(r, "status");
+    gboolean over = st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"));
+    if (r)
+        json_object_put(r);
+    return over;
+}
+
 /* A failed live migration: before the hand-over the destination goes and
  * the source runs on; after it, repair finishes the move. */
 static void
@@ -893,6 +938,19 @@ live_undo(KvmMig *m, GPtrArray *mirrors)
     g_autofree char *stage = vmshift_job_get_saved(m->job, "stage");
     gboolean handed_over = g_strcmp0(stage, "completed") == 0 || g_strcmp0(stage, "cleanup") == 0
                            || g_strcmp0(stage, "postcopy") == 0;
+    /* post-copy was asked for; whether the destination got the VM, it says
+     * once the source's migration has ended (a switch that failed at once
+     * sent nothing: the source has it all) */
+    g_autofree char *why = NULL;
+    if (m->dq)
+        vmshift_qmp_set_cancellable(m->dq, NULL);
+    if (!g_strcmp0(stage, "postcopy") && source_migration_over(m)
+        && kvm_dest_state(m->dq, &why) == KVM_DEST_NOT_YET) {
+        vmshift_job_log(m->job, VMSHIFT_LOG_WARNING,
+                        "the switch to post-copy failed before the hand-over (%s): rolled back",
+                        why);
+        handed_over = FALSE;
+    }
     if (handed_over) {
         vmshift_job_set_location(m->job, m->dst->name,
                                  "handed over; check it (vmshift job repair)");

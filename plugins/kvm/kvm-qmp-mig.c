@@ -136,6 +136,33 @@ kvm_mig_rollback_destination(KvmMig *m)
     kvm_mig_save_late(m, "stage", "rolled-back");
 }
 
+KvmDestState
+kvm_dest_state(VmshiftQmp *dq, char **why)
+{
+    json_object *st = dq ? vmshift_qmp_execute(dq, "query-status", NULL, QMP_CMD_TIMEOUT, NULL)
+                         : NULL;
+    json_object *mq = st ? vmshift_qmp_execute(dq, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL)
+                         : NULL;
+    KvmDestState out = KVM_DEST_UNKNOWN;
+    if (st && mq) {
+        const char *run = vmshift_json_get_string(st, "status");
+        const char *mig = vmshift_json_get_string(mq, "status");
+        gboolean took = !g_strcmp0(run, "running") || !g_strcmp0(mig, "completed")
+                        || (mig && g_str_has_prefix(mig, "postcopy-"));
+        out = took ? KVM_DEST_TOOK_OVER : KVM_DEST_NOT_YET;
+        if (why)
+            *why = g_strdup_printf("the destination QEMU is '%s', its incoming migration '%s'",
+                                   run ? run : "?", mig ? mig : "none");
+    } else if (why) {
+        *why = g_strdup("the destination QEMU did not answer");
+    }
+    if (st)
+        json_object_put(st);
+    if (mq)
+        json_object_put(mq);
+    return out;
+}
+
 /* FALSE when the destination already has a VM of that name. */
 gboolean
 kvm_mig_check_no_dst_vm(KvmMig *m, GError **error)

@@ -291,11 +291,13 @@ kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **er
  * Cancels mirrors (no pivot) and deletes their target nodes. @graceful: the
  * source is stopped and the targets must get every last write (a READY
  * mirror then finishes its final synchronisation and completes); otherwise
- * the copies are being thrown away and are abandoned at once.
+ * the copies are being thrown away and are abandoned at once. TRUE when
+ * every mirror ended by completing (what @graceful asks for).
  */
-void
+gboolean
 kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean graceful)
 {
+    gboolean completed = TRUE;
     GCancellable *saved = m->cancel;
     vmshift_qmp_set_cancellable(q, NULL);
     for (guint i = 0; i < mirrors->len; i++) {
@@ -321,6 +323,8 @@ kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean grac
             if (ev && graceful && strcmp(ev->name, "BLOCK_JOB_COMPLETED"))
                 vmshift_job_log(m->job, VMSHIFT_LOG_WARNING, "mirror of disk %s ended with %s",
                                 x->disk, ev->name);
+            x->completed = ev && !strcmp(ev->name, "BLOCK_JOB_COMPLETED")
+                           && !vmshift_qmp_event_get_string(ev, "error");
             vmshift_qmp_event_free(ev);
         }
         x->done = TRUE;
@@ -329,9 +333,12 @@ kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean grac
         KvmMirror *x = mirrors->pdata[i];
         if (x->new_node)
             blockdev_del_with_file(q, x->new_node);
+        g_clear_pointer(&x->new_node, g_free);
+        completed = completed && x->completed;
     }
     vmshift_qmp_set_cancellable(q, saved);
     vmshift_qmp_clear_events(q);
+    return completed;
 }
 
 void

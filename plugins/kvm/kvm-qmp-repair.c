@@ -15,6 +15,7 @@ typedef struct {
     KvmHost *src, *dst;
     VmshiftQmp *sq;
     char *src_status; /* the source QEMU's run state, "postcopy", or NULL */
+    char *src_mig;    /* the source QEMU's migration status (query-migrate), or NULL */
     gboolean src_up, dst_up;
     GPtrArray *moves; /* GStrv {ID, OLD, NEW}: disks given a new file */
 } Repair;
@@ -24,6 +25,7 @@ repair_clear(Repair *r)
 {
     g_clear_pointer(&r->sq, vmshift_qmp_free);
     g_free(r->src_status);
+    g_free(r->src_mig);
     g_free(r->vm);
     g_free(r->srcn);
     g_free(r->dstn);
@@ -112,6 +114,10 @@ settle_migration(Repair *r)
         g_autofree char *s = qmp_status(r->sq, "query-migrate");
         gboolean settled = !s || !strcmp(s, "cancelled") || !strcmp(s, "failed")
                            || !strcmp(s, "completed");
+        if (settled) {
+            g_free(r->src_mig);
+            r->src_mig = g_strdup(s);
+        }
         if (settled && s && !strcmp(s, "completed")) {
             g_free(r->src_status);
             r->src_status = g_strdup("postmigrate");
@@ -146,6 +152,68 @@ cancel_mirrors(Repair *r)
         json_object_put(jobs);
 }
 
+/* A paused post-copy (its connection broke) goes on over a new one: the
+ * destination listens again (migrate-recover), the source resumes into it
+ * (migrate resume). TRUE when both accepted. */
+static gboolean
+recover_postcopy(Repair *r)
+{
+    g_autoptr(VmshiftQmp) dq = r->dst ? kvm_vm_qmp(r->dst, r->vm, 5000, NULL, NULL) : NULL;
+    if (!dq)
+        return FALSE;
+    g_autofree char *uri = g_strdup_printf("tcp:%s:%d", r->dst->migration_address,
+                                           kvm_host_pick_port(r->dst));
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "uri", json_object_new_string(uri));
+    g_autoptr(GError) e = NULL;
+    if (!vmshift_qmp_execute_simple(dq, "migrate-recover", a, QMP_CMD_TIMEOUT, &e)) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "post-copy not recovered: %s: %s", r->dstn,
+                        e->message);
+        return FALSE;
+    }
+    a = json_object_new_object();
+    json_object_object_add(a, "uri", json_object_new_string(uri));
+    json_object_object_add(a, "resume", json_object_new_boolean(1));
+    if (!vmshift_qmp_execute_simple(r->sq, "migrate", a, QMP_CMD_TIMEOUT, &e)) {
+        vmshift_job_log(r->job, VMSHIFT_LOG_WARNING, "post-copy not recovered: %s: %s", r->srcn,
+                        e->message);
+        return FALSE;
+    }
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                    "post-copy had paused (its connection broke): resumed over %s", uri);
+    return TRUE;
+}
+
+/*
+ * Post-copy under way: the destination runs the VM on pages the source
+ * still holds, so the source must not stop before the last one is over.
+ * Waits for that (up to a minute; a paused post-copy is recovered once).
+ * Completed, the source is "postmigrate"; else it stays "postcopy", which
+ * no repair touches.
+ */
+static void
+finish_postcopy(Repair *r)
+{
+    gboolean recovered = FALSE;
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                    "VM %s is in post-copy: waiting for the destination to have every page", r->vm);
+    for (int i = 0; i < 600 && r->src_mig && g_str_has_prefix(r->src_mig, "postcopy-"); i++) {
+        if (!strcmp(r->src_mig, "postcopy-paused") && !recovered) {
+            recovered = TRUE;
+            recover_postcopy(r);
+        }
+        g_usleep(100000);
+        g_free(r->src_mig);
+        r->src_mig = qmp_status(r->sq, "query-migrate");
+    }
+    /* no answer any more counts as still in post-copy: nothing is touched */
+    g_free(r->src_status);
+    r->src_status = !g_strcmp0(r->src_mig, "completed") ? g_strdup("postmigrate")
+                    : !r->src_mig || g_str_has_prefix(r->src_mig, "postcopy-")
+                        ? g_strdup("postcopy")
+                        : qmp_status(r->sq, "query-status");
+}
+
 /* The source QEMU, when it runs: its state, with whatever it still
  * migrates or mirrors settled. */
 static void
@@ -155,13 +223,12 @@ inspect_source(Repair *r)
     if (!r->src_up || !(r->sq = kvm_vm_qmp(r->src, r->vm, 5000, NULL, NULL)))
         return;
     r->src_status = qmp_status(r->sq, "query-status");
-    g_autofree char *ms = qmp_status(r->sq, "query-migrate");
+    r->src_mig = qmp_status(r->sq, "query-migrate");
+    const char *ms = r->src_mig;
     if (ms && (!strcmp(ms, "active") || !strcmp(ms, "setup") || !strcmp(ms, "pre-switchover")))
         settle_migration(r);
-    else if (ms && !strcmp(ms, "postcopy-active")) {
-        g_free(r->src_status);
-        r->src_status = g_strdup("postcopy");
-    }
+    else if (ms && g_str_has_prefix(ms, "postcopy-"))
+        finish_postcopy(r);
     cancel_mirrors(r);
 }
 
@@ -395,6 +462,26 @@ kvm_qmp_repair(KvmBackend *b, VmshiftJob *job, GError **error)
     gboolean dst_defined = dconf && kvm_host_exists(r.dst, dconf);
     gboolean handed_over = (r.dst_up && (!r.src_up || !g_strcmp0(r.src_status, "postmigrate")))
                            || (r.dst && !r.src_up && late && dst_defined);
+    /* a source stopped for a migration that did not complete (a post-copy
+     * switch that failed at once): the destination says whether it got
+     * the VM, and without its word nothing is touched */
+    if (handed_over && r.src_up && g_strcmp0(r.src_mig, "completed")) {
+        g_autoptr(VmshiftQmp) dq = kvm_vm_qmp(r.dst, r.vm, 5000, NULL, NULL);
+        g_autofree char *why = NULL;
+        KvmDestState ds = kvm_dest_state(dq, &why);
+        if (ds == KVM_DEST_UNKNOWN) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
+                        "VM %s: its migration to %s %s and %s: nothing changed, repair again", r.vm,
+                        r.dstn, r.src_mig ? r.src_mig : "ended", why);
+            return FALSE;
+        }
+        if (ds == KVM_DEST_NOT_YET) {
+            vmshift_job_log(job, VMSHIFT_LOG_INFO,
+                            "the migration %s before the hand-over (%s): the source has the VM",
+                            r.src_mig ? r.src_mig : "ended", why);
+            handed_over = FALSE;
+        }
+    }
     if (r.dst && !r.src_up && !r.dst_up && late && !dst_defined) {
         g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_CONFLICT,
                     "VM %s: the move to %s had taken effect but %s has no definition of it: "

@@ -77,6 +77,15 @@ gboolean kvm_mig_check_cancel(KvmMig *m, GError **error);
 gboolean kvm_mig_verify(KvmMig *m, GError **error);
 /* Removes everything made at the destination; the VM runs at the source. */
 void kvm_mig_rollback_destination(KvmMig *m);
+/* What a destination QEMU says of the VM an incoming migration brings:
+ * TOOK_OVER once it has loaded the device state (its incoming migration is
+ * in post-copy or completed) or runs; NOT_YET while it waits or receives
+ * RAM before the switch, or after its migration failed there; UNKNOWN when
+ * its QMP does not answer. A post-copy switch that failed on the source
+ * (QEMU 7.2's postcopy_start: status failed, nothing sent) leaves the
+ * destination NOT_YET and the source the one holder of the VM. */
+typedef enum { KVM_DEST_NOT_YET, KVM_DEST_TOOK_OVER, KVM_DEST_UNKNOWN } KvmDestState;
+KvmDestState kvm_dest_state(VmshiftQmp *dq, char **why);
 /* FALSE (conflict) when the destination already has a VM of that name */
 gboolean kvm_mig_check_no_dst_vm(KvmMig *m, GError **error);
 char *kvm_mig_target_path(const char *dir, const char *old_path, const char *vm, const char *disk);
@@ -110,6 +119,7 @@ typedef struct {
     char *new_path;
     char *old_path;
     gboolean ready, done;
+    gboolean completed; /* it ended with BLOCK_JOB_COMPLETED */
 } KvmMirror;
 
 void kvm_mirror_free(KvmMirror *x);
@@ -117,7 +127,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KvmMirror, kvm_mirror_free)
 /* The node currently attached to disk @id (it changes after a pivot). */
 char *kvm_mig_disk_node(VmshiftQmp *q, const char *id, GError **error);
 gboolean kvm_mirrors_wait_ready(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, GError **error);
-void kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean graceful);
+gboolean kvm_mirrors_abort_ex(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors, gboolean graceful);
 void kvm_mirrors_abort(KvmMig *m, VmshiftQmp *q, GPtrArray *mirrors);
 /* A mirror of disk @dk to @new_path in @mirrors, its old node looked up
  * (NULL when there is none; the mirror stays in @mirrors). */

@@ -47,6 +47,11 @@ check "live VM + storage migration A->B succeeds" grep -q "^ok=1" <<<"$out"
 check "guest alive on hostB" alive_on "$KT/b" st
 check "no guest write lost across VM + storage migration, writes go on" writes_intact "$KT/b"
 check "hostB's image holds the data" marker_in "$KT/b/images/data.qcow2"
+# the mirrors ended before the RAM moved: no NBD export held the image when
+# hostB's QEMU took it over (before, it logged "Permission conflict on node"
+# and waited to be resumed; the source's post-copy switch could fail)
+check "hostB's QEMU took its image over without a permission conflict" \
+    bash -c "! grep -q 'Permission conflict' '$KT/b/vms/st/qemu.log'"
 check "the source image is gone" test ! -e "$KT/a/fast/data.qcow2"
 check "guest on hostB reads its disk" \
     bash -c "sleep 1; tail -5 '$KT/b/vms/st/console.log' | grep -q 'disk=ok'"
