@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define FUZZ_FAIL(...)                                                                             \
-    do {                                                                                           \
-        fprintf(stderr, "%s:%d: fuzz check failed: ", __FILE__, __LINE__);                       \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fputc('\n', stderr);                                                                       \
-        abort();                                                                                   \
+#define FUZZ_FAIL(...)                                                     \
+    do {                                                                   \
+        fprintf(stderr, "%s:%d: fuzz check failed: ", __FILE__, __LINE__); \
+        fprintf(stderr, __VA_ARGS__);                                      \
+        fputc('\n', stderr);                                               \
+        abort();                                                           \
     } while (0)
 
 #endif
