@@ -33,7 +33,11 @@ F = sys.modules["__main__"]
 
 LV_KILLS = ["kill@validate", "kill@prepare", "kill@transfer", "kill@transfer+1500",
             "kill@switchover", "kill@acl", "kill@cleanup", "kill@done"]
-LV_PEER = ["dest-kill@transfer", "cut@transfer+1000", "cut@switchover", "error@migrate"]
+# freeze@: vmshift's connections to libvirtd stop carrying anything, both
+# ways, without closing (a hung libvirtd or a network that drops packets):
+# libvirt's keepalive must end the waiting call
+LV_PEER = ["dest-kill@transfer", "cut@transfer+1000", "cut@switchover", "error@migrate",
+           "freeze@transfer+1000"]
 LV_CANCEL = ["cancel@transfer", "cancel@switchover"]
 # disk-full@PHASE: vmshift stops itself as PHASE begins (VMSHIFT_TEST_STOP_AT),
 # the bench fills df (a small tmpfs both hosts see) the disk is sent to,
@@ -84,6 +88,7 @@ class UnixCutProxy:
         self.lock = threading.Lock()
         self.conns = []
         self.refuse = None
+        self.frozen = False
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -110,6 +115,9 @@ class UnixCutProxy:
         buf = b""
         try:
             while True:
+                if self.frozen:  # nothing read, nothing closed: the data waits
+                    time.sleep(0.1)
+                    continue
                 r, _, _ = select.select([c, s], [], [], 1.0)
                 for x in r:
                     data = x.recv(65536)
@@ -163,8 +171,14 @@ class UnixCutProxy:
                     pass
         return len(conns)
 
+    def freeze(self, on=True):
+        """every connection, present and new, stops relaying (on) or goes
+        on (off)"""
+        self.frozen = on
+
     def stop(self):
         self.ls.close()
+        self.frozen = False
         self.cut()
 
 
@@ -338,7 +352,7 @@ class Libvirt(F.Backend):
             F.log("lvd is on the small file system already: no disk to fill this time")
         start = case.move == "cold" and case.rep % 2 == 1
         slow = case.fault in ("kill@transfer+1500", "dest-kill@transfer", "cancel@transfer",
-                              "cut@transfer+1000")
+                              "cut@transfer+1000", "freeze@transfer+1000")
         args = {"live": ["migrate", self.vm, "--to", dst],
                 "cold": ["migrate", self.vm, "--cold", "--to", dst]
                 + (["--start"] if start else []),
@@ -386,10 +400,15 @@ class Libvirt(F.Backend):
                             os.kill(int(p), signal.SIGKILL)
                     except (OSError, ValueError):
                         pass
-        elif kind == "cut":
+        elif kind in ("cut", "freeze"):
             phase, _, ms = where.partition("+")
             if F.wait_phase(self, self.vm, [phase], proc, 120):
                 time.sleep(int(ms or 0) / 1000.0)
+                if kind == "freeze":
+                    for p in self.proxies.values():
+                        p.freeze()
+                    F.log("froze vmshift's connections to libvirtd")
+                    return
                 n = sum(p.cut() for p in self.proxies.values())
                 F.log("cut %d connection(s) to libvirtd" % n)
 
@@ -411,6 +430,7 @@ class Libvirt(F.Backend):
     def peer_fault_cleared(self):
         for p in self.proxies.values():
             p.arm_refusal(None)
+            p.freeze(False)
         if self.fill:
             try:
                 os.unlink(self.fill)

@@ -122,6 +122,37 @@ map_lookup(char **list, const char *name)
 }
 
 /*
+ * libvirt's client answers and sends keepalives only while an event loop
+ * runs in the process: without one, a libvirtd (or a network) that stops
+ * answering holds a call such as virDomainMigrateToURI3 forever, and
+ * virDomainAbortJob, on the same connection, with it. One loop for the
+ * process, started before the first connection; its thread never ends
+ * (plugins stay loaded: g_module_make_resident).
+ */
+static gpointer
+lv_event_thread(gpointer data)
+{
+    (void)data;
+    for (;;)
+        virEventRunDefaultImpl();
+    return NULL;
+}
+
+static gboolean
+lv_event_loop(void)
+{
+    static gsize started = 0;
+    static gboolean ok = FALSE;
+    if (g_once_init_enter(&started)) {
+        ok = virEventRegisterDefaultImpl() == 0;
+        if (ok)
+            g_thread_unref(g_thread_new("lv-events", lv_event_thread, NULL));
+        g_once_init_leave(&started, 1);
+    }
+    return ok;
+}
+
+/*
  * One connection being made (virConnectOpen has no timeout: a host that
  * takes the connection and never answers holds it forever). A thread of
  * its own dials; the caller waits up to connect-timeout and, past it,
@@ -132,6 +163,7 @@ typedef struct {
     gint refs;
     char *uri;
     gboolean want_name;
+    guint ka_interval, ka_count; /* keepalive (0: off) */
     GMutex lock;
     GCond cond;
     gboolean done;
@@ -165,7 +197,11 @@ lv_dial_thread(gpointer data)
     /* libvirt's last error is per thread: read here */
     if (!conn)
         lv_error(&err, VMSHIFT_ERROR_CONNECTION, "cannot connect to %s", d->uri);
-    else {
+    else if (d->ka_interval && virConnectSetKeepAlive(conn, (int)d->ka_interval, d->ka_count) < 0) {
+        lv_error(&err, VMSHIFT_ERROR_CONNECTION, "%s: cannot set keepalive", d->uri);
+        virConnectClose(conn);
+        conn = NULL;
+    } else {
         virConnSetErrorFunc(conn, NULL, silent);
         if (d->want_name) {
             char *v = virConnectGetHostname(conn);
@@ -185,12 +221,14 @@ lv_dial_thread(gpointer data)
 }
 
 static LvDial *
-lv_dial_start(LvHost *h)
+lv_dial_start(KvmBackend *b, LvHost *h)
 {
     LvDial *d = g_new0(LvDial, 1);
     d->refs = 2; /* the caller's and the thread's */
     d->uri = g_strdup(h->uri);
     d->want_name = h->name == NULL;
+    d->ka_interval = b->lv->keepalive_interval_s;
+    d->ka_count = b->lv->keepalive_count;
     g_mutex_init(&d->lock);
     g_cond_init(&d->cond);
     g_thread_unref(g_thread_new("lv-dial", lv_dial_thread, d));
@@ -231,6 +269,38 @@ lv_dial_finish(KvmBackend *b, LvHost *h, LvDial *d, gint64 deadline, GError **er
     return ok;
 }
 
+/*
+ * A connection of its own to @h (its keepalive too), for one long call:
+ * libvirt 9.0's client hangs a second thread that calls on a connection
+ * while the first one's call dies of keepalive (the buck passes to the
+ * second thread, which then waits on the dead socket with no timeout). The
+ * migration call gets this one; progress and cancel stay on the host's.
+ */
+virConnectPtr
+lv_conn_open_extra(KvmBackend *b, LvHost *h, GError **error)
+{
+    LvDial *d = lv_dial_start(b, h);
+    gint64 deadline = g_get_monotonic_time() + (gint64)b->lv->connect_timeout_s * G_USEC_PER_SEC;
+    virConnectPtr conn = NULL;
+    g_mutex_lock(&d->lock);
+    while (!d->done)
+        if (!g_cond_wait_until(&d->cond, &d->lock, deadline))
+            break;
+    if (!d->done)
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
+                    "backend '%s': host %s: cannot connect to %s: no answer within %u s "
+                    "(connect-timeout)",
+                    b->name, h->name, h->uri, b->lv->connect_timeout_s);
+    else if (d->error)
+        g_set_error(error, d->error->domain, d->error->code, "backend '%s': host %s: %s", b->name,
+                    h->name, d->error->message);
+    else
+        conn = g_steal_pointer(&d->conn);
+    g_mutex_unlock(&d->lock);
+    lv_dial_unref(d);
+    return conn;
+}
+
 /* The first contact (KvmTransport.connect): every host at once, each
  * given connect-timeout; the first failure, in the hosts' order, fails. */
 static gboolean
@@ -243,8 +313,15 @@ lv_connect(KvmBackend *b, GError **error)
 
     /* errors reach the user through GError only, not libvirt's stderr line */
     virSetErrorFunc(NULL, silent);
+    if (b->lv->keepalive_interval_s && !lv_event_loop()) {
+        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_FAILED,
+                    "backend '%s': libvirt's event loop did not start (needed for keepalive; "
+                    "keepalive-interval=0 goes without)",
+                    b->name);
+        return FALSE;
+    }
     for (guint i = 0; i < hosts->len; i++)
-        dials[i] = lv_dial_start(hosts->pdata[i]);
+        dials[i] = lv_dial_start(b, hosts->pdata[i]);
     for (guint i = 0; i < hosts->len; i++) {
         GError *e = NULL;
         if (!lv_dial_finish(b, hosts->pdata[i], dials[i], deadline, &e)) {
@@ -298,6 +375,12 @@ kvm_libvirt_open(KvmBackend *b, const VmshiftConfig *config, GError **error)
     if (!vmshift_config_get_int(config, "connect-timeout", 30, 1, 3600, &t, error))
         return NULL;
     lv->connect_timeout_s = (guint)t;
+    if (!vmshift_config_get_int(config, "keepalive-interval", 5, 0, 600, &t, error))
+        return NULL;
+    lv->keepalive_interval_s = (guint)t;
+    if (!vmshift_config_get_int(config, "keepalive-count", 3, 1, 100, &t, error))
+        return NULL;
+    lv->keepalive_count = (guint)t;
     /* no connection yet: the first operation makes them (lv_connect) */
     lv->migration_uris = g_steal_pointer(&mig);
     return g_steal_pointer(&lv);

@@ -26,6 +26,7 @@ typedef struct {
     gboolean switched; /* post-copy began: no way back */
     gboolean downtime_set;
     unsigned long long disk_seen;
+    gboolean lost; /* the migration call lost its connection: outcome unknown */
 } LvLive;
 
 /* ---- VM + storage: the disks of a live migration ------------------------- */
@@ -266,7 +267,7 @@ typedef struct {
     unsigned int flags;
     int rc;
     char *errmsg;
-    int errcode;
+    int errcode, errdomain;
     gboolean done;
     GMutex lock;
 } MigThread;
@@ -282,6 +283,7 @@ mig_thread(gpointer data)
         virErrorPtr e = virGetLastError();
         t->errmsg = g_strdup(e && e->message ? e->message : "unknown libvirt error");
         t->errcode = e ? e->code : 0;
+        t->errdomain = e ? e->domain : 0;
     }
     t->done = TRUE;
     g_mutex_unlock(&t->lock);
@@ -396,8 +398,11 @@ lv_mig_failed(LvLive *l, MigThread *t, gboolean aborted, GError **error)
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "migration of VM %s cancelled",
                     spec->vm);
     else
+        /* the connection lost (an RPC error: closed, keepalive timeout):
+         * what libvirtd did is unknown; the host asks the backend again */
         g_set_error(error, VMSHIFT_ERROR,
-                    t->errcode == VIR_ERR_SYSTEM_ERROR     ? VMSHIFT_ERROR_CONNECTION
+                    t->errcode == VIR_ERR_SYSTEM_ERROR || t->errdomain == VIR_FROM_RPC
+                        ? VMSHIFT_ERROR_CONNECTION
                     : t->errcode == VIR_ERR_MIGRATE_UNSAFE ? VMSHIFT_ERROR_CONFLICT
                                                            : VMSHIFT_ERROR_FAILED,
                     "libvirt migration of VM %s from %s to %s failed: %s%s", spec->vm, l->src->name,
@@ -406,6 +411,17 @@ lv_mig_failed(LvLive *l, MigThread *t, gboolean aborted, GError **error)
                         ? " (give the disks cache mode 'none' on shared storage, or "
                           "accept the risk with --force)"
                         : "");
+    /* the call's connection was lost: libvirtd may still run the
+     * migration, or have finished it; nothing is rolled back (the new
+     * volumes may be the VM's by now) and the host asks where it is */
+    l->lost = !aborted && (t->errcode == VIR_ERR_SYSTEM_ERROR || t->errdomain == VIR_FROM_RPC);
+    if (l->lost) {
+        vmshift_job_log(l->job, VMSHIFT_LOG_WARNING,
+                        "lost the connection to host %s during the migration: nothing rolled "
+                        "back; 'vmshift job repair' finds where the VM is",
+                        l->src->name);
+        return FALSE;
+    }
     int st = 0;
     if (virDomainGetState(l->d, &st, NULL, 0) == 0 && st == VIR_DOMAIN_RUNNING)
         vmshift_job_set_location(l->job, l->src->name, "running (migration rolled back)");
@@ -419,7 +435,19 @@ static gboolean
 lv_mig_run(LvLive *l, GError **error)
 {
     GCancellable *cancel = vmshift_job_get_cancellable(l->job);
-    MigThread t = { .dom = l->d,
+    /* the call runs on a connection of its own (lv_conn_open_extra) */
+    virConnectPtr mc = lv_conn_open_extra(l->b, l->src, error);
+    if (!mc)
+        return FALSE;
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    virDomainPtr md = virDomainGetUUID(l->d, uuid) == 0 ? virDomainLookupByUUID(mc, uuid) : NULL;
+    if (!md) {
+        lv_error(error, VMSHIFT_ERROR_NOT_FOUND, "VM %s on host %s", virDomainGetName(l->d),
+                 l->src->name);
+        virConnectClose(mc);
+        return FALSE;
+    }
+    MigThread t = { .dom = md,
                     .desturi = l->dst->migration_uri,
                     .params = l->params->p,
                     .nparams = l->params->n,
@@ -441,6 +469,8 @@ lv_mig_run(LvLive *l, GError **error)
         g_usleep(l->t.postcopy && !l->switched ? 40000 : 200000);
     }
     g_thread_join(th);
+    virDomainFree(md);
+    virConnectClose(mc);
     gboolean ok = t.rc >= 0 || lv_mig_failed(l, &t, aborted, error);
     g_free(t.errmsg);
     g_mutex_clear(&t.lock);
@@ -587,7 +617,8 @@ lv_live_migrate(KvmBackend *b, const VmshiftMigrationSpec *spec, VmshiftJob *job
     }
     kvm_tuning_clear(&l.t);
     if (!ok && !l.switched) {
-        lv_live_rollback(&l);
+        if (!l.lost)
+            lv_live_rollback(&l);
         return FALSE;
     }
     /* migrated (or in post-copy, which cannot go back) */

@@ -63,6 +63,9 @@ typedef struct KvmLibvirt {
     /* kvm-lv-conn.c: open names the hosts, the first operation connects */
     char **migration_uris;
     guint connect_timeout_s;
+    /* libvirt's keepalive on every connection: a ping each interval, the
+     * connection closed after count unanswered (0: off) */
+    guint keepalive_interval_s, keepalive_count;
 } KvmLibvirt;
 
 /* the operations (kvm_transport_libvirt), under their old names */
@@ -86,6 +89,9 @@ gboolean kvm_libvirt_repair(KvmBackend *b, VmshiftJob *job, GError **error);
 /* "what: libvirt's last error" as one line; VMSHIFT_ERROR_FAILED is refined
  * from libvirt's error code */
 void lv_error(GError **error, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+/* a new connection to @h (keepalive on) for one long call; the caller
+ * closes it */
+virConnectPtr lv_conn_open_extra(KvmBackend *b, LvHost *h, GError **error);
 LvHost *lv_find_host(KvmBackend *b, const char *name, GError **error);
 /* Finds a domain (name or UUID, "host:name" picks the host). */
 virDomainPtr lv_locate(KvmBackend *b, const char *vm, LvHost **host, GError **error);

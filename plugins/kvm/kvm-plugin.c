@@ -21,6 +21,10 @@
  *   connect-timeout = 30  (libvirt) seconds a host's libvirtd has to answer
  *                    the first contact, made by the first operation (open
  *                    does not touch the network)
+ *   keepalive-interval = 5, keepalive-count = 3  (libvirt) libvirt's
+ *                    keepalive: a connection whose libvirtd misses count
+ *                    pings in a row is closed, and the call waiting on it
+ *                    fails (0: off)
  * See kvm-host.c for a host's run directory (host.conf, networks.conf, vms/).
  */
 #include "config.h"
@@ -339,9 +343,11 @@ static const VmshiftBackendOps kvm_ops = {
     .start_vm = kvm_start_vm,
 };
 
-static const char *const kvm_config_keys[] = { "transport",      "hosts",           "uri",
-                                               "migration-uris", "qmp-timeout-ms",  "link-mib-s",
-                                               "ssh-config",     "connect-timeout", NULL };
+static const char *const kvm_config_keys[] = {
+    "transport",          "hosts",           "uri",        "migration-uris",
+    "qmp-timeout-ms",     "link-mib-s",      "ssh-config", "connect-timeout",
+    "keepalive-interval", "keepalive-count", NULL
+};
 
 VMSHIFT_PLUGIN_DEFINE("kvm", PACKAGE_VERSION, "MIT",
                       "QEMU/KVM over QMP (bare QEMU hosts, local or ssh) or libvirt",
