@@ -413,10 +413,18 @@ repair_storage(Repair *r, GError **error)
                     r->vm, on_new, r->moves->len);
         return FALSE;
     }
+    /* the move did not take effect: rolled back, also when the job's own
+     * undo had left nothing to remove ("nothing-to-do" would let the host
+     * judge by the phase the job reached, and a pivot that failed in the
+     * switchover would count as moved) */
     guint n = remove_move_files(r, r->src, 2);
     vmshift_job_set_location(r->job, r->src->name,
                              r->src_up ? "running (storage unchanged)" : "stopped");
-    vmshift_job_set_result(r->job, "repair", n ? "rolled-back" : "nothing-to-do");
+    vmshift_job_log(r->job, VMSHIFT_LOG_INFO,
+                    "VM %s runs on its old files: the storage move is undone (%u new file(s) "
+                    "removed)",
+                    r->vm, n);
+    vmshift_job_set_result(r->job, "repair", "rolled-back");
     return vmshift_job_save(r->job, "new-files", "", error)
            && vmshift_job_save(r->job, "stage", "rolled-back", error);
 }

@@ -41,10 +41,31 @@ plan_moves(KvmMig *m, GPtrArray *moving, GError **error)
  * undone. Anything else (a mix, no answer): FALSE with pivot_unknown set,
  * and nothing of the move is removed; a repair decides.
  */
+/* TRUE while QEMU still lists one of @mirrors' block jobs */
+static gboolean
+mirror_jobs_listed(VmshiftQmp *q, GPtrArray *mirrors)
+{
+    json_object *jobs = vmshift_qmp_execute(q, "query-block-jobs", NULL, QMP_CMD_TIMEOUT, NULL);
+    gboolean any = FALSE;
+    for (gsize i = 0; jobs && i < json_object_array_length(jobs); i++) {
+        const char *dev = vmshift_json_get_string(json_object_array_get_idx(jobs, i), "device");
+        for (guint k = 0; dev && k < mirrors->len; k++)
+            any = any || !g_strcmp0(((KvmMirror *)mirrors->pdata[k])->job, dev);
+    }
+    if (jobs)
+        json_object_put(jobs);
+    return any;
+}
+
 static gboolean
 pivot_took_effect(KvmMig *m, GPtrArray *mirrors, GError **error)
 {
     VmshiftQmp *q = kvm_vm_qmp(m->src, m->sdef->name, m->b->qmp_timeout_ms, NULL, NULL);
+    /* a block-job-complete that reached QEMU goes on without us: the
+     * files are read once the jobs have ended (up to 5 s; a job still
+     * listed then was never told to complete, and is cancelled) */
+    for (int i = 0; q && i < 50 && mirror_jobs_listed(q, mirrors); i++)
+        g_usleep(100000);
     json_object *blocks = q ? vmshift_qmp_execute(q, "query-block", NULL, QMP_CMD_TIMEOUT, NULL)
                             : NULL;
     guint on_new = 0, on_old = 0;
