@@ -89,10 +89,17 @@ if wait_hv web1 beta; then
 else notok "kill -9: the switchover never happened" "$(cat "$T/k.err")"; notok "job show"; notok "job show text"; fi
 
 # ---- a cancel after the switchover -----------------------------------------------------------
-(VBG "$T/c" migrate web2 --to beta) &
+# vmshift stops itself as the cleanup phase begins (VMSHIFT_TEST_STOP_AT: after
+# the switchover, before the job ends), so that the cancel lands in that
+# window however slow the machine is; then it goes on
+stopped() { for i in $(seq 300); do
+    [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = T ] && return 0; sleep 0.1; done
+    return 1; }
+(VMSHIFT_TEST_STOP_AT=cleanup VBG "$T/c" migrate web2 --to beta) &
 mpid=$!; pids="$pids $mpid"
-if wait_hv web2 beta && id=$(wait_job web2); then
+if wait_hv web2 beta && id=$(wait_job web2) && stopped $mpid; then
     V job cancel "$id" >"$T/out" 2>"$T/err"; crc=$?
+    kill -CONT $mpid
     wait $mpid; rc=$?
     V --json job show "$id" >"$T/out" 2>"$T/err"
     st=$("$JSON" state <"$T/out"); note=$("$JSON" note <"$T/out"); hv=$(hv_host web2)
