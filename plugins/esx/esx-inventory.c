@@ -371,6 +371,44 @@ retrieve_vm(VmshiftBackend *be, const char *id, gboolean tasks, GError **error)
     return esx_retrieve_spec(be, sp, NULL, error);
 }
 
+/* Drops from @r, read by retrieve_vm() with the recent tasks, the tasks
+ * that are not on @vm or one of its snapshots, with their part of the reply:
+ * only those are ever looked at (esx_start_vm_task_known(), merge_tasks()),
+ * and the reply is kept for the whole job (issue 15: with 300 jobs at once,
+ * the 200 recent tasks of each job's read were most of the plugin's
+ * memory). */
+static void
+keep_own_tasks(EsxResult *r, const EsxObject *vm)
+{
+    g_autoptr(GPtrArray) snaps = esx_snapshots_of(vm);
+    for (guint i = r->objects->len; i-- > 0;) {
+        EsxObject *t = r->objects->pdata[i];
+        if (g_strcmp0(t->type, "Task") != 0)
+            continue;
+        g_autofree char *entity = esx_prop_text(t, "info.entity");
+        gboolean ours = entity != NULL && g_strcmp0(entity, vm->value) == 0;
+        for (guint j = 0; entity != NULL && !ours && j < snaps->len; j++)
+            ours = g_strcmp0(((VmshiftSnapshot *)snaps->pdata[j])->id, entity) == 0;
+        if (ours)
+            continue;
+        /* <objects><obj/><propSet><name/><val/></propSet></objects>: the
+         * object's element, from any of its values */
+        GHashTableIter it;
+        gpointer val = NULL;
+        g_hash_table_iter_init(&it, t->props);
+        xmlNode *objects = g_hash_table_iter_next(&it, NULL, &val) && val != NULL
+                                   && ((xmlNode *)val)->parent != NULL
+                               ? ((xmlNode *)val)->parent->parent
+                               : NULL;
+        g_ptr_array_remove_index(r->objects, i);
+        if (objects != NULL && objects->type == XML_ELEMENT_NODE
+            && vmshift_xml_node_is(objects, VMSHIFT_NS_VIM25, "objects")) {
+            xmlUnlinkNode(objects);
+            xmlFreeNode(objects);
+        }
+    }
+}
+
 static char *
 cached_vm_id(VmshiftBackend *be, const char *name)
 {
@@ -404,8 +442,10 @@ esx_find_vm(VmshiftBackend *be, EsxInventory *inv, const char *name, GError **er
                 o = NULL;
             g_autofree char *n = esx_prop_text(o, "name");
             if (o != NULL && (g_strcmp0(n, name) == 0 || g_strcmp0(id, name) == 0)) {
-                inv->vms = g_steal_pointer(&r);
                 inv->have_tasks = inv->want_tasks && be->task_manager != NULL;
+                if (inv->have_tasks)
+                    keep_own_tasks(r, o);
+                inv->vms = g_steal_pointer(&r);
                 return o;
             }
             if (err != NULL && !g_error_matches(err, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_FOUND)) {
