@@ -235,15 +235,16 @@ lv_dial_start(KvmBackend *b, LvHost *h)
     return d;
 }
 
-/* Waits for @d until @deadline (monotonic); @h gets its connection and
- * name. FALSE: the error names the backend, the host and its URI. */
-static gboolean
-lv_dial_finish(KvmBackend *b, LvHost *h, LvDial *d, gint64 deadline, GError **error)
+/* Waits for @d until @deadline (monotonic) and lets go of it: the
+ * connection made, with the name the host gave (*@hostname, when asked
+ * for), or NULL with an error naming the backend, the host and its URI. */
+static virConnectPtr
+lv_dial_wait(KvmBackend *b, LvHost *h, LvDial *d, gint64 deadline, char **hostname, GError **error)
 {
     /* the host's name, when the configuration gave it (uri=: its hostname) */
     g_autofree char *who = h->name ? g_strdup_printf("backend '%s': host %s", b->name, h->name)
                                    : g_strdup_printf("backend '%s'", b->name);
-    gboolean ok = FALSE;
+    virConnectPtr conn = NULL;
 
     g_mutex_lock(&d->lock);
     while (!d->done)
@@ -256,17 +257,29 @@ lv_dial_finish(KvmBackend *b, LvHost *h, LvDial *d, gint64 deadline, GError **er
     else if (d->error)
         g_set_error(error, d->error->domain, d->error->code, "%s: %s", who, d->error->message);
     else {
-        h->conn = g_steal_pointer(&d->conn);
-        if (!h->name)
-            h->name = g_strdup(d->hostname ? d->hostname : h->uri);
-        h->migration_uri = map_lookup(b->lv->migration_uris, h->name);
-        if (!h->migration_uri)
-            h->migration_uri = g_strdup(h->uri);
-        ok = TRUE;
+        conn = g_steal_pointer(&d->conn);
+        if (hostname)
+            *hostname = g_steal_pointer(&d->hostname);
     }
     g_mutex_unlock(&d->lock);
     lv_dial_unref(d);
-    return ok;
+    return conn;
+}
+
+/* Waits for @d until @deadline; @h gets its connection and name. */
+static gboolean
+lv_dial_finish(KvmBackend *b, LvHost *h, LvDial *d, gint64 deadline, GError **error)
+{
+    g_autofree char *hostname = NULL;
+    h->conn = lv_dial_wait(b, h, d, deadline, &hostname, error);
+    if (!h->conn)
+        return FALSE;
+    if (!h->name)
+        h->name = g_strdup(hostname ? hostname : h->uri);
+    h->migration_uri = map_lookup(b->lv->migration_uris, h->name);
+    if (!h->migration_uri)
+        h->migration_uri = g_strdup(h->uri);
+    return TRUE;
 }
 
 /*
@@ -279,26 +292,8 @@ lv_dial_finish(KvmBackend *b, LvHost *h, LvDial *d, gint64 deadline, GError **er
 virConnectPtr
 lv_conn_open_extra(KvmBackend *b, LvHost *h, GError **error)
 {
-    LvDial *d = lv_dial_start(b, h);
     gint64 deadline = g_get_monotonic_time() + (gint64)b->lv->connect_timeout_s * G_USEC_PER_SEC;
-    virConnectPtr conn = NULL;
-    g_mutex_lock(&d->lock);
-    while (!d->done)
-        if (!g_cond_wait_until(&d->cond, &d->lock, deadline))
-            break;
-    if (!d->done)
-        g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_TIMEOUT,
-                    "backend '%s': host %s: cannot connect to %s: no answer within %u s "
-                    "(connect-timeout)",
-                    b->name, h->name, h->uri, b->lv->connect_timeout_s);
-    else if (d->error)
-        g_set_error(error, d->error->domain, d->error->code, "backend '%s': host %s: %s", b->name,
-                    h->name, d->error->message);
-    else
-        conn = g_steal_pointer(&d->conn);
-    g_mutex_unlock(&d->lock);
-    lv_dial_unref(d);
-    return conn;
+    return lv_dial_wait(b, h, lv_dial_start(b, h), deadline, NULL, error);
 }
 
 /* The first contact (KvmTransport.connect): every host at once, each
