@@ -922,12 +922,8 @@ source_migration_over(KvmMig *m)
     if (!m->sq || vmshift_qmp_is_broken(m->sq))
         return FALSE;
     vmshift_qmp_set_cancellable(m->sq, NULL);
-    json_object *r = vmshift_qmp_execute(m->sq, "query-migrate", NULL, QMP_CMD_TIMEOUT, NULL);
-    const char *st = vmshift_json_get_string(r, "status");
-    gboolean over = st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"));
-    if (r)
-        json_object_put(r);
-    return over;
+    g_autofree char *st = kvm_qmp_status(m->sq, "query-migrate");
+    return st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"));
 }
 
 /* A failed live migration: before the hand-over the destination goes and

@@ -136,6 +136,16 @@ kvm_mig_rollback_destination(KvmMig *m)
     kvm_mig_save_late(m, "stage", "rolled-back");
 }
 
+char *
+kvm_qmp_status(VmshiftQmp *q, const char *cmd)
+{
+    json_object *r = vmshift_qmp_execute(q, cmd, NULL, QMP_CMD_TIMEOUT, NULL);
+    char *s = g_strdup(vmshift_json_get_string(r, "status"));
+    if (r)
+        json_object_put(r);
+    return s;
+}
+
 KvmDestState
 kvm_dest_state(VmshiftQmp *dq, char **why)
 {

@@ -91,16 +91,6 @@ remove_move_files(Repair *r, KvmHost *h, int which)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Repair, repair_clear)
 
-static char *
-qmp_status(VmshiftQmp *q, const char *cmd)
-{
-    json_object *r = vmshift_qmp_execute(q, cmd, NULL, QMP_CMD_TIMEOUT, NULL);
-    char *s = g_strdup(vmshift_json_get_string(r, "status"));
-    if (r)
-        json_object_put(r);
-    return s;
-}
-
 /* An interrupted migration may still run inside the source QEMU: cancel
  * it and wait until it settles (completed: the source is "postmigrate"). */
 static void
@@ -111,7 +101,7 @@ settle_migration(Repair *r)
                     "cancelled the migration still running "
                     "in the source QEMU");
     for (int i = 0; i < 100; i++) {
-        g_autofree char *s = qmp_status(r->sq, "query-migrate");
+        g_autofree char *s = kvm_qmp_status(r->sq, "query-migrate");
         gboolean settled = !s || !strcmp(s, "cancelled") || !strcmp(s, "failed")
                            || !strcmp(s, "completed");
         if (settled) {
@@ -128,7 +118,7 @@ settle_migration(Repair *r)
     }
     if (g_strcmp0(r->src_status, "postmigrate")) {
         g_free(r->src_status);
-        r->src_status = qmp_status(r->sq, "query-status");
+        r->src_status = kvm_qmp_status(r->sq, "query-status");
     }
 }
 
@@ -204,14 +194,14 @@ finish_postcopy(Repair *r)
         }
         g_usleep(100000);
         g_free(r->src_mig);
-        r->src_mig = qmp_status(r->sq, "query-migrate");
+        r->src_mig = kvm_qmp_status(r->sq, "query-migrate");
     }
     /* no answer any more counts as still in post-copy: nothing is touched */
     g_free(r->src_status);
     r->src_status = !g_strcmp0(r->src_mig, "completed") ? g_strdup("postmigrate")
                     : !r->src_mig || g_str_has_prefix(r->src_mig, "postcopy-")
                         ? g_strdup("postcopy")
-                        : qmp_status(r->sq, "query-status");
+                        : kvm_qmp_status(r->sq, "query-status");
 }
 
 /* The source QEMU, when it runs: its state, with whatever it still
@@ -222,8 +212,8 @@ inspect_source(Repair *r)
     r->src_up = kvm_vm_is_running(r->src, r->vm);
     if (!r->src_up || !(r->sq = kvm_vm_qmp(r->src, r->vm, 5000, NULL, NULL)))
         return;
-    r->src_status = qmp_status(r->sq, "query-status");
-    r->src_mig = qmp_status(r->sq, "query-migrate");
+    r->src_status = kvm_qmp_status(r->sq, "query-status");
+    r->src_mig = kvm_qmp_status(r->sq, "query-migrate");
     const char *ms = r->src_mig;
     if (ms && (!strcmp(ms, "active") || !strcmp(ms, "setup") || !strcmp(ms, "pre-switchover")))
         settle_migration(r);
@@ -239,7 +229,7 @@ finish_move(Repair *r)
     if (r->dst_up) {
         g_autoptr(VmshiftQmp) dq = kvm_vm_qmp(r->dst, r->vm, 5000, NULL, NULL);
         if (dq) {
-            g_autofree char *s = qmp_status(dq, "query-status");
+            g_autofree char *s = kvm_qmp_status(dq, "query-status");
             if (s && !strcmp(s, "paused"))
                 vmshift_qmp_execute_simple(dq, "cont", NULL, QMP_CMD_TIMEOUT, NULL);
         }

@@ -85,6 +85,8 @@ void kvm_mig_rollback_destination(KvmMig *m);
  * (QEMU 7.2's postcopy_start: status failed, nothing sent) leaves the
  * destination NOT_YET and the source the one holder of the VM. */
 typedef enum { KVM_DEST_NOT_YET, KVM_DEST_TOOK_OVER, KVM_DEST_UNKNOWN } KvmDestState;
+/* the "status" of a QMP reply to @cmd (query-status, query-migrate), or NULL */
+char *kvm_qmp_status(VmshiftQmp *q, const char *cmd);
 KvmDestState kvm_dest_state(VmshiftQmp *dq, char **why);
 /* FALSE (conflict) when the destination already has a VM of that name */
 gboolean kvm_mig_check_no_dst_vm(KvmMig *m, GError **error);
