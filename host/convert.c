@@ -7,17 +7,29 @@
 
 #include "convert.h"
 
+/* virt-v2v-in-place reads the staged disks (-i libvirtxml) through nbdkit,
+ * which Debian's virt-v2v package does not depend on: both are checked
+ * before anything is exported, so that a missing one is refused up front
+ * rather than after the disks were staged. */
 gboolean
 host_convert_available(GError **error)
 {
-    g_autofree char *p = g_find_program_in_path("virt-v2v-in-place");
+    static const char *const need[][2] = {
+        { "virt-v2v-in-place", "virt-v2v" },
+        { "nbdkit", "nbdkit" },
+    };
 
-    if (p)
-        return TRUE;
-    g_set_error_literal(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
-                        "--convert-guest needs virt-v2v-in-place: install the Debian package "
-                        "virt-v2v");
-    return FALSE;
+    for (gsize i = 0; i < G_N_ELEMENTS(need); i++) {
+        g_autofree char *p = g_find_program_in_path(need[i][0]);
+
+        if (!p) {
+            g_set_error(error, VMSHIFT_ERROR, VMSHIFT_ERROR_NOT_SUPPORTED,
+                        "--convert-guest needs %s: install the Debian package %s", need[i][0],
+                        need[i][1]);
+            return FALSE;
+        }
+    }
+    return TRUE;
 }
 
 /* a libvirt domain description of the staged disks, virt-v2v's -i libvirtxml */

@@ -131,6 +131,16 @@ check "without virt-v2v-in-place: refused, one line naming the package" \
     one_line $? "install the Debian package virt-v2v"
 cond "... the KVM host has no VM deb, the source disk is unchanged" \
     '[ ! -e "$T/kvmb/vms/deb" ] && [ "$(sum "$DISK")" = "$SRC_SUM" ]'
+# virt-v2v-in-place back, nbdkit gone (Debian's virt-v2v does not depend on it)
+if command -v virt-v2v-in-place >/dev/null; then
+    ln -s "$(command -v virt-v2v-in-place)" "$T/bin/virt-v2v-in-place"
+    rm -f "$T/bin/nbdkit"
+    PATH=$T/bin V migrate skel1:deb --to kvm:kvmb --convert-guest >"$T/out" 2>"$T/err"
+    check "without nbdkit: refused, one line naming the package" \
+        one_line $? "needs nbdkit: install the Debian package nbdkit"
+else
+    skip "without nbdkit: refused" "virt-v2v is not installed"
+fi
 
 # ---- the conversion (slow) ---------------------------------------------------------
 SLOW_CASES=9
